@@ -1,0 +1,99 @@
+/**
+ * paddock's error catalogue. Every error a caller can see is a PaddockError with a
+ * stable `code`; callers (and the CLI) branch on the code, never on the message.
+ * docs/errors.md mirrors this table and a unit test checks that the two agree.
+ * Messages are lowercase with no trailing period.
+ */
+
+export const ErrorCodes = {
+  ESANDBOX_NOT_FOUND: 'no sandbox with this id',
+  ESANDBOX_EXISTS: 'a sandbox with this id already exists',
+  ECONTAINER_NOT_FOUND: 'no container with this id in the sandbox',
+  ECONTAINER_EXISTS: 'a container with this id already exists in the sandbox',
+  EPROCESS_NOT_FOUND: 'no process with this pid in the sandbox',
+  EINVALID_STATE: 'the command is not allowed in the current state',
+  EINVALID_ID: 'ids are 1 to 64 characters of [A-Za-z0-9_.-], not starting with . or -',
+  EINVALID_ARGUMENT: 'an argument is out of range or of the wrong type',
+  EINVALID_SIGNAL: 'no such signal',
+  EBUNDLE_NOT_FOUND: 'the bundle directory does not exist',
+  ECONFIG_MISSING: 'the bundle has no config.json',
+  ECONFIG_MALFORMED: 'config.json is not valid JSON',
+  ECONFIG_INVALID: 'config.json does not satisfy the OCI runtime spec',
+  ECONFIG_UNSUPPORTED: 'config.json asks for something paddock cannot honour',
+  EROOTFS_MISSING: 'the bundle root filesystem does not exist',
+  ELAUNCH_STEP: 'a launch step failed',
+  ECONTROL: 'the control channel to paddock-init failed',
+  ETIMEOUT: 'an operation did not finish in time',
+  ESANDBOX_DEAD: 'the sandbox process has exited',
+  EPROTOCOL: 'a message did not decode',
+  ENATIVE_UNAVAILABLE: 'the native layer is not built or cannot load',
+  EKVM_UNAVAILABLE: 'kvm is not available on this host',
+  ENOT_SUPPORTED: 'not supported yet',
+  EENGINE_CLOSED: 'the engine is closed',
+  ESTATE_CORRUPT: 'a persisted state file cannot be read',
+  ELOCKED: 'the sandbox state is locked by another process',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorContext {
+  readonly sandboxId?: string;
+  readonly containerId?: string;
+  readonly pid?: number;
+  /** The launch or control step that failed (`pivot_root`, `connect`). */
+  readonly step?: string;
+  readonly errno?: number;
+  /** The JSON path of a bad config field (`process.args`). */
+  readonly field?: string;
+  readonly verb?: string;
+  readonly state?: string;
+  readonly path?: string;
+}
+
+/** Base class of every error paddock raises at its boundary. */
+export class PaddockError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'PaddockError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+/** Errors about a bundle or its config.json. */
+export class SpecError extends PaddockError {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(code, message, context, cause);
+    this.name = 'SpecError';
+  }
+}
+
+/** A native launch step failed: the message names the step and errno. */
+export class LaunchError extends PaddockError {
+  constructor(message: string, context: ErrorContext = {}, cause?: unknown) {
+    super('ELAUNCH_STEP', message, context, cause);
+    this.name = 'LaunchError';
+  }
+}
+
+/** Lookups and state checks: unknown ids, verbs not allowed now. */
+export class StateError extends PaddockError {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(code, message, context, cause);
+    this.name = 'StateError';
+  }
+}
+
+/** Control/event channel and protocol failures. */
+export class ChannelError extends PaddockError {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(code, message, context, cause);
+    this.name = 'ChannelError';
+  }
+}
+
+export function isPaddockError(e: unknown, code?: ErrorCode): e is PaddockError {
+  return e instanceof PaddockError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,89 @@
+/**
+ * The one typed interface over paddock's native C layer. Everything outside native/
+ * imports this interface, never ffi-rs: the real implementation is `native/ffi.ts`,
+ * the fake used by machine tests is `native/fake.ts`.
+ */
+
+/** A file descriptor owned by the supervisor process. */
+export type Fd = number & { readonly __brand: 'Fd' };
+/** A pid in the supervisor's (host) pid namespace. */
+export type HostPid = number & { readonly __brand: 'HostPid' };
+
+export interface LaunchInitRequest {
+  /** Path of the paddock-init binary; the facade executes a sealed memfd copy of it. */
+  readonly initPath: string;
+  /** The sandbox's state directory; passed to init as argv[1]. */
+  readonly sandboxDir: string;
+  /** CLONE_NEW* flags for the sandbox (user, pid, mount, ipc, uts, net, cgroup). */
+  readonly cloneFlags: number;
+  /** Text written to /proc/<pid>/uid_map before init goes on ("0 100000 65536\n"). */
+  readonly uidMap?: string;
+  readonly gidMap?: string;
+  /** Fds that become init's 0, 1, 2; undefined means /dev/null. */
+  readonly stdio?: readonly [number | undefined, number | undefined, number | undefined];
+}
+
+export interface LaunchedInit {
+  readonly pid: HostPid;
+  /** pidfd from clone3(CLONE_PIDFD), O_CLOEXEC. */
+  readonly pidfd: Fd;
+  /** Read end of init's readiness pipe (its fd 3): one OK or ERROR message, then EOF. */
+  readonly readyFd: Fd;
+}
+
+/** One exit seen by the pidfd watcher. */
+export interface WatchedExit {
+  readonly token: number;
+  /**
+   * True when the watcher reaped the process (it was our child) and `exitCode`/
+   * `signal` are its real status; false for a reattached process (not our child):
+   * the status must then come from the sandbox's exits.log.
+   */
+  readonly reaped: boolean;
+  readonly exitCode: number;
+  readonly signal: number;
+}
+
+export interface KvmInfo {
+  readonly available: boolean;
+  readonly apiVersion?: number;
+  readonly reason?: string;
+}
+
+export interface NativeFacade {
+  /** clone3 + namespaces + id maps + execve(paddock-init). Throws NativeError. */
+  launchInit(req: LaunchInitRequest): LaunchedInit;
+  /** pidfd_open(2) for a process we did not start (reattach). Throws NativeError. */
+  pidfdOpen(pid: number): Fd;
+  /** pidfd_send_signal(2). Throws NativeError (ESRCH once the process is gone). */
+  pidfdSendSignal(pidfd: Fd, signal: number): void;
+  closeFd(fd: Fd): void;
+  /** mkfifo(3) with the given mode. Throws NativeError. */
+  mkfifo(path: string, mode: number): void;
+  /**
+   * Starts the single epoll watcher thread (idempotent) and returns the read end of
+   * the pipe it reports exits on: 16-byte records {u32 token, i32 reaped, i32 code,
+   * i32 signal}, little-endian.
+   */
+  watcherFd(): Fd;
+  /** Watch `pidfd` (the watcher keeps its own dup) and report its exit with `token`. */
+  watch(pidfd: Fd, token: number): void;
+  /** Stop watching `token` (no record will be written for it). */
+  unwatch(token: number): void;
+  /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
+  kvmProbe(): KvmInfo;
+}
+
+/** A failed native step, as reported by C: `pivot_root: EINVAL`. */
+export class NativeError extends Error {
+  readonly step: string;
+  readonly errno: number;
+  readonly errnoName: string;
+  constructor(step: string, errno: number, errnoName: string, detail?: string) {
+    super(`${step}: ${errnoName}${detail ? ` (${detail})` : ''}`);
+    this.name = 'NativeError';
+    this.step = step;
+    this.errno = errno;
+    this.errnoName = errnoName;
+  }
+}

@@ -1,0 +1,159 @@
+/* paddock wire format v1 — C side. See docs/protocol.md.
+ *
+ * The decoder runs inside paddock-init, next to untrusted code: every length is
+ * checked against the enclosing buffer, every string is copied NUL-terminated into a
+ * caller-supplied arena (no malloc), and anything outside the spec is rejected. */
+#ifndef PADDOCK_PROTO_H
+#define PADDOCK_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PD_MAGIC0 0x50
+#define PD_MAGIC1 0x44
+#define PD_VERSION 1
+#define PD_HEADER_SIZE 12
+#define PD_MAX_BODY (1u << 20)
+#define PD_MAX_STR 4096u
+#define PD_MAX_TEXT (1u << 20)
+
+enum pd_type {
+  PD_PING = 0x0001,
+  PD_START_CONTAINER = 0x0002,
+  PD_EXEC = 0x0003,
+  PD_PROCESSES = 0x0004,
+  PD_SIGNAL = 0x0005,
+  PD_WAIT = 0x0006,
+  PD_WAIT_PID = 0x0007,
+  PD_STACKS = 0x0009,
+  PD_DESTROY_CONTAINER = 0x000A,
+  PD_PROBE_EVENTS = 0x000B,
+  PD_SANDBOX_PLAN = 0x0100,
+  PD_EV_STARTED = 0x4001,
+  PD_EV_EXITED = 0x4002,
+  PD_EV_PROBE = 0x4003,
+  PD_OK = 0x8000,
+  PD_ERROR = 0x8001,
+};
+
+enum pd_tag {
+  PD_T_CID = 1, PD_T_PID = 2, PD_T_HOST_PID = 3, PD_T_SIGNO = 4, PD_T_ALL = 5,
+  PD_T_PLAN = 6, PD_T_EXIT_CODE = 7, PD_T_SIGNAL = 8, PD_T_TIME_NS = 9,
+  PD_T_CODE = 10, PD_T_ERRNO = 11, PD_T_STEP = 12, PD_T_MSG = 13, PD_T_PROC = 14,
+  PD_T_STATE = 15, PD_T_TEXT = 16, PD_T_SANDBOX_ID = 17, PD_T_HOSTNAME = 18,
+  PD_T_DOMAINNAME = 19, PD_T_LO_UP = 20, PD_T_KIND = 21,
+  PD_T_ARG = 32, PD_T_ENV = 33, PD_T_CWD = 34, PD_T_UID = 35, PD_T_GID = 36,
+  PD_T_ADD_GID = 37, PD_T_UMASK = 38, PD_T_STDIN_PATH = 40, PD_T_STDOUT_PATH = 41,
+  PD_T_STDERR_PATH = 42, PD_T_STDIO_INHERIT = 43, PD_T_ROOTFS = 44, PD_T_ROOTFS_RO = 45,
+  PD_T_ROOTFS_PROPAGATION = 46, PD_T_MOUNT = 47, PD_T_MOUNT_SOURCE = 48,
+  PD_T_MOUNT_DEST = 49, PD_T_MOUNT_TYPE = 50, PD_T_MOUNT_FLAGS = 51,
+  PD_T_MOUNT_DATA = 52, PD_T_MOUNT_PROPAGATION = 53, PD_T_MASKED = 54,
+  PD_T_READONLY = 55, PD_T_DEVICE = 56, PD_T_NS_FLAGS = 57, PD_T_NO_PIVOT = 58,
+  PD_T_TERMINAL = 59,
+};
+
+enum pd_code {
+  PD_E_NOT_FOUND = 1, PD_E_EXISTS = 2, PD_E_LAUNCH = 3, PD_E_BAD_MESSAGE = 4,
+  PD_E_BAD_STATE = 5, PD_E_INTERNAL = 6, PD_E_BAD_SIGNAL = 7,
+};
+
+enum pd_kind { PD_KIND_CONTAINER = 1, PD_KIND_EXEC = 2 };
+enum pd_state { PD_STATE_RUNNING = 1, PD_STATE_EXITED = 2 };
+
+struct pd_mount {
+  const char *source; /* NULL when absent */
+  const char *dest;
+  const char *type;
+  const char *data;
+  uint64_t flags;
+  uint64_t propagation;
+};
+
+struct pd_plan {
+  const char **argv; /* NULL-terminated, argc >= 1 */
+  uint32_t argc;
+  const char **envp; /* NULL-terminated */
+  uint32_t envc;
+  const char *cwd; /* NULL: "/" */
+  uint32_t uid, gid;
+  const uint32_t *add_gids;
+  uint32_t n_add_gids;
+  uint32_t umask; /* 022 when absent */
+  const char *stdin_path, *stdout_path, *stderr_path; /* NULL: /dev/null */
+  uint32_t stdio_inherit;
+  const char *rootfs; /* NULL for exec plans */
+  uint32_t rootfs_ro;
+  uint64_t rootfs_propagation; /* MS_REC|MS_PRIVATE when absent */
+  struct pd_mount *mounts;
+  uint32_t n_mounts;
+  const char **masked;
+  uint32_t n_masked;
+  const char **readonly;
+  uint32_t n_readonly;
+  const char **devices;
+  uint32_t n_devices;
+  uint32_t ns_flags;
+  uint32_t no_pivot;
+  uint32_t terminal;
+};
+
+/* One decoded message. Fields not present keep their zero value; has_* flags tell
+ * presence where zero is a meaningful value. */
+struct pd_msg {
+  uint16_t type;
+  const char *cid;
+  int32_t pid; int has_pid;
+  int32_t host_pid;
+  int32_t signo; int has_signo;
+  uint32_t all;
+  struct pd_plan *plan; /* START_CONTAINER / EXEC */
+  uint32_t code;
+  int32_t err;
+  const char *step, *msg;
+  uint32_t state, kind;
+  int32_t exit_code, signal;
+  uint64_t time_ns;
+  const char *text;
+  /* SANDBOX_PLAN */
+  const char *sandbox_id, *hostname, *domainname;
+  uint32_t lo_up;
+};
+
+/* Bump allocator over caller memory. */
+struct pd_arena {
+  unsigned char *base;
+  size_t size;
+  size_t used;
+};
+
+/* Decode one whole message (len must equal 12 + body length).
+ * Returns 0, or -EINVAL (malformed), -E2BIG (a limit exceeded), -ENOMEM (arena full).
+ * On failure errbuf (may be NULL) receives a short lowercase reason naming the tag. */
+int pd_decode(const uint8_t *buf, size_t len, struct pd_arena *arena,
+              struct pd_msg *out, char *errbuf, size_t errlen);
+
+/* Length of the message at buf if its header is complete and valid, else -1.
+ * Used to walk exits.log. */
+long pd_message_length(const uint8_t *buf, size_t len);
+
+/* Writer for the few messages C produces (replies, events, exit records). */
+struct pd_writer {
+  uint8_t *buf;
+  size_t cap;
+  size_t len;
+  size_t nest[4]; /* offsets of open nest fields */
+  int depth;
+  int overflow; /* set when cap was exceeded; pd_w_finish then returns -1 */
+};
+
+void pd_w_begin(struct pd_writer *w, uint8_t *buf, size_t cap, uint16_t type);
+void pd_w_u32(struct pd_writer *w, uint16_t tag, uint32_t v);
+void pd_w_i32(struct pd_writer *w, uint16_t tag, int32_t v);
+void pd_w_u64(struct pd_writer *w, uint16_t tag, uint64_t v);
+void pd_w_str(struct pd_writer *w, uint16_t tag, const char *s); /* NULL: nothing */
+void pd_w_nest_begin(struct pd_writer *w, uint16_t tag);
+void pd_w_nest_end(struct pd_writer *w);
+/* Patches the body length; returns the total message length or -1. */
+long pd_w_finish(struct pd_writer *w);
+
+#endif

@@ -1,0 +1,152 @@
+/**
+ * paddock wire format v1 — message types, tags and the typed shapes the TypeScript
+ * encoder and decoder work with. The byte layout is specified in docs/protocol.md and
+ * mirrored by protocols/c/paddock_proto.h; a test compares the two tables.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_SIZE = 12;
+export const MAX_BODY = 1 << 20;
+export const MAX_STR = 4096;
+export const MAX_TEXT = 1 << 20;
+
+export const MsgType = {
+  PING: 0x0001,
+  START_CONTAINER: 0x0002,
+  EXEC: 0x0003,
+  PROCESSES: 0x0004,
+  SIGNAL: 0x0005,
+  WAIT: 0x0006,
+  WAIT_PID: 0x0007,
+  STACKS: 0x0009,
+  DESTROY_CONTAINER: 0x000a,
+  PROBE_EVENTS: 0x000b,
+  SANDBOX_PLAN: 0x0100,
+  EV_STARTED: 0x4001,
+  EV_EXITED: 0x4002,
+  EV_PROBE: 0x4003,
+  OK: 0x8000,
+  ERROR: 0x8001,
+} as const;
+export type MsgTypeName = keyof typeof MsgType;
+
+export const Tag = {
+  CID: 1, PID: 2, HOST_PID: 3, SIGNO: 4, ALL: 5, PLAN: 6, EXIT_CODE: 7, SIGNAL: 8,
+  TIME_NS: 9, CODE: 10, ERRNO: 11, STEP: 12, MSG: 13, PROC: 14, STATE: 15, TEXT: 16,
+  SANDBOX_ID: 17, HOSTNAME: 18, DOMAINNAME: 19, LO_UP: 20, KIND: 21,
+  ARG: 32, ENV: 33, CWD: 34, UID: 35, GID: 36, ADD_GID: 37, UMASK: 38,
+  STDIN_PATH: 40, STDOUT_PATH: 41, STDERR_PATH: 42, STDIO_INHERIT: 43, ROOTFS: 44,
+  ROOTFS_RO: 45, ROOTFS_PROPAGATION: 46, MOUNT: 47, MOUNT_SOURCE: 48, MOUNT_DEST: 49,
+  MOUNT_TYPE: 50, MOUNT_FLAGS: 51, MOUNT_DATA: 52, MOUNT_PROPAGATION: 53, MASKED: 54,
+  READONLY: 55, DEVICE: 56, NS_FLAGS: 57, NO_PIVOT: 58, TERMINAL: 59,
+} as const;
+
+/** Error codes carried in ERROR replies (CODE tag). */
+export const WireCode = {
+  NOT_FOUND: 1,
+  EXISTS: 2,
+  LAUNCH: 3,
+  BAD_MESSAGE: 4,
+  BAD_STATE: 5,
+  INTERNAL: 6,
+  BAD_SIGNAL: 7,
+} as const;
+
+export const Kind = { CONTAINER: 1, EXEC: 2 } as const;
+export const ProcState = { RUNNING: 1, EXITED: 2 } as const;
+
+/** One bind or filesystem mount, fully resolved: flags are MS_* bits. */
+export interface MountPlan {
+  readonly source?: string;
+  readonly destination: string;
+  /** `bind` for bind mounts, otherwise the filesystem type. */
+  readonly type: string;
+  readonly flags: bigint;
+  readonly data?: string;
+  readonly propagation?: bigint;
+}
+
+/**
+ * What paddock-init executes for a container root process or an exec'd process.
+ * Everything is resolved on the TypeScript side; C only executes it.
+ */
+export interface ProcessPlan {
+  readonly args: readonly string[];
+  readonly env: readonly string[];
+  readonly cwd?: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly additionalGids?: readonly number[];
+  readonly umask?: number;
+  readonly stdinPath?: string;
+  readonly stdoutPath?: string;
+  readonly stderrPath?: string;
+  /** Bits 0/1/2: hand init's own fd 0/1/2 to the process. */
+  readonly stdioInherit?: number;
+  /** Container plans only. */
+  readonly rootfs?: string;
+  readonly rootfsReadonly?: boolean;
+  readonly rootfsPropagation?: bigint;
+  readonly mounts?: readonly MountPlan[];
+  readonly maskedPaths?: readonly string[];
+  readonly readonlyPaths?: readonly string[];
+  readonly devices?: readonly string[];
+  readonly nsFlags?: number;
+  readonly noPivot?: boolean;
+  readonly terminal?: boolean;
+}
+
+export interface ProcRow {
+  readonly cid: string;
+  readonly pid: number;
+  readonly hostPid: number;
+  readonly kind: number;
+  readonly state: number;
+  readonly exitCode?: number;
+  readonly signal?: number;
+}
+
+/** Decoded messages, discriminated by `type`. */
+export type Message =
+  | { type: 'PING' }
+  | { type: 'START_CONTAINER'; cid: string; plan: ProcessPlan }
+  | { type: 'EXEC'; cid: string; plan: ProcessPlan }
+  | { type: 'PROCESSES'; cid?: string }
+  | { type: 'SIGNAL'; cid: string; signo: number; pid?: number; all?: boolean }
+  | { type: 'WAIT'; cid: string }
+  | { type: 'WAIT_PID'; cid: string; pid: number }
+  | { type: 'STACKS' }
+  | { type: 'DESTROY_CONTAINER'; cid: string }
+  | { type: 'PROBE_EVENTS' }
+  | {
+      type: 'SANDBOX_PLAN';
+      sandboxId: string;
+      hostname?: string;
+      domainname?: string;
+      loUp?: boolean;
+    }
+  | { type: 'EV_STARTED'; cid: string; pid: number; hostPid: number; kind: number }
+  | {
+      type: 'EV_EXITED';
+      cid: string;
+      pid: number;
+      hostPid: number;
+      kind: number;
+      exitCode: number;
+      signal: number;
+      timeNs: bigint;
+    }
+  | { type: 'EV_PROBE' }
+  | {
+      type: 'OK';
+      pid?: number;
+      hostPid?: number;
+      state?: number;
+      exitCode?: number;
+      signal?: number;
+      text?: string;
+      procs?: ProcRow[];
+    }
+  | { type: 'ERROR'; code: number; errno?: number; step?: string; msg?: string };
+
+export type MessageOf<T extends Message['type']> = Extract<Message, { type: T }>;
