@@ -1,0 +1,160 @@
+import type { Observable } from 'rxjs';
+import type { Readable, Writable } from 'node:stream';
+import type { ExitStatus, LifecycleStatus } from '../machines/types';
+import type { NativeFacade } from '../native/facade';
+import type { PaddockError } from './errors';
+import type { Logger } from './logger';
+import type { ContainerStats } from './proc-stats';
+import type { StdioMode } from './state-store';
+
+export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats };
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** Root of the state directory (runc's --root); one folder per sandbox below it. */
+  readonly stateDir: string;
+  /** Root pino logger; the engine derives one child per sandbox and container. */
+  readonly logger?: Logger;
+  /** Native layer; tests pass a fake. Defaults to the ffi-rs facade over libpaddock. */
+  readonly native?: NativeFacade;
+  /** paddock-init binary; defaults to the one built in native/build. */
+  readonly initPath?: string;
+  /** Timeout of one control request to paddock-init, ms (default 5000). */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Reattach to the sandboxes already in `stateDir` (default true): restore each
+   * machine from its snapshot, reopen pidfds, reconnect channels, and read every exit
+   * status recorded while no supervisor ran.
+   */
+  readonly reattach?: boolean;
+  /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
+  readonly inspect?: (event: unknown) => void;
+}
+
+export interface CreateSandboxOptions {
+  /**
+   * stdio of the root container. 'pipe' (default): output goes to log files in the
+   * state dir and is returned as streams; stdin is a FIFO. 'inherit': the
+   * supervisor's own fds 0–2. 'ignore': /dev/null.
+   */
+  readonly stdio?: StdioMode;
+}
+
+export interface StdioHandles {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+}
+
+export interface SandboxHandle {
+  readonly id: string;
+  /** Host pid of paddock-init (what runc's --pid-file would hold). */
+  readonly pid: number;
+  readonly rootContainerId: string;
+  /** Streams of the root container when stdio is 'pipe'. */
+  readonly stdio?: StdioHandles;
+}
+
+export interface StartContainerOptions {
+  readonly stdio?: StdioMode;
+}
+
+export interface ContainerHandle {
+  readonly sandboxId: string;
+  readonly containerId: string;
+  readonly pid: number;
+  readonly hostPid: number;
+  readonly stdio?: StdioHandles;
+}
+
+export interface ExecOptions {
+  readonly args: readonly string[];
+  readonly env?: readonly string[];
+  readonly cwd?: string;
+  readonly user?: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
+  readonly stdio?: StdioMode;
+}
+
+export interface ExecResult {
+  /** Pid as paddock-init sees it (use it with waitPid and signal). */
+  readonly pid: number;
+  readonly hostPid: number;
+  readonly stdin?: Writable;
+  readonly stdout?: Readable;
+  readonly stderr?: Readable;
+}
+
+export interface ProcessEntry {
+  readonly containerId: string;
+  /** Pid in paddock-init's view, when init started it; undefined for descendants. */
+  readonly pid?: number;
+  readonly hostPid: number;
+  readonly ppid: number;
+  readonly command: string;
+  readonly kind: 'container' | 'exec' | 'descendant';
+}
+
+export interface ContainerSummary {
+  readonly id: string;
+  readonly status: LifecycleStatus;
+  readonly pid?: number;
+  readonly hostPid?: number;
+  readonly exit?: ExitStatus;
+  readonly bundle: string;
+}
+
+export interface SandboxSummary {
+  readonly id: string;
+  readonly status: LifecycleStatus;
+  readonly pid?: number;
+  readonly bundle: string;
+  readonly rootContainerId?: string;
+  readonly containers: readonly ContainerSummary[];
+  readonly exit?: ExitStatus;
+}
+
+export type EngineEvent =
+  | { readonly type: 'state'; readonly sandboxId: string; readonly containerId?: string; readonly pid?: number; readonly status: string }
+  | {
+      readonly type: 'exit';
+      readonly sandboxId: string;
+      readonly containerId: string;
+      readonly pid: number;
+      readonly kind: 'container' | 'exec';
+      readonly exit: ExitStatus;
+    }
+  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError };
+
+export interface LogsOptions {
+  readonly stream?: 'stdout' | 'stderr';
+  /** Keep streaming until the process exits (default false: what is there now). */
+  readonly follow?: boolean;
+  /** An exec'd process's pid instead of the container's root process. */
+  readonly pid?: number;
+}
+
+/** The engine: commands are async methods, events are an rxjs Observable. */
+export interface Engine {
+  readonly events$: Observable<EngineEvent>;
+  createSandbox(id: string, bundleDir: string, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  startRoot(sandboxId: string): Promise<ContainerHandle>;
+  startContainer(sandboxId: string, containerId: string, bundleDir: string, opts?: StartContainerOptions): Promise<ContainerHandle>;
+  execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
+  processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
+  event(sandboxId: string, containerId: string): Promise<ContainerStats>;
+  wait(sandboxId: string, containerId: string, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
+  waitPid(sandboxId: string, pid: number, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
+  signal(sandboxId: string, containerId: string, signal: string | number, opts?: { pid?: number; all?: boolean }): Promise<void>;
+  destroyContainer(sandboxId: string, containerId: string): Promise<void>;
+  destroy(sandboxId: string): Promise<void>;
+  isRunning(sandboxId: string): boolean;
+  list(): SandboxSummary[];
+  logs(sandboxId: string, containerId: string, opts?: LogsOptions): Readable;
+  pause(sandboxId: string): Promise<void>;
+  resume(sandboxId: string): Promise<void>;
+  checkpoint(sandboxId: string, imageDir: string): Promise<void>;
+  restore(sandboxId: string, imageDir: string): Promise<void>;
+  stacks(sandboxId: string): Promise<string>;
+  /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,148 @@
+import * as nano from 'nanomsg';
+import { decode } from '../protocols/decode';
+import { encode } from '../protocols/encode';
+import type { Message, MessageOf } from '../protocols/messages';
+import { WireCode } from '../protocols/messages';
+import { ChannelError, LaunchError, PaddockError, StateError } from './errors';
+import type { ErrorCode } from './errors';
+
+type Request = Exclude<Message, { type: 'OK' | 'ERROR' | 'EV_STARTED' | 'EV_EXITED' | 'EV_PROBE' | 'SANDBOX_PLAN' }>;
+
+interface Pending {
+  readonly req: Request;
+  readonly resolve: (m: MessageOf<'OK'>) => void;
+  readonly reject: (e: Error) => void;
+  readonly timeoutMs: number;
+}
+
+/**
+ * The supervisor's end of a sandbox's control channel (nanomsg REQ over
+ * `ipc://<dir>/control.sock`). A REQ socket carries one request at a time, so
+ * requests queue here; each has a timeout, and a reply that arrives after its
+ * request timed out is dropped by REQ's own request ids.
+ */
+export class ControlClient {
+  private readonly sock: nano.NanoSocket;
+  private readonly queue: Pending[] = [];
+  private current: (Pending & { timer: NodeJS.Timeout }) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly sandboxId: string,
+    socketPath: string,
+    private readonly defaultTimeoutMs = 5_000,
+  ) {
+    // Reconnect fast: init binds its socket a few ms after we may first connect.
+    this.sock = nano.socket('req', { reconn: 5, maxreconn: 100 });
+    this.sock.on('data', (buf: Buffer) => this.onReply(buf));
+    this.sock.on('error', (e: Error) => this.failCurrent(new ChannelError('ECONTROL', `control channel: ${e.message}`, { sandboxId })));
+    this.sock.connect(`ipc://${socketPath}`);
+  }
+
+  request<T extends Request>(req: T, timeoutMs = this.defaultTimeoutMs): Promise<MessageOf<'OK'>> {
+    if (this.closed) {
+      return Promise.reject(new ChannelError('ECONTROL', 'control channel is closed', { sandboxId: this.sandboxId }));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, resolve, reject, timeoutMs });
+      this.pump();
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new ChannelError('ECONTROL', 'control channel closed', { sandboxId: this.sandboxId });
+    this.failCurrent(err);
+    for (const p of this.queue.splice(0)) p.reject(err);
+    this.sock.close();
+  }
+
+  private pump(): void {
+    if (this.current || this.closed) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    const timer = setTimeout(() => {
+      this.failCurrent(
+        new ChannelError('ETIMEOUT', `control request ${next.req.type} got no reply in ${next.timeoutMs} ms`, {
+          sandboxId: this.sandboxId,
+          step: next.req.type,
+        }),
+      );
+    }, next.timeoutMs);
+    this.current = { ...next, timer };
+    try {
+      this.sock.send(encode(next.req));
+    } catch (e) {
+      this.failCurrent(new ChannelError('ECONTROL', `control send failed: ${(e as Error).message}`, { sandboxId: this.sandboxId }));
+    }
+  }
+
+  private onReply(buf: Buffer): void {
+    const cur = this.current;
+    if (!cur) return;
+    clearTimeout(cur.timer);
+    this.current = undefined;
+    let msg: Message;
+    try {
+      msg = decode(buf);
+    } catch (e) {
+      cur.reject(new ChannelError('EPROTOCOL', `bad reply to ${cur.req.type}: ${(e as Error).message}`, { sandboxId: this.sandboxId }));
+      this.pump();
+      return;
+    }
+    if (msg.type === 'OK') cur.resolve(msg);
+    else if (msg.type === 'ERROR') cur.reject(wireError(msg, this.sandboxId, cur.req));
+    else cur.reject(new ChannelError('EPROTOCOL', `unexpected reply ${msg.type} to ${cur.req.type}`, { sandboxId: this.sandboxId }));
+    this.pump();
+  }
+
+  private failCurrent(err: Error): void {
+    const cur = this.current;
+    if (!cur) return;
+    clearTimeout(cur.timer);
+    this.current = undefined;
+    cur.reject(err);
+    this.pump();
+  }
+}
+
+/** Turns an ERROR reply into the typed error the engine raises. Codes travel as numbers, never strings to match. */
+export function wireError(msg: MessageOf<'ERROR'>, sandboxId: string, req?: Request): PaddockError {
+  const containerId = req && 'cid' in req ? req.cid : undefined;
+  const ctx = {
+    sandboxId,
+    ...(containerId !== undefined ? { containerId } : {}),
+    ...(msg.step !== undefined ? { step: msg.step } : {}),
+    ...(msg.errno !== undefined ? { errno: msg.errno } : {}),
+  };
+  const detail = msg.msg ? ` (${msg.msg})` : '';
+  switch (msg.code) {
+    case WireCode.LAUNCH:
+      return new LaunchError(`${msg.step ?? 'launch'}: ${errnoText(msg.errno)}${detail}`, ctx);
+    case WireCode.NOT_FOUND:
+      return new StateError(req?.type === 'WAIT_PID' || (req?.type === 'SIGNAL' && req.pid) ? 'EPROCESS_NOT_FOUND' : 'ECONTAINER_NOT_FOUND', `not found in sandbox ${sandboxId}${detail}`, ctx);
+    case WireCode.EXISTS:
+      return new StateError('ECONTAINER_EXISTS', `container ${containerId ?? ''} already exists in sandbox ${sandboxId}`, ctx);
+    case WireCode.BAD_STATE:
+      return new StateError('EINVALID_STATE', `${req?.type.toLowerCase() ?? 'request'} not allowed now${detail}`, ctx);
+    case WireCode.BAD_SIGNAL:
+      return new PaddockError('EINVALID_SIGNAL', `invalid signal${detail}`, ctx);
+    case WireCode.BAD_MESSAGE:
+      return new ChannelError('EPROTOCOL', `paddock-init rejected the request${detail}`, ctx);
+    default:
+      return new ChannelError('ECONTROL' as ErrorCode, `paddock-init failed${detail}`, ctx);
+  }
+}
+
+function errnoText(errno: number | undefined): string {
+  if (errno === undefined) return 'failed';
+  try {
+    // Lazy: errno names come from the native package's table, which has no native dependency.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { errnoName } = require('../native/errno') as { errnoName: (n: number) => string };
+    return errnoName(errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}

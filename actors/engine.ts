@@ -1,0 +1,934 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Subject } from 'rxjs';
+import type { Readable } from 'node:stream';
+import { createActor, fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
+import { containerMachine } from '../machines/container.machine';
+import { isValidId, processActorId } from '../machines/ids';
+import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
+import { supervisorMachine } from '../machines/supervisor.machine';
+import type { ExitStatus, LifecycleStatus } from '../machines/types';
+import type { NativeFacade } from '../native/facade';
+import { splitMessages } from '../protocols/decode';
+import type { MessageOf } from '../protocols/messages';
+import { Kind, ProcState } from '../protocols/messages';
+import { loadBundle, type Bundle } from '../specs/load';
+import { planContainer, planExec } from '../specs/plan';
+import type {
+  ContainerHandle,
+  ContainerSummary,
+  CreateSandboxOptions,
+  Engine,
+  EngineEvent,
+  EngineOptions,
+  ExecOptions,
+  ExecResult,
+  LogsOptions,
+  ProcessEntry,
+  SandboxHandle,
+  SandboxSummary,
+  StartContainerOptions,
+  StdioHandles,
+} from './api';
+import { ControlClient } from './control-client';
+import { PaddockError, StateError } from './errors';
+import { createRootLogger, type Logger } from './logger';
+import { launchSandbox, destroySandboxResources, connectChannels, type Runtime, type ContainerRuntime } from './launcher';
+import { PidfdWatcher } from './pidfd-watcher';
+import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
+import { parseSignal } from './signals';
+import {
+  SandboxPaths,
+  STATE_VERSION,
+  acquireLockLocked,
+  listSandboxIds,
+  loadSandbox,
+  processStartTime,
+  releaseLock,
+  saveSandboxLocked,
+  type StdioMode,
+} from './state-store';
+import { closedWritable, openStdinFifo, tailFile } from './stdio';
+
+/** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
+const STABLE = new Set(['created', 'running', 'stopped', 'failed']);
+
+/**
+ * Creates an engine over a state directory. When the directory already holds
+ * sandboxes (a supervisor restart), the engine reattaches to them before it
+ * resolves: every machine is restored and every exit recorded meanwhile is read.
+ */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const engine = new PaddockEngine(options);
+  if (options.reattach !== false) await engine.reattachAll();
+  return engine;
+}
+
+class PaddockEngine implements Engine {
+  private readonly subject = new Subject<EngineEvent>();
+  readonly events$ = this.subject.asObservable();
+  private readonly log: Logger;
+  private readonly stateDir: string;
+  private readonly runtimes = new Map<string, Runtime>();
+  private readonly supervisor = createActor(supervisorMachine);
+  private nativeImpl: NativeFacade | undefined;
+  private watcherImpl: PidfdWatcher | undefined;
+  private closed = false;
+  private readonly machine: typeof sandboxMachine;
+
+  constructor(private readonly options: EngineOptions) {
+    if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
+      throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
+    }
+    this.stateDir = options.stateDir;
+    this.log = options.logger ?? createRootLogger();
+    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o711 });
+    // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
+    fs.chmodSync(this.stateDir, 0o711);
+    this.supervisor.start();
+    this.machine = sandboxMachine.provide({
+      actors: {
+        launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
+        destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
+        container: containerMachine.provide({
+          actors: {
+            startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
+          },
+        }),
+      },
+    });
+  }
+
+  private get native(): NativeFacade {
+    if (!this.nativeImpl) {
+      if (this.options.native) this.nativeImpl = this.options.native;
+      else {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { loadNative } = require('../native/ffi') as { loadNative: () => NativeFacade };
+        this.nativeImpl = loadNative();
+      }
+    }
+    return this.nativeImpl;
+  }
+
+  private get watcher(): PidfdWatcher {
+    if (!this.watcherImpl) this.watcherImpl = new PidfdWatcher(this.native);
+    return this.watcherImpl;
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  async createSandbox(id: string, bundleDir: string, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
+    this.ensureOpen();
+    if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
+    const stdio = this.checkStdio(opts.stdio);
+    const paths = new SandboxPaths(this.stateDir, id);
+    if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
+      throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
+    }
+    // Validation happens before anything is created, so bad input changes nothing.
+    const bundle = await loadBundle(bundleDir);
+    if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
+      throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
+    }
+    const rootId = id;
+    const rt: Runtime = {
+      id,
+      paths,
+      log: this.log.child({ sandboxId: id }),
+      bundle,
+      owner: { uid: 0, gid: 0 },
+      containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>() }]]),
+      execs: new Map(),
+      execCounter: 0,
+      seenExits: new Set(),
+      initExited: deferred<void>(),
+      initAlive: false,
+      rootStdio: stdio,
+      actor: undefined as unknown as Runtime['actor'],
+      persistQueued: false,
+    };
+    this.runtimes.set(id, rt);
+    this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
+    const actor = this.startSandboxActor(rt, { input: { sandboxId: id, bundleDir: bundle.dir } });
+    const snap = await waitFor(actor, (s) => s.value !== 'creating', { timeout: 60_000 });
+    if (snap.value === 'failed') {
+      const error = snap.context.error;
+      await this.forget(rt, true);
+      throw restoreError(error, id, 'ELAUNCH_STEP');
+    }
+    actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
+    this.persist(rt);
+    const root = rt.containers.get(rootId) as ContainerRuntime;
+    return {
+      id,
+      pid: snap.context.initHostPid as number,
+      rootContainerId: rootId,
+      ...(root.streams ? { stdio: root.streams } : {}),
+    };
+  }
+
+  async startRoot(sandboxId: string): Promise<ContainerHandle> {
+    const rt = this.get(sandboxId);
+    this.requireCan(rt, { type: 'start' }, 'start');
+    const rootId = rt.actor.getSnapshot().context.rootContainerId as string;
+    rt.actor.send({ type: 'start' });
+    return this.awaitStarted(rt, rootId);
+  }
+
+  async startContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+    const rt = this.get(sandboxId);
+    if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
+    const stdio = this.checkStdio(opts.stdio);
+    const snap = rt.actor.getSnapshot();
+    if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
+      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
+    }
+    this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'startContainer');
+    const bundle = await loadBundle(bundleDir);
+    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>() });
+    try {
+      this.prepareStdio(rt, containerId, containerId, stdio);
+    } catch (e) {
+      rt.containers.delete(containerId);
+      throw e;
+    }
+    rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
+    rt.actor.send({ type: 'container.start', containerId });
+    try {
+      return await this.awaitStarted(rt, containerId);
+    } catch (e) {
+      // A container that failed to start is not kept: the sandbox is as it was.
+      rt.actor.send({ type: 'container.remove', containerId });
+      this.closeContainerStdio(rt.containers.get(containerId));
+      rt.containers.delete(containerId);
+      this.persist(rt);
+      throw e;
+    }
+  }
+
+  async execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
+    const rt = this.get(sandboxId);
+    const c = this.containerActor(rt, containerId);
+    if (!c.getSnapshot().can({ type: 'exec' })) {
+      throw new StateError('EINVALID_STATE', `cannot exec into container ${containerId}: it is ${c.getSnapshot().value as string}`, {
+        sandboxId,
+        containerId,
+        verb: 'exec',
+        state: String(c.getSnapshot().value),
+      });
+    }
+    const cont = rt.containers.get(containerId);
+    if (!cont) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+    const stdio = this.checkStdio(opts.stdio);
+    const name = `${containerId}.exec-${++rt.execCounter}`;
+    const plan = planExec(
+      {
+        args: opts.args as string[],
+        ...(opts.env ? { env: opts.env as string[] } : {}),
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.user ? { user: opts.user as { uid: number; gid: number; additionalGids?: number[] } } : {}),
+      },
+      cont.bundle.config,
+    );
+    const io = this.prepareStdio(rt, name, undefined, stdio);
+    let reply: MessageOf<'OK'>;
+    try {
+      reply = await this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
+    } catch (e) {
+      io.close();
+      throw e;
+    }
+    const pid = reply.pid as number;
+    const hostPid = reply.hostPid as number;
+    const done = deferred<void>();
+    rt.execs.set(pid, { name, containerId, done, stdinFd: io.stdinFd });
+    rt.actor.send({ type: 'process.add', containerId, pid, hostPid });
+    this.persist(rt);
+    const streams = io.streams(done.promise);
+    rt.log.debug({ containerId, pid, step: 'exec' }, 'exec started');
+    return { pid, hostPid, ...(streams ?? {}) };
+  }
+
+  async processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]> {
+    const rt = this.get(sandboxId);
+    this.containerActor(rt, containerId);
+    const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
+    const out: ProcessEntry[] = [];
+    const seen = new Set<number>();
+    for (const row of reply.procs ?? []) {
+      if (row.state !== ProcState.RUNNING) continue;
+      for (const hostPid of processTree(row.hostPid)) {
+        if (seen.has(hostPid)) continue;
+        seen.add(hostPid);
+        const info = readProcess(hostPid);
+        if (!info) continue;
+        const own = hostPid === row.hostPid;
+        out.push({
+          containerId,
+          ...(own ? { pid: row.pid } : {}),
+          hostPid,
+          ppid: info.ppid,
+          command: info.command,
+          kind: own ? (row.kind === Kind.CONTAINER ? 'container' : 'exec') : 'descendant',
+        });
+      }
+    }
+    return out;
+  }
+
+  async event(sandboxId: string, containerId: string): Promise<ContainerStats> {
+    const rt = this.get(sandboxId);
+    this.containerActor(rt, containerId);
+    const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
+    const roots = (reply.procs ?? []).filter((r) => r.state === ProcState.RUNNING).map((r) => r.hostPid);
+    return statsOf(roots);
+  }
+
+  async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
+    const rt = this.get(sandboxId);
+    const c = this.containerActor(rt, containerId);
+    await this.catchUpContainer(rt, containerId);
+    const snap = await waitFor(c, (s) => s.value === 'stopped', { timeout: opts.timeoutMs ?? Infinity });
+    return snap.context.exit ?? { exitCode: null, signal: null };
+  }
+
+  async waitPid(sandboxId: string, pid: number, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
+    const rt = this.get(sandboxId);
+    if (!Number.isInteger(pid) || pid <= 0) throw new PaddockError('EINVALID_ARGUMENT', `invalid pid ${pid}`, { sandboxId });
+    const ref = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
+    if (!ref) throw new StateError('EPROCESS_NOT_FOUND', `no process ${pid} in sandbox ${sandboxId}`, { sandboxId, pid });
+    const exec = rt.execs.get(pid);
+    if (exec && rt.initAlive) {
+      // List, then watch: the exit may have happened before we subscribed.
+      try {
+        const r = await this.control(rt).request({ type: 'WAIT_PID', cid: exec.containerId, pid });
+        if (r.state === ProcState.EXITED) this.deliverExit(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
+      } catch {
+        // init may be exiting; the pidfd path delivers from exits.log.
+      }
+    }
+    const snap = await waitFor(ref, (s: { value: unknown }) => s.value === 'exited', { timeout: opts.timeoutMs ?? Infinity });
+    return (snap as { context: { exit?: ExitStatus } }).context.exit ?? { exitCode: null, signal: null };
+  }
+
+  async signal(sandboxId: string, containerId: string, signal: string | number, opts: { pid?: number; all?: boolean } = {}): Promise<void> {
+    const rt = this.get(sandboxId);
+    const signo = parseSignal(signal);
+    const c = this.containerActor(rt, containerId);
+    if (!c.getSnapshot().can({ type: 'signal' })) {
+      throw new StateError('EINVALID_STATE', `cannot signal container ${containerId}: it is ${String(c.getSnapshot().value)}`, {
+        sandboxId,
+        containerId,
+        verb: 'signal',
+        state: String(c.getSnapshot().value),
+      });
+    }
+    await this.control(rt).request({
+      type: 'SIGNAL',
+      cid: containerId,
+      signo,
+      ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
+      ...(opts.all ? { all: true } : {}),
+    });
+  }
+
+  async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
+    const rt = this.get(sandboxId);
+    this.containerActor(rt, containerId);
+    if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
+      throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: destroy the sandbox instead`, {
+        sandboxId,
+        containerId,
+        verb: 'destroyContainer',
+      });
+    }
+    if (rt.initAlive) {
+      await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
+    }
+    this.readExitsLog(rt);
+    rt.actor.send({ type: 'container.remove', containerId });
+    this.closeContainerStdio(rt.containers.get(containerId));
+    rt.containers.delete(containerId);
+    for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
+    this.persist(rt);
+  }
+
+  async destroy(sandboxId: string): Promise<void> {
+    const rt = this.get(sandboxId);
+    if (!rt.actor.getSnapshot().can({ type: 'destroy' })) {
+      // Already being destroyed by a concurrent call: wait for that one.
+      await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
+    } else {
+      rt.actor.send({ type: 'destroy' });
+      const snap = await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
+      if (snap.status !== 'done') throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
+    }
+    await this.forget(rt, false);
+  }
+
+  isRunning(sandboxId: string): boolean {
+    const rt = this.runtimes.get(sandboxId);
+    return !!rt && rt.initAlive && rt.actor.getSnapshot().hasTag('alive');
+  }
+
+  list(): SandboxSummary[] {
+    return [...this.runtimes.values()].map((rt) => this.summary(rt)).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  logs(sandboxId: string, containerId: string, opts: LogsOptions = {}): Readable {
+    const rt = this.get(sandboxId);
+    const c = this.containerActor(rt, containerId);
+    const stream = opts.stream ?? 'stdout';
+    let name = containerId;
+    let done: Promise<unknown>;
+    if (opts.pid !== undefined) {
+      const e = rt.execs.get(opts.pid);
+      if (!e || e.containerId !== containerId) {
+        throw new StateError('EPROCESS_NOT_FOUND', `no process ${opts.pid} in container ${containerId}`, { sandboxId, containerId, pid: opts.pid });
+      }
+      name = e.name;
+      done = e.done.promise;
+    } else {
+      done = waitFor(c, (s) => s.value === 'stopped', { timeout: Infinity });
+    }
+    return tailFile(rt.paths.log(name, stream), { follow: opts.follow ?? false, done });
+  }
+
+  async stacks(sandboxId: string): Promise<string> {
+    const rt = this.get(sandboxId);
+    const reply = await this.control(rt).request({ type: 'STACKS' });
+    return reply.text ?? '';
+  }
+
+  async pause(sandboxId: string): Promise<void> {
+    this.get(sandboxId);
+    throw new PaddockError('ENOT_SUPPORTED', 'pause is not supported yet', { sandboxId, verb: 'pause' });
+  }
+
+  async resume(sandboxId: string): Promise<void> {
+    this.get(sandboxId);
+    throw new PaddockError('ENOT_SUPPORTED', 'resume is not supported yet', { sandboxId, verb: 'resume' });
+  }
+
+  async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
+    this.get(sandboxId);
+    throw new PaddockError('ENOT_SUPPORTED', 'checkpoint is not supported yet', { sandboxId, verb: 'checkpoint' });
+  }
+
+  async restore(sandboxId: string, _imageDir: string): Promise<void> {
+    throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const rt of this.runtimes.values()) {
+      this.persistNow(rt);
+      this.detach(rt);
+      releaseLock(rt.paths);
+      rt.actor.stop();
+    }
+    this.runtimes.clear();
+    this.watcherImpl?.close();
+    this.supervisor.send({ type: 'close' });
+    this.subject.complete();
+  }
+
+  // ---------------------------------------------------------------- reattach
+
+  /** Restores every sandbox found in the state dir (see createEngine). */
+  async reattachAll(): Promise<void> {
+    for (const id of listSandboxIds(this.stateDir)) {
+      try {
+        await this.reattach(id);
+      } catch (e) {
+        const err = e instanceof PaddockError ? e : new PaddockError('ESTATE_CORRUPT', (e as Error).message, { sandboxId: id });
+        this.log.warn({ sandboxId: id, err }, 'could not reattach sandbox');
+        this.subject.next({ type: 'error', sandboxId: id, error: err });
+      }
+    }
+  }
+
+  private async reattach(id: string): Promise<void> {
+    if (!isValidId(id)) return;
+    const paths = new SandboxPaths(this.stateDir, id);
+    const saved = loadSandbox(paths);
+    if (!saved) return;
+    acquireLockLocked(paths);
+    const snapshot = saved.snapshot as { context?: { bundleDir?: string; initHostPid?: number; initStartTime?: number } };
+    const bundleDir = snapshot.context?.bundleDir ?? '';
+    const containers = new Map<string, ContainerRuntime>();
+    let rootBundle: Bundle | undefined;
+    for (const [cid, c] of Object.entries(saved.containers)) {
+      let bundle: Bundle;
+      try {
+        bundle = await loadBundle(c.bundleDir);
+      } catch {
+        // The bundle may be gone; exec then fails, but statuses and logs still work.
+        bundle = { dir: c.bundleDir, config: { ociVersion: '1.0.2', process: { args: ['sh'], cwd: '/' } }, rootfs: '' } as unknown as Bundle;
+      }
+      if (!rootBundle) rootBundle = bundle;
+      containers.set(cid, { id: cid, bundle, stdio: c.stdio, done: deferred<void>() });
+    }
+    const rt: Runtime = {
+      id,
+      paths,
+      log: this.log.child({ sandboxId: id }),
+      bundle: rootBundle ?? ({ dir: bundleDir } as unknown as Bundle),
+      owner: { uid: saved.ownerUid, gid: saved.ownerGid },
+      containers,
+      execs: new Map(),
+      execCounter: saved.execCounter,
+      seenExits: new Set(),
+      initExited: deferred<void>(),
+      initAlive: false,
+      rootStdio: 'ignore',
+      actor: undefined as unknown as Runtime['actor'],
+      persistQueued: false,
+    };
+    this.runtimes.set(id, rt);
+    this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
+    const actor = this.startSandboxActor(rt, { snapshot: saved.snapshot });
+    for (const [key, ref] of Object.entries(actor.getSnapshot().children)) {
+      if (!key.startsWith('pid-')) continue;
+      const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
+      rt.execs.set(ctx.pid, { name: `${ctx.containerId}.exec-?`, containerId: ctx.containerId, done: deferred<void>() });
+    }
+    const hostPid = snapshot.context?.initHostPid;
+    const alive =
+      hostPid !== undefined && snapshot.context?.initStartTime !== undefined && processStartTime(hostPid) === snapshot.context.initStartTime;
+    if (alive && hostPid !== undefined) {
+      try {
+        rt.pidfd = this.native.pidfdOpen(hostPid);
+        rt.initAlive = true;
+        rt.watchToken = this.watcher.watch(rt.pidfd, () => this.onInitExit(rt));
+        await connectChannels(rt, this.requestTimeout, (m) => this.onEvent(rt, m));
+      } catch (e) {
+        rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
+      }
+    }
+    // Whatever happened while no supervisor ran is in exits.log.
+    this.readExitsLog(rt);
+    if (!rt.initAlive) {
+      rt.initExited.resolve();
+      actor.send({ type: 'init.exited' });
+    }
+    this.persist(rt);
+  }
+
+  // ---------------------------------------------------------------- effects (provided to machines)
+
+  private async launch(sandboxId: string): Promise<LaunchedSandbox> {
+    const rt = this.mustRuntime(sandboxId);
+    const root = rt.containers.get(sandboxId) as ContainerRuntime;
+    const launched = await launchSandbox(rt, {
+      native: this.native,
+      watcher: this.watcher,
+      initPath: this.options.initPath,
+      requestTimeoutMs: this.requestTimeout,
+      onEvent: (m) => this.onEvent(rt, m),
+      onInitExit: () => this.onInitExit(rt),
+      rootStdio: rt.rootStdio,
+    });
+    acquireLockLocked(rt.paths);
+    this.prepareStdio(rt, root.id, root.id, root.stdio);
+    return launched;
+  }
+
+  private async startProcess(sandboxId: string, containerId: string): Promise<{ pid: number; hostPid: number }> {
+    const rt = this.mustRuntime(sandboxId);
+    const c = rt.containers.get(containerId);
+    if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+    const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan });
+    rt.log.debug({ containerId, pid: reply.pid, step: 'start' }, 'container started');
+    return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+  }
+
+  private async teardown(sandboxId: string): Promise<void> {
+    const rt = this.mustRuntime(sandboxId);
+    await destroySandboxResources(rt, this.native, () => this.readExitsLog(rt));
+    if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
+    rt.watchToken = undefined;
+    for (const c of rt.containers.values()) this.closeContainerStdio(c);
+    for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
+    fs.rmSync(rt.paths.dir, { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- facts
+
+  private onEvent(rt: Runtime, m: import('../protocols/messages').Message): void {
+    if (m.type === 'EV_EXITED') {
+      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', toExit(m.exitCode, m.signal, m.timeNs), m.timeNs);
+    }
+  }
+
+  /** init's pidfd fired: every status is in exits.log by now (init writes before it exits). */
+  private onInitExit(rt: Runtime): void {
+    rt.initAlive = false;
+    rt.watchToken = undefined;
+    this.readExitsLog(rt);
+    this.detach(rt);
+    rt.initExited.resolve();
+    if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
+  }
+
+  private readExitsLog(rt: Runtime): void {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(rt.paths.exitsLog);
+    } catch {
+      return;
+    }
+    const { messages } = splitMessages(buf);
+    for (const m of messages) {
+      if (m.type !== 'EV_EXITED') continue;
+      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', toExit(m.exitCode, m.signal, m.timeNs), m.timeNs);
+    }
+  }
+
+  /** Exactly once per exit: the event channel and exits.log both carry it, keyed by reap time. */
+  private deliverExit(rt: Runtime, containerId: string, pid: number, kind: 'container' | 'exec', exit: ExitStatus, timeNs?: bigint): void {
+    const key = `${containerId}:${pid}:${timeNs ?? 'q'}`;
+    if (timeNs === undefined) {
+      // A status from a WAIT query: only deliver if nothing was delivered for that process.
+      for (const k of rt.seenExits) if (k.startsWith(`${containerId}:${pid}:`)) return;
+    }
+    if (rt.seenExits.has(key)) return;
+    rt.seenExits.add(key);
+    if (rt.actor.getSnapshot().status !== 'active') return;
+    rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
+    if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
+    else rt.containers.get(containerId)?.done.resolve();
+    this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
+    this.persist(rt);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private get requestTimeout(): number {
+    return this.options.requestTimeoutMs ?? 5_000;
+  }
+
+  private startSandboxActor(rt: Runtime, opts: { input: { sandboxId: string; bundleDir: string } } | { snapshot: unknown }): Actor<typeof sandboxMachine> {
+    const actor = createActor(this.machine, {
+      ...(opts as object),
+      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
+    } as Parameters<typeof createActor<typeof sandboxMachine>>[1]);
+    rt.actor = actor;
+    let last = '';
+    const lastChild = new Map<string, string>();
+    actor.subscribe({
+      next: (snap) => {
+        const value = String(snap.value);
+        if (value !== last) {
+          last = value;
+          rt.log.debug({ state: value }, 'sandbox state');
+          this.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status: toStatus(value) });
+          this.subject.next({ type: 'state', sandboxId: rt.id, status: value });
+        }
+        for (const [cid, ref] of Object.entries(snap.children)) {
+          const child = (ref as AnyActorRef | undefined)?.getSnapshot();
+          if (!child) continue;
+          const v = String(child.value);
+          if (lastChild.get(cid) !== v) {
+            lastChild.set(cid, v);
+            const ctx = child.context as { containerId: string; pid?: number };
+            this.subject.next({
+              type: 'state',
+              sandboxId: rt.id,
+              containerId: ctx.containerId,
+              ...(cid.startsWith('pid-') && ctx.pid !== undefined ? { pid: ctx.pid } : {}),
+              status: v,
+            });
+          }
+        }
+        this.persist(rt);
+      },
+      error: (err) => rt.log.error({ err }, 'sandbox actor failed'),
+    });
+    actor.start();
+    return actor;
+  }
+
+  private async awaitStarted(rt: Runtime, containerId: string): Promise<ContainerHandle> {
+    const c = this.containerActor(rt, containerId);
+    const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
+    if (snap.value !== 'running' && snap.value !== 'stopped') {
+      throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
+    }
+    this.persist(rt);
+    const cr = rt.containers.get(containerId);
+    return {
+      sandboxId: rt.id,
+      containerId,
+      pid: snap.context.pid as number,
+      hostPid: snap.context.hostPid as number,
+      ...(cr?.streams ? { stdio: cr.streams } : {}),
+    };
+  }
+
+  /**
+   * Resolves stdio for a container or exec'd process: log files (created here so a
+   * tail can watch them at once, owned by the sandbox's root), an optional stdin FIFO,
+   * and the plan fields paddock-init needs.
+   */
+  private prepareStdio(rt: Runtime, name: string, containerId: string | undefined, mode: StdioMode) {
+    const plan: { stdinPath?: string; stdoutPath?: string; stderrPath?: string; stdioInherit?: number } = {};
+    let stdinFd: number | undefined;
+    let stdin: StdioHandles['stdin'] | undefined;
+    if (mode === 'inherit') plan.stdioInherit = 7;
+    if (mode === 'pipe') {
+      for (const s of ['stdout', 'stderr'] as const) {
+        const file = rt.paths.log(name, s);
+        fs.closeSync(fs.openSync(file, 'a', 0o640));
+        fs.chownSync(file, rt.owner.uid, rt.owner.gid);
+        plan[s === 'stdout' ? 'stdoutPath' : 'stderrPath'] = file;
+      }
+      const fifo = openStdinFifo(this.native, rt.paths.fifo(name), rt.owner.uid, rt.owner.gid);
+      stdinFd = fifo.fd;
+      stdin = fifo.stream;
+      plan.stdinPath = rt.paths.fifo(name);
+    }
+    const streams = (done: Promise<unknown>): StdioHandles | undefined =>
+      mode === 'pipe'
+        ? {
+            stdin: stdin ?? closedWritable(),
+            stdout: tailFile(rt.paths.log(name, 'stdout'), { follow: true, done }),
+            stderr: tailFile(rt.paths.log(name, 'stderr'), { follow: true, done }),
+          }
+        : undefined;
+    if (containerId !== undefined) {
+      const c = rt.containers.get(containerId) as ContainerRuntime;
+      c.plan = planContainer(c.bundle, plan);
+      c.stdinFd = stdinFd;
+      c.streams = streams(c.done.promise);
+    }
+    return {
+      plan,
+      stdinFd,
+      streams,
+      close: () => {
+        if (stdin) stdin.destroy();
+      },
+    };
+  }
+
+  private closeContainerStdio(c: ContainerRuntime | undefined): void {
+    if (!c) return;
+    c.streams?.stdin.destroy();
+    c.done.resolve();
+  }
+
+  private summary(rt: Runtime): SandboxSummary {
+    const snap = rt.actor.getSnapshot();
+    const containers: ContainerSummary[] = [];
+    for (const cid of Object.keys(snap.context.containers)) {
+      const ref = snap.children[cid] as AnyActorRef | undefined;
+      const cs = ref?.getSnapshot() as { value: string; context: { pid?: number; hostPid?: number; exit?: ExitStatus } } | undefined;
+      containers.push({
+        id: cid,
+        status: toStatus(cs?.value ?? 'stopped'),
+        ...(cs?.context.pid !== undefined ? { pid: cs.context.pid } : {}),
+        ...(cs?.context.hostPid !== undefined ? { hostPid: cs.context.hostPid } : {}),
+        ...(cs?.context.exit ? { exit: cs.context.exit } : {}),
+        bundle: snap.context.containers[cid]?.bundleDir ?? '',
+      });
+    }
+    return {
+      id: rt.id,
+      status: toStatus(String(snap.value)),
+      ...(snap.context.initHostPid !== undefined ? { pid: snap.context.initHostPid } : {}),
+      bundle: snap.context.bundleDir,
+      ...(snap.context.rootContainerId ? { rootContainerId: snap.context.rootContainerId } : {}),
+      containers,
+      ...(snap.context.exit ? { exit: snap.context.exit } : {}),
+    };
+  }
+
+  private async catchUpContainer(rt: Runtime, containerId: string): Promise<void> {
+    if (!rt.initAlive) return;
+    try {
+      const r = await this.control(rt).request({ type: 'WAIT', cid: containerId });
+      if (r.state === ProcState.EXITED) {
+        const pid = (this.containerActor(rt, containerId).getSnapshot().context.pid ?? 0) as number;
+        this.deliverExit(rt, containerId, pid, 'container', toExit(r.exitCode, r.signal));
+      }
+    } catch {
+      // Not started yet, or init is going away: the event channel or pidfd will tell.
+    }
+  }
+
+  private persist(rt: Runtime): void {
+    if (rt.persistQueued) return;
+    rt.persistQueued = true;
+    // Coalesce the bursts of snapshots one command produces into one write.
+    setImmediate(() => {
+      rt.persistQueued = false;
+      this.persistNow(rt);
+    });
+  }
+
+  private persistNow(rt: Runtime): void {
+    const snap = rt.actor?.getSnapshot();
+    if (!snap || snap.status !== 'active' || !STABLE.has(String(snap.value))) return;
+    if (!fs.existsSync(rt.paths.dir)) return;
+    const containers: Record<string, { bundleDir: string; stdio: StdioMode }> = {};
+    for (const [cid, c] of rt.containers) containers[cid] = { bundleDir: c.bundle.dir, stdio: c.stdio };
+    try {
+      saveSandboxLocked(rt.paths, {
+        version: STATE_VERSION,
+        sandboxId: rt.id,
+        savedAt: new Date().toISOString(),
+        ownerUid: rt.owner.uid,
+        ownerGid: rt.owner.gid,
+        containers,
+        execCounter: rt.execCounter,
+        snapshot: rt.actor.getPersistedSnapshot(),
+      });
+    } catch (e) {
+      rt.log.warn({ err: e, step: 'persist' }, 'could not persist sandbox state');
+    }
+  }
+
+  private detach(rt: Runtime): void {
+    rt.eventsSub?.unsubscribe();
+    rt.events?.close();
+    rt.control?.close();
+    rt.events = undefined;
+    rt.control = undefined;
+    if (rt.watchToken !== undefined) {
+      this.watcher.unwatch(rt.watchToken);
+      rt.watchToken = undefined;
+    }
+    if (rt.pidfd !== undefined) {
+      try {
+        this.native.closeFd(rt.pidfd);
+      } catch {
+        // already closed
+      }
+      rt.pidfd = undefined;
+    }
+  }
+
+  private async forget(rt: Runtime, removeDir: boolean): Promise<void> {
+    this.detach(rt);
+    if (removeDir) fs.rmSync(rt.paths.dir, { recursive: true, force: true });
+    rt.actor.stop();
+    this.runtimes.delete(rt.id);
+    this.supervisor.send({ type: 'sandbox.unregister', sandboxId: rt.id });
+  }
+
+  private control(rt: Runtime): ControlClient {
+    if (!rt.initAlive || !rt.control) {
+      throw new StateError('ESANDBOX_DEAD', `sandbox ${rt.id} is not running (its paddock-init has exited)`, { sandboxId: rt.id });
+    }
+    return rt.control;
+  }
+
+  private get(sandboxId: string): Runtime {
+    this.ensureOpen();
+    if (typeof sandboxId !== 'string') throw new PaddockError('EINVALID_ARGUMENT', 'sandbox id must be a string');
+    const rt = this.runtimes.get(sandboxId);
+    if (!rt || !rt.actor) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
+    return rt;
+  }
+
+  private mustRuntime(sandboxId: string): Runtime {
+    const rt = this.runtimes.get(sandboxId);
+    if (!rt) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
+    return rt;
+  }
+
+  private containerActor(rt: Runtime, containerId: string): Actor<typeof containerMachine> {
+    const ref = typeof containerId === 'string' ? rt.actor.getSnapshot().children[containerId] : undefined;
+    if (!ref || containerId.startsWith('pid-')) {
+      throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+    }
+    return ref as unknown as Actor<typeof containerMachine>;
+  }
+
+  private requireCan(rt: Runtime, event: Parameters<Actor<typeof sandboxMachine>['send']>[0], verb: string): void {
+    const snap = rt.actor.getSnapshot();
+    if (!snap.can(event)) {
+      throw new StateError('EINVALID_STATE', `cannot ${verb} sandbox ${rt.id}: it is ${String(snap.value)}`, {
+        sandboxId: rt.id,
+        verb,
+        state: String(snap.value),
+      });
+    }
+  }
+
+  private checkStdio(mode: unknown): StdioMode {
+    if (mode === undefined) return 'pipe';
+    if (mode === 'pipe' || mode === 'inherit' || mode === 'ignore') return mode;
+    throw new PaddockError('EINVALID_ARGUMENT', `stdio must be 'pipe', 'inherit' or 'ignore', not ${JSON.stringify(mode)}`);
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new PaddockError('EENGINE_CLOSED', 'the engine is closed');
+  }
+}
+
+function toStatus(value: string): LifecycleStatus {
+  switch (value) {
+    case 'creating':
+    case 'created':
+    case 'running':
+    case 'paused':
+    case 'stopped':
+    case 'failed':
+      return value;
+    case 'starting':
+      return 'created';
+    case 'exited':
+    case 'destroying':
+    case 'destroyed':
+      return 'stopped';
+    default:
+      return 'failed';
+  }
+}
+
+function toExit(exitCode: number | undefined, signal: number | undefined, timeNs?: bigint): ExitStatus {
+  const sig = signal ?? 0;
+  return {
+    exitCode: sig > 0 ? null : (exitCode ?? null),
+    signal: sig > 0 ? sig : null,
+    ...(timeNs !== undefined ? { at: new Date(Number(timeNs / 1_000_000n)).toISOString() } : {}),
+  };
+}
+
+function restoreError(
+  info: { code: string; message: string; step?: string; errno?: number } | undefined,
+  sandboxId: string,
+  fallback: 'ELAUNCH_STEP' | 'ECONTROL',
+  containerId?: string,
+): PaddockError {
+  const code = (info?.code ?? fallback) as ConstructorParameters<typeof PaddockError>[0];
+  return new PaddockError(code, info?.message ?? 'failed', {
+    sandboxId,
+    ...(containerId ? { containerId } : {}),
+    ...(info?.step ? { step: info.step } : {}),
+    ...(info?.errno !== undefined ? { errno: info.errno } : {}),
+  });
+}
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

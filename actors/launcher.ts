@@ -1,0 +1,260 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { Subscription } from 'rxjs';
+import type { Actor } from 'xstate';
+import type { LaunchedSandbox, sandboxMachine } from '../machines/sandbox.machine';
+import type { Fd, NativeFacade } from '../native/facade';
+import { NativeError } from '../native/facade';
+import { decode } from '../protocols/decode';
+import { encode } from '../protocols/encode';
+import type { Message, ProcessPlan } from '../protocols/messages';
+import type { Bundle } from '../specs/load';
+import { planSandbox } from '../specs/plan';
+import type { StdioHandles } from './api';
+import { ControlClient } from './control-client';
+import { ChannelError, LaunchError, PaddockError } from './errors';
+import { EventSubscriber } from './event-subscriber';
+import type { Logger } from './logger';
+import type { PidfdWatcher } from './pidfd-watcher';
+import { processStartTime, type SandboxPaths, type StdioMode } from './state-store';
+import type { Deferred } from './engine';
+
+/** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
+export interface Runtime {
+  readonly id: string;
+  readonly paths: SandboxPaths;
+  readonly log: Logger;
+  bundle: Bundle;
+  owner: { uid: number; gid: number };
+  readonly containers: Map<string, ContainerRuntime>;
+  readonly execs: Map<number, ExecRuntime>;
+  execCounter: number;
+  readonly seenExits: Set<string>;
+  readonly initExited: Deferred<void>;
+  initAlive: boolean;
+  rootStdio: StdioMode;
+  actor: Actor<typeof sandboxMachine>;
+  pidfd?: Fd;
+  watchToken?: number;
+  control?: ControlClient;
+  events?: EventSubscriber;
+  eventsSub?: Subscription;
+  persistQueued: boolean;
+}
+
+export interface ContainerRuntime {
+  readonly id: string;
+  readonly bundle: Bundle;
+  readonly stdio: StdioMode;
+  readonly done: Deferred<void>;
+  plan?: ProcessPlan;
+  stdinFd?: number;
+  streams?: StdioHandles;
+}
+
+export interface ExecRuntime {
+  readonly name: string;
+  readonly containerId: string;
+  readonly done: Deferred<void>;
+  readonly stdinFd?: number;
+}
+
+export interface LaunchDeps {
+  readonly native: NativeFacade;
+  readonly watcher: PidfdWatcher;
+  readonly initPath?: string;
+  readonly requestTimeoutMs: number;
+  readonly onEvent: (m: Message) => void;
+  readonly onInitExit: () => void;
+  readonly rootStdio: StdioMode;
+}
+
+/**
+ * Brings a sandbox up: state folder owned by the sandbox's root, SANDBOX_PLAN,
+ * native launch of paddock-init into its namespaces, its readiness report, the pidfd
+ * watch, and both channels (proved live before anyone relies on them). Any failure
+ * undoes everything done so far, so a failed launch leaves nothing behind.
+ */
+export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<LaunchedSandbox> {
+  const plan = planSandbox(rt.bundle);
+  const owner = { uid: plan.hostUidForRoot, gid: hostIdForRoot(plan.gidMap) ?? plan.hostUidForRoot };
+  rt.owner = owner;
+  const undo: Array<() => void> = [];
+  try {
+    fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
+    undo.push(() => fs.rmSync(rt.paths.dir, { recursive: true, force: true }));
+    fs.mkdirSync(rt.paths.logsDir, { mode: 0o700 });
+    fs.mkdirSync(rt.paths.stdinDir, { mode: 0o700 });
+    for (const d of [rt.paths.dir, rt.paths.logsDir, rt.paths.stdinDir]) fs.chownSync(d, owner.uid, owner.gid);
+    fs.writeFileSync(
+      rt.paths.planFile,
+      encode({
+        type: 'SANDBOX_PLAN',
+        sandboxId: rt.id,
+        ...(plan.hostname ? { hostname: plan.hostname } : {}),
+        ...(plan.domainname ? { domainname: plan.domainname } : {}),
+        loUp: plan.loUp,
+      }),
+      { mode: 0o644 },
+    );
+
+    const initPath = deps.initPath ?? defaultInitPath();
+    const inherit = deps.rootStdio === 'inherit';
+    let launched;
+    try {
+      launched = deps.native.launchInit({
+        initPath,
+        sandboxDir: rt.paths.dir,
+        cloneFlags: plan.cloneFlags,
+        ...(plan.uidMap ? { uidMap: plan.uidMap } : {}),
+        ...(plan.gidMap ? { gidMap: plan.gidMap } : {}),
+        stdio: inherit ? [0, 1, 2] : [undefined, undefined, 2],
+      });
+    } catch (e) {
+      if (e instanceof NativeError) {
+        throw new LaunchError(`${e.step}: ${e.errnoName}`, { sandboxId: rt.id, step: e.step, errno: e.errno }, e);
+      }
+      throw e;
+    }
+    rt.pidfd = launched.pidfd;
+    rt.initAlive = true;
+    undo.push(() => {
+      try {
+        deps.native.pidfdSendSignal(launched.pidfd, 9);
+      } catch {
+        // already gone
+      }
+    });
+    rt.watchToken = deps.watcher.watch(launched.pidfd, () => deps.onInitExit());
+
+    const ready = await readReadyReport(launched.readyFd, deps.requestTimeoutMs);
+    if (ready.type === 'ERROR') {
+      const step = ready.step ?? 'init';
+      throw new LaunchError(`${step}: ${errnoName(ready.errno)}${ready.msg ? ` (${ready.msg})` : ''}`, {
+        sandboxId: rt.id,
+        step,
+        ...(ready.errno !== undefined ? { errno: ready.errno } : {}),
+      });
+    }
+    if (ready.type !== 'OK') throw new ChannelError('EPROTOCOL', `unexpected ready report ${ready.type}`, { sandboxId: rt.id });
+
+    await connectChannels(rt, deps.requestTimeoutMs, deps.onEvent);
+    rt.log.debug({ step: 'launch', hostPid: launched.pid }, 'sandbox ready');
+    return {
+      initPid: ready.pid ?? 1,
+      initHostPid: launched.pid,
+      initStartTime: processStartTime(launched.pid) ?? 0,
+    };
+  } catch (e) {
+    rt.control?.close();
+    rt.events?.close();
+    rt.eventsSub?.unsubscribe();
+    rt.control = undefined;
+    rt.events = undefined;
+    for (const u of undo.reverse()) u();
+    if (rt.pidfd !== undefined) {
+      // The watcher reaps init; wait for it so no zombie or process outlives the failure.
+      await Promise.race([rt.initExited.promise, delay(2_000)]);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Connects REQ and SUB, then proves the subscription live: PROBE_EVENTS makes init
+ * publish EV_PROBE, and until one arrives an exit event could be missed.
+ */
+export async function connectChannels(rt: Runtime, timeoutMs: number, onEvent: (m: Message) => void): Promise<void> {
+  rt.control = new ControlClient(rt.id, rt.paths.controlSock, timeoutMs);
+  rt.events = new EventSubscriber(rt.paths.eventsSock, rt.log);
+  let probed!: () => void;
+  const probe = new Promise<void>((r) => (probed = r));
+  rt.eventsSub = rt.events.events$.subscribe((m) => {
+    if (m.type === 'EV_PROBE') probed();
+    else onEvent(m);
+  });
+  const deadline = Date.now() + timeoutMs;
+  let got = false;
+  void probe.then(() => (got = true));
+  while (!got) {
+    if (Date.now() > deadline) throw new ChannelError('ETIMEOUT', 'event channel did not come up', { sandboxId: rt.id, step: 'subscribe' });
+    await rt.control.request({ type: 'PROBE_EVENTS' });
+    await Promise.race([probe, delay(5)]);
+  }
+}
+
+/** SIGKILL init (the kernel then kills every process in its pid namespace) and wait for its pidfd. */
+export async function destroySandboxResources(rt: Runtime, native: NativeFacade, readExits: () => void): Promise<void> {
+  if (rt.initAlive && rt.pidfd !== undefined) {
+    try {
+      native.pidfdSendSignal(rt.pidfd, 9);
+    } catch (e) {
+      if (!(e instanceof NativeError && e.errnoName === 'ESRCH')) throw e;
+    }
+    await Promise.race([
+      rt.initExited.promise,
+      delay(8_000).then(() => {
+        throw new PaddockError('ETIMEOUT', `sandbox ${rt.id} did not exit after SIGKILL`, { sandboxId: rt.id, step: 'destroy' });
+      }),
+    ]);
+  }
+  readExits();
+  rt.eventsSub?.unsubscribe();
+  rt.events?.close();
+  rt.control?.close();
+  rt.events = undefined;
+  rt.control = undefined;
+}
+
+function readReadyReport(fd: Fd, timeoutMs: number): Promise<Message> {
+  return new Promise((resolve, reject) => {
+    const sock = new net.Socket({ fd, readable: true, writable: false });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new LaunchError('init: no readiness report', { step: 'ready' }));
+    }, timeoutMs);
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      clearTimeout(timer);
+      const buf = Buffer.concat(chunks);
+      if (buf.length === 0) {
+        reject(new LaunchError('init: exited before reporting readiness', { step: 'ready' }));
+        return;
+      }
+      try {
+        resolve(decode(buf));
+      } catch (e) {
+        reject(new ChannelError('EPROTOCOL', `bad readiness report: ${(e as Error).message}`, { step: 'ready' }));
+      }
+    });
+  });
+}
+
+/** Host id that maps to id 0 inside, from "inside outside count" lines. */
+function hostIdForRoot(map: string | undefined): number | undefined {
+  if (!map) return undefined;
+  for (const line of map.split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && outside !== undefined && count !== undefined && inside <= 0 && 0 < inside + count) return outside - inside;
+  }
+  return undefined;
+}
+
+function errnoName(errno: number | undefined): string {
+  if (errno === undefined) return 'failed';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { errnoName: name } = require('../native/errno') as { errnoName: (n: number) => string };
+  return name(errno);
+}
+
+function defaultInitPath(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { initBinaryPath } = require('../native/paths') as { initBinaryPath: () => string };
+  return initBinaryPath();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,188 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PaddockError } from './errors';
+
+/**
+ * The state directory: one folder per sandbox holding its persisted machine
+ * snapshot, its lock, init's sockets, exits.log and the stdio log files.
+ *
+ *   <stateDir>/<sandboxId>/state.json     persisted sandbox snapshot (atomic writes)
+ *   <stateDir>/<sandboxId>/lock           owner pid + start time (O_EXCL)
+ *   <stateDir>/<sandboxId>/sandbox.plan   SANDBOX_PLAN message read by paddock-init
+ *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init
+ *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init
+ *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
+ *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
+ *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
+ */
+
+export const STATE_VERSION = 1;
+
+export interface PersistedSandbox {
+  readonly version: number;
+  readonly sandboxId: string;
+  readonly savedAt: string;
+  /** Host uid/gid that own the sandbox dir (the sandbox's root when user-namespaced). */
+  readonly ownerUid: number;
+  readonly ownerGid: number;
+  /** Per container: bundle and stdio choice, so exec and logs work after a reattach. */
+  readonly containers: Record<string, { bundleDir: string; stdio: StdioMode }>;
+  readonly execCounter: number;
+  /** XState persisted snapshot of the sandbox machine (plain JSON). */
+  readonly snapshot: unknown;
+}
+
+export type StdioMode = 'pipe' | 'inherit' | 'ignore';
+
+export class SandboxPaths {
+  constructor(readonly stateDir: string, readonly sandboxId: string) {}
+  get dir(): string {
+    return path.join(this.stateDir, this.sandboxId);
+  }
+  get stateFile(): string {
+    return path.join(this.dir, 'state.json');
+  }
+  get lockFile(): string {
+    return path.join(this.dir, 'lock');
+  }
+  get planFile(): string {
+    return path.join(this.dir, 'sandbox.plan');
+  }
+  get controlSock(): string {
+    return path.join(this.dir, 'control.sock');
+  }
+  get eventsSock(): string {
+    return path.join(this.dir, 'events.sock');
+  }
+  get exitsLog(): string {
+    return path.join(this.dir, 'exits.log');
+  }
+  get logsDir(): string {
+    return path.join(this.dir, 'logs');
+  }
+  get stdinDir(): string {
+    return path.join(this.dir, 'stdin');
+  }
+  log(name: string, stream: 'stdout' | 'stderr'): string {
+    return path.join(this.logsDir, `${name}.${stream}`);
+  }
+  fifo(name: string): string {
+    return path.join(this.stdinDir, `${name}.fifo`);
+  }
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat), or undefined if gone. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const v = Number(rest[19]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Write temp + fsync + rename, so a reader (or a supervisor restarted after a
+ * crash) sees either the old or the new file, never a torn one.
+ */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
+  try {
+    if (typeof data === 'string') fs.writeSync(fd, data);
+    else fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * Ownership of a sandbox by one engine process. The lock file holds the owner's pid
+ * and start time; a lock whose owner is gone (or whose pid was reused) is stale and
+ * taken over — that is how a restarted supervisor reattaches.
+ *
+ * Preconditions: the sandbox dir exists.
+ */
+export function acquireLockLocked(paths: SandboxPaths): void {
+  const me = `${process.pid} ${processStartTime(process.pid) ?? 0}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(paths.lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      fs.writeSync(fd, me);
+      fs.closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const [pidText, startText] = readText(paths.lockFile).trim().split(' ');
+      const pid = Number(pidText);
+      if (pid === process.pid) return;
+      const alive = Number.isInteger(pid) && pid > 0 && processStartTime(pid) === Number(startText);
+      if (alive) {
+        throw new PaddockError('ELOCKED', `sandbox ${paths.sandboxId} is owned by process ${pid}`, {
+          sandboxId: paths.sandboxId,
+          path: paths.lockFile,
+        });
+      }
+      fs.rmSync(paths.lockFile, { force: true });
+    }
+  }
+  throw new PaddockError('ELOCKED', `cannot take the lock of sandbox ${paths.sandboxId}`, { sandboxId: paths.sandboxId });
+}
+
+export function releaseLock(paths: SandboxPaths): void {
+  try {
+    const [pidText] = readText(paths.lockFile).trim().split(' ');
+    if (Number(pidText) === process.pid) fs.rmSync(paths.lockFile, { force: true });
+  } catch {
+    // Already gone with the sandbox dir.
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function saveSandboxLocked(paths: SandboxPaths, state: PersistedSandbox): void {
+  writeFileAtomic(paths.stateFile, JSON.stringify(state));
+}
+
+export function loadSandbox(paths: SandboxPaths): PersistedSandbox | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(paths.stateFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as PersistedSandbox;
+    if (parsed.version !== STATE_VERSION || parsed.sandboxId !== paths.sandboxId) throw new Error('version or id mismatch');
+    return parsed;
+  } catch (e) {
+    throw new PaddockError('ESTATE_CORRUPT', `state of sandbox ${paths.sandboxId} cannot be read: ${(e as Error).message}`, {
+      sandboxId: paths.sandboxId,
+      path: paths.stateFile,
+    });
+  }
+}
+
+/** Sandbox ids that have a folder in the state dir. */
+export function listSandboxIds(stateDir: string): string[] {
+  try {
+    return fs
+      .readdirSync(stateDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,146 @@
+import { assign, fromPromise, sendParent, setup } from 'xstate';
+import type { ExitStatus, FailureInfo } from './types';
+import { toFailureInfo } from './types';
+
+/**
+ * One container inside a sandbox. It is spawned by its sandbox machine in `created`
+ * (the bundle was loaded and planned), starts its root process through the named
+ * actor `startContainer`, and learns of that process's exit from the fact
+ * `process.exited` that the sandbox forwards. It never does I/O itself.
+ */
+
+export interface ContainerInput {
+  readonly sandboxId: string;
+  readonly containerId: string;
+  /** The sandbox's first container: its exit ends the sandbox (as in runsc). */
+  readonly root: boolean;
+}
+
+export interface ContainerContext extends ContainerInput {
+  pid?: number;
+  hostPid?: number;
+  exit?: ExitStatus;
+  error?: FailureInfo;
+}
+
+export interface StartedProcess {
+  readonly pid: number;
+  readonly hostPid: number;
+}
+
+export type ContainerEvent =
+  | { type: 'start' }
+  | { type: 'signal' }
+  | { type: 'exec' }
+  | { type: 'destroy' }
+  | { type: 'process.exited'; pid: number; exit: ExitStatus }
+  /** The sandbox is gone (init exited or was killed) and this container's exit was never recorded. */
+  | { type: 'sandbox.lost' };
+
+export const containerMachine = setup({
+  types: {
+    context: {} as ContainerContext,
+    input: {} as ContainerInput,
+    events: {} as ContainerEvent,
+  },
+  actors: {
+    startContainer: fromPromise<StartedProcess, { sandboxId: string; containerId: string }>(async () => {
+      throw new Error('startContainer not provided');
+    }),
+  },
+  actions: {
+    recordStart: assign((_, started: StartedProcess) => ({ pid: started.pid, hostPid: started.hostPid, error: undefined })),
+    recordExit: assign((_, exit: ExitStatus) => ({ exit })),
+    notifyStarted: sendParent(({ context }) => ({ type: 'container.started', containerId: context.containerId })),
+    notifyStartFailed: sendParent(({ context }) => ({
+      type: 'container.startFailed',
+      containerId: context.containerId,
+    })),
+    notifyStopped: sendParent(({ context }) => ({
+      type: 'container.stopped',
+      containerId: context.containerId,
+      exit: context.exit,
+    })),
+  },
+  delays: {
+    /** paddock-init answers a start within milliseconds; this bounds a wedged one. */
+    startTimeout: 10_000,
+  },
+  guards: {
+    isOwnRootProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.pid,
+  },
+}).createMachine({
+  id: 'container',
+  context: ({ input }) => ({ ...input }),
+  initial: 'created',
+  states: {
+    created: {
+      description: 'Bundle loaded and planned; no process yet.',
+      on: {
+        start: 'starting',
+        destroy: 'stopped',
+        'sandbox.lost': {
+          target: 'stopped',
+          actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
+        },
+      },
+    },
+    starting: {
+      description: 'paddock-init is launching the root process (mounts, pivot_root, execve).',
+      invoke: {
+        id: 'startContainer',
+        src: 'startContainer',
+        input: ({ context }) => ({ sandboxId: context.sandboxId, containerId: context.containerId }),
+        onDone: {
+          target: 'running',
+          actions: [{ type: 'recordStart', params: ({ event }) => event.output }, 'notifyStarted'],
+        },
+        onError: {
+          // A failed start changes nothing: the container stays created and can be retried or destroyed.
+          target: 'created',
+          actions: [assign({ error: ({ event }) => toFailureInfo(event.error) }), 'notifyStartFailed'],
+        },
+      },
+      after: {
+        startTimeout: {
+          target: 'created',
+          actions: [
+            assign({ error: { code: 'ETIMEOUT', message: 'container start timed out', step: 'start' } }),
+            'notifyStartFailed',
+          ],
+        },
+      },
+    },
+    running: {
+      tags: ['alive'],
+      description: 'The root process runs; exec and signal are allowed.',
+      on: {
+        signal: {},
+        exec: {},
+        'process.exited': {
+          guard: 'isOwnRootProcess',
+          target: 'stopped',
+          actions: { type: 'recordExit', params: ({ event }) => event.exit },
+        },
+        'sandbox.lost': {
+          target: 'stopped',
+          actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
+        },
+        destroy: 'stopped',
+      },
+    },
+    stopped: {
+      description: 'The root process has exited (or never ran); its status is in context.exit.',
+      entry: 'notifyStopped',
+      on: {
+        // A status that arrives after destroy/lost (read later from exits.log) still counts.
+        'process.exited': {
+          guard: 'isOwnRootProcess',
+          actions: [{ type: 'recordExit', params: ({ event }) => event.exit }, 'notifyStopped'],
+        },
+      },
+    },
+  },
+});
+
+export type ContainerMachine = typeof containerMachine;

@@ -1,0 +1,10 @@
+export { sandboxMachine } from './sandbox.machine';
+export type { SandboxContext, SandboxEvent, SandboxInput, LaunchedSandbox } from './sandbox.machine';
+export { containerMachine } from './container.machine';
+export type { ContainerContext, ContainerEvent, ContainerInput, StartedProcess } from './container.machine';
+export { processMachine } from './process.machine';
+export type { ProcessContext, ProcessEvent, ProcessInput } from './process.machine';
+export { supervisorMachine } from './supervisor.machine';
+export type { SupervisorContext, SupervisorEvent } from './supervisor.machine';
+export * from './types';
+export * from './ids';

@@ -1,0 +1,253 @@
+import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate';
+import { containerMachine } from './container.machine';
+import { processActorId } from './ids';
+import { processMachine } from './process.machine';
+import type { ExitStatus, FailureInfo } from './types';
+import { toFailureInfo } from './types';
+
+/**
+ * One sandbox: the paddock-init process and everything inside it. It launches init
+ * through the named actor `launchSandbox`, spawns a `container` child per container
+ * and a `process` child per exec'd process, forwards exit facts to them, and ends
+ * through `destroySandbox`. It is a root actor of its own (one persisted file and one
+ * lock per sandbox); the supervisor machine keeps the registry of sandboxes.
+ */
+
+export interface SandboxInput {
+  readonly sandboxId: string;
+  readonly bundleDir: string;
+}
+
+export interface ContainerEntry {
+  readonly root: boolean;
+  readonly bundleDir: string;
+}
+
+export interface ProcessEntry {
+  readonly containerId: string;
+}
+
+export interface SandboxContext extends SandboxInput {
+  initPid?: number;
+  /** Host pid of paddock-init, kept so a restarted supervisor can pidfd_open it. */
+  initHostPid?: number;
+  /** Start time of init (clock ticks since boot) to detect pid reuse on reattach. */
+  initStartTime?: number;
+  rootContainerId?: string;
+  containers: Record<string, ContainerEntry>;
+  processes: Record<string, ProcessEntry>;
+  /** Status of the root container, which is the sandbox's own exit status. */
+  exit?: ExitStatus;
+  error?: FailureInfo;
+}
+
+export interface LaunchedSandbox {
+  readonly initPid: number;
+  readonly initHostPid: number;
+  readonly initStartTime: number;
+}
+
+export type SandboxEvent =
+  | { type: 'start' }
+  | { type: 'destroy' }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'container.add'; containerId: string; bundleDir: string }
+  | { type: 'container.start'; containerId: string }
+  | { type: 'container.remove'; containerId: string }
+  | { type: 'process.add'; containerId: string; pid: number; hostPid: number }
+  | { type: 'process.exited'; containerId: string; pid: number; kind: 'container' | 'exec'; exit: ExitStatus }
+  | { type: 'init.exited' }
+  | { type: 'container.started'; containerId: string }
+  | { type: 'container.startFailed'; containerId: string }
+  | { type: 'container.stopped'; containerId: string; exit?: ExitStatus };
+
+export const sandboxMachine = setup({
+  types: {
+    context: {} as SandboxContext,
+    input: {} as SandboxInput,
+    events: {} as SandboxEvent,
+  },
+  actors: {
+    container: containerMachine,
+    process: processMachine,
+    launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(async () => {
+      throw new Error('launchSandbox not provided');
+    }),
+    destroySandbox: fromPromise<void, { sandboxId: string }>(async () => {
+      throw new Error('destroySandbox not provided');
+    }),
+  },
+  actions: {
+    recordLaunch: assign((_, launched: LaunchedSandbox) => ({ ...launched })),
+    clearFailure: assign({ error: undefined }),
+    addContainer: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'container.add') return;
+      const root = context.rootContainerId === undefined;
+      enqueue.spawnChild('container', {
+        id: event.containerId,
+        input: { sandboxId: context.sandboxId, containerId: event.containerId, root },
+      });
+      enqueue.assign({
+        containers: { ...context.containers, [event.containerId]: { root, bundleDir: event.bundleDir } },
+        ...(root ? { rootContainerId: event.containerId } : {}),
+      });
+    }),
+    startRootContainer: enqueueActions(({ enqueue, context }) => {
+      if (context.rootContainerId !== undefined) enqueue.sendTo(context.rootContainerId, { type: 'start' });
+    }),
+    startContainer: enqueueActions(({ enqueue, event }) => {
+      if (event.type === 'container.start') enqueue.sendTo(event.containerId, { type: 'start' });
+    }),
+    removeContainer: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'container.remove') return;
+      const containers = { ...context.containers };
+      delete containers[event.containerId];
+      const processes: Record<string, ProcessEntry> = {};
+      for (const [id, entry] of Object.entries(context.processes)) {
+        if (entry.containerId === event.containerId) enqueue(stopChild(id));
+        else processes[id] = entry;
+      }
+      enqueue(stopChild(event.containerId));
+      enqueue.assign({ containers, processes });
+    }),
+    addProcess: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'process.add') return;
+      const id = processActorId(event.pid);
+      enqueue.spawnChild('process', {
+        id,
+        input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
+      });
+      enqueue.assign({ processes: { ...context.processes, [id]: { containerId: event.containerId } } });
+    }),
+    forwardExit: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'process.exited') return;
+      const target = event.kind === 'container' ? event.containerId : processActorId(event.pid);
+      const known = event.kind === 'container' ? context.containers[target] : context.processes[target];
+      // Exits of processes we never registered (or already removed) are facts with no listener.
+      if (known === undefined) return;
+      enqueue.sendTo(target, { type: 'process.exited', pid: event.pid, exit: event.exit });
+    }),
+    recordRootExit: assign(({ context, event }) =>
+      event.type === 'container.stopped' && event.containerId === context.rootContainerId && event.exit
+        ? { exit: event.exit }
+        : {},
+    ),
+    loseChildren: enqueueActions(({ enqueue, context }) => {
+      for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'sandbox.lost' });
+      for (const id of Object.keys(context.processes)) enqueue.sendTo(id, { type: 'sandbox.lost' });
+    }),
+  },
+  delays: {
+    /** A launch that neither succeeds nor fails in time is a failure, never a hang. */
+    launchTimeout: 10_000,
+    destroyTimeout: 10_000,
+  },
+  guards: {
+    hasNoRoot: ({ context }) => context.rootContainerId === undefined,
+    hasRoot: ({ context }) => context.rootContainerId !== undefined,
+    isNewContainer: ({ context, event }) =>
+      event.type === 'container.add' && context.containers[event.containerId] === undefined,
+    isKnownContainer: ({ context, event }) =>
+      (event.type === 'container.start' || event.type === 'container.remove' || event.type === 'process.add') &&
+      context.containers[event.containerId] !== undefined,
+    isRemovableContainer: ({ context, event }) =>
+      event.type === 'container.remove' &&
+      context.containers[event.containerId] !== undefined &&
+      event.containerId !== context.rootContainerId,
+    isRootEvent: ({ context, event }) =>
+      'containerId' in event && event.containerId === context.rootContainerId,
+  },
+}).createMachine({
+  id: 'sandbox',
+  context: ({ input }) => ({ ...input, containers: {}, processes: {} }),
+  initial: 'creating',
+  on: {
+    // Exit facts can arrive in any state (late, from exits.log); children decide what they mean.
+    'process.exited': { actions: 'forwardExit' },
+  },
+  states: {
+    creating: {
+      description: 'Launching paddock-init into fresh namespaces and connecting its channels.',
+      invoke: {
+        id: 'launchSandbox',
+        src: 'launchSandbox',
+        input: ({ context }) => ({ sandboxId: context.sandboxId }),
+        onDone: { target: 'created', actions: { type: 'recordLaunch', params: ({ event }) => event.output } },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => toFailureInfo(event.error) }) },
+      },
+      after: {
+        launchTimeout: {
+          target: 'failed',
+          actions: assign({ error: { code: 'ETIMEOUT', message: 'sandbox launch timed out', step: 'launch' } }),
+        },
+      },
+    },
+    created: {
+      tags: ['alive'],
+      description: 'paddock-init is up and answering; the root container is planned but not started.',
+      on: {
+        'container.add': { guard: 'hasNoRoot', actions: 'addContainer' },
+        start: { guard: 'hasRoot', target: 'starting' },
+        destroy: 'destroying',
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+      },
+    },
+    starting: {
+      tags: ['alive'],
+      entry: ['clearFailure', 'startRootContainer'],
+      on: {
+        'container.started': { guard: 'isRootEvent', target: 'running' },
+        'container.startFailed': { guard: 'isRootEvent', target: 'created' },
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
+      },
+    },
+    running: {
+      tags: ['alive'],
+      description: 'The root container runs; more containers and exec are allowed.',
+      on: {
+        'container.add': { guard: 'isNewContainer', actions: 'addContainer' },
+        'container.start': { guard: 'isKnownContainer', actions: 'startContainer' },
+        'container.remove': { guard: 'isRemovableContainer', actions: 'removeContainer' },
+        'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
+        'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
+      },
+    },
+    stopped: {
+      description: 'The root container has exited; paddock-init has exited or is exiting.',
+      on: {
+        'container.stopped': { guard: 'isRootEvent', actions: 'recordRootExit' },
+        'init.exited': { actions: 'loseChildren' },
+        destroy: 'destroying',
+      },
+    },
+    failed: {
+      description: 'The launch failed; context.error says which step.',
+      on: { destroy: 'destroying' },
+    },
+    destroying: {
+      description: 'Killing paddock-init (and so every process of the sandbox) and removing its state.',
+      invoke: {
+        id: 'destroySandbox',
+        src: 'destroySandbox',
+        input: ({ context }) => ({ sandboxId: context.sandboxId }),
+        onDone: { target: 'destroyed', actions: 'loseChildren' },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => toFailureInfo(event.error) }) },
+      },
+      after: {
+        destroyTimeout: {
+          target: 'failed',
+          actions: assign({ error: { code: 'ETIMEOUT', message: 'sandbox destroy timed out', step: 'destroy' } }),
+        },
+      },
+    },
+    destroyed: {
+      type: 'final',
+    },
+  },
+});
+
+export type SandboxMachine = typeof sandboxMachine;

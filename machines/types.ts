@@ -1,0 +1,39 @@
+/**
+ * Value types shared by the machines. Only plain JSON data lives in machine context,
+ * so every machine's persisted snapshot round-trips through JSON; fds, pidfds, plans
+ * with bigint flags and channels stay in the engine's runtime table.
+ */
+
+/** How a process ended: exactly one of exitCode/signal is non-null. */
+export interface ExitStatus {
+  readonly exitCode: number | null;
+  /** Terminating signal number (9 for SIGKILL) when killed by a signal. */
+  readonly signal: number | null;
+  /** ISO time the exit was reaped by paddock-init, when known. */
+  readonly at?: string;
+}
+
+/** A failure kept in context so the engine can raise it as a typed error. */
+export interface FailureInfo {
+  readonly code: string;
+  readonly message: string;
+  readonly step?: string;
+  readonly errno?: number;
+}
+
+/** The one-line lifecycle word the OCI state and the engine report. */
+export type LifecycleStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'failed';
+
+export function toFailureInfo(error: unknown): FailureInfo {
+  if (error && typeof error === 'object') {
+    const e = error as { code?: unknown; message?: unknown; context?: { step?: unknown; errno?: unknown } };
+    const info: FailureInfo = {
+      code: typeof e.code === 'string' ? e.code : 'EINTERNAL',
+      message: typeof e.message === 'string' ? e.message : String(error),
+      ...(typeof e.context?.step === 'string' ? { step: e.context.step } : {}),
+      ...(typeof e.context?.errno === 'number' ? { errno: e.context.errno } : {}),
+    };
+    return info;
+  }
+  return { code: 'EINTERNAL', message: String(error) };
+}

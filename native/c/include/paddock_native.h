@@ -1,0 +1,55 @@
+/* libpaddock.so — the native layer loaded into the Node supervisor through ffi-rs.
+ *
+ * Every entry point takes plain ints and C strings (what ffi-rs marshals cheaply and
+ * safely) and returns a value >= 0 or -errno. The step that failed and a short detail
+ * are kept for the caller to fetch right after the call with pd_last_step() and
+ * pd_last_detail(). The only caller is the JS main thread, so "last" is per process,
+ * not per thread; the watcher thread never touches it. */
+#ifndef PADDOCK_NATIVE_H
+#define PADDOCK_NATIVE_H
+
+#include <stdint.h>
+
+#define PD_EXPORT __attribute__((visibility("default")))
+
+/* Namespaces a sandbox may ask for. CLONE_NEWTIME is not accepted by clone3. */
+#define PD_ALLOWED_CLONE_FLAGS                                                       \
+  (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |     \
+   CLONE_NEWNET | CLONE_NEWCGROUP)
+
+/* ---- result of the last call (error.c) ---- */
+PD_EXPORT const char *pd_last_step(void);
+PD_EXPORT const char *pd_last_detail(void);
+
+/* ---- launcher (launch.c) ---- */
+/* clone3(CLONE_PIDFD | clone_flags) + id maps + execveat(sealed memfd of init_path).
+ * uid_map/gid_map: "" for none. fdN: -1 for /dev/null. Returns the host pid; the
+ * pidfd and the ready pipe's read end are then in pd_last_pidfd()/pd_last_ready_fd()
+ * and belong to the caller. */
+PD_EXPORT int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
+                             const char *uid_map, const char *gid_map, int fd0, int fd1,
+                             int fd2);
+PD_EXPORT int pd_last_pidfd(void);
+PD_EXPORT int pd_last_ready_fd(void);
+
+/* ---- pidfd watcher (watcher.c) ---- */
+PD_EXPORT int pd_watcher_fd(void);
+PD_EXPORT int pd_watch(int pidfd, uint32_t token);
+PD_EXPORT int pd_unwatch(uint32_t token);
+
+/* ---- small syscalls (sys.c) ---- */
+PD_EXPORT int pd_pidfd_open(int pid);
+PD_EXPORT int pd_pidfd_send_signal(int pidfd, int sig);
+PD_EXPORT int pd_close(int fd);
+PD_EXPORT int pd_mkfifo(const char *path, int mode);
+PD_EXPORT int pd_kvm_probe(void);
+
+/* ---- internal ---- */
+/* Records {step, errno, detail} as the last result and returns -err. step must be a
+ * string literal (it is kept by pointer). */
+__attribute__((visibility("hidden"))) int pd_fail(const char *step, int err, const char *detail_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Clears the last result at the start of a call. */
+__attribute__((visibility("hidden"))) void pd_ok(void);
+
+#endif

@@ -1,0 +1,538 @@
+/* The child half of a launch: runs between clone3 and execve.
+ *
+ * The child is a copy of a multithreaded process (nng's threads are not copied, but
+ * their locks are, possibly held), so only async-signal-safe calls are allowed here:
+ * raw syscalls and pure string functions. No malloc, no stdio, no snprintf. Every
+ * buffer is either on this stack or was prepared by the parent (struct pi_launch).
+ *
+ * Container setup follows the usual order: private propagation, bind the rootfs onto
+ * itself, mounts and devices under it, pivot_root, masked and read-only paths, then
+ * the process's identity and execve. Mount destinations are resolved with
+ * openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd/N so a symlink inside
+ * the image can never point a mount at the host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define PROPAGATION_FLAGS (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+/* Flags a bind mount can only get through a second, remounting mount(2) call. */
+#define BIND_REMOUNT_FLAGS                                                         \
+  (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |     \
+   MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW)
+
+/* The error is on the child's stack; the parent only sees what report() writes. */
+__attribute__((noreturn)) static void report(const struct pi_launch *l,
+                                             const struct pi_error *e)
+{
+  struct pi_child_report r;
+  size_t n;
+
+  memset(&r, 0, sizeof r);
+  r.err = e->err;
+  n = strlen(e->step);
+  memcpy(r.step, e->step, n < sizeof r.step - 1 ? n : sizeof r.step - 1);
+  n = strlen(e->detail);
+  memcpy(r.detail, e->detail, n < sizeof r.detail - 1 ? n : sizeof r.detail - 1);
+  /* One write below PIPE_BUF is atomic; nothing useful to do if it fails. */
+  if (write(l->errfd, &r, sizeof r) < 0) {
+  }
+  _exit(127);
+}
+
+/* pi_fail() is plain memcpy work, safe here too. */
+static int fail(struct pi_error *e, const char *step, const char *detail)
+{
+  return pi_fail(e, step, errno, detail);
+}
+
+static void close_quiet(int fd)
+{
+  if (fd >= 0)
+    close(fd);
+}
+
+/* "/proc/self/fd/<fd>" without snprintf. */
+static void fd_path(char buf[32], int fd)
+{
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[12];
+  int n = 0;
+
+  memcpy(buf, prefix, sizeof prefix - 1);
+  do {
+    digits[n++] = (char)('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  for (int i = 0; i < n; i++)
+    buf[sizeof prefix - 1 + i] = digits[n - 1 - i];
+  buf[sizeof prefix - 1 + n] = '\0';
+}
+
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+  struct open_how how = {
+      .flags = (uint64_t)(flags | O_CLOEXEC),
+      .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+
+  return fd < 0 ? -errno : (int)fd;
+}
+
+/* mkdir -p of path inside rootfd. Each prefix is resolved from the root (so
+ * symlinks stay inside it) and a missing component is created in the directory its
+ * parent resolved to. Returns an O_PATH fd of the directory. */
+static int mkdirp_in_root(int rootfd, const char *path, struct pi_error *e)
+{
+  char buf[4096];
+  size_t len = strlen(path), i = 0;
+  int parent;
+
+  if (len >= sizeof buf)
+    return pi_fail(e, "mkdir", ENAMETOOLONG, path);
+  memcpy(buf, path, len + 1);
+  parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+  if (parent < 0)
+    return fail(e, "mkdir", path);
+  for (;;) {
+    size_t start;
+    char save;
+    int fd;
+
+    while (buf[i] == '/')
+      i++;
+    if (buf[i] == '\0')
+      return parent;
+    start = i;
+    while (buf[i] != '\0' && buf[i] != '/')
+      i++;
+    save = buf[i];
+    buf[i] = '\0';
+    fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
+    if (fd == -ENOENT) {
+      if (mkdirat(parent, buf + start, 0755) < 0 && errno != EEXIST) {
+        close(parent);
+        return fail(e, "mkdir", path);
+      }
+      fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
+    }
+    close(parent);
+    if (fd < 0)
+      return pi_fail(e, "mkdir", -fd, path);
+    parent = fd;
+    buf[i] = save;
+  }
+}
+
+/* Opens (O_PATH) a mount destination inside the root, creating it first: a
+ * directory, or for a non-directory bind source an empty file, the way OCI
+ * runtimes prepare bind targets. */
+static int prepare_dest(int rootfd, const char *dest, int as_file, struct pi_error *e)
+{
+  char dir[4096];
+  const char *slash;
+  int fd, dirfd, r;
+
+  if (!as_file)
+    return mkdirp_in_root(rootfd, dest, e);
+  fd = open_in_root(rootfd, dest, O_PATH);
+  if (fd != -ENOENT)
+    return fd < 0 ? pi_fail(e, "open", -fd, dest) : fd;
+  slash = strrchr(dest, '/');
+  if (slash == NULL || (size_t)(slash - dest) >= sizeof dir)
+    return pi_fail(e, "open", EINVAL, dest);
+  memcpy(dir, dest, (size_t)(slash - dest));
+  dir[slash - dest] = '\0';
+  dirfd = mkdirp_in_root(rootfd, dir, e);
+  if (dirfd < 0)
+    return dirfd;
+  r = openat(dirfd, slash + 1, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  close(dirfd);
+  if (r < 0 && errno != EEXIST)
+    return fail(e, "create", dest);
+  close_quiet(r);
+  fd = open_in_root(rootfd, dest, O_PATH);
+  return fd < 0 ? pi_fail(e, "open", -fd, dest) : fd;
+}
+
+/* ST_* → MS_*: the flags a mount already has. In a user namespace the flags
+ * inherited from a more privileged namespace are locked, and a remount that drops
+ * any of them fails with EPERM, so every remount ORs these in. */
+static unsigned long current_flags(const char *target)
+{
+  struct statvfs sv;
+  unsigned long f = 0;
+
+  if (statvfs(target, &sv) < 0)
+    return 0;
+  if (sv.f_flag & ST_RDONLY) f |= MS_RDONLY;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+#ifdef ST_NOSYMFOLLOW
+  if (sv.f_flag & ST_NOSYMFOLLOW) f |= MS_NOSYMFOLLOW;
+#endif
+  return f;
+}
+
+static int remount_bind(const char *target, unsigned long flags, const char *detail,
+                        struct pi_error *e)
+{
+  flags |= current_flags(target);
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+    return fail(e, "remount", detail);
+  return 0;
+}
+
+/* A fresh O_PATH fd of dest: needed after mounting on it, because the old fd still
+ * names the directory underneath the new mount. */
+static int reopen_target(int rootfd, const char *dest, char target[32], struct pi_error *e)
+{
+  int fd = open_in_root(rootfd, dest, O_PATH);
+
+  if (fd < 0)
+    return pi_fail(e, "open", -fd, dest);
+  fd_path(target, fd);
+  return fd;
+}
+
+static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
+{
+  unsigned long flags = (unsigned long)m->flags & ~(unsigned long)PROPAGATION_FLAGS;
+  int is_bind = (m->type != NULL && strcmp(m->type, "bind") == 0) || (flags & MS_BIND);
+  int as_file = 0;
+  char target[32];
+  int fd, fd2 = -1, r = 0;
+
+  if (is_bind) {
+    struct stat st;
+
+    if (m->source == NULL)
+      return pi_fail(e, "mount", EINVAL, m->dest);
+    if (stat(m->source, &st) < 0)
+      return fail(e, "mount", m->source);
+    as_file = !S_ISDIR(st.st_mode);
+  }
+  fd = prepare_dest(rootfd, m->dest, as_file, e);
+  if (fd < 0)
+    return fd;
+  fd_path(target, fd);
+
+  if (is_bind) {
+    if (mount(m->source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0) {
+      r = fail(e, "mount", m->dest);
+      goto out;
+    }
+    if (flags & BIND_REMOUNT_FLAGS) {
+      fd2 = reopen_target(rootfd, m->dest, target, e);
+      if (fd2 < 0 || (r = remount_bind(target, flags & BIND_REMOUNT_FLAGS, m->dest, e)) < 0) {
+        r = fd2 < 0 ? fd2 : r;
+        goto out;
+      }
+    }
+  } else {
+    const char *type = m->type != NULL ? m->type : "none";
+    const char *source = m->source != NULL ? m->source : type;
+
+    flags &= ~(unsigned long)(MS_BIND | MS_REC);
+    if (mount(source, target, type, flags, m->data) < 0) {
+      /* sysfs needs the net namespace's owner; without it, show the host's /sys
+       * read-only instead, like runc and crun do. */
+      if (errno != EPERM || strcmp(type, "sysfs") != 0) {
+        r = fail(e, "mount", m->dest);
+        goto out;
+      }
+      if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        r = fail(e, "mount", m->dest);
+        goto out;
+      }
+      fd2 = reopen_target(rootfd, m->dest, target, e);
+      if (fd2 < 0 || (r = remount_bind(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                       m->dest, e)) < 0) {
+        r = fd2 < 0 ? fd2 : r;
+        goto out;
+      }
+    }
+  }
+
+  if (m->propagation != 0) {
+    close_quiet(fd2);
+    fd2 = reopen_target(rootfd, m->dest, target, e);
+    if (fd2 < 0) {
+      r = fd2;
+      goto out;
+    }
+    if (mount(NULL, target, NULL, (unsigned long)m->propagation, NULL) < 0)
+      r = fail(e, "mount_propagation", m->dest);
+  }
+out:
+  close_quiet(fd2);
+  close(fd);
+  return r;
+}
+
+/* mknod is impossible in a user namespace: bind the host's device node instead. */
+static int bind_device(int rootfd, const char *path, struct pi_error *e)
+{
+  char target[32];
+  int fd = prepare_dest(rootfd, path, 1, e);
+
+  if (fd < 0)
+    return fd;
+  fd_path(target, fd);
+  if (mount(path, target, NULL, MS_BIND, NULL) < 0) {
+    int r = fail(e, "device", path);
+    close(fd);
+    return r;
+  }
+  close(fd);
+  return 0;
+}
+
+static int dev_symlinks(int rootfd, struct pi_error *e)
+{
+  static const char *const links[][2] = {
+      {"pts/ptmx", "ptmx"},           {"/proc/self/fd", "fd"},
+      {"/proc/self/fd/0", "stdin"},   {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"},
+  };
+  int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+
+  if (dev == -ENOENT)
+    return 0;
+  if (dev < 0)
+    return pi_fail(e, "symlink", -dev, "/dev");
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST) {
+      int r = fail(e, "symlink", links[i][1]);
+      close(dev);
+      return r;
+    }
+  }
+  close(dev);
+  return 0;
+}
+
+static int mask_path(const char *path, struct pi_error *e)
+{
+  struct stat st;
+
+  if (stat(path, &st) < 0)
+    return errno == ENOENT ? 0 : fail(e, "mask", path);
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0") < 0)
+      return fail(e, "mask", path);
+  } else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
+    return fail(e, "mask", path);
+  }
+  return 0;
+}
+
+static int readonly_path(const char *path, struct pi_error *e)
+{
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return errno == ENOENT ? 0 : fail(e, "readonly", path);
+  return remount_bind(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, path, e);
+}
+
+static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
+{
+  unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation
+                                             : MS_REC | MS_PRIVATE;
+  int rootfd, r = 0;
+
+  /* A shared "/" would both leak our mounts and make pivot_root fail; a slave one
+   * is what the caller asked for and is allowed. */
+  if (mount(NULL, "/", NULL, (prop & MS_SLAVE) ? MS_REC | MS_SLAVE : MS_REC | MS_PRIVATE,
+            NULL) < 0)
+    return fail(e, "make_private", "/");
+  if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return fail(e, "bind_rootfs", p->rootfs);
+  rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return fail(e, "open_rootfs", p->rootfs);
+
+  for (uint32_t i = 0; i < p->n_mounts && r == 0; i++)
+    r = do_mount(rootfd, &p->mounts[i], e);
+  for (uint32_t i = 0; i < p->n_devices && r == 0; i++)
+    r = bind_device(rootfd, p->devices[i], e);
+  if (r == 0)
+    r = dev_symlinks(rootfd, e);
+  if (r == 0 && fchdir(rootfd) < 0)
+    r = fail(e, "chdir", p->rootfs);
+  close(rootfd);
+  if (r < 0)
+    return r;
+
+  if (p->no_pivot) {
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+      return fail(e, "move_root", p->rootfs);
+    if (chroot(".") < 0)
+      return fail(e, "chroot", p->rootfs);
+  } else {
+    /* pivot_root(".", ".") stacks the old root under the new one; detaching "."
+     * then removes it without needing a directory for it in the image. */
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+      return fail(e, "pivot_root", p->rootfs);
+    if (umount2(".", MNT_DETACH) < 0)
+      return fail(e, "umount_old_root", p->rootfs);
+  }
+  if (chdir("/") < 0)
+    return fail(e, "chdir", "/");
+  if ((prop & PROPAGATION_FLAGS) != MS_PRIVATE &&
+      mount(NULL, "/", NULL, prop, NULL) < 0)
+    return fail(e, "rootfs_propagation", "/");
+
+  for (uint32_t i = 0; i < p->n_masked; i++)
+    if ((r = mask_path(p->masked[i], e)) < 0)
+      return r;
+  for (uint32_t i = 0; i < p->n_readonly; i++)
+    if ((r = readonly_path(p->readonly[i], e)) < 0)
+      return r;
+  if (p->rootfs_ro && remount_bind("/", MS_RDONLY, "/", e) < 0)
+    return -e->err;
+  return 0;
+}
+
+/* Moves the prepared fds to 0/1/2. Each is first copied above 2 so that a source
+ * that is itself 0, 1 or 2 cannot be overwritten before it is used. */
+static int setup_stdio(const struct pi_launch *l, struct pi_error *e)
+{
+  int tmp[3];
+
+  for (int i = 0; i < 3; i++) {
+    tmp[i] = fcntl(l->stdio[i], F_DUPFD_CLOEXEC, 3);
+    if (tmp[i] < 0)
+      return fail(e, "stdio", NULL);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (dup2(tmp[i], i) < 0) /* dup2 leaves the new fd without O_CLOEXEC */
+      return fail(e, "stdio", NULL);
+    close(tmp[i]);
+  }
+  return 0;
+}
+
+/* Raw syscalls, not the glibc wrappers: those broadcast the change to every thread
+ * glibc believes exists (SIGSETXID), and this child inherited the parent's thread
+ * list but none of its threads, so the wrapper spins forever. */
+static int setup_identity(const struct pd_plan *p, struct pi_error *e)
+{
+  if (p->n_add_gids > 0) {
+    if (syscall(SYS_setgroups, (size_t)p->n_add_gids, p->add_gids) < 0)
+      return fail(e, "setgroups", NULL);
+  } else if (syscall(SYS_setgroups, (size_t)0, NULL) < 0 && errno != EPERM) {
+    /* EPERM: the user namespace has setgroups denied; there is nothing to drop. */
+    return fail(e, "setgroups", NULL);
+  }
+  if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
+    return fail(e, "setresgid", NULL);
+  if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
+    return fail(e, "setresuid", NULL);
+  return 0;
+}
+
+/* execvp semantics without allocation: argv[0] with a '/' is used as is, else each
+ * PATH entry is tried; EACCES is remembered and wins over a later ENOENT. */
+static int do_exec(const struct pi_launch *l, struct pi_error *e)
+{
+  const struct pd_plan *p = l->plan;
+  const char *name = p->argv[0];
+  const char *dir = l->path;
+  size_t nlen = strlen(name);
+  int saw_eacces = 0;
+
+  if (nlen == 0)
+    return pi_fail(e, "execve", ENOENT, name);
+  if (strchr(name, '/') != NULL) {
+    execve(name, (char *const *)p->argv, (char *const *)p->envp);
+    return fail(e, "execve", name);
+  }
+  for (;;) {
+    const char *end = strchr(dir, ':');
+    size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+
+    if (dlen + 1 + nlen + 1 <= l->candidate_cap) {
+      char *c = l->candidate;
+      size_t n = 0;
+
+      if (dlen > 0) {
+        memcpy(c, dir, dlen);
+        n = dlen;
+        c[n++] = '/';
+      }
+      memcpy(c + n, name, nlen + 1);
+      execve(c, (char *const *)p->argv, (char *const *)p->envp);
+      if (errno == EACCES)
+        saw_eacces = 1;
+      else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+               errno != ENODEV && errno != ETIMEDOUT)
+        return fail(e, "execve", c);
+    }
+    if (end == NULL)
+      break;
+    dir = end + 1;
+  }
+  return pi_fail(e, "execve", saw_eacces ? EACCES : ENOENT, name);
+}
+
+void pi_child_main(const struct pi_launch *l)
+{
+  const struct pd_plan *p = l->plan;
+  struct pi_error e = {.step = "child", .err = 0};
+  sigset_t all;
+
+  /* CVE-2019-5736: a non-dumpable process cannot be opened through /proc/<pid>/exe
+   * by the container before execve replaces this image. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    fail(&e, "prctl_dumpable", NULL);
+    report(l, &e);
+  }
+  if (l->join_pidfd >= 0) {
+    /* EXEC: enter the container's mount (and cgroup) namespace; the pid namespace
+     * was already chosen by the parent before clone3. setns(CLONE_NEWNS) also moves
+     * root and cwd to the namespace's root, i.e. the container's rootfs. */
+    if (setns(l->join_pidfd, (int)l->join_flags) < 0) {
+      fail(&e, "setns", NULL);
+      report(l, &e);
+    }
+  } else if (setup_rootfs(p, &e) < 0) {
+    report(l, &e);
+  }
+  if (setsid() < 0) {
+    fail(&e, "setsid", NULL);
+    report(l, &e);
+  }
+  if (setup_stdio(l, &e) < 0 || setup_identity(p, &e) < 0)
+    report(l, &e);
+  if (chdir(p->cwd != NULL ? p->cwd : "/") < 0) {
+    fail(&e, "chdir", p->cwd);
+    report(l, &e);
+  }
+  umask((mode_t)p->umask);
+
+  /* init blocks the signals it reads through its signalfd and ignores SIGPIPE;
+   * neither must leak into the container. */
+  signal(SIGPIPE, SIG_DFL);
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, NULL);
+  /* nng may own fds without O_CLOEXEC; the error pipe stays open until execve. */
+  syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  do_exec(l, &e);
+  report(l, &e);
+}

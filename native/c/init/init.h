@@ -1,0 +1,118 @@
+/* paddock-init: the process that runs as PID 1 of a sandbox.
+ *
+ * It owns a table of containers and their processes, answers control requests on a
+ * nng REP socket, publishes lifecycle events on a PUB socket and records every exit
+ * durably in exits.log. See docs/protocol.md for the wire format. */
+#ifndef PADDOCK_INIT_H
+#define PADDOCK_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "paddock_proto.h"
+
+/* A failed step, in the form "step: ERRNO (detail)". step is always a string
+ * literal; detail is usually the path involved. */
+struct pi_error {
+  const char *step;
+  int err; /* positive errno */
+  char detail[256];
+  char stepbuf[32]; /* backs step when it came from a child's report */
+};
+
+/* Fills e and returns -err so callers can `return pi_fail(...)`. */
+int pi_fail(struct pi_error *e, const char *step, int err, const char *detail);
+
+#define cleanup_fd __attribute__((cleanup(pi_close_fdp)))
+void pi_close_fdp(int *fd);
+
+struct pi_container;
+
+struct pi_proc {
+  struct pi_proc *next; /* within its container */
+  struct pi_container *ct;
+  pid_t pid;      /* in init's pid namespace */
+  pid_t host_pid; /* in the supervisor's pid namespace */
+  int pidfd;      /* -1 once reaped */
+  uint32_t kind;  /* PD_KIND_* */
+  uint32_t state; /* PD_STATE_* */
+  int32_t exit_code, signal;
+};
+
+struct pi_container {
+  struct pi_container *next;
+  char *cid;
+  struct pi_proc *root;  /* the container's first process, kind 1 */
+  struct pi_proc *procs; /* root and exec'd processes, newest first */
+  uint32_t ns_flags;     /* CLONE_NEW* the container was created with */
+};
+
+struct pi_state {
+  nng_socket rep, pub;
+  int sigfd;
+  int exits_fd;
+  int own_pidns_fd; /* restores pid_ns_for_children after an EXEC */
+  struct pi_container *containers;
+  struct pi_container *root_ct; /* the first container started */
+};
+
+extern struct pi_state g;
+
+/* table.c */
+struct pi_container *pi_find_container(const char *cid);
+struct pi_proc *pi_find_proc(const struct pi_container *ct, pid_t pid);
+struct pi_container *pi_new_container(const char *cid, uint32_t ns_flags);
+void pi_link_container(struct pi_container *ct);
+void pi_free_container(struct pi_container *ct);
+struct pi_proc *pi_add_proc(struct pi_container *ct, pid_t pid, pid_t host_pid,
+                            int pidfd, uint32_t kind);
+void pi_forget_container(struct pi_container *ct);
+/* Records a reaped exit: exits.log (one write + fdatasync), then the PUB event,
+ * then the table. */
+void pi_record_exit(struct pi_proc *p, int status);
+/* waitpid(-1, WNOHANG) until nothing is left; handles the root container's exit. */
+void pi_reap(void);
+/* Kills everything, reaps and records it all, and exits with the root's status. */
+__attribute__((noreturn)) void pi_shutdown(int status);
+void pi_publish(const uint8_t *buf, size_t len);
+pid_t pi_host_pid(int pidfd);
+
+/* main.c */
+void pi_arena_reset(struct pd_arena *a);
+
+/* requests.c: receives and answers every pending request, without blocking. */
+void pi_handle_requests(struct pd_arena *a);
+
+/* spawn.c */
+/* START_CONTAINER (exec_ct NULL) or EXEC into exec_ct. On success *out is the new
+ * process; on failure e says which step failed. */
+int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *exec_ct,
+             struct pd_arena *arena, struct pi_proc **out, struct pi_error *e);
+
+/* child.c: everything the child needs, computed before clone3 so the child never
+ * allocates. */
+struct pi_launch {
+  const struct pd_plan *plan;
+  int stdio[3]; /* fds that become 0/1/2 */
+  int errfd;    /* write end of the error pipe, O_CLOEXEC */
+  int join_pidfd; /* EXEC: the container root's pidfd, else -1 */
+  uint32_t join_flags; /* EXEC: CLONE_NEWNS[|CLONE_NEWCGROUP] */
+  const char *path;    /* PATH for the executable search */
+  char *candidate;     /* buffer for "<dir>/<argv0>" */
+  size_t candidate_cap;
+};
+
+/* The wire shape of a child failure report on the error pipe. */
+struct pi_child_report {
+  int32_t err;
+  char step[32];
+  char detail[220];
+};
+
+__attribute__((noreturn)) void pi_child_main(const struct pi_launch *l);
+
+#endif

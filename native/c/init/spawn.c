@@ -1,0 +1,251 @@
+/* The parent half of a launch: prepare everything the child needs (fds, buffers),
+ * clone3, then learn from the error pipe whether execve happened.
+ *
+ * The error pipe is O_CLOEXEC in the child: EOF on the read end means execve
+ * succeeded; a struct pi_child_report means a step failed and the child exited. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct launch_fds {
+  int stdio[3];
+  int owned[3]; /* 1 when stdio[i] was opened here and must be closed */
+  int err_r, err_w;
+};
+
+static void launch_fds_release(struct launch_fds *f)
+{
+  for (int i = 0; i < 3; i++)
+    if (f->owned[i] && f->stdio[i] >= 0)
+      close(f->stdio[i]);
+  if (f->err_r >= 0)
+    close(f->err_r);
+  if (f->err_w >= 0)
+    close(f->err_w);
+}
+
+static int open_stdio(int i, const char *path, uint32_t inherit, int *fd, int *owned,
+                      struct pi_error *e)
+{
+  static const char *const steps[3] = {"open_stdin", "open_stdout", "open_stderr"};
+
+  *owned = 0;
+  if (inherit & (1u << i)) {
+    *fd = i;
+    return 0;
+  }
+  if (path == NULL) {
+    *fd = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+  } else if (i == 0) {
+    /* The supervisor already holds the FIFO open for writing, so this does not
+     * block; O_NONBLOCK is only a guard and is cleared for the process. */
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*fd >= 0 && fcntl(*fd, F_SETFL, 0) < 0) {
+      int r = pi_fail(e, steps[i], errno, path);
+      close(*fd);
+      *fd = -1;
+      return r;
+    }
+  } else {
+    *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  }
+  if (*fd < 0)
+    return pi_fail(e, steps[i], errno, path ? path : "/dev/null");
+  *owned = 1;
+  return 0;
+}
+
+static const char *plan_path(const struct pd_plan *p)
+{
+  for (uint32_t i = 0; i < p->envc; i++)
+    if (strncmp(p->envp[i], "PATH=", 5) == 0)
+      return p->envp[i] + 5;
+  return DEFAULT_PATH;
+}
+
+static void *arena_alloc(struct pd_arena *a, size_t n)
+{
+  void *p;
+
+  n = (n + 15) & ~(size_t)15;
+  if (a->size - a->used < n)
+    return NULL;
+  p = a->base + a->used;
+  a->used += n;
+  return p;
+}
+
+static pid_t do_clone(uint64_t flags, int *pidfd)
+{
+  struct clone_args args;
+
+  memset(&args, 0, sizeof args);
+  args.flags = flags | CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)pidfd;
+  args.exit_signal = SIGCHLD;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+/* Waits for EOF (execve happened) or a report. Only as long as the child's setup
+ * takes: the child either execs or exits. */
+static int read_report(int fd, struct pi_child_report *r)
+{
+  size_t got = 0;
+
+  while (got < sizeof *r) {
+    ssize_t n = read(fd, (char *)r + got, sizeof *r - got);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -errno;
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  return (int)got;
+}
+
+static int spawn_child(struct pi_launch *l, uint64_t clone_flags, int *pidfd,
+                       pid_t *pid, struct pi_error *e)
+{
+  *pid = do_clone(clone_flags, pidfd);
+  if (*pid < 0)
+    return pi_fail(e, "clone3", errno, NULL);
+  if (*pid == 0)
+    pi_child_main(l);
+  return 0;
+}
+
+int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *exec_ct,
+             struct pd_arena *arena, struct pi_proc **out, struct pi_error *e)
+{
+  struct launch_fds f = {.stdio = {-1, -1, -1}, .err_r = -1, .err_w = -1};
+  struct pi_launch l;
+  struct pi_child_report rep;
+  struct pi_container *ct = exec_ct;
+  uint64_t clone_flags;
+  int pidfd = -1, r, n, pipefd[2], status;
+  pid_t pid;
+
+  memset(&l, 0, sizeof l);
+  l.plan = plan;
+  l.join_pidfd = -1;
+  for (int i = 0; i < 3; i++) {
+    const char *path = i == 0 ? plan->stdin_path : i == 1 ? plan->stdout_path
+                                                          : plan->stderr_path;
+    r = open_stdio(i, path, plan->stdio_inherit, &f.stdio[i], &f.owned[i], e);
+    if (r < 0)
+      goto out;
+    l.stdio[i] = f.stdio[i];
+  }
+  if (pipe2(pipefd, O_CLOEXEC) < 0) {
+    r = pi_fail(e, "pipe", errno, NULL);
+    goto out;
+  }
+  f.err_r = pipefd[0];
+  f.err_w = pipefd[1];
+  l.errfd = f.err_w;
+  l.path = plan_path(plan);
+  l.candidate_cap = strlen(l.path) + strlen(plan->argv[0]) + 2;
+  l.candidate = arena_alloc(arena, l.candidate_cap);
+  if (l.candidate == NULL) {
+    r = pi_fail(e, "arena", ENOMEM, NULL);
+    goto out;
+  }
+
+  if (exec_ct == NULL) {
+    if (plan->rootfs == NULL) {
+      r = pi_fail(e, "rootfs", EINVAL, "START_CONTAINER plan without ROOTFS");
+      goto out;
+    }
+    ct = pi_new_container(cid, plan->ns_flags);
+    if (ct == NULL) {
+      r = pi_fail(e, "malloc", ENOMEM, NULL);
+      goto out;
+    }
+    clone_flags = plan->ns_flags & (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP |
+                                    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET);
+    /* The rootfs setup needs its own mount namespace, whatever the plan says. */
+    clone_flags |= CLONE_NEWNS;
+    r = spawn_child(&l, clone_flags, &pidfd, &pid, e);
+  } else {
+    l.join_pidfd = exec_ct->root->pidfd;
+    l.join_flags = CLONE_NEWNS | (exec_ct->ns_flags & CLONE_NEWCGROUP);
+    /* setns(CLONE_NEWPID) on this thread only changes the namespace of the
+     * children it creates next; it is undone right after clone3. */
+    if (setns(exec_ct->root->pidfd, CLONE_NEWPID) < 0) {
+      r = pi_fail(e, "setns_pid", errno, exec_ct->cid);
+      goto out;
+    }
+    r = spawn_child(&l, 0, &pidfd, &pid, e);
+    if (setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
+      /* Every later START would land in the container: not survivable. */
+      abort();
+    }
+  }
+  if (r < 0)
+    goto out_ct;
+
+  close(f.err_w);
+  f.err_w = -1;
+  n = read_report(f.err_r, &rep);
+  if (n != 0) {
+    /* The child failed (or the pipe did): it has exited or is about to. */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    close(pidfd);
+    if (n == (int)sizeof rep) {
+      /* The step name lives in the child's report; keep a copy in e. */
+      memcpy(e->stepbuf, rep.step, sizeof e->stepbuf);
+      e->stepbuf[sizeof e->stepbuf - 1] = '\0';
+      memcpy(e->detail, rep.detail, sizeof rep.detail);
+      e->detail[sizeof rep.detail - 1] = '\0';
+      e->step = e->stepbuf;
+      e->err = rep.err > 0 ? rep.err : EPROTO;
+      r = -e->err;
+    } else {
+      r = pi_fail(e, "error_pipe", n < 0 ? -n : EPROTO, NULL);
+    }
+    goto out_ct;
+  }
+
+  if (exec_ct == NULL) {
+    pi_link_container(ct);
+    if (g.root_ct == NULL)
+      g.root_ct = ct;
+  }
+  *out = pi_add_proc(ct, pid, pi_host_pid(pidfd), pidfd,
+                     exec_ct == NULL ? PD_KIND_CONTAINER : PD_KIND_EXEC);
+  if (*out == NULL) {
+    /* Out of memory after the process started: do not leave it untracked. */
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    close(pidfd);
+    r = pi_fail(e, "malloc", ENOMEM, NULL);
+    if (exec_ct == NULL)
+      pi_forget_container(ct);
+    goto out;
+  }
+  r = 0;
+  goto out;
+
+out_ct:
+  if (exec_ct == NULL && ct != NULL)
+    pi_free_container(ct);
+out:
+  launch_fds_release(&f);
+  return r;
+}

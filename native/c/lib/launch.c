@@ -1,0 +1,509 @@
+/* The launcher: clone3 a sandbox's paddock-init into fresh namespaces.
+ *
+ * The caller is multithreaded Node (libuv pool, V8 helpers, our watcher). After clone
+ * the child is a copy of the calling thread only, and any lock some other thread held
+ * at that instant stays held forever in the child. So everything the child needs
+ * (argv, envp, fds, the init image) is prepared before clone3, and the child then
+ * makes raw, async-signal-safe system calls only: no malloc, no stdio, and no glibc
+ * set*id wrappers either, because glibc broadcasts those to every thread it believes
+ * exists (the "setxid" dance) and would wait forever for threads the child lacks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "paddock_native.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
+
+/* struct clone_args up to CLONE_ARGS_SIZE_VER0; declared here so we do not depend on
+ * the installed <linux/sched.h>, whose CLONE_* macros clash with <sched.h>. */
+struct pd_clone_args {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+};
+
+static int last_pidfd = -1;
+static int last_ready_fd = -1;
+
+int pd_last_pidfd(void) { return last_pidfd; }
+int pd_last_ready_fd(void) { return last_ready_fd; }
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) {
+    /* EINTR from close still released the fd on Linux: never retry. */
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The sealed init image.                                                          */
+/*                                                                                 */
+/* The sandbox executes a memfd copy of paddock-init, never the host file: through */
+/* /proc/<pid>/exe a process inside could otherwise open the host binary for       */
+/* writing and replace it for the next launch (CVE-2019-5736). The copy is sealed  */
+/* against any change, and made once per binary version (path + inode + mtime),    */
+/* not once per launch: copying a static binary costs more than the launch itself. */
+/* ------------------------------------------------------------------------------ */
+
+#define IMAGE_SLOTS 4
+
+struct init_image {
+  char path[PATH_MAX];
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  int fd; /* -1: slot free */
+};
+
+static struct init_image images[IMAGE_SLOTS] = {
+    {.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+static unsigned next_victim;
+
+static int same_version(const struct init_image *im, const struct stat *st) {
+  return im->dev == st->st_dev && im->ino == st->st_ino && im->size == st->st_size &&
+         im->mtime.tv_sec == st->st_mtim.tv_sec && im->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static int make_sealed_copy(const char *path, int src, off_t size, int *out) {
+  int memfd;
+  off_t done = 0;
+
+  /* MFD_EXEC states the intent explicitly so a vm.memfd_noexec=1 host does not seal
+   * the copy non-executable; kernels before 6.3 do not know the flag (EINVAL). */
+  memfd = memfd_create("paddock-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (memfd < 0 && errno == EINVAL)
+    memfd = memfd_create("paddock-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (memfd < 0)
+    return pd_fail("memfd_create", errno, "%s", path);
+
+  while (done < size) {
+    ssize_t n = sendfile(memfd, src, NULL, (size_t)(size - done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      close(memfd);
+      return pd_fail("copy_init", err, "%s", path);
+    }
+    if (n == 0) /* the file shrank under us: refuse a torn copy */
+      break;
+    done += n;
+  }
+  if (done != size) {
+    close(memfd);
+    return pd_fail("copy_init", EIO, "%s: short copy", path);
+  }
+
+  if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+    int err = errno;
+    close(memfd);
+    return pd_fail("seal_init", err, "%s", path);
+  }
+  *out = memfd;
+  return 0;
+}
+
+/* Returns the cached sealed memfd for path (owned by the cache) or -errno. */
+static int init_image_fd(const char *path) {
+  struct stat st;
+  struct init_image *im;
+  int src, memfd = -1, ret;
+  size_t len = strlen(path);
+  unsigned i;
+
+  if (len >= PATH_MAX)
+    return pd_fail("open_init", ENAMETOOLONG, "%s", path);
+
+  /* One stat per launch keeps a rebuilt paddock-init from being served stale. */
+  if (stat(path, &st) < 0)
+    return pd_fail("open_init", errno, "%s", path);
+  for (i = 0; i < IMAGE_SLOTS; i++) {
+    im = &images[i];
+    if (im->fd >= 0 && strcmp(im->path, path) == 0 && same_version(im, &st))
+      return im->fd;
+  }
+
+  src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (src < 0)
+    return pd_fail("open_init", errno, "%s", path);
+  /* Key the cache by what we actually opened, not by the earlier stat. */
+  if (fstat(src, &st) < 0) {
+    ret = pd_fail("open_init", errno, "%s", path);
+    close(src);
+    return ret;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(src);
+    return pd_fail("open_init", EACCES, "%s: not a regular file", path);
+  }
+  ret = make_sealed_copy(path, src, st.st_size, &memfd);
+  close(src);
+  if (ret < 0)
+    return ret;
+
+  /* Replace an older version of the same path, else take a free or the next slot. */
+  im = NULL;
+  for (i = 0; i < IMAGE_SLOTS && im == NULL; i++)
+    if (images[i].fd >= 0 && strcmp(images[i].path, path) == 0)
+      im = &images[i];
+  for (i = 0; i < IMAGE_SLOTS && im == NULL; i++)
+    if (images[i].fd < 0)
+      im = &images[i];
+  if (im == NULL)
+    im = &images[next_victim++ % IMAGE_SLOTS];
+  close_fd(&im->fd);
+  memcpy(im->path, path, len + 1);
+  im->dev = st.st_dev;
+  im->ino = st.st_ino;
+  im->size = st.st_size;
+  im->mtime = st.st_mtim;
+  im->fd = memfd;
+  return memfd;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The child, between clone3 and execveat.                                          */
+/* ------------------------------------------------------------------------------ */
+
+/* Child steps travel as an index so the parent can hand out string literals. */
+enum child_step {
+  CS_SYNC_WAIT,
+  CS_SIGNALS,
+  CS_SETGROUPS,
+  CS_SETRESGID,
+  CS_SETRESUID,
+  CS_DUP_STDIO,
+  CS_CLOSE_RANGE,
+  CS_DUMPABLE,
+  CS_EXECVEAT,
+  CS_COUNT
+};
+
+static const char *const child_step_names[CS_COUNT] = {
+    [CS_SYNC_WAIT] = "sync_wait",       [CS_SIGNALS] = "reset_signals",
+    [CS_SETGROUPS] = "setgroups",       [CS_SETRESGID] = "setresgid",
+    [CS_SETRESUID] = "setresuid",       [CS_DUP_STDIO] = "dup_stdio",
+    [CS_CLOSE_RANGE] = "close_range",   [CS_DUMPABLE] = "prctl_dumpable",
+    [CS_EXECVEAT] = "execveat",
+};
+
+struct child_report {
+  int32_t err;
+  int32_t step;
+};
+
+struct child_ctx {
+  int sync_rd, sync_wr;
+  int err_wr;
+  int memfd;
+  int src[4]; /* become 0, 1, 2 (stdio) and 3 (ready pipe) */
+  int newuser;
+  char *const *argv;
+  char *const *envp;
+};
+
+static __attribute__((noreturn)) void child_fail(int errfd, enum child_step step, int err) {
+  struct child_report r;
+
+  r.err = err > 0 ? err : EIO;
+  r.step = (int32_t)step;
+  /* Nothing to do if this fails: the parent then sees EOF and a dead child. */
+  (void)!write(errfd, &r, sizeof r);
+  _exit(127);
+}
+
+static __attribute__((noreturn)) void child_main(const struct child_ctx *c) {
+  int errfd = c->err_wr, memfd = c->memfd, tmp[4], i;
+  char byte;
+  ssize_t n;
+  uint64_t empty_mask = 0;
+
+  close(c->sync_wr);
+
+  /* Move the error pipe and the image above 3 first, so that installing fds 0..3
+   * below can never clobber them, whatever numbers the parent happened to use. */
+  if (errfd < 4) {
+    int moved = fcntl(errfd, F_DUPFD_CLOEXEC, 4);
+    if (moved < 0)
+      child_fail(errfd, CS_DUP_STDIO, errno);
+    errfd = moved;
+  }
+  if (memfd < 4) {
+    memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 4);
+    if (memfd < 0)
+      child_fail(errfd, CS_DUP_STDIO, errno);
+  }
+
+  /* The parent blocked every signal around clone3 so no Node handler can run in
+   * here. Reset dispositions before unblocking: a handler would be inherited only
+   * until execve, but SIG_IGN (Node ignores SIGPIPE) would be inherited by init. */
+  for (i = 1; i < 65; i++) {
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    if (i == SIGKILL || i == SIGSTOP)
+      continue;
+    /* glibc refuses its internal signals (32, 33) with EINVAL: harmless. */
+    (void)sigaction(i, &sa, NULL);
+  }
+  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, NULL, sizeof empty_mask) < 0)
+    child_fail(errfd, CS_SIGNALS, errno);
+
+  /* Wait until the parent has written our id maps. */
+  do
+    n = read(c->sync_rd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    child_fail(errfd, CS_SYNC_WAIT, n < 0 ? errno : EPIPE);
+  close(c->sync_rd);
+
+  if (c->newuser) {
+    /* Become root of the new user namespace: uid 0 across execve keeps the full
+     * capability set there, which init needs to mount and pivot. */
+    if (syscall(SYS_setgroups, 0, NULL) < 0)
+      child_fail(errfd, CS_SETGROUPS, errno);
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+      child_fail(errfd, CS_SETRESGID, errno);
+    if (syscall(SYS_setresuid, 0, 0, 0) < 0)
+      child_fail(errfd, CS_SETRESUID, errno);
+  }
+
+  /* Two passes: first duplicate every source above 3 (F_DUPFD never reuses a live
+   * number), then install. A source that is itself 0..3 is thus never overwritten
+   * before it has been copied. dup2 clears FD_CLOEXEC on 0..3. */
+  for (i = 0; i < 4; i++) {
+    tmp[i] = fcntl(c->src[i], F_DUPFD_CLOEXEC, 4);
+    if (tmp[i] < 0)
+      child_fail(errfd, CS_DUP_STDIO, errno);
+  }
+  for (i = 0; i < 4; i++)
+    if (dup2(tmp[i], i) < 0)
+      child_fail(errfd, CS_DUP_STDIO, errno);
+
+  /* Mark, rather than close, everything above 3: the error pipe and the image must
+   * live until execveat, and exec then drops them all at once. */
+  if (syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    child_fail(errfd, CS_CLOSE_RANGE, errno);
+
+  /* Until execve, this process is a copy of the supervisor: keep others out of it. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    child_fail(errfd, CS_DUMPABLE, errno);
+
+  syscall(SYS_execveat, memfd, "", c->argv, c->envp, AT_EMPTY_PATH);
+  child_fail(errfd, CS_EXECVEAT, errno);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The parent.                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+static void kill_and_reap(int pidfd) {
+  siginfo_t info;
+
+  (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+    ;
+}
+
+static int write_map(int pid, const char *file, const char *step, const char *map) {
+  char path[64];
+  size_t len = strlen(map);
+  ssize_t n;
+  int fd, err;
+
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return pd_fail(step, errno, "%s", path);
+  /* The kernel takes a map in one write() only. */
+  n = write(fd, map, len);
+  err = errno;
+  close(fd);
+  if (n < 0)
+    return pd_fail(step, err, "%s", path);
+  if ((size_t)n != len)
+    return pd_fail(step, EIO, "%s: short write", path);
+  return 0;
+}
+
+int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
+                   const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
+  int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
+  int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
+  pid_t pid;
+  sigset_t all, old;
+  struct pd_clone_args args;
+  struct child_ctx ctx;
+  struct child_report report;
+  ssize_t n;
+  char *argv[3];
+  char *envp[1] = {NULL};
+
+  pd_ok();
+  last_pidfd = -1;
+  last_ready_fd = -1;
+
+  if (init_path == NULL || init_path[0] != '/')
+    return pd_fail("open_init", EINVAL, "init path must be absolute");
+  if (sandbox_dir == NULL || sandbox_dir[0] != '/')
+    return pd_fail("sandbox_dir", EINVAL, "sandbox dir must be absolute");
+  if ((unsigned)clone_flags & ~(unsigned)PD_ALLOWED_CLONE_FLAGS)
+    return pd_fail("clone_flags", EINVAL, "0x%x", (unsigned)clone_flags);
+
+  memfd = init_image_fd(init_path);
+  if (memfd < 0)
+    return memfd;
+
+  for (i = 0; i < 3; i++) {
+    if (stdio[i] >= 0) {
+      /* A closed fd would otherwise surface as a dup_stdio failure in the child. */
+      if (fcntl(stdio[i], F_GETFD) < 0) {
+        ret = pd_fail("stdio", errno, "fd %d (stdio %d)", stdio[i], i);
+        goto out;
+      }
+      continue;
+    }
+    if (devnull < 0) {
+      devnull = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+      if (devnull < 0) {
+        ret = pd_fail("open_devnull", errno, "/dev/null");
+        goto out;
+      }
+    }
+    stdio[i] = devnull;
+  }
+
+  /* All three pipes are close-on-exec in the supervisor, so no other child Node
+   * spawns meanwhile can hold a copy (that would keep EOF from ever arriving). */
+  if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
+      pipe2(ready_p, O_CLOEXEC) < 0) {
+    ret = pd_fail("pipe2", errno, NULL);
+    goto out;
+  }
+
+  argv[0] = (char *)"paddock-init";
+  argv[1] = (char *)sandbox_dir;
+  argv[2] = NULL;
+  ctx = (struct child_ctx){
+      .sync_rd = sync_p[0],
+      .sync_wr = sync_p[1],
+      .err_wr = err_p[1],
+      .memfd = memfd,
+      .src = {stdio[0], stdio[1], stdio[2], ready_p[1]},
+      .newuser = (clone_flags & CLONE_NEWUSER) != 0,
+      .argv = argv,
+      .envp = envp,
+  };
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | (uint64_t)(unsigned)clone_flags;
+  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  /* SIGCHLD so the sandbox is an ordinary child we can waitid() for. Deliberately no
+   * pdeathsig: a sandbox outlives a crashed or restarted supervisor. */
+  args.exit_signal = SIGCHLD;
+
+  /* No signal handler may run in the child before it has reset them. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0)
+    child_main(&ctx);
+  ret = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    ret = pd_fail("clone3", ret, "flags 0x%x", (unsigned)clone_flags);
+    goto out;
+  }
+
+  /* Keep only our ends, or EOF on the error pipe would never come. */
+  close_fd(&sync_p[0]);
+  close_fd(&err_p[1]);
+  close_fd(&ready_p[1]);
+
+  if (uid_map != NULL && uid_map[0] != '\0' &&
+      (ret = write_map(pid, "uid_map", "uid_map", uid_map)) < 0)
+    goto fail_child;
+  if (gid_map != NULL && gid_map[0] != '\0' &&
+      (ret = write_map(pid, "gid_map", "gid_map", gid_map)) < 0)
+    goto fail_child;
+
+  do
+    n = write(sync_p[1], "g", 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    ret = pd_fail("sync", n < 0 ? errno : EIO, NULL);
+    goto fail_child;
+  }
+  close_fd(&sync_p[1]);
+
+  /* EOF: execveat succeeded and closed the child's copy (it is close-on-exec). */
+  do
+    n = read(err_p[0], &report, sizeof report);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ret = pd_fail("read_errpipe", errno, NULL);
+    goto fail_child;
+  }
+  if (n > 0) {
+    const char *step = "child";
+    if (n == (ssize_t)sizeof report && report.step >= 0 && report.step < CS_COUNT)
+      step = child_step_names[report.step];
+    ret = pd_fail(step, n == (ssize_t)sizeof report ? report.err : EIO, "%s", init_path);
+    goto fail_child;
+  }
+
+  last_pidfd = pidfd;
+  last_ready_fd = ready_p[0];
+  ready_p[0] = -1;
+  pidfd = -1;
+  ret = pid;
+  goto out;
+
+fail_child:
+  kill_and_reap(pidfd);
+out:
+  close_fd(&pidfd);
+  close_fd(&devnull);
+  for (i = 0; i < 2; i++) {
+    close_fd(&sync_p[i]);
+    close_fd(&err_p[i]);
+    close_fd(&ready_p[i]);
+  }
+  return ret;
+}

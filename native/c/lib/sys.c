@@ -1,0 +1,93 @@
+/* Small system calls the supervisor needs and Node does not offer. Each returns
+ * >= 0 or -errno and names its step for the facade's NativeError. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "paddock_native.h"
+
+int pd_pidfd_open(int pid) {
+  long fd;
+
+  pd_ok();
+  if (pid <= 0)
+    return pd_fail("pidfd_open", EINVAL, "pid %d", pid);
+  /* pidfds are always close-on-exec. */
+  fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return pd_fail("pidfd_open", errno, "pid %d", pid);
+  return (int)fd;
+}
+
+int pd_pidfd_send_signal(int pidfd, int sig) {
+  pd_ok();
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+    return pd_fail("pidfd_send_signal", errno, "signal %d", sig);
+  return 0;
+}
+
+int pd_close(int fd) {
+  pd_ok();
+  /* On Linux the fd is gone even when close() says EINTR: retrying could close an
+   * fd another thread has just been given. Only EBADF is worth reporting. */
+  if (close(fd) < 0 && errno != EINTR)
+    return pd_fail("close", errno, "fd %d", fd);
+  return 0;
+}
+
+int pd_mkfifo(const char *path, int mode) {
+  pd_ok();
+  if (path == NULL || path[0] != '/')
+    return pd_fail("mkfifo", EINVAL, "path must be absolute");
+  if (mode < 0 || mode > 07777)
+    return pd_fail("mkfifo", EINVAL, "mode %o", (unsigned)mode);
+  if (mkfifo(path, (mode_t)mode) < 0)
+    return pd_fail("mkfifo", errno, "%s", path);
+  /* mkfifo obeys the umask; the caller asked for this exact mode. */
+  if (chmod(path, (mode_t)mode) < 0) {
+    int err = errno;
+    unlink(path);
+    return pd_fail("chmod_fifo", err, "%s", path);
+  }
+  return 0;
+}
+
+int pd_kvm_probe(void) {
+  int fd, version, ret;
+
+  pd_ok();
+  fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return pd_fail("open_kvm", errno, "/dev/kvm");
+  version = ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (version < 0) {
+    ret = pd_fail("kvm_get_api_version", errno, NULL);
+    goto out;
+  }
+  /* 12 is the only stable KVM API there has ever been; anything else is not KVM as
+   * we know it. */
+  if (version != KVM_API_VERSION) {
+    ret = pd_fail("kvm_get_api_version", EPROTO, "api version %d, want %d", version,
+                  KVM_API_VERSION);
+    goto out;
+  }
+  /* Guest memory is set up with KVM_SET_USER_MEMORY_REGION. */
+  ret = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY);
+  if (ret < 0) {
+    ret = pd_fail("kvm_check_extension", errno, "KVM_CAP_USER_MEMORY");
+    goto out;
+  }
+  if (ret == 0) {
+    ret = pd_fail("kvm_check_extension", ENOTSUP, "KVM_CAP_USER_MEMORY missing");
+    goto out;
+  }
+  ret = version;
+out:
+  close(fd);
+  return ret;
+}

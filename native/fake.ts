@@ -1,0 +1,325 @@
+/**
+ * FakeNative: a deterministic NativeFacade for machine and engine unit tests. No
+ * native build, no root, no real processes.
+ *
+ * - Every call is recorded in `calls` as `{fn, args}` (typed per method), including
+ *   calls that fail. Arguments are validated exactly like FfiNative does, so a machine
+ *   passing a bad fd fails under the fake too.
+ * - Pids count from 1000, fds from 100 (both per instance); `failNext(fn, step, errno)`
+ *   makes the next call(s) of `fn` throw NativeError(step, errno) (kvmProbe instead
+ *   returns `{available: false, reason}`, as the real one does).
+ * - Exits: `exit(pidOrToken, {exitCode} | {signal})` ends a fake process. Each token
+ *   watching it gets a WatchedExit, delivered two ways:
+ *     1. synchronously to `onExit` listeners (the simple hook for unit tests), and
+ *     2. as a real 16-byte record on the pipe returned by `watcherFd()` — a real FIFO,
+ *        created on first use — so the same reading code as in production works.
+ *   Exits the fake causes by itself (SIGKILL through pidfdSendSignal when `killExits`,
+ *   the default; watch() of a process that has already exited) are delivered in a
+ *   microtask, never from inside the facade call, as the real watcher is
+ *   asynchronous too.
+ * - `reaped` mirrors the real watcher: true for processes started by launchInit
+ *   (our children, with their real status), false with exitCode -1 and signal 0 for
+ *   processes reached through pidfdOpen.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { errnoName } from './errno';
+import {
+  Fd,
+  HostPid,
+  KvmInfo,
+  LaunchedInit,
+  LaunchInitRequest,
+  NativeError,
+  NativeFacade,
+  WatchedExit,
+} from './facade';
+import {
+  checkFd,
+  checkLaunchRequest,
+  checkMode,
+  checkPath,
+  checkPid,
+  checkSignal,
+  checkToken,
+} from './ffi';
+
+export type FakeFn = keyof NativeFacade;
+export type FakeCall = {
+  [K in FakeFn]: { fn: K; args: Parameters<NativeFacade[K]> };
+}[FakeFn];
+
+export interface FakeExitStatus {
+  readonly exitCode?: number;
+  readonly signal?: number;
+}
+
+export interface FakeNativeOptions {
+  /** SIGKILL sent with pidfdSendSignal ends the process (signal 9). Default true. */
+  readonly killExits?: boolean;
+  /** kvmProbe's answer when no failure is scripted. Default: available, api 12. */
+  readonly kvm?: KvmInfo;
+}
+
+interface FakeProcess {
+  readonly pid: number;
+  /** Started by launchInit (our child) rather than reached through pidfdOpen. */
+  readonly child: boolean;
+  alive: boolean;
+  status?: { exitCode: number; signal: number };
+}
+
+interface ScriptedFailure {
+  fn: FakeFn;
+  step: string;
+  errno: number;
+  times: number;
+}
+
+/** The watcher's wire record: {u32 token, i32 reaped, i32 exitCode, i32 signal} LE. */
+export function encodeWatchRecord(e: WatchedExit): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(e.token >>> 0, 0);
+  b.writeInt32LE(e.reaped ? 1 : 0, 4);
+  b.writeInt32LE(e.exitCode, 8);
+  b.writeInt32LE(e.signal, 12);
+  return b;
+}
+
+/** A real pipe without native code: a FIFO opened at both ends, then unlinked. */
+function makePipe(): { rd: number; wr: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-fake-'));
+  const fifo = path.join(dir, 'pipe');
+  try {
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    // O_NONBLOCK so opening the read end does not wait for a writer; libuv keeps the
+    // reader non-blocking anyway.
+    const rd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wr = fs.openSync(fifo, fs.constants.O_WRONLY);
+    return { rd, wr };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export class FakeNative implements NativeFacade {
+  readonly calls: FakeCall[] = [];
+  /** Fds handed out and not yet closed (pidfds, ready fds, pidfdOpen results). */
+  readonly openFds = new Set<number>();
+  /** Paths given to mkfifo (the fake creates nothing on disk). */
+  readonly fifos = new Map<string, number>();
+
+  private nextPid = 1000;
+  private nextFd = 100;
+  private readonly procs = new Map<number, FakeProcess>();
+  private readonly pidOfFd = new Map<number, number>();
+  private readonly watches = new Map<number, number>(); // token -> pid
+  private readonly failures: ScriptedFailure[] = [];
+  private readonly listeners = new Set<(e: WatchedExit) => void>();
+  private pipe?: { rd: number; wr: number };
+  private readonly killExits: boolean;
+  private readonly kvm: KvmInfo;
+
+  constructor(opts: FakeNativeOptions = {}) {
+    this.killExits = opts.killExits ?? true;
+    this.kvm = opts.kvm ?? { available: true, apiVersion: 12 };
+  }
+
+  // ----- scripting --------------------------------------------------------------
+
+  /** The next `times` calls of `fn` fail with NativeError(step, errno). */
+  failNext(fn: FakeFn, step: string, errno: number, times = 1): void {
+    this.failures.push({ fn, step, errno, times });
+  }
+
+  /** Subscribes to exits; returns the unsubscribe function. */
+  onExit(listener: (e: WatchedExit) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Ends a fake process, given its pid or a token watching it, and reports it to
+   * every token watching it (synchronously to onExit listeners, and on the pipe).
+   * `{signal: 9}` means killed; otherwise `exitCode` (default 0).
+   */
+  exit(pidOrToken: number, status: FakeExitStatus = {}): void {
+    const proc = this.procs.get(pidOrToken) ?? this.procs.get(this.watches.get(pidOrToken) ?? -1);
+    if (proc === undefined) throw new Error(`FakeNative.exit: no process or token ${pidOrToken}`);
+    if (!proc.alive) throw new Error(`FakeNative.exit: pid ${proc.pid} has already exited`);
+    const signal = status.signal ?? 0;
+    proc.alive = false;
+    proc.status = { exitCode: signal > 0 ? -1 : (status.exitCode ?? 0), signal };
+    for (const [token, pid] of [...this.watches]) {
+      if (pid === proc.pid) this.report(token, proc);
+    }
+  }
+
+  /** Pids launched by launchInit, in order. */
+  launchedPids(): HostPid[] {
+    return [...this.procs.values()].filter((p) => p.child).map((p) => p.pid as HostPid);
+  }
+
+  isAlive(pid: number): boolean {
+    return this.procs.get(pid)?.alive ?? false;
+  }
+
+  /** Tokens currently watched. */
+  watchedTokens(): number[] {
+    return [...this.watches.keys()];
+  }
+
+  /** Closes the watcher pipe, if one was made. */
+  dispose(): void {
+    if (this.pipe === undefined) return;
+    for (const fd of [this.pipe.rd, this.pipe.wr]) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // the reader may have closed its end already
+      }
+    }
+    this.pipe = undefined;
+  }
+
+  // ----- NativeFacade -----------------------------------------------------------
+
+  launchInit(req: LaunchInitRequest): LaunchedInit {
+    this.record({ fn: 'launchInit', args: [req] });
+    checkLaunchRequest(req);
+    this.maybeFail('launchInit');
+    const pid = this.nextPid++;
+    this.procs.set(pid, { pid, child: true, alive: true });
+    const pidfd = this.newFd(pid);
+    const readyFd = this.newFd();
+    return { pid: pid as HostPid, pidfd, readyFd };
+  }
+
+  pidfdOpen(pid: number): Fd {
+    this.record({ fn: 'pidfdOpen', args: [pid] });
+    checkPid('pid', pid);
+    this.maybeFail('pidfdOpen');
+    let proc = this.procs.get(pid);
+    if (proc === undefined) {
+      proc = { pid, child: false, alive: true };
+      this.procs.set(pid, proc);
+    }
+    if (!proc.alive) throw this.nativeError('pidfd_open', 3 /* ESRCH */);
+    return this.newFd(pid);
+  }
+
+  pidfdSendSignal(pidfd: Fd, signal: number): void {
+    this.record({ fn: 'pidfdSendSignal', args: [pidfd, signal] });
+    checkFd('pidfd', pidfd);
+    checkSignal('signal', signal);
+    this.maybeFail('pidfdSendSignal');
+    const proc = this.procOfFd(pidfd, 'pidfd_send_signal');
+    if (!proc.alive) throw this.nativeError('pidfd_send_signal', 3 /* ESRCH */);
+    if (signal === 9 && this.killExits) {
+      queueMicrotask(() => {
+        if (proc.alive) this.exit(proc.pid, { signal: 9 });
+      });
+    }
+  }
+
+  closeFd(fd: Fd): void {
+    this.record({ fn: 'closeFd', args: [fd] });
+    checkFd('fd', fd);
+    this.maybeFail('closeFd');
+    if (!this.openFds.delete(fd)) throw this.nativeError('close', 9 /* EBADF */, `fd ${fd}`);
+    this.pidOfFd.delete(fd);
+  }
+
+  mkfifo(path: string, mode: number): void {
+    this.record({ fn: 'mkfifo', args: [path, mode] });
+    checkPath('path', path);
+    checkMode('mode', mode);
+    this.maybeFail('mkfifo');
+    if (this.fifos.has(path)) throw this.nativeError('mkfifo', 17 /* EEXIST */, path);
+    this.fifos.set(path, mode);
+  }
+
+  watcherFd(): Fd {
+    this.record({ fn: 'watcherFd', args: [] });
+    this.maybeFail('watcherFd');
+    this.pipe ??= makePipe();
+    return this.pipe.rd as Fd;
+  }
+
+  watch(pidfd: Fd, token: number): void {
+    this.record({ fn: 'watch', args: [pidfd, token] });
+    checkFd('pidfd', pidfd);
+    checkToken('token', token);
+    this.maybeFail('watch');
+    const proc = this.procOfFd(pidfd, 'watch');
+    if (this.watches.has(token)) throw this.nativeError('watch', 17 /* EEXIST */, `token ${token}`);
+    this.watches.set(token, proc.pid);
+    if (!proc.alive) {
+      // Like a pidfd that is readable at once: reported soon, not from inside watch().
+      queueMicrotask(() => {
+        if (this.watches.get(token) === proc.pid) this.report(token, proc);
+      });
+    }
+  }
+
+  unwatch(token: number): void {
+    this.record({ fn: 'unwatch', args: [token] });
+    checkToken('token', token);
+    this.maybeFail('unwatch');
+    this.watches.delete(token); // idempotent, as FfiNative.unwatch
+  }
+
+  kvmProbe(): KvmInfo {
+    this.record({ fn: 'kvmProbe', args: [] });
+    try {
+      this.maybeFail('kvmProbe');
+    } catch (e) {
+      return { available: false, reason: (e as Error).message };
+    }
+    return this.kvm;
+  }
+
+  // ----- internals --------------------------------------------------------------
+
+  private record(call: FakeCall): void {
+    this.calls.push(call);
+  }
+
+  private maybeFail(fn: FakeFn): void {
+    const i = this.failures.findIndex((f) => f.fn === fn);
+    if (i < 0) return;
+    const f = this.failures[i]!;
+    if (--f.times <= 0) this.failures.splice(i, 1);
+    throw this.nativeError(f.step, f.errno);
+  }
+
+  private nativeError(step: string, errno: number, detail?: string): NativeError {
+    return new NativeError(step, errno, errnoName(errno), detail);
+  }
+
+  private newFd(pid?: number): Fd {
+    const fd = this.nextFd++;
+    this.openFds.add(fd);
+    if (pid !== undefined) this.pidOfFd.set(fd, pid);
+    return fd as Fd;
+  }
+
+  private procOfFd(fd: number, step: string): FakeProcess {
+    const pid = this.pidOfFd.get(fd);
+    const proc = pid === undefined ? undefined : this.procs.get(pid);
+    if (proc === undefined) throw this.nativeError(step, 9 /* EBADF */, `fd ${fd} is not a pidfd`);
+    return proc;
+  }
+
+  private report(token: number, proc: FakeProcess): void {
+    this.watches.delete(token);
+    const st = proc.status ?? { exitCode: -1, signal: 0 };
+    const e: WatchedExit = proc.child
+      ? { token, reaped: true, exitCode: st.exitCode, signal: st.signal }
+      : { token, reaped: false, exitCode: -1, signal: 0 };
+    if (this.pipe !== undefined) fs.writeSync(this.pipe.wr, encodeWatchRecord(e));
+    for (const l of [...this.listeners]) l(e);
+  }
+}

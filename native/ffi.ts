@@ -1,0 +1,349 @@
+/**
+ * The real NativeFacade: libpaddock.so called through ffi-rs. This is the only file
+ * that touches ffi-rs, and it loads it lazily, so importing this module (for the
+ * validators, or for FfiNative over an injected binding in unit tests) needs neither
+ * the addon nor a native build.
+ *
+ * Every argument is checked here before it crosses into C: ffi-rs converts whatever
+ * it is given, and a string where an int was expected, a negative fd or a NUL inside a
+ * path turns into a crash or a wrong syscall far from its cause. Bad arguments throw
+ * PaddockError EINVALID_ARGUMENT without any native call; native failures throw
+ * NativeError(step, errno, errnoName).
+ */
+import * as fs from 'fs';
+import { PaddockError } from '../actors/errors';
+import { errnoName } from './errno';
+import {
+  Fd,
+  HostPid,
+  KvmInfo,
+  LaunchedInit,
+  LaunchInitRequest,
+  NativeError,
+  NativeFacade,
+  WatchedExit,
+} from './facade';
+import { libraryPath } from './paths';
+
+/** CLONE_NEW* flags, as in <sched.h>. */
+export const CloneFlag = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** Every namespace launchInit accepts (CLONE_NEWTIME cannot be given to clone3). */
+export const ALL_NAMESPACES: number = Object.values(CloneFlag).reduce((a, b) => a | b, 0);
+
+const MAX_PID = 4194304; // PID_MAX_LIMIT on 64-bit
+const MAX_FD = 0x7fffffff;
+const MAX_PATH = 4095; // PATH_MAX - 1
+const MAX_MAP = 4095; // the kernel takes one page per uid_map/gid_map write
+
+// ---------------------------------------------------------------------------------
+// Validators (shared with native/fake.ts so the fake rejects what the real one does)
+// ---------------------------------------------------------------------------------
+
+function bad(field: string, what: string, value: unknown): PaddockError {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    shown = typeof value;
+  }
+  return new PaddockError('EINVALID_ARGUMENT', `${field} must be ${what}, got ${shown}`, {
+    field,
+  });
+}
+
+function checkInt(field: string, v: unknown, min: number, max: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw bad(field, what, v);
+  }
+  return v;
+}
+
+export function checkFd(field: string, v: unknown): Fd {
+  return checkInt(field, v, 0, MAX_FD, 'an integer fd >= 0') as Fd;
+}
+
+export function checkPid(field: string, v: unknown): number {
+  return checkInt(field, v, 1, MAX_PID, `an integer pid in 1..${MAX_PID}`);
+}
+
+export function checkSignal(field: string, v: unknown): number {
+  return checkInt(field, v, 1, 64, 'a signal number in 1..64');
+}
+
+export function checkToken(field: string, v: unknown): number {
+  return checkInt(field, v, 0, 0xffffffff, 'a u32 token');
+}
+
+export function checkMode(field: string, v: unknown): number {
+  return checkInt(field, v, 0, 0o7777, 'a mode in 0..0o7777');
+}
+
+export function checkCloneFlags(field: string, v: unknown): number {
+  const flags = checkInt(field, v, 0, 0x7fffffff, 'CLONE_NEW* flags');
+  if ((flags & ~ALL_NAMESPACES) !== 0) throw bad(field, 'only CLONE_NEW* flags', `0x${flags.toString(16)}`);
+  return flags;
+}
+
+export function checkPath(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !v.startsWith('/')) throw bad(field, 'an absolute path', v);
+  if (v.includes('\0')) throw bad(field, 'a path without NUL', v);
+  if (Buffer.byteLength(v) > MAX_PATH) throw bad(field, `at most ${MAX_PATH} bytes`, v.length);
+  return v;
+}
+
+function checkMap(field: string, v: unknown): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'string' || v.includes('\0')) throw bad(field, 'a map string without NUL', v);
+  if (Buffer.byteLength(v) > MAX_MAP) throw bad(field, `at most ${MAX_MAP} bytes`, v.length);
+  return v;
+}
+
+/** Validates a whole request; returns the exact values passed to C. */
+export function checkLaunchRequest(req: unknown): {
+  initPath: string;
+  sandboxDir: string;
+  cloneFlags: number;
+  uidMap: string;
+  gidMap: string;
+  stdio: [number, number, number];
+} {
+  if (typeof req !== 'object' || req === null) throw bad('request', 'an object', req);
+  const r = req as Record<string, unknown>;
+  const stdio: [number, number, number] = [-1, -1, -1];
+  if (r.stdio !== undefined) {
+    if (!Array.isArray(r.stdio) || r.stdio.length !== 3) {
+      throw bad('stdio', 'a tuple of three fds or undefined', r.stdio);
+    }
+    for (let i = 0; i < 3; i++) {
+      const fd: unknown = r.stdio[i];
+      if (fd !== undefined) stdio[i] = checkFd(`stdio[${i}]`, fd);
+    }
+  }
+  return {
+    initPath: checkPath('initPath', r.initPath),
+    sandboxDir: checkPath('sandboxDir', r.sandboxDir),
+    cloneFlags: checkCloneFlags('cloneFlags', r.cloneFlags),
+    uidMap: checkMap('uidMap', r.uidMap),
+    gidMap: checkMap('gidMap', r.gidMap),
+    stdio,
+  };
+}
+
+// ---------------------------------------------------------------------------------
+// The raw binding
+// ---------------------------------------------------------------------------------
+
+/** libpaddock.so's exports, one to one (see native/c/include/paddock_native.h). */
+export interface NativeBinding {
+  pd_launch_init(
+    initPath: string,
+    sandboxDir: string,
+    cloneFlags: number,
+    uidMap: string,
+    gidMap: string,
+    fd0: number,
+    fd1: number,
+    fd2: number,
+  ): number;
+  pd_last_pidfd(): number;
+  pd_last_ready_fd(): number;
+  pd_last_step(): string;
+  pd_last_detail(): string;
+  pd_watcher_fd(): number;
+  pd_watch(pidfd: number, token: number): number;
+  pd_unwatch(token: number): number;
+  pd_pidfd_open(pid: number): number;
+  pd_pidfd_send_signal(pidfd: number, sig: number): number;
+  pd_close(fd: number): number;
+  pd_mkfifo(path: string, mode: number): number;
+  pd_kvm_probe(): number;
+}
+
+function unavailable(path: string, why: string, cause?: unknown): PaddockError {
+  return new PaddockError(
+    'ENATIVE_UNAVAILABLE',
+    `cannot load ${path}: ${why}; run npm run build:native`,
+    { path },
+    cause,
+  );
+}
+
+const opened = new Set<string>();
+
+/** Opens libpaddock.so through ffi-rs. Throws PaddockError ENATIVE_UNAVAILABLE. */
+export function openBinding(path: string = libraryPath()): NativeBinding {
+  if (!fs.existsSync(path)) throw unavailable(path, 'no such file');
+  let ffi: typeof import('ffi-rs');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ffi = require('ffi-rs') as typeof import('ffi-rs');
+  } catch (e) {
+    throw unavailable(path, `ffi-rs does not load (${(e as Error).message})`, e);
+  }
+  const library = `paddock:${path}`;
+  try {
+    if (!opened.has(library)) {
+      ffi.open({ library, path });
+      opened.add(library);
+    }
+  } catch (e) {
+    throw unavailable(path, (e as Error).message, e);
+  }
+  const { I32, U32, String: Str } = ffi.DataType;
+  const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
+  const f = ffi.define({
+    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32]),
+    pd_last_pidfd: fn(I32, []),
+    pd_last_ready_fd: fn(I32, []),
+    pd_last_step: fn(Str, []),
+    pd_last_detail: fn(Str, []),
+    pd_watcher_fd: fn(I32, []),
+    pd_watch: fn(I32, [I32, U32]),
+    pd_unwatch: fn(I32, [U32]),
+    pd_pidfd_open: fn(I32, [I32]),
+    pd_pidfd_send_signal: fn(I32, [I32, I32]),
+    pd_close: fn(I32, [I32]),
+    pd_mkfifo: fn(I32, [Str, I32]),
+    pd_kvm_probe: fn(I32, []),
+  } as Parameters<typeof ffi.define>[0]) as unknown as Record<
+    keyof NativeBinding,
+    (args: unknown[]) => unknown
+  >;
+  const binding = {} as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of Object.keys(f) as Array<keyof NativeBinding>) {
+    const call = f[name];
+    binding[name] = (...args: unknown[]) => call(args);
+  }
+  const b = binding as unknown as NativeBinding;
+  // Resolve one symbol now, so a stale or foreign .so fails here and not mid-launch.
+  try {
+    b.pd_last_step();
+  } catch (e) {
+    throw unavailable(path, (e as Error).message, e);
+  }
+  return b;
+}
+
+// ---------------------------------------------------------------------------------
+// The facade
+// ---------------------------------------------------------------------------------
+
+export class FfiNative implements NativeFacade {
+  constructor(private readonly b: NativeBinding = openBinding()) {}
+
+  /** The NativeError for a -errno result, with the step C recorded for it. */
+  private failure(ret: number, fallbackStep: string): NativeError {
+    const errno = -ret;
+    const step = this.b.pd_last_step() || fallbackStep;
+    const detail = this.b.pd_last_detail();
+    return new NativeError(step, errno, errnoName(errno), detail || undefined);
+  }
+
+  launchInit(req: LaunchInitRequest): LaunchedInit {
+    const r = checkLaunchRequest(req);
+    const pid = this.b.pd_launch_init(
+      r.initPath,
+      r.sandboxDir,
+      r.cloneFlags,
+      r.uidMap,
+      r.gidMap,
+      r.stdio[0],
+      r.stdio[1],
+      r.stdio[2],
+    );
+    if (pid < 0) throw this.failure(pid, 'launch');
+    return {
+      pid: pid as HostPid,
+      pidfd: this.b.pd_last_pidfd() as Fd,
+      readyFd: this.b.pd_last_ready_fd() as Fd,
+    };
+  }
+
+  pidfdOpen(pid: number): Fd {
+    checkPid('pid', pid);
+    const fd = this.b.pd_pidfd_open(pid);
+    if (fd < 0) throw this.failure(fd, 'pidfd_open');
+    return fd as Fd;
+  }
+
+  pidfdSendSignal(pidfd: Fd, signal: number): void {
+    checkFd('pidfd', pidfd);
+    checkSignal('signal', signal);
+    const r = this.b.pd_pidfd_send_signal(pidfd, signal);
+    if (r < 0) throw this.failure(r, 'pidfd_send_signal');
+  }
+
+  closeFd(fd: Fd): void {
+    checkFd('fd', fd);
+    const r = this.b.pd_close(fd);
+    if (r < 0) throw this.failure(r, 'close');
+  }
+
+  mkfifo(path: string, mode: number): void {
+    checkPath('path', path);
+    checkMode('mode', mode);
+    const r = this.b.pd_mkfifo(path, mode);
+    if (r < 0) throw this.failure(r, 'mkfifo');
+  }
+
+  watcherFd(): Fd {
+    const fd = this.b.pd_watcher_fd();
+    if (fd < 0) throw this.failure(fd, 'watcher');
+    return fd as Fd;
+  }
+
+  watch(pidfd: Fd, token: number): void {
+    checkFd('pidfd', pidfd);
+    checkToken('token', token);
+    const r = this.b.pd_watch(pidfd, token);
+    if (r < 0) throw this.failure(r, 'watch');
+  }
+
+  /**
+   * Idempotent: unwatching a token that is not watched (never was, or its exit has
+   * already been reported) is not an error. A record that had already been written
+   * to the pipe before this call can still be read; consumers drop unknown tokens.
+   */
+  unwatch(token: number): void {
+    checkToken('token', token);
+    const r = this.b.pd_unwatch(token);
+    if (r < 0 && -r !== 2 /* ENOENT */) throw this.failure(r, 'unwatch');
+  }
+
+  kvmProbe(): KvmInfo {
+    const r = this.b.pd_kvm_probe();
+    if (r >= 0) return { available: true, apiVersion: r };
+    return { available: false, reason: this.failure(r, 'kvm').message };
+  }
+}
+
+let singleton: FfiNative | undefined;
+
+/** The process-wide native facade. Throws PaddockError ENATIVE_UNAVAILABLE. */
+export function loadNative(): NativeFacade {
+  singleton ??= new FfiNative(openBinding());
+  return singleton;
+}
+
+/** Parses the watcher's 16-byte little-endian records (whole records only). */
+export function parseWatchRecords(buf: Buffer): WatchedExit[] {
+  const out: WatchedExit[] = [];
+  for (let off = 0; off + 16 <= buf.length; off += 16) {
+    out.push({
+      token: buf.readUInt32LE(off),
+      reaped: buf.readInt32LE(off + 4) !== 0,
+      exitCode: buf.readInt32LE(off + 8),
+      signal: buf.readInt32LE(off + 12),
+    });
+  }
+  return out;
+}

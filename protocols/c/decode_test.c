@@ -1,0 +1,451 @@
+/* build/proto-test <vectors-dir>: the C decoder and writer against the golden
+ * vectors, every truncation and ~200k seeded mutations. Built with ASan/UBSan, so
+ * "did not crash" is a real check. Last line: "N passed, N failed". */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "paddock_proto.h"
+#include "pd_schema.h"
+
+#define MUTATIONS 200000
+#define MAX_VECTORS 256
+
+static int passed, failed;
+static unsigned char arena_mem[4 << 20];
+
+__attribute__((format(printf, 2, 3))) static void check(int ok, const char *fmt, ...) {
+  if (ok) {
+    passed++;
+    return;
+  }
+  failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("FAIL: ", stdout);
+  vprintf(fmt, ap);
+  fputc('\n', stdout);
+  va_end(ap);
+}
+
+struct vec {
+  char name[128];
+  uint8_t *buf;
+  size_t len;
+};
+static struct vec good[MAX_VECTORS], bad[MAX_VECTORS];
+static int n_good, n_bad;
+
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf;
+  long n;
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc(n ? (size_t)n : 1);
+  if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+static const struct vec *find(const char *name) {
+  for (int i = 0; i < n_good; i++)
+    if (!strcmp(good[i].name, name)) return &good[i];
+  return NULL;
+}
+
+static int decode(const uint8_t *buf, size_t len, struct pd_msg *m, char *err, size_t errlen) {
+  struct pd_arena a = {arena_mem, sizeof arena_mem, 0};
+  return pd_decode(buf, len, &a, m, err, errlen);
+}
+
+/* ---- text dump, independent of the decoder: walks the (already accepted) wire ---- */
+
+struct sb { char *s; size_t len, cap; };
+
+static void sb_put(struct sb *b, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (b->len + (size_t)n + 1 > b->cap) {
+    b->cap = (b->len + (size_t)n + 1) * 2;
+    b->s = realloc(b->s, b->cap);
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static void dump_fields(struct sb *b, const uint8_t *p, size_t n, int indent) {
+  size_t off = 0;
+  while (off + 6 <= n) {
+    uint16_t tag = (uint16_t)(p[off] | (p[off + 1] << 8));
+    uint32_t len = rd32(p + off + 2);
+    const uint8_t *v = p + off + 6;
+    sb_put(b, "%*s%s", indent, "", pd_tag_name(tag));
+    switch (pd_tag_kind(tag)) {
+    case PD_K_U32: sb_put(b, "=%u\n", rd32(v)); break;
+    case PD_K_I32: sb_put(b, "=%d\n", (int32_t)rd32(v)); break;
+    case PD_K_U64:
+      sb_put(b, "=%llu\n", (unsigned long long)rd32(v) | ((unsigned long long)rd32(v + 4) << 32));
+      break;
+    case PD_K_STR:
+      sb_put(b, "=\"");
+      for (uint32_t i = 0; i < len; i++) {
+        if (v[i] == '"' || v[i] == '\\') sb_put(b, "\\%c", v[i]);
+        else if (v[i] >= 0x20 && v[i] < 0x7f) sb_put(b, "%c", v[i]);
+        else sb_put(b, "\\x%02x", v[i]);
+      }
+      sb_put(b, "\"\n");
+      break;
+    default:
+      sb_put(b, "\n");
+      dump_fields(b, v, len, indent + 2);
+    }
+    off += 6 + (size_t)len;
+  }
+}
+
+static void test_good(const char *dir) {
+  char path[4096], err[256];
+  for (int i = 0; i < n_good; i++) {
+    const struct vec *v = &good[i];
+    struct pd_msg m;
+    struct sb b = {0};
+    size_t tlen = 0;
+    uint8_t *txt;
+    int rc = decode(v->buf, v->len, &m, err, sizeof err);
+    check(rc == 0, "%s: decode failed: %d %s", v->name, rc, err);
+    if (rc) continue;
+    check(pd_message_length(v->buf, v->len) == (long)v->len, "%s: pd_message_length", v->name);
+    sb_put(&b, "type=%s\n", pd_type_name(m.type));
+    dump_fields(&b, v->buf + PD_HEADER_SIZE, v->len - PD_HEADER_SIZE, 0);
+    snprintf(path, sizeof path, "%s/%s.txt", dir, v->name);
+    txt = read_file(path, &tlen);
+    check(txt && tlen == b.len && !memcmp(txt, b.s, tlen), "%s: dump differs from %s:\n%s", v->name,
+          path, b.s);
+    free(txt);
+    free(b.s);
+  }
+}
+
+static void test_bad(void) {
+  char err[256];
+  for (int i = 0; i < n_bad; i++) {
+    struct pd_msg m;
+    int rc = decode(bad[i].buf, bad[i].len, &m, err, sizeof err);
+    check(rc == -EINVAL || rc == -E2BIG, "%s: accepted (rc %d)", bad[i].name, rc);
+    check(err[0] != 0, "%s: no error text", bad[i].name);
+  }
+}
+
+/* Exact-size heap copies so ASan flags any read past the end. */
+static void test_truncations(void) {
+  for (int i = 0; i < n_good; i++) {
+    for (size_t k = 0; k < good[i].len; k++) {
+      uint8_t *p = malloc(k ? k : 1);
+      struct pd_msg m;
+      memcpy(p, good[i].buf, k);
+      check(decode(p, k, &m, NULL, 0) != 0, "%s: prefix %zu accepted", good[i].name, k);
+      if (k >= PD_HEADER_SIZE)
+        check(pd_message_length(p, k) == (long)good[i].len, "%s: length of prefix %zu", good[i].name, k);
+      else
+        check(pd_message_length(p, k) == -1, "%s: length of short prefix %zu", good[i].name, k);
+      free(p);
+    }
+  }
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 16);
+}
+
+/* Accepted messages must still satisfy the struct invariants paddock-init relies on. */
+static int sane(const struct pd_msg *m) {
+  const struct pd_plan *p = m->plan;
+  if (!p) return 1;
+  if (p->argc < 1 || !p->argv || p->argv[p->argc] || !p->envp || p->envp[p->envc]) return 0;
+  for (uint32_t i = 0; i < p->argc; i++) if (!p->argv[i]) return 0;
+  for (uint32_t i = 0; i < p->n_mounts; i++) if (!p->mounts[i].dest || !p->mounts[i].type) return 0;
+  return 1;
+}
+
+static void test_mutations(void) {
+  int accepted = 0, insane = 0;
+  for (int i = 0; i < MUTATIONS; i++) {
+    const struct vec *v = &good[rnd() % (uint32_t)n_good];
+    size_t len = v->len, cap = v->len + 64;
+    uint8_t *p = malloc(cap);
+    struct pd_msg m;
+    int op = (int)(rnd() % 6), k, n;
+    memcpy(p, v->buf, len);
+    switch (op) {
+    case 0: /* flip bits */
+      for (k = 0, n = 1 + (int)(rnd() % 4); k < n; k++) p[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+      break;
+    case 1: /* random bytes */
+      for (k = 0, n = 1 + (int)(rnd() % 4); k < n; k++) p[rnd() % len] = (uint8_t)rnd();
+      break;
+    case 2: { /* corrupt a 32-bit length (any aligned or unaligned spot) */
+      size_t at = len > 4 ? rnd() % (len - 3) : 0;
+      uint32_t val = rnd() % 3 == 0 ? rnd() : rd32(p + at) + (rnd() % 17) - 8;
+      if (len >= 4) { p[at] = (uint8_t)val; p[at + 1] = (uint8_t)(val >> 8); p[at + 2] = (uint8_t)(val >> 16); p[at + 3] = (uint8_t)(val >> 24); }
+      break;
+    }
+    case 3: /* grow: append garbage, and sometimes fix the header length to match */
+      n = 1 + (int)(rnd() % 64);
+      for (k = 0; k < n; k++) p[len + (size_t)k] = (uint8_t)rnd();
+      len += (size_t)n;
+      if (rnd() % 2) { uint32_t b = (uint32_t)(len - PD_HEADER_SIZE); p[8] = (uint8_t)b; p[9] = (uint8_t)(b >> 8); p[10] = (uint8_t)(b >> 16); p[11] = (uint8_t)(b >> 24); }
+      break;
+    case 4: /* cut from the middle and fix the header length */
+      if (len > PD_HEADER_SIZE + 1) {
+        size_t at = PD_HEADER_SIZE + rnd() % (len - PD_HEADER_SIZE), cut = 1 + rnd() % 8;
+        if (cut > len - at) cut = len - at;
+        memmove(p + at, p + at + cut, len - at - cut);
+        len -= cut;
+        uint32_t b = (uint32_t)(len - PD_HEADER_SIZE);
+        p[8] = (uint8_t)b; p[9] = (uint8_t)(b >> 8); p[10] = (uint8_t)(b >> 16); p[11] = (uint8_t)(b >> 24);
+      }
+      break;
+    default: /* pure noise behind a valid header */
+      for (k = PD_HEADER_SIZE; k < (int)len; k++) p[k] = (uint8_t)rnd();
+    }
+    {
+      uint8_t *exact = malloc(len ? len : 1);
+      memcpy(exact, p, len);
+      if (decode(exact, len, &m, NULL, 0) == 0) {
+        accepted++;
+        if (!sane(&m)) insane++;
+      }
+      free(exact);
+    }
+    free(p);
+  }
+  check(insane == 0, "mutations: %d accepted messages broke struct invariants", insane);
+  check(1, "mutations");
+  printf("mutations: %d run, %d accepted, no crash\n", MUTATIONS, accepted);
+}
+
+#define STREQ(a, b) ((a) && !strcmp((a), (b)))
+
+static void test_structs(void) {
+  const struct vec *v;
+  struct pd_msg m;
+  char err[256];
+
+  if ((v = find("start-container-full")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(m.type == PD_START_CONTAINER && STREQ(m.cid, "web-1") && p, "full: header fields");
+    check(p->argc == 4 && STREQ(p->argv[0], "/usr/bin/env") && STREQ(p->argv[3], "console.log(\"hi \\ there\")") && !p->argv[4], "full: argv");
+    check(p->envc == 4 && STREQ(p->envp[1], "HOME=/root") && !p->envp[4], "full: envp");
+    check(STREQ(p->cwd, "/srv/app") && p->uid == 1000 && p->gid == 1000, "full: cwd/uid/gid");
+    check(p->n_add_gids == 3 && p->add_gids[0] == 4 && p->add_gids[2] == 27, "full: add_gids");
+    check(p->umask == 027 && p->stdio_inherit == 0 && STREQ(p->stdout_path, "/var/log/paddock/web-1.out"), "full: umask/stdio");
+    check(STREQ(p->rootfs, "/var/lib/paddock/rootfs/alpine") && p->rootfs_ro == 1 && p->rootfs_propagation == 0x84000, "full: rootfs");
+    check(p->n_mounts == 4 && STREQ(p->mounts[0].dest, "/proc") && p->mounts[0].flags == 14, "full: mount 0");
+    check(STREQ(p->mounts[1].data, "mode=755,size=65536k") && STREQ(p->mounts[2].source, "/srv/data") && p->mounts[2].flags == 0x5001 && p->mounts[2].propagation == 0x40000, "full: mounts 1-2");
+    check(!p->mounts[3].source && !p->mounts[3].data && STREQ(p->mounts[3].type, "tmpfs"), "full: mount 3");
+    check(p->n_masked == 3 && STREQ(p->masked[2], "/sys/firmware") && p->n_readonly == 2 && p->n_devices == 3 && STREQ(p->devices[2], "/dev/urandom"), "full: paths");
+    check(p->ns_flags == 0x22020000 && !p->no_pivot && !p->terminal, "full: ns_flags");
+  } else check(0, "start-container-full missing or rejected");
+
+  if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(p->umask == 022 && p->rootfs_propagation == 0x44000 && p->envc == 0 && p->envp && !p->envp[0] && !p->cwd && !p->stdin_path && p->n_mounts == 0, "minimal: defaults");
+  } else check(0, "start-container-minimal missing or rejected");
+
+  if ((v = find("exec")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.type == PD_EXEC && m.plan && !m.plan->rootfs && m.plan->no_pivot == 1 && m.plan->stdio_inherit == 7 && m.plan->uid == 65534, "exec: plan");
+  else check(0, "exec missing or rejected");
+
+  if ((v = find("signal-all")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.has_signo && m.signo == 9 && m.has_pid && m.pid == 0 && m.all == 1, "signal-all");
+  else check(0, "signal-all missing or rejected");
+
+  if ((v = find("signal")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.signo == 15 && !m.has_pid && m.all == 0, "signal");
+  else check(0, "signal missing or rejected");
+
+  if ((v = find("sandbox-plan")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(STREQ(m.sandbox_id, "sb-7f3a") && STREQ(m.hostname, "box") && STREQ(m.domainname, "paddock.local") && m.lo_up == 1, "sandbox-plan");
+  else check(0, "sandbox-plan missing or rejected");
+
+  /* Arena too small: -ENOMEM, and the arena is handed back untouched. */
+  if ((v = find("start-container-full"))) {
+    static unsigned char small[256];
+    struct pd_arena a = {small, sizeof small, 8};
+    int rc = pd_decode(v->buf, v->len, &a, &m, err, sizeof err);
+    check(rc == -ENOMEM && a.used == 8 && m.plan == NULL, "small arena: rc %d used %zu", rc, a.used);
+  }
+}
+
+/* The writer must produce the golden bytes when fields are written in canonical
+ * (ascending tag) order. */
+static void compare(const char *name, const uint8_t *buf, long len) {
+  const struct vec *v = find(name);
+  check(v && len == (long)v->len && !memcmp(buf, v->buf, v->len), "writer: %s differs (len %ld)", name, len);
+}
+
+static void test_writer(void) {
+  static uint8_t buf[4096];
+  struct pd_writer w;
+
+  pd_w_begin(&w, buf, sizeof buf, PD_EV_EXITED);
+  pd_w_str(&w, PD_T_CID, "web-1");
+  pd_w_i32(&w, PD_T_PID, 7);
+  pd_w_i32(&w, PD_T_HOST_PID, 31340);
+  pd_w_i32(&w, PD_T_EXIT_CODE, -1);
+  pd_w_i32(&w, PD_T_SIGNAL, 9);
+  pd_w_u64(&w, PD_T_TIME_NS, 1767225600123456789ull);
+  pd_w_u32(&w, PD_T_KIND, PD_KIND_EXEC);
+  compare("ev-exited", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_EV_STARTED);
+  pd_w_str(&w, PD_T_CID, "web-1");
+  pd_w_i32(&w, PD_T_PID, 1);
+  pd_w_i32(&w, PD_T_HOST_PID, 31337);
+  pd_w_u32(&w, PD_T_KIND, PD_KIND_CONTAINER);
+  compare("ev-started", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_i32(&w, PD_T_PID, 1);
+  compare("ok-ready", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_i32(&w, PD_T_PID, 1);
+  pd_w_i32(&w, PD_T_HOST_PID, 31337);
+  compare("ok-start", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  compare("ok-empty", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_i32(&w, PD_T_EXIT_CODE, 3);
+  pd_w_i32(&w, PD_T_SIGNAL, 0);
+  pd_w_u32(&w, PD_T_STATE, PD_STATE_EXITED);
+  compare("ok-wait-exited", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_str(&w, PD_T_TEXT, "thread 1:\n  #0 main\n\ttab \"q\" back\\slash \xc3\xa9\n");
+  compare("ok-stacks", buf, pd_w_finish(&w));
+
+  {
+    static const struct { const char *cid; int pid, host, kind, state, has_exit, code, sig; } rows[] = {
+        {"web-1", 1, 31337, 1, 1, 0, 0, 0}, {"web-1", 7, 31340, 2, 2, 1, -1, 9}, {"db", 1, 31400, 1, 2, 1, 0, 0}};
+    pd_w_begin(&w, buf, sizeof buf, PD_OK);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+      pd_w_nest_begin(&w, PD_T_PROC);
+      pd_w_str(&w, PD_T_CID, rows[i].cid);
+      pd_w_i32(&w, PD_T_PID, rows[i].pid);
+      pd_w_i32(&w, PD_T_HOST_PID, rows[i].host);
+      if (rows[i].has_exit) {
+        pd_w_i32(&w, PD_T_EXIT_CODE, rows[i].code);
+        pd_w_i32(&w, PD_T_SIGNAL, rows[i].sig);
+      }
+      pd_w_u32(&w, PD_T_STATE, (uint32_t)rows[i].state);
+      pd_w_u32(&w, PD_T_KIND, (uint32_t)rows[i].kind);
+      pd_w_nest_end(&w);
+    }
+    compare("ok-procs", buf, pd_w_finish(&w));
+  }
+
+  pd_w_begin(&w, buf, sizeof buf, PD_ERROR);
+  pd_w_u32(&w, PD_T_CODE, PD_E_LAUNCH);
+  pd_w_i32(&w, PD_T_ERRNO, 2);
+  pd_w_str(&w, PD_T_STEP, "pivot_root");
+  pd_w_str(&w, PD_T_MSG, "No such file or directory");
+  compare("error-launch", buf, pd_w_finish(&w));
+
+  pd_w_begin(&w, buf, sizeof buf, PD_ERROR);
+  pd_w_u32(&w, PD_T_CODE, PD_E_NOT_FOUND);
+  pd_w_str(&w, PD_T_STEP, NULL);
+  compare("error-not-found", buf, pd_w_finish(&w));
+
+  /* Failure paths: too small, unbalanced nests, oversized string, no buffer. */
+  pd_w_begin(&w, buf, 20, PD_ERROR);
+  pd_w_str(&w, PD_T_MSG, "this does not fit in twenty bytes");
+  check(pd_w_finish(&w) == -1, "writer: overflow not reported");
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_nest_begin(&w, PD_T_PROC);
+  check(pd_w_finish(&w) == -1, "writer: open nest not reported");
+  pd_w_begin(&w, buf, sizeof buf, PD_OK);
+  pd_w_nest_end(&w);
+  check(pd_w_finish(&w) == -1, "writer: unbalanced nest_end not reported");
+  {
+    static char big[PD_MAX_STR + 2];
+    memset(big, 'x', PD_MAX_STR + 1);
+    pd_w_begin(&w, buf, sizeof buf, PD_ERROR);
+    pd_w_str(&w, PD_T_MSG, big);
+    check(pd_w_finish(&w) == -1, "writer: oversized string not reported");
+  }
+  pd_w_begin(&w, NULL, 0, PD_OK);
+  check(pd_w_finish(&w) == -1, "writer: NULL buffer not reported");
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const struct vec *)a)->name, ((const struct vec *)b)->name);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = argc > 1 ? argv[1] : "protocols/vectors";
+  char path[4096];
+  struct dirent *e;
+  DIR *d = opendir(dir);
+
+  if (!d) {
+    perror(dir);
+    printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    struct vec *v;
+    if (n < 5 || strcmp(e->d_name + n - 4, ".bin") || n - 4 >= sizeof v->name) continue;
+    if (!strncmp(e->d_name, "bad-", 4)) {
+      if (n_bad == MAX_VECTORS) continue;
+      v = &bad[n_bad++];
+    } else {
+      if (n_good == MAX_VECTORS) continue;
+      v = &good[n_good++];
+    }
+    memcpy(v->name, e->d_name, n - 4);
+    v->name[n - 4] = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    v->buf = read_file(path, &v->len);
+    if (!v->buf) { perror(path); return 1; }
+  }
+  closedir(d);
+  qsort(good, (size_t)n_good, sizeof good[0], by_name);
+  qsort(bad, (size_t)n_bad, sizeof bad[0], by_name);
+  check(n_good > 0 && n_bad > 0, "no vectors in %s", dir);
+  printf("vectors: %d good, %d bad\n", n_good, n_bad);
+  if (n_good == 0) goto out;
+
+  test_good(dir);
+  test_bad();
+  test_truncations();
+  test_structs();
+  test_writer();
+  test_mutations();
+out:
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,161 @@
+/**
+ * The messages behind the golden vectors. generate.ts writes them to disk; the unit
+ * tests re-encode them and compare with the committed files, so a change to the
+ * encoder that alters bytes shows up as a failing test rather than silent drift.
+ */
+import { Message, Tag as T } from '../messages';
+
+const MS_RDONLY = 0x1n, MS_NOSUID = 0x2n, MS_NODEV = 0x4n, MS_NOEXEC = 0x8n;
+const MS_BIND = 0x1000n, MS_REC = 0x4000n, MS_PRIVATE = 0x40000n, MS_SLAVE = 0x80000n;
+const CLONE_NEWNS = 0x20000, CLONE_NEWCGROUP = 0x2000000, CLONE_NEWPID = 0x20000000;
+
+export const GOOD: Readonly<Record<string, Message>> = {
+  'ping': { type: 'PING' },
+  'start-container-full': {
+    type: 'START_CONTAINER',
+    cid: 'web-1',
+    plan: {
+      args: ['/usr/bin/env', 'node', '-e', 'console.log("hi \\ there")'],
+      env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'GREETING=héllo ☃ 🐎'],
+      cwd: '/srv/app',
+      uid: 1000,
+      gid: 1000,
+      additionalGids: [4, 24, 27],
+      umask: 0o027,
+      stdinPath: '/run/paddock/sb1/web-1/stdin',
+      stdoutPath: '/var/log/paddock/web-1.out',
+      stderrPath: '/var/log/paddock/web-1.err',
+      stdioInherit: 0,
+      rootfs: '/var/lib/paddock/rootfs/alpine',
+      rootfsReadonly: true,
+      rootfsPropagation: MS_REC | MS_SLAVE,
+      mounts: [
+        { destination: '/proc', type: 'proc', source: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC },
+        { destination: '/dev', type: 'tmpfs', source: 'tmpfs', flags: MS_NOSUID, data: 'mode=755,size=65536k' },
+        { destination: '/data', type: 'bind', source: '/srv/data', flags: MS_BIND | MS_REC | MS_RDONLY, propagation: MS_PRIVATE },
+        { destination: '/tmp', type: 'tmpfs', flags: 0n },
+      ],
+      maskedPaths: ['/proc/kcore', '/proc/keys', '/sys/firmware'],
+      readonlyPaths: ['/proc/sys', '/proc/sysrq-trigger'],
+      devices: ['/dev/null', '/dev/zero', '/dev/urandom'],
+      nsFlags: CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP,
+      noPivot: false,
+      terminal: false,
+    },
+  },
+  'start-container-minimal': {
+    type: 'START_CONTAINER',
+    cid: 'c',
+    plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, rootfs: '/r' },
+  },
+  'exec': {
+    type: 'EXEC',
+    cid: 'web-1',
+    plan: {
+      args: ['/bin/sh', '-c', 'echo $0; exit 3'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      uid: 65534,
+      gid: 65534,
+      stdioInherit: 7,
+      noPivot: true,
+    },
+  },
+  'processes-all': { type: 'PROCESSES' },
+  'processes-cid': { type: 'PROCESSES', cid: 'web-1' },
+  'signal': { type: 'SIGNAL', cid: 'web-1', signo: 15 },
+  'signal-all': { type: 'SIGNAL', cid: 'web-1', signo: 9, pid: 0, all: true },
+  'wait': { type: 'WAIT', cid: 'web-1' },
+  'wait-pid': { type: 'WAIT_PID', cid: 'web-1', pid: 42 },
+  'stacks': { type: 'STACKS' },
+  'destroy-container': { type: 'DESTROY_CONTAINER', cid: 'web-1' },
+  'probe-events': { type: 'PROBE_EVENTS' },
+  'sandbox-plan': {
+    type: 'SANDBOX_PLAN', sandboxId: 'sb-7f3a', hostname: 'box', domainname: 'paddock.local', loUp: true,
+  },
+  'ev-started': { type: 'EV_STARTED', cid: 'web-1', pid: 1, hostPid: 31337, kind: 1 },
+  'ev-exited': {
+    type: 'EV_EXITED', cid: 'web-1', pid: 7, hostPid: 31340, kind: 2, exitCode: -1, signal: 9,
+    timeNs: 1767225600123456789n,
+  },
+  'ev-probe': { type: 'EV_PROBE' },
+  'ok-empty': { type: 'OK' },
+  'ok-ready': { type: 'OK', pid: 1 },
+  'ok-start': { type: 'OK', pid: 1, hostPid: 31337 },
+  'ok-wait-exited': { type: 'OK', state: 2, exitCode: 3, signal: 0 },
+  'ok-stacks': { type: 'OK', text: 'thread 1:\n  #0 main\n\ttab "q" back\\slash é\n' },
+  'ok-procs': {
+    type: 'OK',
+    procs: [
+      { cid: 'web-1', pid: 1, hostPid: 31337, kind: 1, state: 1 },
+      { cid: 'web-1', pid: 7, hostPid: 31340, kind: 2, state: 2, exitCode: -1, signal: 9 },
+      { cid: 'db', pid: 1, hostPid: 31400, kind: 1, state: 2, exitCode: 0, signal: 0 },
+    ],
+  },
+  'error-launch': { type: 'ERROR', code: 3, errno: 2, step: 'pivot_root', msg: 'No such file or directory' },
+  'error-not-found': { type: 'ERROR', code: 1 },
+};
+
+// ---- hand-built malformed messages ----
+
+function u16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; }
+function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; }
+
+export function field(tag: number, value: Buffer | string): Buffer {
+  const v = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  return Buffer.concat([u16(tag), u32(v.length), v]);
+}
+
+export function message(type: number, ...fields: Buffer[]): Buffer {
+  const body = Buffer.concat(fields);
+  return Buffer.concat([Buffer.from([0x50, 0x44, 1, 0]), u16(type), u16(0), u32(body.length), body]);
+}
+
+const WAIT = 0x0006, START = 0x0002, EXEC = 0x0003, SIGNAL = 0x0005, OK = 0x8000, PING = 0x0001;
+const arg = field(T.ARG, '/bin/true');
+const plan = (...fs: Buffer[]): Buffer => field(T.PLAN, Buffer.concat([arg, ...fs]));
+const cid = field(T.CID, 'c');
+const ping = message(PING);
+
+function patch(buf: Buffer, at: number, bytes: number[]): Buffer {
+  const b = Buffer.from(buf);
+  bytes.forEach((x, i) => { b[at + i] = x; });
+  return b;
+}
+
+export const BAD: Readonly<Record<string, Buffer>> = {
+  'bad-empty': Buffer.alloc(0),
+  'bad-truncated-header': ping.subarray(0, 8),
+  'bad-magic': patch(ping, 0, [0x50, 0x58]),
+  'bad-version': patch(ping, 2, [2]),
+  'bad-reserved': patch(ping, 3, [1]),
+  'bad-flags': patch(ping, 6, [1, 0]),
+  'bad-unknown-type': patch(ping, 4, [0x08, 0x00]),
+  'bad-length-past-end': patch(message(WAIT, cid), 8, [100, 0, 0, 0]),
+  'bad-body-too-long': patch(ping, 8, [1, 0, 0x10, 0]),
+  'bad-trailing-bytes': Buffer.concat([message(WAIT, cid), Buffer.from([0])]),
+  'bad-truncated-field-header': message(WAIT, cid, Buffer.from([1, 0, 0])),
+  'bad-field-past-end': message(WAIT, Buffer.concat([u16(T.CID), u32(5), Buffer.from('ab')])),
+  'bad-duplicate-cid': message(WAIT, cid, field(T.CID, 'd')),
+  'bad-duplicate-uid': message(START, cid, plan(field(T.UID, u32(0)), field(T.UID, u32(1)))),
+  'bad-unknown-tag': message(WAIT, cid, field(99, 'x')),
+  'bad-unknown-tag-in-plan': message(START, cid, plan(field(39, u32(0)))),
+  'bad-tag-not-allowed': message(PING, cid),
+  'bad-plan-tag-at-top': message(WAIT, cid, field(T.ARG, 'x')),
+  'bad-nul-in-string': message(WAIT, field(T.CID, 'a\0b')),
+  'bad-invalid-utf8': message(WAIT, field(T.CID, Buffer.from([0x61, 0xc3, 0x28]))),
+  'bad-surrogate-utf8': message(WAIT, field(T.CID, Buffer.from([0xed, 0xa0, 0x80]))),
+  'bad-oversized-string': message(WAIT, field(T.CID, 'x'.repeat(4097))),
+  'bad-too-deep': message(START, cid, plan(field(T.MOUNT, field(T.MOUNT, field(T.MOUNT, field(T.MOUNT_DEST, '/')))))),
+  'bad-missing-cid': message(WAIT),
+  'bad-plan-without-arg': message(START, cid, field(T.PLAN, field(T.UID, u32(0)))),
+  'bad-mount-without-type': message(START, cid, plan(field(T.MOUNT, field(T.MOUNT_DEST, '/x')))),
+  'bad-rootfs-in-exec': message(EXEC, cid, plan(field(T.ROOTFS, '/r'))),
+  'bad-u32-size': message(SIGNAL, cid, field(T.SIGNO, u16(9))),
+  'bad-u64-size': message(START, cid, plan(field(T.ROOTFS_PROPAGATION, u32(0)))),
+  'bad-bool-value': message(SIGNAL, cid, field(T.SIGNO, u32(9)), field(T.ALL, u32(2))),
+  'bad-proc-missing-state': message(OK, field(T.PROC, Buffer.concat([
+    cid, field(T.PID, u32(1)), field(T.HOST_PID, u32(2)), field(T.KIND, u32(1)),
+  ]))),
+  'bad-too-many-add-gids': message(START, cid, plan(...Array.from({ length: 65 }, () => field(T.ADD_GID, u32(5))))),
+};

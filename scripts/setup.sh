@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything a fresh clone needs: Debian packages, npm dependencies, the native build,
+# the TypeScript build and the busybox test rootfs. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "paddock setup: missing packages ${need_pkgs[*]}; run as root or apt-get install them" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules/xstate ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  npm install --no-audit --no-fund
+fi
+make -C native -j2 >/dev/null
+npx tsc -p tsconfig.build.json
+bash test/fixtures/make-rootfs.sh >/dev/null

@@ -1,0 +1,12 @@
+export * from './oci';
+export { loadBundle } from './load';
+export type { Bundle } from './load';
+export { validateConfig, findConfigProblems, LIMITS, RUNC_DEFAULT_CAPS } from './validate';
+export type { ConfigProblem } from './validate';
+export { planSandbox, planContainer, planExec, CLONE, DEFAULT_DEVICES } from './plan';
+export type { SandboxPlan, StdioPlan, ExecOptions } from './plan';
+export { defaultSpec } from './default-spec';
+export type { DefaultSpecOptions } from './default-spec';
+export { MS, PROPAGATION, parseMount } from './mount-options';
+export { deepFreeze } from './freeze';
+export type { DeepReadonly } from './freeze';

@@ -1,0 +1,94 @@
+/**
+ * Loads an OCI bundle: a directory holding config.json and (usually) the rootfs.
+ * Everything that can be checked before launch is checked here, so a bad bundle
+ * fails with a SpecError naming the field instead of a launch step failing later.
+ */
+
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { SpecError } from '../actors/errors';
+import { DeepReadonly, deepFreeze } from './freeze';
+import { locateJsonError } from './json-position';
+import { parseMount } from './mount-options';
+import { OciConfig } from './oci';
+import { validateConfig } from './validate';
+
+export interface Bundle {
+  /** Absolute, symlink-free path of the bundle directory. */
+  readonly dir: string;
+  readonly config: DeepReadonly<OciConfig>;
+  /** Absolute, symlink-free path of the root filesystem. */
+  readonly rootfs: string;
+}
+
+function errnoOf(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export async function loadBundle(bundleDir: string): Promise<Bundle> {
+  const asked = path.resolve(bundleDir);
+  let dir: string;
+  try {
+    const st = await fs.stat(asked);
+    if (!st.isDirectory()) {
+      throw new SpecError('EBUNDLE_NOT_FOUND', `bundle is not a directory: ${asked}`, { path: asked });
+    }
+    dir = await fs.realpath(asked);
+  } catch (e) {
+    if (e instanceof SpecError) throw e;
+    throw new SpecError('EBUNDLE_NOT_FOUND', `bundle directory not found: ${asked} (${errnoOf(e) ?? 'error'})`, { path: asked }, e);
+  }
+
+  const configPath = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await fs.readFile(configPath, 'utf8');
+  } catch (e) {
+    const why = errnoOf(e) === 'EISDIR' ? 'is not a regular file' : `cannot be read (${errnoOf(e) ?? 'error'})`;
+    const msg = errnoOf(e) === 'ENOENT' ? `bundle has no config.json: ${dir}` : `config.json ${why}: ${configPath}`;
+    throw new SpecError('ECONFIG_MISSING', msg, { path: configPath }, e);
+  }
+
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const pos = locateJsonError(text);
+    const where = pos ? `line ${pos.line} column ${pos.column}: ${pos.reason}` : String((e as Error).message).toLowerCase();
+    throw new SpecError('ECONFIG_MALFORMED', `config.json: invalid json at ${where}`, { path: configPath }, e);
+  }
+
+  const config = validateConfig(raw, { path: configPath });
+
+  // validateConfig guarantees root.path is a non-empty string.
+  const rootPath = path.resolve(dir, (config.root as { path: string }).path);
+  let rootfs: string;
+  try {
+    const st = await fs.stat(rootPath);
+    if (!st.isDirectory()) {
+      throw new SpecError('EROOTFS_MISSING', `root.path: not a directory: ${rootPath}`, { field: 'root.path', path: rootPath });
+    }
+    rootfs = await fs.realpath(rootPath);
+  } catch (e) {
+    if (e instanceof SpecError) throw e;
+    throw new SpecError('EROOTFS_MISSING', `root.path: does not exist: ${rootPath}`, { field: 'root.path', path: rootPath }, e);
+  }
+
+  await checkBindSources(dir, config);
+
+  return deepFreeze({ dir, config, rootfs }) as Bundle;
+}
+
+/** A missing bind source would otherwise surface as a bare ENOENT from a mount step. */
+async function checkBindSources(dir: string, config: OciConfig): Promise<void> {
+  for (const [i, m] of (config.mounts ?? []).entries()) {
+    if (!parseMount(m.type, m.options ?? []).bind || m.source === undefined) continue;
+    const src = path.resolve(dir, m.source);
+    try {
+      await fs.stat(src);
+    } catch (e) {
+      const field = `mounts[${i}].source`;
+      throw new SpecError('ECONFIG_INVALID', `${field}: bind source does not exist: ${src}`, { field, path: src }, e);
+    }
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Turns a validated bundle into the immutable plans paddock-init executes.
+ *
+ * Split of namespaces: the sandbox (paddock-init) is cloned into the user, pid, ipc,
+ * uts and net namespaces the root container's spec asks for, plus always a mount
+ * namespace of its own. Each container then gets a fresh mount and pid namespace
+ * (and a cgroup namespace if asked) from init, which also does the rootfs work.
+ */
+
+import * as path from 'path';
+import { SpecError } from '../actors/errors';
+import { MountPlan, ProcessPlan } from '../protocols/messages';
+import { DeepReadonly, deepFreeze } from './freeze';
+import { Bundle } from './load';
+import { PROPAGATION, parseMount } from './mount-options';
+import { OciConfig, OciIdMapping } from './oci';
+import { Checker, checkArgs, checkEnv, isMapped, LIMITS } from './validate';
+
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** Host devices init bind-mounts into every container's /dev, as rootless runc does. */
+export const DEFAULT_DEVICES: readonly string[] = Object.freeze([
+  '/dev/null',
+  '/dev/zero',
+  '/dev/full',
+  '/dev/random',
+  '/dev/urandom',
+  '/dev/tty',
+]);
+
+export interface SandboxPlan {
+  readonly cloneFlags: number;
+  /** Text for /proc/<pid>/uid_map: one "containerID hostID size" line per mapping. */
+  readonly uidMap?: string;
+  readonly gidMap?: string;
+  /** Host uid that container uid 0 maps to (0 without a user namespace). */
+  readonly hostUidForRoot: number;
+  readonly hostname?: string;
+  readonly domainname?: string;
+  readonly loUp: true;
+}
+
+export interface StdioPlan {
+  readonly stdinPath?: string;
+  readonly stdoutPath?: string;
+  readonly stderrPath?: string;
+  /** Bits 0/1/2: hand init's own fd 0/1/2 to the process. */
+  readonly stdioInherit?: number;
+}
+
+export interface ExecOptions extends StdioPlan {
+  readonly args: readonly string[];
+  readonly env?: readonly string[];
+  readonly cwd?: string;
+  readonly user?: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
+}
+
+type Config = DeepReadonly<OciConfig>;
+
+const SANDBOX_NAMESPACES: ReadonlyArray<readonly [string, number]> = [
+  ['user', CLONE.NEWUSER],
+  ['ipc', CLONE.NEWIPC],
+  ['uts', CLONE.NEWUTS],
+  ['network', CLONE.NEWNET],
+];
+
+function hasNamespace(config: Config, type: string): boolean {
+  return (config.linux?.namespaces ?? []).some((ns) => ns.type === type);
+}
+
+function mapText(maps: readonly DeepReadonly<OciIdMapping>[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+function hostIdFor(maps: readonly DeepReadonly<OciIdMapping>[], id: number): number | undefined {
+  const m = maps.find((x) => id >= x.containerID && id < x.containerID + x.size);
+  return m === undefined ? undefined : m.hostID + (id - m.containerID);
+}
+
+export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
+  const { config } = bundle;
+  // pid is always new: init must be pid 1 of the sandbox to reap what it starts.
+  let cloneFlags = CLONE.NEWNS | CLONE.NEWPID;
+  for (const [type, flag] of SANDBOX_NAMESPACES) if (hasNamespace(config, type)) cloneFlags |= flag;
+
+  const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp: true };
+  if (hasNamespace(config, 'user')) {
+    const uidMappings = config.linux?.uidMappings ?? [];
+    const gidMappings = config.linux?.gidMappings ?? [];
+    const root = hostIdFor(uidMappings, 0);
+    if (root === undefined) {
+      // paddock-init runs as uid 0 of the namespace; unmapped, it could not create
+      // a single file. The validator rejects this, but plans may be built from
+      // configs that never went through it.
+      throw new SpecError('ECONFIG_UNSUPPORTED', 'linux.uidMappings: container uid 0 must be mapped', {
+        field: 'linux.uidMappings',
+      });
+    }
+    plan.uidMap = mapText(uidMappings);
+    plan.gidMap = mapText(gidMappings);
+    plan.hostUidForRoot = root;
+  }
+  if (config.hostname !== undefined) plan.hostname = config.hostname;
+  if (config.domainname !== undefined) plan.domainname = config.domainname;
+  return deepFreeze(plan);
+}
+
+function argError(field: string, reason: string): never {
+  throw new SpecError('EINVALID_ARGUMENT', `${field}: ${reason}`, { field });
+}
+
+function stdioPlan(stdio: StdioPlan, prefix: string): StdioPlan {
+  const out: { -readonly [K in keyof StdioPlan]: StdioPlan[K] } = {};
+  for (const k of ['stdinPath', 'stdoutPath', 'stderrPath'] as const) {
+    const v = stdio[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !v.startsWith('/') || v.includes('\0')) argError(`${prefix}${k}`, 'must be an absolute path');
+    out[k] = v;
+  }
+  const inh = stdio.stdioInherit;
+  if (inh !== undefined) {
+    if (!Number.isInteger(inh) || inh < 0 || inh > 7) argError(`${prefix}stdioInherit`, 'must be an integer from 0 to 7');
+    out.stdioInherit = inh;
+  }
+  return out;
+}
+
+function mountPlan(bundleDir: string, m: NonNullable<Config['mounts']>[number]): MountPlan {
+  const parsed = parseMount(m.type, m.options ?? []);
+  const out: { -readonly [K in keyof MountPlan]: MountPlan[K] } = {
+    destination: normalizeDest(m.destination),
+    type: parsed.type,
+    flags: parsed.flags,
+  };
+  if (m.source !== undefined) out.source = parsed.bind ? path.resolve(bundleDir, m.source) : m.source;
+  if (parsed.data !== undefined) out.data = parsed.data;
+  if (parsed.propagation !== undefined) out.propagation = parsed.propagation;
+  return out;
+}
+
+function normalizeDest(dest: string): string {
+  const n = path.posix.normalize(dest);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+/** The plan for a container's root process, sent with START_CONTAINER. */
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPlan {
+  const { config } = bundle;
+  const proc = config.process;
+  if (proc === undefined) {
+    throw new SpecError('ECONFIG_INVALID', 'process: is required', { field: 'process' });
+  }
+  let nsFlags = CLONE.NEWNS | CLONE.NEWPID;
+  if (hasNamespace(config, 'cgroup')) nsFlags |= CLONE.NEWCGROUP;
+
+  const plan: { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] } = {
+    args: [...proc.args],
+    env: [...(proc.env ?? [])],
+    cwd: proc.cwd,
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    ...stdioPlan(stdio, 'stdio.'),
+    rootfs: bundle.rootfs,
+    rootfsReadonly: config.root?.readonly ?? false,
+    mounts: (config.mounts ?? []).map((m) => mountPlan(bundle.dir, m)),
+    maskedPaths: [...(config.linux?.maskedPaths ?? [])],
+    readonlyPaths: [...(config.linux?.readonlyPaths ?? [])],
+    devices: [...DEFAULT_DEVICES],
+    nsFlags,
+  };
+  if (proc.user.additionalGids !== undefined) plan.additionalGids = [...proc.user.additionalGids];
+  if (proc.user.umask !== undefined) plan.umask = proc.user.umask;
+  const prop = config.linux?.rootfsPropagation;
+  if (prop !== undefined) plan.rootfsPropagation = PROPAGATION[prop];
+  return deepFreeze(plan);
+}
+
+/**
+ * The plan for a process exec'd into a running container: no rootfs, it joins the
+ * container's namespaces. Defaults (env, cwd, user, umask) come from the container's
+ * own process section, as `runc exec` does.
+ */
+export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan {
+  if (typeof opts !== 'object' || opts === null) argError('options', 'must be an object');
+  const c = new Checker();
+  checkArgs(c, 'args', opts.args);
+  if (opts.env !== undefined) checkEnv(c, 'env', opts.env);
+  if (opts.cwd !== undefined) c.absPath('cwd', opts.cwd);
+  const user = opts.user;
+  if (user !== undefined && c.obj('user', user)) {
+    c.u32('user.uid', user.uid);
+    c.u32('user.gid', user.gid);
+    if (user.additionalGids !== undefined && c.arr('user.additionalGids', user.additionalGids, LIMITS.additionalGids)) {
+      user.additionalGids.forEach((g, i) => c.u32(`user.additionalGids[${i}]`, g));
+    }
+  }
+  const first = c.problems[0];
+  if (first) throw new SpecError('EINVALID_ARGUMENT', first.message, { field: first.field });
+
+  const proc = containerSpec.process;
+  const uid = user?.uid ?? proc?.user.uid ?? 0;
+  const gid = user?.gid ?? proc?.user.gid ?? 0;
+  const additionalGids = user ? user.additionalGids : proc?.user.additionalGids;
+  if (hasNamespace(containerSpec, 'user')) {
+    const uidMappings = containerSpec.linux?.uidMappings ?? [];
+    const gidMappings = containerSpec.linux?.gidMappings ?? [];
+    if (!isMapped(uidMappings, uid)) argError('user.uid', `${uid} is not mapped in the container's user namespace`);
+    if (!isMapped(gidMappings, gid)) argError('user.gid', `${gid} is not mapped in the container's user namespace`);
+    additionalGids?.forEach((g, i) => {
+      if (!isMapped(gidMappings, g)) argError(`user.additionalGids[${i}]`, `${g} is not mapped in the container's user namespace`);
+    });
+  }
+
+  const plan: { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] } = {
+    args: [...opts.args],
+    env: [...(opts.env ?? proc?.env ?? [])],
+    uid,
+    gid,
+    ...stdioPlan(opts, ''),
+  };
+  const cwd = opts.cwd ?? proc?.cwd;
+  if (cwd !== undefined) plan.cwd = cwd;
+  if (additionalGids !== undefined) plan.additionalGids = [...additionalGids];
+  if (proc?.user.umask !== undefined) plan.umask = proc.user.umask;
+  return deepFreeze(plan);
+}

@@ -1,0 +1,578 @@
+/**
+ * Hand-written validator for config.json (OCI runtime spec v1.x, Linux subset).
+ *
+ * Every problem names the JSON path of the field at fault. Two kinds exist:
+ * ECONFIG_INVALID (the config breaks the spec, or a limit of the wire format the
+ * plan travels in) and ECONFIG_UNSUPPORTED (valid, but paddock cannot honour it and
+ * ignoring it would weaken isolation or change behaviour). specs/UNSUPPORTED.md lists
+ * the second kind and the few runc defaults that are tolerated.
+ *
+ * Unknown properties are ignored, as the spec requires of runtimes; properties the
+ * spec defines but paddock does not implement are refused, never skipped.
+ */
+
+import { SpecError } from '../actors/errors';
+import { MAX_STR } from '../protocols/messages';
+import { parseMount, PROPAGATION } from './mount-options';
+import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
+
+export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
+
+export interface ConfigProblem {
+  readonly code: ProblemCode;
+  readonly field: string;
+  /** `field: reason`, ready to be an error message. */
+  readonly message: string;
+}
+
+/** Wire-format list limits (docs/protocol.md): caught here so the error names a field. */
+export const LIMITS = {
+  args: 1024,
+  env: 4096,
+  mounts: 256,
+  paths: 256,
+  additionalGids: 64,
+  /** Kernel limit on lines in uid_map/gid_map since Linux 4.15. */
+  idMappings: 340,
+  /** HOST_NAME_MAX; also the limit for setdomainname(2). */
+  hostname: 64,
+} as const;
+
+const U32_MAX = 0xffffffff;
+
+/** What `runc spec` writes; tolerated (not applied) under a user namespace. */
+export const RUNC_DEFAULT_CAPS: readonly string[] = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+const CAP_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
+
+type Json = unknown;
+type Obj = Record<string, Json>;
+
+function isObj(v: Json): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isU32(v: Json): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U32_MAX;
+}
+
+export class Checker {
+  readonly problems: ConfigProblem[] = [];
+
+  invalid(field: string, reason: string): void {
+    this.problems.push({ code: 'ECONFIG_INVALID', field, message: `${field}: ${reason}` });
+  }
+  unsupported(field: string, reason: string): void {
+    this.problems.push({ code: 'ECONFIG_UNSUPPORTED', field, message: `${field}: ${reason}` });
+  }
+
+  /** A string that can travel as a wire `str`: no NUL, at most MAX_STR bytes. */
+  str(field: string, v: Json, what = 'a string'): v is string {
+    if (typeof v !== 'string') {
+      this.invalid(field, `must be ${what}`);
+      return false;
+    }
+    if (v.includes('\0')) {
+      this.invalid(field, 'must not contain a nul byte');
+      return false;
+    }
+    if (Buffer.byteLength(v) > MAX_STR) {
+      this.invalid(field, `must be at most ${MAX_STR} bytes`);
+      return false;
+    }
+    return true;
+  }
+
+  absPath(field: string, v: Json): v is string {
+    if (!this.str(field, v, 'an absolute path')) return false;
+    if (!v.startsWith('/')) {
+      this.invalid(field, 'must be an absolute path');
+      return false;
+    }
+    return true;
+  }
+
+  bool(field: string, v: Json): v is boolean {
+    if (typeof v !== 'boolean') {
+      this.invalid(field, 'must be a boolean');
+      return false;
+    }
+    return true;
+  }
+
+  u32(field: string, v: Json): v is number {
+    if (!isU32(v)) {
+      this.invalid(field, `must be an integer from 0 to ${U32_MAX}`);
+      return false;
+    }
+    return true;
+  }
+
+  obj(field: string, v: Json): v is Obj {
+    if (!isObj(v)) {
+      this.invalid(field, 'must be an object');
+      return false;
+    }
+    return true;
+  }
+
+  arr(field: string, v: Json, max?: number): v is Json[] {
+    if (!Array.isArray(v)) {
+      this.invalid(field, 'must be an array');
+      return false;
+    }
+    if (max !== undefined && v.length > max) {
+      this.invalid(field, `must have at most ${max} entries`);
+      return false;
+    }
+    return true;
+  }
+
+  strMap(field: string, v: Json): v is Record<string, string> {
+    if (!this.obj(field, v)) return false;
+    let ok = true;
+    for (const [k, val] of Object.entries(v)) {
+      if (typeof val !== 'string') {
+        this.invalid(`${field}.${k}`, 'must be a string');
+        ok = false;
+      }
+    }
+    return ok;
+  }
+}
+
+/** Context the per-section checks need from other sections. */
+interface Ctx {
+  namespaces: Set<string>;
+  userns: boolean;
+}
+
+/**
+ * Every problem in `raw`, ECONFIG_INVALID ones first, each group in document order.
+ * An empty list means `raw` is a config paddock can run.
+ */
+export function findConfigProblems(raw: Json): ConfigProblem[] {
+  const c = new Checker();
+  if (!isObj(raw)) {
+    c.invalid('', 'config.json must contain a json object');
+    return c.problems;
+  }
+
+  // Namespaces first: several rules elsewhere depend on which ones are asked for.
+  const ctx = checkNamespaces(c, raw.linux);
+
+  if (raw.ociVersion === undefined) c.invalid('ociVersion', 'is required');
+  else if (c.str('ociVersion', raw.ociVersion) && !/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(raw.ociVersion)) {
+    c.invalid('ociVersion', `must be a 1.x semantic version, got "${raw.ociVersion}"`);
+  }
+
+  if (raw.root === undefined) c.invalid('root', 'is required');
+  else if (c.obj('root', raw.root)) {
+    const root = raw.root;
+    if (root.path === undefined) c.invalid('root.path', 'is required');
+    else if (c.str('root.path', root.path) && root.path === '') c.invalid('root.path', 'must not be empty');
+    if (root.readonly !== undefined) c.bool('root.readonly', root.readonly);
+  }
+
+  checkProcess(c, raw.process, ctx);
+
+  for (const key of ['hostname', 'domainname'] as const) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (!c.str(key, v)) continue;
+    if (Buffer.byteLength(v) > LIMITS.hostname) c.invalid(key, `must be at most ${LIMITS.hostname} bytes`);
+    // Runtime spec: setting a hostname without a new uts namespace is an error.
+    else if (!ctx.namespaces.has('uts')) c.invalid(key, 'requires a uts namespace in linux.namespaces');
+  }
+
+  checkMounts(c, raw.mounts);
+  checkHooks(c, raw.hooks);
+  if (raw.annotations !== undefined) c.strMap('annotations', raw.annotations);
+  if (raw.linux !== undefined) checkLinux(c, raw.linux, raw.process, ctx);
+
+  for (const platform of ['windows', 'solaris', 'vm', 'zos']) {
+    if (raw[platform] !== undefined) c.unsupported(platform, 'paddock runs linux containers only');
+  }
+
+  return [
+    ...c.problems.filter((p) => p.code === 'ECONFIG_INVALID'),
+    ...c.problems.filter((p) => p.code === 'ECONFIG_UNSUPPORTED'),
+  ];
+}
+
+/** Throws a SpecError for the first problem; returns `raw`, now known to be a config. */
+export function validateConfig(raw: Json, context: { path?: string } = {}): OciConfig {
+  const problems = findConfigProblems(raw);
+  const first = problems[0];
+  if (first) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+    throw new SpecError(first.code, first.message + more, { ...context, field: first.field });
+  }
+  return raw as OciConfig;
+}
+
+function checkNamespaces(c: Checker, linux: Json): Ctx {
+  const ctx: Ctx = { namespaces: new Set(), userns: false };
+  const nss = isObj(linux) ? linux.namespaces : undefined;
+  if (nss !== undefined && c.arr('linux.namespaces', nss)) {
+    nss.forEach((ns, i) => {
+      const f = `linux.namespaces[${i}]`;
+      if (!c.obj(f, ns)) return;
+      if (ns.type === undefined) {
+        c.invalid(`${f}.type`, 'is required');
+        return;
+      }
+      if (!c.str(`${f}.type`, ns.type)) return;
+      if (!(NAMESPACE_TYPES as readonly string[]).includes(ns.type)) {
+        c.invalid(`${f}.type`, `must be one of ${NAMESPACE_TYPES.join(', ')}`);
+        return;
+      }
+      if (ctx.namespaces.has(ns.type)) {
+        c.invalid(`${f}.type`, `duplicate ${ns.type} namespace`);
+        return;
+      }
+      ctx.namespaces.add(ns.type);
+      if (ns.type === 'time') c.unsupported(`${f}.type`, 'time namespaces are not supported');
+      if (ns.path !== undefined && c.str(`${f}.path`, ns.path)) {
+        c.unsupported(`${f}.path`, 'joining an existing namespace is not supported');
+      }
+    });
+  }
+  ctx.userns = ctx.namespaces.has('user');
+  // Every container gets its own mount namespace from paddock-init; a config that
+  // asks to share the host's cannot be honoured (and would not be isolated).
+  if (!ctx.namespaces.has('mount')) c.unsupported('linux.namespaces', 'a mount namespace is required');
+  return ctx;
+}
+
+function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
+  if (p === undefined) {
+    c.invalid('process', 'is required');
+    return;
+  }
+  if (!c.obj('process', p)) return;
+
+  if (p.terminal !== undefined && c.bool('process.terminal', p.terminal) && p.terminal) {
+    c.unsupported('process.terminal', 'a terminal is not supported yet; set it to false');
+  }
+  if (p.consoleSize !== undefined && c.obj('process.consoleSize', p.consoleSize)) {
+    c.u32('process.consoleSize.height', p.consoleSize.height);
+    c.u32('process.consoleSize.width', p.consoleSize.width);
+  }
+
+  if (p.user === undefined) c.invalid('process.user', 'is required');
+  else if (c.obj('process.user', p.user)) {
+    const u = p.user;
+    if (u.uid === undefined) c.invalid('process.user.uid', 'is required');
+    else c.u32('process.user.uid', u.uid);
+    if (u.gid === undefined) c.invalid('process.user.gid', 'is required');
+    else c.u32('process.user.gid', u.gid);
+    if (u.umask !== undefined && (!isU32(u.umask) || u.umask > 0o777)) {
+      c.invalid('process.user.umask', 'must be an integer from 0 to 511 (0o777)');
+    }
+    if (u.additionalGids !== undefined && c.arr('process.user.additionalGids', u.additionalGids, LIMITS.additionalGids)) {
+      u.additionalGids.forEach((g, i) => c.u32(`process.user.additionalGids[${i}]`, g));
+    }
+  }
+
+  checkArgs(c, 'process.args', p.args);
+  if (p.env !== undefined) checkEnv(c, 'process.env', p.env);
+  if (p.cwd === undefined) c.invalid('process.cwd', 'is required');
+  else c.absPath('process.cwd', p.cwd);
+
+  if (p.capabilities !== undefined) checkCapabilities(c, p.capabilities, ctx);
+  if (p.rlimits !== undefined) checkRlimits(c, p.rlimits);
+
+  if (p.noNewPrivileges !== undefined && c.bool('process.noNewPrivileges', p.noNewPrivileges) && p.noNewPrivileges) {
+    if (!ctx.userns) {
+      c.unsupported(
+        'process.noNewPrivileges',
+        'no_new_privs is not applied yet; it is tolerated only inside a user namespace',
+      );
+    }
+  }
+  if (p.oomScoreAdj !== undefined) {
+    if (typeof p.oomScoreAdj !== 'number' || !Number.isInteger(p.oomScoreAdj) || p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000) {
+      c.invalid('process.oomScoreAdj', 'must be an integer from -1000 to 1000');
+    } else c.unsupported('process.oomScoreAdj', 'setting the oom score is not supported');
+  }
+  for (const key of ['apparmorProfile', 'selinuxLabel'] as const) {
+    const v = p[key];
+    if (v !== undefined && c.str(`process.${key}`, v) && v !== '') {
+      c.unsupported(`process.${key}`, 'security labels are not supported');
+    }
+  }
+  for (const key of ['scheduler', 'ioPriority', 'execCPUAffinity'] as const) {
+    if (p[key] !== undefined) c.unsupported(`process.${key}`, 'is not supported');
+  }
+}
+
+export function checkArgs(c: Checker, field: string, args: Json): void {
+  if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
+    c.invalid(field, 'must be a non-empty array of strings');
+    return;
+  }
+  if (args.length > LIMITS.args) {
+    c.invalid(field, `must have at most ${LIMITS.args} entries`);
+    return;
+  }
+  args.forEach((a, i) => c.str(`${field}[${i}]`, a));
+  if (args[0] === '') c.invalid(`${field}[0]`, 'must not be empty');
+}
+
+export function checkEnv(c: Checker, field: string, env: Json): void {
+  if (!c.arr(field, env, LIMITS.env)) return;
+  env.forEach((e, i) => {
+    const f = `${field}[${i}]`;
+    if (!c.str(f, e)) return;
+    if (e.indexOf('=') <= 0) c.invalid(f, 'must have the form KEY=value');
+  });
+}
+
+function checkCapabilities(c: Checker, caps: Json, ctx: Ctx): void {
+  if (!c.obj('process.capabilities', caps)) return;
+  let tolerable = true;
+  for (const set of CAP_SETS) {
+    const f = `process.capabilities.${set}`;
+    const list = caps[set];
+    if (list === undefined) continue;
+    if (!c.arr(f, list)) return;
+    for (const [i, cap] of list.entries()) {
+      if (!c.str(`${f}[${i}]`, cap)) return;
+      if (!/^CAP_[A-Z_]+$/.test(cap)) {
+        c.invalid(`${f}[${i}]`, `"${cap}" is not a capability name`);
+        return;
+      }
+    }
+    const names = new Set(list as string[]);
+    if (names.size !== RUNC_DEFAULT_CAPS.length || !RUNC_DEFAULT_CAPS.every((n) => names.has(n))) {
+      tolerable = false;
+    }
+  }
+  if (!tolerable) {
+    c.unsupported(
+      'process.capabilities',
+      `capabilities are not applied yet; only runc's default set (${RUNC_DEFAULT_CAPS.join(', ')}) is tolerated`,
+    );
+  } else if (!ctx.userns) {
+    // Without a user namespace the process would keep every capability of host root.
+    c.unsupported('process.capabilities', 'capabilities are not applied yet; they are tolerated only inside a user namespace');
+  }
+}
+
+function checkRlimits(c: Checker, rl: Json): void {
+  if (!c.arr('process.rlimits', rl)) return;
+  let ok = true;
+  for (const [i, r] of rl.entries()) {
+    const f = `process.rlimits[${i}]`;
+    if (!c.obj(f, r)) {
+      ok = false;
+      continue;
+    }
+    if (typeof r.type !== 'string' || !/^RLIMIT_[A-Z]+$/.test(r.type)) {
+      c.invalid(`${f}.type`, 'must be an RLIMIT_* name');
+      ok = false;
+    }
+    const { hard, soft } = r;
+    for (const [k, v] of [['hard', hard], ['soft', soft]] as const) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+        c.invalid(`${f}.${k}`, 'must be a non-negative integer');
+        ok = false;
+      }
+    }
+    if (typeof soft === 'number' && typeof hard === 'number' && soft > hard) {
+      c.invalid(`${f}.soft`, 'must not exceed hard');
+      ok = false;
+    }
+  }
+  if (!ok) return;
+  const only = rl.length === 1 ? (rl[0] as Obj) : undefined;
+  const isRuncDefault = rl.length === 0 || (only?.type === 'RLIMIT_NOFILE' && only.hard === 1024 && only.soft === 1024);
+  if (!isRuncDefault) {
+    c.unsupported('process.rlimits', "rlimits are not applied yet; only runc's default RLIMIT_NOFILE 1024 is tolerated");
+  }
+}
+
+function checkMounts(c: Checker, mounts: Json): void {
+  if (mounts === undefined || !c.arr('mounts', mounts, LIMITS.mounts)) return;
+  mounts.forEach((m, i) => {
+    const f = `mounts[${i}]`;
+    if (!c.obj(f, m)) return;
+    if (m.destination === undefined) c.invalid(`${f}.destination`, 'is required');
+    else if (c.absPath(`${f}.destination`, m.destination) && m.destination.split('/').every((s) => s === '' || s === '.')) {
+      c.invalid(`${f}.destination`, 'must not be the root directory');
+    }
+    const typeOk = m.type === undefined || c.str(`${f}.type`, m.type);
+    if (m.source !== undefined) c.str(`${f}.source`, m.source);
+    let options: string[] = [];
+    if (m.options !== undefined && c.arr(`${f}.options`, m.options)) {
+      if (m.options.every((o, j) => c.str(`${f}.options[${j}]`, o))) options = m.options as string[];
+    }
+    for (const k of ['uidMappings', 'gidMappings'] as const) {
+      if (m[k] !== undefined) c.unsupported(`${f}.${k}`, 'id-mapped mounts are not supported');
+    }
+    if (!typeOk) return;
+    const parsed = parseMount(m.type as string | undefined, options);
+    for (const p of parsed.problems) {
+      if (p.unsupported) c.unsupported(`${f}.options[${p.index}]`, p.reason);
+      else c.invalid(`${f}.options[${p.index}]`, p.reason);
+    }
+    if (!parsed.bind && m.type === undefined) c.invalid(`${f}.type`, 'is required unless the mount is a bind mount');
+    if (parsed.bind && m.source === undefined) c.invalid(`${f}.source`, 'is required for a bind mount');
+    if (parsed.data !== undefined && Buffer.byteLength(parsed.data) > MAX_STR) {
+      c.invalid(`${f}.options`, `the data options must be at most ${MAX_STR} bytes together`);
+    }
+  });
+}
+
+function checkHooks(c: Checker, hooks: Json): void {
+  if (hooks === undefined || !c.obj('hooks', hooks)) return;
+  for (const [k, v] of Object.entries(hooks)) {
+    if (!c.arr(`hooks.${k}`, v)) continue;
+    if (v.length > 0) c.unsupported(`hooks.${k}`, 'hooks are not supported');
+  }
+}
+
+function checkMappings(c: Checker, field: string, v: Json): OciIdMapping[] | undefined {
+  if (!c.arr(field, v, LIMITS.idMappings)) return undefined;
+  const out: OciIdMapping[] = [];
+  v.forEach((m, i) => {
+    const f = `${field}[${i}]`;
+    if (!c.obj(f, m)) return;
+    let ok = true;
+    for (const k of ['containerID', 'hostID', 'size'] as const) {
+      if (m[k] === undefined) {
+        c.invalid(`${f}.${k}`, 'is required');
+        ok = false;
+      } else if (!c.u32(`${f}.${k}`, m[k])) ok = false;
+    }
+    if (!ok) return;
+    const mapping = m as unknown as OciIdMapping;
+    if (mapping.size === 0) {
+      c.invalid(`${f}.size`, 'must be positive');
+      return;
+    }
+    if (mapping.containerID + mapping.size - 1 > U32_MAX || mapping.hostID + mapping.size - 1 > U32_MAX) {
+      c.invalid(`${f}.size`, 'the range must end at or below 4294967295');
+      return;
+    }
+    // The kernel refuses overlapping ranges on either side of a map.
+    for (const [j, prev] of out.entries()) {
+      if (overlaps(prev.containerID, prev.size, mapping.containerID, mapping.size)) {
+        c.invalid(`${f}.containerID`, `overlaps ${field}[${j}]`);
+        return;
+      }
+      if (overlaps(prev.hostID, prev.size, mapping.hostID, mapping.size)) {
+        c.invalid(`${f}.hostID`, `overlaps ${field}[${j}]`);
+        return;
+      }
+    }
+    out.push(mapping);
+  });
+  return out.length === v.length ? out : undefined;
+}
+
+function overlaps(a: number, an: number, b: number, bn: number): boolean {
+  return a < b + bn && b < a + an;
+}
+
+export function isMapped(maps: readonly OciIdMapping[], id: number): boolean {
+  return maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
+}
+
+function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
+  if (!c.obj('linux', linux)) return;
+
+  const maps: Partial<Record<'uidMappings' | 'gidMappings', OciIdMapping[]>> = {};
+  for (const k of ['uidMappings', 'gidMappings'] as const) {
+    const f = `linux.${k}`;
+    if (linux[k] === undefined) {
+      if (ctx.userns) c.invalid(f, 'is required with a user namespace');
+      continue;
+    }
+    if (!ctx.userns) {
+      c.invalid(f, 'requires a user namespace in linux.namespaces');
+      continue;
+    }
+    const m = checkMappings(c, f, linux[k]);
+    if (m && m.length === 0) c.invalid(f, 'must not be empty with a user namespace');
+    else if (m) {
+      maps[k] = m;
+      // paddock-init itself runs as root of the user namespace; unmapped, it could
+      // not create a file or change to another id.
+      if (!isMapped(m, 0)) c.unsupported(f, `container ${k === 'uidMappings' ? 'uid' : 'gid'} 0 must be mapped`);
+    }
+  }
+  // setuid/setgid/setgroups to an unmapped id fails inside the namespace: say so now.
+  const user = isObj(process) && isObj(process.user) ? process.user : undefined;
+  if (user && maps.uidMappings && isU32(user.uid) && !isMapped(maps.uidMappings, user.uid)) {
+    c.invalid('process.user.uid', `${user.uid} is not mapped by linux.uidMappings`);
+  }
+  if (user && maps.gidMappings) {
+    if (isU32(user.gid) && !isMapped(maps.gidMappings, user.gid)) {
+      c.invalid('process.user.gid', `${user.gid} is not mapped by linux.gidMappings`);
+    }
+    if (Array.isArray(user.additionalGids)) {
+      user.additionalGids.forEach((g, i) => {
+        if (isU32(g) && !isMapped(maps.gidMappings ?? [], g)) {
+          c.invalid(`process.user.additionalGids[${i}]`, `${g} is not mapped by linux.gidMappings`);
+        }
+      });
+    }
+  }
+
+  for (const k of ['maskedPaths', 'readonlyPaths'] as const) {
+    const v = linux[k];
+    if (v !== undefined && c.arr(`linux.${k}`, v, LIMITS.paths)) {
+      v.forEach((p, i) => c.absPath(`linux.${k}[${i}]`, p));
+    }
+  }
+
+  if (linux.rootfsPropagation !== undefined && c.str('linux.rootfsPropagation', linux.rootfsPropagation)) {
+    if (PROPAGATION[linux.rootfsPropagation] === undefined) {
+      c.invalid('linux.rootfsPropagation', `must be one of ${Object.keys(PROPAGATION).join(', ')}`);
+    }
+  }
+
+  if (linux.sysctl !== undefined && c.strMap('linux.sysctl', linux.sysctl) && Object.keys(linux.sysctl).length > 0) {
+    c.unsupported('linux.sysctl', 'sysctls are not supported');
+  }
+  if (linux.resources !== undefined) checkResources(c, linux.resources, ctx);
+  if (linux.seccomp !== undefined) c.unsupported('linux.seccomp', 'seccomp is not supported yet');
+  if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
+    c.unsupported('linux.devices', 'only the default devices are available');
+  }
+  if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
+  if (linux.mountLabel !== undefined && c.str('linux.mountLabel', linux.mountLabel) && linux.mountLabel !== '') {
+    c.unsupported('linux.mountLabel', 'security labels are not supported');
+  }
+  for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
+    if (linux[k] !== undefined) c.unsupported(`linux.${k}`, 'is not supported');
+  }
+}
+
+/**
+ * Resource limits are not applied. The one exception is runc's default device rule
+ * (deny everything): inside a user namespace the kernel already refuses device
+ * nodes on the container's own mounts, so the rule holds without a device cgroup.
+ */
+function checkResources(c: Checker, res: Json, ctx: Ctx): void {
+  if (!c.obj('linux.resources', res)) return;
+  for (const [k, v] of Object.entries(res)) {
+    const f = `linux.resources.${k}`;
+    if (k !== 'devices') {
+      c.unsupported(f, 'resource limits are not supported yet');
+      continue;
+    }
+    if (!c.arr(f, v)) continue;
+    if (v.length === 0) continue;
+    const only = v.length === 1 && isObj(v[0]) ? v[0] : undefined;
+    const denyAll =
+      only !== undefined &&
+      only.allow === false &&
+      only.access === 'rwm' &&
+      (only.type === undefined || only.type === 'a') &&
+      (only.major === undefined || only.major === -1) &&
+      (only.minor === undefined || only.minor === -1);
+    if (!denyAll) c.unsupported(f, "device rules are not supported; only runc's default deny-all rule is tolerated");
+    else if (!ctx.userns) c.unsupported(f, 'the device cgroup is not applied; deny-all is tolerated only inside a user namespace');
+  }
+}

@@ -1,0 +1,33 @@
+import * as fs from 'node:fs';
+import { TEST_ROOT } from './env';
+import { leftovers, mountsUnder, paddockInitPids } from './leaks';
+
+/**
+ * The run fails if anything leaked: a paddock-init process, a mount or a file under
+ * the test state root. Leftovers are cleaned after the check so the next run starts clean.
+ */
+export default async function globalTeardown(): Promise<void> {
+  const before = new Set((process.env.PADDOCK_PREEXISTING_INITS ?? '').split(',').filter(Boolean).map(Number));
+  const deadline = Date.now() + 3000;
+  let leakedInits = paddockInitPids().filter((p) => !before.has(p));
+  while (leakedInits.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    leakedInits = paddockInitPids().filter((p) => !before.has(p));
+  }
+  const mounts = mountsUnder(TEST_ROOT);
+  const files = leftovers(TEST_ROOT).filter((f) => !/\/[^/]+-[A-Za-z0-9]{6}$/.test(f));
+  for (const pid of leakedInits) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  fs.rmSync(TEST_ROOT, { recursive: true, force: true });
+  const problems = [
+    ...leakedInits.map((p) => `leaked paddock-init pid ${p}`),
+    ...mounts.map((m) => `leaked mount ${m}`),
+    ...files.map((f) => `leaked file ${f}`),
+  ];
+  if (problems.length) throw new Error(`resources leaked by the integration tests:\n${problems.join('\n')}`);
+}

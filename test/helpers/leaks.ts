@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+
+/** Host pids of every running paddock-init (by comm name). */
+export function paddockInitPids(): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const comm = fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim();
+      if (comm === 'paddock-init') out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Mount points in the host's mount table under `prefix`. */
+export function mountsUnder(prefix: string): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(prefix));
+}
+
+/** Everything left below a directory (files, sockets, dirs). */
+export function leftovers(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = `${d}/${e.name}`;
+      out.push(p);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}

@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createEngine, isPaddockError, type Engine } from '../../index';
+import { BUNDLES_DIR, makeBundle, type TestBundle } from '../helpers/bundle';
+import { describeIf, quietLogger, testStateDir } from '../helpers/env';
+import { paddockInitPids } from '../helpers/leaks';
+
+/**
+ * Bad input gets a typed error with a stable code and changes nothing: no sandbox in
+ * list(), no state folder, no process.
+ */
+describeIf(['root', 'busybox'])('bad input', () => {
+  let engine: Engine;
+  let stateDir: string;
+  const bundles: TestBundle[] = [];
+  const bundle = (opts: Parameters<typeof makeBundle>[0]) => {
+    const b = makeBundle(opts);
+    bundles.push(b);
+    return b.dir;
+  };
+
+  beforeEach(async () => {
+    stateDir = testStateDir('bad');
+    engine = await createEngine({ stateDir, logger: quietLogger() });
+  });
+  afterEach(async () => {
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  async function expectCode(p: Promise<unknown>, code: string): Promise<Error> {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeDefined();
+    expect(isPaddockError(err)).toBe(true);
+    expect((err as { code: string }).code).toBe(code);
+    // One line, lowercase start, no trailing period.
+    expect((err as Error).message).not.toMatch(/\n|\.$/);
+    return err as Error;
+  }
+
+  function nothingChanged(id: string, initsBefore: number[]) {
+    expect(engine.list().map((s) => s.id)).not.toContain(id);
+    expect(fs.existsSync(path.join(stateDir, id))).toBe(false);
+    expect(paddockInitPids().filter((p) => !initsBefore.includes(p))).toEqual([]);
+  }
+
+  test('missing bundle, missing config.json, malformed JSON, invalid field, missing rootfs', async () => {
+    const inits = paddockInitPids();
+    await expectCode(engine.createSandbox('x1', '/nonexistent/bundle'), 'EBUNDLE_NOT_FOUND');
+    nothingChanged('x1', inits);
+
+    fs.mkdirSync(BUNDLES_DIR, { recursive: true });
+    const empty = fs.mkdtempSync(path.join(BUNDLES_DIR, 'empty-'));
+    bundles.push({ dir: empty, cleanup: () => fs.rmSync(empty, { recursive: true, force: true }) });
+    await expectCode(engine.createSandbox('x2', empty), 'ECONFIG_MISSING');
+    nothingChanged('x2', inits);
+
+    fs.writeFileSync(path.join(empty, 'config.json'), '{"ociVersion": "1.0.2", "process": {');
+    await expectCode(engine.createSandbox('x3', empty), 'ECONFIG_MALFORMED');
+    nothingChanged('x3', inits);
+
+    const bad = bundle({ args: ['true'], extra: (c) => ((c.process as { args: unknown }).args = []) });
+    const err = await expectCode(engine.createSandbox('x4', bad), 'ECONFIG_INVALID');
+    expect(err.message).toContain('process.args');
+    nothingChanged('x4', inits);
+
+    const noRoot = bundle({ args: ['true'], rootfs: '/nonexistent/rootfs' });
+    await expectCode(engine.createSandbox('x5', noRoot), 'EROOTFS_MISSING');
+    nothingChanged('x5', inits);
+  });
+
+  test('invalid and duplicate ids, unknown ids', async () => {
+    const dir = bundle({ args: ['sleep', '30'] });
+    await expectCode(engine.createSandbox('../evil', dir), 'EINVALID_ID');
+    await engine.createSandbox('dup', dir);
+    await expectCode(engine.createSandbox('dup', dir), 'ESANDBOX_EXISTS');
+    expect(engine.list().filter((s) => s.id === 'dup')).toHaveLength(1);
+    await expectCode(engine.startRoot('nope'), 'ESANDBOX_NOT_FOUND');
+    await expectCode(engine.wait('dup', 'nope'), 'ECONTAINER_NOT_FOUND');
+    await expectCode(engine.waitPid('dup', 4242), 'EPROCESS_NOT_FOUND');
+    await expectCode(engine.destroy('nope'), 'ESANDBOX_NOT_FOUND');
+  });
+
+  test('startRoot twice, invalid signal, exec into a stopped container', async () => {
+    const dir = bundle({ args: ['sleep', '30'] });
+    await engine.createSandbox('twice', dir);
+    await engine.startRoot('twice');
+    await expectCode(engine.startRoot('twice'), 'EINVALID_STATE');
+    await expectCode(engine.signal('twice', 'twice', 'SIGNOPE'), 'EINVALID_SIGNAL');
+    await expectCode(engine.signal('twice', 'twice', 99), 'EINVALID_SIGNAL');
+    expect(engine.isRunning('twice')).toBe(true);
+
+    const quick = bundle({ args: ['true'] });
+    await engine.createSandbox('done', quick);
+    await engine.startRoot('done');
+    await engine.wait('done', 'done', { timeoutMs: 10_000 });
+    await expectCode(engine.execute('done', 'done', { args: ['true'] }), 'EINVALID_STATE');
+    await expectCode(engine.signal('done', 'done', 'SIGTERM'), 'EINVALID_STATE');
+  });
+
+  test('a start whose execve fails names the step and leaves the sandbox created', async () => {
+    const dir = bundle({ args: ['/no/such/binary'] });
+    await engine.createSandbox('noexec', dir);
+    const err = await expectCode(engine.startRoot('noexec'), 'ELAUNCH_STEP');
+    expect(err.message).toMatch(/^execve: ENOENT/);
+    expect(engine.list().find((s) => s.id === 'noexec')?.status).toBe('created');
+  });
+
+  test('a launch that fails midway (bad uid map) names the step and leaves nothing', async () => {
+    const inits = paddockInitPids();
+    const dir = bundle({
+      args: ['true'],
+      extra: (c) => {
+        // Two overlapping ranges: the kernel refuses the map when the parent writes it.
+        c.linux!.uidMappings = [
+          { containerID: 0, hostID: 100000, size: 65536 },
+          { containerID: 10, hostID: 300000, size: 10 },
+        ];
+      },
+    });
+    const err = await expectCode(engine.createSandbox('badmap', dir), 'ELAUNCH_STEP');
+    expect(err.message).toMatch(/^uid_map: EINVAL/);
+    nothingChanged('badmap', inits);
+  });
+
+  test('not-yet-supported verbs reject clearly', async () => {
+    const dir = bundle({ args: ['sleep', '30'] });
+    await engine.createSandbox('ns', dir);
+    await expectCode(engine.pause('ns'), 'ENOT_SUPPORTED');
+    await expectCode(engine.resume('ns'), 'ENOT_SUPPORTED');
+    await expectCode(engine.checkpoint('ns', '/tmp/x'), 'ENOT_SUPPORTED');
+    await expectCode(engine.restore('ns', '/tmp/x'), 'ENOT_SUPPORTED');
+  });
+});

@@ -1,0 +1,192 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createEngine, type Engine } from '../../index';
+import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
+import { mountsUnder, paddockInitPids } from '../helpers/leaks';
+
+/**
+ * The engine end to end with every part real: paddock-init in fresh namespaces,
+ * busybox containers, nanomsg channels and pidfds.
+ */
+describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
+  let engine: Engine;
+  let stateDir: string;
+  const bundles: TestBundle[] = [];
+  let seq = 0;
+
+  const bundle = (args: string[], extra: Parameters<typeof makeBundle>[0] = { args }) => {
+    const b = makeBundle({ ...extra, args });
+    bundles.push(b);
+    return b.dir;
+  };
+  const id = () => `sb${++seq}`;
+
+  beforeEach(async () => {
+    stateDir = testStateDir('engine');
+    engine = await createEngine({ stateDir, logger: quietLogger() });
+  });
+
+  afterEach(async () => {
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  async function run(args: string[], opts: Parameters<typeof makeBundle>[0] = { args }) {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(args, opts));
+    await engine.startRoot(sid);
+    const status = await engine.wait(sid, sid, { timeoutMs: 20_000 });
+    const stdout = await readAll(h.stdio!.stdout);
+    const stderr = await readAll(h.stdio!.stderr);
+    return { sid, status, stdout, stderr };
+  }
+
+  test('true exits 0, exit 7 is 7, SIGKILL is reported as signal 9', async () => {
+    expect((await run(['true'])).status).toMatchObject({ exitCode: 0, signal: null });
+    expect((await run(['sh', '-c', 'exit 7'])).status).toMatchObject({ exitCode: 7, signal: null });
+
+    const sid = id();
+    await engine.createSandbox(sid, bundle(['sleep', '60']));
+    await engine.startRoot(sid);
+    expect(engine.isRunning(sid)).toBe(true);
+    await engine.signal(sid, sid, 'SIGKILL');
+    expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: null, signal: 9 });
+    expect(engine.list().find((s) => s.id === sid)?.status).toBe('stopped');
+  });
+
+  test('inside: pid 1, the spec hostname, only lo, mapped uid, no host processes', async () => {
+    const script = [
+      'echo pid=$$',
+      'echo host=$(hostname)',
+      'echo nets=$(ls /sys/class/net | tr "\\n" " ")',
+      'echo uid=$(id -u)',
+      'echo procs=$(ls /proc | grep -c "^[0-9]")',
+    ].join('; ');
+    const { stdout, sid } = await run(['sh', '-c', script], { args: [], hostname: 'box-one' });
+    expect(stdout).toContain('pid=1\n');
+    expect(stdout).toContain('host=box-one\n');
+    expect(stdout).toMatch(/nets=lo \n/);
+    expect(stdout).toContain('uid=0\n');
+    // sh, ls, grep and the subshells: a handful, never the host's hundreds.
+    const procs = Number(/procs=(\d+)/.exec(stdout)?.[1]);
+    expect(procs).toBeGreaterThan(0);
+    expect(procs).toBeLessThan(10);
+    expect(sid).toBeDefined();
+  });
+
+  test('the container root maps to an unprivileged host uid', async () => {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sleep', '30']));
+    const started = await engine.startRoot(sid);
+    const status = fs.readFileSync(`/proc/${started.hostPid}/status`, 'utf8');
+    expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe('100000');
+    expect(h.pid).toBeGreaterThan(0);
+    await engine.destroy(sid);
+  });
+
+  test('stdout and stderr arrive intact and in order, including a 50 MB burst', async () => {
+    const n = 6_500_000;
+    const { stdout, stderr, status } = await run(['sh', '-c', `seq 1 ${n}; echo done-err >&2`]);
+    expect(status.exitCode).toBe(0);
+    expect(stdout.length).toBeGreaterThan(50_000_000);
+    const lines = stdout.split('\n');
+    expect(lines.length).toBe(n + 1);
+    expect(lines[0]).toBe('1');
+    expect(lines[n - 1]).toBe(String(n));
+    // Spot-check order throughout without building a 50 MB expectation string.
+    for (let i = 0; i < n; i += 99_991) expect(lines[i]).toBe(String(i + 1));
+    expect(stderr).toBe('done-err\n');
+  }, 120_000);
+
+  test('stdin reaches the container through its FIFO', async () => {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sh', '-c', 'read line; echo got:$line; cat | wc -c']));
+    await engine.startRoot(sid);
+    h.stdio!.stdin.write('hello\n');
+    h.stdio!.stdin.end('abcdef');
+    expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    expect((await readAll(h.stdio!.stdout)).trim().split(/\s+/)).toEqual(['got:hello', '6']);
+  });
+
+  test('exec into a running container: ps lists it, waitPid returns its status, output is streamed', async () => {
+    const sid = id();
+    await engine.createSandbox(sid, bundle(['sleep', '60']));
+    await engine.startRoot(sid);
+    const ex = await engine.execute(sid, sid, { args: ['sh', '-c', 'echo from-exec; echo err-exec >&2; sleep 1; exit 5'] });
+    expect(ex.pid).toBeGreaterThan(1);
+    const ps = await engine.processes(sid, sid);
+    expect(ps.map((p) => p.kind)).toEqual(expect.arrayContaining(['container', 'exec']));
+    expect(ps.find((p) => p.pid === ex.pid)?.hostPid).toBe(ex.hostPid);
+    expect(await engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 5, signal: null });
+    expect(await readAll(ex.stdout!)).toBe('from-exec\n');
+    expect(await readAll(ex.stderr!)).toBe('err-exec\n');
+    const stats = await engine.event(sid, sid);
+    expect(stats.pids).toBeGreaterThanOrEqual(1);
+    expect(stats.memory.rssBytes).toBeGreaterThan(0);
+    expect(await engine.stacks(sid)).toContain(sid);
+  });
+
+  test('a second container shares net, ipc and uts but not mounts or pids', async () => {
+    const sid = id();
+    const nsScript = 'for n in net ipc uts mnt pid; do echo $n=$(readlink /proc/self/ns/$n); done; sleep 30';
+    const h = await engine.createSandbox(sid, bundle(['sh', '-c', nsScript]));
+    await engine.startRoot(sid);
+    const second = await engine.startContainer(sid, 'b', bundle(['sh', '-c', nsScript]));
+    expect(second.pid).toBeGreaterThan(1);
+    const read = async (name: string) =>
+      poll(() => {
+        const text = fs.readFileSync(path.join(stateDir, sid, 'logs', `${name}.stdout`), 'utf8');
+        return text.includes('pid=') ? text : undefined;
+      }, 10_000, `${name} namespaces`);
+    const a = Object.fromEntries((await read(sid)).trim().split('\n').map((l) => l.split('=')));
+    const b = Object.fromEntries((await read('b')).trim().split('\n').map((l) => l.split('=')));
+    expect(b.net).toBe(a.net);
+    expect(b.ipc).toBe(a.ipc);
+    expect(b.uts).toBe(a.uts);
+    expect(b.mnt).not.toBe(a.mnt);
+    expect(b.pid).not.toBe(a.pid);
+    expect(h.rootContainerId).toBe(sid);
+    await engine.destroyContainer(sid, 'b');
+    expect(engine.list().find((s) => s.id === sid)?.containers.map((c) => c.id)).toEqual([sid]);
+  });
+
+  test('destroy kills every process and leaves no process, mount, socket or state file', async () => {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sh', '-c', 'sleep 100 & sleep 100 & wait']));
+    const started = await engine.startRoot(sid);
+    const ex = await engine.execute(sid, sid, { args: ['sleep', '100'] });
+    const pids = [h.pid, started.hostPid, ex.hostPid];
+    for (const p of pids) expect(fs.existsSync(`/proc/${p}`)).toBe(true);
+    await engine.destroy(sid);
+    for (const p of pids) expect(fs.existsSync(`/proc/${p}`)).toBe(false);
+    expect(paddockInitPids()).not.toContain(h.pid);
+    expect(fs.existsSync(path.join(stateDir, sid))).toBe(false);
+    expect(mountsUnder(path.join(stateDir, sid))).toEqual([]);
+    expect(engine.list().map((s) => s.id)).not.toContain(sid);
+  });
+
+  test('events$ reports state changes and exits', async () => {
+    const seen: string[] = [];
+    const sub = engine.events$.subscribe((e) => {
+      if (e.type === 'exit') seen.push(`exit:${e.containerId}:${e.exit.exitCode}`);
+      if (e.type === 'state' && !e.containerId) seen.push(`state:${e.status}`);
+    });
+    await run(['sh', '-c', 'exit 3']);
+    sub.unsubscribe();
+    expect(seen).toEqual(expect.arrayContaining(['state:created', 'state:running', 'state:stopped', expect.stringMatching(/^exit:sb\d+:3$/)]));
+  });
+
+  test('100 sandboxes started concurrently all run and all exit cleanly', async () => {
+    const dir = bundle(['sh', '-c', 'sleep 0.2']);
+    const ids = Array.from({ length: 100 }, (_, i) => `many${i}`);
+    await Promise.all(ids.map((s) => engine.createSandbox(s, dir).then(() => engine.startRoot(s))));
+    expect(engine.list().filter((s) => ids.includes(s.id) && s.status === 'running').length).toBeGreaterThan(0);
+    const statuses = await Promise.all(ids.map((s) => engine.wait(s, s, { timeoutMs: 60_000 })));
+    expect(statuses.every((s) => s.exitCode === 0)).toBe(true);
+    await Promise.all(ids.map((s) => engine.destroy(s)));
+    expect(engine.list().filter((s) => ids.includes(s.id))).toEqual([]);
+  }, 120_000);
+});

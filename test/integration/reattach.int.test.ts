@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createEngine, type Engine } from '../../index';
+import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
+import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * Exit statuses are never lost: the supervisor goes away (closes, or is SIGKILLed in
+ * a child process) while containers run; they exit meanwhile; a new engine on the
+ * same state dir reads every status and the output written in between.
+ */
+describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () => {
+  let stateDir: string;
+  const engines: Engine[] = [];
+  const bundles: TestBundle[] = [];
+  const bundle = (args: string[]) => {
+    const b = makeBundle({ args });
+    bundles.push(b);
+    return b.dir;
+  };
+  const open = async () => {
+    const e = await createEngine({ stateDir, logger: quietLogger() });
+    engines.push(e);
+    return e;
+  };
+
+  beforeAll(() => becomeSubreaper());
+  beforeEach(() => {
+    stateDir = testStateDir('reattach');
+  });
+  afterEach(async () => {
+    const last = engines[engines.length - 1];
+    if (last) for (const s of last.list()) await last.destroy(s.id).catch(() => undefined);
+    for (const e of engines.splice(0)) await e.close();
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    reapZombies();
+  });
+
+  test('engine closed (detached) while containers run; a new engine reads every status and log', async () => {
+    const a = await open();
+    await a.createSandbox('r1', bundle(['sleep', '60']));
+    await a.startRoot('r1');
+    const b = await a.startContainer('r1', 'b', bundle(['sh', '-c', 'sleep 0.3; echo b-out; exit 3']));
+    const ex = await a.execute('r1', 'r1', { args: ['sh', '-c', 'sleep 0.3; echo ex-out; exit 4'] });
+    await a.close();
+    // Both exit while no supervisor listens.
+    await poll(() => (!fs.existsSync(`/proc/${b.hostPid}`) && !fs.existsSync(`/proc/${ex.hostPid}`) ? true : undefined), 10_000, 'exits');
+
+    const n = await open();
+    expect(n.isRunning('r1')).toBe(true);
+    expect(await n.wait('r1', 'b', { timeoutMs: 5_000 })).toMatchObject({ exitCode: 3, signal: null });
+    expect(await n.waitPid('r1', ex.pid, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 4, signal: null });
+    expect(await readAll(n.logs('r1', 'b'))).toBe('b-out\n');
+    // The reattached sandbox is fully usable.
+    await n.signal('r1', 'r1', 'SIGKILL');
+    expect(await n.wait('r1', 'r1', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+  });
+
+  test('supervisor process SIGKILLed mid-run; the sandbox finishes alone; a new engine gets the status', async () => {
+    const dir = bundle(['sh', '-c', 'echo before; sleep 1; echo after; exit 9']);
+    const script = `
+      const { createEngine } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      const pino = require('pino');
+      (async () => {
+        const e = await createEngine({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
+        await e.createSandbox('victim', ${JSON.stringify(dir)});
+        const c = await e.startRoot('victim');
+        process.stdout.write('started ' + c.hostPid + '\\n');
+        setInterval(() => {}, 1000);
+      })().catch((err) => { process.stdout.write('error ' + err.message + '\\n'); process.exit(1); });
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const t = setTimeout(() => reject(new Error(`supervisor child did not start: ${buf}`)), 20_000);
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('\n')) {
+          clearTimeout(t);
+          resolve(buf.trim());
+        }
+      });
+    });
+    expect(line).toMatch(/^started \d+$/);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const containerHostPid = Number(line.split(' ')[1]);
+    await poll(() => (!fs.existsSync(`/proc/${containerHostPid}/cmdline`) || fs.readFileSync(`/proc/${containerHostPid}/cmdline`).length === 0 ? true : undefined), 10_000, 'container exit');
+
+    const n = await open();
+    expect(await n.wait('victim', 'victim', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 9, signal: null });
+    expect(await readAll(n.logs('victim', 'victim'))).toBe('before\nafter\n');
+    expect(n.list().find((s) => s.id === 'victim')?.status).toBe('stopped');
+  }, 60_000);
+});

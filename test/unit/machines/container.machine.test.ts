@@ -1,0 +1,307 @@
+import { assign, createActor, fromPromise, initialTransition, setup, transition, waitFor } from 'xstate';
+import type { AnyActorRef, EventObject } from 'xstate';
+import { containerMachine } from '../../../machines/container.machine';
+import type { StartedProcess } from '../../../machines/container.machine';
+import { deferred, never } from './helpers';
+
+const INPUT = { sandboxId: 'sb1', containerId: 'c1', root: true };
+
+type Start = (input: { sandboxId: string; containerId: string }) => Promise<StartedProcess>;
+
+function provided(start: Start) {
+  return containerMachine.provide({
+    actors: { startContainer: fromPromise<StartedProcess, { sandboxId: string; containerId: string }>(({ input }) => start(input)) },
+  });
+}
+
+/**
+ * The container sends `container.*` notifications to its parent (sendParent fails
+ * without one), so it runs under a minimal parent that records what it receives.
+ */
+function parentMachine(start: Start, delays?: { startTimeout: number }) {
+  const machine = delays ? provided(start).provide({ delays }) : provided(start);
+  return setup({
+    types: { context: {} as { received: EventObject[] } },
+    actors: { container: machine },
+  }).createMachine({
+    context: { received: [] },
+    invoke: { id: 'c1', src: 'container', input: INPUT },
+    on: { '*': { actions: assign({ received: ({ context, event }) => [...context.received, event] }) } },
+  });
+}
+
+function harness(start: Start, delays?: { startTimeout: number }, snapshot?: any) {
+  const actor = createActor(parentMachine(start, delays), snapshot ? { snapshot } : {}).start();
+  const container = () => actor.getSnapshot().children.c1 as AnyActorRef;
+  const snap = () => container().getSnapshot();
+  const received = () => actor.getSnapshot().context.received.map((e) => e.type);
+  return { actor, container, snap, received, send: (e: EventObject) => container().send(e) };
+}
+
+const waitValue = (ref: AnyActorRef, value: string) => waitFor(ref, (s) => s.value === value, { timeout: 1000 });
+
+describe('containerMachine: pure transitions', () => {
+  test('created: start leads to starting and invokes startContainer', () => {
+    const [s0] = initialTransition(containerMachine, INPUT);
+    expect(s0.value).toBe('created');
+    expect(s0.context).toEqual(INPUT);
+    const [s1, actions] = transition(containerMachine, s0, { type: 'start' });
+    expect(s1.value).toBe('starting');
+    expect(actions.some((a) => a.type === 'xstate.spawnChild')).toBe(true);
+  });
+
+  test('exec and a root exit are not accepted before the container runs', () => {
+    const [s0] = initialTransition(containerMachine, INPUT);
+    expect(s0.can({ type: 'exec' })).toBe(false);
+    expect(s0.can({ type: 'signal' })).toBe(false);
+    const [s1] = transition(containerMachine, s0, { type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
+    expect(s1.value).toBe('created');
+  });
+
+  // Note: entering `stopped` runs sendParent, which XState resolves even in the pure
+  // transition() API and throws without a parent; those paths are tested under a parent.
+  test('pure transition into stopped needs a parent (sendParent resolves eagerly)', () => {
+    const [s0] = initialTransition(containerMachine, INPUT);
+    expect(() => transition(containerMachine, s0, { type: 'destroy' })).toThrow(/Unable to send event/);
+  });
+});
+
+describe('containerMachine: under a parent', () => {
+  test('destroy in created stops it with no status and notifies container.stopped', async () => {
+    const h = harness(() => never());
+    h.send({ type: 'destroy' });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toBeUndefined();
+    await waitFor(h.actor, (s) => s.context.received.length === 1, { timeout: 1000 });
+    expect(h.actor.getSnapshot().context.received[0]).toEqual({ type: 'container.stopped', containerId: 'c1', exit: undefined });
+  });
+
+  test('sandbox.lost in created stops it with an unknown status', () => {
+    const h = harness(() => never());
+    h.send({ type: 'sandbox.lost' });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: null, signal: null });
+  });
+
+  test('start resolving moves it to running with pid/hostPid and notifies container.started', async () => {
+    const d = deferred<StartedProcess>();
+    const calls: unknown[] = [];
+    const h = harness((input) => {
+      calls.push(input);
+      return d.promise;
+    });
+    h.send({ type: 'start' });
+    expect(h.snap().value).toBe('starting');
+    expect(calls).toEqual([{ sandboxId: 'sb1', containerId: 'c1' }]);
+    d.resolve({ pid: 1, hostPid: 4321 });
+    await waitValue(h.container(), 'running');
+    expect(h.snap().context).toMatchObject({ pid: 1, hostPid: 4321 });
+    expect(h.snap().hasTag('alive')).toBe(true);
+    expect(h.received()).toEqual(['container.started']);
+    expect(h.actor.getSnapshot().context.received[0]).toEqual({ type: 'container.started', containerId: 'c1' });
+  });
+
+  test('start rejecting returns it to created with the error, and a retry clears the error', async () => {
+    let attempt = 0;
+    const h = harness(async () => {
+      attempt++;
+      if (attempt === 1) throw Object.assign(new Error('pivot_root failed'), { code: 'ESTART', context: { step: 'pivot_root', errno: 22 } });
+      return { pid: 1, hostPid: 99 };
+    });
+    h.send({ type: 'start' });
+    await waitFor(h.actor, (s) => s.context.received.length === 1, { timeout: 1000 });
+    expect(h.snap().value).toBe('created');
+    expect(h.snap().context.error).toEqual({ code: 'ESTART', message: 'pivot_root failed', step: 'pivot_root', errno: 22 });
+    expect(h.snap().context.pid).toBeUndefined();
+    expect(h.actor.getSnapshot().context.received[0]).toEqual({ type: 'container.startFailed', containerId: 'c1' });
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    expect(h.snap().context.error).toBeUndefined();
+    expect(h.snap().context.pid).toBe(1);
+  });
+
+  test('its own root exit stops it with the status; other pids are ignored', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    h.send({ type: 'process.exited', pid: 2, exit: { exitCode: 0, signal: null } });
+    expect(h.snap().value).toBe('running');
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: 7, signal: null } });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: 7, signal: null });
+    expect(h.snap().hasTag('alive')).toBe(false);
+    await waitFor(h.actor, (s) => s.context.received.length === 2, { timeout: 1000 });
+    expect(h.actor.getSnapshot().context.received[1]).toEqual({
+      type: 'container.stopped',
+      containerId: 'c1',
+      exit: { exitCode: 7, signal: null },
+    });
+  });
+
+  test('a late real status after sandbox.lost replaces the unknown one and is re-notified', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    h.send({ type: 'sandbox.lost' });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: null, signal: null });
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: null, signal: 9 } });
+    expect(h.snap().context.exit).toEqual({ exitCode: null, signal: 9 });
+    await waitFor(h.actor, (s) => s.context.received.length === 3, { timeout: 1000 });
+    const stops = h.actor.getSnapshot().context.received.filter((e) => e.type === 'container.stopped');
+    expect(stops.map((e) => (e as { exit?: unknown }).exit)).toEqual([
+      { exitCode: null, signal: null },
+      { exitCode: null, signal: 9 },
+    ]);
+  });
+
+  test('sandbox.lost after a real exit keeps the real status', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
+    h.send({ type: 'sandbox.lost' });
+    expect(h.snap().context.exit).toEqual({ exitCode: 0, signal: null });
+  });
+
+  // QUESTIONABLE: a duplicate of an identical exit fact (event channel + exits.log both
+  // report it) re-runs notifyStopped, so the parent hears container.stopped twice. The
+  // state is unaffected; only the notification repeats.
+  test.failing('an identical duplicate exit fact is notified to the parent only once', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    const exit = { exitCode: 7, signal: null };
+    h.send({ type: 'process.exited', pid: 1, exit });
+    h.send({ type: 'process.exited', pid: 1, exit });
+    await new Promise((r) => setImmediate(r));
+    expect(h.snap().context.exit).toEqual(exit);
+    expect(h.received().filter((t) => t === 'container.stopped')).toHaveLength(1);
+  });
+
+  // BUG: `exec: {}` and `signal: {}` are targetless transitions with no actions; XState
+  // v5's snapshot.can() reports such transitions as not allowed. engine.ts checks
+  // `can({type:'exec'})` / `can({type:'signal'})` before exec/signal, so both are
+  // refused with EINVALID_STATE even for a running container. Fix: give them a no-op
+  // action (or a target).
+  test.failing('exec and signal are allowed while running (can)', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    expect(h.snap().can({ type: 'exec' })).toBe(true);
+    expect(h.snap().can({ type: 'signal' })).toBe(true);
+  });
+
+  // RACE: the root process can exit before the start reply arrives (the event channel
+  // and the control channel are separate sockets). `starting` has no handler for
+  // `process.exited` (and no pid yet to match), so the fact is dropped and the
+  // container sits in `running` forever unless exits.log is read again later.
+  test.failing('an exit fact that arrives before the start reply is not lost', async () => {
+    const d = deferred<StartedProcess>();
+    const h = harness(() => d.promise);
+    h.send({ type: 'start' });
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: 127, signal: null } });
+    d.resolve({ pid: 1, hostPid: 99 });
+    await waitFor(h.container(), (s) => s.value !== 'starting', { timeout: 1000 });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: 127, signal: null });
+  });
+});
+
+describe('containerMachine: start timeout', () => {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] }));
+  afterEach(() => jest.useRealTimers());
+
+  test('a start that never settles goes back to created with ETIMEOUT after exactly 10 s', () => {
+    const h = harness(() => never());
+    h.send({ type: 'start' });
+    jest.advanceTimersByTime(9_999);
+    expect(h.snap().value).toBe('starting');
+    jest.advanceTimersByTime(1);
+    expect(h.snap().value).toBe('created');
+    expect(h.snap().context.error).toEqual({ code: 'ETIMEOUT', message: 'container start timed out', step: 'start' });
+    expect(h.received()).toEqual(['container.startFailed']);
+  });
+
+  test('a start that resolves after the timeout does not revive it', async () => {
+    const d = deferred<StartedProcess>();
+    const h = harness(() => d.promise);
+    h.send({ type: 'start' });
+    jest.advanceTimersByTime(10_000);
+    d.resolve({ pid: 1, hostPid: 2 });
+    await new Promise((r) => setImmediate(r));
+    expect(h.snap().value).toBe('created');
+    expect(h.snap().context.pid).toBeUndefined();
+  });
+
+  test('startTimeout can be changed with provide({ delays })', () => {
+    const h = harness(() => never(), { startTimeout: 50 });
+    h.send({ type: 'start' });
+    jest.advanceTimersByTime(49);
+    expect(h.snap().value).toBe('starting');
+    jest.advanceTimersByTime(1);
+    expect(h.snap().value).toBe('created');
+    expect(h.snap().context.error?.code).toBe('ETIMEOUT');
+  });
+});
+
+describe('containerMachine: persistence', () => {
+  test('a running container round-trips through JSON (as a spawned child) and still stops on its exit', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    const snapshot = JSON.parse(JSON.stringify(h.actor.getPersistedSnapshot()));
+    h.actor.stop();
+    const r = harness(async () => ({ pid: 5, hostPid: 5 }), undefined, snapshot);
+    expect(r.snap().value).toBe('running');
+    expect(r.snap().context).toEqual({ ...INPUT, pid: 1, hostPid: 99 });
+    expect(r.snap().hasTag('alive')).toBe(true);
+    r.send({ type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
+    expect(r.snap().value).toBe('stopped');
+    expect(r.snap().context.exit).toEqual({ exitCode: 0, signal: null });
+    // sendParent from the restored child reaches the restored parent.
+    await waitFor(r.actor, (s) => s.context.received.some((e) => e.type === 'container.stopped'), { timeout: 1000 });
+  });
+
+  test('a running container restored as a root actor errors when it notifies (no parent)', () => {
+    const [s0] = initialTransition(containerMachine, INPUT);
+    const snapshot = JSON.parse(
+      JSON.stringify({ ...containerMachine.getPersistedSnapshot(s0), value: 'running', context: { ...INPUT, pid: 1, hostPid: 99 } }),
+    );
+    const restored = createActor(provided(() => never()), { snapshot });
+    const errors: unknown[] = [];
+    restored.subscribe({ error: (e) => errors.push(e) });
+    restored.start();
+    expect(restored.getSnapshot().value).toBe('running');
+    restored.send({ type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
+    expect(restored.getSnapshot().status).toBe('error');
+    expect(errors).toHaveLength(1);
+  });
+
+  // XState v5 does not persist `after` timers (they live in the actor system's
+  // scheduler, which getPersistedSnapshot leaves out), and a pending fromPromise child
+  // is re-run on restore. So a container restored in `starting` calls startContainer a
+  // second time and has no start timeout any more.
+  test('restored in starting: startContainer is invoked again', async () => {
+    const calls: unknown[] = [];
+    const start: Start = (input) => {
+      calls.push(input);
+      return never();
+    };
+    const h = harness(start);
+    h.send({ type: 'start' });
+    const snapshot = JSON.parse(JSON.stringify(h.actor.getPersistedSnapshot()));
+    h.actor.stop();
+    expect(snapshot.children.c1.snapshot.children.startContainer.snapshot).toEqual({
+      status: 'active',
+      input: { sandboxId: 'sb1', containerId: 'c1' },
+    });
+    const r = harness(start, undefined, snapshot);
+    await new Promise((res) => setImmediate(res));
+    expect(r.snap().value).toBe('starting');
+    expect(calls).toEqual([
+      { sandboxId: 'sb1', containerId: 'c1' },
+      { sandboxId: 'sb1', containerId: 'c1' },
+    ]);
+  });
+});

@@ -1,0 +1,277 @@
+import * as path from 'path';
+import { Bundle } from '../../../specs/load';
+import { MS, parseMount } from '../../../specs/mount-options';
+import { CLONE, DEFAULT_DEVICES, planContainer, planExec, planSandbox } from '../../../specs/plan';
+import { validateConfig } from '../../../specs/validate';
+import { deepFreeze } from '../../../specs/freeze';
+import { caught, spec } from './helpers';
+
+function bundle(edit?: (c: any) => unknown, userns = true): Bundle {
+  const config = validateConfig(spec(edit, userns));
+  return deepFreeze({ dir: '/bundles/b1', config, rootfs: '/bundles/b1/rootfs' }) as Bundle;
+}
+
+function isDeepFrozen(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true;
+  return Object.isFrozen(v) && Object.values(v).every(isDeepFrozen);
+}
+
+describe('parseMount: options → MS_* flags', () => {
+  it.each([
+    ['ro', MS.RDONLY],
+    ['nosuid', MS.NOSUID],
+    ['nodev', MS.NODEV],
+    ['noexec', MS.NOEXEC],
+    ['sync', MS.SYNCHRONOUS],
+    ['remount', MS.REMOUNT],
+    ['mand', MS.MANDLOCK],
+    ['dirsync', MS.DIRSYNC],
+    ['noatime', MS.NOATIME],
+    ['nodiratime', MS.NODIRATIME],
+    ['relatime', MS.RELATIME],
+    ['strictatime', MS.STRICTATIME],
+    ['bind', MS.BIND],
+    ['rbind', MS.BIND | MS.REC],
+  ])('%s sets its flag', (opt, flag) => {
+    const type = opt === 'bind' || opt === 'rbind' ? 'bind' : 'tmpfs';
+    expect(parseMount(type, [opt]).flags).toBe(flag);
+  });
+
+  it.each([
+    ['rw', 'ro', MS.RDONLY],
+    ['suid', 'nosuid', MS.NOSUID],
+    ['dev', 'nodev', MS.NODEV],
+    ['exec', 'noexec', MS.NOEXEC],
+    ['async', 'sync', MS.SYNCHRONOUS],
+    ['nomand', 'mand', MS.MANDLOCK],
+    ['atime', 'noatime', MS.NOATIME],
+    ['diratime', 'nodiratime', MS.NODIRATIME],
+    ['norelatime', 'relatime', MS.RELATIME],
+  ])('%s clears what %s set (last one wins)', (clear, set, flag) => {
+    expect(parseMount('tmpfs', [set, clear]).flags & flag).toBe(0n);
+    expect(parseMount('tmpfs', [clear, set]).flags & flag).toBe(flag);
+  });
+
+  it.each([
+    ['private', MS.PRIVATE],
+    ['rprivate', MS.PRIVATE | MS.REC],
+    ['shared', MS.SHARED],
+    ['rshared', MS.SHARED | MS.REC],
+    ['slave', MS.SLAVE],
+    ['rslave', MS.SLAVE | MS.REC],
+    ['unbindable', MS.UNBINDABLE],
+    ['runbindable', MS.UNBINDABLE | MS.REC],
+  ])('%s is a propagation, not a flag', (opt, prop) => {
+    const m = parseMount('bind', ['rbind', opt]);
+    expect(m.propagation).toBe(prop);
+    expect(m.flags).toBe(MS.BIND | MS.REC);
+  });
+
+  it('passes other options to data, comma-joined', () => {
+    const m = parseMount('tmpfs', ['nosuid', 'mode=755', 'strictatime', 'size=65536k']);
+    expect(m).toMatchObject({ type: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k', bind: false });
+    expect(parseMount('proc', []).data).toBeUndefined();
+  });
+
+  it('a type bind or a bind option makes a bind mount', () => {
+    expect(parseMount('bind', [])).toMatchObject({ type: 'bind', bind: true, flags: MS.BIND });
+    expect(parseMount('none', ['rbind'])).toMatchObject({ type: 'bind', flags: MS.BIND | MS.REC });
+    expect(parseMount(undefined, ['bind', 'ro'])).toMatchObject({ type: 'bind', flags: MS.BIND | MS.RDONLY });
+  });
+
+  it('cgroup becomes read-only cgroup2', () => {
+    expect(parseMount('cgroup', ['nosuid'])).toMatchObject({ type: 'cgroup2', flags: MS.NOSUID | MS.RDONLY });
+  });
+});
+
+describe('planSandbox', () => {
+  it('user namespace config: flags, maps and host root', () => {
+    const p = planSandbox(bundle());
+    expect(p.cloneFlags).toBe(CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNET);
+    expect(p.uidMap).toBe('0 100000 65536\n');
+    expect(p.gidMap).toBe('0 100000 65536\n');
+    expect(p.hostUidForRoot).toBe(100000);
+    expect(p.hostname).toBe('paddock');
+    expect(p.loUp).toBe(true);
+    expect(p.domainname).toBeUndefined();
+  });
+
+  it('multi-line maps and the host uid of container root', () => {
+    const p = planSandbox(bundle((c) => {
+      c.linux.uidMappings = [{ containerID: 1, hostID: 200001, size: 999 }, { containerID: 0, hostID: 5000, size: 1 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 300000, size: 10 }];
+    }));
+    expect(p.uidMap).toBe('1 200001 999\n0 5000 1\n');
+    expect(p.gidMap).toBe('0 300000 10\n');
+    expect(p.hostUidForRoot).toBe(5000);
+  });
+
+  it('without a user namespace: no maps, host root is 0', () => {
+    const p = planSandbox(bundle(undefined, false));
+    expect(p.cloneFlags & CLONE.NEWUSER).toBe(0);
+    expect(p.uidMap).toBeUndefined();
+    expect(p.gidMap).toBeUndefined();
+    expect(p.hostUidForRoot).toBe(0);
+  });
+
+  it('always has new pid and mount namespaces; shares what the spec does not ask for', () => {
+    const p = planSandbox(bundle((c) => {
+      c.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
+      delete c.hostname;
+    }));
+    expect(p.cloneFlags).toBe(CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS);
+  });
+
+  it('cgroup namespaces are left to the container', () => {
+    const p = planSandbox(bundle((c) => { c.linux.namespaces.push({ type: 'cgroup' }); }));
+    expect(p.cloneFlags & CLONE.NEWCGROUP).toBe(0);
+  });
+
+  it('carries the domainname and is deep-frozen', () => {
+    const p = planSandbox(bundle((c) => { c.domainname = 'example.org'; }));
+    expect(p.domainname).toBe('example.org');
+    expect(isDeepFrozen(p)).toBe(true);
+  });
+
+  it('refuses an unvalidated config whose container root is unmapped', () => {
+    const config: any = spec((c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 1, size: 1 }]; });
+    const e = caught(() => planSandbox({ config }));
+    expect(e).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', context: { field: 'linux.uidMappings' } });
+  });
+});
+
+describe('planContainer', () => {
+  it('resolves the default spec into a process plan', () => {
+    const p = planContainer(bundle(), { stdoutPath: '/state/c1.out', stdioInherit: 4 });
+    expect(p).toMatchObject({
+      args: ['sh'],
+      cwd: '/',
+      uid: 0,
+      gid: 0,
+      rootfs: '/bundles/b1/rootfs',
+      rootfsReadonly: true,
+      stdoutPath: '/state/c1.out',
+      stdioInherit: 4,
+      nsFlags: CLONE.NEWNS | CLONE.NEWPID,
+    });
+    expect(p.env[0]).toMatch(/^PATH=/);
+    expect(p.devices).toEqual(DEFAULT_DEVICES);
+    expect(p.maskedPaths).toContain('/proc/kcore');
+    expect(p.readonlyPaths).toContain('/proc/sys');
+    expect(p.rootfsPropagation).toBeUndefined();
+    expect(p.terminal).toBeUndefined();
+    expect(p.mounts).toEqual([
+      { source: 'proc', destination: '/proc', type: 'proc', flags: 0n },
+      { source: 'tmpfs', destination: '/dev', type: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k' },
+      { source: 'devpts', destination: '/dev/pts', type: 'devpts', flags: MS.NOSUID | MS.NOEXEC, data: 'newinstance,ptmxmode=0666,mode=0620' },
+      { source: 'shm', destination: '/dev/shm', type: 'tmpfs', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV, data: 'mode=1777,size=65536k' },
+      { source: 'mqueue', destination: '/dev/mqueue', type: 'mqueue', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV },
+      { source: 'sysfs', destination: '/sys', type: 'sysfs', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY },
+    ]);
+  });
+
+  it('resolves relative bind sources against the bundle and keeps absolute ones', () => {
+    const p = planContainer(bundle((c) => {
+      c.mounts.push({ destination: '/data/', source: 'data', options: ['rbind', 'ro', 'rprivate'] });
+      c.mounts.push({ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['nosuid'] });
+    }));
+    expect(p.mounts?.[6]).toEqual({
+      source: path.join('/bundles/b1', 'data'),
+      destination: '/data',
+      type: 'bind',
+      flags: MS.BIND | MS.REC | MS.RDONLY,
+      propagation: MS.PRIVATE | MS.REC,
+    });
+    expect(p.mounts?.[7]).toEqual({ source: '/etc/resolv.conf', destination: '/etc/resolv.conf', type: 'bind', flags: MS.BIND | MS.NOSUID });
+  });
+
+  it('maps a cgroup mount to read-only cgroup2 and asks for a cgroup namespace when the spec does', () => {
+    const p = planContainer(bundle((c) => {
+      c.linux.namespaces.push({ type: 'cgroup' });
+      c.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime'] });
+    }));
+    expect(p.nsFlags).toBe(CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWCGROUP);
+    expect(p.mounts?.[6]).toMatchObject({ type: 'cgroup2', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RELATIME | MS.RDONLY });
+  });
+
+  it('carries user details, umask, rootfs propagation and writable rootfs', () => {
+    const p = planContainer(bundle((c) => {
+      c.process.user = { uid: 1000, gid: 100, umask: 0o077, additionalGids: [10, 20] };
+      c.root.readonly = false;
+      c.linux.rootfsPropagation = 'rslave';
+    }));
+    expect(p).toMatchObject({ uid: 1000, gid: 100, umask: 0o077, additionalGids: [10, 20], rootfsReadonly: false, rootfsPropagation: MS.SLAVE | MS.REC });
+  });
+
+  it('is deep-frozen', () => {
+    expect(isDeepFrozen(planContainer(bundle(), { stdinPath: '/s/in' }))).toBe(true);
+  });
+
+  it.each([
+    [{ stdinPath: 'rel' }, 'stdio.stdinPath'],
+    [{ stderrPath: '' }, 'stdio.stderrPath'],
+    [{ stdioInherit: 8 }, 'stdio.stdioInherit'],
+    [{ stdioInherit: -1 }, 'stdio.stdioInherit'],
+  ])('bad stdio %j → EINVALID_ARGUMENT at %s', (stdio, field) => {
+    const e = caught(() => planContainer(bundle(), stdio as any));
+    expect(e).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field } });
+  });
+});
+
+describe('planExec', () => {
+  const container = () => bundle((c) => { c.process.user = { uid: 5, gid: 6, umask: 0o027, additionalGids: [7] }; c.process.cwd = '/root'; }).config;
+
+  it('defaults env, cwd, user and umask to the container process', () => {
+    const p = planExec({ args: ['ps'] }, container());
+    expect(p).toEqual({
+      args: ['ps'],
+      env: container().process?.env,
+      cwd: '/root',
+      uid: 5,
+      gid: 6,
+      additionalGids: [7],
+      umask: 0o027,
+    });
+    expect(p.rootfs).toBeUndefined();
+    expect(p.mounts).toBeUndefined();
+    expect(p.nsFlags).toBeUndefined();
+  });
+
+  it('takes explicit env, cwd, user and stdio', () => {
+    const p = planExec({ args: ['id'], env: ['A=1'], cwd: '/tmp', user: { uid: 1, gid: 2 }, stdoutPath: '/s/out', stdioInherit: 1 }, container());
+    expect(p).toMatchObject({ args: ['id'], env: ['A=1'], cwd: '/tmp', uid: 1, gid: 2, stdoutPath: '/s/out', stdioInherit: 1 });
+    expect(p.additionalGids).toBeUndefined();
+  });
+
+  it('is deep-frozen and does not alias its input', () => {
+    const args = ['sh', '-c', 'true'];
+    const p = planExec({ args }, container());
+    expect(isDeepFrozen(p)).toBe(true);
+    args.push('x');
+    expect(p.args).toHaveLength(3);
+  });
+
+  it.each([
+    [{ args: [] }, 'args'],
+    [{ args: 'sh' }, 'args'],
+    [{ args: [''] }, 'args[0]'],
+    [{ args: ['sh'], env: ['NOEQUALS'] }, 'env[0]'],
+    [{ args: ['sh'], cwd: 'relative' }, 'cwd'],
+    [{ args: ['sh'], user: { uid: -1, gid: 0 } }, 'user.uid'],
+    [{ args: ['sh'], user: { uid: 0, gid: 'x' } }, 'user.gid'],
+    [{ args: ['sh'], user: { uid: 0, gid: 0, additionalGids: [1.5] } }, 'user.additionalGids[0]'],
+    [{ args: ['sh'], user: { uid: 70000, gid: 0 } }, 'user.uid'],
+    [{ args: ['sh'], user: { uid: 0, gid: 70000 } }, 'user.gid'],
+    [{ args: ['sh'], user: { uid: 0, gid: 0, additionalGids: [70000] } }, 'user.additionalGids[0]'],
+    [{ args: ['sh'], stdinPath: 'x' }, 'stdinPath'],
+  ])('%j → EINVALID_ARGUMENT at %s', (opts, field) => {
+    const e = caught(() => planExec(opts as any, container()));
+    expect(e).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field } });
+    expect(e.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it('does not check id mappings when the container has no user namespace', () => {
+    const config = bundle(undefined, false).config;
+    expect(planExec({ args: ['sh'], user: { uid: 70000, gid: 70000 } }, config).uid).toBe(70000);
+  });
+});

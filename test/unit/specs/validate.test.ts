@@ -1,0 +1,279 @@
+import { defaultSpec } from '../../../specs/default-spec';
+import { findConfigProblems, validateConfig } from '../../../specs/validate';
+import { caught, spec } from './helpers';
+
+type Edit = (c: any) => unknown;
+
+function problem(edit: Edit, userns = true) {
+  const e = caught(() => validateConfig(spec(edit, userns)));
+  return { code: e.code, field: e.context.field, message: e.message };
+}
+
+describe('validateConfig: a valid config', () => {
+  it('accepts defaultSpec with and without a user namespace', () => {
+    expect(findConfigProblems(spec())).toEqual([]);
+    expect(findConfigProblems(spec(undefined, false))).toEqual([]);
+  });
+
+  it('returns the config it was given', () => {
+    const c = spec();
+    expect(validateConfig(c)).toBe(c);
+  });
+
+  it('ignores unknown properties, as the spec requires', () => {
+    expect(findConfigProblems(spec((c) => { c.somethingNew = { x: 1 }; c.linux.futureThing = 1; }))).toEqual([]);
+  });
+
+  it.each(['1.0.0', '1.0.2-dev', '1.2.0', '1.1.0+build.5'])('accepts ociVersion %s', (v) => {
+    expect(findConfigProblems(spec((c) => { c.ociVersion = v; }))).toEqual([]);
+  });
+});
+
+describe('validateConfig: invalid fields name their JSON path', () => {
+  const cases: Array<[string, Edit, string, RegExp?]> = [
+    ['config not an object', () => [1, 2], ''],
+    ['ociVersion missing', (c) => { delete c.ociVersion; }, 'ociVersion'],
+    ['ociVersion 2.x', (c) => { c.ociVersion = '2.0.0'; }, 'ociVersion', /1\.x semantic version/],
+    ['ociVersion number', (c) => { c.ociVersion = 1; }, 'ociVersion'],
+    ['root missing', (c) => { delete c.root; }, 'root'],
+    ['root.path missing', (c) => { delete c.root.path; }, 'root.path'],
+    ['root.path empty', (c) => { c.root.path = ''; }, 'root.path'],
+    ['root.readonly not boolean', (c) => { c.root.readonly = 'yes'; }, 'root.readonly'],
+    ['process missing', (c) => { delete c.process; }, 'process'],
+    ['process.args missing', (c) => { delete c.process.args; }, 'process.args', /^process\.args: must be a non-empty array of strings$/],
+    ['process.args empty', (c) => { c.process.args = []; }, 'process.args'],
+    ['process.args non-string', (c) => { c.process.args = ['sh', 3]; }, 'process.args'],
+    ['process.args[0] empty', (c) => { c.process.args = ['']; }, 'process.args[0]'],
+    ['process.args NUL', (c) => { c.process.args = ['sh', 'a\0b']; }, 'process.args[1]', /nul/],
+    ['process.args too long', (c) => { c.process.args = ['x'.repeat(4097)]; }, 'process.args[0]', /4096 bytes/],
+    ['process.args too many', (c) => { c.process.args = Array(1025).fill('x'); }, 'process.args', /at most 1024/],
+    ['process.env not array', (c) => { c.process.env = 'A=1'; }, 'process.env'],
+    ['process.env entry without =', (c) => { c.process.env.push('NOPE'); }, 'process.env[2]', /KEY=value/],
+    ['process.env entry with empty key', (c) => { c.process.env = ['=x']; }, 'process.env[0]'],
+    ['process.cwd missing', (c) => { delete c.process.cwd; }, 'process.cwd'],
+    ['process.cwd relative', (c) => { c.process.cwd = 'tmp'; }, 'process.cwd', /absolute/],
+    ['process.user missing', (c) => { delete c.process.user; }, 'process.user'],
+    ['process.user.uid missing', (c) => { delete c.process.user.uid; }, 'process.user.uid'],
+    ['process.user.uid negative', (c) => { c.process.user.uid = -1; }, 'process.user.uid'],
+    ['process.user.uid fractional', (c) => { c.process.user.uid = 1.5; }, 'process.user.uid'],
+    ['process.user.gid too large', (c) => { c.process.user.gid = 2 ** 32; }, 'process.user.gid'],
+    ['process.user.umask too large', (c) => { c.process.user.umask = 0o1000; }, 'process.user.umask'],
+    ['process.user.additionalGids bad entry', (c) => { c.process.user.additionalGids = [1, 'x']; }, 'process.user.additionalGids[1]'],
+    ['process.user.additionalGids too many', (c) => { c.process.user.additionalGids = Array(65).fill(1); }, 'process.user.additionalGids'],
+    ['process.user.uid not mapped', (c) => { c.process.user.uid = 70000; }, 'process.user.uid', /not mapped/],
+    ['process.user.gid not mapped', (c) => { c.process.user.gid = 70000; }, 'process.user.gid', /not mapped/],
+    ['additional gid not mapped', (c) => { c.process.user.additionalGids = [70000]; }, 'process.user.additionalGids[0]'],
+    ['process.terminal not boolean', (c) => { c.process.terminal = 1; }, 'process.terminal'],
+    ['process.oomScoreAdj out of range', (c) => { c.process.oomScoreAdj = 5000; }, 'process.oomScoreAdj'],
+    ['rlimit soft > hard', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1, soft: 2 }]; }, 'process.rlimits[0].soft'],
+    ['rlimit bad type', (c) => { c.process.rlimits = [{ type: 'NOFILE', hard: 1, soft: 1 }]; }, 'process.rlimits[0].type'],
+    ['capability bad name', (c) => { c.process.capabilities = { bounding: ['kill'] }; }, 'process.capabilities.bounding[0]'],
+    ['hostname not string', (c) => { c.hostname = 5; }, 'hostname'],
+    ['hostname too long', (c) => { c.hostname = 'h'.repeat(65); }, 'hostname'],
+    ['hostname without uts namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'uts'); }, 'hostname', /uts namespace/],
+    ['domainname without uts namespace', (c) => { delete c.hostname; c.domainname = 'd'; c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'uts'); }, 'domainname'],
+    ['mounts not array', (c) => { c.mounts = {}; }, 'mounts'],
+    ['mount not object', (c) => { c.mounts[1] = 'x'; }, 'mounts[1]'],
+    ['mount destination missing', (c) => { delete c.mounts[2].destination; }, 'mounts[2].destination'],
+    ['mount destination relative', (c) => { c.mounts[2].destination = 'dev/pts'; }, 'mounts[2].destination', /^mounts\[2\]\.destination: must be an absolute path$/],
+    ['mount destination root', (c) => { c.mounts[0].destination = '/./'; }, 'mounts[0].destination', /root directory/],
+    ['mount type missing (not bind)', (c) => { delete c.mounts[0].type; }, 'mounts[0].type', /bind mount/],
+    ['mount type not string', (c) => { c.mounts[0].type = 7; }, 'mounts[0].type'],
+    ['bind mount without source', (c) => { c.mounts.push({ destination: '/x', type: 'bind', options: ['rbind'] }); }, 'mounts[6].source'],
+    ['mount options not strings', (c) => { c.mounts[1].options = ['ro', 1]; }, 'mounts[1].options[1]'],
+    ['hooks not object', (c) => { c.hooks = []; }, 'hooks'],
+    ['hooks list not array', (c) => { c.hooks = { prestart: {} }; }, 'hooks.prestart'],
+    ['annotations value not string', (c) => { c.annotations = { a: 1 }; }, 'annotations.a'],
+    ['linux not object', (c) => { c.linux = 3; delete c.hostname; }, 'linux'],
+    ['namespace type unknown', (c) => { c.linux.namespaces.push({ type: 'bogus' }); }, 'linux.namespaces[6].type'],
+    ['namespace duplicate', (c) => { c.linux.namespaces.push({ type: 'pid' }); }, 'linux.namespaces[6].type', /duplicate/],
+    ['namespace type missing', (c) => { c.linux.namespaces.push({}); }, 'linux.namespaces[6].type'],
+    ['uidMappings without user namespace', (c) => { c.linux.namespaces.pop(); delete c.linux.gidMappings; }, 'linux.uidMappings', /requires a user namespace/],
+    ['user namespace without uidMappings', (c) => { delete c.linux.uidMappings; }, 'linux.uidMappings', /required/],
+    ['user namespace with empty gidMappings', (c) => { c.linux.gidMappings = []; }, 'linux.gidMappings'],
+    ['mapping size 0', (c) => { c.linux.uidMappings[0].size = 0; }, 'linux.uidMappings[0].size', /positive/],
+    ['mapping hostID missing', (c) => { delete c.linux.gidMappings[0].hostID; }, 'linux.gidMappings[0].hostID'],
+    ['mapping past 2^32', (c) => { c.linux.uidMappings[0].hostID = 2 ** 32 - 10; }, 'linux.uidMappings[0].size'],
+    ['mapping containerID overlap', (c) => { c.linux.uidMappings.push({ containerID: 10, hostID: 500000, size: 1 }); }, 'linux.uidMappings[1].containerID', /overlaps/],
+    ['mapping hostID overlap', (c) => { c.linux.uidMappings.push({ containerID: 70000, hostID: 100005, size: 1 }); }, 'linux.uidMappings[1].hostID'],
+    ['maskedPaths relative', (c) => { c.linux.maskedPaths.push('proc/x'); }, 'linux.maskedPaths[11]'],
+    ['readonlyPaths not array', (c) => { c.linux.readonlyPaths = '/proc'; }, 'linux.readonlyPaths'],
+    ['rootfsPropagation unknown', (c) => { c.linux.rootfsPropagation = 'sideways'; }, 'linux.rootfsPropagation'],
+    ['sysctl value not string', (c) => { c.linux.sysctl = { 'net.x': 1 }; }, 'linux.sysctl.net.x'],
+    ['cgroupsPath not string', (c) => { c.linux.cgroupsPath = 1; }, 'linux.cgroupsPath'],
+  ];
+
+  // Fixed arity: jest.each passes `done` in place of a missing trailing argument.
+  it.each(cases.map(([n, e, f, m]) => [n, e, f, m ?? null] as const))('%s → ECONFIG_INVALID at the field', (_name, edit, field, msg) => {
+    const p = problem(edit);
+    expect(p).toMatchObject({ code: 'ECONFIG_INVALID', field });
+    expect(p.message.startsWith(`${field}: `)).toBe(true);
+    if (msg) expect(p.message).toMatch(msg);
+    // Messages follow the catalogue's style.
+    expect(p.message).not.toMatch(/\.$/);
+  });
+
+  it('reports invalid problems before unsupported ones and counts the rest', () => {
+    const c = spec((x) => { x.process.terminal = true; x.process.cwd = 'rel'; x.hostname = 5; });
+    const problems = findConfigProblems(c);
+    expect(problems.map((p) => [p.code, p.field])).toEqual([
+      ['ECONFIG_INVALID', 'process.cwd'],
+      ['ECONFIG_INVALID', 'hostname'],
+      ['ECONFIG_UNSUPPORTED', 'process.terminal'],
+    ]);
+    const e = caught(() => validateConfig(c));
+    expect(e.message).toBe('process.cwd: must be an absolute path (and 2 more)');
+  });
+
+  it('puts the config path in the error context when given', () => {
+    const e = caught(() => validateConfig(spec((c) => { c.process.args = []; }), { path: '/b/config.json' }));
+    expect(e.context).toEqual({ path: '/b/config.json', field: 'process.args' });
+  });
+});
+
+describe('validateConfig: unsupported features are refused, not ignored', () => {
+  const cases: Array<[string, Edit, string, boolean?]> = [
+    ['process.terminal true', (c) => { c.process.terminal = true; }, 'process.terminal'],
+    ['linux.seccomp', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, 'linux.seccomp'],
+    ['non-default capabilities', (c) => { c.process.capabilities = { bounding: ['CAP_SYS_ADMIN'] }; }, 'process.capabilities'],
+    ['default capabilities plus one', (c) => { c.process.capabilities = { effective: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_CHOWN'] }; }, 'process.capabilities'],
+    ['empty capability set (drop all)', (c) => { c.process.capabilities = { bounding: [] }; }, 'process.capabilities'],
+    ['rlimits other than runc default', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 1024 }]; }, 'process.rlimits'],
+    ['rlimit RLIMIT_NPROC', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NPROC', hard: 10, soft: 10 }]; }, 'process.rlimits'],
+    ['linux.resources.memory', (c) => { c.linux.resources = { memory: { limit: 1 } }; }, 'linux.resources.memory'],
+    ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
+    ['hooks.prestart', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, 'hooks.prestart'],
+    ['hooks.createRuntime', (c) => { c.hooks = { createRuntime: [{ path: '/bin/true' }] }; }, 'hooks.createRuntime'],
+    ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }, 'linux.sysctl'],
+    ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
+    ['namespace path', (c) => { c.linux.namespaces[1].path = '/proc/1/ns/net'; }, 'linux.namespaces[1].path'],
+    ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
+    ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
+    ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
+    ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
+    ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
+    ['process.oomScoreAdj', (c) => { c.process.oomScoreAdj = 100; }, 'process.oomScoreAdj'],
+    ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }, 'process.apparmorProfile'],
+    ['process.selinuxLabel', (c) => { c.process.selinuxLabel = 'system_u:system_r:container_t:s0'; }, 'process.selinuxLabel'],
+    ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
+    ['process.ioPriority', (c) => { c.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, 'process.ioPriority'],
+    ['linux.mountLabel', (c) => { c.linux.mountLabel = 'x'; }, 'linux.mountLabel'],
+    ['linux.intelRdt', (c) => { c.linux.intelRdt = {}; }, 'linux.intelRdt'],
+    ['linux.personality', (c) => { c.linux.personality = { domain: 'LINUX32' }; }, 'linux.personality'],
+    ['linux.timeOffsets', (c) => { c.linux.timeOffsets = {}; }, 'linux.timeOffsets'],
+    ['windows section', (c) => { c.windows = {}; }, 'windows'],
+    ['id-mapped mount', (c) => { c.mounts[0].uidMappings = []; }, 'mounts[0].uidMappings'],
+    ['recursive read-only option', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['rbind', 'rro'] }); }, 'mounts[6].options[1]'],
+    ['tmpcopyup option', (c) => { c.mounts[1].options.push('tmpcopyup'); }, 'mounts[1].options[4]'],
+    ['unknown option on a bind mount', (c) => { c.mounts.push({ destination: '/x', source: '/tmp', options: ['rbind', 'size=1k'] }); }, 'mounts[6].options[1]'],
+    ['two propagation options', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['bind', 'private', 'shared'] }); }, 'mounts[6].options[2]'],
+  ];
+
+  it.each(cases.map(([n, e, f, u]) => [n, e, f, u ?? true] as const))('%s → ECONFIG_UNSUPPORTED at the field', (_name, edit, field, userns) => {
+    const p = problem(edit, userns);
+    expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field });
+    expect(p.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it('tolerates empty hooks, sysctl, devices and resources', () => {
+    const c = spec((x) => {
+      x.hooks = { prestart: [], poststop: [] };
+      x.linux.sysctl = {};
+      x.linux.devices = [];
+      x.linux.resources = { devices: [] };
+      x.process.apparmorProfile = '';
+      x.linux.mountLabel = '';
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+  });
+
+  it('accepts cgroupsPath, annotations, consoleSize and noNewPrivileges false', () => {
+    const c = spec((x) => {
+      x.linux.cgroupsPath = '/paddock/x';
+      x.annotations = { 'org.example': 'v' };
+      x.process.consoleSize = { height: 24, width: 80 };
+      x.process.noNewPrivileges = false;
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+  });
+});
+
+describe("validateConfig: runc spec's defaults", () => {
+  /** What `runc spec --rootless` adds on top of a plain config, minus the terminal. */
+  function runcDefaults(c: any): void {
+    c.process.capabilities = {
+      bounding: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+      effective: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+      inheritable: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+      permitted: ['CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_AUDIT_WRITE'],
+      ambient: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+    };
+    c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }];
+    c.process.noNewPrivileges = true;
+    c.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+  }
+
+  it('are tolerated inside a user namespace', () => {
+    expect(findConfigProblems(spec(runcDefaults))).toEqual([]);
+  });
+
+  it('are tolerated with some capability sets left out', () => {
+    expect(findConfigProblems(spec((c) => {
+      runcDefaults(c);
+      delete c.process.capabilities.inheritable;
+      delete c.process.capabilities.ambient;
+    }))).toEqual([]);
+  });
+
+  it('are refused without a user namespace, where ignoring them would leave host-root powers', () => {
+    const problems = findConfigProblems(spec(runcDefaults, false));
+    expect(problems.map((p) => [p.code, p.field])).toEqual([
+      ['ECONFIG_UNSUPPORTED', 'process.capabilities'],
+      ['ECONFIG_UNSUPPORTED', 'process.noNewPrivileges'],
+      ['ECONFIG_UNSUPPORTED', 'linux.resources.devices'],
+    ]);
+  });
+
+  it('RLIMIT_NOFILE 1024 alone is tolerated even without a user namespace', () => {
+    expect(findConfigProblems(spec((c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]; }, false))).toEqual([]);
+  });
+
+  it('a stock runc config still needs terminal set to false', () => {
+    const p = problem((c) => { runcDefaults(c); c.process.terminal = true; });
+    expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: 'process.terminal' });
+  });
+});
+
+describe('defaultSpec', () => {
+  it('has the runc-like shape', () => {
+    const c = defaultSpec();
+    expect(c.ociVersion).toBe('1.0.2');
+    expect(c.process).toMatchObject({ terminal: false, user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/' });
+    expect(c.process?.env?.[0]).toMatch(/^PATH=/);
+    expect(c.root).toEqual({ path: 'rootfs', readonly: true });
+    expect(c.hostname).toBe('paddock');
+    expect(c.mounts?.map((m) => `${m.destination}:${m.type}`)).toEqual([
+      '/proc:proc', '/dev:tmpfs', '/dev/pts:devpts', '/dev/shm:tmpfs', '/dev/mqueue:mqueue', '/sys:sysfs',
+    ]);
+    expect(c.mounts?.[2]?.options?.some((o) => o.startsWith('gid='))).toBe(false);
+    expect(c.linux?.namespaces?.map((n) => n.type).sort()).toEqual(['ipc', 'mount', 'network', 'pid', 'uts']);
+    expect(c.linux?.uidMappings).toBeUndefined();
+  });
+
+  it('adds a user namespace and mappings on request', () => {
+    const c = defaultSpec({ args: ['true'], rootfs: '/r', hostname: 'h', userns: { hostId: 200000, size: 1000 } });
+    expect(c.linux?.namespaces?.some((n) => n.type === 'user')).toBe(true);
+    expect(c.linux?.uidMappings).toEqual([{ containerID: 0, hostID: 200000, size: 1000 }]);
+    expect(c.linux?.gidMappings).toEqual([{ containerID: 0, hostID: 200000, size: 1000 }]);
+    expect(c.process?.args).toEqual(['true']);
+    expect(c.root?.path).toBe('/r');
+    expect(c.hostname).toBe('h');
+    expect(findConfigProblems(c)).toEqual([]);
+  });
+
+  it('returns a fresh object each call', () => {
+    const a = defaultSpec();
+    a.mounts?.pop();
+    expect(defaultSpec().mounts).toHaveLength(6);
+  });
+});
