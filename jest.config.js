@@ -2,6 +2,8 @@
  *  `integration` runs as root against real namespaces, paddock-init and nanomsg. */
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true, diagnostics: false }];
 module.exports = {
+  // Integration tests launch real sandboxes; each test still bounds its own waits.
+  testTimeout: 60000,
   projects: [
     {
       displayName: 'unit',
@@ -14,7 +16,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.int.test.ts'],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
-      testTimeout: 60000,
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
     },

@@ -22,21 +22,30 @@ interface Pending {
  * request timed out is dropped by REQ's own request ids.
  */
 export class ControlClient {
-  private readonly sock: nano.NanoSocket;
+  private sock: nano.NanoSocket;
   private readonly queue: Pending[] = [];
   private current: (Pending & { timer: NodeJS.Timeout }) | undefined;
   private closed = false;
 
   constructor(
     readonly sandboxId: string,
-    socketPath: string,
+    private readonly socketPath: string,
     private readonly defaultTimeoutMs = 5_000,
   ) {
+    this.sock = this.open();
+  }
+
+  private open(): nano.NanoSocket {
     // Reconnect fast: init binds its socket a few ms after we may first connect.
-    this.sock = nano.socket('req', { reconn: 5, maxreconn: 100 });
-    this.sock.on('data', (buf: Buffer) => this.onReply(buf));
-    this.sock.on('error', (e: Error) => this.failCurrent(new ChannelError('ECONTROL', `control channel: ${e.message}`, { sandboxId })));
-    this.sock.connect(`ipc://${socketPath}`);
+    const sock = nano.socket('req', { reconn: 5, maxreconn: 100 });
+    sock.on('data', (buf: Buffer) => {
+      if (sock === this.sock) this.onReply(buf);
+    });
+    sock.on('error', (e: Error) => {
+      if (sock === this.sock) this.failCurrent(new ChannelError('ECONTROL', `control channel: ${e.message}`, { sandboxId: this.sandboxId }));
+    });
+    sock.connect(`ipc://${this.socketPath}`);
+    return sock;
   }
 
   request<T extends Request>(req: T, timeoutMs = this.defaultTimeoutMs): Promise<MessageOf<'OK'>> {
@@ -63,6 +72,9 @@ export class ControlClient {
     const next = this.queue.shift();
     if (!next) return;
     const timer = setTimeout(() => {
+      // A peer that swallowed a request may never answer on this socket again; start afresh.
+      this.sock.close();
+      this.sock = this.open();
       this.failCurrent(
         new ChannelError('ETIMEOUT', `control request ${next.req.type} got no reply in ${next.timeoutMs} ms`, {
           sandboxId: this.sandboxId,

@@ -243,7 +243,11 @@ class PaddockEngine implements Engine {
     const hostPid = reply.hostPid as number;
     const done = deferred<void>();
     rt.execs.set(pid, { name, containerId, done, stdinFd: io.stdinFd });
+    c.send({ type: 'exec' });
     rt.actor.send({ type: 'process.add', containerId, pid, hostPid });
+    // Its exit may have been delivered before it was registered (see pendingExits).
+    const child = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
+    if (child?.getSnapshot().value === 'exited') done.resolve();
     this.persist(rt);
     const streams = io.streams(done.promise);
     rt.log.debug({ containerId, pid, step: 'exec' }, 'exec started');
@@ -331,6 +335,7 @@ class PaddockEngine implements Engine {
       ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
       ...(opts.all ? { all: true } : {}),
     });
+    c.send({ type: 'signal' });
   }
 
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
@@ -628,6 +633,8 @@ class PaddockEngine implements Engine {
           this.subject.next({ type: 'state', sandboxId: rt.id, status: value });
         }
         for (const [cid, ref] of Object.entries(snap.children)) {
+          // Invoked effect actors (launch, destroy) are children too; only machines we spawned have a status.
+          if (snap.context.containers[cid] === undefined && snap.context.processes[cid] === undefined) continue;
           const child = (ref as AnyActorRef | undefined)?.getSnapshot();
           if (!child) continue;
           const v = String(child.value);

@@ -21,6 +21,14 @@ export interface ContainerContext extends ContainerInput {
   hostPid?: number;
   exit?: ExitStatus;
   error?: FailureInfo;
+  /** Commands accepted while running; also makes them real transitions for `snapshot.can()`. */
+  signalsSent: number;
+  execs: number;
+  /**
+   * An exit that arrived while the start reply was still on its way (events and
+   * replies travel on different sockets, so their order is not guaranteed).
+   */
+  earlyExit?: { pid: number; exit: ExitStatus };
 }
 
 export interface StartedProcess {
@@ -51,6 +59,10 @@ export const containerMachine = setup({
   actions: {
     recordStart: assign((_, started: StartedProcess) => ({ pid: started.pid, hostPid: started.hostPid, error: undefined })),
     recordExit: assign((_, exit: ExitStatus) => ({ exit })),
+    keepEarlyExit: assign((_, early: { pid: number; exit: ExitStatus }) => ({ earlyExit: early })),
+    applyEarlyExit: assign(({ context }) => (context.earlyExit ? { exit: context.earlyExit.exit, earlyExit: undefined } : {})),
+    countSignal: assign(({ context }) => ({ signalsSent: context.signalsSent + 1 })),
+    countExec: assign(({ context }) => ({ execs: context.execs + 1 })),
     notifyStarted: sendParent(({ context }) => ({ type: 'container.started', containerId: context.containerId })),
     notifyStartFailed: sendParent(({ context }) => ({
       type: 'container.startFailed',
@@ -68,10 +80,16 @@ export const containerMachine = setup({
   },
   guards: {
     isOwnRootProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.pid,
+    /** The same exit often arrives twice (event channel and exits.log); only a new status counts. */
+    isNewStatusOfRootProcess: ({ context, event }) =>
+      event.type === 'process.exited' &&
+      event.pid === context.pid &&
+      (context.exit === undefined || context.exit.exitCode !== event.exit.exitCode || context.exit.signal !== event.exit.signal),
+    exitedBeforeStartReply: ({ context }, started: StartedProcess) => context.earlyExit?.pid === started.pid,
   },
 }).createMachine({
   id: 'container',
-  context: ({ input }) => ({ ...input }),
+  context: ({ input }) => ({ ...input, signalsSent: 0, execs: 0 }),
   initial: 'created',
   states: {
     created: {
@@ -91,14 +109,26 @@ export const containerMachine = setup({
         id: 'startContainer',
         src: 'startContainer',
         input: ({ context }) => ({ sandboxId: context.sandboxId, containerId: context.containerId }),
-        onDone: {
-          target: 'running',
-          actions: [{ type: 'recordStart', params: ({ event }) => event.output }, 'notifyStarted'],
-        },
+        onDone: [
+          {
+            guard: { type: 'exitedBeforeStartReply', params: ({ event }) => event.output },
+            target: 'stopped',
+            actions: [{ type: 'recordStart', params: ({ event }) => event.output }, 'applyEarlyExit', 'notifyStarted'],
+          },
+          {
+            target: 'running',
+            actions: [{ type: 'recordStart', params: ({ event }) => event.output }, 'notifyStarted'],
+          },
+        ],
         onError: {
           // A failed start changes nothing: the container stays created and can be retried or destroyed.
           target: 'created',
           actions: [assign({ error: ({ event }) => toFailureInfo(event.error) }), 'notifyStartFailed'],
+        },
+      },
+      on: {
+        'process.exited': {
+          actions: { type: 'keepEarlyExit', params: ({ event }) => ({ pid: event.pid, exit: event.exit }) },
         },
       },
       after: {
@@ -115,8 +145,8 @@ export const containerMachine = setup({
       tags: ['alive'],
       description: 'The root process runs; exec and signal are allowed.',
       on: {
-        signal: {},
-        exec: {},
+        signal: { actions: 'countSignal' },
+        exec: { actions: 'countExec' },
         'process.exited': {
           guard: 'isOwnRootProcess',
           target: 'stopped',
@@ -135,7 +165,7 @@ export const containerMachine = setup({
       on: {
         // A status that arrives after destroy/lost (read later from exits.log) still counts.
         'process.exited': {
-          guard: 'isOwnRootProcess',
+          guard: 'isNewStatusOfRootProcess',
           actions: [{ type: 'recordExit', params: ({ event }) => event.exit }, 'notifyStopped'],
         },
       },

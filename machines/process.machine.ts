@@ -17,6 +17,8 @@ export interface ProcessInput {
 
 export interface ProcessContext extends ProcessInput {
   exit?: ExitStatus;
+  /** Signals accepted while running; also makes `signal` a real transition for `snapshot.can()`. */
+  signalsSent: number;
 }
 
 export type ProcessEvent =
@@ -32,19 +34,20 @@ export const processMachine = setup({
   },
   actions: {
     recordExit: assign((_, exit: ExitStatus) => ({ exit })),
+    countSignal: assign(({ context }) => ({ signalsSent: context.signalsSent + 1 })),
   },
   guards: {
     isThisProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.pid,
   },
 }).createMachine({
   id: 'process',
-  context: ({ input }) => ({ ...input }),
+  context: ({ input }) => ({ ...input, signalsSent: 0 }),
   initial: 'running',
   states: {
     running: {
       tags: ['alive'],
       on: {
-        signal: {},
+        signal: { actions: 'countSignal' },
         'process.exited': {
           guard: 'isThisProcess',
           target: 'exited',

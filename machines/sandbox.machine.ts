@@ -36,6 +36,11 @@ export interface SandboxContext extends SandboxInput {
   rootContainerId?: string;
   containers: Record<string, ContainerEntry>;
   processes: Record<string, ProcessEntry>;
+  /**
+   * Exits of exec'd processes that arrived before their `process.add` (the exec reply
+   * and the exit event travel on different sockets); applied when the process is added.
+   */
+  pendingExits: Record<string, ExitStatus>;
   /** Status of the root container, which is the sandbox's own exit status. */
   exit?: ExitStatus;
   error?: FailureInfo;
@@ -50,8 +55,6 @@ export interface LaunchedSandbox {
 export type SandboxEvent =
   | { type: 'start' }
   | { type: 'destroy' }
-  | { type: 'pause' }
-  | { type: 'resume' }
   | { type: 'container.add'; containerId: string; bundleDir: string }
   | { type: 'container.start'; containerId: string }
   | { type: 'container.remove'; containerId: string }
@@ -118,14 +121,25 @@ export const sandboxMachine = setup({
         id,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
       });
+      const early = context.pendingExits[id];
+      if (early) {
+        enqueue.sendTo(id, { type: 'process.exited', pid: event.pid, exit: early });
+        const pendingExits = { ...context.pendingExits };
+        delete pendingExits[id];
+        enqueue.assign({ pendingExits });
+      }
       enqueue.assign({ processes: { ...context.processes, [id]: { containerId: event.containerId } } });
     }),
     forwardExit: enqueueActions(({ enqueue, context, event }) => {
       if (event.type !== 'process.exited') return;
       const target = event.kind === 'container' ? event.containerId : processActorId(event.pid);
       const known = event.kind === 'container' ? context.containers[target] : context.processes[target];
-      // Exits of processes we never registered (or already removed) are facts with no listener.
-      if (known === undefined) return;
+      if (known === undefined) {
+        // An exec'd process may exit before it is registered: keep its status for process.add.
+        // Exits of containers never registered (or already removed) have no listener.
+        if (event.kind === 'exec') enqueue.assign({ pendingExits: { ...context.pendingExits, [target]: event.exit } });
+        return;
+      }
       enqueue.sendTo(target, { type: 'process.exited', pid: event.pid, exit: event.exit });
     }),
     recordRootExit: assign(({ context, event }) =>
@@ -160,7 +174,7 @@ export const sandboxMachine = setup({
   },
 }).createMachine({
   id: 'sandbox',
-  context: ({ input }) => ({ ...input, containers: {}, processes: {} }),
+  context: ({ input }) => ({ ...input, containers: {}, processes: {}, pendingExits: {} }),
   initial: 'creating',
   on: {
     // Exit facts can arrive in any state (late, from exits.log); children decide what they mean.

@@ -242,10 +242,31 @@ test('the sandbox executes a sealed memfd copy, never the host binary', async ()
   const r = launch('sleep');
   await readAll(r.readyFd);
   expect(fs.readlinkSync(`/proc/${r.pid}/exe`)).toMatch(/^\/memfd:paddock-init/);
-  // CVE-2019-5736: opening the executable for writing through /proc must fail.
-  expect(() => fs.openSync(`/proc/${r.pid}/exe`, 'r+')).toThrow();
-  // The host binary is untouched and still what we built.
-  expect(fs.statSync(FAKE_INIT).isFile()).toBe(true);
+  // CVE-2019-5736: the executable reachable from inside is not the host file, and it
+  // cannot be opened for writing.
+  expect(() => fs.openSync(`/proc/${r.pid}/exe`, 'r+')).toThrow(/ETXTBSY|EPERM|EACCES/);
+  // Even idle, the supervisor's cached copy refuses writes: it is sealed.
+  const cached = fs
+    .readdirSync('/proc/self/fd')
+    .find((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:paddock-init');
+      } catch {
+        return false;
+      }
+    });
+  expect(cached).toBeDefined();
+  native.pidfdSendSignal(r.pidfd, 9);
+  const token = nextToken++;
+  native.watch(r.pidfd, token);
+  await waitExit(token);
+  const rw = fs.openSync(`/proc/self/fd/${cached}`, 'r+');
+  try {
+    expect(() => fs.writeSync(rw, 'x', 0)).toThrow(/EPERM/);
+    expect(() => fs.ftruncateSync(rw, 0)).toThrow(/EPERM/);
+  } finally {
+    fs.closeSync(rw);
+  }
 });
 
 test('a launch without a user namespace keeps host uid 0', async () => {
@@ -271,10 +292,9 @@ test('an ERROR ready report comes through and the exit is reaped', async () => {
   expect(await waitExit(token)).toMatchObject({ reaped: true, exitCode: 1, signal: 0 });
 });
 
-test('stdio fds become init 0..2', async () => {
+test('stdio fds become init 0..2, /dev/null where not given', async () => {
   const dir = sandboxDir('exit:0');
-  const file = path.join(dir, 'stdout');
-  const fd = fs.openSync(file, 'w');
+  const fd = fs.openSync(path.join(dir, 'stdout'), 'w');
   try {
     const r = native.launchInit({
       initPath: FAKE_INIT,
@@ -282,13 +302,17 @@ test('stdio fds become init 0..2', async () => {
       cloneFlags: ALL_NAMESPACES,
       uidMap: MAP,
       gidMap: MAP,
-      stdio: [undefined, fd, fd],
+      stdio: [undefined, fd as Fd, fd as Fd],
     });
     tracked.push({ pid: r.pid, pidfd: r.pidfd, readyFd: r.readyFd });
-    await readAll(r.readyFd);
-    // fake-init is still alive until it exits; its fd 1 is our file.
     const token = nextToken++;
     native.watch(r.pidfd, token);
+    await readAll(r.readyFd);
+    const id = (st: fs.Stats) => `${st.dev}:${st.ino}`;
+    const out = readOut(dir);
+    expect(out.stdio0).toBe(id(fs.statSync('/dev/null')));
+    expect(out.stdio1).toBe(id(fs.fstatSync(fd)));
+    expect(out.stdio2).toBe(id(fs.fstatSync(fd)));
     await waitExit(token);
   } finally {
     fs.closeSync(fd);

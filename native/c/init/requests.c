@@ -249,6 +249,9 @@ static void handle(const struct pd_msg *m, struct pd_arena *a)
   int needs_cid = m->type != PD_PING && m->type != PD_PROCESSES &&
                   m->type != PD_STACKS && m->type != PD_PROBE_EVENTS;
 
+  /* Replies, events and the sandbox plan decode fine but are not requests. */
+  if (m->type >= PD_SANDBOX_PLAN)
+    return reply_error(PD_E_BAD_MESSAGE, EINVAL, NULL, "not a request type");
   if (needs_cid && m->cid == NULL)
     return reply_error(PD_E_BAD_MESSAGE, EINVAL, NULL, "missing CID");
   if ((m->type == PD_START_CONTAINER || m->type == PD_EXEC) &&

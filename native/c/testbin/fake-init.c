@@ -2,10 +2,10 @@
  *
  *   fake-init <sandboxDir> [mode]
  *
- * Writes <sandboxDir>/fake-init.out ("key value" lines: uid, gid, pid, ppid and the
- * inode of each namespace it is in), then the ready report on fd 3 (docs/protocol.md:
- * OK {PID} or, in mode fail-ready, ERROR {CODE=LAUNCH, ERRNO, STEP}), then acts out
- * its mode. The launcher passes only argv[1], so without argv[2] the mode is read
+ * Writes <sandboxDir>/fake-init.out ("key value" lines: uid, gid, pid, ppid, the
+ * inode of each namespace it is in, whether fd 3 is open, dev:inode of fds 0..2),
+ * then the ready report on fd 3 (docs/protocol.md: OK {PID} or, in mode fail-ready,
+ * ERROR {CODE=LAUNCH, ERRNO, STEP}), then acts out its mode. The launcher passes only argv[1], so without argv[2] the mode is read
  * from <sandboxDir>/fake-init.mode:
  *   exit:N      exit with status N (default: exit:0)
  *   sleep       pause until killed
@@ -123,6 +123,14 @@ static int write_out(const char *dir) {
   for (i = 0; i < sizeof ns / sizeof ns[0]; i++)
     fprintf(f, "ns_%s %lu\n", ns[i], ns_inode(ns[i]));
   fprintf(f, "fd3 %s\n", fcntl(3, F_GETFD) >= 0 ? "open" : "closed");
+  /* Which files 0..2 are, as dev:inode, so a test can match them with its own. */
+  for (i = 0; i < 3; i++) {
+    struct stat st;
+    if (fstat((int)i, &st) == 0)
+      fprintf(f, "stdio%zu %lu:%lu\n", i, (unsigned long)st.st_dev, (unsigned long)st.st_ino);
+    else
+      fprintf(f, "stdio%zu closed\n", i);
+  }
   if (fclose(f) != 0)
     return -errno;
   /* Atomic: a reader sees all of it or nothing. */

@@ -88,3 +88,11 @@ export async function runningSandbox(effects: Effects = {}) {
   await waitState(actor, 'running');
   return actor;
 }
+
+/**
+ * Actor options that restore a persisted snapshot. XState's typings demand `input`
+ * for machines that declare one even when a snapshot is given; it is ignored then.
+ */
+export function fromSnapshot(snapshot: unknown) {
+  return { snapshot: snapshot as any, input: undefined as never };
+}

@@ -1,5 +1,6 @@
 import { createActor, initialTransition, transition } from 'xstate';
 import { processMachine } from '../../../machines/process.machine';
+import { fromSnapshot } from './helpers';
 
 const INPUT = { sandboxId: 'sb1', containerId: 'c1', pid: 7, hostPid: 70007 };
 
@@ -7,17 +8,19 @@ describe('processMachine', () => {
   test('starts running with its input as context and the alive tag', () => {
     const [s] = initialTransition(processMachine, INPUT);
     expect(s.value).toBe('running');
-    expect(s.context).toEqual(INPUT);
+    expect(s.context).toEqual({ ...INPUT, signalsSent: 0 });
     expect(s.hasTag('alive')).toBe(true);
   });
 
-  // BUG: `signal: {}` is a targetless transition with no actions, and XState v5's
-  // snapshot.can() treats such a transition as forbidden (it requires a target or at
-  // least one action). So can({type:'signal'}) is false even in `running`. Give the
-  // transition a (no-op) action or a target.
-  test.failing('signal is allowed while running (can)', () => {
-    const [s] = initialTransition(processMachine, INPUT);
-    expect(s.can({ type: 'signal' })).toBe(true);
+  // XState v5's snapshot.can() reports a targetless transition without actions
+  // (`signal: {}`) as not allowed; the machine counts signals so `can` is true.
+  test('signal is allowed while running (can) and counted', () => {
+    const [s0] = initialTransition(processMachine, INPUT);
+    expect(s0.can({ type: 'signal' })).toBe(true);
+    const [s1] = transition(processMachine, s0, { type: 'signal' });
+    const [s2] = transition(processMachine, s1, { type: 'signal' });
+    expect(s2.value).toBe('running');
+    expect(s2.context.signalsSent).toBe(2);
   });
 
   test('its own exit moves it to exited with the status', () => {
@@ -74,11 +77,12 @@ describe('processMachine', () => {
 
   test('persisted snapshot round-trips through JSON and still reacts', () => {
     const actor = createActor(processMachine, { input: INPUT }).start();
+    actor.send({ type: 'signal' });
     const snapshot = JSON.parse(JSON.stringify(actor.getPersistedSnapshot()));
     actor.stop();
-    const restored = createActor(processMachine, { snapshot }).start();
+    const restored = createActor(processMachine, fromSnapshot(snapshot)).start();
     expect(restored.getSnapshot().value).toBe('running');
-    expect(restored.getSnapshot().context).toEqual(INPUT);
+    expect(restored.getSnapshot().context).toEqual({ ...INPUT, signalsSent: 1 });
     restored.send({ type: 'process.exited', pid: 7, exit: { exitCode: 2, signal: null } });
     expect(restored.getSnapshot().value).toBe('exited');
     expect(restored.getSnapshot().context.exit).toEqual({ exitCode: 2, signal: null });

@@ -1,0 +1,105 @@
+/**
+ * The main job: launches real sandboxes with the library and shows what happens.
+ * Run with `npm run demo` (as root: sandboxes need namespaces and id maps).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createEngine, isPaddockError } from '../index';
+import { defaultSpec } from '../specs/default-spec';
+
+const ROOTFS = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'rootfs');
+
+function bundle(dir: string, args: string[], hostname: string): string {
+  const b = fs.mkdtempSync(path.join(dir, 'bundle-'));
+  const config = defaultSpec({ args, rootfs: ROOTFS, hostname, userns: { hostId: 100000, size: 65536 } });
+  if (config.root) config.root.readonly = true;
+  fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(config, null, 2));
+  return b;
+}
+
+async function collect(stream: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const c of stream) s += c.toString();
+  return s;
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(path.join(ROOTFS, 'bin', 'busybox'))) throw new Error(`no rootfs at ${ROOTFS}: run npm run setup`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-demo-'));
+  const stateDir = path.join(work, 'state');
+  const engine = await createEngine({ stateDir });
+  const sub = engine.events$.subscribe((e) => {
+    if (e.type === 'exit') console.log(`  event: ${e.sandboxId}/${e.containerId} pid ${e.pid} exited ${JSON.stringify({ code: e.exit.exitCode, signal: e.exit.signal })}`);
+    else if (e.type === 'state' && !e.containerId) console.log(`  event: ${e.sandboxId} -> ${e.status}`);
+  });
+  try {
+    console.log('1. a sandbox that says hello from inside its namespaces');
+    let t = process.hrtime.bigint();
+    const hello = await engine.createSandbox('hello', bundle(work, ['sh', '-c', 'echo "hello from pid $$ on $(hostname) as uid $(id -u); nets: $(ls /sys/class/net)"'], 'demo-box'));
+    await engine.startRoot('hello');
+    console.log(`  status: ${JSON.stringify(await engine.wait('hello', 'hello'))}`);
+    console.log(`  output: ${(await collect(hello.stdio!.stdout)).trim()}`);
+    console.log(`  create+start+wait took ${Number(process.hrtime.bigint() - t) / 1e6} ms`);
+    await engine.destroy('hello');
+
+    console.log('2. exit codes and signals');
+    await engine.createSandbox('seven', bundle(work, ['sh', '-c', 'exit 7'], 'seven'));
+    await engine.startRoot('seven');
+    console.log(`  sh -c 'exit 7' -> ${JSON.stringify(await engine.wait('seven', 'seven'))}`);
+    await engine.destroy('seven');
+    await engine.createSandbox('sleeper', bundle(work, ['sleep', '60'], 'sleeper'));
+    await engine.startRoot('sleeper');
+    await engine.signal('sleeper', 'sleeper', 'SIGKILL');
+    console.log(`  sleep 60 + SIGKILL -> ${JSON.stringify(await engine.wait('sleeper', 'sleeper'))}`);
+    await engine.destroy('sleeper');
+
+    console.log('3. exec into a running container, ps, a second container in the same sandbox');
+    await engine.createSandbox('pod', bundle(work, ['sleep', '60'], 'pod'));
+    await engine.startRoot('pod');
+    const ex = await engine.execute('pod', 'pod', { args: ['sh', '-c', 'echo exec sees $(ls /proc | grep -c "^[0-9]") processes'] });
+    console.log(`  exec pid ${ex.pid} -> ${JSON.stringify(await engine.waitPid('pod', ex.pid))}: ${(await collect(ex.stdout!)).trim()}`);
+    const side = await engine.startContainer('pod', 'sidecar', bundle(work, ['sh', '-c', 'echo sidecar on $(hostname); sleep 60'], 'pod'));
+    console.log(`  sidecar pid ${side.pid} (host ${side.hostPid})`);
+    console.log(`  ps pod: ${(await engine.processes('pod', 'pod')).map((p) => `${p.kind}:${p.hostPid}`).join(' ')}`);
+    console.log(`  stats pod: ${JSON.stringify(await engine.event('pod', 'pod'))}`);
+    console.log(`  list: ${engine.list().map((s) => `${s.id}=${s.status}[${s.containers.map((c) => `${c.id}:${c.status}`).join(',')}]`).join(' ')}`);
+    await engine.destroy('pod');
+
+    console.log('4. ten sandboxes at once');
+    t = process.hrtime.bigint();
+    const ids = Array.from({ length: 10 }, (_, i) => `par${i}`);
+    const b = bundle(work, ['true'], 'par');
+    await Promise.all(ids.map(async (id) => {
+      await engine.createSandbox(id, b);
+      await engine.startRoot(id);
+      await engine.wait(id, id);
+      await engine.destroy(id);
+    }));
+    console.log(`  10 sandboxes created, run and destroyed in ${Number(process.hrtime.bigint() - t) / 1e6} ms`);
+
+    console.log('5. bad input is a typed error that changes nothing');
+    for (const attempt of [
+      () => engine.createSandbox('bad', '/nonexistent'),
+      () => engine.startRoot('nope'),
+      () => engine.signal('nope', 'nope', 'SIGWHAT'),
+    ]) {
+      try {
+        await attempt();
+      } catch (e) {
+        console.log(`  ${isPaddockError(e) ? e.code : 'unexpected'}: ${(e as Error).message}`);
+      }
+    }
+    console.log(`  sandboxes left: ${engine.list().length}`);
+  } finally {
+    sub.unsubscribe();
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`demo failed: ${isPaddockError(e) ? `${e.code}: ` : ''}${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+import * as fs from 'node:fs';
+import * as nano from 'nanomsg';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ControlClient } from '../../../actors/control-client';
+import { decode } from '../../../protocols/decode';
+import { encode } from '../../../protocols/encode';
+import type { Message } from '../../../protocols/messages';
+import { WireCode } from '../../../protocols/messages';
+
+/**
+ * The control client against a real nanomsg REP socket standing in for paddock-init:
+ * replies, typed errors from wire codes, queueing (REQ carries one request at a time)
+ * and timeouts.
+ */
+describe('ControlClient', () => {
+  let dir: string;
+  let rep: nano.NanoSocket;
+  let client: ControlClient;
+  let answer: (m: Message) => Message | undefined;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cc-'));
+    rep = nano.socket('rep');
+    rep.bind(`ipc://${path.join(dir, 'control.sock')}`);
+    rep.on('data', (buf: Buffer) => {
+      const reply = answer(decode(buf));
+      if (reply) rep.send(encode(reply));
+    });
+    client = new ControlClient('sb', path.join(dir, 'control.sock'), 300);
+  });
+  afterEach(() => {
+    client.close();
+    rep.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a request resolves with the OK reply', async () => {
+    answer = (m) => (m.type === 'START_CONTAINER' ? { type: 'OK', pid: 1, hostPid: 4242 } : undefined);
+    const r = await client.request({ type: 'START_CONTAINER', cid: 'c', plan: { args: ['true'], env: [], uid: 0, gid: 0 } });
+    expect(r).toMatchObject({ type: 'OK', pid: 1, hostPid: 4242 });
+  });
+
+  test.each([
+    [WireCode.NOT_FOUND, 'ECONTAINER_NOT_FOUND'],
+    [WireCode.EXISTS, 'ECONTAINER_EXISTS'],
+    [WireCode.LAUNCH, 'ELAUNCH_STEP'],
+    [WireCode.BAD_STATE, 'EINVALID_STATE'],
+    [WireCode.BAD_SIGNAL, 'EINVALID_SIGNAL'],
+    [WireCode.BAD_MESSAGE, 'EPROTOCOL'],
+    [WireCode.INTERNAL, 'ECONTROL'],
+  ])('wire code %p becomes %p', async (code, want) => {
+    answer = () => ({ type: 'ERROR', code, errno: 22, step: 'pivot_root', msg: '/x' });
+    const err = await client.request({ type: 'WAIT', cid: 'c' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: want, context: expect.objectContaining({ sandboxId: 'sb', containerId: 'c' }) });
+    if (want === 'ELAUNCH_STEP') expect((err as Error).message).toBe('pivot_root: EINVAL (/x)');
+  });
+
+  test('concurrent requests are queued and each gets its own reply', async () => {
+    answer = (m) => (m.type === 'WAIT' ? { type: 'OK', state: 2, exitCode: Number(m.cid.slice(1)), signal: 0 } : undefined);
+    const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => client.request({ type: 'WAIT', cid: `c${n}` })));
+    expect(replies.map((r) => r.exitCode)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test('a reply later than the timeout is ETIMEOUT and never mistaken for the next reply', async () => {
+    // The stand-in answers the first request late (a wedged init), the rest at once.
+    let calls = 0;
+    rep.removeAllListeners('data');
+    rep.on('data', (buf: Buffer) => {
+      const m = decode(buf);
+      calls++;
+      const reply = encode({ type: 'OK', text: m.type === 'STACKS' ? `reply-${calls}` : '' });
+      if (calls === 1) setTimeout(() => rep.send(reply), 450);
+      else rep.send(reply);
+    });
+    await expect(client.request({ type: 'STACKS' })).rejects.toMatchObject({ code: 'ETIMEOUT' });
+    await new Promise((r) => setTimeout(r, 250));
+    const second = await client.request({ type: 'STACKS' });
+    expect(second.text).toBe('reply-2');
+  });
+
+  test('requests after close are rejected with ECONTROL', async () => {
+    client.close();
+    await expect(client.request({ type: 'PING' })).rejects.toMatchObject({ code: 'ECONTROL' });
+  });
+});

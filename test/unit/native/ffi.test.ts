@@ -1,0 +1,199 @@
+/**
+ * FfiNative over a spy binding: argument validation happens before any native call,
+ * native failures become NativeError with C's step. No native build needed.
+ */
+import { isPaddockError, PaddockError } from '../../../actors/errors';
+import { Fd, NativeError } from '../../../native/facade';
+import { ALL_NAMESPACES, FfiNative, NativeBinding, openBinding, parseWatchRecords } from '../../../native/ffi';
+
+type Spy = { [K in keyof NativeBinding]: jest.Mock };
+
+function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[]) => unknown>> = {}): Spy {
+  const names: Array<keyof NativeBinding> = [
+    'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
+    'pd_watcher_fd', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
+    'pd_close', 'pd_mkfifo', 'pd_kvm_probe',
+  ];
+  const spy = {} as Spy;
+  for (const n of names) {
+    const impl = overrides[n] ?? (n === 'pd_last_step' || n === 'pd_last_detail' ? () => '' : () => 0);
+    spy[n] = jest.fn(impl as (...a: unknown[]) => unknown);
+  }
+  return spy;
+}
+
+function nativeCalls(spy: Spy): number {
+  return Object.values(spy).reduce((n, m) => n + m.mock.calls.length, 0);
+}
+
+const good = {
+  initPath: '/usr/lib/paddock/paddock-init',
+  sandboxDir: '/var/lib/paddock/sb1',
+  cloneFlags: ALL_NAMESPACES,
+  uidMap: '0 100000 65536\n',
+  gidMap: '0 100000 65536\n',
+};
+
+function expectInvalid(fn: () => unknown, field: string): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(isPaddockError(err, 'EINVALID_ARGUMENT')).toBe(true);
+  expect((err as PaddockError).context.field).toBe(field);
+}
+
+describe('validation rejects bad input without calling C', () => {
+  const spy = spyBinding();
+  const n = new FfiNative(spy as unknown as NativeBinding);
+  afterEach(() => expect(nativeCalls(spy)).toBe(0));
+
+  test.each([
+    ['initPath', { ...good, initPath: 'relative/init' }],
+    ['initPath', { ...good, initPath: '/bin/in\0it' }],
+    ['initPath', { ...good, initPath: 42 }],
+    ['initPath', { ...good, initPath: '/' + 'a'.repeat(5000) }],
+    ['sandboxDir', { ...good, sandboxDir: '' }],
+    ['sandboxDir', { ...good, sandboxDir: undefined }],
+    ['cloneFlags', { ...good, cloneFlags: 0x00000100 /* CLONE_VM */ }],
+    ['cloneFlags', { ...good, cloneFlags: -1 }],
+    ['cloneFlags', { ...good, cloneFlags: 1.5 }],
+    ['cloneFlags', { ...good, cloneFlags: '0' }],
+    ['uidMap', { ...good, uidMap: '0 0 1\0' }],
+    ['uidMap', { ...good, uidMap: 7 }],
+    ['gidMap', { ...good, gidMap: 'x'.repeat(5000) }],
+    ['stdio', { ...good, stdio: [1, 2] }],
+    ['stdio', { ...good, stdio: 'abc' }],
+    ['stdio[1]', { ...good, stdio: [undefined, -1, undefined] }],
+    ['stdio[2]', { ...good, stdio: [0, 1, 2.5] }],
+    ['stdio[0]', { ...good, stdio: ['0', 1, 2] }],
+  ])('launchInit %s', (field, req) => {
+    expectInvalid(() => n.launchInit(req as never), field);
+  });
+
+  test('launchInit of a non-object', () => {
+    expectInvalid(() => n.launchInit(null as never), 'request');
+  });
+
+  test.each([0, -3, 1.5, NaN, 4194305, '12', undefined])('pidfdOpen(%p)', (pid) => {
+    expectInvalid(() => n.pidfdOpen(pid as never), 'pid');
+  });
+
+  test.each([0, 65, -9, 9.5, '9', undefined])('pidfdSendSignal signal %p', (sig) => {
+    expectInvalid(() => n.pidfdSendSignal(3 as Fd, sig as never), 'signal');
+  });
+
+  test.each([-1, 1.2, '3', null, 2 ** 31])('fd %p', (fd) => {
+    expectInvalid(() => n.pidfdSendSignal(fd as never, 9), 'pidfd');
+    expectInvalid(() => n.closeFd(fd as never), 'fd');
+    expectInvalid(() => n.watch(fd as never, 1), 'pidfd');
+  });
+
+  test.each([-1, 2 ** 32, 0.5, '1'])('token %p', (token) => {
+    expectInvalid(() => n.watch(3 as Fd, token as never), 'token');
+    expectInvalid(() => n.unwatch(token as never), 'token');
+  });
+
+  test('mkfifo path and mode', () => {
+    expectInvalid(() => n.mkfifo('fifo', 0o600), 'path');
+    expectInvalid(() => n.mkfifo('/a\0b', 0o600), 'path');
+    expectInvalid(() => n.mkfifo('/tmp/f', 0o10000), 'mode');
+    expectInvalid(() => n.mkfifo('/tmp/f', -1), 'mode');
+  });
+});
+
+describe('calls and results', () => {
+  test('launchInit passes exact values and maps absent ones to "" and -1', () => {
+    const spy = spyBinding({ pd_launch_init: () => 4321, pd_last_pidfd: () => 30, pd_last_ready_fd: () => 31 });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
+    expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1);
+  });
+
+  test('a -errno result becomes NativeError with the step and detail C recorded', () => {
+    const spy = spyBinding({
+      pd_launch_init: () => -22,
+      pd_last_step: () => 'uid_map',
+      pd_last_detail: () => '/proc/77/uid_map',
+    });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    let err: unknown;
+    try {
+      n.launchInit(good);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NativeError);
+    expect(err).toMatchObject({ step: 'uid_map', errno: 22, errnoName: 'EINVAL' });
+    expect((err as Error).message).toBe('uid_map: EINVAL (/proc/77/uid_map)');
+  });
+
+  test('unwatch ignores ENOENT but not other errors', () => {
+    let ret = -2;
+    const spy = spyBinding({ pd_unwatch: () => ret, pd_last_step: () => 'unwatch' });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    expect(() => n.unwatch(5)).not.toThrow();
+    ret = -9;
+    expect(() => n.unwatch(5)).toThrow(NativeError);
+    expect(spy.pd_unwatch).toHaveBeenCalledWith(5);
+  });
+
+  test('watch, send signal, close, mkfifo, pidfdOpen pass through', () => {
+    const spy = spyBinding({ pd_pidfd_open: () => 40, pd_watcher_fd: () => 12 });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    expect(n.pidfdOpen(123)).toBe(40);
+    n.watch(40 as Fd, 0xffffffff);
+    n.pidfdSendSignal(40 as Fd, 64);
+    n.closeFd(40 as Fd);
+    n.mkfifo('/tmp/x', 0o600);
+    expect(n.watcherFd()).toBe(12);
+    expect(spy.pd_watch).toHaveBeenCalledWith(40, 0xffffffff);
+    expect(spy.pd_pidfd_send_signal).toHaveBeenCalledWith(40, 64);
+    expect(spy.pd_close).toHaveBeenCalledWith(40);
+    expect(spy.pd_mkfifo).toHaveBeenCalledWith('/tmp/x', 0o600);
+  });
+
+  test('kvmProbe reports availability without throwing', () => {
+    let ret = 12;
+    const spy = spyBinding({ pd_kvm_probe: () => ret, pd_last_step: () => 'open_kvm', pd_last_detail: () => '/dev/kvm' });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    expect(n.kvmProbe()).toEqual({ available: true, apiVersion: 12 });
+    ret = -2;
+    expect(n.kvmProbe()).toEqual({ available: false, reason: 'open_kvm: ENOENT (/dev/kvm)' });
+  });
+});
+
+test('a missing library is ENATIVE_UNAVAILABLE naming the path and the fix', () => {
+  let err: unknown;
+  try {
+    openBinding('/nonexistent/libpaddock.so');
+  } catch (e) {
+    err = e;
+  }
+  expect(isPaddockError(err, 'ENATIVE_UNAVAILABLE')).toBe(true);
+  expect((err as Error).message).toContain('/nonexistent/libpaddock.so');
+  expect((err as Error).message).toContain('run npm run build:native');
+});
+
+test('a file that is not a shared library is ENATIVE_UNAVAILABLE too', () => {
+  expect(() => openBinding(__filename)).toThrow(/run npm run build:native/);
+});
+
+test('watch records parse little-endian, whole records only', () => {
+  const b = Buffer.alloc(36);
+  b.writeUInt32LE(0xfffffffe, 0);
+  b.writeInt32LE(1, 4);
+  b.writeInt32LE(-1, 8);
+  b.writeInt32LE(9, 12);
+  b.writeUInt32LE(7, 16);
+  b.writeInt32LE(0, 20);
+  b.writeInt32LE(3, 24);
+  b.writeInt32LE(0, 28);
+  expect(parseWatchRecords(b)).toEqual([
+    { token: 0xfffffffe, reaped: true, exitCode: -1, signal: 9 },
+    { token: 7, reaped: false, exitCode: 3, signal: 0 },
+  ]);
+});
