@@ -545,9 +545,27 @@ class PaddockEngine implements Engine {
     const rt = this.mustRuntime(sandboxId);
     const c = rt.containers.get(containerId);
     if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
-    const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan });
+    let reply: MessageOf<'OK'>;
+    try {
+      reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan });
+    } catch (e) {
+      // A process that exits at once can take init down with it before the start reply
+      // leaves (nng does not flush on exit). Its record in exits.log proves it started.
+      const rec = rt.initAlive ? undefined : this.exitRecordOf(rt, containerId);
+      if (rec) return { pid: rec.pid, hostPid: rec.hostPid };
+      throw e;
+    }
     rt.log.debug({ containerId, pid: reply.pid, step: 'start' }, 'container started');
     return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+  }
+
+  private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
+    try {
+      const { messages } = splitMessages(fs.readFileSync(rt.paths.exitsLog));
+      return messages.find((m): m is MessageOf<'EV_EXITED'> => m.type === 'EV_EXITED' && m.cid === containerId && m.kind === Kind.CONTAINER);
+    } catch {
+      return undefined;
+    }
   }
 
   private async teardown(sandboxId: string): Promise<void> {

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Fd, NativeFacade, WatchedExit } from '../native/facade';
 
@@ -5,28 +6,25 @@ const RECORD = 16;
 
 /**
  * Host-side exit notifications for sandbox processes. The native layer watches every
- * pidfd with one epoll on one thread and writes a 16-byte record per exit to a pipe;
- * this class reads that pipe through libuv (no polling) and calls back per token.
+ * pidfd of the process with one epoll on one thread; this class opens its own exit
+ * channel (a pipe of its own, so several engines in one process never share or steal
+ * records), reads it through libuv (no polling) and calls back per token.
  */
 export class PidfdWatcher {
+  private channel: Fd | undefined;
   private socket: net.Socket | undefined;
   private pending: Buffer = Buffer.alloc(0);
   private readonly listeners = new Map<number, (exit: WatchedExit) => void>();
-  private nextToken = 1;
 
   constructor(private readonly native: NativeFacade) {}
 
   /** Watch `pidfd`; `onExit` runs once. Returns the token to unwatch with. */
   watch(pidfd: Fd, onExit: (exit: WatchedExit) => void): number {
-    this.ensureReading();
-    const token = this.nextToken++;
+    const channel = this.ensureChannel();
+    // No record can be read before we return to the event loop, so registering the
+    // callback after the native call loses nothing.
+    const token = this.native.watch(channel, pidfd);
     this.listeners.set(token, onExit);
-    try {
-      this.native.watch(pidfd, token);
-    } catch (e) {
-      this.listeners.delete(token);
-      throw e;
-    }
     this.updateRef();
     return token;
   }
@@ -41,19 +39,50 @@ export class PidfdWatcher {
     this.updateRef();
   }
 
-  /** Stop keeping the event loop alive; the native thread stays parked on epoll. */
+  /**
+   * Release everything: every watch of this watcher, its channel (the native side's
+   * write end) and the read end. No callback runs afterwards. A later watch() opens
+   * a new channel.
+   */
   close(): void {
-    for (const token of [...this.listeners.keys()]) this.unwatch(token);
-    this.socket?.unref();
+    this.listeners.clear();
+    const channel = this.channel;
+    const socket = this.socket;
+    this.channel = undefined;
+    this.socket = undefined;
+    this.pending = Buffer.alloc(0);
+    if (channel === undefined) return;
+    try {
+      this.native.closeWatchChannel(channel);
+    } finally {
+      // The socket owns the read end and closes it.
+      socket?.removeAllListeners('data');
+      socket?.destroy();
+    }
   }
 
-  private ensureReading(): void {
-    if (this.socket) return;
-    const fd = this.native.watcherFd();
-    const sock = new net.Socket({ fd, readable: true, writable: false });
-    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+  private ensureChannel(): Fd {
+    if (this.channel !== undefined) return this.channel;
+    const fd = this.native.openWatchChannel();
+    let sock: net.Socket;
+    try {
+      sock = new net.Socket({ fd, readable: true, writable: false });
+    } catch (e) {
+      try {
+        this.native.closeWatchChannel(fd);
+      } finally {
+        fs.closeSync(fd); // a real fd either way (FakeNative's channels are real pipes)
+      }
+      throw e;
+    }
+    sock.on('data', (chunk: Buffer) => {
+      if (this.socket === sock) this.onData(chunk);
+    });
     sock.on('error', () => undefined);
+    sock.unref();
+    this.channel = fd;
     this.socket = sock;
+    return fd;
   }
 
   /** Only watched processes should keep a host process alive. */
@@ -74,6 +103,7 @@ export class PidfdWatcher {
         signal: this.pending.readInt32LE(off + 12),
       };
       off += RECORD;
+      // Unknown tokens (unwatched after the record was written) are dropped.
       const cb = this.listeners.get(exit.token);
       if (cb) {
         this.listeners.delete(exit.token);

@@ -60,16 +60,14 @@ export interface NativeFacade {
   closeFd(fd: Fd): void;
   /** mkfifo(3) with the given mode. Throws NativeError. */
   mkfifo(path: string, mode: number): void;
-  /**
-   * Starts the single epoll watcher thread (idempotent) and returns the read end of
-   * the pipe it reports exits on: 16-byte records {u32 token, i32 reaped, i32 code,
-   * i32 signal}, little-endian.
-   */
-  watcherFd(): Fd;
-  /** Watch `pidfd` (the watcher keeps its own dup) and report its exit with `token`. */
-  watch(pidfd: Fd, token: number): void;
-  /** Stop watching `token` (no record will be written for it). */
+  /** Opens an exit channel: the read end of a pipe on which the one watcher thread reports exits (16-byte records {u32 token, i32 reaped, i32 code, i32 signal} LE) of the pidfds watched through it. Each engine opens its own; two readers never share a pipe. */
+  openWatchChannel(): Fd;
+  /** Watch `pidfd` (the watcher keeps its own dup) on `channel`; returns a process-wide unique token. */
+  watch(channel: Fd, pidfd: Fd): number;
+  /** Stop watching `token` (no record will be written for it). Idempotent. */
   unwatch(token: number): void;
+  /** Unwatch everything on the channel and close the watcher's end; the caller closes the read end. */
+  closeWatchChannel(channel: Fd): void;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
 }

@@ -8,11 +8,15 @@
  * - Pids count from 1000, fds from 100 (both per instance); `failNext(fn, step, errno)`
  *   makes the next call(s) of `fn` throw NativeError(step, errno) (kvmProbe instead
  *   returns `{available: false, reason}`, as the real one does).
+ * - Watching: `openWatchChannel()` makes a real pipe (a FIFO) per channel and returns
+ *   its read end; `watch(channel, pidfd)` returns a token from one counter (from 1)
+ *   shared by all channels, as the real watcher does; `closeWatchChannel` unwatches
+ *   the channel's tokens and closes the write end (the reader sees EOF).
  * - Exits: `exit(pidOrToken, {exitCode} | {signal})` ends a fake process. Each token
  *   watching it gets a WatchedExit, delivered two ways:
  *     1. synchronously to `onExit` listeners (the simple hook for unit tests), and
- *     2. as a real 16-byte record on the pipe returned by `watcherFd()` — a real FIFO,
- *        created on first use — so the same reading code as in production works.
+ *     2. as a real 16-byte record on the pipe of the token's channel, so the same
+ *        reading code as in production works.
  *   Exits the fake causes by itself (SIGKILL through pidfdSendSignal when `killExits`,
  *   the default; watch() of a process that has already exited) are delivered in a
  *   microtask, never from inside the facade call, as the real watcher is
@@ -115,10 +119,11 @@ export class FakeNative implements NativeFacade {
   private nextFd = 100;
   private readonly procs = new Map<number, FakeProcess>();
   private readonly pidOfFd = new Map<number, number>();
-  private readonly watches = new Map<number, number>(); // token -> pid
+  private readonly watches = new Map<number, { pid: number; channel: number }>(); // by token
+  private nextToken = 1;
   private readonly failures: ScriptedFailure[] = [];
   private readonly listeners = new Set<(e: WatchedExit) => void>();
-  private pipe?: { rd: number; wr: number };
+  private readonly channels = new Map<number, { rd: number; wr: number }>(); // by read end
   private readonly killExits: boolean;
   private readonly kvm: KvmInfo;
 
@@ -146,14 +151,14 @@ export class FakeNative implements NativeFacade {
    * `{signal: 9}` means killed; otherwise `exitCode` (default 0).
    */
   exit(pidOrToken: number, status: FakeExitStatus = {}): void {
-    const proc = this.procs.get(pidOrToken) ?? this.procs.get(this.watches.get(pidOrToken) ?? -1);
+    const proc = this.procs.get(pidOrToken) ?? this.procs.get(this.watches.get(pidOrToken)?.pid ?? -1);
     if (proc === undefined) throw new Error(`FakeNative.exit: no process or token ${pidOrToken}`);
     if (!proc.alive) throw new Error(`FakeNative.exit: pid ${proc.pid} has already exited`);
     const signal = status.signal ?? 0;
     proc.alive = false;
     proc.status = { exitCode: signal > 0 ? -1 : (status.exitCode ?? 0), signal };
-    for (const [token, pid] of [...this.watches]) {
-      if (pid === proc.pid) this.report(token, proc);
+    for (const [token, w] of [...this.watches]) {
+      if (w.pid === proc.pid) this.report(token, proc);
     }
   }
 
@@ -171,17 +176,27 @@ export class FakeNative implements NativeFacade {
     return [...this.watches.keys()];
   }
 
-  /** Closes the watcher pipe, if one was made. */
+  /** Read ends of the channels open now (opened and not closed with closeWatchChannel). */
+  openChannels(): Fd[] {
+    return [...this.channels.keys()] as Fd[];
+  }
+
+  /**
+   * Closes both ends of every channel still open. Only for channels whose reader has
+   * not closed its read end itself: that fd number may belong to something else now.
+   */
   dispose(): void {
-    if (this.pipe === undefined) return;
-    for (const fd of [this.pipe.rd, this.pipe.wr]) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // the reader may have closed its end already
+    for (const ch of [...this.channels.values()]) {
+      for (const fd of [ch.rd, ch.wr]) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // the reader may have closed its end already
+        }
       }
     }
-    this.pipe = undefined;
+    this.channels.clear();
+    this.watches.clear();
   }
 
   // ----- NativeFacade -----------------------------------------------------------
@@ -241,27 +256,32 @@ export class FakeNative implements NativeFacade {
     this.fifos.set(path, mode);
   }
 
-  watcherFd(): Fd {
-    this.record({ fn: 'watcherFd', args: [] });
-    this.maybeFail('watcherFd');
-    this.pipe ??= makePipe();
-    return this.pipe.rd as Fd;
+  openWatchChannel(): Fd {
+    this.record({ fn: 'openWatchChannel', args: [] });
+    this.maybeFail('openWatchChannel');
+    const pipe = makePipe();
+    this.channels.set(pipe.rd, pipe);
+    return pipe.rd as Fd;
   }
 
-  watch(pidfd: Fd, token: number): void {
-    this.record({ fn: 'watch', args: [pidfd, token] });
+  watch(channel: Fd, pidfd: Fd): number {
+    this.record({ fn: 'watch', args: [channel, pidfd] });
+    checkFd('channel', channel);
     checkFd('pidfd', pidfd);
-    checkToken('token', token);
     this.maybeFail('watch');
     const proc = this.procOfFd(pidfd, 'watch');
-    if (this.watches.has(token)) throw this.nativeError('watch', 17 /* EEXIST */, `token ${token}`);
-    this.watches.set(token, proc.pid);
+    if (!this.channels.has(channel)) throw this.nativeError('watch', 2 /* ENOENT */, `channel ${channel}`);
+    let token = this.nextToken;
+    while (token === 0 || this.watches.has(token)) token = (token + 1) >>> 0;
+    this.nextToken = (token + 1) >>> 0 || 1;
+    this.watches.set(token, { pid: proc.pid, channel });
     if (!proc.alive) {
       // Like a pidfd that is readable at once: reported soon, not from inside watch().
       queueMicrotask(() => {
-        if (this.watches.get(token) === proc.pid) this.report(token, proc);
+        if (this.watches.get(token)?.pid === proc.pid) this.report(token, proc);
       });
     }
+    return token;
   }
 
   unwatch(token: number): void {
@@ -269,6 +289,17 @@ export class FakeNative implements NativeFacade {
     checkToken('token', token);
     this.maybeFail('unwatch');
     this.watches.delete(token); // idempotent, as FfiNative.unwatch
+  }
+
+  closeWatchChannel(channel: Fd): void {
+    this.record({ fn: 'closeWatchChannel', args: [channel] });
+    checkFd('channel', channel);
+    this.maybeFail('closeWatchChannel');
+    const ch = this.channels.get(channel);
+    if (ch === undefined) throw this.nativeError('watch_close', 2 /* ENOENT */, `channel ${channel}`);
+    for (const [token, w] of [...this.watches]) if (w.channel === channel) this.watches.delete(token);
+    this.channels.delete(channel);
+    fs.closeSync(ch.wr); // the reader now sees EOF; its read end stays its own
   }
 
   kvmProbe(): KvmInfo {
@@ -314,12 +345,20 @@ export class FakeNative implements NativeFacade {
   }
 
   private report(token: number, proc: FakeProcess): void {
+    const channel = this.watches.get(token)?.channel;
     this.watches.delete(token);
     const st = proc.status ?? { exitCode: -1, signal: 0 };
     const e: WatchedExit = proc.child
       ? { token, reaped: true, exitCode: st.exitCode, signal: st.signal }
       : { token, reaped: false, exitCode: -1, signal: 0 };
-    if (this.pipe !== undefined) fs.writeSync(this.pipe.wr, encodeWatchRecord(e));
+    const ch = channel === undefined ? undefined : this.channels.get(channel);
+    if (ch !== undefined) {
+      try {
+        fs.writeSync(ch.wr, encodeWatchRecord(e));
+      } catch {
+        // EPIPE: the reader closed its end without closing the channel; as the real one
+      }
+    }
     for (const l of [...this.listeners]) l(e);
   }
 }

@@ -158,8 +158,9 @@ export interface NativeBinding {
   pd_last_ready_fd(): number;
   pd_last_step(): string;
   pd_last_detail(): string;
-  pd_watcher_fd(): number;
-  pd_watch(pidfd: number, token: number): number;
+  pd_watch_open(): number;
+  pd_watch_close(channelFd: number): number;
+  pd_watch(channelFd: number, pidfd: number): number;
   pd_unwatch(token: number): number;
   pd_pidfd_open(pid: number): number;
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
@@ -198,7 +199,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   } catch (e) {
     throw unavailable(path, (e as Error).message, e);
   }
-  const { I32, U32, String: Str } = ffi.DataType;
+  const { I32, I64, U32, String: Str } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
     pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32]),
@@ -206,8 +207,9 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_last_ready_fd: fn(I32, []),
     pd_last_step: fn(Str, []),
     pd_last_detail: fn(Str, []),
-    pd_watcher_fd: fn(I32, []),
-    pd_watch: fn(I32, [I32, U32]),
+    pd_watch_open: fn(I32, []),
+    pd_watch_close: fn(I32, [I32]),
+    pd_watch: fn(I64, [I32, I32]), // long: a u32 token or -errno
     pd_unwatch: fn(I32, [U32]),
     pd_pidfd_open: fn(I32, [I32]),
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
@@ -295,17 +297,25 @@ export class FfiNative implements NativeFacade {
     if (r < 0) throw this.failure(r, 'mkfifo');
   }
 
-  watcherFd(): Fd {
-    const fd = this.b.pd_watcher_fd();
-    if (fd < 0) throw this.failure(fd, 'watcher');
+  openWatchChannel(): Fd {
+    const fd = this.b.pd_watch_open();
+    if (fd < 0) throw this.failure(fd, 'watch_open');
     return fd as Fd;
   }
 
-  watch(pidfd: Fd, token: number): void {
+  watch(channel: Fd, pidfd: Fd): number {
+    checkFd('channel', channel);
     checkFd('pidfd', pidfd);
-    checkToken('token', token);
-    const r = this.b.pd_watch(pidfd, token);
+    const r = this.b.pd_watch(channel, pidfd);
     if (r < 0) throw this.failure(r, 'watch');
+    return r;
+  }
+
+  /** Throws NativeError ENOENT for a channel that is not open (or already closed). */
+  closeWatchChannel(channel: Fd): void {
+    checkFd('channel', channel);
+    const r = this.b.pd_watch_close(channel);
+    if (r < 0) throw this.failure(r, 'watch_close');
   }
 
   /**

@@ -14,7 +14,7 @@ function libc(): void {
   }
 }
 
-export function becomeSubreaper(): void {
+export function becomeSubreaper(on = true): void {
   libc();
   const PR_SET_CHILD_SUBREAPER = 36;
   const rc = load({
@@ -22,7 +22,7 @@ export function becomeSubreaper(): void {
     funcName: 'prctl',
     retType: DataType.I32,
     paramsType: [DataType.I32, DataType.I64, DataType.I64, DataType.I64, DataType.I64],
-    paramsValue: [PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0],
+    paramsValue: [PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0],
   }) as number;
   if (rc !== 0) throw new Error('prctl(PR_SET_CHILD_SUBREAPER) failed');
 }

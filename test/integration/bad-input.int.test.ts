@@ -111,21 +111,41 @@ describeIf(['root', 'busybox'])('bad input', () => {
     expect(engine.list().find((s) => s.id === 'noexec')?.status).toBe('created');
   });
 
-  test('a launch that fails midway (bad uid map) names the step and leaves nothing', async () => {
+  test('overlapping uid maps are refused at validation, naming the field', async () => {
     const inits = paddockInitPids();
     const dir = bundle({
       args: ['true'],
       extra: (c) => {
-        // Two overlapping ranges: the kernel refuses the map when the parent writes it.
         c.linux!.uidMappings = [
           { containerID: 0, hostID: 100000, size: 65536 },
           { containerID: 10, hostID: 300000, size: 10 },
         ];
       },
     });
-    const err = await expectCode(engine.createSandbox('badmap', dir), 'ELAUNCH_STEP');
-    expect(err.message).toMatch(/^uid_map: EINVAL/);
+    const err = await expectCode(engine.createSandbox('badmap', dir), 'ECONFIG_INVALID');
+    expect(err.message).toMatch(/^linux\.uidMappings/);
     nothingChanged('badmap', inits);
+  });
+
+  test('a launch that fails midway names the step and leaves nothing behind', async () => {
+    const inits = paddockInitPids();
+    const dir = bundle({ args: ['true'] });
+    // An "init" that starts in the new namespaces and exits without reporting readiness.
+    const broken = await createEngine({ stateDir, logger: quietLogger(), initPath: '/bin/true', reattach: false });
+    try {
+      const err = await expectCode(broken.createSandbox('midway', dir), 'ELAUNCH_STEP');
+      expect((err as { context: { step?: string } }).context.step).toBe('ready');
+      nothingChanged('midway', inits);
+      expect(broken.list()).toEqual([]);
+      // And an init binary that does not exist fails at the first step, naming it.
+      const missing = await createEngine({ stateDir, logger: quietLogger(), initPath: '/nonexistent/paddock-init', reattach: false });
+      const err2 = await expectCode(missing.createSandbox('noinit', dir), 'ELAUNCH_STEP');
+      expect(err2.message).toMatch(/^open_init: ENOENT/);
+      nothingChanged('noinit', inits);
+      await missing.close();
+    } finally {
+      await broken.close();
+    }
   });
 
   test('not-yet-supported verbs reject clearly', async () => {

@@ -20,43 +20,75 @@ const NS = ['user', 'pid', 'net', 'uts', 'ipc', 'mnt', 'cgroup'] as const;
 
 let native: NativeFacade;
 
-// ---- the watcher pipe, read once for the whole file --------------------------------
+// ---- exit channels ------------------------------------------------------------------
 
-let watcherSock: net.Socket;
-let pendingBytes = Buffer.alloc(0);
-const seen = new Map<number, WatchedExit[]>();
-const waiters = new Map<number, (e: WatchedExit) => void>();
-let nextToken = 1;
+/** Reads one exit channel through libuv: its records by token, and its EOF. */
+interface ChannelReader {
+  readonly channel: Fd;
+  readonly seen: Map<number, WatchedExit[]>;
+  /** Total bytes read when the channel reached EOF (the watcher closed its end). */
+  readonly eof: Promise<number>;
+  waitExit(token: number, ms?: number): Promise<WatchedExit>;
+  destroy(): void;
+}
+
+function openReader(channel: Fd = native.openWatchChannel()): ChannelReader {
+  const sock = new net.Socket({ fd: channel, readable: true, writable: false });
+  const seenHere = new Map<number, WatchedExit[]>();
+  const waitersHere = new Map<number, (e: WatchedExit) => void>();
+  let pending = Buffer.alloc(0);
+  let total = 0;
+  sock.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    pending = Buffer.concat([pending, chunk]);
+    const whole = pending.length - (pending.length % 16);
+    for (const e of parseWatchRecords(pending.subarray(0, whole))) {
+      seenHere.set(e.token, [...(seenHere.get(e.token) ?? []), e]);
+      waitersHere.get(e.token)?.(e);
+    }
+    pending = pending.subarray(whole);
+  });
+  const eof = new Promise<number>((resolve) => sock.on('end', () => resolve(total)));
+  sock.on('error', () => undefined);
+  return {
+    channel,
+    seen: seenHere,
+    eof,
+    waitExit(token, ms = 10000) {
+      const have = seenHere.get(token)?.[0];
+      if (have) return Promise.resolve(have);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waitersHere.delete(token);
+          reject(new Error(`no exit record for token ${token} on channel ${channel} within ${ms} ms`));
+        }, ms);
+        waitersHere.set(token, (e) => {
+          clearTimeout(timer);
+          waitersHere.delete(token);
+          resolve(e);
+        });
+      });
+    },
+    destroy: () => sock.destroy(),
+  };
+}
+
+/** The file's main channel, read for the whole file. */
+let main: ChannelReader;
+let seen: Map<number, WatchedExit[]>;
 
 function startReader(): void {
-  const fd = native.watcherFd();
-  expect(native.watcherFd()).toBe(fd); // idempotent
-  watcherSock = new net.Socket({ fd, readable: true, writable: false });
-  watcherSock.on('data', (chunk: Buffer) => {
-    pendingBytes = Buffer.concat([pendingBytes, chunk]);
-    const whole = pendingBytes.length - (pendingBytes.length % 16);
-    for (const e of parseWatchRecords(pendingBytes.subarray(0, whole))) {
-      seen.set(e.token, [...(seen.get(e.token) ?? []), e]);
-      waiters.get(e.token)?.(e);
-    }
-    pendingBytes = pendingBytes.subarray(whole);
-  });
+  main = openReader();
+  seen = main.seen;
+}
+
+/** Watch on the main channel. */
+function watch(pidfd: Fd): number {
+  return native.watch(main.channel, pidfd);
 }
 
 function waitExit(token: number, ms = 10000): Promise<WatchedExit> {
-  const have = seen.get(token)?.[0];
-  if (have) return Promise.resolve(have);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      waiters.delete(token);
-      reject(new Error(`no exit record for token ${token} within ${ms} ms`));
-    }, ms);
-    waiters.set(token, (e) => {
-      clearTimeout(timer);
-      waiters.delete(token);
-      resolve(e);
-    });
-  });
+  return main.waitExit(token, ms);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -189,10 +221,8 @@ afterEach(async () => {
       } catch {
         // already gone
       }
-      const token = nextToken++;
       try {
-        native.watch(t.pidfd, token);
-        await waitExit(token, 5000);
+        await waitExit(watch(t.pidfd), 5000);
       } catch {
         // nothing left to reap
       }
@@ -213,15 +243,15 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  watcherSock?.destroy();
+  native.closeWatchChannel(main.channel);
+  main.destroy();
 });
 
 // ---- the launcher --------------------------------------------------------------------
 
 test('fake-init runs as pid 1 and uid 0 in fresh namespaces and reports ready', async () => {
   const r = launch('exit:7');
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   const report = decodeReport(await readAll(r.readyFd));
   expect(report.type).toBe(0x8000);
   expect(report.fields.get(2)?.readInt32LE(0)).toBe(1); // PID 1 in its namespace
@@ -257,8 +287,7 @@ test('the sandbox executes a sealed memfd copy, never the host binary', async ()
     });
   expect(cached).toBeDefined();
   native.pidfdSendSignal(r.pidfd, 9);
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   await waitExit(token);
   const rw = fs.openSync(`/proc/self/fd/${cached}`, 'r+');
   try {
@@ -271,8 +300,7 @@ test('the sandbox executes a sealed memfd copy, never the host binary', async ()
 
 test('a launch without a user namespace keeps host uid 0', async () => {
   const r = launch('exit:0', ALL_NAMESPACES & ~0x10000000);
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   await readAll(r.readyFd);
   const out = readOut(r.dir);
   expect(out).toMatchObject({ uid: '0', pid: '1' });
@@ -283,8 +311,7 @@ test('a launch without a user namespace keeps host uid 0', async () => {
 
 test('an ERROR ready report comes through and the exit is reaped', async () => {
   const r = launch('fail-ready');
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   const report = decodeReport(await readAll(r.readyFd));
   expect(report.type).toBe(0x8001);
   expect(report.fields.get(10)?.readUInt32LE(0)).toBe(3); // CODE=LAUNCH
@@ -305,8 +332,7 @@ test('stdio fds become init 0..2, /dev/null where not given', async () => {
       stdio: [undefined, fd as Fd, fd as Fd],
     });
     tracked.push({ pid: r.pid, pidfd: r.pidfd, readyFd: r.readyFd });
-    const token = nextToken++;
-    native.watch(r.pidfd, token);
+    const token = watch(r.pidfd);
     await readAll(r.readyFd);
     const id = (st: fs.Stats) => `${st.dev}:${st.ino}`;
     const out = readOut(dir);
@@ -414,8 +440,7 @@ test('a closed stdio fd fails before cloning', () => {
 test('SIGKILL through pidfd_send_signal is reported as signal 9', async () => {
   const r = launch('sleep');
   await readAll(r.readyFd);
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   native.pidfdSendSignal(r.pidfd, 9);
   expect(await waitExit(token)).toEqual({ token, reaped: true, exitCode: -1, signal: 9 });
   expectNativeError(() => native.pidfdSendSignal(r.pidfd, 9), 'pidfd_send_signal', 'ESRCH');
@@ -424,8 +449,7 @@ test('SIGKILL through pidfd_send_signal is reported as signal 9', async () => {
 test('50 concurrent launches each get exactly one record with their own status', async () => {
   const runs = Array.from({ length: 50 }, (_, i) => {
     const r = launch(`exit:${i + 10}`);
-    const token = nextToken++;
-    native.watch(r.pidfd, token);
+    const token = watch(r.pidfd);
     return { ...r, token, code: i + 10 };
   });
   const reports = await Promise.all(runs.map((r) => readAll(r.readyFd)));
@@ -437,24 +461,32 @@ test('50 concurrent launches each get exactly one record with their own status',
   expect(new Set(runs.map((r) => r.pid)).size).toBe(50);
 });
 
-test('watching the same token twice is refused', async () => {
+test('watching one pidfd twice gives two tokens, each reported once', async () => {
   const r = launch('sleep');
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
-  expectNativeError(() => native.watch(r.pidfd, token), 'watch', 'EEXIST');
+  const a = watch(r.pidfd);
+  const b = watch(r.pidfd);
+  expect(a).not.toBe(b);
   native.pidfdSendSignal(r.pidfd, 9);
-  expect(await waitExit(token)).toMatchObject({ signal: 9 });
+  const exits = await Promise.all([waitExit(a), waitExit(b)]);
+  // One of the two reaps; the other finds the child gone (ECHILD): reaped false.
+  expect(exits.filter((e) => e.reaped)).toEqual([{ token: expect.any(Number), reaped: true, exitCode: -1, signal: 9 }]);
+  await sleep(100);
+  expect(seen.get(a)).toHaveLength(1);
+  expect(seen.get(b)).toHaveLength(1);
 });
 
-test('watch refuses an fd that is not a pidfd', () => {
-  expectNativeError(() => native.watch(0 as Fd, nextToken++), 'watch', 'EBADF');
+test('watch refuses an fd that is not a pidfd, and a channel that is not open', () => {
+  expectNativeError(() => native.watch(main.channel, 0 as Fd), 'watch', 'EBADF');
+  const r = launch('sleep');
+  expectNativeError(() => native.watch(987654 as Fd, r.pidfd), 'watch', 'ENOENT');
+  expectNativeError(() => native.watch(r.pidfd, r.pidfd), 'watch', 'ENOENT'); // a pidfd is no channel
+  expectNativeError(() => native.closeWatchChannel(987654 as Fd), 'watch_close', 'ENOENT');
 });
 
 test('unwatch suppresses the record', async () => {
   const r = launch('sleep');
   await readAll(r.readyFd);
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   native.unwatch(token);
   native.unwatch(token); // idempotent
   native.pidfdSendSignal(r.pidfd, 9);
@@ -473,8 +505,7 @@ test('a process that is not our child is reported with reaped: false', async () 
 
   const pidfd = native.pidfdOpen(pid);
   try {
-    const token = nextToken++;
-    native.watch(pidfd, token);
+    const token = watch(pidfd);
     native.pidfdSendSignal(pidfd, 9);
     expect(await waitExit(token)).toEqual({ token, reaped: false, exitCode: -1, signal: 0 });
   } finally {
@@ -486,9 +517,118 @@ test('an exit before watch() is still reported', async () => {
   const r = launch('exit:5');
   await readAll(r.readyFd);
   await sleep(100); // it has exited and is a zombie now
-  const token = nextToken++;
-  native.watch(r.pidfd, token);
+  const token = watch(r.pidfd);
   expect(await waitExit(token)).toEqual({ token, reaped: true, exitCode: 5, signal: 0 });
+});
+
+// ---- exit channels ---------------------------------------------------------------------
+
+test('two channels open at once each get only their own exits', async () => {
+  const other = openReader();
+  try {
+    expect(other.channel).not.toBe(main.channel);
+    const r1 = launch('exit:21');
+    const r2 = launch('exit:22');
+    const t1 = watch(r1.pidfd);
+    const t2 = native.watch(other.channel, r2.pidfd);
+    expect(await waitExit(t1)).toEqual({ token: t1, reaped: true, exitCode: 21, signal: 0 });
+    expect(await other.waitExit(t2)).toEqual({ token: t2, reaped: true, exitCode: 22, signal: 0 });
+    await sleep(200);
+    expect(seen.has(t2)).toBe(false);
+    expect([...other.seen.keys()]).toEqual([t2]);
+  } finally {
+    native.closeWatchChannel(other.channel);
+    other.destroy();
+  }
+});
+
+test('tokens are unique across channels, never 0', async () => {
+  const others = [openReader(), openReader()];
+  const r = launch('sleep');
+  try {
+    const tokens: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      for (const ch of [main.channel, ...others.map((o) => o.channel)]) tokens.push(native.watch(ch, r.pidfd));
+    }
+    expect(new Set(tokens).size).toBe(tokens.length);
+    for (const t of tokens) expect(t).toBeGreaterThan(0);
+    for (const t of tokens) native.unwatch(t);
+  } finally {
+    for (const o of others) {
+      native.closeWatchChannel(o.channel);
+      o.destroy();
+    }
+  }
+});
+
+test('closeWatchChannel stops records and closes the watcher end: the reader hits EOF', async () => {
+  const other = openReader();
+  const r = launch('sleep');
+  await readAll(r.readyFd);
+  const token = native.watch(other.channel, r.pidfd);
+  native.closeWatchChannel(other.channel);
+  // Forgotten at once: a second close and a watch on it are refused.
+  expectNativeError(() => native.closeWatchChannel(other.channel), 'watch_close', 'ENOENT');
+  expectNativeError(() => native.watch(other.channel, r.pidfd), 'watch', 'ENOENT');
+  native.pidfdSendSignal(r.pidfd, 9);
+  expect(await other.eof).toBe(0); // EOF, and no record ever written
+  await sleep(200);
+  expect(other.seen.size).toBe(0);
+  expect(seen.has(token)).toBe(false);
+  other.destroy();
+  // The token was unwatched with the channel: nothing left to unwatch, no error.
+  native.unwatch(token);
+  // Still a zombie (nobody reaped it): the main channel's watch reaps it now.
+  expect(await waitExit(watch(r.pidfd))).toMatchObject({ reaped: true, signal: 9 });
+});
+
+test('many watches across four channels: every exit on its own channel, once', async () => {
+  const others = [openReader(), openReader(), openReader()];
+  const readers = [main, ...others];
+  try {
+    const runs = Array.from({ length: 40 }, (_, i) => {
+      const r = launch(`exit:${i + 30}`);
+      const reader = readers[i % readers.length]!;
+      return { ...r, reader, token: native.watch(reader.channel, r.pidfd), code: i + 30 };
+    });
+    await Promise.all(runs.map((r) => readAll(r.readyFd)));
+    const exits = await Promise.all(runs.map((r) => r.reader.waitExit(r.token)));
+    exits.forEach((e, i) => expect(e).toEqual({ token: runs[i]!.token, reaped: true, exitCode: runs[i]!.code, signal: 0 }));
+    await sleep(200);
+    for (const rd of readers) {
+      const mine = runs.filter((r) => r.reader === rd).map((r) => r.token).sort((a, b) => a - b);
+      const got = runs.map((r) => r.token).filter((t) => rd.seen.has(t)).sort((a, b) => a - b);
+      expect(got).toEqual(mine);
+      for (const t of mine) expect(rd.seen.get(t)).toHaveLength(1);
+    }
+  } finally {
+    for (const o of others) {
+      native.closeWatchChannel(o.channel);
+      o.destroy();
+    }
+  }
+});
+
+test('opening and closing channels leaks no fds', async () => {
+  const before = fdCount();
+  for (let i = 0; i < 20; i++) {
+    const ch = native.openWatchChannel();
+    native.closeWatchChannel(ch);
+    native.closeFd(ch);
+  }
+  // With watches still on them, too: the watcher's dups go with the channel.
+  const r = launch('sleep');
+  const withWatches = native.openWatchChannel();
+  for (let i = 0; i < 5; i++) native.watch(withWatches, r.pidfd);
+  native.closeWatchChannel(withWatches);
+  native.closeFd(withWatches);
+  tracked = tracked.filter((t) => t.pidfd !== r.pidfd);
+  native.pidfdSendSignal(r.pidfd, 9);
+  await waitExit(watch(r.pidfd));
+  native.closeFd(r.pidfd);
+  await readAll(r.readyFd);
+  await sleep(50);
+  expect(fdCount()).toBe(before);
 });
 
 // ---- small syscalls -------------------------------------------------------------------
@@ -526,8 +666,7 @@ test('kvmProbe answers either way without throwing', () => {
 test('launches, failures and exits leak no fds', async () => {
   // Warm up: the init image cache and libuv state are allocated once.
   const w = launch('exit:0');
-  const wt = nextToken++;
-  native.watch(w.pidfd, wt);
+  const wt = watch(w.pidfd);
   await readAll(w.readyFd);
   await waitExit(wt);
   await sleep(50);
@@ -535,8 +674,7 @@ test('launches, failures and exits leak no fds', async () => {
   const before = fdCount();
   for (let i = 0; i < 10; i++) {
     const r = launch('exit:0');
-    const token = nextToken++;
-    native.watch(r.pidfd, token);
+    const token = watch(r.pidfd);
     await readAll(r.readyFd);
     await waitExit(token);
     tracked = tracked.filter((t) => t.pidfd !== r.pidfd);

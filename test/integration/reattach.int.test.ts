@@ -29,6 +29,11 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
   };
 
   beforeAll(() => becomeSubreaper());
+  // Other test files in this process expect orphans not to become ours.
+  afterAll(() => {
+    becomeSubreaper(false);
+    reapZombies();
+  });
   beforeEach(() => {
     stateDir = testStateDir('reattach');
   });

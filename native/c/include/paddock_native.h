@@ -33,8 +33,20 @@ PD_EXPORT int pd_last_pidfd(void);
 PD_EXPORT int pd_last_ready_fd(void);
 
 /* ---- pidfd watcher (watcher.c) ---- */
-PD_EXPORT int pd_watcher_fd(void);
-PD_EXPORT int pd_watch(int pidfd, uint32_t token);
+/* One thread and one epoll set per process; exits are reported on channels. Records
+ * are 16 bytes {u32 token, i32 reaped, i32 exit code, i32 signal}, little-endian. */
+/* Opens a channel (starting the thread on first use): a new pipe, O_CLOEXEC, whose
+ * read end is returned, belongs to the caller and names the channel. */
+PD_EXPORT int pd_watch_open(void);
+/* Unwatches every pidfd of the channel, drops its queued records and closes the
+ * watcher's write end (the reader then sees EOF). The caller closes the read end.
+ * -ENOENT for an unknown channel. */
+PD_EXPORT int pd_watch_close(int channel_fd);
+/* Watches a dup of `pidfd` on the channel; its exit is reported there. Returns a
+ * process-wide unique token (u32, never 0) or -errno (-ENOENT: unknown channel). */
+PD_EXPORT long pd_watch(int channel_fd, int pidfd);
+/* Stops watching `token`, withdrawing a record still queued for it. -ENOENT when
+ * there was nothing to stop. */
 PD_EXPORT int pd_unwatch(uint32_t token);
 
 /* ---- small syscalls (sys.c) ---- */

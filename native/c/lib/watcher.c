@@ -1,4 +1,5 @@
-/* The pidfd watcher: one thread, one epoll set over every watched pidfd.
+/* The pidfd watcher: one thread, one epoll set over every watched pidfd, for the
+ * whole process.
  *
  * A pidfd becomes readable when its process exits. The thread then reaps it with
  * waitid(P_PIDFD) when it is our child (a launched init) or notes that it cannot
@@ -7,12 +8,20 @@
  * no thread per process, and no SIGCHLD handling: libuv owns SIGCHLD and only reaps
  * the pids it spawned itself.
  *
- * The thread lives as long as the process. The watch table is guarded by `lock`; the
- * thread holds it while it decides, reaps and emits one exit, so that pd_unwatch()
- * either wins (no record) or finds the token already gone (-ENOENT). The record pipe
- * is non-blocking on the thread's side: if Node stops reading, records queue in
- * memory rather than block the thread with the lock held (which would deadlock the
- * main thread's next pd_watch). */
+ * Records go to channels. Every reader (one engine; several can live in one process,
+ * e.g. jest test files each with their own module registry) opens its own channel
+ * with pd_watch_open(): a pipe of its own, so that no two readers ever share a pipe
+ * (libuv refuses to register the same fd twice, and two readers of one pipe would
+ * steal each other's records). A watch belongs to the channel it was made on, and
+ * its exit is reported there. Tokens come from one process-wide counter, so they
+ * never collide across channels.
+ *
+ * The thread lives as long as the process. The watch and channel tables are guarded
+ * by `lock`; the thread holds it while it decides, reaps and emits one exit, so that
+ * pd_unwatch() either wins (no record) or finds the token already gone (-ENOENT).
+ * Each channel's write end is non-blocking on the thread's side: if Node stops
+ * reading, records queue in that channel's memory rather than block the thread with
+ * the lock held (which would deadlock the main thread's next pd_watch). */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,26 +42,37 @@
 #endif
 
 #define RECORD_SIZE 16
-/* epoll cookie of the record pipe's write end (armed only while records queue).
- * Watch cookies are token | fd << 32 with fd >= 0, so they never reach this value. */
-#define PIPE_COOKIE UINT64_MAX
+/* epoll cookies. A watch's is token | fd << 32 with fd >= 0, so bit 63 is clear; a
+ * channel write end's (armed only while records queue) is CHANNEL_COOKIE | id, with
+ * bit 63 set. The id is never reused, so a stale event for a closed channel finds
+ * nothing. */
+#define CHANNEL_COOKIE (UINT64_C(1) << 63)
 #define WATCHER_STACK (64 * 1024)
+
+struct channel {
+  uint32_t id;
+  int rd; /* the caller's read end: the channel's name in the API */
+  int wr; /* the thread's write end, non-blocking */
+  /* Records that did not fit into the pipe, whole records only, in order. */
+  unsigned char *pending;
+  size_t pending_len, pending_cap;
+  int armed;
+};
 
 struct watch {
   uint32_t token;
   int fd; /* our dup of the caller's pidfd */
+  struct channel *ch;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct watch *watches;
 static size_t n_watches, cap_watches;
-static int epfd = -1, pipe_rd = -1, pipe_wr = -1;
+static struct channel **channels;
+static size_t n_channels, cap_channels;
+static uint32_t next_token = 1, next_channel_id = 1;
+static int epfd = -1;
 static int started;
-
-/* Records that did not fit into the pipe, whole records only, in order. */
-static unsigned char *pending;
-static size_t pending_len, pending_cap;
-static int pipe_armed;
 
 static long find_watch(uint32_t token) {
   size_t i;
@@ -63,28 +83,46 @@ static long find_watch(uint32_t token) {
   return -1;
 }
 
+static long find_channel_fd(int rd) {
+  size_t i;
+
+  for (i = 0; i < n_channels; i++)
+    if (channels[i]->rd == rd)
+      return (long)i;
+  return -1;
+}
+
+static struct channel *find_channel_id(uint32_t id) {
+  size_t i;
+
+  for (i = 0; i < n_channels; i++)
+    if (channels[i]->id == id)
+      return channels[i];
+  return NULL;
+}
+
 static void remove_watch(size_t i) {
   epoll_ctl(epfd, EPOLL_CTL_DEL, watches[i].fd, NULL);
   close(watches[i].fd);
   watches[i] = watches[--n_watches];
 }
 
-static void arm_pipe(int on) {
-  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = PIPE_COOKIE};
+static void arm_channel(struct channel *ch, int on) {
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = CHANNEL_COOKIE | ch->id};
 
-  if (on == pipe_armed)
+  if (on == ch->armed)
     return;
-  if (epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, pipe_wr, on ? &ev : NULL) == 0)
-    pipe_armed = on;
+  if (epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, ch->wr, on ? &ev : NULL) == 0)
+    ch->armed = on;
 }
 
 /* Write queued records one at a time: 16 bytes <= PIPE_BUF is all-or-nothing, so
  * the reader never sees a torn record and the queue always holds whole records. */
-static void flush_pending(void) {
+static void flush_pending(struct channel *ch) {
   size_t off = 0;
 
-  while (off < pending_len) {
-    ssize_t n = write(pipe_wr, pending + off, RECORD_SIZE);
+  while (off < ch->pending_len) {
+    ssize_t n = write(ch->wr, ch->pending + off, RECORD_SIZE);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && errno == EAGAIN)
@@ -92,31 +130,72 @@ static void flush_pending(void) {
     /* EPIPE (Node closed its end) or worse: nobody will read these, drop them. */
     off += RECORD_SIZE;
   }
-  memmove(pending, pending + off, pending_len - off);
-  pending_len -= off;
-  arm_pipe(pending_len > 0);
+  memmove(ch->pending, ch->pending + off, ch->pending_len - off);
+  ch->pending_len -= off;
+  arm_channel(ch, ch->pending_len > 0);
 }
 
-static void emit(const unsigned char rec[RECORD_SIZE]) {
-  if (pending_len == 0) {
+static void emit(struct channel *ch, const unsigned char rec[RECORD_SIZE]) {
+  if (ch->pending_len == 0) {
     ssize_t n;
     do
-      n = write(pipe_wr, rec, RECORD_SIZE);
+      n = write(ch->wr, rec, RECORD_SIZE);
     while (n < 0 && errno == EINTR);
     if (n == RECORD_SIZE || (n < 0 && errno != EAGAIN))
       return;
   }
-  if (pending_len + RECORD_SIZE > pending_cap) {
-    size_t cap = pending_cap ? pending_cap * 2 : 64 * RECORD_SIZE;
-    unsigned char *p = realloc(pending, cap);
+  if (ch->pending_len + RECORD_SIZE > ch->pending_cap) {
+    size_t cap = ch->pending_cap ? ch->pending_cap * 2 : 64 * RECORD_SIZE;
+    unsigned char *p = realloc(ch->pending, cap);
     if (p == NULL)
       return; /* out of memory: the exit is lost, the sandbox shows as unresponsive */
-    pending = p;
-    pending_cap = cap;
+    ch->pending = p;
+    ch->pending_cap = cap;
   }
-  memcpy(pending + pending_len, rec, RECORD_SIZE);
-  pending_len += RECORD_SIZE;
-  arm_pipe(1);
+  memcpy(ch->pending + ch->pending_len, rec, RECORD_SIZE);
+  ch->pending_len += RECORD_SIZE;
+  arm_channel(ch, 1);
+}
+
+/* Withdraws a queued record of `token` from `ch`; returns whether there was one. */
+static int withdraw(struct channel *ch, uint32_t token) {
+  size_t i, out = 0;
+  int found = 0;
+
+  for (i = 0; i < ch->pending_len; i += RECORD_SIZE) {
+    uint32_t t;
+    memcpy(&t, ch->pending + i, 4);
+    if (le32toh(t) == token) {
+      found = 1;
+      continue;
+    }
+    if (out != i)
+      memmove(ch->pending + out, ch->pending + i, RECORD_SIZE);
+    out += RECORD_SIZE;
+  }
+  ch->pending_len = out;
+  if (ch->pending_len == 0)
+    arm_channel(ch, 0);
+  return found;
+}
+
+/* Unwatches everything on channel i, drops its records, closes its write end and
+ * forgets it. The read end is the caller's. */
+static void destroy_channel(size_t i) {
+  struct channel *ch = channels[i];
+  size_t w = 0;
+
+  while (w < n_watches) {
+    if (watches[w].ch == ch)
+      remove_watch(w); /* moves the last watch into slot w: look at w again */
+    else
+      w++;
+  }
+  arm_channel(ch, 0);
+  close(ch->wr);
+  free(ch->pending);
+  free(ch);
+  channels[i] = channels[--n_channels];
 }
 
 static void put32(unsigned char *p, uint32_t v) {
@@ -146,7 +225,7 @@ static void reap_and_report(const struct watch *w) {
   put32(rec + 4, (uint32_t)reaped);
   put32(rec + 8, (uint32_t)code);
   put32(rec + 12, (uint32_t)sig);
-  emit(rec);
+  emit(w->ch, rec);
 }
 
 static void *watcher_main(void *arg) {
@@ -167,8 +246,11 @@ static void *watcher_main(void *arg) {
       struct pollfd pfd = {.fd = fd, .events = POLLIN};
       long idx;
 
-      if (cookie == PIPE_COOKIE) {
-        flush_pending();
+      if (cookie & CHANNEL_COOKIE) {
+        /* Stale if the channel was closed since epoll_wait returned. */
+        struct channel *ch = find_channel_id((uint32_t)cookie);
+        if (ch != NULL)
+          flush_pending(ch);
         continue;
       }
       /* The event may be stale: unwatched since epoll_wait returned, and perhaps the
@@ -186,18 +268,63 @@ static void *watcher_main(void *arg) {
   return NULL;
 }
 
-/* Called with lock held. */
+/* Called with lock held: the epoll set and the thread, once per process. */
 static int start_locked(void) {
-  int p[2] = {-1, -1}, ep = -1, err;
+  int ep, err;
   pthread_attr_t attr;
   pthread_t tid;
   sigset_t all, old;
-  const char *step;
 
   ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) {
-    err = errno;
-    step = "epoll_create1";
+  if (ep < 0)
+    return pd_fail("epoll_create1", errno, NULL);
+  epfd = ep;
+
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, WATCHER_STACK);
+  /* The thread inherits a full mask: process signals go to Node's threads, never
+   * here, and no EINTR storms interrupt epoll_wait. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  err = pthread_create(&tid, &attr, watcher_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    epfd = -1;
+    close(ep);
+    return pd_fail("pthread_create", err, NULL);
+  }
+  pthread_setname_np(tid, "pd-watcher");
+  started = 1;
+  return 0;
+}
+
+int pd_watch_open(void) {
+  int p[2] = {-1, -1}, ret, err;
+  struct channel *ch = NULL;
+  long stale;
+  const char *step;
+
+  pd_ok();
+  pthread_mutex_lock(&lock);
+  if (!started && (ret = start_locked()) < 0)
+    goto out;
+  if (n_channels == cap_channels) {
+    size_t cap = cap_channels ? cap_channels * 2 : 8;
+    struct channel **c = realloc(channels, cap * sizeof *c);
+    if (c == NULL) {
+      err = ENOMEM;
+      step = "watch_open";
+      goto fail;
+    }
+    channels = c;
+    cap_channels = cap;
+  }
+  ch = calloc(1, sizeof *ch);
+  if (ch == NULL) {
+    err = ENOMEM;
+    step = "watch_open";
     goto fail;
   }
   if (pipe2(p, O_CLOEXEC) < 0) {
@@ -214,56 +341,65 @@ static int start_locked(void) {
   /* Best effort: room for 64k records before anything queues in memory. */
   (void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
 
-  epfd = ep;
-  pipe_rd = p[0];
-  pipe_wr = p[1];
+  /* Our new read end has the number of a known channel: the caller closed that
+   * channel's read end without pd_watch_close(). Nobody can read it any more; close
+   * it now so the name means one channel only. */
+  stale = find_channel_fd(p[0]);
+  if (stale >= 0)
+    destroy_channel((size_t)stale);
 
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, WATCHER_STACK);
-  /* The thread inherits a full mask: process signals go to Node's threads, never
-   * here, and no EINTR storms interrupt epoll_wait. */
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  err = pthread_create(&tid, &attr, watcher_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-  if (err != 0) {
-    epfd = pipe_rd = pipe_wr = -1;
-    step = "pthread_create";
-    goto fail;
-  }
-  pthread_setname_np(tid, "pd-watcher");
-  started = 1;
-  return 0;
+  ch->id = next_channel_id++;
+  if (next_channel_id == 0)
+    next_channel_id = 1;
+  ch->rd = p[0];
+  ch->wr = p[1];
+  channels[n_channels++] = ch;
+  ret = p[0];
+  goto out;
 
 fail:
-  if (ep >= 0)
-    close(ep);
+  free(ch);
   if (p[0] >= 0)
     close(p[0]);
   if (p[1] >= 0)
     close(p[1]);
-  return pd_fail(step, err, NULL);
-}
-
-int pd_watcher_fd(void) {
-  int ret = 0;
-
-  pd_ok();
-  pthread_mutex_lock(&lock);
-  if (!started)
-    ret = start_locked();
-  if (ret == 0)
-    ret = pipe_rd;
+  ret = pd_fail(step, err, NULL);
+out:
   pthread_mutex_unlock(&lock);
   return ret;
 }
 
-int pd_watch(int pidfd, uint32_t token) {
+int pd_watch_close(int channel_fd) {
+  long idx;
+
+  pd_ok();
+  pthread_mutex_lock(&lock);
+  idx = find_channel_fd(channel_fd);
+  if (idx >= 0)
+    destroy_channel((size_t)idx);
+  pthread_mutex_unlock(&lock);
+  return idx >= 0 ? 0 : pd_fail("watch_close", ENOENT, "channel %d", channel_fd);
+}
+
+/* Called with lock held: the next token, never 0 and never one in use. */
+static uint32_t new_token(void) {
+  uint32_t t;
+
+  do {
+    t = next_token++;
+    if (next_token == 0)
+      next_token = 1;
+  } while (find_watch(t) >= 0);
+  return t;
+}
+
+long pd_watch(int channel_fd, int pidfd) {
   struct epoll_event ev;
   siginfo_t info;
-  int fd, ret = 0;
+  struct channel *ch;
+  uint32_t token;
+  long idx, ret;
+  int fd;
 
   pd_ok();
   if (pidfd < 0)
@@ -284,12 +420,12 @@ int pd_watch(int pidfd, uint32_t token) {
   }
 
   pthread_mutex_lock(&lock);
-  if (!started && (ret = start_locked()) < 0)
-    goto out;
-  if (find_watch(token) >= 0) {
-    ret = pd_fail("watch", EEXIST, "token %u", token);
+  idx = find_channel_fd(channel_fd);
+  if (idx < 0) {
+    ret = pd_fail("watch", ENOENT, "channel %d", channel_fd);
     goto out;
   }
+  ch = channels[idx];
   if (n_watches == cap_watches) {
     size_t cap = cap_watches ? cap_watches * 2 : 64;
     struct watch *w = realloc(watches, cap * sizeof *w);
@@ -300,6 +436,7 @@ int pd_watch(int pidfd, uint32_t token) {
     watches = w;
     cap_watches = cap;
   }
+  token = new_token();
   ev.events = EPOLLIN;
   ev.data.u64 = (uint64_t)token | ((uint64_t)(uint32_t)fd << 32);
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -308,9 +445,10 @@ int pd_watch(int pidfd, uint32_t token) {
   }
   watches[n_watches].token = token;
   watches[n_watches].fd = fd;
+  watches[n_watches].ch = ch;
   n_watches++;
   fd = -1;
-  ret = 0;
+  ret = (long)token;
 out:
   pthread_mutex_unlock(&lock);
   if (fd >= 0)
@@ -320,28 +458,21 @@ out:
 
 int pd_unwatch(uint32_t token) {
   long idx;
-  size_t i, out = 0;
+  size_t i;
+  int found = 0;
 
   pd_ok();
   pthread_mutex_lock(&lock);
   idx = find_watch(token);
-  if (idx >= 0)
+  if (idx >= 0) {
     remove_watch((size_t)idx);
-  /* A record still queued in memory has not reached Node yet: withdraw it too. */
-  for (i = 0; i < pending_len; i += RECORD_SIZE) {
-    uint32_t t;
-    memcpy(&t, pending + i, 4);
-    if (le32toh(t) == token) {
-      idx = 0;
-      continue;
-    }
-    if (out != i)
-      memmove(pending + out, pending + i, RECORD_SIZE);
-    out += RECORD_SIZE;
+    found = 1;
   }
-  pending_len = out;
-  if (started && pending_len == 0)
-    arm_pipe(0);
+  /* A record still queued in memory has not reached Node yet: withdraw it too. Its
+   * watch is gone by then, so look in every channel (tokens are process-wide). */
+  for (i = 0; i < n_channels; i++)
+    if (withdraw(channels[i], token))
+      found = 1;
   pthread_mutex_unlock(&lock);
-  return idx >= 0 ? 0 : pd_fail("unwatch", ENOENT, "token %u", token);
+  return found ? 0 : pd_fail("unwatch", ENOENT, "token %u", token);
 }

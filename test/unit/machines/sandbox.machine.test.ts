@@ -121,7 +121,6 @@ describe('sandboxMachine: pure transitions', () => {
     expect(destroying.hasTag('alive')).toBe(false);
   });
 });
-});
 
 describe('sandboxMachine: launch', () => {
   test('creating → created on launch success with the launch facts', async () => {

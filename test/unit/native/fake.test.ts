@@ -46,7 +46,9 @@ test('validates like FfiNative', () => {
   const bad = [
     () => f.launchInit({ ...req, initPath: 'rel' }),
     () => f.pidfdSendSignal(100 as Fd, 0),
-    () => f.watch(-1 as Fd, 1),
+    () => f.watch(-1 as Fd, 100 as Fd),
+    () => f.watch(3 as Fd, -1 as Fd),
+    () => f.closeWatchChannel(-1 as Fd),
     () => f.unwatch(-1),
     () => f.mkfifo('x', 0o600),
   ];
@@ -63,12 +65,13 @@ test('validates like FfiNative', () => {
 
 test('exit by pid or token reaches every watcher synchronously', () => {
   const f = new FakeNative();
+  const ch = f.openWatchChannel();
   const got: WatchedExit[] = [];
   const off = f.onExit((e) => got.push(e));
   const a = f.launchInit(req);
   const b = f.launchInit(req);
-  f.watch(a.pidfd, 1);
-  f.watch(b.pidfd, 2);
+  expect(f.watch(ch, a.pidfd)).toBe(1);
+  expect(f.watch(ch, b.pidfd)).toBe(2);
   f.exit(a.pid, { exitCode: 7 });
   f.exit(2, { signal: 15 });
   expect(got).toEqual([
@@ -79,38 +82,43 @@ test('exit by pid or token reaches every watcher synchronously', () => {
   expect(() => f.pidfdSendSignal(a.pidfd, 9)).toThrow(/ESRCH/);
   expect(() => f.exit(a.pid)).toThrow(/already exited/);
   off();
+  f.dispose();
 });
 
 test('unwatch suppresses; a process reached by pidfdOpen is not reaped', () => {
   const f = new FakeNative();
   const got: WatchedExit[] = [];
   f.onExit((e) => got.push(e));
+  const ch = f.openWatchChannel();
   const a = f.launchInit(req);
-  f.watch(a.pidfd, 1);
-  f.unwatch(1);
-  f.unwatch(1);
+  const t = f.watch(ch, a.pidfd);
+  f.unwatch(t);
+  f.unwatch(t);
   f.exit(a.pid, { exitCode: 0 });
   const fd = f.pidfdOpen(4242);
-  f.watch(fd, 9);
+  const t2 = f.watch(ch, fd);
   f.exit(4242, { exitCode: 3 });
-  expect(got).toEqual([{ token: 9, reaped: false, exitCode: -1, signal: 0 }]);
+  expect(got).toEqual([{ token: t2, reaped: false, exitCode: -1, signal: 0 }]);
   expect(() => f.pidfdOpen(4242)).toThrow(/ESRCH/);
+  f.dispose();
 });
 
 test('SIGKILL and watching a dead process report in a microtask, not inside the call', async () => {
   const f = new FakeNative();
   const got: WatchedExit[] = [];
   f.onExit((e) => got.push(e));
+  const ch = f.openWatchChannel();
   const a = f.launchInit(req);
-  f.watch(a.pidfd, 1);
+  f.watch(ch, a.pidfd);
   f.pidfdSendSignal(a.pidfd, 9);
   expect(got).toEqual([]);
   await Promise.resolve();
   expect(got).toEqual([{ token: 1, reaped: true, exitCode: -1, signal: 9 }]);
-  f.watch(a.pidfd, 2);
+  f.watch(ch, a.pidfd);
   expect(got).toHaveLength(1);
   await Promise.resolve();
   expect(got[1]).toEqual({ token: 2, reaped: true, exitCode: -1, signal: 9 });
+  f.dispose();
 
   const quiet = new FakeNative({ killExits: false });
   const b = quiet.launchInit(req);
@@ -119,12 +127,14 @@ test('SIGKILL and watching a dead process report in a microtask, not inside the 
   expect(quiet.isAlive(b.pid)).toBe(true);
 });
 
-test('watch errors: unknown pidfd EBADF, duplicate token EEXIST; closeFd twice EBADF', () => {
+test('watch errors: unknown pidfd EBADF, unknown channel ENOENT; closeFd twice EBADF', () => {
   const f = new FakeNative();
+  const ch = f.openWatchChannel();
   const a = f.launchInit(req);
-  expect(() => f.watch(5 as Fd, 1)).toThrow(/watch: EBADF/);
-  f.watch(a.pidfd, 1);
-  expect(() => f.watch(a.pidfd, 1)).toThrow(/watch: EEXIST/);
+  expect(() => f.watch(ch, 5 as Fd)).toThrow(/watch: EBADF/);
+  expect(() => f.watch(a.pidfd, a.pidfd)).toThrow(/watch: ENOENT/);
+  expect(() => f.closeWatchChannel(a.pidfd)).toThrow(/watch_close: ENOENT/);
+  f.dispose();
   f.closeFd(a.pidfd);
   expect(() => f.closeFd(a.pidfd)).toThrow(/close: EBADF/);
   f.mkfifo('/x', 0o600);
@@ -132,30 +142,82 @@ test('watch errors: unknown pidfd EBADF, duplicate token EEXIST; closeFd twice E
   expect(f.fifos.get('/x')).toBe(0o600);
 });
 
-test('records also arrive on the real watcher pipe, in the wire format', async () => {
-  const f = new FakeNative();
-  const fd = f.watcherFd();
-  expect(f.watcherFd()).toBe(fd);
+/** Reads a channel until EOF (or `count` records), through libuv. */
+function readChannel(fd: Fd, count = Infinity): { records: Promise<WatchedExit[]>; sock: net.Socket } {
   const sock = new net.Socket({ fd, readable: true, writable: false });
-  const received = new Promise<WatchedExit[]>((resolve) => {
+  const records = new Promise<WatchedExit[]>((resolve) => {
     let buf = Buffer.alloc(0);
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
-      if (buf.length >= 32) resolve(parseWatchRecords(buf));
+      if (buf.length >= count * 16) resolve(parseWatchRecords(buf));
     });
+    sock.on('end', () => resolve(parseWatchRecords(buf)));
   });
+  return { records, sock };
+}
+
+test('records also arrive on the real channel pipe, in the wire format', async () => {
+  const f = new FakeNative();
+  const ch = f.openWatchChannel();
+  const { records, sock } = readChannel(ch, 2);
   const a = f.launchInit(req);
   const b = f.launchInit(req);
-  f.watch(a.pidfd, 11);
-  f.watch(b.pidfd, 12);
+  const ta = f.watch(ch, a.pidfd);
+  const tb = f.watch(ch, b.pidfd);
   f.exit(a.pid, { exitCode: 4 });
   f.exit(b.pid, { signal: 9 });
-  expect(await received).toEqual([
-    { token: 11, reaped: true, exitCode: 4, signal: 0 },
-    { token: 12, reaped: true, exitCode: -1, signal: 9 },
+  expect(await records).toEqual([
+    { token: ta, reaped: true, exitCode: 4, signal: 0 },
+    { token: tb, reaped: true, exitCode: -1, signal: 9 },
   ]);
   sock.destroy();
+  f.closeWatchChannel(ch);
   f.dispose();
+});
+
+test('two channels: each gets only its own exits; tokens unique across channels', async () => {
+  const f = new FakeNative();
+  const c1 = f.openWatchChannel();
+  const c2 = f.openWatchChannel();
+  expect(c1).not.toBe(c2);
+  expect(f.openChannels()).toEqual([c1, c2]);
+  const r1 = readChannel(c1);
+  const r2 = readChannel(c2);
+  const a = f.launchInit(req);
+  const b = f.launchInit(req);
+  const tokens = [f.watch(c1, a.pidfd), f.watch(c2, b.pidfd), f.watch(c2, a.pidfd)];
+  expect(new Set(tokens).size).toBe(3);
+  f.exit(a.pid, { exitCode: 1 });
+  f.exit(b.pid, { exitCode: 2 });
+  f.closeWatchChannel(c1);
+  f.closeWatchChannel(c2);
+  expect(f.openChannels()).toEqual([]);
+  expect(await r1.records).toEqual([{ token: tokens[0], reaped: true, exitCode: 1, signal: 0 }]);
+  expect(await r2.records).toEqual([
+    { token: tokens[2], reaped: true, exitCode: 1, signal: 0 },
+    { token: tokens[1], reaped: true, exitCode: 2, signal: 0 },
+  ]);
+  r1.sock.destroy();
+  r2.sock.destroy();
+});
+
+test('closeWatchChannel unwatches its tokens and ends the reader with EOF', async () => {
+  const f = new FakeNative();
+  const ch = f.openWatchChannel();
+  const other = f.openWatchChannel();
+  const r = readChannel(ch);
+  const a = f.launchInit(req);
+  f.watch(ch, a.pidfd);
+  const kept = f.watch(other, a.pidfd);
+  f.closeWatchChannel(ch);
+  expect(f.watchedTokens()).toEqual([kept]);
+  expect(() => f.closeWatchChannel(ch)).toThrow(/watch_close: ENOENT/);
+  expect(() => f.watch(ch, a.pidfd)).toThrow(/watch: ENOENT/);
+  f.exit(a.pid);
+  expect(await r.records).toEqual([]);
+  r.sock.destroy();
+  f.dispose();
+  expect(f.openChannels()).toEqual([]);
 });
 
 test('encodeWatchRecord is the inverse of parseWatchRecords', () => {

@@ -11,7 +11,7 @@ type Spy = { [K in keyof NativeBinding]: jest.Mock };
 function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[]) => unknown>> = {}): Spy {
   const names: Array<keyof NativeBinding> = [
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
-    'pd_watcher_fd', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
+    'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
     'pd_close', 'pd_mkfifo', 'pd_kvm_probe',
   ];
   const spy = {} as Spy;
@@ -88,11 +88,12 @@ describe('validation rejects bad input without calling C', () => {
   test.each([-1, 1.2, '3', null, 2 ** 31])('fd %p', (fd) => {
     expectInvalid(() => n.pidfdSendSignal(fd as never, 9), 'pidfd');
     expectInvalid(() => n.closeFd(fd as never), 'fd');
-    expectInvalid(() => n.watch(fd as never, 1), 'pidfd');
+    expectInvalid(() => n.watch(3 as Fd, fd as never), 'pidfd');
+    expectInvalid(() => n.watch(fd as never, 3 as Fd), 'channel');
+    expectInvalid(() => n.closeWatchChannel(fd as never), 'channel');
   });
 
   test.each([-1, 2 ** 32, 0.5, '1'])('token %p', (token) => {
-    expectInvalid(() => n.watch(3 as Fd, token as never), 'token');
     expectInvalid(() => n.unwatch(token as never), 'token');
   });
 
@@ -141,19 +142,34 @@ describe('calls and results', () => {
     expect(spy.pd_unwatch).toHaveBeenCalledWith(5);
   });
 
-  test('watch, send signal, close, mkfifo, pidfdOpen pass through', () => {
-    const spy = spyBinding({ pd_pidfd_open: () => 40, pd_watcher_fd: () => 12 });
+  test('watch channels, send signal, close, mkfifo, pidfdOpen pass through', () => {
+    const spy = spyBinding({ pd_pidfd_open: () => 40, pd_watch_open: () => 12, pd_watch: () => 0xffffffff });
     const n = new FfiNative(spy as unknown as NativeBinding);
     expect(n.pidfdOpen(123)).toBe(40);
-    n.watch(40 as Fd, 0xffffffff);
+    expect(n.openWatchChannel()).toBe(12);
+    expect(n.watch(12 as Fd, 40 as Fd)).toBe(0xffffffff); // a u32 token comes back whole
+    n.closeWatchChannel(12 as Fd);
     n.pidfdSendSignal(40 as Fd, 64);
     n.closeFd(40 as Fd);
     n.mkfifo('/tmp/x', 0o600);
-    expect(n.watcherFd()).toBe(12);
-    expect(spy.pd_watch).toHaveBeenCalledWith(40, 0xffffffff);
+    expect(spy.pd_watch).toHaveBeenCalledWith(12, 40);
+    expect(spy.pd_watch_close).toHaveBeenCalledWith(12);
     expect(spy.pd_pidfd_send_signal).toHaveBeenCalledWith(40, 64);
     expect(spy.pd_close).toHaveBeenCalledWith(40);
     expect(spy.pd_mkfifo).toHaveBeenCalledWith('/tmp/x', 0o600);
+  });
+
+  test('watch channel failures become NativeError', () => {
+    const spy = spyBinding({
+      pd_watch_open: () => -24,
+      pd_watch: () => -2,
+      pd_watch_close: () => -2,
+      pd_last_step: () => '',
+    });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    expect(() => n.openWatchChannel()).toThrow(/^watch_open: EMFILE/);
+    expect(() => n.watch(12 as Fd, 40 as Fd)).toThrow(/^watch: ENOENT/);
+    expect(() => n.closeWatchChannel(12 as Fd)).toThrow(/^watch_close: ENOENT/);
   });
 
   test('kvmProbe reports availability without throwing', () => {

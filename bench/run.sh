@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the paddock benchmarks side by side with crun and runc in one process run.
+# crun 1.8 refuses hybrid-cgroup hosts whose cgroup2 mount offers controllers, so (as
+# ../shared/bench/peers.sh does) the whole run happens in a private mount namespace
+# where an empty file hides /sys/fs/cgroup/unified/cgroup.controllers. paddock itself
+# does not need this; every contender runs in the same namespace so the numbers share
+# the machine state.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for t in crun runc; do
+  command -v "$t" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null; }
+done
+if [ -z "${PADDOCK_BENCH_NS:-}" ] && [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] \
+   && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
+  empty=$(mktemp)
+  export PADDOCK_BENCH_NS=1
+  exec unshare -m --propagation private sh -c 'mount --bind "$1" /sys/fs/cgroup/unified/cgroup.controllers && shift && exec "$@"' \
+    sh "$empty" bash "$0" "$@"
+fi
+exec node --expose-gc dist/bench/run.js "$@"

@@ -1,0 +1,158 @@
+/**
+ * paddock benchmarks, side by side with crun and runc in the same run.
+ *
+ *  1. create + start + wait of a sandbox running /bin/true (library, in process),
+ *     against `crun run` and `runc run` of the same bundle; iterations interleave the
+ *     contenders so they share machine state. Medians and ratios.
+ *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
+ *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
+ *     cleanly; throughput.
+ *
+ * Run with `npm run bench` (root). Results also go to .bench/results.json.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { createEngine, type Engine } from '../index';
+import { defaultSpec } from '../specs/default-spec';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
+const RUNS = Number(process.env.RUNS ?? 40);
+const WARMUP = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function writeBundle(dir: string, args: string[], userns: boolean): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const config = defaultSpec({ args, rootfs: ROOTFS, hostname: 'bench', ...(userns ? { userns: { hostId: 100000, size: 65536 } } : {}) });
+  if (config.root) config.root.readonly = true;
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  return dir;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+function timeCli(argv: string[]): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dt = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr.toString().trim()}`);
+  return dt;
+}
+
+async function timePaddock(engine: Engine, id: string, bundle: string): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await engine.createSandbox(id, bundle, { stdio: 'ignore' });
+  await engine.startRoot(id);
+  const st = await engine.wait(id, id);
+  const dt = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (st.exitCode !== 0) throw new Error(`paddock /bin/true exited ${JSON.stringify(st)}`);
+  await engine.destroy(id);
+  return dt;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN);
+}
+
+async function main(): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-'));
+  const results: Record<string, unknown> = { host: `${os.type()} ${os.release()}, ${os.cpus().length} cpus`, runs: RUNS };
+  const engine = await createEngine({ stateDir: path.join(work, 'state'), logger: pino({ level: 'warn' }) });
+  try {
+    // ---- 1. cold path, side by side -------------------------------------------------
+    const plain = writeBundle(path.join(work, 'bundle'), ['/bin/true'], false);
+    const userns = writeBundle(path.join(work, 'bundle-userns'), ['/bin/true'], true);
+    const t: Record<string, number[]> = { 'paddock (no userns)': [], 'paddock (userns)': [] };
+    const peers = ['crun', 'runc'].filter(have);
+    for (const p of peers) t[`${p} run`] = [];
+    let n = 0;
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const keep = i >= WARMUP;
+      const a = await timePaddock(engine, `b${n++}`, plain);
+      const b = await timePaddock(engine, `b${n++}`, userns);
+      if (keep) {
+        t['paddock (no userns)']?.push(a);
+        t['paddock (userns)']?.push(b);
+      }
+      for (const p of peers) {
+        const d = timeCli([p, 'run', '--bundle', plain, `bench-${p}-${i}`]);
+        if (keep) t[`${p} run`]?.push(d);
+      }
+    }
+    const crun = t['crun run'] ? median(t['crun run']) : NaN;
+    console.log(`\n1. create + start + wait of /bin/true (medians of ${RUNS}, interleaved)`);
+    console.log(`${'contender'.padEnd(24)} ${'median ms'.padStart(10)} ${'min ms'.padStart(8)} ${'÷ crun'.padStart(8)}`);
+    const cold: Record<string, unknown> = {};
+    for (const [name, xs] of Object.entries(t)) {
+      const m = median(xs);
+      cold[name] = { medianMs: m, minMs: Math.min(...xs), ratioToCrun: m / crun };
+      console.log(`${name.padEnd(24)} ${m.toFixed(2).padStart(10)} ${Math.min(...xs).toFixed(2).padStart(8)} ${(m / crun).toFixed(2).padStart(8)}`);
+    }
+    results.coldPath = cold;
+
+    // ---- 2. memory ----------------------------------------------------------------------
+    const idle = writeBundle(path.join(work, 'bundle-idle'), ['sleep', '600'], true);
+    const h = await engine.createSandbox('idle0', idle, { stdio: 'ignore' });
+    await engine.startRoot('idle0');
+    await new Promise((r) => setTimeout(r, 200));
+    const initRss = rssKiB(h.pid);
+    await engine.destroy('idle0');
+    const N = 100;
+    global.gc?.();
+    const heap0 = process.memoryUsage().heapUsed;
+    const rss0 = process.memoryUsage().rss;
+    const ids = Array.from({ length: N }, (_, i) => `idle${i + 1}`);
+    for (const id of ids) {
+      await engine.createSandbox(id, idle, { stdio: 'ignore' });
+      await engine.startRoot(id);
+    }
+    global.gc?.();
+    const heapPer = (process.memoryUsage().heapUsed - heap0) / N;
+    const rssPer = (process.memoryUsage().rss - rss0) / N;
+    const initRssAll = ids.map((id) => rssKiB(engine.list().find((s) => s.id === id)?.pid as number));
+    await Promise.all(ids.map((id) => engine.destroy(id)));
+    results.memory = { initRssKiB: initRss, initRssMedianKiBOf100: median(initRssAll), supervisorHeapPerSandboxBytes: heapPer, supervisorRssPerSandboxBytes: rssPer };
+    console.log(`\n2. memory`);
+    console.log(`paddock-init RSS with an idle container: ${initRss} KiB (median over ${N}: ${median(initRssAll)} KiB)`);
+    console.log(`supervisor heap per idle sandbox: ${(heapPer / 1024).toFixed(1)} KiB; RSS per idle sandbox: ${(rssPer / 1024).toFixed(1)} KiB`);
+
+    // ---- 3. 100 concurrent ----------------------------------------------------------------
+    const short = writeBundle(path.join(work, 'bundle-short'), ['sleep', '3'], true);
+    const many = Array.from({ length: 100 }, (_, i) => `c${i}`);
+    const t0 = process.hrtime.bigint();
+    await Promise.all(many.map(async (id) => {
+      await engine.createSandbox(id, short, { stdio: 'ignore' });
+      await engine.startRoot(id);
+    }));
+    const startMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const running = engine.list().filter((s) => many.includes(s.id) && s.status === 'running').length;
+    const st = await Promise.all(many.map((id) => engine.wait(id, id)));
+    const clean = st.filter((s) => s.exitCode === 0).length;
+    await Promise.all(many.map((id) => engine.destroy(id)));
+    results.concurrent = { sandboxes: 100, allStartedMs: startMs, perSecond: 100 / (startMs / 1000), running, exitedCleanly: clean };
+    console.log(`\n3. 100 sandboxes started concurrently: all running after ${startMs.toFixed(0)} ms (${(100 / (startMs / 1000)).toFixed(0)}/s); running ${running}/100, exited 0: ${clean}/100`);
+  } finally {
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    for (const p of ['crun', 'runc']) if (have(p)) spawnSync('sh', ['-c', `${p} list -q 2>/dev/null | grep ^bench- | xargs -r -n1 ${p} delete -f`]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, '.bench', 'results.json'), JSON.stringify(results, null, 2));
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${(e as Error).message}`);
+  process.exit(1);
+});
