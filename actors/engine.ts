@@ -158,7 +158,7 @@ class PaddockEngine implements Engine {
       throw restoreError(error, id, 'ELAUNCH_STEP');
     }
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
-    this.persist(rt);
+    this.persistNow(rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
     return {
       id,
@@ -202,7 +202,7 @@ class PaddockEngine implements Engine {
       rt.actor.send({ type: 'container.remove', containerId });
       this.closeContainerStdio(rt.containers.get(containerId));
       rt.containers.delete(containerId);
-      this.persist(rt);
+      this.persistNow(rt);
       throw e;
     }
   }
@@ -248,7 +248,7 @@ class PaddockEngine implements Engine {
     // Its exit may have been delivered before it was registered (see pendingExits).
     const child = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
     if (child?.getSnapshot().value === 'exited') done.resolve();
-    this.persist(rt);
+    this.persistNow(rt);
     const streams = io.streams(done.promise);
     rt.log.debug({ containerId, pid, step: 'exec' }, 'exec started');
     return { pid, hostPid, ...(streams ?? {}) };
@@ -356,7 +356,7 @@ class PaddockEngine implements Engine {
     this.closeContainerStdio(rt.containers.get(containerId));
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
-    this.persist(rt);
+    this.persistNow(rt);
   }
 
   async destroy(sandboxId: string): Promise<void> {
@@ -459,7 +459,10 @@ class PaddockEngine implements Engine {
     if (!isValidId(id)) return;
     const paths = new SandboxPaths(this.stateDir, id);
     const saved = loadSandbox(paths);
-    if (!saved) return;
+    if (!saved) {
+      this.removeHalfCreated(paths);
+      return;
+    }
     acquireLockLocked(paths);
     const snapshot = saved.snapshot as { context?: { bundleDir?: string; initHostPid?: number; initStartTime?: number } };
     const bundleDir = snapshot.context?.bundleDir ?? '';
@@ -519,7 +522,37 @@ class PaddockEngine implements Engine {
       rt.initExited.resolve();
       actor.send({ type: 'init.exited' });
     }
-    this.persist(rt);
+    this.persistNow(rt);
+  }
+
+  /**
+   * A sandbox folder without state.json is a create that never finished (its
+   * supervisor died mid-launch): nobody can use it, so once its owner is gone its init
+   * is killed and the folder removed.
+   */
+  private removeHalfCreated(paths: SandboxPaths): void {
+    try {
+      acquireLockLocked(paths);
+    } catch (e) {
+      // Still being created by a live engine (or not ours to judge).
+      if ((e as PaddockError).code === 'ELOCKED') return;
+    }
+    try {
+      const [pidText, startText] = fs.readFileSync(paths.pidFile, 'utf8').trim().split(' ');
+      const pid = Number(pidText);
+      if (pid > 0 && processStartTime(pid) === Number(startText)) {
+        const fd = this.native.pidfdOpen(pid);
+        try {
+          this.native.pidfdSendSignal(fd, 9);
+        } finally {
+          this.native.closeFd(fd);
+        }
+      }
+    } catch {
+      // No pid file: init never started.
+    }
+    this.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
+    fs.rmSync(paths.dir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- effects (provided to machines)
@@ -536,7 +569,6 @@ class PaddockEngine implements Engine {
       onInitExit: () => this.onInitExit(rt),
       rootStdio: rt.rootStdio,
     });
-    acquireLockLocked(rt.paths);
     this.prepareStdio(rt, root.id, root.id, root.stdio);
     return launched;
   }
@@ -682,7 +714,7 @@ class PaddockEngine implements Engine {
     if (snap.value !== 'running' && snap.value !== 'stopped') {
       throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
     }
-    this.persist(rt);
+    this.persistNow(rt);
     const cr = rt.containers.get(containerId);
     return {
       sandboxId: rt.id,

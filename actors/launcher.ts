@@ -16,7 +16,7 @@ import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
 import type { PidfdWatcher } from './pidfd-watcher';
-import { processStartTime, type SandboxPaths, type StdioMode } from './state-store';
+import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
 import type { Deferred } from './engine';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
@@ -83,6 +83,8 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   try {
     fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
     undo.push(() => fs.rmSync(rt.paths.dir, { recursive: true, force: true }));
+    // Owned from the first moment, so another engine's reattach never judges it abandoned.
+    acquireLockLocked(rt.paths);
     fs.mkdirSync(rt.paths.logsDir, { mode: 0o700 });
     fs.mkdirSync(rt.paths.stdinDir, { mode: 0o700 });
     for (const d of [rt.paths.dir, rt.paths.logsDir, rt.paths.stdinDir]) fs.chownSync(d, owner.uid, owner.gid);
@@ -118,6 +120,9 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     }
     rt.pidfd = launched.pidfd;
     rt.initAlive = true;
+    // Written before anything can fail, so a supervisor that dies mid-create leaves a
+    // sandbox the next engine can find and kill (its state.json does not exist yet).
+    fs.writeFileSync(rt.paths.pidFile, `${launched.pid} ${processStartTime(launched.pid) ?? 0}\n`);
     undo.push(() => {
       try {
         deps.native.pidfdSendSignal(launched.pidfd, 9);

@@ -9,6 +9,7 @@ import { PaddockError } from './errors';
  *   <stateDir>/<sandboxId>/state.json     persisted sandbox snapshot (atomic writes)
  *   <stateDir>/<sandboxId>/lock           owner pid + start time (O_EXCL)
  *   <stateDir>/<sandboxId>/sandbox.plan   SANDBOX_PLAN message read by paddock-init
+ *   <stateDir>/<sandboxId>/init.pid       host pid and start time of paddock-init
  *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init
  *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
@@ -44,6 +45,10 @@ export class SandboxPaths {
   }
   get lockFile(): string {
     return path.join(this.dir, 'lock');
+  }
+  /** Host pid and start time of paddock-init, as runc's --pid-file (plus the start time). */
+  get pidFile(): string {
+    return path.join(this.dir, 'init.pid');
   }
   get planFile(): string {
     return path.join(this.dir, 'sandbox.plan');
