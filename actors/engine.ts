@@ -292,8 +292,11 @@ class PaddockEngine implements Engine {
   async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
     const rt = this.get(sandboxId);
     const c = this.containerActor(rt, containerId);
-    await this.catchUpContainer(rt, containerId);
-    const snap = await waitFor(c, (s) => s.value === 'stopped', { timeout: opts.timeoutMs ?? Infinity });
+    const stopped = waitFor(c, (s) => s.value === 'stopped', { timeout: opts.timeoutMs ?? Infinity });
+    // List, then watch — concurrently: the exit event usually wins, and a WAIT sent to an
+    // init that is exiting would only be answered by the channel closing.
+    if (c.getSnapshot().value !== 'stopped') void this.catchUpContainer(rt, containerId);
+    const snap = await stopped;
     return snap.context.exit ?? { exitCode: null, signal: null };
   }
 
@@ -303,16 +306,17 @@ class PaddockEngine implements Engine {
     const ref = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
     if (!ref) throw new StateError('EPROCESS_NOT_FOUND', `no process ${pid} in sandbox ${sandboxId}`, { sandboxId, pid });
     const exec = rt.execs.get(pid);
-    if (exec && rt.initAlive) {
-      // List, then watch: the exit may have happened before we subscribed.
-      try {
-        const r = await this.control(rt).request({ type: 'WAIT_PID', cid: exec.containerId, pid });
-        if (r.state === ProcState.EXITED) this.deliverExit(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
-      } catch {
-        // init may be exiting; the pidfd path delivers from exits.log.
-      }
+    const exited = waitFor(ref, (s: { value: unknown }) => s.value === 'exited', { timeout: opts.timeoutMs ?? Infinity });
+    if (exec && rt.initAlive && ref.getSnapshot().value !== 'exited') {
+      // List, then watch (concurrently, as in wait()).
+      this.control(rt)
+        .request({ type: 'WAIT_PID', cid: exec.containerId, pid })
+        .then((r) => {
+          if (r.state === ProcState.EXITED) this.deliverExit(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
+        })
+        .catch(() => undefined); // init may be exiting; the pidfd path delivers from exits.log
     }
-    const snap = await waitFor(ref, (s: { value: unknown }) => s.value === 'exited', { timeout: opts.timeoutMs ?? Infinity });
+    const snap = await exited;
     return (snap as { context: { exit?: ExitStatus } }).context.exit ?? { exitCode: null, signal: null };
   }
 
@@ -652,10 +656,11 @@ class PaddockEngine implements Engine {
     if (rt.seenExits.has(key)) return;
     rt.seenExits.add(key);
     if (rt.actor.getSnapshot().status !== 'active') return;
+    // The exit is the fact; the state changes it causes are reported after it.
+    this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
     rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
     if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
     else rt.containers.get(containerId)?.done.resolve();
-    this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
     this.persist(rt);
   }
 

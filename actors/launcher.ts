@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import type { Actor } from 'xstate';
 import type { LaunchedSandbox, sandboxMachine } from '../machines/sandbox.machine';
@@ -39,6 +40,8 @@ export interface Runtime {
   control?: ControlClient;
   events?: EventSubscriber;
   eventsSub?: Subscription;
+  /** Resolves when the event subscription has seen EV_PROBE. */
+  probed?: Promise<void>;
   persistQueued: boolean;
 }
 
@@ -79,6 +82,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   const plan = planSandbox(rt.bundle);
   const owner = { uid: plan.hostUidForRoot, gid: hostIdForRoot(plan.gidMap) ?? plan.hostUidForRoot };
   rt.owner = owner;
+  if (owner.uid !== 0) checkReachable(rt);
   const undo: Array<() => void> = [];
   try {
     fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
@@ -131,6 +135,8 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       }
     });
     rt.watchToken = deps.watcher.watch(launched.pidfd, () => deps.onInitExit());
+    // Connect while init starts up: the connections come up as soon as it binds.
+    openChannels(rt, deps.requestTimeoutMs, deps.onEvent);
 
     const ready = await readReadyReport(launched.readyFd, deps.requestTimeoutMs);
     if (ready.type === 'ERROR') {
@@ -143,7 +149,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     }
     if (ready.type !== 'OK') throw new ChannelError('EPROTOCOL', `unexpected ready report ${ready.type}`, { sandboxId: rt.id });
 
-    await connectChannels(rt, deps.requestTimeoutMs, deps.onEvent);
+    await proveSubscribed(rt, deps.requestTimeoutMs);
     rt.log.debug({ step: 'launch', hostPid: launched.pid }, 'sandbox ready');
     return {
       initPid: ready.pid ?? 1,
@@ -165,26 +171,41 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   }
 }
 
-/**
- * Connects REQ and SUB, then proves the subscription live: PROBE_EVENTS makes init
- * publish EV_PROBE, and until one arrives an exit event could be missed.
- */
+/** Connects REQ and SUB, then proves the subscription live (see proveSubscribed). */
 export async function connectChannels(rt: Runtime, timeoutMs: number, onEvent: (m: Message) => void): Promise<void> {
+  openChannels(rt, timeoutMs, onEvent);
+  await proveSubscribed(rt, timeoutMs);
+}
+
+function openChannels(rt: Runtime, timeoutMs: number, onEvent: (m: Message) => void): void {
   rt.control = new ControlClient(rt.id, rt.paths.controlSock, timeoutMs);
   rt.events = new EventSubscriber(rt.paths.eventsSock, rt.log);
-  let probed!: () => void;
-  const probe = new Promise<void>((r) => (probed = r));
-  rt.eventsSub = rt.events.events$.subscribe((m) => {
-    if (m.type === 'EV_PROBE') probed();
-    else onEvent(m);
+  rt.probed = new Promise<void>((resolve) => {
+    rt.eventsSub = rt.events?.events$.subscribe((m) => {
+      if (m.type === 'EV_PROBE') resolve();
+      else onEvent(m);
+    });
   });
+}
+
+/**
+ * PUB/SUB drops what is published before the subscriber is connected, so before
+ * anyone relies on events, PROBE_EVENTS makes init publish EV_PROBE until one arrives.
+ */
+async function proveSubscribed(rt: Runtime, timeoutMs: number): Promise<void> {
+  const control = rt.control as ControlClient;
+  const probed = rt.probed as Promise<void>;
   const deadline = Date.now() + timeoutMs;
   let got = false;
-  void probe.then(() => (got = true));
+  void probed.then(() => (got = true));
+  // init publishes EV_PROBE by itself when a subscriber attaches; PROBE_EVENTS is
+  // the fallback (a subscriber that attached before we listened, or an older init).
+  await Promise.race([probed, delay(20)]);
   while (!got) {
     if (Date.now() > deadline) throw new ChannelError('ETIMEOUT', 'event channel did not come up', { sandboxId: rt.id, step: 'subscribe' });
-    await rt.control.request({ type: 'PROBE_EVENTS' });
-    await Promise.race([probe, delay(5)]);
+    await control.request({ type: 'PROBE_EVENTS' });
+    // The probe is published before the reply is sent; give the SUB socket a moment.
+    await Promise.race([probed, delay(1)]);
   }
 }
 
@@ -209,6 +230,27 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
   rt.control?.close();
   rt.events = undefined;
   rt.control = undefined;
+}
+
+/**
+ * A user-namespaced init runs as an unprivileged host uid and must be able to walk
+ * down to its folder; a 0700 ancestor would fail deep inside init as EACCES, so say
+ * which directory is in the way, before anything is created.
+ */
+function checkReachable(rt: Runtime): void {
+  let dir = path.dirname(rt.paths.dir);
+  for (;;) {
+    const st = fs.statSync(dir);
+    if ((st.mode & 0o001) === 0) {
+      throw new LaunchError(
+        `state_dir: EACCES (${dir} is mode ${(st.mode & 0o777).toString(8)}; a user-namespaced sandbox needs o+x on every directory above its state)`,
+        { sandboxId: rt.id, step: 'state_dir', errno: 13, path: dir },
+      );
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return;
+    dir = up;
+  }
 }
 
 function readReadyReport(fd: Fd, timeoutMs: number): Promise<Message> {

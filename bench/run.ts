@@ -67,6 +67,7 @@ function rssKiB(pid: number): number {
 
 async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-'));
+  fs.chmodSync(work, 0o711);
   const results: Record<string, unknown> = { host: `${os.type()} ${os.release()}, ${os.cpus().length} cpus`, runs: RUNS };
   const engine = await createEngine({ stateDir: path.join(work, 'state'), logger: pino({ level: 'warn' }) });
   try {
@@ -77,17 +78,18 @@ async function main(): Promise<void> {
     const peers = ['crun', 'runc'].filter(have);
     for (const p of peers) t[`${p} run`] = [];
     let n = 0;
+    // Each round runs every contender once; the order rotates so none always runs
+    // right after another's teardown (runc's, notably, slows whoever comes next).
+    const contenders: Array<[string, () => Promise<number>]> = [
+      ['paddock (no userns)', () => timePaddock(engine, `b${n++}`, plain)],
+      ['paddock (userns)', () => timePaddock(engine, `b${n++}`, userns)],
+      ...peers.map((p): [string, () => Promise<number>] => [`${p} run`, async () => timeCli([p, 'run', '--bundle', plain, `bench-${p}-${n++}`])]),
+    ];
     for (let i = 0; i < WARMUP + RUNS; i++) {
-      const keep = i >= WARMUP;
-      const a = await timePaddock(engine, `b${n++}`, plain);
-      const b = await timePaddock(engine, `b${n++}`, userns);
-      if (keep) {
-        t['paddock (no userns)']?.push(a);
-        t['paddock (userns)']?.push(b);
-      }
-      for (const p of peers) {
-        const d = timeCli([p, 'run', '--bundle', plain, `bench-${p}-${i}`]);
-        if (keep) t[`${p} run`]?.push(d);
+      for (let k = 0; k < contenders.length; k++) {
+        const [name, run] = contenders[(i + k) % contenders.length] as [string, () => Promise<number>];
+        const d = await run();
+        if (i >= WARMUP) t[name]?.push(d);
       }
     }
     const crun = t['crun run'] ? median(t['crun run']) : NaN;

@@ -27,10 +27,12 @@ async function collect(stream: NodeJS.ReadableStream): Promise<string> {
 async function main(): Promise<void> {
   if (!fs.existsSync(path.join(ROOTFS, 'bin', 'busybox'))) throw new Error(`no rootfs at ${ROOTFS}: run npm run setup`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-demo-'));
+  // Sandboxes run as an unprivileged host uid and must be able to reach their state dir.
+  fs.chmodSync(work, 0o711);
   const stateDir = path.join(work, 'state');
   const engine = await createEngine({ stateDir });
   const sub = engine.events$.subscribe((e) => {
-    if (e.type === 'exit') console.log(`  event: ${e.sandboxId}/${e.containerId} pid ${e.pid} exited ${JSON.stringify({ code: e.exit.exitCode, signal: e.exit.signal })}`);
+    if (e.type === 'exit') console.log(`  event: ${e.sandboxId}/${e.containerId} ${e.kind} pid ${e.pid} exited ${JSON.stringify({ code: e.exit.exitCode, signal: e.exit.signal })}`);
     else if (e.type === 'state' && !e.containerId) console.log(`  event: ${e.sandboxId} -> ${e.status}`);
   });
   try {
@@ -66,7 +68,8 @@ async function main(): Promise<void> {
     console.log(`  list: ${engine.list().map((s) => `${s.id}=${s.status}[${s.containers.map((c) => `${c.id}:${c.status}`).join(',')}]`).join(' ')}`);
     await engine.destroy('pod');
 
-    console.log('4. ten sandboxes at once');
+    console.log('4. ten sandboxes at once (events no longer printed)');
+    sub.unsubscribe();
     t = process.hrtime.bigint();
     const ids = Array.from({ length: 10 }, (_, i) => `par${i}`);
     const b = bundle(work, ['true'], 'par');

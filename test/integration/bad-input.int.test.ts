@@ -134,7 +134,7 @@ describeIf(['root', 'busybox'])('bad input', () => {
     const broken = await createEngine({ stateDir, logger: quietLogger(), initPath: '/bin/true', reattach: false });
     try {
       const err = await expectCode(broken.createSandbox('midway', dir), 'ELAUNCH_STEP');
-      expect((err as { context: { step?: string } }).context.step).toBe('ready');
+      expect((err as unknown as { context: { step?: string } }).context.step).toBe('ready');
       nothingChanged('midway', inits);
       expect(broken.list()).toEqual([]);
       // And an init binary that does not exist fails at the first step, naming it.

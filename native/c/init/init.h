@@ -56,6 +56,7 @@ struct pi_state {
   int sigfd;
   int exits_fd;
   int own_pidns_fd; /* restores pid_ns_for_children after an EXEC */
+  int subfd;        /* eventfd: a subscriber connected to events.sock (nng callback thread) */
   struct pi_container *containers;
   struct pi_container *root_ct; /* the first container started */
 };
@@ -79,6 +80,8 @@ void pi_reap(void);
 /* Kills everything, reaps and records it all, and exits with the root's status. */
 __attribute__((noreturn)) void pi_shutdown(int status);
 void pi_publish(const uint8_t *buf, size_t len);
+/* Publishes EV_PROBE: tells subscribers their subscription is live. */
+void pi_publish_probe(void);
 pid_t pi_host_pid(int pidfd);
 
 /* main.c */

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -183,6 +184,8 @@ static int apply_sandbox_plan(const char *dir, struct pi_error *e)
   return 0;
 }
 
+static void on_subscriber(nng_pipe p, nng_pipe_ev ev, void *arg);
+
 static int listen_on(nng_socket *s, int (*open_fn)(nng_socket *), const char *dir,
                      const char *name, const char *step, struct pi_error *e)
 {
@@ -192,6 +195,9 @@ static int listen_on(nng_socket *s, int (*open_fn)(nng_socket *), const char *di
   if ((size_t)snprintf(url, sizeof url, "ipc://%s/%s", dir, name) >= sizeof url)
     return pi_fail(e, step, ENAMETOOLONG, dir);
   if ((rv = open_fn(s)) != 0)
+    return pi_fail(e, step, nng_errno(rv), nng_strerror(rv));
+  /* Before listening, so no subscriber can attach unnoticed. */
+  if (open_fn == nng_pub0_open && (rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, on_subscriber, NULL)) != 0)
     return pi_fail(e, step, nng_errno(rv), nng_strerror(rv));
   if ((rv = nng_listen(*s, url, NULL, 0)) != 0)
     return pi_fail(e, step, nng_errno(rv), url);
@@ -249,9 +255,27 @@ static int startup(const char *dir, sigset_t *mask, struct pi_error *e)
     return rv;
   /* A reply to a vanished requester must not hold up the loop. */
   nng_socket_set_ms(g.rep, NNG_OPT_SENDTIMEO, 1000);
+  g.subfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (g.subfd < 0)
+    return pi_fail(e, "eventfd", errno, NULL);
   if ((rv = listen_on(&g.pub, nng_pub0_open, dir, "events.sock", "listen_events", e)) < 0)
     return rv;
   return 0;
+}
+
+/* On nng's thread, when a subscriber's pipe is attached: wake the main loop, which
+ * then publishes EV_PROBE. A supervisor learns its subscription is live without a
+ * round trip per try (PROBE_EVENTS stays for reattaching to a running init). */
+static void on_subscriber(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+  uint64_t one = 1;
+
+  (void)p;
+  (void)ev;
+  (void)arg;
+  if (write(g.subfd, &one, sizeof one) < 0) {
+    /* Counter saturated or fd gone: the supervisor falls back to PROBE_EVENTS. */
+  }
 }
 
 /* Forwarded like tini does: the root container's process is the workload. */
@@ -289,7 +313,7 @@ static void drain_signals(void)
 int main(int argc, char **argv)
 {
   struct pi_error e;
-  struct pollfd pfd[2];
+  struct pollfd pfd[3];
   sigset_t mask;
   int rv, recvfd;
 
@@ -316,8 +340,10 @@ int main(int argc, char **argv)
   pfd[0].events = POLLIN;
   pfd[1].fd = recvfd;
   pfd[1].events = POLLIN;
+  pfd[2].fd = g.subfd;
+  pfd[2].events = POLLIN;
   for (;;) {
-    if (poll(pfd, 2, -1) < 0) {
+    if (poll(pfd, 3, -1) < 0) {
       if (errno == EINTR)
         continue;
       perror("paddock-init: poll");
@@ -327,5 +353,11 @@ int main(int argc, char **argv)
       drain_signals();
     if (pfd[1].revents)
       pi_handle_requests(&arena);
+    if (pfd[2].revents) {
+      uint64_t n;
+
+      if (read(g.subfd, &n, sizeof n) == (ssize_t)sizeof n)
+        pi_publish_probe();
+    }
   }
 }

@@ -275,16 +275,9 @@ static void handle(const struct pd_msg *m, struct pd_arena *a)
     return do_stacks();
   case PD_DESTROY_CONTAINER:
     return do_destroy(m);
-  case PD_PROBE_EVENTS: {
-    uint8_t buf[PD_HEADER_SIZE];
-    struct pd_writer ev;
-    long len;
-
-    pd_w_begin(&ev, buf, sizeof buf, PD_EV_PROBE);
-    if ((len = pd_w_finish(&ev)) > 0)
-      pi_publish(buf, (size_t)len);
+  case PD_PROBE_EVENTS:
+    pi_publish_probe();
     return reply_begin(PD_OK);
-  }
   default:
     return reply_error(PD_E_BAD_MESSAGE, EINVAL, NULL, "not a request type");
   }

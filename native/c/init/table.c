@@ -130,6 +130,17 @@ pid_t pi_host_pid(int pidfd)
   return line != NULL ? (pid_t)strtol(line + 5, NULL, 10) : -1;
 }
 
+void pi_publish_probe(void)
+{
+  uint8_t buf[PD_HEADER_SIZE];
+  struct pd_writer ev;
+  long len;
+
+  pd_w_begin(&ev, buf, sizeof buf, PD_EV_PROBE);
+  if ((len = pd_w_finish(&ev)) > 0)
+    pi_publish(buf, (size_t)len);
+}
+
 void pi_publish(const uint8_t *buf, size_t len)
 {
   /* PUB never waits for subscribers; a slow one loses events, not init. */
@@ -158,9 +169,11 @@ void pi_record_exit(struct pi_proc *p, int status)
   pd_w_u64(&w, PD_T_TIME_NS, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
   len = pd_w_finish(&w);
 
-  /* The log first, synced, then the event: a supervisor that missed the event
-   * (or restarted) must still find the status in exits.log. One write() keeps each
-   * record whole (O_APPEND). */
+  /* The log first, then the event: a supervisor that missed the event (or
+   * restarted) must still find the status in exits.log. One write() keeps each
+   * record whole (O_APPEND). Once write() returns the record is in the page cache,
+   * which outlives any process; no fdatasync: only a host crash could lose it, and
+   * that takes the sandbox with it (docs/decisions/0003). */
   if (len > 0) {
     ssize_t n;
 
@@ -170,8 +183,6 @@ void pi_record_exit(struct pi_proc *p, int status)
     if (n != len)
       fprintf(stderr, "paddock-init: exits.log write: %s\n",
               n < 0 ? strerror(errno) : "short write");
-    if (fdatasync(g.exits_fd) < 0)
-      fprintf(stderr, "paddock-init: exits.log fdatasync: %s\n", strerror(errno));
     pi_publish(rec, (size_t)len);
   }
 
