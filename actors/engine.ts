@@ -250,7 +250,7 @@ class PaddockEngine implements Engine {
     if (child?.getSnapshot().value === 'exited') done.resolve();
     this.persistNow(rt);
     const streams = io.streams(done.promise);
-    rt.log.debug({ containerId, pid, step: 'exec' }, 'exec started');
+    rt.log.child({ containerId }).debug({ pid, hostPid, step: 'exec' }, 'exec started');
     return { pid, hostPid, ...(streams ?? {}) };
   }
 
@@ -591,7 +591,7 @@ class PaddockEngine implements Engine {
       if (rec) return { pid: rec.pid, hostPid: rec.hostPid };
       throw e;
     }
-    rt.log.debug({ containerId, pid: reply.pid, step: 'start' }, 'container started');
+    rt.log.child({ containerId }).debug({ pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
     return { pid: reply.pid as number, hostPid: reply.hostPid as number };
   }
 

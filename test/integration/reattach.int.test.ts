@@ -66,6 +66,29 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(await n.wait('r1', 'r1', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
   });
 
+  test('output keeps flowing into the log while no supervisor runs, and a new engine replays all of it', async () => {
+    const a = await open();
+    const h = await a.createSandbox('stream', bundle(['sh', '-c', 'seq 1 100000; echo half >&2; sleep 0.5; seq 100001 200000']));
+    await a.startRoot('stream');
+    // Read the first half through the live stream, then drop the supervisor mid-run.
+    const firstHalf = await poll(() => {
+      const text = fs.readFileSync(path.join(stateDir, 'stream', 'logs', 'stream.stderr'), 'utf8');
+      return text.includes('half') ? true : undefined;
+    }, 10_000, 'first half');
+    expect(firstHalf).toBe(true);
+    h.stdio!.stdout.destroy();
+    await a.close();
+
+    const n = await open();
+    expect(await n.wait('stream', 'stream', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    const all = await readAll(n.logs('stream', 'stream', { follow: true }));
+    const lines = all.trimEnd().split('\n');
+    expect(lines).toHaveLength(200_000);
+    expect(lines[0]).toBe('1');
+    expect(lines[99_999]).toBe('100000');
+    expect(lines[199_999]).toBe('200000');
+  });
+
   test('supervisor process SIGKILLed mid-run; the sandbox finishes alone; a new engine gets the status', async () => {
     const dir = bundle(['sh', '-c', 'echo before; sleep 1; echo after; exit 9']);
     const script = `
