@@ -56,18 +56,26 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
     },
   });
 
+  // Growth seen by inotify while we were reading is remembered, so a write that
+  // lands between a short read and the wait is never slept through.
+  let dirty = false;
+  function ensureWatcher(): void {
+    if (watcher) return;
+    try {
+      watcher = fs.watch(file, () => {
+        dirty = true;
+        wake?.();
+      });
+    } catch {
+      // The file does not exist yet; `done` still wakes us, and we retry.
+    }
+  }
+
   async function waitForChange(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      if (!watcher) {
-        try {
-          watcher = fs.watch(file, () => wake?.());
-        } catch {
-          // The file may not exist yet: the process has not written; done still wakes us.
-        }
-      }
-    });
+    ensureWatcher();
+    if (!dirty && !finished) await new Promise<void>((resolve) => (wake = resolve));
     wake = undefined;
+    dirty = false;
   }
 
   async function pump(): Promise<void> {
@@ -89,6 +97,11 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
             continue;
           }
         }
+        // Sampled before the read: a read that finds nothing after the writer was done
+        // is the true end; one that raced its exit is simply retried.
+        const wasFinished = finished;
+        if (opts.follow) ensureWatcher();
+        dirty = false;
         const buf = Buffer.allocUnsafe(CHUNK);
         const n = await new Promise<number>((resolve, reject) =>
           fs.read(fd as number, buf, 0, CHUNK, pos, (err, bytes) => (err ? reject(err) : resolve(bytes))),
@@ -98,20 +111,12 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
           if (!stream.push(buf.subarray(0, n))) return;
           continue;
         }
-        if (finished) {
-          // One more read after the writer is done: bytes written just before exit.
-          const m = await new Promise<number>((resolve, reject) =>
-            fs.read(fd as number, buf, 0, CHUNK, pos, (err, bytes) => (err ? reject(err) : resolve(bytes))),
-          );
-          if (m > 0) {
-            pos += m;
-            if (!stream.push(buf.subarray(0, m))) return;
-            continue;
-          }
+        if (wasFinished) {
           watcher?.close();
           stream.push(null);
           return;
         }
+        if (finished) continue;
         await waitForChange();
       }
     } catch (e) {

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createEngine, isPaddockError, type Engine } from '../../index';
-import { BUNDLES_DIR, makeBundle, type TestBundle } from '../helpers/bundle';
-import { describeIf, quietLogger, testStateDir } from '../helpers/env';
+import { BUNDLES_DIR, type makeBundle } from '../helpers/bundle';
+import { useEngine } from '../helpers/engine-fixture';
+import { describeIf, quietLogger } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 
 /**
@@ -10,24 +11,13 @@ import { paddockInitPids } from '../helpers/leaks';
  * list(), no state folder, no process.
  */
 describeIf(['root', 'busybox'])('bad input', () => {
+  const fx = useEngine('bad');
+  const bundle = (opts: Parameters<typeof makeBundle>[0]) => fx.bundle(opts);
   let engine: Engine;
   let stateDir: string;
-  const bundles: TestBundle[] = [];
-  const bundle = (opts: Parameters<typeof makeBundle>[0]) => {
-    const b = makeBundle(opts);
-    bundles.push(b);
-    return b.dir;
-  };
-
-  beforeEach(async () => {
-    stateDir = testStateDir('bad');
-    engine = await createEngine({ stateDir, logger: quietLogger() });
-  });
-  afterEach(async () => {
-    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
-    await engine.close();
-    for (const b of bundles.splice(0)) b.cleanup();
-    fs.rmSync(stateDir, { recursive: true, force: true });
+  beforeEach(() => {
+    engine = fx.engine;
+    stateDir = fx.stateDir;
   });
 
   async function expectCode(p: Promise<unknown>, code: string): Promise<Error> {
@@ -56,7 +46,7 @@ describeIf(['root', 'busybox'])('bad input', () => {
 
     fs.mkdirSync(BUNDLES_DIR, { recursive: true });
     const empty = fs.mkdtempSync(path.join(BUNDLES_DIR, 'empty-'));
-    bundles.push({ dir: empty, cleanup: () => fs.rmSync(empty, { recursive: true, force: true }) });
+    fx.track({ dir: empty, cleanup: () => fs.rmSync(empty, { recursive: true, force: true }) });
     await expectCode(engine.createSandbox('x2', empty), 'ECONFIG_MISSING');
     nothingChanged('x2', inits);
 

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createEngine, type Engine } from '../../index';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
+import type { Engine } from '../../index';
+import type { makeBundle } from '../helpers/bundle';
+import { useEngine } from '../helpers/engine-fixture';
+import { describeIf, poll, readAll } from '../helpers/env';
 import { mountsUnder, paddockInitPids } from '../helpers/leaks';
 
 /**
@@ -10,28 +11,15 @@ import { mountsUnder, paddockInitPids } from '../helpers/leaks';
  * busybox containers, nanomsg channels and pidfds.
  */
 describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
+  const fx = useEngine('engine');
+  let seq = 0;
+  const bundle = (args: string[], extra: Parameters<typeof makeBundle>[0] = { args }) => fx.bundle({ ...extra, args });
+  const id = () => `sb${++seq}`;
   let engine: Engine;
   let stateDir: string;
-  const bundles: TestBundle[] = [];
-  let seq = 0;
-
-  const bundle = (args: string[], extra: Parameters<typeof makeBundle>[0] = { args }) => {
-    const b = makeBundle({ ...extra, args });
-    bundles.push(b);
-    return b.dir;
-  };
-  const id = () => `sb${++seq}`;
-
-  beforeEach(async () => {
-    stateDir = testStateDir('engine');
-    engine = await createEngine({ stateDir, logger: quietLogger() });
-  });
-
-  afterEach(async () => {
-    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
-    await engine.close();
-    for (const b of bundles.splice(0)) b.cleanup();
-    fs.rmSync(stateDir, { recursive: true, force: true });
+  beforeEach(() => {
+    engine = fx.engine;
+    stateDir = fx.stateDir;
   });
 
   async function run(args: string[], opts: Parameters<typeof makeBundle>[0] = { args }) {
