@@ -37,7 +37,7 @@ export class ControlClient {
 
   private open(): nano.NanoSocket {
     // Reconnect fast: init binds its socket a few ms after we may first connect.
-    const sock = nano.socket('req', { reconn: 1, maxreconn: 20 });
+    const sock = nano.socket('req', { reconn: 1, maxreconn: 10 });
     sock.on('data', (buf: Buffer) => {
       if (sock === this.sock) this.onReply(buf);
     });

@@ -17,7 +17,7 @@ export class EventSubscriber {
   private closed = false;
 
   constructor(socketPath: string, private readonly log: Logger) {
-    this.sock = nano.socket('sub', { reconn: 1, maxreconn: 20 });
+    this.sock = nano.socket('sub', { reconn: 1, maxreconn: 10 });
     this.sock.on('data', (buf: Buffer) => {
       try {
         this.subject.next(decode(buf));

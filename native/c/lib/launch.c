@@ -202,7 +202,98 @@ static int init_image_fd(const char *path) {
 
 /* ------------------------------------------------------------------------------ */
 /* The child, between clone3 and execveat.                                          */
+/*                                                                                  */
+/* posix_spawn-style: clone3(CLONE_VM) on a stack of our own, so the kernel copies  */
+/* none of Node's page tables (fork of a 500 MB Node costs ~15 ms, then more again  */
+/* when the child's copy is torn down at exec). The child therefore runs in the     */
+/* supervisor's memory, with the calling thread's TLS: it writes nothing but its    */
+/* own stack, makes raw system calls only (no errno, no glibc wrapper, no lock) and */
+/* never returns (the trampoline ends it with exit_group if it ever did).           */
 /* ------------------------------------------------------------------------------ */
+
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "launch.c: raw syscalls and the clone3 trampoline exist for x86_64 and aarch64 only"
+#endif
+
+/* Returns the raw kernel result: >= 0, or -errno. Touches no memory but `memory`. */
+static inline __attribute__((always_inline)) long rsys(long n, long a, long b, long c, long d,
+                                                       long e) {
+#if defined(__x86_64__)
+  long ret;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                   : "rcx", "r11", "memory");
+  return ret;
+#else
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+  return x0;
+#endif
+}
+#define RSYS0(n) rsys((n), 0, 0, 0, 0, 0)
+#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
+#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
+#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
+#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
+#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
+
+/* clone3 that, in the child, calls fn(arg) on the new stack (args->stack) and never
+ * comes back. The child starts with every register of the parent but rax/x0 = 0 and
+ * the stack pointer at the top of the new stack (16-byte aligned by the caller).
+ * Returns the child's pid or -errno in the parent. */
+static long clone3_run(struct pd_clone_args *args, void (*fn)(void *), void *arg) {
+#if defined(__x86_64__)
+  long ret;
+  register long rdi __asm__("rdi") = (long)args;
+  register long rsi __asm__("rsi") = (long)sizeof *args;
+  register long rdx __asm__("rdx") = (long)fn;
+  register long r8 __asm__("r8") = (long)arg;
+  __asm__ volatile("syscall\n\t"
+                   "test %%rax, %%rax\n\t"
+                   "jnz 1f\n\t"
+                   "xor %%ebp, %%ebp\n\t" /* end of the frame chain for unwinders */
+                   "mov %%r8, %%rdi\n\t"
+                   "call *%%rdx\n\t"
+                   "mov $231, %%eax\n\t" /* exit_group(127): fn must not return */
+                   "mov $127, %%edi\n\t"
+                   "syscall\n\t"
+                   "ud2\n"
+                   "1:"
+                   : "=a"(ret)
+                   : "0"((long)SYS_clone3), "r"(rdi), "r"(rsi), "r"(rdx), "r"(r8)
+                   : "rcx", "r11", "memory");
+  return ret;
+#else
+  register long x0 __asm__("x0") = (long)args;
+  register long x1 __asm__("x1") = (long)sizeof *args;
+  register long x2 __asm__("x2") = (long)fn;
+  register long x3 __asm__("x3") = (long)arg;
+  register long x8 __asm__("x8") = (long)SYS_clone3;
+  __asm__ volatile("svc #0\n\t"
+                   "cbnz x0, 1f\n\t"
+                   "mov x29, xzr\n\t"
+                   "mov x30, xzr\n\t"
+                   "mov x0, x3\n\t"
+                   "blr x2\n\t"
+                   "mov x8, #94\n\t" /* exit_group(127) */
+                   "mov x0, #127\n\t"
+                   "svc #0\n\t"
+                   "brk #0\n"
+                   "1:"
+                   : "+r"(x0)
+                   : "r"(x1), "r"(x2), "r"(x3), "r"(x8)
+                   : "memory");
+  return x0;
+#endif
+}
 
 /* Child steps travel as an index so the parent can hand out string literals. */
 enum child_step {
@@ -213,7 +304,6 @@ enum child_step {
   CS_SETRESUID,
   CS_DUP_STDIO,
   CS_CLOSE_RANGE,
-  CS_DUMPABLE,
   CS_EXECVEAT,
   CS_COUNT
 };
@@ -222,8 +312,7 @@ static const char *const child_step_names[CS_COUNT] = {
     [CS_SYNC_WAIT] = "sync_wait",       [CS_SIGNALS] = "reset_signals",
     [CS_SETGROUPS] = "setgroups",       [CS_SETRESGID] = "setresgid",
     [CS_SETRESUID] = "setresuid",       [CS_DUP_STDIO] = "dup_stdio",
-    [CS_CLOSE_RANGE] = "close_range",   [CS_DUMPABLE] = "prctl_dumpable",
-    [CS_EXECVEAT] = "execveat",
+    [CS_CLOSE_RANGE] = "close_range",   [CS_EXECVEAT] = "execveat",
 };
 
 struct child_report {
@@ -232,7 +321,7 @@ struct child_report {
 };
 
 struct child_ctx {
-  int sync_rd, sync_wr;
+  int sync_rd, sync_wr; /* -1 when the parent has nothing to do before exec */
   int err_wr;
   int memfd;
   int src[4]; /* become 0, 1, 2 (stdio) and 3 (ready pipe) */
@@ -241,98 +330,140 @@ struct child_ctx {
   char *const *envp;
 };
 
-static __attribute__((noreturn)) void child_fail(int errfd, enum child_step step, int err) {
+/* The kernel's struct sigaction (x86_64 and arm64 both have sa_restorer). */
+struct k_sigaction {
+  unsigned long handler;
+  unsigned long flags;
+  unsigned long restorer;
+  uint64_t mask;
+};
+
+static __attribute__((noreturn)) void child_fail(int errfd, enum child_step step, long ret) {
   struct child_report r;
 
-  r.err = err > 0 ? err : EIO;
+  r.err = ret < 0 ? (int32_t)-ret : EIO;
   r.step = (int32_t)step;
   /* Nothing to do if this fails: the parent then sees EOF and a dead child. */
-  (void)!write(errfd, &r, sizeof r);
-  _exit(127);
+  (void)RSYS3(SYS_write, errfd, &r, sizeof r);
+  for (;;)
+    (void)RSYS1(SYS_exit_group, 127);
 }
 
-static __attribute__((noreturn)) void child_main(const struct child_ctx *c) {
+static __attribute__((noreturn)) void child_main(void *arg) {
+  const struct child_ctx *c = arg;
   int errfd = c->err_wr, memfd = c->memfd, tmp[4], i;
   char byte;
-  ssize_t n;
+  long r;
   uint64_t empty_mask = 0;
 
-  close(c->sync_wr);
+  if (c->sync_wr >= 0)
+    (void)RSYS1(SYS_close, c->sync_wr); /* our copy of the table, not the parent's */
 
   /* Move the error pipe and the image above 3 first, so that installing fds 0..3
    * below can never clobber them, whatever numbers the parent happened to use. */
   if (errfd < 4) {
-    int moved = fcntl(errfd, F_DUPFD_CLOEXEC, 4);
-    if (moved < 0)
-      child_fail(errfd, CS_DUP_STDIO, errno);
-    errfd = moved;
+    r = RSYS3(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 4);
+    if (r < 0)
+      child_fail(errfd, CS_DUP_STDIO, r);
+    errfd = (int)r;
   }
   if (memfd < 4) {
-    memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 4);
-    if (memfd < 0)
-      child_fail(errfd, CS_DUP_STDIO, errno);
+    r = RSYS3(SYS_fcntl, memfd, F_DUPFD_CLOEXEC, 4);
+    if (r < 0)
+      child_fail(errfd, CS_DUP_STDIO, r);
+    memfd = (int)r;
   }
 
   /* The parent blocked every signal around clone3 so no Node handler can run in
-   * here. Reset dispositions before unblocking: a handler would be inherited only
-   * until execve, but SIG_IGN (Node ignores SIGPIPE) would be inherited by init. */
+   * here (it would run on Node's memory). Reset dispositions in our own copy of the
+   * table before unblocking: SIG_IGN (Node ignores SIGPIPE) would outlive execve. */
   for (i = 1; i < 65; i++) {
-    struct sigaction sa = {.sa_handler = SIG_DFL};
+    struct k_sigaction sa = {0, 0, 0, 0}; /* SIG_DFL */
     if (i == SIGKILL || i == SIGSTOP)
       continue;
-    /* glibc refuses its internal signals (32, 33) with EINVAL: harmless. */
-    (void)sigaction(i, &sa, NULL);
+    (void)RSYS4(SYS_rt_sigaction, i, &sa, 0, sizeof(uint64_t));
   }
-  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, NULL, sizeof empty_mask) < 0)
-    child_fail(errfd, CS_SIGNALS, errno);
+  r = RSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, 0, sizeof empty_mask);
+  if (r < 0)
+    child_fail(errfd, CS_SIGNALS, r);
 
-  /* Wait until the parent has written our id maps. */
-  do
-    n = read(c->sync_rd, &byte, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
-    child_fail(errfd, CS_SYNC_WAIT, n < 0 ? errno : EPIPE);
-  close(c->sync_rd);
+  if (c->sync_rd >= 0) {
+    /* Wait until the parent has written our id maps. */
+    do
+      r = RSYS3(SYS_read, c->sync_rd, &byte, 1);
+    while (r == -EINTR);
+    if (r != 1)
+      child_fail(errfd, CS_SYNC_WAIT, r < 0 ? r : -EPIPE);
+    (void)RSYS1(SYS_close, c->sync_rd);
+  }
 
   if (c->newuser) {
     /* Become root of the new user namespace: uid 0 across execve keeps the full
-     * capability set there, which init needs to mount and pivot. */
-    if (syscall(SYS_setgroups, 0, NULL) < 0)
-      child_fail(errfd, CS_SETGROUPS, errno);
-    if (syscall(SYS_setresgid, 0, 0, 0) < 0)
-      child_fail(errfd, CS_SETRESGID, errno);
-    if (syscall(SYS_setresuid, 0, 0, 0) < 0)
-      child_fail(errfd, CS_SETRESUID, errno);
+     * capability set there, which init needs to mount and pivot. Raw calls also
+     * skip glibc's setxid broadcast to threads this process does not have. */
+    if ((r = RSYS2(SYS_setgroups, 0, 0)) < 0)
+      child_fail(errfd, CS_SETGROUPS, r);
+    if ((r = RSYS3(SYS_setresgid, 0, 0, 0)) < 0)
+      child_fail(errfd, CS_SETRESGID, r);
+    if ((r = RSYS3(SYS_setresuid, 0, 0, 0)) < 0)
+      child_fail(errfd, CS_SETRESUID, r);
   }
 
   /* Two passes: first duplicate every source above 3 (F_DUPFD never reuses a live
    * number), then install. A source that is itself 0..3 is thus never overwritten
-   * before it has been copied. dup2 clears FD_CLOEXEC on 0..3. */
+   * before it has been copied. dup3 without O_CLOEXEC clears it on 0..3. */
   for (i = 0; i < 4; i++) {
-    tmp[i] = fcntl(c->src[i], F_DUPFD_CLOEXEC, 4);
-    if (tmp[i] < 0)
-      child_fail(errfd, CS_DUP_STDIO, errno);
+    r = RSYS3(SYS_fcntl, c->src[i], F_DUPFD_CLOEXEC, 4);
+    if (r < 0)
+      child_fail(errfd, CS_DUP_STDIO, r);
+    tmp[i] = (int)r;
   }
   for (i = 0; i < 4; i++)
-    if (dup2(tmp[i], i) < 0)
-      child_fail(errfd, CS_DUP_STDIO, errno);
+    if ((r = RSYS3(SYS_dup3, tmp[i], i, 0)) < 0)
+      child_fail(errfd, CS_DUP_STDIO, r);
 
   /* Mark, rather than close, everything above 3: the error pipe and the image must
    * live until execveat, and exec then drops them all at once. */
-  if (syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    child_fail(errfd, CS_CLOSE_RANGE, errno);
+  if ((r = RSYS3(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC)) < 0)
+    child_fail(errfd, CS_CLOSE_RANGE, r);
 
-  /* Until execve, this process is a copy of the supervisor: keep others out of it. */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    child_fail(errfd, CS_DUMPABLE, errno);
-
-  syscall(SYS_execveat, memfd, "", c->argv, c->envp, AT_EMPTY_PATH);
-  child_fail(errfd, CS_EXECVEAT, errno);
+  /* No PR_SET_DUMPABLE here: dumpability belongs to the mm, which is Node's. The
+   * parent covers the window in which our credentials differ from its own. */
+  r = RSYS5(SYS_execveat, memfd, "", c->argv, c->envp, AT_EMPTY_PATH);
+  child_fail(errfd, CS_EXECVEAT, r);
 }
 
 /* ------------------------------------------------------------------------------ */
 /* The parent.                                                                     */
 /* ------------------------------------------------------------------------------ */
+
+/* One stack for the child of the launch in progress, made once, with a guard page
+ * below it. Launches are serialised by launch_lock (the only caller is the JS main
+ * thread anyway), and a child stops using the stack before pd_launch_init returns. */
+#define CHILD_STACK_SIZE (64 * 1024)
+static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *child_stack; /* lowest usable byte */
+
+static int child_stack_get(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  char *p;
+
+  if (child_stack != NULL)
+    return 0;
+  if (page <= 0)
+    page = 4096;
+  p = mmap(NULL, CHILD_STACK_SIZE + (size_t)page, PROT_NONE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED)
+    return pd_fail("child_stack", errno, "mmap");
+  if (mprotect(p + page, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE) < 0) {
+    int err = errno;
+    munmap(p, CHILD_STACK_SIZE + (size_t)page);
+    return pd_fail("child_stack", err, "mprotect");
+  }
+  child_stack = p + page;
+  return 0;
+}
 
 static void kill_and_reap(int pidfd) {
   siginfo_t info;
@@ -363,11 +494,12 @@ static int write_map(int pid, const char *file, const char *step, const char *ma
   return 0;
 }
 
-int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
-                   const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
+static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
+                         const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
   int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
-  pid_t pid;
+  int newuser = (clone_flags & CLONE_NEWUSER) != 0, need_sync, undump = 0;
+  long pid;
   sigset_t all, old;
   struct pd_clone_args args;
   struct child_ctx ctx;
@@ -376,17 +508,22 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   char *argv[3];
   char *envp[1] = {NULL};
 
-  pd_ok();
-  last_pidfd = -1;
-  last_ready_fd = -1;
-
   if (init_path == NULL || init_path[0] != '/')
     return pd_fail("open_init", EINVAL, "init path must be absolute");
   if (sandbox_dir == NULL || sandbox_dir[0] != '/')
     return pd_fail("sandbox_dir", EINVAL, "sandbox dir must be absolute");
   if ((unsigned)clone_flags & ~(unsigned)PD_ALLOWED_CLONE_FLAGS)
     return pd_fail("clone_flags", EINVAL, "0x%x", (unsigned)clone_flags);
+  if (uid_map != NULL && uid_map[0] == '\0')
+    uid_map = NULL;
+  if (gid_map != NULL && gid_map[0] == '\0')
+    gid_map = NULL;
+  /* Only a child that must wait for its id maps needs the parent to run before it
+   * execs; every other launch is a plain vfork: the parent sleeps until exec. */
+  need_sync = newuser || uid_map != NULL || gid_map != NULL;
 
+  if ((ret = child_stack_get()) < 0)
+    return ret;
   memfd = init_image_fd(init_path);
   if (memfd < 0)
     return memfd;
@@ -410,9 +547,9 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
     stdio[i] = devnull;
   }
 
-  /* All three pipes are close-on-exec in the supervisor, so no other child Node
-   * spawns meanwhile can hold a copy (that would keep EOF from ever arriving). */
-  if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
+  /* All pipes are close-on-exec in the supervisor, so no other child Node spawns
+   * meanwhile can hold a copy (that would keep EOF from ever arriving). */
+  if ((need_sync && pipe2(sync_p, O_CLOEXEC) < 0) || pipe2(err_p, O_CLOEXEC) < 0 ||
       pipe2(ready_p, O_CLOEXEC) < 0) {
     ret = pd_fail("pipe2", errno, NULL);
     goto out;
@@ -427,27 +564,31 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
       .err_wr = err_p[1],
       .memfd = memfd,
       .src = {stdio[0], stdio[1], stdio[2], ready_p[1]},
-      .newuser = (clone_flags & CLONE_NEWUSER) != 0,
+      .newuser = newuser,
       .argv = argv,
       .envp = envp,
   };
   memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD | (uint64_t)(unsigned)clone_flags;
+  /* CLONE_VM: share, do not copy, Node's address space. With CLONE_VFORK the kernel
+   * resumes us once the child has execed or died; without it (id maps to write) we
+   * wait for the same moment on the error pipe below, and until then ctx, argv and
+   * the child stack stay untouched. */
+  args.flags = CLONE_PIDFD | CLONE_VM | (need_sync ? 0 : CLONE_VFORK) |
+               (uint64_t)(unsigned)clone_flags;
   args.pidfd = (uint64_t)(uintptr_t)&pidfd;
   /* SIGCHLD so the sandbox is an ordinary child we can waitid() for. Deliberately no
    * pdeathsig: a sandbox outlives a crashed or restarted supervisor. */
   args.exit_signal = SIGCHLD;
+  args.stack = (uint64_t)(uintptr_t)child_stack;
+  args.stack_size = CHILD_STACK_SIZE;
 
   /* No signal handler may run in the child before it has reset them. */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-  if (pid == 0)
-    child_main(&ctx);
-  ret = errno;
+  pid = clone3_run(&args, child_main, &ctx);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
-    ret = pd_fail("clone3", ret, "flags 0x%x", (unsigned)clone_flags);
+    ret = pd_fail("clone3", (int)-pid, "flags 0x%x", (unsigned)clone_flags);
     goto out;
   }
 
@@ -456,23 +597,33 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   close_fd(&err_p[1]);
   close_fd(&ready_p[1]);
 
-  if (uid_map != NULL && uid_map[0] != '\0' &&
-      (ret = write_map(pid, "uid_map", "uid_map", uid_map)) < 0)
-    goto fail_child;
-  if (gid_map != NULL && gid_map[0] != '\0' &&
-      (ret = write_map(pid, "gid_map", "gid_map", gid_map)) < 0)
-    goto fail_child;
+  if (need_sync) {
+    if (uid_map != NULL && (ret = write_map((int)pid, "uid_map", "uid_map", uid_map)) < 0)
+      goto fail_child;
+    if (gid_map != NULL && (ret = write_map((int)pid, "gid_map", "gid_map", gid_map)) < 0)
+      goto fail_child;
 
-  do
-    n = write(sync_p[1], "g", 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) {
-    ret = pd_fail("sync", n < 0 ? errno : EIO, NULL);
-    goto fail_child;
+    /* Once it has the byte the child takes uid 0 of its namespace, i.e. a host uid
+     * that may differ from ours (0 -> 100000), while it still runs in our memory:
+     * the same host uid must not ptrace or read /proc/<pid>/mem of it meanwhile.
+     * The fork-based launcher set the child's copy non-dumpable; here that flag is
+     * Node's own, so clear it just for the window and restore it after exec. */
+    if (newuser && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 &&
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+      undump = 1;
+
+    do
+      n = write(sync_p[1], "g", 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) {
+      ret = pd_fail("sync", n < 0 ? errno : EIO, NULL);
+      goto fail_child;
+    }
+    close_fd(&sync_p[1]);
   }
-  close_fd(&sync_p[1]);
 
-  /* EOF: execveat succeeded and closed the child's copy (it is close-on-exec). */
+  /* EOF: execveat succeeded and closed the child's copy (it is close-on-exec, and
+   * exec closes those only after leaving our address space). */
   do
     n = read(err_p[0], &report, sizeof report);
   while (n < 0 && errno == EINTR);
@@ -492,12 +643,15 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   last_ready_fd = ready_p[0];
   ready_p[0] = -1;
   pidfd = -1;
-  ret = pid;
+  ret = (int)pid;
   goto out;
 
 fail_child:
+  /* Also what makes the child stack free again: the child is gone once reaped. */
   kill_and_reap(pidfd);
 out:
+  if (undump)
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   close_fd(&pidfd);
   close_fd(&devnull);
   for (i = 0; i < 2; i++) {
@@ -505,5 +659,18 @@ out:
     close_fd(&err_p[i]);
     close_fd(&ready_p[i]);
   }
+  return ret;
+}
+
+int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
+                   const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
+  int ret;
+
+  pd_ok();
+  last_pidfd = -1;
+  last_ready_fd = -1;
+  pthread_mutex_lock(&launch_lock);
+  ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2);
+  pthread_mutex_unlock(&launch_lock);
   return ret;
 }
