@@ -27,11 +27,18 @@ export interface EngineOptions {
    * status recorded while no supervisor ran.
    */
   readonly reattach?: boolean;
+  /**
+   * How long a call waits for another process that holds a sandbox's lock (default 0:
+   * fail at once with ELOCKED). The CLI waits, so concurrent calls are serialised.
+   */
+  readonly lockTimeoutMs?: number;
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
 }
 
 export interface CreateSandboxOptions {
+  /** Use MS_MOVE + chroot instead of pivot_root (runc's --no-pivot, for ramfs roots). */
+  readonly noPivot?: boolean;
   /**
    * stdio of the root container. 'pipe' (default): output goes to log files in the
    * state dir and is returned as streams; stdin is a FIFO. 'inherit': the
@@ -73,6 +80,18 @@ export interface ExecOptions {
   readonly cwd?: string;
   readonly user?: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
   readonly stdio?: StdioMode;
+  /** Override the container's process.capabilities (OCI form: lists of CAP_* names per set). */
+  readonly capabilities?: {
+    readonly bounding?: readonly string[];
+    readonly effective?: readonly string[];
+    readonly permitted?: readonly string[];
+    readonly inheritable?: readonly string[];
+    readonly ambient?: readonly string[];
+  };
+  /** Override the container's process.rlimits. */
+  readonly rlimits?: readonly { readonly type: string; readonly soft: number; readonly hard: number }[];
+  /** Override the container's process.noNewPrivileges. */
+  readonly noNewPrivileges?: boolean;
 }
 
 export interface ExecResult {
@@ -108,6 +127,8 @@ export interface SandboxSummary {
   readonly status: LifecycleStatus;
   readonly pid?: number;
   readonly bundle: string;
+  /** ISO time of createSandbox. */
+  readonly createdAt: string;
   readonly rootContainerId?: string;
   readonly containers: readonly ContainerSummary[];
   readonly exit?: ExitStatus;
@@ -155,6 +176,11 @@ export interface Engine {
   checkpoint(sandboxId: string, imageDir: string): Promise<void>;
   restore(sandboxId: string, imageDir: string): Promise<void>;
   stacks(sandboxId: string): Promise<string>;
+  /**
+   * Reattaches one sandbox of the state dir, for callers that created the engine with
+   * `reattach: false` (one-shot tools such as the CLI). ESANDBOX_NOT_FOUND if unknown.
+   */
+  attach(sandboxId: string): Promise<void>;
   /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { NativeFacade } from '../native/facade';
 import { splitMessages } from '../protocols/decode';
-import type { MessageOf } from '../protocols/messages';
+import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
@@ -40,12 +40,14 @@ import { parseSignal } from './signals';
 import {
   SandboxPaths,
   STATE_VERSION,
+  acquireLock,
   acquireLockLocked,
   listSandboxIds,
   loadSandbox,
   processStartTime,
   releaseLock,
   saveSandboxLocked,
+  type PersistedSandbox,
   type StdioMode,
 } from './state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
@@ -138,13 +140,14 @@ class PaddockEngine implements Engine {
       log: this.log.child({ sandboxId: id }),
       bundle,
       owner: { uid: 0, gid: 0 },
-      containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>() }]]),
+      containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>(), ...(opts.noPivot ? { noPivot: true } : {}) }]]),
       execs: new Map(),
       execCounter: 0,
       seenExits: new Set(),
       initExited: deferred<void>(),
       initAlive: false,
       rootStdio: stdio,
+      createdAt: new Date().toISOString(),
       actor: undefined as unknown as Runtime['actor'],
       persistQueued: false,
     };
@@ -228,6 +231,9 @@ class PaddockEngine implements Engine {
         ...(opts.env ? { env: opts.env as string[] } : {}),
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
         ...(opts.user ? { user: opts.user as { uid: number; gid: number; additionalGids?: number[] } } : {}),
+        ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
+        ...(opts.rlimits !== undefined ? { rlimits: opts.rlimits } : {}),
+        ...(opts.noNewPrivileges !== undefined ? { noNewPrivileges: opts.noNewPrivileges } : {}),
       },
       cont.bundle.config,
     );
@@ -446,6 +452,18 @@ class PaddockEngine implements Engine {
 
   // ---------------------------------------------------------------- reattach
 
+  /**
+   * Reattaches one sandbox from the state dir (what a one-shot caller such as the
+   * CLI does instead of reattaching them all). ESANDBOX_NOT_FOUND if it has no state.
+   */
+  async attach(sandboxId: string): Promise<void> {
+    this.ensureOpen();
+    if (this.runtimes.has(sandboxId)) return;
+    if (!isValidId(sandboxId)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(sandboxId)}`, { sandboxId: String(sandboxId) });
+    await this.reattach(sandboxId);
+    if (!this.runtimes.has(sandboxId)) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
+  }
+
   /** Restores every sandbox found in the state dir (see createEngine). */
   async reattachAll(): Promise<void> {
     for (const id of listSandboxIds(this.stateDir)) {
@@ -467,7 +485,7 @@ class PaddockEngine implements Engine {
       this.removeHalfCreated(paths);
       return;
     }
-    acquireLockLocked(paths);
+    await acquireLock(paths, this.options.lockTimeoutMs ?? 0);
     const snapshot = saved.snapshot as { context?: { bundleDir?: string; initHostPid?: number; initStartTime?: number } };
     const bundleDir = snapshot.context?.bundleDir ?? '';
     const containers = new Map<string, ContainerRuntime>();
@@ -481,7 +499,17 @@ class PaddockEngine implements Engine {
         bundle = { dir: c.bundleDir, config: { ociVersion: '1.0.2', process: { args: ['sh'], cwd: '/' } }, rootfs: '' } as unknown as Bundle;
       }
       if (!rootBundle) rootBundle = bundle;
-      containers.set(cid, { id: cid, bundle, stdio: c.stdio, done: deferred<void>() });
+      const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
+      // A container created by another process and not started yet: plan it again.
+      // Its log files are reused; a stdin FIFO lost its writer with that process.
+      if (bundle.rootfs) {
+        try {
+          cr.plan = this.containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
+        } catch {
+          // The bundle changed under us; starting it will fail with the planning error.
+        }
+      }
+      containers.set(cid, cr);
     }
     const rt: Runtime = {
       id,
@@ -496,6 +524,7 @@ class PaddockEngine implements Engine {
       initExited: deferred<void>(),
       initAlive: false,
       rootStdio: 'ignore',
+      createdAt: saved.createdAt ?? saved.savedAt,
       actor: undefined as unknown as Runtime['actor'],
       persistQueued: false,
     };
@@ -535,6 +564,7 @@ class PaddockEngine implements Engine {
    * is killed and the folder removed.
    */
   private removeHalfCreated(paths: SandboxPaths): void {
+    if (!fs.existsSync(paths.dir)) return;
     try {
       acquireLockLocked(paths);
     } catch (e) {
@@ -762,7 +792,7 @@ class PaddockEngine implements Engine {
         : undefined;
     if (containerId !== undefined) {
       const c = rt.containers.get(containerId) as ContainerRuntime;
-      c.plan = planContainer(c.bundle, plan);
+      c.plan = this.containerPlan(c, plan);
       c.stdinFd = stdinFd;
       c.streams = streams(c.done.promise);
     }
@@ -774,6 +804,11 @@ class PaddockEngine implements Engine {
         if (stdin) stdin.destroy();
       },
     };
+  }
+
+  private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
+    const plan = planContainer(c.bundle, stdio);
+    return c.noPivot ? { ...plan, noPivot: true } : plan;
   }
 
   private closeContainerStdio(c: ContainerRuntime | undefined): void {
@@ -802,6 +837,7 @@ class PaddockEngine implements Engine {
       status: toStatus(String(snap.value)),
       ...(snap.context.initHostPid !== undefined ? { pid: snap.context.initHostPid } : {}),
       bundle: snap.context.bundleDir,
+      createdAt: rt.createdAt,
       ...(snap.context.rootContainerId ? { rootContainerId: snap.context.rootContainerId } : {}),
       containers,
       ...(snap.context.exit ? { exit: snap.context.exit } : {}),
@@ -835,8 +871,8 @@ class PaddockEngine implements Engine {
     const snap = rt.actor?.getSnapshot();
     if (!snap || snap.status !== 'active' || !STABLE.has(String(snap.value))) return;
     if (!fs.existsSync(rt.paths.dir)) return;
-    const containers: Record<string, { bundleDir: string; stdio: StdioMode }> = {};
-    for (const [cid, c] of rt.containers) containers[cid] = { bundleDir: c.bundle.dir, stdio: c.stdio };
+    const containers: PersistedSandbox['containers'] = {};
+    for (const [cid, c] of rt.containers) containers[cid] = { bundleDir: c.bundle.dir, stdio: c.stdio, ...(c.noPivot ? { noPivot: true } : {}) };
     try {
       saveSandboxLocked(rt.paths, {
         version: STATE_VERSION,
@@ -846,6 +882,7 @@ class PaddockEngine implements Engine {
         ownerGid: rt.owner.gid,
         containers,
         execCounter: rt.execCounter,
+        createdAt: rt.createdAt,
         snapshot: rt.actor.getPersistedSnapshot(),
       });
     } catch (e) {
@@ -930,6 +967,12 @@ class PaddockEngine implements Engine {
   private ensureOpen(): void {
     if (this.closed) throw new PaddockError('EENGINE_CLOSED', 'the engine is closed');
   }
+}
+
+function reattachedStdio(paths: SandboxPaths, name: string, mode: StdioMode): Parameters<typeof planContainer>[1] {
+  if (mode === 'inherit') return { stdioInherit: 7 };
+  if (mode === 'ignore') return {};
+  return { stdoutPath: paths.log(name, 'stdout'), stderrPath: paths.log(name, 'stderr') };
 }
 
 function toStatus(value: string): LifecycleStatus {

@@ -34,6 +34,7 @@ export interface Runtime {
   readonly initExited: Deferred<void>;
   initAlive: boolean;
   rootStdio: StdioMode;
+  readonly createdAt: string;
   actor: Actor<typeof sandboxMachine>;
   pidfd?: Fd;
   watchToken?: number;
@@ -50,6 +51,7 @@ export interface ContainerRuntime {
   readonly bundle: Bundle;
   readonly stdio: StdioMode;
   readonly done: Deferred<void>;
+  readonly noPivot?: boolean;
   plan?: ProcessPlan;
   stdinFd?: number;
   streams?: StdioHandles;
@@ -166,7 +168,9 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     for (const u of undo.reverse()) u();
     if (rt.pidfd !== undefined) {
       // The watcher reaps init; wait for it so no zombie or process outlives the failure.
-      await Promise.race([rt.initExited.promise, delay(2_000)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([rt.initExited.promise, new Promise<void>((r) => (timer = setTimeout(r, 2_000)))]);
+      clearTimeout(timer);
     }
     throw e;
   }
@@ -201,12 +205,12 @@ async function proveSubscribed(rt: Runtime, timeoutMs: number): Promise<void> {
   void probed.then(() => (got = true));
   // init publishes EV_PROBE by itself when a subscriber attaches; PROBE_EVENTS is
   // the fallback (a subscriber that attached before we listened, or an older init).
-  await Promise.race([probed, delay(20)]);
+  await within(probed, 20);
   while (!got) {
     if (Date.now() > deadline) throw new ChannelError('ETIMEOUT', 'event channel did not come up', { sandboxId: rt.id, step: 'subscribe' });
     await control.request({ type: 'PROBE_EVENTS' });
     // The probe is published before the reply is sent; give the SUB socket a moment.
-    await Promise.race([probed, delay(1)]);
+    await within(probed, 1);
   }
 }
 
@@ -218,12 +222,20 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     } catch (e) {
       if (!(e instanceof NativeError && e.errnoName === 'ESRCH')) throw e;
     }
-    await Promise.race([
-      rt.initExited.promise,
-      delay(8_000).then(() => {
-        throw new PaddockError('ETIMEOUT', `sandbox ${rt.id} did not exit after SIGKILL`, { sandboxId: rt.id, step: 'destroy' });
-      }),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        rt.initExited.promise,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new PaddockError('ETIMEOUT', `sandbox ${rt.id} did not exit after SIGKILL`, { sandboxId: rt.id, step: 'destroy' })),
+            8_000,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
   readExits();
   rt.eventsSub?.unsubscribe();
@@ -303,6 +315,15 @@ function defaultInitPath(): string {
   return initBinaryPath();
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+/**
+ * Waits for `p` at most `ms`. The timer is ref'd (an unref'd one would let the process
+ * exit mid-await) and cleared as soon as `p` wins, so it never holds up an exit.
+ */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

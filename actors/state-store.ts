@@ -27,8 +27,10 @@ export interface PersistedSandbox {
   readonly ownerUid: number;
   readonly ownerGid: number;
   /** Per container: bundle and stdio choice, so exec and logs work after a reattach. */
-  readonly containers: Record<string, { bundleDir: string; stdio: StdioMode }>;
+  readonly containers: Record<string, { bundleDir: string; stdio: StdioMode; noPivot?: boolean }>;
   readonly execCounter: number;
+  /** When the sandbox was created (OCI state and `list` show it). */
+  readonly createdAt?: string;
   /** XState persisted snapshot of the sandbox machine (plain JSON). */
   readonly snapshot: unknown;
 }
@@ -76,12 +78,17 @@ export class SandboxPaths {
   }
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat), or undefined if gone. */
+/**
+ * Start time of a live process in clock ticks since boot (field 22 of /proc/pid/stat),
+ * or undefined if it is gone — or a zombie: an init whose parent died is reparented to
+ * a PID 1 that may never reap it, and it must not count as a running sandbox.
+ */
 export function processStartTime(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     const v = Number(rest[19]);
     return Number.isFinite(v) ? v : undefined;
   } catch {
@@ -140,6 +147,25 @@ export function acquireLockLocked(paths: SandboxPaths): void {
     }
   }
   throw new PaddockError('ELOCKED', `cannot take the lock of sandbox ${paths.sandboxId}`, { sandboxId: paths.sandboxId });
+}
+
+/**
+ * acquireLockLocked, waiting up to `timeoutMs` for another live owner to let go —
+ * how concurrent one-shot callers (CLI invocations) on one sandbox are serialised.
+ */
+export async function acquireLock(paths: SandboxPaths, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let wait = 2;
+  for (;;) {
+    try {
+      acquireLockLocked(paths);
+      return;
+    } catch (e) {
+      if ((e as PaddockError).code !== 'ELOCKED' || Date.now() >= deadline) throw e;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 50);
+  }
 }
 
 export function releaseLock(paths: SandboxPaths): void {

@@ -10,8 +10,8 @@ import { isUtf8 } from 'buffer';
 import { ProtocolError } from './errors';
 import { Field, FieldValue } from './fields';
 import {
-  HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgTypeName, ProcessPlan,
-  ProcRow, PROTOCOL_VERSION, Tag as T,
+  CapsPlan, HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgTypeName, ProcessPlan,
+  ProcRow, PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
 import {
   BOOL_TAGS, childScope, MAX_COUNT, MAX_DEPTH, MESSAGE_SCOPES, Scope, TAG_KIND, tagName, typeName,
@@ -123,6 +123,28 @@ function mount(v: View): MountPlan {
   });
 }
 
+const CAP_TAGS = [T.CAP_BOUNDING, T.CAP_EFFECTIVE, T.CAP_PERMITTED, T.CAP_INHERITABLE, T.CAP_AMBIENT];
+
+/** Any CAP_* tag present means the plan manages capabilities; a missing set is empty. */
+function caps(v: View): CapsPlan | undefined {
+  if (CAP_TAGS.every((t) => v.big(t) === undefined)) return undefined;
+  return {
+    bounding: v.big(T.CAP_BOUNDING) ?? 0n,
+    effective: v.big(T.CAP_EFFECTIVE) ?? 0n,
+    permitted: v.big(T.CAP_PERMITTED) ?? 0n,
+    inheritable: v.big(T.CAP_INHERITABLE) ?? 0n,
+    ambient: v.big(T.CAP_AMBIENT) ?? 0n,
+  };
+}
+
+function rlimit(v: View): RlimitPlan {
+  return {
+    type: v.need<number>(T.RLIMIT_TYPE),
+    soft: v.need<bigint>(T.RLIMIT_SOFT),
+    hard: v.need<bigint>(T.RLIMIT_HARD),
+  };
+}
+
 function plan(v: View): ProcessPlan {
   return defined({
     args: v.all<string>(T.ARG),
@@ -146,6 +168,11 @@ function plan(v: View): ProcessPlan {
     nsFlags: v.num(T.NS_FLAGS),
     noPivot: v.bool(T.NO_PIVOT),
     terminal: v.bool(T.TERMINAL),
+    capabilities: caps(v),
+    rlimits: list(v.all<Field[]>(T.RLIMIT).map((r) => rlimit(new View(r)))),
+    noNewPrivileges: v.bool(T.NO_NEW_PRIVS),
+    oomScoreAdj: v.num(T.OOM_SCORE_ADJ),
+    sysctls: list(v.all<string>(T.SYSCTL)),
   });
 }
 

@@ -7,7 +7,7 @@ import { ProtocolError } from './errors';
 import { canonical, Field } from './fields';
 import {
   HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgType, ProcessPlan, ProcRow,
-  PROTOCOL_VERSION, Tag as T,
+  PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
 import { MAX_COUNT, TAG_KIND, tagName } from './schema';
 
@@ -37,6 +37,10 @@ function mountFields(m: MountPlan): Field[] {
     .done();
 }
 
+function rlimitFields(r: RlimitPlan): Field[] {
+  return new Fields().add(T.RLIMIT_TYPE, r.type).add(T.RLIMIT_SOFT, r.soft).add(T.RLIMIT_HARD, r.hard).done();
+}
+
 function planFields(p: ProcessPlan): Field[] {
   if (p.args.length === 0) throw new ProtocolError('plan needs at least one arg');
   return new Fields()
@@ -50,6 +54,14 @@ function planFields(p: ProcessPlan): Field[] {
     .each(T.MOUNT, p.mounts?.map(mountFields))
     .each(T.MASKED, p.maskedPaths).each(T.READONLY, p.readonlyPaths).each(T.DEVICE, p.devices)
     .add(T.NS_FLAGS, p.nsFlags).add(T.NO_PIVOT, p.noPivot).add(T.TERMINAL, p.terminal)
+    // All five sets or none: an empty set (0) means "drop everything", which is not
+    // the same as "leave the capabilities alone".
+    .add(T.CAP_BOUNDING, p.capabilities?.bounding).add(T.CAP_EFFECTIVE, p.capabilities?.effective)
+    .add(T.CAP_PERMITTED, p.capabilities?.permitted).add(T.CAP_INHERITABLE, p.capabilities?.inheritable)
+    .add(T.CAP_AMBIENT, p.capabilities?.ambient)
+    .each(T.RLIMIT, p.rlimits?.map(rlimitFields))
+    .add(T.NO_NEW_PRIVS, p.noNewPrivileges).add(T.OOM_SCORE_ADJ, p.oomScoreAdj)
+    .each(T.SYSCTL, p.sysctls)
     .done();
 }
 

@@ -39,6 +39,9 @@ export const Tag = {
   ROOTFS_RO: 45, ROOTFS_PROPAGATION: 46, MOUNT: 47, MOUNT_SOURCE: 48, MOUNT_DEST: 49,
   MOUNT_TYPE: 50, MOUNT_FLAGS: 51, MOUNT_DATA: 52, MOUNT_PROPAGATION: 53, MASKED: 54,
   READONLY: 55, DEVICE: 56, NS_FLAGS: 57, NO_PIVOT: 58, TERMINAL: 59,
+  CAP_BOUNDING: 60, CAP_EFFECTIVE: 61, CAP_PERMITTED: 62, CAP_INHERITABLE: 63, CAP_AMBIENT: 64,
+  RLIMIT: 65, RLIMIT_TYPE: 66, RLIMIT_SOFT: 67, RLIMIT_HARD: 68, NO_NEW_PRIVS: 69,
+  OOM_SCORE_ADJ: 70, SYSCTL: 71,
 } as const;
 
 /** Error codes carried in ERROR replies (CODE tag). */
@@ -64,6 +67,22 @@ export interface MountPlan {
   readonly flags: bigint;
   readonly data?: string;
   readonly propagation?: bigint;
+}
+
+/** Capability sets as bitmasks (bit n = capability n). */
+export interface CapsPlan {
+  readonly bounding: bigint;
+  readonly effective: bigint;
+  readonly permitted: bigint;
+  readonly inheritable: bigint;
+  readonly ambient: bigint;
+}
+
+/** One setrlimit(2) call: `type` is the RLIMIT_* number; RLIM_INFINITY is 2^64-1. */
+export interface RlimitPlan {
+  readonly type: number;
+  readonly soft: bigint;
+  readonly hard: bigint;
 }
 
 /**
@@ -94,6 +113,13 @@ export interface ProcessPlan {
   readonly nsFlags?: number;
   readonly noPivot?: boolean;
   readonly terminal?: boolean;
+  /** Absent: the capabilities the uid change leaves. Present: all five sets, exactly. */
+  readonly capabilities?: CapsPlan;
+  readonly rlimits?: readonly RlimitPlan[];
+  readonly noNewPrivileges?: boolean;
+  readonly oomScoreAdj?: number;
+  /** Container plans only: "key=value", key with dots (net.ipv4.ip_forward). */
+  readonly sysctls?: readonly string[];
 }
 
 export interface ProcRow {

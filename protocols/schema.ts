@@ -21,6 +21,10 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.MOUNT_DEST, 'str'], [T.MOUNT_TYPE, 'str'], [T.MOUNT_FLAGS, 'u64'], [T.MOUNT_DATA, 'str'],
   [T.MOUNT_PROPAGATION, 'u64'], [T.MASKED, 'str'], [T.READONLY, 'str'], [T.DEVICE, 'str'],
   [T.NS_FLAGS, 'u32'], [T.NO_PIVOT, 'u32'], [T.TERMINAL, 'u32'],
+  [T.CAP_BOUNDING, 'u64'], [T.CAP_EFFECTIVE, 'u64'], [T.CAP_PERMITTED, 'u64'],
+  [T.CAP_INHERITABLE, 'u64'], [T.CAP_AMBIENT, 'u64'], [T.RLIMIT, 'nest'], [T.RLIMIT_TYPE, 'u32'],
+  [T.RLIMIT_SOFT, 'u64'], [T.RLIMIT_HARD, 'u64'], [T.NO_NEW_PRIVS, 'u32'], [T.OOM_SCORE_ADJ, 'i32'],
+  [T.SYSCTL, 'str'],
 ]);
 
 const NAMES = new Map<number, string>(
@@ -39,14 +43,14 @@ export function typeName(type: number): MsgTypeName | undefined {
 
 /** u32 tags that carry a boolean; anything but 0/1 is rejected so decode is lossless. */
 export const BOOL_TAGS: ReadonlySet<number> = new Set([
-  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL,
+  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL, T.NO_NEW_PRIVS,
 ]);
 
 export const MAX_DEPTH = 3;
 
 export const MAX_COUNT: ReadonlyMap<number, number> = new Map([
   [T.ARG, 1024], [T.ENV, 4096], [T.MOUNT, 256], [T.MASKED, 256], [T.READONLY, 256],
-  [T.DEVICE, 256], [T.ADD_GID, 64], [T.PROC, 65536],
+  [T.DEVICE, 256], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
 ]);
 
 export interface Scope {
@@ -65,18 +69,22 @@ function scope(name: string, required: number[], optional: number[] = [], rep: n
   };
 }
 
-const PLAN_REP = [T.ARG, T.ENV, T.ADD_GID, T.MOUNT, T.MASKED, T.READONLY, T.DEVICE];
+const PLAN_REP = [T.ARG, T.ENV, T.ADD_GID, T.MOUNT, T.MASKED, T.READONLY, T.DEVICE, T.RLIMIT];
 const PLAN_OPT = [
   T.CWD, T.UID, T.GID, T.UMASK, T.STDIN_PATH, T.STDOUT_PATH, T.STDERR_PATH, T.STDIO_INHERIT,
   T.ROOTFS_RO, T.ROOTFS_PROPAGATION, T.NS_FLAGS, T.NO_PIVOT, T.TERMINAL,
+  T.CAP_BOUNDING, T.CAP_EFFECTIVE, T.CAP_PERMITTED, T.CAP_INHERITABLE, T.CAP_AMBIENT,
+  T.NO_NEW_PRIVS, T.OOM_SCORE_ADJ,
 ];
 // ARG is both required and repeatable: listed in `required` and `rep`.
 const PLAN_EXEC = scope('plan', [T.ARG], PLAN_OPT, PLAN_REP);
-// ROOTFS only makes sense when a new mount namespace is built, so exec plans refuse it.
-const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS], PLAN_REP);
+// ROOTFS and SYSCTL only make sense when a new container is built (sysctls are
+// written once into the container's namespaces), so exec plans refuse them.
+const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS], [...PLAN_REP, T.SYSCTL]);
 const MOUNT = scope('mount', [T.MOUNT_DEST, T.MOUNT_TYPE], [
   T.MOUNT_SOURCE, T.MOUNT_FLAGS, T.MOUNT_DATA, T.MOUNT_PROPAGATION,
 ]);
+const RLIMIT = scope('rlimit', [T.RLIMIT_TYPE, T.RLIMIT_SOFT, T.RLIMIT_HARD]);
 const PROC = scope('proc', [T.CID, T.PID, T.HOST_PID, T.KIND, T.STATE], [T.EXIT_CODE, T.SIGNAL]);
 
 const EV = [T.CID, T.PID, T.HOST_PID, T.KIND];
@@ -103,5 +111,6 @@ export const MESSAGE_SCOPES: Readonly<Record<MsgTypeName, Scope>> = {
 export function childScope(tag: number, type: MsgTypeName): Scope {
   if (tag === T.PLAN) return type === 'EXEC' ? PLAN_EXEC : PLAN_CONTAINER;
   if (tag === T.MOUNT) return MOUNT;
+  if (tag === T.RLIMIT) return RLIMIT;
   return PROC;
 }

@@ -13,8 +13,9 @@ import { MountPlan, ProcessPlan } from '../protocols/messages';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
-import { OciConfig, OciIdMapping } from './oci';
-import { Checker, checkArgs, checkEnv, isMapped, LIMITS } from './validate';
+import { OciCapabilities, OciConfig, OciIdMapping, OciProcess, OciRlimit } from './oci';
+import { capsPlan, rlimitsPlan } from './process-security';
+import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
 export const CLONE = {
   NEWNS: 0x00020000,
@@ -61,6 +62,10 @@ export interface ExecOptions extends StdioPlan {
   readonly env?: readonly string[];
   readonly cwd?: string;
   readonly user?: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
+  /** Override the container's process.capabilities / rlimits / noNewPrivileges, as `runc exec --process` can. */
+  readonly capabilities?: DeepReadonly<OciCapabilities>;
+  readonly rlimits?: readonly DeepReadonly<OciRlimit>[];
+  readonly noNewPrivileges?: boolean;
 }
 
 type Config = DeepReadonly<OciConfig>;
@@ -151,6 +156,17 @@ function normalizeDest(dest: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
+type MutablePlan = { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] };
+
+/** capabilities, rlimits, no_new_privs, oom score: from a validated process section. */
+function securityPlan(plan: MutablePlan, proc: Pick<DeepReadonly<OciProcess>, 'capabilities' | 'rlimits' | 'noNewPrivileges' | 'oomScoreAdj'>): void {
+  // Absent keeps what the uid change leaves; present is applied exactly.
+  if (proc.capabilities !== undefined) plan.capabilities = capsPlan(proc.capabilities);
+  if (proc.rlimits !== undefined && proc.rlimits.length > 0) plan.rlimits = rlimitsPlan(proc.rlimits);
+  if (proc.noNewPrivileges === true) plan.noNewPrivileges = true;
+  if (proc.oomScoreAdj !== undefined) plan.oomScoreAdj = proc.oomScoreAdj;
+}
+
 /** The plan for a container's root process, sent with START_CONTAINER. */
 export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPlan {
   const { config } = bundle;
@@ -161,7 +177,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   let nsFlags = CLONE.NEWNS | CLONE.NEWPID;
   if (hasNamespace(config, 'cgroup')) nsFlags |= CLONE.NEWCGROUP;
 
-  const plan: { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] } = {
+  const plan: MutablePlan = {
     args: [...proc.args],
     env: [...(proc.env ?? [])],
     cwd: proc.cwd,
@@ -180,6 +196,9 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   if (proc.user.umask !== undefined) plan.umask = proc.user.umask;
   const prop = config.linux?.rootfsPropagation;
   if (prop !== undefined) plan.rootfsPropagation = PROPAGATION[prop];
+  securityPlan(plan, proc);
+  const sysctls = Object.entries(config.linux?.sysctl ?? {}).map(([k, v]) => `${k}=${v}`);
+  if (sysctls.length > 0) plan.sysctls = sysctls;
   return deepFreeze(plan);
 }
 
@@ -202,6 +221,7 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
       user.additionalGids.forEach((g, i) => c.u32(`user.additionalGids[${i}]`, g));
     }
   }
+  checkProcessSecurity(c, '', opts as unknown as Record<string, unknown>);
   const first = c.problems[0];
   if (first) throw new SpecError('EINVALID_ARGUMENT', first.message, { field: first.field });
 
@@ -219,7 +239,7 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
     });
   }
 
-  const plan: { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] } = {
+  const plan: MutablePlan = {
     args: [...opts.args],
     env: [...(opts.env ?? proc?.env ?? [])],
     uid,
@@ -230,5 +250,13 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
   if (cwd !== undefined) plan.cwd = cwd;
   if (additionalGids !== undefined) plan.additionalGids = [...additionalGids];
   if (proc?.user.umask !== undefined) plan.umask = proc.user.umask;
+  // The container's process-security settings apply to every process in it (runc
+  // exec does the same), unless the exec options override them.
+  securityPlan(plan, {
+    capabilities: opts.capabilities ?? proc?.capabilities,
+    rlimits: opts.rlimits ?? proc?.rlimits,
+    noNewPrivileges: opts.noNewPrivileges ?? proc?.noNewPrivileges,
+    oomScoreAdj: proc?.oomScoreAdj,
+  });
   return deepFreeze(plan);
 }

@@ -15,6 +15,7 @@ import { SpecError } from '../actors/errors';
 import { MAX_STR } from '../protocols/messages';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
+import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
 
 export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
 
@@ -36,13 +37,14 @@ export const LIMITS = {
   idMappings: 340,
   /** HOST_NAME_MAX; also the limit for setdomainname(2). */
   hostname: 64,
+  rlimits: 64,
+  sysctls: 256,
 } as const;
 
 const U32_MAX = 0xffffffff;
 
-/** What `runc spec` writes; tolerated (not applied) under a user namespace. */
+/** What `runc spec` writes in every capability set. */
 export const RUNC_DEFAULT_CAPS: readonly string[] = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-const CAP_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
 
 type Json = unknown;
 type Obj = Record<string, Json>;
@@ -278,22 +280,7 @@ function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
   if (p.cwd === undefined) c.invalid('process.cwd', 'is required');
   else c.absPath('process.cwd', p.cwd);
 
-  if (p.capabilities !== undefined) checkCapabilities(c, p.capabilities, ctx);
-  if (p.rlimits !== undefined) checkRlimits(c, p.rlimits);
-
-  if (p.noNewPrivileges !== undefined && c.bool('process.noNewPrivileges', p.noNewPrivileges) && p.noNewPrivileges) {
-    if (!ctx.userns) {
-      c.unsupported(
-        'process.noNewPrivileges',
-        'no_new_privs is not applied yet; it is tolerated only inside a user namespace',
-      );
-    }
-  }
-  if (p.oomScoreAdj !== undefined) {
-    if (typeof p.oomScoreAdj !== 'number' || !Number.isInteger(p.oomScoreAdj) || p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000) {
-      c.invalid('process.oomScoreAdj', 'must be an integer from -1000 to 1000');
-    } else c.unsupported('process.oomScoreAdj', 'setting the oom score is not supported');
-  }
+  checkProcessSecurity(c, 'process.', p);
   for (const key of ['apparmorProfile', 'selinuxLabel'] as const) {
     const v = p[key];
     if (v !== undefined && c.str(`process.${key}`, v) && v !== '') {
@@ -327,67 +314,93 @@ export function checkEnv(c: Checker, field: string, env: Json): void {
   });
 }
 
-function checkCapabilities(c: Checker, caps: Json, ctx: Ctx): void {
-  if (!c.obj('process.capabilities', caps)) return;
-  let tolerable = true;
+/**
+ * capabilities, rlimits, noNewPrivileges and oomScoreAdj: shared by the config's
+ * process section and exec options (`prefix` is `process.` or empty), since exec'd
+ * processes get them too, as with `runc exec --process`.
+ */
+export function checkProcessSecurity(c: Checker, prefix: string, p: Obj): void {
+  if (p.capabilities !== undefined) checkCapabilities(c, `${prefix}capabilities`, p.capabilities);
+  if (p.rlimits !== undefined) checkRlimits(c, `${prefix}rlimits`, p.rlimits);
+  if (p.noNewPrivileges !== undefined) c.bool(`${prefix}noNewPrivileges`, p.noNewPrivileges);
+  if (p.oomScoreAdj !== undefined) {
+    if (typeof p.oomScoreAdj !== 'number' || !Number.isInteger(p.oomScoreAdj) || p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000) {
+      c.invalid(`${prefix}oomScoreAdj`, 'must be an integer from -1000 to 1000');
+    }
+  }
+}
+
+function checkCapabilities(c: Checker, field: string, caps: Json): void {
+  if (!c.obj(field, caps)) return;
+  const sets: Partial<Record<(typeof CAP_SETS)[number], Set<string>>> = {};
   for (const set of CAP_SETS) {
-    const f = `process.capabilities.${set}`;
+    const f = `${field}.${set}`;
     const list = caps[set];
     if (list === undefined) continue;
     if (!c.arr(f, list)) return;
     for (const [i, cap] of list.entries()) {
       if (!c.str(`${f}[${i}]`, cap)) return;
-      if (!/^CAP_[A-Z_]+$/.test(cap)) {
-        c.invalid(`${f}[${i}]`, `"${cap}" is not a capability name`);
+      if (CAPABILITIES[cap] === undefined) {
+        c.invalid(`${f}[${i}]`, `"${cap}" is not a known capability (CAP_CHOWN .. CAP_CHECKPOINT_RESTORE)`);
         return;
       }
     }
-    const names = new Set(list as string[]);
-    if (names.size !== RUNC_DEFAULT_CAPS.length || !RUNC_DEFAULT_CAPS.every((n) => names.has(n))) {
-      tolerable = false;
-    }
+    sets[set] = new Set(list as string[]);
   }
-  if (!tolerable) {
-    c.unsupported(
-      'process.capabilities',
-      `capabilities are not applied yet; only runc's default set (${RUNC_DEFAULT_CAPS.join(', ')}) is tolerated`,
-    );
-  } else if (!ctx.userns) {
-    // Without a user namespace the process would keep every capability of host root.
-    c.unsupported('process.capabilities', 'capabilities are not applied yet; they are tolerated only inside a user namespace');
+  // The kernel refuses these combinations (capset/PR_CAP_AMBIENT_RAISE fail with
+  // EPERM); say which entry is at fault instead of failing at launch.
+  const has = (set: (typeof CAP_SETS)[number], cap: string) => sets[set]?.has(cap) ?? false;
+  (caps.effective as string[] | undefined)?.forEach((cap, i) => {
+    if (!has('permitted', cap)) c.invalid(`${field}.effective[${i}]`, `${cap} must also be in permitted`);
+  });
+  (caps.ambient as string[] | undefined)?.forEach((cap, i) => {
+    if (!has('permitted', cap) || !has('inheritable', cap)) {
+      c.invalid(`${field}.ambient[${i}]`, `${cap} must also be in permitted and inheritable`);
+    }
+  });
+}
+
+function checkRlimits(c: Checker, field: string, rl: Json): void {
+  if (!c.arr(field, rl, LIMITS.rlimits)) return;
+  const seen = new Map<string, number>();
+  for (const [i, r] of rl.entries()) {
+    const f = `${field}[${i}]`;
+    if (!c.obj(f, r)) continue;
+    if (typeof r.type !== 'string' || RLIMITS[r.type] === undefined) {
+      c.invalid(`${f}.type`, `must be one of ${Object.keys(RLIMITS).join(', ')}`);
+    } else if (seen.has(r.type)) {
+      c.invalid(`${f}.type`, `${r.type} is already set by ${field}[${seen.get(r.type)}]`);
+    } else seen.set(r.type, i);
+    const { hard, soft } = r;
+    for (const [k, v] of [['hard', hard], ['soft', soft]] as const) {
+      if (v === undefined) c.invalid(`${f}.${k}`, 'is required');
+      else if (!isRlimitValue(v)) c.invalid(`${f}.${k}`, 'must be a non-negative integer');
+    }
+    if (isRlimitValue(soft) && isRlimitValue(hard) && soft > hard) {
+      c.invalid(`${f}.soft`, 'must not exceed hard');
+    }
   }
 }
 
-function checkRlimits(c: Checker, rl: Json): void {
-  if (!c.arr('process.rlimits', rl)) return;
-  let ok = true;
-  for (const [i, r] of rl.entries()) {
-    const f = `process.rlimits[${i}]`;
-    if (!c.obj(f, r)) {
-      ok = false;
-      continue;
-    }
-    if (typeof r.type !== 'string' || !/^RLIMIT_[A-Z]+$/.test(r.type)) {
-      c.invalid(`${f}.type`, 'must be an RLIMIT_* name');
-      ok = false;
-    }
-    const { hard, soft } = r;
-    for (const [k, v] of [['hard', hard], ['soft', soft]] as const) {
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-        c.invalid(`${f}.${k}`, 'must be a non-negative integer');
-        ok = false;
-      }
-    }
-    if (typeof soft === 'number' && typeof hard === 'number' && soft > hard) {
-      c.invalid(`${f}.soft`, 'must not exceed hard');
-      ok = false;
-    }
+/**
+ * Sysctls are written inside the sandbox's namespaces, so only namespaced ones
+ * are allowed, and only when the config asks for that namespace (the same rules
+ * runc applies); anything else would change the host.
+ */
+function checkSysctl(c: Checker, sysctl: Json, ctx: Ctx): void {
+  if (!c.strMap('linux.sysctl', sysctl)) return;
+  const entries = Object.entries(sysctl);
+  if (entries.length > LIMITS.sysctls) {
+    c.invalid('linux.sysctl', `must have at most ${LIMITS.sysctls} entries`);
+    return;
   }
-  if (!ok) return;
-  const only = rl.length === 1 ? (rl[0] as Obj) : undefined;
-  const isRuncDefault = rl.length === 0 || (only?.type === 'RLIMIT_NOFILE' && only.hard === 1024 && only.soft === 1024);
-  if (!isRuncDefault) {
-    c.unsupported('process.rlimits', "rlimits are not applied yet; only runc's default RLIMIT_NOFILE 1024 is tolerated");
+  for (const [key, value] of entries) {
+    const f = `linux.sysctl.${key}`;
+    if (!c.str(f, `${key}=${value}`, 'a string')) continue;
+    const where = sysctlNamespace(key);
+    if ('invalid' in where) c.invalid(f, where.invalid);
+    else if ('unsupported' in where) c.unsupported(f, where.unsupported);
+    else if (!ctx.namespaces.has(where.ns)) c.invalid(f, `requires a ${where.ns} namespace in linux.namespaces`);
   }
 }
 
@@ -532,9 +545,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
     }
   }
 
-  if (linux.sysctl !== undefined && c.strMap('linux.sysctl', linux.sysctl) && Object.keys(linux.sysctl).length > 0) {
-    c.unsupported('linux.sysctl', 'sysctls are not supported');
-  }
+  if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
   if (linux.resources !== undefined) checkResources(c, linux.resources, ctx);
   if (linux.seccomp !== undefined) c.unsupported('linux.seccomp', 'seccomp is not supported yet');
   if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {

@@ -14,7 +14,10 @@
 
 #include "pd_schema.h"
 
-#define BIT(t) (UINT64_C(1) << (t))
+/* Tag sets are bitmasks indexed by tag number; tags go past 63, so 128 bits
+ * (every tag is below PD_TAG_LIMIT, checked before BIT() is ever applied). */
+typedef unsigned __int128 tagset;
+#define BIT(t) ((tagset)1 << (t))
 #define MAX_DEPTH 3
 #define MS_REC_PRIVATE 0x44000u /* MS_REC | MS_PRIVATE, without dragging in <sys/mount.h> */
 
@@ -26,7 +29,7 @@ static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)r
 
 struct scope {
   const char *name;
-  uint64_t allowed, required, rep;
+  tagset allowed, required, rep;
 };
 
 #define PLAN_TAGS                                                                            \
@@ -34,19 +37,26 @@ struct scope {
    BIT(PD_T_ADD_GID) | BIT(PD_T_UMASK) | BIT(PD_T_STDIN_PATH) | BIT(PD_T_STDOUT_PATH) |      \
    BIT(PD_T_STDERR_PATH) | BIT(PD_T_STDIO_INHERIT) | BIT(PD_T_ROOTFS_RO) |                    \
    BIT(PD_T_ROOTFS_PROPAGATION) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) | BIT(PD_T_READONLY) |  \
-   BIT(PD_T_DEVICE) | BIT(PD_T_NS_FLAGS) | BIT(PD_T_NO_PIVOT) | BIT(PD_T_TERMINAL))
+   BIT(PD_T_DEVICE) | BIT(PD_T_NS_FLAGS) | BIT(PD_T_NO_PIVOT) | BIT(PD_T_TERMINAL) |         \
+   BIT(PD_T_CAP_BOUNDING) | BIT(PD_T_CAP_EFFECTIVE) | BIT(PD_T_CAP_PERMITTED) |              \
+   BIT(PD_T_CAP_INHERITABLE) | BIT(PD_T_CAP_AMBIENT) | BIT(PD_T_RLIMIT) |                    \
+   BIT(PD_T_NO_NEW_PRIVS) | BIT(PD_T_OOM_SCORE_ADJ))
 #define PLAN_REP                                                                             \
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
-   BIT(PD_T_READONLY) | BIT(PD_T_DEVICE))
+   BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT))
 
-/* ROOTFS only makes sense when a new mount namespace is built, so exec plans refuse it. */
-static const struct scope SC_PLAN = {"plan", PLAN_TAGS | BIT(PD_T_ROOTFS), BIT(PD_T_ARG), PLAN_REP};
+/* ROOTFS and SYSCTL only make sense when a new container is built, so exec plans
+ * refuse them. */
+static const struct scope SC_PLAN = {"plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL),
+                                     BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL)};
 static const struct scope SC_PLAN_EXEC = {"plan", PLAN_TAGS, BIT(PD_T_ARG), PLAN_REP};
 static const struct scope SC_MOUNT = {
     "mount",
     BIT(PD_T_MOUNT_SOURCE) | BIT(PD_T_MOUNT_DEST) | BIT(PD_T_MOUNT_TYPE) | BIT(PD_T_MOUNT_FLAGS) |
         BIT(PD_T_MOUNT_DATA) | BIT(PD_T_MOUNT_PROPAGATION),
     BIT(PD_T_MOUNT_DEST) | BIT(PD_T_MOUNT_TYPE), 0};
+#define RLIMIT_REQ (BIT(PD_T_RLIMIT_TYPE) | BIT(PD_T_RLIMIT_SOFT) | BIT(PD_T_RLIMIT_HARD))
+static const struct scope SC_RLIMIT = {"rlimit", RLIMIT_REQ, RLIMIT_REQ, 0};
 #define PROC_REQ (BIT(PD_T_CID) | BIT(PD_T_PID) | BIT(PD_T_HOST_PID) | BIT(PD_T_KIND) | BIT(PD_T_STATE))
 static const struct scope SC_PROC = {"proc", PROC_REQ | BIT(PD_T_EXIT_CODE) | BIT(PD_T_SIGNAL),
                                      PROC_REQ, 0};
@@ -100,6 +110,7 @@ static const struct scope *child_scope(const struct scope *parent, uint16_t tag)
   switch (tag) {
   case PD_T_PLAN: return parent == &SC_EXEC ? &SC_PLAN_EXEC : &SC_PLAN;
   case PD_T_MOUNT: return &SC_MOUNT;
+  case PD_T_RLIMIT: return &SC_RLIMIT;
   default: return &SC_PROC;
   }
 }
@@ -110,13 +121,14 @@ static uint32_t max_count(uint16_t tag) {
   case PD_T_ENV: return 4096;
   case PD_T_ADD_GID: return 64;
   case PD_T_PROC: return 65536;
-  default: return 256; /* MOUNT, MASKED, READONLY, DEVICE */
+  case PD_T_RLIMIT: return 64;
+  default: return 256; /* MOUNT, MASKED, READONLY, DEVICE, SYSCTL */
   }
 }
 
 static int is_bool(uint16_t tag) {
   return tag == PD_T_ALL || tag == PD_T_LO_UP || tag == PD_T_ROOTFS_RO || tag == PD_T_NO_PIVOT ||
-         tag == PD_T_TERMINAL;
+         tag == PD_T_TERMINAL || tag == PD_T_NO_NEW_PRIVS;
 }
 
 /* WHATWG-strict UTF-8 (no overlongs, surrogates or > U+10FFFF), the same rule the
@@ -156,15 +168,15 @@ __attribute__((format(printf, 3, 4))) static int fail(struct dctx *c, int rc, co
   return rc;
 }
 
-static int lowest_bit(uint64_t v) {
+static int lowest_bit(tagset v) {
   int i = 0;
   while (!(v & 1)) { v >>= 1; i++; }
   return i;
 }
 
 static int check(struct dctx *c, const uint8_t *p, size_t n, const struct scope *s, int depth) {
-  uint64_t seen = 0;
-  uint32_t counts[64];
+  tagset seen = 0;
+  uint32_t counts[PD_TAG_LIMIT];
   size_t off = 0;
 
   if (depth > MAX_DEPTH) return fail(c, -E2BIG, "nesting too deep in %s", s->name);
@@ -270,9 +282,23 @@ static int fill_mount(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_
   return 0;
 }
 
+static void fill_rlimit(const uint8_t *p, size_t n, struct pd_rlimit *r) {
+  struct it it = {p, n, 0, 0, 0, 0};
+  while (next(&it)) {
+    switch (it.tag) {
+    case PD_T_RLIMIT_TYPE: r->type = rd32(it.v); break;
+    case PD_T_RLIMIT_SOFT: r->soft = rd64(it.v); break;
+    case PD_T_RLIMIT_HARD: r->hard = rd64(it.v); break;
+    }
+  }
+}
+
 static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_plan **out) {
   struct it it = {p, n, 0, 0, 0, 0};
   uint32_t nmount = 0, nmasked = 0, nro = 0, ndev = 0, ngid = 0, argc = 0, envc = 0;
+  uint32_t nrlim = 0, nsysctl = 0;
+  struct pd_rlimit *rlimits;
+  const char **sysctls;
   struct pd_plan *pl = arena_alloc(a, sizeof *pl);
   const char **argv, **envp, **masked, **ro, **dev;
   struct pd_mount *mounts;
@@ -288,6 +314,8 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_MASKED: nmasked++; break;
     case PD_T_READONLY: nro++; break;
     case PD_T_DEVICE: ndev++; break;
+    case PD_T_RLIMIT: nrlim++; break;
+    case PD_T_SYSCTL: nsysctl++; break;
     }
   }
   /* Every list gets a trailing NULL (or a spare slot) so callers may iterate either way. */
@@ -298,10 +326,14 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
   dev = arena_alloc(a, sizeof(char *) * (ndev + 1));
   gids = arena_alloc(a, sizeof(uint32_t) * (ngid + 1));
   mounts = arena_alloc(a, sizeof(struct pd_mount) * (nmount + 1));
-  if (!argv || !envp || !masked || !ro || !dev || !gids || !mounts) return -ENOMEM;
+  rlimits = arena_alloc(a, sizeof(struct pd_rlimit) * (nrlim + 1));
+  sysctls = arena_alloc(a, sizeof(char *) * (nsysctl + 1));
+  if (!argv || !envp || !masked || !ro || !dev || !gids || !mounts || !rlimits || !sysctls)
+    return -ENOMEM;
 
   pl->argv = argv; pl->envp = envp; pl->masked = masked; pl->readonly = ro;
   pl->devices = dev; pl->add_gids = gids; pl->mounts = mounts;
+  pl->rlimits = rlimits; pl->sysctls = sysctls;
   pl->umask = 022;
   pl->rootfs_propagation = MS_REC_PRIVATE;
 
@@ -334,6 +366,19 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_NS_FLAGS: pl->ns_flags = rd32(it.v); break;
     case PD_T_NO_PIVOT: pl->no_pivot = rd32(it.v); break;
     case PD_T_TERMINAL: pl->terminal = rd32(it.v); break;
+    case PD_T_SYSCTL: STR_OR_NOMEM(sysctls[pl->n_sysctls]); pl->n_sysctls++; break;
+    case PD_T_RLIMIT: fill_rlimit(it.v, it.len, &rlimits[pl->n_rlimits++]); break;
+    /* Any CAP_* tag means the plan manages capabilities; a set not sent is empty. */
+    case PD_T_CAP_BOUNDING: pl->cap_bounding = rd64(it.v); pl->has_caps = 1; break;
+    case PD_T_CAP_EFFECTIVE: pl->cap_effective = rd64(it.v); pl->has_caps = 1; break;
+    case PD_T_CAP_PERMITTED: pl->cap_permitted = rd64(it.v); pl->has_caps = 1; break;
+    case PD_T_CAP_INHERITABLE: pl->cap_inheritable = rd64(it.v); pl->has_caps = 1; break;
+    case PD_T_CAP_AMBIENT: pl->cap_ambient = rd64(it.v); pl->has_caps = 1; break;
+    case PD_T_NO_NEW_PRIVS: pl->no_new_privs = rd32(it.v); break;
+    case PD_T_OOM_SCORE_ADJ:
+      pl->oom_score_adj = (int32_t)rd32(it.v);
+      pl->has_oom_score_adj = 1;
+      break;
     }
   }
   *out = pl;

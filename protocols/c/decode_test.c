@@ -270,11 +270,26 @@ static void test_structs(void) {
   if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
     const struct pd_plan *p = m.plan;
     check(p->umask == 022 && p->rootfs_propagation == 0x44000 && p->envc == 0 && p->envp && !p->envp[0] && !p->cwd && !p->stdin_path && p->n_mounts == 0, "minimal: defaults");
+    check(!p->has_caps && p->n_rlimits == 0 && p->rlimits && !p->no_new_privs && !p->has_oom_score_adj && p->n_sysctls == 0 && p->sysctls && !p->sysctls[0], "minimal: no security fields");
   } else check(0, "start-container-minimal missing or rejected");
 
   if ((v = find("exec")) && !decode(v->buf, v->len, &m, err, sizeof err))
     check(m.type == PD_EXEC && m.plan && !m.plan->rootfs && m.plan->no_pivot == 1 && m.plan->stdio_inherit == 7 && m.plan->uid == 65534, "exec: plan");
   else check(0, "exec missing or rejected");
+
+  if ((v = find("start-container-security")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(p->has_caps && p->cap_bounding == ((1ull << 0) | (1ull << 5) | (1ull << 10) | (1ull << 40)) && p->cap_effective == (1ull << 10) && p->cap_permitted == ((1ull << 10) | (1ull << 40)) && p->cap_inheritable == 0 && p->cap_ambient == 0, "security: caps");
+    check(p->n_rlimits == 2 && p->rlimits[0].type == 7 && p->rlimits[0].soft == 1024 && p->rlimits[0].hard == 4096 && p->rlimits[1].type == 4 && p->rlimits[1].soft == 0 && p->rlimits[1].hard == UINT64_MAX, "security: rlimits");
+    check(p->no_new_privs == 1 && p->has_oom_score_adj && p->oom_score_adj == -500, "security: nnp/oom");
+    check(p->n_sysctls == 2 && STREQ(p->sysctls[0], "net.ipv4.ip_forward=1") && STREQ(p->sysctls[1], "kernel.shmmax=65536") && !p->sysctls[2], "security: sysctls");
+  } else check(0, "start-container-security missing or rejected");
+
+  if ((v = find("exec-security")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(m.type == PD_EXEC && p->has_caps && p->cap_bounding == 0 && p->cap_permitted == 0, "exec-security: caps present and empty");
+    check(p->n_rlimits == 1 && p->rlimits[0].hard == 64 && !p->no_new_privs && p->has_oom_score_adj && p->oom_score_adj == 0 && p->n_sysctls == 0, "exec-security: rest");
+  } else check(0, "exec-security missing or rejected");
 
   if ((v = find("signal-all")) && !decode(v->buf, v->len, &m, err, sizeof err))
     check(m.has_signo && m.signo == 9 && m.has_pid && m.pid == 0 && m.all == 1, "signal-all");

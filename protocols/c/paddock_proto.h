@@ -49,8 +49,14 @@ enum pd_tag {
   PD_T_MOUNT_DEST = 49, PD_T_MOUNT_TYPE = 50, PD_T_MOUNT_FLAGS = 51,
   PD_T_MOUNT_DATA = 52, PD_T_MOUNT_PROPAGATION = 53, PD_T_MASKED = 54,
   PD_T_READONLY = 55, PD_T_DEVICE = 56, PD_T_NS_FLAGS = 57, PD_T_NO_PIVOT = 58,
-  PD_T_TERMINAL = 59,
+  PD_T_TERMINAL = 59, PD_T_CAP_BOUNDING = 60, PD_T_CAP_EFFECTIVE = 61,
+  PD_T_CAP_PERMITTED = 62, PD_T_CAP_INHERITABLE = 63, PD_T_CAP_AMBIENT = 64,
+  PD_T_RLIMIT = 65, PD_T_RLIMIT_TYPE = 66, PD_T_RLIMIT_SOFT = 67, PD_T_RLIMIT_HARD = 68,
+  PD_T_NO_NEW_PRIVS = 69, PD_T_OOM_SCORE_ADJ = 70, PD_T_SYSCTL = 71,
 };
+
+/* Tags are looked up in tables of this size; every tag number is below it. */
+#define PD_TAG_LIMIT 128
 
 enum pd_code {
   PD_E_NOT_FOUND = 1, PD_E_EXISTS = 2, PD_E_LAUNCH = 3, PD_E_BAD_MESSAGE = 4,
@@ -67,6 +73,11 @@ struct pd_mount {
   const char *data;
   uint64_t flags;
   uint64_t propagation;
+};
+
+struct pd_rlimit {
+  uint32_t type; /* RLIMIT_* number */
+  uint64_t soft, hard;
 };
 
 struct pd_plan {
@@ -95,6 +106,16 @@ struct pd_plan {
   uint32_t ns_flags;
   uint32_t no_pivot;
   uint32_t terminal;
+  /* Capabilities: applied only when has_caps; then every set is exact (0 = none). */
+  int has_caps;
+  uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+  struct pd_rlimit *rlimits;
+  uint32_t n_rlimits;
+  uint32_t no_new_privs;
+  int has_oom_score_adj;
+  int32_t oom_score_adj;
+  const char **sysctls; /* "key=value", container plans only */
+  uint32_t n_sysctls;
 };
 
 /* One decoded message. Fields not present keep their zero value; has_* flags tell

@@ -8,7 +8,7 @@
 static const struct {
   uint8_t kind;
   const char *name;
-} tags[64] = {
+} tags[PD_TAG_LIMIT] = {
     T(PD_T_CID, PD_K_STR, "cid"), T(PD_T_PID, PD_K_I32, "pid"),
     T(PD_T_HOST_PID, PD_K_I32, "host_pid"), T(PD_T_SIGNO, PD_K_I32, "signo"),
     T(PD_T_ALL, PD_K_U32, "all"), T(PD_T_PLAN, PD_K_NEST, "plan"),
@@ -35,12 +35,19 @@ static const struct {
     T(PD_T_MASKED, PD_K_STR, "masked"), T(PD_T_READONLY, PD_K_STR, "readonly"),
     T(PD_T_DEVICE, PD_K_STR, "device"), T(PD_T_NS_FLAGS, PD_K_U32, "ns_flags"),
     T(PD_T_NO_PIVOT, PD_K_U32, "no_pivot"), T(PD_T_TERMINAL, PD_K_U32, "terminal"),
+    T(PD_T_CAP_BOUNDING, PD_K_U64, "cap_bounding"), T(PD_T_CAP_EFFECTIVE, PD_K_U64, "cap_effective"),
+    T(PD_T_CAP_PERMITTED, PD_K_U64, "cap_permitted"),
+    T(PD_T_CAP_INHERITABLE, PD_K_U64, "cap_inheritable"),
+    T(PD_T_CAP_AMBIENT, PD_K_U64, "cap_ambient"), T(PD_T_RLIMIT, PD_K_NEST, "rlimit"),
+    T(PD_T_RLIMIT_TYPE, PD_K_U32, "rlimit_type"), T(PD_T_RLIMIT_SOFT, PD_K_U64, "rlimit_soft"),
+    T(PD_T_RLIMIT_HARD, PD_K_U64, "rlimit_hard"), T(PD_T_NO_NEW_PRIVS, PD_K_U32, "no_new_privs"),
+    T(PD_T_OOM_SCORE_ADJ, PD_K_I32, "oom_score_adj"), T(PD_T_SYSCTL, PD_K_STR, "sysctl"),
 };
 
-int pd_tag_kind(uint16_t tag) { return tag < 64 ? tags[tag].kind : PD_K_NONE; }
+int pd_tag_kind(uint16_t tag) { return tag < PD_TAG_LIMIT ? tags[tag].kind : PD_K_NONE; }
 
 const char *pd_tag_name(uint16_t tag) {
-  return tag < 64 && tags[tag].name ? tags[tag].name : "?";
+  return tag < PD_TAG_LIMIT && tags[tag].name ? tags[tag].name : "?";
 }
 
 const char *pd_type_name(uint16_t type) {

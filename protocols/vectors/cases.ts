@@ -61,6 +61,47 @@ export const GOOD: Readonly<Record<string, Message>> = {
       noPivot: true,
     },
   },
+  // Every process-security field; caps with bit 40 (CAP_CHECKPOINT_RESTORE) and an
+  // empty ambient set, RLIM_INFINITY, a negative oom score.
+  'start-container-security': {
+    type: 'START_CONTAINER',
+    cid: 'sec',
+    plan: {
+      args: ['/bin/sh'],
+      env: [],
+      uid: 1000,
+      gid: 1000,
+      rootfs: '/r',
+      capabilities: {
+        bounding: (1n << 0n) | (1n << 5n) | (1n << 10n) | (1n << 40n),
+        effective: 1n << 10n,
+        permitted: (1n << 10n) | (1n << 40n),
+        inheritable: 0n,
+        ambient: 0n,
+      },
+      rlimits: [
+        { type: 7, soft: 1024n, hard: 4096n },
+        { type: 4, soft: 0n, hard: 0xffffffffffffffffn },
+      ],
+      noNewPrivileges: true,
+      oomScoreAdj: -500,
+      sysctls: ['net.ipv4.ip_forward=1', 'kernel.shmmax=65536'],
+    },
+  },
+  'exec-security': {
+    type: 'EXEC',
+    cid: 'sec',
+    plan: {
+      args: ['/bin/id'],
+      env: [],
+      uid: 0,
+      gid: 0,
+      capabilities: { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n },
+      rlimits: [{ type: 7, soft: 64n, hard: 64n }],
+      noNewPrivileges: false,
+      oomScoreAdj: 0,
+    },
+  },
   'processes-all': { type: 'PROCESSES' },
   'processes-cid': { type: 'PROCESSES', cid: 'web-1' },
   'signal': { type: 'SIGNAL', cid: 'web-1', signo: 15 },
@@ -157,5 +198,13 @@ export const BAD: Readonly<Record<string, Buffer>> = {
   'bad-proc-missing-state': message(OK, field(T.PROC, Buffer.concat([
     cid, field(T.PID, u32(1)), field(T.HOST_PID, u32(2)), field(T.KIND, u32(1)),
   ]))),
+  'bad-sysctl-in-exec': message(EXEC, cid, plan(field(T.SYSCTL, 'net.ipv4.ip_forward=1'))),
+  'bad-rlimit-without-hard': message(START, cid, plan(field(T.RLIMIT, Buffer.concat([
+    field(T.RLIMIT_TYPE, u32(7)), field(T.RLIMIT_SOFT, Buffer.alloc(8)),
+  ])))),
+  'bad-too-many-rlimits': message(START, cid, plan(...Array.from({ length: 65 }, () => field(T.RLIMIT, Buffer.concat([
+    field(T.RLIMIT_TYPE, u32(7)), field(T.RLIMIT_SOFT, Buffer.alloc(8)), field(T.RLIMIT_HARD, Buffer.alloc(8)),
+  ]))))),
+  'bad-no-new-privs-value': message(START, cid, plan(field(T.NO_NEW_PRIVS, u32(2)))),
   'bad-too-many-add-gids': message(START, cid, plan(...Array.from({ length: 65 }, () => field(T.ADD_GID, u32(5))))),
 };

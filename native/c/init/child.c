@@ -6,18 +6,21 @@
  * buffer is either on this stack or was prepared by the parent (struct pi_launch).
  *
  * Container setup follows the usual order: private propagation, bind the rootfs onto
- * itself, mounts and devices under it, pivot_root, masked and read-only paths, then
- * the process's identity and execve. Mount destinations are resolved with
+ * itself, mounts and devices under it, pivot_root, sysctls, masked and read-only
+ * paths, then oom score and rlimits (while still privileged), the bounding set, the
+ * process's identity, the remaining capability sets, no_new_privs and execve. Mount destinations are resolved with
  * openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd/N so a symlink inside
  * the image can never point a mount at the host. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -349,6 +352,159 @@ static int readonly_path(const char *path, struct pi_error *e)
   return remount_bind(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, path, e);
 }
 
+/* Writes all of s to a /proc file. One write(2): proc files take the value whole. */
+static int write_proc(const char *path, const char *s, size_t n, const char *step,
+                      const char *detail, struct pi_error *e)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  ssize_t w;
+
+  if (fd < 0)
+    return fail(e, step, detail);
+  w = write(fd, s, n);
+  if (w < 0) {
+    int r = fail(e, step, detail);
+    close(fd);
+    return r;
+  }
+  close(fd);
+  return (size_t)w == n ? 0 : pi_fail(e, step, EIO, detail);
+}
+
+/* "net.ipv4.ip_forward=1" → "1" into /proc/sys/net/ipv4/ip_forward. The key was
+ * checked on the TypeScript side (namespaced, no "/" or ".."); the '=' split is
+ * the first one, so values may contain '='. */
+static int write_sysctl(const char *kv, struct pi_error *e)
+{
+  static const char prefix[] = "/proc/sys/";
+  char path[512];
+  const char *eq = strchr(kv, '=');
+  size_t klen;
+
+  if (eq == NULL || eq == kv)
+    return pi_fail(e, "sysctl", EINVAL, kv);
+  klen = (size_t)(eq - kv);
+  if (sizeof prefix - 1 + klen + 1 > sizeof path)
+    return pi_fail(e, "sysctl", ENAMETOOLONG, kv);
+  memcpy(path, prefix, sizeof prefix - 1);
+  for (size_t i = 0; i < klen; i++)
+    path[sizeof prefix - 1 + i] = kv[i] == '.' ? '/' : kv[i];
+  path[sizeof prefix - 1 + klen] = '\0';
+  return write_proc(path, eq + 1, strlen(eq + 1), "sysctl", kv, e);
+}
+
+/* Decimal without snprintf; v is in -1000..1000 but any int32 works. */
+static size_t fmt_i32(char buf[12], int32_t v)
+{
+  char digits[11];
+  uint32_t u = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
+  size_t n = 0, k = 0;
+
+  do {
+    digits[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    buf[k++] = '-';
+  while (n > 0)
+    buf[k++] = digits[--n];
+  buf[k] = '\0';
+  return k;
+}
+
+/* Before the uid change: lowering the score needs privileges the process may
+ * give up. /proc/self is the child itself in either pid namespace view. */
+static int setup_oom(const struct pd_plan *p, struct pi_error *e)
+{
+  char buf[12];
+  size_t n;
+
+  if (!p->has_oom_score_adj)
+    return 0;
+  n = fmt_i32(buf, p->oom_score_adj);
+  return write_proc("/proc/self/oom_score_adj", buf, n, "oom_score_adj", buf, e);
+}
+
+static const char *rlimit_name(uint32_t type)
+{
+  static const char *const names[] = {
+      "RLIMIT_CPU",     "RLIMIT_FSIZE",  "RLIMIT_DATA",    "RLIMIT_STACK",
+      "RLIMIT_CORE",    "RLIMIT_RSS",    "RLIMIT_NPROC",   "RLIMIT_NOFILE",
+      "RLIMIT_MEMLOCK", "RLIMIT_AS",     "RLIMIT_LOCKS",   "RLIMIT_SIGPENDING",
+      "RLIMIT_MSGQUEUE", "RLIMIT_NICE",  "RLIMIT_RTPRIO",  "RLIMIT_RTTIME",
+  };
+  return type < sizeof names / sizeof names[0] ? names[type] : "RLIMIT_?";
+}
+
+/* Before the uid change too, so a limit that needs privilege to raise has its best
+ * chance. Raising a hard limit without CAP_SYS_RESOURCE (in the initial user
+ * namespace) is EPERM: a launch error, never a silently weaker limit. prlimit64
+ * takes 64-bit values, so RLIM_INFINITY passes through unchanged. */
+static int setup_rlimits(const struct pd_plan *p, struct pi_error *e)
+{
+  for (uint32_t i = 0; i < p->n_rlimits; i++) {
+    struct {
+      uint64_t cur, max;
+    } rl = {p->rlimits[i].soft, p->rlimits[i].hard};
+
+    if (syscall(SYS_prlimit64, 0, p->rlimits[i].type, &rl, NULL) < 0)
+      return fail(e, "setrlimit", rlimit_name(p->rlimits[i].type));
+  }
+  return 0;
+}
+
+/* Bounding set first, while the effective set still has CAP_SETPCAP; KEEPCAPS so
+ * a change to a non-zero uid keeps the permitted set for capset() below (the
+ * order runc and crun use). Caps past the kernel's last one give EINVAL: stop. */
+static int caps_before_identity(const struct pd_plan *p, struct pi_error *e)
+{
+  if (!p->has_caps)
+    return 0;
+  for (unsigned long cap = 0; cap < 64; cap++) {
+    if (p->cap_bounding & (UINT64_C(1) << cap))
+      continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL)
+        break;
+      return fail(e, "capbset_drop", NULL);
+    }
+  }
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    return fail(e, "keepcaps", NULL);
+  return 0;
+}
+
+/* After setresuid: the exact effective/permitted/inheritable sets, then ambient
+ * (which the kernel only allows for caps both permitted and inheritable). Raw
+ * capset, as libcap would allocate. */
+static int caps_after_identity(const struct pd_plan *p, struct pi_error *e)
+{
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+
+  if (!p->has_caps)
+    return 0;
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+    return fail(e, "keepcaps", NULL);
+  for (int i = 0; i < 2; i++) {
+    data[i].effective = (uint32_t)(p->cap_effective >> (32 * i));
+    data[i].permitted = (uint32_t)(p->cap_permitted >> (32 * i));
+    data[i].inheritable = (uint32_t)(p->cap_inheritable >> (32 * i));
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0)
+    return fail(e, "capset", NULL);
+  /* Start from nothing so the ambient set is exactly what the plan says. */
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    return fail(e, "cap_ambient", NULL);
+  for (unsigned long cap = 0; cap < 64; cap++) {
+    if (!(p->cap_ambient & (UINT64_C(1) << cap)))
+      continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      return fail(e, "cap_ambient_raise", NULL);
+  }
+  return 0;
+}
+
 static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
 {
   unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation
@@ -397,6 +553,11 @@ static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
       mount(NULL, "/", NULL, prop, NULL) < 0)
     return fail(e, "rootfs_propagation", "/");
 
+  /* Sysctls now: /proc is the container's, and readonly_path() is about to make
+   * /proc/sys read-only. */
+  for (uint32_t i = 0; i < p->n_sysctls; i++)
+    if ((r = write_sysctl(p->sysctls[i], e)) < 0)
+      return r;
   for (uint32_t i = 0; i < p->n_masked; i++)
     if ((r = mask_path(p->masked[i], e)) < 0)
       return r;
@@ -517,7 +678,9 @@ void pi_child_main(const struct pi_launch *l)
     fail(&e, "setsid", NULL);
     report(l, &e);
   }
-  if (setup_stdio(l, &e) < 0 || setup_identity(p, &e) < 0)
+  if (setup_stdio(l, &e) < 0 || setup_oom(p, &e) < 0 || setup_rlimits(p, &e) < 0 ||
+      caps_before_identity(p, &e) < 0 || setup_identity(p, &e) < 0 ||
+      caps_after_identity(p, &e) < 0)
     report(l, &e);
   if (chdir(p->cwd != NULL ? p->cwd : "/") < 0) {
     fail(&e, "chdir", p->cwd);
@@ -532,6 +695,12 @@ void pi_child_main(const struct pi_launch *l)
   sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* nng may own fds without O_CLOEXEC; the error pipe stays open until execve. */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  /* Last, so nothing above is affected; execve is what it is meant to constrain. */
+  if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    fail(&e, "no_new_privs", NULL);
+    report(l, &e);
+  }
 
   do_exec(l, &e);
   report(l, &e);

@@ -275,3 +275,89 @@ describe('planExec', () => {
     expect(planExec({ args: ['sh'], user: { uid: 70000, gid: 70000 } }, config).uid).toBe(70000);
   });
 });
+
+describe('process security fields in plans', () => {
+  const caps = {
+    bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_CHECKPOINT_RESTORE'],
+    effective: ['CAP_KILL'],
+    permitted: ['CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+    inheritable: ['CAP_NET_BIND_SERVICE'],
+    ambient: ['CAP_NET_BIND_SERVICE'],
+  };
+  const secure = (c: any) => {
+    c.process.capabilities = caps;
+    c.process.rlimits = [
+      { type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 },
+      { type: 'RLIMIT_CORE', soft: 0, hard: 18446744073709551615 },
+    ];
+    c.process.noNewPrivileges = true;
+    c.process.oomScoreAdj = 250;
+    c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536' };
+  };
+
+  it('planContainer resolves names to bitmasks and numbers', () => {
+    const p = planContainer(bundle(secure));
+    expect(p.capabilities).toEqual({
+      bounding: (1n << 0n) | (1n << 5n) | (1n << 10n) | (1n << 40n),
+      effective: 1n << 5n,
+      permitted: (1n << 5n) | (1n << 10n),
+      inheritable: 1n << 10n,
+      ambient: 1n << 10n,
+    });
+    expect(p.rlimits).toEqual([
+      { type: 7, soft: 512n, hard: 1024n },
+      { type: 4, soft: 0n, hard: 0xffffffffffffffffn },
+    ]);
+    expect(p.noNewPrivileges).toBe(true);
+    expect(p.oomScoreAdj).toBe(250);
+    expect(p.sysctls).toEqual(['net.ipv4.ip_forward=1', 'kernel.shmmax=65536']);
+    expect(isDeepFrozen(p)).toBe(true);
+  });
+
+  it('leaves everything out when the spec does not ask (today\'s behaviour)', () => {
+    const p = planContainer(bundle());
+    for (const k of ['capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj', 'sysctls']) expect(p).not.toHaveProperty(k);
+  });
+
+  it('an empty capabilities object means every set empty, not "leave alone"', () => {
+    expect(planContainer(bundle((c) => { c.process.capabilities = {}; })).capabilities).toEqual({
+      bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n,
+    });
+  });
+
+  it('planExec inherits the container process settings but never its sysctls', () => {
+    const p = planExec({ args: ['id'] }, bundle(secure).config);
+    expect(p.capabilities?.ambient).toBe(1n << 10n);
+    expect(p.rlimits).toHaveLength(2);
+    expect(p.noNewPrivileges).toBe(true);
+    expect(p.oomScoreAdj).toBe(250);
+    expect(p).not.toHaveProperty('sysctls');
+  });
+
+  it('planExec options override capabilities, rlimits and noNewPrivileges', () => {
+    const p = planExec({
+      args: ['id'],
+      capabilities: { bounding: ['CAP_KILL'] },
+      rlimits: [{ type: 'RLIMIT_NPROC', soft: 10, hard: 10 }],
+      noNewPrivileges: false,
+    }, bundle(secure).config);
+    expect(p.capabilities).toEqual({ bounding: 1n << 5n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n });
+    expect(p.rlimits).toEqual([{ type: 6, soft: 10n, hard: 10n }]);
+    expect(p).not.toHaveProperty('noNewPrivileges');
+  });
+
+  it('planExec rejects a bad capability or rlimit naming the option', () => {
+    const e = caught(() => planExec({ args: ['id'], capabilities: { effective: ['CAP_NOPE'] } } as any, bundle().config));
+    expect(e).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'capabilities.effective[0]' } });
+    const r = caught(() => planExec({ args: ['id'], rlimits: [{ type: 'RLIMIT_X', soft: 1, hard: 1 }] } as any, bundle().config));
+    expect(r.context.field).toBe('rlimits[0].type');
+  });
+
+  it('the plan survives the wire unchanged', () => {
+    const { encode } = jest.requireActual('../../../protocols/encode');
+    const { decode } = jest.requireActual('../../../protocols/decode');
+    const plan = planContainer(bundle(secure));
+    const back = decode(encode({ type: 'START_CONTAINER', cid: 'c', plan }));
+    expect(back.plan).toEqual(plan);
+  });
+});

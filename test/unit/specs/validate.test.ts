@@ -68,6 +68,22 @@ describe('validateConfig: invalid fields name their JSON path', () => {
     ['rlimit soft > hard', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1, soft: 2 }]; }, 'process.rlimits[0].soft'],
     ['rlimit bad type', (c) => { c.process.rlimits = [{ type: 'NOFILE', hard: 1, soft: 1 }]; }, 'process.rlimits[0].type'],
     ['capability bad name', (c) => { c.process.capabilities = { bounding: ['kill'] }; }, 'process.capabilities.bounding[0]'],
+    ['capability unknown name', (c) => { c.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN', 'CAP_BOGUS'] }; }, 'process.capabilities.bounding[2]', /CAP_BOGUS/],
+    ['capability set not array', (c) => { c.process.capabilities = { permitted: 'CAP_KILL' }; }, 'process.capabilities.permitted'],
+    ['effective cap not permitted', (c) => { c.process.capabilities = { effective: ['CAP_KILL'], permitted: [] }; }, 'process.capabilities.effective[0]', /permitted/],
+    ['ambient cap not inheritable', (c) => { c.process.capabilities = { ambient: ['CAP_KILL'], permitted: ['CAP_KILL'] }; }, 'process.capabilities.ambient[0]', /inheritable/],
+    ['rlimit unknown type', (c) => { c.process.rlimits = [{ type: 'RLIMIT_BOGUS', hard: 1, soft: 1 }]; }, 'process.rlimits[0].type'],
+    ['rlimit duplicate type', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1, soft: 1 }, { type: 'RLIMIT_NOFILE', hard: 2, soft: 2 }]; }, 'process.rlimits[1].type', /already set/],
+    ['rlimit hard missing', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1 }]; }, 'process.rlimits[0].hard'],
+    ['rlimit negative', (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', hard: -1, soft: 0 }]; }, 'process.rlimits[0].hard'],
+    ['rlimit fraction', (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', hard: 1.5, soft: 0 }]; }, 'process.rlimits[0].hard'],
+    ['noNewPrivileges not boolean', (c) => { c.process.noNewPrivileges = 'yes'; }, 'process.noNewPrivileges'],
+    ['sysctl kernel.hostname', (c) => { c.linux.sysctl = { 'kernel.hostname': 'x' }; }, 'linux.sysctl.kernel.hostname', /hostname field/],
+    ['sysctl kernel.domainname', (c) => { c.linux.sysctl = { 'kernel.domainname': 'x' }; }, 'linux.sysctl.kernel.domainname', /domainname field/],
+    ['sysctl key with a slash', (c) => { c.linux.sysctl = { 'net/../../x': '1' }; }, 'linux.sysctl.net/../../x'],
+    ['sysctl key with empty component', (c) => { c.linux.sysctl = { 'net..ipv4': '1' }; }, 'linux.sysctl.net..ipv4'],
+    ['net sysctl without network namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'network'); c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }, 'linux.sysctl.net.ipv4.ip_forward', /network namespace/],
+    ['ipc sysctl without ipc namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'ipc'); c.linux.sysctl = { 'kernel.shmmax': '1' }; }, 'linux.sysctl.kernel.shmmax', /ipc namespace/],
     ['hostname not string', (c) => { c.hostname = 5; }, 'hostname'],
     ['hostname too long', (c) => { c.hostname = 'h'.repeat(65); }, 'hostname'],
     ['hostname without uts namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'uts'); }, 'hostname', /uts namespace/],
@@ -135,16 +151,12 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
   const cases: Array<[string, Edit, string, boolean?]> = [
     ['process.terminal true', (c) => { c.process.terminal = true; }, 'process.terminal'],
     ['linux.seccomp', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, 'linux.seccomp'],
-    ['non-default capabilities', (c) => { c.process.capabilities = { bounding: ['CAP_SYS_ADMIN'] }; }, 'process.capabilities'],
-    ['default capabilities plus one', (c) => { c.process.capabilities = { effective: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_CHOWN'] }; }, 'process.capabilities'],
-    ['empty capability set (drop all)', (c) => { c.process.capabilities = { bounding: [] }; }, 'process.capabilities'],
-    ['rlimits other than runc default', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 1024 }]; }, 'process.rlimits'],
-    ['rlimit RLIMIT_NPROC', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NPROC', hard: 10, soft: 10 }]; }, 'process.rlimits'],
     ['linux.resources.memory', (c) => { c.linux.resources = { memory: { limit: 1 } }; }, 'linux.resources.memory'],
     ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
     ['hooks.prestart', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, 'hooks.prestart'],
     ['hooks.createRuntime', (c) => { c.hooks = { createRuntime: [{ path: '/bin/true' }] }; }, 'hooks.createRuntime'],
-    ['linux.sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }, 'linux.sysctl'],
+    ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
+    ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
     ['namespace path', (c) => { c.linux.namespaces[1].path = '/proc/1/ns/net'; }, 'linux.namespaces[1].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
@@ -152,7 +164,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
     ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
     ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
-    ['process.oomScoreAdj', (c) => { c.process.oomScoreAdj = 100; }, 'process.oomScoreAdj'],
     ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }, 'process.apparmorProfile'],
     ['process.selinuxLabel', (c) => { c.process.selinuxLabel = 'system_u:system_r:container_t:s0'; }, 'process.selinuxLabel'],
     ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
@@ -198,6 +209,31 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
   });
 });
 
+describe('validateConfig: process security fields are accepted', () => {
+  it.each([true, false])('capabilities, rlimits, noNewPrivileges, oomScoreAdj, namespaced sysctls (userns %s)', (userns) => {
+    expect(findConfigProblems(spec((c) => {
+      c.process.capabilities = {
+        bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_CHECKPOINT_RESTORE'],
+        effective: ['CAP_KILL'],
+        permitted: ['CAP_KILL', 'CAP_CHOWN'],
+        inheritable: ['CAP_KILL'],
+        ambient: ['CAP_KILL'],
+      };
+      c.process.rlimits = [
+        { type: 'RLIMIT_NOFILE', hard: 4096, soft: 1024 },
+        { type: 'RLIMIT_CORE', hard: 18446744073709551615, soft: 0 },
+      ];
+      c.process.noNewPrivileges = true;
+      c.process.oomScoreAdj = -100;
+      c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536', 'fs.mqueue.msg_max': '20', 'kernel.sem': '250 32000 32 128' };
+    }, userns))).toEqual([]);
+  });
+
+  it('an empty capability object (drop everything) is accepted', () => {
+    expect(findConfigProblems(spec((c) => { c.process.capabilities = {}; }))).toEqual([]);
+  });
+});
+
 describe("validateConfig: runc spec's defaults", () => {
   /** What `runc spec --rootless` adds on top of a plain config, minus the terminal. */
   function runcDefaults(c: any): void {
@@ -225,11 +261,9 @@ describe("validateConfig: runc spec's defaults", () => {
     }))).toEqual([]);
   });
 
-  it('are refused without a user namespace, where ignoring them would leave host-root powers', () => {
+  it('without a user namespace, only the device rule is refused (capabilities and no_new_privs are applied)', () => {
     const problems = findConfigProblems(spec(runcDefaults, false));
     expect(problems.map((p) => [p.code, p.field])).toEqual([
-      ['ECONFIG_UNSUPPORTED', 'process.capabilities'],
-      ['ECONFIG_UNSUPPORTED', 'process.noNewPrivileges'],
       ['ECONFIG_UNSUPPORTED', 'linux.resources.devices'],
     ]);
   });

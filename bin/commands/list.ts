@@ -1,0 +1,27 @@
+import * as fs from 'node:fs';
+import { parseArgs, str, UsageError } from '../args';
+import type { CliContext } from '../context';
+import { ociState } from './common';
+
+export async function run(ctx: CliContext, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { name: 'format', alias: 'f', type: 'string' },
+    { name: 'quiet', alias: 'q', type: 'bool' },
+  ]);
+  const format = str(p, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json') throw new UsageError(`invalid format option ${format}: table or json`);
+  const engine = await ctx.engine();
+  const ids = fs.existsSync(ctx.root) ? fs.readdirSync(ctx.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+  for (const id of ids) await engine.attach(id).catch(() => undefined);
+  const states = engine.list().map(ociState);
+  if (p.flags.quiet === true) {
+    process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
+  } else if (format === 'json') {
+    process.stdout.write(`${JSON.stringify(states)}\n`);
+  } else {
+    const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created ?? '', 'root'])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]! + 3)).join('').trimEnd() + '\n').join(''));
+  }
+  return 0;
+}

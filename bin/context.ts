@@ -1,0 +1,77 @@
+import * as fs from 'node:fs';
+import type { Engine } from '../actors/api';
+
+/** What every command gets: runc's global flags, resolved, and a lazily made engine. */
+export interface CliContext {
+  readonly root: string;
+  readonly logFile?: string;
+  readonly logFormat: 'text' | 'json';
+  readonly debug: boolean;
+  engine(): Promise<Engine>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_ROOT = '/run/paddock';
+
+export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean }): CliContext {
+  let engine: Engine | undefined;
+  const root = globals.root ?? DEFAULT_ROOT;
+  const ctx: CliContext = {
+    root,
+    ...(globals.log ? { logFile: globals.log } : {}),
+    logFormat: globals.logFormat === 'json' ? 'json' : 'text',
+    debug: globals.debug ?? false,
+    async engine() {
+      if (!engine) {
+        // Loaded only by commands that need it: the engine pulls in xstate, rxjs,
+        // nanomsg and ffi-rs, which `spec`, `features` and `--version` never pay for.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { createEngine } = require('../actors/engine') as typeof import('../actors/engine');
+        engine = await createEngine({ stateDir: root, reattach: false, lockTimeoutMs: 10_000, logger: cliLogger(globals) });
+      }
+      return engine;
+    },
+    async close() {
+      await engine?.close();
+      engine = undefined;
+    },
+  };
+  return ctx;
+}
+
+/** One error line: stderr always; also the --log file in runc's JSON shape, which containerd reads. */
+export function reportError(ctx: Pick<CliContext, 'logFile' | 'logFormat'> | undefined, message: string): void {
+  process.stderr.write(`paddock: ${message}\n`);
+  if (ctx?.logFile) {
+    const line =
+      ctx.logFormat === 'json'
+        ? JSON.stringify({ level: 'error', msg: message, time: new Date().toISOString() })
+        : `time="${new Date().toISOString()}" level=error msg="${message.replace(/"/g, '\\"')}"`;
+    try {
+      fs.appendFileSync(ctx.logFile, `${line}\n`);
+    } catch {
+      // The log is best effort; stderr already has the message.
+    }
+  }
+}
+
+/** Writes a pid file the way runc does: whole or not at all. */
+export function writePidFile(file: string, pid: number): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, file);
+}
+
+/** stderr belongs to the caller (one error line); logs go to --log, or to stderr with --debug. */
+function cliLogger(globals: { log?: string; debug?: boolean }) {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  if (!globals.log && !globals.debug) {
+    return (require('../actors/logger') as typeof import('../actors/logger')).createSilentLogger();
+  }
+  const pino = require('pino') as typeof import('pino');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const dest = globals.log
+    ? pino.default.destination({ dest: globals.log, append: true, sync: true, mkdir: true })
+    : pino.default.destination({ dest: 2, sync: true });
+  return pino.default({ level: globals.debug ? 'debug' : 'info', name: 'paddock' }, dest);
+}

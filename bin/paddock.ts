@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+/**
+ * `paddock` — an OCI runtime command line compatible with runc/runsc, so podman,
+ * containerd and CRI can drive paddock sandboxes. Each call restores the sandbox's
+ * machine from its persisted snapshot in --root, acts, persists and exits.
+ *
+ * Kept lean on purpose: a command module is required only when it runs, and the
+ * engine only by commands that touch sandboxes.
+ */
+import { UsageError, parseArgs, str, bool } from './args';
+import { makeContext, reportError, type CliContext } from './context';
+
+export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, string> = {
+  create: 'create the container (its sandbox process) without starting it',
+  start: 'start the created container',
+  run: 'create and start a container, wait for it, delete it',
+  state: 'print the OCI state of a container',
+  kill: 'send a signal to the container',
+  delete: 'delete a container and everything of it',
+  exec: 'run a process in a running container',
+  ps: 'list the processes of a container',
+  list: 'list containers',
+  events: 'print container stats',
+  pause: 'pause a container (not supported yet)',
+  resume: 'resume a container (not supported yet)',
+  checkpoint: 'checkpoint a container (not supported yet)',
+  restore: 'restore a container (not supported yet)',
+  spec: 'write a starting config.json',
+  features: 'print what this runtime supports (OCI features JSON)',
+};
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+// Literal requires, one per command, so the bundler sees them and each command's code
+// is initialised only when that command runs.
+const LOADERS: Record<string, () => { run: Command }> = {
+  create: () => require('./commands/create'),
+  start: () => require('./commands/start'),
+  run: () => require('./commands/run'),
+  state: () => require('./commands/state'),
+  kill: () => require('./commands/kill'),
+  delete: () => require('./commands/delete'),
+  exec: () => require('./commands/exec'),
+  ps: () => require('./commands/ps'),
+  list: () => require('./commands/list'),
+  events: () => require('./commands/events'),
+  pause: () => require('./commands/pause'),
+  resume: () => require('./commands/resume'),
+  checkpoint: () => require('./commands/checkpoint'),
+  restore: () => require('./commands/restore'),
+  spec: () => require('./commands/spec'),
+  features: () => require('./commands/features'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const GLOBAL_FLAGS = [
+  { name: 'root', type: 'string' },
+  { name: 'log', type: 'string' },
+  { name: 'log-format', type: 'string' },
+  { name: 'debug', type: 'bool' },
+  { name: 'systemd-cgroup', type: 'bool' },
+  { name: 'rootless', type: 'string' },
+  { name: 'criu', type: 'string' },
+  { name: 'version', alias: 'v', type: 'bool' },
+  { name: 'help', alias: 'h', type: 'bool' },
+] as const;
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([c, d]) => `   ${c.padEnd(11)} ${d}`);
+  return `usage: paddock [global options] command [command options] [arguments...]\n\ncommands:\n${lines.join('\n')}\n\nglobal options: --root DIR (default /run/paddock) --log FILE --log-format text|json --debug --systemd-cgroup\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let ctx: CliContext | undefined;
+  try {
+    const g = parseArgs(argv, GLOBAL_FLAGS, { stopAtFirstPositional: true });
+    if (bool(g, 'version')) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { version } = require('./version') as typeof import('./version');
+      process.stdout.write(version());
+      return 0;
+    }
+    const [cmd, ...rest] = g.positionals;
+    if (!cmd || bool(g, 'help') || cmd === 'help') {
+      process.stdout.write(usage());
+      return cmd || bool(g, 'help') ? 0 : 1;
+    }
+    const fmt = str(g, 'log-format');
+    if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`invalid --log-format ${fmt}: text or json`);
+    ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug') });
+    const load = LOADERS[cmd];
+    if (!load) throw new UsageError(`no such command: ${cmd}`);
+    return await load().run(ctx, rest);
+  } catch (e) {
+    reportError(ctx, messageOf(e));
+    return 1;
+  } finally {
+    await ctx?.close().catch(() => undefined);
+  }
+}
+
+function messageOf(e: unknown): string {
+  if (e instanceof UsageError) return e.message;
+  const err = e as { code?: string; message?: string };
+  // A user mistake is one line with its code, never a stack trace.
+  if (typeof err?.code === 'string' && /^E[A-Z_]+$/.test(err.code)) return `${err.message} (${err.code})`;
+  return err?.message ?? String(e);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`paddock: ${String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

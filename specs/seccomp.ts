@@ -1,0 +1,587 @@
+/**
+ * OCI `linux.seccomp` → classic BPF, compiled by the system's libseccomp (through
+ * native/seccomp-ffi.ts), never by hand. The bytes are an array of struct sock_filter
+ * (8 bytes each) that paddock-init hands to seccomp(SECCOMP_SET_MODE_FILTER, flags,
+ * &(struct sock_fprog){ len: bpf.length / 8, filter: bpf }) as its last step before
+ * execve; `flags` is the SECCOMP_FILTER_FLAG_* word for that call.
+ *
+ * Two halves:
+ *  - validateSeccomp(): pure JS, no native code. Checks the whole object and names the
+ *    JSON path of the first bad field (`linux.seccomp.syscalls[3].action: unknown action
+ *    SCMP_ACT_FOO`). specs/validate.ts can call it without libseccomp.
+ *  - compileSeccomp(): validate, then build a libseccomp filter and export it.
+ *
+ * Semantics follow runc (libcontainer/seccomp/patchbpf aside):
+ *  - The native architecture is always in the filter; `architectures` adds more.
+ *  - A syscall name that no architecture of the filter knows is skipped (profiles list
+ *    syscalls of many kernels and arches) and reported in `skipped`.
+ *  - A rule whose action equals the default action is dropped (libseccomp refuses it
+ *    with EACCES, and it would change nothing).
+ *  - `args` with distinct indexes are ANDed into one rule; if an index repeats, each
+ *    condition becomes its own rule (ORed), exactly as runc does.
+ *  - SCMP_ACT_ERRNO and SCMP_ACT_TRACE take errnoRet, else defaultErrnoRet (for the
+ *    default action), else EPERM.
+ *  - SCMP_ACT_NOTIFY, listenerPath and SECCOMP_FILTER_FLAG_NEW_LISTENER need a seccomp
+ *    agent paddock does not have: ECONFIG_UNSUPPORTED.
+ */
+import { SpecError } from '../actors/errors';
+import { errnoName } from '../native/errno';
+import type { OciSeccomp } from './oci';
+import { ArgCmp, FilterCtx, libseccomp, ScmpAct, ScmpAttr, ScmpCmp } from '../native/seccomp-ffi';
+
+// ---------------------------------------------------------------------------------
+// Types (specs/oci.ts only has { defaultAction; [key]: unknown })
+// ---------------------------------------------------------------------------------
+
+export type SeccompAction =
+  | 'SCMP_ACT_KILL'
+  | 'SCMP_ACT_KILL_THREAD'
+  | 'SCMP_ACT_KILL_PROCESS'
+  | 'SCMP_ACT_TRAP'
+  | 'SCMP_ACT_ERRNO'
+  | 'SCMP_ACT_TRACE'
+  | 'SCMP_ACT_ALLOW'
+  | 'SCMP_ACT_LOG'
+  | 'SCMP_ACT_NOTIFY';
+
+export type SeccompOperator =
+  | 'SCMP_CMP_NE'
+  | 'SCMP_CMP_LT'
+  | 'SCMP_CMP_LE'
+  | 'SCMP_CMP_EQ'
+  | 'SCMP_CMP_GE'
+  | 'SCMP_CMP_GT'
+  | 'SCMP_CMP_MASKED_EQ';
+
+export interface SeccompArg {
+  index: number;
+  /** u64; a JS number must be a safe integer (a bigint is accepted for larger values). */
+  value: number | bigint;
+  valueTwo?: number | bigint;
+  op: SeccompOperator;
+}
+
+export interface SeccompSyscall {
+  names: string[];
+  action: SeccompAction;
+  errnoRet?: number;
+  args?: SeccompArg[];
+}
+
+/** The full OCI linux.seccomp object, as far as paddock reads it. */
+export interface SeccompProfile extends OciSeccomp {
+  defaultAction: SeccompAction;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: SeccompSyscall[];
+}
+
+export interface CompileSeccompOptions {
+  /** Field prefix for error paths; default `linux.seccomp`. */
+  field?: string;
+  /**
+   * Ask libseccomp for a binary-tree dispatch (SCMP_FLTATR_CTL_OPTIMIZE = 2) instead of
+   * a linear one: fewer instructions run per syscall on long allow lists. Default true.
+   */
+  binaryTree?: boolean;
+}
+
+export interface CompiledSeccomp {
+  /** struct sock_filter[]; length is a multiple of 8. */
+  bpf: Buffer;
+  /** SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog). */
+  flags: number;
+  /** Syscall names no architecture of the filter knows, in first-seen order. */
+  skipped: string[];
+}
+
+// ---------------------------------------------------------------------------------
+// Tables
+// ---------------------------------------------------------------------------------
+
+const ACTIONS: ReadonlySet<string> = new Set<SeccompAction>([
+  'SCMP_ACT_KILL',
+  'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_KILL_PROCESS',
+  'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE',
+  'SCMP_ACT_ALLOW',
+  'SCMP_ACT_LOG',
+  'SCMP_ACT_NOTIFY',
+]);
+
+const OPERATORS: Readonly<Record<SeccompOperator, number>> = {
+  SCMP_CMP_NE: ScmpCmp.NE,
+  SCMP_CMP_LT: ScmpCmp.LT,
+  SCMP_CMP_LE: ScmpCmp.LE,
+  SCMP_CMP_EQ: ScmpCmp.EQ,
+  SCMP_CMP_GE: ScmpCmp.GE,
+  SCMP_CMP_GT: ScmpCmp.GT,
+  SCMP_CMP_MASKED_EQ: ScmpCmp.MASKED_EQ,
+};
+
+/** OCI architecture → libseccomp's name for seccomp_arch_resolve_name(). */
+export const SECCOMP_ARCHES: Readonly<Record<string, string>> = {
+  SCMP_ARCH_X86: 'x86',
+  SCMP_ARCH_X86_64: 'x86_64',
+  SCMP_ARCH_X32: 'x32',
+  SCMP_ARCH_ARM: 'arm',
+  SCMP_ARCH_AARCH64: 'aarch64',
+  SCMP_ARCH_MIPS: 'mips',
+  SCMP_ARCH_MIPS64: 'mips64',
+  SCMP_ARCH_MIPS64N32: 'mips64n32',
+  SCMP_ARCH_MIPSEL: 'mipsel',
+  SCMP_ARCH_MIPSEL64: 'mipsel64',
+  SCMP_ARCH_MIPSEL64N32: 'mipsel64n32',
+  SCMP_ARCH_PPC: 'ppc',
+  SCMP_ARCH_PPC64: 'ppc64',
+  SCMP_ARCH_PPC64LE: 'ppc64le',
+  SCMP_ARCH_S390: 's390',
+  SCMP_ARCH_S390X: 's390x',
+  SCMP_ARCH_PARISC: 'parisc',
+  SCMP_ARCH_PARISC64: 'parisc64',
+  SCMP_ARCH_RISCV64: 'riscv64',
+  SCMP_ARCH_LOONGARCH64: 'loongarch64',
+};
+
+/** SECCOMP_FILTER_FLAG_* from <linux/seccomp.h>; `false` = known but unsupported. */
+export const SeccompFilterFlag = {
+  TSYNC: 1,
+  LOG: 2,
+  SPEC_ALLOW: 4,
+} as const;
+
+const FLAGS: Readonly<Record<string, number | false>> = {
+  SECCOMP_FILTER_FLAG_TSYNC: SeccompFilterFlag.TSYNC,
+  SECCOMP_FILTER_FLAG_LOG: SeccompFilterFlag.LOG,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: SeccompFilterFlag.SPEC_ALLOW,
+  SECCOMP_FILTER_FLAG_NEW_LISTENER: false,
+  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: false,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: false,
+};
+
+const EPERM = 1;
+const ENOSYS = 38;
+const MAX_ERRNO = 4095;
+const U64_MAX = (1n << 64n) - 1n;
+const MAX_ARGS = 6;
+/** Longest syscall name in any table is < 32; this only stops absurd input early. */
+const MAX_NAME = 64;
+
+// ---------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------
+
+/** The validated, normalised form compileSeccomp works from. */
+export interface ValidSeccomp {
+  defaultAction: SeccompAction;
+  defaultErrnoRet?: number;
+  architectures: string[];
+  flags: number;
+  syscalls: Array<{
+    names: string[];
+    action: SeccompAction;
+    errnoRet?: number;
+    args: Array<{ index: number; value: bigint; valueTwo: bigint; op: SeccompOperator }>;
+  }>;
+}
+
+function invalid(field: string, what: string): SpecError {
+  return new SpecError('ECONFIG_INVALID', `${field}: ${what}`, { field });
+}
+
+function unsupported(field: string, what: string): SpecError {
+  return new SpecError('ECONFIG_UNSUPPORTED', `${field}: ${what}`, { field });
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkAction(field: string, v: unknown): SeccompAction {
+  if (typeof v !== 'string') throw invalid(field, `must be a string, got ${show(v)}`);
+  if (!ACTIONS.has(v)) throw invalid(field, `unknown action ${v}`);
+  if (v === 'SCMP_ACT_NOTIFY') {
+    throw unsupported(field, 'SCMP_ACT_NOTIFY needs a seccomp agent, which paddock does not have');
+  }
+  return v as SeccompAction;
+}
+
+function checkErrnoRet(field: string, v: unknown, action: SeccompAction): number | undefined {
+  if (v === undefined) return undefined;
+  const max = action === 'SCMP_ACT_TRACE' ? 0xffff : MAX_ERRNO;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw invalid(field, `must be an integer in 0..${max}, got ${show(v)}`);
+  }
+  if (action !== 'SCMP_ACT_ERRNO' && action !== 'SCMP_ACT_TRACE') {
+    throw invalid(field, `only applies to SCMP_ACT_ERRNO and SCMP_ACT_TRACE, not ${action}`);
+  }
+  return v;
+}
+
+function checkU64(field: string, v: unknown): bigint {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) throw invalid(field, `must be in 0..2^64-1, got ${show(v)}`);
+    return v;
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw invalid(field, `must be a non-negative integer, got ${show(v)}`);
+  }
+  if (!Number.isSafeInteger(v)) {
+    // JSON numbers above 2^53 have already lost bits; a silently different filter value
+    // is worse than an error.
+    throw invalid(field, `${v} is above 2^53 and cannot be represented exactly`);
+  }
+  return BigInt(v);
+}
+
+/**
+ * Validates an OCI linux.seccomp object without native code. Throws SpecError
+ * ECONFIG_INVALID (bad shape or value) or ECONFIG_UNSUPPORTED (notify, listeners).
+ */
+export function validateSeccomp(seccomp: unknown, field = 'linux.seccomp'): ValidSeccomp {
+  if (!isObject(seccomp)) throw invalid(field, `must be an object, got ${show(seccomp)}`);
+  const s = seccomp;
+  // Unknown properties are ignored, as config.md requires of every OCI reader.
+  if (s.defaultAction === undefined) throw invalid(`${field}.defaultAction`, 'is required');
+  const defaultAction = checkAction(`${field}.defaultAction`, s.defaultAction);
+  const defaultErrnoRet = checkErrnoRet(`${field}.defaultErrnoRet`, s.defaultErrnoRet, defaultAction);
+
+  if (s.listenerPath !== undefined) {
+    if (typeof s.listenerPath !== 'string') {
+      throw invalid(`${field}.listenerPath`, `must be a string, got ${show(s.listenerPath)}`);
+    }
+    throw unsupported(`${field}.listenerPath`, 'seccomp agents are not supported');
+  }
+  if (s.listenerMetadata !== undefined && typeof s.listenerMetadata !== 'string') {
+    throw invalid(`${field}.listenerMetadata`, `must be a string, got ${show(s.listenerMetadata)}`);
+  }
+
+  const architectures: string[] = [];
+  if (s.architectures !== undefined) {
+    if (!Array.isArray(s.architectures)) {
+      throw invalid(`${field}.architectures`, `must be an array, got ${show(s.architectures)}`);
+    }
+    s.architectures.forEach((a: unknown, i) => {
+      const f = `${field}.architectures[${i}]`;
+      if (typeof a !== 'string') throw invalid(f, `must be a string, got ${show(a)}`);
+      if (!(a in SECCOMP_ARCHES)) throw invalid(f, `unknown architecture ${a}`);
+      if (!architectures.includes(a)) architectures.push(a);
+    });
+  }
+
+  let flags = 0;
+  if (s.flags !== undefined) {
+    if (!Array.isArray(s.flags)) throw invalid(`${field}.flags`, `must be an array, got ${show(s.flags)}`);
+    s.flags.forEach((fl: unknown, i) => {
+      const f = `${field}.flags[${i}]`;
+      if (typeof fl !== 'string') throw invalid(f, `must be a string, got ${show(fl)}`);
+      const bit = FLAGS[fl];
+      if (bit === undefined) throw invalid(f, `unknown flag ${fl}`);
+      if (bit === false) throw unsupported(f, `${fl} is not supported`);
+      flags |= bit;
+    });
+  }
+
+  const syscalls: ValidSeccomp['syscalls'] = [];
+  if (s.syscalls !== undefined) {
+    if (!Array.isArray(s.syscalls)) throw invalid(`${field}.syscalls`, `must be an array, got ${show(s.syscalls)}`);
+    s.syscalls.forEach((sc: unknown, i) => {
+      const f = `${field}.syscalls[${i}]`;
+      if (!isObject(sc)) throw invalid(f, `must be an object, got ${show(sc)}`);
+      if (!Array.isArray(sc.names)) throw invalid(`${f}.names`, `must be an array, got ${show(sc.names)}`);
+      if (sc.names.length === 0) throw invalid(`${f}.names`, 'must not be empty');
+      const names = sc.names.map((n: unknown, j) => {
+        if (typeof n !== 'string' || !/^[a-z0-9_]+$/.test(n) || n.length > MAX_NAME) {
+          throw invalid(`${f}.names[${j}]`, `must be a syscall name ([a-z0-9_]+), got ${show(n)}`);
+        }
+        return n;
+      });
+      if (sc.action === undefined) throw invalid(`${f}.action`, 'is required');
+      const action = checkAction(`${f}.action`, sc.action);
+      const errnoRet = checkErrnoRet(`${f}.errnoRet`, sc.errnoRet, action);
+      const args: ValidSeccomp['syscalls'][number]['args'] = [];
+      if (sc.args !== undefined) {
+        if (!Array.isArray(sc.args)) throw invalid(`${f}.args`, `must be an array, got ${show(sc.args)}`);
+        sc.args.forEach((a: unknown, k) => {
+          const af = `${f}.args[${k}]`;
+          if (!isObject(a)) throw invalid(af, `must be an object, got ${show(a)}`);
+          if (typeof a.index !== 'number' || !Number.isInteger(a.index) || a.index < 0 || a.index >= MAX_ARGS) {
+            throw invalid(`${af}.index`, `must be an integer in 0..${MAX_ARGS - 1}, got ${show(a.index)}`);
+          }
+          if (a.value === undefined) throw invalid(`${af}.value`, 'is required');
+          const value = checkU64(`${af}.value`, a.value);
+          const valueTwo = a.valueTwo === undefined ? 0n : checkU64(`${af}.valueTwo`, a.valueTwo);
+          if (typeof a.op !== 'string') throw invalid(`${af}.op`, `must be a string, got ${show(a.op)}`);
+          if (!(a.op in OPERATORS)) throw invalid(`${af}.op`, `unknown operator ${a.op}`);
+          args.push({ index: a.index, value, valueTwo, op: a.op as SeccompOperator });
+        });
+      }
+      syscalls.push({ names, action, errnoRet, args });
+    });
+  }
+  return { defaultAction, defaultErrnoRet, architectures, flags, syscalls };
+}
+
+// ---------------------------------------------------------------------------------
+// Compilation
+// ---------------------------------------------------------------------------------
+
+/** The libseccomp action word for an OCI action. */
+export function actionValue(action: SeccompAction, errnoRet: number | undefined): number {
+  switch (action) {
+    case 'SCMP_ACT_KILL':
+    case 'SCMP_ACT_KILL_THREAD':
+      return ScmpAct.KILL_THREAD;
+    case 'SCMP_ACT_KILL_PROCESS':
+      return ScmpAct.KILL_PROCESS;
+    case 'SCMP_ACT_TRAP':
+      return ScmpAct.TRAP;
+    case 'SCMP_ACT_ERRNO':
+      return ScmpAct.ERRNO(errnoRet ?? EPERM);
+    case 'SCMP_ACT_TRACE':
+      return ScmpAct.TRACE(errnoRet ?? EPERM);
+    case 'SCMP_ACT_ALLOW':
+      return ScmpAct.ALLOW;
+    case 'SCMP_ACT_LOG':
+      return ScmpAct.LOG;
+    case 'SCMP_ACT_NOTIFY':
+      return ScmpAct.NOTIFY;
+  }
+}
+
+function failed(field: string, what: string, rc: number): SpecError {
+  return new SpecError('ECONFIG_INVALID', `${field}: ${what} (${errnoName(-rc)})`, { field, errno: -rc });
+}
+
+/**
+ * Compiles an OCI linux.seccomp object into classic BPF with libseccomp.
+ * Throws SpecError ECONFIG_INVALID / ECONFIG_UNSUPPORTED, or PaddockError
+ * ENATIVE_UNAVAILABLE when libseccomp.so.2 or ffi-rs cannot load.
+ */
+export function compileSeccomp(seccomp: unknown, opts: CompileSeccompOptions = {}): CompiledSeccomp {
+  const field = opts.field ?? 'linux.seccomp';
+  const v = validateSeccomp(seccomp, field);
+  const lib = libseccomp();
+  const defAct = actionValue(v.defaultAction, v.defaultErrnoRet);
+  const ctx: FilterCtx = lib.init(defAct);
+  try {
+    // paddock-init sets no_new_privs itself; the exported program must not assume it.
+    let rc = lib.attrSet(ctx, ScmpAttr.CTL_NNP, 0);
+    if (rc < 0) throw failed(field, 'cannot clear SCMP_FLTATR_CTL_NNP', rc);
+    if (opts.binaryTree !== false) {
+      rc = lib.attrSet(ctx, ScmpAttr.CTL_OPTIMIZE, 2);
+      if (rc < 0) throw failed(field, 'cannot set SCMP_FLTATR_CTL_OPTIMIZE', rc);
+    }
+
+    const arches = [lib.archNative()];
+    v.architectures.forEach((a, i) => {
+      const f = `${field}.architectures[${i}]`;
+      const token = lib.archResolveName(SECCOMP_ARCHES[a]!);
+      if (token === 0) throw unsupported(f, `this libseccomp (${lib.version()}) does not know ${a}`);
+      if (arches.includes(token)) return;
+      const r = lib.archAdd(ctx, token);
+      if (r < 0 && r !== -17 /* EEXIST */) throw failed(f, `libseccomp cannot add ${a}`, r);
+      arches.push(token);
+    });
+
+    const skipped: string[] = [];
+    const known = new Map<string, number | undefined>();
+    const resolve = (name: string): number | undefined => {
+      if (known.has(name)) return known.get(name);
+      // Known on at least one arch of the filter? Then seccomp_syscall_resolve_name's
+      // native or pseudo number lets libseccomp place the rule on every arch that has it.
+      const nr = arches.some((a) => lib.resolveNameArch(a, name) >= 0) ? lib.resolveName(name) : undefined;
+      const usable = nr !== undefined && nr !== -1 ? nr : undefined;
+      known.set(name, usable);
+      if (usable === undefined && !skipped.includes(name)) skipped.push(name);
+      return usable;
+    };
+
+    v.syscalls.forEach((sc, i) => {
+      const f = `${field}.syscalls[${i}]`;
+      const act = actionValue(sc.action, sc.errnoRet);
+      const conds: ArgCmp[] = sc.args.map((a) => ({
+        arg: a.index,
+        op: OPERATORS[a.op],
+        datumA: a.value,
+        datumB: a.valueTwo,
+      }));
+      const repeated = new Set(conds.map((c) => c.arg)).size !== conds.length;
+      const ruleSets = repeated ? conds.map((c) => [c]) : [conds];
+      sc.names.forEach((name, j) => {
+        const nr = resolve(name);
+        if (nr === undefined) return;
+        if (act === defAct) return; // a no-op rule; libseccomp would answer EACCES
+        for (const set of ruleSets) {
+          const r = lib.ruleAdd(ctx, act, nr, set);
+          if (r < 0) throw failed(`${f}.names[${j}]`, `libseccomp rejected the rule for ${name}`, r);
+        }
+      });
+    });
+
+    const bpf = lib.exportBpf(ctx);
+    if (bpf.length === 0 || bpf.length % 8 !== 0) {
+      throw new SpecError('ECONFIG_INVALID', `${field}: libseccomp exported ${bpf.length} bytes, not a bpf program`, {
+        field,
+      });
+    }
+    return { bpf, flags: v.flags, skipped };
+  } finally {
+    lib.release(ctx);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The default profile
+// ---------------------------------------------------------------------------------
+
+/**
+ * Allowed unconditionally. Deliberately absent (so they get the default EPERM): module
+ * loading (init_module, finit_module, delete_module), kexec_load/kexec_file_load, bpf,
+ * perf_event_open, open_by_handle_at/name_to_handle_at, the mount API (mount, umount2,
+ * pivot_root, fsopen, fsmount, move_mount, open_tree, ...), unshare and setns, keyring
+ * calls (add_key, keyctl, request_key), ptrace, process_vm_readv/writev, kcmp,
+ * userfaultfd, io_uring_*, reboot, swapon/swapoff, acct, syslog, quotactl, clock and
+ * time setters (settimeofday, clock_settime, adjtimex, clock_adjtime), iopl/ioperm,
+ * lookup_dcookie, vm86, uselib, ustat, sysfs, _sysctl, nfsservctl, fanotify_init,
+ * mbind/set_mempolicy/move_pages/migrate_pages, and every syscall newer than this list.
+ */
+const DEFAULT_ALLOW: readonly string[] = [
+  // files and directories
+  'access', 'faccessat', 'faccessat2', 'chdir', 'fchdir', 'getcwd', 'chmod', 'fchmod', 'fchmodat',
+  'fchmodat2', 'chown', 'chown32', 'fchown', 'fchown32', 'fchownat', 'lchown', 'lchown32', 'chroot',
+  'open', 'openat', 'openat2', 'creat', 'close', 'close_range', 'dup', 'dup2', 'dup3', 'fcntl', 'fcntl64',
+  'read', 'readv', 'pread64', 'preadv', 'preadv2', 'write', 'writev', 'pwrite64', 'pwritev', 'pwritev2',
+  'lseek', '_llseek', 'sendfile', 'sendfile64', 'splice', 'tee', 'vmsplice', 'copy_file_range',
+  'stat', 'stat64', 'lstat', 'lstat64', 'fstat', 'fstat64', 'fstatat64', 'newfstatat', 'statx',
+  'statfs', 'statfs64', 'fstatfs', 'fstatfs64', 'getdents', 'getdents64', 'readlink', 'readlinkat',
+  'mkdir', 'mkdirat', 'mknod', 'mknodat', 'rmdir', 'rename', 'renameat', 'renameat2', 'link', 'linkat',
+  'symlink', 'symlinkat', 'unlink', 'unlinkat', 'truncate', 'truncate64', 'ftruncate', 'ftruncate64',
+  'fallocate', 'fadvise64', 'fadvise64_64', 'arm_fadvise64_64', 'readahead', 'flock', 'fsync',
+  'fdatasync', 'sync', 'syncfs', 'sync_file_range', 'sync_file_range2', 'arm_sync_file_range', 'umask',
+  'utime', 'utimes', 'utimensat', 'utimensat_time64', 'futimesat', 'cachestat',
+  'getxattr', 'lgetxattr', 'fgetxattr', 'setxattr', 'lsetxattr', 'fsetxattr', 'listxattr',
+  'llistxattr', 'flistxattr', 'removexattr', 'lremovexattr', 'fremovexattr',
+  'inotify_init', 'inotify_init1', 'inotify_add_watch', 'inotify_rm_watch', 'ioctl',
+  'io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents',
+  'io_pgetevents_time64',
+  // memory
+  'brk', 'mmap', 'mmap2', 'munmap', 'mremap', 'mprotect', 'pkey_mprotect', 'pkey_alloc', 'pkey_free',
+  'madvise', 'mincore', 'msync', 'mlock', 'mlock2', 'mlockall', 'munlock', 'munlockall', 'membarrier',
+  'memfd_create', 'remap_file_pages', 'get_mempolicy', 'map_shadow_stack', 'mseal',
+  // processes, threads, signals
+  'fork', 'vfork', 'execve', 'execveat', 'exit', 'exit_group', 'wait4', 'waitid', 'waitpid',
+  'kill', 'tkill', 'tgkill', 'pidfd_open', 'pidfd_send_signal', 'rt_sigaction', 'rt_sigpending',
+  'rt_sigprocmask', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'rt_sigreturn', 'rt_sigsuspend',
+  'rt_sigtimedwait', 'rt_sigtimedwait_time64', 'sigaltstack', 'sigreturn', 'sigprocmask',
+  'signalfd', 'signalfd4', 'pause', 'restart_syscall', 'futex', 'futex_time64', 'futex_waitv',
+  'futex_wake', 'futex_wait', 'futex_requeue', 'set_robust_list', 'get_robust_list', 'set_tid_address',
+  'rseq', 'arch_prctl', 'set_thread_area', 'get_thread_area', 'set_tls', 'cacheflush', 'breakpoint',
+  'riscv_flush_icache', 'prctl', 'seccomp', 'landlock_create_ruleset', 'landlock_add_rule',
+  'landlock_restrict_self', 'capget', 'capset',
+  'getpid', 'getppid', 'gettid', 'getpgid', 'setpgid', 'getpgrp', 'getsid', 'setsid',
+  'getuid', 'getuid32', 'geteuid', 'geteuid32', 'getgid', 'getgid32', 'getegid', 'getegid32',
+  'getresuid', 'getresuid32', 'getresgid', 'getresgid32', 'getgroups', 'getgroups32',
+  'setuid', 'setuid32', 'setgid', 'setgid32', 'setreuid', 'setreuid32', 'setregid', 'setregid32',
+  'setresuid', 'setresuid32', 'setresgid', 'setresgid32', 'setgroups', 'setgroups32',
+  'setfsuid', 'setfsuid32', 'setfsgid', 'setfsgid32',
+  'getrlimit', 'ugetrlimit', 'setrlimit', 'prlimit64', 'getrusage', 'getpriority', 'setpriority',
+  'ioprio_get', 'ioprio_set', 'sched_yield', 'sched_getaffinity', 'sched_setaffinity',
+  'sched_getattr', 'sched_setattr', 'sched_getparam', 'sched_setparam', 'sched_getscheduler',
+  'sched_setscheduler', 'sched_get_priority_max', 'sched_get_priority_min', 'sched_rr_get_interval',
+  'sched_rr_get_interval_time64', 'getcpu', 'uname', 'sysinfo', 'getrandom', 'times',
+  // time
+  'time', 'gettimeofday', 'clock_gettime', 'clock_gettime64', 'clock_getres', 'clock_getres_time64',
+  'clock_nanosleep', 'clock_nanosleep_time64', 'nanosleep', 'alarm', 'getitimer', 'setitimer',
+  'timer_create', 'timer_delete', 'timer_getoverrun', 'timer_gettime', 'timer_gettime64',
+  'timer_settime', 'timer_settime64', 'timerfd_create', 'timerfd_gettime', 'timerfd_gettime64',
+  'timerfd_settime', 'timerfd_settime64',
+  // polling, pipes, events
+  'pipe', 'pipe2', 'poll', 'ppoll', 'ppoll_time64', 'select', '_newselect', 'pselect6',
+  'pselect6_time64', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_ctl_old', 'epoll_wait',
+  'epoll_wait_old', 'epoll_pwait', 'epoll_pwait2', 'eventfd', 'eventfd2',
+  // sockets
+  'socket', 'socketpair', 'socketcall', 'bind', 'listen', 'accept', 'accept4', 'connect',
+  'getsockname', 'getpeername', 'getsockopt', 'setsockopt', 'shutdown', 'send', 'sendto', 'sendmsg',
+  'sendmmsg', 'recv', 'recvfrom', 'recvmsg', 'recvmmsg', 'recvmmsg_time64',
+  // System V and POSIX IPC (namespaced)
+  'ipc', 'msgget', 'msgctl', 'msgrcv', 'msgsnd', 'semget', 'semctl', 'semop', 'semtimedop',
+  'semtimedop_time64', 'shmget', 'shmctl', 'shmat', 'shmdt', 'mq_open', 'mq_unlink', 'mq_notify',
+  'mq_getsetattr', 'mq_timedsend', 'mq_timedsend_time64', 'mq_timedreceive', 'mq_timedreceive_time64',
+];
+
+/** CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET. */
+const CLONE_NAMESPACE_FLAGS = 0x7e020000;
+
+/** The OCI architectures a filter for this host should also cover (its compat ABIs). */
+function defaultArchitectures(): string[] {
+  switch (process.arch) {
+    case 'x64':
+      return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+    case 'arm64':
+      return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
+    case 'riscv64':
+      return ['SCMP_ARCH_RISCV64'];
+    case 'ppc64':
+      return ['SCMP_ARCH_PPC64LE'];
+    case 's390x':
+      return ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * paddock's default seccomp profile, for containers whose config.json has no
+ * linux.seccomp (if the caller wants one).
+ *
+ * Deny by default (SCMP_ACT_ERRNO / EPERM) with a broad allow list, as Docker and
+ * containerd do, rather than allow by default with a deny list: a deny list silently
+ * lets through every syscall added to the kernel after it was written (io_uring,
+ * the new mount API and bpf all arrived that way), while an allow list fails closed
+ * and a missing entry is a visible EPERM. Beyond the allow list:
+ *  - clone is allowed only without CLONE_NEW* namespace flags;
+ *  - clone3 returns ENOSYS (its flags live in memory seccomp cannot inspect), so libc
+ *    falls back to clone, which is filtered;
+ *  - personality is limited to the harmless personas (Linux, Linux32, UNAME26, query).
+ * Unlike Docker's, nothing here depends on the container's capabilities: calls Docker
+ * opens up for CAP_SYS_ADMIN/PTRACE/... stay denied.
+ */
+export function defaultSeccompProfile(): SeccompProfile {
+  const personas = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
+  return {
+    defaultAction: 'SCMP_ACT_ERRNO',
+    defaultErrnoRet: EPERM,
+    architectures: defaultArchitectures(),
+    syscalls: [
+      { names: [...DEFAULT_ALLOW], action: 'SCMP_ACT_ALLOW' },
+      {
+        names: ['clone'],
+        action: 'SCMP_ACT_ALLOW',
+        args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+      },
+      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+      ...personas.map(
+        (p): SeccompSyscall => ({
+          names: ['personality'],
+          action: 'SCMP_ACT_ALLOW',
+          args: [{ index: 0, value: p, op: 'SCMP_CMP_EQ' }],
+        }),
+      ),
+    ],
+  };
+}

@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { describeIf, testStateDir } from '../helpers/env';
+import { paddockInitPids } from '../helpers/leaks';
+import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+
+// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
+const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
+
+/**
+ * The OCI CLI, as podman and containerd call it: every call is a fresh process that
+ * restores the container's machine from --root, acts, persists and exits.
+ */
+describeIf(['root', 'busybox'])('paddock CLI', () => {
+  let root: string;
+  const bundles: TestBundle[] = [];
+  // Output goes through files, not pipes: a detached sandbox inherits the caller's
+  // stdio (as with runc), so a pipe would only see EOF when the container exits.
+  const cli = (...args: string[]) => {
+    const out = path.join(root, '..', `out-${process.pid}`);
+    const err = path.join(root, '..', `err-${process.pid}`);
+    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
+    try {
+      const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { stdio: ['ignore', fds[0], fds[1]], timeout: 30_000 });
+      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(fds[0]);
+      fs.closeSync(fds[1]);
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+    }
+  };
+  const bundle = (args: string[]) => {
+    const b = makeBundle({ args });
+    bundles.push(b);
+    return b.dir;
+  };
+
+  // A CLI's paddock-init outlives the call that created it; we reap it as conmon would.
+  beforeAll(() => becomeSubreaper());
+  afterAll(() => {
+    becomeSubreaper(false);
+    reapZombies();
+  });
+  beforeEach(() => {
+    root = testStateDir('cli');
+  });
+  afterEach(() => {
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) cli('delete', '--force', id);
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    reapZombies();
+  });
+
+  test('create → created with the pid → start → running → kill → stopped → delete → gone', () => {
+    const pidFile = path.join(root, '..', `pid-${path.basename(root)}`);
+    const c = cli('create', '--bundle', bundle(['sleep', '60']), '--pid-file', pidFile, 'c1');
+    expect(c).toMatchObject({ code: 0, stderr: '' });
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    fs.rmSync(pidFile);
+    expect(paddockInitPids()).toContain(pid);
+    let st = JSON.parse(cli('state', 'c1').stdout);
+    expect(st).toMatchObject({ ociVersion: '1.0.2', id: 'c1', status: 'created', pid });
+    expect(st.bundle).toBe(bundles[0]!.dir);
+
+    expect(cli('start', 'c1').code).toBe(0);
+    expect(JSON.parse(cli('state', 'c1').stdout)).toMatchObject({ status: 'running', pid });
+    const ps = JSON.parse(cli('ps', '--format', 'json', 'c1').stdout) as number[];
+    expect(ps.length).toBeGreaterThanOrEqual(1);
+
+    expect(cli('kill', 'c1', 'KILL').code).toBe(0);
+    // The kill is asynchronous, as with runc: poll the state.
+    const deadline = Date.now() + 10_000;
+    do st = JSON.parse(cli('state', 'c1').stdout);
+    while (st.status !== 'stopped' && Date.now() < deadline);
+    expect(st).toMatchObject({ status: 'stopped', pid: 0 });
+
+    expect(cli('delete', 'c1').code).toBe(0);
+    const gone = cli('state', 'c1');
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^paddock: .*c1.*\n$/);
+    expect(fs.existsSync(path.join(root, 'c1'))).toBe(false);
+  });
+
+  test('run exits with the container status; list shows containers', () => {
+    expect(cli('run', '--bundle', bundle(['true']), 'r0').code).toBe(0);
+    expect(cli('run', '--bundle', bundle(['sh', '-c', 'exit 3']), 'r3').code).toBe(3);
+    const out = cli('run', '--bundle', bundle(['sh', '-c', 'echo out-line; echo err-line >&2']), 'rio');
+    expect(out).toMatchObject({ code: 0, stdout: 'out-line\n', stderr: 'err-line\n' });
+    expect(cli('run', '-d', '--bundle', bundle(['sleep', '30']), 'rd').code).toBe(0);
+    const list = JSON.parse(cli('list', '--format', 'json').stdout) as Array<{ id: string; status: string }>;
+    expect(list.map((s) => [s.id, s.status])).toEqual([['rd', 'running']]);
+    expect(cli('list').stdout).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER\nrd\s+\d+\s+running/);
+  });
+
+  test('exec runs in the container and exits with its status', () => {
+    expect(cli('run', '-d', '--bundle', bundle(['sleep', '30']), 'e1').code).toBe(0);
+    const r = cli('exec', 'e1', 'sh', '-c', 'echo pid=$$; exit 4');
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/^pid=\d+\n$/);
+  });
+
+  test('spec, features and --version need no sandbox', () => {
+    const dir = fs.mkdtempSync(path.join(root, 'spec-'));
+    expect(cli('spec', '--bundle', dir).code).toBe(0);
+    const spec = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    expect(spec).toMatchObject({ ociVersion: expect.any(String), process: { args: ['sh'] }, root: { path: 'rootfs' } });
+    const again = cli('spec', '--bundle', dir);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('config.json exists');
+    fs.rmSync(dir, { recursive: true });
+    expect(JSON.parse(cli('features').stdout)).toMatchObject({ ociVersionMin: expect.any(String), linux: { namespaces: expect.arrayContaining(['pid', 'user']) } });
+    expect(cli('--version').stdout).toMatch(/^paddock version \d+\.\d+\.\d+\nspec: 1\.0\.2\n$/);
+  });
+
+  test('bad input: one line on stderr, exit 1, nothing changed', () => {
+    const oneLine = (r: { code: number | null; stderr: string }) => {
+      expect(r.code).toBe(1);
+      expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(r.stderr).toMatch(/^paddock: /);
+    };
+    oneLine(cli('frobnicate'));
+    oneLine(cli('state', '--bogus', 'x'));
+    oneLine(cli('create', '--bundle', '/nonexistent', 'x'));
+    const bad = fs.mkdtempSync(path.join(root, 'bad-'));
+    fs.writeFileSync(path.join(bad, 'config.json'), '{ not json');
+    oneLine(cli('create', '--bundle', bad, 'x'));
+    fs.rmSync(bad, { recursive: true });
+    oneLine(cli('state', 'nope'));
+    oneLine(cli('kill', 'nope', 'KILL'));
+    expect(fs.readdirSync(root)).toEqual([]);
+
+    expect(cli('run', '-d', '--bundle', bundle(['sleep', '30']), 'busy').code).toBe(0);
+    oneLine(cli('start', 'busy'));
+    oneLine(cli('delete', 'busy'));
+    oneLine(cli('kill', 'busy', 'SIGNOPE'));
+    oneLine(cli('pause', 'busy'));
+    expect(JSON.parse(cli('state', 'busy').stdout).status).toBe('running');
+    expect(cli('delete', '--force', 'busy').code).toBe(0);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+});

@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import type { OciConfig } from '../../specs/oci';
+import { useEngine } from '../helpers/engine-fixture';
+import { describeIf, readAll } from '../helpers/env';
+
+/**
+ * process.capabilities / rlimits / noNewPrivileges / oomScoreAdj and linux.sysctl,
+ * read back from inside real containers (root process and exec'd process).
+ */
+describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
+  const fx = useEngine('process-security');
+  let seq = 0;
+  const id = () => `ps${++seq}`;
+
+  const CAPS3 = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+  const hex = (n: number) => n.toString(16).padStart(16, '0');
+  const MASK3 = hex((1 << 0) | (1 << 5) | (1 << 10)); // 0x421
+  const NBS = hex(1 << 10);
+
+  const REPORT = [
+    'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status',
+    'echo nofile=$(ulimit -n)',
+    'grep "Max open files" /proc/self/limits',
+    'echo oom=$(cat /proc/self/oom_score_adj)',
+    'echo fwd=$(cat /proc/sys/net/ipv4/ip_forward)',
+  ].join('; ');
+
+  function secure(c: OciConfig): void {
+    const p = c.process!;
+    p.capabilities = { bounding: CAPS3, effective: CAPS3, permitted: CAPS3, inheritable: CAPS3, ambient: ['CAP_NET_BIND_SERVICE'] };
+    p.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 }];
+    p.noNewPrivileges = true;
+    p.oomScoreAdj = 321;
+    c.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+  }
+
+  function field(out: string, name: string): string | undefined {
+    return new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(out)?.[1];
+  }
+
+  async function runRoot(args: string[], extra: (c: OciConfig) => void) {
+    const sid = id();
+    const h = await fx.engine.createSandbox(sid, fx.bundle({ args, extra }));
+    await fx.engine.startRoot(sid);
+    const status = await fx.engine.wait(sid, sid, { timeoutMs: 20_000 });
+    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
+  }
+
+  test('the root process gets exactly the spec\'s caps, rlimits, no_new_privs, oom score and sysctl', async () => {
+    const hostFwd = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+    const { stdout, stderr, status } = await runRoot(['sh', '-c', REPORT], secure);
+    expect(stderr).toBe('');
+    expect(status.exitCode).toBe(0);
+    expect(field(stdout, 'CapBnd')).toBe(MASK3);
+    expect(field(stdout, 'CapEff')).toBe(MASK3);
+    expect(field(stdout, 'CapPrm')).toBe(MASK3);
+    expect(field(stdout, 'CapInh')).toBe(MASK3);
+    expect(field(stdout, 'CapAmb')).toBe(NBS);
+    expect(field(stdout, 'NoNewPrivs')).toBe('1');
+    expect(field(stdout, 'Seccomp')).toBe('0');
+    expect(stdout).toContain('nofile=512\n');
+    expect(stdout).toMatch(/Max open files\s+512\s+1024\s+files/);
+    expect(stdout).toContain('oom=321\n');
+    expect(stdout).toContain('fwd=1\n');
+    // The sysctl changed the sandbox's network namespace, not the host's.
+    expect(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).toBe(hostFwd);
+  });
+
+  test('without the fields, nothing changes: root keeps the full set, no_new_privs off', async () => {
+    const { stdout, status } = await runRoot(['sh', '-c', REPORT], () => undefined);
+    expect(status.exitCode).toBe(0);
+    expect(field(stdout, 'NoNewPrivs')).toBe('0');
+    expect(field(stdout, 'CapAmb')).toBe(hex(0));
+    // Full set (whatever this kernel's last capability is), not the spec-less 0.
+    expect(BigInt(`0x${field(stdout, 'CapEff')}`)).toBeGreaterThan(0x421n);
+    expect(field(stdout, 'CapEff')).toBe(field(stdout, 'CapBnd'));
+  });
+
+  test('an exec\'d process gets the container\'s settings; a non-root uid keeps only ambient caps', async () => {
+    const sid = id();
+    await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'], extra: secure }));
+    await fx.engine.startRoot(sid);
+
+    const ex = await fx.engine.execute(sid, sid, { args: ['sh', '-c', REPORT], user: { uid: 1000, gid: 1000 } });
+    expect(await fx.engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    const out = await readAll(ex.stdout!);
+    expect(field(out, 'CapBnd')).toBe(MASK3);
+    expect(field(out, 'CapInh')).toBe(MASK3);
+    expect(field(out, 'CapPrm')).toBe(NBS);
+    expect(field(out, 'CapEff')).toBe(NBS);
+    expect(field(out, 'CapAmb')).toBe(NBS);
+    expect(field(out, 'NoNewPrivs')).toBe('1');
+    expect(field(out, 'Seccomp')).toBe('0');
+    expect(out).toContain('nofile=512\n');
+    expect(out).toContain('oom=321\n');
+    expect(out).toContain('fwd=1\n');
+
+    // Exec options override the container's settings, as runc exec --process does.
+    const ex2 = await fx.engine.execute(sid, sid, {
+      args: ['sh', '-c', REPORT],
+      capabilities: { bounding: ['CAP_KILL'] },
+      rlimits: [{ type: 'RLIMIT_NOFILE', soft: 64, hard: 128 }],
+      noNewPrivileges: false,
+    });
+    expect(await fx.engine.waitPid(sid, ex2.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    const out2 = await readAll(ex2.stdout!);
+    expect(field(out2, 'CapBnd')).toBe(hex(1 << 5));
+    // uid 0 execve: permitted/effective become the bounding set.
+    expect(field(out2, 'CapEff')).toBe(hex(1 << 5));
+    expect(field(out2, 'CapAmb')).toBe(hex(0));
+    expect(field(out2, 'NoNewPrivs')).toBe('0');
+    expect(out2).toContain('nofile=64\n');
+  });
+
+  test('a bad capability name fails at createSandbox naming the field, and creates nothing', async () => {
+    const sid = id();
+    const dir = fx.bundle({
+      args: ['true'],
+      extra: (c) => { c.process!.capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN', 'CAP_TELEPORT'] }; },
+    });
+    await expect(fx.engine.createSandbox(sid, dir)).rejects.toMatchObject({
+      code: 'ECONFIG_INVALID',
+      context: expect.objectContaining({ field: 'process.capabilities.bounding[2]' }),
+    });
+    expect(fx.engine.list().find((s) => s.id === sid)).toBeUndefined();
+  });
+
+  test('a non-namespaced sysctl is refused naming the key, and creates nothing', async () => {
+    const sid = id();
+    const before = fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8');
+    const dir = fx.bundle({ args: ['true'], extra: (c) => { c.linux!.sysctl = { 'kernel.pid_max': '4096' }; } });
+    await expect(fx.engine.createSandbox(sid, dir)).rejects.toMatchObject({
+      code: 'ECONFIG_UNSUPPORTED',
+      context: expect.objectContaining({ field: 'linux.sysctl.kernel.pid_max' }),
+    });
+    expect(fx.engine.list().find((s) => s.id === sid)).toBeUndefined();
+    expect(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8')).toBe(before);
+  });
+
+  test('an rlimit above the current hard limit is a launch error naming the step; nothing runs', async () => {
+    // In the sandbox's user namespace there is no CAP_SYS_RESOURCE over the host.
+    const hard = Number(/Max open files\s+\d+\s+(\d+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+    const sid = id();
+    await fx.engine.createSandbox(sid, fx.bundle({
+      args: ['sleep', '60'],
+      extra: (c) => { c.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 64, hard: hard + 1 }]; },
+    }));
+    const err = await fx.engine.startRoot(sid).then(() => undefined, (e: unknown) => e as Error & { code: string });
+    expect(err).toMatchObject({ code: 'ELAUNCH_STEP' });
+    expect(err!.message).toMatch(/^setrlimit: EPERM \(RLIMIT_NOFILE\)/);
+    // The container never started: the sandbox stays created, with no process in it.
+    expect(fx.engine.list().find((s) => s.id === sid)?.status).toBe('created');
+
+    // The same through exec options: refused, and the running container is untouched.
+    const ok = id();
+    await fx.engine.createSandbox(ok, fx.bundle({ args: ['sleep', '60'] }));
+    await fx.engine.startRoot(ok);
+    const exErr = await fx.engine
+      .execute(ok, ok, { args: ['true'], rlimits: [{ type: 'RLIMIT_NOFILE', soft: 64, hard: hard + 1 }] })
+      .then(() => undefined, (e: unknown) => e as Error & { code: string });
+    expect(exErr).toMatchObject({ code: 'ELAUNCH_STEP' });
+    expect(exErr!.message).toMatch(/^setrlimit: EPERM \(RLIMIT_NOFILE\)/);
+    const ps = await fx.engine.processes(ok, ok);
+    expect(ps.map((p) => p.kind)).toEqual(['container']);
+  });
+});
