@@ -103,6 +103,31 @@ async function main(): Promise<void> {
     }
     results.coldPath = cold;
 
+    // ---- 1b. the CLI path: `paddock run` against `node -e 0` + `crun run` ----------------
+    const cliPath = path.join(ROOT, 'dist', 'cli', 'paddock.js');
+    const cliRoot = path.join(work, 'cli-root');
+    fs.mkdirSync(cliRoot, { mode: 0o711 });
+    const c: Record<string, number[]> = { 'paddock run (CLI)': [], 'node -e 0': [] };
+    if (peers.includes('crun')) c['crun run'] = [];
+    const cliContenders: Array<[string, () => number]> = [
+      ['paddock run (CLI)', () => timeCli([process.execPath, cliPath, '--root', cliRoot, 'run', '--bundle', plain, `cli-${n++}`])],
+      ['node -e 0', () => timeCli([process.execPath, '-e', '0'])],
+      ...(peers.includes('crun') ? [['crun run', () => timeCli(['crun', 'run', '--bundle', plain, `bench-crun-${n++}`])] as [string, () => number]] : []),
+    ];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      for (let k = 0; k < cliContenders.length; k++) {
+        const [name, run] = cliContenders[(i + k) % cliContenders.length] as [string, () => number];
+        const d = run();
+        if (i >= WARMUP) c[name]?.push(d);
+      }
+    }
+    const cliMed = median(c['paddock run (CLI)'] ?? []);
+    const nodeMed = median(c['node -e 0'] ?? []);
+    const crunMed = c['crun run'] ? median(c['crun run']) : NaN;
+    results.cli = { paddockRunMs: cliMed, nodeStartMs: nodeMed, crunRunMs: crunMed, ratio: cliMed / (nodeMed + crunMed) };
+    console.log(`\n1b. CLI: paddock run ${cliMed.toFixed(1)} ms, node -e 0 ${nodeMed.toFixed(1)} ms, crun run ${crunMed.toFixed(1)} ms (medians of ${RUNS})`);
+    console.log(`    (paddock run) / (node -e 0 + crun run) = ${(cliMed / (nodeMed + crunMed)).toFixed(2)}`);
+
     // ---- 2. memory ----------------------------------------------------------------------
     const idle = writeBundle(path.join(work, 'bundle-idle'), ['sleep', '600'], true);
     const h = await engine.createSandbox('idle0', idle, { stdio: 'ignore' });

@@ -104,6 +104,8 @@ function messageOf(e: unknown): string {
   if (e instanceof UsageError) return e.message;
   const err = e as { code?: string; message?: string };
   // A user mistake is one line with its code, never a stack trace.
+  // containerd's shim and conmon recognise a missing container by runc's words.
+  if (err?.code === 'ESANDBOX_NOT_FOUND' && !/does not exist/.test(err.message ?? '')) return `${err.message}: container does not exist (${err.code})`;
   if (typeof err?.code === 'string' && /^E[A-Z_]+$/.test(err.code)) return `${err.message} (${err.code})`;
   return err?.message ?? String(e);
 }

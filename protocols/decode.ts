@@ -14,7 +14,7 @@ import {
   ProcRow, PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
 import {
-  BOOL_TAGS, childScope, MAX_COUNT, MAX_DEPTH, MESSAGE_SCOPES, Scope, TAG_KIND, tagName, typeName,
+  BOOL_TAGS, checkBytes, childScope, MAX_COUNT, MAX_DEPTH, MESSAGE_SCOPES, Scope, TAG_KIND, tagName, typeName,
 } from './schema';
 
 function fail(message: string): never {
@@ -59,6 +59,12 @@ function parseFields(buf: Buffer, scope: Scope, type: MsgTypeName, depth: number
         if (!isUtf8(v)) fail(`tag ${name} is not utf-8`);
         value = v.toString('utf8');
         break;
+      case 'bytes': {
+        const problem = checkBytes(tag, len);
+        if (problem !== undefined) fail(problem);
+        value = Buffer.from(v); // a copy: the message must not alias the input
+        break;
+      }
       case 'nest':
         value = parseFields(v, childScope(tag, type), type, depth + 1);
         break;
@@ -85,6 +91,9 @@ class View {
   }
   str(tag: number): string | undefined {
     return this.find(tag) as string | undefined;
+  }
+  bytes(tag: number): Buffer | undefined {
+    return this.find(tag) as Buffer | undefined;
   }
   bool(tag: number): boolean | undefined {
     const v = this.num(tag);
@@ -173,6 +182,8 @@ function plan(v: View): ProcessPlan {
     noNewPrivileges: v.bool(T.NO_NEW_PRIVS),
     oomScoreAdj: v.num(T.OOM_SCORE_ADJ),
     sysctls: list(v.all<string>(T.SYSCTL)),
+    seccompBpf: v.bytes(T.SECCOMP_BPF),
+    seccompFlags: v.num(T.SECCOMP_FLAGS),
   });
 }
 

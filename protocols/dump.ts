@@ -9,6 +9,7 @@
  * Integers are decimal (i32 signed, u32/u64 unsigned). Strings are double-quoted
  * UTF-8 bytes: printable ASCII stays, `"` and `\` get a backslash, every other byte
  * is `\xNN` (lowercase hex), so a dump is always one line per field and pure ASCII.
+ * Raw bytes (`bytes` kind) are `hex:` followed by two lowercase hex digits per byte.
  */
 import { Field } from './fields';
 import { encode, messageFields } from './encode';
@@ -31,6 +32,8 @@ function lines(fields: Field[], indent: string, out: string[]): void {
     if (Array.isArray(value)) {
       out.push(indent + name);
       lines(value, indent + '  ', out);
+    } else if (Buffer.isBuffer(value)) {
+      out.push(`${indent}${name}=hex:${value.toString('hex')}`);
     } else {
       out.push(`${indent}${name}=${typeof value === 'string' ? quote(value) : String(value)}`);
     }

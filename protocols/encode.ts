@@ -9,9 +9,9 @@ import {
   HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgType, ProcessPlan, ProcRow,
   PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
-import { MAX_COUNT, TAG_KIND, tagName } from './schema';
+import { checkBytes, MAX_COUNT, TAG_KIND, tagName } from './schema';
 
-type Maybe = number | bigint | string | boolean | Field[] | undefined;
+type Maybe = number | bigint | string | boolean | Buffer | Field[] | undefined;
 
 /** Collects fields, dropping absent optionals and turning booleans into u32 0/1. */
 class Fields {
@@ -62,6 +62,7 @@ function planFields(p: ProcessPlan): Field[] {
     .each(T.RLIMIT, p.rlimits?.map(rlimitFields))
     .add(T.NO_NEW_PRIVS, p.noNewPrivileges).add(T.OOM_SCORE_ADJ, p.oomScoreAdj)
     .each(T.SYSCTL, p.sysctls)
+    .add(T.SECCOMP_BPF, p.seccompBpf).add(T.SECCOMP_FLAGS, p.seccompFlags)
     .done();
 }
 
@@ -152,6 +153,12 @@ function valueBytes(tag: number, value: Field['value'], depth: number): Buffer {
       const b = Buffer.from(value, 'utf8');
       if (b.length > (tag === T.TEXT ? MAX_TEXT : MAX_STR)) throw new ProtocolError(`tag ${name} too long`);
       return b;
+    }
+    case 'bytes': {
+      if (!Buffer.isBuffer(value)) return bad();
+      const problem = checkBytes(tag, value.length);
+      if (problem !== undefined) throw new ProtocolError(problem);
+      return Buffer.from(value);
     }
     case 'nest':
       if (!Array.isArray(value)) return bad();

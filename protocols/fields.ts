@@ -1,10 +1,10 @@
 /**
  * The untyped middle layer between bytes and `Message`: a field is a tag plus a
- * number, bigint, string or nested field list. encode.ts builds fields from a
+ * number, bigint, string, raw bytes (Buffer) or nested field list. encode.ts builds fields from a
  * message in canonical order, decode.ts builds a message from parsed fields, and
  * dump.ts prints them, so all three agree on one ordering.
  */
-export type FieldValue = number | bigint | string | Field[];
+export type FieldValue = number | bigint | string | Buffer | Field[];
 
 export interface Field {
   readonly tag: number;

@@ -9,6 +9,9 @@ export const HEADER_SIZE = 12;
 export const MAX_BODY = 1 << 20;
 export const MAX_STR = 4096;
 export const MAX_TEXT = 1 << 20;
+/** SECCOMP_BPF: struct sock_filter[] (8 bytes each), at most BPF_MAXINSNS = 4096. */
+export const SOCK_FILTER_SIZE = 8;
+export const MAX_SECCOMP_BPF = 4096 * SOCK_FILTER_SIZE;
 
 export const MsgType = {
   PING: 0x0001,
@@ -41,7 +44,7 @@ export const Tag = {
   READONLY: 55, DEVICE: 56, NS_FLAGS: 57, NO_PIVOT: 58, TERMINAL: 59,
   CAP_BOUNDING: 60, CAP_EFFECTIVE: 61, CAP_PERMITTED: 62, CAP_INHERITABLE: 63, CAP_AMBIENT: 64,
   RLIMIT: 65, RLIMIT_TYPE: 66, RLIMIT_SOFT: 67, RLIMIT_HARD: 68, NO_NEW_PRIVS: 69,
-  OOM_SCORE_ADJ: 70, SYSCTL: 71,
+  OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
 } as const;
 
 /** Error codes carried in ERROR replies (CODE tag). */
@@ -120,6 +123,14 @@ export interface ProcessPlan {
   readonly oomScoreAdj?: number;
   /** Container plans only: "key=value", key with dots (net.ipv4.ip_forward). */
   readonly sysctls?: readonly string[];
+  /**
+   * A classic BPF program (struct sock_filter[], a non-zero multiple of 8 bytes, at
+   * most 4096 instructions) loaded with seccomp(SECCOMP_SET_MODE_FILTER) as the last
+   * step before execve. Absent: no filter.
+   */
+  readonly seccompBpf?: Buffer;
+  /** SECCOMP_FILTER_FLAG_* for that call; only meaningful with seccompBpf. */
+  readonly seccompFlags?: number;
 }
 
 export interface ProcRow {

@@ -2,9 +2,10 @@
  * Per-tag value kinds, per-scope tag sets and limits from docs/protocol.md. Shared
  * by encode.ts, decode.ts and dump.ts; protocols/c/decode.c holds the same tables.
  */
-import { MsgType, MsgTypeName, Tag } from './messages';
+import { MAX_SECCOMP_BPF, MsgType, MsgTypeName, SOCK_FILTER_SIZE, Tag } from './messages';
 
-export type ValueKind = 'u32' | 'i32' | 'u64' | 'str' | 'nest';
+/** `bytes`: raw bytes (NUL allowed); per-tag length rules in checkBytes(). */
+export type ValueKind = 'u32' | 'i32' | 'u64' | 'str' | 'nest' | 'bytes';
 
 const T = Tag;
 
@@ -24,7 +25,7 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.CAP_BOUNDING, 'u64'], [T.CAP_EFFECTIVE, 'u64'], [T.CAP_PERMITTED, 'u64'],
   [T.CAP_INHERITABLE, 'u64'], [T.CAP_AMBIENT, 'u64'], [T.RLIMIT, 'nest'], [T.RLIMIT_TYPE, 'u32'],
   [T.RLIMIT_SOFT, 'u64'], [T.RLIMIT_HARD, 'u64'], [T.NO_NEW_PRIVS, 'u32'], [T.OOM_SCORE_ADJ, 'i32'],
-  [T.SYSCTL, 'str'],
+  [T.SYSCTL, 'str'], [T.SECCOMP_BPF, 'bytes'], [T.SECCOMP_FLAGS, 'u32'],
 ]);
 
 const NAMES = new Map<number, string>(
@@ -47,6 +48,20 @@ export const BOOL_TAGS: ReadonlySet<number> = new Set([
 ]);
 
 export const MAX_DEPTH = 3;
+
+/**
+ * Length rule of a `bytes` tag: undefined when `len` is fine, else the reason (the
+ * same text protocols/c/decode.c uses). The only bytes tag is SECCOMP_BPF: a
+ * non-zero multiple of 8, at most 4096 instructions.
+ */
+export function checkBytes(tag: number, len: number): string | undefined {
+  if (tag !== T.SECCOMP_BPF) return undefined;
+  if (len > MAX_SECCOMP_BPF) return `tag ${tagName(tag)} too long`;
+  if (len === 0 || len % SOCK_FILTER_SIZE !== 0) {
+    return `tag ${tagName(tag)} must be a non-zero multiple of ${SOCK_FILTER_SIZE} bytes`;
+  }
+  return undefined;
+}
 
 export const MAX_COUNT: ReadonlyMap<number, number> = new Map([
   [T.ARG, 1024], [T.ENV, 4096], [T.MOUNT, 256], [T.MASKED, 256], [T.READONLY, 256],
@@ -74,7 +89,7 @@ const PLAN_OPT = [
   T.CWD, T.UID, T.GID, T.UMASK, T.STDIN_PATH, T.STDOUT_PATH, T.STDERR_PATH, T.STDIO_INHERIT,
   T.ROOTFS_RO, T.ROOTFS_PROPAGATION, T.NS_FLAGS, T.NO_PIVOT, T.TERMINAL,
   T.CAP_BOUNDING, T.CAP_EFFECTIVE, T.CAP_PERMITTED, T.CAP_INHERITABLE, T.CAP_AMBIENT,
-  T.NO_NEW_PRIVS, T.OOM_SCORE_ADJ,
+  T.NO_NEW_PRIVS, T.OOM_SCORE_ADJ, T.SECCOMP_BPF, T.SECCOMP_FLAGS,
 ];
 // ARG is both required and repeatable: listed in `required` and `rep`.
 const PLAN_EXEC = scope('plan', [T.ARG], PLAN_OPT, PLAN_REP);

@@ -1,5 +1,7 @@
 /** Recursively freezes objects and arrays; returns the same value, now immutable. */
 export function deepFreeze<T>(value: T, seen: WeakSet<object> = new WeakSet()): T {
+  // Object.freeze throws on a non-empty typed array or Buffer; their bytes stay mutable.
+  if (ArrayBuffer.isView(value)) return value;
   if (typeof value === 'object' && value !== null && !seen.has(value)) {
     seen.add(value);
     Object.freeze(value);

@@ -15,6 +15,7 @@ import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
 import { OciCapabilities, OciConfig, OciIdMapping, OciProcess, OciRlimit } from './oci';
 import { capsPlan, rlimitsPlan } from './process-security';
+import { CompiledSeccomp, compileSeccomp } from './seccomp';
 import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
 export const CLONE = {
@@ -167,6 +168,23 @@ function securityPlan(plan: MutablePlan, proc: Pick<DeepReadonly<OciProcess>, 'c
   if (proc.oomScoreAdj !== undefined) plan.oomScoreAdj = proc.oomScoreAdj;
 }
 
+/**
+ * Compiled filters by linux.seccomp object: a container's config is frozen, so every
+ * exec into it reuses the bytes its root process got instead of compiling again.
+ */
+const compiledSeccomp = new WeakMap<object, CompiledSeccomp>();
+
+function seccompPlan(plan: MutablePlan, seccomp: unknown): void {
+  if (seccomp === undefined || seccomp === null) return;
+  let compiled = typeof seccomp === 'object' ? compiledSeccomp.get(seccomp) : undefined;
+  if (compiled === undefined) {
+    compiled = compileSeccomp(seccomp);
+    if (typeof seccomp === 'object') compiledSeccomp.set(seccomp, compiled);
+  }
+  plan.seccompBpf = compiled.bpf;
+  plan.seccompFlags = compiled.flags;
+}
+
 /** The plan for a container's root process, sent with START_CONTAINER. */
 export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPlan {
   const { config } = bundle;
@@ -199,6 +217,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   securityPlan(plan, proc);
   const sysctls = Object.entries(config.linux?.sysctl ?? {}).map(([k, v]) => `${k}=${v}`);
   if (sysctls.length > 0) plan.sysctls = sysctls;
+  seccompPlan(plan, config.linux?.seccomp);
   return deepFreeze(plan);
 }
 
@@ -258,5 +277,7 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
     noNewPrivileges: opts.noNewPrivileges ?? proc?.noNewPrivileges,
     oomScoreAdj: proc?.oomScoreAdj,
   });
+  // As runc exec: the exec'd process gets the container's seccomp filter.
+  seccompPlan(plan, containerSpec.linux?.seccomp);
   return deepFreeze(plan);
 }

@@ -16,6 +16,7 @@ import { MAX_STR } from '../protocols/messages';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
+import { validateSeccomp } from './seccomp';
 
 export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
 
@@ -547,7 +548,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
 
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
   if (linux.resources !== undefined) checkResources(c, linux.resources, ctx);
-  if (linux.seccomp !== undefined) c.unsupported('linux.seccomp', 'seccomp is not supported yet');
+  if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
   if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
     c.unsupported('linux.devices', 'only the default devices are available');
   }
@@ -561,6 +562,23 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
 }
 
 /**
+ * linux.seccomp: specs/seccomp.ts validates it (pure JS, no libseccomp); its first
+ * problem is reported with the field it names. The filter is compiled by specs/plan.ts.
+ */
+function checkSeccomp(c: Checker, seccomp: Json): void {
+  try {
+    validateSeccomp(seccomp);
+  } catch (err) {
+    if (!(err instanceof SpecError)) throw err;
+    const field = err.context.field ?? 'linux.seccomp';
+    const prefix = `${field}: `;
+    const reason = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+    if (err.code === 'ECONFIG_UNSUPPORTED') c.unsupported(field, reason);
+    else c.invalid(field, reason);
+  }
+}
+
+/**
  * Resource limits are not applied. The one exception is runc's default device rule
  * (deny everything): inside a user namespace the kernel already refuses device
  * nodes on the container's own mounts, so the rule holds without a device cgroup.
@@ -569,21 +587,47 @@ function checkResources(c: Checker, res: Json, ctx: Ctx): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
+    if (k === 'cpu' && isDefaultCpuShares(v)) continue;
     if (k !== 'devices') {
       c.unsupported(f, 'resource limits are not supported yet');
       continue;
     }
     if (!c.arr(f, v)) continue;
     if (v.length === 0) continue;
-    const only = v.length === 1 && isObj(v[0]) ? v[0] : undefined;
+    const [first, ...rest] = v;
     const denyAll =
-      only !== undefined &&
-      only.allow === false &&
-      only.access === 'rwm' &&
-      (only.type === undefined || only.type === 'a') &&
-      (only.major === undefined || only.major === -1) &&
-      (only.minor === undefined || only.minor === -1);
-    if (!denyAll) c.unsupported(f, "device rules are not supported; only runc's default deny-all rule is tolerated");
-    else if (!ctx.userns) c.unsupported(f, 'the device cgroup is not applied; deny-all is tolerated only inside a user namespace');
+      isObj(first) &&
+      first.allow === false &&
+      first.access === 'rwm' &&
+      (first.type === undefined || first.type === 'a') &&
+      (first.major === undefined || first.major === -1) &&
+      (first.minor === undefined || first.minor === -1);
+    if (!denyAll || !rest.every(isDefaultDeviceAllow)) {
+      c.unsupported(f, "device rules are not supported; only the default rules (deny all, then allow the standard devices) are tolerated");
+    } else if (!ctx.userns) c.unsupported(f, 'the device cgroup is not applied; deny-all is tolerated only inside a user namespace');
   }
+}
+
+/**
+ * The allow rules runc and containerd add after deny-all for the standard devices:
+ * null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1,
+ * ptmx 5:2 and the pts 136:*. Inside a user namespace the container can use only
+ * the devices paddock bind-mounts (a subset of these) and its own devpts, so not
+ * applying the rules leaves it with no more access than they grant.
+ */
+const DEFAULT_DEVICE_ALLOWS = new Set(['1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '5:1', '5:2', '136:*']);
+function isDefaultDeviceAllow(rule: Json): boolean {
+  if (!isObj(rule) || rule.allow !== true || rule.type !== 'c') return false;
+  if (typeof rule.access !== 'string' || !/^[rwm]{1,3}$/.test(rule.access)) return false;
+  const major = typeof rule.major === 'number' ? String(rule.major) : undefined;
+  const minor = rule.minor === undefined || rule.minor === -1 ? '*' : typeof rule.minor === 'number' ? String(rule.minor) : undefined;
+  return major !== undefined && minor !== undefined && DEFAULT_DEVICE_ALLOWS.has(`${major}:${minor}`);
+}
+
+/**
+ * `cpu: { shares: 1024 }`, which containerd writes by default, is the kernel's default
+ * weight: not applying it gives the container exactly what it asks for.
+ */
+function isDefaultCpuShares(v: Json): boolean {
+  return isObj(v) && Object.keys(v).length === 1 && v.shares === 1024;
 }

@@ -7,7 +7,15 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ name: 'force', alias: 'f', type: 'bool' }]);
   const [id] = expectPositionals(p, 'delete', ['container-id']) as [string];
   const engine = await ctx.engine();
-  const s = await summaryOf(engine, id);
+  let s;
+  try {
+    s = await summaryOf(engine, id);
+  } catch (e) {
+    // As runc: `delete --force` of a container that is already gone succeeds
+    // (containerd's shim and conmon both call it after a plain delete).
+    if (bool(p, 'force') && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') return 0;
+    throw e;
+  }
   if (s.status === 'running' && !bool(p, 'force')) {
     throw Object.assign(new Error(`cannot delete container ${id} that is not stopped: running`), { code: 'EINVALID_STATE' });
   }

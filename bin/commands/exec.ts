@@ -1,8 +1,24 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { writePidFile, type CliContext } from '../context';
 import { exitCodeOf } from './common';
+
+const EXEC_FLAGS = [
+  { name: 'process', alias: 'p', type: 'string' },
+  { name: 'detach', alias: 'd', type: 'bool' },
+  { name: 'tty', alias: 't', type: 'bool' },
+  { name: 'pid-file', type: 'string' },
+  { name: 'console-socket', type: 'string' },
+  { name: 'cwd', type: 'string' },
+  { name: 'env', alias: 'e', type: 'list' },
+  { name: 'user', alias: 'u', type: 'string' },
+  { name: 'additional-gids', alias: 'g', type: 'list' },
+  { name: 'no-new-privs', type: 'bool' },
+  { name: 'cap', alias: 'c', type: 'list' },
+  { name: 'preserve-fds', type: 'string' },
+] as const;
 
 /**
  * `exec [options] ID [COMMAND ARGS...]` or `exec --process FILE ID`. The process's
@@ -10,24 +26,7 @@ import { exitCodeOf } from './common';
  * caller) and is relayed to our stdout/stderr until it exits; our stdin feeds its FIFO.
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
-  const p = parseArgs(
-    argv,
-    [
-      { name: 'process', alias: 'p', type: 'string' },
-      { name: 'detach', alias: 'd', type: 'bool' },
-      { name: 'tty', alias: 't', type: 'bool' },
-      { name: 'pid-file', type: 'string' },
-      { name: 'console-socket', type: 'string' },
-      { name: 'cwd', type: 'string' },
-      { name: 'env', alias: 'e', type: 'list' },
-      { name: 'user', alias: 'u', type: 'string' },
-      { name: 'additional-gids', alias: 'g', type: 'list' },
-      { name: 'no-new-privs', type: 'bool' },
-      { name: 'cap', alias: 'c', type: 'list' },
-      { name: 'preserve-fds', type: 'string' },
-    ],
-    { stopAtFirstPositional: true },
-  );
+  const p = parseArgs(argv, EXEC_FLAGS, { stopAtFirstPositional: true });
   if (bool(p, 'tty') || str(p, 'console-socket') !== undefined) throw new UsageError('exec --tty needs terminals, which are not supported yet');
   const [id, ...cmd] = p.positionals;
   if (!id) expectPositionals(p, 'exec', ['container-id', 'command']);
@@ -57,9 +56,11 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
   }
   if (args.length === 0) throw new UsageError('exec needs a command (or --process)');
+  const detach = bool(p, 'detach');
+  const pidFile = str(p, 'pid-file');
+  if (detach && pidFile) return relay(ctx, argv, path.resolve(pidFile));
   const engine = await ctx.engine();
   await engine.attach(id as string);
-  const detach = bool(p, 'detach');
   const r = await engine.execute(id as string, id as string, {
     args,
     ...(env.length ? { env } : {}),
@@ -67,7 +68,6 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     ...(user ? { user } : {}),
     stdio: 'pipe',
   });
-  const pidFile = str(p, 'pid-file');
   if (pidFile) writePidFile(path.resolve(pidFile), r.hostPid);
   if (detach) {
     r.stdin?.destroy();
@@ -82,4 +82,45 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   process.stdin.unpipe();
   process.stdin.destroy();
   return exitCodeOf(exit);
+}
+
+/**
+ * `exec --detach --pid-file F` as conmon uses it: conmon gives the runtime its pipes as
+ * stdio and, being a subreaper, waits for the pid in F after the runtime exits. The
+ * exec'd process is paddock-init's child, never conmon's, so F gets the pid of a relay
+ * instead: this same CLI running the exec without --detach, which inherits conmon's
+ * pipes, copies the process's output to them and exits with its status. It is our
+ * child, so it is reparented to conmon when we exit.
+ */
+function relay(ctx: CliContext, argv: string[], pidFile: string): number {
+  const globals = ['--root', ctx.root, ...(ctx.logFile ? ['--log', ctx.logFile, '--log-format', ctx.logFormat] : []), ...(ctx.debug ? ['--debug'] : [])];
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...globals, 'exec', ...withoutDetach(argv)], {
+    stdio: 'inherit',
+  });
+  if (child.pid === undefined) throw new Error('exec --detach: could not start the relay process');
+  writePidFile(pidFile, child.pid);
+  child.unref();
+  return 0;
+}
+
+/** argv without --detach/-d and --pid-file, looking only at the options before the container id. */
+function withoutDetach(argv: string[]): string[] {
+  const byName = new Map<string, (typeof EXEC_FLAGS)[number]>();
+  for (const f of EXEC_FLAGS) {
+    byName.set(`--${f.name}`, f);
+    byName.set(`-${f.name}`, f);
+    if ('alias' in f) byName.set(`-${f.alias}`, f);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--' || !arg.startsWith('-') || arg === '-') return [...out, ...argv.slice(i)];
+    const eq = arg.indexOf('=');
+    const spec = byName.get(eq > 0 ? arg.slice(0, eq) : arg);
+    const takesValue = spec !== undefined && spec.type !== 'bool' && eq < 0;
+    const drop = spec?.name === 'detach' || spec?.name === 'pid-file';
+    if (!drop) out.push(arg, ...(takesValue && i + 1 < argv.length ? [argv[i + 1] as string] : []));
+    if (takesValue) i++;
+  }
+  return out;
 }

@@ -4,6 +4,8 @@ import type { CliContext } from '../context';
 export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { MS, PROPAGATION } = require('../../specs/mount-options') as typeof import('../../specs/mount-options');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { CAPABILITIES } = require('../../specs/process-security') as typeof import('../../specs/process-security');
   const mountOptions = [
     ...Object.keys(MS).map((k) => k.toLowerCase()),
     ...Object.keys(PROPAGATION),
@@ -15,9 +17,9 @@ export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
     mountOptions: [...new Set(mountOptions)].sort(),
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
-      capabilities: [],
+      capabilities: Object.keys(CAPABILITIES).sort(),
       cgroup: { v1: false, v2: false, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
+      seccomp: { enabled: true, actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP'], operators: ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'], archs: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'] },
       apparmor: { enabled: false },
       selinux: { enabled: false },
     },

@@ -40,7 +40,8 @@ struct scope {
    BIT(PD_T_DEVICE) | BIT(PD_T_NS_FLAGS) | BIT(PD_T_NO_PIVOT) | BIT(PD_T_TERMINAL) |         \
    BIT(PD_T_CAP_BOUNDING) | BIT(PD_T_CAP_EFFECTIVE) | BIT(PD_T_CAP_PERMITTED) |              \
    BIT(PD_T_CAP_INHERITABLE) | BIT(PD_T_CAP_AMBIENT) | BIT(PD_T_RLIMIT) |                    \
-   BIT(PD_T_NO_NEW_PRIVS) | BIT(PD_T_OOM_SCORE_ADJ))
+   BIT(PD_T_NO_NEW_PRIVS) | BIT(PD_T_OOM_SCORE_ADJ) | BIT(PD_T_SECCOMP_BPF) |                 \
+   BIT(PD_T_SECCOMP_FLAGS))
 #define PLAN_REP                                                                             \
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
    BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT))
@@ -216,7 +217,13 @@ static int check(struct dctx *c, const uint8_t *p, size_t n, const struct scope 
       if (memchr(v, 0, len)) return fail(c, -EINVAL, "tag %s contains nul", pd_tag_name(tag));
       if (!utf8_ok(v, len)) return fail(c, -EINVAL, "tag %s is not utf-8", pd_tag_name(tag));
       break;
-    default: {
+    case PD_K_BYTES: /* SECCOMP_BPF is the only bytes tag */
+      if (len > PD_MAX_SECCOMP_BPF) return fail(c, -E2BIG, "tag %s too long", pd_tag_name(tag));
+      if (len == 0 || len % PD_SOCK_FILTER_SIZE)
+        return fail(c, -EINVAL, "tag %s must be a non-zero multiple of %u bytes", pd_tag_name(tag),
+                    PD_SOCK_FILTER_SIZE);
+      break;
+    case PD_K_NEST: {
       int rc = check(c, v, len, child_scope(s, tag), depth + 1);
       if (rc) return rc;
     }
@@ -379,6 +386,16 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
       pl->oom_score_adj = (int32_t)rd32(it.v);
       pl->has_oom_score_adj = 1;
       break;
+    case PD_T_SECCOMP_BPF: {
+      /* arena_alloc aligns to 16, so the filter can be handed to the kernel as-is. */
+      uint8_t *bpf = arena_alloc(a, it.len);
+      if (!bpf) return -ENOMEM;
+      memcpy(bpf, it.v, it.len);
+      pl->seccomp_bpf = bpf;
+      pl->seccomp_len = it.len;
+      break;
+    }
+    case PD_T_SECCOMP_FLAGS: pl->seccomp_flags = rd32(it.v); break;
     }
   }
   *out = pl;

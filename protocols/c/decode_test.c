@@ -111,6 +111,11 @@ static void dump_fields(struct sb *b, const uint8_t *p, size_t n, int indent) {
       }
       sb_put(b, "\"\n");
       break;
+    case PD_K_BYTES:
+      sb_put(b, "=hex:");
+      for (uint32_t i = 0; i < len; i++) sb_put(b, "%02x", v[i]);
+      sb_put(b, "\n");
+      break;
     default:
       sb_put(b, "\n");
       dump_fields(b, v, len, indent + 2);
@@ -184,6 +189,9 @@ static int sane(const struct pd_msg *m) {
   if (p->argc < 1 || !p->argv || p->argv[p->argc] || !p->envp || p->envp[p->envc]) return 0;
   for (uint32_t i = 0; i < p->argc; i++) if (!p->argv[i]) return 0;
   for (uint32_t i = 0; i < p->n_mounts; i++) if (!p->mounts[i].dest || !p->mounts[i].type) return 0;
+  /* A filter is either absent or a whole, 8-byte-aligned array of sock_filter. */
+  if (!p->seccomp_bpf != !p->seccomp_len) return 0;
+  if (p->seccomp_bpf && (p->seccomp_len % 8 || p->seccomp_len > PD_MAX_SECCOMP_BPF || ((uintptr_t)p->seccomp_bpf & 7))) return 0;
   return 1;
 }
 
@@ -271,6 +279,7 @@ static void test_structs(void) {
     const struct pd_plan *p = m.plan;
     check(p->umask == 022 && p->rootfs_propagation == 0x44000 && p->envc == 0 && p->envp && !p->envp[0] && !p->cwd && !p->stdin_path && p->n_mounts == 0, "minimal: defaults");
     check(!p->has_caps && p->n_rlimits == 0 && p->rlimits && !p->no_new_privs && !p->has_oom_score_adj && p->n_sysctls == 0 && p->sysctls && !p->sysctls[0], "minimal: no security fields");
+    check(!p->seccomp_bpf && p->seccomp_len == 0 && p->seccomp_flags == 0, "minimal: no seccomp");
   } else check(0, "start-container-minimal missing or rejected");
 
   if ((v = find("exec")) && !decode(v->buf, v->len, &m, err, sizeof err))
@@ -290,6 +299,43 @@ static void test_structs(void) {
     check(m.type == PD_EXEC && p->has_caps && p->cap_bounding == 0 && p->cap_permitted == 0, "exec-security: caps present and empty");
     check(p->n_rlimits == 1 && p->rlimits[0].hard == 64 && !p->no_new_privs && p->has_oom_score_adj && p->oom_score_adj == 0 && p->n_sysctls == 0, "exec-security: rest");
   } else check(0, "exec-security missing or rejected");
+
+  /* The filter travels byte for byte (NULs included) into aligned arena memory. */
+  if ((v = find("start-container-seccomp")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    static const uint8_t want[] = {
+        0x20, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* ld [4] (arch) */
+        0x15, 0x00, 0x00, 0x02, 0x3e, 0x00, 0x00, 0xc0, /* jeq AUDIT_ARCH_X86_64, 0, 2 */
+        0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* ld [0] (nr) */
+        0x15, 0x00, 0x01, 0x00, 0x53, 0x00, 0x00, 0x00, /* jeq 83 (mkdir), 1, 0 */
+        0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f, /* ret ALLOW */
+        0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x05, 0x00, /* ret ERRNO(EPERM) */
+    };
+    const struct pd_plan *p = m.plan;
+    check(p && p->seccomp_len == sizeof want && p->seccomp_bpf && !memcmp(p->seccomp_bpf, want, sizeof want), "seccomp: filter bytes");
+    check(p && ((uintptr_t)p->seccomp_bpf & 7) == 0 && p->seccomp_flags == 1, "seccomp: alignment and flags");
+  } else check(0, "start-container-seccomp missing or rejected");
+
+  if ((v = find("exec-seccomp")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(m.type == PD_EXEC && p->seccomp_bpf && p->seccomp_len == 8 && p->seccomp_flags == 0, "exec-seccomp: plan");
+  } else check(0, "exec-seccomp missing or rejected");
+
+  /* Length rules: the reason names the tag. */
+  {
+    static const struct { const char *name; int rc; const char *text; } rules[] = {
+        {"bad-seccomp-not-multiple-of-8", -EINVAL, "tag seccomp_bpf must be a non-zero multiple of 8 bytes"},
+        {"bad-seccomp-empty", -EINVAL, "tag seccomp_bpf must be a non-zero multiple of 8 bytes"},
+        {"bad-seccomp-too-long", -E2BIG, "tag seccomp_bpf too long"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+      const struct vec *b = NULL;
+      for (int j = 0; j < n_bad; j++)
+        if (!strcmp(bad[j].name, rules[i].name)) b = &bad[j];
+      if (!b) { check(0, "%s missing", rules[i].name); continue; }
+      int rc = decode(b->buf, b->len, &m, err, sizeof err);
+      check(rc == rules[i].rc && !strcmp(err, rules[i].text), "%s: rc %d err %s", rules[i].name, rc, err);
+    }
+  }
 
   if ((v = find("signal-all")) && !decode(v->buf, v->len, &m, err, sizeof err))
     check(m.has_signo && m.signo == 9 && m.has_pid && m.pid == 0 && m.all == 1, "signal-all");

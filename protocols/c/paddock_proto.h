@@ -16,6 +16,9 @@
 #define PD_MAX_BODY (1u << 20)
 #define PD_MAX_STR 4096u
 #define PD_MAX_TEXT (1u << 20)
+/* SECCOMP_BPF: struct sock_filter[] (8 bytes each), at most BPF_MAXINSNS (4096). */
+#define PD_SOCK_FILTER_SIZE 8u
+#define PD_MAX_SECCOMP_BPF (4096u * PD_SOCK_FILTER_SIZE)
 
 enum pd_type {
   PD_PING = 0x0001,
@@ -53,6 +56,7 @@ enum pd_tag {
   PD_T_CAP_PERMITTED = 62, PD_T_CAP_INHERITABLE = 63, PD_T_CAP_AMBIENT = 64,
   PD_T_RLIMIT = 65, PD_T_RLIMIT_TYPE = 66, PD_T_RLIMIT_SOFT = 67, PD_T_RLIMIT_HARD = 68,
   PD_T_NO_NEW_PRIVS = 69, PD_T_OOM_SCORE_ADJ = 70, PD_T_SYSCTL = 71,
+  PD_T_SECCOMP_BPF = 72, PD_T_SECCOMP_FLAGS = 73,
 };
 
 /* Tags are looked up in tables of this size; every tag number is below it. */
@@ -116,6 +120,12 @@ struct pd_plan {
   int32_t oom_score_adj;
   const char **sysctls; /* "key=value", container plans only */
   uint32_t n_sysctls;
+  /* Seccomp filter: struct sock_filter[] copied into the arena (16-byte aligned), or
+   * NULL; seccomp_len is in bytes (a non-zero multiple of 8, at most
+   * PD_MAX_SECCOMP_BPF). Loaded as the last step before execve. */
+  const uint8_t *seccomp_bpf;
+  uint32_t seccomp_len;
+  uint32_t seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
 };
 
 /* One decoded message. Fields not present keep their zero value; has_* flags tell

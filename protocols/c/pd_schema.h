@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-enum pd_kind_of_value { PD_K_NONE = 0, PD_K_U32, PD_K_I32, PD_K_U64, PD_K_STR, PD_K_NEST };
+/* PD_K_BYTES: raw bytes, NUL allowed; length rules per tag (decode.c). */
+enum pd_kind_of_value { PD_K_NONE = 0, PD_K_U32, PD_K_I32, PD_K_U64, PD_K_STR, PD_K_NEST, PD_K_BYTES };
 
 /* PD_K_NONE for tags that do not exist in version 1. */
 int pd_tag_kind(uint16_t tag);

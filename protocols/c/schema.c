@@ -42,6 +42,7 @@ static const struct {
     T(PD_T_RLIMIT_TYPE, PD_K_U32, "rlimit_type"), T(PD_T_RLIMIT_SOFT, PD_K_U64, "rlimit_soft"),
     T(PD_T_RLIMIT_HARD, PD_K_U64, "rlimit_hard"), T(PD_T_NO_NEW_PRIVS, PD_K_U32, "no_new_privs"),
     T(PD_T_OOM_SCORE_ADJ, PD_K_I32, "oom_score_adj"), T(PD_T_SYSCTL, PD_K_STR, "sysctl"),
+    T(PD_T_SECCOMP_BPF, PD_K_BYTES, "seccomp_bpf"), T(PD_T_SECCOMP_FLAGS, PD_K_U32, "seccomp_flags"),
 };
 
 int pd_tag_kind(uint16_t tag) { return tag < PD_TAG_LIMIT ? tags[tag].kind : PD_K_NONE; }

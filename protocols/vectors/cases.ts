@@ -9,6 +9,18 @@ const MS_RDONLY = 0x1n, MS_NOSUID = 0x2n, MS_NODEV = 0x4n, MS_NOEXEC = 0x8n;
 const MS_BIND = 0x1000n, MS_REC = 0x4000n, MS_PRIVATE = 0x40000n, MS_SLAVE = 0x80000n;
 const CLONE_NEWNS = 0x20000, CLONE_NEWCGROUP = 0x2000000, CLONE_NEWPID = 0x20000000;
 
+/** A hand-assembled x86_64 filter: mkdir → EPERM, everything else allowed. */
+const MKDIR_EPERM = Buffer.from([
+  0x20, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, // ld [4] (arch)
+  0x15, 0x00, 0x00, 0x02, 0x3e, 0x00, 0x00, 0xc0, // jeq AUDIT_ARCH_X86_64, 0, 2
+  0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // ld [0] (nr)
+  0x15, 0x00, 0x01, 0x00, 0x53, 0x00, 0x00, 0x00, // jeq 83 (mkdir), 1, 0
+  0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f, // ret ALLOW
+  0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x05, 0x00, // ret ERRNO(EPERM)
+]);
+/** ret ALLOW: the smallest valid program. */
+const ALLOW_ALL = Buffer.from([0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f]);
+
 export const GOOD: Readonly<Record<string, Message>> = {
   'ping': { type: 'PING' },
   'start-container-full': {
@@ -101,6 +113,20 @@ export const GOOD: Readonly<Record<string, Message>> = {
       noNewPrivileges: false,
       oomScoreAdj: 0,
     },
+  },
+  // A filter with NUL bytes and SECCOMP_FILTER_FLAG_TSYNC.
+  'start-container-seccomp': {
+    type: 'START_CONTAINER',
+    cid: 'sc',
+    plan: {
+      args: ['/bin/sh'], env: [], uid: 0, gid: 0, rootfs: '/r', noNewPrivileges: true,
+      seccompBpf: MKDIR_EPERM, seccompFlags: 1,
+    },
+  },
+  'exec-seccomp': {
+    type: 'EXEC',
+    cid: 'sc',
+    plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, seccompBpf: ALLOW_ALL, seccompFlags: 0 },
   },
   'processes-all': { type: 'PROCESSES' },
   'processes-cid': { type: 'PROCESSES', cid: 'web-1' },
@@ -206,5 +232,9 @@ export const BAD: Readonly<Record<string, Buffer>> = {
     field(T.RLIMIT_TYPE, u32(7)), field(T.RLIMIT_SOFT, Buffer.alloc(8)), field(T.RLIMIT_HARD, Buffer.alloc(8)),
   ]))))),
   'bad-no-new-privs-value': message(START, cid, plan(field(T.NO_NEW_PRIVS, u32(2)))),
+  'bad-seccomp-not-multiple-of-8': message(START, cid, plan(field(T.SECCOMP_BPF, Buffer.alloc(12)))),
+  'bad-seccomp-empty': message(EXEC, cid, plan(field(T.SECCOMP_BPF, Buffer.alloc(0)))),
+  'bad-seccomp-too-long': message(START, cid, plan(field(T.SECCOMP_BPF, Buffer.alloc(32768 + 8)))),
+  'bad-seccomp-flags-size': message(START, cid, plan(field(T.SECCOMP_FLAGS, Buffer.alloc(8)))),
   'bad-too-many-add-gids': message(START, cid, plan(...Array.from({ length: 65 }, () => field(T.ADD_GID, u32(5))))),
 };

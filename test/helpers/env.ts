@@ -16,7 +16,21 @@ export function quietLogger() {
   return pino({ level: process.env.PADDOCK_TEST_LOG ?? 'silent' });
 }
 
-export type Need = 'root' | 'kvm' | 'cgroup2' | 'busybox';
+export type Need = 'root' | 'kvm' | 'cgroup2' | 'busybox' | 'podman' | 'containerd';
+
+/** The absolute path of an executable on PATH, or undefined. */
+export function onPath(bin: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const f = path.join(dir || '.', bin);
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      if (fs.statSync(f).isFile()) return f;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
 
 /**
  * Declares what a test file needs. Locally a missing need skips with a reason; under
@@ -30,6 +44,10 @@ export function missingNeeds(needs: Need[]): string[] {
     if (n === 'cgroup2' && !fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers') && !fs.existsSync('/sys/fs/cgroup/cgroup.controllers'))
       missing.push('cgroup2');
     if (n === 'busybox' && !fs.existsSync('/bin/busybox')) missing.push('busybox-static (/bin/busybox)');
+    if (n === 'podman' && (!onPath('podman') || !onPath('conmon'))) missing.push('podman (podman, conmon)');
+    if (n === 'containerd' && (!onPath('containerd') || !onPath('ctr') || !onPath('containerd-shim-runc-v2'))) {
+      missing.push('containerd (containerd, ctr, containerd-shim-runc-v2)');
+    }
   }
   return missing;
 }

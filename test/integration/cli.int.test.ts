@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { describeIf, testStateDir } from '../helpers/env';
@@ -19,8 +20,9 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
   // Output goes through files, not pipes: a detached sandbox inherits the caller's
   // stdio (as with runc), so a pipe would only see EOF when the container exits.
   const cli = (...args: string[]) => {
-    const out = path.join(root, '..', `out-${process.pid}`);
-    const err = path.join(root, '..', `err-${process.pid}`);
+    const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cli-io-'));
+    const out = path.join(io, 'out');
+    const err = path.join(io, 'err');
     const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
     try {
       const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { stdio: ['ignore', fds[0], fds[1]], timeout: 30_000 });
@@ -28,8 +30,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     } finally {
       fs.closeSync(fds[0]);
       fs.closeSync(fds[1]);
-      fs.rmSync(out, { force: true });
-      fs.rmSync(err, { force: true });
+      fs.rmSync(io, { recursive: true, force: true });
     }
   };
   const bundle = (args: string[]) => {

@@ -6,6 +6,7 @@
 #ifndef PADDOCK_INIT_H
 #define PADDOCK_INIT_H
 
+#include <linux/filter.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -107,6 +108,9 @@ struct pi_launch {
   const char *path;    /* PATH for the executable search */
   char *candidate;     /* buffer for "<dir>/<argv0>" */
   size_t candidate_cap;
+  /* The plan's seccomp filter, ready for seccomp(2): filter points at an aligned
+   * copy of plan->seccomp_bpf in the arena. len == 0: no filter. */
+  struct sock_fprog seccomp;
 };
 
 /* The wire shape of a child failure report on the error pipe. */

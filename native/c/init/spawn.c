@@ -86,6 +86,32 @@ static void *arena_alloc(struct pd_arena *a, size_t n)
   return p;
 }
 
+/* The filter as the kernel reads it: struct sock_filter[] needs 4-byte alignment
+ * (u32 k), which the decoder's arena copy has, but do not rely on that: copy it to
+ * 16-byte-aligned arena memory here, before clone3, so the child only passes a
+ * pointer. */
+static int prepare_seccomp(const struct pd_plan *p, struct pd_arena *a, struct sock_fprog *prog,
+                           struct pi_error *e)
+{
+  unsigned char *raw;
+  uintptr_t at;
+
+  memset(prog, 0, sizeof *prog);
+  if (p->seccomp_bpf == NULL || p->seccomp_len == 0)
+    return 0;
+  if (p->seccomp_len % sizeof(struct sock_filter) != 0 ||
+      p->seccomp_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return pi_fail(e, "seccomp", EINVAL, "filter length");
+  raw = arena_alloc(a, (size_t)p->seccomp_len + 16);
+  if (raw == NULL)
+    return pi_fail(e, "arena", ENOMEM, NULL);
+  at = ((uintptr_t)raw + 15) & ~(uintptr_t)15;
+  memcpy((void *)at, p->seccomp_bpf, p->seccomp_len);
+  prog->len = (unsigned short)(p->seccomp_len / sizeof(struct sock_filter));
+  prog->filter = (struct sock_filter *)at;
+  return 0;
+}
+
 static pid_t do_clone(uint64_t flags, int *pidfd)
 {
   struct clone_args args;
@@ -164,6 +190,9 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
     r = pi_fail(e, "arena", ENOMEM, NULL);
     goto out;
   }
+  r = prepare_seccomp(plan, arena, &l.seccomp, e);
+  if (r < 0)
+    goto out;
 
   if (exec_ct == NULL) {
     if (plan->rootfs == NULL) {

@@ -55,7 +55,7 @@ describe('tag kinds agree across schema.ts, schema.c and docs/protocol.md', () =
 
   it('docs/protocol.md', () => {
     const doc = readFileSync(join(ROOT, 'docs/protocol.md'), 'utf8');
-    const rows = [...doc.matchAll(/^\|\s*(\d+)\s*\|\s*([A-Z_]+)\s*\|\s*(u32|i32|u64|str|nest)\s*\|/gm)];
+    const rows = [...doc.matchAll(/^\|\s*(\d+)\s*\|\s*([A-Z_]+)\s*\|\s*(u32|i32|u64|str|nest|bytes)\s*\|/gm)];
     expect(rows.length).toBe(TAG_KIND.size);
     for (const [, num, name, kind] of rows) {
       expect(tagByNum.get(Number(num))).toBe(name);

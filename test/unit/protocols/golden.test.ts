@@ -50,6 +50,10 @@ describe('bad vectors', () => {
     ['bad-too-many-add-gids', 'too many add_gid'],
     ['bad-magic', 'bad magic'],
     ['bad-trailing-bytes', 'trailing bytes'],
+    ['bad-seccomp-not-multiple-of-8', 'tag seccomp_bpf must be a non-zero multiple of 8 bytes'],
+    ['bad-seccomp-empty', 'tag seccomp_bpf must be a non-zero multiple of 8 bytes'],
+    ['bad-seccomp-too-long', 'tag seccomp_bpf too long'],
+    ['bad-seccomp-flags-size', 'tag seccomp_flags must be 4 bytes'],
   ])('%s names the problem (%s)', (name, text) => {
     expect(() => decode(read(`${name}.bin`))).toThrow(text);
   });

@@ -88,9 +88,9 @@ describe('loadBundle', () => {
   });
 
   it('ECONFIG_UNSUPPORTED is raised at load', async () => {
-    const e = await caughtAsync(loadBundle(writeBundle(tmp.make(), spec((c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }; }))));
+    const e = await caughtAsync(loadBundle(writeBundle(tmp.make(), spec((c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }; }))));
     expect(e.code).toBe('ECONFIG_UNSUPPORTED');
-    expect(e.context.field).toBe('linux.seccomp');
+    expect(e.context.field).toBe('linux.seccomp.defaultAction');
   });
 
   it('EROOTFS_MISSING when root.path does not exist', async () => {

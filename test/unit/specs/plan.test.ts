@@ -353,6 +353,25 @@ describe('process security fields in plans', () => {
     expect(r.context.field).toBe('rlimits[0].type');
   });
 
+  it('planContainer compiles linux.seccomp; planExec reuses the same filter', () => {
+    const b = bundle((c) => {
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
+    });
+    const p = planContainer(b);
+    expect(Buffer.isBuffer(p.seccompBpf)).toBe(true);
+    expect(p.seccompBpf!.length % 8).toBe(0);
+    expect(p.seccompBpf!.length).toBeGreaterThan(0);
+    expect(p.seccompFlags).toBe(0);
+    const x = planExec({ args: ['id'] }, b.config);
+    expect(x.seccompBpf!.equals(p.seccompBpf!)).toBe(true);
+    expect(x.seccompFlags).toBe(0);
+    expect(planContainer(bundle()).seccompBpf).toBeUndefined();
+    expect(planExec({ args: ['id'] }, bundle().config).seccompBpf).toBeUndefined();
+    const { encode } = jest.requireActual('../../../protocols/encode');
+    const { decode } = jest.requireActual('../../../protocols/decode');
+    expect(decode(encode({ type: 'EXEC', cid: 'c', plan: x })).plan).toEqual(x);
+  });
+
   it('the plan survives the wire unchanged', () => {
     const { encode } = jest.requireActual('../../../protocols/encode');
     const { decode } = jest.requireActual('../../../protocols/decode');

@@ -117,6 +117,9 @@ describe('validateConfig: invalid fields name their JSON path', () => {
     ['rootfsPropagation unknown', (c) => { c.linux.rootfsPropagation = 'sideways'; }, 'linux.rootfsPropagation'],
     ['sysctl value not string', (c) => { c.linux.sysctl = { 'net.x': 1 }; }, 'linux.sysctl.net.x'],
     ['cgroupsPath not string', (c) => { c.linux.cgroupsPath = 1; }, 'linux.cgroupsPath'],
+    ['seccomp not object', (c) => { c.linux.seccomp = []; }, 'linux.seccomp'],
+    ['seccomp defaultAction missing', (c) => { c.linux.seccomp = {}; }, 'linux.seccomp.defaultAction', /is required/],
+    ['seccomp unknown action', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_FOO' }] }; }, 'linux.seccomp.syscalls[0].action', /^linux\.seccomp\.syscalls\[0\]\.action: unknown action SCMP_ACT_FOO$/],
   ];
 
   // Fixed arity: jest.each passes `done` in place of a missing trailing argument.
@@ -150,7 +153,8 @@ describe('validateConfig: invalid fields name their JSON path', () => {
 describe('validateConfig: unsupported features are refused, not ignored', () => {
   const cases: Array<[string, Edit, string, boolean?]> = [
     ['process.terminal true', (c) => { c.process.terminal = true; }, 'process.terminal'],
-    ['linux.seccomp', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; }, 'linux.seccomp'],
+    ['seccomp notify action', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }; }, 'linux.seccomp.defaultAction'],
+    ['seccomp listenerPath', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' }; }, 'linux.seccomp.listenerPath'],
     ['linux.resources.memory', (c) => { c.linux.resources = { memory: { limit: 1 } }; }, 'linux.resources.memory'],
     ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
     ['hooks.prestart', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, 'hooks.prestart'],
@@ -184,6 +188,17 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     const p = problem(edit, userns);
     expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field });
     expect(p.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it('accepts a seccomp profile', () => {
+    const c = spec((x) => {
+      x.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        architectures: ['SCMP_ARCH_X86_64'],
+        syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' }],
+      };
+    });
+    expect(findConfigProblems(c)).toEqual([]);
   });
 
   it('tolerates empty hooks, sysctl, devices and resources', () => {
