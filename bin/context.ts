@@ -15,7 +15,9 @@ export const DEFAULT_ROOT = '/run/paddock';
 
 export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean }): CliContext {
   let engine: Engine | undefined;
-  const root = globals.root ?? DEFAULT_ROOT;
+  // PADDOCK_ROOT: for callers that cannot pass --root on every call (podman's cleanup
+  // process, started by conmon, does not forward --runtime-flag).
+  const root = globals.root ?? (process.env.PADDOCK_ROOT || DEFAULT_ROOT);
   const ctx: CliContext = {
     root,
     ...(globals.log ? { logFile: globals.log } : {}),

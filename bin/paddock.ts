@@ -68,7 +68,7 @@ const GLOBAL_FLAGS = [
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([c, d]) => `   ${c.padEnd(11)} ${d}`);
-  return `usage: paddock [global options] command [command options] [arguments...]\n\ncommands:\n${lines.join('\n')}\n\nglobal options: --root DIR (default /run/paddock) --log FILE --log-format text|json --debug --systemd-cgroup\n`;
+  return `usage: paddock [global options] command [command options] [arguments...]\n\ncommands:\n${lines.join('\n')}\n\nglobal options: --root DIR (default $PADDOCK_ROOT or /run/paddock) --log FILE --log-format text|json --debug --systemd-cgroup\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -579,9 +579,11 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 }
 
 /**
- * Resource limits are not applied. The one exception is runc's default device rule
- * (deny everything): inside a user namespace the kernel already refuses device
- * nodes on the container's own mounts, so the rule holds without a device cgroup.
+ * Resource limits are not applied. The exceptions are the default device rules (deny
+ * everything, optionally followed by allows for the standard devices, as runc, podman
+ * and containerd write them): inside a user namespace the kernel already refuses
+ * device nodes on the container's own mounts, so the rules hold without a device
+ * cgroup; and containerd's default `cpu.shares` of 1024.
  */
 function checkResources(c: Checker, res: Json, ctx: Ctx): void {
   if (!c.obj('linux.resources', res)) return;

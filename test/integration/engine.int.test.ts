@@ -168,15 +168,13 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
   });
 
   test('100 sandboxes started concurrently all run and all exit cleanly', async () => {
-    const dir = bundle(['sh', '-c', 'sleep 0.5']);
+    const dir = bundle(['sh', '-c', 'sleep 2']);
     const ids = Array.from({ length: 100 }, (_, i) => `many${i}`);
-    const reachedRunning = new Set<string>();
-    const sub = engine.events$.subscribe((e) => {
-      if (e.type === 'state' && !e.containerId && e.status === 'running') reachedRunning.add(e.sandboxId);
-    });
-    await Promise.all(ids.map((s) => engine.createSandbox(s, dir).then(() => engine.startRoot(s))));
-    sub.unsubscribe();
-    expect(reachedRunning.size).toBe(100);
+    // Every start resolved with the root process's pid: each container really ran (on
+    // two loaded cores a start reply can arrive after a short container already exited,
+    // so the sandbox's own `running` state is not the proof).
+    const started = await Promise.all(ids.map((s) => engine.createSandbox(s, dir).then(() => engine.startRoot(s))));
+    expect(started.filter((c) => c.pid > 0 && c.hostPid > 0)).toHaveLength(100);
     const statuses = await Promise.all(ids.map((s) => engine.wait(s, s, { timeoutMs: 60_000 })));
     expect(statuses.every((s) => s.exitCode === 0)).toBe(true);
     await Promise.all(ids.map((s) => engine.destroy(s)));

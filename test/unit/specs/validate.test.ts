@@ -283,6 +283,34 @@ describe("validateConfig: runc spec's defaults", () => {
     ]);
   });
 
+  // containerd's default spec: deny all, then allow the standard devices; cpu.shares 1024.
+  const containerdDefaults = (c: any) => {
+    c.linux.resources = {
+      devices: [
+        { allow: false, access: 'rwm' },
+        { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+        { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+        { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+        { allow: true, type: 'c', major: 136, access: 'rwm' },
+      ],
+      cpu: { shares: 1024 },
+    };
+  };
+
+  it("containerd's default device allows and cpu.shares 1024 are tolerated inside a user namespace", () => {
+    expect(findConfigProblems(spec(containerdDefaults))).toEqual([]);
+  });
+
+  it("containerd's default device rules are refused without a user namespace; other allows and shares always", () => {
+    expect(findConfigProblems(spec(containerdDefaults, false)).map((p) => p.field)).toEqual(['linux.resources.devices']);
+    const other = findConfigProblems(spec((c) => {
+      containerdDefaults(c);
+      c.linux.resources.devices.push({ allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' });
+      c.linux.resources.cpu = { shares: 512 };
+    }));
+    expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.cpu', 'linux.resources.devices']);
+  });
+
   it('RLIMIT_NOFILE 1024 alone is tolerated even without a user namespace', () => {
     expect(findConfigProblems(spec((c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]; }, false))).toEqual([]);
   });

@@ -1,0 +1,118 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeIf, poll, testStateDir } from '../helpers/env';
+import { mountsUnder, paddockInitPids } from '../helpers/leaks';
+
+// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
+const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
+const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
+
+/**
+ * containerd's runc shim (containerd-shim-runc-v2) driving paddock: a private
+ * containerd (config, root, state and sockets under a temp dir, CRI disabled), and
+ * `ctr run --runc-binary dist/cli/paddock.js --runc-root DIR --config SPEC`.
+ *
+ * Why a spec file rather than an image: containerd's default spec has no user
+ * namespace, and its device rules are tolerated only inside one; `ctr run --uidmap`
+ * adds one but then passes task options that replace the container's runtime options,
+ * so the shim runs plain runc instead of --runc-binary (ctr 1.6).
+ */
+describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its runc', () => {
+  let dir: string;
+  let sock: string;
+  let containerd: ChildProcess | undefined;
+  let hadRunContainerd: boolean;
+
+  const ctr = (args: string[]) => {
+    const out = path.join(dir, 'out');
+    const err = path.join(dir, 'err');
+    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
+    try {
+      const r = spawnSync('ctr', ['--address', sock, '--namespace', 'paddock-test', ...args], { stdio: ['ignore', fds[0], fds[1]], timeout: 60_000 });
+      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(fds[0]);
+      fs.closeSync(fds[1]);
+    }
+  };
+  /** A user-namespaced spec over the busybox rootfs, as `paddock spec` writes it. */
+  const spec = (name: string, args: string[]) => {
+    const d = fs.mkdtempSync(path.join(dir, 'spec-'));
+    expect(spawnSync(process.execPath, [CLI, 'spec', '--bundle', d], { timeout: 30_000 }).status).toBe(0);
+    const cfg = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
+    fs.rmSync(d, { recursive: true });
+    cfg.process.args = args;
+    cfg.root = { path: ROOTFS, readonly: true };
+    cfg.linux.namespaces.push({ type: 'user' });
+    cfg.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    cfg.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const f = path.join(dir, `${name}.json`);
+    fs.writeFileSync(f, JSON.stringify(cfg));
+    return f;
+  };
+  const run = (id: string, args: string[]) =>
+    ctr(['run', '--rm', '--runc-binary', CLI, '--runc-root', path.join(dir, 'runc'), '--config', spec(id, args), id]);
+
+  beforeAll(async () => {
+    hadRunContainerd = fs.existsSync('/run/containerd');
+    dir = testStateDir('ctrd');
+    fs.chmodSync(dir, 0o711);
+    sock = path.join(dir, 'c.sock');
+    fs.writeFileSync(
+      path.join(dir, 'config.toml'),
+      [
+        'version = 2',
+        `root = "${dir}/root"`,
+        `state = "${dir}/state"`,
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+        '[grpc]',
+        `  address = "${sock}"`,
+        '[ttrpc]',
+        `  address = "${sock}.ttrpc"`,
+        '',
+      ].join('\n'),
+    );
+    const log = fs.openSync(path.join(dir, 'containerd.log'), 'w');
+    containerd = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    await poll(() => (ctr(['version']).code === 0 ? true : undefined), 15_000, 'containerd to answer');
+  });
+
+  afterAll(async () => {
+    if (containerd && containerd.exitCode === null) {
+      const exited = new Promise((r) => containerd!.once('exit', r));
+      containerd.kill('SIGTERM');
+      const t = setTimeout(() => containerd!.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    if (!dir) return;
+    // Shims of this containerd (there should be none after `run --rm`).
+    const shims = spawnSync('pgrep', ['-f', `containerd-shim-runc-v2 .*-address ${sock}`], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+    for (const pid of shims.split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    expect(shims).toBe('');
+    for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
+    expect(mountsUnder(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    // The shim's socket dir is containerd's fixed /run/containerd/s; remove what we made.
+    if (!hadRunContainerd) {
+      for (const d of ['/run/containerd/s', '/run/containerd']) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // not empty or not there
+        }
+      }
+    }
+  });
+
+  test('run --rm: true exits 0; sh -c "exit 3" exits 3 with its output', () => {
+    const before = paddockInitPids();
+    expect(run('c0', ['true'])).toMatchObject({ code: 0, stderr: '' });
+    expect(run('c3', ['sh', '-c', 'echo out-line; exit 3'])).toMatchObject({ code: 3, stdout: 'out-line\n' });
+    expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
+    expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'runc', 'paddock-test'))).toEqual([]);
+  });
+});

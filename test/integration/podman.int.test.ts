@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeIf, testStateDir } from '../helpers/env';
+import { mountsUnder, paddockInitPids } from '../helpers/leaks';
+
+// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
+const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
+const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
+const IMAGE = 'localhost/paddock-busybox';
+
+/**
+ * podman driving paddock as its OCI runtime (`--runtime dist/cli/paddock.js`), with
+ * everything private to a temp dir: storage (vfs), runroot, tmpdir, containers.conf,
+ * events file and paddock's own state root (PADDOCK_ROOT). The image is the
+ * busybox test rootfs imported as a tarball, so no registry is needed.
+ *
+ * What each run needs, and why:
+ * - `--uidmap/--gidmap`: podman writes runc's deny-all device rule, which paddock
+ *   tolerates only inside a user namespace (specs/UNSUPPORTED.md);
+ * - `--cgroupns private`: podman's spec mounts cgroup at /sys/fs/cgroup, which paddock
+ *   mounts as cgroup2; inside a user namespace that needs a cgroup namespace of its own;
+ * - `--security-opt seccomp=unconfined`: seccomp is being integrated separately;
+ * - containers.conf `default_ulimits`: podman's defaults raise hard limits, which
+ *   needs CAP_SYS_RESOURCE; `pids_limit = 0`: no cgroup limits yet.
+ */
+describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', () => {
+  let dir: string;
+  let state: string;
+  let env: NodeJS.ProcessEnv;
+  let base: string[];
+  const RUN = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', '--cgroupns', 'private', '--security-opt', 'seccomp=unconfined', '--network', 'none'];
+
+  // Output through files: conmon daemonises, and a pipe could stay open behind it.
+  const podman = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => {
+    const out = path.join(dir, 'out');
+    const err = path.join(dir, 'err');
+    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
+    try {
+      const r = spawnSync('podman', [...base, ...args], { env, stdio: ['ignore', fds[0], fds[1]], timeout: opts.timeoutMs ?? 60_000 });
+      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(fds[0]);
+      fs.closeSync(fds[1]);
+    }
+  };
+
+  beforeAll(() => {
+    dir = testStateDir('podman');
+    // paddock-init in a user namespace must traverse every directory above its state.
+    fs.chmodSync(dir, 0o711);
+    // paddock's --root: short, because podman's ids are 64 characters and a unix
+    // socket path (<root>/<id>/control.sock) has at most 107.
+    state = fs.mkdtempSync('/tmp/pdk-');
+    fs.chmodSync(state, 0o711);
+    fs.writeFileSync(
+      path.join(dir, 'containers.conf'),
+      [
+        '[containers]',
+        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+        'pids_limit = 0',
+        '[engine]',
+        'cgroup_manager = "cgroupfs"',
+        'events_logger = "file"',
+        '',
+      ].join('\n'),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'storage.conf'),
+      `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/storage"\nrunroot = "${dir}/run"\n`,
+    );
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    // PADDOCK_ROOT, not --runtime-flag: conmon's cleanup process (`podman container
+    // cleanup`, which deletes a --rm container) does not forward runtime flags.
+    env = { ...process.env, PADDOCK_ROOT: state, CONTAINERS_CONF: path.join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf') };
+    base = [
+      '--root', path.join(dir, 'storage'),
+      '--runroot', path.join(dir, 'run'),
+      '--tmpdir', path.join(dir, 'tmp'),
+      '--storage-driver', 'vfs',
+      '--events-backend', 'file',
+      '--cgroup-manager', 'cgroupfs',
+      '--runtime', CLI,
+    ];
+    const tar = spawnSync('tar', ['-C', ROOTFS, '-cf', path.join(dir, 'rootfs.tar'), '.'], { timeout: 30_000 });
+    expect(tar.status).toBe(0);
+    const imp = podman(['import', path.join(dir, 'rootfs.tar'), IMAGE]);
+    expect(imp).toMatchObject({ code: 0 });
+  });
+
+  afterAll(() => {
+    if (!dir || !state) return;
+    podman(['rm', '--all', '--force', '--time', '0']);
+    podman(['rmi', '--all', '--force']);
+    // podman's shm tmpfs and anything else it may have left mounted under the dir.
+    for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
+    expect(mountsUnder(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(state, { recursive: true, force: true });
+  });
+
+  test('run --rm IMAGE true exits 0; sh -c "exit 3" exits 3 with its output', () => {
+    const before = paddockInitPids();
+    const t = podman(['run', '--rm', ...RUN, IMAGE, 'true']);
+    expect(t).toMatchObject({ code: 0, stderr: '' });
+    const r = podman(['run', '--rm', ...RUN, IMAGE, 'sh', '-c', 'echo out-line; echo err-line >&2; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'out-line\n' });
+    expect(r.stderr).toContain('err-line\n');
+    expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
+    expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
+  });
+
+  test('run -d, exec, logs, stop, rm', () => {
+    const d = podman(['run', '-d', '--name', 'd1', ...RUN, IMAGE, 'sh', '-c', 'echo started; trap "exit 0" TERM; while :; do sleep 0.2; done']);
+    expect(d).toMatchObject({ code: 0, stdout: expect.stringMatching(/^[0-9a-f]{64}\n$/) });
+    expect(podman(['inspect', '--format', '{{.State.Status}}', 'd1']).stdout).toBe('running\n');
+
+    const e = podman(['exec', 'd1', 'sh', '-c', 'echo in-exec; echo exec-err >&2; exit 5']);
+    expect(e).toMatchObject({ code: 5, stdout: 'in-exec\n' });
+    expect(e.stderr).toContain('exec-err\n');
+
+    expect(podman(['logs', 'd1'])).toMatchObject({ code: 0, stdout: 'started\n' });
+
+    const t0 = Date.now();
+    expect(podman(['stop', '--time', '10', 'd1'])).toMatchObject({ code: 0 });
+    // The TERM trap ends it: no fallback to SIGKILL after the 10 s.
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    expect(podman(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'd1']).stdout).toBe('exited 0\n');
+    expect(podman(['rm', 'd1'])).toMatchObject({ code: 0 });
+    expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
+    expect(fs.readdirSync(state)).toEqual([]);
+  });
+});
