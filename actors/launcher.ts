@@ -84,6 +84,17 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   const plan = planSandbox(rt.bundle);
   const owner = { uid: plan.hostUidForRoot, gid: hostIdForRoot(plan.gidMap) ?? plan.hostUidForRoot };
   rt.owner = owner;
+  // sun_path holds 108 bytes with its NUL: a longer state path cannot carry the control
+  // socket, and init would only fail later with a bare EINVAL from bind.
+  const longest = Math.max(Buffer.byteLength(rt.paths.controlSock), Buffer.byteLength(rt.paths.eventsSock));
+  if (longest > 107) {
+    throw new LaunchError(`state_dir: ENAMETOOLONG (${rt.paths.controlSock} is ${longest} bytes; unix socket paths allow 107: use a shorter state dir / --root)`, {
+      sandboxId: rt.id,
+      step: 'state_dir',
+      errno: 36,
+      path: rt.paths.dir,
+    });
+  }
   if (owner.uid !== 0) checkReachable(rt);
   const undo: Array<() => void> = [];
   try {

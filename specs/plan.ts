@@ -193,7 +193,12 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
     throw new SpecError('ECONFIG_INVALID', 'process: is required', { field: 'process' });
   }
   let nsFlags = CLONE.NEWNS | CLONE.NEWPID;
-  if (hasNamespace(config, 'cgroup')) nsFlags |= CLONE.NEWCGROUP;
+  // A cgroup filesystem inside a user namespace can only be mounted from a cgroup
+  // namespace the container owns (EPERM otherwise), and without one it would show the
+  // host's whole hierarchy: asking for a cgroup mount implies a private cgroup
+  // namespace, as crun does on cgroup v2 (docs/decisions/0008).
+  const wantsCgroupMount = (config.mounts ?? []).some((m) => m.type === 'cgroup' || m.type === 'cgroup2');
+  if (hasNamespace(config, 'cgroup') || wantsCgroupMount) nsFlags |= CLONE.NEWCGROUP;
 
   const plan: MutablePlan = {
     args: [...proc.args],

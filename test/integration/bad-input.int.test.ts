@@ -138,6 +138,16 @@ describeIf(['root', 'busybox'])('bad input', () => {
     }
   });
 
+  test('an id that makes the socket path too long fails before anything is created', async () => {
+    const inits = paddockInitPids();
+    // A valid 64-character id (podman's ids are that long) under this state dir.
+    const id = 'x'.repeat(64);
+    expect(`${stateDir}/${id}/control.sock`.length).toBeGreaterThan(107);
+    const err = await expectCode(engine.createSandbox(id, bundle({ args: ['true'] })), 'ELAUNCH_STEP');
+    expect(err.message).toMatch(/^state_dir: ENAMETOOLONG/);
+    nothingChanged(id, inits);
+  });
+
   test('not-yet-supported verbs reject clearly', async () => {
     const dir = bundle({ args: ['sleep', '30'] });
     await engine.createSandbox('ns', dir);

@@ -156,6 +156,21 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(engine.list().map((s) => s.id)).not.toContain(sid);
   });
 
+  test('a cgroup mount without a cgroup namespace gets a private one (as podman asks)', async () => {
+    const cg = (c: Parameters<NonNullable<Parameters<typeof makeBundle>[0]['extra']>>[0]) => {
+      c.mounts = [...(c.mounts ?? []), { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] }];
+    };
+    const { status, stdout } = await run(['sh', '-c', 'cat /proc/self/cgroup; readlink /proc/self/ns/cgroup; grep " /sys/fs/cgroup " /proc/self/mountinfo'], {
+      args: [],
+      extra: cg,
+    });
+    expect(status).toMatchObject({ exitCode: 0 });
+    // In its own cgroup namespace the container sees itself at the root.
+    expect(stdout).toMatch(/^0::\/$/m);
+    expect(stdout).toMatch(/ \/sys\/fs\/cgroup ro,.* - cgroup2 /);
+    expect(stdout).not.toContain(fs.readlinkSync('/proc/self/ns/cgroup'));
+  });
+
   test('events$ reports state changes and exits', async () => {
     const seen: string[] = [];
     const sub = engine.events$.subscribe((e) => {
