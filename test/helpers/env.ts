@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import pino from 'pino';
 
 /** Root of everything integration tests create; the global teardown checks it is empty. */
-export const TEST_ROOT = path.join(os.tmpdir(), 'paddock-test-state');
+/**
+ * Root of everything one test run creates, unique per run (the global setup names it
+ * after the jest process) so concurrent runs on one machine never clean up each other.
+ */
+export const TEST_ROOT = process.env.PADDOCK_TEST_ROOT ?? path.join(os.tmpdir(), `paddock-test-${process.pid}`);
 
 export function testStateDir(name: string): string {
   fs.mkdirSync(TEST_ROOT, { recursive: true, mode: 0o711 });

@@ -1,6 +1,12 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { paddockInitPids } from './leaks';
 
-/** Records paddock-init processes that predate the run, so the teardown blames only this run. */
+/**
+ * Names this run's state root (inherited by every test file and worker) and records
+ * the paddock-init processes that predate the run, so the teardown blames only this run.
+ */
 export default async function globalSetup(): Promise<void> {
+  process.env.PADDOCK_TEST_ROOT = path.join(os.tmpdir(), `paddock-test-${process.pid}`);
   process.env.PADDOCK_PREEXISTING_INITS = paddockInitPids().join(',');
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { TEST_ROOT } from './env';
-import { leftovers, mountsUnder, paddockInitPids } from './leaks';
+import { initSandboxDir, leftovers, mountsUnder, paddockInitPids } from './leaks';
 
 /**
  * The run fails if anything leaked: a paddock-init process, a mount or a file under
@@ -8,11 +8,18 @@ import { leftovers, mountsUnder, paddockInitPids } from './leaks';
  */
 export default async function globalTeardown(): Promise<void> {
   const before = new Set((process.env.PADDOCK_PREEXISTING_INITS ?? '').split(',').filter(Boolean).map(Number));
+  // New since the setup, and not serving another run's state root (a concurrent run on
+  // the same machine); zombies have no cmdline and count as ours.
+  const ours = (p: number) => {
+    if (before.has(p)) return false;
+    const dir = initSandboxDir(p);
+    return dir === undefined || !/\/paddock-test-\d+\//.test(dir) || dir.startsWith(`${TEST_ROOT}/`);
+  };
   const deadline = Date.now() + 3000;
-  let leakedInits = paddockInitPids().filter((p) => !before.has(p));
+  let leakedInits = paddockInitPids().filter(ours);
   while (leakedInits.length && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
-    leakedInits = paddockInitPids().filter((p) => !before.has(p));
+    leakedInits = paddockInitPids().filter(ours);
   }
   const mounts = mountsUnder(TEST_ROOT);
   const files = leftovers(TEST_ROOT).filter((f) => !/\/[^/]+-[A-Za-z0-9]{6}$/.test(f));

@@ -1,5 +1,18 @@
 import * as fs from 'node:fs';
 
+/**
+ * The sandbox dir a paddock-init serves (its argv[1]), or undefined for a zombie
+ * (whose cmdline is empty) or a process that is gone.
+ */
+export function initSandboxDir(pid: number): string | undefined {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[1] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Host pids of every running paddock-init (by comm name). */
 export function paddockInitPids(): number[] {
   const out: number[] = [];
