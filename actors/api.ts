@@ -5,6 +5,7 @@ import type { NativeFacade } from '../native/facade';
 import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
+import type { CgroupLayout } from './cgroups';
 import type { StdioMode } from './state-store';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats };
@@ -32,6 +33,11 @@ export interface EngineOptions {
    * fail at once with ELOCKED). The CLI waits, so concurrent calls are serialised.
    */
   readonly lockTimeoutMs?: number;
+  /**
+   * Where cgroups are mounted (default: detected from /proc/self/mountinfo); false runs
+   * sandboxes without cgroups (a spec with limits then fails). Tests pass a temp tree.
+   */
+  readonly cgroups?: CgroupLayout | false;
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
 }

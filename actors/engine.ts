@@ -14,6 +14,7 @@ import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
+import type { OciHooks } from '../specs/oci';
 import type {
   ContainerHandle,
   ContainerSummary,
@@ -31,9 +32,11 @@ import type {
   StdioHandles,
 } from './api';
 import { ControlClient } from './control-client';
-import { PaddockError, StateError } from './errors';
+import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
+import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
-import { launchSandbox, destroySandboxResources, connectChannels, type Runtime, type ContainerRuntime } from './launcher';
+import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
+import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
@@ -72,6 +75,8 @@ class PaddockEngine implements Engine {
   private readonly log: Logger;
   private readonly stateDir: string;
   private readonly runtimes = new Map<string, Runtime>();
+  /** OCI hooks of each sandbox's root container (persisted in state.json; actors/hooks.ts). */
+  private readonly hooks = new Map<string, Hooks>();
   private readonly supervisor = createActor(supervisorMachine);
   private nativeImpl: NativeFacade | undefined;
   private watcherImpl: PidfdWatcher | undefined;
@@ -111,6 +116,11 @@ class PaddockEngine implements Engine {
       }
     }
     return this.nativeImpl;
+  }
+
+  /** Where cgroups are mounted (EngineOptions.cgroups, else the host's, detected once). */
+  private get cgroupLayout(): CgroupLayout | false {
+    return this.options.cgroups ?? detectLayout();
   }
 
   private get watcher(): PidfdWatcher {
@@ -161,7 +171,9 @@ class PaddockEngine implements Engine {
       throw restoreError(error, id, 'ELAUNCH_STEP');
     }
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
+    if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.hooks.set(id, bundle.config.hooks);
     this.persistNow(rt);
+    await this.runCreateHooks(rt, snap.context.initHostPid as number);
     const root = rt.containers.get(rootId) as ContainerRuntime;
     return {
       id,
@@ -176,7 +188,9 @@ class PaddockEngine implements Engine {
     this.requireCan(rt, { type: 'start' }, 'start');
     const rootId = rt.actor.getSnapshot().context.rootContainerId as string;
     rt.actor.send({ type: 'start' });
-    return this.awaitStarted(rt, rootId);
+    const handle = await this.awaitStarted(rt, rootId);
+    await this.runPoststartHooks(rt);
+    return handle;
   }
 
   async startContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
@@ -189,6 +203,8 @@ class PaddockEngine implements Engine {
     }
     this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'startContainer');
     const bundle = await loadBundle(bundleDir);
+    refuseHooks(bundle);
+    refuseLimits(bundle);
     rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>() });
     try {
       this.prepareStdio(rt, containerId, containerId, stdio);
@@ -292,6 +308,18 @@ class PaddockEngine implements Engine {
     this.containerActor(rt, containerId);
     const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
     const roots = (reply.procs ?? []).filter((r) => r.state === ProcState.RUNNING).map((r) => r.hostPid);
+    // The cgroup is per sandbox: it measures the root container (with init and any
+    // other container); another container is measured from /proc.
+    const ctx = rt.actor.getSnapshot().context;
+    const cg = containerId === ctx.rootContainerId ? rt.cgroup?.stats(ctx.initHostPid) : undefined;
+    if (cg) {
+      return {
+        pids: cg.pids,
+        memory: { rssBytes: cg.memoryBytes, ...(cg.memoryLimitBytes !== undefined ? { limitBytes: cg.memoryLimitBytes } : {}) },
+        cpu: { usageNs: cg.cpuUsageNs },
+        source: 'cgroup',
+      };
+    }
     return statsOf(roots);
   }
 
@@ -378,6 +406,10 @@ class PaddockEngine implements Engine {
       rt.actor.send({ type: 'destroy' });
       const snap = await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
       if (snap.status !== 'done') throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
+      const hooks = this.hooks.get(sandboxId);
+      await this.forget(rt, false);
+      await this.runPoststopHooks(rt, hooks);
+      return;
     }
     await this.forget(rt, false);
   }
@@ -445,6 +477,7 @@ class PaddockEngine implements Engine {
       rt.actor.stop();
     }
     this.runtimes.clear();
+    this.hooks.clear();
     this.watcherImpl?.close();
     this.supervisor.send({ type: 'close' });
     this.subject.complete();
@@ -529,6 +562,8 @@ class PaddockEngine implements Engine {
       persistQueued: false,
     };
     this.runtimes.set(id, rt);
+    const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
+    if (hooks !== undefined && hasHooks(hooks)) this.hooks.set(id, hooks);
     this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
     const actor = this.startSandboxActor(rt, { snapshot: saved.snapshot });
     for (const [key, ref] of Object.entries(actor.getSnapshot().children)) {
@@ -536,6 +571,8 @@ class PaddockEngine implements Engine {
       const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
       rt.execs.set(ctx.pid, { name: `${ctx.containerId}.exec-?`, containerId: ctx.containerId, done: deferred<void>() });
     }
+    const cgroup = findCgroup(this.stateDir, id, this.cgroupLayout);
+    if (cgroup) rt.cgroup = cgroup;
     const hostPid = snapshot.context?.initHostPid;
     const alive =
       hostPid !== undefined && snapshot.context?.initStartTime !== undefined && processStartTime(hostPid) === snapshot.context.initStartTime;
@@ -587,6 +624,10 @@ class PaddockEngine implements Engine {
     }
     this.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
     fs.rmSync(paths.dir, { recursive: true, force: true });
+    // Its cgroup too, once the killed init has left it.
+    void findCgroup(this.stateDir, paths.sandboxId, this.cgroupLayout)
+      ?.remove()
+      .catch((err: Error) => this.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   }
 
   // ---------------------------------------------------------------- effects (provided to machines)
@@ -602,6 +643,7 @@ class PaddockEngine implements Engine {
       onEvent: (m) => this.onEvent(rt, m),
       onInitExit: () => this.onInitExit(rt),
       rootStdio: rt.rootStdio,
+      cgroups: this.cgroupLayout,
     });
     this.prepareStdio(rt, root.id, root.id, root.stdio);
     return launched;
@@ -883,6 +925,7 @@ class PaddockEngine implements Engine {
         containers,
         execCounter: rt.execCounter,
         createdAt: rt.createdAt,
+        ...(this.hooks.has(rt.id) ? { hooks: this.hooks.get(rt.id) as OciHooks } : {}),
         snapshot: rt.actor.getPersistedSnapshot(),
       });
     } catch (e) {
@@ -915,7 +958,53 @@ class PaddockEngine implements Engine {
     if (removeDir) fs.rmSync(rt.paths.dir, { recursive: true, force: true });
     rt.actor.stop();
     this.runtimes.delete(rt.id);
+    this.hooks.delete(rt.id);
     this.supervisor.send({ type: 'sandbox.unregister', sandboxId: rt.id });
+  }
+
+  // ---------------------------------------------------------------- hooks (actors/hooks.ts, docs/decisions/0010)
+
+  private hookState(rt: Runtime, status: HookState['status'], pid: number): HookState {
+    const annotations = rt.bundle.config?.annotations;
+    return { ociVersion: '1.0.2', id: rt.id, status, pid, bundle: rt.bundle.dir, ...(annotations ? { annotations } : {}) };
+  }
+
+  /**
+   * prestart then createRuntime, once init is ready and before the container starts.
+   * A failure fails the create: the sandbox is destroyed (poststop hooks included, as
+   * the spec's lifecycle continues at delete) and nothing is left.
+   */
+  private async runCreateHooks(rt: Runtime, pid: number): Promise<void> {
+    const hooks = this.hooks.get(rt.id);
+    if (!hooks) return;
+    const state = this.hookState(rt, 'creating', pid);
+    try {
+      await runHooks('prestart', hooks, state, { sandboxId: rt.id });
+      await runHooks('createRuntime', hooks, state, { sandboxId: rt.id });
+    } catch (e) {
+      rt.log.warn({ err: e, step: (e as PaddockError).context?.step }, 'create hook failed; destroying the sandbox');
+      await this.destroy(rt.id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed hook'));
+      throw e;
+    }
+  }
+
+  /** poststart: a failure is a warning (logged, and an `error` event); the container keeps running. */
+  private async runPoststartHooks(rt: Runtime): Promise<void> {
+    const hooks = this.hooks.get(rt.id);
+    if (!hooks?.poststart?.length) return;
+    const pid = rt.actor.getSnapshot().context.initHostPid ?? 0;
+    await runHooksWarn('poststart', hooks, this.hookState(rt, 'running', pid), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
+  }
+
+  /** poststop, after the sandbox is gone: failures are warnings, as for poststart. */
+  private async runPoststopHooks(rt: Runtime, hooks: Hooks | undefined): Promise<void> {
+    if (!hooks?.poststop?.length) return;
+    await runHooksWarn('poststop', hooks, this.hookState(rt, 'stopped', 0), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
+  }
+
+  private hookWarning(sandboxId: string, error: PaddockError): void {
+    this.log.warn({ sandboxId, err: error, step: error.context.step }, 'hook failed');
+    if (!this.closed) this.subject.next({ type: 'error', sandboxId, error });
   }
 
   private control(rt: Runtime): ControlClient {
@@ -966,6 +1055,24 @@ class PaddockEngine implements Engine {
 
   private ensureOpen(): void {
     if (this.closed) throw new PaddockError('EENGINE_CLOSED', 'the engine is closed');
+  }
+}
+
+/** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
+function refuseHooks(bundle: Bundle): void {
+  for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
+    if (Array.isArray(list) && list.length > 0) {
+      const field = `hooks.${kind}`;
+      throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: hooks are run for the root container of a sandbox only`, { field, path: bundle.dir });
+    }
+  }
+}
+
+/** Limits are set on the sandbox's cgroup from the root container's spec; a second container's are refused, not skipped. */
+function refuseLimits(bundle: Bundle): void {
+  if (requestsLimits(bundle.config.linux?.resources)) {
+    const field = 'linux.resources';
+    throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: limits apply to the whole sandbox; set them in the root container's spec`, { field, path: bundle.dir });
   }
 }
 

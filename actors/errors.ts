@@ -22,6 +22,7 @@ export const ErrorCodes = {
   ECONFIG_UNSUPPORTED: 'config.json asks for something paddock cannot honour',
   EROOTFS_MISSING: 'the bundle root filesystem does not exist',
   ELAUNCH_STEP: 'a launch step failed',
+  EHOOK_FAILED: 'a lifecycle hook failed, timed out or could not be started',
   ECONTROL: 'the control channel to paddock-init failed',
   ETIMEOUT: 'an operation did not finish in time',
   ESANDBOX_DEAD: 'the sandbox process has exited',

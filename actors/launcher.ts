@@ -13,6 +13,7 @@ import type { Bundle } from '../specs/load';
 import { planSandbox } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
+import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
 import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
@@ -44,6 +45,8 @@ export interface Runtime {
   /** Resolves when the event subscription has seen EV_PROBE. */
   probed?: Promise<void>;
   persistQueued: boolean;
+  /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
+  cgroup?: SandboxCgroup;
 }
 
 export interface ContainerRuntime {
@@ -72,6 +75,8 @@ export interface LaunchDeps {
   readonly onEvent: (m: Message) => void;
   readonly onInitExit: () => void;
   readonly rootStdio: StdioMode;
+  /** Where cgroups are mounted; false: no cgroup at all (stats from /proc). */
+  readonly cgroups: CgroupLayout | false;
 }
 
 /**
@@ -117,6 +122,10 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       { mode: 0o644 },
     );
 
+    // Made and limited before init exists, so a limit the kernel refuses fails the
+    // create with nothing started.
+    rt.cgroup = makeCgroup(rt, deps.cgroups);
+
     const initPath = deps.initPath ?? defaultInitPath();
     const inherit = deps.rootStdio === 'inherit';
     let launched;
@@ -148,6 +157,16 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       }
     });
     rt.watchToken = deps.watcher.watch(launched.pidfd, () => deps.onInitExit());
+    // init forks containers only on START_CONTAINER, long after this: every container
+    // process inherits the cgroup. (Without a user namespace init is already running
+    // here, but it starts nothing before that request.)
+    if (rt.cgroup) {
+      try {
+        rt.cgroup.addProcess(launched.pid);
+      } catch (e) {
+        throw cgroupLaunchError(rt, e);
+      }
+    }
 
     const ready = await readReadyReport(launched.readyFd, deps.requestTimeoutMs);
     if (ready.type === 'ERROR') {
@@ -159,6 +178,15 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       });
     }
     if (ready.type !== 'OK') throw new ChannelError('EPROTOCOL', `unexpected ready report ${ready.type}`, { sandboxId: rt.id });
+    // init's own threads are all there now and no container has started: see limitPids.
+    const pidsLimit = rt.bundle.config.linux?.resources?.pids?.limit;
+    if (rt.cgroup && typeof pidsLimit === 'number' && pidsLimit > 0) {
+      try {
+        rt.cgroup.limitPids(pidsLimit);
+      } catch (e) {
+        throw cgroupLaunchError(rt, e);
+      }
+    }
 
     // init reports ready once both sockets listen, so these connect at the first try
     // (connecting earlier only meets nanomsg's reconnect backoff, measured +7 ms).
@@ -183,6 +211,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       await Promise.race([rt.initExited.promise, new Promise<void>((r) => (timer = setTimeout(r, 2_000)))]);
       clearTimeout(timer);
     }
+    await removeCgroup(rt);
     throw e;
   }
 }
@@ -249,11 +278,65 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     }
   }
   readExits();
+  await removeCgroup(rt);
   rt.eventsSub?.unsubscribe();
   rt.events?.close();
   rt.control?.close();
   rt.events = undefined;
   rt.control = undefined;
+}
+
+/**
+ * The sandbox's cgroup with the root container's limits applied. When it cannot be
+ * made: a spec that asks for limits fails the create (nothing is left); one that asks
+ * for none runs without a cgroup, with a warning (stats then come from /proc).
+ */
+function makeCgroup(rt: Runtime, layout: CgroupLayout | false): SandboxCgroup | undefined {
+  const resources = rt.bundle.config.linux?.resources;
+  const wanted = requestsLimits(resources);
+  if (layout === false || layout.mode === 'none') {
+    if (!wanted) return undefined;
+    throw new LaunchError('cgroup: ENOENT (no cgroup hierarchy is available; linux.resources asks for limits)', { sandboxId: rt.id, step: 'cgroup', field: 'linux.resources' });
+  }
+  const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
+  const cg = new SandboxCgroup(layout, sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset });
+  try {
+    cg.create(resources, { deferPids: true });
+    return cg;
+  } catch (e) {
+    if (wanted) throw cgroupLaunchError(rt, e);
+    rt.log.warn({ step: 'cgroup', err: (e as Error).message }, 'no cgroup for the sandbox: its stats come from /proc');
+    return undefined;
+  }
+}
+
+/** The sandbox's cgroup again (reattach): recomputed from its id; undefined if it is gone. */
+export function findCgroup(stateDir: string, sandboxId: string, layout: CgroupLayout | false): SandboxCgroup | undefined {
+  if (layout === false || layout.mode === 'none') return undefined;
+  const cg = new SandboxCgroup(layout, sandboxCgroupPath(stateDir, sandboxId), { cpuset: true });
+  return cg.exists() ? cg : undefined;
+}
+
+function cgroupLaunchError(rt: Runtime, e: unknown): Error {
+  if (!(e instanceof CgroupError)) return e as Error;
+  return new LaunchError(e.message, { sandboxId: rt.id, step: 'cgroup', ...(e.fullPath ? { path: e.fullPath } : {}) }, e);
+}
+
+/** Kills what is left in the cgroup and removes it (once init is gone). Failures are logged. */
+async function removeCgroup(rt: Runtime): Promise<void> {
+  const cg = rt.cgroup;
+  if (!cg) return;
+  try {
+    cg.kill();
+  } catch {
+    // nothing left to kill, or no cgroup.kill
+  }
+  try {
+    await cg.remove();
+    rt.cgroup = undefined;
+  } catch (e) {
+    rt.log.warn({ step: 'cgroup', err: (e as Error).message, paths: cg.paths }, 'could not remove the sandbox cgroup');
+  }
 }
 
 /**

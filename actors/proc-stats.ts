@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 
 /**
- * Figures read from the host's /proc for a set of process trees. Until cgroups
- * arrive (next issue) this is how `event()` measures a container: the root process
- * and exec'd processes that init reports, plus every descendant of them.
+ * Figures read from the host's /proc for a set of process trees: how `event()`
+ * measures a container that is not its sandbox's root, or any container of a sandbox
+ * without a cgroup (docs/decisions/0005, 0009): the root process and exec'd processes
+ * that init reports, plus every descendant of them.
  */
 
 export interface ProcessInfo {
@@ -16,8 +17,11 @@ export interface ProcessInfo {
 
 export interface ContainerStats {
   readonly pids: number;
-  readonly memory: { readonly rssBytes: number };
+  /** From /proc: summed RSS. From the sandbox's cgroup: its memory usage (memory.current / memory.usage_in_bytes) and limit. */
+  readonly memory: { readonly rssBytes: number; readonly limitBytes?: number };
   readonly cpu: { readonly usageNs: number };
+  /** Where the figures come from: the sandbox's cgroup (root container), or /proc (absent). */
+  readonly source?: 'cgroup' | 'proc';
 }
 
 const PAGE = 4096;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { OciHooks } from '../specs/oci';
 import { PaddockError } from './errors';
 
 /**
@@ -31,6 +32,8 @@ export interface PersistedSandbox {
   readonly execCounter: number;
   /** When the sandbox was created (OCI state and `list` show it). */
   readonly createdAt?: string;
+  /** OCI hooks of the root container, so a later process (`paddock delete`) runs poststop even if the bundle is gone. */
+  readonly hooks?: OciHooks;
   /** XState persisted snapshot of the sandbox machine (plain JSON). */
   readonly snapshot: unknown;
 }

@@ -121,9 +121,29 @@ export interface OciDeviceCgroup {
   access?: string;
 }
 
-/** Only `devices` is spelled out: it is the one part of resources ever tolerated. */
+export interface OciMemoryResources {
+  limit?: number;
+  reservation?: number;
+  /** memory + swap, as in cgroup v1 memsw. */
+  swap?: number;
+  [key: string]: unknown;
+}
+
+export interface OciCpuResources {
+  shares?: number;
+  quota?: number;
+  period?: number;
+  cpus?: string;
+  mems?: string;
+  [key: string]: unknown;
+}
+
+/** What paddock applies to the sandbox's cgroup (actors/cgroups.ts); the rest is refused. */
 export interface OciResources {
   devices?: OciDeviceCgroup[];
+  memory?: OciMemoryResources;
+  cpu?: OciCpuResources;
+  pids?: { limit?: number; [key: string]: unknown };
   [key: string]: unknown;
 }
 

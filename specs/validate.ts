@@ -437,11 +437,40 @@ function checkMounts(c: Checker, mounts: Json): void {
   });
 }
 
+/** Hooks paddock runs on the host (actors/hooks.ts). */
+const HOST_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop']);
+/** Hooks that run inside the container: they need paddock-init support that does not exist. */
+const CONTAINER_HOOKS = new Set(['createContainer', 'startContainer']);
+
 function checkHooks(c: Checker, hooks: Json): void {
   if (hooks === undefined || !c.obj('hooks', hooks)) return;
   for (const [k, v] of Object.entries(hooks)) {
-    if (!c.arr(`hooks.${k}`, v)) continue;
-    if (v.length > 0) c.unsupported(`hooks.${k}`, 'hooks are not supported');
+    const f = `hooks.${k}`;
+    if (!c.arr(f, v)) continue;
+    if (v.length === 0) continue;
+    if (CONTAINER_HOOKS.has(k)) {
+      c.unsupported(f, 'hooks that run inside the container are not supported');
+      continue;
+    }
+    // An unknown hook kind is refused rather than skipped: it would never run.
+    if (!HOST_HOOKS.has(k)) {
+      c.unsupported(f, 'is not a hook kind paddock knows');
+      continue;
+    }
+    v.forEach((h, i) => checkHook(c, `${f}[${i}]`, h));
+  }
+}
+
+function checkHook(c: Checker, f: string, h: Json): void {
+  if (!c.obj(f, h)) return;
+  if (h.path === undefined) c.invalid(`${f}.path`, 'is required');
+  else c.absPath(`${f}.path`, h.path);
+  if (h.args !== undefined && c.arr(`${f}.args`, h.args, LIMITS.args)) {
+    h.args.forEach((a, j) => c.str(`${f}.args[${j}]`, a));
+  }
+  if (h.env !== undefined) checkEnv(c, `${f}.env`, h.env);
+  if (h.timeout !== undefined && (typeof h.timeout !== 'number' || !Number.isInteger(h.timeout) || h.timeout <= 0 || h.timeout > U32_MAX)) {
+    c.invalid(`${f}.timeout`, 'must be a positive integer (seconds)');
   }
 }
 
@@ -579,19 +608,34 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 }
 
 /**
- * Resource limits are not applied. The exceptions are the default device rules (deny
+ * memory {limit, reservation, swap}, cpu {shares, quota, period, cpus, mems} and
+ * pids {limit} are applied to the sandbox's cgroup (actors/cgroups.ts); 0 means unset,
+ * as in runc. Everything else is refused, except the default device rules (deny
  * everything, optionally followed by allows for the standard devices, as runc, podman
  * and containerd write them): inside a user namespace the kernel already refuses
  * device nodes on the container's own mounts, so the rules hold without a device
- * cgroup; and containerd's default `cpu.shares` of 1024.
+ * cgroup.
  */
 function checkResources(c: Checker, res: Json, ctx: Ctx): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
-    if (k === 'cpu' && isDefaultCpuShares(v)) continue;
+    if (k === 'memory') {
+      checkMemory(c, v);
+      continue;
+    }
+    if (k === 'cpu') {
+      checkCpu(c, v);
+      continue;
+    }
+    if (k === 'pids') {
+      if (!c.obj(f, v)) continue;
+      for (const key of Object.keys(v)) if (key !== 'limit') c.unsupported(`${f}.${key}`, 'is not supported');
+      if (v.limit !== undefined) resourceInt(c, `${f}.limit`, v.limit, -1, Number.MAX_SAFE_INTEGER);
+      continue;
+    }
     if (k !== 'devices') {
-      c.unsupported(f, 'resource limits are not supported yet');
+      c.unsupported(f, 'is not applied (supported: memory, cpu, pids)');
       continue;
     }
     if (!c.arr(f, v)) continue;
@@ -610,6 +654,50 @@ function checkResources(c: Checker, res: Json, ctx: Ctx): void {
   }
 }
 
+/** An integer in [min, max] (0 always allowed: unset). */
+function resourceInt(c: Checker, field: string, v: Json, min: number, max: number, what?: string): v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || (v !== 0 && (v < min || v > max))) {
+    c.invalid(field, `must be ${what ?? `an integer from ${min} to ${max}`}`);
+    return false;
+  }
+  return true;
+}
+
+function checkMemory(c: Checker, v: Json): void {
+  const f = 'linux.resources.memory';
+  if (!c.obj(f, v)) return;
+  for (const key of Object.keys(v)) {
+    if (key !== 'limit' && key !== 'reservation' && key !== 'swap') c.unsupported(`${f}.${key}`, 'is not supported');
+  }
+  const bytes = 'an integer number of bytes, or -1 (unlimited)';
+  const ok = (k: string) => v[k] === undefined || resourceInt(c, `${f}.${k}`, v[k], -1, Number.MAX_SAFE_INTEGER, bytes);
+  const limitOk = ok('limit');
+  ok('reservation');
+  if (ok('swap') && limitOk && typeof v.swap === 'number' && v.swap > 0) {
+    const limit = typeof v.limit === 'number' ? v.limit : 0;
+    if (limit <= 0) c.invalid(`${f}.swap`, 'needs linux.resources.memory.limit (swap counts memory plus swap)');
+    else if (v.swap < limit) c.invalid(`${f}.swap`, `must be at least linux.resources.memory.limit (${limit}): it counts memory plus swap`);
+  }
+}
+
+const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
+
+function checkCpu(c: Checker, v: Json): void {
+  const f = 'linux.resources.cpu';
+  if (!c.obj(f, v)) return;
+  for (const key of Object.keys(v)) {
+    if (!['shares', 'quota', 'period', 'cpus', 'mems'].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
+  }
+  if (v.shares !== undefined) resourceInt(c, `${f}.shares`, v.shares, 2, 262144);
+  if (v.quota !== undefined) resourceInt(c, `${f}.quota`, v.quota, -1, Number.MAX_SAFE_INTEGER, 'an integer number of microseconds (at least 1000), or -1 (unlimited)');
+  if (typeof v.quota === 'number' && v.quota > 0 && v.quota < 1000) c.invalid(`${f}.quota`, 'must be at least 1000 microseconds');
+  if (v.period !== undefined) resourceInt(c, `${f}.period`, v.period, 1000, 1000000);
+  for (const k of ['cpus', 'mems'] as const) {
+    if (v[k] === undefined) continue;
+    if (c.str(`${f}.${k}`, v[k]) && v[k] !== '' && !CPU_LIST.test(v[k] as string)) c.invalid(`${f}.${k}`, 'must be a list such as "0-3,6"');
+  }
+}
+
 /**
  * The allow rules runc and containerd add after deny-all for the standard devices:
  * null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1,
@@ -624,12 +712,4 @@ function isDefaultDeviceAllow(rule: Json): boolean {
   const major = typeof rule.major === 'number' ? String(rule.major) : undefined;
   const minor = rule.minor === undefined || rule.minor === -1 ? '*' : typeof rule.minor === 'number' ? String(rule.minor) : undefined;
   return major !== undefined && minor !== undefined && DEFAULT_DEVICE_ALLOWS.has(`${major}:${minor}`);
-}
-
-/**
- * `cpu: { shares: 1024 }`, which containerd writes by default, is the kernel's default
- * weight: not applying it gives the container exactly what it asks for.
- */
-function isDefaultCpuShares(v: Json): boolean {
-  return isObj(v) && Object.keys(v).length === 1 && v.shares === 1024;
 }

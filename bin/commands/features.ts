@@ -13,12 +13,12 @@ export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
   const features = {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.0.2',
-    hooks: [],
+    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
     mountOptions: [...new Set(mountOptions)].sort(),
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: Object.keys(CAPABILITIES).sort(),
-      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false },
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: { enabled: true, actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP'], operators: ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'], archs: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'] },
       apparmor: { enabled: false },
       selinux: { enabled: false },

@@ -20,7 +20,7 @@ export function quietLogger() {
   return pino({ level: process.env.PADDOCK_TEST_LOG ?? 'silent' });
 }
 
-export type Need = 'root' | 'kvm' | 'cgroup2' | 'busybox' | 'podman' | 'containerd';
+export type Need = 'root' | 'kvm' | 'cgroup2' | 'cgroups' | 'busybox' | 'podman' | 'containerd';
 
 /** The absolute path of an executable on PATH, or undefined. */
 export function onPath(bin: string): string | undefined {
@@ -47,6 +47,7 @@ export function missingNeeds(needs: Need[]): string[] {
     if (n === 'kvm' && !fs.existsSync('/dev/kvm')) missing.push('kvm (/dev/kvm)');
     if (n === 'cgroup2' && !fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers') && !fs.existsSync('/sys/fs/cgroup/cgroup.controllers'))
       missing.push('cgroup2');
+    if (n === 'cgroups' && !hasCgroups()) missing.push('cgroups (a cgroup v1 or v2 hierarchy with memory, cpu and pids)');
     if (n === 'busybox' && !fs.existsSync('/bin/busybox')) missing.push('busybox-static (/bin/busybox)');
     if (n === 'podman' && (!onPath('podman') || !onPath('conmon'))) missing.push('podman (podman, conmon)');
     if (n === 'containerd' && (!onPath('containerd') || !onPath('ctr') || !onPath('containerd-shim-runc-v2'))) {
@@ -54,6 +55,14 @@ export function missingNeeds(needs: Need[]): string[] {
     }
   }
   return missing;
+}
+
+function hasCgroups(): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { detectLayout } = require('../../actors/cgroups') as typeof import('../../actors/cgroups');
+  const l = detectLayout();
+  if (l.mode === 'v2') return fs.existsSync(`${l.unified}/cgroup.controllers`) && /\bpids\b/.test(fs.readFileSync(`${l.unified}/cgroup.controllers`, 'utf8'));
+  return l.mode !== 'none' && l.v1.memory !== undefined && l.v1.pids !== undefined && l.v1.cpu !== undefined;
 }
 
 export function describeIf(needs: Need[]): jest.Describe {

@@ -155,10 +155,18 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['process.terminal true', (c) => { c.process.terminal = true; }, 'process.terminal'],
     ['seccomp notify action', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }; }, 'linux.seccomp.defaultAction'],
     ['seccomp listenerPath', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' }; }, 'linux.seccomp.listenerPath'],
-    ['linux.resources.memory', (c) => { c.linux.resources = { memory: { limit: 1 } }; }, 'linux.resources.memory'],
+    ['linux.resources.blockIO', (c) => { c.linux.resources = { blockIO: { weight: 10 } }; }, 'linux.resources.blockIO'],
+    ['linux.resources.hugepageLimits', (c) => { c.linux.resources = { hugepageLimits: [{ pageSize: '2MB', limit: 1 }] }; }, 'linux.resources.hugepageLimits'],
+    ['linux.resources.unified', (c) => { c.linux.resources = { unified: { 'io.max': '8:0 rbps=1' } }; }, 'linux.resources.unified'],
+    ['linux.resources.network', (c) => { c.linux.resources = { network: { classID: 1 } }; }, 'linux.resources.network'],
+    ['linux.resources.rdma', (c) => { c.linux.resources = { rdma: {} }; }, 'linux.resources.rdma'],
+    ['linux.resources.memory.kernel', (c) => { c.linux.resources = { memory: { limit: 1 << 20, kernel: 1 << 20 } }; }, 'linux.resources.memory.kernel'],
+    ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
+    ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
     ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
-    ['hooks.prestart', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, 'hooks.prestart'],
-    ['hooks.createRuntime', (c) => { c.hooks = { createRuntime: [{ path: '/bin/true' }] }; }, 'hooks.createRuntime'],
+    ['hooks.createContainer', (c) => { c.hooks = { createContainer: [{ path: '/bin/true' }] }; }, 'hooks.createContainer'],
+    ['hooks.startContainer', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }], startContainer: [{ path: '/bin/true' }] }; }, 'hooks.startContainer'],
+    ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
@@ -308,7 +316,8 @@ describe("validateConfig: runc spec's defaults", () => {
       c.linux.resources.devices.push({ allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' });
       c.linux.resources.cpu = { shares: 512 };
     }));
-    expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.cpu', 'linux.resources.devices']);
+    // cpu shares are applied now (to the sandbox's cgroup); the block device allow is not.
+    expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.devices']);
   });
 
   it('RLIMIT_NOFILE 1024 alone is tolerated even without a user namespace', () => {
@@ -352,5 +361,39 @@ describe('defaultSpec', () => {
     const a = defaultSpec();
     a.mounts?.pop();
     expect(defaultSpec().mounts).toHaveLength(6);
+  });
+});
+
+describe('validateConfig: linux.resources memory, cpu and pids are applied', () => {
+  const res = (r: unknown) => findConfigProblems(spec((c) => { c.linux.resources = r; }));
+  const fields = (r: unknown) => res(r).map((p) => [p.code, p.field]);
+
+  it('accepts the supported limits, -1 (unlimited) and 0 (unset)', () => {
+    expect(res({
+      memory: { limit: 32 << 20, reservation: 16 << 20, swap: 64 << 20 },
+      cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0-1,3', mems: '0' },
+      pids: { limit: 5 },
+    })).toEqual([]);
+    expect(res({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 }, pids: { limit: -1 } })).toEqual([]);
+    expect(res({ pids: { limit: 0 }, memory: { limit: 0 } })).toEqual([]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a fractional memory limit', { memory: { limit: 1.5 } }, 'linux.resources.memory.limit'],
+    ['a string memory limit', { memory: { limit: '32M' } }, 'linux.resources.memory.limit'],
+    ['memory limit below -1', { memory: { limit: -2 } }, 'linux.resources.memory.limit'],
+    ['swap without a limit', { memory: { swap: 1 << 20 } }, 'linux.resources.memory.swap'],
+    ['swap below the limit', { memory: { limit: 2 << 20, swap: 1 << 20 } }, 'linux.resources.memory.swap'],
+    ['shares below 2', { cpu: { shares: 1 } }, 'linux.resources.cpu.shares'],
+    ['shares above 262144', { cpu: { shares: 262145 } }, 'linux.resources.cpu.shares'],
+    ['a quota below 1000', { cpu: { quota: 500 } }, 'linux.resources.cpu.quota'],
+    ['a period below 1000', { cpu: { period: 999 } }, 'linux.resources.cpu.period'],
+    ['a period above 1s', { cpu: { period: 1000001 } }, 'linux.resources.cpu.period'],
+    ['a bad cpu list', { cpu: { cpus: '0-1;3' } }, 'linux.resources.cpu.cpus'],
+    ['a bad mems list', { cpu: { mems: 'all' } }, 'linux.resources.cpu.mems'],
+    ['a negative pids limit', { pids: { limit: -5 } }, 'linux.resources.pids.limit'],
+    ['pids not an object', { pids: 5 }, 'linux.resources.pids'],
+  ])('refuses %s as ECONFIG_INVALID naming the field', (_, r, field) => {
+    expect(fields(r)).toEqual([['ECONFIG_INVALID', field]]);
   });
 });

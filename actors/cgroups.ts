@@ -1,0 +1,506 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { errnoName as nameOfErrno } from '../native/errno';
+import type { DeepReadonly } from '../specs/freeze';
+import type { OciResources as MutableResources } from '../specs/oci';
+
+type OciResources = DeepReadonly<MutableResources>;
+
+/**
+ * Each sandbox lives in its own cgroup: `paddock/<stateKey>-<sandboxId>` below the
+ * root of every hierarchy paddock uses (docs/decisions/0009). The root container's
+ * `linux.resources` are applied to it, `event()` reads its figures, and it is removed
+ * after init is gone. Three layouts exist:
+ *
+ * - `v2`: cgroup2 at /sys/fs/cgroup with controllers; controllers are enabled down
+ *   the parent chain through cgroup.subtree_control.
+ * - `hybrid`: v1 controllers (memory, cpu, cpuacct, pids, freezer, cpuset) plus a
+ *   controller-less cgroup2 tree (systemd's /sys/fs/cgroup/unified), where the sandbox
+ *   also gets a directory, for cgroup.kill.
+ * - `v1`: v1 controllers only.
+ *
+ * Every path here comes from a `CgroupLayout`, so tests can point it at a temp tree.
+ */
+
+export type CgroupMode = 'v2' | 'hybrid' | 'v1' | 'none';
+export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'cpuset'] as const;
+export type V1Controller = (typeof V1_CONTROLLERS)[number];
+/** A hierarchy a file lives in: a v1 controller's mount, or the cgroup2 tree. */
+export type Hierarchy = V1Controller | 'unified';
+
+export interface CgroupLayout {
+  readonly mode: CgroupMode;
+  /** The cgroup2 mount (v2 and hybrid). */
+  readonly unified?: string;
+  /** v1 controller → its mount point (co-mounted controllers share one). */
+  readonly v1: Readonly<Partial<Record<V1Controller, string>>>;
+}
+
+export class CgroupError extends Error {
+  constructor(
+    readonly errnoName: string,
+    readonly file: string,
+    readonly fullPath?: string,
+  ) {
+    super(`cgroup: ${errnoName} (${file})`);
+    this.name = 'CgroupError';
+  }
+}
+
+// ---------------------------------------------------------------- detection
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * The layout from /proc/self/mountinfo text. `controllersOf(dir)` reads a cgroup2
+ * mount's cgroup.controllers (empty for systemd's hybrid `unified` tree).
+ */
+export function parseLayout(mountinfo: string, controllersOf: (dir: string) => string[]): CgroupLayout {
+  const v1: Partial<Record<V1Controller, string>> = {};
+  let unified: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const mountPoint = unescapeMount(line.slice(0, sep).split(' ')[4] ?? '');
+    const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
+    if (fstype === 'cgroup2') {
+      if (unified === undefined || mountPoint === '/sys/fs/cgroup' || mountPoint === '/sys/fs/cgroup/unified') unified = mountPoint;
+    } else if (fstype === 'cgroup') {
+      for (const opt of superOpts.split(',')) {
+        const c = opt as V1Controller;
+        if ((V1_CONTROLLERS as readonly string[]).includes(c) && v1[c] === undefined) v1[c] = mountPoint;
+      }
+    }
+  }
+  const hasV1 = v1.memory !== undefined || v1.cpu !== undefined || v1.pids !== undefined;
+  if (hasV1) return { mode: unified !== undefined ? 'hybrid' : 'v1', ...(unified !== undefined ? { unified } : {}), v1 };
+  if (unified !== undefined && controllersOf(unified).length > 0) return { mode: 'v2', unified, v1: {} };
+  // A cgroup2 tree without controllers and no v1: it can hold and kill, not limit.
+  if (unified !== undefined) return { mode: 'v2', unified, v1: {} };
+  return { mode: 'none', v1: {} };
+}
+
+let detected: CgroupLayout | undefined;
+
+/** The host's layout, read once per process. */
+export function detectLayout(): CgroupLayout {
+  if (!detected) {
+    let text = '';
+    try {
+      text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      // no /proc: no cgroups
+    }
+    detected = parseLayout(text, readControllers);
+  }
+  return detected;
+}
+
+function readControllers(dir: string): string[] {
+  try {
+    return fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The sandbox's cgroup path below each hierarchy root. The state dir is hashed in, so
+ * two engines (two state dirs) may both run a sandbox named `web` without meeting; the
+ * path is recomputed from (state dir, id) on reattach, nothing is persisted.
+ */
+export function sandboxCgroupPath(stateDir: string, sandboxId: string): string {
+  const key = crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 8);
+  return `paddock/${key}-${sandboxId}`;
+}
+
+// ---------------------------------------------------------------- pure conversions
+
+/**
+ * cpu.shares (2..262144) → cpu.weight (1..10000), the conversion crun and runc use
+ * since 2025: 1024 maps to 100, the default of both, and the scale is logarithmic.
+ */
+export function sharesToWeight(shares: number): number {
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  const exponent = (l * l + 125 * l) / 612.0 - 7.0 / 34.0;
+  return Math.ceil(Math.pow(10, exponent));
+}
+
+/** OCI memory.swap is memory+swap; v2 memory.swap.max is swap alone. */
+export function swapToV2(limit: number | undefined, swap: number): string {
+  if (swap === -1) return 'max';
+  if (limit === undefined || limit === -1) throw new CgroupError('EINVAL', 'memory.swap.max');
+  return String(swap - limit);
+}
+
+export interface CgroupWrite {
+  readonly hierarchy: Hierarchy;
+  readonly file: string;
+  readonly value: string;
+}
+
+/** A set figure; 0 means unset, as in runc. */
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && v !== 0 ? v : undefined;
+}
+function limitOrMax(v: number): string {
+  return v < 0 ? 'max' : String(v);
+}
+
+/** The files `apply` writes, in order, for a layout's mode. Validated resources only. */
+export function planWrites(mode: CgroupMode, res: OciResources | undefined): CgroupWrite[] {
+  const out: CgroupWrite[] = [];
+  if (!res) return out;
+  const v2 = mode === 'v2';
+  const mem = res.memory;
+  if (mem) {
+    const limit = num(mem.limit);
+    const reservation = num(mem.reservation);
+    const swap = num(mem.swap);
+    if (v2) {
+      if (limit !== undefined) out.push({ hierarchy: 'unified', file: 'memory.max', value: limitOrMax(limit) });
+      if (reservation !== undefined) out.push({ hierarchy: 'unified', file: 'memory.low', value: limitOrMax(reservation) });
+      if (swap !== undefined) out.push({ hierarchy: 'unified', file: 'memory.swap.max', value: swapToV2(limit, swap) });
+    } else {
+      if (limit !== undefined) out.push({ hierarchy: 'memory', file: 'memory.limit_in_bytes', value: String(limit < 0 ? -1 : limit) });
+      if (reservation !== undefined) out.push({ hierarchy: 'memory', file: 'memory.soft_limit_in_bytes', value: String(reservation < 0 ? -1 : reservation) });
+      // memsw must stay >= limit: written after the limit (a fresh cgroup has both unlimited).
+      if (swap !== undefined) out.push({ hierarchy: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(swap < 0 ? -1 : swap) });
+    }
+  }
+  const cpu = res.cpu;
+  if (cpu) {
+    const shares = num(cpu.shares);
+    const quota = num(cpu.quota);
+    const period = num(cpu.period);
+    if (shares !== undefined) {
+      out.push(v2 ? { hierarchy: 'unified', file: 'cpu.weight', value: String(sharesToWeight(shares)) } : { hierarchy: 'cpu', file: 'cpu.shares', value: String(shares) });
+    }
+    if (v2) {
+      if (quota !== undefined || period !== undefined) {
+        const q = quota === undefined || quota < 0 ? 'max' : String(quota);
+        out.push({ hierarchy: 'unified', file: 'cpu.max', value: `${q} ${period ?? 100000}` });
+      }
+    } else {
+      if (period !== undefined) out.push({ hierarchy: 'cpu', file: 'cpu.cfs_period_us', value: String(period) });
+      if (quota !== undefined) out.push({ hierarchy: 'cpu', file: 'cpu.cfs_quota_us', value: String(quota < 0 ? -1 : quota) });
+    }
+    if (typeof cpu.cpus === 'string' && cpu.cpus !== '') out.push({ hierarchy: v2 ? 'unified' : 'cpuset', file: 'cpuset.cpus', value: cpu.cpus });
+    if (typeof cpu.mems === 'string' && cpu.mems !== '') out.push({ hierarchy: v2 ? 'unified' : 'cpuset', file: 'cpuset.mems', value: cpu.mems });
+  }
+  const pids = num(res.pids?.limit);
+  if (pids !== undefined) out.push({ hierarchy: v2 ? 'unified' : 'pids', file: 'pids.max', value: limitOrMax(pids) });
+  return out;
+}
+
+/** True when the resources ask for a limit (containerd's default cpu.shares 1024 and device rules do not). */
+export function requestsLimits(res: OciResources | undefined): boolean {
+  return planWrites('v2', res).some((w) => !(w.file === 'cpu.weight' && res?.cpu?.shares === 1024));
+}
+
+/** v2 controllers a set of writes needs, plus the ones stats read. */
+function v2Controllers(writes: readonly CgroupWrite[]): { needed: Set<string>; wanted: string[] } {
+  const needed = new Set<string>();
+  for (const w of writes) needed.add(w.file.slice(0, w.file.indexOf('.')));
+  return { needed, wanted: [...new Set([...needed, 'memory', 'pids', 'cpu'])] };
+}
+
+// ---------------------------------------------------------------- the sandbox cgroup
+
+export interface CgroupStats {
+  readonly memoryBytes: number;
+  readonly memoryLimitBytes?: number;
+  readonly cpuUsageNs: number;
+  readonly pids: number;
+}
+
+interface Dir {
+  readonly hierarchy: Hierarchy;
+  readonly root: string;
+  readonly dir: string;
+}
+
+export class SandboxCgroup {
+  private readonly dirs: Dir[];
+
+  /** `relPath` is below each hierarchy root (sandboxCgroupPath). */
+  constructor(
+    readonly layout: CgroupLayout,
+    readonly relPath: string,
+    opts: { cpuset?: boolean } = {},
+  ) {
+    const dirs: Dir[] = [];
+    const seen = new Set<string>();
+    const add = (hierarchy: Hierarchy, root: string | undefined) => {
+      if (root === undefined || seen.has(root)) return;
+      seen.add(root);
+      dirs.push({ hierarchy, root, dir: path.join(root, relPath) });
+    };
+    if (layout.mode === 'v2') add('unified', layout.unified);
+    if (layout.mode === 'v1' || layout.mode === 'hybrid') {
+      for (const c of ['memory', 'cpu', 'cpuacct', 'pids', 'freezer'] as const) add(c, layout.v1[c]);
+      // An empty v1 cpuset refuses tasks: only made when cpus/mems are asked for.
+      if (opts.cpuset) add('cpuset', layout.v1.cpuset);
+      if (layout.mode === 'hybrid') add('unified', layout.unified);
+    }
+    this.dirs = dirs;
+  }
+
+  /** Every directory of the sandbox (one per hierarchy mount). */
+  get paths(): string[] {
+    return this.dirs.map((d) => d.dir);
+  }
+
+  /** The directory a hierarchy's files live in (co-mounted controllers share one). */
+  dirOf(h: Hierarchy): string | undefined {
+    if (h === 'unified') return this.dirs.find((d) => d.hierarchy === 'unified')?.dir;
+    const root = this.layout.mode === 'v2' ? this.layout.unified : this.layout.v1[h];
+    return this.dirs.find((d) => d.root === root)?.dir;
+  }
+
+  /** True when at least one directory exists (reattach). */
+  exists(): boolean {
+    return this.dirs.some((d) => fs.existsSync(d.dir));
+  }
+
+  /**
+   * Makes every directory (v2: enabling controllers down the parent chain), then
+   * applies the limits. On failure removes what it made and throws CgroupError.
+   */
+  create(res: OciResources | undefined, opts: { deferPids?: boolean } = {}): void {
+    if (this.dirs.length === 0) throw new CgroupError('ENOENT', 'no cgroup hierarchy is mounted');
+    const all = planWrites(this.layout.mode, res);
+    const writes = opts.deferPids ? all.filter((w) => w.file !== 'pids.max') : all;
+    try {
+      for (const d of this.dirs) this.makeDir(d, writes);
+      this.apply(writes);
+    } catch (e) {
+      this.removeSync();
+      throw e;
+    }
+  }
+
+  private makeDir(d: Dir, writes: readonly CgroupWrite[]): void {
+    const parts = this.relPath.split('/');
+    let cur = d.root;
+    const v2 = this.layout.mode === 'v2' && d.hierarchy === 'unified';
+    const { needed, wanted } = v2Controllers(writes);
+    for (let i = 0; i < parts.length; i++) {
+      if (v2) this.enableControllers(cur, needed, wanted);
+      cur = path.join(cur, parts[i] as string);
+      const leaf = i === parts.length - 1;
+      try {
+        fs.mkdirSync(cur);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+        if (code !== 'EEXIST') throw new CgroupError(code, path.relative(d.root, cur) || cur, cur);
+        if (leaf) {
+          // Left over by a supervisor that died: reusable only if empty.
+          try {
+            fs.rmdirSync(cur);
+            fs.mkdirSync(cur);
+          } catch {
+            throw new CgroupError('EEXIST', path.relative(d.root, cur), cur);
+          }
+        }
+      }
+      if (d.hierarchy === 'cpuset') inheritCpuset(cur);
+    }
+  }
+
+  private enableControllers(dir: string, needed: Set<string>, wanted: readonly string[]): void {
+    const available = readControllers(dir);
+    let enabled: string[] = [];
+    try {
+      enabled = fs.readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
+    } catch {
+      // read below as missing
+    }
+    for (const c of wanted) {
+      if (enabled.includes(c)) continue;
+      if (!available.includes(c)) {
+        if (needed.has(c)) throw new CgroupError('ENOTSUP', `controller ${c} is not available in ${dir}`);
+        continue;
+      }
+      try {
+        fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), `+${c}`);
+      } catch (e) {
+        if (needed.has(c)) throw new CgroupError((e as NodeJS.ErrnoException).code ?? 'EIO', 'cgroup.subtree_control', path.join(dir, 'cgroup.subtree_control'));
+      }
+    }
+  }
+
+  /** Writes resources (or already-planned writes) into the sandbox's files. */
+  apply(resOrWrites: OciResources | readonly CgroupWrite[] | undefined): void {
+    const writes = Array.isArray(resOrWrites) ? (resOrWrites as CgroupWrite[]) : planWrites(this.layout.mode, resOrWrites as OciResources | undefined);
+    for (const w of writes) {
+      const dir = this.dirOf(w.hierarchy);
+      if (dir === undefined) throw new CgroupError('ENOENT', w.file);
+      writeFile(path.join(dir, w.file), w.file, w.value);
+    }
+  }
+
+  /**
+   * pids.max = `limit` + the tasks in the cgroup now. Called once paddock-init (with
+   * its nng worker threads) is in and ready and before any container starts, so the
+   * limit counts the containers' tasks only, as with runc where no runtime process
+   * stays in the container's cgroup. Returns the value written.
+   */
+  limitPids(limit: number): number {
+    const dir = this.dirOf(this.layout.mode === 'v2' ? 'unified' : 'pids');
+    if (dir === undefined) throw new CgroupError('ENOENT', 'pids.max');
+    const current = readNumber(path.join(dir, 'pids.current')) ?? 0;
+    const value = limit + current;
+    writeFile(path.join(dir, 'pids.max'), 'pids.max', String(value));
+    return value;
+  }
+
+  /** Moves a process (all its threads) into the sandbox's cgroup in every hierarchy. */
+  addProcess(pid: number): void {
+    for (const d of this.dirs) writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
+  }
+
+  /**
+   * The sandbox's figures; undefined when nothing can be read. `initPid`'s tasks are
+   * left out of `pids`, so it counts what pids.limit limits (see limitPids).
+   */
+  stats(initPid?: number): CgroupStats | undefined {
+    const v2 = this.layout.mode === 'v2';
+    const memDir = this.dirOf(v2 ? 'unified' : 'memory');
+    const cpuDir = this.dirOf(v2 ? 'unified' : 'cpuacct');
+    const pidsDir = this.dirOf(v2 ? 'unified' : 'pids');
+    const memory = memDir ? readNumber(path.join(memDir, v2 ? 'memory.current' : 'memory.usage_in_bytes')) : undefined;
+    const limit = memDir ? readNumber(path.join(memDir, v2 ? 'memory.max' : 'memory.limit_in_bytes')) : undefined;
+    let cpu: number | undefined;
+    if (cpuDir && v2) {
+      const m = /^usage_usec (\d+)$/m.exec(readText(path.join(cpuDir, 'cpu.stat')) ?? '');
+      if (m) cpu = Number(m[1]) * 1000;
+    } else if (cpuDir) cpu = readNumber(path.join(cpuDir, 'cpuacct.usage'));
+    let pids = pidsDir ? readNumber(path.join(pidsDir, 'pids.current')) : undefined;
+    if (pids !== undefined && initPid !== undefined) {
+      try {
+        pids = Math.max(0, pids - fs.readdirSync(`/proc/${initPid}/task`).length);
+      } catch {
+        // init is gone
+      }
+    }
+    if (memory === undefined && cpu === undefined && pids === undefined) return undefined;
+    return {
+      memoryBytes: memory ?? 0,
+      // v1 reports "unlimited" as a huge page-rounded number.
+      ...(limit !== undefined && limit < 2 ** 62 ? { memoryLimitBytes: limit } : {}),
+      cpuUsageNs: cpu ?? 0,
+      pids: pids ?? 0,
+    };
+  }
+
+  /** SIGKILL every process in the cgroup: cgroup.kill where a cgroup2 dir exists, else one by one. */
+  kill(): void {
+    const unified = this.dirOf('unified');
+    if (unified && fs.existsSync(path.join(unified, 'cgroup.kill'))) {
+      writeFile(path.join(unified, 'cgroup.kill'), 'cgroup.kill', '1');
+      return;
+    }
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** Host pids in the cgroup. */
+  pids(): number[] {
+    const d = this.dirs[0];
+    const text = d ? readText(path.join(d.dir, 'cgroup.procs')) : undefined;
+    return (text ?? '').split('\n').filter(Boolean).map(Number);
+  }
+
+  /**
+   * rmdir every directory; a directory still holding exiting tasks answers EBUSY, so
+   * it is retried for up to `timeoutMs`. Throws the last CgroupError if one remains.
+   */
+  async remove(timeoutMs = 2_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = this.tryRemove();
+      if (left === undefined) return;
+      if (Date.now() > deadline) throw left;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** One pass of rmdir (used when undoing a create, where no task was ever added). */
+  removeSync(): void {
+    this.tryRemove();
+  }
+
+  private tryRemove(): CgroupError | undefined {
+    let err: CgroupError | undefined;
+    for (const d of this.dirs) {
+      try {
+        fs.rmdirSync(d.dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        if (code === 'ENOTEMPTY' && !isCgroupFs(d.dir)) {
+          // A fake tree (tests): plain files stand in for the kernel's.
+          fs.rmSync(d.dir, { recursive: true, force: true });
+          continue;
+        }
+        err = new CgroupError(code ?? 'EIO', path.relative(d.root, d.dir), d.dir);
+      }
+    }
+    return err;
+  }
+}
+
+function isCgroupFs(dir: string): boolean {
+  try {
+    const st = fs.statfsSync(dir);
+    // CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC
+    return st.type === 0x27e0eb || st.type === 0x63677270;
+  } catch {
+    return true;
+  }
+}
+
+/** A fresh v1 cpuset has empty cpus and mems and refuses tasks: copy the parent's. */
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const own = readText(path.join(dir, f));
+    if (own !== undefined && own.trim() !== '') continue;
+    const parent = readText(path.join(path.dirname(dir), f));
+    if (parent !== undefined && parent.trim() !== '') writeFile(path.join(dir, f), f, parent.trim());
+  }
+}
+
+function writeFile(full: string, file: string, value: string): void {
+  try {
+    fs.writeFileSync(full, value);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CgroupError(err.code ?? (typeof err.errno === 'number' ? nameOfErrno(-err.errno) : 'EIO'), file, full);
+  }
+}
+
+function readText(full: string): string | undefined {
+  try {
+    return fs.readFileSync(full, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function readNumber(full: string): number | undefined {
+  const t = readText(full)?.trim();
+  if (t === undefined || t === '' || t === 'max') return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}

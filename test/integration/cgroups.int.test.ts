@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
+import { useEngine } from '../helpers/engine-fixture';
+import { describeIf, poll, readAll } from '../helpers/env';
+
+/**
+ * Each sandbox in its own cgroup (v2, hybrid or v1, whatever the host has): the root
+ * container's linux.resources applied, event() reading it, destroy removing it.
+ */
+describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
+  const fx = useEngine('cgroups');
+  const layout = detectLayout();
+  let seq = 0;
+  const id = () => `cg${++seq}`;
+  /** The sandbox's directories in every hierarchy, as the host sees them. */
+  const dirsOf = (sid: string) => new SandboxCgroup(layout, sandboxCgroupPath(fx.stateDir, sid), { cpuset: true }).paths;
+  const fileOf = (sid: string, v1: 'memory' | 'pids', v1File: string, v2File: string) => {
+    const cg = new SandboxCgroup(layout, sandboxCgroupPath(fx.stateDir, sid));
+    return layout.mode === 'v2' ? path.join(cg.dirOf('unified') as string, v2File) : path.join(cg.dirOf(v1) as string, v1File);
+  };
+
+  test('a pids limit of 5 makes the sixth fork fail', async () => {
+    const sid = id();
+    const dir = fx.bundle({
+      args: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo forked'],
+      extra: (c) => {
+        c.linux!.resources = { pids: { limit: 5 } };
+      },
+    });
+    const h = await fx.engine.createSandbox(sid, dir);
+    // The limit counts the container's tasks: paddock-init's own (its nng threads) are added.
+    const initTasks = fs.readdirSync(`/proc/${h.pid}/task`).length;
+    expect(fs.readFileSync(fileOf(sid, 'pids', 'pids.max', 'pids.max'), 'utf8').trim()).toBe(String(5 + initTasks));
+    await fx.engine.startRoot(sid);
+    await fx.engine.wait(sid, sid, { timeoutMs: 20_000 });
+    const stderr = await readAll(h.stdio!.stderr);
+    expect(stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    const current = Number(fs.readFileSync(fileOf(sid, 'pids', 'pids.current', 'pids.current'), 'utf8'));
+    expect(current).toBeLessThanOrEqual(5 + initTasks);
+  });
+
+  test('a 32 MiB memory limit is set on the host side; event() reads the cgroup; destroy removes every directory', async () => {
+    const sid = id();
+    const limit = 32 * 1024 * 1024;
+    const dir = fx.bundle({
+      args: ['sleep', '60'],
+      extra: (c) => {
+        c.linux!.resources = { memory: { limit }, cpu: { shares: 512, quota: 50000, period: 100000 } };
+      },
+    });
+    await fx.engine.createSandbox(sid, dir);
+    const dirs = dirsOf(sid).filter((d) => fs.existsSync(d));
+    expect(dirs.length).toBeGreaterThan(0);
+    expect(Number(fs.readFileSync(fileOf(sid, 'memory', 'memory.limit_in_bytes', 'memory.max'), 'utf8'))).toBe(limit);
+    await fx.engine.startRoot(sid);
+    const stats = await poll(async () => {
+      const s = await fx.engine.event(sid, sid);
+      return s.pids >= 1 && s.cpu.usageNs > 0 ? s : undefined;
+    });
+    expect(stats.source).toBe('cgroup');
+    expect(stats.memory.rssBytes).toBeGreaterThan(0);
+    expect(stats.memory.limitBytes).toBe(limit);
+    // pids counts the containers' tasks (init's are left out, as pids.limit does).
+    expect(stats.pids).toBe(1);
+    expect(stats.cpu.usageNs).toBeGreaterThan(0);
+    // init and the container are in it, in every hierarchy.
+    const pid = fx.engine.list().find((s) => s.id === sid)?.pid;
+    for (const d of dirs) {
+      const procs = fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+      expect(procs.length).toBeGreaterThanOrEqual(2);
+      if (pid !== undefined) expect(procs).toContain(pid);
+    }
+    await fx.engine.destroy(sid);
+    for (const d of dirsOf(sid)) expect(fs.existsSync(d)).toBe(false);
+  });
+
+  test('a limit the kernel refuses fails the create and leaves nothing', async () => {
+    const sid = id();
+    const dir = fx.bundle({
+      args: ['true'],
+      extra: (c) => {
+        // Below the current usage of nothing: cpus no host has.
+        c.linux!.resources = { cpu: { cpus: '4000-4001' } };
+      },
+    });
+    await expect(fx.engine.createSandbox(sid, dir)).rejects.toMatchObject({ message: expect.stringMatching(/^cgroup: E[A-Z]+ \(cpuset\.cpus\)/) });
+    for (const d of dirsOf(sid)) expect(fs.existsSync(d)).toBe(false);
+    expect(fs.existsSync(path.join(fx.stateDir, sid))).toBe(false);
+  });
+
+  test('a sandbox without limits still gets a cgroup; reattach finds it and destroy removes it', async () => {
+    const sid = id();
+    await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'] }));
+    await fx.engine.startRoot(sid);
+    expect(dirsOf(sid).some((d) => fs.existsSync(d))).toBe(true);
+    const { createEngine } = await import('../../index');
+    const { quietLogger } = await import('../helpers/env');
+    await fx.engine.close();
+    const again = await createEngine({ stateDir: fx.stateDir, logger: quietLogger() });
+    try {
+      expect((await again.event(sid, sid)).source).toBe('cgroup');
+      await again.destroy(sid);
+      for (const d of dirsOf(sid)) expect(fs.existsSync(d)).toBe(false);
+    } finally {
+      await again.close();
+    }
+  });
+
+  test("a second container's stats stay /proc-based; limits in its spec are refused", async () => {
+    const sid = id();
+    await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'], extra: (c) => void (c.linux!.resources = { pids: { limit: 50 } }) }));
+    await fx.engine.startRoot(sid);
+    await fx.engine.startContainer(sid, 'side', fx.bundle({ args: ['sleep', '60'] }), { stdio: 'ignore' });
+    const side = await fx.engine.event(sid, 'side');
+    expect(side.source).toBeUndefined();
+    expect(side.pids).toBe(1);
+    expect((await fx.engine.event(sid, sid)).source).toBe('cgroup');
+    const limited = fx.bundle({ args: ['true'], extra: (c) => void (c.linux!.resources = { memory: { limit: 1 << 24 } }) });
+    await expect(fx.engine.startContainer(sid, 'other', limited)).rejects.toMatchObject({ code: 'ECONFIG_UNSUPPORTED', context: { field: 'linux.resources' } });
+  });
+
+  test('without cgroups: limits fail the create and leave nothing; no limits run with /proc stats', async () => {
+    const { createEngine } = await import('../../index');
+    const { quietLogger } = await import('../helpers/env');
+    const eng = await createEngine({ stateDir: fx.stateDir, logger: quietLogger(), cgroups: false, reattach: false });
+    try {
+      const limited = fx.bundle({ args: ['true'], extra: (c) => void (c.linux!.resources = { pids: { limit: 5 } }) });
+      await expect(eng.createSandbox('nocg1', limited)).rejects.toMatchObject({ message: expect.stringMatching(/^cgroup: ENOENT/) });
+      expect(fs.existsSync(path.join(fx.stateDir, 'nocg1'))).toBe(false);
+      // containerd's default shares ask for nothing.
+      await eng.createSandbox('nocg2', fx.bundle({ args: ['sleep', '60'], extra: (c) => void (c.linux!.resources = { cpu: { shares: 1024 } }) }));
+      await eng.startRoot('nocg2');
+      const s = await poll(async () => {
+        const st = await eng.event('nocg2', 'nocg2');
+        return st.pids >= 1 ? st : undefined;
+      });
+      expect(s.source).toBeUndefined();
+      for (const d of dirsOf('nocg2')) expect(fs.existsSync(d)).toBe(false);
+      await eng.destroy('nocg2');
+    } finally {
+      await eng.close();
+    }
+  });
+});
