@@ -1,14 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
 
-// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
-const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
 
 /**
  * The OCI CLI, as podman and containerd call it: every call is a fresh process that
@@ -19,20 +16,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
   const bundles: TestBundle[] = [];
   // Output goes through files, not pipes: a detached sandbox inherits the caller's
   // stdio (as with runc), so a pipe would only see EOF when the container exits.
-  const cli = (...args: string[]) => {
-    const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cli-io-'));
-    const out = path.join(io, 'out');
-    const err = path.join(io, 'err');
-    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
-    try {
-      const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { stdio: ['ignore', fds[0], fds[1]], timeout: 30_000 });
-      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
-    } finally {
-      fs.closeSync(fds[0]);
-      fs.closeSync(fds[1]);
-      fs.rmSync(io, { recursive: true, force: true });
-    }
-  };
+  const cli = (...args: string[]) => runCli(root, args);
   const bundle = (args: string[]) => {
     const b = makeBundle({ args });
     bundles.push(b);

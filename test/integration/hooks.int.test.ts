@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,11 +5,11 @@ import type { EngineEvent } from '../../actors/api';
 import type { OciConfig } from '../../specs/oci';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { useEngine } from '../helpers/engine-fixture';
+import { runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
 
-const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
 
 /**
  * A temp dir of hook scripts. Each recording hook appends `<name> <status> <pid>` (read
@@ -181,20 +180,7 @@ describeIf(['root', 'busybox'])('OCI hooks (CLI: create, start, delete are separ
   let root: string;
   let h: ReturnType<typeof hookDir>;
   const bundles: TestBundle[] = [];
-  const cli = (...args: string[]) => {
-    const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cli-io-'));
-    const out = path.join(io, 'out');
-    const err = path.join(io, 'err');
-    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
-    try {
-      const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { stdio: ['ignore', fds[0], fds[1]], timeout: 30_000 });
-      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
-    } finally {
-      fs.closeSync(fds[0]);
-      fs.closeSync(fds[1]);
-      fs.rmSync(io, { recursive: true, force: true });
-    }
-  };
+  const cli = (...args: string[]) => runCli(root, args);
 
   beforeAll(() => becomeSubreaper());
   afterAll(() => {
