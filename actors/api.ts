@@ -165,7 +165,16 @@ export interface Engine {
   readonly events$: Observable<EngineEvent>;
   createSandbox(id: string, bundleDir: string, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
-  startContainer(sandboxId: string, containerId: string, bundleDir: string, opts?: StartContainerOptions): Promise<ContainerHandle>;
+  /**
+   * Registers a container in a running sandbox without starting it (`created`, persisted:
+   * a later process may start it). The bundle is loaded and planned now.
+   */
+  addContainer(sandboxId: string, containerId: string, bundleDir: string, opts?: StartContainerOptions): Promise<ContainerSummary>;
+  /**
+   * Starts a container registered by addContainer; with a bundleDir, adds it first (and
+   * on a failed start removes it again, leaving the sandbox as it was).
+   */
+  startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts?: StartContainerOptions): Promise<ContainerHandle>;
   execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
   processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
   event(sandboxId: string, containerId: string): Promise<ContainerStats>;

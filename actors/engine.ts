@@ -193,7 +193,7 @@ class PaddockEngine implements Engine {
     return handle;
   }
 
-  async startContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+  async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
     const rt = this.get(sandboxId);
     if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
     const stdio = this.checkStdio(opts.stdio);
@@ -201,10 +201,13 @@ class PaddockEngine implements Engine {
     if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
-    this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'startContainer');
+    this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     refuseLimits(bundle);
+    if (rt.containers.has(containerId)) {
+      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
+    }
     rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>() });
     try {
       this.prepareStdio(rt, containerId, containerId, stdio);
@@ -213,14 +216,47 @@ class PaddockEngine implements Engine {
       throw e;
     }
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
+    this.persistNow(rt);
+    return this.summary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
+  }
+
+  async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+    const rt = this.get(sandboxId);
+    const registered = rt.containers.has(containerId) && rt.actor.getSnapshot().context.containers[containerId] !== undefined;
+    if (!registered && bundleDir === undefined) {
+      throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+    }
+    if (registered && bundleDir !== undefined) {
+      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
+    }
+    if (!registered) await this.addContainer(sandboxId, containerId, bundleDir as string, opts);
+    if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
+      throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: use startRoot`, { sandboxId, containerId, verb: 'startContainer' });
+    }
+    const c = this.containerActor(rt, containerId);
+    if (!c.getSnapshot().can({ type: 'start' }) || !rt.actor.getSnapshot().can({ type: 'container.start', containerId })) {
+      throw new StateError('EINVALID_STATE', `cannot start container ${containerId}: it is ${String(c.getSnapshot().value)} in a ${String(rt.actor.getSnapshot().value)} sandbox`, {
+        sandboxId,
+        containerId,
+        verb: 'startContainer',
+        state: String(c.getSnapshot().value),
+      });
+    }
+    const cr = rt.containers.get(containerId) as ContainerRuntime;
+    if (!cr.plan) {
+      // Registered by another process and its bundle could not be planned again here.
+      cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
+    }
     rt.actor.send({ type: 'container.start', containerId });
     try {
       return await this.awaitStarted(rt, containerId);
     } catch (e) {
-      // A container that failed to start is not kept: the sandbox is as it was.
-      rt.actor.send({ type: 'container.remove', containerId });
-      this.closeContainerStdio(rt.containers.get(containerId));
-      rt.containers.delete(containerId);
+      if (!registered) {
+        // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
+        rt.actor.send({ type: 'container.remove', containerId });
+        this.closeContainerStdio(rt.containers.get(containerId));
+        rt.containers.delete(containerId);
+      }
       this.persistNow(rt);
       throw e;
     }
@@ -378,7 +414,7 @@ class PaddockEngine implements Engine {
 
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
     const rt = this.get(sandboxId);
-    this.containerActor(rt, containerId);
+    const c = this.containerActor(rt, containerId);
     if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
       throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: destroy the sandbox instead`, {
         sandboxId,
@@ -386,7 +422,8 @@ class PaddockEngine implements Engine {
         verb: 'destroyContainer',
       });
     }
-    if (rt.initAlive) {
+    // A container that was only added (never started) has nothing in paddock-init.
+    if (rt.initAlive && c.getSnapshot().value !== 'created') {
       await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
     }
     this.readExitsLog(rt);
@@ -394,7 +431,25 @@ class PaddockEngine implements Engine {
     this.closeContainerStdio(rt.containers.get(containerId));
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
+    this.removeContainerFiles(rt, containerId);
     this.persistNow(rt);
+  }
+
+  /** The stdin FIFOs and log files of a destroyed container and its exec'd processes, so its id can be used again. */
+  private removeContainerFiles(rt: Runtime, containerId: string): void {
+    for (const dir of [rt.paths.stdinDir, rt.paths.logsDir]) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (n.startsWith(`${containerId}.`) && /^(exec-\d+\.)?(stdout|stderr|fifo)$/.test(n.slice(containerId.length + 1))) {
+          fs.rmSync(path.join(dir, n), { force: true });
+        }
+      }
+    }
   }
 
   async destroy(sandboxId: string): Promise<void> {

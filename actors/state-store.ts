@@ -16,6 +16,9 @@ import { PaddockError } from './errors';
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
  *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
  *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
+ *   <stateDir>/.containers/<containerId>  the CLI's index: sandbox id of a container added
+ *                                         to a sandbox (bin/container-index.ts); not a
+ *                                         valid sandbox id, so never taken for a sandbox
  */
 
 export const STATE_VERSION = 1;

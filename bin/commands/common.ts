@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Engine, SandboxSummary } from '../../actors/api';
+import { resolveContainer, type ContainerRef } from '../container-index';
 
 /** The OCI state document (runtime-spec "State"), as `runc state` prints it. */
 export interface OciState {
@@ -15,20 +16,19 @@ export interface OciState {
   annotations?: Record<string, string>;
 }
 
-export function ociState(s: SandboxSummary): OciState {
-  const status = s.status === 'failed' ? 'stopped' : s.status;
-  let annotations: Record<string, string> | undefined;
-  let rootfs: string | undefined;
-  try {
-    const cfg = JSON.parse(fs.readFileSync(path.join(s.bundle, 'config.json'), 'utf8')) as {
-      annotations?: Record<string, string>;
-      root?: { path?: string };
-    };
-    annotations = cfg.annotations;
-    if (cfg.root?.path) rootfs = path.resolve(s.bundle, cfg.root.path);
-  } catch {
-    // The bundle may be gone after create; the state is still reportable.
+/**
+ * The OCI state of a sandbox's root container, or of `containerId` added to it. As
+ * runsc, an added container reports the sandbox's pid (paddock-init) while it is
+ * created or running: it is the process that exists for as long as the container can.
+ */
+export function ociState(s: SandboxSummary, containerId?: string): OciState {
+  if (containerId !== undefined && containerId !== s.id) {
+    const c = s.containers.find((x) => x.id === containerId);
+    if (!c) throw notFound(containerId);
+    const cs = c.status === 'failed' ? 'stopped' : c.status;
+    return { ociVersion: '1.0.2', id: c.id, status: cs, pid: cs === 'stopped' ? 0 : (s.pid ?? 0), bundle: c.bundle, ...fromBundle(c.bundle), created: s.createdAt, owner: '' };
   }
+  const status = s.status === 'failed' ? 'stopped' : s.status;
   return {
     ociVersion: '1.0.2',
     id: s.id,
@@ -36,11 +36,47 @@ export function ociState(s: SandboxSummary): OciState {
     // The pid conmon/containerd wait on: paddock-init, which exits with the container's status.
     pid: status === 'stopped' ? 0 : (s.pid ?? 0),
     bundle: s.bundle,
-    ...(rootfs ? { rootfs } : {}),
+    ...fromBundle(s.bundle),
     created: s.createdAt,
     owner: '',
-    ...(annotations ? { annotations } : {}),
   };
+}
+
+function fromBundle(bundle: string): { rootfs?: string; annotations?: Record<string, string> } {
+  let annotations: Record<string, string> | undefined;
+  let rootfs: string | undefined;
+  try {
+    const cfg = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+      annotations?: Record<string, string>;
+      root?: { path?: string };
+    };
+    annotations = cfg.annotations;
+    if (cfg.root?.path) rootfs = path.resolve(bundle, cfg.root.path);
+  } catch {
+    // The bundle may be gone after create; the state is still reportable.
+  }
+  return { ...(rootfs ? { rootfs } : {}), ...(annotations ? { annotations } : {}) };
+}
+
+function notFound(id: string): Error {
+  return Object.assign(new Error(`container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
+}
+
+/**
+ * Resolves a CLI id to its sandbox (see container-index.ts), attaches that sandbox and
+ * checks the container is in it. A stale index entry (sandbox gone) is "does not exist".
+ */
+export async function resolveAttached(engine: Engine, root: string, id: string): Promise<ContainerRef & { summary: SandboxSummary }> {
+  const ref = resolveContainer(root, id);
+  try {
+    await engine.attach(ref.sandboxId);
+  } catch (e) {
+    if (ref.sub && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') throw notFound(id);
+    throw e;
+  }
+  const summary = engine.list().find((x) => x.id === ref.sandboxId);
+  if (!summary || (ref.sub && !summary.containers.some((c) => c.id === ref.containerId))) throw notFound(id);
+  return { ...ref, summary };
 }
 
 /** Attach the one sandbox this call is about and return its summary. */

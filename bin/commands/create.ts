@@ -1,5 +1,7 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str, UsageError, type FlagSpec } from '../args';
+import { isIndexed, recordContainer, resolveContainer } from '../container-index';
 import { writePidFile, type CliContext } from '../context';
 
 export const CREATE_FLAGS = [
@@ -11,10 +13,39 @@ export const CREATE_FLAGS = [
   { name: 'preserve-fds', type: 'string' },
 ] as const;
 
+/** CRI's annotations (containerd, CRI-O): which containers share one sandbox (pod). */
+export const CONTAINER_TYPE = 'io.kubernetes.cri.container-type';
+export const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
+
+/**
+ * Where the bundle's container goes: a new sandbox (no annotation, or container-type
+ * `sandbox`), or the existing sandbox named by `sandbox-id` (container-type `container`).
+ * An unreadable config.json is left for the engine to report.
+ */
+function targetSandbox(bundle: string): string | undefined {
+  let annotations: Record<string, unknown> | undefined;
+  try {
+    annotations = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, unknown> }).annotations;
+  } catch {
+    return undefined;
+  }
+  const type = annotations?.[CONTAINER_TYPE];
+  if (type === undefined || type === 'sandbox') return undefined;
+  if (type !== 'container') throw new UsageError(`annotation ${CONTAINER_TYPE}: ${JSON.stringify(type)} is neither sandbox nor container`);
+  const sid = annotations?.[SANDBOX_ID];
+  if (typeof sid !== 'string' || sid === '') throw new UsageError(`annotation ${CONTAINER_TYPE}=container needs ${SANDBOX_ID}`);
+  return sid;
+}
+
 /**
  * `create`: launches the sandbox process (paddock-init) in the bundle's namespaces
  * and plans the container; `start` runs it. The pid file gets init's pid, which
  * exits with the container's status (what conmon and containerd-shim wait on).
+ *
+ * With the CRI annotations naming an existing sandbox, no sandbox is launched: the
+ * container is registered (created, not started) in that sandbox, its output goes to
+ * log files in the sandbox's state folder, and the pid file gets the sandbox's init pid
+ * (as runsc does for a subcontainer).
  */
 export async function createFromArgs(ctx: CliContext, argv: string[], cmd: string, extra: readonly FlagSpec[] = []) {
   const p = parseArgs(argv, [...CREATE_FLAGS, ...extra]);
@@ -23,11 +54,38 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
     throw new UsageError('--console-socket needs process.terminal, which is not supported yet');
   }
   const bundle = path.resolve(str(p, 'bundle') ?? '.');
+  const target = targetSandbox(bundle);
+  if (isIndexed(ctx.root, id)) {
+    throw Object.assign(new Error(`container ${id} already exists in sandbox ${resolveContainer(ctx.root, id).sandboxId}`), { code: 'ECONTAINER_EXISTS' });
+  }
   const engine = await ctx.engine();
-  const h = await engine.createSandbox(id, bundle, { stdio: 'inherit', ...(bool(p, 'no-pivot') ? { noPivot: true } : {}) });
   const pidFile = str(p, 'pid-file');
+  if (target !== undefined) {
+    if (fs.existsSync(path.join(ctx.root, id))) throw Object.assign(new Error(`container ${id} already exists (a sandbox)`), { code: 'ESANDBOX_EXISTS' });
+    const sandboxId = resolveContainer(ctx.root, target).sandboxId;
+    try {
+      await engine.attach(sandboxId);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') {
+        throw Object.assign(new Error(`sandbox ${target} of container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
+      }
+      throw e;
+    }
+    if (bool(p, 'no-pivot')) throw new UsageError('--no-pivot is for a sandbox\'s root container only');
+    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe' });
+    try {
+      recordContainer(ctx.root, id, sandboxId);
+    } catch (e) {
+      await engine.destroyContainer(sandboxId, id).catch(() => undefined);
+      throw e;
+    }
+    const pid = engine.list().find((s) => s.id === sandboxId)?.pid ?? 0;
+    if (pidFile) writePidFile(path.resolve(pidFile), pid);
+    return { engine, id, sandboxId, sub: true, parsed: p };
+  }
+  const h = await engine.createSandbox(id, bundle, { stdio: 'inherit', ...(bool(p, 'no-pivot') ? { noPivot: true } : {}) });
   if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
-  return { engine, id, handle: h, parsed: p };
+  return { engine, id, sandboxId: id, sub: false, parsed: p };
 }
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {

@@ -1,24 +1,42 @@
 import { bool, expectPositionals, parseArgs } from '../args';
 import type { CliContext } from '../context';
-import { summaryOf } from './common';
+import { forgetContainer, forgetSandbox, resolveContainer } from '../container-index';
+import { ociState, resolveAttached } from './common';
 
-/** `delete [--force] ID`: a running container needs --force (then it is killed). */
+/**
+ * `delete [--force] ID`: a running container needs --force (then it is killed). A
+ * sandbox's root container takes the whole sandbox with it (and the index entries of
+ * the containers added to it); an added container is destroyed alone.
+ */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ name: 'force', alias: 'f', type: 'bool' }]);
   const [id] = expectPositionals(p, 'delete', ['container-id']) as [string];
   const engine = await ctx.engine();
-  let s;
+  let r;
   try {
-    s = await summaryOf(engine, id);
+    r = await resolveAttached(engine, ctx.root, id);
   } catch (e) {
     // As runc: `delete --force` of a container that is already gone succeeds
     // (containerd's shim and conmon both call it after a plain delete).
-    if (bool(p, 'force') && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') return 0;
+    if (bool(p, 'force') && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') {
+      const ref = resolveContainer(ctx.root, id);
+      if (ref.sub) forgetContainer(ctx.root, id);
+      else forgetSandbox(ctx.root, id);
+      return 0;
+    }
     throw e;
   }
-  if (s.status === 'running' && !bool(p, 'force')) {
+  const st = ociState(r.summary, r.containerId);
+  if (st.status === 'running' && !bool(p, 'force')) {
     throw Object.assign(new Error(`cannot delete container ${id} that is not stopped: running`), { code: 'EINVALID_STATE' });
   }
-  await engine.destroy(id);
+  if (!r.sub) {
+    await engine.destroy(id);
+    forgetSandbox(ctx.root, id);
+    return 0;
+  }
+  // In a sandbox that has stopped, the container goes with the sandbox: only its entry is dropped.
+  if (r.summary.status === 'running') await engine.destroyContainer(r.sandboxId, r.containerId);
+  forgetContainer(ctx.root, id);
   return 0;
 }

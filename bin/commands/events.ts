@@ -1,5 +1,6 @@
 import { bool, expectPositionals, parseArgs, str, UsageError } from '../args';
 import type { CliContext } from '../context';
+import { resolveAttached } from './common';
 
 /**
  * `events [--stats] [--interval 5s] ID`: one stats JSON with --stats, otherwise a
@@ -18,16 +19,16 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
   if (ms <= 0) throw new UsageError('--interval must be positive');
   const engine = await ctx.engine();
-  await engine.attach(id);
+  const r = await resolveAttached(engine, ctx.root, id);
   const emit = async () => {
-    const data = await engine.event(id, id);
+    const data = await engine.event(r.sandboxId, r.containerId);
     process.stdout.write(`${JSON.stringify({ type: 'stats', id, data })}\n`);
   };
   if (bool(p, 'stats')) {
     await emit();
     return 0;
   }
-  while (engine.isRunning(id)) {
+  while (engine.isRunning(r.sandboxId) && (!r.sub || engine.list().find((s) => s.id === r.sandboxId)?.containers.find((c) => c.id === r.containerId)?.status === 'running')) {
     await emit();
     await new Promise((r) => setTimeout(r, ms));
   }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { writePidFile, type CliContext } from '../context';
-import { exitCodeOf } from './common';
+import { exitCodeOf, resolveAttached } from './common';
 
 const EXEC_FLAGS = [
   { name: 'process', alias: 'p', type: 'string' },
@@ -60,8 +60,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const pidFile = str(p, 'pid-file');
   if (detach && pidFile) return relay(ctx, argv, path.resolve(pidFile));
   const engine = await ctx.engine();
-  await engine.attach(id as string);
-  const r = await engine.execute(id as string, id as string, {
+  const ref = await resolveAttached(engine, ctx.root, id as string);
+  const r = await engine.execute(ref.sandboxId, ref.containerId, {
     args,
     ...(env.length ? { env } : {}),
     ...(cwd ? { cwd } : {}),
@@ -77,7 +77,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   else r.stdin?.end();
   const out = r.stdout ? new Promise((res) => r.stdout!.pipe(process.stdout, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
   const err = r.stderr ? new Promise((res) => r.stderr!.pipe(process.stderr, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
-  const exit = await engine.waitPid(id as string, r.pid);
+  const exit = await engine.waitPid(ref.sandboxId, r.pid);
   await Promise.all([out, err]);
   process.stdin.unpipe();
   process.stdin.destroy();

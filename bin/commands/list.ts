@@ -1,8 +1,10 @@
-import * as fs from 'node:fs';
 import { parseArgs, str, UsageError } from '../args';
 import type { CliContext } from '../context';
-import { ociState } from './common';
+import { INDEX_DIR } from '../container-index';
+import { ociState, type OciState } from './common';
+import * as fs from 'node:fs';
 
+/** `list`: every sandbox's root container, then the containers added to it. */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
     { name: 'format', alias: 'f', type: 'string' },
@@ -11,9 +13,18 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const format = str(p, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw new UsageError(`invalid format option ${format}: table or json`);
   const engine = await ctx.engine();
-  const ids = fs.existsSync(ctx.root) ? fs.readdirSync(ctx.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+  const ids = fs.existsSync(ctx.root)
+    ? fs
+        .readdirSync(ctx.root, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && d.name !== INDEX_DIR)
+        .map((d) => d.name)
+    : [];
   for (const id of ids) await engine.attach(id).catch(() => undefined);
-  const states = engine.list().map(ociState);
+  const states: OciState[] = [];
+  for (const s of engine.list()) {
+    states.push(ociState(s));
+    for (const c of s.containers) if (c.id !== s.id) states.push(ociState(s, c.id));
+  }
   if (p.flags.quiet === true) {
     process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
   } else if (format === 'json') {

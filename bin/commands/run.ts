@@ -1,25 +1,34 @@
 import { bool } from '../args';
 import type { CliContext } from '../context';
+import { forgetContainer } from '../container-index';
 import { exitCodeOf } from './common';
 import { createFromArgs } from './create';
 
 /**
  * `run`: create + start; without --detach, wait and exit with the container's
  * status (128+signal for a signal), then delete it as runc does (--keep keeps it).
+ * A container put into an existing sandbox (CRI annotations) is started, waited for
+ * and deleted alone.
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
-  const { engine, id, parsed } = await createFromArgs(ctx, argv, 'run', [
+  const { engine, id, sandboxId, sub, parsed } = await createFromArgs(ctx, argv, 'run', [
     { name: 'detach', alias: 'd', type: 'bool' },
     { name: 'keep', type: 'bool' },
   ]);
+  const remove = async () => {
+    if (!sub) return engine.destroy(id);
+    await engine.destroyContainer(sandboxId, id);
+    forgetContainer(ctx.root, id);
+  };
   try {
-    await engine.startRoot(id);
+    if (sub) await engine.startContainer(sandboxId, id);
+    else await engine.startRoot(id);
   } catch (e) {
-    await engine.destroy(id).catch(() => undefined);
+    await remove().catch(() => undefined);
     throw e;
   }
   if (bool(parsed, 'detach')) return 0;
-  const exit = await engine.wait(id, id);
-  if (!bool(parsed, 'keep')) await engine.destroy(id);
+  const exit = await engine.wait(sandboxId, id);
+  if (!bool(parsed, 'keep')) await remove();
   return exitCodeOf(exit);
 }

@@ -1,10 +1,12 @@
 import { expectPositionals, parseArgs } from '../args';
 import type { CliContext } from '../context';
+import { resolveAttached } from './common';
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const [id] = expectPositionals(parseArgs(argv, []), 'start', ['container-id']) as [string];
   const engine = await ctx.engine();
-  await engine.attach(id);
-  await engine.startRoot(id);
+  const r = await resolveAttached(engine, ctx.root, id);
+  if (r.sub) await engine.startContainer(r.sandboxId, r.containerId);
+  else await engine.startRoot(id);
   return 0;
 }

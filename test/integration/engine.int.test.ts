@@ -141,6 +141,33 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(engine.list().find((s) => s.id === sid)?.containers.map((c) => c.id)).toEqual([sid]);
   });
 
+  test('addContainer registers a container (created) that startContainer starts later; its id is reusable after destroy', async () => {
+    const sid = id();
+    await engine.createSandbox(sid, bundle(['sleep', '60']));
+    await expect(engine.addContainer(sid, 'early', bundle(['true']))).rejects.toMatchObject({ code: 'EINVALID_STATE' });
+    await engine.startRoot(sid);
+    await expect(engine.startContainer(sid, 'c')).rejects.toMatchObject({ code: 'ECONTAINER_NOT_FOUND' });
+    const b = bundle(['sh', '-c', 'echo side; sleep 60']);
+    expect(await engine.addContainer(sid, 'c', b, { stdio: 'ignore' })).toMatchObject({ id: 'c', status: 'created' });
+    await expect(engine.addContainer(sid, 'c', b)).rejects.toMatchObject({ code: 'ECONTAINER_EXISTS' });
+    await expect(engine.startContainer(sid, 'c', b)).rejects.toMatchObject({ code: 'ECONTAINER_EXISTS' });
+    expect(engine.list().find((s) => s.id === sid)?.containers.map((c) => [c.id, c.status])).toEqual([
+      [sid, 'running'],
+      ['c', 'created'],
+    ]);
+    const h = await engine.startContainer(sid, 'c');
+    expect(h.hostPid).toBeGreaterThan(0);
+    expect(engine.list().find((s) => s.id === sid)?.containers.find((c) => c.id === 'c')?.status).toBe('running');
+    await expect(engine.startContainer(sid, 'c')).rejects.toMatchObject({ code: 'EINVALID_STATE' });
+    await engine.destroyContainer(sid, 'c');
+    // Destroying a container that was never started, and reusing an id, both work.
+    await engine.addContainer(sid, 'c', b);
+    await engine.destroyContainer(sid, 'c');
+    const again = await engine.startContainer(sid, 'c', bundle(['sh', '-c', 'echo again; sleep 60']));
+    await poll(() => (fs.readFileSync(path.join(stateDir, sid, 'logs', 'c.stdout'), 'utf8') === 'again\n' ? true : undefined), 10_000, 'c output');
+    expect(again.hostPid).not.toBe(h.hostPid);
+  });
+
   test('destroy kills every process and leaves no process, mount, socket or state file', async () => {
     const sid = id();
     const h = await engine.createSandbox(sid, bundle(['sh', '-c', 'sleep 100 & sleep 100 & wait']));
