@@ -13,14 +13,22 @@ export function initSandboxDir(pid: number): string | undefined {
   }
 }
 
-/** Host pids of every running paddock-init (by comm name). */
+/**
+ * Host pids of paddock-init processes (by comm name) that may belong to this test run:
+ * those serving another run's state root (`/paddock-test-<pid>/`, a concurrent run on
+ * the same machine) are left out.
+ */
 export function paddockInitPids(): number[] {
+  const mine = process.env.PADDOCK_TEST_ROOT ?? `/paddock-test-${process.pid}`;
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const comm = fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim();
-      if (comm === 'paddock-init') out.push(Number(d));
+      if (comm !== 'paddock-init') continue;
+      const dir = initSandboxDir(Number(d));
+      if (dir && /\/paddock-test-\d+\//.test(dir) && !dir.includes(`${mine}/`)) continue;
+      out.push(Number(d));
     } catch {
       // exited meanwhile
     }

@@ -44,3 +44,16 @@ export function reapZombies(): number {
     n++;
   }
 }
+
+/**
+ * For a describe block whose paddock-init processes outlive their creator (CLI calls,
+ * killed supervisors): this process is their subreaper for the block, and stops being
+ * one after it, because other test files expect orphans not to become ours.
+ */
+export function useSubreaper(): void {
+  beforeAll(() => becomeSubreaper());
+  afterAll(() => {
+    becomeSubreaper(false);
+    reapZombies();
+  });
+}

@@ -4,7 +4,7 @@ import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
-import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 const TYPE = 'io.kubernetes.cri.container-type';
 const SANDBOX = 'io.kubernetes.cri.sandbox-id';
@@ -39,11 +39,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     expect(r.stderr).toMatch(/^paddock: /);
   };
 
-  beforeAll(() => becomeSubreaper());
-  afterAll(() => {
-    becomeSubreaper(false);
-    reapZombies();
-  });
+  useSubreaper();
   beforeEach(() => {
     root = testStateDir('cli-pod');
   });

@@ -4,7 +4,7 @@ import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
-import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 
 /**
@@ -24,11 +24,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
   };
 
   // A CLI's paddock-init outlives the call that created it; we reap it as conmon would.
-  beforeAll(() => becomeSubreaper());
-  afterAll(() => {
-    becomeSubreaper(false);
-    reapZombies();
-  });
+  useSubreaper();
   beforeEach(() => {
     root = testStateDir('cli');
   });

@@ -8,7 +8,7 @@ import { useEngine } from '../helpers/engine-fixture';
 import { runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
-import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 
 /**
@@ -182,11 +182,7 @@ describeIf(['root', 'busybox'])('OCI hooks (CLI: create, start, delete are separ
   const bundles: TestBundle[] = [];
   const cli = (...args: string[]) => runCli(root, args);
 
-  beforeAll(() => becomeSubreaper());
-  afterAll(() => {
-    becomeSubreaper(false);
-    reapZombies();
-  });
+  useSubreaper();
   beforeEach(() => {
     root = testStateDir('cli-hooks');
     h = hookDir();

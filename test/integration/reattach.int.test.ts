@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
-import { becomeSubreaper, reapZombies } from '../helpers/subreaper';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -28,12 +28,7 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     return e;
   };
 
-  beforeAll(() => becomeSubreaper());
-  // Other test files in this process expect orphans not to become ours.
-  afterAll(() => {
-    becomeSubreaper(false);
-    reapZombies();
-  });
+  useSubreaper();
   beforeEach(() => {
     stateDir = testStateDir('reattach');
   });
