@@ -196,6 +196,11 @@ export interface Engine {
    * `reattach: false` (one-shot tools such as the CLI). ESANDBOX_NOT_FOUND if unknown.
    */
   attach(sandboxId: string): Promise<void>;
+  /**
+   * Keeps watching a sandbox without owning it: releases its lock and stops persisting
+   * its state (for callers that only wait, such as `paddock exec`).
+   */
+  release(sandboxId: string): void;
   /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
   close(): Promise<void>;
 }

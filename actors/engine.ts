@@ -544,6 +544,19 @@ class PaddockEngine implements Engine {
    * Reattaches one sandbox from the state dir (what a one-shot caller such as the
    * CLI does instead of reattaching them all). ESANDBOX_NOT_FOUND if it has no state.
    */
+  /**
+   * Gives up ownership of a sandbox but keeps watching it: the lock is released and this
+   * engine stops persisting its state, while its channels still deliver exits. For a
+   * one-shot caller that only waits (`paddock exec`), so other calls on the sandbox
+   * (`kill`, `stop`) are not held up for as long as the exec'd process runs.
+   */
+  release(sandboxId: string): void {
+    const rt = this.get(sandboxId);
+    this.persistNow(rt);
+    rt.observer = true;
+    releaseLock(rt.paths);
+  }
+
   async attach(sandboxId: string): Promise<void> {
     this.ensureOpen();
     if (this.runtimes.has(sandboxId)) return;
@@ -965,6 +978,8 @@ class PaddockEngine implements Engine {
   }
 
   private persistNow(rt: Runtime): void {
+    // An observer (see release()) no longer owns the state file.
+    if (rt.observer) return;
     const snap = rt.actor?.getSnapshot();
     if (!snap || snap.status !== 'active' || !STABLE.has(String(snap.value))) return;
     if (!fs.existsSync(rt.paths.dir)) return;

@@ -45,6 +45,8 @@ export interface Runtime {
   /** Resolves when the event subscription has seen EV_PROBE. */
   probed?: Promise<void>;
   persistQueued: boolean;
+  /** Set by engine.release(): watching only, no lock, no persistence. */
+  observer?: boolean;
   /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
   cgroup?: SandboxCgroup;
 }

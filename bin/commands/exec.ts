@@ -73,6 +73,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     r.stdin?.destroy();
     return 0;
   }
+  // From here on we only wait: let `kill`/`stop` on this sandbox go ahead meanwhile.
+  engine.release(ref.sandboxId);
   if (r.stdin && !process.stdin.isTTY) process.stdin.pipe(r.stdin);
   else r.stdin?.end();
   const out = r.stdout ? new Promise((res) => r.stdout!.pipe(process.stdout, { end: false }).on('unpipe', res).on('finish', res)) : undefined;

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { runCli } from '../helpers/cli';
+import { CLI, runCli } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
@@ -81,6 +83,37 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     const r = cli('exec', 'e1', 'sh', '-c', 'echo pid=$$; exit 4');
     expect(r.code).toBe(4);
     expect(r.stdout).toMatch(/^pid=\d+\n$/);
+  });
+
+  test('a waiting exec does not hold up kill on the same container', async () => {
+    expect(cli('run', '-d', '--bundle', bundle(['sleep', '60']), 'e2').code).toBe(0);
+    const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-exec-'));
+    const out = fs.openSync(path.join(io, 'out'), 'w');
+    const waiter = spawn(process.execPath, [CLI, '--root', root, 'exec', 'e2', 'sleep', '50'], { stdio: ['ignore', out, out] });
+    try {
+      // The exec'd process is up once ps lists two processes.
+      const deadline = Date.now() + 10_000;
+      while ((JSON.parse(cli('ps', '--format', 'json', 'e2').stdout || '[]') as number[]).length < 2) {
+        if (Date.now() > deadline) throw new Error('exec did not start');
+      }
+      const t0 = Date.now();
+      expect(cli('kill', 'e2', 'KILL').code).toBe(0);
+      // Well under the 10 s lock wait: the exec caller released the sandbox.
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      const code = await new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => resolve(-1), 15_000);
+        waiter.once('exit', (c) => {
+          clearTimeout(t);
+          resolve(c);
+        });
+      });
+      // The exec'd process died with its container's pid namespace: SIGKILL.
+      expect(code).toBe(137);
+    } finally {
+      waiter.kill('SIGKILL');
+      fs.closeSync(out);
+      fs.rmSync(io, { recursive: true, force: true });
+    }
   });
 
   test('spec, features and --version need no sandbox', () => {
