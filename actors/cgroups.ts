@@ -285,7 +285,7 @@ export class SandboxCgroup {
     }
   }
 
-  private makeDir(d: Dir, writes: readonly CgroupWrite[]): void {
+  private makeDir(d: Dir, writes: readonly CgroupWrite[], attempt = 0): void {
     const parts = this.relPath.split('/');
     let cur = d.root;
     const v2 = this.layout.mode === 'v2' && d.hierarchy === 'unified';
@@ -298,6 +298,8 @@ export class SandboxCgroup {
         fs.mkdirSync(cur);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+        // The shared parent was removed by a sibling sandbox's teardown just now: walk again.
+        if (code === 'ENOENT' && i > 0 && attempt < 3) return this.makeDir(d, writes, attempt + 1);
         if (code !== 'EEXIST') throw new CgroupError(code, path.relative(d.root, cur) || cur, cur);
         if (leaf) {
           // Left over by a supervisor that died: reusable only if empty.
@@ -448,16 +450,35 @@ export class SandboxCgroup {
         fs.rmdirSync(d.dir);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') continue;
+        if (code === 'ENOENT') {
+          this.removeEmptyParents(d);
+          continue;
+        }
         if (code === 'ENOTEMPTY' && !isCgroupFs(d.dir)) {
           // A fake tree (tests): plain files stand in for the kernel's.
           fs.rmSync(d.dir, { recursive: true, force: true });
           continue;
         }
         err = new CgroupError(code ?? 'EIO', path.relative(d.root, d.dir), d.dir);
+        continue;
       }
+      this.removeEmptyParents(d);
     }
     return err;
+  }
+
+  /**
+   * The shared `paddock/` level goes with its last sandbox: a parent that still holds
+   * another sandbox answers ENOTEMPTY/EBUSY and stays.
+   */
+  private removeEmptyParents(d: Dir): void {
+    for (let dir = path.dirname(d.dir); dir.startsWith(`${d.root}/`); dir = path.dirname(dir)) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        return;
+      }
+    }
   }
 }
 

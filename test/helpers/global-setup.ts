@@ -1,12 +1,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { paddockInitPids } from './leaks';
+import { cgroupDirs, paddockInitPids } from './leaks';
 
 /**
  * Names this run's state root (inherited by every test file and worker) and records
- * the paddock-init processes that predate the run, so the teardown blames only this run.
+ * the paddock-init processes and test cgroups that predate the run, so the teardown blames only this run.
  */
 export default async function globalSetup(): Promise<void> {
   process.env.PADDOCK_TEST_ROOT = path.join(os.tmpdir(), `paddock-test-${process.pid}`);
   process.env.PADDOCK_PREEXISTING_INITS = paddockInitPids().join(',');
+  process.env.PADDOCK_PREEXISTING_CGROUPS = cgroupDirs().join('\n');
 }

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { TEST_ROOT } from './env';
-import { initSandboxDir, leftovers, mountsUnder, paddockInitPids } from './leaks';
+import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, paddockInitPids, removeCgroupDirs } from './leaks';
 
 /**
- * The run fails if anything leaked: a paddock-init process, a mount or a file under
- * the test state root. Leftovers are cleaned after the check so the next run starts clean.
+ * The run fails if anything leaked: a paddock-init process, a mount, a file under the
+ * test state root, or a cgroup (paddock's, or podman's when it drove paddock). Leftovers are cleaned after the check so the next run starts clean.
  */
 export default async function globalTeardown(): Promise<void> {
   const before = new Set((process.env.PADDOCK_PREEXISTING_INITS ?? '').split(',').filter(Boolean).map(Number));
@@ -30,11 +30,15 @@ export default async function globalTeardown(): Promise<void> {
       // gone
     }
   }
+  const cgroupsBefore = new Set((process.env.PADDOCK_PREEXISTING_CGROUPS ?? '').split('\n').filter(Boolean));
+  const cgroups = cgroupDirs().filter((d) => !cgroupsBefore.has(d));
+  removeCgroupDirs(cgroups);
   fs.rmSync(TEST_ROOT, { recursive: true, force: true });
   const problems = [
     ...leakedInits.map((p) => `leaked paddock-init pid ${p}`),
     ...mounts.map((m) => `leaked mount ${m}`),
     ...files.map((f) => `leaked file ${f}`),
+    ...cgroups.map((c) => `leaked cgroup ${c}`),
   ];
   if (problems.length) throw new Error(`resources leaked by the integration tests:\n${problems.join('\n')}`);
 }

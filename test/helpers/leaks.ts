@@ -59,3 +59,44 @@ export function leftovers(dir: string): string[] {
   walk(dir);
   return out;
 }
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** Top-level cgroups the tests can cause: paddock's own, and podman's (cgroupfs manager). */
+export const TEST_CGROUPS = ['paddock', 'libpod_parent'] as const;
+
+/** Every directory of the named top-level cgroups, in every hierarchy, deepest first. */
+export function cgroupDirs(names: readonly string[] = TEST_CGROUPS): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) walk(`${d}/${e.name}`);
+    out.push(d);
+  };
+  let hierarchies: string[] = [];
+  try {
+    hierarchies = fs.readdirSync(CGROUP_ROOT).map((h) => `${CGROUP_ROOT}/${h}`);
+  } catch {
+    return out;
+  }
+  // Pure v2: the names sit right under /sys/fs/cgroup; hybrid/v1: one level down.
+  for (const base of [CGROUP_ROOT, ...hierarchies]) for (const n of names) if (fs.existsSync(`${base}/${n}/cgroup.procs`)) walk(`${base}/${n}`);
+  return out;
+}
+
+/** rmdir the given cgroup directories (deepest first); returns those that would not go. */
+export function removeCgroupDirs(dirs: readonly string[]): string[] {
+  const left: string[] = [];
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
+    try {
+      fs.rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') left.push(d);
+    }
+  }
+  return left;
+}

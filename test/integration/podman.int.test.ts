@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, testStateDir } from '../helpers/env';
-import { mountsUnder, paddockInitPids } from '../helpers/leaks';
+import { cgroupDirs, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
 
 // The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
@@ -44,7 +44,9 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     }
   };
 
+  let podmanCgroupsBefore: Set<string>;
   beforeAll(() => {
+    podmanCgroupsBefore = new Set(cgroupDirs(['libpod_parent']));
     dir = testStateDir('podman');
     // paddock-init in a user namespace must traverse every directory above its state.
     fs.chmodSync(dir, 0o711);
@@ -96,6 +98,8 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(mountsUnder(dir)).toEqual([]);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(state, { recursive: true, force: true });
+    // podman's cgroupfs manager leaves libpod_parent/conmon behind once conmon exits.
+    expect(removeCgroupDirs(cgroupDirs(['libpod_parent']).filter((d) => !podmanCgroupsBefore.has(d)))).toEqual([]);
   });
 
   test('run --rm IMAGE true exits 0; sh -c "exit 3" exits 3 with its output', () => {

@@ -168,6 +168,21 @@ describe('SandboxCgroup against a fake tree', () => {
     for (const p of cg.paths) expect(fs.existsSync(p)).toBe(false);
   });
 
+  it('the shared paddock/ level goes with the last sandbox, not before', async () => {
+    const layout = v1Layout(true);
+    const a = new SandboxCgroup(layout, 'paddock/k-a');
+    const b = new SandboxCgroup(layout, 'paddock/k-b');
+    a.create(undefined);
+    b.create(undefined);
+    await a.remove();
+    for (const c of ['memory', 'pids', 'unified']) expect(fs.readdirSync(path.join(root, c, 'paddock'))).toEqual(['k-b']);
+    await b.remove();
+    for (const c of ['cpu', 'cpuacct', 'freezer', 'memory', 'pids', 'unified']) {
+      expect(fs.existsSync(path.join(root, c, 'paddock'))).toBe(false);
+      expect(fs.existsSync(path.join(root, c))).toBe(true);
+    }
+  });
+
   it('v1: cpuset only when asked, with the parent cpus/mems copied down', () => {
     const layout = v1Layout(false);
     expect(new SandboxCgroup(layout, 'paddock/a').paths.some((p) => p.includes('cpuset'))).toBe(false);
