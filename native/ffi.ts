@@ -24,20 +24,10 @@ import {
   WatchedExit,
 } from './facade';
 import { libraryPath } from './paths';
+import { ALL_NAMESPACES } from '../protocols/messages';
 
-/** CLONE_NEW* flags, as in <sched.h>. */
-export const CloneFlag = {
-  NEWNS: 0x00020000,
-  NEWCGROUP: 0x02000000,
-  NEWUTS: 0x04000000,
-  NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000,
-  NEWPID: 0x20000000,
-  NEWNET: 0x40000000,
-} as const;
-
-/** Every namespace launchInit accepts (CLONE_NEWTIME cannot be given to clone3). */
-export const ALL_NAMESPACES: number = Object.values(CloneFlag).reduce((a, b) => a | b, 0);
+/** CLONE_NEW* flags: the one table lives with the wire format. */
+export { CLONE as CloneFlag, ALL_NAMESPACES } from '../protocols/messages';
 
 const MAX_PID = 4194304; // PID_MAX_LIMIT on 64-bit
 const MAX_FD = 0x7fffffff;

@@ -58,6 +58,23 @@ export const WireCode = {
   BAD_SIGNAL: 7,
 } as const;
 
+/**
+ * CLONE_NEW* flags, as in <sched.h>: what plans carry (cloneFlags, NS_FLAGS) and what
+ * the launcher and seccomp profiles check. One table for every side.
+ */
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** Every namespace flag above (CLONE_NEWTIME cannot be given to clone3). */
+export const ALL_NAMESPACES: number = Object.values(CLONE).reduce((a, b) => a | b, 0);
+
 export const Kind = { CONTAINER: 1, EXEC: 2 } as const;
 export const ProcState = { RUNNING: 1, EXITED: 2 } as const;
 

@@ -9,7 +9,7 @@
 
 import * as path from 'path';
 import { SpecError } from '../actors/errors';
-import { MountPlan, ProcessPlan } from '../protocols/messages';
+import { CLONE, MountPlan, ProcessPlan } from '../protocols/messages';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
@@ -18,15 +18,7 @@ import { capsPlan, rlimitsPlan } from './process-security';
 import { CompiledSeccomp, compileSeccomp } from './seccomp';
 import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
-export const CLONE = {
-  NEWNS: 0x00020000,
-  NEWCGROUP: 0x02000000,
-  NEWUTS: 0x04000000,
-  NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000,
-  NEWPID: 0x20000000,
-  NEWNET: 0x40000000,
-} as const;
+export { CLONE } from '../protocols/messages';
 
 /** Host devices init bind-mounts into every container's /dev, as rootless runc does. */
 export const DEFAULT_DEVICES: readonly string[] = Object.freeze([

@@ -27,6 +27,7 @@
 import { SpecError } from '../actors/errors';
 import { errnoName } from '../native/errno';
 import type { OciSeccomp } from './oci';
+import { ALL_NAMESPACES } from '../protocols/messages';
 import { ArgCmp, FilterCtx, libseccomp, ScmpAct, ScmpAttr, ScmpCmp } from '../native/seccomp-ffi';
 
 // ---------------------------------------------------------------------------------
@@ -524,8 +525,6 @@ const DEFAULT_ALLOW: readonly string[] = [
   'mq_getsetattr', 'mq_timedsend', 'mq_timedsend_time64', 'mq_timedreceive', 'mq_timedreceive_time64',
 ];
 
-/** CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET. */
-const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 
 /** The OCI architectures a filter for this host should also cover (its compat ABIs). */
 function defaultArchitectures(): string[] {
@@ -572,7 +571,7 @@ export function defaultSeccompProfile(): SeccompProfile {
       {
         names: ['clone'],
         action: 'SCMP_ACT_ALLOW',
-        args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+        args: [{ index: 0, value: ALL_NAMESPACES, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
       },
       { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
       ...personas.map(
