@@ -12,9 +12,8 @@ import { mountsUnder, paddockInitPids } from '../helpers/leaks';
  */
 describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
   const fx = useEngine('engine');
-  let seq = 0;
   const bundle = (args: string[], extra: Parameters<typeof makeBundle>[0] = { args }) => fx.bundle({ ...extra, args });
-  const id = () => `sb${++seq}`;
+  const id = () => fx.id();
   let engine: Engine;
   let stateDir: string;
   beforeEach(() => {
@@ -22,15 +21,8 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     stateDir = fx.stateDir;
   });
 
-  async function run(args: string[], opts: Parameters<typeof makeBundle>[0] = { args }) {
-    const sid = id();
-    const h = await engine.createSandbox(sid, bundle(args, opts));
-    await engine.startRoot(sid);
-    const status = await engine.wait(sid, sid, { timeoutMs: 20_000 });
-    const stdout = await readAll(h.stdio!.stdout);
-    const stderr = await readAll(h.stdio!.stderr);
-    return { sid, status, stdout, stderr };
-  }
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const run = (args: string[], { args: _args, ...opts }: Parameters<typeof makeBundle>[0] = { args }) => fx.run(args, opts);
 
   test('true exits 0, exit 7 is 7, SIGKILL is reported as signal 9', async () => {
     expect((await run(['true'])).status).toMatchObject({ exitCode: 0, signal: null });
@@ -206,7 +198,7 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     });
     await run(['sh', '-c', 'exit 3']);
     sub.unsubscribe();
-    expect(seen).toEqual(expect.arrayContaining(['state:created', 'state:running', 'state:stopped', expect.stringMatching(/^exit:sb\d+:3$/)]));
+    expect(seen).toEqual(expect.arrayContaining(['state:created', 'state:running', 'state:stopped', expect.stringMatching(/^exit:engine\d+:3$/)]));
   });
 
   test('100 sandboxes started concurrently all run and all exit cleanly', async () => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { OciConfig } from '../../specs/oci';
-import { useEngine } from '../helpers/engine-fixture';
+import { statusField, useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';
 
 /**
@@ -9,8 +9,8 @@ import { describeIf, readAll } from '../helpers/env';
  */
 describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
   const fx = useEngine('process-security');
-  let seq = 0;
-  const id = () => `ps${++seq}`;
+  const id = () => fx.id();
+  const run = (args: string[], extra: (c: OciConfig) => void) => fx.run(args, { extra });
 
   const CAPS3 = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
   const hex = (n: number) => n.toString(16).padStart(16, '0');
@@ -34,30 +34,18 @@ describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
     c.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
   }
 
-  function field(out: string, name: string): string | undefined {
-    return new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(out)?.[1];
-  }
-
-  async function runRoot(args: string[], extra: (c: OciConfig) => void) {
-    const sid = id();
-    const h = await fx.engine.createSandbox(sid, fx.bundle({ args, extra }));
-    await fx.engine.startRoot(sid);
-    const status = await fx.engine.wait(sid, sid, { timeoutMs: 20_000 });
-    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
-  }
-
   test('the root process gets exactly the spec\'s caps, rlimits, no_new_privs, oom score and sysctl', async () => {
     const hostFwd = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-    const { stdout, stderr, status } = await runRoot(['sh', '-c', REPORT], secure);
+    const { stdout, stderr, status } = await run(['sh', '-c', REPORT], secure);
     expect(stderr).toBe('');
     expect(status.exitCode).toBe(0);
-    expect(field(stdout, 'CapBnd')).toBe(MASK3);
-    expect(field(stdout, 'CapEff')).toBe(MASK3);
-    expect(field(stdout, 'CapPrm')).toBe(MASK3);
-    expect(field(stdout, 'CapInh')).toBe(MASK3);
-    expect(field(stdout, 'CapAmb')).toBe(NBS);
-    expect(field(stdout, 'NoNewPrivs')).toBe('1');
-    expect(field(stdout, 'Seccomp')).toBe('0');
+    expect(statusField(stdout, 'CapBnd')).toBe(MASK3);
+    expect(statusField(stdout, 'CapEff')).toBe(MASK3);
+    expect(statusField(stdout, 'CapPrm')).toBe(MASK3);
+    expect(statusField(stdout, 'CapInh')).toBe(MASK3);
+    expect(statusField(stdout, 'CapAmb')).toBe(NBS);
+    expect(statusField(stdout, 'NoNewPrivs')).toBe('1');
+    expect(statusField(stdout, 'Seccomp')).toBe('0');
     expect(stdout).toContain('nofile=512\n');
     expect(stdout).toMatch(/Max open files\s+512\s+1024\s+files/);
     expect(stdout).toContain('oom=321\n');
@@ -67,13 +55,13 @@ describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
   });
 
   test('without the fields, nothing changes: root keeps the full set, no_new_privs off', async () => {
-    const { stdout, status } = await runRoot(['sh', '-c', REPORT], () => undefined);
+    const { stdout, status } = await run(['sh', '-c', REPORT], () => undefined);
     expect(status.exitCode).toBe(0);
-    expect(field(stdout, 'NoNewPrivs')).toBe('0');
-    expect(field(stdout, 'CapAmb')).toBe(hex(0));
+    expect(statusField(stdout, 'NoNewPrivs')).toBe('0');
+    expect(statusField(stdout, 'CapAmb')).toBe(hex(0));
     // Full set (whatever this kernel's last capability is), not the spec-less 0.
-    expect(BigInt(`0x${field(stdout, 'CapEff')}`)).toBeGreaterThan(0x421n);
-    expect(field(stdout, 'CapEff')).toBe(field(stdout, 'CapBnd'));
+    expect(BigInt(`0x${statusField(stdout, 'CapEff')}`)).toBeGreaterThan(0x421n);
+    expect(statusField(stdout, 'CapEff')).toBe(statusField(stdout, 'CapBnd'));
   });
 
   test('an exec\'d process gets the container\'s settings; a non-root uid keeps only ambient caps', async () => {
@@ -84,13 +72,13 @@ describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
     const ex = await fx.engine.execute(sid, sid, { args: ['sh', '-c', REPORT], user: { uid: 1000, gid: 1000 } });
     expect(await fx.engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     const out = await readAll(ex.stdout!);
-    expect(field(out, 'CapBnd')).toBe(MASK3);
-    expect(field(out, 'CapInh')).toBe(MASK3);
-    expect(field(out, 'CapPrm')).toBe(NBS);
-    expect(field(out, 'CapEff')).toBe(NBS);
-    expect(field(out, 'CapAmb')).toBe(NBS);
-    expect(field(out, 'NoNewPrivs')).toBe('1');
-    expect(field(out, 'Seccomp')).toBe('0');
+    expect(statusField(out, 'CapBnd')).toBe(MASK3);
+    expect(statusField(out, 'CapInh')).toBe(MASK3);
+    expect(statusField(out, 'CapPrm')).toBe(NBS);
+    expect(statusField(out, 'CapEff')).toBe(NBS);
+    expect(statusField(out, 'CapAmb')).toBe(NBS);
+    expect(statusField(out, 'NoNewPrivs')).toBe('1');
+    expect(statusField(out, 'Seccomp')).toBe('0');
     expect(out).toContain('nofile=512\n');
     expect(out).toContain('oom=321\n');
     expect(out).toContain('fwd=1\n');
@@ -104,11 +92,11 @@ describeIf(['root', 'busybox'])('process security (real sandboxes)', () => {
     });
     expect(await fx.engine.waitPid(sid, ex2.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     const out2 = await readAll(ex2.stdout!);
-    expect(field(out2, 'CapBnd')).toBe(hex(1 << 5));
+    expect(statusField(out2, 'CapBnd')).toBe(hex(1 << 5));
     // uid 0 execve: permitted/effective become the bounding set.
-    expect(field(out2, 'CapEff')).toBe(hex(1 << 5));
-    expect(field(out2, 'CapAmb')).toBe(hex(0));
-    expect(field(out2, 'NoNewPrivs')).toBe('0');
+    expect(statusField(out2, 'CapEff')).toBe(hex(1 << 5));
+    expect(statusField(out2, 'CapAmb')).toBe(hex(0));
+    expect(statusField(out2, 'NoNewPrivs')).toBe('0');
     expect(out2).toContain('nofile=64\n');
   });
 

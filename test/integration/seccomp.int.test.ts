@@ -1,7 +1,7 @@
 import type { OciConfig } from '../../specs/oci';
 import * as seccomp from '../../specs/seccomp';
 import { defaultSeccompProfile, type SeccompProfile } from '../../specs/seccomp';
-import { useEngine } from '../helpers/engine-fixture';
+import { statusField, useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';
 
 /**
@@ -11,8 +11,8 @@ import { describeIf, readAll } from '../helpers/env';
  */
 describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
   const fx = useEngine('seccomp');
-  let seq = 0;
-  const id = () => `sc${++seq}`;
+  const id = () => fx.id();
+  const run = (args: string[], extra: (c: OciConfig) => void) => fx.run(args, { extra });
 
   /** Everything allowed but mkdir/mkdirat, which fail with EPERM. */
   const NO_MKDIR: SeccompProfile = {
@@ -28,46 +28,34 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
     };
   }
 
-  function field(out: string, name: string): string | undefined {
-    return new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(out)?.[1];
-  }
-
-  async function runRoot(args: string[], extra: (c: OciConfig) => void) {
-    const sid = id();
-    const h = await fx.engine.createSandbox(sid, fx.bundle({ args, extra }));
-    await fx.engine.startRoot(sid);
-    const status = await fx.engine.wait(sid, sid, { timeoutMs: 20_000 });
-    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
-  }
-
   test('the default profile: Seccomp: 2, ls works, unshare -U is refused', async () => {
     const script = [
       'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status',
       'ls / >/dev/null && echo ls=ok',
       'if unshare -U true 2>/dev/null; then echo unshare=allowed; else echo unshare=refused; fi',
     ].join('; ');
-    const { stdout, stderr, status } = await runRoot(['sh', '-c', script], (c) => {
+    const { stdout, stderr, status } = await run(['sh', '-c', script], (c) => {
       c.linux!.seccomp = defaultSeccompProfile();
     });
     expect(stderr).toBe('');
     expect(status.exitCode).toBe(0);
-    expect(field(stdout, 'Seccomp')).toBe('2');
+    expect(statusField(stdout, 'Seccomp')).toBe('2');
     expect(stdout).toContain('ls=ok\n');
     expect(stdout).toContain('unshare=refused\n');
   });
 
   test('without linux.seccomp there is no filter and unshare -U works', async () => {
-    const { stdout, status } = await runRoot(
+    const { stdout, status } = await run(
       ['sh', '-c', 'grep "^Seccomp:" /proc/self/status; unshare -U true && echo unshare=allowed'],
       () => undefined,
     );
     expect(status.exitCode).toBe(0);
-    expect(field(stdout, 'Seccomp')).toBe('0');
+    expect(statusField(stdout, 'Seccomp')).toBe('0');
     expect(stdout).toContain('unshare=allowed\n');
   });
 
   test('a custom profile denying mkdir: EPERM from the filter, other syscalls untouched', async () => {
-    const { stdout, stderr, status } = await runRoot(
+    const { stdout, stderr, status } = await run(
       ['sh', '-c', 'touch /tmp/f && echo touch=ok; mkdir /tmp/x; echo mkdir=$?'],
       withTmp(NO_MKDIR),
     );
@@ -79,7 +67,7 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
   });
 
   test('the same mkdir works without the filter (the tmpfs is writable)', async () => {
-    const { stdout, stderr, status } = await runRoot(['sh', '-c', 'mkdir /tmp/x && echo mkdir=ok'], (c) => {
+    const { stdout, stderr, status } = await run(['sh', '-c', 'mkdir /tmp/x && echo mkdir=ok'], (c) => {
       c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
     });
     expect(stderr).toBe('');
@@ -98,7 +86,7 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
     expect(await fx.engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     const out = await readAll(ex.stdout!);
     const err = await readAll(ex.stderr!);
-    expect(field(out, 'Seccomp')).toBe('2');
+    expect(statusField(out, 'Seccomp')).toBe('2');
     expect(out).toContain('mkdir=1\n');
     expect(err).toMatch(/mkdir.*Operation not permitted/);
 
@@ -109,18 +97,18 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
     });
     expect(await fx.engine.waitPid(sid, ex2.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     const out2 = await readAll(ex2.stdout!);
-    expect(field(out2, 'Seccomp')).toBe('2');
-    expect(field(out2, 'NoNewPrivs')).toBe('1');
+    expect(statusField(out2, 'Seccomp')).toBe('2');
+    expect(statusField(out2, 'NoNewPrivs')).toBe('1');
   });
 
   test('root keeping CAP_SYS_ADMIN gets the filter without no_new_privs, as with runc', async () => {
-    const { stdout, status } = await runRoot(
+    const { stdout, status } = await run(
       ['sh', '-c', 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status'],
       (c) => { c.linux!.seccomp = NO_MKDIR; },
     );
     expect(status.exitCode).toBe(0);
-    expect(field(stdout, 'Seccomp')).toBe('2');
-    expect(field(stdout, 'NoNewPrivs')).toBe('0');
+    expect(statusField(stdout, 'Seccomp')).toBe('2');
+    expect(statusField(stdout, 'NoNewPrivs')).toBe('0');
   });
 
   test('a program the kernel refuses is a launch error at step seccomp; nothing runs', async () => {
