@@ -154,6 +154,8 @@ class PaddockEngine implements Engine {
       execs: new Map(),
       execCounter: 0,
       seenExits: new Set(),
+      exitsRead: 0,
+      containerExits: new Map(),
       initExited: deferred<void>(),
       initAlive: false,
       rootStdio: stdio,
@@ -622,6 +624,8 @@ class PaddockEngine implements Engine {
       execs: new Map(),
       execCounter: saved.execCounter,
       seenExits: new Set(),
+      exitsRead: 0,
+      containerExits: new Map(),
       initExited: deferred<void>(),
       initAlive: false,
       rootStdio: 'ignore',
@@ -736,12 +740,8 @@ class PaddockEngine implements Engine {
   }
 
   private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
-    try {
-      const { messages } = splitMessages(fs.readFileSync(rt.paths.exitsLog));
-      return messages.find((m): m is MessageOf<'EV_EXITED'> => m.type === 'EV_EXITED' && m.cid === containerId && m.kind === Kind.CONTAINER);
-    } catch {
-      return undefined;
-    }
+    this.readExitsLog(rt);
+    return rt.containerExits.get(containerId);
   }
 
   private async teardown(sandboxId: string): Promise<void> {
@@ -772,16 +772,31 @@ class PaddockEngine implements Engine {
     if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
   }
 
+  /**
+   * Delivers the records appended to exits.log since the last read. The log only grows
+   * (init appends whole records), so each call reads just the new bytes; a record cut
+   * short by a concurrent append is read again next time.
+   */
   private readExitsLog(rt: Runtime): void {
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(rt.paths.exitsLog);
+      const fd = fs.openSync(rt.paths.exitsLog, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        if (size <= rt.exitsRead) return;
+        buf = Buffer.alloc(size - rt.exitsRead);
+        fs.readSync(fd, buf, 0, buf.length, rt.exitsRead);
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch {
       return;
     }
-    const { messages } = splitMessages(buf);
+    const { messages, rest } = splitMessages(buf);
+    rt.exitsRead += buf.length - rest.length;
     for (const m of messages) {
       if (m.type !== 'EV_EXITED') continue;
+      if (m.kind === Kind.CONTAINER) rt.containerExits.set(m.cid, m);
       this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', toExit(m.exitCode, m.signal, m.timeNs), m.timeNs);
     }
   }

@@ -8,7 +8,7 @@ import type { Fd, NativeFacade } from '../native/facade';
 import { NativeError } from '../native/facade';
 import { decode } from '../protocols/decode';
 import { encode } from '../protocols/encode';
-import type { Message, ProcessPlan } from '../protocols/messages';
+import type { Message, MessageOf, ProcessPlan } from '../protocols/messages';
 import type { Bundle } from '../specs/load';
 import { planSandbox } from '../specs/plan';
 import type { StdioHandles } from './api';
@@ -32,6 +32,10 @@ export interface Runtime {
   readonly execs: Map<number, ExecRuntime>;
   execCounter: number;
   readonly seenExits: Set<string>;
+  /** Bytes of exits.log already delivered (the log only grows). */
+  exitsRead: number;
+  /** Root-process exit records by container, as read from exits.log. */
+  readonly containerExits: Map<string, MessageOf<'EV_EXITED'>>;
   readonly initExited: Deferred<void>;
   initAlive: boolean;
   rootStdio: StdioMode;
