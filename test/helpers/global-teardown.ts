@@ -31,7 +31,10 @@ export default async function globalTeardown(): Promise<void> {
     }
   }
   const cgroupsBefore = new Set((process.env.PADDOCK_PREEXISTING_CGROUPS ?? '').split('\n').filter(Boolean));
-  const cgroups = cgroupDirs().filter((d) => !cgroupsBefore.has(d));
+  // PADDOCK_TEST_CONCURRENT=1: other test runs share this machine (developers' parallel
+  // worktrees), so new cgroups may be theirs; they are neither removed nor reported.
+  const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
+  const cgroups = concurrent ? [] : cgroupDirs().filter((d) => !cgroupsBefore.has(d));
   removeCgroupDirs(cgroups);
   fs.rmSync(TEST_ROOT, { recursive: true, force: true });
   const problems = [
