@@ -46,11 +46,23 @@ export interface CreateSandboxOptions {
   /** Use MS_MOVE + chroot instead of pivot_root (runc's --no-pivot, for ramfs roots). */
   readonly noPivot?: boolean;
   /**
+   * Liveness probe: paddock-init is pinged over the control channel; a sandbox that stops
+   * answering is killed (SIGKILL through its pidfd), so its restart policy restarts it or
+   * it stays stopped. `true` uses the defaults (10 s interval, 2 s timeout, 3 misses).
+   */
+  readonly health?: HealthOptions | boolean;
+  /**
    * stdio of the root container. 'pipe' (default): output goes to log files in the
    * state dir and is returned as streams; stdin is a FIFO. 'inherit': the
    * supervisor's own fds 0–2. 'ignore': /dev/null.
    */
   readonly stdio?: StdioMode;
+}
+
+export interface HealthOptions {
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly failureThreshold?: number;
 }
 
 export interface StdioHandles {
@@ -150,7 +162,9 @@ export type EngineEvent =
       readonly kind: 'container' | 'exec';
       readonly exit: ExitStatus;
     }
-  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError };
+  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
+  /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
+  | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string };
 
 export interface LogsOptions {
   readonly stream?: 'stdout' | 'stderr';

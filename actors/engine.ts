@@ -38,6 +38,7 @@ import { createRootLogger, type Logger } from './logger';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
+import { resolveHealth, startHealthCheck } from './health';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
 import {
@@ -50,6 +51,7 @@ import {
   processStartTime,
   releaseLock,
   saveSandboxLocked,
+  writeFileAtomic,
   type PersistedSandbox,
   type StdioMode,
 } from './state-store';
@@ -134,6 +136,7 @@ class PaddockEngine implements Engine {
     this.ensureOpen();
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = this.checkStdio(opts.stdio);
+    const health = resolveHealth(opts.health);
     const paths = new SandboxPaths(this.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -162,6 +165,7 @@ class PaddockEngine implements Engine {
       createdAt: new Date().toISOString(),
       actor: undefined as unknown as Runtime['actor'],
       persistQueued: false,
+      ...(health ? { health } : {}),
     };
     this.runtimes.set(id, rt);
     this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
@@ -176,6 +180,7 @@ class PaddockEngine implements Engine {
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.hooks.set(id, bundle.config.hooks);
     this.persistNow(rt);
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
+    this.startHealth(rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
     return {
       id,
@@ -632,6 +637,7 @@ class PaddockEngine implements Engine {
       createdAt: saved.createdAt ?? saved.savedAt,
       actor: undefined as unknown as Runtime['actor'],
       persistQueued: false,
+      ...(saved.health ? { health: saved.health } : {}),
     };
     this.runtimes.set(id, rt);
     const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
@@ -658,8 +664,11 @@ class PaddockEngine implements Engine {
         rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
       }
     }
-    // Whatever happened while no supervisor ran is in exits.log.
+    // Whatever happened while no supervisor ran is in exits.log; the part an earlier
+    // supervisor reported only updates the machines.
+    this.readExitsLog(rt, this.loadExitsCursor(rt), true);
     this.readExitsLog(rt);
+    this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
       actor.send({ type: 'init.exited' });
@@ -757,9 +766,8 @@ class PaddockEngine implements Engine {
   // ---------------------------------------------------------------- facts
 
   private onEvent(rt: Runtime, m: import('../protocols/messages').Message): void {
-    if (m.type === 'EV_EXITED') {
-      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', toExit(m.exitCode, m.signal, m.timeNs), m.timeNs);
-    }
+    // init appends every exit to exits.log before it publishes it, so the log has it now.
+    if (m.type === 'EV_EXITED') this.readExitsLog(rt);
   }
 
   /** init's pidfd fired: every status is in exits.log by now (init writes before it exits). */
@@ -777,32 +785,70 @@ class PaddockEngine implements Engine {
    * (init appends whole records), so each call reads just the new bytes; a record cut
    * short by a concurrent append is read again next time.
    */
-  private readExitsLog(rt: Runtime): void {
+  private readExitsLog(rt: Runtime, upTo = Infinity, silent = false): void {
     let buf: Buffer;
+    const start = rt.exitsRead;
     try {
       const fd = fs.openSync(rt.paths.exitsLog, 'r');
       try {
-        const size = fs.fstatSync(fd).size;
-        if (size <= rt.exitsRead) return;
-        buf = Buffer.alloc(size - rt.exitsRead);
-        fs.readSync(fd, buf, 0, buf.length, rt.exitsRead);
+        const size = Math.min(fs.fstatSync(fd).size, upTo);
+        if (size <= start) return;
+        buf = Buffer.alloc(size - start);
+        fs.readSync(fd, buf, 0, buf.length, start);
       } finally {
         fs.closeSync(fd);
       }
     } catch {
       return;
     }
-    const { messages, rest } = splitMessages(buf);
-    rt.exitsRead += buf.length - rest.length;
-    for (const m of messages) {
-      if (m.type !== 'EV_EXITED') continue;
+    const { messages, ends } = splitMessages(buf);
+    messages.forEach((m, i) => {
+      rt.exitsRead = start + (ends[i] as number);
+      if (m.type !== 'EV_EXITED') return;
       if (m.kind === Kind.CONTAINER) rt.containerExits.set(m.cid, m);
-      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', toExit(m.exitCode, m.signal, m.timeNs), m.timeNs);
+      const exit = toExit(m.exitCode, m.signal, m.timeNs);
+      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', exit, m.timeNs, silent);
+    });
+  }
+
+  /**
+   * Records that exits.log up to `rt.exitsRead` has been reported, before the report
+   * goes out: a supervisor killed in between loses at most that one report rather than
+   * repeating every earlier one after its reattach (decision 0017).
+   */
+  private saveExitsCursor(rt: Runtime): void {
+    if (rt.observer || !fs.existsSync(rt.paths.dir)) return;
+    try {
+      writeFileAtomic(rt.paths.exitsCursor, String(rt.exitsRead));
+    } catch (e) {
+      rt.log.warn({ err: e, step: 'exits.cursor' }, 'could not record reported exits');
     }
   }
 
-  /** Exactly once per exit: the event channel and exits.log both carry it, keyed by reap time. */
-  private deliverExit(rt: Runtime, containerId: string, pid: number, kind: 'container' | 'exec', exit: ExitStatus, timeNs?: bigint): void {
+  /** The reported prefix of exits.log, as the last supervisor recorded it. */
+  private loadExitsCursor(rt: Runtime): number {
+    try {
+      const n = Number(fs.readFileSync(rt.paths.exitsCursor, 'utf8'));
+      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Exactly once per exit: exits.log is the one source (the event channel only says
+   * "read it"), keyed by reap time; `silent` replays records a previous supervisor
+   * already reported, to bring the machines up to date without reporting them again.
+   */
+  private deliverExit(
+    rt: Runtime,
+    containerId: string,
+    pid: number,
+    kind: 'container' | 'exec',
+    exit: ExitStatus,
+    timeNs?: bigint,
+    silent = false,
+  ): void {
     const key = `${containerId}:${pid}:${timeNs ?? 'q'}`;
     if (timeNs === undefined) {
       // A status from a WAIT query: only deliver if nothing was delivered for that process.
@@ -811,8 +857,9 @@ class PaddockEngine implements Engine {
     if (rt.seenExits.has(key)) return;
     rt.seenExits.add(key);
     if (rt.actor.getSnapshot().status !== 'active') return;
+    if (timeNs !== undefined && !silent) this.saveExitsCursor(rt);
     // The exit is the fact; the state changes it causes are reported after it.
-    this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
+    if (!silent) this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
     rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
     if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
     else rt.containers.get(containerId)?.done.resolve();
@@ -1011,6 +1058,7 @@ class PaddockEngine implements Engine {
         execCounter: rt.execCounter,
         createdAt: rt.createdAt,
         ...(this.hooks.has(rt.id) ? { hooks: this.hooks.get(rt.id) as OciHooks } : {}),
+        ...(rt.health ? { health: rt.health } : {}),
         snapshot: rt.actor.getPersistedSnapshot(),
       });
     } catch (e) {
@@ -1019,6 +1067,9 @@ class PaddockEngine implements Engine {
   }
 
   private detach(rt: Runtime): void {
+    rt.healthActor?.send({ type: 'stop' });
+    rt.healthActor?.stop();
+    rt.healthActor = undefined;
     rt.eventsSub?.unsubscribe();
     rt.events?.close();
     rt.control?.close();
@@ -1085,6 +1136,33 @@ class PaddockEngine implements Engine {
   private async runPoststopHooks(rt: Runtime, hooks: Hooks | undefined): Promise<void> {
     if (!hooks?.poststop?.length) return;
     await runHooksWarn('poststop', hooks, this.hookState(rt, 'stopped', 0), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
+  }
+
+  /** Starts the liveness probe of a sandbox whose init is alive (createSandbox's `health`). */
+  private startHealth(rt: Runtime): void {
+    if (!rt.health || rt.healthActor || !rt.initAlive) return;
+    rt.healthActor = startHealthCheck(
+      rt.id,
+      rt.health,
+      async (timeoutMs) => {
+        await this.control(rt).request({ type: 'PING' }, timeoutMs);
+      },
+      (e) => {
+        rt.healthActor = undefined;
+        rt.log.warn({ failures: e.failures, reason: e.reason }, 'sandbox stopped answering; killing it');
+        if (!this.closed) this.subject.next({ type: 'unhealthy', sandboxId: rt.id, failures: e.failures, reason: e.reason });
+        // SIGKILL through the pidfd reaches init even when it is stopped or wedged; its exit
+        // then arrives through the watcher like any other.
+        if (rt.pidfd !== undefined && rt.initAlive) {
+          try {
+            this.native.pidfdSendSignal(rt.pidfd, 9);
+          } catch (err) {
+            rt.log.warn({ err }, 'could not kill the unresponsive sandbox');
+          }
+        }
+      },
+      this.options.inspect,
+    );
   }
 
   private hookWarning(sandboxId: string, error: PaddockError): void {

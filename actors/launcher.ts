@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import type { HealthActor, ResolvedHealth } from './health';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
@@ -53,6 +54,9 @@ export interface Runtime {
   observer?: boolean;
   /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
   cgroup?: SandboxCgroup;
+  /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
+  health?: ResolvedHealth;
+  healthActor?: HealthActor;
 }
 
 export interface ContainerRuntime {

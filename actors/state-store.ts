@@ -37,6 +37,8 @@ export interface PersistedSandbox {
   readonly createdAt?: string;
   /** OCI hooks of the root container, so a later process (`paddock delete`) runs poststop even if the bundle is gone. */
   readonly hooks?: OciHooks;
+  /** Liveness probe settings, so a reattaching supervisor keeps probing. */
+  readonly health?: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   /** XState persisted snapshot of the sandbox machine (plain JSON). */
   readonly snapshot: unknown;
 }
@@ -69,6 +71,10 @@ export class SandboxPaths {
   }
   get exitsLog(): string {
     return path.join(this.dir, 'exits.log');
+  }
+  /** Bytes of exits.log whose exits were reported (decision 0017): a reattach reports only what follows. */
+  get exitsCursor(): string {
+    return path.join(this.dir, 'exits.cursor');
   }
   get logsDir(): string {
     return path.join(this.dir, 'logs');

@@ -280,9 +280,11 @@ export function decode(input: Uint8Array): Message {
  * write cut short by a crash — is returned as `rest`; anything malformed before
  * that throws, since the log cannot be resynchronised past it.
  */
-export function splitMessages(input: Uint8Array): { messages: Message[]; rest: Buffer } {
+export function splitMessages(input: Uint8Array): { messages: Message[]; rest: Buffer; ends: number[] } {
   const buf = asBuffer(input);
   const messages: Message[] = [];
+  // ends[i]: the offset just past messages[i] (a resumable read position).
+  const ends: number[] = [];
   let off = 0;
   while (off < buf.length) {
     const tail = buf.subarray(off);
@@ -291,6 +293,7 @@ export function splitMessages(input: Uint8Array): { messages: Message[]; rest: B
     if (tail.length < total) break;
     messages.push(decode(tail.subarray(0, total)));
     off += total;
+    ends.push(off);
   }
-  return { messages, rest: buf.subarray(off) };
+  return { messages, rest: buf.subarray(off), ends };
 }

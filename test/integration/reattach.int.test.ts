@@ -61,6 +61,37 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(await n.wait('r1', 'r1', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
   });
 
+  test('each exit is reported once across supervisors: what the first reported is not repeated, what happened between is', async () => {
+    const a = await open();
+    await a.createSandbox('once', bundle(['sleep', '60']));
+    await a.startRoot('once');
+    const seenA: string[] = [];
+    a.events$.subscribe((e) => {
+      if (e.type === 'exit') seenA.push(`${e.containerId}:${e.kind}:${e.exit.exitCode}`);
+    });
+    const early = await a.execute('once', 'once', { args: ['sh', '-c', 'exit 5'] });
+    expect(await a.waitPid('once', early.pid, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 5 });
+    const late = await a.execute('once', 'once', { args: ['sh', '-c', 'sleep 0.3; exit 6'] });
+    await a.close();
+    await poll(() => (!fs.existsSync(`/proc/${late.hostPid}`) ? true : undefined), 10_000, 'late exit');
+
+    // The second supervisor subscribes before it reattaches, through a fresh engine's events$.
+    const seenB: string[] = [];
+    const n = await createEngine({ stateDir, logger: quietLogger(), reattach: false });
+    engines.push(n);
+    n.events$.subscribe((e) => {
+      if (e.type === 'exit') seenB.push(`${e.containerId}:${e.kind}:${e.exit.exitCode}`);
+    });
+    await n.attach('once');
+    expect(seenA).toEqual(['once:exec:5']);
+    expect(seenB).toEqual(['once:exec:6']);
+    // The exec reported by the first supervisor is still known (waitPid answers from the machine).
+    expect(await n.waitPid('once', early.pid, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 5 });
+    await n.signal('once', 'once', 'SIGKILL');
+    expect(await n.wait('once', 'once', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+    expect(seenB).toEqual(['once:exec:6', 'once:container:null']);
+  });
+
   test('output keeps flowing into the log while no supervisor runs, and a new engine replays all of it', async () => {
     const a = await open();
     const h = await a.createSandbox('stream', bundle(['sh', '-c', 'seq 1 100000; echo half >&2; sleep 0.5; seq 100001 200000']));

@@ -91,6 +91,11 @@ describe('splitMessages', () => {
     expect(rest.length).toBe(0);
   });
 
+  it('gives the offset just past each record, to resume a read there', () => {
+    const { ends } = splitMessages(Buffer.concat([a, b, b.subarray(0, 5)]));
+    expect(ends).toEqual([a.length, a.length + b.length]);
+  });
+
   it('returns a truncated tail as rest', () => {
     for (const cut of [1, 11, 12, 13, b.length - 1]) {
       const { messages, rest } = splitMessages(Buffer.concat([a, b.subarray(0, cut)]));
@@ -106,6 +111,6 @@ describe('splitMessages', () => {
   });
 
   it('handles an empty log', () => {
-    expect(splitMessages(Buffer.alloc(0))).toEqual({ messages: [], rest: Buffer.alloc(0) });
+    expect(splitMessages(Buffer.alloc(0))).toEqual({ messages: [], rest: Buffer.alloc(0), ends: [] });
   });
 });
