@@ -25,6 +25,11 @@ export type {
   LifecycleStatus,
   StdioMode,
   ContainerStats,
+  EngineCommand,
+  CommandOutput,
+  ShutdownOptions,
+  ShutdownReport,
+  HealthOptions,
 } from './actors/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, ErrorCodes, isPaddockError } from './actors/errors';
 export type { ErrorCode, ErrorContext } from './actors/errors';

@@ -161,10 +161,64 @@ export type EngineEvent =
       readonly pid: number;
       readonly kind: 'container' | 'exec';
       readonly exit: ExitStatus;
+      /** paddock-init died before it could record this exit (the kernel killed the process with it): the status is unknown. */
+      readonly lost?: true;
     }
   | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
   /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
   | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string };
+
+/** A command for {@link Engine.run}; `id` correlates it with its result. */
+export type EngineCommand =
+  | { readonly id: string; readonly type: 'createSandbox'; readonly sandboxId: string; readonly bundle: string; readonly options?: CreateSandboxOptions }
+  | { readonly id: string; readonly type: 'start'; readonly sandboxId: string }
+  | {
+      readonly id: string;
+      readonly type: 'startContainer';
+      readonly sandboxId: string;
+      readonly containerId: string;
+      readonly bundle?: string;
+      readonly options?: StartContainerOptions;
+    }
+  | { readonly id: string; readonly type: 'exec'; readonly sandboxId: string; readonly containerId?: string; readonly options: ExecOptions }
+  | {
+      readonly id: string;
+      readonly type: 'signal';
+      readonly sandboxId: string;
+      readonly containerId?: string;
+      readonly signal: string | number;
+      readonly options?: { readonly pid?: number; readonly all?: boolean };
+    }
+  | { readonly id: string; readonly type: 'wait'; readonly sandboxId: string; readonly containerId?: string; readonly timeoutMs?: number }
+  | { readonly id: string; readonly type: 'destroy' | 'pause' | 'resume'; readonly sandboxId: string }
+  | { readonly id: string; readonly type: 'processes'; readonly sandboxId: string; readonly containerId?: string }
+  | { readonly id: string; readonly type: 'list' };
+
+/** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
+export type CommandOutput =
+  | EngineEvent
+  | { readonly type: 'command.result'; readonly commandId: string; readonly command: string; readonly sandboxId?: string; readonly value: unknown }
+  | { readonly type: 'command.error'; readonly commandId: string; readonly command: string; readonly sandboxId?: string; readonly error: PaddockError };
+
+export interface ShutdownOptions {
+  /**
+   * 'detach' (default) leaves every sandbox running for a later createEngine on the same
+   * state dir; 'stop' sends SIGTERM to every process, SIGKILL after `graceMs`, waits on
+   * the pidfds, then destroys the sandboxes.
+   */
+  readonly mode?: 'detach' | 'stop';
+  /** Grace between SIGTERM and SIGKILL in 'stop' mode, ms (default 10000). */
+  readonly graceMs?: number;
+}
+
+export interface ShutdownReport {
+  /** Sandboxes whose processes exited within the grace period. */
+  readonly stopped: readonly string[];
+  /** Sandboxes that were still running after it and were killed. */
+  readonly killed: readonly string[];
+  /** Sandboxes left running ('detach'). */
+  readonly detached: readonly string[];
+}
 
 export interface LogsOptions {
   readonly stream?: 'stdout' | 'stderr';
@@ -217,4 +271,16 @@ export interface Engine {
   release(sandboxId: string): void;
   /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
   close(): Promise<void>;
+  /**
+   * Ends the engine: stops supervision (restarts, health probes), then either detaches
+   * from the sandboxes or stops them (SIGTERM, SIGKILL after the grace period, waiting
+   * on pidfds) and destroys them; finally closes.
+   */
+  shutdown(opts?: ShutdownOptions): Promise<ShutdownReport>;
+  /**
+   * Drives the engine with a stream of commands; results and errors come back by
+   * command id, interleaved with the engine's events. Commands on one sandbox keep
+   * their order; errors are outputs, the stream goes on.
+   */
+  run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
 import { createActor, fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
@@ -16,6 +16,10 @@ import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
 import type { OciHooks } from '../specs/oci';
 import type {
+  CommandOutput,
+  EngineCommand,
+  ShutdownOptions,
+  ShutdownReport,
   ContainerHandle,
   ContainerSummary,
   CreateSandboxOptions,
@@ -39,6 +43,7 @@ import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, ty
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
+import { runCommands } from './command-stream';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
 import {
@@ -83,6 +88,7 @@ class PaddockEngine implements Engine {
   private nativeImpl: NativeFacade | undefined;
   private watcherImpl: PidfdWatcher | undefined;
   private closed = false;
+  private readonly shutdownParticipants = new Set<() => Promise<void> | void>();
   private readonly machine: typeof sandboxMachine;
 
   constructor(private readonly options: EngineOptions) {
@@ -545,6 +551,113 @@ class PaddockEngine implements Engine {
     this.subject.complete();
   }
 
+  run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {
+    this.ensureOpen();
+    return runCommands(this, commands$);
+  }
+
+  /**
+   * Work that must end before the sandboxes are stopped or left (restart supervisors,
+   * pools): registered by those modules, run first by shutdown().
+   */
+  onShutdown(fn: () => Promise<void> | void): () => void {
+    this.shutdownParticipants.add(fn);
+    return () => this.shutdownParticipants.delete(fn);
+  }
+
+  async shutdown(opts: ShutdownOptions = {}): Promise<ShutdownReport> {
+    const mode = opts.mode ?? 'detach';
+    const graceMs = opts.graceMs ?? 10_000;
+    if (mode !== 'detach' && mode !== 'stop') {
+      throw new PaddockError('EINVALID_ARGUMENT', `shutdown mode must be 'detach' or 'stop', not ${JSON.stringify(mode)}`, { field: 'mode' });
+    }
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
+      throw new PaddockError('EINVALID_ARGUMENT', 'graceMs must be a number >= 0', { field: 'graceMs' });
+    }
+    this.ensureOpen();
+    // Nothing may restart or refill what is being stopped.
+    for (const fn of [...this.shutdownParticipants]) {
+      try {
+        await fn();
+      } catch (e) {
+        this.log.warn({ err: e }, 'shutdown: a supervisor did not stop cleanly');
+      }
+    }
+    for (const rt of this.runtimes.values()) {
+      rt.healthActor?.stop();
+      rt.healthActor = undefined;
+    }
+    if (mode === 'detach') {
+      const detached = [...this.runtimes.keys()].filter((id) => this.isRunning(id)).sort();
+      await this.close();
+      return { stopped: [], killed: [], detached };
+    }
+    const stopped: string[] = [];
+    const killed: string[] = [];
+    await Promise.all(
+      [...this.runtimes.values()].map(async (rt) => {
+        if (rt.observer) return;
+        if (rt.initAlive && (await this.stopGracefully(rt, graceMs))) killed.push(rt.id);
+        else stopped.push(rt.id);
+        await this.destroy(rt.id).catch((e) => rt.log.warn({ err: e }, 'shutdown: destroy failed'));
+      }),
+    );
+    await this.close();
+    return { stopped: stopped.sort(), killed: killed.sort(), detached: [] };
+  }
+
+  /**
+   * SIGTERM to every process of every running container, then SIGKILL to init once
+   * `graceMs` has passed; both waits are on init's pidfd. True when it had to be killed.
+   */
+  private async stopGracefully(rt: Runtime, graceMs: number): Promise<boolean> {
+    const exited = rt.initExited.promise.then(() => true);
+    const timer = (ms: number) => {
+      let t: NodeJS.Timeout | undefined;
+      const p = new Promise<false>((r) => {
+        t = setTimeout(() => r(false), ms);
+      });
+      return { p, cancel: () => clearTimeout(t) };
+    };
+    const snap = rt.actor.getSnapshot();
+    // Created but never started: no user process ran, destroy alone ends it.
+    if (String(snap.value) === 'created') return false;
+    if (snap.hasTag('alive')) {
+      for (const [cid, c] of rt.containers) {
+        const ref = snap.children[cid] as AnyActorRef | undefined;
+        if (!c || !ref || ref.getSnapshot().value !== 'running') continue;
+        await this.signal(rt.id, cid, 'SIGTERM', { all: true }).catch((e) => rt.log.debug({ err: e, containerId: cid }, 'shutdown: SIGTERM'));
+      }
+      const grace = timer(graceMs);
+      const done = await Promise.race([exited, grace.p]);
+      grace.cancel();
+      if (done) return false;
+    }
+    if (!rt.initAlive) return false;
+    // SIGKILL through init first, so it reaps and records each status; init itself only
+    // if that does not end the sandbox (init wedged or gone deaf).
+    for (const cid of rt.containers.keys()) {
+      if (!rt.initAlive) break;
+      await this.signal(rt.id, cid, 'SIGKILL', { all: true }).catch(() => undefined);
+    }
+    const viaInit = timer(2_000);
+    const ended = await Promise.race([exited, viaInit.p]);
+    viaInit.cancel();
+    if (ended) return true;
+    if (rt.pidfd !== undefined) {
+      try {
+        this.native.pidfdSendSignal(rt.pidfd, 9);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    const bound = timer(10_000);
+    const gone = await Promise.race([exited, bound.p]);
+    bound.cancel();
+    if (!gone) rt.log.warn('shutdown: init did not exit after SIGKILL within 10 s');
+    return true;
+  }
+
   // ---------------------------------------------------------------- reattach
 
   /**
@@ -671,6 +784,7 @@ class PaddockEngine implements Engine {
     this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
+      this.reportLost(rt);
       actor.send({ type: 'init.exited' });
     }
     this.persistNow(rt);
@@ -777,7 +891,26 @@ class PaddockEngine implements Engine {
     this.readExitsLog(rt);
     this.detach(rt);
     rt.initExited.resolve();
+    this.reportLost(rt);
     if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
+  }
+
+  /**
+   * init is gone and exits.log has nothing for these processes: init was killed (or
+   * crashed) before it could reap them, and the kernel killed them with it. Their exit
+   * is still reported, once, marked `lost`, so a watcher never waits for it for ever.
+   */
+  private reportLost(rt: Runtime): void {
+    const snap = rt.actor.getSnapshot();
+    if (snap.status !== 'active' || rt.observer) return;
+    for (const [key, ref] of Object.entries(snap.children)) {
+      const child = (ref as AnyActorRef).getSnapshot() as { value: unknown; context: { pid?: number; containerId?: string; id?: string } };
+      if (child.value !== 'running') continue;
+      const exec = key.startsWith('pid-');
+      const containerId = exec ? (child.context.containerId as string) : key;
+      const pid = child.context.pid ?? 0;
+      this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
+    }
   }
 
   /**

@@ -21,6 +21,10 @@ describeIf(['root', 'busybox'])('health probe', () => {
         timeout(15_000),
       ),
     );
+    const exits: unknown[] = [];
+    const sub = t.engine.events$.subscribe((e) => {
+      if (e.type === 'exit' && e.sandboxId === sid) exits.push(e);
+    });
     const h = await t.engine.createSandbox(sid, t.bundle({ args: ['sleep', '60'] }), {
       health: { intervalMs: 50, timeoutMs: 100, failureThreshold: 2 },
     });
@@ -33,6 +37,9 @@ describeIf(['root', 'busybox'])('health probe', () => {
       const status = await t.engine.wait(sid, sid, { timeoutMs: 10_000 });
       expect(status.exitCode).toBeNull();
       expect(t.engine.isRunning(sid)).toBe(false);
+      // init died with its container unreaped: the exit is still reported, once, as lost.
+      expect(exits).toEqual([expect.objectContaining({ containerId: sid, kind: 'container', lost: true, exit: { exitCode: null, signal: null } })]);
+      sub.unsubscribe();
       expect(fs.existsSync(`/proc/${h.pid}/cmdline`) && fs.readFileSync(`/proc/${h.pid}/cmdline`).length > 0).toBe(false);
     } finally {
       try {
