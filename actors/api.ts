@@ -265,6 +265,12 @@ export interface Engine {
    */
   attach(sandboxId: string): Promise<void>;
   /**
+   * Reattaches every sandbox of the state dir not attached yet and returns the ids
+   * attached. With `createEngine({ reattach: false })`, a caller subscribes to events$
+   * first and then calls this, so it also sees the exits reported by the reattach.
+   */
+  attachAll(): Promise<string[]>;
+  /**
    * Keeps watching a sandbox without owning it: releases its lock and stops persisting
    * its state (for callers that only wait, such as `paddock exec`).
    */

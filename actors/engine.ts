@@ -686,8 +686,15 @@ class PaddockEngine implements Engine {
   }
 
   /** Restores every sandbox found in the state dir (see createEngine). */
+  async attachAll(): Promise<string[]> {
+    this.ensureOpen();
+    await this.reattachAll();
+    return [...this.runtimes.keys()].sort();
+  }
+
   async reattachAll(): Promise<void> {
     for (const id of listSandboxIds(this.stateDir)) {
+      if (this.runtimes.has(id)) continue;
       try {
         await this.reattach(id);
       } catch (e) {

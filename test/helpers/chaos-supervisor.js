@@ -1,0 +1,58 @@
+/**
+ * The supervisor the chaos test runs in a child process and SIGKILLs at random:
+ * it opens an engine on the state dir, subscribes to events before it reattaches, and
+ * journals every event (with the sandbox's init pid, which tells one run of a sandbox
+ * id from the next) to an append-only file with one synchronous write per line.
+ *
+ *   node chaos-supervisor.js DIST STATE_DIR JOURNAL BUNDLE COUNT MODE [RESTART_JSON]
+ *   MODE: init (create COUNT sandboxes, then supervise) | resume (reattach, supervise)
+ *         | stop (reattach, then shutdown({ mode: 'stop' }) and exit)
+ */
+'use strict';
+const fs = require('node:fs');
+const [dist, stateDir, journalPath, bundle, countArg, mode, restartJson] = process.argv.slice(2);
+const { createEngine } = require(`${dist}/index.js`);
+const pino = require('pino');
+
+const journal = fs.openSync(journalPath, 'a');
+const write = (o) => fs.writeSync(journal, `${JSON.stringify({ t: Date.now(), sup: process.pid, ...o })}\n`);
+
+(async () => {
+  const engine = await createEngine({ stateDir, logger: pino({ level: 'silent' }), reattach: false });
+  const initPidOf = new Map();
+  engine.events$.subscribe((e) => {
+    const s = engine.list().find((x) => x.id === e.sandboxId);
+    if (s && s.pid) initPidOf.set(e.sandboxId, s.pid);
+    const plain = { ...e };
+    if (plain.error) plain.error = { code: plain.error.code, message: plain.error.message };
+    write({ ev: e.type, initPid: initPidOf.get(e.sandboxId), e: plain });
+  });
+  await engine.attachAll();
+  const snapshot = engine.list().map((s) => ({
+    id: s.id,
+    status: s.status,
+    initPid: s.pid,
+    containers: s.containers.map((c) => ({ id: c.id, status: c.status, pid: c.pid })),
+  }));
+  write({ ev: 'attached', sandboxes: snapshot });
+  if (mode === 'stop') {
+    const report = await engine.shutdown({ mode: 'stop', graceMs: 300 });
+    write({ ev: 'shutdown', report });
+    process.exit(0);
+  }
+  if (mode === 'init') {
+    const restart = restartJson ? JSON.parse(restartJson) : undefined;
+    for (let i = 0; i < Number(countArg); i++) {
+      const id = `chaos${i}`;
+      await engine.createSandbox(id, bundle, { stdio: 'ignore', ...(restart ? { restart } : {}) });
+      await engine.startRoot(id);
+    }
+  }
+  write({ ev: 'ready' });
+  process.stdout.write('ready\n');
+  setInterval(() => undefined, 60_000);
+})().catch((err) => {
+  write({ ev: 'fatal', message: String(err && err.stack ? err.stack : err) });
+  process.stdout.write(`fatal ${err && err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,252 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sandboxCgroupPath } from '../../actors/cgroups';
+import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { describeIf, testStateDir } from '../helpers/env';
+import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SUPERVISOR = path.join(__dirname, '..', 'helpers', 'chaos-supervisor.js');
+
+/**
+ * Chaos: a supervisor in a child Node process runs sandboxes under restart policies
+ * while the test kills, at random moments, container processes, paddock-init
+ * processes and the supervisor itself (SIGKILL), and starts a new supervisor on the
+ * same state dir. After every round: no sandbox id runs twice. At the end (a last
+ * supervisor stops everything): every container run that started has exactly one exit
+ * in the journal, and nothing is left (processes, mounts, cgroups, state files).
+ *
+ * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED.
+ */
+
+const SEED = Number(process.env.PADDOCK_CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
+const ROUNDS = Number(process.env.PADDOCK_CHAOS_ROUNDS ?? 14);
+const SANDBOXES = 4;
+const RESTART = {
+  policy: 'always',
+  maxRestarts: 1_000,
+  periodMs: 60_000,
+  backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0.2 },
+  resetAfterMs: 1_000,
+};
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface JournalLine {
+  t: number;
+  sup: number;
+  ev: string;
+  initPid?: number;
+  e?: { type: string; sandboxId?: string; containerId?: string; pid?: number; status?: string; kind?: string; lost?: boolean };
+  sandboxes?: { id: string; status: string; initPid?: number; containers: { id: string; status: string; pid?: number }[] }[];
+  message?: string;
+}
+
+function readJournal(file: string): JournalLine[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalLine);
+}
+
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and the supervisor', () => {
+  let stateDir: string;
+  let journal: string;
+  let bundle: TestBundle;
+  const children = new Set<ChildProcess>();
+  const random = rng(SEED);
+  const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(random() * xs.length)] : undefined);
+
+  useSubreaper();
+  beforeAll(() => {
+    // eslint-disable-next-line no-console
+    console.log(`chaos seed ${SEED} (replay with PADDOCK_CHAOS_SEED=${SEED})`);
+  });
+  beforeEach(() => {
+    stateDir = testStateDir('chaos');
+    journal = path.join(path.dirname(stateDir), `${path.basename(stateDir)}.journal`);
+    // Short runs that exit 0, 1 or 2 at random, so restarts happen on their own too.
+    bundle = makeBundle({ args: ['sh', '-c', 'sleep 0.$((RANDOM % 9 + 1)); exit $((RANDOM % 3))'] });
+  });
+  afterEach(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    children.clear();
+    // Whatever a failed run left: inits of this state dir, then the dirs, cgroups and bundle.
+    for (const pid of paddockInitPids()) {
+      if (initSandboxDir(pid)?.startsWith(`${stateDir}/`)) process.kill(pid, 'SIGKILL');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    reapZombies();
+    for (const m of mountsUnder(stateDir).reverse()) {
+      try {
+        require('node:child_process').execFileSync('umount', ['-l', m]);
+      } catch {
+        // gone
+      }
+    }
+    removeCgroupDirs(cgroupDirs().filter((d) => ids().some((id) => d.endsWith(sandboxCgroupPath(stateDir, id)))));
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(journal, { force: true });
+    bundle.cleanup();
+  });
+  const ids = () => Array.from({ length: SANDBOXES }, (_, i) => `chaos${i}`);
+
+  /** Starts a supervisor; resolves when it says ready (bounded), with its output on failure. */
+  async function supervisor(mode: 'init' | 'resume' | 'stop'): Promise<ChildProcess> {
+    const child = spawn(
+      process.execPath,
+      [SUPERVISOR, path.join(ROOT, 'dist'), stateDir, journal, bundle.dir, String(SANDBOXES), mode, JSON.stringify(RESTART)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`supervisor (${mode}) not ready in 30 s: ${out}`)), 30_000);
+      const check = () => {
+        if (out.includes('ready\n') || (mode === 'stop' && child.exitCode !== null)) {
+          clearTimeout(t);
+          resolve();
+        } else if (out.includes('fatal') || child.exitCode !== null) {
+          clearTimeout(t);
+          reject(new Error(`supervisor (${mode}) failed: ${out}`));
+        }
+      };
+      child.stdout?.on('data', check);
+      child.once('exit', check);
+    });
+    return child;
+  }
+
+  const killHard = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  };
+
+  /** Live inits of this state dir, by sandbox id. */
+  function initsById(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (const pid of paddockInitPids()) {
+      const dir = initSandboxDir(pid);
+      if (!dir?.startsWith(`${stateDir}/`)) continue;
+      const id = path.basename(dir);
+      out.set(id, [...(out.get(id) ?? []), pid]);
+    }
+    return out;
+  }
+
+  test(`${ROUNDS} rounds; every exit accounted for once, no id runs twice, nothing leaks`, async () => {
+    let sup = await supervisor('init');
+    const actions: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      await new Promise((r) => setTimeout(r, 100 + random() * 500));
+      const what = pick(['container', 'container', 'init', 'supervisor'] as const);
+      const inits = [...initsById().values()].flat();
+      if (what === 'container') {
+        const victims = fs
+          .readdirSync('/proc')
+          .filter((d) => /^\d+$/.test(d))
+          .map(Number)
+          .filter((p) => inits.includes(ppidOf(p) ?? -1));
+        const v = pick(victims);
+        if (v !== undefined) {
+          try {
+            process.kill(v, 'SIGKILL');
+          } catch {
+            // exited meanwhile
+          }
+        }
+        actions.push(`container ${v ?? '-'}`);
+      } else if (what === 'init') {
+        const v = pick(inits);
+        if (v !== undefined) {
+          try {
+            process.kill(v, 'SIGKILL');
+          } catch {
+            // exited meanwhile
+          }
+        }
+        actions.push(`init ${v ?? '-'}`);
+      } else {
+        await killHard(sup);
+        actions.push('supervisor');
+        sup = await supervisor('resume');
+      }
+      reapZombies();
+      for (const [id, pids] of initsById()) {
+        // A killed init can linger for a moment as a zombie of a dead supervisor: count live ones only.
+        const live = pids.filter((p) => (initSandboxDir(p) ?? '') !== '');
+        expect({ round, id, live: live.length, actions }).toEqual({ round, id, live: Math.min(live.length, 1), actions });
+      }
+    }
+    await killHard(sup);
+    reapZombies();
+    await supervisor('stop');
+    reapZombies();
+
+    const lines = readJournal(journal);
+    expect(lines.filter((l) => l.ev === 'fatal')).toEqual([]);
+    const key = (id: string, initPid: number | undefined, cid: string, pid: number | undefined) => `${id}@${initPid}/${cid}:${pid}`;
+    const starts = new Set<string>();
+    const exits: string[] = [];
+    for (const l of lines) {
+      if (l.ev === 'state' && l.e?.containerId && l.e.status === 'running' && l.e.pid !== undefined) {
+        starts.add(key(l.e.sandboxId as string, l.initPid, l.e.containerId, l.e.pid));
+      } else if (l.ev === 'exit' && l.e?.kind === 'container') {
+        exits.push(key(l.e.sandboxId as string, l.initPid, l.e.containerId as string, l.e.pid));
+      } else if (l.ev === 'attached') {
+        // A start the killed supervisor did not journal shows in the next one's snapshot.
+        for (const s of l.sandboxes ?? []) {
+          for (const c of s.containers) if (c.pid !== undefined && c.status !== 'created') starts.add(key(s.id, s.initPid, c.id, c.pid));
+        }
+      }
+    }
+    const dupes = exits.filter((k, i) => exits.indexOf(k) !== i);
+    expect({ dupes, actions }).toEqual({ dupes: [], actions });
+    expect({ withoutExit: [...starts].filter((k) => !exits.includes(k)), actions }).toEqual({ withoutExit: [], actions });
+    expect({ withoutStart: exits.filter((k) => !starts.has(k)), actions }).toEqual({ withoutStart: [], actions });
+    expect(starts.size).toBeGreaterThanOrEqual(SANDBOXES);
+
+    // Nothing leaks.
+    expect([...initsById().keys()]).toEqual([]);
+    expect(mountsUnder(stateDir)).toEqual([]);
+    expect(cgroupDirs().filter((d) => ids().some((id) => d.endsWith(sandboxCgroupPath(stateDir, id))))).toEqual([]);
+    const left: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else left.push(p);
+      }
+    };
+    walk(stateDir);
+    expect(left).toEqual([]);
+  });
+});
