@@ -7,8 +7,9 @@ import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
 import type { CgroupLayout } from './cgroups';
 import type { StdioMode } from './state-store';
+import type { RestartOptions } from '../machines/restart-policy';
 
-export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats };
+export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions };
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -51,6 +52,12 @@ export interface CreateSandboxOptions {
    * supervisor's own fds 0–2. 'ignore': /dev/null.
    */
   readonly stdio?: StdioMode;
+  /**
+   * Restart policy of the sandbox (its root container's exit ends it): 'never',
+   * 'on-failure' or 'always', with backoff and an OTP restart intensity. Without it the
+   * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
+   */
+  readonly restart?: RestartOptions;
 }
 
 export interface StdioHandles {
@@ -70,6 +77,8 @@ export interface SandboxHandle {
 
 export interface StartContainerOptions {
   readonly stdio?: StdioMode;
+  /** Restart policy of this container inside its sandbox (see CreateSandboxOptions.restart). */
+  readonly restart?: RestartOptions;
 }
 
 export interface ContainerHandle {
@@ -150,7 +159,22 @@ export type EngineEvent =
       readonly kind: 'container' | 'exec';
       readonly exit: ExitStatus;
     }
-  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError };
+  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
+  /** A supervised child ended and will be relaunched after `delayMs` (attempt 1 after a healthy run). */
+  | {
+      readonly type: 'restart.scheduled';
+      readonly sandboxId: string;
+      readonly containerId?: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly exit: ExitStatus;
+    }
+  /** The backoff is over: the exited instance is being replaced. */
+  | { readonly type: 'restart.launched'; readonly sandboxId: string; readonly containerId?: string; readonly attempt: number }
+  /** More than maxRestarts restarts within periodMs: the child is left stopped. */
+  | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
+  /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
+  | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string };
 
 export interface LogsOptions {
   readonly stream?: 'stdout' | 'stderr';

@@ -54,6 +54,7 @@ import {
   type StdioMode,
 } from './state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
+import { Supervision } from './supervision';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'stopped', 'failed']);
@@ -82,6 +83,8 @@ class PaddockEngine implements Engine {
   private watcherImpl: PidfdWatcher | undefined;
   private closed = false;
   private readonly machine: typeof sandboxMachine;
+  /** Restart policies (actors/supervision.ts); fed by this engine's events. */
+  private readonly supervision: Supervision;
 
   constructor(private readonly options: EngineOptions) {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
@@ -93,6 +96,7 @@ class PaddockEngine implements Engine {
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(this.stateDir, 0o711);
     this.supervisor.start();
+    this.supervision = new Supervision(this, this.stateDir, this.log, (e) => this.subject.next(e));
     this.machine = sandboxMachine.provide({
       actors: {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
@@ -134,6 +138,7 @@ class PaddockEngine implements Engine {
     this.ensureOpen();
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = this.checkStdio(opts.stdio);
+    const restart = this.supervision.validate(opts.restart);
     const paths = new SandboxPaths(this.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -177,6 +182,7 @@ class PaddockEngine implements Engine {
     this.persistNow(rt);
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
     const root = rt.containers.get(rootId) as ContainerRuntime;
+    this.supervision.register(id, undefined, bundle.dir, opts, restart);
     return {
       id,
       pid: snap.context.initHostPid as number,
@@ -199,6 +205,7 @@ class PaddockEngine implements Engine {
     const rt = this.get(sandboxId);
     if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
     const stdio = this.checkStdio(opts.stdio);
+    const restart = this.supervision.validate(opts.restart);
     const snap = rt.actor.getSnapshot();
     if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
@@ -219,6 +226,7 @@ class PaddockEngine implements Engine {
     }
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
     this.persistNow(rt);
+    this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
     return this.summary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
   }
 
@@ -258,6 +266,7 @@ class PaddockEngine implements Engine {
         rt.actor.send({ type: 'container.remove', containerId });
         this.closeContainerStdio(rt.containers.get(containerId));
         rt.containers.delete(containerId);
+        this.supervision.drop(sandboxId, containerId);
       }
       this.persistNow(rt);
       throw e;
@@ -404,6 +413,7 @@ class PaddockEngine implements Engine {
         state: String(c.getSnapshot().value),
       });
     }
+    this.supervision.userSignal(sandboxId, containerId, signo, opts);
     await this.control(rt).request({
       type: 'SIGNAL',
       cid: containerId,
@@ -424,6 +434,7 @@ class PaddockEngine implements Engine {
         verb: 'destroyContainer',
       });
     }
+    this.supervision.userStop(sandboxId, containerId);
     // A container that was only added (never started) has nothing in paddock-init.
     if (rt.initAlive && c.getSnapshot().value !== 'created') {
       await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
@@ -456,6 +467,7 @@ class PaddockEngine implements Engine {
 
   async destroy(sandboxId: string): Promise<void> {
     const rt = this.get(sandboxId);
+    this.supervision.userStop(sandboxId);
     if (!rt.actor.getSnapshot().can({ type: 'destroy' })) {
       // Already being destroyed by a concurrent call: wait for that one.
       await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
@@ -527,6 +539,7 @@ class PaddockEngine implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.supervision.close();
     for (const rt of this.runtimes.values()) {
       this.persistNow(rt);
       this.detach(rt);
@@ -569,6 +582,7 @@ class PaddockEngine implements Engine {
 
   /** Restores every sandbox found in the state dir (see createEngine). */
   async reattachAll(): Promise<void> {
+    this.supervision.load();
     for (const id of listSandboxIds(this.stateDir)) {
       try {
         await this.reattach(id);
@@ -578,6 +592,7 @@ class PaddockEngine implements Engine {
         this.subject.next({ type: 'error', sandboxId: id, error: err });
       }
     }
+    this.supervision.resume();
   }
 
   private async reattach(id: string): Promise<void> {
