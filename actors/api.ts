@@ -8,6 +8,7 @@ import type { ContainerStats } from './proc-stats';
 import type { CgroupLayout } from './cgroups';
 import type { StdioMode } from './state-store';
 import type { RestartOptions } from '../machines/restart-policy';
+import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions };
 
@@ -225,6 +226,12 @@ export interface Engine {
    * its state (for callers that only wait, such as `paddock exec`).
    */
   release(sandboxId: string): void;
+  /**
+   * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
+   * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
+   * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().
+   */
+  supervise(spec: SupervisorSpec): SupervisorHandle;
   /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
   close(): Promise<void>;
 }

@@ -55,6 +55,7 @@ import {
 } from './state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
 import { Supervision } from './supervision';
+import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'stopped', 'failed']);
@@ -534,6 +535,11 @@ class PaddockEngine implements Engine {
 
   async restore(sandboxId: string, _imageDir: string): Promise<void> {
     throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
+  }
+
+  supervise(spec: SupervisorSpec): SupervisorHandle {
+    this.ensureOpen();
+    return createSupervisorTree(spec, engineLeafDriver(this));
   }
 
   async close(): Promise<void> {

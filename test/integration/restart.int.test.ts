@@ -125,6 +125,29 @@ describeIf(['root', 'busybox'])('restart policies on real sandboxes', () => {
     expect(rec.restarts(id).map((s) => s.e.type)).toEqual(['restart.stopped']);
   });
 
+  test('supervise: one_for_all restarts every sibling in order, then escalates past its intensity', async () => {
+    const [a, b] = [t.id(), t.id()];
+    const h = t.engine.supervise({
+      name: 'top',
+      strategy: 'one_for_all',
+      maxRestarts: 1,
+      periodMs: 60_000,
+      children: [
+        { id: a, bundle: t.bundle({ args: ['sleep', '600'] }) },
+        { id: b, bundle: t.bundle({ args: ['sh', '-c', 'sleep 0.2; exit 1'] }) },
+      ],
+    });
+    const events: string[] = [];
+    h.events$.subscribe((e) => events.push(`${e.type}:${'children' in e ? e.children.join(',') : ''}`));
+    await h.start();
+    const firstPid = t.engine.list().find((s) => s.id === a)?.pid;
+    await poll(() => (h.status().state === 'escalated' ? true : undefined), 20_000, 'escalation');
+    expect(events).toEqual([`group.restarting:${a},${b}`, 'group.escalated:']);
+    expect(firstPid).toBeDefined();
+    // Escalation stopped the survivor (destroyed) and left the failed one stopped.
+    expect(t.engine.list().map((s) => [s.id, s.status])).toEqual([[b, 'stopped']]);
+  });
+
   test('bad restart options: EINVALID_ARGUMENT naming the field, nothing created', async () => {
     const bundle = t.bundle({ args: ['true'] });
     const cases: Array<[unknown, string]> = [
