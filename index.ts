@@ -30,7 +30,9 @@ export type {
   ShutdownOptions,
   ShutdownReport,
   HealthOptions,
+  RestartOptions,
 } from './actors/api';
+export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision-tree';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, ErrorCodes, isPaddockError } from './actors/errors';
 export type { ErrorCode, ErrorContext } from './actors/errors';
-export { sandboxMachine, containerMachine, processMachine, supervisorMachine } from './machines';
+export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine } from './machines';

@@ -7,8 +7,10 @@ import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
 import type { CgroupLayout } from './cgroups';
 import type { StdioMode } from './state-store';
+import type { RestartOptions } from '../machines/restart-policy';
+import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
 
-export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats };
+export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions };
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -57,6 +59,12 @@ export interface CreateSandboxOptions {
    * supervisor's own fds 0–2. 'ignore': /dev/null.
    */
   readonly stdio?: StdioMode;
+  /**
+   * Restart policy of the sandbox (its root container's exit ends it): 'never',
+   * 'on-failure' or 'always', with backoff and an OTP restart intensity. Without it the
+   * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
+   */
+  readonly restart?: RestartOptions;
 }
 
 export interface HealthOptions {
@@ -82,6 +90,8 @@ export interface SandboxHandle {
 
 export interface StartContainerOptions {
   readonly stdio?: StdioMode;
+  /** Restart policy of this container inside its sandbox (see CreateSandboxOptions.restart). */
+  readonly restart?: RestartOptions;
 }
 
 export interface ContainerHandle {
@@ -166,7 +176,22 @@ export type EngineEvent =
     }
   | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
   /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
-  | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string };
+  | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string }
+  /** A supervised child ended and will be relaunched after `delayMs` (attempt 1 after a healthy run). */
+  | {
+      readonly type: 'restart.scheduled';
+      readonly sandboxId: string;
+      readonly containerId?: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly exit: ExitStatus;
+    }
+  /** The backoff is over: the exited instance is being replaced. */
+  | { readonly type: 'restart.launched'; readonly sandboxId: string; readonly containerId?: string; readonly attempt: number }
+  /** More than maxRestarts restarts within periodMs: the child is left stopped. */
+  | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
+  /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
+  | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string };
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =
@@ -275,6 +300,12 @@ export interface Engine {
    * its state (for callers that only wait, such as `paddock exec`).
    */
   release(sandboxId: string): void;
+  /**
+   * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
+   * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
+   * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().
+   */
+  supervise(spec: SupervisorSpec): SupervisorHandle;
   /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
   close(): Promise<void>;
   /**

@@ -61,6 +61,8 @@ import {
   type StdioMode,
 } from './state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
+import { Supervision } from './supervision';
+import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'stopped', 'failed']);
@@ -90,6 +92,8 @@ class PaddockEngine implements Engine {
   private closed = false;
   private readonly shutdownParticipants = new Set<() => Promise<void> | void>();
   private readonly machine: typeof sandboxMachine;
+  /** Restart policies (actors/supervision.ts); fed by this engine's events. */
+  private readonly supervision: Supervision;
 
   constructor(private readonly options: EngineOptions) {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
@@ -101,6 +105,7 @@ class PaddockEngine implements Engine {
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(this.stateDir, 0o711);
     this.supervisor.start();
+    this.supervision = new Supervision(this, this.stateDir, this.log, (e) => this.subject.next(e));
     this.machine = sandboxMachine.provide({
       actors: {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
@@ -143,6 +148,7 @@ class PaddockEngine implements Engine {
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = this.checkStdio(opts.stdio);
     const health = resolveHealth(opts.health);
+    const restart = this.supervision.validate(opts.restart);
     const paths = new SandboxPaths(this.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -188,6 +194,7 @@ class PaddockEngine implements Engine {
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
     this.startHealth(rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
+    this.supervision.register(id, undefined, bundle.dir, opts, restart);
     return {
       id,
       pid: snap.context.initHostPid as number,
@@ -210,6 +217,7 @@ class PaddockEngine implements Engine {
     const rt = this.get(sandboxId);
     if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
     const stdio = this.checkStdio(opts.stdio);
+    const restart = this.supervision.validate(opts.restart);
     const snap = rt.actor.getSnapshot();
     if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
@@ -230,6 +238,7 @@ class PaddockEngine implements Engine {
     }
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
     this.persistNow(rt);
+    this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
     return this.summary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
   }
 
@@ -269,6 +278,7 @@ class PaddockEngine implements Engine {
         rt.actor.send({ type: 'container.remove', containerId });
         this.closeContainerStdio(rt.containers.get(containerId));
         rt.containers.delete(containerId);
+        this.supervision.drop(sandboxId, containerId);
       }
       this.persistNow(rt);
       throw e;
@@ -415,6 +425,7 @@ class PaddockEngine implements Engine {
         state: String(c.getSnapshot().value),
       });
     }
+    this.supervision.userSignal(sandboxId, containerId, signo, opts);
     await this.control(rt).request({
       type: 'SIGNAL',
       cid: containerId,
@@ -435,6 +446,7 @@ class PaddockEngine implements Engine {
         verb: 'destroyContainer',
       });
     }
+    this.supervision.userStop(sandboxId, containerId);
     // A container that was only added (never started) has nothing in paddock-init.
     if (rt.initAlive && c.getSnapshot().value !== 'created') {
       await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
@@ -467,6 +479,7 @@ class PaddockEngine implements Engine {
 
   async destroy(sandboxId: string): Promise<void> {
     const rt = this.get(sandboxId);
+    this.supervision.userStop(sandboxId);
     if (!rt.actor.getSnapshot().can({ type: 'destroy' })) {
       // Already being destroyed by a concurrent call: wait for that one.
       await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
@@ -535,9 +548,15 @@ class PaddockEngine implements Engine {
     throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
   }
 
+  supervise(spec: SupervisorSpec): SupervisorHandle {
+    this.ensureOpen();
+    return createSupervisorTree(spec, engineLeafDriver(this));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.supervision.close();
     for (const rt of this.runtimes.values()) {
       this.persistNow(rt);
       this.detach(rt);
@@ -575,7 +594,9 @@ class PaddockEngine implements Engine {
       throw new PaddockError('EINVALID_ARGUMENT', 'graceMs must be a number >= 0', { field: 'graceMs' });
     }
     this.ensureOpen();
-    // Nothing may restart or refill what is being stopped.
+    // Nothing may restart or refill what is being stopped ('detach' keeps the restart
+    // state on disk for the next engine; close() persists it).
+    if (mode === 'stop') this.supervision.stopAll();
     for (const fn of [...this.shutdownParticipants]) {
       try {
         await fn();
@@ -693,6 +714,7 @@ class PaddockEngine implements Engine {
   }
 
   async reattachAll(): Promise<void> {
+    this.supervision.load();
     for (const id of listSandboxIds(this.stateDir)) {
       if (this.runtimes.has(id)) continue;
       try {
@@ -703,6 +725,7 @@ class PaddockEngine implements Engine {
         this.subject.next({ type: 'error', sandboxId: id, error: err });
       }
     }
+    this.supervision.resume();
   }
 
   private async reattach(id: string): Promise<void> {

@@ -7,6 +7,7 @@
  *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
  *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
  *     cleanly; throughput.
+ *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -17,6 +18,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
+import { benchRestart } from './restart';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -169,6 +171,12 @@ async function main(): Promise<void> {
     await Promise.all(many.map((id) => engine.destroy(id)));
     results.concurrent = { sandboxes: 100, allStartedMs: startMs, perSecond: 100 / (startMs / 1000), running, exitedCleanly: clean };
     console.log(`\n3. 100 sandboxes started concurrently: all running after ${startMs.toFixed(0)} ms (${(100 / (startMs / 1000)).toFixed(0)}/s); running ${running}/100, exited 0: ${clean}/100`);
+
+    // ---- 4. restart latency ------------------------------------------------------------------
+    const failing = writeBundle(path.join(work, 'bundle-fail'), ['sh', '-c', 'exit 1'], true);
+    const r = await benchRestart(engine, failing, Math.max(30, RUNS), median);
+    results.restart = r;
+    console.log(`\n4. exit → restart launched, beyond the configured ${r.delayMs} ms backoff (over ${r.restarts} restarts): median ${r.medianBeyondDelayMs.toFixed(2)} ms, p90 ${r.p90BeyondDelayMs.toFixed(2)} ms, max ${r.maxBeyondDelayMs.toFixed(2)} ms (target ≤ 5 ms)`);
   } finally {
     for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
     await engine.close();

@@ -8,3 +8,8 @@ export { supervisorMachine } from './supervisor.machine';
 export type { SupervisorContext, SupervisorEvent } from './supervisor.machine';
 export * from './types';
 export * from './ids';
+export { restartMachine } from './restart.machine';
+export type { RestartContext, RestartEvent, RestartInput, RestartEmitted, RelaunchInput } from './restart.machine';
+export { groupMachine, childrenToRestart } from './group.machine';
+export type { GroupContext, GroupEvent, GroupInput, GroupEmitted, GroupStrategy, ChildRef } from './group.machine';
+export * from './restart-policy';

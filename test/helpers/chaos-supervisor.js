@@ -24,6 +24,11 @@ const write = (o) => fs.writeSync(journal, `${JSON.stringify({ t: Date.now(), su
     const s = engine.list().find((x) => x.id === e.sandboxId);
     if (s && s.pid) initPidOf.set(e.sandboxId, s.pid);
     const plain = { ...e };
+    // A container's state events carry no pid (those with one are exec'd processes): take it from list().
+    if (e.type === 'state' && e.containerId && e.pid === undefined && e.status === 'running') {
+      const c = s && s.containers.find((k) => k.id === e.containerId);
+      if (c && c.pid !== undefined) plain.containerPid = c.pid;
+    }
     if (plain.error) plain.error = { code: plain.error.code, message: plain.error.message };
     write({ ev: e.type, initPid: initPidOf.get(e.sandboxId), e: plain });
   });
