@@ -275,9 +275,9 @@ export async function thawSandbox(rt: FreezerHost, opts: { timeoutMs?: number } 
   for (const fz of freezersOf(rt.cgroup)) await fz.thaw({ sandboxId: rt.id, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
 }
 
-/** Before a destroy: kill and thaw whatever a pause left frozen (see killAndThaw). */
+/** Before a destroy: kill and thaw whatever a pause left frozen (see killAndThaw); a thawed child is left to the usual kill. */
 export function killFrozen(rt: FreezerHost): void {
-  for (const fz of freezersOf(rt.cgroup)) fz.killAndThaw();
+  for (const fz of freezersOf(rt.cgroup)) if (fz.state() !== 'thawed') fz.killAndThaw();
 }
 
 /** Both freezers a sandbox may have been paused with (the one preferred may differ between callers). */
