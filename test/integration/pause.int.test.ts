@@ -85,6 +85,8 @@ describeIf(['root', 'busybox', 'cgroups'])('pause / resume (real sandboxes)', ()
 
   test('cgroup v2 freezer: the counter stops while paused and moves on after resume; init keeps answering', async () => {
     const c = await counting();
+    // An exec'd process is frozen with the container.
+    const ex = await engine.execute(c.sid, c.sid, { args: ['sleep', '60'], stdio: 'ignore' });
     const pausedEvent = firstValueFrom(engine.events$.pipe(filter((ev) => ev.type === 'state' && ev.sandboxId === c.sid && !('containerId' in ev) && ev.status === 'paused')));
     await engine.pause(c.sid);
     await pausedEvent;
@@ -102,6 +104,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pause / resume (real sandboxes)', ()
       expect(fs.readFileSync(path.join(frozenDir, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
       expect(unifiedPathOf(c.hostPid)).toBe(`/${sandboxCgroupPath(stateDir, c.sid)}/containers`);
       expect(unifiedPathOf(c.initPid)).toBe(`/${sandboxCgroupPath(stateDir, c.sid)}`);
+      expect(unifiedPathOf(ex.hostPid)).toBe(`/${sandboxCgroupPath(stateDir, c.sid)}/containers`);
     }
     // paddock-init answers over the control channel while its containers are frozen.
     const procs = await engine.processes(c.sid, c.sid);
