@@ -279,7 +279,13 @@ export interface Engine {
   isRunning(sandboxId: string): boolean;
   list(): SandboxSummary[];
   logs(sandboxId: string, containerId: string, opts?: LogsOptions): Readable;
+  /**
+   * Freezes the sandbox's containers with the cgroup freezer (paddock-init stays awake):
+   * running → paused. EINVALID_STATE unless running; ETIMEOUT/EFREEZER when the freeze
+   * fails (thawed back, still running); ENOT_SUPPORTED without a cgroup.
+   */
   pause(sandboxId: string): Promise<void>;
+  /** Thaws a paused sandbox: paused → running. EINVALID_STATE unless paused. */
   resume(sandboxId: string): Promise<void>;
   checkpoint(sandboxId: string, imageDir: string): Promise<void>;
   restore(sandboxId: string, imageDir: string): Promise<void>;

@@ -24,6 +24,11 @@ type OciResources = DeepReadonly<MutableResources>;
  */
 
 export type CgroupMode = 'v2' | 'hybrid' | 'v1' | 'none';
+/**
+ * The child of a sandbox's cgroup that the freezer moves the containers' processes
+ * into at pause, so paddock-init stays thawed (actors/freezer.ts, docs/decisions/0014).
+ */
+export const CONTAINERS_CHILD = 'containers';
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'cpuset'] as const;
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 /** A hierarchy a file lives in: a v1 controller's mount, or the cgroup2 tree. */
@@ -417,11 +422,12 @@ export class SandboxCgroup {
     }
   }
 
-  /** Host pids in the cgroup. */
+  /** Host pids in the cgroup, including those the freezer moved into its child. */
   pids(): number[] {
     const d = this.dirs[0];
-    const text = d ? readText(path.join(d.dir, 'cgroup.procs')) : undefined;
-    return (text ?? '').split('\n').filter(Boolean).map(Number);
+    if (!d) return [];
+    const text = [d.dir, path.join(d.dir, CONTAINERS_CHILD)].map((dir) => readText(path.join(dir, 'cgroup.procs')) ?? '').join('\n');
+    return text.split('\n').filter(Boolean).map(Number);
   }
 
   /**
@@ -446,6 +452,12 @@ export class SandboxCgroup {
   private tryRemove(): CgroupError | undefined {
     let err: CgroupError | undefined;
     for (const d of this.dirs) {
+      try {
+        // The freezer's child goes first (it exists only after a pause).
+        fs.rmdirSync(path.join(d.dir, CONTAINERS_CHILD));
+      } catch {
+        // absent, or still busy: the parent's rmdir below says which
+      }
       try {
         fs.rmdirSync(d.dir);
       } catch (e) {

@@ -41,6 +41,7 @@ import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
+import { freezeSandbox, killFrozen, thawSandbox } from './freezer';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
@@ -65,7 +66,7 @@ import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
-const STABLE = new Set(['created', 'running', 'stopped', 'failed']);
+const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
 
 /**
  * Creates an engine over a state directory. When the directory already holds
@@ -110,6 +111,10 @@ class PaddockEngine implements Engine {
       actors: {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
         destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
+        freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
+          freezeSandbox(this.mustRuntime(input.sandboxId), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.requestTimeout }),
+        ),
+        thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(this.mustRuntime(input.sandboxId), { timeoutMs: this.requestTimeout })),
         container: containerMachine.provide({
           actors: {
             startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
@@ -439,6 +444,11 @@ class PaddockEngine implements Engine {
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
     const rt = this.get(sandboxId);
     const c = this.containerActor(rt, containerId);
+    const sandboxState = String(rt.actor.getSnapshot().value);
+    if (sandboxState === 'paused' || sandboxState === 'pausing' || sandboxState === 'resuming') {
+      // Its processes are frozen: resume first, or destroy the whole sandbox.
+      throw new StateError('EINVALID_STATE', `cannot destroy container ${containerId}: sandbox ${sandboxId} is ${sandboxState}`, { sandboxId, containerId, verb: 'destroyContainer', state: sandboxState });
+    }
     if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
       throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: destroy the sandbox instead`, {
         sandboxId,
@@ -529,14 +539,26 @@ class PaddockEngine implements Engine {
     return reply.text ?? '';
   }
 
+  /** Freezes the sandbox's containers (actors/freezer.ts, docs/decisions/0014). */
   async pause(sandboxId: string): Promise<void> {
-    this.get(sandboxId);
-    throw new PaddockError('ENOT_SUPPORTED', 'pause is not supported yet', { sandboxId, verb: 'pause' });
+    await this.freezeOrThaw(sandboxId, 'pause', 'pausing', 'paused');
   }
 
   async resume(sandboxId: string): Promise<void> {
-    this.get(sandboxId);
-    throw new PaddockError('ENOT_SUPPORTED', 'resume is not supported yet', { sandboxId, verb: 'resume' });
+    await this.freezeOrThaw(sandboxId, 'resume', 'resuming', 'running');
+  }
+
+  private async freezeOrThaw(sandboxId: string, verb: 'pause' | 'resume', busy: string, want: string): Promise<void> {
+    const rt = this.get(sandboxId);
+    this.requireCan(rt, { type: verb }, verb);
+    rt.actor.send({ type: verb });
+    // The freezer bounds its own wait (requestTimeoutMs); this only guards a wedged actor.
+    const snap = await waitFor(rt.actor, (s) => s.value !== busy, { timeout: this.requestTimeout * 4 });
+    this.persistNow(rt);
+    if (snap.value !== want) {
+      if (snap.context.error) throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
+      throw new StateError('EINVALID_STATE', `cannot ${verb} sandbox ${sandboxId}: it is ${String(snap.value)}`, { sandboxId, verb, state: String(snap.value) });
+    }
   }
 
   async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
@@ -899,6 +921,8 @@ class PaddockEngine implements Engine {
 
   private async teardown(sandboxId: string): Promise<void> {
     const rt = this.mustRuntime(sandboxId);
+    // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
+    killFrozen(rt);
     await destroySandboxResources(rt, this.native, () => this.readExitsLog(rt));
     if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
@@ -1419,6 +1443,10 @@ function toStatus(value: string): LifecycleStatus {
       return value;
     case 'starting':
       return 'created';
+    case 'pausing':
+      return 'running';
+    case 'resuming':
+      return 'paused';
     case 'exited':
     case 'destroying':
     case 'destroyed':

@@ -25,6 +25,7 @@ export const ErrorCodes = {
   EHOOK_FAILED: 'a lifecycle hook failed, timed out or could not be started',
   ECONTROL: 'the control channel to paddock-init failed',
   ETIMEOUT: 'an operation did not finish in time',
+  EFREEZER: 'the cgroup freezer could not freeze or thaw the sandbox',
   ESANDBOX_DEAD: 'the sandbox process has exited',
   EPROTOCOL: 'a message did not decode',
   ENATIVE_UNAVAILABLE: 'the native layer is not built or cannot load',

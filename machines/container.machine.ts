@@ -41,6 +41,9 @@ export type ContainerEvent =
   | { type: 'signal' }
   | { type: 'exec' }
   | { type: 'destroy' }
+  /** Sent by the sandbox once its containers' processes are frozen (or thawed). */
+  | { type: 'pause' }
+  | { type: 'resume' }
   | { type: 'process.exited'; pid: number; exit: ExitStatus }
   /** The sandbox is gone (init exited or was killed) and this container's exit was never recorded. */
   | { type: 'sandbox.lost' };
@@ -147,6 +150,25 @@ export const containerMachine = setup({
       on: {
         signal: { actions: 'countSignal' },
         exec: { actions: 'countExec' },
+        'process.exited': {
+          guard: 'isOwnRootProcess',
+          target: 'stopped',
+          actions: { type: 'recordExit', params: ({ event }) => event.exit },
+        },
+        'sandbox.lost': {
+          target: 'stopped',
+          actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
+        },
+        destroy: 'stopped',
+        pause: 'paused',
+      },
+    },
+    paused: {
+      tags: ['alive'],
+      description: 'Frozen with its sandbox: signals are accepted (delivered as the freezer allows), exec is not.',
+      on: {
+        resume: 'running',
+        signal: { actions: 'countSignal' },
         'process.exited': {
           guard: 'isOwnRootProcess',
           target: 'stopped',

@@ -55,6 +55,8 @@ export interface LaunchedSandbox {
 export type SandboxEvent =
   | { type: 'start' }
   | { type: 'destroy' }
+  | { type: 'pause' }
+  | { type: 'resume' }
   | { type: 'container.add'; containerId: string; bundleDir: string }
   | { type: 'container.start'; containerId: string }
   | { type: 'container.remove'; containerId: string }
@@ -79,6 +81,13 @@ export const sandboxMachine = setup({
     }),
     destroySandbox: fromPromise<void, { sandboxId: string }>(async () => {
       throw new Error('destroySandbox not provided');
+    }),
+    /** Freezes the containers' processes (not paddock-init); thaws back itself if it fails. */
+    freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(async () => {
+      throw new Error('freezeSandbox not provided');
+    }),
+    thawSandbox: fromPromise<void, { sandboxId: string }>(async () => {
+      throw new Error('thawSandbox not provided');
     }),
   },
   actions: {
@@ -147,6 +156,12 @@ export const sandboxMachine = setup({
         ? { exit: event.exit }
         : {},
     ),
+    pauseContainers: enqueueActions(({ enqueue, context }) => {
+      for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'pause' });
+    }),
+    resumeContainers: enqueueActions(({ enqueue, context }) => {
+      for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'resume' });
+    }),
     loseChildren: enqueueActions(({ enqueue, context }) => {
       for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'sandbox.lost' });
       for (const id of Object.keys(context.processes)) enqueue.sendTo(id, { type: 'sandbox.lost' });
@@ -224,6 +239,57 @@ export const sandboxMachine = setup({
         'container.add': { guard: 'isNewContainer', actions: 'addContainer' },
         'container.start': { guard: 'isKnownContainer', actions: 'startContainer' },
         'container.remove': { guard: 'isRemovableContainer', actions: 'removeContainer' },
+        'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
+        'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
+        pause: 'pausing',
+      },
+    },
+    pausing: {
+      tags: ['alive'],
+      description: 'Freezing the containers\' processes; paddock-init stays thawed and keeps answering.',
+      entry: 'clearFailure',
+      invoke: {
+        id: 'freezeSandbox',
+        src: 'freezeSandbox',
+        input: ({ context }) => ({ sandboxId: context.sandboxId, ...(context.initHostPid !== undefined ? { initHostPid: context.initHostPid } : {}) }),
+        onDone: { target: 'paused', actions: 'pauseContainers' },
+        // The freezer thawed back: nothing changed.
+        onError: { target: 'running', actions: assign({ error: ({ event }) => toFailureInfo(event.error) }) },
+      },
+      on: {
+        // The exit status and the sandbox's end win over the pause.
+        'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
+        'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
+      },
+    },
+    paused: {
+      tags: ['alive'],
+      description:
+        'The containers\' processes are frozen. Signals still reach them (SIGKILL at once on cgroup v2, on thaw on v1); destroy works.',
+      on: {
+        resume: 'resuming',
+        // An exec whose reply raced the pause is still recorded.
+        'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
+        'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
+      },
+    },
+    resuming: {
+      tags: ['alive'],
+      entry: 'clearFailure',
+      invoke: {
+        id: 'thawSandbox',
+        src: 'thawSandbox',
+        input: ({ context }) => ({ sandboxId: context.sandboxId }),
+        onDone: { target: 'running', actions: 'resumeContainers' },
+        onError: { target: 'paused', actions: assign({ error: ({ event }) => toFailureInfo(event.error) }) },
+      },
+      on: {
         'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
         'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
         'init.exited': { target: 'stopped', actions: 'loseChildren' },

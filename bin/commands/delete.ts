@@ -27,8 +27,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     throw e;
   }
   const st = ociState(r.summary, r.containerId);
-  if (st.status === 'running' && !bool(p, 'force')) {
-    throw Object.assign(new Error(`cannot delete container ${id} that is not stopped: running`), { code: 'EINVALID_STATE' });
+  if ((st.status === 'running' || st.status === 'paused') && !bool(p, 'force')) {
+    throw Object.assign(new Error(`cannot delete container ${id} that is not stopped: ${st.status}`), { code: 'EINVALID_STATE' });
   }
   if (!r.sub) {
     await engine.destroy(id);
@@ -36,7 +36,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     return 0;
   }
   // In a sandbox that has stopped, the container goes with the sandbox: only its entry is dropped.
-  if (r.summary.status === 'running') await engine.destroyContainer(r.sandboxId, r.containerId);
+  if (r.summary.status === 'running' || r.summary.status === 'paused') await engine.destroyContainer(r.sandboxId, r.containerId);
   forgetContainer(ctx.root, id);
   return 0;
 }

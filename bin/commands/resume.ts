@@ -1,3 +1,9 @@
-import { notSupported } from './unsupported';
+import { expectPositionals, parseArgs } from '../args';
+import type { CliContext } from '../context';
+import { freezeVerb } from './pause';
 
-export const run = notSupported('resume');
+/** `resume ID`: thaws a paused container's sandbox ("container not paused" otherwise, as runc). */
+export async function run(ctx: CliContext, argv: string[]): Promise<number> {
+  const [id] = expectPositionals(parseArgs(argv, []), 'resume', ['container-id']) as [string];
+  return freezeVerb(ctx, id, 'resume');
+}

@@ -6,7 +6,7 @@ import type { Command } from '../paddock';
  * Verbs that exist so callers get a clear answer (the engine rejects them with
  * ENOT_SUPPORTED) until their issue lands: they accept runc's flags, check the id.
  */
-export function notSupported(verb: 'pause' | 'resume' | 'checkpoint' | 'restore'): Command {
+export function notSupported(verb: 'checkpoint' | 'restore'): Command {
   return async (ctx: CliContext, argv: string[]) => {
     const p = parseArgs(argv, [
       { name: 'image-path', type: 'string' },
@@ -20,8 +20,7 @@ export function notSupported(verb: 'pause' | 'resume' | 'checkpoint' | 'restore'
     const [id] = expectPositionals(p, verb, ['container-id']) as [string];
     const engine = await ctx.engine();
     await engine.attach(id);
-    if (verb === 'pause' || verb === 'resume') await engine[verb](id);
-    else await engine[verb](id, '');
+    await engine[verb](id, '');
     return 0;
   };
 }

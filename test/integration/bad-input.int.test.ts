@@ -148,11 +148,12 @@ describeIf(['root', 'busybox'])('bad input', () => {
     nothingChanged(id, inits);
   });
 
-  test('not-yet-supported verbs reject clearly', async () => {
+  test('pause/resume of a created sandbox are refused; not-yet-supported verbs reject clearly', async () => {
     const dir = bundle({ args: ['sleep', '30'] });
     await engine.createSandbox('ns', dir);
-    await expectCode(engine.pause('ns'), 'ENOT_SUPPORTED');
-    await expectCode(engine.resume('ns'), 'ENOT_SUPPORTED');
+    await expectCode(engine.pause('ns'), 'EINVALID_STATE');
+    await expectCode(engine.resume('ns'), 'EINVALID_STATE');
+    expect(engine.list().find((s) => s.id === 'ns')?.status).toBe('created');
     await expectCode(engine.checkpoint('ns', '/tmp/x'), 'ENOT_SUPPORTED');
     await expectCode(engine.restore('ns', '/tmp/x'), 'ENOT_SUPPORTED');
   });

@@ -150,7 +150,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     oneLine(cli('start', 'busy'));
     oneLine(cli('delete', 'busy'));
     oneLine(cli('kill', 'busy', 'SIGNOPE'));
-    oneLine(cli('pause', 'busy'));
+    oneLine(cli('resume', 'busy'));
     expect(JSON.parse(cli('state', 'busy').stdout).status).toBe('running');
     expect(cli('delete', '--force', 'busy').code).toBe(0);
     expect(fs.readdirSync(root)).toEqual([]);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, testStateDir } from '../helpers/env';
-import { cgroupDirs, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
+import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
 
 // The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
@@ -132,5 +132,39 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(podman(['rm', 'd1'])).toMatchObject({ code: 0 });
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
     expect(fs.readdirSync(state)).toEqual([]);
+  });
+
+  test('pause / unpause (paddock pause / resume), and rm --force of a paused container', () => {
+    const d = podman(['run', '-d', '--name', 'p1', ...RUN, IMAGE, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.05; done']);
+    expect(d).toMatchObject({ code: 0 });
+    const count = () => Number(podman(['exec', 'p1', 'cat', '/n']).stdout.trim() || 0);
+    const statusOf = () => podman(['inspect', '--format', '{{.State.Status}}', 'p1']).stdout;
+    const deadline = Date.now() + 10_000;
+    while (count() < 2) if (Date.now() > deadline) throw new Error('the loop did not start');
+
+    expect(podman(['pause', 'p1'])).toMatchObject({ code: 0 });
+    expect(statusOf()).toBe('paused\n');
+    // podman refuses exec into a paused container itself; the counter is read from the host side.
+    const id = podman(['inspect', '--format', '{{.Id}}', 'p1']).stdout.trim();
+    const mount = podman(['mount', 'p1']).stdout.trim();
+    const n = () => Number(fs.readFileSync(path.join(mount, 'n'), 'utf8').trim() || 0);
+    const a = n();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    expect(n()).toBe(a);
+    expect(podman(['pause', 'p1']).code).not.toBe(0);
+
+    expect(podman(['unpause', 'p1'])).toMatchObject({ code: 0 });
+    expect(statusOf()).toBe('running\n');
+    const moved = Date.now() + 10_000;
+    while (n() <= a) if (Date.now() > moved) throw new Error('the counter did not move after unpause');
+    expect(podman(['unpause', 'p1']).code).not.toBe(0);
+    podman(['umount', 'p1']);
+
+    expect(podman(['pause', 'p1'])).toMatchObject({ code: 0 });
+    expect(podman(['rm', '--force', '--time', '0', 'p1'])).toMatchObject({ code: 0 });
+    expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
+    const served = () => paddockInitPids().map((p) => initSandboxDir(p) ?? '');
+    const gone = Date.now() + 10_000;
+    while (served().some((d) => d.endsWith(`/${id}`))) if (Date.now() > gone) throw new Error(`paddock-init of ${id} is still there`);
   });
 });

@@ -307,3 +307,44 @@ describe('containerMachine: persistence', () => {
     ]);
   });
 });
+
+describe('containerMachine: pause', () => {
+  test('pause only from running, resume only from paused; exec refused while paused, signal counted', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    expect(h.snap().can({ type: 'pause' })).toBe(false);
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    expect(h.snap().can({ type: 'resume' })).toBe(false);
+    h.send({ type: 'pause' });
+    expect(h.snap().value).toBe('paused');
+    expect(h.snap().hasTag('alive')).toBe(true);
+    expect(h.snap().can({ type: 'exec' })).toBe(false);
+    expect(h.snap().can({ type: 'pause' })).toBe(false);
+    h.send({ type: 'signal' });
+    expect(h.snap().context.signalsSent).toBe(1);
+    h.send({ type: 'resume' });
+    expect(h.snap().value).toBe('running');
+    expect(h.snap().can({ type: 'exec' })).toBe(true);
+  });
+
+  test('its root exit while paused stops it and notifies the parent; sandbox.lost too', async () => {
+    const h = harness(async () => ({ pid: 1, hostPid: 99 }));
+    h.send({ type: 'start' });
+    await waitValue(h.container(), 'running');
+    h.send({ type: 'pause' });
+    h.send({ type: 'process.exited', pid: 2, exit: { exitCode: 0, signal: null } });
+    expect(h.snap().value).toBe('paused');
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: null, signal: 9 } });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: null, signal: 9 });
+    expect(h.received()).toContain('container.stopped');
+
+    const l = harness(async () => ({ pid: 1, hostPid: 99 }));
+    l.send({ type: 'start' });
+    await waitValue(l.container(), 'running');
+    l.send({ type: 'pause' });
+    l.send({ type: 'sandbox.lost' });
+    expect(l.snap().value).toBe('stopped');
+    expect(l.snap().context.exit).toEqual({ exitCode: null, signal: null });
+  });
+});

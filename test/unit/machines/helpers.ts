@@ -31,9 +31,11 @@ export interface Effects {
   launch?: (input: { sandboxId: string }) => Promise<LaunchedSandbox>;
   start?: (input: { sandboxId: string; containerId: string }) => Promise<StartedProcess>;
   destroy?: (input: { sandboxId: string }) => Promise<void>;
+  freeze?: (input: { sandboxId: string; initHostPid?: number }) => Promise<void>;
+  thaw?: (input: { sandboxId: string }) => Promise<void>;
 }
 
-/** The sandbox machine with its three effects replaced; defaults succeed. */
+/** The sandbox machine with its effects replaced; defaults succeed. */
 export function provideSandbox(effects: Effects = {}) {
   let nextPid = 100;
   const start = effects.start ?? (async () => ({ pid: nextPid, hostPid: 50000 + nextPid++ }));
@@ -45,6 +47,10 @@ export function provideSandbox(effects: Effects = {}) {
       destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) =>
         (effects.destroy ?? (async () => undefined))(input),
       ),
+      freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
+        (effects.freeze ?? (async () => undefined))(input),
+      ),
+      thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => (effects.thaw ?? (async () => undefined))(input)),
       container: containerMachine.provide({
         actors: {
           startContainer: fromPromise<StartedProcess, { sandboxId: string; containerId: string }>(({ input }) =>
