@@ -665,6 +665,8 @@ class PaddockEngine implements Engine {
     const snap = rt.actor.getSnapshot();
     // Created but never started: no user process ran, destroy alone ends it.
     if (String(snap.value) === 'created') return false;
+    // A frozen process cannot act on SIGTERM (nor, under the v1 freezer, die of SIGKILL).
+    if (String(snap.value) === 'paused') await this.resume(rt.id).catch((e) => rt.log.warn({ err: e }, 'shutdown: resume before stop'));
     if (snap.hasTag('alive')) {
       for (const [cid, c] of rt.containers) {
         const ref = snap.children[cid] as AnyActorRef | undefined;

@@ -46,12 +46,17 @@ describeIf(['root', 'busybox'])('engine.shutdown', () => {
     await e.createSandbox('stubborn', bundle(['sh', '-c', "trap '' TERM; while true; do sleep 0.05; done"]));
     await e.startRoot('stubborn');
     await e.createSandbox('idle', bundle(['true']));
+    // A paused sandbox is thawed first, so it too can act on SIGTERM.
+    await e.createSandbox('frozen', bundle(['sh', '-c', "trap 'exit 8' TERM; while true; do sleep 0.05; done"]));
+    await e.startRoot('frozen');
+    await e.pause('frozen');
     const initPids = e.list().map((s) => s.pid as number);
 
     const report = await e.shutdown({ mode: 'stop', graceMs: 1_500 });
-    expect(report).toEqual({ stopped: ['idle', 'polite'], killed: ['stubborn'], detached: [] });
+    expect(report).toEqual({ stopped: ['frozen', 'idle', 'polite'], killed: ['stubborn'], detached: [] });
     const byId = Object.fromEntries(exits.map((x) => [x.sandboxId, x]));
     expect(byId.polite).toMatchObject({ containerId: 'polite', exit: { exitCode: 7, signal: null } });
+    expect(byId.frozen).toMatchObject({ containerId: 'frozen', exit: { exitCode: 8, signal: null } });
     // Killed through init after the grace period, so init reaped it and recorded the signal.
     expect(byId.stubborn).toMatchObject({ containerId: 'stubborn', exit: { exitCode: null, signal: 9 } });
     expect(exits.filter((x) => x.type === 'exit' && x.lost)).toEqual([]);
