@@ -51,6 +51,13 @@ export interface CreateSandboxOptions {
    * supervisor's own fds 0–2. 'ignore': /dev/null.
    */
   readonly stdio?: StdioMode;
+  /**
+   * With `process.terminal: true` (and only then): a listening unix socket that gets
+   * the pty master with SCM_RIGHTS, as runc's `--console-socket`. The root container's
+   * process is then made at create, its terminal handed over, and it waits before
+   * execve for startRoot (docs/decisions/0012). Must already exist.
+   */
+  readonly consoleSocket?: string;
 }
 
 export interface StdioHandles {
@@ -70,6 +77,8 @@ export interface SandboxHandle {
 
 export interface StartContainerOptions {
   readonly stdio?: StdioMode;
+  /** As CreateSandboxOptions.consoleSocket, for a container added to a sandbox. */
+  readonly consoleSocket?: string;
 }
 
 export interface ContainerHandle {
@@ -98,6 +107,12 @@ export interface ExecOptions {
   readonly rlimits?: readonly { readonly type: string; readonly soft: number; readonly hard: number }[];
   /** Override the container's process.noNewPrivileges. */
   readonly noNewPrivileges?: boolean;
+  /**
+   * Give the process a terminal made in the container; its master goes to
+   * `consoleSocket` (required with it, refused without it). `stdio` is then unused.
+   */
+  readonly terminal?: boolean;
+  readonly consoleSocket?: string;
 }
 
 export interface ExecResult {

@@ -50,8 +50,11 @@ function targetSandbox(bundle: string): string | undefined {
 export async function createFromArgs(ctx: CliContext, argv: string[], cmd: string, extra: readonly FlagSpec[] = []) {
   const p = parseArgs(argv, [...CREATE_FLAGS, ...extra]);
   const [id] = expectPositionals(p, cmd, ['container-id']) as [string];
-  if (str(p, 'console-socket') !== undefined) {
-    throw new UsageError('--console-socket needs process.terminal, which is not supported yet');
+  const cs = str(p, 'console-socket');
+  const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
+  // runc's rule: only a detached container hands its terminal to a console socket.
+  if (consoleSocket !== undefined && cmd === 'run' && !bool(p, 'detach')) {
+    throw Object.assign(new Error('--console-socket needs --detach: a container in the foreground keeps its terminal'), { code: 'ECONSOLE' });
   }
   const bundle = path.resolve(str(p, 'bundle') ?? '.');
   const target = targetSandbox(bundle);
@@ -72,7 +75,7 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
       throw e;
     }
     if (bool(p, 'no-pivot')) throw new UsageError('--no-pivot is for a sandbox\'s root container only');
-    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe' });
+    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe', ...(consoleSocket ? { consoleSocket } : {}) });
     try {
       recordContainer(ctx.root, id, sandboxId);
     } catch (e) {
@@ -83,7 +86,11 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
     if (pidFile) writePidFile(path.resolve(pidFile), pid);
     return { engine, id, sandboxId, sub: true, parsed: p };
   }
-  const h = await engine.createSandbox(id, bundle, { stdio: 'inherit', ...(bool(p, 'no-pivot') ? { noPivot: true } : {}) });
+  const h = await engine.createSandbox(id, bundle, {
+    stdio: 'inherit',
+    ...(bool(p, 'no-pivot') ? { noPivot: true } : {}),
+    ...(consoleSocket ? { consoleSocket } : {}),
+  });
   if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
   return { engine, id, sandboxId: id, sub: false, parsed: p };
 }

@@ -102,7 +102,9 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
   }
   if (pi_spawn(m->cid, m->plan, m->type == PD_EXEC ? ct : NULL, a, &p, &e) < 0)
     return reply_error(PD_E_LAUNCH, e.err, e.step, e.detail);
-  publish_started(p);
+  /* A held process starts when it is released. */
+  if (p->hold_w < 0)
+    publish_started(p);
   reply_begin(PD_OK);
   pd_w_i32(&w, PD_T_PID, p->pid);
   pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
