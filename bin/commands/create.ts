@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str, UsageError, type FlagSpec } from '../args';
 import { isIndexed, recordContainer, resolveContainer } from '../container-index';
 import { writePidFile, type CliContext } from '../context';
+import { ownConsole, type OwnConsole } from '../terminal';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', alias: 'b', type: 'string' },
@@ -35,6 +36,14 @@ function targetSandbox(bundle: string): string | undefined {
   const sid = annotations?.[SANDBOX_ID];
   if (typeof sid !== 'string' || sid === '') throw new UsageError(`annotation ${CONTAINER_TYPE}=container needs ${SANDBOX_ID}`);
   return sid;
+}
+
+function wantsTerminal(bundle: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process?: { terminal?: unknown } }).process?.terminal === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -86,13 +95,23 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
     if (pidFile) writePidFile(path.resolve(pidFile), pid);
     return { engine, id, sandboxId, sub: true, parsed: p };
   }
-  const h = await engine.createSandbox(id, bundle, {
-    stdio: 'inherit',
-    ...(bool(p, 'no-pivot') ? { noPivot: true } : {}),
-    ...(consoleSocket ? { consoleSocket } : {}),
-  });
+  // `run` in the foreground relays a terminal itself, as runc does.
+  const own: OwnConsole | undefined =
+    cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && wantsTerminal(bundle) ? ownConsole() : undefined;
+  let h;
+  try {
+    h = await engine.createSandbox(id, bundle, {
+      stdio: 'inherit',
+      ...(bool(p, 'no-pivot') ? { noPivot: true } : {}),
+      ...(consoleSocket ?? own ? { consoleSocket: consoleSocket ?? own?.socket } : {}),
+    });
+  } catch (e) {
+    own?.close();
+    throw e;
+  }
   if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
-  return { engine, id, sandboxId: id, sub: false, parsed: p };
+  const master = own?.take();
+  return { engine, id, sandboxId: id, sub: false, parsed: p, ...(master !== undefined ? { master } : {}) };
 }
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
+import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
 
 const EXEC_FLAGS = [
   { name: 'process', alias: 'p', type: 'string' },
@@ -64,24 +65,36 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const pidFile = str(p, 'pid-file');
   const cs = str(p, 'console-socket');
   const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
-  // runc's rules: a terminal is handed to a console socket only by a detached exec.
-  if (tty && !detach) {
-    throw Object.assign(new Error('exec --tty needs --detach and --console-socket: relaying a terminal in the foreground is not supported'), { code: 'ECONSOLE' });
-  }
-  if (consoleSocket !== undefined && !tty) {
-    throw Object.assign(new Error('--console-socket needs --tty (or process.terminal)'), { code: 'ECONSOLE' });
+  // runc's rules: a terminal goes to a console socket only from a detached exec; in
+  // the foreground this process relays it.
+  if (consoleSocket !== undefined && (!tty || !detach)) {
+    throw Object.assign(new Error('--console-socket needs --tty (or process.terminal) and --detach'), { code: 'ECONSOLE' });
   }
   if (detach && pidFile && !tty) return relay(ctx, argv, path.resolve(pidFile));
   const engine = await ctx.engine();
   const ref = await resolveAttached(engine, ctx.root, id as string);
-  const r = await engine.execute(ref.sandboxId, ref.containerId, {
-    args,
-    ...(env.length ? { env } : {}),
-    ...(cwd ? { cwd } : {}),
-    ...(user ? { user } : {}),
-    stdio: 'pipe',
-    ...(tty ? { terminal: true, ...(consoleSocket ? { consoleSocket } : {}) } : {}),
-  });
+  const own: OwnConsole | undefined = tty && !detach ? ownConsole() : undefined;
+  let r;
+  try {
+    r = await engine.execute(ref.sandboxId, ref.containerId, {
+      args,
+      ...(env.length ? { env } : {}),
+      ...(cwd ? { cwd } : {}),
+      ...(user ? { user } : {}),
+      stdio: 'pipe',
+      ...(tty ? { terminal: true, ...(consoleSocket ?? own ? { consoleSocket: consoleSocket ?? own?.socket } : {}) } : {}),
+    });
+  } catch (e) {
+    own?.close();
+    throw e;
+  }
+  if (own) {
+    const relay = relayTerminal(own.take());
+    engine.release(ref.sandboxId);
+    const exit = await engine.waitPid(ref.sandboxId, r.pid);
+    await relay.finish();
+    return exitCodeOf(exit);
+  }
   if (detach && pidFile && tty) {
     // The terminal is handed over by now (conmon waits for it before we exit); the
     // pid file names a waiter that exits with the process's status.

@@ -149,11 +149,22 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
     }
   });
 
+  test('run in the foreground relays the terminal itself, as runc does', () => {
+    const r = cli('run', '--bundle', bundle(['sh', '-c', 'tty; echo fg; exit 5'], true), 'f1');
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\nfg\r\n$/);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
   test('exec --detach --tty --console-socket', async () => {
     expect(cli('run', '--detach', '--bundle', bundle(['sleep', '60'], false), 'e1').code).toBe(0);
     const r = await receiver('tty; exit 0\n');
     expect(cli('exec', '--detach', '--tty', '--console-socket', r.socket, 'e1', 'sh')).toMatchObject({ code: 0, stderr: '' });
     expect((await r.done).out).toMatch(/\/dev\/pts\/\d+\r\n/);
+    // In the foreground the CLI relays the terminal itself.
+    const fg = cli('exec', '--tty', 'e1', 'sh', '-c', 'tty; exit 6');
+    expect(fg.code).toBe(6);
+    expect(fg.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
   });
 
   test('bad input: terminal without --console-socket, a socket that does not exist — one error line, nothing left', async () => {
@@ -164,8 +175,8 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
     const missing = cli('create', '--bundle', b, '--console-socket', path.join(root, 'nope.sock'), 'bad2');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^paddock: console socket .*nope\.sock does not exist \(ECONSOLE\)\n$/);
-    const fg = cli('exec', '--tty', 'bad2', 'sh');
-    expect(fg.code).toBe(1);
+    const notDetached = cli('exec', '--tty', '--console-socket', path.join(root, 'x.sock'), 'bad2', 'sh');
+    expect(notDetached).toMatchObject({ code: 1, stderr: expect.stringMatching(/needs --tty .* and --detach \(ECONSOLE\)/) });
     expect(fs.readdirSync(root)).toEqual([]);
   });
 });
