@@ -101,6 +101,22 @@ describeIf(['root', 'busybox'])('terminals through the engine', () => {
     expect(t.engine.list()).toEqual([]);
     expect(fs.readdirSync(t.stateDir).filter((f) => !f.endsWith('.sock'))).toEqual([]);
   });
+
+  test('a console socket nobody listens on any more: ECONSOLE naming the step, the half-made sandbox is destroyed', async () => {
+    const r = await receiver('exit\n');
+    // SIGKILL leaves the socket file behind with no listener: connect is refused.
+    r.child.kill('SIGKILL');
+    await r.done;
+    expect(fs.existsSync(r.socket)).toBe(true);
+    const sid = t.id();
+    await expect(t.engine.createSandbox(sid, t.bundle({ args: ['sh'], extra: terminalSpec() }), { consoleSocket: r.socket })).rejects.toMatchObject({
+      code: 'ECONSOLE',
+      context: { step: 'console_socket' },
+      message: expect.stringContaining('ECONNREFUSED'),
+    });
+    expect(t.engine.list()).toEqual([]);
+    expect(fs.existsSync(path.join(t.stateDir, sid))).toBe(false);
+  });
 });
 
 describeIf(['root', 'busybox'])('terminals through the CLI', () => {
