@@ -63,6 +63,7 @@ static int recv_master(int sock, struct pi_error *e)
   struct cmsghdr *c;
   int fd;
 
+  errno = 0;
   if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
     return pi_fail(e, "console_recv", errno ? errno : EPROTO, NULL);
   c = CMSG_FIRSTHDR(&msg);
@@ -106,6 +107,7 @@ static int send_master(const char *path, int master, struct pi_error *e)
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &master, sizeof(int));
+  errno = 0;
   if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
     r = pi_fail(e, "console_send", errno ? errno : EPROTO, path);
 out:

@@ -142,6 +142,7 @@ int pd_send_fd(const char *path, int fd, const char *name)
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  errno = 0;
   if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
     r = pd_fail("console_send", errno ? errno : EPROTO, "%s", path);
     goto out;
