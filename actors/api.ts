@@ -60,6 +60,13 @@ export interface CreateSandboxOptions {
    */
   readonly stdio?: StdioMode;
   /**
+   * With `process.terminal: true` (and only then): a listening unix socket that gets
+   * the pty master with SCM_RIGHTS, as runc's `--console-socket`. The root container's
+   * process is then made at create, its terminal handed over, and it waits before
+   * execve for startRoot (docs/decisions/0012). Must already exist.
+   */
+  readonly consoleSocket?: string;
+  /**
    * Restart policy of the sandbox (its root container's exit ends it): 'never',
    * 'on-failure' or 'always', with backoff and an OTP restart intensity. Without it the
    * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
@@ -92,6 +99,8 @@ export interface StartContainerOptions {
   readonly stdio?: StdioMode;
   /** Restart policy of this container inside its sandbox (see CreateSandboxOptions.restart). */
   readonly restart?: RestartOptions;
+  /** As CreateSandboxOptions.consoleSocket, for a container added to a sandbox. */
+  readonly consoleSocket?: string;
 }
 
 export interface ContainerHandle {
@@ -120,6 +129,12 @@ export interface ExecOptions {
   readonly rlimits?: readonly { readonly type: string; readonly soft: number; readonly hard: number }[];
   /** Override the container's process.noNewPrivileges. */
   readonly noNewPrivileges?: boolean;
+  /**
+   * Give the process a terminal made in the container; its master goes to
+   * `consoleSocket` (required with it, refused without it). `stdio` is then unused.
+   */
+  readonly terminal?: boolean;
+  readonly consoleSocket?: string;
 }
 
 export interface ExecResult {

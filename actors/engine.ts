@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Subject, type Observable } from 'rxjs';
@@ -8,7 +9,7 @@ import { isValidId, processActorId } from '../machines/ids';
 import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
 import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { NativeFacade } from '../native/facade';
+import type { Fd, NativeFacade } from '../native/facade';
 import { splitMessages } from '../protocols/decode';
 import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
@@ -160,6 +161,7 @@ class PaddockEngine implements Engine {
     }
     // Validation happens before anything is created, so bad input changes nothing.
     const bundle = await loadBundle(bundleDir);
+    checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
@@ -196,6 +198,14 @@ class PaddockEngine implements Engine {
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.hooks.set(id, bundle.config.hooks);
     this.persistNow(rt);
+    if (opts.consoleSocket !== undefined) {
+      try {
+        await this.holdWithConsole(rt, rootId, opts.consoleSocket);
+      } catch (e) {
+        await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed console hand-off'));
+        throw e;
+      }
+    }
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
     this.startHealth(rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
@@ -231,6 +241,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     refuseLimits(bundle);
+    checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     if (rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
@@ -244,6 +255,14 @@ class PaddockEngine implements Engine {
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
     this.persistNow(rt);
     this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
+    if (opts.consoleSocket !== undefined) {
+      try {
+        await this.holdWithConsole(rt, containerId, opts.consoleSocket);
+      } catch (e) {
+        await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed console hand-off'));
+        throw e;
+      }
+    }
     return this.summary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
   }
 
@@ -304,6 +323,8 @@ class PaddockEngine implements Engine {
     const cont = rt.containers.get(containerId);
     if (!cont) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
     const stdio = this.checkStdio(opts.stdio);
+    const terminal = opts.terminal === true;
+    checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });
     const name = `${containerId}.exec-${++rt.execCounter}`;
     const plan = planExec(
       {
@@ -317,10 +338,16 @@ class PaddockEngine implements Engine {
       },
       cont.bundle.config,
     );
-    const io = this.prepareStdio(rt, name, undefined, stdio);
+    // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
+    const io = this.prepareStdio(rt, name, undefined, terminal ? 'ignore' : stdio);
     let reply: MessageOf<'OK'>;
     try {
-      reply = await this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
+      reply = terminal
+        ? await this.withConsole(rt, opts.consoleSocket as string, (endpoint) =>
+            this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, terminal: true, consoleSocket: endpoint } }),
+          (r) => this.control(rt).request({ type: 'SIGNAL', cid: containerId, signo: 9, pid: r.pid as number }).then(() => undefined),
+          )
+        : await this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
     } catch (e) {
       io.close();
       throw e;
@@ -916,6 +943,66 @@ class PaddockEngine implements Engine {
     return { pid: reply.pid as number, hostPid: reply.hostPid as number };
   }
 
+  /**
+   * create/start with a terminal (docs/decisions/0012): init makes the container's
+   * process now, up to just before execve, with its pty; the master goes to the
+   * caller's console socket and the start that follows lets the process run.
+   */
+  private async holdWithConsole(rt: Runtime, containerId: string, consoleSocket: string): Promise<void> {
+    const c = rt.containers.get(containerId);
+    if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+    const plan = c.plan;
+    await this.withConsole(rt, consoleSocket, (endpoint) =>
+      this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
+    );
+    rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
+  }
+
+  /**
+   * Listens on a fresh endpoint in the sandbox's folder (owned by the sandbox's root,
+   * which init runs as), sends the request that makes init connect there with the pty
+   * master, and passes the master on to `consoleSocket`. `undo` runs when the master
+   * could not be passed on after the request succeeded.
+   */
+  private async withConsole<T>(rt: Runtime, consoleSocket: string, request: (endpoint: string) => Promise<T>, undo?: (r: T) => Promise<void>): Promise<T> {
+    const endpoint = path.join(rt.paths.dir, `console-${randomBytes(4).toString('hex')}.sock`);
+    const initPid = rt.actor.getSnapshot().context.initHostPid as number;
+    const listenFd = this.consoleCall(rt, consoleSocket, () => this.native.consoleListen(endpoint, rt.owner.uid, rt.owner.gid));
+    try {
+      const r = await request(endpoint);
+      try {
+        const master = this.consoleCall(rt, consoleSocket, () => this.native.consoleAccept(listenFd, initPid, this.requestTimeout));
+        try {
+          this.consoleCall(rt, consoleSocket, () => this.native.sendFd(consoleSocket, master, '/dev/ptmx'));
+        } finally {
+          this.native.closeFd(master);
+        }
+      } catch (e) {
+        await undo?.(r).catch(() => undefined);
+        throw e;
+      }
+      return r;
+    } finally {
+      this.native.closeFd(listenFd);
+      fs.rmSync(endpoint, { force: true });
+    }
+  }
+
+  /** A native console step, its failure as ECONSOLE naming the step. */
+  private consoleCall<T extends Fd | void>(rt: Runtime, consoleSocket: string, call: () => T): T {
+    try {
+      return call();
+    } catch (e) {
+      const n = e as { step?: string; errno?: number; message?: string };
+      throw new PaddockError('ECONSOLE', `console socket ${consoleSocket}: ${n.message ?? String(e)}`, {
+        sandboxId: rt.id,
+        path: consoleSocket,
+        ...(n.step ? { step: n.step } : {}),
+        ...(n.errno ? { errno: n.errno } : {}),
+      }, e);
+    }
+  }
+
   private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
     this.readExitsLog(rt);
     return rt.containerExits.get(containerId);
@@ -1411,6 +1498,31 @@ class PaddockEngine implements Engine {
 }
 
 /** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
+/**
+ * runc's rule: a terminal needs a console socket to send its master to, and a
+ * console socket without a terminal is a mistake. The socket must exist already (the
+ * caller listens on it), which is checked before anything is created.
+ */
+function checkConsole(terminal: boolean, consoleSocket: string | undefined, context: { sandboxId: string; containerId?: string }): void {
+  if (terminal && consoleSocket === undefined) {
+    throw new PaddockError('ECONSOLE', 'process.terminal needs a console socket (--console-socket) to send the terminal to', context);
+  }
+  if (!terminal && consoleSocket !== undefined) {
+    throw new PaddockError('ECONSOLE', 'a console socket needs process.terminal: true', { ...context, path: String(consoleSocket) });
+  }
+  if (consoleSocket === undefined) return;
+  if (typeof consoleSocket !== 'string' || !path.isAbsolute(consoleSocket)) {
+    throw new PaddockError('ECONSOLE', `console socket must be an absolute path, got ${JSON.stringify(consoleSocket)}`, context);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(consoleSocket);
+  } catch (e) {
+    throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} does not exist`, { ...context, path: consoleSocket }, e);
+  }
+  if (!st.isSocket()) throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} is not a unix socket`, { ...context, path: consoleSocket });
+}
+
 function refuseHooks(bundle: Bundle): void {
   for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
     if (Array.isArray(list) && list.length > 0) {

@@ -34,6 +34,7 @@ export const ErrorCodes = {
   EENGINE_CLOSED: 'the engine is closed',
   ESTATE_CORRUPT: 'a persisted state file cannot be read',
   ELOCKED: 'the sandbox state is locked by another process',
+  ECONSOLE: 'a terminal needs a console socket (and only a terminal takes one), or the console socket cannot be used',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

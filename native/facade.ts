@@ -70,6 +70,19 @@ export interface NativeFacade {
   closeWatchChannel(channel: Fd): void;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
+  /**
+   * A listening unix socket at `path` (mode 0600, owned by uid:gid) on which
+   * paddock-init sends a pty master (docs/decisions/0012). Throws NativeError.
+   */
+  consoleListen(path: string, uid: number, gid: number): Fd;
+  /**
+   * Accepts one connection on `listenFd` within `timeoutMs`, refuses a peer other than
+   * `expectPid` (host pid of paddock-init) and returns the fd it sent. Throws NativeError
+   * (ETIMEDOUT when nothing came).
+   */
+  consoleAccept(listenFd: Fd, expectPid: number, timeoutMs: number): Fd;
+  /** Connects to the unix socket at `path` and sends `fd` with SCM_RIGHTS, `name` as payload (runc's --console-socket protocol). */
+  sendFd(path: string, fd: Fd, name: string): void;
 }
 
 /** A failed native step, as reported by C: `pivot_root: EINVAL`. */

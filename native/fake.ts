@@ -42,11 +42,15 @@ import {
 } from './facade';
 import {
   checkFd,
+  checkId,
   checkLaunchRequest,
   checkMode,
+  checkName,
   checkPath,
   checkPid,
   checkSignal,
+  checkSocketPath,
+  checkTimeout,
   checkToken,
 } from './ffi';
 
@@ -310,6 +314,40 @@ export class FakeNative implements NativeFacade {
       return { available: false, reason: (e as Error).message };
     }
     return this.kvm;
+  }
+
+  /**
+   * consoleListen/consoleAccept/sendFd: the fake hands out an fd per accept and
+   * records where each was sent (nothing touches the disk).
+   */
+  readonly sentFds: Array<{ path: string; fd: number; name: string }> = [];
+
+  consoleListen(path: string, uid: number, gid: number): Fd {
+    this.record({ fn: 'consoleListen', args: [path, uid, gid] });
+    checkSocketPath('path', path);
+    checkId('uid', uid);
+    checkId('gid', gid);
+    this.maybeFail('consoleListen');
+    return this.newFd();
+  }
+
+  consoleAccept(listenFd: Fd, expectPid: number, timeoutMs: number): Fd {
+    this.record({ fn: 'consoleAccept', args: [listenFd, expectPid, timeoutMs] });
+    checkFd('listenFd', listenFd);
+    checkPid('expectPid', expectPid);
+    checkTimeout('timeoutMs', timeoutMs);
+    this.maybeFail('consoleAccept');
+    if (!this.openFds.has(listenFd)) throw this.nativeError('console_accept', 9 /* EBADF */, `fd ${listenFd}`);
+    return this.newFd();
+  }
+
+  sendFd(path: string, fd: Fd, name: string): void {
+    this.record({ fn: 'sendFd', args: [path, fd, name] });
+    checkSocketPath('path', path);
+    checkFd('fd', fd);
+    checkName('name', name);
+    this.maybeFail('sendFd');
+    this.sentFds.push({ path, fd, name });
   }
 
   // ----- internals --------------------------------------------------------------

@@ -90,6 +90,28 @@ export function checkPath(field: string, v: unknown): string {
   return v;
 }
 
+/** sockaddr_un.sun_path holds 107 bytes and a NUL. */
+const MAX_SOCKET_PATH = 107;
+
+export function checkSocketPath(field: string, v: unknown): string {
+  checkPath(field, v);
+  if (Buffer.byteLength(v as string) > MAX_SOCKET_PATH) throw bad(field, `a unix socket path of at most ${MAX_SOCKET_PATH} bytes`, v);
+  return v as string;
+}
+
+export function checkId(field: string, v: unknown): number {
+  return checkInt(field, v, 0, 0xfffffffe, 'a uid/gid in 0..2^32-2');
+}
+
+export function checkTimeout(field: string, v: unknown): number {
+  return checkInt(field, v, 0, 600_000, 'a timeout in 0..600000 ms');
+}
+
+export function checkName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '' || v.includes('\0') || Buffer.byteLength(v) > 255) throw bad(field, 'a name of 1..255 bytes without NUL', v);
+  return v;
+}
+
 function checkMap(field: string, v: unknown): string {
   if (v === undefined) return '';
   if (typeof v !== 'string' || v.includes('\0')) throw bad(field, 'a map string without NUL', v);
@@ -157,6 +179,9 @@ export interface NativeBinding {
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
   pd_kvm_probe(): number;
+  pd_console_listen(path: string, uid: number, gid: number): number;
+  pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
+  pd_send_fd(path: string, fd: number, name: string): number;
 }
 
 function unavailable(path: string, why: string, cause?: unknown): PaddockError {
@@ -206,6 +231,9 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
     pd_kvm_probe: fn(I32, []),
+    pd_console_listen: fn(I32, [Str, I32, I32]),
+    pd_console_accept: fn(I32, [I32, I32, I32]),
+    pd_send_fd: fn(I32, [Str, I32, Str]),
   } as Parameters<typeof ffi.define>[0]) as unknown as Record<
     keyof NativeBinding,
     (args: unknown[]) => unknown
@@ -323,6 +351,32 @@ export class FfiNative implements NativeFacade {
     const r = this.b.pd_kvm_probe();
     if (r >= 0) return { available: true, apiVersion: r };
     return { available: false, reason: this.failure(r, 'kvm').message };
+  }
+
+  consoleListen(path: string, uid: number, gid: number): Fd {
+    checkSocketPath('path', path);
+    checkId('uid', uid);
+    checkId('gid', gid);
+    const fd = this.b.pd_console_listen(path, uid, gid);
+    if (fd < 0) throw this.failure(fd, 'console_listen');
+    return fd as Fd;
+  }
+
+  consoleAccept(listenFd: Fd, expectPid: number, timeoutMs: number): Fd {
+    checkFd('listenFd', listenFd);
+    checkPid('expectPid', expectPid);
+    checkTimeout('timeoutMs', timeoutMs);
+    const fd = this.b.pd_console_accept(listenFd, expectPid, timeoutMs);
+    if (fd < 0) throw this.failure(fd, 'console_accept');
+    return fd as Fd;
+  }
+
+  sendFd(path: string, fd: Fd, name: string): void {
+    checkSocketPath('path', path);
+    checkFd('fd', fd);
+    checkName('name', name);
+    const r = this.b.pd_send_fd(path, fd, name);
+    if (r < 0) throw this.failure(r, 'console_send');
   }
 }
 

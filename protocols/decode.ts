@@ -184,6 +184,10 @@ function plan(v: View): ProcessPlan {
     sysctls: list(v.all<string>(T.SYSCTL)),
     seccompBpf: v.bytes(T.SECCOMP_BPF),
     seccompFlags: v.num(T.SECCOMP_FLAGS),
+    consoleSocket: v.str(T.CONSOLE_SOCKET),
+    consoleRows: v.num(T.CONSOLE_ROWS),
+    consoleCols: v.num(T.CONSOLE_COLS),
+    hold: v.bool(T.HOLD),
   });
 }
 

@@ -63,6 +63,8 @@ function planFields(p: ProcessPlan): Field[] {
     .add(T.NO_NEW_PRIVS, p.noNewPrivileges).add(T.OOM_SCORE_ADJ, p.oomScoreAdj)
     .each(T.SYSCTL, p.sysctls)
     .add(T.SECCOMP_BPF, p.seccompBpf).add(T.SECCOMP_FLAGS, p.seccompFlags)
+    .add(T.CONSOLE_SOCKET, p.consoleSocket).add(T.CONSOLE_ROWS, p.consoleRows)
+    .add(T.CONSOLE_COLS, p.consoleCols).add(T.HOLD, p.hold)
     .done();
 }
 

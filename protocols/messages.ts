@@ -45,6 +45,7 @@ export const Tag = {
   CAP_BOUNDING: 60, CAP_EFFECTIVE: 61, CAP_PERMITTED: 62, CAP_INHERITABLE: 63, CAP_AMBIENT: 64,
   RLIMIT: 65, RLIMIT_TYPE: 66, RLIMIT_SOFT: 67, RLIMIT_HARD: 68, NO_NEW_PRIVS: 69,
   OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
+  CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83,
 } as const;
 
 /** Error codes carried in ERROR replies (CODE tag). */
@@ -148,6 +149,19 @@ export interface ProcessPlan {
   readonly seccompBpf?: Buffer;
   /** SECCOMP_FILTER_FLAG_* for that call; only meaningful with seccompBpf. */
   readonly seccompFlags?: number;
+  /**
+   * With `terminal`: the unix socket paddock-init connects to and sends the pty
+   * master over (SCM_RIGHTS). A terminal plan without it fails the launch.
+   */
+  readonly consoleSocket?: string;
+  /** Initial pty size (process.consoleSize); absent or 0: the kernel's default. */
+  readonly consoleRows?: number;
+  readonly consoleCols?: number;
+  /**
+   * Container plans only: the process stops just before execve and waits for the
+   * next START_CONTAINER of the same container (create/start with a terminal).
+   */
+  readonly hold?: boolean;
 }
 
 export interface ProcRow {

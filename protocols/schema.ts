@@ -26,6 +26,7 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.CAP_INHERITABLE, 'u64'], [T.CAP_AMBIENT, 'u64'], [T.RLIMIT, 'nest'], [T.RLIMIT_TYPE, 'u32'],
   [T.RLIMIT_SOFT, 'u64'], [T.RLIMIT_HARD, 'u64'], [T.NO_NEW_PRIVS, 'u32'], [T.OOM_SCORE_ADJ, 'i32'],
   [T.SYSCTL, 'str'], [T.SECCOMP_BPF, 'bytes'], [T.SECCOMP_FLAGS, 'u32'],
+  [T.CONSOLE_SOCKET, 'str'], [T.CONSOLE_ROWS, 'u32'], [T.CONSOLE_COLS, 'u32'], [T.HOLD, 'u32'],
 ]);
 
 const NAMES = new Map<number, string>(
@@ -44,7 +45,7 @@ export function typeName(type: number): MsgTypeName | undefined {
 
 /** u32 tags that carry a boolean; anything but 0/1 is rejected so decode is lossless. */
 export const BOOL_TAGS: ReadonlySet<number> = new Set([
-  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL, T.NO_NEW_PRIVS,
+  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL, T.NO_NEW_PRIVS, T.HOLD,
 ]);
 
 export const MAX_DEPTH = 3;
@@ -90,12 +91,13 @@ const PLAN_OPT = [
   T.ROOTFS_RO, T.ROOTFS_PROPAGATION, T.NS_FLAGS, T.NO_PIVOT, T.TERMINAL,
   T.CAP_BOUNDING, T.CAP_EFFECTIVE, T.CAP_PERMITTED, T.CAP_INHERITABLE, T.CAP_AMBIENT,
   T.NO_NEW_PRIVS, T.OOM_SCORE_ADJ, T.SECCOMP_BPF, T.SECCOMP_FLAGS,
+  T.CONSOLE_SOCKET, T.CONSOLE_ROWS, T.CONSOLE_COLS,
 ];
 // ARG is both required and repeatable: listed in `required` and `rep`.
 const PLAN_EXEC = scope('plan', [T.ARG], PLAN_OPT, PLAN_REP);
-// ROOTFS and SYSCTL only make sense when a new container is built (sysctls are
+// ROOTFS, SYSCTL and HOLD only make sense when a new container is built (sysctls are
 // written once into the container's namespaces), so exec plans refuse them.
-const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS], [...PLAN_REP, T.SYSCTL]);
+const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS, T.HOLD], [...PLAN_REP, T.SYSCTL]);
 const MOUNT = scope('mount', [T.MOUNT_DEST, T.MOUNT_TYPE], [
   T.MOUNT_SOURCE, T.MOUNT_FLAGS, T.MOUNT_DATA, T.MOUNT_PROPAGATION,
 ]);

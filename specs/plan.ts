@@ -209,6 +209,14 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   };
   if (proc.user.additionalGids !== undefined) plan.additionalGids = [...proc.user.additionalGids];
   if (proc.user.umask !== undefined) plan.umask = proc.user.umask;
+  if (proc.terminal === true) {
+    // The console socket is the engine's to add: it is a per-call endpoint.
+    plan.terminal = true;
+    if (proc.consoleSize) {
+      plan.consoleRows = proc.consoleSize.height;
+      plan.consoleCols = proc.consoleSize.width;
+    }
+  }
   const prop = config.linux?.rootfsPropagation;
   if (prop !== undefined) plan.rootfsPropagation = PROPAGATION[prop];
   securityPlan(plan, proc);

@@ -253,12 +253,13 @@ function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
   }
   if (!c.obj('process', p)) return;
 
-  if (p.terminal !== undefined && c.bool('process.terminal', p.terminal) && p.terminal) {
-    c.unsupported('process.terminal', 'a terminal is not supported yet; set it to false');
-  }
+  // A terminal needs a console socket, which is the caller's to give (create/exec
+  // options), so only the type is checked here.
+  if (p.terminal !== undefined) c.bool('process.terminal', p.terminal);
   if (p.consoleSize !== undefined && c.obj('process.consoleSize', p.consoleSize)) {
-    c.u32('process.consoleSize.height', p.consoleSize.height);
-    c.u32('process.consoleSize.width', p.consoleSize.width);
+    // A winsize holds 16-bit rows and columns.
+    if (c.u32('process.consoleSize.height', p.consoleSize.height) && p.consoleSize.height > 0xffff) c.invalid('process.consoleSize.height', 'must be at most 65535');
+    if (c.u32('process.consoleSize.width', p.consoleSize.width) && p.consoleSize.width > 0xffff) c.invalid('process.consoleSize.width', 'must be at most 65535');
   }
 
   if (p.user === undefined) c.invalid('process.user', 'is required');

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str, UsageError, type FlagSpec } from '../args';
 import { isIndexed, recordContainer, resolveContainer } from '../container-index';
 import { writePidFile, type CliContext } from '../context';
+import { ownConsole, type OwnConsole } from '../terminal';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', alias: 'b', type: 'string' },
@@ -37,6 +38,14 @@ function targetSandbox(bundle: string): string | undefined {
   return sid;
 }
 
+function wantsTerminal(bundle: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process?: { terminal?: unknown } }).process?.terminal === true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `create`: launches the sandbox process (paddock-init) in the bundle's namespaces
  * and plans the container; `start` runs it. The pid file gets init's pid, which
@@ -50,8 +59,11 @@ function targetSandbox(bundle: string): string | undefined {
 export async function createFromArgs(ctx: CliContext, argv: string[], cmd: string, extra: readonly FlagSpec[] = []) {
   const p = parseArgs(argv, [...CREATE_FLAGS, ...extra]);
   const [id] = expectPositionals(p, cmd, ['container-id']) as [string];
-  if (str(p, 'console-socket') !== undefined) {
-    throw new UsageError('--console-socket needs process.terminal, which is not supported yet');
+  const cs = str(p, 'console-socket');
+  const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
+  // runc's rule: only a detached container hands its terminal to a console socket.
+  if (consoleSocket !== undefined && cmd === 'run' && !bool(p, 'detach')) {
+    throw Object.assign(new Error('--console-socket needs --detach: a container in the foreground keeps its terminal'), { code: 'ECONSOLE' });
   }
   const bundle = path.resolve(str(p, 'bundle') ?? '.');
   const target = targetSandbox(bundle);
@@ -72,7 +84,7 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
       throw e;
     }
     if (bool(p, 'no-pivot')) throw new UsageError('--no-pivot is for a sandbox\'s root container only');
-    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe' });
+    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe', ...(consoleSocket ? { consoleSocket } : {}) });
     try {
       recordContainer(ctx.root, id, sandboxId);
     } catch (e) {
@@ -83,9 +95,23 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
     if (pidFile) writePidFile(path.resolve(pidFile), pid);
     return { engine, id, sandboxId, sub: true, parsed: p };
   }
-  const h = await engine.createSandbox(id, bundle, { stdio: 'inherit', ...(bool(p, 'no-pivot') ? { noPivot: true } : {}) });
+  // `run` in the foreground relays a terminal itself, as runc does.
+  const own: OwnConsole | undefined =
+    cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && wantsTerminal(bundle) ? ownConsole() : undefined;
+  let h;
+  try {
+    h = await engine.createSandbox(id, bundle, {
+      stdio: 'inherit',
+      ...(bool(p, 'no-pivot') ? { noPivot: true } : {}),
+      ...(consoleSocket ?? own ? { consoleSocket: consoleSocket ?? own?.socket } : {}),
+    });
+  } catch (e) {
+    own?.close();
+    throw e;
+  }
   if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
-  return { engine, id, sandboxId: id, sub: false, parsed: p };
+  const master = own?.take();
+  return { engine, id, sandboxId: id, sub: false, parsed: p, ...(master !== undefined ? { master } : {}) };
 }
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {

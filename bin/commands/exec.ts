@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
+import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
 
 const EXEC_FLAGS = [
   { name: 'process', alias: 'p', type: 'string' },
@@ -18,6 +19,8 @@ const EXEC_FLAGS = [
   { name: 'no-new-privs', type: 'bool' },
   { name: 'cap', alias: 'c', type: 'list' },
   { name: 'preserve-fds', type: 'string' },
+  // Internal: the waiter `exec --detach --tty --pid-file` leaves for conmon (see relay()).
+  { name: 'wait-pid', type: 'string' },
 ] as const;
 
 /**
@@ -27,13 +30,15 @@ const EXEC_FLAGS = [
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, EXEC_FLAGS, { stopAtFirstPositional: true });
-  if (bool(p, 'tty') || str(p, 'console-socket') !== undefined) throw new UsageError('exec --tty needs terminals, which are not supported yet');
   const [id, ...cmd] = p.positionals;
+  const waitPid = str(p, 'wait-pid');
+  if (waitPid !== undefined && id) return waitFor(ctx, id, Number(waitPid));
   if (!id) expectPositionals(p, 'exec', ['container-id', 'command']);
   let args = cmd;
   let env = list(p, 'env');
   let cwd = str(p, 'cwd');
   let user: { uid: number; gid: number; additionalGids?: number[] } | undefined;
+  let tty = bool(p, 'tty');
   const processFile = str(p, 'process');
   if (processFile) {
     const spec = JSON.parse(fs.readFileSync(path.resolve(processFile), 'utf8')) as {
@@ -43,7 +48,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
       terminal?: boolean;
       user?: { uid?: number; gid?: number; additionalGids?: number[] };
     };
-    if (spec.terminal) throw new UsageError('process.terminal is not supported yet');
+    if (spec.terminal) tty = true;
     args = spec.args ?? [];
     env = [...(spec.env ?? []), ...env];
     cwd = cwd ?? spec.cwd;
@@ -58,16 +63,43 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   if (args.length === 0) throw new UsageError('exec needs a command (or --process)');
   const detach = bool(p, 'detach');
   const pidFile = str(p, 'pid-file');
-  if (detach && pidFile) return relay(ctx, argv, path.resolve(pidFile));
+  const cs = str(p, 'console-socket');
+  const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
+  // runc's rules: a terminal goes to a console socket only from a detached exec; in
+  // the foreground this process relays it.
+  if (consoleSocket !== undefined && (!tty || !detach)) {
+    throw Object.assign(new Error('--console-socket needs --tty (or process.terminal) and --detach'), { code: 'ECONSOLE' });
+  }
+  if (detach && pidFile && !tty) return relay(ctx, argv, path.resolve(pidFile));
   const engine = await ctx.engine();
   const ref = await resolveAttached(engine, ctx.root, id as string);
-  const r = await engine.execute(ref.sandboxId, ref.containerId, {
-    args,
-    ...(env.length ? { env } : {}),
-    ...(cwd ? { cwd } : {}),
-    ...(user ? { user } : {}),
-    stdio: 'pipe',
-  });
+  const own: OwnConsole | undefined = tty && !detach ? ownConsole() : undefined;
+  let r;
+  try {
+    r = await engine.execute(ref.sandboxId, ref.containerId, {
+      args,
+      ...(env.length ? { env } : {}),
+      ...(cwd ? { cwd } : {}),
+      ...(user ? { user } : {}),
+      stdio: 'pipe',
+      ...(tty ? { terminal: true, ...(consoleSocket ?? own ? { consoleSocket: consoleSocket ?? own?.socket } : {}) } : {}),
+    });
+  } catch (e) {
+    own?.close();
+    throw e;
+  }
+  if (own) {
+    const relay = relayTerminal(own.take());
+    engine.release(ref.sandboxId);
+    const exit = await engine.waitPid(ref.sandboxId, r.pid);
+    await relay.finish();
+    return exitCodeOf(exit);
+  }
+  if (detach && pidFile && tty) {
+    // The terminal is handed over by now (conmon waits for it before we exit); the
+    // pid file names a waiter that exits with the process's status.
+    return waiter(ctx, id as string, r.pid, path.resolve(pidFile));
+  }
   if (pidFile) writePidFile(path.resolve(pidFile), r.hostPid);
   if (detach) {
     r.stdin?.destroy();
@@ -103,6 +135,30 @@ function relay(ctx: CliContext, argv: string[], pidFile: string): number {
   writePidFile(pidFile, child.pid);
   child.unref();
   return 0;
+}
+
+function globalArgs(ctx: CliContext): string[] {
+  return ['--root', ctx.root, ...(ctx.logFile ? ['--log', ctx.logFile, '--log-format', ctx.logFormat] : []), ...(ctx.debug ? ['--debug'] : [])];
+}
+
+/** As relay(), for a process already started with a terminal: the child only waits. */
+function waiter(ctx: CliContext, id: string, pid: number, pidFile: string): number {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...globalArgs(ctx), 'exec', '--wait-pid', String(pid), id], {
+    stdio: 'inherit',
+  });
+  if (child.pid === undefined) throw new Error('exec --detach: could not start the waiter process');
+  writePidFile(pidFile, child.pid);
+  child.unref();
+  return 0;
+}
+
+/** `exec --wait-pid N ID`: waits for process N of the container and exits with its status. */
+async function waitFor(ctx: CliContext, id: string, pid: number): Promise<number> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`invalid --wait-pid ${pid}`);
+  const engine = await ctx.engine();
+  const ref = await resolveAttached(engine, ctx.root, id);
+  engine.release(ref.sandboxId);
+  return exitCodeOf(await engine.waitPid(ref.sandboxId, pid));
 }
 
 /** argv without --detach/-d and --pid-file, looking only at the options before the container id. */

@@ -3,6 +3,7 @@ import type { CliContext } from '../context';
 import { forgetContainer } from '../container-index';
 import { exitCodeOf } from './common';
 import { createFromArgs } from './create';
+import { relayTerminal } from '../terminal';
 
 /**
  * `run`: create + start; without --detach, wait and exit with the container's
@@ -11,10 +12,12 @@ import { createFromArgs } from './create';
  * and deleted alone.
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
-  const { engine, id, sandboxId, sub, parsed } = await createFromArgs(ctx, argv, 'run', [
+  const created = await createFromArgs(ctx, argv, 'run', [
     { name: 'detach', alias: 'd', type: 'bool' },
     { name: 'keep', type: 'bool' },
   ]);
+  const { engine, id, sandboxId, sub, parsed } = created;
+  const relay = 'master' in created && created.master !== undefined ? relayTerminal(created.master) : undefined;
   const remove = async () => {
     if (!sub) return engine.destroy(id);
     await engine.destroyContainer(sandboxId, id);
@@ -24,11 +27,13 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     if (sub) await engine.startContainer(sandboxId, id);
     else await engine.startRoot(id);
   } catch (e) {
+    await relay?.finish();
     await remove().catch(() => undefined);
     throw e;
   }
   if (bool(parsed, 'detach')) return 0;
   const exit = await engine.wait(sandboxId, id);
+  await relay?.finish();
   if (!bool(parsed, 'keep')) await remove();
   return exitCodeOf(exit);
 }

@@ -41,14 +41,15 @@ struct scope {
    BIT(PD_T_CAP_BOUNDING) | BIT(PD_T_CAP_EFFECTIVE) | BIT(PD_T_CAP_PERMITTED) |              \
    BIT(PD_T_CAP_INHERITABLE) | BIT(PD_T_CAP_AMBIENT) | BIT(PD_T_RLIMIT) |                    \
    BIT(PD_T_NO_NEW_PRIVS) | BIT(PD_T_OOM_SCORE_ADJ) | BIT(PD_T_SECCOMP_BPF) |                 \
-   BIT(PD_T_SECCOMP_FLAGS))
+   BIT(PD_T_SECCOMP_FLAGS) | BIT(PD_T_CONSOLE_SOCKET) | BIT(PD_T_CONSOLE_ROWS) |              \
+   BIT(PD_T_CONSOLE_COLS))
 #define PLAN_REP                                                                             \
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
    BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT))
 
-/* ROOTFS and SYSCTL only make sense when a new container is built, so exec plans
- * refuse them. */
-static const struct scope SC_PLAN = {"plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL),
+/* ROOTFS, SYSCTL and HOLD only make sense when a new container is built, so exec
+ * plans refuse them. */
+static const struct scope SC_PLAN = {"plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL) | BIT(PD_T_HOLD),
                                      BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL)};
 static const struct scope SC_PLAN_EXEC = {"plan", PLAN_TAGS, BIT(PD_T_ARG), PLAN_REP};
 static const struct scope SC_MOUNT = {
@@ -129,7 +130,7 @@ static uint32_t max_count(uint16_t tag) {
 
 static int is_bool(uint16_t tag) {
   return tag == PD_T_ALL || tag == PD_T_LO_UP || tag == PD_T_ROOTFS_RO || tag == PD_T_NO_PIVOT ||
-         tag == PD_T_TERMINAL || tag == PD_T_NO_NEW_PRIVS;
+         tag == PD_T_TERMINAL || tag == PD_T_NO_NEW_PRIVS || tag == PD_T_HOLD;
 }
 
 /* WHATWG-strict UTF-8 (no overlongs, surrogates or > U+10FFFF), the same rule the
@@ -396,6 +397,10 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
       break;
     }
     case PD_T_SECCOMP_FLAGS: pl->seccomp_flags = rd32(it.v); break;
+    case PD_T_CONSOLE_SOCKET: STR_OR_NOMEM(pl->console_socket); break;
+    case PD_T_CONSOLE_ROWS: pl->console_rows = rd32(it.v); break;
+    case PD_T_CONSOLE_COLS: pl->console_cols = rd32(it.v); break;
+    case PD_T_HOLD: pl->hold = rd32(it.v); break;
     }
   }
   *out = pl;

@@ -320,6 +320,17 @@ static void test_structs(void) {
     check(m.type == PD_EXEC && p->seccomp_bpf && p->seccomp_len == 8 && p->seccomp_flags == 0, "exec-seccomp: plan");
   } else check(0, "exec-seccomp missing or rejected");
 
+  if ((v = find("start-container-terminal")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(p && p->terminal && p->hold && p->console_socket && !strcmp(p->console_socket, "/run/paddock/tty/console-1.sock"), "terminal: socket and hold");
+    check(p && p->console_rows == 24 && p->console_cols == 80, "terminal: size");
+  } else check(0, "start-container-terminal missing or rejected");
+
+  if ((v = find("exec-terminal")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(m.type == PD_EXEC && p->terminal && !p->hold && p->console_rows == 0 && p->console_socket, "exec-terminal: plan");
+  } else check(0, "exec-terminal missing or rejected");
+
   /* Length rules: the reason names the tag. */
   {
     static const struct { const char *name; int rc; const char *text; } rules[] = {

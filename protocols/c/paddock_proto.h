@@ -57,6 +57,7 @@ enum pd_tag {
   PD_T_RLIMIT = 65, PD_T_RLIMIT_TYPE = 66, PD_T_RLIMIT_SOFT = 67, PD_T_RLIMIT_HARD = 68,
   PD_T_NO_NEW_PRIVS = 69, PD_T_OOM_SCORE_ADJ = 70, PD_T_SYSCTL = 71,
   PD_T_SECCOMP_BPF = 72, PD_T_SECCOMP_FLAGS = 73,
+  PD_T_CONSOLE_SOCKET = 80, PD_T_CONSOLE_ROWS = 81, PD_T_CONSOLE_COLS = 82, PD_T_HOLD = 83,
 };
 
 /* Tags are looked up in tables of this size; every tag number is below it. */
@@ -126,6 +127,12 @@ struct pd_plan {
   const uint8_t *seccomp_bpf;
   uint32_t seccomp_len;
   uint32_t seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
+  /* TERMINAL: the pty master goes to this unix socket (SCM_RIGHTS); 0 rows/cols:
+   * leave the kernel's default size. */
+  const char *console_socket;
+  uint32_t console_rows, console_cols;
+  /* START_CONTAINER only: stop before execve until the next START_CONTAINER. */
+  uint32_t hold;
 };
 
 /* One decoded message. Fields not present keep their zero value; has_* flags tell

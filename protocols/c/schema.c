@@ -43,6 +43,8 @@ static const struct {
     T(PD_T_RLIMIT_HARD, PD_K_U64, "rlimit_hard"), T(PD_T_NO_NEW_PRIVS, PD_K_U32, "no_new_privs"),
     T(PD_T_OOM_SCORE_ADJ, PD_K_I32, "oom_score_adj"), T(PD_T_SYSCTL, PD_K_STR, "sysctl"),
     T(PD_T_SECCOMP_BPF, PD_K_BYTES, "seccomp_bpf"), T(PD_T_SECCOMP_FLAGS, PD_K_U32, "seccomp_flags"),
+    T(PD_T_CONSOLE_SOCKET, PD_K_STR, "console_socket"), T(PD_T_CONSOLE_ROWS, PD_K_U32, "console_rows"),
+    T(PD_T_CONSOLE_COLS, PD_K_U32, "console_cols"), T(PD_T_HOLD, PD_K_U32, "hold"),
 };
 
 int pd_tag_kind(uint16_t tag) { return tag < PD_TAG_LIMIT ? tags[tag].kind : PD_K_NONE; }

@@ -128,6 +128,20 @@ export const GOOD: Readonly<Record<string, Message>> = {
     cid: 'sc',
     plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, seccompBpf: ALLOW_ALL, seccompFlags: 0 },
   },
+  // A held terminal container: pty master to a socket, 24x80.
+  'start-container-terminal': {
+    type: 'START_CONTAINER',
+    cid: 'tty',
+    plan: {
+      args: ['/bin/sh'], env: [], uid: 0, gid: 0, rootfs: '/r', terminal: true,
+      consoleSocket: '/run/paddock/tty/console-1.sock', consoleRows: 24, consoleCols: 80, hold: true,
+    },
+  },
+  'exec-terminal': {
+    type: 'EXEC',
+    cid: 'tty',
+    plan: { args: ['/bin/sh'], env: [], uid: 0, gid: 0, terminal: true, consoleSocket: '/run/paddock/tty/console-2.sock' },
+  },
   'processes-all': { type: 'PROCESSES' },
   'processes-cid': { type: 'PROCESSES', cid: 'web-1' },
   'signal': { type: 'SIGNAL', cid: 'web-1', signo: 15 },
@@ -224,6 +238,8 @@ export const BAD: Readonly<Record<string, Buffer>> = {
   'bad-proc-missing-state': message(OK, field(T.PROC, Buffer.concat([
     cid, field(T.PID, u32(1)), field(T.HOST_PID, u32(2)), field(T.KIND, u32(1)),
   ]))),
+  'bad-hold-in-exec': message(EXEC, cid, plan(field(T.HOLD, u32(1)))),
+  'bad-hold-value': message(START, cid, plan(field(T.HOLD, u32(2)))),
   'bad-sysctl-in-exec': message(EXEC, cid, plan(field(T.SYSCTL, 'net.ipv4.ip_forward=1'))),
   'bad-rlimit-without-hard': message(START, cid, plan(field(T.RLIMIT, Buffer.concat([
     field(T.RLIMIT_TYPE, u32(7)), field(T.RLIMIT_SOFT, Buffer.alloc(8)),

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, testStateDir } from '../helpers/env';
@@ -43,6 +43,35 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
       fs.closeSync(fds[1]);
     }
   };
+
+  /**
+   * podman on a terminal of its own: `script` runs it on a fresh pty, as a user's shell
+   * would. `type` is written once the output matches `when` (the shell's prompt), so
+   * nothing is typed before podman has put the terminal in raw mode. Bounded: script
+   * is killed after `timeoutMs`.
+   */
+  const podmanOnTerminal = (args: string[], opts: { when?: RegExp; type?: string; timeoutMs?: number } = {}) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      const cmd = ['podman', ...base, ...args].map(quote).join(' ');
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      let typed = false;
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (!typed && opts.type !== undefined && (opts.when === undefined || opts.when.test(output))) {
+          typed = true;
+          child.stdin.write(opts.type);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
 
   let podmanCgroupsBefore: Set<string>;
   beforeAll(() => {
@@ -166,5 +195,22 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     const served = () => paddockInitPids().map((p) => initSandboxDir(p) ?? '');
     const gone = Date.now() + 10_000;
     while (served().some((d) => d.endsWith(`/${id}`))) if (Date.now() > gone) throw new Error(`paddock-init of ${id} is still there`);
+  });
+
+  test('run -it: an interactive shell on /dev/pts/N; its exit status is podman\'s', async () => {
+    const r = await podmanOnTerminal(['run', '--rm', '-it', ...RUN, IMAGE, 'sh'], { when: /# (\x1b\[6n)?$/, type: 'echo typed-$((6*7)); tty; exit 3\n' });
+    expect(r.output).toContain('typed-42\r\n');
+    expect(r.output).toMatch(/\/dev\/pts\/\d+\r\n/);
+    expect(r.code).toBe(3);
+    expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
+  });
+
+  test('exec -it into a running container gets a terminal too', async () => {
+    expect(podman(['run', '-d', '--name', 'x1', ...RUN, IMAGE, 'sleep', '60'])).toMatchObject({ code: 0 });
+    const r = await podmanOnTerminal(['exec', '-it', 'x1', 'sh', '-c', 'tty; exit 4']);
+    expect(r.output).toMatch(/\/dev\/pts\/\d+\r\n/);
+    expect(r.code).toBe(4);
+    expect(podman(['rm', '--force', '--time', '0', 'x1'])).toMatchObject({ code: 0 });
+    expect(fs.readdirSync(state)).toEqual([]);
   });
 });

@@ -56,6 +56,17 @@ PD_EXPORT int pd_close(int fd);
 PD_EXPORT int pd_mkfifo(const char *path, int mode);
 PD_EXPORT int pd_kvm_probe(void);
 
+/* ---- console hand-off (console.c) ---- */
+/* A listening unix socket at path (mode 0600, owned by uid:gid: the sandbox's root,
+ * which paddock-init runs as). Returns the fd (O_CLOEXEC). */
+PD_EXPORT int pd_console_listen(const char *path, int uid, int gid);
+/* Accepts one connection within timeout_ms, checks the peer is expect_pid (if > 0)
+ * and returns the fd it sent with SCM_RIGHTS (O_CLOEXEC). */
+PD_EXPORT int pd_console_accept(int listen_fd, int expect_pid, int timeout_ms);
+/* Connects to the unix socket at path and sends fd with SCM_RIGHTS, `name` as the
+ * payload (runc's console-socket protocol: the pty's name). */
+PD_EXPORT int pd_send_fd(const char *path, int fd, const char *name);
+
 /* ---- internal ---- */
 /* Records {step, errno, detail} as the last result and returns -err. step must be a
  * string literal (it is kept by pointer). */

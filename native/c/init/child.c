@@ -20,9 +20,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -571,14 +573,99 @@ static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
   return 0;
 }
 
+/* The pty comes from the container's own devpts (its /dev/ptmx, after pivot_root or
+ * setns), so `tty` in the container names a /dev/pts/N that exists there. The slave
+ * is opened from the master (TIOCGPTPEER), never by path, so nothing in the image
+ * can swap the node. The master leaves over the console socket; the slave becomes
+ * the controlling terminal (this child is a session leader by now) and fds 0-2. */
+static int setup_console(const struct pi_launch *l, int stdio[3], struct pi_error *e)
+{
+  const struct pd_plan *p = l->plan;
+  int unlock = 0, master, slave;
+  char byte = 'T';
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c;
+
+  master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    return fail(e, "open_ptmx", "/dev/ptmx");
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) {
+    fail(e, "unlockpt", NULL);
+    goto err_master;
+  }
+  slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    fail(e, "open_pty_peer", NULL);
+    goto err_master;
+  }
+  if (p->console_rows > 0 && p->console_cols > 0) {
+    struct winsize ws = {.ws_row = (unsigned short)p->console_rows,
+                         .ws_col = (unsigned short)p->console_cols};
+
+    if (ioctl(slave, TIOCSWINSZ, &ws) < 0) {
+      fail(e, "console_size", NULL);
+      goto err_both;
+    }
+  }
+  memset(ctl.buf, 0, sizeof ctl.buf);
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof(int));
+  if (sendmsg(l->console_fd, &msg, MSG_NOSIGNAL) != 1) {
+    fail(e, "console_send", NULL);
+    goto err_both;
+  }
+  close(master);
+  if (ioctl(slave, TIOCSCTTY, 0) < 0) {
+    int r = fail(e, "tiocsctty", NULL);
+    close(slave);
+    return r;
+  }
+  stdio[0] = stdio[1] = stdio[2] = slave;
+  return 0;
+
+err_both:
+  close(slave);
+err_master:
+  close(master);
+  return -e->err;
+}
+
+/* HOLD: tell the parent this child is ready, then wait for the go byte. EOF means
+ * init went away or gave up on the container: never execve then. */
+static void wait_for_release(const struct pi_launch *l)
+{
+  struct pi_child_report r;
+  char go;
+  ssize_t n;
+
+  memset(&r, 0, sizeof r);
+  memcpy(r.step, PI_HELD_STEP, sizeof PI_HELD_STEP);
+  if (write(l->errfd, &r, sizeof r) != (ssize_t)sizeof r)
+    _exit(127);
+  do
+    n = read(l->hold_fd, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    _exit(127);
+}
+
 /* Moves the prepared fds to 0/1/2. Each is first copied above 2 so that a source
  * that is itself 0, 1 or 2 cannot be overwritten before it is used. */
-static int setup_stdio(const struct pi_launch *l, struct pi_error *e)
+static int setup_stdio(const int fds[3], struct pi_error *e)
 {
   int tmp[3];
 
   for (int i = 0; i < 3; i++) {
-    tmp[i] = fcntl(l->stdio[i], F_DUPFD_CLOEXEC, 3);
+    tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
     if (tmp[i] < 0)
       return fail(e, "stdio", NULL);
   }
@@ -692,6 +779,7 @@ void pi_child_main(const struct pi_launch *l)
   const struct pd_plan *p = l->plan;
   struct pi_error e = {.step = "child", .err = 0};
   sigset_t all;
+  int stdio[3];
 
   /* CVE-2019-5736: a non-dumpable process cannot be opened through /proc/<pid>/exe
    * by the container before execve replaces this image. */
@@ -714,7 +802,10 @@ void pi_child_main(const struct pi_launch *l)
     fail(&e, "setsid", NULL);
     report(l, &e);
   }
-  if (setup_stdio(l, &e) < 0 || setup_oom(p, &e) < 0 || setup_rlimits(p, &e) < 0 ||
+  memcpy(stdio, l->stdio, sizeof stdio);
+  if (p->terminal && setup_console(l, stdio, &e) < 0)
+    report(l, &e);
+  if (setup_stdio(stdio, &e) < 0 || setup_oom(p, &e) < 0 || setup_rlimits(p, &e) < 0 ||
       caps_before_identity(p, &e) < 0 || setup_identity(p, &e) < 0 ||
       caps_after_identity(p, &e) < 0)
     report(l, &e);
@@ -731,6 +822,10 @@ void pi_child_main(const struct pi_launch *l)
   sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* nng may own fds without O_CLOEXEC; the error pipe stays open until execve. */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  /* create/start: everything the container needs is in place; start decides. */
+  if (l->hold_fd >= 0)
+    wait_for_release(l);
 
   /* Last, so nothing above is affected; execve is what it is meant to constrain. */
   if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

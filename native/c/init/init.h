@@ -37,6 +37,10 @@ struct pi_proc {
   struct pi_proc *next; /* within its container */
   struct pi_container *ct;
   pid_t pid;      /* in init's pid namespace */
+  /* A held container process (plan HOLD): it waits before execve until a byte
+   * arrives on hold_w; its error pipe's read end stays open to learn how execve
+   * went. Both -1 otherwise. */
+  int hold_w, hold_report;
   pid_t host_pid; /* in the supervisor's pid namespace */
   int pidfd;      /* -1 once reaped */
   uint32_t kind;  /* PD_KIND_* */
@@ -111,6 +115,8 @@ struct pi_launch {
   /* The plan's seccomp filter, ready for seccomp(2): filter points at an aligned
    * copy of plan->seccomp_bpf in the arena. len == 0: no filter. */
   struct sock_fprog seccomp;
+  int console_fd; /* TERMINAL: socket the pty master is sent over, else -1 */
+  int hold_fd;    /* HOLD: read end the child waits on before execve, else -1 */
 };
 
 /* The wire shape of a child failure report on the error pipe. */
@@ -121,5 +127,11 @@ struct pi_child_report {
 };
 
 __attribute__((noreturn)) void pi_child_main(const struct pi_launch *l);
+
+/* The step name a held child reports (err 0) once it waits before execve. */
+#define PI_HELD_STEP "held"
+
+/* Lets a held container process go on to execve; fails with its launch error. */
+int pi_release(struct pi_container *ct, struct pi_error *e);
 
 #endif

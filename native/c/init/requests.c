@@ -81,6 +81,17 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
   struct pi_error e;
 
   memset(&e, 0, sizeof e);
+  if (m->type == PD_START_CONTAINER && ct != NULL && ct->root != NULL && ct->root->hold_w >= 0) {
+    /* create made it with HOLD; this is its start. The plan was applied then. */
+    if (pi_release(ct, &e) < 0)
+      return reply_error(PD_E_LAUNCH, e.err, e.step, e.detail);
+    p = ct->root;
+    publish_started(p);
+    reply_begin(PD_OK);
+    pd_w_i32(&w, PD_T_PID, p->pid);
+    pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
+    return;
+  }
   if (m->type == PD_START_CONTAINER && ct != NULL)
     return reply_error(PD_E_EXISTS, EEXIST, NULL, m->cid);
   if (m->type == PD_EXEC) {
@@ -91,7 +102,9 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
   }
   if (pi_spawn(m->cid, m->plan, m->type == PD_EXEC ? ct : NULL, a, &p, &e) < 0)
     return reply_error(PD_E_LAUNCH, e.err, e.step, e.detail);
-  publish_started(p);
+  /* A held process starts when it is released. */
+  if (p->hold_w < 0)
+    publish_started(p);
   reply_begin(PD_OK);
   pd_w_i32(&w, PD_T_PID, p->pid);
   pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);

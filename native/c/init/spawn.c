@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,17 +24,121 @@ struct launch_fds {
   int stdio[3];
   int owned[3]; /* 1 when stdio[i] was opened here and must be closed */
   int err_r, err_w;
+  int cons_r, cons_w; /* TERMINAL: the child sends the pty master over cons_w */
+  int hold_r, hold_w; /* HOLD: the child waits on hold_r */
 };
+
+static void close_set(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
 
 static void launch_fds_release(struct launch_fds *f)
 {
   for (int i = 0; i < 3; i++)
     if (f->owned[i] && f->stdio[i] >= 0)
       close(f->stdio[i]);
-  if (f->err_r >= 0)
-    close(f->err_r);
-  if (f->err_w >= 0)
-    close(f->err_w);
+  close_set(&f->err_r);
+  close_set(&f->err_w);
+  close_set(&f->cons_r);
+  close_set(&f->cons_w);
+  close_set(&f->hold_r);
+  close_set(&f->hold_w);
+}
+
+/* The master the child sent before it exec'd (or started to wait): already queued,
+ * so this never blocks. */
+static int recv_master(int sock, struct pi_error *e)
+{
+  char byte;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c;
+  int fd;
+
+  errno = 0;
+  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+    return pi_fail(e, "console_recv", errno ? errno : EPROTO, NULL);
+  c = CMSG_FIRSTHDR(&msg);
+  if (c == NULL || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int)))
+    return pi_fail(e, "console_recv", EPROTO, "no fd");
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+/* Hands the master to the supervisor's console endpoint (a unix socket it listens on
+ * in the state dir; docs/decisions/0012). The payload names the device, as runc's
+ * console protocol does. connect() on a listening unix socket completes at once. */
+static int send_master(const char *path, int master, struct pi_error *e)
+{
+  static const char name[] = "/dev/ptmx";
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {.iov_base = (void *)name, .iov_len = sizeof name - 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c;
+  int sock, r = 0;
+
+  if (strlen(path) >= sizeof addr.sun_path)
+    return pi_fail(e, "console_connect", ENAMETOOLONG, path);
+  memcpy(addr.sun_path, path, strlen(path) + 1);
+  sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0)
+    return pi_fail(e, "console_socket", errno, path);
+  if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    r = pi_fail(e, "console_connect", errno, path);
+    goto out;
+  }
+  memset(ctl.buf, 0, sizeof ctl.buf);
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof(int));
+  errno = 0;
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+    r = pi_fail(e, "console_send", errno ? errno : EPROTO, path);
+out:
+  close(sock);
+  return r;
+}
+
+/* A child that will never run: kill it and reap it here, before the reaper can
+ * mistake it for a container's exit. */
+static void kill_unstarted(pid_t pid, int pidfd)
+{
+  int status;
+
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+/* Copies a child's failure report into e. */
+static int child_failed(const struct pi_child_report *rep, int n, struct pi_error *e)
+{
+  if (n != (int)sizeof *rep)
+    return pi_fail(e, "error_pipe", n < 0 ? -n : EPROTO, NULL);
+  /* The step name lives in the child's report; keep a copy in e. */
+  memcpy(e->stepbuf, rep->step, sizeof e->stepbuf);
+  e->stepbuf[sizeof e->stepbuf - 1] = '\0';
+  memcpy(e->detail, rep->detail, sizeof rep->detail);
+  e->detail[sizeof rep->detail - 1] = '\0';
+  e->step = e->stepbuf;
+  e->err = rep->err > 0 ? rep->err : EPROTO;
+  return -e->err;
 }
 
 static int open_stdio(int i, const char *path, uint32_t inherit, int *fd, int *owned,
@@ -157,17 +263,39 @@ static int spawn_child(struct pi_launch *l, uint64_t clone_flags, int *pidfd,
 int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *exec_ct,
              struct pd_arena *arena, struct pi_proc **out, struct pi_error *e)
 {
-  struct launch_fds f = {.stdio = {-1, -1, -1}, .err_r = -1, .err_w = -1};
+  struct launch_fds f = {.stdio = {-1, -1, -1}, .err_r = -1, .err_w = -1,
+                         .cons_r = -1, .cons_w = -1, .hold_r = -1, .hold_w = -1};
   struct pi_launch l;
   struct pi_child_report rep;
   struct pi_container *ct = exec_ct;
   uint64_t clone_flags;
-  int pidfd = -1, r, n, pipefd[2], status;
+  int pidfd = -1, r, n, pipefd[2], status, held = 0;
   pid_t pid;
 
   memset(&l, 0, sizeof l);
   l.plan = plan;
   l.join_pidfd = -1;
+  l.console_fd = -1;
+  l.hold_fd = -1;
+  if (plan->terminal) {
+    if (plan->console_socket == NULL)
+      return pi_fail(e, "console", EINVAL, "terminal without a console socket");
+    /* SEQPACKET: the one message with the fd arrives whole or not at all. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pipefd) < 0)
+      return pi_fail(e, "socketpair", errno, NULL);
+    f.cons_r = pipefd[0];
+    f.cons_w = pipefd[1];
+    l.console_fd = f.cons_w;
+  }
+  if (plan->hold && exec_ct == NULL) {
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+      r = pi_fail(e, "pipe", errno, NULL);
+      goto out;
+    }
+    f.hold_r = pipefd[0];
+    f.hold_w = pipefd[1];
+    l.hold_fd = f.hold_r;
+  }
   for (int i = 0; i < 3; i++) {
     const char *path = i == 0 ? plan->stdin_path : i == 1 ? plan->stdout_path
                                                           : plan->stderr_path;
@@ -227,27 +355,31 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   if (r < 0)
     goto out_ct;
 
-  close(f.err_w);
-  f.err_w = -1;
+  close_set(&f.err_w);
+  close_set(&f.cons_w);
+  close_set(&f.hold_r);
   n = read_report(f.err_r, &rep);
-  if (n != 0) {
+  held = f.hold_w >= 0 && n == (int)sizeof rep && rep.err == 0 &&
+         strncmp(rep.step, PI_HELD_STEP, sizeof rep.step) == 0;
+  if (n != 0 && !held) {
     /* The child failed (or the pipe did): it has exited or is about to. */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     close(pidfd);
-    if (n == (int)sizeof rep) {
-      /* The step name lives in the child's report; keep a copy in e. */
-      memcpy(e->stepbuf, rep.step, sizeof e->stepbuf);
-      e->stepbuf[sizeof e->stepbuf - 1] = '\0';
-      memcpy(e->detail, rep.detail, sizeof rep.detail);
-      e->detail[sizeof rep.detail - 1] = '\0';
-      e->step = e->stepbuf;
-      e->err = rep.err > 0 ? rep.err : EPROTO;
-      r = -e->err;
-    } else {
-      r = pi_fail(e, "error_pipe", n < 0 ? -n : EPROTO, NULL);
-    }
+    r = child_failed(&rep, n, e);
     goto out_ct;
+  }
+  if (f.cons_r >= 0) {
+    int master = recv_master(f.cons_r, e);
+
+    r = master < 0 ? master : send_master(plan->console_socket, master, e);
+    if (master >= 0)
+      close(master);
+    if (r < 0) {
+      kill_unstarted(pid, pidfd);
+      close(pidfd);
+      goto out_ct;
+    }
   }
 
   if (exec_ct == NULL) {
@@ -268,6 +400,11 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
       pi_forget_container(ct);
     goto out;
   }
+  if (held) {
+    (*out)->hold_w = f.hold_w;
+    (*out)->hold_report = f.err_r;
+    f.hold_w = f.err_r = -1;
+  }
   r = 0;
   goto out;
 
@@ -277,4 +414,29 @@ out_ct:
 out:
   launch_fds_release(&f);
   return r;
+}
+
+int pi_release(struct pi_container *ct, struct pi_error *e)
+{
+  struct pi_proc *p = ct->root;
+  struct pi_child_report rep;
+  int n;
+
+  if (p == NULL || p->hold_w < 0)
+    return pi_fail(e, "release", EINVAL, ct->cid);
+  if (write(p->hold_w, "g", 1) != 1) {
+    /* EPIPE: it died while held; its exit is being recorded like any other. */
+    int r = pi_fail(e, "release", errno, ct->cid);
+    close_set(&p->hold_w);
+    close_set(&p->hold_report);
+    return r;
+  }
+  close_set(&p->hold_w);
+  n = read_report(p->hold_report, &rep);
+  close_set(&p->hold_report);
+  if (n == 0)
+    return 0;
+  /* execve failed: the child exits 127 and the reaper records that as the
+   * container's exit, as it would for a process that died right after starting. */
+  return child_failed(&rep, n, e);
 }

@@ -70,6 +70,10 @@ void pi_free_container(struct pi_container *ct)
 
     if (p->pidfd >= 0)
       close(p->pidfd);
+    if (p->hold_w >= 0)
+      close(p->hold_w);
+    if (p->hold_report >= 0)
+      close(p->hold_report);
     free(p);
     p = next;
   }
@@ -99,6 +103,8 @@ struct pi_proc *pi_add_proc(struct pi_container *ct, pid_t pid, pid_t host_pid,
   p->pid = pid;
   p->host_pid = host_pid;
   p->pidfd = pidfd;
+  p->hold_w = -1;
+  p->hold_report = -1;
   p->kind = kind;
   p->state = PD_STATE_RUNNING;
   p->next = ct->procs;

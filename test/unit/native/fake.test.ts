@@ -142,6 +142,20 @@ test('watch errors: unknown pidfd EBADF, unknown channel ENOENT; closeFd twice E
   expect(f.fifos.get('/x')).toBe(0o600);
 });
 
+test('console hand-off: a listener, an accepted fd, a recorded send; scripted failures', () => {
+  const f = new FakeNative();
+  const l = f.consoleListen('/run/p/sb/console-1.sock', 100000, 100000);
+  const master = f.consoleAccept(l, 1234, 5000);
+  f.sendFd('/tmp/cs.sock', master, '/dev/ptmx');
+  expect(f.sentFds).toEqual([{ path: '/tmp/cs.sock', fd: master, name: '/dev/ptmx' }]);
+  f.failNext('sendFd', 'console_socket', 111);
+  expect(() => f.sendFd('/tmp/cs.sock', master, '/dev/ptmx')).toThrow(/console_socket: ECONNREFUSED/);
+  f.closeFd(l);
+  expect(() => f.consoleAccept(l, 1234, 5000)).toThrow(/console_accept: EBADF/);
+  f.closeFd(master);
+  f.dispose();
+});
+
 /** Reads a channel until EOF (or `count` records), through libuv. */
 function readChannel(fd: Fd, count = Infinity): { records: Promise<WatchedExit[]>; sock: net.Socket } {
   const sock = new net.Socket({ fd, readable: true, writable: false });

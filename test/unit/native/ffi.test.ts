@@ -12,7 +12,7 @@ function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[
   const names: Array<keyof NativeBinding> = [
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
     'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
-    'pd_close', 'pd_mkfifo', 'pd_kvm_probe',
+    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd',
   ];
   const spy = {} as Spy;
   for (const n of names) {
@@ -102,6 +102,28 @@ describe('validation rejects bad input without calling C', () => {
     expectInvalid(() => n.mkfifo('/a\0b', 0o600), 'path');
     expectInvalid(() => n.mkfifo('/tmp/f', 0o10000), 'mode');
     expectInvalid(() => n.mkfifo('/tmp/f', -1), 'mode');
+  });
+
+  test('console hand-off: socket paths fit sun_path, ids, pids, timeouts and names are checked', () => {
+    expectInvalid(() => n.consoleListen('rel.sock', 0, 0), 'path');
+    expectInvalid(() => n.consoleListen('/' + 'a'.repeat(107), 0, 0), 'path');
+    expectInvalid(() => n.consoleListen('/s.sock', -1, 0), 'uid');
+    expectInvalid(() => n.consoleAccept(3 as Fd, 0, 1000), 'expectPid');
+    expectInvalid(() => n.consoleAccept(3 as Fd, 10, -5), 'timeoutMs');
+    expectInvalid(() => n.sendFd('/s.sock', 3 as Fd, ''), 'name');
+    expectInvalid(() => n.sendFd('/s.sock', -1 as Fd, '/dev/ptmx'), 'fd');
+  });
+});
+
+describe('console hand-off calls', () => {
+  test('pass exact values; a failure names C\'s step', () => {
+    const spy = spyBinding({ pd_console_listen: () => 40, pd_console_accept: () => 41, pd_send_fd: () => -111, pd_last_step: () => 'console_socket' });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    expect(n.consoleListen('/run/p/sb/console-1.sock', 100000, 100000)).toBe(40);
+    expect(spy.pd_console_listen).toHaveBeenCalledWith('/run/p/sb/console-1.sock', 100000, 100000);
+    expect(n.consoleAccept(40 as Fd, 4321, 5000)).toBe(41);
+    expect(spy.pd_console_accept).toHaveBeenCalledWith(40, 4321, 5000);
+    expect(() => n.sendFd('/tmp/cs.sock', 41 as Fd, '/dev/ptmx')).toThrow(/^console_socket: ECONNREFUSED/);
   });
 });
 

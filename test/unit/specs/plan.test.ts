@@ -141,6 +141,16 @@ describe('planSandbox', () => {
 });
 
 describe('planContainer', () => {
+  it('a terminal: the flag and the spec\'s consoleSize; the console socket is left to the engine', () => {
+    const p = planContainer(bundle((c) => { c.process.terminal = true; c.process.consoleSize = { height: 40, width: 120 }; }));
+    expect(p).toMatchObject({ terminal: true, consoleRows: 40, consoleCols: 120 });
+    expect(p.consoleSocket).toBeUndefined();
+    expect(p.hold).toBeUndefined();
+    const plain = planContainer(bundle((c) => { c.process.consoleSize = { height: 40, width: 120 }; }));
+    expect(plain.terminal).toBeUndefined();
+    expect(plain.consoleRows).toBeUndefined();
+  });
+
   it('resolves the default spec into a process plan', () => {
     const p = planContainer(bundle(), { stdoutPath: '/state/c1.out', stdioInherit: 4 });
     expect(p).toMatchObject({

@@ -64,6 +64,7 @@ describe('validateConfig: invalid fields name their JSON path', () => {
     ['process.user.gid not mapped', (c) => { c.process.user.gid = 70000; }, 'process.user.gid', /not mapped/],
     ['additional gid not mapped', (c) => { c.process.user.additionalGids = [70000]; }, 'process.user.additionalGids[0]'],
     ['process.terminal not boolean', (c) => { c.process.terminal = 1; }, 'process.terminal'],
+    ['process.consoleSize.height past a winsize', (c) => { c.process.consoleSize = { height: 65536, width: 80 }; }, 'process.consoleSize.height'],
     ['process.oomScoreAdj out of range', (c) => { c.process.oomScoreAdj = 5000; }, 'process.oomScoreAdj'],
     ['rlimit soft > hard', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1, soft: 2 }]; }, 'process.rlimits[0].soft'],
     ['rlimit bad type', (c) => { c.process.rlimits = [{ type: 'NOFILE', hard: 1, soft: 1 }]; }, 'process.rlimits[0].type'],
@@ -133,12 +134,12 @@ describe('validateConfig: invalid fields name their JSON path', () => {
   });
 
   it('reports invalid problems before unsupported ones and counts the rest', () => {
-    const c = spec((x) => { x.process.terminal = true; x.process.cwd = 'rel'; x.hostname = 5; });
+    const c = spec((x) => { x.process.apparmorProfile = 'p'; x.process.cwd = 'rel'; x.hostname = 5; });
     const problems = findConfigProblems(c);
     expect(problems.map((p) => [p.code, p.field])).toEqual([
       ['ECONFIG_INVALID', 'process.cwd'],
       ['ECONFIG_INVALID', 'hostname'],
-      ['ECONFIG_UNSUPPORTED', 'process.terminal'],
+      ['ECONFIG_UNSUPPORTED', 'process.apparmorProfile'],
     ]);
     const e = caught(() => validateConfig(c));
     expect(e.message).toBe('process.cwd: must be an absolute path (and 2 more)');
@@ -152,7 +153,6 @@ describe('validateConfig: invalid fields name their JSON path', () => {
 
 describe('validateConfig: unsupported features are refused, not ignored', () => {
   const cases: Array<[string, Edit, string, boolean?]> = [
-    ['process.terminal true', (c) => { c.process.terminal = true; }, 'process.terminal'],
     ['seccomp notify action', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }; }, 'linux.seccomp.defaultAction'],
     ['seccomp listenerPath', (c) => { c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' }; }, 'linux.seccomp.listenerPath'],
     ['linux.resources.blockIO', (c) => { c.linux.resources = { blockIO: { weight: 10 } }; }, 'linux.resources.blockIO'],
@@ -324,9 +324,8 @@ describe("validateConfig: runc spec's defaults", () => {
     expect(findConfigProblems(spec((c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]; }, false))).toEqual([]);
   });
 
-  it('a stock runc config still needs terminal set to false', () => {
-    const p = problem((c) => { runcDefaults(c); c.process.terminal = true; });
-    expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: 'process.terminal' });
+  it('a stock runc config with its terminal loads (the console socket is the caller\'s to give)', () => {
+    expect(findConfigProblems(spec((c) => { runcDefaults(c); c.process.terminal = true; c.process.consoleSize = { height: 24, width: 80 }; }))).toEqual([]);
   });
 });
 
