@@ -35,6 +35,7 @@ import { ControlClient } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
 import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
+import { checkLsmFields } from './lsm';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
@@ -140,6 +141,7 @@ class PaddockEngine implements Engine {
     }
     // Validation happens before anything is created, so bad input changes nothing.
     const bundle = await loadBundle(bundleDir);
+    checkLsmFields(bundle.config, this.log.child({ sandboxId: id }), this.options.lsms);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
@@ -207,6 +209,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     refuseLimits(bundle);
+    checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
@@ -1197,7 +1200,7 @@ function toExit(exitCode: number | undefined, signal: number | undefined, timeNs
 }
 
 function restoreError(
-  info: { code: string; message: string; step?: string; errno?: number } | undefined,
+  info: { code: string; message: string; step?: string; errno?: number; field?: string; path?: string } | undefined,
   sandboxId: string,
   fallback: 'ELAUNCH_STEP' | 'ECONTROL',
   containerId?: string,
@@ -1208,6 +1211,8 @@ function restoreError(
     ...(containerId ? { containerId } : {}),
     ...(info?.step ? { step: info.step } : {}),
     ...(info?.errno !== undefined ? { errno: info.errno } : {}),
+    ...(info?.field !== undefined ? { field: info.field } : {}),
+    ...(info?.path !== undefined ? { path: info.path } : {}),
   });
 }
 

@@ -3,7 +3,7 @@
  *
  * Split of namespaces: the sandbox (paddock-init) is cloned into the user, pid, ipc,
  * uts and net namespaces the root container's spec asks for, plus always a mount
- * namespace of its own. Each container then gets a fresh mount and pid namespace
+ * namespace of its own; an ipc, uts or net namespace given by path is joined instead. Each container then gets a fresh mount and pid namespace
  * (and a cgroup namespace if asked) from init, which also does the rootfs work.
  */
 
@@ -39,7 +39,20 @@ export interface SandboxPlan {
   readonly hostUidForRoot: number;
   readonly hostname?: string;
   readonly domainname?: string;
-  readonly loUp: true;
+  /** Bring lo up: only in a network namespace the sandbox made itself. */
+  readonly loUp: boolean;
+  /**
+   * Namespaces given by path (linux.namespaces[i].path), joined instead of created;
+   * their flags are not in cloneFlags. `field` names the spec entry for errors.
+   */
+  readonly joinNamespaces?: readonly JoinNamespace[];
+}
+
+export interface JoinNamespace {
+  readonly type: 'network' | 'ipc' | 'uts';
+  readonly flag: number;
+  readonly path: string;
+  readonly field: string;
 }
 
 export interface StdioPlan {
@@ -87,9 +100,26 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
   const { config } = bundle;
   // pid is always new: init must be pid 1 of the sandbox to reap what it starts.
   let cloneFlags = CLONE.NEWNS | CLONE.NEWPID;
-  for (const [type, flag] of SANDBOX_NAMESPACES) if (hasNamespace(config, type)) cloneFlags |= flag;
+  const joins: JoinNamespace[] = [];
+  (config.linux?.namespaces ?? []).forEach((ns, i) => {
+    const flag = SANDBOX_NAMESPACES.find(([type]) => type === ns.type)?.[1];
+    if (flag === undefined) return;
+    if (ns.path === undefined || ns.path === '') cloneFlags |= flag;
+    else if (ns.type === 'network' || ns.type === 'ipc' || ns.type === 'uts') {
+      joins.push({ type: ns.type, flag, path: ns.path, field: `linux.namespaces[${i}].path` });
+    } else {
+      // The validator refuses these; plans may be built from configs that skipped it.
+      throw new SpecError('ECONFIG_UNSUPPORTED', `linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported`, {
+        field: `linux.namespaces[${i}].path`,
+      });
+    }
+  });
 
-  const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp: true };
+  // A joined network namespace belongs to whoever made it (a pod, `ip netns`), and
+  // from a new user namespace the sandbox could not change it anyway.
+  const loUp = !joins.some((j) => j.type === 'network');
+  const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp };
+  if (joins.length > 0) plan.joinNamespaces = joins;
   if (hasNamespace(config, 'user')) {
     const uidMappings = config.linux?.uidMappings ?? [];
     const gidMappings = config.linux?.gidMappings ?? [];

@@ -145,6 +145,8 @@ export class Checker {
 /** Context the per-section checks need from other sections. */
 interface Ctx {
   namespaces: Set<string>;
+  /** Types given by path (joined, not created). */
+  joined: Set<string>;
   userns: boolean;
 }
 
@@ -212,8 +214,20 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
   return raw as OciConfig;
 }
 
+/**
+ * Namespace types that cannot be given by path, and why. net, ipc and uts can: the
+ * sandbox's paddock-init joins them at launch (native/c/lib/launch.c).
+ */
+const UNJOINABLE: Readonly<Record<string, string>> = {
+  user: 'setns into a user namespace needs a single-threaded caller and must come before every other namespace is made; not implemented',
+  pid: 'paddock-init must be pid 1 of a pid namespace of its own to reap',
+  mount: 'each container gets a mount namespace of its own from paddock-init',
+  cgroup: 'each container gets its cgroup namespace from paddock-init',
+  time: 'time namespaces are not supported',
+};
+
 function checkNamespaces(c: Checker, linux: Json): Ctx {
-  const ctx: Ctx = { namespaces: new Set(), userns: false };
+  const ctx: Ctx = { namespaces: new Set(), joined: new Set(), userns: false };
   const nss = isObj(linux) ? linux.namespaces : undefined;
   if (nss !== undefined && c.arr('linux.namespaces', nss)) {
     nss.forEach((ns, i) => {
@@ -234,8 +248,10 @@ function checkNamespaces(c: Checker, linux: Json): Ctx {
       }
       ctx.namespaces.add(ns.type);
       if (ns.type === 'time') c.unsupported(`${f}.type`, 'time namespaces are not supported');
-      if (ns.path !== undefined && c.str(`${f}.path`, ns.path)) {
-        c.unsupported(`${f}.path`, 'joining an existing namespace is not supported');
+      if (ns.path !== undefined && c.absPath(`${f}.path`, ns.path)) {
+        const why = UNJOINABLE[ns.type];
+        if (why !== undefined) c.unsupported(`${f}.path`, `joining an existing ${ns.type} namespace is not supported: ${why}`);
+        else ctx.joined.add(ns.type);
       }
     });
   }
@@ -282,11 +298,10 @@ function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
   else c.absPath('process.cwd', p.cwd);
 
   checkProcessSecurity(c, 'process.', p);
+  // Applied or refused by the host's LSMs at create (actors/lsm.ts), not here: a
+  // config is valid or not whatever host it lands on.
   for (const key of ['apparmorProfile', 'selinuxLabel'] as const) {
-    const v = p[key];
-    if (v !== undefined && c.str(`process.${key}`, v) && v !== '') {
-      c.unsupported(`process.${key}`, 'security labels are not supported');
-    }
+    if (p[key] !== undefined) c.str(`process.${key}`, p[key]);
   }
   for (const key of ['scheduler', 'ioPriority', 'execCPUAffinity'] as const) {
     if (p[key] !== undefined) c.unsupported(`process.${key}`, 'is not supported');
@@ -582,9 +597,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
     c.unsupported('linux.devices', 'only the default devices are available');
   }
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
-  if (linux.mountLabel !== undefined && c.str('linux.mountLabel', linux.mountLabel) && linux.mountLabel !== '') {
-    c.unsupported('linux.mountLabel', 'security labels are not supported');
-  }
+  if (linux.mountLabel !== undefined) c.str('linux.mountLabel', linux.mountLabel);
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
     if (linux[k] !== undefined) c.unsupported(`linux.${k}`, 'is not supported');
   }

@@ -114,6 +114,26 @@ describe('planSandbox', () => {
     expect(p.hostUidForRoot).toBe(0);
   });
 
+  it('joins net, ipc and uts namespaces given by path instead of creating them', () => {
+    const p = planSandbox(bundle((c) => {
+      c.linux.namespaces[1].path = '/run/netns/pod';
+      c.linux.namespaces[3].path = '/proc/77/ns/uts';
+    }));
+    expect(p.cloneFlags).toBe(CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWIPC);
+    expect(p.joinNamespaces).toEqual([
+      { type: 'network', flag: CLONE.NEWNET, path: '/run/netns/pod', field: 'linux.namespaces[1].path' },
+      { type: 'uts', flag: CLONE.NEWUTS, path: '/proc/77/ns/uts', field: 'linux.namespaces[3].path' },
+    ]);
+    // Someone else's network namespace is left as it is.
+    expect(p.loUp).toBe(false);
+    expect(planSandbox(bundle((c) => { c.linux.namespaces[2].path = '/proc/1/ns/ipc'; })).loUp).toBe(true);
+  });
+
+  it('refuses a path for a namespace type it cannot join, even without the validator', () => {
+    const config = spec((c) => { c.linux.namespaces[5].path = '/proc/1/ns/user'; });
+    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[5].path: joining an existing user namespace');
+  });
+
   it('always has new pid and mount namespaces; shares what the spec does not ask for', () => {
     const p = planSandbox(bundle((c) => {
       c.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];

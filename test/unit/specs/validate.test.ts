@@ -170,17 +170,17 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
-    ['namespace path', (c) => { c.linux.namespaces[1].path = '/proc/1/ns/net'; }, 'linux.namespaces[1].path'],
+    ['pid namespace path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }, 'linux.namespaces[0].path'],
+    ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
+    ['user namespace path', (c) => { c.linux.namespaces[5].path = '/proc/1/ns/user'; }, 'linux.namespaces[5].path'],
+    ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
     ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
     ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
     ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
     ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
-    ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }, 'process.apparmorProfile'],
-    ['process.selinuxLabel', (c) => { c.process.selinuxLabel = 'system_u:system_r:container_t:s0'; }, 'process.selinuxLabel'],
     ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
     ['process.ioPriority', (c) => { c.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, 'process.ioPriority'],
-    ['linux.mountLabel', (c) => { c.linux.mountLabel = 'x'; }, 'linux.mountLabel'],
     ['linux.intelRdt', (c) => { c.linux.intelRdt = {}; }, 'linux.intelRdt'],
     ['linux.personality', (c) => { c.linux.personality = { domain: 'LINUX32' }; }, 'linux.personality'],
     ['linux.timeOffsets', (c) => { c.linux.timeOffsets = {}; }, 'linux.timeOffsets'],
@@ -207,6 +207,26 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
       };
     });
     expect(findConfigProblems(c)).toEqual([]);
+  });
+
+  it('leaves AppArmor/SELinux labels to the create (actors/lsm.ts): valid whatever the host', () => {
+    const c = spec((x) => {
+      x.process.apparmorProfile = 'docker-default';
+      x.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+      x.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(problem((x) => { x.linux.mountLabel = 7; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.mountLabel' });
+  });
+
+  it('accepts net, ipc and uts namespaces given by path; the path must be absolute', () => {
+    const c = spec((x) => {
+      x.linux.namespaces[1].path = '/run/netns/pod';
+      x.linux.namespaces[2].path = '/proc/1/ns/ipc';
+      x.linux.namespaces[3].path = '/proc/1/ns/uts';
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(problem((x) => { x.linux.namespaces[1].path = 'run/netns/pod'; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[1].path' });
   });
 
   it('tolerates empty hooks, sysctl, devices and resources', () => {
