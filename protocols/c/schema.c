@@ -43,6 +43,9 @@ static const struct {
     T(PD_T_RLIMIT_HARD, PD_K_U64, "rlimit_hard"), T(PD_T_NO_NEW_PRIVS, PD_K_U32, "no_new_privs"),
     T(PD_T_OOM_SCORE_ADJ, PD_K_I32, "oom_score_adj"), T(PD_T_SYSCTL, PD_K_STR, "sysctl"),
     T(PD_T_SECCOMP_BPF, PD_K_BYTES, "seccomp_bpf"), T(PD_T_SECCOMP_FLAGS, PD_K_U32, "seccomp_flags"),
+    T(PD_T_HOOK, PD_K_NEST, "hook"), T(PD_T_HOOK_KIND, PD_K_U32, "hook_kind"),
+    T(PD_T_HOOK_PATH, PD_K_STR, "hook_path"), T(PD_T_HOOK_TIMEOUT, PD_K_U32, "hook_timeout"),
+    T(PD_T_HOOK_STATE, PD_K_STR, "hook_state"),
 };
 
 int pd_tag_kind(uint16_t tag) { return tag < PD_TAG_LIMIT ? tags[tag].kind : PD_K_NONE; }
