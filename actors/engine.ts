@@ -935,7 +935,7 @@ class PaddockEngine implements Engine {
   }
 
   private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-    const plan = planContainer(c.bundle, stdio);
+    const plan = planContainer(c.bundle, stdio, { containerId: c.id });
     return c.noPivot ? { ...plan, noPivot: true } : plan;
   }
 
@@ -1149,6 +1149,9 @@ class PaddockEngine implements Engine {
 /** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
 function refuseHooks(bundle: Bundle): void {
   for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
+    // createContainer/startContainer travel in the container's own plan and run
+    // inside it (paddock-init), so every container can have them.
+    if (kind === 'createContainer' || kind === 'startContainer') continue;
     if (Array.isArray(list) && list.length > 0) {
       const field = `hooks.${kind}`;
       throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: hooks are run for the root container of a sandbox only`, { field, path: bundle.dir });

@@ -9,11 +9,11 @@
 
 import * as path from 'path';
 import { SpecError } from '../actors/errors';
-import { CLONE, MountPlan, ProcessPlan } from '../protocols/messages';
+import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
-import { OciCapabilities, OciConfig, OciIdMapping, OciProcess, OciRlimit } from './oci';
+import { OciCapabilities, OciConfig, OciHook, OciIdMapping, OciProcess, OciRlimit } from './oci';
 import { capsPlan, rlimitsPlan } from './process-security';
 import { CompiledSeccomp, compileSeccomp } from './seccomp';
 import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
@@ -207,8 +207,46 @@ function seccompPlan(plan: MutablePlan, seccomp: unknown): void {
   plan.seccompFlags = compiled.flags;
 }
 
+/** ociVersion of the state JSON hooks read (the runtime-spec version it follows). */
+export const HOOK_STATE_OCI_VERSION = '1.0.2';
+/** Seconds a hook may run when its `timeout` is unset (runc: forever; docs/decisions/0010). */
+export const DEFAULT_CONTAINER_HOOK_TIMEOUT_S = 30;
+
+/**
+ * createContainer and startContainer hooks for paddock-init, and the state JSON they
+ * read without `status` and `pid` (init adds both: it alone knows the pid). A hook
+ * without `env` gets the container process's environment, as under runc, whose init
+ * runs these hooks after taking on that environment.
+ */
+function hooksPlan(plan: MutablePlan, bundle: Bundle, containerId: string | undefined): void {
+  const { config } = bundle;
+  const hooks: HookPlan[] = [];
+  const add = (kind: HookPlan['kind'], list: readonly DeepReadonly<OciHook>[] | undefined) => {
+    for (const h of list ?? []) {
+      hooks.push({
+        kind,
+        path: h.path,
+        ...(h.args !== undefined && h.args.length > 0 ? { args: [...h.args] } : {}),
+        env: [...(h.env ?? config.process?.env ?? [])],
+        timeoutSec: h.timeout ?? DEFAULT_CONTAINER_HOOK_TIMEOUT_S,
+      });
+    }
+  };
+  add(HookKind.CREATE_CONTAINER, config.hooks?.createContainer);
+  add(HookKind.START_CONTAINER, config.hooks?.startContainer);
+  if (hooks.length === 0) return;
+  if (containerId === undefined) argError('containerId', 'is required for a plan with container hooks');
+  plan.hooks = hooks;
+  plan.hookState = JSON.stringify({
+    ociVersion: HOOK_STATE_OCI_VERSION,
+    id: containerId,
+    bundle: bundle.dir,
+    ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
+  });
+}
+
 /** The plan for a container's root process, sent with START_CONTAINER. */
-export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPlan {
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string } = {}): ProcessPlan {
   const { config } = bundle;
   const proc = config.process;
   if (proc === undefined) {
@@ -245,6 +283,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   const sysctls = Object.entries(config.linux?.sysctl ?? {}).map(([k, v]) => `${k}=${v}`);
   if (sysctls.length > 0) plan.sysctls = sysctls;
   seccompPlan(plan, config.linux?.seccomp);
+  hooksPlan(plan, bundle, opts.containerId);
   return deepFreeze(plan);
 }
 

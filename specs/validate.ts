@@ -40,6 +40,8 @@ export const LIMITS = {
   hostname: 64,
   rlimits: 64,
   sysctls: 256,
+  /** createContainer + startContainer hooks of one container (protocol HOOK). */
+  containerHooks: 64,
 } as const;
 
 const U32_MAX = 0xffffffff;
@@ -452,10 +454,11 @@ function checkMounts(c: Checker, mounts: Json): void {
   });
 }
 
-/** Hooks paddock runs on the host (actors/hooks.ts). */
-const HOST_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop']);
-/** Hooks that run inside the container: they need paddock-init support that does not exist. */
-const CONTAINER_HOOKS = new Set(['createContainer', 'startContainer']);
+/**
+ * Hooks paddock runs on the host (actors/hooks.ts) and those paddock-init runs in the
+ * container's namespaces (native/c/init/hooks.c).
+ */
+const KNOWN_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop', 'createContainer', 'startContainer']);
 
 function checkHooks(c: Checker, hooks: Json): void {
   if (hooks === undefined || !c.obj('hooks', hooks)) return;
@@ -463,17 +466,16 @@ function checkHooks(c: Checker, hooks: Json): void {
     const f = `hooks.${k}`;
     if (!c.arr(f, v)) continue;
     if (v.length === 0) continue;
-    if (CONTAINER_HOOKS.has(k)) {
-      c.unsupported(f, 'hooks that run inside the container are not supported');
-      continue;
-    }
     // An unknown hook kind is refused rather than skipped: it would never run.
-    if (!HOST_HOOKS.has(k)) {
+    if (!KNOWN_HOOKS.has(k)) {
       c.unsupported(f, 'is not a hook kind paddock knows');
       continue;
     }
     v.forEach((h, i) => checkHook(c, `${f}[${i}]`, h));
   }
+  // Both kinds travel together in the container's plan (protocols: HOOK ≤ 64).
+  const inContainer = ['createContainer', 'startContainer'].reduce((n, k) => n + (Array.isArray(hooks[k]) ? (hooks[k] as unknown[]).length : 0), 0);
+  if (inContainer > LIMITS.containerHooks) c.invalid('hooks', `at most ${LIMITS.containerHooks} createContainer and startContainer hooks together`);
 }
 
 function checkHook(c: Checker, f: string, h: Json): void {

@@ -164,8 +164,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
     ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
     ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
-    ['hooks.createContainer', (c) => { c.hooks = { createContainer: [{ path: '/bin/true' }] }; }, 'hooks.createContainer'],
-    ['hooks.startContainer', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }], startContainer: [{ path: '/bin/true' }] }; }, 'hooks.startContainer'],
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
@@ -227,6 +225,16 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     });
     expect(findConfigProblems(c)).toEqual([]);
     expect(problem((x) => { x.linux.namespaces[1].path = 'run/netns/pod'; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[1].path' });
+  });
+
+  it('accepts createContainer and startContainer hooks, at most 64 of them together', () => {
+    const c = spec((x) => {
+      x.hooks = { createContainer: [{ path: '/usr/bin/nvidia-hook', args: ['h', 'create'], timeout: 5 }], startContainer: [{ path: '/bin/true' }] };
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    const many = Array.from({ length: 33 }, () => ({ path: '/bin/true' }));
+    expect(problem((x) => { x.hooks = { createContainer: many, startContainer: many }; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'hooks' });
+    expect(problem((x) => { x.hooks = { startContainer: [{ path: 'true' }] }; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'hooks.startContainer[0].path' });
   });
 
   it('tolerates empty hooks, sysctl, devices and resources', () => {
