@@ -160,6 +160,33 @@ describe('planSandbox', () => {
   });
 });
 
+describe('planContainer: container hooks', () => {
+  it('carries createContainer then startContainer hooks and the state JSON without status and pid', () => {
+    const b = bundle((c) => {
+      c.annotations = { 'org.example': 'v' };
+      c.hooks = {
+        startContainer: [{ path: '/bin/announce', env: ['A=1'] }],
+        createContainer: [{ path: '/usr/bin/mark', args: ['mark', '-v'], timeout: 7 }],
+        prestart: [{ path: '/bin/true' }],
+      };
+    });
+    const p = planContainer(b, {}, { containerId: 'c1' });
+    expect(p.hooks).toEqual([
+      // No env: the container process's.
+      { kind: 1, path: '/usr/bin/mark', args: ['mark', '-v'], env: [...(b.config.process?.env ?? [])], timeoutSec: 7 },
+      { kind: 2, path: '/bin/announce', env: ['A=1'], timeoutSec: 30 },
+    ]);
+    expect(JSON.parse(p.hookState as string)).toEqual({ ociVersion: '1.0.2', id: 'c1', bundle: '/bundles/b1', annotations: { 'org.example': 'v' } });
+  });
+
+  it('has neither without container hooks, and needs the container id with them', () => {
+    const p = planContainer(bundle((c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }));
+    expect(p.hooks).toBeUndefined();
+    expect(p.hookState).toBeUndefined();
+    expect(() => planContainer(bundle((c) => { c.hooks = { startContainer: [{ path: '/bin/true' }] }; }))).toThrow('containerId');
+  });
+});
+
 describe('planContainer', () => {
   it('resolves the default spec into a process plan', () => {
     const p = planContainer(bundle(), { stdoutPath: '/state/c1.out', stdioInherit: 4 });
