@@ -10,8 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isPaddockError, type PaddockError } from '../../actors/errors';
 import type { OciConfig } from '../../specs/oci';
+import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
-import { describeIf, readAll } from '../helpers/env';
+import { describeIf, readAll, testStateDir } from '../helpers/env';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 interface Holder {
   readonly pid: number;
@@ -26,8 +29,8 @@ async function waitUntil(what: string, pred: () => boolean, timeoutMs = 5_000): 
   }
 }
 
-describeIf(['root', 'busybox'])('namespaces given by path', () => {
-  const t = useEngine('nsp');
+/** Holder processes, pinned namespace files and their dirs, undone after each test even when it failed. */
+function useHolders() {
   const children: ChildProcess[] = [];
   const mounts: string[] = [];
   const dirs: string[] = [];
@@ -74,11 +77,18 @@ describeIf(['root', 'busybox'])('namespaces given by path', () => {
     return file;
   }
 
-  const setPath = (type: string, p: string) => (c: OciConfig) => {
-    const ns = c.linux?.namespaces?.find((n) => n.type === type);
-    if (!ns) throw new Error(`no ${type} namespace in the test spec`);
-    ns.path = p;
-  };
+  return { holder, pinned };
+}
+
+const setPath = (type: string, p: string) => (c: OciConfig) => {
+  const ns = c.linux?.namespaces?.find((n) => n.type === type);
+  if (!ns) throw new Error(`no ${type} namespace in the test spec`);
+  ns.path = p;
+};
+
+describeIf(['root', 'busybox'])('namespaces given by path', () => {
+  const t = useEngine('nsp');
+  const { holder, pinned } = useHolders();
 
   async function runIn(extra: (c: OciConfig) => void, script: string) {
     const sid = t.id();
@@ -162,5 +172,42 @@ describeIf(['root', 'busybox'])('namespaces given by path', () => {
       const e = await createFails(setPath('network', '/proc/self/ns/ipc'));
       expect(e.message).toBe('linux.namespaces[1].path: not a network namespace but an ipc one (/proc/self/ns/ipc)');
     });
+  });
+});
+
+describeIf(['root', 'busybox'])('namespaces given by path (CLI)', () => {
+  const { holder } = useHolders();
+  let root = '';
+  const bundles: TestBundle[] = [];
+  const cli = (...args: string[]) => runCli(root, args);
+
+  // A CLI's paddock-init outlives the call that created it; we reap it as conmon would.
+  useSubreaper();
+  beforeEach(() => {
+    root = testStateDir('cli-nsp');
+  });
+  afterEach(() => {
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) cli('delete', '--force', id);
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    reapZombies();
+  });
+
+  const bundle = (args: string[], extra: (c: OciConfig) => void) => {
+    const b = makeBundle({ args, extra });
+    bundles.push(b);
+    return b.dir;
+  };
+
+  test('run joins the network namespace; a bad path is one line and leaves nothing', async () => {
+    const h = await holder();
+    const r = cli('run', '--bundle', bundle(['readlink', '/proc/self/ns/net'], setPath('network', h.ns('net'))), 'n1');
+    expect(r).toMatchObject({ code: 0, stdout: `${fs.readlinkSync(h.ns('net'))}\n` });
+
+    const bad = cli('create', '--bundle', bundle(['true'], setPath('network', '/run/netns/paddock-none')), 'n2');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('linux.namespaces[1].path: ENOENT (/run/netns/paddock-none)');
+    expect(fs.readdirSync(root).filter((d) => d.startsWith('n2'))).toEqual([]);
   });
 });
