@@ -36,7 +36,14 @@ function useHolders() {
   const dirs: string[] = [];
 
   afterEach(async () => {
-    for (const m of mounts.splice(0)) execFileSync('umount', ['-l', m]);
+    const problems: unknown[] = [];
+    for (const m of mounts.splice(0)) {
+      try {
+        execFileSync('umount', ['-l', m]);
+      } catch (e) {
+        problems.push(e); // still kill the holders and remove the dirs below
+      }
+    }
     for (const c of children.splice(0)) {
       if (c.exitCode === null && c.signalCode === null) {
         const gone = new Promise((r) => c.once('exit', r));
@@ -45,6 +52,7 @@ function useHolders() {
       }
     }
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    if (problems.length > 0) throw problems[0];
   });
 
   /** A process in new net, ipc and uts namespaces: lo up with 10.77.0.1, hostname pod-77. */
