@@ -6,6 +6,7 @@ import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
 import type { CgroupLayout } from './cgroups';
+import type { HostLsms } from './lsm';
 import type { StdioMode } from './state-store';
 import type { RestartOptions } from '../machines/restart-policy';
 import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
@@ -40,6 +41,11 @@ export interface EngineOptions {
    * sandboxes without cgroups (a spec with limits then fails). Tests pass a temp tree.
    */
   readonly cgroups?: CgroupLayout | false;
+  /**
+   * Which LSMs the host runs, for the AppArmor/SELinux fields of a spec (actors/lsm.ts);
+   * default: detected from /sys. A field whose LSM is off is skipped with a warning.
+   */
+  readonly lsms?: HostLsms;
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
 }

@@ -131,6 +131,9 @@ export function wireError(msg: MessageOf<'ERROR'>, sandboxId: string, req?: Requ
   const detail = msg.msg ? ` (${msg.msg})` : '';
   switch (msg.code) {
     case WireCode.LAUNCH:
+      // A container hook is the caller's program failing, not a step of paddock's
+      // (docs/decisions/0010): the same code as the hooks run on the host.
+      if (msg.step?.startsWith('hook ')) return new PaddockError('EHOOK_FAILED', `${msg.step}: ${msg.msg ?? errnoText(msg.errno)}`, ctx);
       return new LaunchError(`${msg.step ?? 'launch'}: ${errnoText(msg.errno)}${detail}`, ctx);
     case WireCode.NOT_FOUND:
       return new StateError(req?.type === 'WAIT_PID' || (req?.type === 'SIGNAL' && req.pid) ? 'EPROCESS_NOT_FOUND' : 'ECONTAINER_NOT_FOUND', `not found in sandbox ${sandboxId}${detail}`, ctx);

@@ -40,6 +40,7 @@ import { ControlClient } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
 import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
+import { checkLsmFields } from './lsm';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { freezeSandbox, killFrozen, thawSandbox } from './freezer';
@@ -162,6 +163,7 @@ class PaddockEngine implements Engine {
     // Validation happens before anything is created, so bad input changes nothing.
     const bundle = await loadBundle(bundleDir);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
+    checkLsmFields(bundle.config, this.log.child({ sandboxId: id }), this.options.lsms);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
@@ -242,6 +244,7 @@ class PaddockEngine implements Engine {
     refuseHooks(bundle);
     refuseLimits(bundle);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
+    checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
@@ -1255,7 +1258,7 @@ class PaddockEngine implements Engine {
   }
 
   private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-    const plan = planContainer(c.bundle, stdio);
+    const plan = planContainer(c.bundle, stdio, { containerId: c.id });
     return c.noPivot ? { ...plan, noPivot: true } : plan;
   }
 
@@ -1525,6 +1528,9 @@ function checkConsole(terminal: boolean, consoleSocket: string | undefined, cont
 
 function refuseHooks(bundle: Bundle): void {
   for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
+    // createContainer/startContainer travel in the container's own plan and run
+    // inside it (paddock-init), so every container can have them.
+    if (kind === 'createContainer' || kind === 'startContainer') continue;
     if (Array.isArray(list) && list.length > 0) {
       const field = `hooks.${kind}`;
       throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: hooks are run for the root container of a sandbox only`, { field, path: bundle.dir });
@@ -1580,7 +1586,7 @@ function toExit(exitCode: number | undefined, signal: number | undefined, timeNs
 }
 
 function restoreError(
-  info: { code: string; message: string; step?: string; errno?: number } | undefined,
+  info: { code: string; message: string; step?: string; errno?: number; field?: string; path?: string } | undefined,
   sandboxId: string,
   fallback: 'ELAUNCH_STEP' | 'ECONTROL',
   containerId?: string,
@@ -1591,6 +1597,8 @@ function restoreError(
     ...(containerId ? { containerId } : {}),
     ...(info?.step ? { step: info.step } : {}),
     ...(info?.errno !== undefined ? { errno: info.errno } : {}),
+    ...(info?.field !== undefined ? { field: info.field } : {}),
+    ...(info?.path !== undefined ? { path: info.path } : {}),
   });
 }
 

@@ -11,7 +11,8 @@ import { decode } from '../protocols/decode';
 import { encode } from '../protocols/encode';
 import type { Message, MessageOf, ProcessPlan } from '../protocols/messages';
 import type { Bundle } from '../specs/load';
-import { planSandbox } from '../specs/plan';
+import { CLONE } from '../protocols/messages';
+import { planSandbox, type JoinNamespace } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
@@ -111,6 +112,8 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     });
   }
   if (owner.uid !== 0) checkReachable(rt);
+  // Opened before anything is made, so a bad path fails the create with nothing to undo.
+  const joins = openJoinedNamespaces(rt, plan.joinNamespaces ?? [], deps.native);
   const undo: Array<() => void> = [];
   try {
     fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
@@ -147,12 +150,15 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         ...(plan.uidMap ? { uidMap: plan.uidMap } : {}),
         ...(plan.gidMap ? { gidMap: plan.gidMap } : {}),
         stdio: inherit ? [0, 1, 2] : [undefined, undefined, 2],
+        ...(joins.length > 0 ? { joinNamespaces: joins.map((j) => ({ type: j.flag, fd: j.fd })) } : {}),
       });
     } catch (e) {
       if (e instanceof NativeError) {
-        throw new LaunchError(`${e.step}: ${e.errnoName}`, { sandboxId: rt.id, step: e.step, errno: e.errno }, e);
+        throw new LaunchError(`${e.step}: ${e.errnoName}${e.step === 'setns' && joins.length > 0 ? ` (joining ${joins.map((j) => j.path).join(', ')})` : ''}`, { sandboxId: rt.id, step: e.step, errno: e.errno }, e);
       }
       throw e;
+    } finally {
+      closeJoined(joins);
     }
     rt.pidfd = launched.pidfd;
     rt.initAlive = true;
@@ -209,6 +215,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       initStartTime: processStartTime(launched.pid) ?? 0,
     };
   } catch (e) {
+    closeJoined(joins);
     rt.control?.close();
     rt.events?.close();
     rt.eventsSub?.unsubscribe();
@@ -224,6 +231,61 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     await removeCgroup(rt);
     throw e;
   }
+}
+
+interface OpenedNamespace extends JoinNamespace {
+  fd: number;
+}
+
+const NS_FLAG_NAME: Readonly<Record<number, string>> = {
+  [CLONE.NEWNET]: 'network',
+  [CLONE.NEWIPC]: 'ipc',
+  [CLONE.NEWUTS]: 'uts',
+  [CLONE.NEWUSER]: 'user',
+  [CLONE.NEWPID]: 'pid',
+  [CLONE.NEWNS]: 'mount',
+  [CLONE.NEWCGROUP]: 'cgroup',
+};
+
+/**
+ * Opens each namespace file the spec gives by path and checks it is a namespace of
+ * the type its entry names: `linux.namespaces[2].path: ENOENT (/run/netns/x)`. On any
+ * failure the ones already opened are closed again.
+ */
+function openJoinedNamespaces(rt: Runtime, joins: readonly JoinNamespace[], native: NativeFacade): OpenedNamespace[] {
+  const opened: OpenedNamespace[] = [];
+  const fail = (j: JoinNamespace, what: string, errno?: number, cause?: unknown): never => {
+    closeJoined(opened);
+    throw new LaunchError(`${j.field}: ${what} (${j.path})`, { sandboxId: rt.id, step: 'namespace_path', field: j.field, path: j.path, ...(errno !== undefined ? { errno } : {}) }, cause);
+  };
+  for (const j of joins) {
+    let fd: number;
+    try {
+      // libuv opens every fd O_CLOEXEC: no other child of this process inherits it.
+      fd = fs.openSync(j.path, fs.constants.O_RDONLY);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return fail(j, err.code ?? 'EIO', typeof err.errno === 'number' ? -err.errno : undefined, e);
+    }
+    opened.push({ ...j, fd });
+    let type: number;
+    try {
+      type = native.namespaceType(fd as Fd);
+    } catch (e) {
+      if (e instanceof NativeError && e.errnoName === 'ENOTTY') return fail(j, 'not a namespace file', e.errno, e);
+      if (e instanceof NativeError) return fail(j, e.errnoName, e.errno, e);
+      throw e;
+    }
+    if (type !== j.flag) {
+      const got = NS_FLAG_NAME[type] ?? `0x${type.toString(16)}`;
+      fail(j, `not a ${j.type} namespace but ${/^[aeiou]/.test(got) ? 'an' : 'a'} ${got} one`);
+    }
+  }
+  return opened;
+}
+
+function closeJoined(opened: OpenedNamespace[]): void {
+  for (const o of opened.splice(0)) fs.closeSync(o.fd);
 }
 
 /** Connects REQ and SUB, then proves the subscription live (see proveSubscribed). */

@@ -19,6 +19,9 @@ export interface FailureInfo {
   readonly message: string;
   readonly step?: string;
   readonly errno?: number;
+  /** The spec field a launch failure is about (`linux.namespaces[1].path`). */
+  readonly field?: string;
+  readonly path?: string;
 }
 
 /** The one-line lifecycle word the OCI state and the engine report. */
@@ -26,12 +29,14 @@ export type LifecycleStatus = 'creating' | 'created' | 'running' | 'paused' | 's
 
 export function toFailureInfo(error: unknown): FailureInfo {
   if (error && typeof error === 'object') {
-    const e = error as { code?: unknown; message?: unknown; context?: { step?: unknown; errno?: unknown } };
+    const e = error as { code?: unknown; message?: unknown; context?: { step?: unknown; errno?: unknown; field?: unknown; path?: unknown } };
     const info: FailureInfo = {
       code: typeof e.code === 'string' ? e.code : 'EINTERNAL',
       message: typeof e.message === 'string' ? e.message : String(error),
       ...(typeof e.context?.step === 'string' ? { step: e.context.step } : {}),
       ...(typeof e.context?.errno === 'number' ? { errno: e.context.errno } : {}),
+      ...(typeof e.context?.field === 'string' ? { field: e.context.field } : {}),
+      ...(typeof e.context?.path === 'string' ? { path: e.context.path } : {}),
     };
     return info;
   }

@@ -21,6 +21,12 @@ export interface LaunchInitRequest {
   readonly gidMap?: string;
   /** Fds that become init's 0, 1, 2; undefined means /dev/null. */
   readonly stdio?: readonly [number | undefined, number | undefined, number | undefined];
+  /**
+   * Existing namespaces init joins instead of creating them (linux.namespaces[].path):
+   * CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS, each at most once and not also in
+   * cloneFlags, with an open fd of the namespace file. The caller keeps the fds.
+   */
+  readonly joinNamespaces?: readonly { readonly type: number; readonly fd: number }[];
 }
 
 export interface LaunchedInit {
@@ -68,6 +74,8 @@ export interface NativeFacade {
   unwatch(token: number): void;
   /** Unwatch everything on the channel and close the watcher's end; the caller closes the read end. */
   closeWatchChannel(channel: Fd): void;
+  /** The CLONE_NEW* type of an open namespace file (NS_GET_NSTYPE). Throws NativeError (ENOTTY: not a namespace). */
+  namespaceType(fd: Fd): number;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
   /**

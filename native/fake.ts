@@ -306,6 +306,18 @@ export class FakeNative implements NativeFacade {
     fs.closeSync(ch.wr); // the reader now sees EOF; its read end stays its own
   }
 
+  /** Types namespaceType() reports, by fd; any other fd is not a namespace (ENOTTY). */
+  readonly namespaceTypes = new Map<number, number>();
+
+  namespaceType(fd: Fd): number {
+    this.record({ fn: 'namespaceType', args: [fd] });
+    checkFd('fd', fd);
+    this.maybeFail('namespaceType');
+    const t = this.namespaceTypes.get(fd);
+    if (t === undefined) throw new NativeError('ns_type', 25, 'ENOTTY', `fd ${fd}`);
+    return t;
+  }
+
   kvmProbe(): KvmInfo {
     this.record({ fn: 'kvmProbe', args: [] });
     try {

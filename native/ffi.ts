@@ -24,7 +24,7 @@ import {
   WatchedExit,
 } from './facade';
 import { libraryPath } from './paths';
-import { ALL_NAMESPACES } from '../protocols/messages';
+import { ALL_NAMESPACES, CLONE } from '../protocols/messages';
 
 /** CLONE_NEW* flags: the one table lives with the wire format. */
 export { CLONE as CloneFlag, ALL_NAMESPACES } from '../protocols/messages';
@@ -119,6 +119,9 @@ function checkMap(field: string, v: unknown): string {
   return v;
 }
 
+/** The namespace types a sandbox can join, in pd_launch_init's argument order. */
+const JOINABLE: readonly number[] = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS];
+
 /** Validates a whole request; returns the exact values passed to C. */
 export function checkLaunchRequest(req: unknown): {
   initPath: string;
@@ -127,6 +130,8 @@ export function checkLaunchRequest(req: unknown): {
   uidMap: string;
   gidMap: string;
   stdio: [number, number, number];
+  /** fds to join, in pd_launch_init's order: net, ipc, uts (-1: none). */
+  join: [number, number, number];
 } {
   if (typeof req !== 'object' || req === null) throw bad('request', 'an object', req);
   const r = req as Record<string, unknown>;
@@ -140,13 +145,30 @@ export function checkLaunchRequest(req: unknown): {
       if (fd !== undefined) stdio[i] = checkFd(`stdio[${i}]`, fd);
     }
   }
+  const cloneFlags = checkCloneFlags('cloneFlags', r.cloneFlags);
+  const join: [number, number, number] = [-1, -1, -1];
+  if (r.joinNamespaces !== undefined) {
+    if (!Array.isArray(r.joinNamespaces)) throw bad('joinNamespaces', 'an array', r.joinNamespaces);
+    (r.joinNamespaces as unknown[]).forEach((j, i) => {
+      const f = `joinNamespaces[${i}]`;
+      if (typeof j !== 'object' || j === null) throw bad(f, 'an object', j);
+      const { type, fd } = j as Record<string, unknown>;
+      const slot = JOINABLE.indexOf(type as number);
+      if (slot < 0) throw bad(`${f}.type`, 'CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS', type);
+      if (join[slot] !== -1) throw bad(`${f}.type`, 'a namespace type given once', type);
+      // A namespace is either joined or created, never both.
+      if ((cloneFlags & (type as number)) !== 0) throw bad(`${f}.type`, 'a type not also in cloneFlags', type);
+      join[slot] = checkFd(`${f}.fd`, fd);
+    });
+  }
   return {
     initPath: checkPath('initPath', r.initPath),
     sandboxDir: checkPath('sandboxDir', r.sandboxDir),
-    cloneFlags: checkCloneFlags('cloneFlags', r.cloneFlags),
+    cloneFlags,
     uidMap: checkMap('uidMap', r.uidMap),
     gidMap: checkMap('gidMap', r.gidMap),
     stdio,
+    join,
   };
 }
 
@@ -165,6 +187,9 @@ export interface NativeBinding {
     fd0: number,
     fd1: number,
     fd2: number,
+    joinNet: number,
+    joinIpc: number,
+    joinUts: number,
   ): number;
   pd_last_pidfd(): number;
   pd_last_ready_fd(): number;
@@ -182,6 +207,7 @@ export interface NativeBinding {
   pd_console_listen(path: string, uid: number, gid: number): number;
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
   pd_send_fd(path: string, fd: number, name: string): number;
+  pd_ns_type(fd: number): number;
 }
 
 function unavailable(path: string, why: string, cause?: unknown): PaddockError {
@@ -217,7 +243,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   const { I32, I64, U32, String: Str } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
-    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32]),
+    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32]),
     pd_last_pidfd: fn(I32, []),
     pd_last_ready_fd: fn(I32, []),
     pd_last_step: fn(Str, []),
@@ -234,6 +260,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_console_listen: fn(I32, [Str, I32, I32]),
     pd_console_accept: fn(I32, [I32, I32, I32]),
     pd_send_fd: fn(I32, [Str, I32, Str]),
+    pd_ns_type: fn(I32, [I32]),
   } as Parameters<typeof ffi.define>[0]) as unknown as Record<
     keyof NativeBinding,
     (args: unknown[]) => unknown
@@ -279,6 +306,9 @@ export class FfiNative implements NativeFacade {
       r.stdio[0],
       r.stdio[1],
       r.stdio[2],
+      r.join[0],
+      r.join[1],
+      r.join[2],
     );
     if (pid < 0) throw this.failure(pid, 'launch');
     return {
@@ -345,6 +375,13 @@ export class FfiNative implements NativeFacade {
     checkToken('token', token);
     const r = this.b.pd_unwatch(token);
     if (r < 0 && -r !== 2 /* ENOENT */) throw this.failure(r, 'unwatch');
+  }
+
+  namespaceType(fd: Fd): number {
+    checkFd('fd', fd);
+    const r = this.b.pd_ns_type(fd);
+    if (r < 0) throw this.failure(r, 'ns_type');
+    return r;
   }
 
   kvmProbe(): KvmInfo {

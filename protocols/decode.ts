@@ -10,11 +10,11 @@ import { isUtf8 } from 'buffer';
 import { ProtocolError } from './errors';
 import { Field, FieldValue } from './fields';
 import {
-  CapsPlan, HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgTypeName, ProcessPlan,
+  CapsPlan, HEADER_SIZE, HookPlan, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgTypeName, ProcessPlan,
   ProcRow, PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
 import {
-  BOOL_TAGS, checkBytes, childScope, MAX_COUNT, MAX_DEPTH, MESSAGE_SCOPES, Scope, TAG_KIND, tagName, typeName,
+  BOOL_TAGS, checkBytes, childScope, LONG_STR_TAGS, MAX_COUNT, MAX_DEPTH, MESSAGE_SCOPES, Scope, TAG_KIND, tagName, typeName,
 } from './schema';
 
 function fail(message: string): never {
@@ -54,7 +54,7 @@ function parseFields(buf: Buffer, scope: Scope, type: MsgTypeName, depth: number
         value = v.readBigUInt64LE(0);
         break;
       case 'str':
-        if (len > (tag === T.TEXT ? MAX_TEXT : MAX_STR)) fail(`tag ${name} too long`);
+        if (len > (LONG_STR_TAGS.has(tag) ? MAX_TEXT : MAX_STR)) fail(`tag ${name} too long`);
         if (v.includes(0)) fail(`tag ${name} contains nul`);
         if (!isUtf8(v)) fail(`tag ${name} is not utf-8`);
         value = v.toString('utf8');
@@ -154,6 +154,16 @@ function rlimit(v: View): RlimitPlan {
   };
 }
 
+function hook(v: View): HookPlan {
+  return defined({
+    kind: v.need<number>(T.HOOK_KIND) as HookPlan['kind'],
+    path: v.need<string>(T.HOOK_PATH),
+    args: list(v.all<string>(T.ARG)),
+    env: list(v.all<string>(T.ENV)),
+    timeoutSec: v.need<number>(T.HOOK_TIMEOUT),
+  });
+}
+
 function plan(v: View): ProcessPlan {
   return defined({
     args: v.all<string>(T.ARG),
@@ -188,6 +198,8 @@ function plan(v: View): ProcessPlan {
     consoleRows: v.num(T.CONSOLE_ROWS),
     consoleCols: v.num(T.CONSOLE_COLS),
     hold: v.bool(T.HOLD),
+    hooks: list(v.all<Field[]>(T.HOOK).map((h) => hook(new View(h)))),
+    hookState: v.str(T.HOOK_STATE),
   });
 }
 

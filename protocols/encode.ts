@@ -6,10 +6,10 @@
 import { ProtocolError } from './errors';
 import { canonical, Field } from './fields';
 import {
-  HEADER_SIZE, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgType, ProcessPlan, ProcRow,
+  HEADER_SIZE, HookPlan, MAX_BODY, MAX_STR, MAX_TEXT, Message, MountPlan, MsgType, ProcessPlan, ProcRow,
   PROTOCOL_VERSION, RlimitPlan, Tag as T,
 } from './messages';
-import { checkBytes, MAX_COUNT, TAG_KIND, tagName } from './schema';
+import { checkBytes, LONG_STR_TAGS, MAX_COUNT, TAG_KIND, tagName } from './schema';
 
 type Maybe = number | bigint | string | boolean | Buffer | Field[] | undefined;
 
@@ -41,6 +41,13 @@ function rlimitFields(r: RlimitPlan): Field[] {
   return new Fields().add(T.RLIMIT_TYPE, r.type).add(T.RLIMIT_SOFT, r.soft).add(T.RLIMIT_HARD, r.hard).done();
 }
 
+function hookFields(h: HookPlan): Field[] {
+  return new Fields()
+    .add(T.HOOK_KIND, h.kind).add(T.HOOK_PATH, h.path).add(T.HOOK_TIMEOUT, h.timeoutSec)
+    .each(T.ARG, h.args).each(T.ENV, h.env)
+    .done();
+}
+
 function planFields(p: ProcessPlan): Field[] {
   if (p.args.length === 0) throw new ProtocolError('plan needs at least one arg');
   return new Fields()
@@ -65,6 +72,7 @@ function planFields(p: ProcessPlan): Field[] {
     .add(T.SECCOMP_BPF, p.seccompBpf).add(T.SECCOMP_FLAGS, p.seccompFlags)
     .add(T.CONSOLE_SOCKET, p.consoleSocket).add(T.CONSOLE_ROWS, p.consoleRows)
     .add(T.CONSOLE_COLS, p.consoleCols).add(T.HOLD, p.hold)
+    .each(T.HOOK, p.hooks?.map(hookFields)).add(T.HOOK_STATE, p.hookState)
     .done();
 }
 
@@ -153,7 +161,7 @@ function valueBytes(tag: number, value: Field['value'], depth: number): Buffer {
       if (value.includes('\0')) throw new ProtocolError(`tag ${name} contains nul`);
       if (LONE_SURROGATE.test(value)) throw new ProtocolError(`tag ${name} is not utf-8`);
       const b = Buffer.from(value, 'utf8');
-      if (b.length > (tag === T.TEXT ? MAX_TEXT : MAX_STR)) throw new ProtocolError(`tag ${name} too long`);
+      if (b.length > (LONG_STR_TAGS.has(tag) ? MAX_TEXT : MAX_STR)) throw new ProtocolError(`tag ${name} too long`);
       return b;
     }
     case 'bytes': {

@@ -46,7 +46,11 @@ export const Tag = {
   RLIMIT: 65, RLIMIT_TYPE: 66, RLIMIT_SOFT: 67, RLIMIT_HARD: 68, NO_NEW_PRIVS: 69,
   OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
   CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83,
+  HOOK: 85, HOOK_KIND: 86, HOOK_PATH: 87, HOOK_TIMEOUT: 88, HOOK_STATE: 89,
 } as const;
+
+/** HOOK_KIND values: when paddock-init runs the hook inside the container. */
+export const HookKind = { CREATE_CONTAINER: 1, START_CONTAINER: 2 } as const;
 
 /** Error codes carried in ERROR replies (CODE tag). */
 export const WireCode = {
@@ -77,6 +81,22 @@ export const CLONE = {
 export const ALL_NAMESPACES: number = Object.values(CLONE).reduce((a, b) => a | b, 0);
 
 export const Kind = { CONTAINER: 1, EXEC: 2 } as const;
+
+/**
+ * An OCI createContainer or startContainer hook, run by paddock-init in the
+ * container's namespaces (docs/decisions/0013).
+ */
+export interface HookPlan {
+  readonly kind: (typeof HookKind)[keyof typeof HookKind];
+  /** Absolute; createContainer: resolved on the host's root, startContainer: in the container. */
+  readonly path: string;
+  /** argv, args[0] included; absent/empty: [path]. */
+  readonly args?: readonly string[];
+  /** The environment, exactly (absent: empty). */
+  readonly env?: readonly string[];
+  /** Seconds until the hook's process group is killed; > 0. */
+  readonly timeoutSec: number;
+}
 export const ProcState = { RUNNING: 1, EXITED: 2 } as const;
 
 /** One bind or filesystem mount, fully resolved: flags are MS_* bits. */
@@ -162,6 +182,13 @@ export interface ProcessPlan {
    * next START_CONTAINER of the same container (create/start with a terminal).
    */
   readonly hold?: boolean;
+  /** Container plans only: createContainer/startContainer hooks, in order. */
+  readonly hooks?: readonly HookPlan[];
+  /**
+   * Container plans only, with hooks: the state JSON object the hooks read on stdin,
+   * without `status` and `pid`; init adds both before the closing brace.
+   */
+  readonly hookState?: string;
 }
 
 export interface ProcRow {

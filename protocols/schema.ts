@@ -27,7 +27,12 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.RLIMIT_SOFT, 'u64'], [T.RLIMIT_HARD, 'u64'], [T.NO_NEW_PRIVS, 'u32'], [T.OOM_SCORE_ADJ, 'i32'],
   [T.SYSCTL, 'str'], [T.SECCOMP_BPF, 'bytes'], [T.SECCOMP_FLAGS, 'u32'],
   [T.CONSOLE_SOCKET, 'str'], [T.CONSOLE_ROWS, 'u32'], [T.CONSOLE_COLS, 'u32'], [T.HOLD, 'u32'],
+  [T.HOOK, 'nest'], [T.HOOK_KIND, 'u32'], [T.HOOK_PATH, 'str'], [T.HOOK_TIMEOUT, 'u32'],
+  [T.HOOK_STATE, 'str'],
 ]);
+
+/** str tags allowed up to MAX_TEXT rather than MAX_STR. */
+export const LONG_STR_TAGS: ReadonlySet<number> = new Set([T.TEXT, T.HOOK_STATE]);
 
 const NAMES = new Map<number, string>(
   Object.entries(Tag).map(([name, tag]) => [tag, name.toLowerCase()]),
@@ -67,6 +72,7 @@ export function checkBytes(tag: number, len: number): string | undefined {
 export const MAX_COUNT: ReadonlyMap<number, number> = new Map([
   [T.ARG, 1024], [T.ENV, 4096], [T.MOUNT, 256], [T.MASKED, 256], [T.READONLY, 256],
   [T.DEVICE, 256], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
+  [T.HOOK, 64],
 ]);
 
 export interface Scope {
@@ -97,7 +103,8 @@ const PLAN_OPT = [
 const PLAN_EXEC = scope('plan', [T.ARG], PLAN_OPT, PLAN_REP);
 // ROOTFS, SYSCTL and HOLD only make sense when a new container is built (sysctls are
 // written once into the container's namespaces), so exec plans refuse them.
-const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS, T.HOLD], [...PLAN_REP, T.SYSCTL]);
+const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS, T.HOLD, T.HOOK_STATE], [...PLAN_REP, T.SYSCTL, T.HOOK]);
+const HOOK = scope('hook', [T.HOOK_KIND, T.HOOK_PATH, T.HOOK_TIMEOUT], [], [T.ARG, T.ENV]);
 const MOUNT = scope('mount', [T.MOUNT_DEST, T.MOUNT_TYPE], [
   T.MOUNT_SOURCE, T.MOUNT_FLAGS, T.MOUNT_DATA, T.MOUNT_PROPAGATION,
 ]);
@@ -129,5 +136,6 @@ export function childScope(tag: number, type: MsgTypeName): Scope {
   if (tag === T.PLAN) return type === 'EXEC' ? PLAN_EXEC : PLAN_CONTAINER;
   if (tag === T.MOUNT) return MOUNT;
   if (tag === T.RLIMIT) return RLIMIT;
+  if (tag === T.HOOK) return HOOK;
   return PROC;
 }

@@ -3,17 +3,17 @@
  *
  * Split of namespaces: the sandbox (paddock-init) is cloned into the user, pid, ipc,
  * uts and net namespaces the root container's spec asks for, plus always a mount
- * namespace of its own. Each container then gets a fresh mount and pid namespace
+ * namespace of its own; an ipc, uts or net namespace given by path is joined instead. Each container then gets a fresh mount and pid namespace
  * (and a cgroup namespace if asked) from init, which also does the rootfs work.
  */
 
 import * as path from 'path';
 import { SpecError } from '../actors/errors';
-import { CLONE, MountPlan, ProcessPlan } from '../protocols/messages';
+import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
-import { OciCapabilities, OciConfig, OciIdMapping, OciProcess, OciRlimit } from './oci';
+import { OciCapabilities, OciConfig, OciHook, OciIdMapping, OciProcess, OciRlimit } from './oci';
 import { capsPlan, rlimitsPlan } from './process-security';
 import { CompiledSeccomp, compileSeccomp } from './seccomp';
 import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
@@ -39,7 +39,20 @@ export interface SandboxPlan {
   readonly hostUidForRoot: number;
   readonly hostname?: string;
   readonly domainname?: string;
-  readonly loUp: true;
+  /** Bring lo up: only in a network namespace the sandbox made itself. */
+  readonly loUp: boolean;
+  /**
+   * Namespaces given by path (linux.namespaces[i].path), joined instead of created;
+   * their flags are not in cloneFlags. `field` names the spec entry for errors.
+   */
+  readonly joinNamespaces?: readonly JoinNamespace[];
+}
+
+export interface JoinNamespace {
+  readonly type: 'network' | 'ipc' | 'uts';
+  readonly flag: number;
+  readonly path: string;
+  readonly field: string;
 }
 
 export interface StdioPlan {
@@ -87,9 +100,26 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
   const { config } = bundle;
   // pid is always new: init must be pid 1 of the sandbox to reap what it starts.
   let cloneFlags = CLONE.NEWNS | CLONE.NEWPID;
-  for (const [type, flag] of SANDBOX_NAMESPACES) if (hasNamespace(config, type)) cloneFlags |= flag;
+  const joins: JoinNamespace[] = [];
+  (config.linux?.namespaces ?? []).forEach((ns, i) => {
+    const flag = SANDBOX_NAMESPACES.find(([type]) => type === ns.type)?.[1];
+    if (flag === undefined) return;
+    if (ns.path === undefined || ns.path === '') cloneFlags |= flag;
+    else if (ns.type === 'network' || ns.type === 'ipc' || ns.type === 'uts') {
+      joins.push({ type: ns.type, flag, path: ns.path, field: `linux.namespaces[${i}].path` });
+    } else {
+      // The validator refuses these; plans may be built from configs that skipped it.
+      throw new SpecError('ECONFIG_UNSUPPORTED', `linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported`, {
+        field: `linux.namespaces[${i}].path`,
+      });
+    }
+  });
 
-  const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp: true };
+  // A joined network namespace belongs to whoever made it (a pod, `ip netns`), and
+  // from a new user namespace the sandbox could not change it anyway.
+  const loUp = !joins.some((j) => j.type === 'network');
+  const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp };
+  if (joins.length > 0) plan.joinNamespaces = joins;
   if (hasNamespace(config, 'user')) {
     const uidMappings = config.linux?.uidMappings ?? [];
     const gidMappings = config.linux?.gidMappings ?? [];
@@ -177,8 +207,46 @@ function seccompPlan(plan: MutablePlan, seccomp: unknown): void {
   plan.seccompFlags = compiled.flags;
 }
 
+/** ociVersion of the state JSON hooks read (the runtime-spec version it follows). */
+export const HOOK_STATE_OCI_VERSION = '1.0.2';
+/** Seconds a hook may run when its `timeout` is unset (runc: forever; docs/decisions/0010). */
+export const DEFAULT_CONTAINER_HOOK_TIMEOUT_S = 30;
+
+/**
+ * createContainer and startContainer hooks for paddock-init, and the state JSON they
+ * read without `status` and `pid` (init adds both: it alone knows the pid). A hook
+ * without `env` gets the container process's environment, as under runc, whose init
+ * runs these hooks after taking on that environment.
+ */
+function hooksPlan(plan: MutablePlan, bundle: Bundle, containerId: string | undefined): void {
+  const { config } = bundle;
+  const hooks: HookPlan[] = [];
+  const add = (kind: HookPlan['kind'], list: readonly DeepReadonly<OciHook>[] | undefined) => {
+    for (const h of list ?? []) {
+      hooks.push({
+        kind,
+        path: h.path,
+        ...(h.args !== undefined && h.args.length > 0 ? { args: [...h.args] } : {}),
+        env: [...(h.env ?? config.process?.env ?? [])],
+        timeoutSec: h.timeout ?? DEFAULT_CONTAINER_HOOK_TIMEOUT_S,
+      });
+    }
+  };
+  add(HookKind.CREATE_CONTAINER, config.hooks?.createContainer);
+  add(HookKind.START_CONTAINER, config.hooks?.startContainer);
+  if (hooks.length === 0) return;
+  if (containerId === undefined) argError('containerId', 'is required for a plan with container hooks');
+  plan.hooks = hooks;
+  plan.hookState = JSON.stringify({
+    ociVersion: HOOK_STATE_OCI_VERSION,
+    id: containerId,
+    bundle: bundle.dir,
+    ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
+  });
+}
+
 /** The plan for a container's root process, sent with START_CONTAINER. */
-export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPlan {
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string } = {}): ProcessPlan {
   const { config } = bundle;
   const proc = config.process;
   if (proc === undefined) {
@@ -223,6 +291,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}): ProcessPla
   const sysctls = Object.entries(config.linux?.sysctl ?? {}).map(([k, v]) => `${k}=${v}`);
   if (sysctls.length > 0) plan.sysctls = sysctls;
   seccompPlan(plan, config.linux?.seccomp);
+  hooksPlan(plan, bundle, opts.containerId);
   return deepFreeze(plan);
 }
 

@@ -40,6 +40,8 @@ export const LIMITS = {
   hostname: 64,
   rlimits: 64,
   sysctls: 256,
+  /** createContainer + startContainer hooks of one container (protocol HOOK). */
+  containerHooks: 64,
 } as const;
 
 const U32_MAX = 0xffffffff;
@@ -145,6 +147,8 @@ export class Checker {
 /** Context the per-section checks need from other sections. */
 interface Ctx {
   namespaces: Set<string>;
+  /** Types given by path (joined, not created). */
+  joined: Set<string>;
   userns: boolean;
 }
 
@@ -212,8 +216,20 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
   return raw as OciConfig;
 }
 
+/**
+ * Namespace types that cannot be given by path, and why. net, ipc and uts can: the
+ * sandbox's paddock-init joins them at launch (native/c/lib/launch.c).
+ */
+const UNJOINABLE: Readonly<Record<string, string>> = {
+  user: 'setns into a user namespace needs a single-threaded caller and must come before every other namespace is made; not implemented',
+  pid: 'paddock-init must be pid 1 of a pid namespace of its own to reap',
+  mount: 'each container gets a mount namespace of its own from paddock-init',
+  cgroup: 'each container gets its cgroup namespace from paddock-init',
+  time: 'time namespaces are not supported',
+};
+
 function checkNamespaces(c: Checker, linux: Json): Ctx {
-  const ctx: Ctx = { namespaces: new Set(), userns: false };
+  const ctx: Ctx = { namespaces: new Set(), joined: new Set(), userns: false };
   const nss = isObj(linux) ? linux.namespaces : undefined;
   if (nss !== undefined && c.arr('linux.namespaces', nss)) {
     nss.forEach((ns, i) => {
@@ -234,8 +250,10 @@ function checkNamespaces(c: Checker, linux: Json): Ctx {
       }
       ctx.namespaces.add(ns.type);
       if (ns.type === 'time') c.unsupported(`${f}.type`, 'time namespaces are not supported');
-      if (ns.path !== undefined && c.str(`${f}.path`, ns.path)) {
-        c.unsupported(`${f}.path`, 'joining an existing namespace is not supported');
+      if (ns.path !== undefined && c.absPath(`${f}.path`, ns.path)) {
+        const why = UNJOINABLE[ns.type];
+        if (why !== undefined) c.unsupported(`${f}.path`, `joining an existing ${ns.type} namespace is not supported: ${why}`);
+        else ctx.joined.add(ns.type);
       }
     });
   }
@@ -283,11 +301,10 @@ function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
   else c.absPath('process.cwd', p.cwd);
 
   checkProcessSecurity(c, 'process.', p);
+  // Applied or refused by the host's LSMs at create (actors/lsm.ts), not here: a
+  // config is valid or not whatever host it lands on.
   for (const key of ['apparmorProfile', 'selinuxLabel'] as const) {
-    const v = p[key];
-    if (v !== undefined && c.str(`process.${key}`, v) && v !== '') {
-      c.unsupported(`process.${key}`, 'security labels are not supported');
-    }
+    if (p[key] !== undefined) c.str(`process.${key}`, p[key]);
   }
   for (const key of ['scheduler', 'ioPriority', 'execCPUAffinity'] as const) {
     if (p[key] !== undefined) c.unsupported(`process.${key}`, 'is not supported');
@@ -438,10 +455,11 @@ function checkMounts(c: Checker, mounts: Json): void {
   });
 }
 
-/** Hooks paddock runs on the host (actors/hooks.ts). */
-const HOST_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop']);
-/** Hooks that run inside the container: they need paddock-init support that does not exist. */
-const CONTAINER_HOOKS = new Set(['createContainer', 'startContainer']);
+/**
+ * Hooks paddock runs on the host (actors/hooks.ts) and those paddock-init runs in the
+ * container's namespaces (native/c/init/hooks.c).
+ */
+const KNOWN_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop', 'createContainer', 'startContainer']);
 
 function checkHooks(c: Checker, hooks: Json): void {
   if (hooks === undefined || !c.obj('hooks', hooks)) return;
@@ -449,17 +467,16 @@ function checkHooks(c: Checker, hooks: Json): void {
     const f = `hooks.${k}`;
     if (!c.arr(f, v)) continue;
     if (v.length === 0) continue;
-    if (CONTAINER_HOOKS.has(k)) {
-      c.unsupported(f, 'hooks that run inside the container are not supported');
-      continue;
-    }
     // An unknown hook kind is refused rather than skipped: it would never run.
-    if (!HOST_HOOKS.has(k)) {
+    if (!KNOWN_HOOKS.has(k)) {
       c.unsupported(f, 'is not a hook kind paddock knows');
       continue;
     }
     v.forEach((h, i) => checkHook(c, `${f}[${i}]`, h));
   }
+  // Both kinds travel together in the container's plan (protocols: HOOK ≤ 64).
+  const inContainer = ['createContainer', 'startContainer'].reduce((n, k) => n + (Array.isArray(hooks[k]) ? (hooks[k] as unknown[]).length : 0), 0);
+  if (inContainer > LIMITS.containerHooks) c.invalid('hooks', `at most ${LIMITS.containerHooks} createContainer and startContainer hooks together`);
 }
 
 function checkHook(c: Checker, f: string, h: Json): void {
@@ -583,9 +600,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
     c.unsupported('linux.devices', 'only the default devices are available');
   }
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
-  if (linux.mountLabel !== undefined && c.str('linux.mountLabel', linux.mountLabel) && linux.mountLabel !== '') {
-    c.unsupported('linux.mountLabel', 'security labels are not supported');
-  }
+  if (linux.mountLabel !== undefined) c.str('linux.mountLabel', linux.mountLabel);
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
     if (linux[k] !== undefined) c.unsupported(`linux.${k}`, 'is not supported');
   }

@@ -47,10 +47,14 @@ struct scope {
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
    BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT))
 
-/* ROOTFS, SYSCTL and HOLD only make sense when a new container is built, so exec
- * plans refuse them. */
-static const struct scope SC_PLAN = {"plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL) | BIT(PD_T_HOLD),
-                                     BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL)};
+/* ROOTFS, SYSCTL, HOLD and the hooks only make sense when a new container is built,
+ * so exec plans refuse them. */
+static const struct scope SC_PLAN = {
+    "plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL) | BIT(PD_T_HOLD) | BIT(PD_T_HOOK) | BIT(PD_T_HOOK_STATE),
+    BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL) | BIT(PD_T_HOOK)};
+#define HOOK_REQ (BIT(PD_T_HOOK_KIND) | BIT(PD_T_HOOK_PATH) | BIT(PD_T_HOOK_TIMEOUT))
+static const struct scope SC_HOOK = {"hook", HOOK_REQ | BIT(PD_T_ARG) | BIT(PD_T_ENV), HOOK_REQ,
+                                     BIT(PD_T_ARG) | BIT(PD_T_ENV)};
 static const struct scope SC_PLAN_EXEC = {"plan", PLAN_TAGS, BIT(PD_T_ARG), PLAN_REP};
 static const struct scope SC_MOUNT = {
     "mount",
@@ -113,6 +117,7 @@ static const struct scope *child_scope(const struct scope *parent, uint16_t tag)
   case PD_T_PLAN: return parent == &SC_EXEC ? &SC_PLAN_EXEC : &SC_PLAN;
   case PD_T_MOUNT: return &SC_MOUNT;
   case PD_T_RLIMIT: return &SC_RLIMIT;
+  case PD_T_HOOK: return &SC_HOOK;
   default: return &SC_PROC;
   }
 }
@@ -124,6 +129,7 @@ static uint32_t max_count(uint16_t tag) {
   case PD_T_ADD_GID: return 64;
   case PD_T_PROC: return 65536;
   case PD_T_RLIMIT: return 64;
+  case PD_T_HOOK: return 64;
   default: return 256; /* MOUNT, MASKED, READONLY, DEVICE, SYSCTL */
   }
 }
@@ -213,7 +219,7 @@ static int check(struct dctx *c, const uint8_t *p, size_t n, const struct scope 
       if (len != 8) return fail(c, -EINVAL, "tag %s must be 8 bytes", pd_tag_name(tag));
       break;
     case PD_K_STR:
-      if (len > (tag == PD_T_TEXT ? PD_MAX_TEXT : PD_MAX_STR))
+      if (len > (tag == PD_T_TEXT || tag == PD_T_HOOK_STATE ? PD_MAX_TEXT : PD_MAX_STR))
         return fail(c, -E2BIG, "tag %s too long", pd_tag_name(tag));
       if (memchr(v, 0, len)) return fail(c, -EINVAL, "tag %s contains nul", pd_tag_name(tag));
       if (!utf8_ok(v, len)) return fail(c, -EINVAL, "tag %s is not utf-8", pd_tag_name(tag));
@@ -301,10 +307,35 @@ static void fill_rlimit(const uint8_t *p, size_t n, struct pd_rlimit *r) {
   }
 }
 
+static int fill_hook(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_hook *h) {
+  struct it it = {p, n, 0, 0, 0, 0};
+  uint32_t argc = 0, envc = 0;
+
+  while (next(&it)) {
+    if (it.tag == PD_T_ARG) argc++;
+    if (it.tag == PD_T_ENV) envc++;
+  }
+  h->argv = arena_alloc(a, sizeof(char *) * (argc + 1));
+  h->envp = arena_alloc(a, sizeof(char *) * (envc + 1));
+  if (!h->argv || !h->envp) return -ENOMEM;
+  it.off = 0;
+  while (next(&it)) {
+    switch (it.tag) {
+    case PD_T_HOOK_KIND: h->kind = rd32(it.v); break;
+    case PD_T_HOOK_PATH: STR_OR_NOMEM(h->path); break;
+    case PD_T_HOOK_TIMEOUT: h->timeout_s = rd32(it.v); break;
+    case PD_T_ARG: STR_OR_NOMEM(h->argv[h->argc]); h->argc++; break;
+    case PD_T_ENV: STR_OR_NOMEM(h->envp[h->envc]); h->envc++; break;
+    }
+  }
+  return 0;
+}
+
 static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_plan **out) {
   struct it it = {p, n, 0, 0, 0, 0};
   uint32_t nmount = 0, nmasked = 0, nro = 0, ndev = 0, ngid = 0, argc = 0, envc = 0;
-  uint32_t nrlim = 0, nsysctl = 0;
+  uint32_t nrlim = 0, nsysctl = 0, nhook = 0;
+  struct pd_hook *hooks;
   struct pd_rlimit *rlimits;
   const char **sysctls;
   struct pd_plan *pl = arena_alloc(a, sizeof *pl);
@@ -324,6 +355,7 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_DEVICE: ndev++; break;
     case PD_T_RLIMIT: nrlim++; break;
     case PD_T_SYSCTL: nsysctl++; break;
+    case PD_T_HOOK: nhook++; break;
     }
   }
   /* Every list gets a trailing NULL (or a spare slot) so callers may iterate either way. */
@@ -336,8 +368,11 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
   mounts = arena_alloc(a, sizeof(struct pd_mount) * (nmount + 1));
   rlimits = arena_alloc(a, sizeof(struct pd_rlimit) * (nrlim + 1));
   sysctls = arena_alloc(a, sizeof(char *) * (nsysctl + 1));
-  if (!argv || !envp || !masked || !ro || !dev || !gids || !mounts || !rlimits || !sysctls)
+  hooks = arena_alloc(a, sizeof(struct pd_hook) * (nhook + 1));
+  if (!argv || !envp || !masked || !ro || !dev || !gids || !mounts || !rlimits || !sysctls ||
+      !hooks)
     return -ENOMEM;
+  pl->hooks = hooks;
 
   pl->argv = argv; pl->envp = envp; pl->masked = masked; pl->readonly = ro;
   pl->devices = dev; pl->add_gids = gids; pl->mounts = mounts;
@@ -401,6 +436,12 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_CONSOLE_ROWS: pl->console_rows = rd32(it.v); break;
     case PD_T_CONSOLE_COLS: pl->console_cols = rd32(it.v); break;
     case PD_T_HOLD: pl->hold = rd32(it.v); break;
+    case PD_T_HOOK:
+      rc = fill_hook(a, it.v, it.len, &hooks[pl->n_hooks]);
+      if (rc) return rc;
+      pl->n_hooks++;
+      break;
+    case PD_T_HOOK_STATE: STR_OR_NOMEM(pl->hook_state); break;
     }
   }
   *out = pl;

@@ -331,6 +331,21 @@ static void test_structs(void) {
     check(m.type == PD_EXEC && p->terminal && !p->hold && p->console_rows == 0 && p->console_socket, "exec-terminal: plan");
   } else check(0, "exec-terminal missing or rejected");
 
+  if ((v = find("start-container-hooks")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    const struct pd_hook *h = p->hooks;
+    check(p->n_hooks == 2 && p->hook_state && !strncmp(p->hook_state, "{\"ociVersion\":", 14), "hooks: count and state");
+    check(h[0].kind == PD_HOOK_CREATE_CONTAINER && STREQ(h[0].path, "/usr/libexec/oci/mark") && h[0].argc == 3 &&
+              STREQ(h[0].argv[2], "/r/tmp") && !h[0].argv[3] && h[0].envc == 2 && STREQ(h[0].envp[1], "B=two") &&
+              !h[0].envp[2] && h[0].timeout_s == 30,
+          "hooks: createContainer hook");
+    check(h[1].kind == PD_HOOK_START_CONTAINER && STREQ(h[1].path, "/bin/announce") && h[1].argc == 0 &&
+              h[1].argv && !h[1].argv[0] && h[1].envc == 0 && h[1].envp && !h[1].envp[0] && h[1].timeout_s == 5,
+          "hooks: startContainer hook without args or env");
+  } else check(0, "start-container-hooks missing or rejected");
+  if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.plan->n_hooks == 0 && m.plan->hooks && !m.plan->hook_state, "minimal: no hooks");
+
   /* Length rules: the reason names the tag. */
   {
     static const struct { const char *name; int rc; const char *text; } rules[] = {

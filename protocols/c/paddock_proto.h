@@ -58,7 +58,12 @@ enum pd_tag {
   PD_T_NO_NEW_PRIVS = 69, PD_T_OOM_SCORE_ADJ = 70, PD_T_SYSCTL = 71,
   PD_T_SECCOMP_BPF = 72, PD_T_SECCOMP_FLAGS = 73,
   PD_T_CONSOLE_SOCKET = 80, PD_T_CONSOLE_ROWS = 81, PD_T_CONSOLE_COLS = 82, PD_T_HOLD = 83,
+  PD_T_HOOK = 85, PD_T_HOOK_KIND = 86, PD_T_HOOK_PATH = 87, PD_T_HOOK_TIMEOUT = 88,
+  PD_T_HOOK_STATE = 89,
 };
+
+/* HOOK_KIND: when paddock-init runs a container hook. */
+enum pd_hook_kind { PD_HOOK_CREATE_CONTAINER = 1, PD_HOOK_START_CONTAINER = 2 };
 
 /* Tags are looked up in tables of this size; every tag number is below it. */
 #define PD_TAG_LIMIT 128
@@ -83,6 +88,17 @@ struct pd_mount {
 struct pd_rlimit {
   uint32_t type; /* RLIMIT_* number */
   uint64_t soft, hard;
+};
+
+/* An OCI createContainer/startContainer hook (docs/decisions/0013). */
+struct pd_hook {
+  uint32_t kind; /* PD_HOOK_* */
+  const char *path;
+  const char **argv; /* NULL-terminated; argc 0: run with argv {path} */
+  uint32_t argc;
+  const char **envp; /* NULL-terminated, exactly the hook's environment */
+  uint32_t envc;
+  uint32_t timeout_s; /* > 0 */
 };
 
 struct pd_plan {
@@ -133,6 +149,11 @@ struct pd_plan {
   uint32_t console_rows, console_cols;
   /* START_CONTAINER only: stop before execve until the next START_CONTAINER. */
   uint32_t hold;
+  /* Container hooks, in order, and the state JSON object they read on stdin (minus
+   * "status" and "pid", which init adds before its closing brace). */
+  struct pd_hook *hooks;
+  uint32_t n_hooks;
+  const char *hook_state; /* NULL when absent */
 };
 
 /* One decoded message. Fields not present keep their zero value; has_* flags tell

@@ -151,6 +151,22 @@ export const GOOD: Readonly<Record<string, Message>> = {
   'stacks': { type: 'STACKS' },
   'destroy-container': { type: 'DESTROY_CONTAINER', cid: 'web-1' },
   'probe-events': { type: 'PROBE_EVENTS' },
+  'start-container-hooks': {
+    type: 'START_CONTAINER',
+    cid: 'hk',
+    plan: {
+      args: ['/bin/sh'],
+      env: [],
+      uid: 0,
+      gid: 0,
+      rootfs: '/r',
+      hooks: [
+        { kind: 1, path: '/usr/libexec/oci/mark', args: ['mark', '--into', '/r/tmp'], env: ['A=1', 'B=two'], timeoutSec: 30 },
+        { kind: 2, path: '/bin/announce', timeoutSec: 5 },
+      ],
+      hookState: '{"ociVersion":"1.2.0","id":"hk","bundle":"/b/hk","annotations":{"org.example":"é"}}',
+    },
+  },
   'sandbox-plan': {
     type: 'SANDBOX_PLAN', sandboxId: 'sb-7f3a', hostname: 'box', domainname: 'paddock.local', loUp: true,
   },
@@ -252,5 +268,12 @@ export const BAD: Readonly<Record<string, Buffer>> = {
   'bad-seccomp-empty': message(EXEC, cid, plan(field(T.SECCOMP_BPF, Buffer.alloc(0)))),
   'bad-seccomp-too-long': message(START, cid, plan(field(T.SECCOMP_BPF, Buffer.alloc(32768 + 8)))),
   'bad-seccomp-flags-size': message(START, cid, plan(field(T.SECCOMP_FLAGS, Buffer.alloc(8)))),
+  'bad-hook-in-exec': message(EXEC, cid, plan(field(T.HOOK, Buffer.concat([
+    field(T.HOOK_KIND, u32(2)), field(T.HOOK_PATH, '/h'), field(T.HOOK_TIMEOUT, u32(1)),
+  ])))),
+  'bad-hook-state-in-exec': message(EXEC, cid, plan(field(T.HOOK_STATE, '{}'))),
+  'bad-hook-without-path': message(START, cid, plan(field(T.HOOK, Buffer.concat([
+    field(T.HOOK_KIND, u32(1)), field(T.HOOK_TIMEOUT, u32(1)),
+  ])))),
   'bad-too-many-add-gids': message(START, cid, plan(...Array.from({ length: 65 }, () => field(T.ADD_GID, u32(5))))),
 };

@@ -154,12 +154,6 @@ describeIf(['root', 'busybox'])('OCI hooks (engine)', () => {
     ]);
   });
 
-  test('a non-empty createContainer hook is ECONFIG_UNSUPPORTED and nothing is created', async () => {
-    const dir = bundleWith({ createContainer: [{ path: '/bin/true' }] });
-    await expect(t.engine.createSandbox('hk7', dir)).rejects.toMatchObject({ code: 'ECONFIG_UNSUPPORTED', context: { field: 'hooks.createContainer' } });
-    expect(fs.existsSync(path.join(t.stateDir, 'hk7'))).toBe(false);
-  });
-
   test('a relative hook path is ECONFIG_INVALID naming it', async () => {
     const dir = bundleWith({ prestart: [{ path: 'bin/true' }] });
     await expect(t.engine.createSandbox('hk8', dir)).rejects.toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'hooks.prestart[0].path' } });

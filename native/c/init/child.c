@@ -532,6 +532,9 @@ static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
     r = bind_device(rootfd, p->devices[i], e);
   if (r == 0)
     r = dev_symlinks(rootfd, e);
+  /* OCI: in the container's mount namespace, after the mounts, before pivot_root. */
+  if (r == 0)
+    r = pi_run_hooks(p, PD_HOOK_CREATE_CONTAINER, p->rootfs, e);
   if (r == 0 && fchdir(rootfd) < 0)
     r = fail(e, "chdir", p->rootfs);
   close(rootfd);
@@ -814,6 +817,11 @@ void pi_child_main(const struct pi_launch *l)
     report(l, &e);
   }
   umask((mode_t)p->umask);
+  /* OCI: in the container, before the user process; as runc, with its identity and
+   * capabilities, before no_new_privs and seccomp. Still with init's SIGPIPE
+   * disposition (ignored), so a hook that closes its stdin cannot kill us. */
+  if (pi_run_hooks(p, PD_HOOK_START_CONTAINER, NULL, &e) < 0)
+    report(l, &e);
 
   /* init blocks the signals it reads through its signalfd and ignores SIGPIPE;
    * neither must leak into the container. */

@@ -133,5 +133,8 @@ __attribute__((noreturn)) void pi_child_main(const struct pi_launch *l);
 
 /* Lets a held container process go on to execve; fails with its launch error. */
 int pi_release(struct pi_container *ct, struct pi_error *e);
+/* hooks.c: runs the plan's hooks of one PD_HOOK_* kind, in order, from the child;
+ * cwd NULL keeps the child's. The first failure fills e (step "hook <kind>[i]"). */
+int pi_run_hooks(const struct pd_plan *p, uint32_t kind, const char *cwd, struct pi_error *e);
 
 #endif

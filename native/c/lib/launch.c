@@ -494,8 +494,59 @@ static int write_map(int pid, const char *file, const char *step, const char *ma
   return 0;
 }
 
+/* Namespaces given by path are joined by the calling thread just around clone3:
+ * setns of a net, ipc or uts namespace changes that thread only (Node's other
+ * threads stay where they are), and clone3 copies the caller's namespaces into the
+ * child before it applies any CLONE_NEW*. Joining before clone3 rather than in the
+ * child is what makes a new user namespace work with a joined network one: inside
+ * its own user namespace the child would have no capability over a namespace owned
+ * by the host's (runc joins before it unshares the user namespace, for the same
+ * reason). */
+struct ns_join {
+  int fd;    /* the namespace to join, -1: none */
+  int saved; /* the thread's own, to go back to */
+  int flag;
+  const char *self; /* the thread's own namespace file */
+};
+
+static int join_namespaces(struct ns_join *j, int n) {
+  int i;
+
+  for (i = 0; i < n; i++) {
+    if (j[i].fd < 0)
+      continue;
+    j[i].saved = open(j[i].self, O_RDONLY | O_CLOEXEC);
+    if (j[i].saved < 0)
+      return pd_fail("setns", errno, "%s", j[i].self);
+    if (setns(j[i].fd, j[i].flag) < 0)
+      return pd_fail("setns", errno, "fd %d (0x%x)", j[i].fd, (unsigned)j[i].flag);
+  }
+  return 0;
+}
+
+static void restore_namespaces(struct ns_join *j, int n) {
+  int i;
+
+  for (i = 0; i < n; i++) {
+    if (j[i].saved < 0)
+      continue;
+    /* Setting back a namespace this thread was in a moment ago cannot fail short of
+     * a kernel bug; if it did, the supervisor's main thread would go on working in
+     * a sandbox's namespace, which is worse than stopping here. */
+    if (setns(j[i].saved, j[i].flag) < 0)
+      abort();
+    close_fd(&j[i].saved);
+  }
+}
+
 static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
-                         const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
+                         const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
+                         int join_net, int join_ipc, int join_uts) {
+  struct ns_join joins[3] = {
+      {join_net, -1, CLONE_NEWNET, "/proc/thread-self/ns/net"},
+      {join_ipc, -1, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
+      {join_uts, -1, CLONE_NEWUTS, "/proc/thread-self/ns/uts"},
+  };
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
   int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
   int newuser = (clone_flags & CLONE_NEWUSER) != 0, need_sync, undump = 0;
@@ -514,6 +565,9 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     return pd_fail("sandbox_dir", EINVAL, "sandbox dir must be absolute");
   if ((unsigned)clone_flags & ~(unsigned)PD_ALLOWED_CLONE_FLAGS)
     return pd_fail("clone_flags", EINVAL, "0x%x", (unsigned)clone_flags);
+  for (i = 0; i < 3; i++)
+    if (joins[i].fd >= 0 && (clone_flags & joins[i].flag))
+      return pd_fail("clone_flags", EINVAL, "0x%x both joined and created", (unsigned)joins[i].flag);
   if (uid_map != NULL && uid_map[0] == '\0')
     uid_map = NULL;
   if (gid_map != NULL && gid_map[0] == '\0')
@@ -583,10 +637,15 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   args.stack_size = CHILD_STACK_SIZE;
 
   /* No signal handler may run in the child before it has reset them. */
+  if ((ret = join_namespaces(joins, 3)) < 0) {
+    restore_namespaces(joins, 3);
+    goto out;
+  }
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid = clone3_run(&args, child_main, &ctx);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  restore_namespaces(joins, 3);
   if (pid < 0) {
     ret = pd_fail("clone3", (int)-pid, "flags 0x%x", (unsigned)clone_flags);
     goto out;
@@ -663,14 +722,16 @@ out:
 }
 
 int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
-                   const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2) {
+                   const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
+                   int join_net, int join_ipc, int join_uts) {
   int ret;
 
   pd_ok();
   last_pidfd = -1;
   last_ready_fd = -1;
   pthread_mutex_lock(&launch_lock);
-  ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2);
+  ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2,
+                      join_net, join_ipc, join_uts);
   pthread_mutex_unlock(&launch_lock);
   return ret;
 }

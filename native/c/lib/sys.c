@@ -24,6 +24,20 @@ int pd_pidfd_open(int pid) {
   return (int)fd;
 }
 
+#ifndef NS_GET_NSTYPE
+#define NS_GET_NSTYPE _IO(0xb7, 0x3)
+#endif
+
+int pd_ns_type(int fd) {
+  int r;
+
+  pd_ok();
+  r = ioctl(fd, NS_GET_NSTYPE);
+  if (r < 0)
+    return pd_fail("ns_type", errno, "fd %d", fd);
+  return r;
+}
+
 int pd_pidfd_send_signal(int pidfd, int sig) {
   pd_ok();
   if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)

@@ -56,6 +56,12 @@ describe('ControlClient', () => {
     if (want === 'ELAUNCH_STEP') expect((err as Error).message).toBe('pivot_root: EINVAL (/x)');
   });
 
+  test('a LAUNCH error from a container hook is EHOOK_FAILED with the hook and what happened', async () => {
+    answer = () => ({ type: 'ERROR', code: WireCode.LAUNCH, errno: 10, step: 'hook startContainer[1]', msg: '/bin/h: exit status 2: boom' });
+    const err = await client.request({ type: 'WAIT', cid: 'c' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EHOOK_FAILED', message: 'hook startContainer[1]: /bin/h: exit status 2: boom', context: { step: 'hook startContainer[1]' } });
+  });
+
   test('concurrent requests are queued and each gets its own reply', async () => {
     answer = (m) => (m.type === 'WAIT' ? { type: 'OK', state: 2, exitCode: Number(m.cid.slice(1)), signal: 0 } : undefined);
     const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => client.request({ type: 'WAIT', cid: `c${n}` })));

@@ -41,6 +41,16 @@ test('failNext scripts NativeErrors, `times` in a row, per function', () => {
   expect(f.kvmProbe()).toEqual({ available: true, apiVersion: 12 });
 });
 
+test('namespaceType answers from namespaceTypes, ENOTTY otherwise, and can be made to fail', () => {
+  const f = new FakeNative();
+  f.namespaceTypes.set(7, 0x40000000);
+  expect(f.namespaceType(7 as Fd)).toBe(0x40000000);
+  expect(() => f.namespaceType(8 as Fd)).toThrow('ns_type: ENOTTY');
+  f.failNext('namespaceType', 'ns_type', 9);
+  expect(() => f.namespaceType(7 as Fd)).toThrow(NativeError);
+  expect(() => f.launchInit({ ...req, cloneFlags: 0x40000000, joinNamespaces: [{ type: 0x40000000, fd: 7 }] })).toThrow(/joinNamespaces\[0\]\.type/);
+});
+
 test('validates like FfiNative', () => {
   const f = new FakeNative();
   const bad = [

@@ -12,7 +12,7 @@ function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[
   const names: Array<keyof NativeBinding> = [
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
     'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
-    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd',
+    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
   ];
   const spy = {} as Spy;
   for (const n of names) {
@@ -69,6 +69,11 @@ describe('validation rejects bad input without calling C', () => {
     ['stdio[1]', { ...good, stdio: [undefined, -1, undefined] }],
     ['stdio[2]', { ...good, stdio: [0, 1, 2.5] }],
     ['stdio[0]', { ...good, stdio: ['0', 1, 2] }],
+    ['joinNamespaces', { ...good, joinNamespaces: 'x' }],
+    ['joinNamespaces[0].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x20000000 /* NEWPID */, fd: 3 }] }],
+    ['joinNamespaces[0].type', { ...good, cloneFlags: ALL_NAMESPACES, joinNamespaces: [{ type: 0x40000000, fd: 3 }] }],
+    ['joinNamespaces[1].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x40000000, fd: 3 }, { type: 0x40000000, fd: 4 }] }],
+    ['joinNamespaces[0].fd', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x08000000, fd: -1 }] }],
   ])('launchInit %s', (field, req) => {
     expectInvalid(() => n.launchInit(req as never), field);
   });
@@ -133,7 +138,21 @@ describe('calls and results', () => {
     const n = new FfiNative(spy as unknown as NativeBinding);
     const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
     expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1);
+  });
+
+  test('launchInit passes joined namespaces as net, ipc, uts fds', () => {
+    const spy = spyBinding({ pd_launch_init: () => 4321 });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }] });
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7);
+  });
+
+  test('namespaceType returns the CLONE_NEW* type or throws with the step', () => {
+    const ok = new FfiNative(spyBinding({ pd_ns_type: () => 0x40000000 }) as unknown as NativeBinding);
+    expect(ok.namespaceType(5 as Fd)).toBe(0x40000000);
+    const bad = new FfiNative(spyBinding({ pd_ns_type: () => -25, pd_last_step: () => 'ns_type' }) as unknown as NativeBinding);
+    expect(() => bad.namespaceType(5 as Fd)).toThrow('ns_type: ENOTTY');
   });
 
   test('a -errno result becomes NativeError with the step and detail C recorded', () => {

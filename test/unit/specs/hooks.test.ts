@@ -47,9 +47,8 @@ describe('validateConfig: hooks', () => {
     expect(p).toMatchObject({ code: 'ECONFIG_INVALID', field: 'hooks.prestart[0].path' });
   });
 
-  it.each(['createContainer', 'startContainer'])('%s (runs inside the container) is refused, not skipped', (kind) => {
-    const p = problem((c) => { c.hooks = { [kind]: [{ path: '/bin/true' }] }; });
-    expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: `hooks.${kind}` });
-    expect(p.message).toMatch(/inside the container/);
+  it.each(['createContainer', 'startContainer'])('%s (run inside the container by paddock-init) is checked like any hook', (kind) => {
+    const p = problem((c) => { c.hooks = { [kind]: [{ path: '/bin/true', timeout: 0 }] }; });
+    expect(p).toMatchObject({ code: 'ECONFIG_INVALID', field: `hooks.${kind}[0].timeout` });
   });
 });

@@ -114,6 +114,26 @@ describe('planSandbox', () => {
     expect(p.hostUidForRoot).toBe(0);
   });
 
+  it('joins net, ipc and uts namespaces given by path instead of creating them', () => {
+    const p = planSandbox(bundle((c) => {
+      c.linux.namespaces[1].path = '/run/netns/pod';
+      c.linux.namespaces[3].path = '/proc/77/ns/uts';
+    }));
+    expect(p.cloneFlags).toBe(CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWIPC);
+    expect(p.joinNamespaces).toEqual([
+      { type: 'network', flag: CLONE.NEWNET, path: '/run/netns/pod', field: 'linux.namespaces[1].path' },
+      { type: 'uts', flag: CLONE.NEWUTS, path: '/proc/77/ns/uts', field: 'linux.namespaces[3].path' },
+    ]);
+    // Someone else's network namespace is left as it is.
+    expect(p.loUp).toBe(false);
+    expect(planSandbox(bundle((c) => { c.linux.namespaces[2].path = '/proc/1/ns/ipc'; })).loUp).toBe(true);
+  });
+
+  it('refuses a path for a namespace type it cannot join, even without the validator', () => {
+    const config = spec((c) => { c.linux.namespaces[5].path = '/proc/1/ns/user'; });
+    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[5].path: joining an existing user namespace');
+  });
+
   it('always has new pid and mount namespaces; shares what the spec does not ask for', () => {
     const p = planSandbox(bundle((c) => {
       c.linux.namespaces = [{ type: 'mount' }, { type: 'user' }];
@@ -137,6 +157,33 @@ describe('planSandbox', () => {
     const config: any = spec((c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 1, size: 1 }]; });
     const e = caught(() => planSandbox({ config }));
     expect(e).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', context: { field: 'linux.uidMappings' } });
+  });
+});
+
+describe('planContainer: container hooks', () => {
+  it('carries createContainer then startContainer hooks and the state JSON without status and pid', () => {
+    const b = bundle((c) => {
+      c.annotations = { 'org.example': 'v' };
+      c.hooks = {
+        startContainer: [{ path: '/bin/announce', env: ['A=1'] }],
+        createContainer: [{ path: '/usr/bin/mark', args: ['mark', '-v'], timeout: 7 }],
+        prestart: [{ path: '/bin/true' }],
+      };
+    });
+    const p = planContainer(b, {}, { containerId: 'c1' });
+    expect(p.hooks).toEqual([
+      // No env: the container process's.
+      { kind: 1, path: '/usr/bin/mark', args: ['mark', '-v'], env: [...(b.config.process?.env ?? [])], timeoutSec: 7 },
+      { kind: 2, path: '/bin/announce', env: ['A=1'], timeoutSec: 30 },
+    ]);
+    expect(JSON.parse(p.hookState as string)).toEqual({ ociVersion: '1.0.2', id: 'c1', bundle: '/bundles/b1', annotations: { 'org.example': 'v' } });
+  });
+
+  it('has neither without container hooks, and needs the container id with them', () => {
+    const p = planContainer(bundle((c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }));
+    expect(p.hooks).toBeUndefined();
+    expect(p.hookState).toBeUndefined();
+    expect(() => planContainer(bundle((c) => { c.hooks = { startContainer: [{ path: '/bin/true' }] }; }))).toThrow('containerId');
   });
 });
 

@@ -134,12 +134,12 @@ describe('validateConfig: invalid fields name their JSON path', () => {
   });
 
   it('reports invalid problems before unsupported ones and counts the rest', () => {
-    const c = spec((x) => { x.process.apparmorProfile = 'p'; x.process.cwd = 'rel'; x.hostname = 5; });
+    const c = spec((x) => { x.process.scheduler = { policy: 'SCHED_OTHER' }; x.process.cwd = 'rel'; x.hostname = 5; });
     const problems = findConfigProblems(c);
     expect(problems.map((p) => [p.code, p.field])).toEqual([
       ['ECONFIG_INVALID', 'process.cwd'],
       ['ECONFIG_INVALID', 'hostname'],
-      ['ECONFIG_UNSUPPORTED', 'process.apparmorProfile'],
+      ['ECONFIG_UNSUPPORTED', 'process.scheduler'],
     ]);
     const e = caught(() => validateConfig(c));
     expect(e.message).toBe('process.cwd: must be an absolute path (and 2 more)');
@@ -164,23 +164,21 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
     ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
     ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
-    ['hooks.createContainer', (c) => { c.hooks = { createContainer: [{ path: '/bin/true' }] }; }, 'hooks.createContainer'],
-    ['hooks.startContainer', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }], startContainer: [{ path: '/bin/true' }] }; }, 'hooks.startContainer'],
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
-    ['namespace path', (c) => { c.linux.namespaces[1].path = '/proc/1/ns/net'; }, 'linux.namespaces[1].path'],
+    ['pid namespace path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }, 'linux.namespaces[0].path'],
+    ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
+    ['user namespace path', (c) => { c.linux.namespaces[5].path = '/proc/1/ns/user'; }, 'linux.namespaces[5].path'],
+    ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
     ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
     ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
     ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
     ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
-    ['process.apparmorProfile', (c) => { c.process.apparmorProfile = 'docker-default'; }, 'process.apparmorProfile'],
-    ['process.selinuxLabel', (c) => { c.process.selinuxLabel = 'system_u:system_r:container_t:s0'; }, 'process.selinuxLabel'],
     ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
     ['process.ioPriority', (c) => { c.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' }; }, 'process.ioPriority'],
-    ['linux.mountLabel', (c) => { c.linux.mountLabel = 'x'; }, 'linux.mountLabel'],
     ['linux.intelRdt', (c) => { c.linux.intelRdt = {}; }, 'linux.intelRdt'],
     ['linux.personality', (c) => { c.linux.personality = { domain: 'LINUX32' }; }, 'linux.personality'],
     ['linux.timeOffsets', (c) => { c.linux.timeOffsets = {}; }, 'linux.timeOffsets'],
@@ -207,6 +205,36 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
       };
     });
     expect(findConfigProblems(c)).toEqual([]);
+  });
+
+  it('leaves AppArmor/SELinux labels to the create (actors/lsm.ts): valid whatever the host', () => {
+    const c = spec((x) => {
+      x.process.apparmorProfile = 'docker-default';
+      x.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+      x.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(problem((x) => { x.linux.mountLabel = 7; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.mountLabel' });
+  });
+
+  it('accepts net, ipc and uts namespaces given by path; the path must be absolute', () => {
+    const c = spec((x) => {
+      x.linux.namespaces[1].path = '/run/netns/pod';
+      x.linux.namespaces[2].path = '/proc/1/ns/ipc';
+      x.linux.namespaces[3].path = '/proc/1/ns/uts';
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(problem((x) => { x.linux.namespaces[1].path = 'run/netns/pod'; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[1].path' });
+  });
+
+  it('accepts createContainer and startContainer hooks, at most 64 of them together', () => {
+    const c = spec((x) => {
+      x.hooks = { createContainer: [{ path: '/usr/bin/nvidia-hook', args: ['h', 'create'], timeout: 5 }], startContainer: [{ path: '/bin/true' }] };
+    });
+    expect(findConfigProblems(c)).toEqual([]);
+    const many = Array.from({ length: 33 }, () => ({ path: '/bin/true' }));
+    expect(problem((x) => { x.hooks = { createContainer: many, startContainer: many }; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'hooks' });
+    expect(problem((x) => { x.hooks = { startContainer: [{ path: 'true' }] }; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'hooks.startContainer[0].path' });
   });
 
   it('tolerates empty hooks, sysctl, devices and resources', () => {
