@@ -8,3 +8,5 @@ export { supervisorMachine } from './supervisor.machine';
 export type { SupervisorContext, SupervisorEvent } from './supervisor.machine';
 export * from './types';
 export * from './ids';
+export { poolMachine, backoffDelay } from './pool.machine';
+export type { PoolContext, PoolEvent, PoolEmitted, PoolInput, PoolMember, PoolBackoff } from './pool.machine';
