@@ -25,7 +25,13 @@ export type {
   LifecycleStatus,
   StdioMode,
   ContainerStats,
+  Pool,
+  PoolOptions,
+  PoolStats,
+  PoolEvent,
+  PooledSandbox,
+  AcquireOptions,
 } from './actors/api';
-export { PaddockError, SpecError, LaunchError, StateError, ChannelError, ErrorCodes, isPaddockError } from './actors/errors';
+export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './actors/errors';
 export type { ErrorCode, ErrorContext } from './actors/errors';
-export { sandboxMachine, containerMachine, processMachine, supervisorMachine } from './machines';
+export { sandboxMachine, containerMachine, processMachine, supervisorMachine, poolMachine } from './machines';

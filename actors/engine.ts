@@ -25,6 +25,8 @@ import type {
   ExecOptions,
   ExecResult,
   LogsOptions,
+  Pool,
+  PoolOptions,
   ProcessEntry,
   SandboxHandle,
   SandboxSummary,
@@ -40,6 +42,7 @@ import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
+import { PoolRegistry } from './pool';
 import {
   SandboxPaths,
   STATE_VERSION,
@@ -82,6 +85,8 @@ class PaddockEngine implements Engine {
   private watcherImpl: PidfdWatcher | undefined;
   private closed = false;
   private readonly machine: typeof sandboxMachine;
+  /** Warm pools (actors/pool.ts); built on this engine's own commands. */
+  private readonly pools: PoolRegistry;
 
   constructor(private readonly options: EngineOptions) {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
@@ -93,6 +98,16 @@ class PaddockEngine implements Engine {
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(this.stateDir, 0o711);
     this.supervisor.start();
+    this.pools = new PoolRegistry({
+      createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
+      startRoot: (id) => this.startRoot(id),
+      destroy: (id) => this.destroy(id),
+      list: () => this.list(),
+      events$: this.events$,
+      publish: (e) => this.subject.next(e),
+      log: this.log,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
     this.machine = sandboxMachine.provide({
       actors: {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
@@ -524,8 +539,15 @@ class PaddockEngine implements Engine {
     throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
   }
 
+  async pool(name: string, opts: PoolOptions): Promise<Pool> {
+    this.ensureOpen();
+    return this.pools.create(name, opts);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    // Idle pool members have no owner once the engine is gone (docs/decisions/0016).
+    await this.pools.drainAll();
     this.closed = true;
     for (const rt of this.runtimes.values()) {
       this.persistNow(rt);
