@@ -7,6 +7,8 @@
  *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
  *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
  *     cleanly; throughput.
+ *  4. warm pool: acquire() against cold create + start (bench/pool.ts).
+ *  5. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -17,6 +19,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
+import { idleSection, poolSection } from './pool';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -71,6 +74,14 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { host: `${os.type()} ${os.release()}, ${os.cpus().length} cpus`, runs: RUNS };
   const engine = await createEngine({ stateDir: path.join(work, 'state'), logger: pino({ level: 'warn' }) });
   try {
+    if (process.argv[2] === 'pool') {
+      // The pool figures alone (the 1,000-sandbox part takes a while).
+      results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
+      results.idle = await idleSection(engine, work, writeBundle, Number(process.argv[3] ?? 1000), console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'pool-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
     // ---- 1. cold path, side by side -------------------------------------------------
     const plain = writeBundle(path.join(work, 'bundle'), ['/bin/true'], false);
     const userns = writeBundle(path.join(work, 'bundle-userns'), ['/bin/true'], true);
@@ -169,6 +180,8 @@ async function main(): Promise<void> {
     await Promise.all(many.map((id) => engine.destroy(id)));
     results.concurrent = { sandboxes: 100, allStartedMs: startMs, perSecond: 100 / (startMs / 1000), running, exitedCleanly: clean };
     console.log(`\n3. 100 sandboxes started concurrently: all running after ${startMs.toFixed(0)} ms (${(100 / (startMs / 1000)).toFixed(0)}/s); running ${running}/100, exited 0: ${clean}/100`);
+
+    results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
   } finally {
     for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
     await engine.close();
