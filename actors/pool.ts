@@ -131,7 +131,7 @@ function firstFreeSeq(name: string, sandboxes: SandboxSummary[]): number {
 }
 
 interface Waiter {
-  resolve(handle: SandboxHandle): void;
+  resolve(handout: { handle: SandboxHandle; started: () => void }): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
 }
@@ -143,6 +143,8 @@ class WarmPool implements Pool {
   private readonly handles = new Map<string, SandboxHandle>();
   private readonly waiters = new Map<string, Waiter>();
   private requestSeq = 0;
+  /** Starts of handed-out members not finished yet; refills wait for them (see createMember). */
+  private readonly starting = new Set<Promise<void>>();
   private eventsSub: Subscription | undefined;
   private readonly drained: Promise<void>;
   private markDrained!: () => void;
@@ -200,7 +202,7 @@ class WarmPool implements Pool {
     }
     if (this.isDraining()) throw this.drainedError();
     const requestId = String(++this.requestSeq);
-    const handle = await new Promise<SandboxHandle>((resolve, reject) => {
+    const { handle, started } = await new Promise<{ handle: SandboxHandle; started: () => void }>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(requestId);
         this.actor.send({ type: 'acquire.cancel', requestId });
@@ -222,6 +224,8 @@ class WarmPool implements Pool {
       // Never started, never the caller's: nothing of it is left behind.
       await this.host.destroy(handle.id).catch(() => undefined);
       throw e;
+    } finally {
+      started();
     }
     return { ...handle, container };
   }
@@ -251,6 +255,12 @@ class WarmPool implements Pool {
   // ------------------------------------------------------------ effects of the machine
 
   private async createMember(memberId: string): Promise<PoolMember> {
+    // The refill a hand-out triggers would otherwise run its synchronous launch work
+    // (bundle load, cgroup, clone) on the event loop that is waiting for the start's
+    // reply: the acquire pays for the refill. One tick lets the hand-out register its
+    // start (the machine spawns this launch in the same transition).
+    await Promise.resolve();
+    if (this.starting.size > 0) await Promise.allSettled([...this.starting]);
     const h = await this.host.createSandbox(memberId, this.settings.bundle, this.settings.sandbox);
     this.handles.set(memberId, h);
     return { id: memberId, pid: h.pid };
@@ -280,7 +290,11 @@ class WarmPool implements Pool {
     }
     this.waiters.delete(requestId);
     clearTimeout(w.timer);
-    w.resolve(handle);
+    let started!: () => void;
+    const gate = new Promise<void>((r) => (started = r));
+    this.starting.add(gate);
+    void gate.then(() => this.starting.delete(gate));
+    w.resolve({ handle, started });
   }
 
   private rejectWaiter(requestId: string, error: PaddockError): void {
