@@ -31,8 +31,14 @@ export type {
   ShutdownReport,
   HealthOptions,
   RestartOptions,
+  Pool,
+  PoolOptions,
+  PoolStats,
+  PoolEvent,
+  PooledSandbox,
+  AcquireOptions,
 } from './actors/api';
 export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision-tree';
-export { PaddockError, SpecError, LaunchError, StateError, ChannelError, ErrorCodes, isPaddockError } from './actors/errors';
+export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './actors/errors';
 export type { ErrorCode, ErrorContext } from './actors/errors';
-export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine } from './machines';
+export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine, poolMachine } from './machines';

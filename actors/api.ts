@@ -212,7 +212,8 @@ export type EngineEvent =
   /** More than maxRestarts restarts within periodMs: the child is left stopped. */
   | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
   /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
-  | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string };
+  | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string }
+  | PoolEvent;
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =
@@ -264,6 +265,79 @@ export interface ShutdownReport {
   readonly killed: readonly string[];
   /** Sandboxes left running ('detach'). */
   readonly detached: readonly string[];
+}
+
+/**
+ * What a warm pool reports on `events$`: a launch that failed (and when the next
+ * one will be tried), and the end of a drain. Its members' own state changes are
+ * ordinary `state` events.
+ */
+export type PoolEvent =
+  | {
+      readonly type: 'pool';
+      readonly pool: string;
+      readonly event: 'refillFailed';
+      /** The member id whose launch failed. */
+      readonly sandboxId: string;
+      /** Consecutive failed launches so far. */
+      readonly attempt: number;
+      /** The backoff before the next launch. */
+      readonly retryInMs: number;
+      readonly error: PaddockError;
+    }
+  | { readonly type: 'pool'; readonly pool: string; readonly event: 'drained' };
+
+/** Options of {@link Engine.pool}: the bundle and size, plus createSandbox's options for every member. */
+export interface PoolOptions extends CreateSandboxOptions {
+  /** OCI bundle of every member; validated once when the pool is made. */
+  readonly bundle: string;
+  /** Members kept created and idle (1 to 10000). */
+  readonly size: number;
+  /** Idle members older than this are destroyed and replaced (default: kept until used). */
+  readonly maxAgeMs?: number;
+  /** Delay between failed launches: initialMs × factor^(n-1), capped at maxMs (default 200 ms × 2 up to 30 s). */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly factor?: number };
+}
+
+export interface AcquireOptions {
+  /** How long to wait for a member when none is idle (default 30000); ETIMEOUT after. */
+  readonly timeoutMs?: number;
+}
+
+/** A sandbox handed out by a pool: created, its root container started. It is the caller's now. */
+export interface PooledSandbox extends SandboxHandle {
+  readonly container: ContainerHandle;
+}
+
+export interface PoolStats {
+  readonly name: string;
+  /** `filling` (a launch in flight), `full`, `backingOff`, `draining`, `drained`. */
+  readonly status: 'filling' | 'full' | 'backingOff' | 'draining' | 'drained';
+  readonly size: number;
+  readonly idle: number;
+  /** Acquirers waiting for a member. */
+  readonly waiting: number;
+  /** Launches begun since the pool was made (failed ones included). */
+  readonly launches: number;
+  /** Consecutive failed launches (0 after a success). */
+  readonly failures: number;
+  readonly handedOut: number;
+  /** Idle members destroyed for age. */
+  readonly recycled: number;
+}
+
+/** A warm pool (engine.pool): members are created ahead; acquire() only starts one. */
+export interface Pool {
+  readonly name: string;
+  /**
+   * Takes the oldest idle member, starts its root container and hands it over (the
+   * caller waits on and destroys it like any sandbox). Waits in line when none is
+   * idle. EPOOL_DRAINED after drain().
+   */
+  acquire(opts?: AcquireOptions): Promise<PooledSandbox>;
+  /** Rejects waiting acquirers, destroys idle members (and one still launching); later acquires fail. */
+  drain(): Promise<void>;
+  stats(): PoolStats;
 }
 
 export interface LogsOptions {
@@ -333,7 +407,16 @@ export interface Engine {
    * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().
    */
   supervise(spec: SupervisorSpec): SupervisorHandle;
-  /** Releases sockets, watchers and locks so the host process can exit; sandboxes keep running. */
+  /**
+   * Makes a warm pool of `size` members (ids `<name>-<n>`) from one bundle. Bad input
+   * (size < 1, negative maxAgeMs, a used name, a bad bundle) is refused before anything
+   * is created. close() drains every pool.
+   */
+  pool(name: string, opts: PoolOptions): Promise<Pool>;
+  /**
+   * Releases sockets, watchers and locks so the host process can exit; sandboxes keep
+   * running, except warm pools' idle members, which are destroyed (drain).
+   */
   close(): Promise<void>;
   /**
    * Ends the engine: stops supervision (restarts, health probes), then either detaches

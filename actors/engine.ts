@@ -30,6 +30,8 @@ import type {
   ExecOptions,
   ExecResult,
   LogsOptions,
+  Pool,
+  PoolOptions,
   ProcessEntry,
   SandboxHandle,
   SandboxSummary,
@@ -49,6 +51,7 @@ import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
+import { PoolRegistry } from './pool';
 import {
   SandboxPaths,
   STATE_VERSION,
@@ -97,6 +100,8 @@ class PaddockEngine implements Engine {
   private readonly machine: typeof sandboxMachine;
   /** Restart policies (actors/supervision.ts); fed by this engine's events. */
   private readonly supervision: Supervision;
+  /** Warm pools (actors/pool.ts); built on this engine's own commands. */
+  private readonly pools: PoolRegistry;
 
   constructor(private readonly options: EngineOptions) {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
@@ -109,6 +114,16 @@ class PaddockEngine implements Engine {
     fs.chmodSync(this.stateDir, 0o711);
     this.supervisor.start();
     this.supervision = new Supervision(this, this.stateDir, this.log, (e) => this.subject.next(e));
+    this.pools = new PoolRegistry({
+      createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
+      startRoot: (id) => this.startRoot(id),
+      destroy: (id) => this.destroy(id),
+      list: () => this.list(),
+      events$: this.events$,
+      publish: (e) => this.subject.next(e),
+      log: this.log,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
     this.machine = sandboxMachine.provide({
       actors: {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
@@ -605,8 +620,15 @@ class PaddockEngine implements Engine {
     return createSupervisorTree(spec, engineLeafDriver(this));
   }
 
+  async pool(name: string, opts: PoolOptions): Promise<Pool> {
+    this.ensureOpen();
+    return this.pools.create(name, opts);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    // Idle pool members have no owner once the engine is gone (docs/decisions/0016).
+    await this.pools.drainAll();
     this.closed = true;
     this.supervision.close();
     for (const rt of this.runtimes.values()) {
@@ -649,6 +671,8 @@ class PaddockEngine implements Engine {
     // Nothing may restart or refill what is being stopped ('detach' keeps the restart
     // state on disk for the next engine; close() persists it).
     if (mode === 'stop') this.supervision.stopAll();
+    // Pools: idle members have no owner after the engine (both modes), and no refill may start now.
+    await this.pools.drainAll();
     for (const fn of [...this.shutdownParticipants]) {
       try {
         await fn();

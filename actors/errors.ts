@@ -35,6 +35,8 @@ export const ErrorCodes = {
   ESTATE_CORRUPT: 'a persisted state file cannot be read',
   ELOCKED: 'the sandbox state is locked by another process',
   ECONSOLE: 'a terminal needs a console socket (and only a terminal takes one), or the console socket cannot be used',
+  EPOOL_EXISTS: 'a pool with this name already exists',
+  EPOOL_DRAINED: 'the pool is drained and hands out no more sandboxes',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -51,6 +53,8 @@ export interface ErrorContext {
   readonly verb?: string;
   readonly state?: string;
   readonly path?: string;
+  /** The warm pool concerned (engine.pool). */
+  readonly pool?: string;
 }
 
 /** Base class of every error paddock raises at its boundary. */
@@ -94,6 +98,14 @@ export class ChannelError extends PaddockError {
   constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
     super(code, message, context, cause);
     this.name = 'ChannelError';
+  }
+}
+
+/** Warm pools: duplicate names, acquire after drain. */
+export class PoolError extends PaddockError {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(code, message, context, cause);
+    this.name = 'PoolError';
   }
 }
 

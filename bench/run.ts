@@ -8,6 +8,8 @@
  *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
  *     cleanly; throughput.
  *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
+ *  5. warm pool: acquire() against cold create + start (bench/pool.ts).
+ *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -19,6 +21,7 @@ import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 import { benchRestart } from './restart';
+import { idleSection, poolSection } from './pool';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -73,6 +76,14 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { host: `${os.type()} ${os.release()}, ${os.cpus().length} cpus`, runs: RUNS };
   const engine = await createEngine({ stateDir: path.join(work, 'state'), logger: pino({ level: 'warn' }) });
   try {
+    if (process.argv[2] === 'pool') {
+      // The pool figures alone (the 1,000-sandbox part takes a while).
+      results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
+      results.idle = await idleSection(engine, work, writeBundle, Number(process.argv[3] ?? 1000), console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'pool-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
     // ---- 1. cold path, side by side -------------------------------------------------
     const plain = writeBundle(path.join(work, 'bundle'), ['/bin/true'], false);
     const userns = writeBundle(path.join(work, 'bundle-userns'), ['/bin/true'], true);
@@ -177,6 +188,7 @@ async function main(): Promise<void> {
     const r = await benchRestart(engine, failing, Math.max(30, RUNS), median);
     results.restart = r;
     console.log(`\n4. exit → restart launched, beyond the configured ${r.delayMs} ms backoff (over ${r.restarts} restarts): median ${r.medianBeyondDelayMs.toFixed(2)} ms, p90 ${r.p90BeyondDelayMs.toFixed(2)} ms, max ${r.maxBeyondDelayMs.toFixed(2)} ms (target ≤ 5 ms)`);
+    results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
   } finally {
     for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
     await engine.close();

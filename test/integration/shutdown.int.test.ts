@@ -37,7 +37,7 @@ describeIf(['root', 'busybox'])('engine.shutdown', () => {
 
   test("stop: a process that honours SIGTERM exits in the grace period; one that ignores it is killed; nothing is left", async () => {
     const e = await open();
-    const exits: EngineEvent[] = [];
+    const exits: Extract<EngineEvent, { type: 'exit' }>[] = [];
     e.events$.subscribe((ev) => {
       if (ev.type === 'exit') exits.push(ev);
     });
