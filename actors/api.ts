@@ -73,6 +73,12 @@ export interface CreateSandboxOptions {
    */
   readonly consoleSocket?: string;
   /**
+   * Build the root container now (mounts, pivot_root, identity, createContainer hooks)
+   * and hold it just before execve, so startRoot is one round trip to paddock-init — as
+   * runc's create does. Warm pools and the CLI's `create` use it. Default false.
+   */
+  readonly prepare?: boolean;
+  /**
    * Restart policy of the sandbox (its root container's exit ends it): 'never',
    * 'on-failure' or 'always', with backoff and an OTP restart intensity. Without it the
    * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
@@ -107,6 +113,8 @@ export interface StartContainerOptions {
   readonly restart?: RestartOptions;
   /** As CreateSandboxOptions.consoleSocket, for a container added to a sandbox. */
   readonly consoleSocket?: string;
+  /** As CreateSandboxOptions.prepare, for addContainer. */
+  readonly prepare?: boolean;
 }
 
 export interface ContainerHandle {

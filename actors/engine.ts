@@ -224,6 +224,14 @@ class PaddockEngine implements Engine {
       }
     }
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
+    if (opts.prepare === true && opts.consoleSocket === undefined) {
+      try {
+        await this.holdContainer(rt, rootId);
+      } catch (e) {
+        await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed prepare'));
+        throw e;
+      }
+    }
     this.startHealth(rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
     this.supervision.register(id, undefined, bundle.dir, opts, restart);
@@ -278,6 +286,13 @@ class PaddockEngine implements Engine {
         await this.holdWithConsole(rt, containerId, opts.consoleSocket);
       } catch (e) {
         await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed console hand-off'));
+        throw e;
+      }
+    } else if (opts.prepare === true) {
+      try {
+        await this.holdContainer(rt, containerId);
+      } catch (e) {
+        await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed prepare'));
         throw e;
       }
     }
@@ -975,6 +990,19 @@ class PaddockEngine implements Engine {
    * process now, up to just before execve, with its pty; the master goes to the
    * caller's console socket and the start that follows lets the process run.
    */
+  /**
+   * `prepare`: the container's process is made now (mounts, pivot_root, identity,
+   * createContainer hooks) and waits just before execve; start only releases it, one
+   * round trip (docs/decisions/0017). What runc's create does, and what a warm pool's
+   * acquire relies on.
+   */
+  private async holdContainer(rt: Runtime, containerId: string): Promise<void> {
+    const c = rt.containers.get(containerId);
+    if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+    await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+    rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
+  }
+
   private async holdWithConsole(rt: Runtime, containerId: string, consoleSocket: string): Promise<void> {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });

@@ -113,6 +113,8 @@ function validate(name: string, opts: PoolOptions): Settings {
   if (!Number.isFinite(backoff.maxMs) || backoff.maxMs < backoff.initialMs) bad('backoff.maxMs', 'must be at least backoff.initialMs');
   if (!Number.isFinite(backoff.factor) || backoff.factor < 1) bad('backoff.factor', 'must be at least 1');
   const sandbox: CreateSandboxOptions = {
+    // Members are built up to the container's execve, so acquire() is one release.
+    prepare: true,
     ...(opts.stdio !== undefined ? { stdio: opts.stdio } : {}),
     ...(opts.noPivot !== undefined ? { noPivot: opts.noPivot } : {}),
   };

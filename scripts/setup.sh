@@ -20,6 +20,16 @@ fi
 if [ ! -d node_modules/xstate ] || [ package.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund
 fi
+# The nanomsg addon's own libnanomsg allows 512 sockets per process (NN_MAX_SOCKETS):
+# with a control and an event socket per sandbox, one engine could hold only 256
+# sandboxes. Rebuilt once with room for 4096 (docs/decisions/0016).
+stamp=node_modules/nanomsg/build/.paddock-max-sockets-8192
+if [ ! -f "$stamp" ]; then
+  nodedir=()
+  [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)
+  CFLAGS="-DNN_MAX_SOCKETS=8192" npm rebuild nanomsg "${nodedir[@]}" >/dev/null
+  touch "$stamp"
+fi
 make -C native -j2 >/dev/null
 npx tsc -p tsconfig.build.json
 # The CLI is bundled into one file so each call loads one script, not hundreds of

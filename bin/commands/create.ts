@@ -84,7 +84,8 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
       throw e;
     }
     if (bool(p, 'no-pivot')) throw new UsageError('--no-pivot is for a sandbox\'s root container only');
-    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe', ...(consoleSocket ? { consoleSocket } : {}) });
+    // As runc: create builds the container (createContainer hooks run now); start only execs it.
+    await engine.addContainer(sandboxId, id, bundle, { stdio: 'pipe', ...(consoleSocket ? { consoleSocket } : { prepare: true }) });
     try {
       recordContainer(ctx.root, id, sandboxId);
     } catch (e) {
@@ -102,6 +103,9 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
   try {
     h = await engine.createSandbox(id, bundle, {
       stdio: 'inherit',
+      // As runc: create builds the container (createContainer hooks run now); start only
+      // execs it. `run` starts at once, so preparing would only add a round trip.
+      ...(cmd === 'create' ? { prepare: true } : {}),
       ...(bool(p, 'no-pivot') ? { noPivot: true } : {}),
       ...(consoleSocket ?? own ? { consoleSocket: consoleSocket ?? own?.socket } : {}),
     });

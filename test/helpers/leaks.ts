@@ -21,6 +21,7 @@ export function initSandboxDir(pid: number): string | undefined {
 export function paddockInitPids(): number[] {
   const mine = process.env.PADDOCK_TEST_ROOT ?? `/paddock-test-${process.pid}`;
   const out: number[] = [];
+  const parents = new Map<number, number>();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
@@ -28,12 +29,16 @@ export function paddockInitPids(): number[] {
       if (comm !== 'paddock-init') continue;
       const dir = initSandboxDir(Number(d));
       if (dir && /\/paddock-test-\d+\//.test(dir) && !dir.includes(`${mine}/`)) continue;
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      parents.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
       out.push(Number(d));
     } catch {
       // exited meanwhile
     }
   }
-  return out;
+  // A container process init has forked but not exec'd yet (held by `prepare` or a
+  // terminal's create) still carries init's name: it is part of its sandbox, not an init.
+  return out.filter((p) => !parents.has(parents.get(p) ?? -1));
 }
 
 /** Mount points in the host's mount table under `prefix`. */

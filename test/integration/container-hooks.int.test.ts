@@ -145,4 +145,33 @@ describeIf(['root', 'busybox'])('container hooks (createContainer, startContaine
     expect(await t.engine.wait(sid, 'c2', { timeoutMs: 20_000 })).toMatchObject({ exitCode: 0 });
     expect(JSON.parse(read('second.state').join('\n'))).toMatchObject({ id: 'c2', status: 'creating', bundle: second });
   });
+  test('prepare: createContainer hooks run at create, startContainer hooks only at start (as runc)', async () => {
+    const create = script(hostHooks, 'create', 'echo created > ./tmp/created.at');
+    script(shared, 'start', 'echo started > /tmp/started.at');
+    const sid = t.id();
+    const dir = t.bundle({
+      args: ['sh', '-c', 'cat /tmp/created.at /tmp/started.at'],
+      extra: withHooks({ createContainer: [{ path: create }], startContainer: [{ path: '/tmp/start' }] }),
+    });
+    const h = await t.engine.createSandbox(sid, dir, { prepare: true });
+    expect(fs.readFileSync(path.join(shared, 'created.at'), 'utf8')).toBe('created\n');
+    expect(fs.existsSync(path.join(shared, 'started.at'))).toBe(false);
+    // The held process is init's child, already in a mount namespace of its own.
+    const held = fs.readFileSync(`/proc/${h.pid}/task/${h.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(held).toHaveLength(1);
+    expect(fs.readlinkSync(`/proc/${held[0]}/ns/mnt`)).not.toBe(fs.readlinkSync(`/proc/${h.pid}/ns/mnt`));
+    expect(t.engine.list()[0]).toMatchObject({ id: sid, status: 'created' });
+    await t.engine.startRoot(sid);
+    expect(await t.engine.wait(sid, sid, { timeoutMs: 20_000 })).toMatchObject({ exitCode: 0 });
+    expect(await readAll(h.stdio!.stdout)).toBe('created\nstarted\n');
+  });
+
+  test('prepare: a failing createContainer hook fails create, and nothing is left', async () => {
+    const create = script(hostHooks, 'create', 'echo no >&2; exit 3');
+    const sid = t.id();
+    const dir = t.bundle({ args: ['true'], extra: withHooks({ createContainer: [{ path: create }] }) });
+    await expect(t.engine.createSandbox(sid, dir, { prepare: true })).rejects.toMatchObject({ code: 'EHOOK_FAILED' });
+    expect(t.engine.list()).toEqual([]);
+    expect(fs.existsSync(path.join(t.stateDir, sid))).toBe(false);
+  });
 });

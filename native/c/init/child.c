@@ -817,6 +817,11 @@ void pi_child_main(const struct pi_launch *l)
     report(l, &e);
   }
   umask((mode_t)p->umask);
+  /* create/start: everything the container needs is in place; start decides. The
+   * startContainer hooks belong to start, so they run after the release. */
+  if (l->hold_fd >= 0)
+    wait_for_release(l);
+
   /* OCI: in the container, before the user process; as runc, with its identity and
    * capabilities, before no_new_privs and seccomp. Still with init's SIGPIPE
    * disposition (ignored), so a hook that closes its stdin cannot kill us. */
@@ -830,10 +835,6 @@ void pi_child_main(const struct pi_launch *l)
   sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* nng may own fds without O_CLOEXEC; the error pipe stays open until execve. */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-
-  /* create/start: everything the container needs is in place; start decides. */
-  if (l->hold_fd >= 0)
-    wait_for_release(l);
 
   /* Last, so nothing above is affected; execve is what it is meant to constrain. */
   if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
