@@ -96,7 +96,7 @@ class PaddockEngine implements Engine {
   private nativeImpl: NativeFacade | undefined;
   private watcherImpl: PidfdWatcher | undefined;
   private closed = false;
-  private readonly shutdownParticipants = new Set<() => Promise<void> | void>();
+  private readonly shutdownParticipants = new Set<(mode: 'detach' | 'stop') => Promise<void> | void>();
   private readonly machine: typeof sandboxMachine;
   /** Restart policies (actors/supervision.ts); fed by this engine's events. */
   private readonly supervision: Supervision;
@@ -632,7 +632,11 @@ class PaddockEngine implements Engine {
 
   supervise(spec: SupervisorSpec): SupervisorHandle {
     this.ensureOpen();
-    return createSupervisorTree(spec, engineLeafDriver(this));
+    const tree = createSupervisorTree(spec, engineLeafDriver(this));
+    // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
+    // so after 'detach' their sandboxes run on unsupervised.
+    this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));
+    return tree;
   }
 
   async pool(name: string, opts: PoolOptions): Promise<Pool> {
@@ -668,7 +672,7 @@ class PaddockEngine implements Engine {
    * Work that must end before the sandboxes are stopped or left (restart supervisors,
    * pools): registered by those modules, run first by shutdown().
    */
-  onShutdown(fn: () => Promise<void> | void): () => void {
+  onShutdown(fn: (mode: 'detach' | 'stop') => Promise<void> | void): () => void {
     this.shutdownParticipants.add(fn);
     return () => this.shutdownParticipants.delete(fn);
   }
@@ -690,7 +694,7 @@ class PaddockEngine implements Engine {
     await this.pools.drainAll();
     for (const fn of [...this.shutdownParticipants]) {
       try {
-        await fn();
+        await fn(mode);
       } catch (e) {
         this.log.warn({ err: e }, 'shutdown: a supervisor did not stop cleanly');
       }
