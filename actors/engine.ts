@@ -114,6 +114,7 @@ class PaddockEngine implements Engine {
     fs.chmodSync(this.stateDir, 0o711);
     this.supervisor.start();
     this.supervision = new Supervision(this, this.stateDir, this.log, (e) => this.subject.next(e));
+    this.supervision.inspect = options.inspect;
     this.pools = new PoolRegistry({
       createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
       startRoot: (id) => this.startRoot(id),
@@ -632,7 +633,8 @@ class PaddockEngine implements Engine {
 
   supervise(spec: SupervisorSpec): SupervisorHandle {
     this.ensureOpen();
-    const tree = createSupervisorTree(spec, engineLeafDriver(this));
+    const driver = engineLeafDriver(this);
+    const tree = createSupervisorTree(spec, this.options.inspect ? { ...driver, inspect: this.options.inspect } : driver);
     // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
     // so after 'detach' their sandboxes run on unsupervised.
     this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));

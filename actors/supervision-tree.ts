@@ -55,6 +55,8 @@ export interface LeafDriver {
   start(leaf: LeafSpec): Promise<void>;
   stop(leafId: string): Promise<void>;
   onExit(listener: (leafId: string, exit: ExitStatus) => void): () => void;
+  /** An XState inspection observer, so the group machines show in the inspector. */
+  readonly inspect?: (event: unknown) => void;
 }
 
 const isGroup = (c: LeafSpec | SupervisorSpec): c is SupervisorSpec => 'children' in c;
@@ -167,6 +169,7 @@ class GroupNode implements SupervisorHandle {
         periodMs: this.spec.periodMs ?? 5000,
         children: this.spec.children.map((c) => (isGroup(c) ? { id: c.name, policy: 'always' as const } : { id: c.id, policy: c.restart?.policy ?? 'always' })),
       },
+      ...(this.driver.inspect ? { inspect: this.driver.inspect as never } : {}),
     });
     this.actor = actor;
     for (const t of ['group.restarting', 'group.escalated', 'group.stopped'] as const) actor.on(t, (e) => this.subject.next(e));

@@ -58,6 +58,8 @@ export class Supervision {
   private readonly lastExit = new Map<string, ExitStatus>();
   private readonly dir: string;
   private closed = false;
+  /** The engine's inspection observer (EngineOptions.inspect): restart machines show in the inspector. */
+  inspect: ((event: unknown) => void) | undefined;
 
   constructor(
     private readonly engine: SupervisedEngine,
@@ -198,9 +200,10 @@ export class Supervision {
         relaunch: fromPromise<void, RelaunchInput>(({ input }) => this.relaunch(child, input.since)),
       },
     });
+    const inspect = this.inspect ? { inspect: this.inspect as never } : {};
     const actor = snapshot
-      ? createActor(machine, { snapshot: snapshot as never, input: undefined as never })
-      : createActor(machine, { input: { childId: child.key, policy: child.spec.policy } });
+      ? createActor(machine, { snapshot: snapshot as never, input: undefined as never, ...inspect })
+      : createActor(machine, { input: { childId: child.key, policy: child.spec.policy }, ...inspect });
     child.actor = actor;
     const ids = { sandboxId: child.spec.sandboxId, ...(child.spec.containerId !== undefined ? { containerId: child.spec.containerId } : {}) };
     const forward = (e: RestartEmitted) => {
