@@ -96,10 +96,9 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
       while ((JSON.parse(cli('ps', '--format', 'json', 'e2').stdout || '[]') as number[]).length < 2) {
         if (Date.now() > deadline) throw new Error('exec did not start');
       }
-      const t0 = Date.now();
+      // Succeeds although `exec` still waits (its process sleeps longer than the CLI's
+      // lock wait): the exec caller released the sandbox.
       expect(cli('kill', 'e2', 'KILL').code).toBe(0);
-      // Well under the 10 s lock wait: the exec caller released the sandbox.
-      expect(Date.now() - t0).toBeLessThan(8_000);
       const code = await new Promise<number | null>((resolve) => {
         const t = setTimeout(() => resolve(-1), 15_000);
         waiter.once('exit', (c) => {

@@ -51,9 +51,7 @@ describe('actors/hooks', () => {
   it('a hook exceeding its timeout is killed, with what it started', async () => {
     const pidFile = path.join(dir, 'child.pid');
     const hook = script('slow', `sleep 30 & echo $! > ${pidFile}; wait`);
-    const t0 = Date.now();
     const e = (await runHook('prestart', 0, { path: hook, timeout: 1 }, state, ctx).catch((x) => x)) as PaddockError;
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(e.code).toBe('EHOOK_FAILED');
     expect(e.message).toMatch(/timed out after 1s/);
     const child = Number(fs.readFileSync(pidFile, 'utf8'));
@@ -62,10 +60,13 @@ describe('actors/hooks', () => {
   });
 
   it('a hook that leaves a daemon holding its stdout still returns', async () => {
-    const hook = script('daemon', 'sleep 5 & exit 0');
-    const t0 = Date.now();
+    const pidFile = path.join(dir, 'daemon.pid');
+    const hook = script('daemon', `sleep 5 & echo $! > ${pidFile}; exit 0`);
     await runHook('poststart', 0, { path: hook }, state, ctx);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    // It returned while the daemon (holding the hook's stdout) still runs.
+    const daemon = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(fs.existsSync(`/proc/${daemon}`)).toBe(true);
+    process.kill(daemon, 'SIGKILL');
   });
 
   it('runHooks stops at the first failure; runHooksWarn runs them all', async () => {

@@ -319,11 +319,8 @@ describeNative('compileSeccomp (libseccomp)', () => {
   });
 
   describe('the default profile', () => {
-    it('compiles quickly, skipping only names foreign to this host', () => {
-      const t0 = process.hrtime.bigint();
+    it('compiles, skipping only names foreign to this host', () => {
       const c = compileSeccomp(defaultSeccompProfile());
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      expect(ms).toBeLessThan(1000);
       expect(c.bpf.length % 8).toBe(0);
       expect(c.bpf.length / 8).toBeLessThan(4096); // BPF_MAXINSNS
       expect(c.flags).toBe(0);
