@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { createEngine, type Engine } from '../../index';
+import { createEngine, type Engine, type EngineOptions } from '../../index';
+import { reapZombies } from './subreaper';
 import { makeBundle, type MakeBundleOptions, type TestBundle } from './bundle';
 import { quietLogger, readAll, testStateDir } from './env';
 
@@ -56,4 +57,50 @@ export function useEngine(name: string) {
 /** The value of a `Name:\tvalue` line, as in /proc/self/status. */
 export function statusField(out: string, name: string): string | undefined {
   return new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(out)?.[1];
+}
+
+/**
+ * For tests in which one supervisor follows another on the same state dir: `open()`
+ * makes the next engine (it is closed after the test). afterEach closes them all, then
+ * a last engine stops and destroys whatever the test left (restart state included),
+ * also when it failed; bundles and the state dir go, and orphaned inits are reaped.
+ * The caller also calls useSubreaper() (inits of a dead supervisor are its orphans).
+ */
+export function useSuccessiveEngines(name: string) {
+  const ctx = { stateDir: '' };
+  const engines: Engine[] = [];
+  const bundles: TestBundle[] = [];
+  beforeEach(() => {
+    ctx.stateDir = testStateDir(name);
+  });
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close().catch(() => undefined);
+    const last = await createEngine({ stateDir: ctx.stateDir, logger: quietLogger() });
+    await last.shutdown({ mode: 'stop', graceMs: 0 });
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(ctx.stateDir, { recursive: true, force: true });
+    reapZombies();
+  });
+  return {
+    get stateDir(): string {
+      return ctx.stateDir;
+    },
+    /** The next supervisor on the state dir (createEngine options may be added). */
+    async open(options: Partial<EngineOptions> = {}): Promise<Engine> {
+      const e = await createEngine({ stateDir: ctx.stateDir, logger: quietLogger(), ...options });
+      engines.push(e);
+      return e;
+    },
+    /** Keeps an engine made elsewhere (closed after the test like the others). */
+    adopt(e: Engine): Engine {
+      engines.push(e);
+      return e;
+    },
+    /** A bundle over the shared rootfs whose root runs `args`, removed after the test. */
+    bundle(args: string[]): string {
+      const b = makeBundle({ args });
+      bundles.push(b);
+      return b.dir;
+    },
+  };
 }

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createEngine, type Engine } from '../../index';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
-import { reapZombies, useSubreaper } from '../helpers/subreaper';
+import { useSuccessiveEngines } from '../helpers/engine-fixture';
+import { describeIf, poll, readAll } from '../helpers/env';
+import { useSubreaper } from '../helpers/subreaper';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -14,44 +13,20 @@ const ROOT = path.resolve(__dirname, '..', '..');
  * same state dir reads every status and the output written in between.
  */
 describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () => {
-  let stateDir: string;
-  const engines: Engine[] = [];
-  const bundles: TestBundle[] = [];
-  const bundle = (args: string[]) => {
-    const b = makeBundle({ args });
-    bundles.push(b);
-    return b.dir;
-  };
-  const open = async () => {
-    const e = await createEngine({ stateDir, logger: quietLogger() });
-    engines.push(e);
-    return e;
-  };
-
+  const t = useSuccessiveEngines('reattach');
   useSubreaper();
-  beforeEach(() => {
-    stateDir = testStateDir('reattach');
-  });
-  afterEach(async () => {
-    const last = engines[engines.length - 1];
-    if (last) for (const s of last.list()) await last.destroy(s.id).catch(() => undefined);
-    for (const e of engines.splice(0)) await e.close();
-    for (const b of bundles.splice(0)) b.cleanup();
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    reapZombies();
-  });
 
   test('engine closed (detached) while containers run; a new engine reads every status and log', async () => {
-    const a = await open();
-    await a.createSandbox('r1', bundle(['sleep', '60']));
+    const a = await t.open();
+    await a.createSandbox('r1', t.bundle(['sleep', '60']));
     await a.startRoot('r1');
-    const b = await a.startContainer('r1', 'b', bundle(['sh', '-c', 'sleep 0.3; echo b-out; exit 3']));
+    const b = await a.startContainer('r1', 'b', t.bundle(['sh', '-c', 'sleep 0.3; echo b-out; exit 3']));
     const ex = await a.execute('r1', 'r1', { args: ['sh', '-c', 'sleep 0.3; echo ex-out; exit 4'] });
     await a.close();
     // Both exit while no supervisor listens.
     await poll(() => (!fs.existsSync(`/proc/${b.hostPid}`) && !fs.existsSync(`/proc/${ex.hostPid}`) ? true : undefined), 10_000, 'exits');
 
-    const n = await open();
+    const n = await t.open();
     expect(n.isRunning('r1')).toBe(true);
     expect(await n.wait('r1', 'b', { timeoutMs: 5_000 })).toMatchObject({ exitCode: 3, signal: null });
     expect(await n.waitPid('r1', ex.pid, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 4, signal: null });
@@ -62,8 +37,8 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
   });
 
   test('each exit is reported once across supervisors: what the first reported is not repeated, what happened between is', async () => {
-    const a = await open();
-    await a.createSandbox('once', bundle(['sleep', '60']));
+    const a = await t.open();
+    await a.createSandbox('once', t.bundle(['sleep', '60']));
     await a.startRoot('once');
     const seenA: string[] = [];
     a.events$.subscribe((e) => {
@@ -77,8 +52,7 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
 
     // The second supervisor subscribes before it reattaches, through a fresh engine's events$.
     const seenB: string[] = [];
-    const n = await createEngine({ stateDir, logger: quietLogger(), reattach: false });
-    engines.push(n);
+    const n = await t.open({ reattach: false });
     n.events$.subscribe((e) => {
       if (e.type === 'exit') seenB.push(`${e.containerId}:${e.kind}:${e.exit.exitCode}`);
     });
@@ -93,19 +67,19 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
   });
 
   test('output keeps flowing into the log while no supervisor runs, and a new engine replays all of it', async () => {
-    const a = await open();
-    const h = await a.createSandbox('stream', bundle(['sh', '-c', 'seq 1 100000; echo half >&2; sleep 0.5; seq 100001 200000']));
+    const a = await t.open();
+    const h = await a.createSandbox('stream', t.bundle(['sh', '-c', 'seq 1 100000; echo half >&2; sleep 0.5; seq 100001 200000']));
     await a.startRoot('stream');
     // Read the first half through the live stream, then drop the supervisor mid-run.
     const firstHalf = await poll(() => {
-      const text = fs.readFileSync(path.join(stateDir, 'stream', 'logs', 'stream.stderr'), 'utf8');
+      const text = fs.readFileSync(path.join(t.stateDir, 'stream', 'logs', 'stream.stderr'), 'utf8');
       return text.includes('half') ? true : undefined;
     }, 10_000, 'first half');
     expect(firstHalf).toBe(true);
     h.stdio!.stdout.destroy();
     await a.close();
 
-    const n = await open();
+    const n = await t.open();
     expect(await n.wait('stream', 'stream', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     const all = await readAll(n.logs('stream', 'stream', { follow: true }));
     const lines = all.trimEnd().split('\n');
@@ -116,12 +90,12 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
   });
 
   test('supervisor process SIGKILLed mid-run; the sandbox finishes alone; a new engine gets the status', async () => {
-    const dir = bundle(['sh', '-c', 'echo before; sleep 1; echo after; exit 9']);
+    const dir = t.bundle(['sh', '-c', 'echo before; sleep 1; echo after; exit 9']);
     const script = `
       const { createEngine } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
       const pino = require('pino');
       (async () => {
-        const e = await createEngine({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
+        const e = await createEngine({ stateDir: ${JSON.stringify(t.stateDir)}, logger: pino({ level: 'silent' }) });
         await e.createSandbox('victim', ${JSON.stringify(dir)});
         const c = await e.startRoot('victim');
         process.stdout.write('started ' + c.hostPid + '\\n');
@@ -146,7 +120,7 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     const containerHostPid = Number(line.split(' ')[1]);
     await poll(() => (!fs.existsSync(`/proc/${containerHostPid}/cmdline`) || fs.readFileSync(`/proc/${containerHostPid}/cmdline`).length === 0 ? true : undefined), 10_000, 'container exit');
 
-    const n = await open();
+    const n = await t.open();
     expect(await n.wait('victim', 'victim', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 9, signal: null });
     expect(await readAll(n.logs('victim', 'victim'))).toBe('before\nafter\n');
     expect(n.list().find((s) => s.id === 'victim')?.status).toBe('stopped');

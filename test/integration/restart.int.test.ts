@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createEngine, isPaddockError, type Engine, type EngineEvent } from '../../index';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { useEngine } from '../helpers/engine-fixture';
-import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
-import { reapZombies, useSubreaper } from '../helpers/subreaper';
+import { isPaddockError, type Engine, type EngineEvent } from '../../index';
+import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
+import { describeIf, poll } from '../helpers/env';
+import { useSubreaper } from '../helpers/subreaper';
 
 type Restart = Extract<EngineEvent, { type: `restart.${string}` }>;
 type Stamped = { e: EngineEvent; t: number };
@@ -175,37 +174,13 @@ describeIf(['root', 'busybox'])('restart policies on real sandboxes', () => {
 });
 
 describeIf(['root', 'busybox'])('restart policies across a supervisor restart', () => {
-  let stateDir: string;
-  const engines: Engine[] = [];
-  const bundles: TestBundle[] = [];
-  const bundle = (args: string[]) => {
-    const b = makeBundle({ args });
-    bundles.push(b);
-    return b.dir;
-  };
-  const open = async () => {
-    const e = await createEngine({ stateDir, logger: quietLogger() });
-    engines.push(e);
-    return e;
-  };
-
+  const t = useSuccessiveEngines('rstre');
   useSubreaper();
-  beforeEach(() => {
-    stateDir = testStateDir('rstre');
-  });
-  afterEach(async () => {
-    const last = engines[engines.length - 1];
-    if (last) for (const s of last.list()) await last.destroy(s.id).catch(() => undefined);
-    for (const e of engines.splice(0)) await e.close();
-    for (const b of bundles.splice(0)) b.cleanup();
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    reapZombies();
-  });
 
   test('a supervisor that closes during the backoff: the next one carries the restart out exactly once', async () => {
-    const a = await open();
+    const a = await t.open();
     const ra = record(a);
-    await a.createSandbox('rb', bundle(['sh', '-c', 'exit 1']), {
+    await a.createSandbox('rb', t.bundle(['sh', '-c', 'exit 1']), {
       stdio: 'ignore',
       restart: { maxRestarts: 1, backoff: { initialMs: 1000, factor: 1 } },
     });
@@ -214,7 +189,7 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
     await a.close();
     expect(ra.restarts('rb').map((s) => s.e.type)).toEqual(['restart.scheduled']);
 
-    const b = await open();
+    const b = await t.open();
     const rb = record(b);
     await rb.until((e) => e.type === 'restart.gaveUp', 'give-up on the new engine');
     // One relaunch by the new engine; its instance failed too and exceeded maxRestarts 1.
@@ -223,14 +198,14 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
   });
 
   test('a sandbox that exits while no supervisor runs is handled by its policy once', async () => {
-    const a = await open();
-    await a.createSandbox('rx', bundle(['sleep', '600']), { stdio: 'ignore', restart: { policy: 'on-failure', backoff: FAST } });
+    const a = await t.open();
+    await a.createSandbox('rx', t.bundle(['sleep', '600']), { stdio: 'ignore', restart: { policy: 'on-failure', backoff: FAST } });
     const started = await a.startRoot('rx');
     await a.close();
     process.kill(started.hostPid, 'SIGKILL');
     await poll(() => (fs.existsSync(`/proc/${started.hostPid}`) ? undefined : true), 10_000, 'container gone');
 
-    const b = await open();
+    const b = await t.open();
     const rb = record(b);
     await rb.until((e) => e.type === 'restart.launched', 'relaunch');
     await poll(() => (b.list().find((s) => s.id === 'rx')?.status === 'running' ? true : undefined), 10_000, 'running again');
@@ -238,7 +213,7 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
     expect(rb.restarts('rx').map((s) => s.e.type)).toEqual(['restart.launched']);
     // A third engine finds the machine running with a running sandbox: nothing to do.
     await b.close();
-    const c = await open();
+    const c = await t.open();
     const rc = record(c);
     await new Promise((r) => setTimeout(r, 100));
     expect(rc.restarts('rx')).toEqual([]);
