@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "pd_fdpass.h"
 
 #define PROPAGATION_FLAGS (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
 /* Flags a bind mount can only get through a second, remounting mount(2) call. */
@@ -585,15 +586,7 @@ static int setup_console(const struct pi_launch *l, int stdio[3], struct pi_erro
 {
   const struct pd_plan *p = l->plan;
   int unlock = 0, master, slave;
-  char byte = 'T';
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
-  struct cmsghdr *c;
+  static const char byte = 'T';
 
   master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0)
@@ -616,13 +609,7 @@ static int setup_console(const struct pi_launch *l, int stdio[3], struct pi_erro
       goto err_both;
     }
   }
-  memset(ctl.buf, 0, sizeof ctl.buf);
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  if (sendmsg(l->console_fd, &msg, MSG_NOSIGNAL) != 1) {
+  if (pd_sendfd(l->console_fd, master, &byte, 1) < 0) {
     fail(e, "console_send", NULL);
     goto err_both;
   }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "pd_fdpass.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -81,14 +82,6 @@ static int send_master(const char *path, int master, struct pi_error *e)
 {
   static const char name[] = "/dev/ptmx";
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  struct iovec iov = {.iov_base = (void *)name, .iov_len = sizeof name - 1};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
-  struct cmsghdr *c;
   int sock, r = 0;
 
   if (strlen(path) >= sizeof addr.sun_path)
@@ -101,15 +94,8 @@ static int send_master(const char *path, int master, struct pi_error *e)
     r = pi_fail(e, "console_connect", errno, path);
     goto out;
   }
-  memset(ctl.buf, 0, sizeof ctl.buf);
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  errno = 0;
-  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
-    r = pi_fail(e, "console_send", errno ? errno : EPROTO, path);
+  if (pd_sendfd(sock, master, name, sizeof name - 1) < 0)
+    r = pi_fail(e, "console_send", errno, path);
 out:
   close(sock);
   return r;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "paddock_native.h"
+#include "pd_fdpass.h"
 
 static int fill_addr(struct sockaddr_un *addr, const char *path, const char *step)
 {
@@ -114,20 +115,13 @@ out:
 int pd_send_fd(const char *path, int fd, const char *name)
 {
   struct sockaddr_un addr;
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  struct iovec iov = {.iov_base = (void *)name, .iov_len = name ? strlen(name) : 0};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
-  struct cmsghdr *c;
+  size_t len = name ? strlen(name) : 0;
   int sock, r;
 
   pd_ok();
   if ((r = fill_addr(&addr, path, "console_socket")) < 0)
     return r;
-  if (iov.iov_len == 0)
+  if (len == 0)
     return pd_fail("console_socket", EINVAL, "empty name");
   sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
@@ -136,15 +130,8 @@ int pd_send_fd(const char *path, int fd, const char *name)
     r = pd_fail("console_socket", errno, "%s", path);
     goto out;
   }
-  memset(ctl.buf, 0, sizeof ctl.buf);
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  errno = 0;
-  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
-    r = pd_fail("console_send", errno ? errno : EPROTO, "%s", path);
+  if (pd_sendfd(sock, fd, name, len) < 0) {
+    r = pd_fail("console_send", errno, "%s", path);
     goto out;
   }
   r = 0;
