@@ -1005,7 +1005,8 @@ class PaddockEngine implements Engine {
   private async holdContainer(rt: Runtime, containerId: string): Promise<void> {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-    await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+    const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+    this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
   }
 
@@ -1013,9 +1014,10 @@ class PaddockEngine implements Engine {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
     const plan = c.plan;
-    await this.withConsole(rt, consoleSocket, (endpoint) =>
+    const reply = await this.withConsole(rt, consoleSocket, (endpoint) =>
       this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
     );
+    this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
   }
 

@@ -29,6 +29,11 @@ export interface ContainerContext extends ContainerInput {
    * replies travel on different sockets, so their order is not guaranteed).
    */
   earlyExit?: { pid: number; exit: ExitStatus };
+  /**
+   * Set when the process was made at create and waits before its execve (`prepare`, or
+   * a terminal's create): it can be signalled, and can die, before start.
+   */
+  prepared?: StartedProcess;
 }
 
 export interface StartedProcess {
@@ -38,6 +43,8 @@ export interface StartedProcess {
 
 export type ContainerEvent =
   | { type: 'start' }
+  /** paddock-init made the process and holds it before execve (create/start split). */
+  | { type: 'prepared'; pid: number; hostPid: number }
   | { type: 'signal' }
   | { type: 'exec' }
   | { type: 'destroy' }
@@ -65,6 +72,7 @@ export const containerMachine = setup({
     keepEarlyExit: assign((_, early: { pid: number; exit: ExitStatus }) => ({ earlyExit: early })),
     applyEarlyExit: assign(({ context }) => (context.earlyExit ? { exit: context.earlyExit.exit, earlyExit: undefined } : {})),
     countSignal: assign(({ context }) => ({ signalsSent: context.signalsSent + 1 })),
+    recordPrepared: assign((_, held: StartedProcess) => ({ prepared: held, pid: held.pid, hostPid: held.hostPid })),
     countExec: assign(({ context }) => ({ execs: context.execs + 1 })),
     notifyStarted: sendParent(({ context }) => ({ type: 'container.started', containerId: context.containerId })),
     notifyStartFailed: sendParent(({ context }) => ({
@@ -83,6 +91,8 @@ export const containerMachine = setup({
   },
   guards: {
     isOwnRootProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.pid,
+    isPrepared: ({ context }) => context.prepared !== undefined,
+    isPreparedProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.prepared?.pid,
     /** The same exit often arrives twice (event channel and exits.log); only a new status counts. */
     isNewStatusOfRootProcess: ({ context, event }) =>
       event.type === 'process.exited' &&
@@ -96,9 +106,17 @@ export const containerMachine = setup({
   initial: 'created',
   states: {
     created: {
-      description: 'Bundle loaded and planned; no process yet.',
+      description: 'Bundle loaded and planned; no process yet, or one held before its execve (prepared).',
       on: {
         start: 'starting',
+        prepared: { actions: { type: 'recordPrepared', params: ({ event }) => ({ pid: event.pid, hostPid: event.hostPid }) } },
+        signal: { guard: 'isPrepared', actions: 'countSignal' },
+        // A prepared process killed before start (runc allows kill on a created container).
+        'process.exited': {
+          guard: 'isPreparedProcess',
+          target: 'stopped',
+          actions: { type: 'recordExit', params: ({ event }) => event.exit },
+        },
         destroy: 'stopped',
         'sandbox.lost': {
           target: 'stopped',

@@ -219,6 +219,8 @@ export const sandboxMachine = setup({
         'container.add': { guard: 'hasNoRoot', actions: 'addContainer' },
         start: { guard: 'hasRoot', target: 'starting' },
         destroy: 'destroying',
+        // A prepared root process killed before start: the sandbox ends with it.
+        'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
         'init.exited': { target: 'stopped', actions: 'loseChildren' },
       },
     },

@@ -67,6 +67,22 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(fs.existsSync(path.join(root, 'c1'))).toBe(false);
   });
 
+  test('kill of a created container (its process waits before execve, as with runc) stops it; delete cleans up', () => {
+    expect(cli('create', '--bundle', bundle(['sleep', '60']), 'ck').code).toBe(0);
+    expect(JSON.parse(cli('state', 'ck').stdout)).toMatchObject({ status: 'created' });
+    // KILL: the held process is PID 1 of its PID namespace, which ignores signals it has no handler for.
+    expect(cli('kill', 'ck', 'KILL').code).toBe(0);
+    const deadline = Date.now() + 10_000;
+    let st;
+    do st = JSON.parse(cli('state', 'ck').stdout);
+    while (st.status !== 'stopped' && Date.now() < deadline);
+    expect(st).toMatchObject({ status: 'stopped' });
+    // It never ran: start is refused, delete works.
+    expect(cli('start', 'ck').code).not.toBe(0);
+    expect(cli('delete', 'ck').code).toBe(0);
+    expect(fs.existsSync(path.join(root, 'ck'))).toBe(false);
+  });
+
   test('run exits with the container status; list shows containers', () => {
     expect(cli('run', '--bundle', bundle(['true']), 'r0').code).toBe(0);
     expect(cli('run', '--bundle', bundle(['sh', '-c', 'exit 3']), 'r3').code).toBe(3);

@@ -804,6 +804,10 @@ void pi_child_main(const struct pi_launch *l)
     report(l, &e);
   }
   umask((mode_t)p->umask);
+  /* init blocks the signals it reads through its signalfd; they must not stay blocked
+   * in the container, and a held container must die of a kill as runc's does. */
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* create/start: everything the container needs is in place; start decides. The
    * startContainer hooks belong to start, so they run after the release. */
   if (l->hold_fd >= 0)
@@ -815,11 +819,8 @@ void pi_child_main(const struct pi_launch *l)
   if (pi_run_hooks(p, PD_HOOK_START_CONTAINER, NULL, &e) < 0)
     report(l, &e);
 
-  /* init blocks the signals it reads through its signalfd and ignores SIGPIPE;
-   * neither must leak into the container. */
+  /* init ignores SIGPIPE; that must not leak into the container. */
   signal(SIGPIPE, SIG_DFL);
-  sigfillset(&all);
-  sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* nng may own fds without O_CLOEXEC; the error pipe stays open until execve. */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 

@@ -348,3 +348,27 @@ describe('containerMachine: pause', () => {
     expect(l.snap().context.exit).toEqual({ exitCode: null, signal: null });
   });
 });
+
+describe('container machine: a prepared process (held before execve at create)', () => {
+  it('takes signals only once prepared, and stops if the held process dies before start', () => {
+    const h = harness(() => never());
+    expect(h.snap().can({ type: 'signal' })).toBe(false);
+    h.send({ type: 'prepared', pid: 1, hostPid: 4321 });
+    expect(h.snap().value).toBe('created');
+    expect(h.snap().context).toMatchObject({ prepared: { pid: 1, hostPid: 4321 }, pid: 1, hostPid: 4321 });
+    expect(h.snap().can({ type: 'signal' })).toBe(true);
+    // Another pid's exit is not this container's.
+    h.send({ type: 'process.exited', pid: 7, exit: { exitCode: 0, signal: null } });
+    expect(h.snap().value).toBe('created');
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: null, signal: 9 } });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context.exit).toEqual({ exitCode: null, signal: 9 });
+    expect(h.received()).toContain('container.stopped');
+  });
+
+  it('an unprepared created container ignores a stray exit', () => {
+    const h = harness(() => never());
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
+    expect(h.snap().value).toBe('created');
+  });
+});
