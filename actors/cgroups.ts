@@ -29,7 +29,7 @@ export type CgroupMode = 'v2' | 'hybrid' | 'v1' | 'none';
  * into at pause, so paddock-init stays thawed (actors/freezer.ts, docs/decisions/0014).
  */
 export const CONTAINERS_CHILD = 'containers';
-export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'cpuset'] as const;
+export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'cpuset', 'devices'] as const;
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 /** A hierarchy a file lives in: a v1 controller's mount, or the cgroup2 tree. */
 export type Hierarchy = V1Controller | 'unified';
@@ -203,6 +203,22 @@ export function planWrites(mode: CgroupMode, res: OciResources | undefined): Cgr
   return out;
 }
 
+/**
+ * linux.resources.devices as v1 devices-cgroup writes: deny everything, then each
+ * allow rule (`c 1:3 rwm`; -1 or absent major/minor is `*`). validate.ts only lets
+ * through deny-all followed by allows of the standard devices.
+ */
+export function deviceWrites(res: OciResources | undefined): CgroupWrite[] {
+  const rules = (res as { devices?: readonly { allow?: boolean; type?: string; major?: number; minor?: number; access?: string }[] } | undefined)?.devices;
+  if (!rules || rules.length === 0) return [];
+  const id = (n: number | undefined) => (n === undefined || n < 0 ? '*' : String(n));
+  return rules.map((r) => ({
+    hierarchy: 'devices' as const,
+    file: r.allow ? 'devices.allow' : 'devices.deny',
+    value: `${r.type ?? 'a'} ${id(r.major)}:${id(r.minor)} ${r.access ?? 'rwm'}`,
+  }));
+}
+
 /** True when the resources ask for a limit (containerd's default cpu.shares 1024 and device rules do not). */
 export function requestsLimits(res: OciResources | undefined): boolean {
   return planWrites('v2', res).some((w) => !(w.file === 'cpu.weight' && res?.cpu?.shares === 1024));
@@ -237,7 +253,7 @@ export class SandboxCgroup {
   constructor(
     readonly layout: CgroupLayout,
     readonly relPath: string,
-    opts: { cpuset?: boolean } = {},
+    opts: { cpuset?: boolean; devices?: boolean } = {},
   ) {
     const dirs: Dir[] = [];
     const seen = new Set<string>();
@@ -251,6 +267,10 @@ export class SandboxCgroup {
       for (const c of ['memory', 'cpu', 'cpuacct', 'pids', 'freezer'] as const) add(c, layout.v1[c]);
       // An empty v1 cpuset refuses tasks: only made when cpus/mems are asked for.
       if (opts.cpuset) add('cpuset', layout.v1.cpuset);
+      // Only when device rules are applied (a sandbox without a user namespace), or found
+      // again on reattach so teardown removes it.
+      const dev = layout.v1.devices;
+      if (dev !== undefined && (opts.devices || fs.existsSync(path.join(dev, relPath)))) add('devices', dev);
       if (layout.mode === 'hybrid') add('unified', layout.unified);
     }
     this.dirs = dirs;
@@ -277,9 +297,13 @@ export class SandboxCgroup {
    * Makes every directory (v2: enabling controllers down the parent chain), then
    * applies the limits. On failure removes what it made and throws CgroupError.
    */
-  create(res: OciResources | undefined, opts: { deferPids?: boolean } = {}): void {
+  create(res: OciResources | undefined, opts: { deferPids?: boolean; devices?: boolean } = {}): void {
     if (this.dirs.length === 0) throw new CgroupError('ENOENT', 'no cgroup hierarchy is mounted');
-    const all = planWrites(this.layout.mode, res);
+    if (opts.devices && (this.layout.mode === 'v2' || this.dirOf('devices') === undefined)) {
+      // cgroup v2 filters devices with an eBPF program attached to the cgroup: not built yet.
+      throw new CgroupError('ENOTSUP', 'devices: the device cgroup needs the v1 devices controller (cgroup v2 device programs are not supported)');
+    }
+    const all = [...planWrites(this.layout.mode, res), ...(opts.devices ? deviceWrites(res) : [])];
     const writes = opts.deferPids ? all.filter((w) => w.file !== 'pids.max') : all;
     try {
       for (const d of this.dirs) this.makeDir(d, writes);

@@ -365,15 +365,19 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
  */
 function makeCgroup(rt: Runtime, layout: CgroupLayout | false): SandboxCgroup | undefined {
   const resources = rt.bundle.config.linux?.resources;
-  const wanted = requestsLimits(resources);
+  // Device rules matter without a user namespace (inside one the kernel already keeps
+  // the container from opening device nodes it makes): then the device cgroup applies them.
+  const devices =
+    (resources?.devices?.length ?? 0) > 0 && !(rt.bundle.config.linux?.namespaces ?? []).some((n) => n.type === 'user');
+  const wanted = requestsLimits(resources) || devices;
   if (layout === false || layout.mode === 'none') {
     if (!wanted) return undefined;
     throw new LaunchError('cgroup: ENOENT (no cgroup hierarchy is available; linux.resources asks for limits)', { sandboxId: rt.id, step: 'cgroup', field: 'linux.resources' });
   }
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
-  const cg = new SandboxCgroup(layout, sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset });
+  const cg = new SandboxCgroup(layout, sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices });
   try {
-    cg.create(resources, { deferPids: true });
+    cg.create(resources, { deferPids: true, devices });
     return cg;
   } catch (e) {
     if (wanted) throw cgroupLaunchError(rt, e);

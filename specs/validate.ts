@@ -594,7 +594,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   }
 
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
-  if (linux.resources !== undefined) checkResources(c, linux.resources, ctx);
+  if (linux.resources !== undefined) checkResources(c, linux.resources);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
   if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
     c.unsupported('linux.devices', 'only the default devices are available');
@@ -632,7 +632,7 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
  * device nodes on the container's own mounts, so the rules hold without a device
  * cgroup.
  */
-function checkResources(c: Checker, res: Json, ctx: Ctx): void {
+function checkResources(c: Checker, res: Json): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
@@ -666,7 +666,9 @@ function checkResources(c: Checker, res: Json, ctx: Ctx): void {
       (first.minor === undefined || first.minor === -1);
     if (!denyAll || !rest.every(isDefaultDeviceAllow)) {
       c.unsupported(f, "device rules are not supported; only the default rules (deny all, then allow the standard devices) are tolerated");
-    } else if (!ctx.userns) c.unsupported(f, 'the device cgroup is not applied; deny-all is tolerated only inside a user namespace');
+    }
+    // Without a user namespace they are applied through the v1 devices cgroup at launch
+    // (a host without it fails the create there, naming the step).
   }
 }
 

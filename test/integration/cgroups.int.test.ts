@@ -75,6 +75,41 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
     for (const d of dirsOf(sid)) expect(fs.existsSync(d)).toBe(false);
   });
 
+  // The v1 devices controller is what applies device rules here; a v2-only host refuses them (tested in unit tests).
+  (layout.mode !== 'v2' && layout.v1.devices ? test : test.skip)(
+    "without a user namespace, containerd's default device rules go to the devices cgroup: a node outside them cannot be opened",
+    async () => {
+      const sid = id();
+      const dir = fx.bundle({
+        userns: false,
+        // mknod needs CAP_MKNOD and a tmpfs that allows device nodes (no nodev).
+        args: ['sh', '-c', 'mknod /tmp/loop b 7 0 && head -c 1 /tmp/loop; echo "rc=$?"; head -c 0 /dev/null && echo null-ok'],
+        extra: (c) => {
+          c.process!.capabilities = { bounding: ['CAP_MKNOD'], effective: ['CAP_MKNOD'], permitted: ['CAP_MKNOD'] };
+          c.mounts = [...(c.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=1777'] }];
+          c.linux!.resources = {
+            devices: [
+              { allow: false, access: 'rwm' },
+              { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+              { allow: true, type: 'c', major: 136, access: 'rwm' },
+            ],
+          };
+        },
+      });
+      const h = await fx.engine.createSandbox(sid, dir);
+      const devDir = new SandboxCgroup(layout, sandboxCgroupPath(fx.stateDir, sid), { devices: true }).dirOf('devices') as string;
+      expect(fs.readFileSync(path.join(devDir, 'devices.list'), 'utf8').trim().split('\n').sort()).toEqual(['c 136:* rwm', 'c 1:3 rwm']);
+      await fx.engine.startRoot(sid);
+      expect(await fx.engine.wait(sid, sid, { timeoutMs: 20_000 })).toMatchObject({ exitCode: 0 });
+      const out = await readAll(h.stdio!.stdout);
+      const err = await readAll(h.stdio!.stderr);
+      expect(err).toMatch(/Operation not permitted/);
+      expect(out).toMatch(/rc=1\nnull-ok\n$/);
+      await fx.engine.destroy(sid);
+      expect(fs.existsSync(devDir)).toBe(false);
+    },
+  );
+
   test('a limit the kernel refuses fails the create and leaves nothing', async () => {
     const sid = id();
     const dir = fx.bundle({

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, poll, testStateDir } from '../helpers/env';
 import { mountsUnder, paddockInitPids } from '../helpers/leaks';
+import { writeOciArchive } from '../helpers/oci-image';
 
 // The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
@@ -13,10 +14,10 @@ const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
  * containerd (config, root, state and sockets under a temp dir, CRI disabled), and
  * `ctr run --runc-binary dist/cli/paddock.js --runc-root DIR --config SPEC`.
  *
- * Why a spec file rather than an image: containerd's default spec has no user
- * namespace, and its device rules are tolerated only inside one; `ctr run --uidmap`
- * adds one but then passes task options that replace the container's runtime options,
- * so the shim runs plain runc instead of --runc-binary (ctr 1.6).
+ * Two ways in: an image imported with `ctr images import` and run with containerd's own
+ * default spec (no user namespace: its device rules go to the devices cgroup), and a
+ * user-namespaced spec file (`ctr run --uidmap` would add one but then passes task
+ * options that replace the runtime options, so the shim runs plain runc, ctr 1.6).
  */
 describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its runc', () => {
   let dir: string;
@@ -114,5 +115,19 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
     expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
     expect(fs.readdirSync(path.join(dir, 'runc', 'paddock-test'))).toEqual([]);
+  });
+
+  test('an imported image with containerd\'s default spec: run --rm IMAGE id true exits 0, sh -c "exit 3" exits 3', () => {
+    const image = 'docker.io/library/paddock-busybox:test';
+    const archive = writeOciArchive(ROOTFS, image, dir);
+    expect(ctr(['images', 'import', archive])).toMatchObject({ code: 0 });
+    const before = paddockInitPids();
+    const runImage = (id: string, args: string[]) =>
+      ctr(['run', '--rm', '--runc-binary', CLI, '--runc-root', path.join(dir, 'runc'), image, id, ...args]);
+    expect(runImage('i0', ['true'])).toMatchObject({ code: 0, stderr: '' });
+    expect(runImage('i3', ['sh', '-c', 'echo image-out; exit 3'])).toMatchObject({ code: 3, stdout: 'image-out\n' });
+    expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
+    expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
+    expect(ctr(['images', 'rm', image])).toMatchObject({ code: 0 });
   });
 });

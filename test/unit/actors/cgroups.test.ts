@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CgroupError,
+  deviceWrites,
   parseLayout,
   planWrites,
   requestsLimits,
@@ -239,5 +240,54 @@ describe('SandboxCgroup against a fake tree', () => {
     const cg = new SandboxCgroup(layout, 'paddock/z');
     cg.create({ pids: { limit: 2 } });
     expect(read('pids/paddock/z/pids.max')).toBe('2');
+  });
+});
+
+describe('device rules (linux.resources.devices)', () => {
+  const rules = {
+    devices: [
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+      { allow: true, type: 'c', major: 136, minor: -1, access: 'rw' },
+    ],
+  };
+
+  it('become v1 devices writes: deny all first, then each allow; -1 or absent is *', () => {
+    expect(deviceWrites(rules as never)).toEqual([
+      { hierarchy: 'devices', file: 'devices.deny', value: 'a *:* rwm' },
+      { hierarchy: 'devices', file: 'devices.allow', value: 'c 1:3 rwm' },
+      { hierarchy: 'devices', file: 'devices.allow', value: 'c 136:* rw' },
+    ]);
+    expect(deviceWrites(undefined)).toEqual([]);
+  });
+
+  it('are written to the sandbox devices cgroup on v1; a host without one refuses them with ENOTSUP', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cgdev-'));
+    try {
+      for (const c of ['memory', 'devices', 'unified']) fs.mkdirSync(path.join(root, c));
+      const v1: CgroupLayout = { mode: 'hybrid', unified: path.join(root, 'unified'), v1: { memory: path.join(root, 'memory'), devices: path.join(root, 'devices') } };
+      const cg = new SandboxCgroup(v1, 'paddock/k-dev', { devices: true });
+      cg.create(rules as never, { devices: true });
+      // A fake tree keeps only the last write per file; the real devices cgroup accumulates them.
+      expect(fs.readFileSync(path.join(root, 'devices/paddock/k-dev/devices.allow'), 'utf8')).toBe('c 136:* rw');
+      expect(fs.readFileSync(path.join(root, 'devices/paddock/k-dev/devices.deny'), 'utf8')).toBe('a *:* rwm');
+      // Found again without the option (reattach), so teardown removes it.
+      expect(new SandboxCgroup(v1, 'paddock/k-dev').paths).toContain(path.join(root, 'devices/paddock/k-dev'));
+
+      const v2: CgroupLayout = { mode: 'v2', unified: path.join(root, 'unified'), v1: {} };
+      const err = (() => {
+        try {
+          new SandboxCgroup(v2, 'paddock/k-dev2', { devices: true }).create(rules as never, { devices: true });
+        } catch (e) {
+          return e as CgroupError;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(CgroupError);
+      expect(err?.errnoName).toBe('ENOTSUP');
+      expect(fs.existsSync(path.join(root, 'unified/paddock/k-dev2'))).toBe(false);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
