@@ -992,7 +992,7 @@ class PaddockEngine implements Engine {
       if (rec) return { pid: rec.pid, hostPid: rec.hostPid };
       throw e;
     }
-    rt.log.child({ containerId }).debug({ pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
+    rt.log.debug({ containerId, pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
     return { pid: reply.pid as number, hostPid: reply.hostPid as number };
   }
 
