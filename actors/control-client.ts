@@ -13,6 +13,8 @@ interface Pending {
   readonly resolve: (m: MessageOf<'OK'>) => void;
   readonly reject: (e: Error) => void;
   readonly timeoutMs: number;
+  /** `req` already encoded (see `encodeRequest`). */
+  readonly bytes?: Buffer;
 }
 
 /**
@@ -48,12 +50,16 @@ export class ControlClient {
     return sock;
   }
 
-  request<T extends Request>(req: T, timeoutMs = this.defaultTimeoutMs): Promise<MessageOf<'OK'>> {
+  /**
+   * `bytes`, when given, is `encodeRequest(req)` made earlier: a request known in
+   * advance (a prepared container's start) then costs no encoding on its critical path.
+   */
+  request<T extends Request>(req: T, timeoutMs = this.defaultTimeoutMs, bytes?: Buffer): Promise<MessageOf<'OK'>> {
     if (this.closed) {
       return Promise.reject(new ChannelError('ECONTROL', 'control channel is closed', { sandboxId: this.sandboxId }));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ req, resolve, reject, timeoutMs });
+      this.queue.push({ req, resolve, reject, timeoutMs, ...(bytes ? { bytes } : {}) });
       this.pump();
     });
   }
@@ -84,7 +90,7 @@ export class ControlClient {
     }, next.timeoutMs);
     this.current = { ...next, timer };
     try {
-      this.sock.send(encode(next.req));
+      this.sock.send(next.bytes ?? encode(next.req));
     } catch (e) {
       this.failCurrent(new ChannelError('ECONTROL', `control send failed: ${(e as Error).message}`, { sandboxId: this.sandboxId }));
     }
@@ -117,6 +123,11 @@ export class ControlClient {
     cur.reject(err);
     this.pump();
   }
+}
+
+/** A request's wire form, for `ControlClient.request(req, timeoutMs, bytes)`. */
+export function encodeRequest(req: Request): Buffer {
+  return encode(req);
 }
 
 /** Turns an ERROR reply into the typed error the engine raises. Codes travel as numbers, never strings to match. */

@@ -67,6 +67,11 @@ export interface ContainerRuntime {
   readonly done: Deferred<void>;
   readonly noPivot?: boolean;
   plan?: ProcessPlan;
+  /**
+   * START_CONTAINER for `plan`, encoded while the container was prepared, so the start
+   * that releases it sends these bytes at once. Used only while `plan` is still the one encoded.
+   */
+  startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
   stdinFd?: number;
   streams?: StdioHandles;
 }

@@ -115,7 +115,10 @@ export function processStartTime(pid: number): number | undefined {
  * (1-2 ms per write on ext4, several writes per sandbox) buys nothing
  * (docs/decisions/0004). `durable` forces it for files that must outlive the host.
  */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, durable = false): void {
+/** Puts a written temp file in place of the target (the native layer's exchange, decision 0016). */
+export type ReplaceFile = (tmp: string, target: string) => void;
+
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, durable = false, replace?: ReplaceFile): void {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
   try {
@@ -124,6 +127,14 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
     if (durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+  if (replace) {
+    try {
+      replace(tmp, file);
+      return;
+    } catch {
+      // The plain rename below is as atomic, only slower on ext4.
+    }
   }
   fs.renameSync(tmp, file);
 }
@@ -197,8 +208,8 @@ function readText(file: string): string {
   }
 }
 
-export function saveSandboxLocked(paths: SandboxPaths, state: PersistedSandbox): void {
-  writeFileAtomic(paths.stateFile, JSON.stringify(state));
+export function saveSandboxLocked(paths: SandboxPaths, state: PersistedSandbox, replace?: ReplaceFile): void {
+  writeFileAtomic(paths.stateFile, JSON.stringify(state), 0o600, false, replace);
 }
 
 export function loadSandbox(paths: SandboxPaths): PersistedSandbox | undefined {

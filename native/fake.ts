@@ -251,6 +251,15 @@ export class FakeNative implements NativeFacade {
     this.pidOfFd.delete(fd);
   }
 
+  /** A real rename: the engine's state files are real files even with the fake. */
+  replaceFile(tmp: string, target: string): void {
+    this.record({ fn: 'replaceFile', args: [tmp, target] });
+    checkPath('tmp', tmp);
+    checkPath('target', target);
+    this.maybeFail('replaceFile');
+    fs.renameSync(tmp, target);
+  }
+
   mkfifo(path: string, mode: number): void {
     this.record({ fn: 'mkfifo', args: [path, mode] });
     checkPath('path', path);

@@ -203,6 +203,7 @@ export interface NativeBinding {
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
+  pd_replace_file(tmp: string, target: string): number;
   pd_kvm_probe(): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
@@ -256,6 +257,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
+    pd_replace_file: fn(I32, [Str, Str]),
     pd_kvm_probe: fn(I32, []),
     pd_console_listen: fn(I32, [Str, I32, I32]),
     pd_console_accept: fn(I32, [I32, I32, I32]),
@@ -343,6 +345,13 @@ export class FfiNative implements NativeFacade {
     checkMode('mode', mode);
     const r = this.b.pd_mkfifo(path, mode);
     if (r < 0) throw this.failure(r, 'mkfifo');
+  }
+
+  replaceFile(tmp: string, target: string): void {
+    checkPath('tmp', tmp);
+    checkPath('target', target);
+    const r = this.b.pd_replace_file(tmp, target);
+    if (r < 0) throw this.failure(r, 'replace_file');
   }
 
   openWatchChannel(): Fd {

@@ -651,6 +651,24 @@ test('mkfifo creates a FIFO with the exact mode, EEXIST the second time', () => 
   expectNativeError(() => native.mkfifo(p, 0o600), 'mkfifo', 'EEXIST');
 });
 
+test('replaceFile puts the new file in place (first write and later ones), leaves no temp file and keeps the inode of the new file', () => {
+  const dir = sandboxDir('exit:0', false);
+  const target = path.join(dir, 'state.json');
+  const tmp = `${target}.tmp`;
+  fs.writeFileSync(tmp, 'one');
+  native.replaceFile(tmp, target); // no target yet: a plain rename
+  expect(fs.readFileSync(target, 'utf8')).toBe('one');
+  expect(fs.existsSync(tmp)).toBe(false);
+  fs.writeFileSync(tmp, 'two');
+  const ino = fs.statSync(tmp).ino;
+  native.replaceFile(tmp, target); // exchanged, the old file unlinked
+  expect(fs.readFileSync(target, 'utf8')).toBe('two');
+  expect(fs.statSync(target).ino).toBe(ino);
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith('state.json'))).toEqual(['state.json']);
+  expectNativeError(() => native.replaceFile(path.join(dir, 'missing'), target), 'replace_file', 'ENOENT');
+  expect(fs.readFileSync(target, 'utf8')).toBe('two');
+});
+
 test('kvmProbe answers either way without throwing', () => {
   const k = native.kvmProbe();
   if (fs.existsSync('/dev/kvm')) {

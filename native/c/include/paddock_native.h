@@ -56,6 +56,10 @@ PD_EXPORT int pd_pidfd_open(int pid);
 PD_EXPORT int pd_pidfd_send_signal(int pidfd, int sig);
 PD_EXPORT int pd_close(int fd);
 PD_EXPORT int pd_mkfifo(const char *path, int mode);
+/* Puts tmp in target's place atomically (both absolute, one directory): renameat2
+ * RENAME_EXCHANGE, then unlink of what is now at tmp (the old file); plain rename when
+ * target does not exist yet or the filesystem cannot exchange. */
+PD_EXPORT int pd_replace_file(const char *tmp, const char *target);
 PD_EXPORT int pd_kvm_probe(void);
 /* The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE); -ENOTTY when fd is
  * not a namespace. */

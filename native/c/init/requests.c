@@ -17,6 +17,10 @@
 static uint8_t reply_buf[REPLY_CAP] __attribute__((aligned(4096)));
 static char text_buf[PD_MAX_TEXT + 1] __attribute__((aligned(4096)));
 static struct pd_writer w;
+/* The process whose EV_STARTED goes out once the reply has: the supervisor waits on
+ * the reply, nobody on the event, so the event must not delay it (nng hands each
+ * publish to its own threads, which on a busy host costs a reply tenths of ms). */
+static const struct pi_proc *started_after_reply;
 
 static void reply_begin(uint16_t type)
 {
@@ -86,7 +90,7 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
     if (pi_release(ct, &e) < 0)
       return reply_error(PD_E_LAUNCH, e.err, e.step, e.detail);
     p = ct->root;
-    publish_started(p);
+    started_after_reply = p;
     reply_begin(PD_OK);
     pd_w_i32(&w, PD_T_PID, p->pid);
     pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
@@ -104,7 +108,7 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
     return reply_error(PD_E_LAUNCH, e.err, e.step, e.detail);
   /* A held process starts when it is released. */
   if (p->hold_w < 0)
-    publish_started(p);
+    started_after_reply = p;
   reply_begin(PD_OK);
   pd_w_i32(&w, PD_T_PID, p->pid);
   pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
@@ -316,6 +320,10 @@ void pi_handle_requests(struct pd_arena *a)
     else
       handle(&m, a);
     send_reply();
+    if (started_after_reply != NULL) {
+      publish_started(started_after_reply);
+      started_after_reply = NULL;
+    }
     pi_arena_reset(a);
   }
 }

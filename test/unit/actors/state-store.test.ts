@@ -41,6 +41,23 @@ describe('state store', () => {
     expect(listSandboxIds(root)).toEqual(['sb1']);
   });
 
+  test('a replace function puts the temp file in place; if it fails, the plain rename still does', () => {
+    const p = new SandboxPaths(root, 'sb4');
+    fs.mkdirSync(p.dir);
+    const seen: string[] = [];
+    saveSandboxLocked(p, state('sb4'), (tmp, target) => {
+      seen.push(path.basename(target));
+      fs.renameSync(tmp, target);
+    });
+    expect(seen).toEqual(['state.json']);
+    expect(loadSandbox(p)).toEqual(state('sb4'));
+    saveSandboxLocked(p, { ...state('sb4'), execCounter: 3 }, () => {
+      throw new Error('no exchange here');
+    });
+    expect(loadSandbox(p)?.execCounter).toBe(3);
+    expect(fs.readdirSync(p.dir)).toEqual(['state.json']);
+  });
+
   test('a missing state file loads as undefined; a corrupt or foreign one is ESTATE_CORRUPT', () => {
     const p = new SandboxPaths(root, 'sb2');
     fs.mkdirSync(p.dir);
