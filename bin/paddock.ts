@@ -95,7 +95,10 @@ function messageOf(e: unknown): string {
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      // Every command has awaited its work and closed the engine by now; what is left
+      // in the event loop is teardown (nanomsg sockets, watchers) that only delays the
+      // exit by several ms. stdout/stderr are synchronous for files and pipes on Linux.
+      process.exit(code);
     },
     (e) => {
       process.stderr.write(`paddock: ${String(e)}\n`);

@@ -32,7 +32,7 @@ if [ ! -f "$stamp" ]; then
 fi
 make -C native -j2 >/dev/null
 npx tsc -p tsconfig.build.json
-bash scripts/bundle-cli.sh
+node scripts/bundle-cli.js
 # `npx paddock` in this checkout (an installed package gets the bin link from npm).
 ln -sf ../../dist/cli/paddock.js node_modules/.bin/paddock
 bash test/fixtures/make-rootfs.sh >/dev/null
