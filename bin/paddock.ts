@@ -8,28 +8,10 @@
  * engine only by commands that touch sandboxes.
  */
 import { UsageError, parseArgs, str, bool } from './args';
+import { COMMANDS } from './command-list';
 import { makeContext, reportError, type CliContext } from './context';
 
 export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, string> = {
-  create: 'create the container (its sandbox process) without starting it',
-  start: 'start the created container',
-  run: 'create and start a container, wait for it, delete it',
-  state: 'print the OCI state of a container',
-  kill: 'send a signal to the container',
-  delete: 'delete a container and everything of it',
-  exec: 'run a process in a running container',
-  ps: 'list the processes of a container',
-  list: 'list containers',
-  events: 'print container stats',
-  pause: 'suspend all processes of the container (cgroup freezer)',
-  resume: 'resume the processes of a paused container',
-  checkpoint: 'checkpoint a container (not supported yet)',
-  restore: 'restore a container (not supported yet)',
-  spec: 'write a starting config.json',
-  features: 'print what this runtime supports (OCI features JSON)',
-};
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 // Literal requires, one per command, so the bundler sees them and each command's code
@@ -113,7 +95,10 @@ function messageOf(e: unknown): string {
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      // Every command has awaited its work and closed the engine by now; what is left
+      // in the event loop is teardown (nanomsg sockets, watchers) that only delays the
+      // exit by several ms. stdout/stderr are synchronous for files and pipes on Linux.
+      process.exit(code);
     },
     (e) => {
       process.stderr.write(`paddock: ${String(e)}\n`);

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tty from 'node:tty';
 import type { Fd, NativeFacade } from '../native/facade';
 
 /**
@@ -51,6 +50,9 @@ export function ownConsole(): OwnConsole {
  * with EIO once every slave is closed, then restores our terminal.
  */
 export function relayTerminal(master: Fd): { finish(): Promise<void> } {
+  // Required here: `create` and `run` import this module, and only a terminal needs tty.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tty = require('node:tty') as typeof import('node:tty');
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);

@@ -222,13 +222,39 @@ function unavailable(path: string, why: string, cause?: unknown): PaddockError {
 
 const opened = new Set<string>();
 
+/**
+ * ffi-rs chooses its glibc or musl addon by asking process.report.getReport() whether
+ * glibc is there: a full diagnostic report (libuv handles, shared objects, env), about
+ * 8 ms of every CLI call. The one fact it wants is which C library this process runs
+ * on, which /proc/self/maps tells at once; process.report is shadowed only for the
+ * duration of that require.
+ */
+function requireFfiRs(): typeof import('ffi-rs') {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const real = Object.getOwnPropertyDescriptor(process, 'report');
+  let musl: boolean | undefined;
+  try {
+    if (process.platform === 'linux' && real?.configurable) musl = /\bld-musl-|\blibc\.musl-/.test(fs.readFileSync('/proc/self/maps', 'utf8'));
+  } catch {
+    // No /proc: let ffi-rs ask the real report.
+  }
+  if (musl === undefined || !real) return require('ffi-rs') as typeof import('ffi-rs');
+  const header = musl ? {} : { glibcVersionRuntime: 'present' };
+  Object.defineProperty(process, 'report', { configurable: true, enumerable: real.enumerable ?? true, value: { getReport: () => ({ header }) } });
+  try {
+    return require('ffi-rs') as typeof import('ffi-rs');
+  } finally {
+    Object.defineProperty(process, 'report', real);
+  }
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+
 /** Opens libpaddock.so through ffi-rs. Throws PaddockError ENATIVE_UNAVAILABLE. */
 export function openBinding(path: string = libraryPath()): NativeBinding {
   if (!fs.existsSync(path)) throw unavailable(path, 'no such file');
   let ffi: typeof import('ffi-rs');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    ffi = require('ffi-rs') as typeof import('ffi-rs');
+    ffi = requireFfiRs();
   } catch (e) {
     throw unavailable(path, `ffi-rs does not load (${(e as Error).message})`, e);
   }

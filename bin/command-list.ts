@@ -1,0 +1,25 @@
+/**
+ * The CLI's verbs and their one-line help. Its own module because the launcher
+ * (bin/launcher.ts) keeps one code cache per verb and must stay small.
+ */
+export const COMMANDS: Readonly<Record<string, string>> = {
+  create: 'create the container (its sandbox process) without starting it',
+  start: 'start the created container',
+  run: 'create and start a container, wait for it, delete it',
+  state: 'print the OCI state of a container',
+  kill: 'send a signal to the container',
+  delete: 'delete a container and everything of it',
+  exec: 'run a process in a running container',
+  ps: 'list the processes of a container',
+  list: 'list containers',
+  events: 'print container stats',
+  pause: 'suspend all processes of the container (cgroup freezer)',
+  resume: 'resume the processes of a paused container',
+  checkpoint: 'checkpoint a container (not supported yet)',
+  restore: 'restore a container (not supported yet)',
+  spec: 'write a starting config.json',
+  features: 'print what this runtime supports (OCI features JSON)',
+};
+
+/** Global flags that take a value in the next argument (`--root DIR`). */
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(['--root', '--log', '--log-format', '--rootless', '--criu']);
