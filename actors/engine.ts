@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Subject, type Observable } from 'rxjs';
@@ -9,8 +8,7 @@ import { isValidId, processActorId } from '../machines/ids';
 import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
 import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { Fd, NativeFacade } from '../native/facade';
-import { splitMessages } from '../protocols/decode';
+import type { NativeFacade } from '../native/facade';
 import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
@@ -49,6 +47,9 @@ import { freezeSandbox, killFrozen, thawSandbox } from './freezer';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
+import { ExitReports, toExit } from './exit-reports';
+import { withConsole } from './console';
+import { stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
 import { PoolRegistry } from './pool';
@@ -62,7 +63,6 @@ import {
   processStartTime,
   releaseLock,
   saveSandboxLocked,
-  writeFileAtomic,
   type PersistedSandbox,
   type StdioMode,
 } from './state-store';
@@ -144,6 +144,12 @@ class PaddockEngine implements Engine {
 
   /** State writes go through the native exchange: no ext4 flush on each one (decision 0016). */
   private readonly replaceFile = (tmp: string, target: string): void => this.native.replaceFile(tmp, target);
+  /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
+  private readonly exits = new ExitReports({
+    emit: (e) => this.subject.next(e),
+    persist: (rt) => this.persist(rt),
+    replaceFile: this.replaceFile,
+  });
 
   private get native(): NativeFacade {
     if (!this.nativeImpl) {
@@ -380,7 +386,7 @@ class PaddockEngine implements Engine {
     let reply: MessageOf<'OK'>;
     try {
       reply = terminal
-        ? await this.withConsole(rt, opts.consoleSocket as string, (endpoint) =>
+        ? await withConsole(this.native, this.requestTimeout, rt, opts.consoleSocket as string, (endpoint) =>
             this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, terminal: true, consoleSocket: endpoint } }),
           (r) => this.control(rt).request({ type: 'SIGNAL', cid: containerId, signo: 9, pid: r.pid as number }).then(() => undefined),
           )
@@ -474,7 +480,7 @@ class PaddockEngine implements Engine {
       this.control(rt)
         .request({ type: 'WAIT_PID', cid: exec.containerId, pid })
         .then((r) => {
-          if (r.state === ProcState.EXITED) this.deliverExit(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
+          if (r.state === ProcState.EXITED) this.exits.deliver(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
         })
         .catch(() => undefined); // init may be exiting; the pidfd path delivers from exits.log
     }
@@ -525,7 +531,7 @@ class PaddockEngine implements Engine {
     if (rt.initAlive && c.getSnapshot().value !== 'created') {
       await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
     }
-    this.readExitsLog(rt);
+    this.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
     this.closeContainerStdio(rt.containers.get(containerId));
     rt.containers.delete(containerId);
@@ -718,67 +724,17 @@ class PaddockEngine implements Engine {
     await Promise.all(
       [...this.runtimes.values()].map(async (rt) => {
         if (rt.observer) return;
-        if (rt.initAlive && (await this.stopGracefully(rt, graceMs))) killed.push(rt.id);
+        if (rt.initAlive && (await stopSandbox(rt, graceMs, {
+          signal: (cid, sig) => this.signal(rt.id, cid, sig, { all: true }),
+          resume: () => this.resume(rt.id),
+          killInit: () => rt.pidfd !== undefined && this.native.pidfdSendSignal(rt.pidfd, 9),
+        }))) killed.push(rt.id);
         else stopped.push(rt.id);
         await this.destroy(rt.id).catch((e) => rt.log.warn({ err: e }, 'shutdown: destroy failed'));
       }),
     );
     await this.close();
     return { stopped: stopped.sort(), killed: killed.sort(), detached: [] };
-  }
-
-  /**
-   * SIGTERM to every process of every running container, then SIGKILL to init once
-   * `graceMs` has passed; both waits are on init's pidfd. True when it had to be killed.
-   */
-  private async stopGracefully(rt: Runtime, graceMs: number): Promise<boolean> {
-    const exited = rt.initExited.promise.then(() => true);
-    const timer = (ms: number) => {
-      let t: NodeJS.Timeout | undefined;
-      const p = new Promise<false>((r) => {
-        t = setTimeout(() => r(false), ms);
-      });
-      return { p, cancel: () => clearTimeout(t) };
-    };
-    const snap = rt.actor.getSnapshot();
-    // Created but never started: no user process ran, destroy alone ends it.
-    if (String(snap.value) === 'created') return false;
-    // A frozen process cannot act on SIGTERM (nor, under the v1 freezer, die of SIGKILL).
-    if (String(snap.value) === 'paused') await this.resume(rt.id).catch((e) => rt.log.warn({ err: e }, 'shutdown: resume before stop'));
-    if (snap.hasTag('alive')) {
-      for (const [cid, c] of rt.containers) {
-        const ref = snap.children[cid] as AnyActorRef | undefined;
-        if (!c || !ref || ref.getSnapshot().value !== 'running') continue;
-        await this.signal(rt.id, cid, 'SIGTERM', { all: true }).catch((e) => rt.log.debug({ err: e, containerId: cid }, 'shutdown: SIGTERM'));
-      }
-      const grace = timer(graceMs);
-      const done = await Promise.race([exited, grace.p]);
-      grace.cancel();
-      if (done) return false;
-    }
-    if (!rt.initAlive) return false;
-    // SIGKILL through init first, so it reaps and records each status; init itself only
-    // if that does not end the sandbox (init wedged or gone deaf).
-    for (const cid of rt.containers.keys()) {
-      if (!rt.initAlive) break;
-      await this.signal(rt.id, cid, 'SIGKILL', { all: true }).catch(() => undefined);
-    }
-    const viaInit = timer(2_000);
-    const ended = await Promise.race([exited, viaInit.p]);
-    viaInit.cancel();
-    if (ended) return true;
-    if (rt.pidfd !== undefined) {
-      try {
-        this.native.pidfdSendSignal(rt.pidfd, 9);
-      } catch {
-        // exited meanwhile
-      }
-    }
-    const bound = timer(10_000);
-    const gone = await Promise.race([exited, bound.p]);
-    bound.cancel();
-    if (!gone) rt.log.warn('shutdown: init did not exit after SIGKILL within 10 s');
-    return true;
   }
 
   // ---------------------------------------------------------------- reattach
@@ -911,12 +867,12 @@ class PaddockEngine implements Engine {
     }
     // Whatever happened while no supervisor ran is in exits.log; the part an earlier
     // supervisor reported only updates the machines.
-    this.readExitsLog(rt, this.loadExitsCursor(rt), true);
-    this.readExitsLog(rt);
+    this.exits.readLog(rt, this.exits.loadCursor(rt), true);
+    this.exits.readLog(rt);
     this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
-      this.reportLost(rt);
+      this.exits.reportLost(rt);
       actor.send({ type: 'init.exited' });
     }
     this.persistNow(rt);
@@ -1025,7 +981,7 @@ class PaddockEngine implements Engine {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
     const plan = c.plan;
-    const reply = await this.withConsole(rt, consoleSocket, (endpoint) =>
+    const reply = await withConsole(this.native, this.requestTimeout, rt, consoleSocket, (endpoint) =>
       this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
     );
     this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
@@ -1033,53 +989,8 @@ class PaddockEngine implements Engine {
     rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
   }
 
-  /**
-   * Listens on a fresh endpoint in the sandbox's folder (owned by the sandbox's root,
-   * which init runs as), sends the request that makes init connect there with the pty
-   * master, and passes the master on to `consoleSocket`. `undo` runs when the master
-   * could not be passed on after the request succeeded.
-   */
-  private async withConsole<T>(rt: Runtime, consoleSocket: string, request: (endpoint: string) => Promise<T>, undo?: (r: T) => Promise<void>): Promise<T> {
-    const endpoint = path.join(rt.paths.dir, `console-${randomBytes(4).toString('hex')}.sock`);
-    const initPid = rt.actor.getSnapshot().context.initHostPid as number;
-    const listenFd = this.consoleCall(rt, consoleSocket, () => this.native.consoleListen(endpoint, rt.owner.uid, rt.owner.gid));
-    try {
-      const r = await request(endpoint);
-      try {
-        const master = this.consoleCall(rt, consoleSocket, () => this.native.consoleAccept(listenFd, initPid, this.requestTimeout));
-        try {
-          this.consoleCall(rt, consoleSocket, () => this.native.sendFd(consoleSocket, master, '/dev/ptmx'));
-        } finally {
-          this.native.closeFd(master);
-        }
-      } catch (e) {
-        await undo?.(r).catch(() => undefined);
-        throw e;
-      }
-      return r;
-    } finally {
-      this.native.closeFd(listenFd);
-      fs.rmSync(endpoint, { force: true });
-    }
-  }
-
-  /** A native console step, its failure as ECONSOLE naming the step. */
-  private consoleCall<T extends Fd | void>(rt: Runtime, consoleSocket: string, call: () => T): T {
-    try {
-      return call();
-    } catch (e) {
-      const n = e as { step?: string; errno?: number; message?: string };
-      throw new PaddockError('ECONSOLE', `console socket ${consoleSocket}: ${n.message ?? String(e)}`, {
-        sandboxId: rt.id,
-        path: consoleSocket,
-        ...(n.step ? { step: n.step } : {}),
-        ...(n.errno ? { errno: n.errno } : {}),
-      }, e);
-    }
-  }
-
   private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
-    this.readExitsLog(rt);
+    this.exits.readLog(rt);
     return rt.containerExits.get(containerId);
   }
 
@@ -1087,7 +998,7 @@ class PaddockEngine implements Engine {
     const rt = this.mustRuntime(sandboxId);
     // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
     killFrozen(rt);
-    await destroySandboxResources(rt, this.native, () => this.readExitsLog(rt));
+    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt));
     if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);
@@ -1099,122 +1010,18 @@ class PaddockEngine implements Engine {
 
   private onEvent(rt: Runtime, m: import('../protocols/messages').Message): void {
     // init appends every exit to exits.log before it publishes it, so the log has it now.
-    if (m.type === 'EV_EXITED') this.readExitsLog(rt);
+    if (m.type === 'EV_EXITED') this.exits.readLog(rt);
   }
 
   /** init's pidfd fired: every status is in exits.log by now (init writes before it exits). */
   private onInitExit(rt: Runtime): void {
     rt.initAlive = false;
     rt.watchToken = undefined;
-    this.readExitsLog(rt);
+    this.exits.readLog(rt);
     this.detach(rt);
     rt.initExited.resolve();
-    this.reportLost(rt);
+    this.exits.reportLost(rt);
     if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
-  }
-
-  /**
-   * init is gone and exits.log has nothing for these processes: init was killed (or
-   * crashed) before it could reap them, and the kernel killed them with it. Their exit
-   * is still reported, once, marked `lost`, so a watcher never waits for it for ever.
-   */
-  private reportLost(rt: Runtime): void {
-    const snap = rt.actor.getSnapshot();
-    if (snap.status !== 'active' || rt.observer) return;
-    for (const [key, ref] of Object.entries(snap.children)) {
-      const child = (ref as AnyActorRef).getSnapshot() as { value: unknown; context: { pid?: number; containerId?: string; id?: string } };
-      if (child.value !== 'running') continue;
-      const exec = key.startsWith('pid-');
-      const containerId = exec ? (child.context.containerId as string) : key;
-      const pid = child.context.pid ?? 0;
-      this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
-    }
-  }
-
-  /**
-   * Delivers the records appended to exits.log since the last read. The log only grows
-   * (init appends whole records), so each call reads just the new bytes; a record cut
-   * short by a concurrent append is read again next time.
-   */
-  private readExitsLog(rt: Runtime, upTo = Infinity, silent = false): void {
-    let buf: Buffer;
-    const start = rt.exitsRead;
-    try {
-      const fd = fs.openSync(rt.paths.exitsLog, 'r');
-      try {
-        const size = Math.min(fs.fstatSync(fd).size, upTo);
-        if (size <= start) return;
-        buf = Buffer.alloc(size - start);
-        fs.readSync(fd, buf, 0, buf.length, start);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return;
-    }
-    const { messages, ends } = splitMessages(buf);
-    messages.forEach((m, i) => {
-      rt.exitsRead = start + (ends[i] as number);
-      if (m.type !== 'EV_EXITED') return;
-      if (m.kind === Kind.CONTAINER) rt.containerExits.set(m.cid, m);
-      const exit = toExit(m.exitCode, m.signal, m.timeNs);
-      this.deliverExit(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', exit, m.timeNs, silent);
-    });
-  }
-
-  /**
-   * Records that exits.log up to `rt.exitsRead` has been reported, before the report
-   * goes out: a supervisor killed in between loses at most that one report rather than
-   * repeating every earlier one after its reattach (decision 0017).
-   */
-  private saveExitsCursor(rt: Runtime): void {
-    if (rt.observer || !fs.existsSync(rt.paths.dir)) return;
-    try {
-      writeFileAtomic(rt.paths.exitsCursor, String(rt.exitsRead), 0o600, false, this.replaceFile);
-    } catch (e) {
-      rt.log.warn({ err: e, step: 'exits.cursor' }, 'could not record reported exits');
-    }
-  }
-
-  /** The reported prefix of exits.log, as the last supervisor recorded it. */
-  private loadExitsCursor(rt: Runtime): number {
-    try {
-      const n = Number(fs.readFileSync(rt.paths.exitsCursor, 'utf8'));
-      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-    } catch {
-      return 0;
-    }
-  }
-
-  /**
-   * Exactly once per exit: exits.log is the one source (the event channel only says
-   * "read it"), keyed by reap time; `silent` replays records a previous supervisor
-   * already reported, to bring the machines up to date without reporting them again.
-   */
-  private deliverExit(
-    rt: Runtime,
-    containerId: string,
-    pid: number,
-    kind: 'container' | 'exec',
-    exit: ExitStatus,
-    timeNs?: bigint,
-    silent = false,
-  ): void {
-    const key = `${containerId}:${pid}:${timeNs ?? 'q'}`;
-    if (timeNs === undefined) {
-      // A status from a WAIT query: only deliver if nothing was delivered for that process.
-      for (const k of rt.seenExits) if (k.startsWith(`${containerId}:${pid}:`)) return;
-    }
-    if (rt.seenExits.has(key)) return;
-    rt.seenExits.add(key);
-    if (rt.actor.getSnapshot().status !== 'active') return;
-    if (timeNs !== undefined && !silent) this.saveExitsCursor(rt);
-    // The exit is the fact; the state changes it causes are reported after it.
-    if (!silent) this.subject.next({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
-    rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
-    if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
-    else rt.containers.get(containerId)?.done.resolve();
-    this.persist(rt);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1373,7 +1180,7 @@ class PaddockEngine implements Engine {
       const r = await this.control(rt).request({ type: 'WAIT', cid: containerId });
       if (r.state === ProcState.EXITED) {
         const pid = (this.containerActor(rt, containerId).getSnapshot().context.pid ?? 0) as number;
-        this.deliverExit(rt, containerId, pid, 'container', toExit(r.exitCode, r.signal));
+        this.exits.deliver(rt, containerId, pid, 'container', toExit(r.exitCode, r.signal));
       }
     } catch {
       // Not started yet, or init is going away: the event channel or pidfd will tell.
@@ -1648,14 +1455,6 @@ function toStatus(value: string): LifecycleStatus {
   }
 }
 
-function toExit(exitCode: number | undefined, signal: number | undefined, timeNs?: bigint): ExitStatus {
-  const sig = signal ?? 0;
-  return {
-    exitCode: sig > 0 ? null : (exitCode ?? null),
-    signal: sig > 0 ? sig : null,
-    ...(timeNs !== undefined ? { at: new Date(Number(timeNs / 1_000_000n)).toISOString() } : {}),
-  };
-}
 
 function restoreError(
   info: { code: string; message: string; step?: string; errno?: number; field?: string; path?: string } | undefined,

@@ -185,7 +185,9 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       try {
         rt.cgroup.addProcess(launched.pid);
       } catch (e) {
-        throw cgroupLaunchError(rt, e);
+        // An init that died at once cannot be placed (ESRCH): its readiness report, read
+        // next, names the step that really failed.
+        if (!(e instanceof CgroupError && e.errnoName === 'ESRCH')) throw cgroupLaunchError(rt, e);
       }
     }
 

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Fd, NativeFacade } from '../native/facade';
+import { PaddockError } from './errors';
+import type { Runtime } from './launcher';
+
+/*
+ * Terminals (docs/decisions/0012): init cannot reach the caller's --console-socket (it
+ * runs as the sandbox's root, the socket is the host root's), so the supervisor listens
+ * on a one-off socket in the sandbox folder, takes the pty master from init there and
+ * passes it on.
+ */
+
+/**
+ * Listens on a fresh endpoint in the sandbox's folder (owned by the sandbox's root,
+ * which init runs as), sends the request that makes init connect there with the pty
+ * master, and passes the master on to `consoleSocket`. `undo` runs when the master
+ * could not be passed on after the request succeeded.
+ */
+export async function withConsole<T>(
+  native: NativeFacade,
+  timeoutMs: number,
+  rt: Runtime,
+  consoleSocket: string,
+  request: (endpoint: string) => Promise<T>,
+  undo?: (r: T) => Promise<void>,
+): Promise<T> {
+  const endpoint = path.join(rt.paths.dir, `console-${randomBytes(4).toString('hex')}.sock`);
+  const initPid = rt.actor.getSnapshot().context.initHostPid as number;
+  const listenFd = consoleCall(rt, consoleSocket, () => native.consoleListen(endpoint, rt.owner.uid, rt.owner.gid));
+  try {
+    const r = await request(endpoint);
+    try {
+      const master = consoleCall(rt, consoleSocket, () => native.consoleAccept(listenFd, initPid, timeoutMs));
+      try {
+        consoleCall(rt, consoleSocket, () => native.sendFd(consoleSocket, master, '/dev/ptmx'));
+      } finally {
+        native.closeFd(master);
+      }
+    } catch (e) {
+      await undo?.(r).catch(() => undefined);
+      throw e;
+    }
+    return r;
+  } finally {
+    native.closeFd(listenFd);
+    fs.rmSync(endpoint, { force: true });
+  }
+}
+
+/** A native console step, its failure as ECONSOLE naming the step. */
+function consoleCall<T extends Fd | void>(rt: Runtime, consoleSocket: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    const n = e as { step?: string; errno?: number; message?: string };
+    throw new PaddockError('ECONSOLE', `console socket ${consoleSocket}: ${n.message ?? String(e)}`, {
+      sandboxId: rt.id,
+      path: consoleSocket,
+      ...(n.step ? { step: n.step } : {}),
+      ...(n.errno ? { errno: n.errno } : {}),
+    }, e);
+  }
+}

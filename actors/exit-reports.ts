@@ -1,0 +1,141 @@
+import * as fs from 'node:fs';
+import type { AnyActorRef } from 'xstate';
+import type { ExitStatus } from '../machines/types';
+import { splitMessages } from '../protocols/decode';
+import { Kind } from '../protocols/messages';
+import type { EngineEvent } from './api';
+import type { Runtime } from './launcher';
+import { writeFileAtomic } from './state-store';
+
+/**
+ * Exit reports for the engine: exits.log is their one source (init appends a record
+ * before it publishes or exits), read incrementally from the last byte read; a cursor
+ * file records what has been reported so a reattaching supervisor reports only what
+ * follows (decisions 0003 and 0017). Processes that died with a killed init are
+ * reported once as `lost`.
+ */
+export interface ExitReportDeps {
+  emit(e: EngineEvent): void;
+  /** Queues a persist of the sandbox's state (the machine moved). */
+  persist(rt: Runtime): void;
+  /** Atomic file replacement (native RENAME_EXCHANGE, decision 0004). */
+  replaceFile?: (tmp: string, target: string) => void;
+}
+
+export class ExitReports {
+  constructor(private readonly deps: ExitReportDeps) {}
+
+  /**
+   * init is gone and exits.log has nothing for these processes: init was killed (or
+   * crashed) before it could reap them, and the kernel killed them with it. Their exit
+   * is still reported, once, marked `lost`, so a watcher never waits for it for ever.
+   */
+  reportLost(rt: Runtime): void {
+    const snap = rt.actor.getSnapshot();
+    if (snap.status !== 'active' || rt.observer) return;
+    for (const [key, ref] of Object.entries(snap.children)) {
+      const child = (ref as AnyActorRef).getSnapshot() as { value: unknown; context: { pid?: number; containerId?: string; id?: string } };
+      if (child.value !== 'running') continue;
+      const exec = key.startsWith('pid-');
+      const containerId = exec ? (child.context.containerId as string) : key;
+      const pid = child.context.pid ?? 0;
+      this.deps.emit({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
+    }
+  }
+
+  /**
+   * Delivers the records appended to exits.log since the last read. The log only grows
+   * (init appends whole records), so each call reads just the new bytes; a record cut
+   * short by a concurrent append is read again next time.
+   */
+  readLog(rt: Runtime, upTo = Infinity, silent = false): void {
+    let buf: Buffer;
+    const start = rt.exitsRead;
+    try {
+      const fd = fs.openSync(rt.paths.exitsLog, 'r');
+      try {
+        const size = Math.min(fs.fstatSync(fd).size, upTo);
+        if (size <= start) return;
+        buf = Buffer.alloc(size - start);
+        fs.readSync(fd, buf, 0, buf.length, start);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return;
+    }
+    const { messages, ends } = splitMessages(buf);
+    messages.forEach((m, i) => {
+      rt.exitsRead = start + (ends[i] as number);
+      if (m.type !== 'EV_EXITED') return;
+      if (m.kind === Kind.CONTAINER) rt.containerExits.set(m.cid, m);
+      const exit = toExit(m.exitCode, m.signal, m.timeNs);
+      this.deliver(rt, m.cid, m.pid, m.kind === Kind.EXEC ? 'exec' : 'container', exit, m.timeNs, silent);
+    });
+  }
+
+  /**
+   * Records that exits.log up to `rt.exitsRead` has been reported, before the report
+   * goes out: a supervisor killed in between loses at most that one report rather than
+   * repeating every earlier one after its reattach (decision 0017).
+   */
+  private saveCursor(rt: Runtime): void {
+    if (rt.observer || !fs.existsSync(rt.paths.dir)) return;
+    try {
+      writeFileAtomic(rt.paths.exitsCursor, String(rt.exitsRead), 0o600, false, this.deps.replaceFile);
+    } catch (e) {
+      rt.log.warn({ err: e, step: 'exits.cursor' }, 'could not record reported exits');
+    }
+  }
+
+  /** The reported prefix of exits.log, as the last supervisor recorded it. */
+  loadCursor(rt: Runtime): number {
+    try {
+      const n = Number(fs.readFileSync(rt.paths.exitsCursor, 'utf8'));
+      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Exactly once per exit: exits.log is the one source (the event channel only says
+   * "read it"), keyed by reap time; `silent` replays records a previous supervisor
+   * already reported, to bring the machines up to date without reporting them again.
+   */
+  deliver(
+    rt: Runtime,
+    containerId: string,
+    pid: number,
+    kind: 'container' | 'exec',
+    exit: ExitStatus,
+    timeNs?: bigint,
+    silent = false,
+  ): void {
+    const key = `${containerId}:${pid}:${timeNs ?? 'q'}`;
+    if (timeNs === undefined) {
+      // A status from a WAIT query: only deliver if nothing was delivered for that process.
+      for (const k of rt.seenExits) if (k.startsWith(`${containerId}:${pid}:`)) return;
+    }
+    if (rt.seenExits.has(key)) return;
+    rt.seenExits.add(key);
+    if (rt.actor.getSnapshot().status !== 'active') return;
+    if (timeNs !== undefined && !silent) this.saveCursor(rt);
+    // The exit is the fact; the state changes it causes are reported after it.
+    if (!silent) this.deps.emit({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
+    rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
+    if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
+    else rt.containers.get(containerId)?.done.resolve();
+    this.deps.persist(rt);
+  }
+}
+
+/** An exit record's status as the API reports it: exactly one of exitCode/signal. */
+export function toExit(exitCode: number | undefined, signal: number | undefined, timeNs?: bigint): ExitStatus {
+  const sig = signal ?? 0;
+  return {
+    exitCode: sig > 0 ? null : (exitCode ?? null),
+    signal: sig > 0 ? sig : null,
+    ...(timeNs !== undefined ? { at: new Date(Number(timeNs / 1_000_000n)).toISOString() } : {}),
+  };
+}
