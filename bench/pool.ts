@@ -186,16 +186,16 @@ type WriteBundle = (dir: string, args: string[], userns: boolean) => string;
 export async function poolSection(engine: Engine, work: string, write: WriteBundle, runs: number, log: (s: string) => void): Promise<Record<string, number>> {
   const bundle = write(`${work}/bundle-pool`, ['sleep', '3600'], true);
   const r = await benchAcquire(engine, bundle, runs);
-  log(`\n4. warm pool: acquire() until the container runs, against cold create + start (medians of ${runs}, interleaved)`);
+  log(`\n5. warm pool: acquire() until the container runs, against cold create + start (medians of ${runs}, interleaved)`);
   log(`pool.acquire() ${r.acquireMedianMs!.toFixed(2)} ms (min ${r.acquireMinMs!.toFixed(2)}); cold create + start ${r.coldCreateStartMedianMs!.toFixed(2)} ms; ratio ${r.ratio!.toFixed(2)}`);
   return r;
 }
 
-/** `npm run bench -- pool [N]`: section 4 and N (default 1000) idle supervised sandboxes. */
+/** `npm run bench -- pool [N]`: section 5 and N (default 1000) idle supervised sandboxes. */
 export async function idleSection(engine: Engine, work: string, write: WriteBundle, count: number, log: (s: string) => void): Promise<Record<string, unknown>> {
   const bundle = write(`${work}/bundle-idle-many`, ['sleep', '3600'], true);
   const limits = hostLimits();
-  log(`\n5. ${count} idle supervised sandboxes (host: pid_max ${limits.pidMax}, threads-max ${limits.threadsMax}, open files ${limits.openFilesSoft}/${limits.openFilesHard}, tasks now ${limits.hostTasksNow})`);
+  log(`\n6. ${count} idle supervised sandboxes (host: pid_max ${limits.pidMax}, threads-max ${limits.threadsMax}, open files ${limits.openFilesSoft}/${limits.openFilesHard}, tasks now ${limits.hostTasksNow})`);
   const r = await benchIdle(engine, bundle, count, log);
   const kib = (b: unknown) => ((b as number) / 1024).toFixed(1);
   log(`running ${r.running}/${count}${r.failure ? ` (${String(r.failure)})` : ''}, all up in ${((r.allUpMs as number) / 1000).toFixed(1)} s, destroyed in ${((r.destroyAllMs as number) / 1000).toFixed(1)} s, left ${r.leftAfterDestroy}`);
