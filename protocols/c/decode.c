@@ -19,7 +19,9 @@
 typedef unsigned __int128 tagset;
 #define BIT(t) ((tagset)1 << (t))
 #define MAX_DEPTH 3
-#define MS_REC_PRIVATE 0x44000u /* MS_REC | MS_PRIVATE, without dragging in <sys/mount.h> */
+/* MS_REC | MS_SLAVE, without dragging in <sys/mount.h>: runc's default rootfs propagation
+ * (host mounts flow in, none flow out). */
+#define MS_REC_SLAVE 0x84000u
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t rd32(const uint8_t *p) {
@@ -378,7 +380,7 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
   pl->devices = dev; pl->add_gids = gids; pl->mounts = mounts;
   pl->rlimits = rlimits; pl->sysctls = sysctls;
   pl->umask = 022;
-  pl->rootfs_propagation = MS_REC_PRIVATE;
+  pl->rootfs_propagation = MS_REC_SLAVE;
 
   it.off = 0;
   while (next(&it)) {

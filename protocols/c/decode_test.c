@@ -277,7 +277,7 @@ static void test_structs(void) {
 
   if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
     const struct pd_plan *p = m.plan;
-    check(p->umask == 022 && p->rootfs_propagation == 0x44000 && p->envc == 0 && p->envp && !p->envp[0] && !p->cwd && !p->stdin_path && p->n_mounts == 0, "minimal: defaults");
+    check(p->umask == 022 && p->rootfs_propagation == 0x84000 && p->envc == 0 && p->envp && !p->envp[0] && !p->cwd && !p->stdin_path && p->n_mounts == 0, "minimal: defaults");
     check(!p->has_caps && p->n_rlimits == 0 && p->rlimits && !p->no_new_privs && !p->has_oom_score_adj && p->n_sysctls == 0 && p->sysctls && !p->sysctls[0], "minimal: no security fields");
     check(!p->seccomp_bpf && p->seccomp_len == 0 && p->seccomp_flags == 0, "minimal: no seccomp");
   } else check(0, "start-container-minimal missing or rejected");

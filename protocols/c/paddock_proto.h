@@ -115,7 +115,7 @@ struct pd_plan {
   uint32_t stdio_inherit;
   const char *rootfs; /* NULL for exec plans */
   uint32_t rootfs_ro;
-  uint64_t rootfs_propagation; /* MS_REC|MS_PRIVATE when absent */
+  uint64_t rootfs_propagation; /* MS_REC|MS_SLAVE when absent (runc's default) */
   struct pd_mount *mounts;
   uint32_t n_mounts;
   const char **masked;

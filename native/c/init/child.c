@@ -512,8 +512,9 @@ static int caps_after_identity(const struct pd_plan *p, struct pi_error *e)
 
 static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
 {
+  /* runc's default when the spec names none: rslave (host mounts flow in, none out). */
   unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation
-                                             : MS_REC | MS_PRIVATE;
+                                             : MS_REC | MS_SLAVE;
   int rootfd, r = 0;
 
   /* A shared "/" would both leak our mounts and make pivot_root fail; a slave one

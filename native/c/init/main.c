@@ -233,10 +233,11 @@ static int startup(const char *dir, sigset_t *mask, struct pi_error *e)
   if (g.sigfd < 0)
     return pi_fail(e, "signalfd", errno, NULL);
 
-  /* Our mount namespace is a copy of the host's: make it private so nothing the
-   * sandbox mounts propagates back. /proc stays the host's on purpose (host pids in
-   * fdinfo). */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+  /* Our mount namespace is a copy of the host's: make it a slave, so nothing the
+   * sandbox mounts propagates back while mounts the host adds later still reach the
+   * containers that ask for them (`rslave` binds), as with runc. /proc stays the
+   * host's on purpose (host pids in fdinfo). */
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return pi_fail(e, "make_private", errno, "/");
   g.own_pidns_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (g.own_pidns_fd < 0)
