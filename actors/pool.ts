@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { isValidId } from '../machines/ids';
@@ -62,7 +63,8 @@ export class PoolRegistry {
       this.pools.delete(name);
       throw e;
     }
-    const pool = new WarmPool(this.host, name, settings, firstFreeSeq(name, this.host.list()), () => this.pools.delete(name));
+    const sandboxes = this.host.list();
+    const pool = new WarmPool(this.host, name, settings, firstFreeSeq(name, sandboxes), () => this.pools.delete(name), leftovers(name, settings, sandboxes));
     this.pools.set(name, pool);
     pool.start();
     return pool;
@@ -121,6 +123,21 @@ function validate(name: string, opts: PoolOptions): Settings {
   return { bundle: opts.bundle, size: opts.size, maxAgeMs, backoff, sandbox };
 }
 
+/**
+ * Idle members a previous supervisor of this state dir made and never handed out
+ * (it died, or detached without draining): created sandboxes named `<name>-<n>` from
+ * the same bundle. The pool takes them before it launches new ones, so a supervisor
+ * crash does not strand warm sandboxes (docs/decisions/0016).
+ */
+function leftovers(name: string, settings: Settings, sandboxes: SandboxSummary[]): string[] {
+  const bundle = path.resolve(settings.bundle);
+  return sandboxes
+    .filter((s) => s.id.startsWith(`${name}-`) && /^\d+$/.test(s.id.slice(name.length + 1)))
+    .filter((s) => s.status === 'created' && s.pid !== undefined && path.resolve(s.bundle) === bundle)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    .map((s) => s.id);
+}
+
 /** Member ids continue after any `<name>-<n>` still in the engine (acquired members, reattached leftovers). */
 function firstFreeSeq(name: string, sandboxes: SandboxSummary[]): number {
   let max = 0;
@@ -157,6 +174,8 @@ class WarmPool implements Pool {
     private readonly settings: Settings,
     firstSeq: number,
     onDrained: () => void,
+    /** Created members found in the state dir (see leftovers()), taken before new launches. */
+    private readonly adoptable: string[] = [],
   ) {
     this.log = host.log.child({ pool: name });
     this.drained = new Promise<void>((r) => (this.markDrained = r));
@@ -263,6 +282,15 @@ class WarmPool implements Pool {
     // start (the machine spawns this launch in the same transition).
     await Promise.resolve();
     if (this.starting.size > 0) await Promise.allSettled([...this.starting]);
+    while (this.adoptable.length > 0) {
+      const id = this.adoptable.shift() as string;
+      const s = this.host.list().find((x) => x.id === id);
+      if (!s || s.status !== 'created' || s.pid === undefined) continue;
+      // Its streams went with the supervisor that made it: logs() still reads its output.
+      this.handles.set(id, { id, pid: s.pid, rootContainerId: s.rootContainerId ?? id });
+      this.log.debug({ sandboxId: id }, 'pool adopted a member left by an earlier supervisor');
+      return { id, pid: s.pid };
+    }
     const h = await this.host.createSandbox(memberId, this.settings.bundle, this.settings.sandbox);
     this.handles.set(memberId, h);
     return { id: memberId, pid: h.pid };

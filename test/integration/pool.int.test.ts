@@ -1,11 +1,13 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createEngine, type EngineEvent, type Pool, type PoolEvent } from '../../index';
 import { detectLayout } from '../../actors/cgroups';
 import { findCgroup } from '../../actors/launcher';
-import { useEngine } from '../helpers/engine-fixture';
+import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
 import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
+import { useSubreaper } from '../helpers/subreaper';
 
 /**
  * Warm pools over real sandboxes: members are real paddock-inits waiting in fresh
@@ -202,5 +204,62 @@ describeIf(['root', 'busybox'])('warm pools (real sandboxes)', () => {
       await engine.close();
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * A supervisor that dies with a full pool leaves its idle members (created, prepared)
+ * behind; the next supervisor's pool of the same name and bundle takes them over
+ * instead of stranding them and launching new ones.
+ */
+describeIf(['root', 'busybox'])('warm pools across a supervisor crash', () => {
+  const t = useSuccessiveEngines('poolx');
+  useSubreaper();
+
+  test('the members a SIGKILLed supervisor left are adopted, handed out and run', async () => {
+    const bundle = t.bundle(['sh', '-c', 'echo adopted; exit 6']);
+    const script = `
+      const { createEngine } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'index.js'))});
+      const pino = require('pino');
+      (async () => {
+        const e = await createEngine({ stateDir: ${JSON.stringify(t.stateDir)}, logger: pino({ level: 'silent' }) });
+        const p = await e.pool('px', { bundle: ${JSON.stringify(bundle)}, size: 2 });
+        const t0 = Date.now();
+        while (p.stats().idle < 2 && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+        process.stdout.write('idle ' + p.stats().idle + '\\n');
+        setInterval(() => {}, 1000);
+      })().catch((err) => { process.stdout.write('error ' + err.message + '\\n'); process.exit(1); });
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`pool supervisor did not fill: ${buf}`)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('\n')) {
+          clearTimeout(timer);
+          resolve(buf.trim());
+        }
+      });
+    });
+    expect(line).toBe('idle 2');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const e = await t.open();
+    const left = e.list().map((s) => `${s.id}:${s.status}`).sort();
+    expect(left).toEqual(['px-1:created', 'px-2:created']);
+    const pool = await e.pool('px', { bundle, size: 2 });
+    const got = await pool.acquire({ timeoutMs: 20_000 });
+    expect(['px-1', 'px-2']).toContain(got.id);
+    expect(await e.wait(got.id, got.id, { timeoutMs: 20_000 })).toMatchObject({ exitCode: 6 });
+    // Both leftovers were taken before anything new was launched.
+    await poll(() => (pool.stats().idle === 2 ? true : undefined), 20_000, 'refill');
+    // One new member replaces the one handed out; the other leftover is still idle.
+    const ids = e.list().map((s) => s.id);
+    expect(ids).toHaveLength(3);
+    expect(ids).toEqual(expect.arrayContaining(['px-1', 'px-2']));
+    await pool.drain();
+    await e.destroy(got.id);
   });
 });
