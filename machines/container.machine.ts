@@ -92,7 +92,12 @@ export const containerMachine = setup({
   guards: {
     isOwnRootProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.pid,
     isPrepared: ({ context }) => context.prepared !== undefined,
-    isPreparedProcess: ({ context, event }) => event.type === 'process.exited' && event.pid === context.prepared?.pid,
+    /**
+     * An exit while created: the held process's (prepared), or, with nothing held, a
+     * start a supervisor made and died before it could record (exits.log has the proof).
+     */
+    isExitWhileCreated: ({ context, event }) =>
+      event.type === 'process.exited' && (context.prepared === undefined || event.pid === context.prepared.pid),
     /** The same exit often arrives twice (event channel and exits.log); only a new status counts. */
     isNewStatusOfRootProcess: ({ context, event }) =>
       event.type === 'process.exited' &&
@@ -111,11 +116,12 @@ export const containerMachine = setup({
         start: 'starting',
         prepared: { actions: { type: 'recordPrepared', params: ({ event }) => ({ pid: event.pid, hostPid: event.hostPid }) } },
         signal: { guard: 'isPrepared', actions: 'countSignal' },
-        // A prepared process killed before start (runc allows kill on a created container).
+        // A prepared process killed before start (runc allows kill on a created container),
+        // or a start that happened while no supervisor could record it.
         'process.exited': {
-          guard: 'isPreparedProcess',
+          guard: 'isExitWhileCreated',
           target: 'stopped',
-          actions: { type: 'recordExit', params: ({ event }) => event.exit },
+          actions: [assign({ pid: ({ event }) => event.pid }), { type: 'recordExit', params: ({ event }) => event.exit }],
         },
         destroy: 'stopped',
         'sandbox.lost': {

@@ -50,12 +50,10 @@ describe('containerMachine: pure transitions', () => {
     expect(actions.some((a) => a.type === 'xstate.spawnChild')).toBe(true);
   });
 
-  test('exec and a root exit are not accepted before the container runs', () => {
+  test('exec and signal are not accepted before the container runs (nothing is held)', () => {
     const [s0] = initialTransition(containerMachine, INPUT);
     expect(s0.can({ type: 'exec' })).toBe(false);
     expect(s0.can({ type: 'signal' })).toBe(false);
-    const [s1] = transition(containerMachine, s0, { type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
-    expect(s1.value).toBe('created');
   });
 
   // Note: entering `stopped` runs sendParent, which XState resolves even in the pure
@@ -366,9 +364,10 @@ describe('container machine: a prepared process (held before execve at create)',
     expect(h.received()).toContain('container.stopped');
   });
 
-  it('an unprepared created container ignores a stray exit', () => {
+  it('an unprepared created container that gets an exit record stops: a start its supervisor died before recording', () => {
     const h = harness(() => never());
-    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: 0, signal: null } });
-    expect(h.snap().value).toBe('created');
+    h.send({ type: 'process.exited', pid: 15, exit: { exitCode: 3, signal: null } });
+    expect(h.snap().value).toBe('stopped');
+    expect(h.snap().context).toMatchObject({ pid: 15, exit: { exitCode: 3, signal: null } });
   });
 });
