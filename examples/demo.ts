@@ -94,10 +94,45 @@ async function main(): Promise<void> {
       }
     }
     console.log(`  sandboxes left: ${engine.list().length}`);
+
+    console.log('6. supervision: a crashing container restarted on its backoff, then given up; a warm pool');
+    const restarts = engine.events$.subscribe((e) => {
+      if (e.type === 'restart.scheduled') console.log(`  restart #${e.attempt} of ${e.sandboxId} in ${e.delayMs} ms (exit ${e.exit.exitCode})`);
+      else if (e.type === 'restart.gaveUp') console.log(`  gave up on ${e.sandboxId}: ${e.reason}`);
+    });
+    const gaveUp = new Promise<void>((resolve) => {
+      const s = engine.events$.subscribe((e) => {
+        if (e.type === 'restart.gaveUp' && e.sandboxId === 'crashy') {
+          s.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await engine.createSandbox('crashy', bundle(work, ['sh', '-c', 'exit 1'], 'crashy'), {
+      stdio: 'ignore',
+      restart: { policy: 'on-failure', maxRestarts: 3, periodMs: 60_000, backoff: { initialMs: 50, maxMs: 400, factor: 2, jitter: 0 } },
+    });
+    await engine.startRoot('crashy');
+    await Promise.race([gaveUp, new Promise((_, reject) => setTimeout(() => reject(new Error('no give-up within 30 s')), 30_000).unref())]);
+    restarts.unsubscribe();
+    await engine.destroy('crashy');
+    const pool = await engine.pool('warm', { bundle: bundle(work, ['sh', '-c', 'echo from a warm sandbox'], 'warm'), size: 2 });
+    const filled = Date.now() + 30_000;
+    while (pool.stats().idle < 2) {
+      if (Date.now() > filled) throw new Error('the pool did not fill within 30 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t = process.hrtime.bigint();
+    const got = await pool.acquire();
+    console.log(`  pool.acquire() -> ${got.id} running in ${Number(process.hrtime.bigint() - t) / 1e6} ms; it says: ${(await collect(got.stdio!.stdout)).trim()}`);
+    await engine.wait(got.id, got.id);
+    await engine.destroy(got.id);
+    await pool.drain();
+    console.log(`  after drain: ${engine.list().length} sandboxes`);
   } finally {
     sub.unsubscribe();
-    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
-    await engine.close();
+    // Stops what is left (SIGTERM, then SIGKILL after the grace period) and closes.
+    await engine.shutdown({ mode: 'stop', graceMs: 1_000 }).catch(() => undefined);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
