@@ -501,14 +501,35 @@ class PaddockEngine implements Engine {
       });
     }
     this.supervision.userSignal(sandboxId, containerId, signo, opts);
-    await this.control(rt).request({
-      type: 'SIGNAL',
-      cid: containerId,
-      signo,
-      ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
-      ...(opts.all ? { all: true } : {}),
-    });
+    try {
+      await this.control(rt).request({
+        type: 'SIGNAL',
+        cid: containerId,
+        signo,
+        ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
+        ...(opts.all ? { all: true } : {}),
+      });
+    } catch (e) {
+      // init exits with its root container, and a signal that ends the container can
+      // lose init's reply (the channel closes first). If init's exit follows at once, the
+      // signal did its work, as `runc kill` would report; its exit is reported as usual.
+      if (!(e instanceof PaddockError) || e.code !== 'ECONTROL' || !(await this.initExitsSoon(rt))) throw e;
+      return;
+    }
     c.send({ type: 'signal' });
+  }
+
+  /** True when init's pidfd reports its exit within a moment (bounded). */
+  private async initExitsSoon(rt: Runtime, ms = 1_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      rt.initExited.promise.then(() => true),
+      new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    return gone;
   }
 
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
