@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { useSuccessiveEngines } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
+import { initSandboxDir, paddockInitPids } from '../helpers/leaks';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -125,4 +126,32 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(await readAll(n.logs('victim', 'victim'))).toBe('before\nafter\n');
     expect(n.list().find((s) => s.id === 'victim')?.status).toBe('stopped');
   }, 60_000);
+  test('a supervisor killed between the launch and recording the init pid takes that init with it; nothing runs twice', async () => {
+    const dir = t.bundle(['sleep', '60']);
+    // The supervisor dies just before it writes init.pid (the launch has returned).
+    const script = `
+      const fs = require('node:fs');
+      const write = fs.writeFileSync;
+      fs.writeFileSync = function (p, ...rest) {
+        if (String(p).endsWith('/init.pid')) process.kill(process.pid, 'SIGKILL');
+        return write.call(this, p, ...rest);
+      };
+      const { createEngine } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      const pino = require('pino');
+      createEngine({ stateDir: ${JSON.stringify(t.stateDir)}, logger: pino({ level: 'silent' }) })
+        .then((e) => e.createSandbox('orphan', ${JSON.stringify(dir)}));
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    const signal = await new Promise((r) => child.once('exit', (_code, sig) => r(sig)));
+    expect(signal).toBe('SIGKILL');
+    const sandboxDir = path.join(t.stateDir, 'orphan');
+    // Its init (PR_SET_PDEATHSIG until adopted) died with it.
+    await poll(() => (paddockInitPids().some((p) => initSandboxDir(p) === sandboxDir) ? undefined : true), 5_000, 'the orphan init to die');
+    // The next supervisor removes the half-made sandbox and can create the id again.
+    const n = await t.open();
+    expect(n.list()).toEqual([]);
+    expect(fs.existsSync(sandboxDir)).toBe(false);
+    await n.createSandbox('orphan', dir);
+    await n.destroy('orphan');
+  });
 });

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -311,6 +313,25 @@ static void drain_signals(void)
     pi_reap();
 }
 
+/* The launcher set PR_SET_PDEATHSIG so that we die with a supervisor that dies before
+ * it records our pid. Once `init.pid` exists in the sandbox dir (the supervisor writes
+ * it as soon as the launch returns, well before it reads our ready report), a later
+ * supervisor can find us: from then on we outlive supervisors, as sandboxes must. A
+ * caller that never writes it (a bare launch) gets the setting cleared after 500 ms. */
+static void adopted(const char *dir)
+{
+  char path[PATH_MAX];
+  struct stat st;
+
+  if ((size_t)snprintf(path, sizeof path, "%s/init.pid", dir) < sizeof path) {
+    for (int i = 0; i < 500 && stat(path, &st) < 0; i++) {
+      struct timespec ms = {0, 1000000};
+      nanosleep(&ms, NULL);
+    }
+  }
+  (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
   struct pi_error e;
@@ -335,6 +356,7 @@ int main(int argc, char **argv)
     ready_report(&e);
     _exit(127);
   }
+  adopted(argv[1]);
   ready_report(NULL);
 
   pfd[0].fd = g.sigfd;

@@ -427,6 +427,12 @@ static __attribute__((noreturn)) void child_main(void *arg) {
   if ((r = RSYS3(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC)) < 0)
     child_fail(errfd, CS_CLOSE_RANGE, r);
 
+  /* Until the supervisor has recorded our pid (init.pid), a supervisor that dies
+   * takes us with it: nobody could find and kill a sandbox it never recorded. init
+   * clears this once the record exists (native/c/init/main.c, adopted()). */
+  if ((r = RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL)) < 0)
+    child_fail(errfd, CS_EXECVEAT, r);
+
   /* No PR_SET_DUMPABLE here: dumpability belongs to the mm, which is Node's. The
    * parent covers the window in which our credentials differ from its own. */
   r = RSYS5(SYS_execveat, memfd, "", c->argv, c->envp, AT_EMPTY_PATH);
