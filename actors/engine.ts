@@ -49,7 +49,7 @@ import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
 import { ExitReports, toExit } from './exit-reports';
 import { withConsole } from './console';
-import { stopSandbox } from './shutdown';
+import { initExitsWithin, stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
 import { PoolRegistry } from './pool';
@@ -513,23 +513,10 @@ class PaddockEngine implements Engine {
       // init exits with its root container, and a signal that ends the container can
       // lose init's reply (the channel closes first). If init's exit follows at once, the
       // signal did its work, as `runc kill` would report; its exit is reported as usual.
-      if (!(e instanceof PaddockError) || e.code !== 'ECONTROL' || !(await this.initExitsSoon(rt))) throw e;
+      if (!(e instanceof PaddockError) || e.code !== 'ECONTROL' || !(await initExitsWithin(rt, 1_000))) throw e;
       return;
     }
     c.send({ type: 'signal' });
-  }
-
-  /** True when init's pidfd reports its exit within a moment (bounded). */
-  private async initExitsSoon(rt: Runtime, ms = 1_000): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      rt.initExited.promise.then(() => true),
-      new Promise<false>((r) => {
-        timer = setTimeout(() => r(false), ms);
-      }),
-    ]);
-    clearTimeout(timer);
-    return gone;
   }
 
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {

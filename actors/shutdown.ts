@@ -14,15 +14,20 @@ export interface StopOps {
  * SIGTERM to every process of every running container, then SIGKILL to init once
  * `graceMs` has passed; both waits are on init's pidfd. True when it had to be killed.
  */
+/** True when init's pidfd reports its exit within `ms` (a bounded wait, no polling). */
+export async function initExitsWithin(rt: Runtime, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([
+    rt.initExited.promise.then(() => true),
+    new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return gone;
+}
+
 export async function stopSandbox(rt: Runtime, graceMs: number, ops: StopOps): Promise<boolean> {
-  const exited = rt.initExited.promise.then(() => true);
-  const timer = (ms: number) => {
-    let t: NodeJS.Timeout | undefined;
-    const p = new Promise<false>((r) => {
-      t = setTimeout(() => r(false), ms);
-    });
-    return { p, cancel: () => clearTimeout(t) };
-  };
   const snap = rt.actor.getSnapshot();
   // Created but never started: no user process ran, destroy alone ends it.
   if (String(snap.value) === 'created') return false;
@@ -34,10 +39,7 @@ export async function stopSandbox(rt: Runtime, graceMs: number, ops: StopOps): P
       if (!c || !ref || ref.getSnapshot().value !== 'running') continue;
       await ops.signal(cid, 'SIGTERM').catch((e) => rt.log.debug({ err: e, containerId: cid }, 'shutdown: SIGTERM'));
     }
-    const grace = timer(graceMs);
-    const done = await Promise.race([exited, grace.p]);
-    grace.cancel();
-    if (done) return false;
+    if (await initExitsWithin(rt, graceMs)) return false;
   }
   if (!rt.initAlive) return false;
   // SIGKILL through init first, so it reaps and records each status; init itself only
@@ -46,18 +48,12 @@ export async function stopSandbox(rt: Runtime, graceMs: number, ops: StopOps): P
     if (!rt.initAlive) break;
     await ops.signal(cid, 'SIGKILL').catch(() => undefined);
   }
-  const viaInit = timer(2_000);
-  const ended = await Promise.race([exited, viaInit.p]);
-  viaInit.cancel();
-  if (ended) return true;
+  if (await initExitsWithin(rt, 2_000)) return true;
   try {
     ops.killInit();
   } catch {
     // exited meanwhile
   }
-  const bound = timer(10_000);
-  const gone = await Promise.race([exited, bound.p]);
-  bound.cancel();
-  if (!gone) rt.log.warn('shutdown: init did not exit after SIGKILL within 10 s');
+  if (!(await initExitsWithin(rt, 10_000))) rt.log.warn('shutdown: init did not exit after SIGKILL within 10 s');
   return true;
 }

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { filter, firstValueFrom, tap, timeout } from 'rxjs';
 import { createEngine, isPaddockError } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 
@@ -96,25 +97,23 @@ async function main(): Promise<void> {
     console.log(`  sandboxes left: ${engine.list().length}`);
 
     console.log('6. supervision: a crashing container restarted on its backoff, then given up; a warm pool');
-    const restarts = engine.events$.subscribe((e) => {
-      if (e.type === 'restart.scheduled') console.log(`  restart #${e.attempt} of ${e.sandboxId} in ${e.delayMs} ms (exit ${e.exit.exitCode})`);
-      else if (e.type === 'restart.gaveUp') console.log(`  gave up on ${e.sandboxId}: ${e.reason}`);
-    });
-    const gaveUp = new Promise<void>((resolve) => {
-      const s = engine.events$.subscribe((e) => {
-        if (e.type === 'restart.gaveUp' && e.sandboxId === 'crashy') {
-          s.unsubscribe();
-          resolve();
-        }
-      });
-    });
+    // Prints the schedule as it happens and resolves at the give-up (bounded).
+    const gaveUp = firstValueFrom(
+      engine.events$.pipe(
+        tap((e) => {
+          if (e.type === 'restart.scheduled') console.log(`  restart #${e.attempt} of ${e.sandboxId} in ${e.delayMs} ms (exit ${e.exit.exitCode})`);
+          else if (e.type === 'restart.gaveUp') console.log(`  gave up on ${e.sandboxId}: ${e.reason}`);
+        }),
+        filter((e) => e.type === 'restart.gaveUp' && e.sandboxId === 'crashy'),
+        timeout(30_000),
+      ),
+    );
     await engine.createSandbox('crashy', bundle(work, ['sh', '-c', 'exit 1'], 'crashy'), {
       stdio: 'ignore',
       restart: { policy: 'on-failure', maxRestarts: 3, periodMs: 60_000, backoff: { initialMs: 50, maxMs: 400, factor: 2, jitter: 0 } },
     });
     await engine.startRoot('crashy');
-    await Promise.race([gaveUp, new Promise((_, reject) => setTimeout(() => reject(new Error('no give-up within 30 s')), 30_000).unref())]);
-    restarts.unsubscribe();
+    await gaveUp;
     await engine.destroy('crashy');
     const pool = await engine.pool('warm', { bundle: bundle(work, ['sh', '-c', 'echo from a warm sandbox'], 'warm'), size: 2 });
     const filled = Date.now() + 30_000;

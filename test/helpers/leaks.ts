@@ -13,6 +13,16 @@ export function initSandboxDir(pid: number): string | undefined {
   }
 }
 
+/** A process's parent pid from /proc, or undefined once it is gone. */
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Host pids of paddock-init processes (by comm name) that may belong to this test run:
  * those serving another run's state root (`/paddock-test-<pid>/`, a concurrent run on
@@ -29,8 +39,9 @@ export function paddockInitPids(): number[] {
       if (comm !== 'paddock-init') continue;
       const dir = initSandboxDir(Number(d));
       if (dir && /\/paddock-test-\d+\//.test(dir) && !dir.includes(`${mine}/`)) continue;
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      parents.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      const ppid = parentPid(Number(d));
+      if (ppid === undefined) continue; // exited meanwhile
+      parents.set(Number(d), ppid);
       out.push(Number(d));
     } catch {
       // exited meanwhile

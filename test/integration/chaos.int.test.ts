@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { sandboxCgroupPath } from '../../actors/cgroups';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { describeIf, testStateDir } from '../helpers/env';
-import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
+import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, parentPid, removeCgroupDirs } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -61,15 +61,6 @@ function readJournal(file: string): JournalLine[] {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as JournalLine);
-}
-
-function ppidOf(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
 }
 
 describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and the supervisor', () => {
@@ -150,15 +141,10 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
     await gone;
   };
 
-  /**
-   * Live inits of this state dir, by sandbox id. A child init has just forked (a
-   * container before its execve) still carries init's name and argv: not counted.
-   */
+  /** Live inits of this state dir, by sandbox id (paddockInitPids leaves out a container's pre-exec fork). */
   function initsById(): Map<string, number[]> {
     const out = new Map<string, number[]>();
-    const all = paddockInitPids();
-    for (const pid of all) {
-      if (all.includes(ppidOf(pid) ?? -1)) continue;
+    for (const pid of paddockInitPids()) {
       const dir = initSandboxDir(pid);
       if (!dir?.startsWith(`${stateDir}/`)) continue;
       const id = path.basename(dir);
@@ -179,7 +165,7 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
           .readdirSync('/proc')
           .filter((d) => /^\d+$/.test(d))
           .map(Number)
-          .filter((p) => inits.includes(ppidOf(p) ?? -1));
+          .filter((p) => inits.includes(parentPid(p) ?? -1));
         const v = pick(victims);
         if (v !== undefined) {
           try {
