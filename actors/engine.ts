@@ -1,3 +1,4 @@
+import { HeldRelease } from './held-release';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Subject, type Observable } from 'rxjs';
@@ -257,6 +258,12 @@ class PaddockEngine implements Engine {
     const rt = this.get(sandboxId);
     this.requireCan(rt, { type: 'start' }, 'start');
     const rootId = rt.actor.getSnapshot().context.rootContainerId as string;
+    // A prepared root whose held process died (killed, or its sandbox's exit seen) is
+    // stopped: as runc, it cannot be started, rather than "started" into its exit.
+    const root = (rt.actor.getSnapshot().children[rootId] as unknown as Actor<typeof containerMachine> | undefined)?.getSnapshot();
+    if (root && !root.can({ type: 'start' })) {
+      throw new StateError('EINVALID_STATE', `cannot start container ${rootId}: it is ${String(root.value)}`, { sandboxId, containerId: rootId, verb: 'start', state: String(root.value) });
+    }
     rt.actor.send({ type: 'start' });
     const handle = await this.awaitStarted(rt, rootId);
     await this.runPoststartHooks(rt);
@@ -542,6 +549,7 @@ class PaddockEngine implements Engine {
     this.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
     this.closeContainerStdio(rt.containers.get(containerId));
+    rt.containers.get(containerId)?.held?.release.dispose();
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
     this.removeContainerFiles(rt, containerId);
@@ -947,13 +955,23 @@ class PaddockEngine implements Engine {
     let reply: MessageOf<'OK'>;
     const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
     c.startRequest = undefined;
+    const held = c.held;
+    c.held = undefined;
+    if (held && (await held.release.release(sandboxId, containerId, this.requestTimeout))) {
+      rt.log.debug({ containerId, pid: held.pid, hostPid: held.hostPid, step: 'start' }, 'container released');
+      return { pid: held.pid, hostPid: held.hostPid };
+    }
+    const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
       reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
     } catch (e) {
       // A process that exits at once can take init down with it before the start reply
-      // leaves (nng does not flush on exit). Its record in exits.log proves it started.
+      // leaves (nng does not flush on exit). Its record in exits.log proves it started,
+      // unless it is older than this start: a prepared process that died while held
+      // (init's realtime clock and ours are the host's).
       const rec = rt.initAlive ? undefined : this.exitRecordOf(rt, containerId);
-      if (rec) return { pid: rec.pid, hostPid: rec.hostPid };
+      if (rec && rec.timeNs >= sentAtNs) return { pid: rec.pid, hostPid: rec.hostPid };
+      if (rec) throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' }, e);
       throw e;
     }
     rt.log.debug({ containerId, pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
@@ -977,7 +995,21 @@ class PaddockEngine implements Engine {
     const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
     this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     this.encodeStart(c);
+    this.takeRelease(rt, c, reply);
     rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
+  }
+
+  /**
+   * A container held in paddock-hold can be started by this process directly
+   * (docs/decisions/0020); if its fds cannot be had, init's START releases it as before.
+   */
+  private takeRelease(rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
+    if (reply.heldExec !== 1 || !reply.hostPid || !reply.pid) return;
+    try {
+      c.held = { release: HeldRelease.take(this.native, reply.hostPid), pid: reply.pid, hostPid: reply.hostPid };
+    } catch (e) {
+      rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'no direct release; init will release the container');
+    }
   }
 
   /** The release is known from now on: encode it here, off the start's critical path. */
@@ -994,6 +1026,7 @@ class PaddockEngine implements Engine {
     );
     this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     this.encodeStart(c);
+    this.takeRelease(rt, c, reply);
     rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
   }
 
@@ -1084,7 +1117,8 @@ class PaddockEngine implements Engine {
   private async awaitStarted(rt: Runtime, containerId: string): Promise<ContainerHandle> {
     const c = this.containerActor(rt, containerId);
     const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
-    if (snap.value !== 'running' && snap.value !== 'stopped') {
+    // stopped with an error: the start failed because its held process had died.
+    if ((snap.value !== 'running' && snap.value !== 'stopped') || (snap.value === 'stopped' && snap.context.error)) {
       throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
     }
     this.persistNow(rt);
@@ -1233,6 +1267,10 @@ class PaddockEngine implements Engine {
   }
 
   private detach(rt: Runtime): void {
+    for (const c of rt.containers.values()) {
+      c.held?.release.dispose();
+      c.held = undefined;
+    }
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;

@@ -1,3 +1,4 @@
+import type { HeldRelease } from './held-release';
 import * as fs from 'node:fs';
 import type { HealthActor, ResolvedHealth } from './health';
 import * as net from 'node:net';
@@ -72,6 +73,8 @@ export interface ContainerRuntime {
    * that releases it sends these bytes at once. Used only while `plan` is still the one encoded.
    */
   startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
+  /** The prepared process waits in paddock-hold and this side holds its release (held-release.ts). */
+  held?: { readonly release: HeldRelease; readonly pid: number; readonly hostPid: number };
   stdinFd?: number;
   streams?: StdioHandles;
 }

@@ -104,6 +104,7 @@ export const containerMachine = setup({
       event.pid === context.pid &&
       (context.exit === undefined || context.exit.exitCode !== event.exit.exitCode || context.exit.signal !== event.exit.signal),
     exitedBeforeStartReply: ({ context }, started: StartedProcess) => context.earlyExit?.pid === started.pid,
+    heldProcessExited: ({ context }) => context.prepared !== undefined && context.earlyExit?.pid === context.prepared.pid,
   },
 }).createMachine({
   id: 'container',
@@ -147,11 +148,23 @@ export const containerMachine = setup({
             actions: [{ type: 'recordStart', params: ({ event }) => event.output }, 'notifyStarted'],
           },
         ],
-        onError: {
-          // A failed start changes nothing: the container stays created and can be retried or destroyed.
-          target: 'created',
-          actions: [assign({ error: ({ event }) => toFailureInfo(event.error) }), 'notifyStartFailed'],
-        },
+        onError: [
+          {
+            // The held process died before its release: nothing is left to start.
+            guard: 'heldProcessExited',
+            target: 'stopped',
+            actions: [
+              assign({ error: ({ event }) => toFailureInfo(event.error), pid: ({ context }) => context.earlyExit?.pid }),
+              'applyEarlyExit',
+              'notifyStartFailed',
+            ],
+          },
+          {
+            // A failed start changes nothing: the container stays created and can be retried or destroyed.
+            target: 'created',
+            actions: [assign({ error: ({ event }) => toFailureInfo(event.error) }), 'notifyStartFailed'],
+          },
+        ],
       },
       on: {
         'process.exited': {

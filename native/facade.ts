@@ -61,6 +61,10 @@ export interface NativeFacade {
   launchInit(req: LaunchInitRequest): LaunchedInit;
   /** pidfd_open(2) for a process we did not start (reattach). Throws NativeError. */
   pidfdOpen(pid: number): Fd;
+  /** pidfd_getfd(2): a close-on-exec copy of fd `target` of that process. Throws NativeError. */
+  pidfdGetfd(pidfd: Fd, target: number): Fd;
+  /** poll(2) on one fd, blocking the caller up to timeoutMs: true once readable (or at EOF). */
+  waitReadable(fd: Fd, timeoutMs: number): boolean;
   /** pidfd_send_signal(2). Throws NativeError (ESRCH once the process is gone). */
   pidfdSendSignal(pidfd: Fd, signal: number): void;
   closeFd(fd: Fd): void;

@@ -229,6 +229,23 @@ export class FakeNative implements NativeFacade {
     return this.newFd(pid);
   }
 
+  /** The fake has no processes with fds: ENOSYS, so callers take their fallback. */
+  pidfdGetfd(pidfd: Fd, target: number): Fd {
+    this.record({ fn: 'pidfdGetfd', args: [pidfd, target] });
+    checkFd('pidfd', pidfd);
+    this.maybeFail('pidfdGetfd');
+    this.procOfFd(pidfd, 'pidfd_getfd');
+    throw this.nativeError('pidfd_getfd', 38 /* ENOSYS */);
+  }
+
+  /** No fd of the fake is ever readable: the wait times out at once. */
+  waitReadable(fd: Fd, timeoutMs: number): boolean {
+    this.record({ fn: 'waitReadable', args: [fd, timeoutMs] });
+    checkFd('fd', fd);
+    this.maybeFail('waitReadable');
+    return false;
+  }
+
   pidfdSendSignal(pidfd: Fd, signal: number): void {
     this.record({ fn: 'pidfdSendSignal', args: [pidfd, signal] });
     checkFd('pidfd', pidfd);

@@ -200,6 +200,8 @@ export interface NativeBinding {
   pd_watch(channelFd: number, pidfd: number): number;
   pd_unwatch(token: number): number;
   pd_pidfd_open(pid: number): number;
+  pd_pidfd_getfd(pidfd: number, target: number): number;
+  pd_wait_readable(fd: number, timeoutMs: number): number;
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
@@ -280,6 +282,8 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_watch: fn(I64, [I32, I32]), // long: a u32 token or -errno
     pd_unwatch: fn(I32, [U32]),
     pd_pidfd_open: fn(I32, [I32]),
+    pd_pidfd_getfd: fn(I32, [I32, I32]),
+    pd_wait_readable: fn(I32, [I32, I32]),
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
@@ -351,6 +355,22 @@ export class FfiNative implements NativeFacade {
     const fd = this.b.pd_pidfd_open(pid);
     if (fd < 0) throw this.failure(fd, 'pidfd_open');
     return fd as Fd;
+  }
+
+  pidfdGetfd(pidfd: Fd, target: number): Fd {
+    checkFd('pidfd', pidfd);
+    checkFd('target', target);
+    const fd = this.b.pd_pidfd_getfd(pidfd, target);
+    if (fd < 0) throw this.failure(fd, 'pidfd_getfd');
+    return fd as Fd;
+  }
+
+  waitReadable(fd: Fd, timeoutMs: number): boolean {
+    checkFd('fd', fd);
+    checkTimeout('timeoutMs', timeoutMs);
+    const r = this.b.pd_wait_readable(fd, timeoutMs);
+    if (r < 0) throw this.failure(r, 'poll');
+    return r === 1;
   }
 
   pidfdSendSignal(pidfd: Fd, signal: number): void {

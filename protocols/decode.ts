@@ -254,6 +254,7 @@ function build(type: MsgTypeName, v: View): Message {
         type, pid: v.num(T.PID), hostPid: v.num(T.HOST_PID), state: v.num(T.STATE),
         exitCode: v.num(T.EXIT_CODE), signal: v.num(T.SIGNAL), text: v.str(T.TEXT),
         procs: list(v.all<Field[]>(T.PROC).map((p) => proc(new View(p)))),
+        heldExec: v.num(T.HELD_EXEC),
       });
     case 'ERROR':
       return defined({

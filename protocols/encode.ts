@@ -116,7 +116,7 @@ export function messageFields(msg: Message): Field[] {
     case 'OK':
       f.add(T.PID, msg.pid).add(T.HOST_PID, msg.hostPid).add(T.EXIT_CODE, msg.exitCode)
         .add(T.SIGNAL, msg.signal).each(T.PROC, msg.procs?.map(procFields))
-        .add(T.STATE, msg.state).add(T.TEXT, msg.text);
+        .add(T.STATE, msg.state).add(T.TEXT, msg.text).add(T.HELD_EXEC, msg.heldExec);
       break;
     case 'ERROR':
       f.add(T.CODE, msg.code).add(T.ERRNO, msg.errno).add(T.STEP, msg.step).add(T.MSG, msg.msg);

@@ -45,7 +45,7 @@ export const Tag = {
   CAP_BOUNDING: 60, CAP_EFFECTIVE: 61, CAP_PERMITTED: 62, CAP_INHERITABLE: 63, CAP_AMBIENT: 64,
   RLIMIT: 65, RLIMIT_TYPE: 66, RLIMIT_SOFT: 67, RLIMIT_HARD: 68, NO_NEW_PRIVS: 69,
   OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
-  CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83,
+  CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83, HELD_EXEC: 84,
   HOOK: 85, HOOK_KIND: 86, HOOK_PATH: 87, HOOK_TIMEOUT: 88, HOOK_STATE: 89,
 } as const;
 
@@ -241,6 +241,8 @@ export type Message =
       signal?: number;
       text?: string;
       procs?: ProcRow[];
+      /** A prepared container waits in paddock-hold: fds 5 and 7 release it directly. */
+      heldExec?: number;
     }
   | { type: 'ERROR'; code: number; errno?: number; step?: string; msg?: string };
 

@@ -26,7 +26,7 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.CAP_INHERITABLE, 'u64'], [T.CAP_AMBIENT, 'u64'], [T.RLIMIT, 'nest'], [T.RLIMIT_TYPE, 'u32'],
   [T.RLIMIT_SOFT, 'u64'], [T.RLIMIT_HARD, 'u64'], [T.NO_NEW_PRIVS, 'u32'], [T.OOM_SCORE_ADJ, 'i32'],
   [T.SYSCTL, 'str'], [T.SECCOMP_BPF, 'bytes'], [T.SECCOMP_FLAGS, 'u32'],
-  [T.CONSOLE_SOCKET, 'str'], [T.CONSOLE_ROWS, 'u32'], [T.CONSOLE_COLS, 'u32'], [T.HOLD, 'u32'],
+  [T.CONSOLE_SOCKET, 'str'], [T.CONSOLE_ROWS, 'u32'], [T.CONSOLE_COLS, 'u32'], [T.HOLD, 'u32'], [T.HELD_EXEC, 'u32'],
   [T.HOOK, 'nest'], [T.HOOK_KIND, 'u32'], [T.HOOK_PATH, 'str'], [T.HOOK_TIMEOUT, 'u32'],
   [T.HOOK_STATE, 'str'],
 ]);
@@ -50,7 +50,7 @@ export function typeName(type: number): MsgTypeName | undefined {
 
 /** u32 tags that carry a boolean; anything but 0/1 is rejected so decode is lossless. */
 export const BOOL_TAGS: ReadonlySet<number> = new Set([
-  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL, T.NO_NEW_PRIVS, T.HOLD,
+  T.ALL, T.LO_UP, T.ROOTFS_RO, T.NO_PIVOT, T.TERMINAL, T.NO_NEW_PRIVS, T.HOLD, T.HELD_EXEC,
 ]);
 
 export const MAX_DEPTH = 3;
@@ -128,7 +128,7 @@ export const MESSAGE_SCOPES: Readonly<Record<MsgTypeName, Scope>> = {
   EV_STARTED: scope(M, EV),
   EV_EXITED: scope(M, [...EV, T.EXIT_CODE, T.SIGNAL, T.TIME_NS]),
   EV_PROBE: scope(M, []),
-  OK: scope(M, [], [T.PID, T.HOST_PID, T.STATE, T.EXIT_CODE, T.SIGNAL, T.TEXT], [T.PROC]),
+  OK: scope(M, [], [T.PID, T.HOST_PID, T.STATE, T.EXIT_CODE, T.SIGNAL, T.TEXT, T.HELD_EXEC], [T.PROC]),
   ERROR: scope(M, [T.CODE], [T.ERRNO, T.STEP, T.MSG]),
 };
 

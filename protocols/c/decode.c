@@ -91,7 +91,7 @@ static const struct scope SC_EV_EXITED = {"message", EXITED_REQ, EXITED_REQ, 0};
 static const struct scope SC_OK = {
     "message",
     BIT(PD_T_PID) | BIT(PD_T_HOST_PID) | BIT(PD_T_STATE) | BIT(PD_T_EXIT_CODE) | BIT(PD_T_SIGNAL) |
-        BIT(PD_T_TEXT) | BIT(PD_T_PROC),
+        BIT(PD_T_TEXT) | BIT(PD_T_PROC) | BIT(PD_T_HELD_EXEC),
     0, BIT(PD_T_PROC)};
 static const struct scope SC_ERROR = {
     "message", BIT(PD_T_CODE) | BIT(PD_T_ERRNO) | BIT(PD_T_STEP) | BIT(PD_T_MSG), BIT(PD_T_CODE), 0};
@@ -138,7 +138,8 @@ static uint32_t max_count(uint16_t tag) {
 
 static int is_bool(uint16_t tag) {
   return tag == PD_T_ALL || tag == PD_T_LO_UP || tag == PD_T_ROOTFS_RO || tag == PD_T_NO_PIVOT ||
-         tag == PD_T_TERMINAL || tag == PD_T_NO_NEW_PRIVS || tag == PD_T_HOLD;
+         tag == PD_T_TERMINAL || tag == PD_T_NO_NEW_PRIVS || tag == PD_T_HOLD ||
+         tag == PD_T_HELD_EXEC;
 }
 
 /* WHATWG-strict UTF-8 (no overlongs, surrogates or > U+10FFFF), the same rule the

@@ -45,6 +45,7 @@ static const struct {
     T(PD_T_SECCOMP_BPF, PD_K_BYTES, "seccomp_bpf"), T(PD_T_SECCOMP_FLAGS, PD_K_U32, "seccomp_flags"),
     T(PD_T_CONSOLE_SOCKET, PD_K_STR, "console_socket"), T(PD_T_CONSOLE_ROWS, PD_K_U32, "console_rows"),
     T(PD_T_CONSOLE_COLS, PD_K_U32, "console_cols"), T(PD_T_HOLD, PD_K_U32, "hold"),
+    T(PD_T_HELD_EXEC, PD_K_U32, "held_exec"),
     T(PD_T_HOOK, PD_K_NEST, "hook"), T(PD_T_HOOK_KIND, PD_K_U32, "hook_kind"),
     T(PD_T_HOOK_PATH, PD_K_STR, "hook_path"), T(PD_T_HOOK_TIMEOUT, PD_K_U32, "hook_timeout"),
     T(PD_T_HOOK_STATE, PD_K_STR, "hook_state"),

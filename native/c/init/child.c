@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -649,6 +650,74 @@ static void wait_for_release(const struct pi_launch *l)
     _exit(127);
 }
 
+static int has_cap_sys_admin(void);
+
+/* The holder (native/c/hold/holder.c) finishes a start with only no_new_privs set
+ * beforehand, the filter loaded and execve. It cannot run startContainer hooks, and
+ * it could not load a filter without no_new_privs: a process that keeps
+ * CAP_SYS_ADMIN and did not ask for no_new_privs loses that capability across the
+ * holder's execve when it is not root. Those few wait as init's copy, as before. */
+static int holder_can_finish(const struct pi_launch *l)
+{
+  const struct pd_plan *p = l->plan;
+
+  if (l->holder_fd < 0 || l->holder_argv == NULL)
+    return 0;
+  for (uint32_t i = 0; i < p->n_hooks; i++)
+    if (p->hooks[i].kind == PD_HOOK_START_CONTAINER)
+      return 0;
+  return l->seccomp.len == 0 || p->no_new_privs || !has_cap_sys_admin();
+}
+
+/* HOLD, the fast way: the fds the holder expects go to 3-6 and everything else is
+ * closed at its execve, so the held process is a few pages rather than a copy of
+ * init. Returns only on failure, with e filled and the reports now going to fd 4. */
+static void exec_holder(const struct pi_launch *l, struct pi_launch *after, struct pi_error *e)
+{
+  const struct pd_plan *p = l->plan;
+  int from[5], tmp[5], filter = -1;
+  size_t want;
+
+  *after = *l;
+  signal(SIGPIPE, SIG_DFL);
+  /* The same rule as setup_seccomp(): a filter without CAP_SYS_ADMIN needs it. */
+  if ((p->no_new_privs || l->seccomp.len > 0) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    fail(e, "no_new_privs", NULL);
+    return;
+  }
+  if (l->seccomp.len > 0) {
+    filter = (int)syscall(SYS_memfd_create, "paddock-seccomp", MFD_CLOEXEC);
+    want = (size_t)l->seccomp.len * sizeof(struct sock_filter);
+    if (filter < 0 || write(filter, l->seccomp.filter, want) != (ssize_t)want) {
+      fail(e, "seccomp_memfd", NULL);
+      return;
+    }
+  }
+  from[0] = l->hold_fd;
+  from[1] = l->errfd;
+  from[2] = l->hold_w;
+  from[3] = filter;
+  from[4] = l->holder_fd;
+  for (int i = 0; i < 5; i++) {
+    tmp[i] = from[i] < 0 ? -1 : fcntl(from[i], F_DUPFD_CLOEXEC, 16);
+    if (from[i] >= 0 && tmp[i] < 0) {
+      fail(e, "holder_fds", NULL);
+      return;
+    }
+  }
+  after->errfd = tmp[1];
+  for (int i = 0; i < 4; i++) {
+    if (tmp[i] >= 0 && dup2(tmp[i], 3 + i) < 0) { /* without O_CLOEXEC: the holder's */
+      fail(e, "holder_fds", NULL);
+      return;
+    }
+  }
+  after->errfd = 4;
+  syscall(SYS_close_range, 7, ~0U, CLOSE_RANGE_CLOEXEC);
+  syscall(SYS_execveat, tmp[4], "", l->holder_argv, p->envp, AT_EMPTY_PATH);
+  fail(e, "holder_exec", NULL);
+}
+
 /* Moves the prepared fds to 0/1/2. Each is first copied above 2 so that a source
  * that is itself 0, 1 or 2 cannot be overwritten before it is used. */
 static int setup_stdio(const int fds[3], struct pi_error *e)
@@ -811,8 +880,15 @@ void pi_child_main(const struct pi_launch *l)
   sigprocmask(SIG_UNBLOCK, &all, NULL);
   /* create/start: everything the container needs is in place; start decides. The
    * startContainer hooks belong to start, so they run after the release. */
-  if (l->hold_fd >= 0)
+  if (l->hold_fd >= 0) {
+    if (holder_can_finish(l)) {
+      struct pi_launch after;
+
+      exec_holder(l, &after, &e);
+      report(&after, &e);
+    }
     wait_for_release(l);
+  }
 
   /* OCI: in the container, before the user process; as runc, with its identity and
    * capabilities, before no_new_privs and seccomp. Still with init's SIGPIPE

@@ -41,6 +41,9 @@ struct pi_proc {
    * arrives on hold_w; its error pipe's read end stays open to learn how execve
    * went. Both -1 otherwise. */
   int hold_w, hold_report;
+  /* Held in paddock-hold (native/c/hold/holder.c) rather than as init's copy: the
+   * supervisor may release it itself through the holder's fds 5 and 7. */
+  int held_exec;
   pid_t host_pid; /* in the supervisor's pid namespace */
   int pidfd;      /* -1 once reaped */
   uint32_t kind;  /* PD_KIND_* */
@@ -117,6 +120,9 @@ struct pi_launch {
   struct sock_fprog seccomp;
   int console_fd; /* TERMINAL: socket the pty master is sent over, else -1 */
   int hold_fd;    /* HOLD: read end the child waits on before execve, else -1 */
+  int hold_w;     /* HOLD: init's write end (the child passes a copy to the holder) */
+  int holder_fd;  /* HOLD: the sealed paddock-hold memfd, or -1: wait as init's copy */
+  char *const *holder_argv; /* its argv: filter insns, seccomp flags, PATH, argv... */
 };
 
 /* The wire shape of a child failure report on the error pipe. */
@@ -130,6 +136,10 @@ __attribute__((noreturn)) void pi_child_main(const struct pi_launch *l);
 
 /* The step name a held child reports (err 0) once it waits before execve. */
 #define PI_HELD_STEP "held"
+
+/* holder.c: the paddock-hold program in a sealed memfd (made once), or -1 when this
+ * kernel will not execute one; the child then waits as init's copy. */
+int pi_holder_fd(void);
 
 /* Lets a held container process go on to execve; fails with its launch error. */
 int pi_release(struct pi_container *ct, struct pi_error *e);

@@ -112,6 +112,8 @@ static void do_spawn(const struct pd_msg *m, struct pd_arena *a)
   reply_begin(PD_OK);
   pd_w_i32(&w, PD_T_PID, p->pid);
   pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
+  if (p->held_exec)
+    pd_w_u32(&w, PD_T_HELD_EXEC, 1);
 }
 
 static void do_processes(const struct pd_msg *m)

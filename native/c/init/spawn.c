@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -204,6 +206,28 @@ static int prepare_seccomp(const struct pd_plan *p, struct pd_arena *a, struct s
   return 0;
 }
 
+/* paddock-hold's argv (native/c/hold/holder.c), built before clone3 so the child
+ * never allocates; NULL (wait as init's copy) if the arena is full. */
+static char *const *holder_argv(const struct pd_plan *p, const struct pi_launch *l,
+                                struct pd_arena *a)
+{
+  char **v = arena_alloc(a, (4 + (size_t)p->argc + 1) * sizeof *v);
+  char *num = arena_alloc(a, 48);
+
+  if (v == NULL || num == NULL)
+    return NULL;
+  v[0] = "paddock-hold";
+  v[1] = num;
+  v[2] = num + 24;
+  snprintf(v[1], 24, "%u", (unsigned)l->seccomp.len);
+  snprintf(v[2], 24, "%u", (unsigned)p->seccomp_flags);
+  v[3] = (char *)l->path;
+  for (uint32_t i = 0; i < p->argc; i++)
+    v[4 + i] = (char *)p->argv[i];
+  v[4 + p->argc] = NULL;
+  return v;
+}
+
 static pid_t do_clone(uint64_t flags, int *pidfd)
 {
   struct clone_args args;
@@ -263,6 +287,8 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   l.join_pidfd = -1;
   l.console_fd = -1;
   l.hold_fd = -1;
+  l.hold_w = -1;
+  l.holder_fd = -1;
   if (plan->terminal) {
     if (plan->console_socket == NULL)
       return pi_fail(e, "console", EINVAL, "terminal without a console socket");
@@ -307,6 +333,12 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   r = prepare_seccomp(plan, arena, &l.seccomp, e);
   if (r < 0)
     goto out;
+  if (f.hold_w >= 0) {
+    l.hold_w = f.hold_w;
+    l.holder_fd = pi_holder_fd();
+    if (l.holder_fd >= 0)
+      l.holder_argv = holder_argv(plan, &l, arena);
+  }
 
   if (exec_ct == NULL) {
     if (plan->rootfs == NULL) {
@@ -387,6 +419,7 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
     goto out;
   }
   if (held) {
+    (*out)->held_exec = strncmp(rep.detail, "holder", sizeof rep.detail) == 0;
     (*out)->hold_w = f.hold_w;
     (*out)->hold_report = f.err_r;
     f.hold_w = f.err_r = -1;
@@ -410,6 +443,25 @@ int pi_release(struct pi_container *ct, struct pi_error *e)
 
   if (p == NULL || p->hold_w < 0)
     return pi_fail(e, "release", EINVAL, ct->cid);
+  if (p->held_exec) {
+    struct pollfd pf = {.fd = p->hold_report, .events = POLLIN};
+
+    /* The supervisor may have released it through the holder's own fds; then its
+     * outcome is already on the pipe (or on its way: the byte below is harmless). */
+    if (poll(&pf, 1, 0) == 1) {
+      siginfo_t si;
+
+      /* EOF also comes from a holder killed while it waited: that is no start. */
+      memset(&si, 0, sizeof si);
+      if (p->state != PD_STATE_RUNNING ||
+          (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0))
+        return pi_fail(e, "release", ESRCH, "exited while held");
+      close_set(&p->hold_w);
+      n = read_report(p->hold_report, &rep);
+      close_set(&p->hold_report);
+      return n == 0 ? 0 : child_failed(&rep, n, e);
+    }
+  }
   if (write(p->hold_w, "g", 1) != 1) {
     /* EPIPE: it died while held; its exit is being recorded like any other. */
     int r = pi_fail(e, "release", errno, ct->cid);

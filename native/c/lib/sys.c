@@ -1,6 +1,7 @@
 /* Small system calls the supervisor needs and Node does not offer. Each returns
  * >= 0 or -errno and names its step for the facade's NativeError. */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -11,6 +12,38 @@
 #include <unistd.h>
 
 #include "paddock_native.h"
+
+/* A copy of another process's fd (pidfd_getfd(2), close-on-exec): how the supervisor
+ * takes a held container's release and notify pipes from paddock-hold. */
+int pd_pidfd_getfd(int pidfd, int target) {
+  long fd;
+
+  pd_ok();
+  if (pidfd < 0 || target < 0)
+    return pd_fail("pidfd_getfd", EINVAL, "fd %d of pidfd %d", target, pidfd);
+  fd = syscall(SYS_pidfd_getfd, pidfd, target, 0);
+  if (fd < 0)
+    return pd_fail("pidfd_getfd", errno, "fd %d", target);
+  return (int)fd;
+}
+
+/* Blocks the caller up to timeout_ms for fd to be readable (data, EOF or hang-up):
+ * 1 when it is, 0 on timeout. For waits known to end within a millisecond or so,
+ * where a trip through the event loop costs more than the wait (held-release.ts). */
+int pd_wait_readable(int fd, int timeout_ms) {
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  int r;
+
+  pd_ok();
+  if (fd < 0 || timeout_ms < 0)
+    return pd_fail("poll", EINVAL, "fd %d", fd);
+  do
+    r = poll(&pfd, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return pd_fail("poll", errno, "fd %d", fd);
+  return r > 0 ? 1 : 0;
+}
 
 int pd_pidfd_open(int pid) {
   long fd;

@@ -364,6 +364,30 @@ describe('container machine: a prepared process (held before execve at create)',
     expect(h.received()).toContain('container.stopped');
   });
 
+  it('a start that fails because the held process died meanwhile: stopped with that exit, not created again', async () => {
+    let fail!: (e: Error) => void;
+    const h = harness(() => new Promise((_, reject) => (fail = reject)));
+    h.send({ type: 'prepared', pid: 1, hostPid: 4321 });
+    h.send({ type: 'start' });
+    expect(h.snap().value).toBe('starting');
+    h.send({ type: 'process.exited', pid: 1, exit: { exitCode: null, signal: 9 } });
+    fail(Object.assign(new Error('container c1 exited before its start'), { code: 'EINVALID_STATE' }));
+    await waitValue(h.container(), 'stopped');
+    expect(h.snap().context).toMatchObject({ pid: 1, exit: { exitCode: null, signal: 9 }, error: { code: 'EINVALID_STATE' } });
+    expect(h.received()).toEqual(expect.arrayContaining(['container.startFailed', 'container.stopped']));
+  });
+
+  it('a failed start with no held process gone stays created (it can be retried)', async () => {
+    let fail!: (e: Error) => void;
+    const h = harness(() => new Promise((_, reject) => (fail = reject)));
+    h.send({ type: 'prepared', pid: 1, hostPid: 4321 });
+    h.send({ type: 'start' });
+    h.send({ type: 'process.exited', pid: 7, exit: { exitCode: 0, signal: null } });
+    fail(new Error('execve: ENOENT'));
+    await waitValue(h.container(), 'created');
+    expect(h.snap().context.exit).toBeUndefined();
+  });
+
   it('an unprepared created container that gets an exit record stops: a start its supervisor died before recording', () => {
     const h = harness(() => never());
     h.send({ type: 'process.exited', pid: 15, exit: { exitCode: 3, signal: null } });

@@ -1,0 +1,160 @@
+/**
+ * Starting a prepared container without a round trip through paddock-init
+ * (docs/decisions/0020).
+ *
+ * A prepared container waits in paddock-hold (native/c/hold/holder.c) with a write
+ * end of its release pipe on fd 5 and the read end of a notify pipe on fd 7. The
+ * supervisor takes copies of both with pidfd_getfd(2) once the container is held;
+ * the start is then one byte written here, and the notify pipe's EOF (the holder's
+ * execve closed it) says the container's program is running, or a report says which
+ * step failed, in init's own report format. init learns the same from its error
+ * pipe and needs no message; a START_CONTAINER that comes later anyway (a CLI
+ * `start`, a reattached engine) finds the release done.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { NativeFacade, Fd } from '../native/facade';
+import { WireCode } from '../protocols/messages';
+import { PaddockError } from './errors';
+import { wireError } from './control-client';
+
+/** The holder's descriptors: see native/c/hold/holder.c. */
+const HOLD_W = 5;
+const NOTIFY_R = 7;
+/** struct pi_child_report: i32 errno, char step[32], char detail[220]. */
+const REPORT_SIZE = 256;
+const GO = Buffer.from('g');
+
+/**
+ * How long the start may hold the event loop, blocked in poll(2) on the notify pipe,
+ * before it waits through libuv instead. An execve here takes 0.2-0.5 ms: waiting in
+ * the kernel saves the loop's wake-up and a stream's machinery (about half a
+ * millisecond); a start slower than this costs the loop at most this much once.
+ */
+const SYNC_WAIT_MS = 2;
+
+export class HeldRelease {
+  private goFd: number | undefined;
+  private notifyFd: number | undefined;
+
+  /** Takes the holder's fds; throws NativeError when they cannot be had (then init releases it). */
+  static take(native: NativeFacade, hostPid: number): HeldRelease {
+    const pidfd = native.pidfdOpen(hostPid);
+    let go: Fd | undefined;
+    try {
+      go = native.pidfdGetfd(pidfd, HOLD_W);
+      const notify = native.pidfdGetfd(pidfd, NOTIFY_R);
+      return new HeldRelease(native, go, notify);
+    } catch (e) {
+      if (go !== undefined) native.closeFd(go);
+      throw e;
+    } finally {
+      native.closeFd(pidfd);
+    }
+  }
+
+  private constructor(
+    private readonly native: NativeFacade,
+    goFd: number,
+    notifyFd: number,
+  ) {
+    this.goFd = goFd;
+    this.notifyFd = notifyFd;
+  }
+
+  /**
+   * Starts the container: true once its program runs; false when it could not be
+   * released from here (nobody reads the release pipe: the held process is gone), so
+   * the caller asks init, which knows what happened. Rejects with the launch step that
+   * failed (the holder then exits 127 and init records that exit as usual).
+   */
+  async release(sandboxId: string, containerId: string, timeoutMs: number): Promise<boolean> {
+    const goFd = this.goFd;
+    const notifyFd = this.notifyFd;
+    this.goFd = this.notifyFd = undefined;
+    if (goFd === undefined || notifyFd === undefined) return false;
+    try {
+      fs.writeSync(goFd, GO);
+    } catch {
+      // EPIPE: the held process died while it waited.
+      fs.closeSync(notifyFd);
+      return false;
+    } finally {
+      fs.closeSync(goFd);
+    }
+    let readable: boolean;
+    try {
+      readable = this.native.waitReadable(notifyFd as Fd, SYNC_WAIT_MS);
+    } catch (e) {
+      fs.closeSync(notifyFd);
+      throw e;
+    }
+    let report: Buffer;
+    if (readable) {
+      try {
+        report = readReportSync(notifyFd);
+      } finally {
+        fs.closeSync(notifyFd);
+      }
+    } else {
+      report = await readReportAsync(notifyFd, sandboxId, containerId, timeoutMs);
+    }
+    if (report.length === 0) return true;
+    throw reportError(report, sandboxId, containerId);
+  }
+
+  /** Closes what this side holds; the container stays held (init can still release it). */
+  dispose(): void {
+    for (const fd of [this.goFd, this.notifyFd]) if (fd !== undefined) fs.closeSync(fd);
+    this.goFd = this.notifyFd = undefined;
+  }
+}
+
+/** The fd is readable: EOF (empty), or a report the holder wrote whole before exiting. */
+function readReportSync(fd: number): Buffer {
+  const buf = Buffer.alloc(REPORT_SIZE);
+  let got = 0;
+  while (got < REPORT_SIZE) {
+    const n = fs.readSync(fd, buf, got, REPORT_SIZE - got, null);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
+/** The slow path: the notify pipe in libuv's epoll, bounded by timeoutMs. Takes over the fd. */
+function readReportAsync(fd: number, sandboxId: string, containerId: string, timeoutMs: number): Promise<Buffer> {
+  const sock = new net.Socket({ fd, readable: true, writable: false });
+  const chunks: Buffer[] = [];
+  return new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new PaddockError('ETIMEOUT', `container ${containerId}: no word from its start within ${timeoutMs} ms`, { sandboxId, containerId }));
+    }, timeoutMs);
+    const done = (b: Buffer) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(b);
+    };
+    sock.on('data', (b: Buffer) => chunks.push(b));
+    sock.once('end', () => done(Buffer.concat(chunks)));
+    sock.once('error', () => done(Buffer.concat(chunks)));
+  });
+}
+
+function reportError(report: Buffer, sandboxId: string, containerId: string): PaddockError {
+  if (report.length < REPORT_SIZE) {
+    return wireError({ type: 'ERROR', code: WireCode.LAUNCH, errno: 71 /* EPROTO */, step: 'notify_pipe' }, sandboxId, { type: 'WAIT', cid: containerId });
+  }
+  const text = (from: number, to: number) => {
+    const b = report.subarray(from, to);
+    const nul = b.indexOf(0);
+    return b.subarray(0, nul < 0 ? b.length : nul).toString('utf8');
+  };
+  const detail = text(36, REPORT_SIZE);
+  return wireError(
+    { type: 'ERROR', code: WireCode.LAUNCH, errno: report.readInt32LE(0), step: text(4, 36), ...(detail ? { msg: detail } : {}) },
+    sandboxId,
+    { type: 'WAIT', cid: containerId }, // only its cid is read: the error's containerId
+  );
+}
