@@ -293,7 +293,11 @@ export class SandboxCgroup {
       if (dev !== undefined && (opts.devices || fs.existsSync(path.join(dev, relPath)))) add('devices', dev);
       if (layout.mode === 'hybrid') add('unified', layout.unified);
     }
-    this.dirs = dirs;
+    // Found again from cgroup.json (reattach, a later CLI call): only the directories
+    // this sandbox made are its own; a same-named one in another hierarchy (a cpuset or
+    // devices directory someone else made) is not, and teardown must not remove it.
+    const made = opts.made;
+    this.dirs = made && made.length > 0 ? dirs.filter((d) => made.includes(d.dir)) : dirs;
   }
 
   /** The directories create() made, parents first: what teardown may remove. */

@@ -191,3 +191,27 @@ describe('SandboxCgroup at a linux.cgroupsPath (fake tree)', () => {
     expect(fs.existsSync(path.join(root, 'system.slice'))).toBe(true);
   });
 });
+
+describe('SandboxCgroup found again from its record', () => {
+  it('keeps to the directories it made: a same-named cpuset directory someone else made is not removed', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cgr-'));
+    try {
+      const v1: Record<string, string> = {};
+      for (const c of ['memory', 'pids', 'cpuset']) {
+        v1[c] = path.join(root, c);
+        fs.mkdirSync(v1[c] as string);
+      }
+      const layout: CgroupLayout = { mode: 'v1', v1 };
+      const cg = new SandboxCgroup(layout, 'app/x', { made: [] });
+      cg.create(undefined);
+      fs.mkdirSync(path.join(root, 'cpuset/app/x'), { recursive: true });
+      const again = new SandboxCgroup(layout, 'app/x', { cpuset: true, made: cg.made });
+      expect(again.paths.map((p) => path.relative(root, p)).sort()).toEqual(['memory/app/x', 'pids/app/x']);
+      await again.remove();
+      expect(fs.existsSync(path.join(root, 'memory/app'))).toBe(false);
+      expect(fs.existsSync(path.join(root, 'cpuset/app/x'))).toBe(true);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
