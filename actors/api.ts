@@ -42,6 +42,17 @@ export interface EngineOptions {
    */
   readonly cgroups?: CgroupLayout | false;
   /**
+   * runc's `--systemd-cgroup`: a root container's `linux.cgroupsPath` is
+   * `slice:prefix:name` (default `system.slice:paddock:<id>`) and the sandbox's cgroup
+   * is the directory systemd would give that scope (`system.slice/prefix-name.scope`).
+   * Only on a host where systemd does not run: paddock cannot ask systemd for a scope,
+   * so with systemd running a create fails with ECONFIG_UNSUPPORTED
+   * (docs/decisions/0018). Default false: cgroupfs paths.
+   */
+  readonly systemdCgroup?: boolean;
+  /** Whether systemd runs this host (default: `/run/systemd/system` exists). Tests override it. */
+  readonly systemdRunning?: boolean;
+  /**
    * Which LSMs the host runs, for the AppArmor/SELinux fields of a spec (actors/lsm.ts);
    * default: detected from /sys. A field whose LSM is off is skipped with a warning.
    */

@@ -47,8 +47,10 @@ export class CgroupError extends Error {
     readonly errnoName: string,
     readonly file: string,
     readonly fullPath?: string,
+    /** The sandbox's own directory exists and holds processes or child cgroups. */
+    readonly inUse = false,
   ) {
-    super(`cgroup: ${errnoName} (${file})`);
+    super(inUse ? `cgroup: EBUSY (${file} is in use: it holds processes or child cgroups)` : `cgroup: ${errnoName} (${file})`);
     this.name = 'CgroupError';
   }
 }
@@ -246,15 +248,33 @@ interface Dir {
   readonly dir: string;
 }
 
+export interface SandboxCgroupOptions {
+  readonly cpuset?: boolean;
+  readonly devices?: boolean;
+  /**
+   * The directories this sandbox made (absolute, parents first), as `made` reported
+   * after create and the sandbox's state kept them (docs/decisions/0018). Given for a
+   * `linux.cgroupsPath`: teardown then removes only these. Absent for paddock's own
+   * `paddock/<key>-<id>`: every empty parent up to the root goes, as the `paddock/`
+   * level is paddock's alone.
+   */
+  readonly made?: readonly string[];
+}
+
 export class SandboxCgroup {
   private readonly dirs: Dir[];
+  /** Directories made by create() (or handed in on reattach), parents first. */
+  private readonly madeDirs: string[] = [];
+  private readonly ownsOnlyMade: boolean;
 
-  /** `relPath` is below each hierarchy root (sandboxCgroupPath). */
+  /** `relPath` is below each hierarchy root (sandboxCgroupPath, or a resolved linux.cgroupsPath). */
   constructor(
     readonly layout: CgroupLayout,
     readonly relPath: string,
-    opts: { cpuset?: boolean; devices?: boolean } = {},
+    opts: SandboxCgroupOptions = {},
   ) {
+    this.ownsOnlyMade = opts.made !== undefined;
+    if (opts.made) this.madeDirs.push(...opts.made);
     const dirs: Dir[] = [];
     const seen = new Set<string>();
     const add = (hierarchy: Hierarchy, root: string | undefined) => {
@@ -273,7 +293,16 @@ export class SandboxCgroup {
       if (dev !== undefined && (opts.devices || fs.existsSync(path.join(dev, relPath)))) add('devices', dev);
       if (layout.mode === 'hybrid') add('unified', layout.unified);
     }
-    this.dirs = dirs;
+    // Found again from cgroup.json (reattach, a later CLI call): only the directories
+    // this sandbox made are its own; a same-named one in another hierarchy (a cpuset or
+    // devices directory someone else made) is not, and teardown must not remove it.
+    const made = opts.made;
+    this.dirs = made && made.length > 0 ? dirs.filter((d) => made.includes(d.dir)) : dirs;
+  }
+
+  /** The directories create() made, parents first: what teardown may remove. */
+  get made(): string[] {
+    return [...this.madeDirs];
   }
 
   /** Every directory of the sandbox (one per hierarchy mount). */
@@ -309,9 +338,21 @@ export class SandboxCgroup {
       for (const d of this.dirs) this.makeDir(d, writes);
       this.apply(writes);
     } catch (e) {
-      this.removeSync();
+      this.undoCreate();
       throw e;
     }
+  }
+
+  /** Removes what this create made, deepest first; a directory made by someone else is never touched. */
+  private undoCreate(): void {
+    for (const dir of [...this.madeDirs].reverse()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY' && !isCgroupFs(dir)) fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    this.madeDirs.length = 0;
   }
 
   private makeDir(d: Dir, writes: readonly CgroupWrite[], attempt = 0): void {
@@ -325,18 +366,27 @@ export class SandboxCgroup {
       const leaf = i === parts.length - 1;
       try {
         fs.mkdirSync(cur);
+        this.madeDirs.push(cur);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
         // The shared parent was removed by a sibling sandbox's teardown just now: walk again.
         if (code === 'ENOENT' && i > 0 && attempt < 3) return this.makeDir(d, writes, attempt + 1);
         if (code !== 'EEXIST') throw new CgroupError(code, path.relative(d.root, cur) || cur, cur);
         if (leaf) {
-          // Left over by a supervisor that died: reusable only if empty.
+          // Left over by a supervisor that died, or made by hand: reusable only if empty
+          // (no process, no child cgroup); a cgroup in use is another sandbox's or
+          // someone else's, and two sandboxes never share one (docs/decisions/0018).
           try {
             fs.rmdirSync(cur);
+          } catch (re) {
+            const rc = (re as NodeJS.ErrnoException).code;
+            throw new CgroupError(rc ?? 'EEXIST', path.relative(d.root, cur), cur, rc === 'EBUSY' || rc === 'ENOTEMPTY');
+          }
+          try {
             fs.mkdirSync(cur);
-          } catch {
-            throw new CgroupError('EEXIST', path.relative(d.root, cur), cur);
+            this.madeDirs.push(cur);
+          } catch (me) {
+            throw new CgroupError((me as NodeJS.ErrnoException).code ?? 'EEXIST', path.relative(d.root, cur), cur);
           }
         }
       }
@@ -493,6 +543,7 @@ export class SandboxCgroup {
         if (code === 'ENOTEMPTY' && !isCgroupFs(d.dir)) {
           // A fake tree (tests): plain files stand in for the kernel's.
           fs.rmSync(d.dir, { recursive: true, force: true });
+          this.removeEmptyParents(d);
           continue;
         }
         err = new CgroupError(code ?? 'EIO', path.relative(d.root, d.dir), d.dir);
@@ -505,10 +556,13 @@ export class SandboxCgroup {
 
   /**
    * The shared `paddock/` level goes with its last sandbox: a parent that still holds
-   * another sandbox answers ENOTEMPTY/EBUSY and stays.
+   * another sandbox answers ENOTEMPTY/EBUSY and stays. For a linux.cgroupsPath only the
+   * parents this sandbox made go (docs/decisions/0018): one that existed before is
+   * someone else's (kubelet's pod cgroup, an admin's slice).
    */
   private removeEmptyParents(d: Dir): void {
     for (let dir = path.dirname(d.dir); dir.startsWith(`${d.root}/`); dir = path.dirname(dir)) {
+      if (this.ownsOnlyMade && !this.madeDirs.includes(dir)) return;
       try {
         fs.rmdirSync(dir);
       } catch {

@@ -42,6 +42,7 @@ import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './
 import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
+import { podContainerCgroupsPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
 import { freezeSandbox, killFrozen, thawSandbox } from './freezer';
@@ -164,6 +165,33 @@ class PaddockEngine implements Engine {
     return this.nativeImpl;
   }
 
+  private cgroupsPathOptions(sandboxId: string, bundleDir: string): CgroupsPathOptions {
+    return {
+      systemd: this.options.systemdCgroup === true,
+      systemdRunning: this.options.systemdRunning ?? fs.existsSync('/run/systemd/system'),
+      sandboxId,
+      bundleDir,
+    };
+  }
+
+  /**
+   * A pod container's linux.cgroupsPath (containerd gives each its own) is checked like
+   * the root's, then the container runs in the sandbox's cgroup whatever it names, as
+   * in runsc, where the sandbox's cgroup holds the whole pod: limits are per sandbox
+   * (decisions 0009, 0018). Logged, so the placement is never a surprise.
+   */
+  private checkPodCgroupsPath(rt: Runtime, containerId: string, bundle: Bundle): void {
+    const sandboxRel = rt.cgroup?.relPath ?? rt.cgroupsPath?.relPath ?? '';
+    const p = podContainerCgroupsPath(bundle.config.linux?.cgroupsPath, sandboxRel, this.cgroupsPathOptions(rt.id, bundle.dir));
+    if (p.relation === 'none' || p.relation === 'same') return;
+    rt.log.info(
+      { containerId, step: 'cgroup', field: 'linux.cgroupsPath', asked: p.asked, cgroup: sandboxRel || undefined },
+      p.relation === 'below'
+        ? 'container cgroupsPath is below the sandbox cgroup: the container runs in the sandbox cgroup itself (limits are per sandbox)'
+        : "container cgroupsPath names another cgroup: the container runs in the sandbox's cgroup, which holds the whole pod (as in runsc)",
+    );
+  }
+
   /** Where cgroups are mounted (EngineOptions.cgroups, else the host's, detected once). */
   private get cgroupLayout(): CgroupLayout | false {
     return this.options.cgroups ?? detectLayout();
@@ -190,6 +218,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     checkLsmFields(bundle.config, this.log.child({ sandboxId: id }), this.options.lsms);
+    const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.cgroupsPathOptions(id, bundle.dir));
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
@@ -213,6 +242,7 @@ class PaddockEngine implements Engine {
       actor: undefined as unknown as Runtime['actor'],
       persistQueued: false,
       ...(health ? { health } : {}),
+      cgroupsPath,
     };
     this.runtimes.set(id, rt);
     this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
@@ -283,6 +313,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     refuseLimits(bundle);
+    this.checkPodCgroupsPath(rt, containerId, bundle);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
@@ -866,7 +897,7 @@ class PaddockEngine implements Engine {
       const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
       rt.execs.set(ctx.pid, { name: `${ctx.containerId}.exec-?`, containerId: ctx.containerId, done: deferred<void>() });
     }
-    const cgroup = findCgroup(this.stateDir, id, this.cgroupLayout);
+    const cgroup = findCgroup(paths, this.cgroupLayout);
     if (cgroup) rt.cgroup = cgroup;
     const hostPid = snapshot.context?.initHostPid;
     const alive =
@@ -922,9 +953,11 @@ class PaddockEngine implements Engine {
       // No pid file: init never started.
     }
     this.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
+    // Found before the folder goes: its cgroup.json says where the cgroup is.
+    const cgroup = findCgroup(paths, this.cgroupLayout);
     fs.rmSync(paths.dir, { recursive: true, force: true });
     // Its cgroup too, once the killed init has left it.
-    void findCgroup(this.stateDir, paths.sandboxId, this.cgroupLayout)
+    void cgroup
       ?.remove()
       .catch((err: Error) => this.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   }

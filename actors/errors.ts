@@ -26,6 +26,7 @@ export const ErrorCodes = {
   ECONTROL: 'the control channel to paddock-init failed',
   ETIMEOUT: 'an operation did not finish in time',
   EFREEZER: 'the cgroup freezer could not freeze or thaw the sandbox',
+  ECGROUP_IN_USE: 'the cgroup asked for (linux.cgroupsPath) holds processes or child cgroups: another sandbox or program uses it',
   ESANDBOX_DEAD: 'the sandbox process has exited',
   EPROTOCOL: 'a message did not decode',
   ENATIVE_UNAVAILABLE: 'the native layer is not built or cannot load',

@@ -21,7 +21,8 @@ import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
 import type { PidfdWatcher } from './pidfd-watcher';
-import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
+import { acquireLockLocked, processStartTime, writeFileAtomic, type SandboxPaths, type StdioMode } from './state-store';
+import type { ResolvedCgroupsPath } from './cgroups-path';
 import type { Deferred } from './engine';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
@@ -56,6 +57,8 @@ export interface Runtime {
   observer?: boolean;
   /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
   cgroup?: SandboxCgroup;
+  /** The root container's linux.cgroupsPath, resolved at create (actors/cgroups-path.ts); relPath absent: paddock's default. */
+  cgroupsPath?: ResolvedCgroupsPath;
   /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
   health?: ResolvedHealth;
   healthActor?: HealthActor;
@@ -379,32 +382,89 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false): SandboxCgroup | 
   // the container from opening device nodes it makes): then the device cgroup applies them.
   const devices =
     (resources?.devices?.length ?? 0) > 0 && !(rt.bundle.config.linux?.namespaces ?? []).some((n) => n.type === 'user');
-  const wanted = requestsLimits(resources) || devices;
+  // A cgroup asked for by path is asked for like a limit: never skipped (decision 0018).
+  const custom = rt.cgroupsPath?.relPath;
+  const wanted = requestsLimits(resources) || devices || custom !== undefined;
   if (layout === false || layout.mode === 'none') {
     if (!wanted) return undefined;
-    throw new LaunchError('cgroup: ENOENT (no cgroup hierarchy is available; linux.resources asks for limits)', { sandboxId: rt.id, step: 'cgroup', field: 'linux.resources' });
+    const field = custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
+    throw new LaunchError(`cgroup: ENOENT (no cgroup hierarchy is available; ${field} asks for a cgroup)`, { sandboxId: rt.id, step: 'cgroup', field });
   }
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
-  const cg = new SandboxCgroup(layout, sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices });
+  const cg = new SandboxCgroup(layout, custom ?? sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices, ...(custom !== undefined ? { made: [] } : {}) });
   try {
     cg.create(resources, { deferPids: true, devices });
-    return cg;
   } catch (e) {
     if (wanted) throw cgroupLaunchError(rt, e);
     rt.log.warn({ step: 'cgroup', err: (e as Error).message }, 'no cgroup for the sandbox: its stats come from /proc');
     return undefined;
   }
+  try {
+    // Before init is placed in it: a supervisor that dies from here on leaves a record
+    // the next one (or `paddock delete`) finds the cgroup by.
+    writeCgroupRecord(rt.paths, { relPath: cg.relPath, custom: custom !== undefined, made: cg.made });
+  } catch (e) {
+    cg.removeSync();
+    throw new LaunchError(`cgroup: ${(e as NodeJS.ErrnoException).code ?? 'EIO'} (writing ${rt.paths.cgroupFile})`, { sandboxId: rt.id, step: 'cgroup', path: rt.paths.cgroupFile }, e);
+  }
+  return cg;
 }
 
-/** The sandbox's cgroup again (reattach): recomputed from its id; undefined if it is gone. */
-export function findCgroup(stateDir: string, sandboxId: string, layout: CgroupLayout | false): SandboxCgroup | undefined {
+/** What `cgroup.json` in the sandbox folder holds (decision 0018). */
+interface CgroupRecord {
+  /** Below every hierarchy root. */
+  readonly relPath: string;
+  /** True for a linux.cgroupsPath: teardown removes only `made`. */
+  readonly custom: boolean;
+  /** The directories paddock made, parents first (absolute). */
+  readonly made: readonly string[];
+}
+
+function writeCgroupRecord(paths: SandboxPaths, rec: CgroupRecord): void {
+  writeFileAtomic(paths.cgroupFile, `${JSON.stringify(rec)}\n`, 0o644);
+}
+
+function readCgroupRecord(paths: SandboxPaths): CgroupRecord | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(paths.cgroupFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const r = JSON.parse(text) as Partial<CgroupRecord>;
+    if (typeof r.relPath !== 'string' || r.relPath === '' || r.relPath.split('/').includes('..') || !Array.isArray(r.made)) return undefined;
+    return { relPath: r.relPath, custom: r.custom === true, made: r.made.filter((m): m is string => typeof m === 'string') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The sandbox's cgroup again (reattach, `paddock delete`, a half-made create): from
+ * `cgroup.json` in its folder, else (a sandbox made before that record existed) the
+ * default path recomputed from its id; undefined if it is gone.
+ */
+export function findCgroup(paths: SandboxPaths, layout: CgroupLayout | false): SandboxCgroup | undefined {
   if (layout === false || layout.mode === 'none') return undefined;
-  const cg = new SandboxCgroup(layout, sandboxCgroupPath(stateDir, sandboxId), { cpuset: true });
+  const rec = readCgroupRecord(paths);
+  const cg = rec
+    ? new SandboxCgroup(layout, rec.relPath, { cpuset: true, ...(rec.custom ? { made: rec.made } : {}) })
+    : new SandboxCgroup(layout, sandboxCgroupPath(paths.stateDir, paths.sandboxId), { cpuset: true });
   return cg.exists() ? cg : undefined;
 }
 
 function cgroupLaunchError(rt: Runtime, e: unknown): Error {
   if (!(e instanceof CgroupError)) return e as Error;
+  if (e.inUse) {
+    const asked = rt.cgroupsPath?.asked;
+    return new PaddockError(
+      'ECGROUP_IN_USE',
+      `linux.cgroupsPath: cgroup ${e.fullPath ?? e.file}${asked !== undefined ? ` (asked as ${JSON.stringify(asked)})` : ''} is in use: it holds processes or child cgroups (another sandbox's, or someone else's)`,
+      { sandboxId: rt.id, step: 'cgroup', field: 'linux.cgroupsPath', ...(e.fullPath ? { path: e.fullPath } : {}) },
+      e,
+    );
+  }
   return new LaunchError(e.message, { sandboxId: rt.id, step: 'cgroup', ...(e.fullPath ? { path: e.fullPath } : {}) }, e);
 }
 

@@ -60,6 +60,10 @@ export class SandboxPaths {
   get pidFile(): string {
     return path.join(this.dir, 'init.pid');
   }
+  /** Where the sandbox's cgroup is and which directories paddock made for it (docs/decisions/0018). */
+  get cgroupFile(): string {
+    return path.join(this.dir, 'cgroup.json');
+  }
   get planFile(): string {
     return path.join(this.dir, 'sandbox.plan');
   }

@@ -13,7 +13,7 @@ export interface CliContext {
 
 export const DEFAULT_ROOT = '/run/paddock';
 
-export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean }): CliContext {
+export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean; systemdCgroup?: boolean }): CliContext {
   let engine: Engine | undefined;
   // PADDOCK_ROOT: for callers that cannot pass --root on every call (podman's cleanup
   // process, started by conmon, does not forward --runtime-flag).
@@ -29,7 +29,15 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
         // nanomsg and ffi-rs, which `spec`, `features` and `--version` never pay for.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { createEngine } = require('../actors/engine') as typeof import('../actors/engine');
-        engine = await createEngine({ stateDir: root, reattach: false, lockTimeoutMs: 10_000, logger: cliLogger(globals) });
+        // --systemd-cgroup reads linux.cgroupsPath as runc's slice:prefix:name (decision 0018);
+        // only create/run look at it, every later call finds the cgroup in the sandbox's state.
+        engine = await createEngine({
+          stateDir: root,
+          reattach: false,
+          lockTimeoutMs: 10_000,
+          logger: cliLogger(globals),
+          ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
+        });
       }
       return engine;
     },

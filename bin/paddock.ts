@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const fmt = str(g, 'log-format');
     if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`invalid --log-format ${fmt}: text or json`);
-    ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug') });
+    ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
     const load = LOADERS[cmd];
     if (!load) throw new UsageError(`no such command: ${cmd}`);
     return await load().run(ctx, rest);

@@ -599,6 +599,8 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
     c.unsupported('linux.devices', 'only the default devices are available');
   }
+  // Its meaning depends on --systemd-cgroup (an engine option), so the path itself is
+  // checked at create by actors/cgroups-path.ts (docs/decisions/0018).
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
   if (linux.mountLabel !== undefined) c.str('linux.mountLabel', linux.mountLabel);
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {

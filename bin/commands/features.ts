@@ -23,7 +23,12 @@ export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
     },
-    annotations: { 'org.opencontainers.runtime-spec.features.paddock': 'sandboxes: paddock-init in fresh namespaces' },
+    annotations: {
+      'org.opencontainers.runtime-spec.features.paddock': 'sandboxes: paddock-init in fresh namespaces',
+      // systemd: false above: paddock cannot ask systemd for a scope (docs/decisions/0018).
+      'org.opencontainers.runtime-spec.features.paddock.cgroupsPath':
+        'root container only (pod containers run in the sandbox cgroup); --systemd-cgroup slice:prefix:name is mapped to cgroupfs when systemd does not run, refused when it does',
+    },
   };
   process.stdout.write(`${JSON.stringify(features, null, 2)}\n`);
   return 0;

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createEngine, type EngineEvent, type Pool, type PoolEvent } from '../../index';
 import { detectLayout } from '../../actors/cgroups';
+import { SandboxPaths } from '../../actors/state-store';
 import { findCgroup } from '../../actors/launcher';
 import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
 import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
@@ -32,7 +33,7 @@ describeIf(['root', 'busybox'])('warm pools (real sandboxes)', () => {
     expect(paddockInitPids()).not.toContain(pid);
     expect(fs.existsSync(path.join(fx.stateDir, id))).toBe(false);
     const layout = detectLayout();
-    expect(findCgroup(fx.stateDir, id, layout.mode === 'none' ? false : layout)).toBeUndefined();
+    expect(findCgroup(new SandboxPaths(fx.stateDir, id), layout.mode === 'none' ? false : layout)).toBeUndefined();
   };
 
   test('a pool of 3 fills; 10 concurrent acquires get 10 distinct sandboxes that each run and exit with their own status; it refills', async () => {
