@@ -329,8 +329,8 @@ export class SandboxCgroup {
   create(res: OciResources | undefined, opts: { deferPids?: boolean; devices?: boolean } = {}): void {
     if (this.dirs.length === 0) throw new CgroupError('ENOENT', 'no cgroup hierarchy is mounted');
     if (opts.devices && (this.layout.mode === 'v2' || this.dirOf('devices') === undefined)) {
-      // cgroup v2 filters devices with an eBPF program attached to the cgroup: not built yet.
-      throw new CgroupError('ENOTSUP', 'devices: the device cgroup needs the v1 devices controller (cgroup v2 device programs are not supported)');
+      // `devices` asks for the v1 controller; cgroup v2 gets a device program instead (actors/devices.ts).
+      throw new CgroupError('ENOTSUP', 'devices: no v1 devices controller is mounted');
     }
     const all = [...planWrites(this.layout.mode, res), ...(opts.devices ? deviceWrites(res) : [])];
     const writes = opts.deferPids ? all.filter((w) => w.file !== 'pids.max') : all;

@@ -17,6 +17,7 @@ import { planSandbox, type JoinNamespace } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
+import { attachDevicePolicy, deviceEnforcement } from './devices';
 import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
@@ -148,7 +149,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
 
     // Made and limited before init exists, so a limit the kernel refuses fails the
     // create with nothing started.
-    rt.cgroup = makeCgroup(rt, deps.cgroups);
+    rt.cgroup = makeCgroup(rt, deps.cgroups, deps.native);
 
     const initPath = deps.initPath ?? defaultInitPath();
     const inherit = deps.rootStdio === 'inherit';
@@ -376,24 +377,36 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
  * made: a spec that asks for limits fails the create (nothing is left); one that asks
  * for none runs without a cgroup, with a warning (stats then come from /proc).
  */
-function makeCgroup(rt: Runtime, layout: CgroupLayout | false): SandboxCgroup | undefined {
+function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFacade): SandboxCgroup | undefined {
   const resources = rt.bundle.config.linux?.resources;
   // Device rules matter without a user namespace (inside one the kernel already keeps
-  // the container from opening device nodes it makes): then the device cgroup applies them.
-  const devices =
-    (resources?.devices?.length ?? 0) > 0 && !(rt.bundle.config.linux?.namespaces ?? []).some((n) => n.type === 'user');
+  // the container from opening device nodes it makes): then the v1 devices cgroup or a
+  // device program on the cgroup2 directory applies them (actors/devices.ts).
+  const userns = (rt.bundle.config.linux?.namespaces ?? []).some((n) => n.type === 'user');
+  const hasDevices = (resources?.devices?.length ?? 0) > 0 && !userns;
   // A cgroup asked for by path is asked for like a limit: never skipped (decision 0018).
   const custom = rt.cgroupsPath?.relPath;
-  const wanted = requestsLimits(resources) || devices || custom !== undefined;
+  const wanted = requestsLimits(resources) || hasDevices || custom !== undefined;
   if (layout === false || layout.mode === 'none') {
     if (!wanted) return undefined;
     const field = custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
     throw new LaunchError(`cgroup: ENOENT (no cgroup hierarchy is available; ${field} asks for a cgroup)`, { sandboxId: rt.id, step: 'cgroup', field });
   }
+  const via = deviceEnforcement(layout, resources?.devices, userns);
+  const devices = via === 'v1';
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
   const cg = new SandboxCgroup(layout, custom ?? sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices, ...(custom !== undefined ? { made: [] } : {}) });
   try {
     cg.create(resources, { deferPids: true, devices });
+    if (via === 'bpf') {
+      try {
+        attachDevicePolicy(native, cg.dirOf('unified'), resources?.devices ?? []);
+      } catch (e) {
+        cg.removeSync();
+        throw e;
+      }
+      rt.log.debug({ step: 'cgroup', dir: cg.dirOf('unified') }, 'device program attached');
+    }
   } catch (e) {
     if (wanted) throw cgroupLaunchError(rt, e);
     rt.log.warn({ step: 'cgroup', err: (e as Error).message }, 'no cgroup for the sandbox: its stats come from /proc');

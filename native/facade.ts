@@ -100,6 +100,15 @@ export interface NativeFacade {
   consoleAccept(listenFd: Fd, expectPid: number, timeoutMs: number): Fd;
   /** Connects to the unix socket at `path` and sends `fd` with SCM_RIGHTS, `name` as payload (runc's --console-socket protocol). */
   sendFd(path: string, fd: Fd, name: string): void;
+  /**
+   * Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (`insns`: struct bpf_insn, 8 bytes
+   * each, specs/device-bpf.ts) and attaches it to the cgroup2 directory `cgroupDir`
+   * with BPF_F_ALLOW_MULTI (docs/decisions/0019). Throws NativeError; a program the
+   * verifier refuses fails with step `bpf_prog_load` and the verifier log in the message.
+   */
+  attachDeviceProgram(cgroupDir: string, insns: Buffer): void;
+  /** How many device programs are attached to `cgroupDir` itself. Throws NativeError. */
+  deviceProgramCount(cgroupDir: string): number;
 }
 
 /** A failed native step, as reported by C: `pivot_root: EINVAL`. */

@@ -43,6 +43,7 @@ import {
 import {
   checkFd,
   checkId,
+  checkInsns,
   checkLaunchRequest,
   checkMode,
   checkName,
@@ -386,6 +387,24 @@ export class FakeNative implements NativeFacade {
     checkName('name', name);
     this.maybeFail('sendFd');
     this.sentFds.push({ path, fd, name });
+  }
+
+  /** Device programs attached by attachDeviceProgram, by cgroup directory (nothing touches the disk). */
+  readonly devicePrograms = new Map<string, Buffer[]>();
+
+  attachDeviceProgram(cgroupDir: string, insns: Buffer): void {
+    this.record({ fn: 'attachDeviceProgram', args: [cgroupDir, insns] });
+    checkPath('cgroupDir', cgroupDir);
+    checkInsns('insns', insns);
+    this.maybeFail('attachDeviceProgram');
+    this.devicePrograms.set(cgroupDir, [...(this.devicePrograms.get(cgroupDir) ?? []), Buffer.from(insns)]);
+  }
+
+  deviceProgramCount(cgroupDir: string): number {
+    this.record({ fn: 'deviceProgramCount', args: [cgroupDir] });
+    checkPath('cgroupDir', cgroupDir);
+    this.maybeFail('deviceProgramCount');
+    return this.devicePrograms.get(cgroupDir)?.length ?? 0;
   }
 
   // ----- internals --------------------------------------------------------------

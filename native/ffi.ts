@@ -112,6 +112,15 @@ export function checkName(field: string, v: unknown): string {
   return v;
 }
 
+/** BPF_MAXINSNS: the most a program may have without the privileged limit. */
+export const MAX_BPF_INSNS = 4096;
+
+export function checkInsns(field: string, v: unknown): Buffer {
+  if (!Buffer.isBuffer(v)) throw bad(field, 'a Buffer of struct bpf_insn', typeof v);
+  if (v.length === 0 || v.length % 8 !== 0 || v.length / 8 > MAX_BPF_INSNS) throw bad(field, `1..${MAX_BPF_INSNS} instructions of 8 bytes`, `${v.length} bytes`);
+  return v;
+}
+
 function checkMap(field: string, v: unknown): string {
   if (v === undefined) return '';
   if (typeof v !== 'string' || v.includes('\0')) throw bad(field, 'a map string without NUL', v);
@@ -211,6 +220,9 @@ export interface NativeBinding {
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
   pd_send_fd(path: string, fd: number, name: string): number;
   pd_ns_type(fd: number): number;
+  pd_devbpf_attach(cgroupDir: string, insns: Buffer, insnCount: number): number;
+  pd_devbpf_count(cgroupDir: string): number;
+  pd_last_bpf_log(): string;
 }
 
 function unavailable(path: string, why: string, cause?: unknown): PaddockError {
@@ -269,7 +281,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   } catch (e) {
     throw unavailable(path, (e as Error).message, e);
   }
-  const { I32, I64, U32, String: Str } = ffi.DataType;
+  const { I32, I64, U32, String: Str, U8Array } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
     pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32]),
@@ -293,6 +305,9 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_console_accept: fn(I32, [I32, I32, I32]),
     pd_send_fd: fn(I32, [Str, I32, Str]),
     pd_ns_type: fn(I32, [I32]),
+    pd_devbpf_attach: fn(I32, [Str, U8Array, U32]),
+    pd_devbpf_count: fn(I32, [Str]),
+    pd_last_bpf_log: fn(Str, []),
   } as Parameters<typeof ffi.define>[0]) as unknown as Record<
     keyof NativeBinding,
     (args: unknown[]) => unknown
@@ -469,6 +484,26 @@ export class FfiNative implements NativeFacade {
     checkName('name', name);
     const r = this.b.pd_send_fd(path, fd, name);
     if (r < 0) throw this.failure(r, 'console_send');
+  }
+
+  attachDeviceProgram(cgroupDir: string, insns: Buffer): void {
+    checkPath('cgroupDir', cgroupDir);
+    checkInsns('insns', insns);
+    const r = this.b.pd_devbpf_attach(cgroupDir, insns, insns.length / 8);
+    if (r < 0) {
+      const e = this.failure(r, 'bpf_device');
+      if (e.step !== 'bpf_prog_load') throw e;
+      // The whole verifier log, not only the tail C had room for.
+      const log = this.b.pd_last_bpf_log().trim();
+      throw new NativeError(e.step, e.errno, e.errnoName, log ? `verifier log:\n${log}` : 'no verifier log');
+    }
+  }
+
+  deviceProgramCount(cgroupDir: string): number {
+    checkPath('cgroupDir', cgroupDir);
+    const r = this.b.pd_devbpf_count(cgroupDir);
+    if (r < 0) throw this.failure(r, 'bpf_prog_query');
+    return r;
   }
 }
 

@@ -13,6 +13,7 @@
 
 import { SpecError } from '../actors/errors';
 import { MAX_STR } from '../protocols/messages';
+import { DeviceRuleError, reduceDeviceRules } from './device-rules';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
@@ -594,7 +595,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   }
 
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
-  if (linux.resources !== undefined) checkResources(c, linux.resources);
+  if (linux.resources !== undefined) checkResources(c, linux.resources, ctx.userns);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
   if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
     c.unsupported('linux.devices', 'only the default devices are available');
@@ -628,13 +629,14 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 /**
  * memory {limit, reservation, swap}, cpu {shares, quota, period, cpus, mems} and
  * pids {limit} are applied to the sandbox's cgroup (actors/cgroups.ts); 0 means unset,
- * as in runc. Everything else is refused, except the default device rules (deny
- * everything, optionally followed by allows for the standard devices, as runc, podman
- * and containerd write them): inside a user namespace the kernel already refuses
- * device nodes on the container's own mounts, so the rules hold without a device
- * cgroup.
+ * as in runc. Everything else is refused. Device rules: without a user namespace any
+ * list the device cgroup can express (specs/device-rules.ts) is applied, through the
+ * v1 devices controller or a cgroup v2 device program (docs/decisions/0019); inside
+ * one only the default rules (deny everything, optionally followed by allows for the
+ * standard devices, as runc, podman and containerd write them) are accepted, and not
+ * applied: the kernel already refuses device nodes on the container's own mounts.
  */
-function checkResources(c: Checker, res: Json): void {
+function checkResources(c: Checker, res: Json, userns: boolean): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
@@ -658,6 +660,16 @@ function checkResources(c: Checker, res: Json): void {
     }
     if (!c.arr(f, v)) continue;
     if (v.length === 0) continue;
+    try {
+      reduceDeviceRules(v, f);
+    } catch (e) {
+      if (!(e instanceof DeviceRuleError)) throw e;
+      if (e.code === 'ECONFIG_INVALID') c.invalid(e.field, e.reason);
+      else c.unsupported(e.field, e.reason);
+      continue;
+    }
+    // Without a user namespace they are applied at launch (actors/devices.ts).
+    if (!userns) continue;
     const [first, ...rest] = v;
     const denyAll =
       isObj(first) &&
@@ -667,10 +679,8 @@ function checkResources(c: Checker, res: Json): void {
       (first.major === undefined || first.major === -1) &&
       (first.minor === undefined || first.minor === -1);
     if (!denyAll || !rest.every(isDefaultDeviceAllow)) {
-      c.unsupported(f, "device rules are not supported; only the default rules (deny all, then allow the standard devices) are tolerated");
+      c.unsupported(f, 'inside a user namespace only the default rules (deny all, then allow the standard devices) are accepted; they are not applied there');
     }
-    // Without a user namespace they are applied through the v1 devices cgroup at launch
-    // (a host without it fails the create there, naming the step).
   }
 }
 

@@ -75,7 +75,7 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
     for (const d of dirsOf(sid)) expect(fs.existsSync(d)).toBe(false);
   });
 
-  // The v1 devices controller is what applies device rules here; a v2-only host refuses them (tested in unit tests).
+  // The v1 devices controller applies device rules here (a v2-only host attaches a device program: devices.int.test.ts).
   (layout.mode !== 'v2' && layout.v1.devices ? test : test.skip)(
     "without a user namespace, containerd's default device rules go to the devices cgroup: a node outside them cannot be opened",
     async () => {

@@ -76,6 +76,17 @@ PD_EXPORT int pd_console_accept(int listen_fd, int expect_pid, int timeout_ms);
  * payload (runc's console-socket protocol: the pty's name). */
 PD_EXPORT int pd_send_fd(const char *path, int fd, const char *name);
 
+/* ---- cgroup v2 device program (devbpf.c) ---- */
+/* Loads insn_count struct bpf_insn (BPF_PROG_TYPE_CGROUP_DEVICE) and attaches it to
+ * the cgroup2 directory with BPF_F_ALLOW_MULTI. A refused load fails with step
+ * bpf_prog_load, the verifier log's last lines as detail and the whole log in
+ * pd_last_bpf_log(). */
+PD_EXPORT int pd_devbpf_attach(const char *cgroup_dir, const uint8_t *insns, uint32_t insn_count);
+/* How many device programs are attached to the directory itself (BPF_PROG_QUERY). */
+PD_EXPORT int pd_devbpf_count(const char *cgroup_dir);
+/* The verifier log of the last refused load ("" otherwise). */
+PD_EXPORT const char *pd_last_bpf_log(void);
+
 /* ---- internal ---- */
 /* Records {step, errno, detail} as the last result and returns -err. step must be a
  * string literal (it is kept by pointer). */

@@ -345,6 +345,18 @@ describe("validateConfig: runc spec's defaults", () => {
     expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.devices']);
   });
 
+  it('without a user namespace any rule list the device cgroup can express loads; malformed or inexpressible rules name the rule', () => {
+    const withRules = (devices: unknown[]) => findConfigProblems(spec((c) => { c.linux.resources = { devices }; }, false));
+    expect(withRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 8, access: 'r' }, { allow: true, type: 'c', major: 1, minor: 3 }])).toEqual([]);
+    expect(withRules([{ allow: false, type: 'c', major: 1, minor: 5, access: 'rwm' }])).toEqual([]);
+    expect(withRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'x', access: 'r' }])).toEqual([
+      expect.objectContaining({ code: 'ECONFIG_INVALID', field: 'linux.resources.devices[1].type' }),
+    ]);
+    expect(withRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, access: 'rw' }, { allow: false, type: 'c', major: 1, minor: 5, access: 'r' }])).toEqual([
+      expect.objectContaining({ code: 'ECONFIG_UNSUPPORTED', field: 'linux.resources.devices[2]' }),
+    ]);
+  });
+
   it('RLIMIT_NOFILE 1024 alone is tolerated even without a user namespace', () => {
     expect(findConfigProblems(spec((c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]; }, false))).toEqual([]);
   });

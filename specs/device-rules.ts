@@ -1,0 +1,153 @@
+/**
+ * linux.resources.devices: the OCI device rules reduced to what the device cgroup
+ * enforces, one model for both ways paddock enforces them (docs/decisions/0019):
+ * the v1 `devices` controller (the rules written one by one to devices.allow/deny)
+ * and a BPF_PROG_TYPE_CGROUP_DEVICE program on a cgroup2 directory
+ * (actors/device-bpf.ts), which is generated from the reduced form below.
+ *
+ * The model is the v1 controller's, as the kernel implements it and runc emulates it:
+ * a default (allow everything, as a fresh cgroup does, or deny everything after an
+ * `a` rule with allow false) plus exceptions keyed by (type, major, minor). A rule
+ * that goes against the default adds its access to the exception of exactly its key;
+ * a rule that goes with the default takes its access out of the exception of exactly
+ * its key; an `a` rule resets. A request is checked against the exceptions alone:
+ *
+ * - default deny: allowed when one exception covers the device and all the access
+ *   asked for (an `open(O_RDWR)` asks for r and w at once);
+ * - default allow: denied when one exception covers the device and any of the access.
+ *
+ * The kernel ignores a taking-away rule whose key differs from an overlapping
+ * exception (`allow c 1:3; deny c 1:*` leaves 1:3 allowed, `allow c 1:*; deny c 1:3`
+ * leaves 1:3 allowed too). Such a list would read as "the last matching rule wins"
+ * and act otherwise, so it is refused (runc refuses the second form). What is
+ * accepted therefore agrees with "the last matching rule wins" for every single kind
+ * of access (r, w or m); the only difference left is that a request for r and w
+ * together needs one allow exception holding both (fails closed).
+ */
+
+export type DeviceType = 'b' | 'c';
+export const ACCESS = { m: 1, r: 2, w: 4 } as const;
+export const ALL_ACCESS = 7;
+/** Linux has 12-bit majors and 20-bit minors; the cgroup compares 32-bit numbers. */
+export const DEVICE_NUMBER_MAX = 0xffffffff;
+/** Exceptions a program may hold: keeps it far below the verifier's limits. */
+export const MAX_DEVICE_EXCEPTIONS = 256;
+
+/** One exception: `major`/`minor` -1 is any; `access` a mask of ACCESS bits. */
+export interface DeviceException {
+  readonly type: DeviceType;
+  readonly major: number;
+  readonly minor: number;
+  readonly access: number;
+}
+
+/** The rules reduced: what the device cgroup ends up holding. */
+export interface DeviceRuleSet {
+  readonly defaultAllow: boolean;
+  readonly exceptions: readonly DeviceException[];
+}
+
+export class DeviceRuleError extends Error {
+  constructor(
+    readonly code: 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED',
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'DeviceRuleError';
+  }
+}
+
+/** "rwm" → mask; undefined for anything but 1..3 distinct letters of r, w, m. */
+export function parseAccess(s: unknown): number | undefined {
+  if (typeof s !== 'string' || s.length === 0 || s.length > 3) return undefined;
+  let mask = 0;
+  for (const ch of s) {
+    const bit = (ACCESS as Record<string, number>)[ch];
+    if (bit === undefined || (mask & bit) !== 0) return undefined;
+    mask |= bit;
+  }
+  return mask;
+}
+
+export function accessString(mask: number): string {
+  return `${mask & ACCESS.r ? 'r' : ''}${mask & ACCESS.w ? 'w' : ''}${mask & ACCESS.m ? 'm' : ''}`;
+}
+
+function deviceNumber(field: string, v: unknown): number {
+  if (v === undefined || v === -1) return -1;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > DEVICE_NUMBER_MAX) {
+    throw new DeviceRuleError('ECONFIG_INVALID', field, `must be -1 (any) or an integer from 0 to ${DEVICE_NUMBER_MAX}`);
+  }
+  return v;
+}
+
+/** Both keys can name one device: same type, and each number equal or a wildcard on either side. */
+function overlaps(a: DeviceException, b: { type: DeviceType; major: number; minor: number }): boolean {
+  const num = (x: number, y: number) => x === -1 || y === -1 || x === y;
+  return a.type === b.type && num(a.major, b.major) && num(a.minor, b.minor);
+}
+
+/**
+ * Reduces the rules (validated here, field by field) to the device cgroup's state.
+ * Throws DeviceRuleError naming `${field}[i]...` for a malformed rule
+ * (ECONFIG_INVALID) or one the device cgroup cannot express (ECONFIG_UNSUPPORTED).
+ */
+export function reduceDeviceRules(rules: unknown, field = 'linux.resources.devices'): DeviceRuleSet {
+  if (!Array.isArray(rules)) throw new DeviceRuleError('ECONFIG_INVALID', field, 'must be an array');
+  let defaultAllow = true;
+  // Keyed by "type major minor", in the order first added (the program's order).
+  let exceptions = new Map<string, DeviceException>();
+  rules.forEach((raw: unknown, i) => {
+    const f = `${field}[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DeviceRuleError('ECONFIG_INVALID', f, 'must be an object');
+    const r = raw as Record<string, unknown>;
+    if (typeof r.allow !== 'boolean') throw new DeviceRuleError('ECONFIG_INVALID', `${f}.allow`, 'must be a boolean');
+    const type = r.type ?? 'a';
+    if (type !== 'a' && type !== 'b' && type !== 'c') throw new DeviceRuleError('ECONFIG_INVALID', `${f}.type`, 'must be "a", "b" or "c"');
+    const major = deviceNumber(`${f}.major`, r.major);
+    const minor = deviceNumber(`${f}.minor`, r.minor);
+    const access = r.access === undefined ? ALL_ACCESS : parseAccess(r.access);
+    if (access === undefined) throw new DeviceRuleError('ECONFIG_INVALID', `${f}.access`, 'must be one to three distinct letters of "rwm"');
+    if (type === 'a') {
+      // The device cgroup reads `a` as "every device, every access" whatever follows it.
+      if (major !== -1 || minor !== -1 || access !== ALL_ACCESS) {
+        throw new DeviceRuleError('ECONFIG_UNSUPPORTED', f, 'a rule of type "a" applies to every device with every access: give major -1, minor -1 and access "rwm", or type "b"/"c"');
+      }
+      defaultAllow = r.allow;
+      exceptions = new Map();
+      return;
+    }
+    const key = `${type} ${major} ${minor}`;
+    const mine = exceptions.get(key);
+    if (r.allow !== defaultAllow) {
+      // Against the default: widen the exception of exactly this key.
+      if (exceptions.size >= MAX_DEVICE_EXCEPTIONS && mine === undefined) {
+        throw new DeviceRuleError('ECONFIG_UNSUPPORTED', f, `more than ${MAX_DEVICE_EXCEPTIONS} distinct device rules`);
+      }
+      exceptions.set(key, { type, major, minor, access: (mine?.access ?? 0) | access });
+      return;
+    }
+    // With the default: take access out of exactly this key's exception. Any other
+    // exception sharing a device and an access would keep it, silently.
+    for (const [k, ex] of exceptions) {
+      if (k !== key && overlaps(ex, { type, major, minor }) && (ex.access & access) !== 0) {
+        throw new DeviceRuleError(
+          'ECONFIG_UNSUPPORTED',
+          f,
+          `the device cgroup cannot take "${accessString(ex.access & access)}" of ${type} ${num(major)}:${num(minor)} out of the earlier ${ex.type} ${num(ex.major)}:${num(ex.minor)} rule; name the same major and minor, or reorder the rules`,
+        );
+      }
+    }
+    if (mine !== undefined) {
+      const left = mine.access & ~access;
+      if (left === 0) exceptions.delete(key);
+      else exceptions.set(key, { ...mine, access: left });
+    }
+  });
+  return { defaultAllow, exceptions: [...exceptions.values()] };
+}
+
+function num(n: number): string {
+  return n === -1 ? '*' : String(n);
+}
