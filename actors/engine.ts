@@ -291,7 +291,7 @@ class PaddockEngine implements Engine {
     // A prepared root whose held process died (killed, or its sandbox's exit seen) is
     // stopped: as runc, it cannot be started, rather than "started" into its exit.
     const root = (rt.actor.getSnapshot().children[rootId] as unknown as Actor<typeof containerMachine> | undefined)?.getSnapshot();
-    if (root && !root.can({ type: 'start' })) {
+    if (root && root.value === 'stopped') {
       throw new StateError('EINVALID_STATE', `cannot start container ${rootId}: it is ${String(root.value)}`, { sandboxId, containerId: rootId, verb: 'start', state: String(root.value) });
     }
     rt.actor.send({ type: 'start' });
