@@ -72,7 +72,9 @@ export interface NativeFacade {
   mkfifo(path: string, mode: number): void;
   /**
    * Puts the file `tmp` in place of `target` (same directory) atomically, without the
-   * flush ext4 does when rename(2) replaces a file. Throws NativeError.
+   * flush ext4 does when rename(2) replaces a file. Afterwards `tmp` holds the old
+   * target (exchanged) or is gone (renamed, where the filesystem cannot exchange).
+   * Throws NativeError.
    */
   replaceFile(tmp: string, target: string): void;
   /** Opens an exit channel: the read end of a pipe on which the one watcher thread reports exits (16-byte records {u32 token, i32 reaped, i32 code, i32 signal} LE) of the pidfds watched through it. Each engine opens its own; two readers never share a pipe. */

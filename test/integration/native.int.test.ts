@@ -651,7 +651,7 @@ test('mkfifo creates a FIFO with the exact mode, EEXIST the second time', () => 
   expectNativeError(() => native.mkfifo(p, 0o600), 'mkfifo', 'EEXIST');
 });
 
-test('replaceFile puts the new file in place (first write and later ones), leaves no temp file and keeps the inode of the new file', () => {
+test('replaceFile puts the new file in place (first write and later ones), keeps the inode of the new file and leaves the old content at tmp', () => {
   const dir = sandboxDir('exit:0', false);
   const target = path.join(dir, 'state.json');
   const tmp = `${target}.tmp`;
@@ -661,10 +661,12 @@ test('replaceFile puts the new file in place (first write and later ones), leave
   expect(fs.existsSync(tmp)).toBe(false);
   fs.writeFileSync(tmp, 'two');
   const ino = fs.statSync(tmp).ino;
-  native.replaceFile(tmp, target); // exchanged, the old file unlinked
+  native.replaceFile(tmp, target); // exchanged: the old file is now tmp, for the next write
   expect(fs.readFileSync(target, 'utf8')).toBe('two');
   expect(fs.statSync(target).ino).toBe(ino);
-  expect(fs.readdirSync(dir).filter((f) => f.startsWith('state.json'))).toEqual(['state.json']);
+  expect(fs.readFileSync(tmp, 'utf8')).toBe('one');
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith('state.json')).sort()).toEqual(['state.json', 'state.json.tmp']);
+  fs.rmSync(tmp);
   expectNativeError(() => native.replaceFile(path.join(dir, 'missing'), target), 'replace_file', 'ENOENT');
   expect(fs.readFileSync(target, 'utf8')).toBe('two');
 });

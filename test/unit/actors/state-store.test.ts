@@ -58,6 +58,26 @@ describe('state store', () => {
     expect(fs.readdirSync(p.dir)).toEqual(['state.json']);
   });
 
+  test('with an exchanging replace, <file>.next keeps the previous state and is overwritten in place next time', () => {
+    const p = new SandboxPaths(root, 'sb5');
+    fs.mkdirSync(p.dir);
+    const exchange = (tmp: string, target: string) => {
+      if (!fs.existsSync(target)) return fs.renameSync(tmp, target);
+      fs.renameSync(target, `${target}.swap`);
+      fs.renameSync(tmp, target);
+      fs.renameSync(`${target}.swap`, tmp);
+    };
+    saveSandboxLocked(p, { ...state('sb5'), execCounter: 1 }, exchange);
+    saveSandboxLocked(p, { ...state('sb5'), execCounter: 22 }, exchange);
+    const nextIno = fs.statSync(`${p.stateFile}.next`).ino;
+    expect(JSON.parse(fs.readFileSync(`${p.stateFile}.next`, 'utf8')).execCounter).toBe(1);
+    // Shorter than what .next held: truncated to the new length, no stale tail.
+    saveSandboxLocked(p, { ...state('sb5'), execCounter: 3 }, exchange);
+    expect(loadSandbox(p)?.execCounter).toBe(3);
+    expect(fs.statSync(p.stateFile).ino).toBe(nextIno);
+    expect(fs.readdirSync(p.dir).sort()).toEqual(['state.json', 'state.json.next']);
+  });
+
   test('a missing state file loads as undefined; a corrupt or foreign one is ESTATE_CORRUPT', () => {
     const p = new SandboxPaths(root, 'sb2');
     fs.mkdirSync(p.dir);
