@@ -17,6 +17,8 @@ import { planSandbox, type JoinNamespace } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
+import { effectiveDeviceRules } from '../specs/device-rules';
+import type { OciDeviceCgroup } from '../specs/oci';
 import { attachDevicePolicy, deviceEnforcement } from './devices';
 import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
@@ -397,10 +399,12 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
   const cg = new SandboxCgroup(layout, custom ?? sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices, ...(custom !== undefined ? { made: [] } : {}) });
   try {
-    cg.create(resources, { deferPids: true, devices });
+    // The spec's device rules and then runc's standard allows (specs/device-rules.ts).
+    const deviceRules = effectiveDeviceRules(resources?.devices) as OciDeviceCgroup[];
+    cg.create(resources && via !== 'none' ? { ...resources, devices: deviceRules } : resources, { deferPids: true, devices });
     if (via === 'bpf') {
       try {
-        attachDevicePolicy(native, cg.dirOf('unified'), resources?.devices ?? []);
+        attachDevicePolicy(native, cg.dirOf('unified'), deviceRules);
       } catch (e) {
         cg.removeSync();
         throw e;

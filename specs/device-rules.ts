@@ -151,3 +151,49 @@ export function reduceDeviceRules(rules: unknown, field = 'linux.resources.devic
 function num(n: number): string {
   return n === -1 ? '*' : String(n);
 }
+
+/**
+ * What runc appends to every spec's device rules (its AllowedDevices), so a container
+ * can always mknod, and open the standard devices, ttys and /dev/net/tun, whatever the
+ * spec's rules before them say. podman and containerd write "deny all" and rely on
+ * it: without these a container without a user namespace would not even have
+ * /dev/null (docs/decisions/0019).
+ */
+export const RUNTIME_DEFAULT_DEVICE_RULES: readonly OciDeviceRule[] = [
+  { allow: true, type: 'c', major: -1, minor: -1, access: 'm' },
+  { allow: true, type: 'b', major: -1, minor: -1, access: 'm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, // /dev/null
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' }, // /dev/random
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' }, // /dev/full
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' }, // /dev/tty
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }, // /dev/zero
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' }, // /dev/urandom
+  { allow: true, type: 'c', major: 136, minor: -1, access: 'rwm' }, // /dev/pts/*
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' }, // /dev/ptmx
+  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }, // /dev/net/tun
+];
+
+interface OciDeviceRule {
+  readonly allow: boolean;
+  readonly type: DeviceType;
+  readonly major: number;
+  readonly minor: number;
+  readonly access: string;
+}
+
+/**
+ * The rules the device cgroup gets: the spec's, then the runtime's defaults, as runc.
+ * None: none. Under a default that allows (no deny-all), an allow only counts where
+ * it names exactly the key of an earlier deny (the kernel ignores the rest), so only
+ * those defaults are appended: the others would change nothing and only be refused as
+ * inexpressible. Throws DeviceRuleError for rules reduceDeviceRules refuses.
+ */
+export function effectiveDeviceRules<T>(rules: readonly T[] | undefined): readonly (T | OciDeviceRule)[] {
+  if (!rules || rules.length === 0) return [];
+  const set = reduceDeviceRules(rules);
+  const extra = set.defaultAllow
+    ? RUNTIME_DEFAULT_DEVICE_RULES.filter((d) => set.exceptions.some((e) => e.type === d.type && e.major === d.major && e.minor === d.minor))
+    : RUNTIME_DEFAULT_DEVICE_RULES;
+  return [...rules, ...extra];
+}
+

@@ -13,7 +13,7 @@
 
 import { SpecError } from '../actors/errors';
 import { MAX_STR } from '../protocols/messages';
-import { DeviceRuleError, reduceDeviceRules } from './device-rules';
+import { DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
@@ -662,6 +662,8 @@ function checkResources(c: Checker, res: Json, userns: boolean): void {
     if (v.length === 0) continue;
     try {
       reduceDeviceRules(v, f);
+      // What the cgroup gets: the spec's rules and then runc's standard allows.
+      if (!userns) reduceDeviceRules(effectiveDeviceRules(v), f);
     } catch (e) {
       if (!(e instanceof DeviceRuleError)) throw e;
       if (e.code === 'ECONFIG_INVALID') c.invalid(e.field, e.reason);

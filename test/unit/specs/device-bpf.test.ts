@@ -313,3 +313,29 @@ describe('deviceEnforcement', () => {
     expect(deviceEnforcement(v2, [], false, {})).toBe('none');
   });
 });
+
+describe('runtime default device rules (as runc appends them)', () => {
+  const { effectiveDeviceRules, RUNTIME_DEFAULT_DEVICE_RULES, reduceDeviceRules: reduce } = jest.requireActual('../../../specs/device-rules') as typeof import('../../../specs/device-rules');
+  test('appended after the spec\'s rules, and only when the spec has rules', () => {
+    expect(effectiveDeviceRules(undefined)).toEqual([]);
+    expect(effectiveDeviceRules([])).toEqual([]);
+    const spec = [{ allow: false, access: 'rwm' }];
+    expect(effectiveDeviceRules(spec)).toEqual([...spec, ...RUNTIME_DEFAULT_DEVICE_RULES]);
+  });
+  test('under an allowing default only the defaults that undo a deny of exactly their device are added', () => {
+    const spec = [{ allow: false, type: 'c', major: 1, minor: 5, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 1, access: 'rwm' }];
+    expect(effectiveDeviceRules(spec)).toEqual([...spec, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }]);
+    const set = reduce(effectiveDeviceRules(spec));
+    expect(set).toEqual({ defaultAllow: true, exceptions: [{ type: 'c', major: 1, minor: 1, access: 7 }] });
+  });
+  test('deny-all plus the defaults: the standard devices open, mknod of anything, nothing else', () => {
+    const set = reduce(effectiveDeviceRules([{ allow: false, access: 'rwm' }]));
+    expect(set.defaultAllow).toBe(false);
+    const has = (type: string, major: number, minor: number, access: number) =>
+      set.exceptions.some((e) => e.type === type && (e.major === -1 || e.major === major) && (e.minor === -1 || e.minor === minor) && (e.access & access) === access);
+    for (const [maj, min] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2], [136, 4], [10, 200]] as const) expect(has('c', maj, min, 7)).toBe(true);
+    expect(has('c', 1, 1, 2)).toBe(false); // /dev/mem: no read
+    expect(has('b', 8, 0, 1)).toBe(true); // mknod of a disk
+    expect(has('b', 8, 0, 2)).toBe(false); // but no read
+  });
+});
