@@ -29,6 +29,9 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 
+#include "pd_execvp.h"
+#include "pd_rawsys.h"
+
 #define HOLD_R 3
 #define REPORT_W 4
 #define HOLD_W 5
@@ -39,29 +42,11 @@
 #define O_CLOEXEC_ 02000000
 #define F_DUPFD_CLOEXEC_ 1030
 #define EINTR_ 4
-#define ENOENT_ 2
-#define EACCES_ 13
-#define ENOTDIR_ 20
 #define ESRCH_ 3
 #define EINVAL_ 22
-#define ENAMETOOLONG_ 36
 #define CLOSE_RANGE_CLOEXEC_ (1U << 2)
 
 #if defined(__x86_64__)
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-  long ret;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-
 __asm__(".text\n"
         ".global _start\n"
         "_start:\n"
@@ -71,23 +56,6 @@ __asm__(".text\n"
         "  call hold_main\n"
         "  hlt\n");
 #elif defined(__aarch64__)
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  register long x5 __asm__("x5") = f;
-
-  __asm__ volatile("svc 0"
-                   : "+r"(x0)
-                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                   : "memory");
-  return x0;
-}
-
 __asm__(".text\n"
         ".global _start\n"
         "_start:\n"
@@ -98,10 +66,10 @@ __asm__(".text\n"
         "  bl hold_main\n"
         "  brk #0\n");
 #else
-#error "paddock-hold: add this architecture's syscall convention"
+#error "paddock-hold: add this architecture's entry point"
 #endif
 
-#define sys(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys(n, a, b, c) pd_rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
 
 /* The shape of init's struct pi_child_report (native/c/init/init.h). */
 struct report {
@@ -128,15 +96,6 @@ void *memcpy(void *d, const void *s, size_t n)
   while (n--)
     *p++ = *q++;
   return d;
-}
-
-static size_t slen(const char *s)
-{
-  size_t n = 0;
-
-  while (s[n])
-    n++;
-  return n;
 }
 
 static void scopy(char *d, size_t cap, const char *s)
@@ -203,54 +162,17 @@ static unsigned long parse_ul(const char *s)
 static struct sock_filter filter[4096];
 static char candidate[4096 + 256 + 2];
 
-/* execvp without allocation, as paddock-init's do_exec: argv0 with a '/' as is,
- * else each PATH entry; EACCES wins over a later ENOENT. */
+static long raw_execve(const char *file, char *const argv[], char *const envp[])
+{
+  return sys(SYS_execve, file, argv, envp);
+}
+
 static __attribute__((noreturn)) void exec_container(const char *path, char **argv, char **envp)
 {
-  const char *name = argv[0];
-  size_t nlen = slen(name);
-  int saw_eacces = 0;
-  long r;
+  const char *failed;
+  int err = pd_execvp(argv[0], path, argv, envp, candidate, sizeof candidate, raw_execve, &failed);
 
-  if (nlen == 0)
-    fail("execve", ENOENT_, name);
-  for (const char *c = name; *c; c++) {
-    if (*c == '/') {
-      r = sys(SYS_execve, name, argv, envp);
-      fail("execve", -r, name);
-    }
-  }
-  for (const char *dir = path;;) {
-    const char *end = dir;
-    size_t dlen;
-
-    while (*end && *end != ':')
-      end++;
-    dlen = (size_t)(end - dir);
-    if (dlen + 1 + nlen + 1 <= sizeof candidate) {
-      size_t n = 0;
-
-      if (dlen > 0) {
-        memcpy(candidate, dir, dlen);
-        n = dlen;
-        candidate[n++] = '/';
-      }
-      memcpy(candidate + n, name, nlen + 1);
-      r = sys(SYS_execve, candidate, argv, envp);
-      if (r == -EACCES_)
-        saw_eacces = 1;
-      else if (r != -ENOENT_ && r != -ENOTDIR_ && r != -116 /* ESTALE */ &&
-               r != -19 /* ENODEV */ && r != -110 /* ETIMEDOUT */)
-        fail("execve", -r, candidate);
-    } else {
-      /* Too long to try; as execvp, it is skipped. */
-      (void)ENAMETOOLONG_;
-    }
-    if (*end == '\0')
-      break;
-    dir = end + 1;
-  }
-  fail("execve", saw_eacces ? EACCES_ : ENOENT_, name);
+  fail("execve", err, failed);
 }
 
 __attribute__((noreturn, used)) void hold_main(long *sp)
@@ -279,7 +201,7 @@ __attribute__((noreturn, used)) void hold_main(long *sp)
     size_t want = insns * sizeof filter[0], got = 0;
 
     while (got < want) {
-      r = sys6(SYS_pread64, FILTER, (long)((char *)filter + got), (long)(want - got), (long)got, 0, 0);
+      r = pd_rsys(SYS_pread64, FILTER, (long)((char *)filter + got), (long)(want - got), (long)got, 0);
       if (r == -EINTR_)
         continue;
       if (r <= 0)

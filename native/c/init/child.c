@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "pd_execvp.h"
 #include "pd_fdpass.h"
 
 #define PROPAGATION_FLAGS (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
@@ -790,48 +791,21 @@ static int setup_seccomp(const struct pi_launch *l, struct pi_error *e)
   return 0;
 }
 
-/* execvp semantics without allocation: argv[0] with a '/' is used as is, else each
- * PATH entry is tried; EACCES is remembered and wins over a later ENOENT. */
+static long libc_execve(const char *file, char *const argv[], char *const envp[])
+{
+  execve(file, argv, envp);
+  return -errno;
+}
+
+/* execvp's search (pd_execvp.h) into the buffer spawn.c sized for it. */
 static int do_exec(const struct pi_launch *l, struct pi_error *e)
 {
   const struct pd_plan *p = l->plan;
-  const char *name = p->argv[0];
-  const char *dir = l->path;
-  size_t nlen = strlen(name);
-  int saw_eacces = 0;
+  const char *failed;
+  int err = pd_execvp(p->argv[0], l->path, (char *const *)p->argv, (char *const *)p->envp,
+                      l->candidate, l->candidate_cap, libc_execve, &failed);
 
-  if (nlen == 0)
-    return pi_fail(e, "execve", ENOENT, name);
-  if (strchr(name, '/') != NULL) {
-    execve(name, (char *const *)p->argv, (char *const *)p->envp);
-    return fail(e, "execve", name);
-  }
-  for (;;) {
-    const char *end = strchr(dir, ':');
-    size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
-
-    if (dlen + 1 + nlen + 1 <= l->candidate_cap) {
-      char *c = l->candidate;
-      size_t n = 0;
-
-      if (dlen > 0) {
-        memcpy(c, dir, dlen);
-        n = dlen;
-        c[n++] = '/';
-      }
-      memcpy(c + n, name, nlen + 1);
-      execve(c, (char *const *)p->argv, (char *const *)p->envp);
-      if (errno == EACCES)
-        saw_eacces = 1;
-      else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
-               errno != ENODEV && errno != ETIMEDOUT)
-        return fail(e, "execve", c);
-    }
-    if (end == NULL)
-      break;
-    dir = end + 1;
-  }
-  return pi_fail(e, "execve", saw_eacces ? EACCES : ENOENT, name);
+  return pi_fail(e, "execve", err, failed);
 }
 
 void pi_child_main(const struct pi_launch *l)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "paddock_native.h"
+#include "pd_rawsys.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -211,39 +212,7 @@ static int init_image_fd(const char *path) {
 /* never returns (the trampoline ends it with exit_group if it ever did).           */
 /* ------------------------------------------------------------------------------ */
 
-#if !defined(__x86_64__) && !defined(__aarch64__)
-#error "launch.c: raw syscalls and the clone3 trampoline exist for x86_64 and aarch64 only"
-#endif
-
-/* Returns the raw kernel result: >= 0, or -errno. Touches no memory but `memory`. */
-static inline __attribute__((always_inline)) long rsys(long n, long a, long b, long c, long d,
-                                                       long e) {
-#if defined(__x86_64__)
-  long ret;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-                   : "rcx", "r11", "memory");
-  return ret;
-#else
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-  return x0;
-#endif
-}
-#define RSYS0(n) rsys((n), 0, 0, 0, 0, 0)
-#define RSYS1(n, a) rsys((n), (long)(a), 0, 0, 0, 0)
-#define RSYS2(n, a, b) rsys((n), (long)(a), (long)(b), 0, 0, 0)
-#define RSYS3(n, a, b, c) rsys((n), (long)(a), (long)(b), (long)(c), 0, 0)
-#define RSYS4(n, a, b, c, d) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
-#define RSYS5(n, a, b, c, d, e) rsys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
+/* Raw system calls: pd_rawsys.h (RSYS0..RSYS5). */
 
 /* clone3 that, in the child, calls fn(arg) on the new stack (args->stack) and never
  * comes back. The child starts with every register of the parent but rax/x0 = 0 and
