@@ -23,6 +23,13 @@ export interface EngineOptions {
   readonly native?: NativeFacade;
   /** paddock-init binary; defaults to the one built in native/build. */
   readonly initPath?: string;
+  /**
+   * paddock-init's own stderr (its diagnostics) for sandboxes whose root does not
+   * inherit the caller's stdio: the supervisor's stderr (`inherit`, the default) or
+   * /dev/null (`ignore`). The CLI says `ignore`: init outlives the call, and a caller
+   * such as containerd's shim reads the call's stderr until EOF.
+   */
+  readonly initStderr?: 'inherit' | 'ignore';
   /** Timeout of one control request to paddock-init, ms (default 5000). */
   readonly requestTimeoutMs?: number;
   /**

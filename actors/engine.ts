@@ -975,6 +975,7 @@ class PaddockEngine implements Engine {
       onEvent: (m) => this.onEvent(rt, m),
       onInitExit: () => this.onInitExit(rt),
       rootStdio: rt.rootStdio,
+      ...(this.options.initStderr ? { initStderr: this.options.initStderr } : {}),
       cgroups: this.cgroupLayout,
     });
     this.prepareStdio(rt, root.id, root.id, root.stdio);

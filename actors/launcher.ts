@@ -100,6 +100,8 @@ export interface LaunchDeps {
   readonly onEvent: (m: Message) => void;
   readonly onInitExit: () => void;
   readonly rootStdio: StdioMode;
+  /** paddock-init's stderr when the root does not inherit the caller's stdio (EngineOptions.initStderr). */
+  readonly initStderr?: 'inherit' | 'ignore';
   /** Where cgroups are mounted; false: no cgroup at all (stats from /proc). */
   readonly cgroups: CgroupLayout | false;
 }
@@ -163,7 +165,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         cloneFlags: plan.cloneFlags,
         ...(plan.uidMap ? { uidMap: plan.uidMap } : {}),
         ...(plan.gidMap ? { gidMap: plan.gidMap } : {}),
-        stdio: inherit ? [0, 1, 2] : [undefined, undefined, 2],
+        stdio: inherit ? [0, 1, 2] : [undefined, undefined, deps.initStderr === 'ignore' ? undefined : 2],
         ...(joins.length > 0 ? { joinNamespaces: joins.map((j) => ({ type: j.flag, fd: j.fd })) } : {}),
       });
     } catch (e) {

@@ -36,6 +36,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
           reattach: false,
           lockTimeoutMs: 10_000,
           logger: cliLogger(globals),
+          initStderr: 'ignore',
           ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
         });
       }

@@ -102,7 +102,9 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
   let h;
   try {
     h = await engine.createSandbox(id, bundle, {
-      stdio: 'inherit',
+      // With a terminal the container's stdio is its pty: init keeps none of the
+      // caller's fds, which a caller may read until EOF (containerd's shim does).
+      stdio: consoleSocket ?? own ? 'ignore' : 'inherit',
       // As runc: create builds the container (createContainer hooks run now); start only
       // execs it. `run` starts at once, so preparing would only add a round trip.
       ...(cmd === 'create' ? { prepare: true } : {}),

@@ -38,12 +38,13 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     }
   };
   /** A user-namespaced spec over the busybox rootfs, as `paddock spec` writes it. */
-  const spec = (name: string, args: string[]) => {
+  const spec = (name: string, args: string[], terminal = false) => {
     const d = fs.mkdtempSync(path.join(dir, 'spec-'));
     expect(spawnSync(process.execPath, [CLI, 'spec', '--bundle', d], { timeout: 30_000 }).status).toBe(0);
     const cfg = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
     fs.rmSync(d, { recursive: true });
     cfg.process.args = args;
+    cfg.process.terminal = terminal; // --config replaces ctr's own spec, -t included
     cfg.root = { path: ROOTFS, readonly: true };
     cfg.linux.namespaces.push({ type: 'user' });
     cfg.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -52,6 +53,21 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     fs.writeFileSync(f, JSON.stringify(cfg));
     return f;
   };
+  /** ctr on a terminal of its own (`script` gives it a fresh pty), bounded by timeoutMs. */
+  const ctrOnTerminal = (args: string[], timeoutMs = 60_000) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      const cmd = ['ctr', '--address', sock, '--namespace', 'paddock-test', ...args].map(quote).join(' ');
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
   const run = (id: string, args: string[]) =>
     ctr(['run', '--rm', '--runc-binary', CLI, '--runc-root', path.join(dir, 'runc'), '--config', spec(id, args), id]);
 
@@ -115,6 +131,16 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
     expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
     expect(fs.readdirSync(path.join(dir, 'runc', 'paddock-test'))).toEqual([]);
+  });
+
+  test('run -t: the container gets a terminal of its own (the shim\'s console socket); its status is ctr\'s', async () => {
+    const before = paddockInitPids();
+    const r = await ctrOnTerminal(['run', '--rm', '-t', '--runc-binary', CLI, '--runc-root', path.join(dir, 'runc'), '--config', spec('t1', ['sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys; exit 5'], true), 't1']);
+    expect(r.output).toMatch(/\/dev\/pts\/\d+\r*\n/);
+    expect(r.output).toContain('both-ttys');
+    expect(r.code).toBe(5);
+    expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
+    expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
   });
 
   test('an imported image with containerd\'s default spec: run --rm IMAGE id true exits 0, sh -c "exit 3" exits 3', () => {
