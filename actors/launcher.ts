@@ -13,7 +13,7 @@ import { encode } from '../protocols/encode';
 import type { Message, MessageOf, ProcessPlan } from '../protocols/messages';
 import type { Bundle } from '../specs/load';
 import { CLONE } from '../protocols/messages';
-import { planSandbox, type JoinNamespace } from '../specs/plan';
+import { planSandbox, type JoinNamespace, type SandboxPlan } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
@@ -130,6 +130,12 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   if (owner.uid !== 0) checkReachable(rt);
   // Opened before anything is made, so a bad path fails the create with nothing to undo.
   const joins = openJoinedNamespaces(rt, plan.joinNamespaces ?? [], deps.native);
+  try {
+    checkJoinedUserMaps(rt, joins, plan.joinedUserMaps, deps.native);
+  } catch (e) {
+    closeJoined(joins);
+    throw e;
+  }
   const undo: Array<() => void> = [];
   try {
     fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
@@ -300,6 +306,46 @@ function openJoinedNamespaces(rt: Runtime, joins: readonly JoinNamespace[], nati
     }
   }
   return opened;
+}
+
+/** "0 100000 65536" lines as sorted triples, so the order of the entries does not matter. */
+function normalMap(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).filter(Boolean).map(Number))
+    .filter((t) => t.length === 3)
+    .sort((a, b) => (a[0] as number) - (b[0] as number))
+    .map((t) => t.join(' '))
+    .join(', ');
+}
+
+/**
+ * A user namespace given by path keeps its own id maps; the spec's must be the same
+ * ones (as runc checks), or every uid the spec reasons about (process.user, the owner
+ * of the state dir, exec users) would mean another host id than the one it gets.
+ */
+function checkJoinedUserMaps(rt: Runtime, joins: readonly OpenedNamespace[], want: SandboxPlan['joinedUserMaps'], native: NativeFacade): void {
+  const j = joins.find((x) => x.type === 'user');
+  if (j === undefined || want === undefined) return;
+  const fail = (what: string, field: string, errno?: number, cause?: unknown): never => {
+    throw new LaunchError(`${field}: ${what} (${j.path})`, { sandboxId: rt.id, step: 'namespace_path', field, path: j.path, ...(errno !== undefined ? { errno } : {}) }, cause);
+  };
+  const st = fs.fstatSync(j.fd);
+  const own = fs.statSync('/proc/self/ns/user');
+  if (st.ino === own.ino && st.dev === own.dev) fail("is the supervisor's own user namespace (leave the path out to make a new one)", j.field);
+  let got;
+  try {
+    got = native.userNamespaceMaps(j.fd as Fd);
+  } catch (e) {
+    if (e instanceof NativeError) return fail(`cannot read its id maps: ${e.step}: ${e.errnoName}`, j.field, e.errno, e);
+    throw e;
+  }
+  for (const [k, field] of [['uidMap', 'linux.uidMappings'], ['gidMap', 'linux.gidMappings']] as const) {
+    const have = normalMap(got[k]);
+    if (have !== normalMap(want[k])) {
+      fail(`does not match the joined user namespace's ${k === 'uidMap' ? 'uid_map' : 'gid_map'} (namespace: ${have || 'none'}; spec: ${normalMap(want[k]) || 'none'})`, field);
+    }
+  }
 }
 
 function closeJoined(opened: OpenedNamespace[]): void {

@@ -23,10 +23,18 @@ export interface LaunchInitRequest {
   readonly stdio?: readonly [number | undefined, number | undefined, number | undefined];
   /**
    * Existing namespaces init joins instead of creating them (linux.namespaces[].path):
-   * CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS, each at most once and not also in
-   * cloneFlags, with an open fd of the namespace file. The caller keeps the fds.
+   * CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS or CLONE_NEWUSER, each at most once and
+   * not also in cloneFlags, with an open fd of the namespace file. The caller keeps the
+   * fds. With a user namespace, uidMap and gidMap must be absent and the cloneFlags
+   * namespaces are created from inside it (docs/decisions/0021).
    */
   readonly joinNamespaces?: readonly { readonly type: number; readonly fd: number }[];
+}
+
+export interface UserNamespaceMaps {
+  /** "0 100000 65536\n" lines, as /proc/PID/uid_map shows them. */
+  readonly uidMap: string;
+  readonly gidMap: string;
 }
 
 export interface LaunchedInit {
@@ -87,6 +95,12 @@ export interface NativeFacade {
   closeWatchChannel(channel: Fd): void;
   /** The CLONE_NEW* type of an open namespace file (NS_GET_NSTYPE). Throws NativeError (ENOTTY: not a namespace). */
   namespaceType(fd: Fd): number;
+  /**
+   * The uid_map and gid_map text of the user namespace open at `fd`, as read from inside
+   * it (ids relative to its parent). Throws NativeError: step setns (EINVAL for the
+   * caller's own user namespace, EPERM), uid_map or gid_map.
+   */
+  userNamespaceMaps(fd: Fd): UserNamespaceMaps;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
   /**

@@ -38,6 +38,7 @@ import {
   LaunchInitRequest,
   NativeError,
   NativeFacade,
+  UserNamespaceMaps,
   WatchedExit,
 } from './facade';
 import {
@@ -343,6 +344,18 @@ export class FakeNative implements NativeFacade {
     const t = this.namespaceTypes.get(fd);
     if (t === undefined) throw new NativeError('ns_type', 25, 'ENOTTY', `fd ${fd}`);
     return t;
+  }
+
+  /** Maps userNamespaceMaps() reports, by fd; any other fd fails setns with EINVAL. */
+  readonly userNamespaceMapsByFd = new Map<number, UserNamespaceMaps>();
+
+  userNamespaceMaps(fd: Fd): UserNamespaceMaps {
+    this.record({ fn: 'userNamespaceMaps', args: [fd] });
+    checkFd('fd', fd);
+    this.maybeFail('userNamespaceMaps');
+    const m = this.userNamespaceMapsByFd.get(fd);
+    if (m === undefined) throw new NativeError('setns', 22, 'EINVAL', `fd ${fd}`);
+    return m;
   }
 
   kvmProbe(): KvmInfo {

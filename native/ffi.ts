@@ -21,6 +21,7 @@ import {
   LaunchInitRequest,
   NativeError,
   NativeFacade,
+  UserNamespaceMaps,
   WatchedExit,
 } from './facade';
 import { libraryPath } from './paths';
@@ -129,7 +130,7 @@ function checkMap(field: string, v: unknown): string {
 }
 
 /** The namespace types a sandbox can join, in pd_launch_init's argument order. */
-const JOINABLE: readonly number[] = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS];
+const JOINABLE: readonly number[] = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS, CLONE.NEWUSER];
 
 /** Validates a whole request; returns the exact values passed to C. */
 export function checkLaunchRequest(req: unknown): {
@@ -139,8 +140,8 @@ export function checkLaunchRequest(req: unknown): {
   uidMap: string;
   gidMap: string;
   stdio: [number, number, number];
-  /** fds to join, in pd_launch_init's order: net, ipc, uts (-1: none). */
-  join: [number, number, number];
+  /** fds to join, in pd_launch_init's order: net, ipc, uts, user (-1: none). */
+  join: [number, number, number, number];
 } {
   if (typeof req !== 'object' || req === null) throw bad('request', 'an object', req);
   const r = req as Record<string, unknown>;
@@ -155,7 +156,7 @@ export function checkLaunchRequest(req: unknown): {
     }
   }
   const cloneFlags = checkCloneFlags('cloneFlags', r.cloneFlags);
-  const join: [number, number, number] = [-1, -1, -1];
+  const join: [number, number, number, number] = [-1, -1, -1, -1];
   if (r.joinNamespaces !== undefined) {
     if (!Array.isArray(r.joinNamespaces)) throw bad('joinNamespaces', 'an array', r.joinNamespaces);
     (r.joinNamespaces as unknown[]).forEach((j, i) => {
@@ -163,19 +164,23 @@ export function checkLaunchRequest(req: unknown): {
       if (typeof j !== 'object' || j === null) throw bad(f, 'an object', j);
       const { type, fd } = j as Record<string, unknown>;
       const slot = JOINABLE.indexOf(type as number);
-      if (slot < 0) throw bad(`${f}.type`, 'CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS', type);
+      if (slot < 0) throw bad(`${f}.type`, 'CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS or CLONE_NEWUSER', type);
       if (join[slot] !== -1) throw bad(`${f}.type`, 'a namespace type given once', type);
       // A namespace is either joined or created, never both.
       if ((cloneFlags & (type as number)) !== 0) throw bad(`${f}.type`, 'a type not also in cloneFlags', type);
       join[slot] = checkFd(`${f}.fd`, fd);
     });
   }
+  const uidMap = checkMap('uidMap', r.uidMap);
+  const gidMap = checkMap('gidMap', r.gidMap);
+  // A joined user namespace has its maps already (the C launcher refuses this too).
+  if (join[3] !== -1 && (uidMap !== '' || gidMap !== '')) throw bad('uidMap', 'empty with a joined user namespace', r.uidMap ?? r.gidMap);
   return {
     initPath: checkPath('initPath', r.initPath),
     sandboxDir: checkPath('sandboxDir', r.sandboxDir),
     cloneFlags,
-    uidMap: checkMap('uidMap', r.uidMap),
-    gidMap: checkMap('gidMap', r.gidMap),
+    uidMap,
+    gidMap,
     stdio,
     join,
   };
@@ -199,6 +204,7 @@ export interface NativeBinding {
     joinNet: number,
     joinIpc: number,
     joinUts: number,
+    joinUser: number,
   ): number;
   pd_last_pidfd(): number;
   pd_last_ready_fd(): number;
@@ -220,6 +226,9 @@ export interface NativeBinding {
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
   pd_send_fd(path: string, fd: number, name: string): number;
   pd_ns_type(fd: number): number;
+  pd_userns_maps(fd: number): number;
+  pd_last_uid_map(): string;
+  pd_last_gid_map(): string;
   pd_devbpf_attach(cgroupDir: string, insns: Buffer, insnCount: number): number;
   pd_devbpf_count(cgroupDir: string): number;
   pd_last_bpf_log(): string;
@@ -284,7 +293,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   const { I32, I64, U32, String: Str, U8Array } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
-    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32]),
+    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32, I32]),
     pd_last_pidfd: fn(I32, []),
     pd_last_ready_fd: fn(I32, []),
     pd_last_step: fn(Str, []),
@@ -305,6 +314,9 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_console_accept: fn(I32, [I32, I32, I32]),
     pd_send_fd: fn(I32, [Str, I32, Str]),
     pd_ns_type: fn(I32, [I32]),
+    pd_userns_maps: fn(I32, [I32]),
+    pd_last_uid_map: fn(Str, []),
+    pd_last_gid_map: fn(Str, []),
     pd_devbpf_attach: fn(I32, [Str, U8Array, U32]),
     pd_devbpf_count: fn(I32, [Str]),
     pd_last_bpf_log: fn(Str, []),
@@ -356,6 +368,7 @@ export class FfiNative implements NativeFacade {
       r.join[0],
       r.join[1],
       r.join[2],
+      r.join[3],
     );
     if (pid < 0) throw this.failure(pid, 'launch');
     return {
@@ -452,6 +465,13 @@ export class FfiNative implements NativeFacade {
     const r = this.b.pd_ns_type(fd);
     if (r < 0) throw this.failure(r, 'ns_type');
     return r;
+  }
+
+  userNamespaceMaps(fd: Fd): UserNamespaceMaps {
+    checkFd('fd', fd);
+    const r = this.b.pd_userns_maps(fd);
+    if (r < 0) throw this.failure(r, 'userns_maps');
+    return { uidMap: this.b.pd_last_uid_map(), gidMap: this.b.pd_last_gid_map() };
   }
 
   kvmProbe(): KvmInfo {

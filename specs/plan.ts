@@ -46,10 +46,15 @@ export interface SandboxPlan {
    * their flags are not in cloneFlags. `field` names the spec entry for errors.
    */
   readonly joinNamespaces?: readonly JoinNamespace[];
+  /**
+   * With a user namespace given by path: the spec's mappings, which the joined
+   * namespace's must equal (checked at launch; nothing is written to its maps).
+   */
+  readonly joinedUserMaps?: { readonly uidMap: string; readonly gidMap: string };
 }
 
 export interface JoinNamespace {
-  readonly type: 'network' | 'ipc' | 'uts';
+  readonly type: 'network' | 'ipc' | 'uts' | 'user';
   readonly flag: number;
   readonly path: string;
   readonly field: string;
@@ -103,9 +108,18 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
   const joins: JoinNamespace[] = [];
   (config.linux?.namespaces ?? []).forEach((ns, i) => {
     const flag = SANDBOX_NAMESPACES.find(([type]) => type === ns.type)?.[1];
-    if (flag === undefined) return;
+    if (flag === undefined) {
+      // pid, mount, cgroup: the validator refuses a path for them; plans may be built
+      // from configs that skipped it.
+      if (ns.path !== undefined && ns.path !== '') {
+        throw new SpecError('ECONFIG_UNSUPPORTED', `linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported`, {
+          field: `linux.namespaces[${i}].path`,
+        });
+      }
+      return;
+    }
     if (ns.path === undefined || ns.path === '') cloneFlags |= flag;
-    else if (ns.type === 'network' || ns.type === 'ipc' || ns.type === 'uts') {
+    else if (ns.type === 'network' || ns.type === 'ipc' || ns.type === 'uts' || ns.type === 'user') {
       joins.push({ type: ns.type, flag, path: ns.path, field: `linux.namespaces[${i}].path` });
     } else {
       // The validator refuses these; plans may be built from configs that skipped it.
@@ -132,8 +146,11 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
         field: 'linux.uidMappings',
       });
     }
-    plan.uidMap = mapText(uidMappings);
-    plan.gidMap = mapText(gidMappings);
+    if (joins.some((j) => j.type === 'user')) plan.joinedUserMaps = { uidMap: mapText(uidMappings), gidMap: mapText(gidMappings) };
+    else {
+      plan.uidMap = mapText(uidMappings);
+      plan.gidMap = mapText(gidMappings);
+    }
     plan.hostUidForRoot = root;
   }
   if (config.hostname !== undefined) plan.hostname = config.hostname;

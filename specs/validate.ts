@@ -218,14 +218,14 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
 }
 
 /**
- * Namespace types that cannot be given by path, and why. net, ipc and uts can: the
- * sandbox's paddock-init joins them at launch (native/c/lib/launch.c).
+ * Namespace types that cannot be given by path, and why. net, ipc, uts and user can:
+ * the sandbox's paddock-init joins them at launch (native/c/lib/launch.c,
+ * docs/decisions/0013 and 0021).
  */
 const UNJOINABLE: Readonly<Record<string, string>> = {
-  user: 'setns into a user namespace needs a single-threaded caller and must come before every other namespace is made; not implemented',
-  pid: 'paddock-init must be pid 1 of a pid namespace of its own to reap',
-  mount: 'each container gets a mount namespace of its own from paddock-init',
-  cgroup: 'each container gets its cgroup namespace from paddock-init',
+  pid: 'paddock-init must be pid 1 of a pid namespace of its own to reap what the sandbox starts',
+  mount: 'paddock-init gives each container a mount namespace of its own with its rootfs; joining one per container is not implemented',
+  cgroup: 'paddock-init gives each container a cgroup namespace of its own; joining one per container is not implemented',
   time: 'time namespaces are not supported',
 };
 

@@ -30,9 +30,20 @@ PD_EXPORT const char *pd_last_detail(void);
  * pd_last_pidfd()/pd_last_ready_fd() and belong to the caller. */
 PD_EXPORT int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                              const char *uid_map, const char *gid_map, int fd0, int fd1,
-                             int fd2, int join_net, int join_ipc, int join_uts);
+                             int fd2, int join_net, int join_ipc, int join_uts,
+                             int join_user);
 PD_EXPORT int pd_last_pidfd(void);
 PD_EXPORT int pd_last_ready_fd(void);
+/* join_user (a user namespace file, or -1): the launch child joins it, then creates
+ * the clone_flags namespaces itself (owned by it) and clones init into them; clone_flags
+ * must not hold CLONE_NEWUSER and uid_map/gid_map must be "". */
+
+/* The uid_map and gid_map text of the user namespace open at fd, as a process inside
+ * it reads them (ids relative to the namespace's parent); then in pd_last_uid_map()/
+ * pd_last_gid_map(). 0 or -errno (step "setns": EINVAL also for our own namespace). */
+PD_EXPORT int pd_userns_maps(int fd);
+PD_EXPORT const char *pd_last_uid_map(void);
+PD_EXPORT const char *pd_last_gid_map(void);
 
 /* ---- pidfd watcher (watcher.c) ---- */
 /* One thread and one epoll set per process; exits are reported on channels. Records

@@ -274,6 +274,9 @@ enum child_step {
   CS_DUP_STDIO,
   CS_CLOSE_RANGE,
   CS_EXECVEAT,
+  CS_SETNS_USER,
+  CS_UNSHARE,
+  CS_CLONE_INIT,
   CS_COUNT
 };
 
@@ -282,6 +285,8 @@ static const char *const child_step_names[CS_COUNT] = {
     [CS_SETGROUPS] = "setgroups",       [CS_SETRESGID] = "setresgid",
     [CS_SETRESUID] = "setresuid",       [CS_DUP_STDIO] = "dup_stdio",
     [CS_CLOSE_RANGE] = "close_range",   [CS_EXECVEAT] = "execveat",
+    [CS_SETNS_USER] = "setns_user",     [CS_UNSHARE] = "unshare",
+    [CS_CLONE_INIT] = "clone_init",
 };
 
 struct child_report {
@@ -295,8 +300,22 @@ struct child_ctx {
   int memfd;
   int src[4]; /* become 0, 1, 2 (stdio) and 3 (ready pipe) */
   int newuser;
+  /* A user namespace to join (linux.namespaces[i].path), -1: none. The child then
+   * joins it, unshares `unshare_flags` itself (so those namespaces are owned by the
+   * joined one) and clones init as a sibling: see child_main. */
+  int join_user;
+  int unshare_flags;
+  char *stack2;        /* init's stack in that case: the lower half of the child stack */
+  size_t stack2_size;
+  long init_pid;       /* written by the child: init's host pid (the parent sleeps) */
   char *const *argv;
   char *const *envp;
+};
+
+/* What the second stage needs from the first: fds already moved above 3. */
+struct exec_args {
+  const struct child_ctx *c;
+  int errfd, memfd;
 };
 
 /* The kernel's struct sigaction (x86_64 and arm64 both have sa_restorer). */
@@ -318,9 +337,11 @@ static __attribute__((noreturn)) void child_fail(int errfd, enum child_step step
     (void)RSYS1(SYS_exit_group, 127);
 }
 
+static __attribute__((noreturn)) void child_exec(void *arg);
+
 static __attribute__((noreturn)) void child_main(void *arg) {
   const struct child_ctx *c = arg;
-  int errfd = c->err_wr, memfd = c->memfd, tmp[4], i;
+  int errfd = c->err_wr, memfd = c->memfd, i;
   char byte;
   long r;
   uint64_t empty_mask = 0;
@@ -366,8 +387,19 @@ static __attribute__((noreturn)) void child_main(void *arg) {
     (void)RSYS1(SYS_close, c->sync_rd);
   }
 
+  if (c->join_user >= 0) {
+    /* Join first, create after: namespaces made from inside the joined user namespace
+     * belong to it, so init (its root) has every capability over them. The kernel
+     * lets a process join a user namespace when it is alone in its thread group and
+     * shares no fs_struct; sharing Node's memory (CLONE_VM) does not matter. */
+    if ((r = RSYS2(SYS_setns, c->join_user, CLONE_NEWUSER)) < 0)
+      child_fail(errfd, CS_SETNS_USER, r);
+    if ((r = RSYS1(SYS_unshare, c->unshare_flags)) < 0)
+      child_fail(errfd, CS_UNSHARE, r);
+  }
+
   if (c->newuser) {
-    /* Become root of the new user namespace: uid 0 across execve keeps the full
+    /* Become root of the user namespace: uid 0 across execve keeps the full
      * capability set there, which init needs to mount and pivot. Raw calls also
      * skip glibc's setxid broadcast to threads this process does not have. */
     if ((r = RSYS2(SYS_setgroups, 0, 0)) < 0)
@@ -377,6 +409,40 @@ static __attribute__((noreturn)) void child_main(void *arg) {
     if ((r = RSYS3(SYS_setresuid, 0, 0, 0)) < 0)
       child_fail(errfd, CS_SETRESUID, r);
   }
+
+  if (c->join_user >= 0) {
+    /* unshare(CLONE_NEWPID) moved our children, not us, into the new pid namespace:
+     * init must be its pid 1, so it is cloned now. CLONE_PARENT makes it the
+     * supervisor's child like any other sandbox (its exit signal is then ours,
+     * SIGCHLD; clone3 insists on 0 here); CLONE_VFORK keeps this process, and so the
+     * parent, asleep until init has execed or failed. */
+    struct exec_args a2 = {c, errfd, memfd};
+    struct pd_clone_args args2 = {0};
+    struct child_ctx *wc = (struct child_ctx *)c;
+
+    args2.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT;
+    args2.stack = (uint64_t)(uintptr_t)c->stack2;
+    args2.stack_size = c->stack2_size;
+    r = clone3_run(&args2, child_exec, &a2);
+    if (r < 0)
+      child_fail(errfd, CS_CLONE_INIT, r);
+    /* The one write into the parent's memory: it sleeps until we exit (CLONE_VFORK). */
+    wc->init_pid = r;
+    for (;;)
+      (void)RSYS1(SYS_exit_group, 0);
+  }
+  {
+    struct exec_args a = {c, errfd, memfd};
+    child_exec(&a);
+  }
+}
+
+/* The last steps before init runs: stdio, the fd table, execveat. */
+static __attribute__((noreturn)) void child_exec(void *arg) {
+  const struct exec_args *a = arg;
+  const struct child_ctx *c = a->c;
+  int errfd = a->errfd, memfd = a->memfd, tmp[4], i;
+  long r;
 
   /* Two passes: first duplicate every source above 3 (F_DUPFD never reuses a live
    * number), then install. A source that is itself 0..3 is thus never overwritten
@@ -516,7 +582,7 @@ static void restore_namespaces(struct ns_join *j, int n) {
 
 static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
                          const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
-                         int join_net, int join_ipc, int join_uts) {
+                         int join_net, int join_ipc, int join_uts, int join_user) {
   struct ns_join joins[3] = {
       {join_net, -1, CLONE_NEWNET, "/proc/thread-self/ns/net"},
       {join_ipc, -1, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
@@ -524,7 +590,8 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   };
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
   int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
-  int newuser = (clone_flags & CLONE_NEWUSER) != 0, need_sync, undump = 0;
+  int newuser = (clone_flags & CLONE_NEWUSER) != 0 || join_user >= 0, need_sync, undump = 0;
+  int init_pidfd = -1;
   long pid;
   sigset_t all, old;
   struct pd_clone_args args;
@@ -547,9 +614,14 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     uid_map = NULL;
   if (gid_map != NULL && gid_map[0] == '\0')
     gid_map = NULL;
+  /* A joined user namespace has its maps already, and nothing may be created outside it. */
+  if (join_user >= 0 && (clone_flags & CLONE_NEWUSER))
+    return pd_fail("clone_flags", EINVAL, "0x%x both joined and created", (unsigned)CLONE_NEWUSER);
+  if (join_user >= 0 && (uid_map != NULL || gid_map != NULL))
+    return pd_fail("uid_map", EINVAL, "id maps given for a joined user namespace");
   /* Only a child that must wait for its id maps needs the parent to run before it
    * execs; every other launch is a plain vfork: the parent sleeps until exec. */
-  need_sync = newuser || uid_map != NULL || gid_map != NULL;
+  need_sync = (newuser && join_user < 0) || uid_map != NULL || gid_map != NULL;
 
   if ((ret = child_stack_get()) < 0)
     return ret;
@@ -594,6 +666,11 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
       .memfd = memfd,
       .src = {stdio[0], stdio[1], stdio[2], ready_p[1]},
       .newuser = newuser,
+      .join_user = join_user,
+      .unshare_flags = clone_flags,
+      .stack2 = child_stack,
+      .stack2_size = CHILD_STACK_SIZE / 2,
+      .init_pid = -1,
       .argv = argv,
       .envp = envp,
   };
@@ -603,13 +680,25 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
    * wait for the same moment on the error pipe below, and until then ctx, argv and
    * the child stack stay untouched. */
   args.flags = CLONE_PIDFD | CLONE_VM | (need_sync ? 0 : CLONE_VFORK) |
-               (uint64_t)(unsigned)clone_flags;
+               (join_user >= 0 ? 0 : (uint64_t)(unsigned)clone_flags);
   args.pidfd = (uint64_t)(uintptr_t)&pidfd;
   /* SIGCHLD so the sandbox is an ordinary child we can waitid() for. Deliberately no
    * pdeathsig: a sandbox outlives a crashed or restarted supervisor. */
   args.exit_signal = SIGCHLD;
   args.stack = (uint64_t)(uintptr_t)child_stack;
   args.stack_size = CHILD_STACK_SIZE;
+  if (join_user >= 0) {
+    /* Two stages on the one stack: the child on the upper half, init (cloned by it,
+     * while it sleeps in clone3) on the lower half, above the guard page. */
+    args.stack = (uint64_t)(uintptr_t)(child_stack + CHILD_STACK_SIZE / 2);
+    args.stack_size = CHILD_STACK_SIZE / 2;
+    /* setns into the user namespace hands the child other credentials while it runs in
+     * our memory, and the kernel then sets the mm (Node's) to suid_dumpable: keep it
+     * non-dumpable for the window on purpose (a root of the joined namespace could
+     * otherwise ptrace the child) and give the flag back afterwards, as below. */
+    if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+      undump = 1;
+  }
 
   /* No signal handler may run in the child before it has reset them. */
   if ((ret = join_namespaces(joins, 3)) < 0) {
@@ -630,6 +719,30 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   close_fd(&sync_p[0]);
   close_fd(&err_p[1]);
   close_fd(&ready_p[1]);
+
+  if (join_user >= 0) {
+    siginfo_t info;
+    long ipid = ctx.init_pid;
+
+    /* The first stage has exited (CLONE_VFORK): reap it, and from here on deal with
+     * init, our child through CLONE_PARENT and so never reaped behind our back. */
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+      ;
+    close_fd(&pidfd);
+    if (ipid > 0) {
+      init_pidfd = (int)syscall(SYS_pidfd_open, (pid_t)ipid, 0);
+      if (init_pidfd < 0) {
+        /* Cannot happen for an unreaped child; without a pidfd it cannot be waited
+         * for through the watcher either, so it must not live on. */
+        ret = pd_fail("pidfd_open", errno, "pid %ld", ipid);
+        (void)kill((pid_t)ipid, SIGKILL);
+        (void)waitpid((pid_t)ipid, NULL, 0);
+        goto out;
+      }
+    }
+    pidfd = init_pidfd;
+    pid = ipid;
+  }
 
   if (need_sync) {
     if (uid_map != NULL && (ret = write_map((int)pid, "uid_map", "uid_map", uid_map)) < 0)
@@ -665,8 +778,12 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     ret = pd_fail("read_errpipe", errno, NULL);
     goto fail_child;
   }
-  if (n > 0) {
+  if (n > 0 || pidfd < 0) {
     const char *step = "child";
+    if (n == 0) { /* the first stage died without a word */
+      ret = pd_fail(step, EIO, "%s", init_path);
+      goto out;
+    }
     if (n == (ssize_t)sizeof report && report.step >= 0 && report.step < CS_COUNT)
       step = child_step_names[report.step];
     ret = pd_fail(step, n == (ssize_t)sizeof report ? report.err : EIO, "%s", init_path);
@@ -682,7 +799,8 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
 
 fail_child:
   /* Also what makes the child stack free again: the child is gone once reaped. */
-  kill_and_reap(pidfd);
+  if (pidfd >= 0)
+    kill_and_reap(pidfd);
 out:
   if (undump)
     (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
@@ -698,7 +816,7 @@ out:
 
 int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                    const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
-                   int join_net, int join_ipc, int join_uts) {
+                   int join_net, int join_ipc, int join_uts, int join_user) {
   int ret;
 
   pd_ok();
@@ -706,7 +824,126 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   last_ready_fd = -1;
   pthread_mutex_lock(&launch_lock);
   ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2,
-                      join_net, join_ipc, join_uts);
+                      join_net, join_ipc, join_uts, join_user);
+  pthread_mutex_unlock(&launch_lock);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The id maps of a user namespace given by path.                                   */
+/*                                                                                  */
+/* Nothing in the supervisor can read them directly (uid_map belongs to a process,  */
+/* and a bind-mounted namespace may have none), so a throw-away child joins the     */
+/* namespace and reads its own /proc/thread-self/{uid,gid}_map into our memory:     */
+/* CLONE_VM|CLONE_VFORK on the launch stack, raw calls only, as the launch child.   */
+/* As for runc, the ids are shown relative to the namespace's parent.               */
+/* ------------------------------------------------------------------------------ */
+
+#define MAP_TEXT_MAX 4096 /* the kernel caps a map at 340 lines; 4 KiB covers any real one */
+
+static char last_uid_map[MAP_TEXT_MAX + 1];
+static char last_gid_map[MAP_TEXT_MAX + 1];
+
+const char *pd_last_uid_map(void) { return last_uid_map; }
+const char *pd_last_gid_map(void) { return last_gid_map; }
+
+struct maps_ctx {
+  int fd;
+  long err;  /* -errno of the step that failed, 0 */
+  int step;  /* 0 setns, 1 uid_map, 2 gid_map */
+  long len[2];
+  char *buf[2];
+};
+
+static long read_whole(const char *path, char *buf, long cap) {
+  long fd = RSYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0), n, got = 0;
+
+  if (fd < 0)
+    return fd;
+  while (got < cap) {
+    n = RSYS3(SYS_read, fd, buf + got, cap - got);
+    if (n == -EINTR)
+      continue;
+    if (n < 0) {
+      (void)RSYS1(SYS_close, fd);
+      return n;
+    }
+    if (n == 0)
+      break;
+    got += n;
+  }
+  (void)RSYS1(SYS_close, fd);
+  return got < cap ? got : -EFBIG;
+}
+
+static __attribute__((noreturn)) void maps_child(void *arg) {
+  struct maps_ctx *m = arg;
+  long r;
+
+  if ((r = RSYS2(SYS_setns, m->fd, CLONE_NEWUSER)) < 0) {
+    m->err = r;
+    m->step = 0;
+  } else if ((r = read_whole("/proc/thread-self/uid_map", m->buf[0], MAP_TEXT_MAX)) < 0) {
+    m->err = r;
+    m->step = 1;
+  } else {
+    m->len[0] = r;
+    if ((r = read_whole("/proc/thread-self/gid_map", m->buf[1], MAP_TEXT_MAX)) < 0) {
+      m->err = r;
+      m->step = 2;
+    } else {
+      m->len[1] = r;
+    }
+  }
+  for (;;)
+    (void)RSYS1(SYS_exit_group, 0);
+}
+
+int pd_userns_maps(int fd) {
+  static const char *const steps[3] = {"setns", "uid_map", "gid_map"};
+  struct maps_ctx m = {fd, 0, 0, {0, 0}, {last_uid_map, last_gid_map}};
+  struct pd_clone_args args;
+  sigset_t all, old;
+  siginfo_t info;
+  int pidfd = -1, undump = 0, ret = 0;
+  long pid;
+
+  pd_ok();
+  last_uid_map[0] = last_gid_map[0] = '\0';
+  pthread_mutex_lock(&launch_lock);
+  if ((ret = child_stack_get()) < 0)
+    goto out;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | CLONE_VM | CLONE_VFORK;
+  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  args.stack = (uint64_t)(uintptr_t)child_stack;
+  args.stack_size = CHILD_STACK_SIZE;
+  /* The child takes the joined namespace's credentials in our memory: see the
+   * launch's dumpable window. */
+  if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    undump = 1;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = clone3_run(&args, maps_child, &m);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (undump)
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (pid < 0) {
+    ret = pd_fail("clone3", (int)-pid, "userns maps");
+    goto out;
+  }
+  while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+    ;
+  close_fd(&pidfd);
+  if (m.err < 0) {
+    last_uid_map[0] = last_gid_map[0] = '\0';
+    ret = pd_fail(steps[m.step], (int)-m.err, "fd %d", fd);
+    goto out;
+  }
+  last_uid_map[m.len[0]] = '\0';
+  last_gid_map[m.len[1]] = '\0';
+out:
   pthread_mutex_unlock(&launch_lock);
   return ret;
 }

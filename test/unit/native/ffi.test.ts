@@ -13,6 +13,7 @@ function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
     'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
     'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
+    'pd_userns_maps', 'pd_last_uid_map', 'pd_last_gid_map',
   ];
   const spy = {} as Spy;
   for (const n of names) {
@@ -138,14 +139,14 @@ describe('calls and results', () => {
     const n = new FfiNative(spy as unknown as NativeBinding);
     const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
     expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1);
   });
 
   test('launchInit passes joined namespaces as net, ipc, uts fds', () => {
     const spy = spyBinding({ pd_launch_init: () => 4321 });
     const n = new FfiNative(spy as unknown as NativeBinding);
     n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }] });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1);
   });
 
   test('namespaceType returns the CLONE_NEW* type or throws with the step', () => {

@@ -130,8 +130,19 @@ describe('planSandbox', () => {
   });
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
-    const config = spec((c) => { c.linux.namespaces[5].path = '/proc/1/ns/user'; });
-    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[5].path: joining an existing user namespace');
+    const config = spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; });
+    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace');
+  });
+
+  it('joins a user namespace by path: no maps to write, the spec\'s to match, the rest made inside it', () => {
+    const p = planSandbox(bundle((c) => { c.linux.namespaces[5].path = '/run/userns/pod'; }));
+    expect(p.cloneFlags & CLONE.NEWUSER).toBe(0);
+    expect(p.cloneFlags & (CLONE.NEWNET | CLONE.NEWPID | CLONE.NEWNS)).toBe(CLONE.NEWNET | CLONE.NEWPID | CLONE.NEWNS);
+    expect(p.joinNamespaces).toEqual([{ type: 'user', flag: CLONE.NEWUSER, path: '/run/userns/pod', field: 'linux.namespaces[5].path' }]);
+    expect(p.uidMap).toBeUndefined();
+    expect(p.gidMap).toBeUndefined();
+    expect(p.joinedUserMaps?.uidMap).toMatch(/^0 \d+ \d+\n$/);
+    expect(p.hostUidForRoot).toBeGreaterThan(0);
   });
 
   it('always has new pid and mount namespaces; shares what the spec does not ask for', () => {
