@@ -24,12 +24,13 @@ const NOTIFY_R = 7;
 /** struct pi_child_report: i32 errno, char step[32], char detail[220]. */
 const REPORT_SIZE = 256;
 const GO = Buffer.from('g');
+const HOLDER_ARGV0 = 'paddock-hold\0';
 
 /**
  * How long the start may hold the event loop, blocked in poll(2) on the notify pipe,
- * before it waits through libuv instead. An execve here takes 0.2-0.5 ms: waiting in
- * the kernel saves the loop's wake-up and a stream's machinery (about half a
- * millisecond); a start slower than this costs the loop at most this much once.
+ * before it waits through libuv instead. A container's execve here takes 0.3-1 ms:
+ * waiting in the kernel spares the loop's wake-up and a stream's machinery; a start
+ * slower than this costs the loop at most this much, once.
  */
 const SYNC_WAIT_MS = 2;
 
@@ -42,6 +43,12 @@ export class HeldRelease {
     const pidfd = native.pidfdOpen(hostPid);
     let go: Fd | undefined;
     try {
+      // The pid is the holder's, not a reused one: checked by name after the pidfd
+      // pinned it; a getfd that then succeeds proves that process still lives, so the
+      // name read was its own. Anything else: init releases it.
+      if (!fs.readFileSync(`/proc/${hostPid}/cmdline`, 'latin1').startsWith(HOLDER_ARGV0)) {
+        throw new Error(`process ${hostPid} is not a paddock-hold`);
+      }
       go = native.pidfdGetfd(pidfd, HOLD_W);
       const notify = native.pidfdGetfd(pidfd, NOTIFY_R);
       return new HeldRelease(native, go, notify);
