@@ -1079,6 +1079,10 @@ class PaddockEngine implements Engine {
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);
     for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
+    // state.json first: a supervisor killed while the folder is being removed leaves a
+    // folder without it, which the next one removes as half-made (removeHalfCreated),
+    // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
+    fs.rmSync(rt.paths.stateFile, { force: true });
     fs.rmSync(rt.paths.dir, { recursive: true, force: true });
   }
 
