@@ -18,7 +18,8 @@ const SUPERVISOR = path.join(__dirname, '..', 'helpers', 'chaos-supervisor.js');
  * supervisor stops everything): every container run that started has exactly one exit
  * in the journal, and nothing is left (processes, mounts, cgroups, state files).
  *
- * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED.
+ * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED; PADDOCK_CHAOS_KEEP=<dir>
+ * keeps each run's journal there.
  */
 
 const SEED = Number(process.env.PADDOCK_CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
@@ -99,6 +100,11 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
       }
     }
     removeCgroupDirs(cgroupDirs().filter((d) => ids().some((id) => d.endsWith(sandboxCgroupPath(stateDir, id)))));
+    // PADDOCK_CHAOS_KEEP=<dir>: keep the journal of the run (to read a failure's history).
+    if (process.env.PADDOCK_CHAOS_KEEP && fs.existsSync(journal)) {
+      fs.mkdirSync(process.env.PADDOCK_CHAOS_KEEP, { recursive: true });
+      fs.copyFileSync(journal, path.join(process.env.PADDOCK_CHAOS_KEEP, `chaos-${SEED}-${Date.now()}.journal`));
+    }
     fs.rmSync(stateDir, { recursive: true, force: true });
     fs.rmSync(journal, { force: true });
     bundle.cleanup();
