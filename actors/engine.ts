@@ -899,6 +899,10 @@ class PaddockEngine implements Engine {
     }
     const cgroup = findCgroup(paths, this.cgroupLayout);
     if (cgroup) rt.cgroup = cgroup;
+    // What an earlier supervisor reported only updates the machines. Replayed before
+    // init's pidfd is watched and its events are subscribed: either can read exits.log
+    // (an exit, init's end) while the channels connect, and must start at the cursor.
+    this.exits.readLog(rt, this.exits.loadCursor(rt), true);
     const hostPid = snapshot.context?.initHostPid;
     const alive =
       hostPid !== undefined && snapshot.context?.initStartTime !== undefined && processStartTime(hostPid) === snapshot.context.initStartTime;
@@ -912,9 +916,7 @@ class PaddockEngine implements Engine {
         rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
       }
     }
-    // Whatever happened while no supervisor ran is in exits.log; the part an earlier
-    // supervisor reported only updates the machines.
-    this.exits.readLog(rt, this.exits.loadCursor(rt), true);
+    // Whatever else happened while no supervisor ran is in exits.log.
     this.exits.readLog(rt);
     this.startHealth(rt);
     if (!rt.initAlive) {
@@ -1078,6 +1080,10 @@ class PaddockEngine implements Engine {
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);
     for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
+    // state.json first: a supervisor killed while the folder is being removed leaves a
+    // folder without it, which the next one removes as half-made (removeHalfCreated),
+    // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
+    fs.rmSync(rt.paths.stateFile, { force: true });
     fs.rmSync(rt.paths.dir, { recursive: true, force: true });
   }
 

@@ -29,18 +29,28 @@ export class ExitReports {
    * init is gone and exits.log has nothing for these processes: init was killed (or
    * crashed) before it could reap them, and the kernel killed them with it. Their exit
    * is still reported, once, marked `lost`, so a watcher never waits for it for ever.
+   * Once across supervisors too: like every exit report, it is recorded in exits.cursor
+   * before it goes out (decision 0017), and a reattaching supervisor that finds the
+   * record does not report these processes again (its machines still say `running`
+   * when the last one died before it persisted them).
    */
   reportLost(rt: Runtime): void {
     const snap = rt.actor.getSnapshot();
-    if (snap.status !== 'active' || rt.observer) return;
+    if (snap.status !== 'active' || rt.observer || rt.lostReported) return;
+    const lost: EngineEvent[] = [];
     for (const [key, ref] of Object.entries(snap.children)) {
       const child = (ref as AnyActorRef).getSnapshot() as { value: unknown; context: { pid?: number; containerId?: string; id?: string } };
       if (child.value !== 'running') continue;
       const exec = key.startsWith('pid-');
       const containerId = exec ? (child.context.containerId as string) : key;
       const pid = child.context.pid ?? 0;
-      this.deps.emit({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
+      lost.push({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
     }
+    // init is dead: exits.log cannot grow, and these are the last reports of this sandbox.
+    rt.lostReported = true;
+    if (lost.length === 0) return;
+    this.saveCursor(rt);
+    for (const e of lost) this.deps.emit(e);
   }
 
   /**
@@ -82,20 +92,29 @@ export class ExitReports {
   private saveCursor(rt: Runtime): void {
     if (rt.observer || !fs.existsSync(rt.paths.dir)) return;
     try {
-      writeFileAtomic(rt.paths.exitsCursor, String(rt.exitsRead), 0o600, false, this.deps.replaceFile);
+      const text = rt.lostReported ? `${rt.exitsRead} lost` : String(rt.exitsRead);
+      writeFileAtomic(rt.paths.exitsCursor, text, 0o600, false, this.deps.replaceFile);
     } catch (e) {
       rt.log.warn({ err: e, step: 'exits.cursor' }, 'could not record reported exits');
     }
   }
 
-  /** The reported prefix of exits.log, as the last supervisor recorded it. */
+  /**
+   * What the last supervisor recorded as reported: the prefix of exits.log (bytes) and
+   * whether the processes lost with init were reported (`<bytes> lost`). Sets
+   * `rt.lostReported` and returns the prefix.
+   */
   loadCursor(rt: Runtime): number {
+    let text: string;
     try {
-      const n = Number(fs.readFileSync(rt.paths.exitsCursor, 'utf8'));
-      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+      text = fs.readFileSync(rt.paths.exitsCursor, 'utf8');
     } catch {
       return 0;
     }
+    const [bytes, flag] = text.trim().split(' ');
+    if (flag === 'lost') rt.lostReported = true;
+    const n = Number(bytes);
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
   }
 
   /**
@@ -114,7 +133,11 @@ export class ExitReports {
   ): void {
     const key = `${containerId}:${pid}:${timeNs ?? 'q'}`;
     if (timeNs === undefined) {
-      // A status from a WAIT query: only deliver if nothing was delivered for that process.
+      // A status from a WAIT query. init recorded it in exits.log before it answered, so
+      // it is reported from there (keyed by reap time, cursor saved) and the answer only
+      // if the log had nothing for that process. Reported from the answer first, the
+      // record read later would be a second report of the same exit.
+      this.readLog(rt);
       for (const k of rt.seenExits) if (k.startsWith(`${containerId}:${pid}:`)) return;
     }
     if (rt.seenExits.has(key)) return;

@@ -41,6 +41,8 @@ export interface Runtime {
   readonly seenExits: Set<string>;
   /** Bytes of exits.log already delivered (the log only grows). */
   exitsRead: number;
+  /** The processes that died with init were reported as lost (by this engine or, per exits.cursor, an earlier one). */
+  lostReported?: boolean;
   /** Root-process exit records by container, as read from exits.log. */
   readonly containerExits: Map<string, MessageOf<'EV_EXITED'>>;
   readonly initExited: Deferred<void>;

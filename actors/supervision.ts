@@ -7,7 +7,7 @@ import type { ExitStatus } from '../machines/types';
 import type { CreateSandboxOptions, Engine, EngineEvent, StartContainerOptions } from './api';
 import { PaddockError } from './errors';
 import type { Logger } from './logger';
-import { writeFileAtomic } from './state-store';
+import { processStartTime, writeFileAtomic } from './state-store';
 
 /**
  * Restart policies wired to the engine: one restart machine per supervised child (a
@@ -123,12 +123,14 @@ export class Supervision {
 
   /** Reads the persisted machines; their actors start in {@link resume}, once every sandbox is reattached. */
   load(): void {
-    let names: string[];
+    let all: string[];
     try {
-      names = fs.readdirSync(this.dir).filter((n) => n.endsWith('.json'));
+      all = fs.readdirSync(this.dir);
     } catch {
       return;
     }
+    this.removeDeadTemps(all);
+    const names = all.filter((n) => n.endsWith('.json'));
     for (const n of names) {
       const file = path.join(this.dir, n);
       try {
@@ -313,6 +315,23 @@ export class Supervision {
       writeFileAtomic(path.join(this.dir, `${c.key}.json`), JSON.stringify(data));
     } catch (e) {
       this.log.warn({ err: e, childId: c.key, step: 'persist' }, 'could not persist restart state');
+    }
+  }
+
+  /**
+   * `<key>.json.tmp-<pid>`: writeFileAtomic's temp file, left behind when its writer was
+   * killed between the write and the rename. The file it was to replace is intact (the
+   * rename never happened), so the temp file is garbage once its writer is gone — or is
+   * this process, whose writes are synchronous and so never under way here.
+   */
+  private removeDeadTemps(names: readonly string[]): void {
+    for (const n of names) {
+      const m = /\.json\.tmp-(\d+)$/.exec(n);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid !== process.pid && processStartTime(pid) !== undefined) continue;
+      fs.rmSync(path.join(this.dir, n), { force: true });
+      this.log.debug({ file: n, step: 'load' }, 'removed the temp file of a dead writer');
     }
   }
 

@@ -37,7 +37,7 @@ const write = (o) => fs.writeSync(journal, `${JSON.stringify({ t: Date.now(), su
     id: s.id,
     status: s.status,
     initPid: s.pid,
-    containers: s.containers.map((c) => ({ id: c.id, status: c.status, pid: c.pid })),
+    containers: s.containers.map((c) => ({ id: c.id, status: c.status, pid: c.pid, exit: c.exit })),
   }));
   write({ ev: 'attached', sandboxes: snapshot });
   if (mode === 'stop') {

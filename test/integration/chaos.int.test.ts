@@ -18,12 +18,26 @@ const SUPERVISOR = path.join(__dirname, '..', 'helpers', 'chaos-supervisor.js');
  * supervisor stops everything): every container run that started has exactly one exit
  * in the journal, and nothing is left (processes, mounts, cgroups, state files).
  *
- * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED.
+ * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED; PADDOCK_CHAOS_KEEP=<dir>
+ * keeps each run's journal there.
  */
 
 const SEED = Number(process.env.PADDOCK_CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
 const ROUNDS = Number(process.env.PADDOCK_CHAOS_ROUNDS ?? 14);
 const SANDBOXES = 4;
+/**
+ * Decision 0017: exits.cursor is written just before an exit is reported, so a
+ * supervisor SIGKILLed between that write and the emission loses that one report (a
+ * report cannot be made atomic with the consumer's own record of it: either order
+ * leaves a window, and the engine chose at-most-once). The status itself is kept: the
+ * next supervisor shows the container stopped with its exit (a lost one, reported
+ * before its init's death is persisted, is the same). The test's kills land in
+ * that window more often than chance would (the last round's kill of a container is
+ * followed within milliseconds by the supervisor's), so a start without an exit event
+ * is accepted only as that case: the next supervisor has the exit, and it happened at
+ * most this long before the kill of the supervisor that was reporting it.
+ */
+const REPORT_WINDOW_MS = 200;
 const RESTART = {
   policy: 'always',
   maxRestarts: 1_000,
@@ -50,7 +64,7 @@ interface JournalLine {
   ev: string;
   initPid?: number;
   e?: { type: string; sandboxId?: string; containerId?: string; pid?: number; containerPid?: number; status?: string; kind?: string; lost?: boolean };
-  sandboxes?: { id: string; status: string; initPid?: number; containers: { id: string; status: string; pid?: number }[] }[];
+  sandboxes?: { id: string; status: string; initPid?: number; containers: { id: string; status: string; pid?: number; exit?: { at?: string } }[] }[];
   message?: string;
 }
 
@@ -99,6 +113,11 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
       }
     }
     removeCgroupDirs(cgroupDirs().filter((d) => ids().some((id) => d.endsWith(sandboxCgroupPath(stateDir, id)))));
+    // PADDOCK_CHAOS_KEEP=<dir>: keep the journal of the run (to read a failure's history).
+    if (process.env.PADDOCK_CHAOS_KEEP && fs.existsSync(journal)) {
+      fs.mkdirSync(process.env.PADDOCK_CHAOS_KEEP, { recursive: true });
+      fs.copyFileSync(journal, path.join(process.env.PADDOCK_CHAOS_KEEP, `chaos-${SEED}-${Date.now()}.journal`));
+    }
     fs.rmSync(stateDir, { recursive: true, force: true });
     fs.rmSync(journal, { force: true });
     bundle.cleanup();
@@ -134,9 +153,13 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
     return child;
   }
 
+  /** When each supervisor was SIGKILLed, and each init by pid (see REPORT_WINDOW_MS). */
+  const supervisorKills: number[] = [];
+  const initKills = new Map<number, number>();
   const killHard = async (child: ChildProcess) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((r) => child.once('exit', r));
+    supervisorKills.push(Date.now());
     child.kill('SIGKILL');
     await gone;
   };
@@ -178,6 +201,7 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
       } else if (what === 'init') {
         const v = pick(inits);
         if (v !== undefined) {
+          initKills.set(v, Date.now());
           try {
             process.kill(v, 'SIGKILL');
           } catch {
@@ -219,6 +243,8 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
     // last one died (init started the process, the supervisor never recorded it). Their
     // exit is still reported once; it is the start that no supervisor could report.
     const startInFlight = new Set<string>();
+    // Exits a new supervisor found already recorded, with how long before the last kill they happened.
+    const keptBeforeKill = new Map<string, number>();
     for (const l of lines) {
       if (l.ev === 'state' && l.e?.containerId && l.e.status === 'running' && l.e.containerPid !== undefined) {
         starts.add(key(l.e.sandboxId as string, l.initPid, l.e.containerId, l.e.containerPid));
@@ -230,13 +256,28 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
           for (const c of s.containers) {
             if (c.pid !== undefined && c.status !== 'created') starts.add(key(s.id, s.initPid, c.id, c.pid));
             if (c.status === 'created') startInFlight.add(`${s.id}@${s.initPid}/${c.id}`);
+            const kill = Math.max(...supervisorKills.filter((k) => k <= l.t));
+            // A lost exit (init killed) has no reap time: the test's kill of that init is its time.
+            const at = c.exit?.at !== undefined ? Date.parse(c.exit.at) : initKills.get(s.initPid ?? -1);
+            if (c.status === 'stopped' && c.exit !== undefined && at !== undefined && Number.isFinite(kill)) {
+              keptBeforeKill.set(key(s.id, s.initPid, c.id, c.pid), kill - at);
+            }
           }
         }
       }
     }
     const dupes = exits.filter((k, i) => exits.indexOf(k) !== i);
     expect({ dupes, actions }).toEqual({ dupes: [], actions });
-    expect({ withoutExit: [...starts].filter((k) => !exits.includes(k)), actions }).toEqual({ withoutExit: [], actions });
+    const unreported = [...starts].filter((k) => !exits.includes(k));
+    const inWindow = (k: string) => {
+      const before = keptBeforeKill.get(k);
+      return before !== undefined && before >= 0 && before <= REPORT_WINDOW_MS;
+    };
+    if (unreported.some(inWindow)) {
+      // eslint-disable-next-line no-console
+      console.log(`exit reports lost to a supervisor SIGKILL (decision 0017's window): ${unreported.filter(inWindow).map((k) => `${k} (${keptBeforeKill.get(k)} ms before the kill)`).join(', ')}`);
+    }
+    expect({ withoutExit: unreported.filter((k) => !inWindow(k)), actions }).toEqual({ withoutExit: [], actions });
     const unstarted = exits.filter((k) => !starts.has(k) && !startInFlight.has(k.slice(0, k.lastIndexOf(':'))));
     expect({ withoutStart: unstarted, actions }).toEqual({ withoutStart: [], actions });
     expect(starts.size).toBeGreaterThanOrEqual(SANDBOXES);

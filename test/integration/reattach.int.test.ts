@@ -67,6 +67,31 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(seenB).toEqual(['once:exec:6', 'once:container:null']);
   });
 
+  test('init dying while a new supervisor connects to it does not make that supervisor report the earlier exits again', async () => {
+    const a = await t.open();
+    await a.createSandbox('conn', t.bundle(['sleep', '60']));
+    await a.startRoot('conn');
+    const initPid = a.list().find((s) => s.id === 'conn')?.pid as number;
+    const early = await a.execute('conn', 'conn', { args: ['sh', '-c', 'exit 5'] });
+    expect(await a.waitPid('conn', early.pid, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 5 });
+    await a.close();
+    // A stopped init looks alive but never answers, so the next supervisor's connect
+    // waits; init's end (its pidfd) arrives during that wait.
+    process.kill(initPid, 'SIGSTOP');
+    const seenB: string[] = [];
+    const n = await t.open({ reattach: false, requestTimeoutMs: 1_500 });
+    n.events$.subscribe((e) => {
+      if (e.type === 'exit') seenB.push(`${e.containerId}:${e.kind}:${e.exit.exitCode}${e.lost ? ':lost' : ''}`);
+    });
+    const attached = n.attach('conn');
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(initPid, 'SIGKILL');
+    await attached;
+    await poll(() => (n.list().find((s) => s.id === 'conn')?.status === 'stopped' ? true : undefined), 10_000, 'sandbox stopped');
+    // The exec's exit went out from the first supervisor; only the root, lost with init, is new.
+    expect(seenB).toEqual(['conn:container:null:lost']);
+  });
+
   test('output keeps flowing into the log while no supervisor runs, and a new engine replays all of it', async () => {
     const a = await t.open();
     const h = await a.createSandbox('stream', t.bundle(['sh', '-c', 'seq 1 100000; echo half >&2; sleep 0.5; seq 100001 200000']));
