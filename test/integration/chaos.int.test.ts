@@ -6,6 +6,7 @@ import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { describeIf, testStateDir } from '../helpers/env';
 import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, parentPid, removeCgroupDirs } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
+import { seededRandom } from '../helpers/prng';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SUPERVISOR = path.join(__dirname, '..', 'helpers', 'chaos-supervisor.js');
@@ -46,18 +47,6 @@ const RESTART = {
   resetAfterMs: 1_000,
 };
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface JournalLine {
   t: number;
   sup: number;
@@ -82,7 +71,7 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
   let journal: string;
   let bundle: TestBundle;
   const children = new Set<ChildProcess>();
-  const random = rng(SEED);
+  const random = seededRandom(SEED);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(random() * xs.length)] : undefined);
 
   useSubreaper();

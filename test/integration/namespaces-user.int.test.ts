@@ -4,94 +4,30 @@
  * spec's id mappings must be the namespace's. The namespace is held by an
  * `unshare --user` process whose maps the test writes (0 -> TEST_USERNS.hostId).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { isPaddockError, type PaddockError } from '../../actors/errors';
 import type { OciConfig } from '../../specs/oci';
 import { TEST_USERNS } from '../helpers/bundle';
 import { useEngine } from '../helpers/engine-fixture';
-import { describeIf, readAll } from '../helpers/env';
+import { describeIf } from '../helpers/env';
+import { createFailsLeavingNothing, setNamespacePath, useNamespaceHolders } from '../helpers/namespaces';
 
-async function waitUntil(what: string, pred: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const setPath = (type: string, p: string) => (c: OciConfig) => {
-  const ns = c.linux?.namespaces?.find((n) => n.type === type);
-  if (!ns) throw new Error(`no ${type} namespace in the test spec`);
-  ns.path = p;
-};
+const setPath = setNamespacePath;
 
 const MAP = `0 ${TEST_USERNS.hostId} ${TEST_USERNS.size}`;
 
 describeIf(['root', 'busybox'])('a user namespace given by path', () => {
   const t = useEngine('nsu');
-  const children: ChildProcess[] = [];
-  const mounts: string[] = [];
-  const dirs: string[] = [];
-
-  afterEach(async () => {
-    const problems: unknown[] = [];
-    for (const m of mounts.splice(0)) {
-      try {
-        execFileSync('umount', ['-l', m]);
-      } catch (e) {
-        problems.push(e);
-      }
-    }
-    for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise((r) => c.once('exit', r));
-        c.kill('SIGKILL');
-        await gone;
-      }
-    }
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-    if (problems.length > 0) throw problems[0];
-  });
+  const { unshared, pinned } = useNamespaceHolders();
 
   /** A process in a new user namespace with `map` as its uid and gid map; returns its ns file. */
   async function holder(map = MAP): Promise<string> {
-    const c = spawn('unshare', ['--user', 'sleep', '600'], { stdio: 'ignore' });
-    children.push(c);
-    const pid = c.pid as number;
-    const own = fs.readlinkSync('/proc/self/ns/user');
-    await waitUntil('the holder to unshare', () => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/ns/user`) !== own && fs.readlinkSync(`/proc/${pid}/exe`).endsWith('sleep');
-      } catch {
-        return false;
-      }
-    });
+    const pid = await unshared(['--user'], 'user');
     fs.writeFileSync(`/proc/${pid}/uid_map`, `${map}\n`);
     fs.writeFileSync(`/proc/${pid}/gid_map`, `${map}\n`);
     return `/proc/${pid}/ns/user`;
   }
 
-  /** A bind mount of a namespace file that outlives its holder. */
-  function pinned(nsFile: string): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-userns-'));
-    dirs.push(dir);
-    const file = path.join(dir, 'user');
-    fs.writeFileSync(file, '');
-    execFileSync('mount', ['--bind', nsFile, file]);
-    mounts.push(file);
-    return file;
-  }
-
-  async function runIn(extra: (c: OciConfig) => void, script: string) {
-    const sid = t.id();
-    const h = await t.engine.createSandbox(sid, t.bundle({ args: ['sh', '-c', script], extra }));
-    await t.engine.startRoot(sid);
-    const status = await t.engine.wait(sid, sid, { timeoutMs: 20_000 });
-    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
-  }
+  const runIn = (extra: (c: OciConfig) => void, script: string) => t.run(['sh', '-c', script], { extra });
 
   const SCRIPT = 'readlink /proc/self/ns/user; cat /proc/self/uid_map /proc/self/gid_map; readlink /proc/self/ns/net; id -u; ip link show lo';
 
@@ -124,19 +60,7 @@ describeIf(['root', 'busybox'])('a user namespace given by path', () => {
   });
 
   describe('bad input fails the create, names the field and leaves nothing', () => {
-    async function createFails(extra: (c: OciConfig) => void): Promise<PaddockError> {
-      const sid = t.id();
-      let err: unknown;
-      try {
-        await t.engine.createSandbox(sid, t.bundle({ args: ['true'], extra }));
-      } catch (e) {
-        err = e;
-      }
-      expect(isPaddockError(err, 'ELAUNCH_STEP')).toBe(true);
-      expect(t.engine.list()).toEqual([]);
-      expect(fs.existsSync(path.join(t.stateDir, sid))).toBe(false);
-      return err as PaddockError;
-    }
+    const createFails = (extra: (c: OciConfig) => void) => createFailsLeavingNothing(t, extra);
     const userIndex = (c: OciConfig) => c.linux?.namespaces?.findIndex((n) => n.type === 'user');
 
     test('mappings that differ from the namespace', async () => {

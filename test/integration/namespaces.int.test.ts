@@ -4,16 +4,14 @@
  * starts (iproute2's `ip netns` is not on every host) and are told apart from the
  * host's by an address on their loopback and a hostname.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { isPaddockError, type PaddockError } from '../../actors/errors';
 import type { OciConfig } from '../../specs/oci';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll, testStateDir } from '../helpers/env';
+import { createFailsLeavingNothing, setNamespacePath, useNamespaceHolders } from '../helpers/namespaces';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 interface Holder {
@@ -21,90 +19,26 @@ interface Holder {
   ns(type: 'net' | 'ipc' | 'uts'): string;
 }
 
-async function waitUntil(what: string, pred: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Holder processes, pinned namespace files and their dirs, undone after each test even when it failed. */
+/** Holders of new net, ipc and uts namespaces: lo up with 10.77.0.1, hostname pod-77. */
 function useHolders() {
-  const children: ChildProcess[] = [];
-  const mounts: string[] = [];
-  const dirs: string[] = [];
-
-  afterEach(async () => {
-    const problems: unknown[] = [];
-    for (const m of mounts.splice(0)) {
-      try {
-        execFileSync('umount', ['-l', m]);
-      } catch (e) {
-        problems.push(e); // still kill the holders and remove the dirs below
-      }
-    }
-    for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise((r) => c.once('exit', r));
-        c.kill('SIGKILL');
-        await gone;
-      }
-    }
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-    if (problems.length > 0) throw problems[0];
-  });
-
-  /** A process in new net, ipc and uts namespaces: lo up with 10.77.0.1, hostname pod-77. */
+  const { unshared, pinned } = useNamespaceHolders();
   async function holder(): Promise<Holder> {
-    const c = spawn('unshare', ['--net', '--ipc', '--uts', 'sleep', '600'], { stdio: 'ignore' });
-    children.push(c);
-    const pid = c.pid as number;
-    const own = fs.readlinkSync('/proc/self/ns/net');
-    await waitUntil('the holder to unshare', () => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/ns/net`) !== own && fs.readlinkSync(`/proc/${pid}/exe`).endsWith('sleep');
-      } catch {
-        return false;
-      }
-    });
+    const pid = await unshared(['--net', '--ipc', '--uts'], 'net');
     execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'busybox', 'ip', 'link', 'set', 'lo', 'up']);
     execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'busybox', 'ip', 'addr', 'add', '10.77.0.1/32', 'dev', 'lo']);
     execFileSync('nsenter', [`--uts=/proc/${pid}/ns/uts`, 'hostname', 'pod-77']);
     return { pid, ns: (type) => `/proc/${pid}/ns/${type}` };
   }
-
-  /** A bind mount of a namespace file, as `ip netns add` makes under /run/netns. */
-  function pinned(nsFile: string): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-netns-'));
-    dirs.push(dir);
-    const file = path.join(dir, 'pod');
-    fs.writeFileSync(file, '');
-    execFileSync('mount', ['--bind', nsFile, file]);
-    mounts.push(file);
-    return file;
-  }
-
   return { holder, pinned };
 }
 
-const setPath = (type: string, p: string) => (c: OciConfig) => {
-  const ns = c.linux?.namespaces?.find((n) => n.type === type);
-  if (!ns) throw new Error(`no ${type} namespace in the test spec`);
-  ns.path = p;
-};
+const setPath = setNamespacePath;
 
 describeIf(['root', 'busybox'])('namespaces given by path', () => {
   const t = useEngine('nsp');
   const { holder, pinned } = useHolders();
 
-  async function runIn(extra: (c: OciConfig) => void, script: string) {
-    const sid = t.id();
-    const h = await t.engine.createSandbox(sid, t.bundle({ args: ['sh', '-c', script], extra }));
-    await t.engine.startRoot(sid);
-    const status = await t.engine.wait(sid, sid, { timeoutMs: 20_000 });
-    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
-  }
+  const runIn = (extra: (c: OciConfig) => void, script: string) => t.run(['sh', '-c', script], { extra });
 
   test('joins a network namespace by /proc/PID/ns/net, from a new user namespace', async () => {
     const h = await holder();
@@ -151,19 +85,7 @@ describeIf(['root', 'busybox'])('namespaces given by path', () => {
   });
 
   describe('a bad path fails the create, names the entry and leaves nothing', () => {
-    async function createFails(extra: (c: OciConfig) => void): Promise<PaddockError> {
-      const sid = t.id();
-      let err: unknown;
-      try {
-        await t.engine.createSandbox(sid, t.bundle({ args: ['true'], extra }));
-      } catch (e) {
-        err = e;
-      }
-      expect(isPaddockError(err, 'ELAUNCH_STEP')).toBe(true);
-      expect(t.engine.list()).toEqual([]);
-      expect(fs.existsSync(path.join(t.stateDir, sid))).toBe(false);
-      return err as PaddockError;
-    }
+    const createFails = (extra: (c: OciConfig) => void) => createFailsLeavingNothing(t, extra);
 
     test('a path that does not exist', async () => {
       const e = await createFails(setPath('network', '/run/netns/paddock-no-such-ns'));

@@ -2,6 +2,7 @@ import { deviceProgram, deviceProgramInsns } from '../../../specs/device-bpf';
 import { DeviceRuleError, reduceDeviceRules } from '../../../specs/device-rules';
 import { deviceEnforcement } from '../../../actors/devices';
 import type { CgroupLayout } from '../../../actors/cgroups';
+import { seededRandom } from '../../helpers/prng';
 
 /**
  * The device program against two references written here from the rule semantics,
@@ -135,17 +136,6 @@ function lastMatchReference(rules: Rule[], req: Req): boolean {
 
 // ------------------------------------------------------------ random rule lists
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const ACCESSES = ['r', 'w', 'm', 'rw', 'rm', 'wm', 'rwm'];
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 
@@ -182,7 +172,7 @@ describe('device rules → BPF_PROG_TYPE_CGROUP_DEVICE program', () => {
     let accepted = 0;
     let refused = 0;
     for (let seed = 1; seed <= 4000; seed++) {
-      const rules = randomRules(prng(seed));
+      const rules = randomRules(seededRandom(seed));
       let prog: Buffer;
       try {
         prog = deviceProgram(reduceDeviceRules(rules));
