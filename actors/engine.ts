@@ -993,7 +993,10 @@ class PaddockEngine implements Engine {
     c.startRequest = undefined;
     const held = c.held;
     c.held = undefined;
-    if (held && (await held.release.release(sandboxId, containerId, this.requestTimeout))) {
+    // Released here: the machines move on (and the state is written) while the kernel
+    // runs the execve; awaitStarted collects its outcome (docs/decisions/0020).
+    if (held && held.release.go()) {
+      c.releasing = held.release;
       rt.log.debug({ containerId, pid: held.pid, hostPid: held.hostPid, step: 'start' }, 'container released');
       return { pid: held.pid, hostPid: held.hostPid };
     }
@@ -1157,12 +1160,18 @@ class PaddockEngine implements Engine {
   private async awaitStarted(rt: Runtime, containerId: string): Promise<ContainerHandle> {
     const c = this.containerActor(rt, containerId);
     const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
+    const cr = rt.containers.get(containerId);
+    const releasing = cr?.releasing;
+    if (cr) cr.releasing = undefined;
     // stopped with an error: the start failed because its held process had died.
     if ((snap.value !== 'running' && snap.value !== 'stopped') || (snap.value === 'stopped' && snap.context.error)) {
+      releasing?.dispose();
       throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
     }
     this.persistNow(rt);
-    const cr = rt.containers.get(containerId);
+    // A failed execve after a direct release: the holder exits 127 and its exit record
+    // stops the container, as any process that dies at once; the start reports the step.
+    if (releasing) await releasing.outcome(rt.id, containerId, this.requestTimeout);
     return {
       sandboxId: rt.id,
       containerId,
@@ -1309,7 +1318,9 @@ class PaddockEngine implements Engine {
   private detach(rt: Runtime): void {
     for (const c of rt.containers.values()) {
       c.held?.release.dispose();
+      c.releasing?.dispose();
       c.held = undefined;
+      c.releasing = undefined;
     }
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();

@@ -5,11 +5,12 @@
  * A prepared container waits in paddock-hold (native/c/hold/holder.c) with a write
  * end of its release pipe on fd 5 and the read end of a notify pipe on fd 7. The
  * supervisor takes copies of both with pidfd_getfd(2) once the container is held;
- * the start is then one byte written here, and the notify pipe's EOF (the holder's
- * execve closed it) says the container's program is running, or a report says which
- * step failed, in init's own report format. init learns the same from its error
- * pipe and needs no message; a START_CONTAINER that comes later anyway (a CLI
- * `start`, a reattached engine) finds the release done.
+ * the start is then one byte written here (go), and the notify pipe's EOF (the
+ * holder's execve closed it) says the container's program is running, or a report
+ * says which step failed, in init's own report format (outcome). The engine lets its
+ * machines and state write run between the two, while the kernel does the execve.
+ * init learns the same from its error pipe and needs no message; a START_CONTAINER
+ * that comes later anyway (a CLI `start`, a reattached engine) finds the release done.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -75,20 +76,27 @@ export class HeldRelease {
    * the caller asks init, which knows what happened. Rejects with the launch step that
    * failed (the holder then exits 127 and init records that exit as usual).
    */
-  async release(sandboxId: string, containerId: string, timeoutMs: number): Promise<boolean> {
+  /** Writes the release byte: false when nobody reads the release pipe (the held process is gone). */
+  go(): boolean {
     const goFd = this.goFd;
-    const notifyFd = this.notifyFd;
-    this.goFd = this.notifyFd = undefined;
-    if (goFd === undefined || notifyFd === undefined) return false;
+    this.goFd = undefined;
+    if (goFd === undefined || this.notifyFd === undefined) return false;
     try {
       fs.writeSync(goFd, GO);
+      return true;
     } catch {
       // EPIPE: the held process died while it waited.
-      fs.closeSync(notifyFd);
+      this.dispose();
       return false;
     } finally {
       fs.closeSync(goFd);
     }
+  }
+
+  /** After go(): resolves once the program runs, rejects with the step that failed. */
+  async outcome(sandboxId: string, containerId: string, timeoutMs: number): Promise<void> {
+    const notifyFd = this.notifyFd as number;
+    this.notifyFd = undefined;
     let readable: boolean;
     try {
       readable = this.native.waitReadable(notifyFd as Fd, SYNC_WAIT_MS);
@@ -106,8 +114,7 @@ export class HeldRelease {
     } else {
       report = await readReportAsync(notifyFd, sandboxId, containerId, timeoutMs);
     }
-    if (report.length === 0) return true;
-    throw reportError(report, sandboxId, containerId);
+    if (report.length > 0) throw reportError(report, sandboxId, containerId);
   }
 
   /** Closes what this side holds; the container stays held (init can still release it). */
