@@ -918,6 +918,7 @@ class PaddockEngine implements Engine {
     }
     // Whatever else happened while no supervisor ran is in exits.log.
     this.exits.readLog(rt);
+    if (rt.initAlive) this.reconcileReleased(rt, snapshot.context?.initHostPid as number);
     this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
@@ -925,6 +926,26 @@ class PaddockEngine implements Engine {
       actor.send({ type: 'init.exited' });
     }
     this.persistNow(rt);
+  }
+
+  /**
+   * A prepared container whose process no longer waits (neither paddock-hold nor
+   * init's copy) was released by a supervisor that died before it wrote `running`
+   * (decision 0020): it runs, so say so. Still a child of this sandbox's init, and
+   * alive: had it died, its exit would be in exits.log, read just before, and the
+   * container would be stopped already; so its pid cannot have been reused.
+   */
+  private reconcileReleased(rt: Runtime, initHostPid: number): void {
+    for (const [cid, ref] of Object.entries(rt.actor.getSnapshot().children)) {
+      if (cid.startsWith('pid-')) continue;
+      const c = (ref as unknown as Actor<typeof containerMachine>).getSnapshot();
+      const held = c.context.prepared;
+      if (c.value !== 'created' || !held) continue;
+      const proc = readProcIdentity(held.hostPid);
+      if (!proc || proc.ppid !== initHostPid || proc.argv0 === 'paddock-hold' || proc.argv0 === 'paddock-init') continue;
+      rt.log.info({ containerId: cid, hostPid: held.hostPid }, 'a prepared container was started before its supervisor died: running');
+      (ref as unknown as Actor<typeof containerMachine>).send({ type: 'released' });
+    }
   }
 
   /**
@@ -1586,5 +1607,18 @@ function closeQuietly(fd: number): void {
     fs.closeSync(fd);
   } catch {
     // already closed
+  }
+}
+
+/** A live process's parent and argv[0] from /proc, or undefined (gone, or a zombie). */
+function readProcIdentity(pid: number): { ppid: number; argv0: string } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0] ?? '';
+    return { ppid: Number(rest[1]), argv0 };
+  } catch {
+    return undefined;
   }
 }

@@ -45,6 +45,8 @@ export type ContainerEvent =
   | { type: 'start' }
   /** paddock-init made the process and holds it before execve (create/start split). */
   | { type: 'prepared'; pid: number; hostPid: number }
+  /** Reattach found the prepared process running its program: it was started while no supervisor recorded it. */
+  | { type: 'released' }
   | { type: 'signal' }
   | { type: 'exec' }
   | { type: 'destroy' }
@@ -117,6 +119,11 @@ export const containerMachine = setup({
         start: 'starting',
         prepared: { actions: { type: 'recordPrepared', params: ({ event }) => ({ pid: event.pid, hostPid: event.hostPid }) } },
         signal: { guard: 'isPrepared', actions: 'countSignal' },
+        released: {
+          guard: 'isPrepared',
+          target: 'running',
+          actions: [{ type: 'recordStart', params: ({ context }) => context.prepared as StartedProcess }, 'notifyStarted'],
+        },
         // A prepared process killed before start (runc allows kill on a created container),
         // or a start that happened while no supervisor could record it.
         'process.exited': {

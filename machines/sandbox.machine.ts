@@ -221,6 +221,8 @@ export const sandboxMachine = setup({
         destroy: 'destroying',
         // A prepared root process killed before start: the sandbox ends with it.
         'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
+        // ... or started while no supervisor could record it (found so on reattach).
+        'container.started': { guard: 'isRootEvent', target: 'running' },
         'init.exited': { target: 'stopped', actions: 'loseChildren' },
       },
     },

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import type { OciConfig } from '../../specs/oci';
 import { defaultSeccompProfile } from '../../specs/seccomp';
-import { statusField, useEngine } from '../helpers/engine-fixture';
+import { HeldRelease } from '../../actors/held-release';
+import { loadNative } from '../../native/ffi';
+import { statusField, useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
+import { useSubreaper } from '../helpers/subreaper';
 import { describeIf, poll, readAll } from '../helpers/env';
 
 /**
@@ -104,3 +107,53 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
     expect(fx.engine.isRunning(id)).toBe(false);
   });
 });
+
+/**
+ * A supervisor that released a prepared container and died before it wrote `running`
+ * leaves `created` on disk; the next one finds the process running its program (not
+ * paddock-hold any more) and says so.
+ */
+describeIf(['root', 'busybox'])('a release no supervisor recorded (real sandboxes)', () => {
+  useSubreaper();
+  const t = useSuccessiveEngines('holdre');
+
+  test('the next supervisor finds the container running, and its exit status comes as usual', async () => {
+    const first = await t.open();
+    await first.createSandbox('rel1', t.bundle(['sh', '-c', 'read x; exit 7']), { prepare: true, stdio: 'pipe' });
+    const hostPid = first.list().find((s) => s.id === 'rel1')?.containers[0]?.hostPid as number;
+    expect(cmdlineOf(hostPid)[0]).toBe('paddock-hold');
+    // Released behind the first supervisor's back, as its own release would be just
+    // before it died: the state on disk still says created.
+    const native = loadNative();
+    const release = HeldRelease.take(native, hostPid);
+    expect(release.go()).toBe(true);
+    await release.outcome('rel1', 'rel1', 5_000);
+    await poll(() => (cmdlineOf(hostPid)[0] === 'sh' ? true : undefined), 5_000, 'the container running its program');
+    await first.close();
+    expect(JSON.parse(fs.readFileSync(`${t.stateDir}/rel1/state.json`, 'utf8')).snapshot.value).toBe('created');
+
+    const second = await t.open();
+    expect(second.list().find((s) => s.id === 'rel1')).toMatchObject({ status: 'running', containers: [{ status: 'running', hostPid }] });
+    // It is a running container in every way: signals and waits work.
+    await second.signal('rel1', 'rel1', 'SIGKILL');
+    expect(await second.wait('rel1', 'rel1', { timeoutMs: 10_000 })).toMatchObject({ exitCode: null, signal: 9 });
+  });
+
+  test('a prepared container still held stays created across supervisors', async () => {
+    const first = await t.open();
+    await first.createSandbox('held1', t.bundle(['true']), { prepare: true });
+    await first.close();
+    const second = await t.open();
+    expect(second.list().find((s) => s.id === 'held1')).toMatchObject({ status: 'created', containers: [{ status: 'created' }] });
+    await second.startRoot('held1');
+    expect(await second.wait('held1', 'held1', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+  });
+});
+
+function cmdlineOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}

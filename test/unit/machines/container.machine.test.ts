@@ -377,6 +377,17 @@ describe('container machine: a prepared process (held before execve at create)',
     expect(h.received()).toEqual(expect.arrayContaining(['container.startFailed', 'container.stopped']));
   });
 
+  it('released (reattach found it running its program): running with the held pid, the parent told; ignored when nothing is held', () => {
+    const h = harness(() => never());
+    h.send({ type: 'released' });
+    expect(h.snap().value).toBe('created');
+    h.send({ type: 'prepared', pid: 1, hostPid: 4321 });
+    h.send({ type: 'released' });
+    expect(h.snap().value).toBe('running');
+    expect(h.snap().context).toMatchObject({ pid: 1, hostPid: 4321 });
+    expect(h.received()).toContain('container.started');
+  });
+
   it('a failed start with no held process gone stays created (it can be retried)', async () => {
     let fail!: (e: Error) => void;
     const h = harness(() => new Promise((_, reject) => (fail = reject)));
