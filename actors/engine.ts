@@ -1,4 +1,3 @@
-import { HeldRelease } from './held-release';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Subject, type Observable } from 'rxjs';
@@ -42,6 +41,7 @@ import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './
 import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
+import { HeldRelease, stillHeld } from './held-release';
 import { podContainerCgroupsPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
@@ -62,6 +62,7 @@ import {
   acquireLockLocked,
   listSandboxIds,
   loadSandbox,
+  processParent,
   processStartTime,
   releaseLock,
   saveSandboxLocked,
@@ -580,7 +581,7 @@ class PaddockEngine implements Engine {
     this.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
     this.closeContainerStdio(rt.containers.get(containerId));
-    rt.containers.get(containerId)?.held?.release.dispose();
+    rt.containers.get(containerId)?.held?.dispose();
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
     this.removeContainerFiles(rt, containerId);
@@ -941,8 +942,7 @@ class PaddockEngine implements Engine {
       const c = (ref as unknown as Actor<typeof containerMachine>).getSnapshot();
       const held = c.context.prepared;
       if (c.value !== 'created' || !held) continue;
-      const proc = readProcIdentity(held.hostPid);
-      if (!proc || proc.ppid !== initHostPid || proc.argv0 === 'paddock-hold' || proc.argv0 === 'paddock-init') continue;
+      if (processParent(held.hostPid) !== initHostPid || stillHeld(held.hostPid) !== false) continue;
       rt.log.info({ containerId: cid, hostPid: held.hostPid }, 'a prepared container was started before its supervisor died: running');
       (ref as unknown as Actor<typeof containerMachine>).send({ type: 'released' });
     }
@@ -1014,13 +1014,15 @@ class PaddockEngine implements Engine {
     c.startRequest = undefined;
     const held = c.held;
     c.held = undefined;
+    const prepared = this.containerActor(rt, containerId).getSnapshot().context.prepared;
     // Released here: the machines move on (and the state is written) while the kernel
     // runs the execve; awaitStarted collects its outcome (docs/decisions/0020).
-    if (held && held.release.go()) {
-      c.releasing = held.release;
-      rt.log.debug({ containerId, pid: held.pid, hostPid: held.hostPid, step: 'start' }, 'container released');
-      return { pid: held.pid, hostPid: held.hostPid };
+    if (held && prepared && held.go()) {
+      c.releasing = held;
+      rt.log.debug({ containerId, ...prepared, step: 'start' }, 'container released');
+      return prepared;
     }
+    held?.dispose();
     const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
       reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
@@ -1064,9 +1066,9 @@ class PaddockEngine implements Engine {
    * (docs/decisions/0020); if its fds cannot be had, init's START releases it as before.
    */
   private takeRelease(rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
-    if (reply.heldExec !== 1 || !reply.hostPid || !reply.pid) return;
+    if (reply.heldExec !== 1 || !reply.hostPid) return;
     try {
-      c.held = { release: HeldRelease.take(this.native, reply.hostPid), pid: reply.pid, hostPid: reply.hostPid };
+      c.held = HeldRelease.take(this.native, reply.hostPid);
     } catch (e) {
       rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'no direct release; init will release the container');
     }
@@ -1338,7 +1340,7 @@ class PaddockEngine implements Engine {
 
   private detach(rt: Runtime): void {
     for (const c of rt.containers.values()) {
-      c.held?.release.dispose();
+      c.held?.dispose();
       c.releasing?.dispose();
       c.held = undefined;
       c.releasing = undefined;
@@ -1610,15 +1612,3 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** A live process's parent and argv[0] from /proc, or undefined (gone, or a zombie). */
-function readProcIdentity(pid: number): { ppid: number; argv0: string } | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0] ?? '';
-    return { ppid: Number(rest[1]), argv0 };
-  } catch {
-    return undefined;
-  }
-}

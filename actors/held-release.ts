@@ -25,7 +25,24 @@ const NOTIFY_R = 7;
 /** struct pi_child_report: i32 errno, char step[32], char detail[220]. */
 const REPORT_SIZE = 256;
 const GO = Buffer.from('g');
-const HOLDER_ARGV0 = 'paddock-hold\0';
+/** argv[0] of a process waiting in paddock-hold; paddock-init's own copy keeps init's. */
+export const HOLDER_NAME = 'paddock-hold';
+const INIT_NAME = 'paddock-init';
+
+/** argv[0] of a process, or undefined when it is gone. */
+function argv0Of(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A prepared container's process still waits (in paddock-hold or as init's copy); undefined: gone. */
+export function stillHeld(hostPid: number): boolean | undefined {
+  const name = argv0Of(hostPid);
+  return name === undefined ? undefined : name === HOLDER_NAME || name === INIT_NAME;
+}
 
 /**
  * How long the start may hold the event loop, blocked in poll(2) on the notify pipe,
@@ -47,7 +64,7 @@ export class HeldRelease {
       // The pid is the holder's, not a reused one: checked by name after the pidfd
       // pinned it; a getfd that then succeeds proves that process still lives, so the
       // name read was its own. Anything else: init releases it.
-      if (!fs.readFileSync(`/proc/${hostPid}/cmdline`, 'latin1').startsWith(HOLDER_ARGV0)) {
+      if (argv0Of(hostPid) !== HOLDER_NAME) {
         throw new Error(`process ${hostPid} is not a paddock-hold`);
       }
       go = native.pidfdGetfd(pidfd, HOLD_W);
@@ -70,12 +87,6 @@ export class HeldRelease {
     this.notifyFd = notifyFd;
   }
 
-  /**
-   * Starts the container: true once its program runs; false when it could not be
-   * released from here (nobody reads the release pipe: the held process is gone), so
-   * the caller asks init, which knows what happened. Rejects with the launch step that
-   * failed (the holder then exits 127 and init records that exit as usual).
-   */
   /** Writes the release byte: false when nobody reads the release pipe (the held process is gone). */
   go(): boolean {
     const goFd = this.goFd;

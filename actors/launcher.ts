@@ -82,7 +82,7 @@ export interface ContainerRuntime {
    */
   startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
   /** The prepared process waits in paddock-hold and this side holds its release (held-release.ts). */
-  held?: { readonly release: HeldRelease; readonly pid: number; readonly hostPid: number };
+  held?: HeldRelease;
   /** Released directly, its execve's outcome not collected yet (awaitStarted does). */
   releasing?: HeldRelease;
   stdinFd?: number;

@@ -95,21 +95,31 @@ export class SandboxPaths {
 }
 
 /**
- * Start time of a live process in clock ticks since boot (field 22 of /proc/pid/stat),
- * or undefined if it is gone — or a zombie: an init whose parent died is reparented to
- * a PID 1 that may never reap it, and it must not count as a running sandbox.
+ * The fields of /proc/<pid>/stat after the command name (field 3, the state, first),
+ * or undefined if the process is gone — or a zombie: an init whose parent died is
+ * reparented to a PID 1 that may never reap it, and it must not count as running.
  */
-export function processStartTime(pid: number): number | undefined {
+function liveStatFields(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    const v = Number(rest[19]);
-    return Number.isFinite(v) ? v : undefined;
+    return rest[0] === 'Z' || rest[0] === 'X' ? undefined : rest;
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a live process in clock ticks since boot (field 22), or undefined. */
+export function processStartTime(pid: number): number | undefined {
+  const v = Number(liveStatFields(pid)?.[19]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/** Parent pid of a live process (field 4), or undefined. */
+export function processParent(pid: number): number | undefined {
+  const v = Number(liveStatFields(pid)?.[1]);
+  return Number.isFinite(v) ? v : undefined;
 }
 
 /**
