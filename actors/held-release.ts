@@ -26,7 +26,7 @@ const NOTIFY_R = 7;
 const REPORT_SIZE = 256;
 const GO = Buffer.from('g');
 /** argv[0] of a process waiting in paddock-hold; paddock-init's own copy keeps init's. */
-export const HOLDER_NAME = 'paddock-hold';
+const HOLDER_NAME = 'paddock-hold';
 const INIT_NAME = 'paddock-init';
 
 /** argv[0] of a process, or undefined when it is gone. */

@@ -452,8 +452,8 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
   const cg = new SandboxCgroup(layout, custom ?? sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices, ...(custom !== undefined ? { made: [] } : {}) });
   try {
     // The spec's device rules and then runc's standard allows (specs/device-rules.ts).
-    const deviceRules = effectiveDeviceRules(resources?.devices) as OciDeviceCgroup[];
-    cg.create(resources && via !== 'none' ? { ...resources, devices: deviceRules } : resources, { deferPids: true, devices });
+    const deviceRules = via === 'none' ? [] : (effectiveDeviceRules(resources?.devices) as OciDeviceCgroup[]);
+    cg.create(devices ? { ...resources, devices: deviceRules } : resources, { deferPids: true, devices });
     if (via === 'bpf') {
       try {
         attachDevicePolicy(native, cg.dirOf('unified'), deviceRules);
