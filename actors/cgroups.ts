@@ -1,4 +1,3 @@
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoName as nameOfErrno } from '../native/errno';
@@ -116,12 +115,23 @@ function readControllers(dir: string): string[] {
 
 /**
  * The sandbox's cgroup path below each hierarchy root. The state dir is hashed in, so
- * two engines (two state dirs) may both run a sandbox named `web` without meeting; the
- * path is recomputed from (state dir, id) on reattach, nothing is persisted.
+ * two engines (two state dirs) may both run a sandbox named `web` without meeting.
+ * Sandboxes record the path they got in `cgroup.json` (0018); the hash only has to
+ * tell state dirs on one host apart, so it is FNV-1a rather than a digest from
+ * node:crypto, whose loading cost each CLI call several milliseconds.
  */
 export function sandboxCgroupPath(stateDir: string, sandboxId: string): string {
-  const key = crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 8);
-  return `paddock/${key}-${sandboxId}`;
+  return `paddock/${stateDirKey(path.resolve(stateDir))}-${sandboxId}`;
+}
+
+/** FNV-1a (32 bits) of the path's UTF-16 code units, as 8 hex digits. */
+export function stateDirKey(resolved: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < resolved.length; i++) {
+    h ^= resolved.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
 }
 
 // ---------------------------------------------------------------- pure conversions

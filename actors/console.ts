@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Fd, NativeFacade } from '../native/facade';
 import { PaddockError } from './errors';
+import { randomSuffix } from './random-suffix';
 import type { Runtime } from './launcher';
+import { removeFile } from './remove-tree';
 
 /*
  * Terminals (docs/decisions/0012): init cannot reach the caller's --console-socket (it
@@ -26,7 +27,7 @@ export async function withConsole<T>(
   request: (endpoint: string) => Promise<T>,
   undo?: (r: T) => Promise<void>,
 ): Promise<T> {
-  const endpoint = path.join(rt.paths.dir, `console-${randomBytes(4).toString('hex')}.sock`);
+  const endpoint = path.join(rt.paths.dir, `console-${randomSuffix()}.sock`);
   const initPid = rt.actor.getSnapshot().context.initHostPid as number;
   const listenFd = consoleCall(rt, consoleSocket, () => native.consoleListen(endpoint, rt.owner.uid, rt.owner.gid));
   try {
@@ -45,7 +46,7 @@ export async function withConsole<T>(
     return r;
   } finally {
     native.closeFd(listenFd);
-    fs.rmSync(endpoint, { force: true });
+    removeFile(endpoint);
   }
 }
 

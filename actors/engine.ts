@@ -72,6 +72,7 @@ import {
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
+import { removeFile, removeTree } from './remove-tree';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -599,7 +600,7 @@ class PaddockEngine implements Engine {
       }
       for (const n of names) {
         if (n.startsWith(`${containerId}.`) && /^(exec-\d+\.)?(stdout|stderr|fifo)$/.test(n.slice(containerId.length + 1))) {
-          fs.rmSync(path.join(dir, n), { force: true });
+          removeFile(path.join(dir, n));
         }
       }
     }
@@ -978,7 +979,7 @@ class PaddockEngine implements Engine {
     this.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
     // Found before the folder goes: its cgroup.json says where the cgroup is.
     const cgroup = findCgroup(paths, this.cgroupLayout);
-    fs.rmSync(paths.dir, { recursive: true, force: true });
+    removeTree(paths.dir);
     // Its cgroup too, once the killed init has left it.
     void cgroup
       ?.remove()
@@ -1109,8 +1110,8 @@ class PaddockEngine implements Engine {
     // state.json first: a supervisor killed while the folder is being removed leaves a
     // folder without it, which the next one removes as half-made (removeHalfCreated),
     // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
-    fs.rmSync(rt.paths.stateFile, { force: true });
-    fs.rmSync(rt.paths.dir, { recursive: true, force: true });
+    removeFile(rt.paths.stateFile);
+    removeTree(rt.paths.dir);
   }
 
   // ---------------------------------------------------------------- facts
@@ -1369,7 +1370,7 @@ class PaddockEngine implements Engine {
 
   private async forget(rt: Runtime, removeDir: boolean): Promise<void> {
     this.detach(rt);
-    if (removeDir) fs.rmSync(rt.paths.dir, { recursive: true, force: true });
+    if (removeDir) removeTree(rt.paths.dir);
     rt.actor.stop();
     this.runtimes.delete(rt.id);
     this.hooks.delete(rt.id);

@@ -13,7 +13,7 @@
  * support: the validator refuses them (specs/UNSUPPORTED.md). See docs/decisions/0010.
  */
 
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { DeepReadonly } from '../specs/freeze';
 import type { OciHook, OciHooks } from '../specs/oci';
@@ -65,8 +65,11 @@ export function runHook(kind: HookKind, index: number, hook: DeepReadonly<OciHoo
       output = (output + b.toString('utf8')).slice(-OUTPUT_TAIL);
     };
     const args = hook.args ?? [];
-    let child: ReturnType<typeof spawn>;
+    let child: ChildProcess;
     try {
+      // node:child_process on first use: most sandboxes (and CLI calls) run no hook.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
       child = spawn(hook.path, args.slice(1), {
         argv0: args[0] ?? hook.path,
         // runc runs create's hooks from the bundle directory (it chdirs there).

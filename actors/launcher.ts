@@ -27,6 +27,7 @@ import type { PidfdWatcher } from './pidfd-watcher';
 import { acquireLockLocked, processStartTime, writeFileAtomic, type SandboxPaths, type StdioMode } from './state-store';
 import type { ResolvedCgroupsPath } from './cgroups-path';
 import type { Deferred } from './engine';
+import { removeTree } from './remove-tree';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
 export interface Runtime {
@@ -143,7 +144,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
   const undo: Array<() => void> = [];
   try {
     fs.mkdirSync(rt.paths.dir, { mode: 0o700 });
-    undo.push(() => fs.rmSync(rt.paths.dir, { recursive: true, force: true }));
+    undo.push(() => removeTree(rt.paths.dir));
     // Owned from the first moment, so another engine's reattach never judges it abandoned.
     acquireLockLocked(rt.paths);
     fs.mkdirSync(rt.paths.logsDir, { mode: 0o700 });

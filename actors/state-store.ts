@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { OciHooks } from '../specs/oci';
 import { PaddockError } from './errors';
+import { removeFile } from './remove-tree';
 
 /**
  * The state directory: one folder per sandbox holding its persisted machine
@@ -141,7 +142,7 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
       return;
     } catch {
       // Below: a fresh temp file and a plain rename, as atomic, only slower on ext4.
-      fs.rmSync(next, { force: true });
+      removeFile(next);
     }
   }
   const tmp = `${file}.tmp-${process.pid}`;
@@ -200,7 +201,7 @@ export function acquireLockLocked(paths: SandboxPaths): void {
           path: paths.lockFile,
         });
       }
-      fs.rmSync(paths.lockFile, { force: true });
+      removeFile(paths.lockFile);
     }
   }
   throw new PaddockError('ELOCKED', `cannot take the lock of sandbox ${paths.sandboxId}`, { sandboxId: paths.sandboxId });
@@ -228,7 +229,7 @@ export async function acquireLock(paths: SandboxPaths, timeoutMs: number): Promi
 export function releaseLock(paths: SandboxPaths): void {
   try {
     const [pidText] = readText(paths.lockFile).trim().split(' ');
-    if (Number(pidText) === process.pid) fs.rmSync(paths.lockFile, { force: true });
+    if (Number(pidText) === process.pid) removeFile(paths.lockFile);
   } catch {
     // Already gone with the sandbox dir.
   }

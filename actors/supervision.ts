@@ -8,6 +8,7 @@ import type { CreateSandboxOptions, Engine, EngineEvent, StartContainerOptions }
 import { PaddockError } from './errors';
 import type { Logger } from './logger';
 import { processStartTime, writeFileAtomic } from './state-store';
+import { removeFile } from './remove-tree';
 
 /**
  * Restart policies wired to the engine: one restart machine per supervised child (a
@@ -330,7 +331,7 @@ export class Supervision {
       if (!m) continue;
       const pid = Number(m[1]);
       if (pid !== process.pid && processStartTime(pid) !== undefined) continue;
-      fs.rmSync(path.join(this.dir, n), { force: true });
+      removeFile(path.join(this.dir, n));
       this.log.debug({ file: n, step: 'load' }, 'removed the temp file of a dead writer');
     }
   }
@@ -340,7 +341,7 @@ export class Supervision {
     if (this.children.get(c.key) === c) this.children.delete(c.key);
     this.lastExit.delete(c.key);
     if (c.actor?.getSnapshot().status === 'active') c.actor.stop();
-    fs.rmSync(path.join(this.dir, `${c.key}.json`), { force: true });
+    removeFile(path.join(this.dir, `${c.key}.json`));
   }
 }
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeFile } from '../actors/remove-tree';
 
 /**
  * Which sandbox a CLI container id lives in. A sandbox's own (root) container has the
@@ -58,7 +59,7 @@ export function recordContainer(root: string, cid: string, sandboxId: string): v
 }
 
 export function forgetContainer(root: string, cid: string): void {
-  fs.rmSync(entry(root, cid), { force: true });
+  removeFile(entry(root, cid));
   removeDirIfEmpty(root);
 }
 
@@ -76,7 +77,7 @@ export function containersOf(root: string, sandboxId: string): string[] {
 
 /** Drops the entries of a sandbox that is gone. */
 export function forgetSandbox(root: string, sandboxId: string): void {
-  for (const cid of containersOf(root, sandboxId)) fs.rmSync(entry(root, cid), { force: true });
+  for (const cid of containersOf(root, sandboxId)) removeFile(entry(root, cid));
   removeDirIfEmpty(root);
 }
 

@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { randomSuffix } from '../actors/random-suffix';
 import type { Fd, NativeFacade } from '../native/facade';
+import { removeFile } from '../actors/remove-tree';
 
 /**
  * `run` in the foreground with `process.terminal` and no --console-socket, as runc
@@ -21,14 +22,14 @@ export function ownConsole(): OwnConsole {
   const { loadNative } = require('../native/ffi') as { loadNative: () => NativeFacade };
   const native = loadNative();
   // Short and private: sun_path holds 107 bytes, and the socket is 0600 root.
-  const socket = path.join(os.tmpdir(), `paddock-tty-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
+  const socket = path.join(os.tmpdir(), `paddock-tty-${process.pid}-${randomSuffix()}.sock`);
   const listenFd = native.consoleListen(socket, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     native.closeFd(listenFd);
-    fs.rmSync(socket, { force: true });
+    removeFile(socket);
   };
   return {
     socket,

@@ -11,6 +11,7 @@ import {
   sandboxCgroupPath,
   sharesToWeight,
   swapToV2,
+  stateDirKey,
   type CgroupLayout,
 } from '../../../actors/cgroups';
 
@@ -289,5 +290,20 @@ describe('device rules (linux.resources.devices)', () => {
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('sandboxCgroupPath', () => {
+  it('hashes the absolute state dir with FNV-1a (reference values of the 32-bit variant)', () => {
+    expect(stateDirKey('')).toBe('811c9dc5');
+    expect(stateDirKey('a')).toBe('e40c292c');
+    expect(stateDirKey('foobar')).toBe('bf9cf968');
+  });
+
+  it('gives two state dirs two paths for one id, and one state dir (however spelled) one path', () => {
+    const a = sandboxCgroupPath('/run/paddock', 'web');
+    expect(a).toMatch(/^paddock\/[0-9a-f]{8}-web$/);
+    expect(sandboxCgroupPath('/run/paddock2', 'web')).not.toBe(a);
+    expect(sandboxCgroupPath('/run/./paddock/', 'web')).toBe(a);
   });
 });
