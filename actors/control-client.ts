@@ -6,6 +6,9 @@ import { WireCode } from '../protocols/messages';
 import { ChannelError, LaunchError, PaddockError, StateError } from './errors';
 import type { ErrorCode } from './errors';
 
+/** How long an unused control socket stays open (see ControlClient). */
+export const DEFAULT_IDLE_CLOSE_MS = 1_000;
+
 type Request = Exclude<Message, { type: 'OK' | 'ERROR' | 'EV_STARTED' | 'EV_EXITED' | 'EV_PROBE' | 'SANDBOX_PLAN' }>;
 
 interface Pending {
@@ -22,9 +25,17 @@ interface Pending {
  * `ipc://<dir>/control.sock`). A REQ socket carries one request at a time, so
  * requests queue here; each has a timeout, and a reply that arrives after its
  * request timed out is dropped by REQ's own request ids.
+ *
+ * The socket is opened by the first request and closed once no request has been
+ * pending for `idleCloseMs`. An idle sandbox is most sandboxes: a nanomsg socket and
+ * its connection cost the supervisor ~14 KiB and three fds each, which for a thousand
+ * idle sandboxes was a fifth of the supervisor's memory. Reconnecting to init's
+ * already bound socket is local and queued by REQ itself, so a request after a quiet
+ * spell pays only the connect (tens of microseconds).
  */
 export class ControlClient {
-  private sock: nano.NanoSocket;
+  private sock: nano.NanoSocket | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly queue: Pending[] = [];
   private current: (Pending & { timer: NodeJS.Timeout }) | undefined;
   private closed = false;
@@ -33,8 +44,12 @@ export class ControlClient {
     readonly sandboxId: string,
     private readonly socketPath: string,
     private readonly defaultTimeoutMs = 5_000,
-  ) {
-    this.sock = this.open();
+    private readonly idleCloseMs = DEFAULT_IDLE_CLOSE_MS,
+  ) {}
+
+  /** Whether a socket is open now (tests, and the memory it stands for). */
+  get connected(): boolean {
+    return this.sock !== undefined;
   }
 
   private open(): nano.NanoSocket {
@@ -70,17 +85,34 @@ export class ControlClient {
     const err = new ChannelError('ECONTROL', 'control channel closed', { sandboxId: this.sandboxId });
     this.failCurrent(err);
     for (const p of this.queue.splice(0)) p.reject(err);
-    this.sock.close();
+    this.drop();
+  }
+
+  private drop(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.sock?.close();
+    this.sock = undefined;
   }
 
   private pump(): void {
     if (this.current || this.closed) return;
     const next = this.queue.shift();
-    if (!next) return;
+    if (!next) {
+      // Nothing left to send: the socket goes after a quiet spell (never keeps Node alive).
+      if (this.sock && !this.idleTimer) {
+        this.idleTimer = setTimeout(() => this.drop(), this.idleCloseMs);
+        this.idleTimer.unref();
+      }
+      return;
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const sock = (this.sock ??= this.open());
     const timer = setTimeout(() => {
-      // A peer that swallowed a request may never answer on this socket again; start afresh.
-      this.sock.close();
-      this.sock = this.open();
+      // A peer that swallowed a request may never answer on this socket again; the next
+      // request starts afresh on a new one.
+      this.drop();
       this.failCurrent(
         new ChannelError('ETIMEOUT', `control request ${next.req.type} got no reply in ${next.timeoutMs} ms`, {
           sandboxId: this.sandboxId,
@@ -90,7 +122,7 @@ export class ControlClient {
     }, next.timeoutMs);
     this.current = { ...next, timer };
     try {
-      this.sock.send(next.bytes ?? encode(next.req));
+      sock.send(next.bytes ?? encode(next.req));
     } catch (e) {
       this.failCurrent(new ChannelError('ECONTROL', `control send failed: ${(e as Error).message}`, { sandboxId: this.sandboxId }));
     }

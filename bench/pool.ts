@@ -8,6 +8,7 @@
  *    and RSS per sandbox, paddock-init RSS per sandbox, host tasks and fds they take.
  */
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
 import type { Engine, Pool } from '../index';
 
 export function median(xs: number[]): number {
@@ -109,9 +110,7 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
   await engine.createSandbox(warm, bundle, { stdio: 'ignore' });
   await engine.startRoot(warm);
   await engine.destroy(warm);
-  global.gc?.();
-  const heap0 = process.memoryUsage().heapUsed;
-  const rss0 = process.memoryUsage().rss;
+  const base = await settledMemory(0);
   const fds0 = fs.readdirSync('/proc/self/fd').length;
   const tasks0 = hostLimits().hostTasksNow as number;
   const ids = Array.from({ length: count }, (_, i) => `idle${i}`);
@@ -120,6 +119,8 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
   let failure: string | undefined;
   // A few at a time: enough to overlap the launches' waits, few enough for 2 cores.
   const width = 4;
+  const half = Math.max(width, Math.floor(count / 2 / width) * width);
+  let mid: MemoryPoint | undefined;
   try {
     for (let i = 0; i < ids.length; i += width) {
       await Promise.all(
@@ -130,17 +131,19 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
         }),
       );
       if ((i + width) % 200 === 0) log(`    ${i + width} sandboxes up (${(ms(t0) / 1000).toFixed(1)} s)`);
+      if (i + width === half && half < count) mid = await settledMemory(made);
     }
   } catch (e) {
     failure = `sandbox ${made + 1} failed: ${(e as Error).message}`;
     log(`    stopped at ${made}: ${failure}`);
   }
   const upMs = ms(t0);
-  await new Promise((r) => setTimeout(r, 500));
-  global.gc?.();
-  global.gc?.();
-  const heapPer = (process.memoryUsage().heapUsed - heap0) / made;
-  const rssPer = (process.memoryUsage().rss - rss0) / made;
+  const end = await settledMemory(made);
+  const heapPer = (end.heapUsed - base.heapUsed) / made;
+  const rssPer = (end.rss - base.rss) / made;
+  // The cost of one more sandbox, from the second half alone: what the first half paid
+  // for process-wide growth (V8's young generation, malloc arenas) is not in it.
+  const marginal = mid && made > mid.sandboxes ? (end.rss - mid.rss) / (made - mid.sandboxes) : NaN;
   const fdsPer = (fs.readdirSync('/proc/self/fd').length - fds0) / made;
   const live = engine.list().filter((s) => s.id.startsWith('idle') && s.status === 'running');
   const initRss = live.map((s) => statusKiB(s.pid as number, 'VmRSS'));
@@ -160,6 +163,8 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
     allUpMs: upMs,
     supervisorHeapPerSandboxBytes: heapPer,
     supervisorRssPerSandboxBytes: rssPer,
+    supervisorRssMarginalPerSandboxBytes: marginal,
+    youngGenerationKiB: end.youngKiB,
     supervisorFdsPerSandbox: fdsPer,
     initRssMedianKiB: median(initRss),
     initPssMedianKiB: median(initPss),
@@ -167,6 +172,31 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
     hostTasksPerSandbox: tasksPer,
     destroyAllMs: downMs,
     leftAfterDestroy: left,
+  };
+}
+
+interface MemoryPoint {
+  readonly sandboxes: number;
+  /** Bytes resident, from the page tables (smaps_rollup): process.memoryUsage().rss reads
+   *  the kernel's cached counters, which lag behind frees by megabytes. */
+  readonly rss: number;
+  readonly heapUsed: number;
+  /** V8's young generation as committed now: sized by allocation rate, up to 2 x the
+   *  max semi-space (16 MiB by default), whatever the number of sandboxes. */
+  readonly youngKiB: number;
+}
+
+async function settledMemory(sandboxes: number): Promise<MemoryPoint> {
+  await new Promise((r) => setTimeout(r, 500));
+  global.gc?.();
+  global.gc?.();
+  const rollup = fs.readFileSync('/proc/self/smaps_rollup', 'utf8');
+  const young = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space');
+  return {
+    sandboxes,
+    rss: Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? NaN) * 1024,
+    heapUsed: process.memoryUsage().heapUsed,
+    youngKiB: Math.round((young?.space_size ?? NaN) / 1024),
   };
 }
 
@@ -197,9 +227,14 @@ export async function idleSection(engine: Engine, work: string, write: WriteBund
   const limits = hostLimits();
   log(`\n6. ${count} idle supervised sandboxes (host: pid_max ${limits.pidMax}, threads-max ${limits.threadsMax}, open files ${limits.openFilesSoft}/${limits.openFilesHard}, tasks now ${limits.hostTasksNow})`);
   const r = await benchIdle(engine, bundle, count, log);
+  // V8 flags that shape the heap, e.g. the capped young generation of the second run.
+  const flags = process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')).join(' ');
   const kib = (b: unknown) => ((b as number) / 1024).toFixed(1);
   log(`running ${r.running}/${count}${r.failure ? ` (${String(r.failure)})` : ''}, all up in ${((r.allUpMs as number) / 1000).toFixed(1)} s, destroyed in ${((r.destroyAllMs as number) / 1000).toFixed(1)} s, left ${r.leftAfterDestroy}`);
-  log(`supervisor per sandbox: heap ${kib(r.supervisorHeapPerSandboxBytes)} KiB, RSS ${kib(r.supervisorRssPerSandboxBytes)} KiB, ${(r.supervisorFdsPerSandbox as number).toFixed(1)} fds`);
+  log(
+    `supervisor per sandbox${flags ? ` (${flags})` : ''}: heap ${kib(r.supervisorHeapPerSandboxBytes)} KiB, RSS ${kib(r.supervisorRssPerSandboxBytes)} KiB ` +
+      `(one more sandbox, second half: ${kib(r.supervisorRssMarginalPerSandboxBytes)} KiB; young generation ${r.youngGenerationKiB} KiB), ${(r.supervisorFdsPerSandbox as number).toFixed(1)} fds`,
+  );
   log(`paddock-init per sandbox: RSS median ${r.initRssMedianKiB} KiB, PSS median ${r.initPssMedianKiB} KiB, ${r.initThreadsMedian} threads; host tasks per sandbox ${(r.hostTasksPerSandbox as number).toFixed(1)}`);
   return { ...r, limits };
 }

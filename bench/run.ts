@@ -42,6 +42,22 @@ function writeBundle(dir: string, args: string[], userns: boolean): string {
   return dir;
 }
 
+/**
+ * The idle section again in a fresh process with other V8 flags. V8 grows its young
+ * generation to 2 x 16 MiB under the launch burst and keeps it: memory of the process,
+ * not of any sandbox. A service running thousands of sandboxes can cap it
+ * (`node --max-semi-space-size=1`); this run shows what each sandbox costs then.
+ */
+function idleInChild(count: number, v8Flags: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, ['--expose-gc', ...v8Flags, __filename, 'idle', String(count)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    timeout: 15 * 60_000,
+  });
+  const out = r.output[3]?.toString() ?? '';
+  if (r.status !== 0 || !out) return { error: `idle run with ${v8Flags.join(' ')} failed (status ${r.status}, ${r.signal ?? 'no signal'})` };
+  return { v8Flags, ...(JSON.parse(out) as Record<string, unknown>) };
+}
+
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
@@ -76,10 +92,18 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { host: `${os.type()} ${os.release()}, ${os.cpus().length} cpus`, runs: RUNS };
   const engine = await createEngine({ stateDir: path.join(work, 'state'), logger: pino({ level: 'warn' }) });
   try {
+    if (process.argv[2] === 'idle') {
+      // Child run of idleInChild: the idle section alone, its result as JSON on fd 3.
+      const r = await idleSection(engine, work, writeBundle, Number(process.argv[3] ?? 1000), console.log);
+      fs.writeSync(3, JSON.stringify(r));
+      return;
+    }
     if (process.argv[2] === 'pool') {
       // The pool figures alone (the 1,000-sandbox part takes a while).
       results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
-      results.idle = await idleSection(engine, work, writeBundle, Number(process.argv[3] ?? 1000), console.log);
+      const count = Number(process.argv[3] ?? 1000);
+      results.idle = await idleSection(engine, work, writeBundle, count, console.log);
+      results.idleCappedYoungGeneration = idleInChild(count, ['--max-semi-space-size=1']);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'pool-results.json'), JSON.stringify(results, null, 2));
       return;

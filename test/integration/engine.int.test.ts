@@ -109,6 +109,23 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(await engine.stacks(sid)).toContain(sid);
   });
 
+  test('an idle sandbox keeps no control connection, and the next request reconnects to its init', async () => {
+    const sid = id();
+    await engine.createSandbox(sid, bundle(['sleep', '60']));
+    await engine.startRoot(sid);
+    const control = () => (engine as unknown as { runtimes: Map<string, { control?: { connected: boolean } }> }).runtimes.get(sid)?.control;
+    expect((await engine.processes(sid, sid)).map((p) => p.kind)).toEqual(['container']);
+    expect(control()?.connected).toBe(true);
+    // Bounded: the client closes after DEFAULT_IDLE_CLOSE_MS (1 s) without requests.
+    const deadline = Date.now() + 5_000;
+    while (control()?.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(control()?.connected).toBe(false);
+    const ex = await engine.execute(sid, sid, { args: ['sh', '-c', 'exit 4'] });
+    expect(await engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 4 });
+    await engine.signal(sid, sid, 'SIGKILL');
+    expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+  });
+
   test('a second container shares net, ipc and uts but not mounts or pids', async () => {
     const sid = id();
     const nsScript = 'for n in net ipc uts mnt pid; do echo $n=$(readlink /proc/self/ns/$n); done; sleep 30';

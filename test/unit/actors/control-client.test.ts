@@ -89,4 +89,43 @@ describe('ControlClient', () => {
     client.close();
     await expect(client.request({ type: 'PING' })).rejects.toMatchObject({ code: 'ECONTROL' });
   });
+
+  test('the socket is opened by the first request, closed after a quiet spell and reopened by the next', async () => {
+    const quiet = new ControlClient('sb2', path.join(dir, 'control.sock'), 300, 50);
+    try {
+      answer = () => ({ type: 'OK' });
+      expect(quiet.connected).toBe(false);
+      await quiet.request({ type: 'PING' });
+      expect(quiet.connected).toBe(true);
+      // Back-to-back requests keep it.
+      await quiet.request({ type: 'PING' });
+      expect(quiet.connected).toBe(true);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(quiet.connected).toBe(false);
+      // REP pairs the reply with the new connection's request.
+      answer = (m) => (m.type === 'WAIT' ? { type: 'OK', state: 2, exitCode: 7, signal: 0 } : undefined);
+      await expect(quiet.request({ type: 'WAIT', cid: 'c' })).resolves.toMatchObject({ exitCode: 7 });
+      expect(quiet.connected).toBe(true);
+    } finally {
+      quiet.close();
+    }
+    expect(quiet.connected).toBe(false);
+  });
+
+  test('a request still waiting for its reply keeps the socket past the quiet spell', async () => {
+    const quiet = new ControlClient('sb3', path.join(dir, 'control.sock'), 1_000, 30);
+    try {
+      let release!: () => void;
+      const answered = new Promise<void>((r) => (release = r));
+      rep.removeAllListeners('data');
+      rep.on('data', () => void answered.then(() => rep.send(encode({ type: 'OK', text: 'late' }))));
+      const pending = quiet.request({ type: 'STACKS' });
+      await new Promise((r) => setTimeout(r, 120));
+      expect(quiet.connected).toBe(true);
+      release();
+      await expect(pending).resolves.toMatchObject({ text: 'late' });
+    } finally {
+      quiet.close();
+    }
+  });
 });
