@@ -126,6 +126,16 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
   });
 
+  test("paddock-init sizes nng's thread pools for one CPU, whatever the host has", async () => {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sleep', '60']));
+    const names = fs.readdirSync(`/proc/${h.pid}/task`).map((t) => fs.readFileSync(`/proc/${h.pid}/task/${t}/comm`, 'utf8').trim());
+    const count = (n: string) => names.filter((x) => x === n).length;
+    // nng: two task threads and one timer thread per CPU it is told of (native/c/init/ncpu.c).
+    expect(count('nng:task')).toBe(2);
+    expect(count('nng:aio:expire')).toBe(1);
+  });
+
   test('a second container shares net, ipc and uts but not mounts or pids', async () => {
     const sid = id();
     const nsScript = 'for n in net ipc uts mnt pid; do echo $n=$(readlink /proc/self/ns/$n); done; sleep 30';
