@@ -296,6 +296,13 @@ class PaddockEngine implements Engine {
     if (root && root.value === 'stopped') {
       throw new StateError('EINVALID_STATE', `cannot start container ${rootId}: it is ${String(root.value)}`, { sandboxId, containerId: rootId, verb: 'start', state: String(root.value) });
     }
+    // The start is decided (the machines accept it): a held root is released now, and
+    // the machines' transitions run while the kernel does its execve (0020).
+    const rootActor = this.containerActor(rt, rootId);
+    if (root?.value === 'created' && rootActor.getSnapshot().can({ type: 'start' })) {
+      const c = rt.containers.get(rootId);
+      if (c && this.releaseHeld(rt, c, rootActor.getSnapshot().context.prepared)) c.releasedEarly = true;
+    }
     rt.actor.send({ type: 'start' });
     const handle = await this.awaitStarted(rt, rootId);
     await this.runPoststartHooks(rt);
@@ -1011,19 +1018,14 @@ class PaddockEngine implements Engine {
     const c = rt.containers.get(containerId);
     if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
     let reply: MessageOf<'OK'>;
+    const prepared = this.containerActor(rt, containerId).getSnapshot().context.prepared;
+    if (c.releasedEarly) {
+      c.releasedEarly = false;
+      if (prepared) return prepared;
+    }
     const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
     c.startRequest = undefined;
-    const held = c.held;
-    c.held = undefined;
-    const prepared = this.containerActor(rt, containerId).getSnapshot().context.prepared;
-    // Released here: the machines move on (and the state is written) while the kernel
-    // runs the execve; awaitStarted collects its outcome (docs/decisions/0020).
-    if (held && prepared && held.go()) {
-      c.releasing = held;
-      rt.log.debug({ containerId, ...prepared, step: 'start' }, 'container released');
-      return prepared;
-    }
-    held?.dispose();
+    if (this.releaseHeld(rt, c, prepared) && prepared) return prepared;
     const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
       reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
@@ -1039,6 +1041,25 @@ class PaddockEngine implements Engine {
     }
     rt.log.debug({ containerId, pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
     return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+  }
+
+  /**
+   * Releases a container held in paddock-hold by writing to its release pipe: the
+   * machines move on (and the state is written) while the kernel runs the execve, and
+   * awaitStarted collects its outcome (docs/decisions/0020). False when there is no
+   * direct release (init's START then releases it); the held fds are closed either way.
+   */
+  private releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
+    const held = c.held;
+    c.held = undefined;
+    if (held && prepared && held.go()) {
+      c.startRequest = undefined;
+      c.releasing = held;
+      rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
+      return true;
+    }
+    held?.dispose();
+    return false;
   }
 
   /**

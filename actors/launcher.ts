@@ -86,6 +86,8 @@ export interface ContainerRuntime {
   held?: HeldRelease;
   /** Released directly, its execve's outcome not collected yet (awaitStarted does). */
   releasing?: HeldRelease;
+  /** Released by startRoot just before the machines' start, which then only records it. */
+  releasedEarly?: boolean;
   stdinFd?: number;
   streams?: StdioHandles;
 }
