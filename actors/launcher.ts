@@ -24,7 +24,8 @@ import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
 import type { PidfdWatcher } from './pidfd-watcher';
-import { acquireLockLocked, processStartTime, writeFileAtomic, type SandboxPaths, type StdioMode } from './state-store';
+import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
+import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
 import type { Deferred } from './engine';
 
@@ -87,6 +88,8 @@ export interface ContainerRuntime {
   releasing?: HeldRelease;
   stdinFd?: number;
   streams?: StdioHandles;
+  /** A pod container's own cgroup (actors/pod-cgroups.ts, decision 0022); never the root's. */
+  cgroup?: SandboxCgroup;
 }
 
 export interface ExecRuntime {
@@ -477,36 +480,6 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
     throw new LaunchError(`cgroup: ${(e as NodeJS.ErrnoException).code ?? 'EIO'} (writing ${rt.paths.cgroupFile})`, { sandboxId: rt.id, step: 'cgroup', path: rt.paths.cgroupFile }, e);
   }
   return cg;
-}
-
-/** What `cgroup.json` in the sandbox folder holds (decision 0018). */
-interface CgroupRecord {
-  /** Below every hierarchy root. */
-  readonly relPath: string;
-  /** True for a linux.cgroupsPath: teardown removes only `made`. */
-  readonly custom: boolean;
-  /** The directories paddock made, parents first (absolute). */
-  readonly made: readonly string[];
-}
-
-function writeCgroupRecord(paths: SandboxPaths, rec: CgroupRecord): void {
-  writeFileAtomic(paths.cgroupFile, `${JSON.stringify(rec)}\n`, 0o644);
-}
-
-function readCgroupRecord(paths: SandboxPaths): CgroupRecord | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(paths.cgroupFile, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const r = JSON.parse(text) as Partial<CgroupRecord>;
-    if (typeof r.relPath !== 'string' || r.relPath === '' || r.relPath.split('/').includes('..') || !Array.isArray(r.made)) return undefined;
-    return { relPath: r.relPath, custom: r.custom === true, made: r.made.filter((m): m is string => typeof m === 'string') };
-  } catch {
-    return undefined;
-  }
 }
 
 /**
