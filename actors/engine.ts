@@ -46,7 +46,7 @@ import { podContainerCgroupPath, resolveCgroupsPath, type CgroupsPathOptions } f
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, type CgroupLayout, type SandboxCgroup } from './cgroups';
 import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
-import { findPodCgroups, makePodCgroup, placeInPodCgroup, removePodCgroup } from './pod-cgroups';
+import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup } from './pod-cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
@@ -446,9 +446,9 @@ class PaddockEngine implements Engine {
     const pid = reply.pid as number;
     const hostPid = reply.hostPid as number;
     if (cont.cgroup) {
-      // init forks and execs at once: moved as soon as its pid is known (decision 0022's window).
+      // init forks and execs at once: moved with what it forked as soon as its pid is known (decision 0022).
       try {
-        placeInPodCgroup(cont.cgroup, hostPid, { sandboxId, containerId });
+        placeTreeInPodCgroup(cont.cgroup, hostPid, { sandboxId, containerId }, processTree);
       } catch (e) {
         rt.log.warn({ containerId, hostPid, err: (e as Error).message, step: 'cgroup' }, "exec'd process could not be moved into its container's cgroup");
       }

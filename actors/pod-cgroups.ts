@@ -92,6 +92,27 @@ export function placeInPodCgroup(cg: SandboxCgroup, hostPid: number, ctx: { sand
 }
 
 /**
+ * An exec'd process of a pod container and everything it forked meanwhile. paddock-init
+ * forks and execs it at once (exec has no hold), so by the time its pid is known it may
+ * have children, born in the sandbox's cgroup. Each pass moves the whole tree (a
+ * process forked by one already moved is born inside); passes repeat while the tree
+ * still grows, bounded. Left out: a descendant that was orphaned (its parent exited)
+ * before the walk reached it. Returns how many processes were moved.
+ */
+export function placeTreeInPodCgroup(cg: SandboxCgroup, hostPid: number, ctx: { sandboxId: string; containerId: string }, tree: (pid: number) => number[]): number {
+  const moved = new Set<number>();
+  for (let pass = 0; pass < 5; pass++) {
+    const fresh = tree(hostPid).filter((p) => !moved.has(p));
+    if (fresh.length === 0) break;
+    for (const pid of fresh) {
+      placeInPodCgroup(cg, pid, ctx);
+      moved.add(pid);
+    }
+  }
+  return moved.size;
+}
+
+/**
  * Kills what is left in a pod container's cgroup, removes it (retried while exiting
  * tasks leave) and drops it from the record. Failures are logged: the sandbox's
  * teardown tries again (and removes anything nested in its own cgroup).
