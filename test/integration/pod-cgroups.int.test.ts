@@ -6,7 +6,9 @@ import { SandboxPaths } from '../../actors/state-store';
 import type { OciConfig } from '../../specs/oci';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
+import { runCli } from '../helpers/cli';
 import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
+import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 /**
  * Each container added to a sandbox (a pod container) in a cgroup of its own
@@ -263,5 +265,76 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     for (const d of new SandboxCgroup(host, `${sandboxCgroupPath(stateDir, sid)}/ctr-e`, { cpuset: true }).paths) expect(fs.existsSync(d)).toBe(false);
     expect(procsOf(sandboxCg(other).paths[0] as string).length).toBeGreaterThan(0);
     expect(readCgroupRecord(new SandboxPaths(stateDir, sid))?.containers).toBeUndefined();
+  });
+});
+
+/**
+ * The same through the OCI CLI, as containerd's CRI drives a pod: each call is a fresh
+ * process, so the container's cgroup is found again from the sandbox's cgroup.json.
+ */
+describeIf(['root', 'busybox', 'cgroups'])('paddock CLI: a pod container in its own cgroup', () => {
+  const TYPE = 'io.kubernetes.cri.container-type';
+  const SANDBOX = 'io.kubernetes.cri.sandbox-id';
+  const host = detectLayout();
+  let root: string;
+  const bundles: TestBundle[] = [];
+  const cli = (...args: string[]) => runCli(root, args);
+  const state = (id: string) => JSON.parse(cli('state', id).stdout) as { status: string; pid: number };
+
+  useSubreaper();
+  beforeEach(() => {
+    root = testStateDir('cli-podcg');
+  });
+  afterEach(() => {
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) if (!id.startsWith('.')) cli('delete', '--force', id);
+    for (const b of bundles.splice(0)) b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    reapZombies();
+  });
+
+  test('create with container-type=container applies its limit to its own cgroup; events, pause and delete use it', () => {
+    const mk = (args: string[], annotations: Record<string, string>, resources?: object) => {
+      const b = makeBundle({
+        args,
+        extra: (c) => {
+          c.annotations = annotations;
+          if (resources) c.linux!.resources = resources as NonNullable<NonNullable<OciConfig['linux']>['resources']>;
+        },
+      });
+      bundles.push(b);
+      return b.dir;
+    };
+    expect(cli('run', '-d', '--bundle', mk(['sleep', '60'], { [TYPE]: 'sandbox' }), 'pod').code).toBe(0);
+    const limit = 40 * 1024 * 1024;
+    expect(cli('create', '--bundle', mk(['sleep', '60'], { [TYPE]: 'container', [SANDBOX]: 'pod' }, { memory: { limit }, pids: { limit: 10 } }), 'app')).toMatchObject({ code: 0, stderr: '' });
+    expect(cli('start', 'app')).toMatchObject({ code: 0, stderr: '' });
+    const cg = new SandboxCgroup(host, `${sandboxCgroupPath(root, 'pod')}/ctr-app`);
+    const v2 = host.mode === 'v2';
+    const memDir = cg.dirOf(v2 ? 'unified' : 'memory') as string;
+    expect(Number(fs.readFileSync(path.join(memDir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8'))).toBe(limit);
+    expect(fs.readFileSync(path.join(memDir, 'cgroup.procs'), 'utf8').trim().split('\n')).toHaveLength(1);
+
+    const stats = (id: string) => (JSON.parse(cli('events', '--stats', id).stdout) as { data: { pids: number; memory: { limitBytes?: number }; source?: string } }).data;
+    expect(stats('app')).toMatchObject({ source: 'cgroup', pids: 1, memory: { limitBytes: limit } });
+    expect(stats('pod').memory.limitBytes).toBeUndefined();
+
+    expect(cli('pause', 'app')).toMatchObject({ code: 0, stderr: '' });
+    expect(state('app').status).toBe('paused');
+    expect(state('pod').status).toBe('running');
+    const unified = cg.dirOf('unified');
+    if (unified && fs.existsSync(path.join(unified, 'cgroup.freeze'))) expect(fs.readFileSync(path.join(unified, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
+    expect(cli('resume', 'app')).toMatchObject({ code: 0, stderr: '' });
+    expect(state('app').status).toBe('running');
+
+    expect(cli('delete', '--force', 'app')).toMatchObject({ code: 0, stderr: '' });
+    for (const d of cg.paths) expect(fs.existsSync(d)).toBe(false);
+    expect(state('pod').status).toBe('running');
+    // A second one left for the sandbox's delete --force to take.
+    expect(cli('create', '--bundle', mk(['sleep', '60'], { [TYPE]: 'container', [SANDBOX]: 'pod' }), 'app2').code).toBe(0);
+    expect(cli('start', 'app2').code).toBe(0);
+    const cg2 = new SandboxCgroup(host, `${sandboxCgroupPath(root, 'pod')}/ctr-app2`);
+    expect(cg2.exists()).toBe(true);
+    expect(cli('delete', '--force', 'pod')).toMatchObject({ code: 0, stderr: '' });
+    for (const d of [...cg2.paths, ...new SandboxCgroup(host, sandboxCgroupPath(root, 'pod')).paths]) expect(fs.existsSync(d)).toBe(false);
   });
 });
