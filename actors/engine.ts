@@ -383,17 +383,19 @@ class PaddockEngine implements Engine {
     }
     // A container with its own cgroup is moved into it while held before its execve
     // (decision 0022): one not prepared yet is prepared now, one round trip more.
-    if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await this.holdContainer(rt, containerId);
-    rt.actor.send({ type: 'container.start', containerId });
     try {
+      if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await this.holdContainer(rt, containerId);
+      rt.actor.send({ type: 'container.start', containerId });
       return await this.awaitStarted(rt, containerId);
     } catch (e) {
       if (!registered) {
         // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
         rt.actor.send({ type: 'container.remove', containerId });
         this.closeContainerStdio(rt.containers.get(containerId));
+        rt.containers.get(containerId)?.held?.dispose();
         rt.containers.delete(containerId);
         this.supervision.drop(sandboxId, containerId);
+        if (cr.cgroup) await removePodCgroup(cr.cgroup, rt.paths, containerId, rt.log);
       }
       this.persistNow(rt);
       throw e;

@@ -219,6 +219,33 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     expect(fs.existsSync(sb)).toBe(false);
   });
 
+  (host.mode !== 'v2' && host.v1.devices ? test : test.skip)('without a user namespace, the second container\'s device rules go to its own v1 devices cgroup', async () => {
+    const e = await open();
+    const sid = `pc${++seq}`;
+    const plain = (args: string[], extra?: MakeBundleOptions['extra']) => {
+      const b = makeBundle({ args, userns: false, ...(extra ? { extra } : {}) });
+      bundles.push(b);
+      return b.dir;
+    };
+    await e.createSandbox(sid, plain(['sleep', '60']), { stdio: 'ignore' });
+    await e.startRoot(sid);
+    const rules = [
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+    ];
+    await e.addContainer(sid, 'side', plain(['sleep', '60'], (c) => void (c.linux!.resources = { devices: rules })), { stdio: 'ignore', prepare: true });
+    const started = await e.startContainer(sid, 'side');
+    const dev = new SandboxCgroup(host, `${sandboxCgroupPath(stateDir, sid)}/ctr-side`, { devices: true }).dirOf('devices') as string;
+    // The spec's allow, then runc's standard ones; the sandbox (no rules) has no devices cgroup of its own.
+    expect(fs.readFileSync(path.join(dev, 'devices.list'), 'utf8')).toMatch(/^c 1:3 rwm$/m);
+    expect(fs.readFileSync(path.join(dev, 'devices.list'), 'utf8')).not.toMatch(/^a \*:\* rwm$/m);
+    expect(procsOf(dev)).toEqual([started.hostPid]);
+    await e.destroyContainer(sid, 'side');
+    // Made by the container (the sandbox's devices level too): all of it goes.
+    expect(fs.existsSync(dev)).toBe(false);
+    expect(fs.existsSync(path.dirname(dev))).toBe(false);
+  });
+
   test('reattach finds the container cgroup (stats, destroy); a sibling linux.cgroupsPath is honoured and its parents removed', async () => {
     const e = await open();
     const parent = `paddock/podcg-${process.pid}-${seq + 1}`;
