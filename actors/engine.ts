@@ -1179,9 +1179,11 @@ class PaddockEngine implements Engine {
     const rt = this.mustRuntime(sandboxId);
     // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
     killFrozen(freezerHost(rt));
-    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt));
-    // init is gone with every process of its pid namespace: the pod containers' cgroups are empty.
-    for (const c of rt.containers.values()) if (c.cgroup) await removePodCgroup(c.cgroup, rt.paths, c.id, rt.log);
+    // Once init is gone with every process of its pid namespace, the pod containers'
+    // cgroups are empty; they go before the sandbox's (a parent they share goes with it).
+    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt), async () => {
+      for (const c of rt.containers.values()) if (c.cgroup) await removePodCgroup(c.cgroup, rt.paths, c.id, rt.log);
+    });
     if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);

@@ -397,8 +397,13 @@ async function proveSubscribed(rt: Runtime, timeoutMs: number): Promise<void> {
   }
 }
 
-/** SIGKILL init (the kernel then kills every process in its pid namespace) and wait for its pidfd. */
-export async function destroySandboxResources(rt: Runtime, native: NativeFacade, readExits: () => void): Promise<void> {
+/**
+ * SIGKILLs init (the kernel then kills every process in its pid namespace), waits for
+ * its pidfd, then removes the cgroups:
+ * `removeContainerCgroups` first (pod containers' own, decision 0022), so that a parent
+ * the sandbox made and a sibling pod cgroup shares is empty when the sandbox's goes.
+ */
+export async function destroySandboxResources(rt: Runtime, native: NativeFacade, readExits: () => void, removeContainerCgroups?: () => Promise<void>): Promise<void> {
   if (rt.initAlive && rt.pidfd !== undefined) {
     try {
       native.pidfdSendSignal(rt.pidfd, 9);
@@ -421,6 +426,7 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     }
   }
   readExits();
+  await removeContainerCgroups?.();
   await removeCgroup(rt);
   rt.eventsSub?.unsubscribe();
   rt.events?.close();
