@@ -404,10 +404,15 @@ export interface Engine {
    * Freezes the sandbox's containers with the cgroup freezer (paddock-init stays awake):
    * running → paused. EINVALID_STATE unless running; ETIMEOUT/EFREEZER when the freeze
    * fails (thawed back, still running); ENOT_SUPPORTED without a cgroup.
+   *
+   * With `containerId` naming a container added to the sandbox (not its root), only
+   * that container's own cgroup is frozen and only its machine goes to paused; the
+   * sandbox must be running (EINVALID_STATE otherwise). Naming the root is the same as
+   * pausing the sandbox.
    */
-  pause(sandboxId: string): Promise<void>;
-  /** Thaws a paused sandbox: paused → running. EINVALID_STATE unless paused. */
-  resume(sandboxId: string): Promise<void>;
+  pause(sandboxId: string, containerId?: string): Promise<void>;
+  /** Thaws a paused sandbox (or, with `containerId`, one pod container paused alone): paused → running. EINVALID_STATE unless paused. */
+  resume(sandboxId: string, containerId?: string): Promise<void>;
   checkpoint(sandboxId: string, imageDir: string): Promise<void>;
   restore(sandboxId: string, imageDir: string): Promise<void>;
   stacks(sandboxId: string): Promise<string>;

@@ -1,4 +1,4 @@
-import { SpecError } from './errors';
+import { PaddockError, SpecError } from './errors';
 
 /**
  * Where a sandbox's cgroup goes, from the root container's `linux.cgroupsPath` and the
@@ -125,20 +125,61 @@ function checkUnitName(unit: string, fail: (why: string) => never): void {
   if (unit.startsWith('.')) fail(`${JSON.stringify(unit)} is not a valid systemd unit name`);
 }
 
+/** The child of a sandbox's cgroup that holds a pod container without a path of its own. */
+export const POD_CONTAINER_PREFIX = 'ctr-';
 /**
- * A pod container's cgroupsPath (one that joins an existing sandbox), checked with the
- * same rules. The container runs in the sandbox's cgroup whatever it asks (runsc puts
- * the whole pod in the sandbox's cgroup too): the answer says whether the path asked
- * for is that cgroup or one below it, for the log line the engine writes.
+ * Children of a sandbox's cgroup that paddock itself uses (actors/cgroups.ts): the
+ * freezer's `containers` and, on cgroup v2, `init`. A pod container may not claim them.
  */
-export function podContainerCgroupsPath(
+export const RESERVED_SANDBOX_CHILDREN: readonly string[] = ['containers', 'init'];
+
+/** Where a pod container's own cgroup goes (docs/decisions/0022). */
+export interface PodContainerCgroupPath {
+  /** Below every hierarchy root. */
+  readonly relPath: string;
+  /** True when the spec named it (linux.cgroupsPath): teardown removes only what paddock made. */
+  readonly custom: boolean;
+  /** True when it is below the sandbox's cgroup (cgroup v2 then needs the sandbox's processes in a leaf). */
+  readonly nested: boolean;
+  /** The spec's string, for messages. */
+  readonly asked?: string;
+}
+
+/**
+ * A pod container's cgroup: its own linux.cgroupsPath when it names one (containerd and
+ * kubelet give each container a sibling of the sandbox's, under the pod's parent, and
+ * read stats and OOMs there), checked with the sandbox's rules; otherwise
+ * `<sandbox>/ctr-<id>`, nested in the sandbox's cgroup.
+ *
+ * Throws SpecError ECONFIG_INVALID for a bad path or one naming a child paddock uses
+ * itself, and PaddockError ECGROUP_IN_USE for the sandbox's own cgroup (it holds
+ * paddock-init).
+ */
+export function podContainerCgroupPath(
   value: string | undefined,
   sandboxRelPath: string,
+  containerId: string,
   opts: CgroupsPathOptions,
-): { asked?: string; relPath?: string; relation: 'none' | 'same' | 'below' | 'elsewhere' } {
-  if (value === undefined || value === '') return { relation: 'none' };
-  const r = resolveCgroupsPath(value, opts);
-  const rel = r.relPath as string;
-  const relation = rel === sandboxRelPath ? 'same' : rel.startsWith(`${sandboxRelPath}/`) ? 'below' : 'elsewhere';
-  return { asked: value, relPath: rel, relation };
+): PodContainerCgroupPath {
+  const nestedDefault = { relPath: `${sandboxRelPath}/${POD_CONTAINER_PREFIX}${containerId}`, custom: false, nested: true };
+  // Under --systemd-cgroup an absent path would mean runc's default scope for this id; a
+  // pod container without a path goes below its sandbox instead, as without the flag.
+  if (value === undefined || value === '') return nestedDefault;
+  const field = opts.field ?? FIELD;
+  const rel = resolveCgroupsPath(value, opts).relPath as string;
+  if (rel === sandboxRelPath) {
+    throw new PaddockError('ECGROUP_IN_USE', `${field}: ${JSON.stringify(value)} is the cgroup of the container's sandbox, which holds paddock-init; a pod container needs a cgroup of its own`, {
+      field,
+      ...(opts.bundleDir !== undefined ? { path: opts.bundleDir } : {}),
+    });
+  }
+  const nested = rel.startsWith(`${sandboxRelPath}/`);
+  const firstBelow = nested ? rel.slice(sandboxRelPath.length + 1).split('/')[0] : undefined;
+  if (firstBelow !== undefined && RESERVED_SANDBOX_CHILDREN.includes(firstBelow)) {
+    throw new SpecError('ECONFIG_INVALID', `${field}: ${JSON.stringify(value)} is below ${JSON.stringify(firstBelow)}, a child of the sandbox's cgroup that paddock uses itself`, {
+      field,
+      ...(opts.bundleDir !== undefined ? { path: opts.bundleDir } : {}),
+    });
+  }
+  return { relPath: rel, custom: true, nested, asked: value };
 }

@@ -28,6 +28,12 @@ export type CgroupMode = 'v2' | 'hybrid' | 'v1' | 'none';
  * into at pause, so paddock-init stays thawed (actors/freezer.ts, docs/decisions/0014).
  */
 export const CONTAINERS_CHILD = 'containers';
+/**
+ * On cgroup v2, the leaf of a sandbox's cgroup that paddock-init and what it forks move
+ * into once the sandbox has pod-container children: v2 lets a cgroup with controllers
+ * enabled for its children hold no process itself (docs/decisions/0022).
+ */
+export const INIT_CHILD = 'init';
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'cpuset', 'devices'] as const;
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 /** A hierarchy a file lives in: a v1 controller's mount, or the cgroup2 tree. */
@@ -506,12 +512,46 @@ export class SandboxCgroup {
     }
   }
 
-  /** Host pids in the cgroup, including those the freezer moved into its child. */
+  /** Host pids in the cgroup, including those the freezer and the v2 init leaf moved into their children. */
   pids(): number[] {
     const d = this.dirs[0];
     if (!d) return [];
-    const text = [d.dir, path.join(d.dir, CONTAINERS_CHILD)].map((dir) => readText(path.join(dir, 'cgroup.procs')) ?? '').join('\n');
+    const text = [d.dir, path.join(d.dir, CONTAINERS_CHILD), path.join(d.dir, INIT_CHILD)].map((dir) => readText(path.join(dir, 'cgroup.procs')) ?? '').join('\n');
     return text.split('\n').filter(Boolean).map(Number);
+  }
+
+  /**
+   * cgroup v2 only: moves every process of the sandbox's own directory into its
+   * `init` leaf, so that controllers can be enabled for children (pod containers'
+   * cgroups) without breaking the "no internal processes" rule. Repeated while init
+   * forks meanwhile (a child forked before its parent moved lands in the parent), and
+   * bounded. Idempotent; a no-op on v1/hybrid, whose unified tree has no controllers.
+   */
+  moveProcessesToLeaf(): void {
+    if (this.layout.mode !== 'v2') return;
+    const dir = this.dirOf('unified');
+    if (dir === undefined) return;
+    const leaf = path.join(dir, INIT_CHILD);
+    try {
+      fs.mkdirSync(leaf);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new CgroupError(code ?? 'EIO', INIT_CHILD, leaf);
+    }
+    for (let pass = 0; pass < 50; pass++) {
+      const left = (readText(path.join(dir, 'cgroup.procs')) ?? '').split('\n').filter(Boolean);
+      if (left.length === 0) return;
+      for (const pid of left) {
+        try {
+          fs.writeFileSync(path.join(leaf, 'cgroup.procs'), pid);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw new CgroupError((e as NodeJS.ErrnoException).code ?? 'EIO', `${INIT_CHILD}/cgroup.procs`, leaf);
+        }
+      }
+      // A plain directory (tests' fake tree) moves nothing: one pass is all it gets.
+      if (!isCgroupFs(dir)) return;
+    }
+    throw new CgroupError('EBUSY', `${path.relative(this.layout.unified ?? '/', dir)}: processes kept forking while moving them into ${INIT_CHILD}`, dir);
   }
 
   /**
@@ -536,12 +576,10 @@ export class SandboxCgroup {
   private tryRemove(): CgroupError | undefined {
     let err: CgroupError | undefined;
     for (const d of this.dirs) {
-      try {
-        // The freezer's child goes first (it exists only after a pause).
-        fs.rmdirSync(path.join(d.dir, CONTAINERS_CHILD));
-      } catch {
-        // absent, or still busy: the parent's rmdir below says which
-      }
+      // Children first: the freezer's (after a pause), the v2 init leaf, and pod
+      // containers' cgroups nested here that nobody removed (a crash, a failed
+      // destroy). Absent or still busy: the parent's rmdir below says which.
+      removeChildren(d.dir);
       try {
         fs.rmdirSync(d.dir);
       } catch (e) {
@@ -578,6 +616,26 @@ export class SandboxCgroup {
       } catch {
         return;
       }
+    }
+  }
+}
+
+/** rmdir every directory below `dir`, deepest first; failures are left to the caller's rmdir of `dir`. */
+function removeChildren(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const child = path.join(dir, e.name);
+    removeChildren(child);
+    try {
+      fs.rmdirSync(child);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' && !isCgroupFs(child)) fs.rmSync(child, { recursive: true, force: true });
     }
   }
 }

@@ -42,10 +42,11 @@ import { PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
 import { HeldRelease, stillHeld } from './held-release';
-import { podContainerCgroupsPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
+import { podContainerCgroupPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
-import { detectLayout, requestsLimits, type CgroupLayout } from './cgroups';
-import { freezeSandbox, killFrozen, thawSandbox } from './freezer';
+import { detectLayout, type CgroupLayout, type SandboxCgroup } from './cgroups';
+import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
+import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup } from './pod-cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
@@ -134,9 +135,9 @@ class PaddockEngine implements Engine {
         launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
         destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
         freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
-          freezeSandbox(this.mustRuntime(input.sandboxId), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.requestTimeout }),
+          freezeSandbox(freezerHost(this.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.requestTimeout }),
         ),
-        thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(this.mustRuntime(input.sandboxId), { timeoutMs: this.requestTimeout })),
+        thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(this.mustRuntime(input.sandboxId)), { timeoutMs: this.requestTimeout })),
         container: containerMachine.provide({
           actors: {
             startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
@@ -177,21 +178,13 @@ class PaddockEngine implements Engine {
   }
 
   /**
-   * A pod container's linux.cgroupsPath (containerd gives each its own) is checked like
-   * the root's, then the container runs in the sandbox's cgroup whatever it names, as
-   * in runsc, where the sandbox's cgroup holds the whole pod: limits are per sandbox
-   * (decisions 0009, 0018). Logged, so the placement is never a surprise.
+   * Where a pod container's own cgroup goes: its linux.cgroupsPath (containerd's
+   * sibling of the sandbox's), else nested in the sandbox's (decision 0022). Checked
+   * before anything is made.
    */
-  private checkPodCgroupsPath(rt: Runtime, containerId: string, bundle: Bundle): void {
+  private podCgroupPath(rt: Runtime, containerId: string, bundle: Bundle) {
     const sandboxRel = rt.cgroup?.relPath ?? rt.cgroupsPath?.relPath ?? '';
-    const p = podContainerCgroupsPath(bundle.config.linux?.cgroupsPath, sandboxRel, this.cgroupsPathOptions(rt.id, bundle.dir));
-    if (p.relation === 'none' || p.relation === 'same') return;
-    rt.log.info(
-      { containerId, step: 'cgroup', field: 'linux.cgroupsPath', asked: p.asked, cgroup: sandboxRel || undefined },
-      p.relation === 'below'
-        ? 'container cgroupsPath is below the sandbox cgroup: the container runs in the sandbox cgroup itself (limits are per sandbox)'
-        : "container cgroupsPath names another cgroup: the container runs in the sandbox's cgroup, which holds the whole pod (as in runsc)",
-    );
+    return podContainerCgroupPath(bundle.config.linux?.cgroupsPath, sandboxRel, containerId, { ...this.cgroupsPathOptions(rt.id, bundle.dir), sandboxId: rt.id });
   }
 
   /** Where cgroups are mounted (EngineOptions.cgroups, else the host's, detected once). */
@@ -301,7 +294,8 @@ class PaddockEngine implements Engine {
     const rootActor = this.containerActor(rt, rootId);
     if (root?.value === 'created' && rootActor.getSnapshot().can({ type: 'start' })) {
       const c = rt.containers.get(rootId);
-      if (c && this.releaseHeld(rt, c, rootActor.getSnapshot().context.prepared)) c.releasedEarly = true;
+      // (A root container has no cgroup of its own to be placed in first: pod containers do.)
+      if (c && !c.cgroup && this.releaseHeld(rt, c, rootActor.getSnapshot().context.prepared)) c.releasedEarly = true;
     }
     rt.actor.send({ type: 'start' });
     const handle = await this.awaitStarted(rt, rootId);
@@ -321,18 +315,31 @@ class PaddockEngine implements Engine {
     this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
-    refuseLimits(bundle);
-    this.checkPodCgroupsPath(rt, containerId, bundle);
+    const where = this.podCgroupPath(rt, containerId, bundle);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
-    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>() });
+    // Its own cgroup, limits applied, before anything else is made (decision 0022).
+    const cgroup = makePodCgroup({
+      layout: this.cgroupLayout,
+      sandbox: rt.cgroup,
+      paths: rt.paths,
+      sandboxId,
+      containerId,
+      where,
+      resources: bundle.config.linux?.resources,
+      userns: [rt.bundle, bundle].some((b) => (b.config.linux?.namespaces ?? []).some((n) => n.type === 'user')),
+      native: this.native,
+      log: rt.log,
+    });
+    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}) });
     try {
       this.prepareStdio(rt, containerId, containerId, stdio);
     } catch (e) {
       rt.containers.delete(containerId);
+      if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
       throw e;
     }
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
@@ -383,16 +390,21 @@ class PaddockEngine implements Engine {
       // Registered by another process and its bundle could not be planned again here.
       cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
     }
-    rt.actor.send({ type: 'container.start', containerId });
+    // A container with its own cgroup is moved into it while held before its execve
+    // (decision 0022): one not prepared yet is prepared now, one round trip more.
     try {
+      if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await this.holdContainer(rt, containerId);
+      rt.actor.send({ type: 'container.start', containerId });
       return await this.awaitStarted(rt, containerId);
     } catch (e) {
       if (!registered) {
         // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
         rt.actor.send({ type: 'container.remove', containerId });
         this.closeContainerStdio(rt.containers.get(containerId));
+        rt.containers.get(containerId)?.held?.dispose();
         rt.containers.delete(containerId);
         this.supervision.drop(sandboxId, containerId);
+        if (cr.cgroup) await removePodCgroup(cr.cgroup, rt.paths, containerId, rt.log);
       }
       this.persistNow(rt);
       throw e;
@@ -444,6 +456,14 @@ class PaddockEngine implements Engine {
     }
     const pid = reply.pid as number;
     const hostPid = reply.hostPid as number;
+    if (cont.cgroup) {
+      // init forks and execs at once: moved with what it forked as soon as its pid is known (decision 0022).
+      try {
+        placeTreeInPodCgroup(cont.cgroup, hostPid, { sandboxId, containerId }, processTree);
+      } catch (e) {
+        rt.log.warn({ containerId, hostPid, err: (e as Error).message, step: 'cgroup' }, "exec'd process could not be moved into its container's cgroup");
+      }
+    }
     const done = deferred<void>();
     rt.execs.set(pid, { name, containerId, done, stdinFd: io.stdinFd });
     c.send({ type: 'exec' });
@@ -489,10 +509,12 @@ class PaddockEngine implements Engine {
     this.containerActor(rt, containerId);
     const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
     const roots = (reply.procs ?? []).filter((r) => r.state === ProcState.RUNNING).map((r) => r.hostPid);
-    // The cgroup is per sandbox: it measures the root container (with init and any
-    // other container); another container is measured from /proc.
+    // The root container is measured by the sandbox's cgroup (with init, and the pod
+    // containers nested in it); a pod container by its own (decision 0022); one without
+    // a cgroup from /proc.
     const ctx = rt.actor.getSnapshot().context;
-    const cg = containerId === ctx.rootContainerId ? rt.cgroup?.stats(ctx.initHostPid) : undefined;
+    const own = rt.containers.get(containerId)?.cgroup;
+    const cg = containerId === ctx.rootContainerId ? rt.cgroup?.stats(ctx.initHostPid) : own?.stats();
     if (cg) {
       return {
         pids: cg.pids,
@@ -563,6 +585,9 @@ class PaddockEngine implements Engine {
       if (!(e instanceof PaddockError) || e.code !== 'ECONTROL' || !(await initExitsWithin(rt, 1_000))) throw e;
       return;
     }
+    // init knows the processes it forked; the container's own cgroup also holds what they forked (runc's kill --all).
+    const own = rt.containers.get(containerId)?.cgroup;
+    if (opts.all && own) signalCgroup(own, signo);
     c.send({ type: 'signal' });
   }
 
@@ -582,10 +607,14 @@ class PaddockEngine implements Engine {
       });
     }
     this.supervision.userStop(sandboxId, containerId);
+    const cgroup = rt.containers.get(containerId)?.cgroup;
+    // Paused alone: its tasks must be able to die (v1 holds even SIGKILL while frozen).
+    killFrozenContainer(cgroup);
     // A container that was only added (never started) has nothing in paddock-init.
     if (rt.initAlive && c.getSnapshot().value !== 'created') {
       await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
     }
+    if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
     this.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
     this.closeContainerStdio(rt.containers.get(containerId));
@@ -665,13 +694,43 @@ class PaddockEngine implements Engine {
     return reply.text ?? '';
   }
 
-  /** Freezes the sandbox's containers (actors/freezer.ts, docs/decisions/0014). */
-  async pause(sandboxId: string): Promise<void> {
+  /**
+   * Freezes the sandbox's containers (actors/freezer.ts, docs/decisions/0014), or with
+   * `containerId` a pod container alone, in its own cgroup (decision 0022).
+   */
+  async pause(sandboxId: string, containerId?: string): Promise<void> {
+    if (containerId !== undefined && !this.isRootOf(sandboxId, containerId)) return this.freezeOrThawContainer(sandboxId, containerId, 'pause');
     await this.freezeOrThaw(sandboxId, 'pause', 'pausing', 'paused');
   }
 
-  async resume(sandboxId: string): Promise<void> {
+  async resume(sandboxId: string, containerId?: string): Promise<void> {
+    if (containerId !== undefined && !this.isRootOf(sandboxId, containerId)) return this.freezeOrThawContainer(sandboxId, containerId, 'resume');
     await this.freezeOrThaw(sandboxId, 'resume', 'resuming', 'running');
+  }
+
+  private isRootOf(sandboxId: string, containerId: string): boolean {
+    return this.get(sandboxId).actor.getSnapshot().context.rootContainerId === containerId;
+  }
+
+  /**
+   * One pod container: only while its sandbox runs (a paused sandbox is resumed as a
+   * whole), and only from running (pause) or paused (resume), as runc says it.
+   */
+  private async freezeOrThawContainer(sandboxId: string, containerId: string, verb: 'pause' | 'resume'): Promise<void> {
+    const rt = this.get(sandboxId);
+    const c = this.containerActor(rt, containerId);
+    const sandboxState = String(rt.actor.getSnapshot().value);
+    if (sandboxState !== 'running') {
+      throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: sandbox ${sandboxId} is ${sandboxState}`, { sandboxId, containerId, verb, state: sandboxState });
+    }
+    if (!c.getSnapshot().can({ type: verb })) {
+      throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: it is ${String(c.getSnapshot().value)}`, { sandboxId, containerId, verb, state: String(c.getSnapshot().value) });
+    }
+    const host = { sandboxId, containerId, ...(rt.containers.get(containerId)?.cgroup ? { cgroup: rt.containers.get(containerId)?.cgroup as SandboxCgroup } : {}) };
+    if (verb === 'pause') await freezeContainer(host, { timeoutMs: this.requestTimeout });
+    else await thawContainer(host, { timeoutMs: this.requestTimeout });
+    c.send({ type: verb });
+    this.persistNow(rt);
   }
 
   private async freezeOrThaw(sandboxId: string, verb: 'pause' | 'resume', busy: string, want: string): Promise<void> {
@@ -908,6 +967,12 @@ class PaddockEngine implements Engine {
     }
     const cgroup = findCgroup(paths, this.cgroupLayout);
     if (cgroup) rt.cgroup = cgroup;
+    for (const [cid, cg] of findPodCgroups(paths, this.cgroupLayout)) {
+      const cr = containers.get(cid);
+      if (cr) cr.cgroup = cg;
+      // Made for a container whose add never finished (its supervisor died): nobody else has it (we hold the lock).
+      else void removePodCgroup(cg, paths, cid, rt.log);
+    }
     // What an earlier supervisor reported only updates the machines. Replayed before
     // init's pidfd is watched and its events are subscribed: either can read exits.log
     // (an exit, init's end) while the channels connect, and must start at the cursor.
@@ -1025,6 +1090,9 @@ class PaddockEngine implements Engine {
     }
     const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
     c.startRequest = undefined;
+    // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
+    // died before it could place it.
+    if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
     if (this.releaseHeld(rt, c, prepared) && prepared) return prepared;
     const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
@@ -1078,9 +1146,19 @@ class PaddockEngine implements Engine {
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
     const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
     this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+    this.placeHeld(rt, c, reply.hostPid as number);
     this.encodeStart(c);
     this.takeRelease(rt, c, reply);
     rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
+  }
+
+  /**
+   * The moment a pod container enters its own cgroup (decision 0022): held in
+   * paddock-hold, it has run none of its program and forked nothing, so everything it
+   * will run is accounted, limited and frozen there.
+   */
+  private placeHeld(rt: Runtime, c: ContainerRuntime, hostPid: number): void {
+    if (c.cgroup) placeInPodCgroup(c.cgroup, hostPid, { sandboxId: rt.id, containerId: c.id });
   }
 
   /**
@@ -1109,6 +1187,7 @@ class PaddockEngine implements Engine {
       this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
     );
     this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+    this.placeHeld(rt, c, reply.hostPid as number);
     this.encodeStart(c);
     this.takeRelease(rt, c, reply);
     rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
@@ -1122,8 +1201,12 @@ class PaddockEngine implements Engine {
   private async teardown(sandboxId: string): Promise<void> {
     const rt = this.mustRuntime(sandboxId);
     // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
-    killFrozen(rt);
-    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt));
+    killFrozen(freezerHost(rt));
+    // Once init is gone with every process of its pid namespace, the pod containers'
+    // cgroups are empty; they go before the sandbox's (a parent they share goes with it).
+    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt), async () => {
+      for (const c of rt.containers.values()) if (c.cgroup) await removePodCgroup(c.cgroup, rt.paths, c.id, rt.log);
+    });
     if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);
@@ -1559,11 +1642,32 @@ function refuseHooks(bundle: Bundle): void {
   }
 }
 
-/** Limits are set on the sandbox's cgroup from the root container's spec; a second container's are refused, not skipped. */
-function refuseLimits(bundle: Bundle): void {
-  if (requestsLimits(bundle.config.linux?.resources)) {
-    const field = 'linux.resources';
-    throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: limits apply to the whole sandbox; set them in the root container's spec`, { field, path: bundle.dir });
+/** What the freezer needs of a sandbox: its cgroup and its pod containers' own. */
+function freezerHost(rt: Runtime): FreezerHost {
+  const podCgroups = [...rt.containers.values()].flatMap((c) => (c.cgroup ? [c.cgroup] : []));
+  return { id: rt.id, ...(rt.cgroup ? { cgroup: rt.cgroup } : {}), podCgroups };
+}
+
+/**
+ * kill --all on a container with its own cgroup: every process in it, also those
+ * init never saw (forked by the container's own processes). SIGKILL through
+ * cgroup.kill where there is one; best effort, as the processes may be exiting.
+ */
+function signalCgroup(cg: SandboxCgroup, signo: number): void {
+  if (signo === 9) {
+    try {
+      cg.kill();
+      return;
+    } catch {
+      // no cgroup.kill: one by one below
+    }
+  }
+  for (const pid of cg.pids()) {
+    try {
+      process.kill(pid, signo);
+    } catch {
+      // gone
+    }
   }
 }
 

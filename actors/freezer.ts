@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoName as nameOfErrno } from '../native/errno';
-import { CONTAINERS_CHILD, type SandboxCgroup } from './cgroups';
+import { CONTAINERS_CHILD, INIT_CHILD, type SandboxCgroup } from './cgroups';
 import { PaddockError } from './errors';
 
 /**
@@ -39,27 +39,50 @@ export const DEFAULT_FREEZE_TIMEOUT_MS = 5_000;
  * to freeze).
  */
 export function sandboxFreezer(cg: SandboxCgroup | undefined, prefer?: FreezerKind): SandboxFreezer | undefined {
+  return pickFreezer(cg, prefer, 'child');
+}
+
+/**
+ * The freezer of a pod container's own cgroup (docs/decisions/0022): the directory
+ * itself is frozen; nothing of paddock's runs in it, so nothing is moved first.
+ */
+export function containerFreezer(cg: SandboxCgroup | undefined, prefer?: FreezerKind): SandboxFreezer | undefined {
+  return pickFreezer(cg, prefer, 'self');
+}
+
+function pickFreezer(cg: SandboxCgroup | undefined, prefer: FreezerKind | undefined, target: FreezeTarget): SandboxFreezer | undefined {
   if (!cg) return undefined;
   const unified = cg.dirOf('unified');
   const v2 = unified !== undefined && fs.existsSync(path.join(unified, 'cgroup.freeze')) ? unified : undefined;
   const v1Dir = cg.layout.mode === 'v2' ? undefined : cg.dirOf('freezer');
   const v1 = v1Dir !== undefined && fs.existsSync(path.join(v1Dir, 'freezer.state')) ? v1Dir : undefined;
-  if (prefer === 'v1' && v1) return new SandboxFreezer('v1', v1);
-  if (v2) return new SandboxFreezer('v2', v2);
-  if (v1) return new SandboxFreezer('v1', v1);
+  if (prefer === 'v1' && v1) return new SandboxFreezer('v1', v1, target);
+  if (v2) return new SandboxFreezer('v2', v2, target);
+  if (v1) return new SandboxFreezer('v1', v1, target);
   return undefined;
 }
 
-export class SandboxFreezer {
-  /** The child cgroup that holds (and freezes) the containers' processes. */
-  readonly dir: string;
+/**
+ * `child`: a sandbox's processes but paddock-init are moved into `<parent>/containers`,
+ * which is frozen. `self`: `parent` itself is frozen (a pod container's own cgroup).
+ */
+export type FreezeTarget = 'child' | 'self';
 
-  /** `parent` is the sandbox's directory in the freezer's hierarchy. */
+export class SandboxFreezer {
+  /** The cgroup that is frozen: the `containers` child, or the directory itself. */
+  readonly dir: string;
+  /** Where processes to freeze are collected from (none for `self`). */
+  private readonly sweepFrom: readonly string[];
+
+  /** `parent` is the sandbox's (or pod container's) directory in the freezer's hierarchy. */
   constructor(
     readonly kind: FreezerKind,
     readonly parent: string,
+    target: FreezeTarget = 'child',
   ) {
-    this.dir = path.join(parent, CONTAINERS_CHILD);
+    this.dir = target === 'self' ? parent : path.join(parent, CONTAINERS_CHILD);
+    // On cgroup v2 a sandbox with pod containers keeps init and what it forks in `init` (cgroups.ts).
+    this.sweepFrom = target === 'self' ? [] : [parent, path.join(parent, INIT_CHILD)];
   }
 
   /** The file that says whether the freeze is complete (watched while waiting). */
@@ -155,8 +178,9 @@ export class SandboxFreezer {
 
   /** Moves every process but `keep` from the parent into the child, until none is left. */
   private async sweep(keep: ReadonlySet<number>, deadline: number): Promise<void> {
+    if (this.sweepFrom.length === 0) return;
     for (;;) {
-      const strays = readPids(this.parent).filter((p) => !keep.has(p));
+      const strays = this.sweepFrom.flatMap(readPids).filter((p) => !keep.has(p));
       if (strays.length === 0) return;
       for (const pid of strays) {
         try {
@@ -259,32 +283,78 @@ function errnoOf(e: unknown): string {
 export interface FreezerHost {
   readonly id: string;
   readonly cgroup?: SandboxCgroup;
+  /** The own cgroups of its pod containers (docs/decisions/0022): frozen with it. */
+  readonly podCgroups?: readonly SandboxCgroup[];
 }
 
-/** The freezeSandbox effect: ENOT_SUPPORTED when the sandbox has no freezer cgroup. */
+/**
+ * The freezeSandbox effect: the sandbox's containers child, then every pod container's
+ * own cgroup; on a failure whatever was frozen is thawed back. ENOT_SUPPORTED when the
+ * sandbox has no freezer cgroup.
+ */
 export async function freezeSandbox(rt: FreezerHost, opts: { keep: readonly number[]; timeoutMs?: number; prefer?: FreezerKind }): Promise<void> {
   const fz = sandboxFreezer(rt.cgroup, opts.prefer);
   if (!fz) {
     throw new PaddockError('ENOT_SUPPORTED', `cannot pause sandbox ${rt.id}: it has no freezer cgroup (no cgroup could be made for it)`, { sandboxId: rt.id, verb: 'pause' });
   }
-  await fz.freeze({ keep: opts.keep, sandboxId: rt.id, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+  const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
+  await fz.freeze({ keep: opts.keep, sandboxId: rt.id, ...timeout });
+  const frozen: SandboxFreezer[] = [fz];
+  try {
+    for (const cg of rt.podCgroups ?? []) {
+      const own = containerFreezer(cg, opts.prefer);
+      if (!own) continue;
+      await own.freeze({ keep: [], sandboxId: rt.id, ...timeout });
+      frozen.push(own);
+    }
+  } catch (e) {
+    for (const f of frozen) await f.thaw({ sandboxId: rt.id, ...timeout }).catch(() => undefined);
+    throw e;
+  }
 }
 
-/** The thawSandbox effect. Thaws whichever freezer holds the sandbox frozen. */
+/** The thawSandbox effect. Thaws whichever freezer holds the sandbox (and its pod containers) frozen. */
 export async function thawSandbox(rt: FreezerHost, opts: { timeoutMs?: number } = {}): Promise<void> {
-  for (const fz of freezersOf(rt.cgroup)) await fz.thaw({ sandboxId: rt.id, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+  for (const fz of freezersOf(rt)) await fz.thaw({ sandboxId: rt.id, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
 }
 
 /** Before a destroy: kill and thaw whatever a pause left frozen (see killAndThaw); a thawed child is left to the usual kill. */
 export function killFrozen(rt: FreezerHost): void {
-  for (const fz of freezersOf(rt.cgroup)) if (fz.state() !== 'thawed') fz.killAndThaw();
+  for (const fz of freezersOf(rt)) if (fz.state() !== 'thawed') fz.killAndThaw();
 }
 
-/** Both freezers a sandbox may have been paused with (the one preferred may differ between callers). */
-function freezersOf(cg: SandboxCgroup | undefined): SandboxFreezer[] {
+/** Freezes one pod container's own cgroup (pause of that container alone). */
+export async function freezeContainer(host: { sandboxId: string; containerId: string; cgroup?: SandboxCgroup }, opts: { timeoutMs?: number; prefer?: FreezerKind } = {}): Promise<void> {
+  const fz = containerFreezer(host.cgroup, opts.prefer);
+  if (!fz) {
+    throw new PaddockError('ENOT_SUPPORTED', `cannot pause container ${host.containerId}: it has no freezer cgroup of its own`, { sandboxId: host.sandboxId, containerId: host.containerId, verb: 'pause' });
+  }
+  await fz.freeze({ keep: [], sandboxId: host.sandboxId, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+}
+
+/** Thaws one pod container's own cgroup, whichever freezer froze it. */
+export async function thawContainer(host: { sandboxId: string; cgroup?: SandboxCgroup }, opts: { timeoutMs?: number } = {}): Promise<void> {
+  for (const fz of ownFreezers(host.cgroup)) await fz.thaw({ sandboxId: host.sandboxId, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+}
+
+/** Before a pod container is destroyed: kill and thaw it if it is frozen. */
+export function killFrozenContainer(cg: SandboxCgroup | undefined): void {
+  for (const fz of ownFreezers(cg)) if (fz.state() !== 'thawed') fz.killAndThaw();
+}
+
+/** Every freezer a sandbox and its pod containers may have been paused with (the one preferred may differ between callers). */
+function freezersOf(rt: FreezerHost): SandboxFreezer[] {
+  return [...bothFreezers(rt.cgroup, 'child'), ...(rt.podCgroups ?? []).flatMap((cg) => ownFreezers(cg))];
+}
+
+function ownFreezers(cg: SandboxCgroup | undefined): SandboxFreezer[] {
+  return bothFreezers(cg, 'self');
+}
+
+function bothFreezers(cg: SandboxCgroup | undefined, target: FreezeTarget): SandboxFreezer[] {
   const out: SandboxFreezer[] = [];
-  const v2 = sandboxFreezer(cg, 'v2');
-  const v1 = sandboxFreezer(cg, 'v1');
+  const v2 = pickFreezer(cg, 'v2', target);
+  const v1 = pickFreezer(cg, 'v1', target);
   if (v2) out.push(v2);
   if (v1 && v1.parent !== v2?.parent) out.push(v1);
   return out.filter((f) => fs.existsSync(f.dir));

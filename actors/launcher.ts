@@ -24,7 +24,8 @@ import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
 import type { Logger } from './logger';
 import type { PidfdWatcher } from './pidfd-watcher';
-import { acquireLockLocked, processStartTime, writeFileAtomic, type SandboxPaths, type StdioMode } from './state-store';
+import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
+import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
 import type { Deferred } from './engine';
 import { removeTree } from './remove-tree';
@@ -90,6 +91,8 @@ export interface ContainerRuntime {
   releasedEarly?: boolean;
   stdinFd?: number;
   streams?: StdioHandles;
+  /** A pod container's own cgroup (actors/pod-cgroups.ts, decision 0022); never the root's. */
+  cgroup?: SandboxCgroup;
 }
 
 export interface ExecRuntime {
@@ -397,8 +400,13 @@ async function proveSubscribed(rt: Runtime, timeoutMs: number): Promise<void> {
   }
 }
 
-/** SIGKILL init (the kernel then kills every process in its pid namespace) and wait for its pidfd. */
-export async function destroySandboxResources(rt: Runtime, native: NativeFacade, readExits: () => void): Promise<void> {
+/**
+ * SIGKILLs init (the kernel then kills every process in its pid namespace), waits for
+ * its pidfd, then removes the cgroups:
+ * `removeContainerCgroups` first (pod containers' own, decision 0022), so that a parent
+ * the sandbox made and a sibling pod cgroup shares is empty when the sandbox's goes.
+ */
+export async function destroySandboxResources(rt: Runtime, native: NativeFacade, readExits: () => void, removeContainerCgroups?: () => Promise<void>): Promise<void> {
   if (rt.initAlive && rt.pidfd !== undefined) {
     try {
       native.pidfdSendSignal(rt.pidfd, 9);
@@ -421,6 +429,7 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     }
   }
   readExits();
+  await removeContainerCgroups?.();
   await removeCgroup(rt);
   rt.eventsSub?.unsubscribe();
   rt.events?.close();
@@ -480,36 +489,6 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
     throw new LaunchError(`cgroup: ${(e as NodeJS.ErrnoException).code ?? 'EIO'} (writing ${rt.paths.cgroupFile})`, { sandboxId: rt.id, step: 'cgroup', path: rt.paths.cgroupFile }, e);
   }
   return cg;
-}
-
-/** What `cgroup.json` in the sandbox folder holds (decision 0018). */
-interface CgroupRecord {
-  /** Below every hierarchy root. */
-  readonly relPath: string;
-  /** True for a linux.cgroupsPath: teardown removes only `made`. */
-  readonly custom: boolean;
-  /** The directories paddock made, parents first (absolute). */
-  readonly made: readonly string[];
-}
-
-function writeCgroupRecord(paths: SandboxPaths, rec: CgroupRecord): void {
-  writeFileAtomic(paths.cgroupFile, `${JSON.stringify(rec)}\n`, 0o644);
-}
-
-function readCgroupRecord(paths: SandboxPaths): CgroupRecord | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(paths.cgroupFile, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const r = JSON.parse(text) as Partial<CgroupRecord>;
-    if (typeof r.relPath !== 'string' || r.relPath === '' || r.relPath.split('/').includes('..') || !Array.isArray(r.made)) return undefined;
-    return { relPath: r.relPath, custom: r.custom === true, made: r.made.filter((m): m is string => typeof m === 'string') };
-  } catch {
-    return undefined;
-  }
 }
 
 /**

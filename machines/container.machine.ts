@@ -50,7 +50,10 @@ export type ContainerEvent =
   | { type: 'signal' }
   | { type: 'exec' }
   | { type: 'destroy' }
-  /** Sent by the sandbox once its containers' processes are frozen (or thawed). */
+  /**
+   * Sent by the sandbox once its containers' processes are frozen (or thawed), or by
+   * the engine once a pod container's own cgroup is (docs/decisions/0022).
+   */
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'process.exited'; pid: number; exit: ExitStatus }
@@ -209,7 +212,7 @@ export const containerMachine = setup({
     },
     paused: {
       tags: ['alive'],
-      description: 'Frozen with its sandbox: signals are accepted (delivered as the freezer allows), exec is not.',
+      description: 'Frozen, with its sandbox or alone in its own cgroup: signals are accepted (delivered as the freezer allows), exec is not.',
       on: {
         resume: 'running',
         signal: { actions: 'countSignal' },

@@ -165,7 +165,7 @@ describeIf(['root', 'busybox', 'cgroups'])('linux.cgroupsPath (library)', () => 
     expect(exists('b')).toEqual([]);
   });
 
-  test('a pod container with its own cgroupsPath (containerd gives each one) runs in the sandbox cgroup', async () => {
+  test('a pod container with its own cgroupsPath (containerd gives each one) runs in that cgroup (decision 0022)', async () => {
     const t = mine();
     const dir = fx.bundle({ args: ['sleep', '30'], extra: (c) => (c.linux!.cgroupsPath = `/${t}/sandbox`) });
     await fx.engine.createSandbox('pod', dir);
@@ -176,8 +176,9 @@ describeIf(['root', 'busybox', 'cgroups'])('linux.cgroupsPath (library)', () => 
     } });
     const started = await fx.engine.startContainer('pod', 'c2', cdir, { stdio: 'pipe' });
     const out = await readSome(started.stdio?.stdout);
-    expect(lineOf(out, layout.mode === 'v2' ? '' : 'memory')).toBe(`/${t}/sandbox`);
-    expect(exists(`${t}/c2`)).toEqual([]);
+    expect(lineOf(out, layout.mode === 'v2' ? '' : 'memory')).toBe(`/${t}/c2`);
+    expect(exists(`${t}/c2`).length).toBeGreaterThan(0);
+    for (const r of exists(`${t}/c2`)) expect(fs.readFileSync(path.join(r, t, 'c2', 'cgroup.procs'), 'utf8').split('\n')).toContain(String(started.hostPid));
     const bad = fx.bundle({ args: ['true'], extra: (c) => (c.linux!.cgroupsPath = `/${t}/../x`) });
     await expect(fx.engine.addContainer('pod', 'c3', bad)).rejects.toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'linux.cgroupsPath' } });
     await fx.engine.destroy('pod');

@@ -147,17 +147,18 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
     }
   });
 
-  test("a second container's stats stay /proc-based; limits in its spec are refused", async () => {
+  test("a second container is measured by its own cgroup, with the limits of its own spec (decision 0022)", async () => {
     const sid = id();
     await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'], extra: (c) => void (c.linux!.resources = { pids: { limit: 50 } }) }));
     await fx.engine.startRoot(sid);
     await fx.engine.startContainer(sid, 'side', fx.bundle({ args: ['sleep', '60'] }), { stdio: 'ignore' });
     const side = await fx.engine.event(sid, 'side');
-    expect(side.source).toBeUndefined();
+    expect(side.source).toBe('cgroup');
     expect(side.pids).toBe(1);
     expect((await fx.engine.event(sid, sid)).source).toBe('cgroup');
-    const limited = fx.bundle({ args: ['true'], extra: (c) => void (c.linux!.resources = { memory: { limit: 1 << 24 } }) });
-    await expect(fx.engine.startContainer(sid, 'other', limited)).rejects.toMatchObject({ code: 'ECONFIG_UNSUPPORTED', context: { field: 'linux.resources' } });
+    const limited = fx.bundle({ args: ['sleep', '60'], extra: (c) => void (c.linux!.resources = { memory: { limit: 1 << 24 } }) });
+    await fx.engine.startContainer(sid, 'other', limited, { stdio: 'ignore' });
+    expect((await fx.engine.event(sid, 'other')).memory.limitBytes).toBe(1 << 24);
   });
 
   test('without cgroups: limits fail the create and leave nothing; no limits run with /proc stats', async () => {

@@ -101,7 +101,7 @@ describeIf(['root', 'busybox', 'cgroups'])('paddock CLI: pause / resume', () => 
     expect(paddockInitPids()).not.toContain(pid);
   });
 
-  test('bad input: unknown id, a created container, a stopped one; a container of a pod alone is not supported', () => {
+  test('bad input: unknown id, a created container, a stopped one; a container of a pod is paused alone, in its own cgroup', () => {
     fails(cli('pause', 'nope'), /^paddock: .*does not exist/);
     fails(cli('resume', 'nope'), /^paddock: .*does not exist/);
     fails(cli('pause'), /^paddock: /);
@@ -122,11 +122,18 @@ describeIf(['root', 'busybox', 'cgroups'])('paddock CLI: pause / resume', () => 
     bundles.push(app);
     expect(cli('create', '--bundle', app.dir, 'app').code).toBe(0);
     expect(cli('start', 'app').code).toBe(0);
-    fails(cli('pause', 'app'), /^paddock: cannot pause container app alone: .*sandbox pod.* \(ENOT_SUPPORTED\)\n$/);
+    // A pod container is paused alone (its own cgroup, decision 0022); the pod runs on.
+    expect(cli('pause', 'app')).toMatchObject({ code: 0, stderr: '' });
+    expect(state('app').status).toBe('paused');
+    expect(state('pod').status).toBe('running');
+    fails(cli('pause', 'app'), /^paddock: container not running/);
+    expect(cli('resume', 'app')).toMatchObject({ code: 0, stderr: '' });
     expect(state('app').status).toBe('running');
+    fails(cli('resume', 'app'), /^paddock: container not paused/);
     // Pausing the pod pauses its containers; deleting one of them alone waits for a resume.
     expect(cli('pause', 'pod').code).toBe(0);
     expect(state('app').status).toBe('paused');
+    fails(cli('resume', 'app'), /^paddock: cannot resume container app alone: its sandbox pod is paused/);
     fails(cli('delete', '--force', 'app'), /^paddock: cannot destroy container app: sandbox pod is paused/);
     expect(cli('resume', 'pod').code).toBe(0);
     expect(state('app').status).toBe('running');

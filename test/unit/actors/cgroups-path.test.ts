@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { expandSlice, podContainerCgroupsPath, resolveCgroupsPath, systemdToCgroupfs } from '../../../actors/cgroups-path';
-import { SpecError } from '../../../actors/errors';
+import { expandSlice, podContainerCgroupPath, resolveCgroupsPath, systemdToCgroupfs } from '../../../actors/cgroups-path';
+import { PaddockError, SpecError } from '../../../actors/errors';
 
 const fail = (why: string): never => {
   throw new Error(why);
@@ -104,15 +104,36 @@ describe('--systemd-cgroup: slice:prefix:name', () => {
   });
 });
 
-describe('a pod container cgroupsPath', () => {
-  it('is checked with the same rules and says where it stands against the sandbox cgroup', () => {
-    expect(podContainerCgroupsPath(undefined, 'k8s.io/pod', cgroupfs).relation).toBe('none');
-    expect(podContainerCgroupsPath('/k8s.io/pod', 'k8s.io/pod', cgroupfs).relation).toBe('same');
-    expect(podContainerCgroupsPath('/k8s.io/pod/c1', 'k8s.io/pod', cgroupfs).relation).toBe('below');
-    // containerd's shape: siblings under the pod's parent.
-    expect(podContainerCgroupsPath('/k8s.io/c1', 'k8s.io/pod', cgroupfs).relation).toBe('elsewhere');
-    expect(() => podContainerCgroupsPath('/k8s.io/../x', 'k8s.io/pod', cgroupfs)).toThrow(SpecError);
-    expect(podContainerCgroupsPath('a.slice:cri:c1', 'a.slice/cri-pod.scope', systemd).relation).toBe('elsewhere');
+describe('a pod container cgroup (decision 0022)', () => {
+  it('without a path: nested in the sandbox cgroup as ctr-<id>, also under --systemd-cgroup', () => {
+    expect(podContainerCgroupPath(undefined, 'paddock/k-pod', 'app', cgroupfs)).toEqual({ relPath: 'paddock/k-pod/ctr-app', custom: false, nested: true });
+    expect(podContainerCgroupPath('', 'k8s.io/pod', 'app', cgroupfs)).toEqual({ relPath: 'k8s.io/pod/ctr-app', custom: false, nested: true });
+    expect(podContainerCgroupPath(undefined, 'system.slice/paddock-pod.scope', 'app', systemd).relPath).toBe('system.slice/paddock-pod.scope/ctr-app');
+  });
+
+  it("with a path: that path (containerd's sibling under the pod parent, or one below the sandbox), checked with the same rules", () => {
+    expect(podContainerCgroupPath('/k8s.io/c1', 'k8s.io/pod', 'c1', cgroupfs)).toEqual({ relPath: 'k8s.io/c1', custom: true, nested: false, asked: '/k8s.io/c1' });
+    expect(podContainerCgroupPath('/k8s.io/pod/c1', 'k8s.io/pod', 'c1', cgroupfs)).toMatchObject({ relPath: 'k8s.io/pod/c1', custom: true, nested: true });
+    expect(podContainerCgroupPath('a.slice:cri:c1', 'a.slice/cri-pod.scope', 'c1', systemd)).toMatchObject({ relPath: 'a.slice/cri-c1.scope', nested: false });
+    expect(() => podContainerCgroupPath('/k8s.io/../x', 'k8s.io/pod', 'c1', cgroupfs)).toThrow(SpecError);
+    // A sibling whose name merely starts like the sandbox's is not below it.
+    expect(podContainerCgroupPath('/k8s.io/pod2', 'k8s.io/pod', 'c1', cgroupfs).nested).toBe(false);
+  });
+
+  it("the sandbox's own cgroup is in use (ECGROUP_IN_USE); the children paddock uses itself are refused (ECONFIG_INVALID)", () => {
+    let e: unknown;
+    try {
+      podContainerCgroupPath('/k8s.io/pod', 'k8s.io/pod', 'c1', cgroupfs);
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toBeInstanceOf(PaddockError);
+    expect(e).toMatchObject({ code: 'ECGROUP_IN_USE', context: { field: 'linux.cgroupsPath' } });
+    for (const child of ['containers', 'init', 'init/x']) {
+      const err = specErrorOf(() => podContainerCgroupPath(`/k8s.io/pod/${child}`, 'k8s.io/pod', 'c1', cgroupfs));
+      expect(err.code).toBe('ECONFIG_INVALID');
+      expect(err.message).toMatch(/paddock uses itself/);
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { freezeSandbox, killFrozen, sandboxFreezer, thawSandbox } from '../../../actors/freezer';
+import { containerFreezer, freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, sandboxFreezer, thawContainer, thawSandbox } from '../../../actors/freezer';
 
 /**
  * The freezer against a fake cgroup tree of plain files (no root): which freezer is
@@ -99,5 +99,53 @@ describe('freezer (fake cgroup tree)', () => {
     // The child goes with the sandbox's cgroup.
     await cg.remove(1_000);
     expect(fs.existsSync(child)).toBe(false);
+  });
+
+  /** A pod container's own cgroup below the sandbox's (decision 0022), in both freezers. */
+  function podCgroup(sandbox: SandboxCgroup, procs: string) {
+    const cg = new SandboxCgroup(sandbox.layout, `${REL}/ctr-app`);
+    for (const d of cg.paths) {
+      fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(d, 'cgroup.procs'), procs);
+    }
+    fs.writeFileSync(path.join(cg.dirOf('unified') as string, 'cgroup.freeze'), '0');
+    fs.writeFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'THAWED');
+    return cg;
+  }
+
+  test("a pod container's freezer freezes its own directory and moves nothing", async () => {
+    const sb = hybrid();
+    const cg = podCgroup(sb, '91\n');
+    expect(containerFreezer(cg)).toMatchObject({ kind: 'v2', dir: cg.dirOf('unified') });
+    expect(containerFreezer(cg, 'v1')).toMatchObject({ kind: 'v1', dir: cg.dirOf('freezer') });
+    await freezeContainer({ sandboxId: 'sb1', containerId: 'app', cgroup: cg }, { prefer: 'v1', timeoutMs: 1_000 });
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'utf8')).toBe('FROZEN');
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'cgroup.procs'), 'utf8')).toBe('91\n');
+    expect(fs.existsSync(path.join(cg.dirOf('freezer') as string, 'containers'))).toBe(false);
+    await thawContainer({ sandboxId: 'sb1', cgroup: cg }, { timeoutMs: 1_000 });
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'utf8')).toBe('THAWED');
+    await expect(freezeContainer({ sandboxId: 'sb1', containerId: 'app' })).rejects.toMatchObject({ code: 'ENOT_SUPPORTED', context: { containerId: 'app', verb: 'pause' } });
+    fs.writeFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'FROZEN');
+    killFrozenContainer(cg);
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'utf8')).toBe('THAWED');
+  });
+
+  test("the sandbox's freeze takes its pod containers' cgroups and the v2 init leaf's processes; its thaw releases them all", async () => {
+    const sb = hybrid({ v2Freeze: false });
+    const v1 = sb.dirOf('freezer') as string;
+    fs.writeFileSync(path.join(v1, 'cgroup.procs'), '');
+    fs.mkdirSync(path.join(v1, 'init'));
+    fs.writeFileSync(path.join(v1, 'init', 'cgroup.procs'), `${INIT}\n55\n`);
+    const cg = podCgroup(sb, '91\n');
+    await freezeSandbox({ id: 'sb1', cgroup: sb, podCgroups: [cg] }, { keep: [INIT], prefer: 'v1', timeoutMs: 1_000 });
+    expect(fs.readFileSync(path.join(v1, 'containers', 'cgroup.procs'), 'utf8')).toBe('55');
+    expect(fs.readFileSync(path.join(v1, 'containers', 'freezer.state'), 'utf8')).toBe('FROZEN');
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'utf8')).toBe('FROZEN');
+    await thawSandbox({ id: 'sb1', cgroup: sb, podCgroups: [cg] }, { timeoutMs: 1_000 });
+    expect(fs.readFileSync(path.join(v1, 'containers', 'freezer.state'), 'utf8')).toBe('THAWED');
+    expect(fs.readFileSync(path.join(cg.dirOf('freezer') as string, 'freezer.state'), 'utf8')).toBe('THAWED');
+    // The sandbox's removal takes every directory nested in it, the pod container's included.
+    await sb.remove(1_000);
+    for (const d of [...sb.paths, ...cg.paths]) expect(fs.existsSync(d)).toBe(false);
   });
 });
