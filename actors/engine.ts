@@ -10,7 +10,7 @@ import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { NativeFacade } from '../native/facade';
 import type { MessageOf, ProcessPlan } from '../protocols/messages';
-import { Kind, ProcState } from '../protocols/messages';
+import { CLONE, Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
 import type { OciHooks } from '../specs/oci';
@@ -74,6 +74,7 @@ import { closedWritable, openStdinFifo, tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { removeFile, removeTree } from './remove-tree';
+import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -316,6 +317,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     const where = this.podCgroupPath(rt, containerId, bundle);
+    const { pidNsOf } = podNamespaces(bundle.config, this.podView(rt), containerId);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
@@ -334,7 +336,7 @@ class PaddockEngine implements Engine {
       native: this.native,
       log: rt.log,
     });
-    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}) });
+    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
     try {
       this.prepareStdio(rt, containerId, containerId, stdio);
     } catch (e) {
@@ -387,7 +389,10 @@ class PaddockEngine implements Engine {
     }
     const cr = rt.containers.get(containerId) as ContainerRuntime;
     if (!cr.plan) {
-      // Registered by another process and its bundle could not be planned again here.
+      // Registered by another process and its bundle could not be planned again here
+      // (or names namespaces by path, which need the running sandbox to resolve).
+      const { pidNsOf } = podNamespaces(cr.bundle.config, this.podView(rt), containerId);
+      if (pidNsOf) cr.pidNsOf = pidNsOf;
       cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
     }
     // A container with its own cgroup is moved into it while held before its execve
@@ -926,7 +931,8 @@ class PaddockEngine implements Engine {
       const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
       // A container created by another process and not started yet: plan it again.
       // Its log files are reused; a stdin FIFO lost its writer with that process.
-      if (bundle.rootfs) {
+      // One that shares a pod's pid namespace is planned when it is started (above).
+      if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
         try {
           cr.plan = this.containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
         } catch {
@@ -1356,8 +1362,19 @@ class PaddockEngine implements Engine {
   }
 
   private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-    const plan = planContainer(c.bundle, stdio, { containerId: c.id });
+    let plan = planContainer(c.bundle, stdio, { containerId: c.id });
+    // A pod's shared process namespace (0024): made in that container's, not a new one.
+    if (c.pidNsOf) plan = { ...plan, pidNsOf: c.pidNsOf, nsFlags: (plan.nsFlags ?? 0) & ~CLONE.NEWPID };
     return c.noPivot ? { ...plan, noPivot: true } : plan;
+  }
+
+  /** What podNamespaces needs to know of a sandbox: its init and its containers with a process, root first. */
+  private podView(rt: Runtime): PodSandboxView {
+    const s = this.summary(rt);
+    const rootId = rt.actor.getSnapshot().context.rootContainerId;
+    const live = s.containers.filter((c) => c.hostPid !== undefined && c.status !== 'stopped' && c.status !== 'failed');
+    const ordered = [...live.filter((c) => c.id === rootId), ...live.filter((c) => c.id !== rootId)];
+    return { sandboxId: rt.id, initPid: s.pid ?? 0, containers: ordered.map((c) => ({ id: c.id, hostPid: c.hostPid as number })) };
   }
 
   private closeContainerStdio(c: ContainerRuntime | undefined): void {

@@ -89,6 +89,8 @@ export interface ContainerRuntime {
   releasing?: HeldRelease;
   /** Released by startRoot just before the machines' start, which then only records it. */
   releasedEarly?: boolean;
+  /** A pod container sharing this container's pid namespace (actors/pod-namespaces.ts). */
+  pidNsOf?: string;
   stdinFd?: number;
   streams?: StdioHandles;
   /** A pod container's own cgroup (actors/pod-cgroups.ts, decision 0022); never the root's. */

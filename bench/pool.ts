@@ -175,7 +175,7 @@ export async function benchIdle(engine: Engine, bundle: string, count: number, l
   };
 }
 
-interface MemoryPoint {
+export interface MemoryPoint {
   readonly sandboxes: number;
   /** Bytes resident, from the page tables (smaps_rollup): process.memoryUsage().rss reads
    *  the kernel's cached counters, which lag behind frees by megabytes. */
@@ -186,7 +186,7 @@ interface MemoryPoint {
   readonly youngKiB: number;
 }
 
-async function settledMemory(sandboxes: number): Promise<MemoryPoint> {
+export async function settledMemory(sandboxes: number): Promise<MemoryPoint> {
   await new Promise((r) => setTimeout(r, 500));
   global.gc?.();
   global.gc?.();

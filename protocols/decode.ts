@@ -200,6 +200,7 @@ function plan(v: View): ProcessPlan {
     hold: v.bool(T.HOLD),
     hooks: list(v.all<Field[]>(T.HOOK).map((h) => hook(new View(h)))),
     hookState: v.str(T.HOOK_STATE),
+    pidNsOf: v.str(T.PID_NS_OF),
   });
 }
 

@@ -47,6 +47,7 @@ export const Tag = {
   OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
   CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83, HELD_EXEC: 84,
   HOOK: 85, HOOK_KIND: 86, HOOK_PATH: 87, HOOK_TIMEOUT: 88, HOOK_STATE: 89,
+  PID_NS_OF: 90,
 } as const;
 
 /** HOOK_KIND values: when paddock-init runs the hook inside the container. */
@@ -189,6 +190,12 @@ export interface ProcessPlan {
    * without `status` and `pid`; init adds both before the closing brace.
    */
   readonly hookState?: string;
+  /**
+   * Container plans only: the id of a running container of the sandbox whose pid
+   * namespace this container joins instead of getting one of its own (a pod's shared
+   * process namespace). Its NS_FLAGS then carry no CLONE_NEWPID.
+   */
+  readonly pidNsOf?: string;
 }
 
 export interface ProcRow {

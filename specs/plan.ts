@@ -109,8 +109,15 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
   (config.linux?.namespaces ?? []).forEach((ns, i) => {
     const flag = SANDBOX_NAMESPACES.find(([type]) => type === ns.type)?.[1];
     if (flag === undefined) {
-      // pid, mount, cgroup: the validator refuses a path for them; plans may be built
-      // from configs that skipped it.
+      if (ns.type === 'pid' && ns.path !== undefined && ns.path !== '') {
+        throw new SpecError(
+          'ECONFIG_UNSUPPORTED',
+          `linux.namespaces[${i}].path: joining an existing pid namespace is not supported for a sandbox: paddock-init must be pid 1 of a pid namespace of its own to reap what the sandbox starts (a container added to a sandbox may share one of its containers')`,
+          { field: `linux.namespaces[${i}].path` },
+        );
+      }
+      // mount, cgroup: the validator refuses a path for them; plans may be built from
+      // configs that skipped it.
       if (ns.path !== undefined && ns.path !== '') {
         throw new SpecError('ECONFIG_UNSUPPORTED', `linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported`, {
           field: `linux.namespaces[${i}].path`,

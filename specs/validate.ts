@@ -220,10 +220,11 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
 /**
  * Namespace types that cannot be given by path, and why. net, ipc, uts and user can:
  * the sandbox's paddock-init joins them at launch (native/c/lib/launch.c,
- * docs/decisions/0013 and 0021).
+ * docs/decisions/0013 and 0021). pid can for a container added to a sandbox (a pod's
+ * shared process namespace, actors/pod-namespaces.ts); a sandbox's own config with one
+ * is refused when it is planned (specs/plan.ts), since only there is it known which.
  */
 const UNJOINABLE: Readonly<Record<string, string>> = {
-  pid: 'paddock-init must be pid 1 of a pid namespace of its own to reap what the sandbox starts',
   mount: 'paddock-init gives each container a mount namespace of its own with its rootfs; joining one per container is not implemented',
   cgroup: 'paddock-init gives each container a cgroup namespace of its own; joining one per container is not implemented',
   time: 'time namespaces are not supported',

@@ -60,7 +60,7 @@ enum pd_tag {
   PD_T_CONSOLE_SOCKET = 80, PD_T_CONSOLE_ROWS = 81, PD_T_CONSOLE_COLS = 82, PD_T_HOLD = 83,
   PD_T_HELD_EXEC = 84,
   PD_T_HOOK = 85, PD_T_HOOK_KIND = 86, PD_T_HOOK_PATH = 87, PD_T_HOOK_TIMEOUT = 88,
-  PD_T_HOOK_STATE = 89,
+  PD_T_HOOK_STATE = 89, PD_T_PID_NS_OF = 90,
 };
 
 /* HOOK_KIND: when paddock-init runs a container hook. */
@@ -150,6 +150,9 @@ struct pd_plan {
   uint32_t console_rows, console_cols;
   /* START_CONTAINER only: stop before execve until the next START_CONTAINER. */
   uint32_t hold;
+  /* START_CONTAINER only: join the pid namespace of this running container of the
+   * sandbox (a pod's shared process namespace) instead of making one; NULL: none. */
+  const char *pid_ns_of;
   /* Container hooks, in order, and the state JSON object they read on stdin (minus
    * "status" and "pid", which init adds before its closing brace). */
   struct pd_hook *hooks;

@@ -60,6 +60,12 @@ export const GOOD: Readonly<Record<string, Message>> = {
     cid: 'c',
     plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, rootfs: '/r' },
   },
+  // A pod container in the pid namespace of container `pause` (NS_FLAGS without NEWPID).
+  'start-container-shared-pid': {
+    type: 'START_CONTAINER',
+    cid: 'app',
+    plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, rootfs: '/r', nsFlags: 0x20000, pidNsOf: 'pause' },
+  },
   'exec': {
     type: 'EXEC',
     cid: 'web-1',
@@ -255,6 +261,7 @@ export const BAD: Readonly<Record<string, Buffer>> = {
     cid, field(T.PID, u32(1)), field(T.HOST_PID, u32(2)), field(T.KIND, u32(1)),
   ]))),
   'bad-hold-in-exec': message(EXEC, cid, plan(field(T.HOLD, u32(1)))),
+  'bad-pid-ns-of-in-exec': message(EXEC, cid, plan(field(T.PID_NS_OF, 'pause'))),
   'bad-hold-value': message(START, cid, plan(field(T.HOLD, u32(2)))),
   'bad-sysctl-in-exec': message(EXEC, cid, plan(field(T.SYSCTL, 'net.ipv4.ip_forward=1'))),
   'bad-rlimit-without-hard': message(START, cid, plan(field(T.RLIMIT, Buffer.concat([

@@ -158,4 +158,29 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     expect(state('pod3').status).toBe('running');
     expect(fs.readdirSync(root)).toEqual(['pod3']);
   });
+
+  test("shareProcessNamespace: CRI's pid path (/proc/<sandbox pid>/ns/pid) puts the container in the pod's first container's pid namespace", () => {
+    expect(cli('run', '-d', '--bundle', bundle(['sleep', '60']), 'pod4').code).toBe(0);
+    const podPid = state('pod4').pid;
+    const app = makeBundle({
+      // Exit 0 only if pid 1 here is the pod's `sleep 60`.
+      args: ['sh', '-c', 'c=$(tr "\\0" " " < /proc/1/cmdline); [ "$c" = "sleep 60 " ] || exit 3'],
+      extra: (c) => {
+        c.annotations = { [TYPE]: 'container', [SANDBOX]: 'pod4' };
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${podPid}/ns/pid` } : n));
+      },
+    });
+    bundles.push(app);
+    const r = cli('run', '--bundle', app.dir, 'sharer');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    // Without the path: a pid namespace of its own, where pid 1 is the shell.
+    const alone = makeBundle({
+      args: ['sh', '-c', 'c=$(tr "\\0" " " < /proc/1/cmdline); [ "$c" = "sleep 60 " ] || exit 3'],
+      extra: (c) => {
+        c.annotations = { [TYPE]: 'container', [SANDBOX]: 'pod4' };
+      },
+    });
+    bundles.push(alone);
+    expect(cli('run', '--bundle', alone.dir, 'loner').code).toBe(3);
+  });
 });

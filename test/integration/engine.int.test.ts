@@ -160,6 +160,64 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(engine.list().find((s) => s.id === sid)?.containers.map((c) => c.id)).toEqual([sid]);
   });
 
+  test("a pid namespace by path shares a pod's: the sandbox's means its first container's, a container's means that one's", async () => {
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sleep', '30']));
+    await engine.startRoot(sid);
+    const script = 'echo "$(readlink /proc/self/ns/pid) $(tr "\\0" " " < /proc/1/cmdline)"; exec sleep 30';
+    const withPidPath = (p: string | undefined) =>
+      fx.bundle({
+        args: ['sh', '-c', script],
+        extra: (c) => {
+          if (p !== undefined) c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: p } : n));
+        },
+      });
+    const read = async (name: string) =>
+      poll(() => {
+        const text = fs.readFileSync(path.join(stateDir, sid, 'logs', `${name}.stdout`), 'utf8');
+        return text.includes('\n') ? text.trim() : undefined;
+      }, 10_000, `${name} output`);
+    const nsOf = (hostPid: number) => fs.readlinkSync(`/proc/${hostPid}/ns/pid`);
+    const rootHostPid = engine.list().find((x) => x.id === sid)?.containers.find((c) => c.id === sid)?.hostPid as number;
+    // CRI's path: /proc/<the sandbox's pid>/ns/pid, which is paddock-init's namespace.
+    await engine.startContainer(sid, 'shared', withPidPath(`/proc/${h.pid}/ns/pid`));
+    expect(await read('shared')).toBe(`${nsOf(rootHostPid)} sleep 30`);
+    const own = await engine.startContainer(sid, 'own', withPidPath(undefined));
+    expect(await read('own')).toMatch(/^pid:\[\d+\] sh -c /);
+    expect(nsOf(own.hostPid)).not.toBe(nsOf(rootHostPid));
+    const next = await engine.startContainer(sid, 'next', withPidPath(`/proc/${own.hostPid}/ns/pid`));
+    expect(await read('next')).toBe(`${nsOf(own.hostPid)} sleep 30`);
+    expect(next.pid).toBeGreaterThan(1);
+
+    // Any other pid namespace is refused at add, and nothing of the container is left.
+    await expect(engine.startContainer(sid, 'host', withPidPath(`/proc/${process.pid}/ns/pid`))).rejects.toMatchObject({
+      code: 'ECONFIG_UNSUPPORTED',
+      context: { field: 'linux.namespaces[0].path' },
+    });
+    await expect(engine.startContainer(sid, 'gone', withPidPath('/proc/999999999/ns/pid'))).rejects.toMatchObject({ code: 'ELAUNCH_STEP', context: { step: 'namespace_path' } });
+    // The network, ipc and uts namespaces are the sandbox's: a path to the sandbox's own is
+    // accepted (CRI gives them), another is refused instead of being ignored.
+    const netPath = (p: string) =>
+      fx.bundle({
+        args: ['true'],
+        extra: (c) => {
+          c.linux!.namespaces = [...c.linux!.namespaces!.filter((n) => n.type !== 'network'), { type: 'network', path: p }];
+        },
+      });
+    await expect(engine.startContainer(sid, 'hostnet', netPath(`/proc/${process.pid}/ns/net`))).rejects.toMatchObject({
+      code: 'ECONFIG_UNSUPPORTED',
+      message: expect.stringContaining("shares the sandbox's network namespace"),
+    });
+    const same = await engine.startContainer(sid, 'podnet', netPath(`/proc/${h.pid}/ns/net`));
+    expect(await engine.wait(sid, same.containerId, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    await engine.destroyContainer(sid, 'podnet');
+    expect(engine.list().find((x) => x.id === sid)?.containers.map((c) => c.id).sort()).toEqual(['next', 'own', sid, 'shared'].sort());
+    // A sandbox cannot be given one: its paddock-init must be pid 1 of its own.
+    const sid2 = id();
+    await expect(engine.createSandbox(sid2, withPidPath(`/proc/${h.pid}/ns/pid`))).rejects.toMatchObject({ code: 'ECONFIG_UNSUPPORTED' });
+    expect(fs.existsSync(path.join(stateDir, sid2))).toBe(false);
+  });
+
   test('addContainer registers a container (created) that startContainer starts later; its id is reusable after destroy', async () => {
     const sid = id();
     await engine.createSandbox(sid, bundle(['sleep', '60']));

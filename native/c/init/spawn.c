@@ -341,9 +341,20 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   }
 
   if (exec_ct == NULL) {
+    struct pi_container *pid_owner = NULL;
+
     if (plan->rootfs == NULL) {
       r = pi_fail(e, "rootfs", EINVAL, "START_CONTAINER plan without ROOTFS");
       goto out;
+    }
+    if (plan->pid_ns_of != NULL) {
+      /* A pod's shared process namespace: the container is made in the namespace of
+       * a running container (the pod's first), as an exec is, but with its own rootfs. */
+      pid_owner = pi_find_container(plan->pid_ns_of);
+      if (pid_owner == NULL || pid_owner->root == NULL || pid_owner->root->state != PD_STATE_RUNNING) {
+        r = pi_fail(e, "pid_ns_of", ESRCH, plan->pid_ns_of);
+        goto out;
+      }
     }
     ct = pi_new_container(cid, plan->ns_flags);
     if (ct == NULL) {
@@ -354,7 +365,20 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
                                     CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET);
     /* The rootfs setup needs its own mount namespace, whatever the plan says. */
     clone_flags |= CLONE_NEWNS;
+    if (pid_owner != NULL) {
+      clone_flags &= ~(uint64_t)CLONE_NEWPID;
+      ct->ns_flags &= ~(uint32_t)CLONE_NEWPID;
+      /* As for an exec: pid_ns_for_children of this thread only, undone after clone3. */
+      if (setns(pid_owner->root->pidfd, CLONE_NEWPID) < 0) {
+        r = pi_fail(e, "setns_pid", errno, pid_owner->cid);
+        goto out_ct;
+      }
+    }
     r = spawn_child(&l, clone_flags, &pidfd, &pid, e);
+    if (pid_owner != NULL && setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
+      /* Every later START would land in the other container: not survivable. */
+      abort();
+    }
   } else {
     l.join_pidfd = exec_ct->root->pidfd;
     l.join_flags = CLONE_NEWNS | (exec_ct->ns_flags & CLONE_NEWCGROUP);

@@ -10,6 +10,7 @@ const plan = { args: ['/bin/sh'], env: ['A=1'], uid: 0, gid: 0 };
 const SAMPLES: Message[] = [
   { type: 'PING' },
   { type: 'START_CONTAINER', cid: 'a', plan: { ...plan, rootfs: '/r', rootfsPropagation: 0n } },
+  { type: 'START_CONTAINER', cid: 'b', plan: { ...plan, rootfs: '/r', nsFlags: 0x20000, pidNsOf: 'a' } },
   { type: 'EXEC', cid: 'a', plan: { ...plan, env: [], umask: 0, terminal: true } },
   { type: 'PROCESSES' },
   { type: 'PROCESSES', cid: '' },

@@ -131,7 +131,8 @@ describe('planSandbox', () => {
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
     const config = spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; });
-    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace');
+    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace is not supported for a sandbox');
+    expect(() => planSandbox({ config: spec((c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }) } as Bundle)).toThrow('joining an existing mount namespace');
   });
 
   it('joins a user namespace by path: no maps to write, the spec\'s to match, the rest made inside it', () => {

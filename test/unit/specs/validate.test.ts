@@ -168,9 +168,7 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
-    ['pid namespace path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }, 'linux.namespaces[0].path'],
     ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
-    ['pid namespace path', (c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }, 'linux.namespaces[0].path'],
     ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
     ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
@@ -279,6 +277,10 @@ describe('validateConfig: process security fields are accepted', () => {
       c.process.oomScoreAdj = -100;
       c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536', 'fs.mqueue.msg_max': '20', 'kernel.sem': '250 32000 32 128' };
     }, userns))).toEqual([]);
+  });
+
+  it('a pid namespace by path passes the validator: a pod container may share one (the sandbox refuses it when planned)', () => {
+    expect(findConfigProblems(spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; }))).toEqual([]);
   });
 
   it('an empty capability object (drop everything) is accepted', () => {
