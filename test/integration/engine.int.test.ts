@@ -126,14 +126,19 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
   });
 
-  test("paddock-init sizes nng's thread pools for one CPU, whatever the host has", async () => {
+  test("paddock-init sizes nng's thread pools for one CPU, whatever the host has, and starts no name resolver", async () => {
     const sid = id();
     const h = await engine.createSandbox(sid, bundle(['sleep', '60']));
     const names = fs.readdirSync(`/proc/${h.pid}/task`).map((t) => fs.readFileSync(`/proc/${h.pid}/task/${t}/comm`, 'utf8').trim());
     const count = (n: string) => names.filter((x) => x === n).length;
-    // nng: two task threads and one timer thread per CPU it is told of (native/c/init/ncpu.c).
+    // nng: two task threads and one timer thread per CPU it is told of, and no resolver
+    // (native/c/init/nng-threads.c); the control channel works without it.
     expect(count('nng:task')).toBe(2);
     expect(count('nng:aio:expire')).toBe(1);
+    expect(count('nng:resolver')).toBe(0);
+    expect(names.length).toBe(7);
+    await engine.startRoot(sid);
+    expect((await engine.processes(sid, sid)).map((p) => p.kind)).toEqual(['container']);
   });
 
   test('a second container shares net, ipc and uts but not mounts or pids', async () => {
