@@ -166,6 +166,30 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(fs.readdirSync(state)).toEqual([]);
   });
 
+  test("a podman pod: its containers join the infra container's namespaces by path; pod rm --force removes every sandbox", () => {
+    // podman's default infra image (k8s.gcr.io/pause) is not on this host: the busybox
+    // rootfs with a /pause script is one.
+    const infra = path.join(dir, 'infra');
+    // Symlinks as they are (busybox's applets): fs.cpSync would make them absolute host paths.
+    fs.cpSync(ROOTFS, infra, { recursive: true, verbatimSymlinks: true });
+    fs.writeFileSync(path.join(infra, 'pause'), '#!/bin/sh\nexec sleep 100000\n', { mode: 0o755 });
+    expect(spawnSync('tar', ['-C', infra, '-cf', `${infra}.tar`, '.'], { timeout: 30_000 }).status).toBe(0);
+    expect(podman(['import', `${infra}.tar`, 'localhost/paddock-infra'])).toMatchObject({ code: 0 });
+    expect(podman(['pod', 'create', '--name', 'pp1', '--network', 'none', '--infra-image', 'localhost/paddock-infra', '--infra-command', '/pause'])).toMatchObject({ code: 0 });
+    expect(podman(['run', '-d', '--name', 'pa', '--pod', 'pp1', IMAGE, 'sleep', '100'])).toMatchObject({ code: 0 });
+    const netOf = (name: string) => podman(['exec', name, 'readlink', '/proc/self/ns/net']).stdout.trim();
+    const infraId = podman(['pod', 'inspect', '--format', '{{.InfraContainerID}}', 'pp1']).stdout.trim();
+    expect(netOf('pa')).toBe(netOf(infraId));
+    const r = podman(['run', '--rm', '--pod', 'pp1', IMAGE, 'sh', '-c', 'readlink /proc/self/ns/net; hostname; exit 4']);
+    expect(r).toMatchObject({ code: 4, stdout: `${netOf('pa')}\npp1\n` });
+    // One sandbox per podman container (infra, pa), joined by path: not one paddock pod.
+    expect(fs.readdirSync(state)).toHaveLength(2);
+    // --time 0: a sleep that is pid 1 of its namespace ignores the SIGTERM podman sends first.
+    expect(podman(['pod', 'rm', '--force', '--time', '0', 'pp1'])).toMatchObject({ code: 0 });
+    expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
+    expect(fs.readdirSync(state)).toEqual([]);
+  });
+
   test('pause / unpause (paddock pause / resume), and rm --force of a paused container', () => {
     const d = podman(['run', '-d', '--name', 'p1', ...RUN, IMAGE, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.05; done']);
     expect(d).toMatchObject({ code: 0 });
