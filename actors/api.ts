@@ -39,6 +39,13 @@ export interface EngineOptions {
    */
   readonly reattach?: boolean;
   /**
+   * false: sandboxes are attached without connecting their control and event channels,
+   * for callers that only read what they find (`paddock state`, `paddock list`): a
+   * sandbox's status then comes from its machines, exits.log and init's pidfd, and any
+   * command that needs init fails with ECONTROL ("attached read-only"). Default true.
+   */
+  readonly attachChannels?: boolean;
+  /**
    * How long a call waits for another process that holds a sandbox's lock (default 0:
    * fail at once with ELOCKED). The CLI waits, so concurrent calls are serialised.
    */

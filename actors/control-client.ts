@@ -1,4 +1,4 @@
-import * as nano from 'nanomsg';
+import type * as nano from 'nanomsg';
 import { decode } from '../protocols/decode';
 import { encode } from '../protocols/encode';
 import type { Message, MessageOf } from '../protocols/messages';
@@ -54,7 +54,7 @@ export class ControlClient {
 
   private open(): nano.NanoSocket {
     // Reconnect fast: init binds its socket a few ms after we may first connect.
-    const sock = nano.socket('req', { reconn: 1, maxreconn: 10 });
+    const sock = nanomsg().socket('req', { reconn: 1, maxreconn: 10 });
     sock.on('data', (buf: Buffer) => {
       if (sock === this.sock) this.onReply(buf);
     });
@@ -155,6 +155,15 @@ export class ControlClient {
     cur.reject(err);
     this.pump();
   }
+}
+
+/**
+ * The nanomsg addon, loaded by the first socket: a CLI call that reads state only
+ * (`paddock state`, attachChannels false) never opens one, and loading it costs ~15 ms.
+ */
+export function nanomsg(): typeof nano {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('nanomsg') as typeof nano;
 }
 
 /** A request's wire form, for `ControlClient.request(req, timeoutMs, bytes)`. */

@@ -38,7 +38,7 @@ import type {
 } from './api';
 import { ControlClient, encodeRequest } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
-import { PaddockError, SpecError, StateError } from './errors';
+import { ChannelError, PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
 import { HeldRelease, stillHeld } from './held-release';
@@ -991,7 +991,7 @@ class PaddockEngine implements Engine {
         rt.pidfd = this.native.pidfdOpen(hostPid);
         rt.initAlive = true;
         rt.watchToken = this.watcher.watch(rt.pidfd, () => this.onInitExit(rt));
-        await connectChannels(rt, this.requestTimeout, (m) => this.onEvent(rt, m));
+        if (this.options.attachChannels !== false) await connectChannels(rt, this.requestTimeout, (m) => this.onEvent(rt, m));
       } catch (e) {
         rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
       }
@@ -999,7 +999,7 @@ class PaddockEngine implements Engine {
     // Whatever else happened while no supervisor ran is in exits.log.
     this.exits.readLog(rt);
     if (rt.initAlive) this.reconcileReleased(rt, snapshot.context?.initHostPid as number);
-    this.startHealth(rt);
+    if (this.options.attachChannels !== false) this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
       this.exits.reportLost(rt);
@@ -1571,6 +1571,9 @@ class PaddockEngine implements Engine {
   }
 
   private control(rt: Runtime): ControlClient {
+    if (rt.initAlive && !rt.control && this.options.attachChannels === false) {
+      throw new ChannelError('ECONTROL', `sandbox ${rt.id} is attached read-only (attachChannels: false): no channel to its paddock-init`, { sandboxId: rt.id });
+    }
     if (!rt.initAlive || !rt.control) {
       throw new StateError('ESANDBOX_DEAD', `sandbox ${rt.id} is not running (its paddock-init has exited)`, { sandboxId: rt.id });
     }

@@ -1,7 +1,8 @@
-import * as nano from 'nanomsg';
+import type * as nano from 'nanomsg';
 import { Observable, Subject } from 'rxjs';
 import { decode } from '../protocols/decode';
 import type { Message } from '../protocols/messages';
+import { nanomsg } from './control-client';
 import type { Logger } from './logger';
 
 /**
@@ -17,7 +18,7 @@ export class EventSubscriber {
   private closed = false;
 
   constructor(socketPath: string, private readonly log: Logger) {
-    this.sock = nano.socket('sub', { reconn: 1, maxreconn: 10 });
+    this.sock = nanomsg().socket('sub', { reconn: 1, maxreconn: 10 });
     this.sock.on('data', (buf: Buffer) => {
       try {
         this.subject.next(decode(buf));

@@ -7,7 +7,12 @@ export interface CliContext {
   readonly logFile?: string;
   readonly logFormat: 'text' | 'json';
   readonly debug: boolean;
-  engine(): Promise<Engine>;
+  /**
+   * The engine, made on first use. `readOnly`: sandboxes are attached without their
+   * control and event channels (EngineOptions.attachChannels), for commands that only
+   * report what they find; the first call decides for the whole process.
+   */
+  engine(opts?: { readOnly?: boolean }): Promise<Engine>;
   close(): Promise<void>;
 }
 
@@ -23,7 +28,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
     ...(globals.log ? { logFile: globals.log } : {}),
     logFormat: globals.logFormat === 'json' ? 'json' : 'text',
     debug: globals.debug ?? false,
-    async engine() {
+    async engine(opts = {}) {
       if (!engine) {
         // Loaded only by commands that need it: the engine pulls in xstate, rxjs,
         // nanomsg and ffi-rs, which `spec`, `features` and `--version` never pay for.
@@ -38,6 +43,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
           logger: cliLogger(globals),
           initStderr: 'ignore',
           ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
+          ...(opts.readOnly ? { attachChannels: false } : {}),
         });
       }
       return engine;

@@ -12,7 +12,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   ]);
   const format = str(p, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw new UsageError(`invalid format option ${format}: table or json`);
-  const engine = await ctx.engine();
+  // Read-only: attaching every sandbox connects no channel to any init.
+  const engine = await ctx.engine({ readOnly: true });
   const ids = fs.existsSync(ctx.root)
     ? fs
         .readdirSync(ctx.root, { withFileTypes: true })

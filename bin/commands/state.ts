@@ -4,7 +4,8 @@ import { ociState, resolveAttached } from './common';
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const [id] = expectPositionals(parseArgs(argv, []), 'state', ['container-id']) as [string];
-  const r = await resolveAttached(await ctx.engine(), ctx.root, id);
+  // Read-only: no channel to init is connected (nor nanomsg loaded) to report a state.
+  const r = await resolveAttached(await ctx.engine({ readOnly: true }), ctx.root, id);
   process.stdout.write(`${JSON.stringify(ociState(r.summary, r.containerId), null, 2)}\n`);
   return 0;
 }

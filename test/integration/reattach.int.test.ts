@@ -37,6 +37,30 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(await n.wait('r1', 'r1', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
   });
 
+  test('attachChannels false: a reader sees statuses and exits without connecting to init, and cannot command it', async () => {
+    const a = await t.open();
+    await a.createSandbox('ro', t.bundle(['sleep', '60']));
+    await a.startRoot('ro');
+    const b = await a.startContainer('ro', 'b', t.bundle(['sh', '-c', 'exit 6']));
+    await a.wait('ro', b.containerId, { timeoutMs: 10_000 });
+    await a.close();
+
+    const r = await t.open({ attachChannels: false, reattach: false });
+    await r.attach('ro');
+    const s = r.list().find((x) => x.id === 'ro');
+    expect(s?.status).toBe('running');
+    expect(s?.containers.find((c) => c.id === 'b')).toMatchObject({ status: 'stopped', exit: { exitCode: 6 } });
+    // No channel: a command for init is refused, and nothing was connected to it.
+    await expect(r.processes('ro', 'ro')).rejects.toMatchObject({ code: 'ECONTROL', message: expect.stringContaining('read-only') });
+    await r.close();
+
+    // A full engine afterwards finds the sandbox as it was, and can command it.
+    const n = await t.open();
+    expect((await n.processes('ro', 'ro')).map((p) => p.kind)).toEqual(['container']);
+    await n.signal('ro', 'ro', 'SIGKILL');
+    expect(await n.wait('ro', 'ro', { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+  });
+
   test('each exit is reported once across supervisors: what the first reported is not repeated, what happened between is', async () => {
     const a = await t.open();
     await a.createSandbox('once', t.bundle(['sleep', '60']));
