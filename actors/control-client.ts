@@ -89,10 +89,14 @@ export class ControlClient {
   }
 
   private drop(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.cancelIdle();
     this.sock?.close();
     this.sock = undefined;
+  }
+
+  private cancelIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   private pump(): void {
@@ -106,8 +110,7 @@ export class ControlClient {
       }
       return;
     }
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.cancelIdle();
     const sock = (this.sock ??= this.open());
     const timer = setTimeout(() => {
       // A peer that swallowed a request may never answer on this socket again; the next

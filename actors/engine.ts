@@ -291,13 +291,10 @@ class PaddockEngine implements Engine {
       throw new StateError('EINVALID_STATE', `cannot start container ${rootId}: it is ${String(root.value)}`, { sandboxId, containerId: rootId, verb: 'start', state: String(root.value) });
     }
     // The start is decided (the machines accept it): a held root is released now, and
-    // the machines' transitions run while the kernel does its execve (0020).
-    const rootActor = this.containerActor(rt, rootId);
-    if (root?.value === 'created' && rootActor.getSnapshot().can({ type: 'start' })) {
-      const c = rt.containers.get(rootId);
-      // (A root container has no cgroup of its own to be placed in first: pod containers do.)
-      if (c && !c.cgroup && this.releaseHeld(rt, c, rootActor.getSnapshot().context.prepared)) c.releasedEarly = true;
-    }
+    // the machines' transitions run while the kernel does its execve (0020). A root
+    // container has no cgroup of its own to be placed in first; pod containers do.
+    const c = rt.containers.get(rootId);
+    if (c && root?.value === 'created' && root.can({ type: 'start' }) && this.releaseHeld(rt, c, root.context.prepared)) c.releasedEarly = true;
     rt.actor.send({ type: 'start' });
     const handle = await this.awaitStarted(rt, rootId);
     await this.runPoststartHooks(rt);
@@ -731,7 +728,8 @@ class PaddockEngine implements Engine {
     if (!c.getSnapshot().can({ type: verb })) {
       throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: it is ${String(c.getSnapshot().value)}`, { sandboxId, containerId, verb, state: String(c.getSnapshot().value) });
     }
-    const host = { sandboxId, containerId, ...(rt.containers.get(containerId)?.cgroup ? { cgroup: rt.containers.get(containerId)?.cgroup as SandboxCgroup } : {}) };
+    const cgroup = rt.containers.get(containerId)?.cgroup;
+    const host = { sandboxId, containerId, ...(cgroup ? { cgroup } : {}) };
     if (verb === 'pause') await freezeContainer(host, { timeoutMs: this.requestTimeout });
     else await thawContainer(host, { timeoutMs: this.requestTimeout });
     c.send({ type: verb });
