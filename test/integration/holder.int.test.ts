@@ -100,7 +100,14 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
     process.kill(hostPid, 'SIGKILL');
     // Dead, not merely signalled: a kill that lands while the start is under way is a
     // start followed by an exit (the release cannot tell them apart, as runc's cannot).
-    await poll(() => (!fs.existsSync(`/proc/${hostPid}`) || /\) [ZX] /.test(fs.readFileSync(`/proc/${hostPid}/stat`, 'utf8')) ? true : undefined), 10_000, 'the held process dead');
+    const dead = () => {
+      try {
+        return /\) [ZX] /.test(fs.readFileSync(`/proc/${hostPid}/stat`, 'utf8'));
+      } catch {
+        return true; // reaped already (ENOENT): one read, no window between a check and a read
+      }
+    };
+    await poll(() => (dead() ? true : undefined), 10_000, 'the held process dead');
     const err = await fx.engine.startRoot(id).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: expect.stringMatching(/^(EINVALID_STATE|ELAUNCH_STEP)$/), message: expect.stringMatching(/stopped|exited before its start|exited while held/) });
     await poll(() => (fx.engine.list().find((s) => s.id === id)?.containers[0]?.status === 'stopped' ? true : undefined), 10_000, 'the container stopped');
