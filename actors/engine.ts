@@ -38,7 +38,7 @@ import type {
 } from './api';
 import { ControlClient, encodeRequest } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
-import { ChannelError, PaddockError, SpecError, StateError } from './errors';
+import { ChannelError, PaddockError, SpecError, StateError, restoreError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
 import { HeldRelease, stillHeld } from './held-release';
@@ -46,12 +46,12 @@ import { podContainerCgroupPath, resolveCgroupsPath, type CgroupsPathOptions } f
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, type CgroupLayout, type SandboxCgroup } from './cgroups';
 import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
-import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup } from './pod-cgroups';
+import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
 import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
 import { ExitReports, toExit } from './exit-reports';
-import { withConsole } from './console';
+import { checkConsole, withConsole } from './console';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
@@ -75,6 +75,9 @@ import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { removeFile, removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
+import { deferred } from './deferred';
+
+export { deferred, type Deferred } from './deferred';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -1623,31 +1626,6 @@ class PaddockEngine implements Engine {
 }
 
 /** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
-/**
- * runc's rule: a terminal needs a console socket to send its master to, and a
- * console socket without a terminal is a mistake. The socket must exist already (the
- * caller listens on it), which is checked before anything is created.
- */
-function checkConsole(terminal: boolean, consoleSocket: string | undefined, context: { sandboxId: string; containerId?: string }): void {
-  if (terminal && consoleSocket === undefined) {
-    throw new PaddockError('ECONSOLE', 'process.terminal needs a console socket (--console-socket) to send the terminal to', context);
-  }
-  if (!terminal && consoleSocket !== undefined) {
-    throw new PaddockError('ECONSOLE', 'a console socket needs process.terminal: true', { ...context, path: String(consoleSocket) });
-  }
-  if (consoleSocket === undefined) return;
-  if (typeof consoleSocket !== 'string' || !path.isAbsolute(consoleSocket)) {
-    throw new PaddockError('ECONSOLE', `console socket must be an absolute path, got ${JSON.stringify(consoleSocket)}`, context);
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(consoleSocket);
-  } catch (e) {
-    throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} does not exist`, { ...context, path: consoleSocket }, e);
-  }
-  if (!st.isSocket()) throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} is not a unix socket`, { ...context, path: consoleSocket });
-}
-
 function refuseHooks(bundle: Bundle): void {
   for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
     // createContainer/startContainer travel in the container's own plan and run
@@ -1664,29 +1642,6 @@ function refuseHooks(bundle: Bundle): void {
 function freezerHost(rt: Runtime): FreezerHost {
   const podCgroups = [...rt.containers.values()].flatMap((c) => (c.cgroup ? [c.cgroup] : []));
   return { id: rt.id, ...(rt.cgroup ? { cgroup: rt.cgroup } : {}), podCgroups };
-}
-
-/**
- * kill --all on a container with its own cgroup: every process in it, also those
- * init never saw (forked by the container's own processes). SIGKILL through
- * cgroup.kill where there is one; best effort, as the processes may be exiting.
- */
-function signalCgroup(cg: SandboxCgroup, signo: number): void {
-  if (signo === 9) {
-    try {
-      cg.kill();
-      return;
-    } catch {
-      // no cgroup.kill: one by one below
-    }
-  }
-  for (const pid of cg.pids()) {
-    try {
-      process.kill(pid, signo);
-    } catch {
-      // gone
-    }
-  }
 }
 
 function reattachedStdio(paths: SandboxPaths, name: string, mode: StdioMode): Parameters<typeof planContainer>[1] {
@@ -1719,34 +1674,6 @@ function toStatus(value: string): LifecycleStatus {
   }
 }
 
-
-function restoreError(
-  info: { code: string; message: string; step?: string; errno?: number; field?: string; path?: string } | undefined,
-  sandboxId: string,
-  fallback: 'ELAUNCH_STEP' | 'ECONTROL',
-  containerId?: string,
-): PaddockError {
-  const code = (info?.code ?? fallback) as ConstructorParameters<typeof PaddockError>[0];
-  return new PaddockError(code, info?.message ?? 'failed', {
-    sandboxId,
-    ...(containerId ? { containerId } : {}),
-    ...(info?.step ? { step: info.step } : {}),
-    ...(info?.errno !== undefined ? { errno: info.errno } : {}),
-    ...(info?.field !== undefined ? { field: info.field } : {}),
-    ...(info?.path !== undefined ? { path: info.path } : {}),
-  });
-}
-
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(v: T): void;
-}
-
-export function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 function closeQuietly(fd: number): void {
   try {
