@@ -1,19 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
 import { createActor, fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
 import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
-import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { NativeFacade } from '../native/facade';
 import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import { CLONE, Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
-import type { OciHooks } from '../specs/oci';
 import type {
   CommandOutput,
   EngineCommand,
@@ -36,21 +33,19 @@ import type {
   StartContainerOptions,
   StdioHandles,
 } from './api';
-import { ControlClient, encodeRequest } from './control-client';
+import { encodeRequest } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
-import { ChannelError, PaddockError, SpecError, StateError, restoreError } from './errors';
-import { createRootLogger, type Logger } from './logger';
+import { PaddockError, SpecError, StateError, restoreError } from './errors';
+import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { HeldRelease, stillHeld } from './held-release';
-import { podContainerCgroupPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
+import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
-import { detectLayout, type CgroupLayout, type SandboxCgroup } from './cgroups';
 import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
 import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
-import { PidfdWatcher } from './pidfd-watcher';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
-import { ExitReports, toExit } from './exit-reports';
+import { toExit } from './exit-reports';
 import { checkConsole, withConsole } from './console';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
@@ -58,7 +53,6 @@ import { parseSignal } from './signals';
 import { PoolRegistry } from './pool';
 import {
   SandboxPaths,
-  STATE_VERSION,
   acquireLock,
   acquireLockLocked,
   listSandboxIds,
@@ -66,8 +60,6 @@ import {
   processParent,
   processStartTime,
   releaseLock,
-  saveSandboxLocked,
-  type PersistedSandbox,
   type StdioMode,
 } from './state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio';
@@ -76,11 +68,9 @@ import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type Sup
 import { removeFile, removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
 import { deferred } from './deferred';
+import { EngineCore } from './engine-core';
 
 export { deferred, type Deferred } from './deferred';
-
-/** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
-const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
 
 /**
  * Creates an engine over a state directory. When the directory already holds
@@ -94,35 +84,45 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 }
 
 class PaddockEngine implements Engine {
-  private readonly subject = new Subject<EngineEvent>();
-  readonly events$ = this.subject.asObservable();
-  private readonly log: Logger;
-  private readonly stateDir: string;
-  private readonly runtimes = new Map<string, Runtime>();
-  /** OCI hooks of each sandbox's root container (persisted in state.json; actors/hooks.ts). */
-  private readonly hooks = new Map<string, Hooks>();
-  private readonly supervisor = createActor(supervisorMachine);
-  private nativeImpl: NativeFacade | undefined;
-  private watcherImpl: PidfdWatcher | undefined;
-  private closed = false;
+  readonly events$: Observable<EngineEvent>;
+  /** The sandboxes, their native facade and their state writes, shared with the modules this engine uses. */
+  private readonly core: EngineCore;
+  /** The core's runtime table (the same Map), under the name tests look it up by. */
+  private readonly runtimes: Map<string, Runtime>;
   private readonly shutdownParticipants = new Set<(mode: 'detach' | 'stop') => Promise<void> | void>();
-  private readonly machine: typeof sandboxMachine;
   /** Restart policies (actors/supervision.ts); fed by this engine's events. */
   private readonly supervision: Supervision;
   /** Warm pools (actors/pool.ts); built on this engine's own commands. */
   private readonly pools: PoolRegistry;
 
-  constructor(private readonly options: EngineOptions) {
+  constructor(options: EngineOptions) {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
-    this.stateDir = options.stateDir;
-    this.log = options.logger ?? createRootLogger();
-    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o711 });
+    const log = options.logger ?? createRootLogger();
+    fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
-    fs.chmodSync(this.stateDir, 0o711);
-    this.supervisor.start();
-    this.supervision = new Supervision(this, this.stateDir, this.log, (e) => this.subject.next(e));
+    fs.chmodSync(options.stateDir, 0o711);
+    this.core = new EngineCore(options, log, () =>
+      sandboxMachine.provide({
+        actors: {
+          launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
+          destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
+          freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
+            freezeSandbox(freezerHost(this.core.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.core.requestTimeout }),
+          ),
+          thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(this.core.mustRuntime(input.sandboxId)), { timeoutMs: this.core.requestTimeout })),
+          container: containerMachine.provide({
+            actors: {
+              startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
+            },
+          }),
+        },
+      }),
+    );
+    this.runtimes = this.core.runtimes;
+    this.events$ = this.core.subject.asObservable();
+    this.supervision = new Supervision(this, this.core.stateDir, log, (e) => this.core.emit(e));
     this.supervision.inspect = options.inspect;
     this.pools = new PoolRegistry({
       createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
@@ -130,55 +130,10 @@ class PaddockEngine implements Engine {
       destroy: (id) => this.destroy(id),
       list: () => this.list(),
       events$: this.events$,
-      publish: (e) => this.subject.next(e),
-      log: this.log,
+      publish: (e) => this.core.emit(e),
+      log,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
-    this.machine = sandboxMachine.provide({
-      actors: {
-        launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
-        destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
-        freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
-          freezeSandbox(freezerHost(this.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.requestTimeout }),
-        ),
-        thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(this.mustRuntime(input.sandboxId)), { timeoutMs: this.requestTimeout })),
-        container: containerMachine.provide({
-          actors: {
-            startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
-          },
-        }),
-      },
-    });
-  }
-
-  /** State writes go through the native exchange: no ext4 flush on each one (decision 0016). */
-  private readonly replaceFile = (tmp: string, target: string): void => this.native.replaceFile(tmp, target);
-  /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
-  private readonly exits = new ExitReports({
-    emit: (e) => this.subject.next(e),
-    persist: (rt) => this.persist(rt),
-    replaceFile: this.replaceFile,
-  });
-
-  private get native(): NativeFacade {
-    if (!this.nativeImpl) {
-      if (this.options.native) this.nativeImpl = this.options.native;
-      else {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { loadNative } = require('../native/ffi') as { loadNative: () => NativeFacade };
-        this.nativeImpl = loadNative();
-      }
-    }
-    return this.nativeImpl;
-  }
-
-  private cgroupsPathOptions(sandboxId: string, bundleDir: string): CgroupsPathOptions {
-    return {
-      systemd: this.options.systemdCgroup === true,
-      systemdRunning: this.options.systemdRunning ?? fs.existsSync('/run/systemd/system'),
-      sandboxId,
-      bundleDir,
-    };
   }
 
   /**
@@ -188,36 +143,26 @@ class PaddockEngine implements Engine {
    */
   private podCgroupPath(rt: Runtime, containerId: string, bundle: Bundle) {
     const sandboxRel = rt.cgroup?.relPath ?? rt.cgroupsPath?.relPath ?? '';
-    return podContainerCgroupPath(bundle.config.linux?.cgroupsPath, sandboxRel, containerId, { ...this.cgroupsPathOptions(rt.id, bundle.dir), sandboxId: rt.id });
-  }
-
-  /** Where cgroups are mounted (EngineOptions.cgroups, else the host's, detected once). */
-  private get cgroupLayout(): CgroupLayout | false {
-    return this.options.cgroups ?? detectLayout();
-  }
-
-  private get watcher(): PidfdWatcher {
-    if (!this.watcherImpl) this.watcherImpl = new PidfdWatcher(this.native);
-    return this.watcherImpl;
+    return podContainerCgroupPath(bundle.config.linux?.cgroupsPath, sandboxRel, containerId, { ...this.core.cgroupsPathOptions(rt.id, bundle.dir), sandboxId: rt.id });
   }
 
   // ---------------------------------------------------------------- commands
 
   async createSandbox(id: string, bundleDir: string, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
-    this.ensureOpen();
+    this.core.ensureOpen();
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = this.checkStdio(opts.stdio);
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
-    const paths = new SandboxPaths(this.stateDir, id);
+    const paths = new SandboxPaths(this.core.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
     // Validation happens before anything is created, so bad input changes nothing.
     const bundle = await loadBundle(bundleDir);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
-    checkLsmFields(bundle.config, this.log.child({ sandboxId: id }), this.options.lsms);
-    const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.cgroupsPathOptions(id, bundle.dir));
+    checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
+    const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.core.cgroupsPathOptions(id, bundle.dir));
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
@@ -225,7 +170,7 @@ class PaddockEngine implements Engine {
     const rt: Runtime = {
       id,
       paths,
-      log: this.log.child({ sandboxId: id }),
+      log: this.core.log.child({ sandboxId: id }),
       bundle,
       owner: { uid: 0, gid: 0 },
       containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>(), ...(opts.noPivot ? { noPivot: true } : {}) }]]),
@@ -244,17 +189,17 @@ class PaddockEngine implements Engine {
       cgroupsPath,
     };
     this.runtimes.set(id, rt);
-    this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
+    this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
     const actor = this.startSandboxActor(rt, { input: { sandboxId: id, bundleDir: bundle.dir } });
     const snap = await waitFor(actor, (s) => s.value !== 'creating', { timeout: 60_000 });
     if (snap.value === 'failed') {
       const error = snap.context.error;
-      await this.forget(rt, true);
+      await this.core.forget(rt, true);
       throw restoreError(error, id, 'ELAUNCH_STEP');
     }
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
-    if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.hooks.set(id, bundle.config.hooks);
-    this.persistNow(rt);
+    if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.core.hooks.set(id, bundle.config.hooks);
+    this.core.persistNow(rt);
     if (opts.consoleSocket !== undefined) {
       try {
         await this.holdWithConsole(rt, rootId, opts.consoleSocket);
@@ -284,8 +229,8 @@ class PaddockEngine implements Engine {
   }
 
   async startRoot(sandboxId: string): Promise<ContainerHandle> {
-    const rt = this.get(sandboxId);
-    this.requireCan(rt, { type: 'start' }, 'start');
+    const rt = this.core.get(sandboxId);
+    this.core.requireCan(rt, { type: 'start' }, 'start');
     const rootId = rt.actor.getSnapshot().context.rootContainerId as string;
     // A prepared root whose held process died (killed, or its sandbox's exit seen) is
     // stopped: as runc, it cannot be started, rather than "started" into its exit.
@@ -305,7 +250,7 @@ class PaddockEngine implements Engine {
   }
 
   async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
-    const rt = this.get(sandboxId);
+    const rt = this.core.get(sandboxId);
     if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
     const stdio = this.checkStdio(opts.stdio);
     const restart = this.supervision.validate(opts.restart);
@@ -313,19 +258,19 @@ class PaddockEngine implements Engine {
     if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
-    this.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
+    this.core.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     const where = this.podCgroupPath(rt, containerId, bundle);
     const { pidNsOf } = podNamespaces(bundle.config, this.podView(rt), containerId);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
-    checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
+    checkLsmFields(bundle.config, rt.log.child({ containerId }), this.core.options.lsms);
     if (rt.containers.has(containerId)) {
       throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
     }
     // Its own cgroup, limits applied, before anything else is made (decision 0022).
     const cgroup = makePodCgroup({
-      layout: this.cgroupLayout,
+      layout: this.core.cgroupLayout,
       sandbox: rt.cgroup,
       paths: rt.paths,
       sandboxId,
@@ -333,7 +278,7 @@ class PaddockEngine implements Engine {
       where,
       resources: bundle.config.linux?.resources,
       userns: [rt.bundle, bundle].some((b) => (b.config.linux?.namespaces ?? []).some((n) => n.type === 'user')),
-      native: this.native,
+      native: this.core.native,
       log: rt.log,
     });
     rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
@@ -345,7 +290,7 @@ class PaddockEngine implements Engine {
       throw e;
     }
     rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
-    this.persistNow(rt);
+    this.core.persistNow(rt);
     this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
     if (opts.consoleSocket !== undefined) {
       try {
@@ -366,7 +311,7 @@ class PaddockEngine implements Engine {
   }
 
   async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
-    const rt = this.get(sandboxId);
+    const rt = this.core.get(sandboxId);
     const registered = rt.containers.has(containerId) && rt.actor.getSnapshot().context.containers[containerId] !== undefined;
     if (!registered && bundleDir === undefined) {
       throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
@@ -378,7 +323,7 @@ class PaddockEngine implements Engine {
     if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
       throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: use startRoot`, { sandboxId, containerId, verb: 'startContainer' });
     }
-    const c = this.containerActor(rt, containerId);
+    const c = this.core.containerActor(rt, containerId);
     if (!c.getSnapshot().can({ type: 'start' }) || !rt.actor.getSnapshot().can({ type: 'container.start', containerId })) {
       throw new StateError('EINVALID_STATE', `cannot start container ${containerId}: it is ${String(c.getSnapshot().value)} in a ${String(rt.actor.getSnapshot().value)} sandbox`, {
         sandboxId,
@@ -411,14 +356,14 @@ class PaddockEngine implements Engine {
         this.supervision.drop(sandboxId, containerId);
         if (cr.cgroup) await removePodCgroup(cr.cgroup, rt.paths, containerId, rt.log);
       }
-      this.persistNow(rt);
+      this.core.persistNow(rt);
       throw e;
     }
   }
 
   async execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
-    const rt = this.get(sandboxId);
-    const c = this.containerActor(rt, containerId);
+    const rt = this.core.get(sandboxId);
+    const c = this.core.containerActor(rt, containerId);
     if (!c.getSnapshot().can({ type: 'exec' })) {
       throw new StateError('EINVALID_STATE', `cannot exec into container ${containerId}: it is ${c.getSnapshot().value as string}`, {
         sandboxId,
@@ -450,11 +395,11 @@ class PaddockEngine implements Engine {
     let reply: MessageOf<'OK'>;
     try {
       reply = terminal
-        ? await withConsole(this.native, this.requestTimeout, rt, opts.consoleSocket as string, (endpoint) =>
-            this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, terminal: true, consoleSocket: endpoint } }),
-          (r) => this.control(rt).request({ type: 'SIGNAL', cid: containerId, signo: 9, pid: r.pid as number }).then(() => undefined),
+        ? await withConsole(this.core.native, this.core.requestTimeout, rt, opts.consoleSocket as string, (endpoint) =>
+            this.core.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, terminal: true, consoleSocket: endpoint } }),
+          (r) => this.core.control(rt).request({ type: 'SIGNAL', cid: containerId, signo: 9, pid: r.pid as number }).then(() => undefined),
           )
-        : await this.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
+        : await this.core.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
     } catch (e) {
       io.close();
       throw e;
@@ -476,16 +421,16 @@ class PaddockEngine implements Engine {
     // Its exit may have been delivered before it was registered (see pendingExits).
     const child = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
     if (child?.getSnapshot().value === 'exited') done.resolve();
-    this.persistNow(rt);
+    this.core.persistNow(rt);
     const streams = io.streams(done.promise);
     rt.log.child({ containerId }).debug({ pid, hostPid, step: 'exec' }, 'exec started');
     return { pid, hostPid, ...(streams ?? {}) };
   }
 
   async processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]> {
-    const rt = this.get(sandboxId);
-    this.containerActor(rt, containerId);
-    const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
+    const rt = this.core.get(sandboxId);
+    this.core.containerActor(rt, containerId);
+    const reply = await this.core.control(rt).request({ type: 'PROCESSES', cid: containerId });
     const out: ProcessEntry[] = [];
     const seen = new Set<number>();
     for (const row of reply.procs ?? []) {
@@ -510,9 +455,9 @@ class PaddockEngine implements Engine {
   }
 
   async event(sandboxId: string, containerId: string): Promise<ContainerStats> {
-    const rt = this.get(sandboxId);
-    this.containerActor(rt, containerId);
-    const reply = await this.control(rt).request({ type: 'PROCESSES', cid: containerId });
+    const rt = this.core.get(sandboxId);
+    this.core.containerActor(rt, containerId);
+    const reply = await this.core.control(rt).request({ type: 'PROCESSES', cid: containerId });
     const roots = (reply.procs ?? []).filter((r) => r.state === ProcState.RUNNING).map((r) => r.hostPid);
     // The root container is measured by the sandbox's cgroup (with init, and the pod
     // containers nested in it); a pod container by its own (decision 0022); one without
@@ -532,8 +477,8 @@ class PaddockEngine implements Engine {
   }
 
   async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
-    const rt = this.get(sandboxId);
-    const c = this.containerActor(rt, containerId);
+    const rt = this.core.get(sandboxId);
+    const c = this.core.containerActor(rt, containerId);
     const stopped = waitFor(c, (s) => s.value === 'stopped', { timeout: opts.timeoutMs ?? Infinity });
     // List, then watch — concurrently: the exit event usually wins, and a WAIT sent to an
     // init that is exiting would only be answered by the channel closing.
@@ -543,7 +488,7 @@ class PaddockEngine implements Engine {
   }
 
   async waitPid(sandboxId: string, pid: number, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
-    const rt = this.get(sandboxId);
+    const rt = this.core.get(sandboxId);
     if (!Number.isInteger(pid) || pid <= 0) throw new PaddockError('EINVALID_ARGUMENT', `invalid pid ${pid}`, { sandboxId });
     const ref = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
     if (!ref) throw new StateError('EPROCESS_NOT_FOUND', `no process ${pid} in sandbox ${sandboxId}`, { sandboxId, pid });
@@ -551,10 +496,10 @@ class PaddockEngine implements Engine {
     const exited = waitFor(ref, (s: { value: unknown }) => s.value === 'exited', { timeout: opts.timeoutMs ?? Infinity });
     if (exec && rt.initAlive && ref.getSnapshot().value !== 'exited') {
       // List, then watch (concurrently, as in wait()).
-      this.control(rt)
+      this.core.control(rt)
         .request({ type: 'WAIT_PID', cid: exec.containerId, pid })
         .then((r) => {
-          if (r.state === ProcState.EXITED) this.exits.deliver(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
+          if (r.state === ProcState.EXITED) this.core.exits.deliver(rt, exec.containerId, pid, 'exec', toExit(r.exitCode, r.signal));
         })
         .catch(() => undefined); // init may be exiting; the pidfd path delivers from exits.log
     }
@@ -563,9 +508,9 @@ class PaddockEngine implements Engine {
   }
 
   async signal(sandboxId: string, containerId: string, signal: string | number, opts: { pid?: number; all?: boolean } = {}): Promise<void> {
-    const rt = this.get(sandboxId);
+    const rt = this.core.get(sandboxId);
     const signo = parseSignal(signal);
-    const c = this.containerActor(rt, containerId);
+    const c = this.core.containerActor(rt, containerId);
     if (!c.getSnapshot().can({ type: 'signal' })) {
       throw new StateError('EINVALID_STATE', `cannot signal container ${containerId}: it is ${String(c.getSnapshot().value)}`, {
         sandboxId,
@@ -576,7 +521,7 @@ class PaddockEngine implements Engine {
     }
     this.supervision.userSignal(sandboxId, containerId, signo, opts);
     try {
-      await this.control(rt).request({
+      await this.core.control(rt).request({
         type: 'SIGNAL',
         cid: containerId,
         signo,
@@ -597,8 +542,8 @@ class PaddockEngine implements Engine {
   }
 
   async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
-    const rt = this.get(sandboxId);
-    const c = this.containerActor(rt, containerId);
+    const rt = this.core.get(sandboxId);
+    const c = this.core.containerActor(rt, containerId);
     const sandboxState = String(rt.actor.getSnapshot().value);
     if (sandboxState === 'paused' || sandboxState === 'pausing' || sandboxState === 'resuming') {
       // Its processes are frozen: resume first, or destroy the whole sandbox.
@@ -617,17 +562,17 @@ class PaddockEngine implements Engine {
     killFrozenContainer(cgroup);
     // A container that was only added (never started) has nothing in paddock-init.
     if (rt.initAlive && c.getSnapshot().value !== 'created') {
-      await this.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
+      await this.core.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
     }
     if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
-    this.exits.readLog(rt);
+    this.core.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
     this.closeContainerStdio(rt.containers.get(containerId));
     rt.containers.get(containerId)?.held?.dispose();
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
     this.removeContainerFiles(rt, containerId);
-    this.persistNow(rt);
+    this.core.persistNow(rt);
   }
 
   /** The stdin FIFOs and log files of a destroyed container and its exec'd processes, so its id can be used again. */
@@ -648,7 +593,7 @@ class PaddockEngine implements Engine {
   }
 
   async destroy(sandboxId: string): Promise<void> {
-    const rt = this.get(sandboxId);
+    const rt = this.core.get(sandboxId);
     this.supervision.userStop(sandboxId);
     if (!rt.actor.getSnapshot().can({ type: 'destroy' })) {
       // Already being destroyed by a concurrent call: wait for that one.
@@ -657,12 +602,12 @@ class PaddockEngine implements Engine {
       rt.actor.send({ type: 'destroy' });
       const snap = await waitFor(rt.actor, (s) => s.status === 'done' || s.value === 'failed', { timeout: 30_000 });
       if (snap.status !== 'done') throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
-      const hooks = this.hooks.get(sandboxId);
-      await this.forget(rt, false);
+      const hooks = this.core.hooks.get(sandboxId);
+      await this.core.forget(rt, false);
       await this.runPoststopHooks(rt, hooks);
       return;
     }
-    await this.forget(rt, false);
+    await this.core.forget(rt, false);
   }
 
   isRunning(sandboxId: string): boolean {
@@ -675,8 +620,8 @@ class PaddockEngine implements Engine {
   }
 
   logs(sandboxId: string, containerId: string, opts: LogsOptions = {}): Readable {
-    const rt = this.get(sandboxId);
-    const c = this.containerActor(rt, containerId);
+    const rt = this.core.get(sandboxId);
+    const c = this.core.containerActor(rt, containerId);
     const stream = opts.stream ?? 'stdout';
     let name = containerId;
     let done: Promise<unknown>;
@@ -694,8 +639,8 @@ class PaddockEngine implements Engine {
   }
 
   async stacks(sandboxId: string): Promise<string> {
-    const rt = this.get(sandboxId);
-    const reply = await this.control(rt).request({ type: 'STACKS' });
+    const rt = this.core.get(sandboxId);
+    const reply = await this.core.control(rt).request({ type: 'STACKS' });
     return reply.text ?? '';
   }
 
@@ -714,7 +659,7 @@ class PaddockEngine implements Engine {
   }
 
   private isRootOf(sandboxId: string, containerId: string): boolean {
-    return this.get(sandboxId).actor.getSnapshot().context.rootContainerId === containerId;
+    return this.core.get(sandboxId).actor.getSnapshot().context.rootContainerId === containerId;
   }
 
   /**
@@ -722,8 +667,8 @@ class PaddockEngine implements Engine {
    * whole), and only from running (pause) or paused (resume), as runc says it.
    */
   private async freezeOrThawContainer(sandboxId: string, containerId: string, verb: 'pause' | 'resume'): Promise<void> {
-    const rt = this.get(sandboxId);
-    const c = this.containerActor(rt, containerId);
+    const rt = this.core.get(sandboxId);
+    const c = this.core.containerActor(rt, containerId);
     const sandboxState = String(rt.actor.getSnapshot().value);
     if (sandboxState !== 'running') {
       throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: sandbox ${sandboxId} is ${sandboxState}`, { sandboxId, containerId, verb, state: sandboxState });
@@ -733,19 +678,19 @@ class PaddockEngine implements Engine {
     }
     const cgroup = rt.containers.get(containerId)?.cgroup;
     const host = { sandboxId, containerId, ...(cgroup ? { cgroup } : {}) };
-    if (verb === 'pause') await freezeContainer(host, { timeoutMs: this.requestTimeout });
-    else await thawContainer(host, { timeoutMs: this.requestTimeout });
+    if (verb === 'pause') await freezeContainer(host, { timeoutMs: this.core.requestTimeout });
+    else await thawContainer(host, { timeoutMs: this.core.requestTimeout });
     c.send({ type: verb });
-    this.persistNow(rt);
+    this.core.persistNow(rt);
   }
 
   private async freezeOrThaw(sandboxId: string, verb: 'pause' | 'resume', busy: string, want: string): Promise<void> {
-    const rt = this.get(sandboxId);
-    this.requireCan(rt, { type: verb }, verb);
+    const rt = this.core.get(sandboxId);
+    this.core.requireCan(rt, { type: verb }, verb);
     rt.actor.send({ type: verb });
     // The freezer bounds its own wait (requestTimeoutMs); this only guards a wedged actor.
-    const snap = await waitFor(rt.actor, (s) => s.value !== busy, { timeout: this.requestTimeout * 4 });
-    this.persistNow(rt);
+    const snap = await waitFor(rt.actor, (s) => s.value !== busy, { timeout: this.core.requestTimeout * 4 });
+    this.core.persistNow(rt);
     if (snap.value !== want) {
       if (snap.context.error) throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
       throw new StateError('EINVALID_STATE', `cannot ${verb} sandbox ${sandboxId}: it is ${String(snap.value)}`, { sandboxId, verb, state: String(snap.value) });
@@ -753,7 +698,7 @@ class PaddockEngine implements Engine {
   }
 
   async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
-    this.get(sandboxId);
+    this.core.get(sandboxId);
     throw new PaddockError('ENOT_SUPPORTED', 'checkpoint is not supported yet', { sandboxId, verb: 'checkpoint' });
   }
 
@@ -762,9 +707,9 @@ class PaddockEngine implements Engine {
   }
 
   supervise(spec: SupervisorSpec): SupervisorHandle {
-    this.ensureOpen();
+    this.core.ensureOpen();
     const driver = engineLeafDriver(this);
-    const tree = createSupervisorTree(spec, this.options.inspect ? { ...driver, inspect: this.options.inspect } : driver);
+    const tree = createSupervisorTree(spec, this.core.options.inspect ? { ...driver, inspect: this.core.options.inspect } : driver);
     // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
     // so after 'detach' their sandboxes run on unsupervised.
     this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));
@@ -772,31 +717,31 @@ class PaddockEngine implements Engine {
   }
 
   async pool(name: string, opts: PoolOptions): Promise<Pool> {
-    this.ensureOpen();
+    this.core.ensureOpen();
     return this.pools.create(name, opts);
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.core.closed) return;
     // Idle pool members have no owner once the engine is gone (docs/decisions/0016).
     await this.pools.drainAll();
-    this.closed = true;
+    this.core.closed = true;
     this.supervision.close();
     for (const rt of this.runtimes.values()) {
-      this.persistNow(rt);
-      this.detach(rt);
+      this.core.persistNow(rt);
+      this.core.detach(rt);
       releaseLock(rt.paths);
       rt.actor.stop();
     }
     this.runtimes.clear();
-    this.hooks.clear();
-    this.watcherImpl?.close();
-    this.supervisor.send({ type: 'close' });
-    this.subject.complete();
+    this.core.hooks.clear();
+    this.core.closeWatcher();
+    this.core.supervisor.send({ type: 'close' });
+    this.core.subject.complete();
   }
 
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {
-    this.ensureOpen();
+    this.core.ensureOpen();
     return runCommands(this, commands$);
   }
 
@@ -818,7 +763,7 @@ class PaddockEngine implements Engine {
     if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
       throw new PaddockError('EINVALID_ARGUMENT', 'graceMs must be a number >= 0', { field: 'graceMs' });
     }
-    this.ensureOpen();
+    this.core.ensureOpen();
     // Nothing may restart or refill what is being stopped ('detach' keeps the restart
     // state on disk for the next engine; close() persists it).
     if (mode === 'stop') this.supervision.stopAll();
@@ -828,7 +773,7 @@ class PaddockEngine implements Engine {
       try {
         await fn(mode);
       } catch (e) {
-        this.log.warn({ err: e }, 'shutdown: a supervisor did not stop cleanly');
+        this.core.log.warn({ err: e }, 'shutdown: a supervisor did not stop cleanly');
       }
     }
     for (const rt of this.runtimes.values()) {
@@ -848,7 +793,7 @@ class PaddockEngine implements Engine {
         if (rt.initAlive && (await stopSandbox(rt, graceMs, {
           signal: (cid, sig) => this.signal(rt.id, cid, sig, { all: true }),
           resume: () => this.resume(rt.id),
-          killInit: () => rt.pidfd !== undefined && this.native.pidfdSendSignal(rt.pidfd, 9),
+          killInit: () => rt.pidfd !== undefined && this.core.native.pidfdSendSignal(rt.pidfd, 9),
         }))) killed.push(rt.id);
         else stopped.push(rt.id);
         await this.destroy(rt.id).catch((e) => rt.log.warn({ err: e }, 'shutdown: destroy failed'));
@@ -871,14 +816,14 @@ class PaddockEngine implements Engine {
    * (`kill`, `stop`) are not held up for as long as the exec'd process runs.
    */
   release(sandboxId: string): void {
-    const rt = this.get(sandboxId);
-    this.persistNow(rt);
+    const rt = this.core.get(sandboxId);
+    this.core.persistNow(rt);
     rt.observer = true;
     releaseLock(rt.paths);
   }
 
   async attach(sandboxId: string): Promise<void> {
-    this.ensureOpen();
+    this.core.ensureOpen();
     if (this.runtimes.has(sandboxId)) return;
     if (!isValidId(sandboxId)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(sandboxId)}`, { sandboxId: String(sandboxId) });
     await this.reattach(sandboxId);
@@ -887,21 +832,21 @@ class PaddockEngine implements Engine {
 
   /** Restores every sandbox found in the state dir (see createEngine). */
   async attachAll(): Promise<string[]> {
-    this.ensureOpen();
+    this.core.ensureOpen();
     await this.reattachAll();
     return [...this.runtimes.keys()].sort();
   }
 
   async reattachAll(): Promise<void> {
     this.supervision.load();
-    for (const id of listSandboxIds(this.stateDir)) {
+    for (const id of listSandboxIds(this.core.stateDir)) {
       if (this.runtimes.has(id)) continue;
       try {
         await this.reattach(id);
       } catch (e) {
         const err = e instanceof PaddockError ? e : new PaddockError('ESTATE_CORRUPT', (e as Error).message, { sandboxId: id });
-        this.log.warn({ sandboxId: id, err }, 'could not reattach sandbox');
-        this.subject.next({ type: 'error', sandboxId: id, error: err });
+        this.core.log.warn({ sandboxId: id, err }, 'could not reattach sandbox');
+        this.core.emit({ type: 'error', sandboxId: id, error: err });
       }
     }
     this.supervision.resume();
@@ -909,13 +854,13 @@ class PaddockEngine implements Engine {
 
   private async reattach(id: string): Promise<void> {
     if (!isValidId(id)) return;
-    const paths = new SandboxPaths(this.stateDir, id);
+    const paths = new SandboxPaths(this.core.stateDir, id);
     const saved = loadSandbox(paths);
     if (!saved) {
       this.removeHalfCreated(paths);
       return;
     }
-    await acquireLock(paths, this.options.lockTimeoutMs ?? 0);
+    await acquireLock(paths, this.core.options.lockTimeoutMs ?? 0);
     const snapshot = saved.snapshot as { context?: { bundleDir?: string; initHostPid?: number; initStartTime?: number } };
     const bundleDir = snapshot.context?.bundleDir ?? '';
     const containers = new Map<string, ContainerRuntime>();
@@ -945,7 +890,7 @@ class PaddockEngine implements Engine {
     const rt: Runtime = {
       id,
       paths,
-      log: this.log.child({ sandboxId: id }),
+      log: this.core.log.child({ sandboxId: id }),
       bundle: rootBundle ?? ({ dir: bundleDir } as unknown as Bundle),
       owner: { uid: saved.ownerUid, gid: saved.ownerGid },
       containers,
@@ -964,17 +909,17 @@ class PaddockEngine implements Engine {
     };
     this.runtimes.set(id, rt);
     const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
-    if (hooks !== undefined && hasHooks(hooks)) this.hooks.set(id, hooks);
-    this.supervisor.send({ type: 'sandbox.register', sandboxId: id });
+    if (hooks !== undefined && hasHooks(hooks)) this.core.hooks.set(id, hooks);
+    this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
     const actor = this.startSandboxActor(rt, { snapshot: saved.snapshot });
     for (const [key, ref] of Object.entries(actor.getSnapshot().children)) {
       if (!key.startsWith('pid-')) continue;
       const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
       rt.execs.set(ctx.pid, { name: `${ctx.containerId}.exec-?`, containerId: ctx.containerId, done: deferred<void>() });
     }
-    const cgroup = findCgroup(paths, this.cgroupLayout);
+    const cgroup = findCgroup(paths, this.core.cgroupLayout);
     if (cgroup) rt.cgroup = cgroup;
-    for (const [cid, cg] of findPodCgroups(paths, this.cgroupLayout)) {
+    for (const [cid, cg] of findPodCgroups(paths, this.core.cgroupLayout)) {
       const cr = containers.get(cid);
       if (cr) cr.cgroup = cg;
       // Made for a container whose add never finished (its supervisor died): nobody else has it (we hold the lock).
@@ -983,30 +928,30 @@ class PaddockEngine implements Engine {
     // What an earlier supervisor reported only updates the machines. Replayed before
     // init's pidfd is watched and its events are subscribed: either can read exits.log
     // (an exit, init's end) while the channels connect, and must start at the cursor.
-    this.exits.readLog(rt, this.exits.loadCursor(rt), true);
+    this.core.exits.readLog(rt, this.core.exits.loadCursor(rt), true);
     const hostPid = snapshot.context?.initHostPid;
     const alive =
       hostPid !== undefined && snapshot.context?.initStartTime !== undefined && processStartTime(hostPid) === snapshot.context.initStartTime;
     if (alive && hostPid !== undefined) {
       try {
-        rt.pidfd = this.native.pidfdOpen(hostPid);
+        rt.pidfd = this.core.native.pidfdOpen(hostPid);
         rt.initAlive = true;
-        rt.watchToken = this.watcher.watch(rt.pidfd, () => this.onInitExit(rt));
-        if (this.options.attachChannels !== false) await connectChannels(rt, this.requestTimeout, (m) => this.onEvent(rt, m));
+        rt.watchToken = this.core.watcher.watch(rt.pidfd, () => this.onInitExit(rt));
+        if (this.core.options.attachChannels !== false) await connectChannels(rt, this.core.requestTimeout, (m) => this.onEvent(rt, m));
       } catch (e) {
         rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
       }
     }
     // Whatever else happened while no supervisor ran is in exits.log.
-    this.exits.readLog(rt);
+    this.core.exits.readLog(rt);
     if (rt.initAlive) this.reconcileReleased(rt, snapshot.context?.initHostPid as number);
-    if (this.options.attachChannels !== false) this.startHealth(rt);
+    if (this.core.options.attachChannels !== false) this.startHealth(rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
-      this.exits.reportLost(rt);
+      this.core.exits.reportLost(rt);
       actor.send({ type: 'init.exited' });
     }
-    this.persistNow(rt);
+    this.core.persistNow(rt);
   }
 
   /**
@@ -1045,52 +990,52 @@ class PaddockEngine implements Engine {
       const [pidText, startText] = fs.readFileSync(paths.pidFile, 'utf8').trim().split(' ');
       const pid = Number(pidText);
       if (pid > 0 && processStartTime(pid) === Number(startText)) {
-        const fd = this.native.pidfdOpen(pid);
+        const fd = this.core.native.pidfdOpen(pid);
         try {
-          this.native.pidfdSendSignal(fd, 9);
+          this.core.native.pidfdSendSignal(fd, 9);
         } finally {
-          this.native.closeFd(fd);
+          this.core.native.closeFd(fd);
         }
       }
     } catch {
       // No pid file: init never started.
     }
-    this.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
+    this.core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
     // Found before the folder goes: its cgroup.json says where the cgroup is.
-    const cgroup = findCgroup(paths, this.cgroupLayout);
+    const cgroup = findCgroup(paths, this.core.cgroupLayout);
     removeTree(paths.dir);
     // Its cgroup too, once the killed init has left it.
     void cgroup
       ?.remove()
-      .catch((err: Error) => this.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
+      .catch((err: Error) => this.core.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   }
 
   // ---------------------------------------------------------------- effects (provided to machines)
 
   private async launch(sandboxId: string): Promise<LaunchedSandbox> {
-    const rt = this.mustRuntime(sandboxId);
+    const rt = this.core.mustRuntime(sandboxId);
     const root = rt.containers.get(sandboxId) as ContainerRuntime;
     const launched = await launchSandbox(rt, {
-      native: this.native,
-      watcher: this.watcher,
-      initPath: this.options.initPath,
-      requestTimeoutMs: this.requestTimeout,
+      native: this.core.native,
+      watcher: this.core.watcher,
+      initPath: this.core.options.initPath,
+      requestTimeoutMs: this.core.requestTimeout,
       onEvent: (m) => this.onEvent(rt, m),
       onInitExit: () => this.onInitExit(rt),
       rootStdio: rt.rootStdio,
-      ...(this.options.initStderr ? { initStderr: this.options.initStderr } : {}),
-      cgroups: this.cgroupLayout,
+      ...(this.core.options.initStderr ? { initStderr: this.core.options.initStderr } : {}),
+      cgroups: this.core.cgroupLayout,
     });
     this.prepareStdio(rt, root.id, root.id, root.stdio);
     return launched;
   }
 
   private async startProcess(sandboxId: string, containerId: string): Promise<{ pid: number; hostPid: number }> {
-    const rt = this.mustRuntime(sandboxId);
+    const rt = this.core.mustRuntime(sandboxId);
     const c = rt.containers.get(containerId);
     if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
     let reply: MessageOf<'OK'>;
-    const prepared = this.containerActor(rt, containerId).getSnapshot().context.prepared;
+    const prepared = this.core.containerActor(rt, containerId).getSnapshot().context.prepared;
     if (c.releasedEarly) {
       c.releasedEarly = false;
       if (prepared) return prepared;
@@ -1103,7 +1048,7 @@ class PaddockEngine implements Engine {
     if (this.releaseHeld(rt, c, prepared) && prepared) return prepared;
     const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
-      reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
+      reply = await this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
     } catch (e) {
       // A process that exits at once can take init down with it before the start reply
       // leaves (nng does not flush on exit). Its record in exits.log proves it started,
@@ -1151,8 +1096,8 @@ class PaddockEngine implements Engine {
   private async holdContainer(rt: Runtime, containerId: string): Promise<void> {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-    const reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
-    this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+    const reply = await this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+    this.core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     this.placeHeld(rt, c, reply.hostPid as number);
     this.encodeStart(c);
     this.takeRelease(rt, c, reply);
@@ -1175,7 +1120,7 @@ class PaddockEngine implements Engine {
   private takeRelease(rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
     if (reply.heldExec !== 1 || !reply.hostPid) return;
     try {
-      c.held = HeldRelease.take(this.native, reply.hostPid);
+      c.held = HeldRelease.take(this.core.native, reply.hostPid);
     } catch (e) {
       rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'no direct release; init will release the container');
     }
@@ -1190,10 +1135,10 @@ class PaddockEngine implements Engine {
     const c = rt.containers.get(containerId);
     if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
     const plan = c.plan;
-    const reply = await withConsole(this.native, this.requestTimeout, rt, consoleSocket, (endpoint) =>
-      this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
+    const reply = await withConsole(this.core.native, this.core.requestTimeout, rt, consoleSocket, (endpoint) =>
+      this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
     );
-    this.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+    this.core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
     this.placeHeld(rt, c, reply.hostPid as number);
     this.encodeStart(c);
     this.takeRelease(rt, c, reply);
@@ -1201,20 +1146,20 @@ class PaddockEngine implements Engine {
   }
 
   private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
-    this.exits.readLog(rt);
+    this.core.exits.readLog(rt);
     return rt.containerExits.get(containerId);
   }
 
   private async teardown(sandboxId: string): Promise<void> {
-    const rt = this.mustRuntime(sandboxId);
+    const rt = this.core.mustRuntime(sandboxId);
     // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
     killFrozen(freezerHost(rt));
     // Once init is gone with every process of its pid namespace, the pod containers'
     // cgroups are empty; they go before the sandbox's (a parent they share goes with it).
-    await destroySandboxResources(rt, this.native, () => this.exits.readLog(rt), async () => {
+    await destroySandboxResources(rt, this.core.native, () => this.core.exits.readLog(rt), async () => {
       for (const c of rt.containers.values()) if (c.cgroup) await removePodCgroup(c.cgroup, rt.paths, c.id, rt.log);
     });
-    if (rt.watchToken !== undefined) this.watcher.unwatch(rt.watchToken);
+    if (rt.watchToken !== undefined) this.core.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
     for (const c of rt.containers.values()) this.closeContainerStdio(c);
     for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
@@ -1229,30 +1174,26 @@ class PaddockEngine implements Engine {
 
   private onEvent(rt: Runtime, m: import('../protocols/messages').Message): void {
     // init appends every exit to exits.log before it publishes it, so the log has it now.
-    if (m.type === 'EV_EXITED') this.exits.readLog(rt);
+    if (m.type === 'EV_EXITED') this.core.exits.readLog(rt);
   }
 
   /** init's pidfd fired: every status is in exits.log by now (init writes before it exits). */
   private onInitExit(rt: Runtime): void {
     rt.initAlive = false;
     rt.watchToken = undefined;
-    this.exits.readLog(rt);
-    this.detach(rt);
+    this.core.exits.readLog(rt);
+    this.core.detach(rt);
     rt.initExited.resolve();
-    this.exits.reportLost(rt);
+    this.core.exits.reportLost(rt);
     if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private get requestTimeout(): number {
-    return this.options.requestTimeoutMs ?? 5_000;
-  }
-
   private startSandboxActor(rt: Runtime, opts: { input: { sandboxId: string; bundleDir: string } } | { snapshot: unknown }): Actor<typeof sandboxMachine> {
-    const actor = createActor(this.machine, {
+    const actor = createActor(this.core.machine, {
       ...(opts as object),
-      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
+      ...(this.core.options.inspect ? { inspect: this.core.options.inspect } : {}),
     } as Parameters<typeof createActor<typeof sandboxMachine>>[1]);
     rt.actor = actor;
     let last = '';
@@ -1263,8 +1204,8 @@ class PaddockEngine implements Engine {
         if (value !== last) {
           last = value;
           rt.log.debug({ state: value }, 'sandbox state');
-          this.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status: toStatus(value) });
-          this.subject.next({ type: 'state', sandboxId: rt.id, status: value });
+          this.core.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status: toStatus(value) });
+          this.core.emit({ type: 'state', sandboxId: rt.id, status: value });
         }
         for (const [cid, ref] of Object.entries(snap.children)) {
           // Invoked effect actors (launch, destroy) are children too; only machines we spawned have a status.
@@ -1275,7 +1216,7 @@ class PaddockEngine implements Engine {
           if (lastChild.get(cid) !== v) {
             lastChild.set(cid, v);
             const ctx = child.context as { containerId: string; pid?: number };
-            this.subject.next({
+            this.core.emit({
               type: 'state',
               sandboxId: rt.id,
               containerId: ctx.containerId,
@@ -1284,7 +1225,7 @@ class PaddockEngine implements Engine {
             });
           }
         }
-        this.persist(rt);
+        this.core.persist(rt);
       },
       error: (err) => rt.log.error({ err }, 'sandbox actor failed'),
     });
@@ -1293,7 +1234,7 @@ class PaddockEngine implements Engine {
   }
 
   private async awaitStarted(rt: Runtime, containerId: string): Promise<ContainerHandle> {
-    const c = this.containerActor(rt, containerId);
+    const c = this.core.containerActor(rt, containerId);
     const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
     const cr = rt.containers.get(containerId);
     const releasing = cr?.releasing;
@@ -1303,10 +1244,10 @@ class PaddockEngine implements Engine {
       releasing?.dispose();
       throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
     }
-    this.persistNow(rt);
+    this.core.persistNow(rt);
     // A failed execve after a direct release: the holder exits 127 and its exit record
     // stops the container, as any process that dies at once; the start reports the step.
-    if (releasing) await releasing.outcome(rt.id, containerId, this.requestTimeout);
+    if (releasing) await releasing.outcome(rt.id, containerId, this.core.requestTimeout);
     return {
       sandboxId: rt.id,
       containerId,
@@ -1333,7 +1274,7 @@ class PaddockEngine implements Engine {
         fs.chownSync(file, rt.owner.uid, rt.owner.gid);
         plan[s === 'stdout' ? 'stdoutPath' : 'stderrPath'] = file;
       }
-      const fifo = openStdinFifo(this.native, rt.paths.fifo(name), rt.owner.uid, rt.owner.gid);
+      const fifo = openStdinFifo(this.core.native, rt.paths.fifo(name), rt.owner.uid, rt.owner.gid);
       stdinFd = fifo.fd;
       stdin = fifo.stream;
       plan.stdinPath = rt.paths.fifo(name);
@@ -1414,89 +1355,14 @@ class PaddockEngine implements Engine {
   private async catchUpContainer(rt: Runtime, containerId: string): Promise<void> {
     if (!rt.initAlive) return;
     try {
-      const r = await this.control(rt).request({ type: 'WAIT', cid: containerId });
+      const r = await this.core.control(rt).request({ type: 'WAIT', cid: containerId });
       if (r.state === ProcState.EXITED) {
-        const pid = (this.containerActor(rt, containerId).getSnapshot().context.pid ?? 0) as number;
-        this.exits.deliver(rt, containerId, pid, 'container', toExit(r.exitCode, r.signal));
+        const pid = (this.core.containerActor(rt, containerId).getSnapshot().context.pid ?? 0) as number;
+        this.core.exits.deliver(rt, containerId, pid, 'container', toExit(r.exitCode, r.signal));
       }
     } catch {
       // Not started yet, or init is going away: the event channel or pidfd will tell.
     }
-  }
-
-  private persist(rt: Runtime): void {
-    if (rt.persistQueued) return;
-    rt.persistQueued = true;
-    // Coalesce the bursts of snapshots one command produces into one write.
-    setImmediate(() => {
-      rt.persistQueued = false;
-      this.persistNow(rt);
-    });
-  }
-
-  private persistNow(rt: Runtime): void {
-    // An observer (see release()) no longer owns the state file.
-    if (rt.observer) return;
-    const snap = rt.actor?.getSnapshot();
-    if (!snap || snap.status !== 'active' || !STABLE.has(String(snap.value))) return;
-    if (!fs.existsSync(rt.paths.dir)) return;
-    const containers: PersistedSandbox['containers'] = {};
-    for (const [cid, c] of rt.containers) containers[cid] = { bundleDir: c.bundle.dir, stdio: c.stdio, ...(c.noPivot ? { noPivot: true } : {}) };
-    try {
-      saveSandboxLocked(rt.paths, {
-        version: STATE_VERSION,
-        sandboxId: rt.id,
-        savedAt: new Date().toISOString(),
-        ownerUid: rt.owner.uid,
-        ownerGid: rt.owner.gid,
-        containers,
-        execCounter: rt.execCounter,
-        createdAt: rt.createdAt,
-        ...(this.hooks.has(rt.id) ? { hooks: this.hooks.get(rt.id) as OciHooks } : {}),
-        ...(rt.health ? { health: rt.health } : {}),
-        snapshot: rt.actor.getPersistedSnapshot(),
-      }, this.replaceFile);
-    } catch (e) {
-      rt.log.warn({ err: e, step: 'persist' }, 'could not persist sandbox state');
-    }
-  }
-
-  private detach(rt: Runtime): void {
-    for (const c of rt.containers.values()) {
-      c.held?.dispose();
-      c.releasing?.dispose();
-      c.held = undefined;
-      c.releasing = undefined;
-    }
-    rt.healthActor?.send({ type: 'stop' });
-    rt.healthActor?.stop();
-    rt.healthActor = undefined;
-    rt.eventsSub?.unsubscribe();
-    rt.events?.close();
-    rt.control?.close();
-    rt.events = undefined;
-    rt.control = undefined;
-    if (rt.watchToken !== undefined) {
-      this.watcher.unwatch(rt.watchToken);
-      rt.watchToken = undefined;
-    }
-    if (rt.pidfd !== undefined) {
-      try {
-        this.native.closeFd(rt.pidfd);
-      } catch {
-        // already closed
-      }
-      rt.pidfd = undefined;
-    }
-  }
-
-  private async forget(rt: Runtime, removeDir: boolean): Promise<void> {
-    this.detach(rt);
-    if (removeDir) removeTree(rt.paths.dir);
-    rt.actor.stop();
-    this.runtimes.delete(rt.id);
-    this.hooks.delete(rt.id);
-    this.supervisor.send({ type: 'sandbox.unregister', sandboxId: rt.id });
   }
 
   // ---------------------------------------------------------------- hooks (actors/hooks.ts, docs/decisions/0010)
@@ -1512,7 +1378,7 @@ class PaddockEngine implements Engine {
    * the spec's lifecycle continues at delete) and nothing is left.
    */
   private async runCreateHooks(rt: Runtime, pid: number): Promise<void> {
-    const hooks = this.hooks.get(rt.id);
+    const hooks = this.core.hooks.get(rt.id);
     if (!hooks) return;
     const state = this.hookState(rt, 'creating', pid);
     try {
@@ -1527,7 +1393,7 @@ class PaddockEngine implements Engine {
 
   /** poststart: a failure is a warning (logged, and an `error` event); the container keeps running. */
   private async runPoststartHooks(rt: Runtime): Promise<void> {
-    const hooks = this.hooks.get(rt.id);
+    const hooks = this.core.hooks.get(rt.id);
     if (!hooks?.poststart?.length) return;
     const pid = rt.actor.getSnapshot().context.initHostPid ?? 0;
     await runHooksWarn('poststart', hooks, this.hookState(rt, 'running', pid), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
@@ -1546,72 +1412,29 @@ class PaddockEngine implements Engine {
       rt.id,
       rt.health,
       async (timeoutMs) => {
-        await this.control(rt).request({ type: 'PING' }, timeoutMs);
+        await this.core.control(rt).request({ type: 'PING' }, timeoutMs);
       },
       (e) => {
         rt.healthActor = undefined;
         rt.log.warn({ failures: e.failures, reason: e.reason }, 'sandbox stopped answering; killing it');
-        if (!this.closed) this.subject.next({ type: 'unhealthy', sandboxId: rt.id, failures: e.failures, reason: e.reason });
+        if (!this.core.closed) this.core.emit({ type: 'unhealthy', sandboxId: rt.id, failures: e.failures, reason: e.reason });
         // SIGKILL through the pidfd reaches init even when it is stopped or wedged; its exit
         // then arrives through the watcher like any other.
         if (rt.pidfd !== undefined && rt.initAlive) {
           try {
-            this.native.pidfdSendSignal(rt.pidfd, 9);
+            this.core.native.pidfdSendSignal(rt.pidfd, 9);
           } catch (err) {
             rt.log.warn({ err }, 'could not kill the unresponsive sandbox');
           }
         }
       },
-      this.options.inspect,
+      this.core.options.inspect,
     );
   }
 
   private hookWarning(sandboxId: string, error: PaddockError): void {
-    this.log.warn({ sandboxId, err: error, step: error.context.step }, 'hook failed');
-    if (!this.closed) this.subject.next({ type: 'error', sandboxId, error });
-  }
-
-  private control(rt: Runtime): ControlClient {
-    if (rt.initAlive && !rt.control && this.options.attachChannels === false) {
-      throw new ChannelError('ECONTROL', `sandbox ${rt.id} is attached read-only (attachChannels: false): no channel to its paddock-init`, { sandboxId: rt.id });
-    }
-    if (!rt.initAlive || !rt.control) {
-      throw new StateError('ESANDBOX_DEAD', `sandbox ${rt.id} is not running (its paddock-init has exited)`, { sandboxId: rt.id });
-    }
-    return rt.control;
-  }
-
-  private get(sandboxId: string): Runtime {
-    this.ensureOpen();
-    if (typeof sandboxId !== 'string') throw new PaddockError('EINVALID_ARGUMENT', 'sandbox id must be a string');
-    const rt = this.runtimes.get(sandboxId);
-    if (!rt || !rt.actor) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
-    return rt;
-  }
-
-  private mustRuntime(sandboxId: string): Runtime {
-    const rt = this.runtimes.get(sandboxId);
-    if (!rt) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
-    return rt;
-  }
-
-  private containerActor(rt: Runtime, containerId: string): Actor<typeof containerMachine> {
-    const ref = typeof containerId === 'string' ? rt.actor.getSnapshot().children[containerId] : undefined;
-    if (!ref || containerId.startsWith('pid-')) {
-      throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-    }
-    return ref as unknown as Actor<typeof containerMachine>;
-  }
-
-  private requireCan(rt: Runtime, event: Parameters<Actor<typeof sandboxMachine>['send']>[0], verb: string): void {
-    const snap = rt.actor.getSnapshot();
-    if (!snap.can(event)) {
-      throw new StateError('EINVALID_STATE', `cannot ${verb} sandbox ${rt.id}: it is ${String(snap.value)}`, {
-        sandboxId: rt.id,
-        verb,
-        state: String(snap.value),
-      });
-    }
+    this.core.log.warn({ sandboxId, err: error, step: error.context.step }, 'hook failed');
+    if (!this.core.closed) this.core.emit({ type: 'error', sandboxId, error });
   }
 
   private checkStdio(mode: unknown): StdioMode {
@@ -1620,9 +1443,6 @@ class PaddockEngine implements Engine {
     throw new PaddockError('EINVALID_ARGUMENT', `stdio must be 'pipe', 'inherit' or 'ignore', not ${JSON.stringify(mode)}`);
   }
 
-  private ensureOpen(): void {
-    if (this.closed) throw new PaddockError('EENGINE_CLOSED', 'the engine is closed');
-  }
 }
 
 /** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
