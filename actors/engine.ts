@@ -7,10 +7,10 @@ import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
 import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { MessageOf, ProcessPlan } from '../protocols/messages';
-import { CLONE, Kind, ProcState } from '../protocols/messages';
+import type { MessageOf } from '../protocols/messages';
+import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
-import { planContainer, planExec } from '../specs/plan';
+import { planExec } from '../specs/plan';
 import type {
   CommandOutput,
   EngineCommand,
@@ -31,7 +31,6 @@ import type {
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
-  StdioHandles,
 } from './api';
 import { encodeRequest } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
@@ -60,14 +59,15 @@ import {
   processParent,
   processStartTime,
   releaseLock,
-  type StdioMode,
 } from './state-store';
-import { closedWritable, openStdinFifo, tailFile } from './stdio';
+import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { removeFile, removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
 import { deferred } from './deferred';
+import { containerPlan, reattachedStdio } from './container-plan';
+import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
 import { EngineCore } from './engine-core';
 
 export { deferred, type Deferred } from './deferred';
@@ -151,7 +151,7 @@ class PaddockEngine implements Engine {
   async createSandbox(id: string, bundleDir: string, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
     this.core.ensureOpen();
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
-    const stdio = this.checkStdio(opts.stdio);
+    const stdio = checkStdio(opts.stdio);
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
     const paths = new SandboxPaths(this.core.stateDir, id);
@@ -252,7 +252,7 @@ class PaddockEngine implements Engine {
   async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
     const rt = this.core.get(sandboxId);
     if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
-    const stdio = this.checkStdio(opts.stdio);
+    const stdio = checkStdio(opts.stdio);
     const restart = this.supervision.validate(opts.restart);
     const snap = rt.actor.getSnapshot();
     if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
@@ -283,7 +283,7 @@ class PaddockEngine implements Engine {
     });
     rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
     try {
-      this.prepareStdio(rt, containerId, containerId, stdio);
+      prepareStdio(this.core, rt, containerId, containerId, stdio);
     } catch (e) {
       rt.containers.delete(containerId);
       if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
@@ -338,7 +338,7 @@ class PaddockEngine implements Engine {
       // (or names namespaces by path, which need the running sandbox to resolve).
       const { pidNsOf } = podNamespaces(cr.bundle.config, this.podView(rt), containerId);
       if (pidNsOf) cr.pidNsOf = pidNsOf;
-      cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
+      cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
     }
     // A container with its own cgroup is moved into it while held before its execve
     // (decision 0022): one not prepared yet is prepared now, one round trip more.
@@ -350,7 +350,7 @@ class PaddockEngine implements Engine {
       if (!registered) {
         // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
         rt.actor.send({ type: 'container.remove', containerId });
-        this.closeContainerStdio(rt.containers.get(containerId));
+        closeContainerStdio(rt.containers.get(containerId));
         rt.containers.get(containerId)?.held?.dispose();
         rt.containers.delete(containerId);
         this.supervision.drop(sandboxId, containerId);
@@ -374,7 +374,7 @@ class PaddockEngine implements Engine {
     }
     const cont = rt.containers.get(containerId);
     if (!cont) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
-    const stdio = this.checkStdio(opts.stdio);
+    const stdio = checkStdio(opts.stdio);
     const terminal = opts.terminal === true;
     checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });
     const name = `${containerId}.exec-${++rt.execCounter}`;
@@ -391,7 +391,7 @@ class PaddockEngine implements Engine {
       cont.bundle.config,
     );
     // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
-    const io = this.prepareStdio(rt, name, undefined, terminal ? 'ignore' : stdio);
+    const io = prepareStdio(this.core, rt, name, undefined, terminal ? 'ignore' : stdio);
     let reply: MessageOf<'OK'>;
     try {
       reply = terminal
@@ -567,29 +567,12 @@ class PaddockEngine implements Engine {
     if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
     this.core.exits.readLog(rt);
     rt.actor.send({ type: 'container.remove', containerId });
-    this.closeContainerStdio(rt.containers.get(containerId));
+    closeContainerStdio(rt.containers.get(containerId));
     rt.containers.get(containerId)?.held?.dispose();
     rt.containers.delete(containerId);
     for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
-    this.removeContainerFiles(rt, containerId);
+    removeContainerFiles(rt, containerId);
     this.core.persistNow(rt);
-  }
-
-  /** The stdin FIFOs and log files of a destroyed container and its exec'd processes, so its id can be used again. */
-  private removeContainerFiles(rt: Runtime, containerId: string): void {
-    for (const dir of [rt.paths.stdinDir, rt.paths.logsDir]) {
-      let names: string[];
-      try {
-        names = fs.readdirSync(dir);
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        if (n.startsWith(`${containerId}.`) && /^(exec-\d+\.)?(stdout|stderr|fifo)$/.test(n.slice(containerId.length + 1))) {
-          removeFile(path.join(dir, n));
-        }
-      }
-    }
   }
 
   async destroy(sandboxId: string): Promise<void> {
@@ -880,7 +863,7 @@ class PaddockEngine implements Engine {
       // One that shares a pod's pid namespace is planned when it is started (above).
       if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
         try {
-          cr.plan = this.containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
+          cr.plan = containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
         } catch {
           // The bundle changed under us; starting it will fail with the planning error.
         }
@@ -1026,7 +1009,7 @@ class PaddockEngine implements Engine {
       ...(this.core.options.initStderr ? { initStderr: this.core.options.initStderr } : {}),
       cgroups: this.core.cgroupLayout,
     });
-    this.prepareStdio(rt, root.id, root.id, root.stdio);
+    prepareStdio(this.core, rt, root.id, root.id, root.stdio);
     return launched;
   }
 
@@ -1161,7 +1144,7 @@ class PaddockEngine implements Engine {
     });
     if (rt.watchToken !== undefined) this.core.watcher.unwatch(rt.watchToken);
     rt.watchToken = undefined;
-    for (const c of rt.containers.values()) this.closeContainerStdio(c);
+    for (const c of rt.containers.values()) closeContainerStdio(c);
     for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
     // state.json first: a supervisor killed while the folder is being removed leaves a
     // folder without it, which the next one removes as half-made (removeHalfCreated),
@@ -1257,59 +1240,6 @@ class PaddockEngine implements Engine {
     };
   }
 
-  /**
-   * Resolves stdio for a container or exec'd process: log files (created here so a
-   * tail can watch them at once, owned by the sandbox's root), an optional stdin FIFO,
-   * and the plan fields paddock-init needs.
-   */
-  private prepareStdio(rt: Runtime, name: string, containerId: string | undefined, mode: StdioMode) {
-    const plan: { stdinPath?: string; stdoutPath?: string; stderrPath?: string; stdioInherit?: number } = {};
-    let stdinFd: number | undefined;
-    let stdin: StdioHandles['stdin'] | undefined;
-    if (mode === 'inherit') plan.stdioInherit = 7;
-    if (mode === 'pipe') {
-      for (const s of ['stdout', 'stderr'] as const) {
-        const file = rt.paths.log(name, s);
-        fs.closeSync(fs.openSync(file, 'a', 0o640));
-        fs.chownSync(file, rt.owner.uid, rt.owner.gid);
-        plan[s === 'stdout' ? 'stdoutPath' : 'stderrPath'] = file;
-      }
-      const fifo = openStdinFifo(this.core.native, rt.paths.fifo(name), rt.owner.uid, rt.owner.gid);
-      stdinFd = fifo.fd;
-      stdin = fifo.stream;
-      plan.stdinPath = rt.paths.fifo(name);
-    }
-    const streams = (done: Promise<unknown>): StdioHandles | undefined =>
-      mode === 'pipe'
-        ? {
-            stdin: stdin ?? closedWritable(),
-            stdout: tailFile(rt.paths.log(name, 'stdout'), { follow: true, done }),
-            stderr: tailFile(rt.paths.log(name, 'stderr'), { follow: true, done }),
-          }
-        : undefined;
-    if (containerId !== undefined) {
-      const c = rt.containers.get(containerId) as ContainerRuntime;
-      c.plan = this.containerPlan(c, plan);
-      c.stdinFd = stdinFd;
-      c.streams = streams(c.done.promise);
-    }
-    return {
-      plan,
-      stdinFd,
-      streams,
-      close: () => {
-        if (stdin) stdin.destroy();
-      },
-    };
-  }
-
-  private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-    let plan = planContainer(c.bundle, stdio, { containerId: c.id });
-    // A pod's shared process namespace (0024): made in that container's, not a new one.
-    if (c.pidNsOf) plan = { ...plan, pidNsOf: c.pidNsOf, nsFlags: (plan.nsFlags ?? 0) & ~CLONE.NEWPID };
-    return c.noPivot ? { ...plan, noPivot: true } : plan;
-  }
-
   /** What podNamespaces needs to know of a sandbox: its init and its containers with a process, root first. */
   private podView(rt: Runtime): PodSandboxView {
     const s = this.summary(rt);
@@ -1317,12 +1247,6 @@ class PaddockEngine implements Engine {
     const live = s.containers.filter((c) => c.hostPid !== undefined && c.status !== 'stopped' && c.status !== 'failed');
     const ordered = [...live.filter((c) => c.id === rootId), ...live.filter((c) => c.id !== rootId)];
     return { sandboxId: rt.id, initPid: s.pid ?? 0, containers: ordered.map((c) => ({ id: c.id, hostPid: c.hostPid as number })) };
-  }
-
-  private closeContainerStdio(c: ContainerRuntime | undefined): void {
-    if (!c) return;
-    c.streams?.stdin.destroy();
-    c.done.resolve();
   }
 
   private summary(rt: Runtime): SandboxSummary {
@@ -1437,12 +1361,6 @@ class PaddockEngine implements Engine {
     if (!this.core.closed) this.core.emit({ type: 'error', sandboxId, error });
   }
 
-  private checkStdio(mode: unknown): StdioMode {
-    if (mode === undefined) return 'pipe';
-    if (mode === 'pipe' || mode === 'inherit' || mode === 'ignore') return mode;
-    throw new PaddockError('EINVALID_ARGUMENT', `stdio must be 'pipe', 'inherit' or 'ignore', not ${JSON.stringify(mode)}`);
-  }
-
 }
 
 /** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
@@ -1462,12 +1380,6 @@ function refuseHooks(bundle: Bundle): void {
 function freezerHost(rt: Runtime): FreezerHost {
   const podCgroups = [...rt.containers.values()].flatMap((c) => (c.cgroup ? [c.cgroup] : []));
   return { id: rt.id, ...(rt.cgroup ? { cgroup: rt.cgroup } : {}), podCgroups };
-}
-
-function reattachedStdio(paths: SandboxPaths, name: string, mode: StdioMode): Parameters<typeof planContainer>[1] {
-  if (mode === 'inherit') return { stdioInherit: 7 };
-  if (mode === 'ignore') return {};
-  return { stdoutPath: paths.log(name, 'stdout'), stderrPath: paths.log(name, 'stderr') };
 }
 
 function toStatus(value: string): LifecycleStatus {
