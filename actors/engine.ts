@@ -32,16 +32,15 @@ import type {
   SandboxSummary,
   StartContainerOptions,
 } from './api';
-import { encodeRequest } from './control-client';
 import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
 import { PaddockError, SpecError, StateError, restoreError } from './errors';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
-import { HeldRelease, stillHeld } from './held-release';
+import { stillHeld } from './held-release';
 import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
-import { findPodCgroups, makePodCgroup, placeInPodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
+import { findPodCgroups, makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
 import { toExit } from './exit-reports';
@@ -66,6 +65,7 @@ import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type Sup
 import { removeFile, removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
 import { deferred } from './deferred';
+import { awaitStarted, holdContainer, holdWithConsole, releaseHeld, startProcess } from './container-start';
 import { containerPlan, reattachedStdio } from './container-plan';
 import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
 import { EngineCore } from './engine-core';
@@ -114,7 +114,7 @@ class PaddockEngine implements Engine {
           thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(this.core.mustRuntime(input.sandboxId)), { timeoutMs: this.core.requestTimeout })),
           container: containerMachine.provide({
             actors: {
-              startContainer: fromPromise(({ input }) => this.startProcess(input.sandboxId, input.containerId)),
+              startContainer: fromPromise(({ input }) => startProcess(this.core, input.sandboxId, input.containerId)),
             },
           }),
         },
@@ -202,7 +202,7 @@ class PaddockEngine implements Engine {
     this.core.persistNow(rt);
     if (opts.consoleSocket !== undefined) {
       try {
-        await this.holdWithConsole(rt, rootId, opts.consoleSocket);
+        await holdWithConsole(this.core, rt, rootId, opts.consoleSocket);
       } catch (e) {
         await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed console hand-off'));
         throw e;
@@ -211,7 +211,7 @@ class PaddockEngine implements Engine {
     await this.runCreateHooks(rt, snap.context.initHostPid as number);
     if (opts.prepare === true && opts.consoleSocket === undefined) {
       try {
-        await this.holdContainer(rt, rootId);
+        await holdContainer(this.core, rt, rootId);
       } catch (e) {
         await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed prepare'));
         throw e;
@@ -242,9 +242,9 @@ class PaddockEngine implements Engine {
     // the machines' transitions run while the kernel does its execve (0020). A root
     // container has no cgroup of its own to be placed in first; pod containers do.
     const c = rt.containers.get(rootId);
-    if (c && root?.value === 'created' && root.can({ type: 'start' }) && this.releaseHeld(rt, c, root.context.prepared)) c.releasedEarly = true;
+    if (c && root?.value === 'created' && root.can({ type: 'start' }) && releaseHeld(rt, c, root.context.prepared)) c.releasedEarly = true;
     rt.actor.send({ type: 'start' });
-    const handle = await this.awaitStarted(rt, rootId);
+    const handle = await awaitStarted(this.core, rt, rootId);
     await this.runPoststartHooks(rt);
     return handle;
   }
@@ -294,14 +294,14 @@ class PaddockEngine implements Engine {
     this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
     if (opts.consoleSocket !== undefined) {
       try {
-        await this.holdWithConsole(rt, containerId, opts.consoleSocket);
+        await holdWithConsole(this.core, rt, containerId, opts.consoleSocket);
       } catch (e) {
         await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed console hand-off'));
         throw e;
       }
     } else if (opts.prepare === true) {
       try {
-        await this.holdContainer(rt, containerId);
+        await holdContainer(this.core, rt, containerId);
       } catch (e) {
         await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed prepare'));
         throw e;
@@ -343,9 +343,9 @@ class PaddockEngine implements Engine {
     // A container with its own cgroup is moved into it while held before its execve
     // (decision 0022): one not prepared yet is prepared now, one round trip more.
     try {
-      if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await this.holdContainer(rt, containerId);
+      if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await holdContainer(this.core, rt, containerId);
       rt.actor.send({ type: 'container.start', containerId });
-      return await this.awaitStarted(rt, containerId);
+      return await awaitStarted(this.core, rt, containerId);
     } catch (e) {
       if (!registered) {
         // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
@@ -1013,126 +1013,6 @@ class PaddockEngine implements Engine {
     return launched;
   }
 
-  private async startProcess(sandboxId: string, containerId: string): Promise<{ pid: number; hostPid: number }> {
-    const rt = this.core.mustRuntime(sandboxId);
-    const c = rt.containers.get(containerId);
-    if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
-    let reply: MessageOf<'OK'>;
-    const prepared = this.core.containerActor(rt, containerId).getSnapshot().context.prepared;
-    if (c.releasedEarly) {
-      c.releasedEarly = false;
-      if (prepared) return prepared;
-    }
-    const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
-    c.startRequest = undefined;
-    // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
-    // died before it could place it.
-    if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
-    if (this.releaseHeld(rt, c, prepared) && prepared) return prepared;
-    const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
-    try {
-      reply = await this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
-    } catch (e) {
-      // A process that exits at once can take init down with it before the start reply
-      // leaves (nng does not flush on exit). Its record in exits.log proves it started,
-      // unless it is older than this start: a prepared process that died while held
-      // (init's realtime clock and ours are the host's).
-      const rec = rt.initAlive ? undefined : this.exitRecordOf(rt, containerId);
-      if (rec && rec.timeNs >= sentAtNs) return { pid: rec.pid, hostPid: rec.hostPid };
-      if (rec) throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' }, e);
-      throw e;
-    }
-    rt.log.debug({ containerId, pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
-    return { pid: reply.pid as number, hostPid: reply.hostPid as number };
-  }
-
-  /**
-   * Releases a container held in paddock-hold by writing to its release pipe: the
-   * machines move on (and the state is written) while the kernel runs the execve, and
-   * awaitStarted collects its outcome (docs/decisions/0020). False when there is no
-   * direct release (init's START then releases it); the held fds are closed either way.
-   */
-  private releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
-    const held = c.held;
-    c.held = undefined;
-    if (held && prepared && held.go()) {
-      c.startRequest = undefined;
-      c.releasing = held;
-      rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
-      return true;
-    }
-    held?.dispose();
-    return false;
-  }
-
-  /**
-   * create/start with a terminal (docs/decisions/0012): init makes the container's
-   * process now, up to just before execve, with its pty; the master goes to the
-   * caller's console socket and the start that follows lets the process run.
-   */
-  /**
-   * `prepare`: the container's process is made now (mounts, pivot_root, identity,
-   * createContainer hooks) and waits just before execve; start only releases it, one
-   * round trip (docs/decisions/0017). What runc's create does, and what a warm pool's
-   * acquire relies on.
-   */
-  private async holdContainer(rt: Runtime, containerId: string): Promise<void> {
-    const c = rt.containers.get(containerId);
-    if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-    const reply = await this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
-    this.core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
-    this.placeHeld(rt, c, reply.hostPid as number);
-    this.encodeStart(c);
-    this.takeRelease(rt, c, reply);
-    rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
-  }
-
-  /**
-   * The moment a pod container enters its own cgroup (decision 0022): held in
-   * paddock-hold, it has run none of its program and forked nothing, so everything it
-   * will run is accounted, limited and frozen there.
-   */
-  private placeHeld(rt: Runtime, c: ContainerRuntime, hostPid: number): void {
-    if (c.cgroup) placeInPodCgroup(c.cgroup, hostPid, { sandboxId: rt.id, containerId: c.id });
-  }
-
-  /**
-   * A container held in paddock-hold can be started by this process directly
-   * (docs/decisions/0020); if its fds cannot be had, init's START releases it as before.
-   */
-  private takeRelease(rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
-    if (reply.heldExec !== 1 || !reply.hostPid) return;
-    try {
-      c.held = HeldRelease.take(this.core.native, reply.hostPid);
-    } catch (e) {
-      rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'no direct release; init will release the container');
-    }
-  }
-
-  /** The release is known from now on: encode it here, off the start's critical path. */
-  private encodeStart(c: ContainerRuntime): void {
-    if (c.plan) c.startRequest = { plan: c.plan, bytes: encodeRequest({ type: 'START_CONTAINER', cid: c.id, plan: c.plan }) };
-  }
-
-  private async holdWithConsole(rt: Runtime, containerId: string, consoleSocket: string): Promise<void> {
-    const c = rt.containers.get(containerId);
-    if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-    const plan = c.plan;
-    const reply = await withConsole(this.core.native, this.core.requestTimeout, rt, consoleSocket, (endpoint) =>
-      this.core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
-    );
-    this.core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
-    this.placeHeld(rt, c, reply.hostPid as number);
-    this.encodeStart(c);
-    this.takeRelease(rt, c, reply);
-    rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
-  }
-
-  private exitRecordOf(rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
-    this.core.exits.readLog(rt);
-    return rt.containerExits.get(containerId);
-  }
-
   private async teardown(sandboxId: string): Promise<void> {
     const rt = this.core.mustRuntime(sandboxId);
     // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
@@ -1214,30 +1094,6 @@ class PaddockEngine implements Engine {
     });
     actor.start();
     return actor;
-  }
-
-  private async awaitStarted(rt: Runtime, containerId: string): Promise<ContainerHandle> {
-    const c = this.core.containerActor(rt, containerId);
-    const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
-    const cr = rt.containers.get(containerId);
-    const releasing = cr?.releasing;
-    if (cr) cr.releasing = undefined;
-    // stopped with an error: the start failed because its held process had died.
-    if ((snap.value !== 'running' && snap.value !== 'stopped') || (snap.value === 'stopped' && snap.context.error)) {
-      releasing?.dispose();
-      throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
-    }
-    this.core.persistNow(rt);
-    // A failed execve after a direct release: the holder exits 127 and its exit record
-    // stops the container, as any process that dies at once; the start reports the step.
-    if (releasing) await releasing.outcome(rt.id, containerId, this.core.requestTimeout);
-    return {
-      sandboxId: rt.id,
-      containerId,
-      pid: snap.context.pid as number,
-      hostPid: snap.context.hostPid as number,
-      ...(cr?.streams ? { stdio: cr.streams } : {}),
-    };
   }
 
   /** What podNamespaces needs to know of a sandbox: its init and its containers with a process, root first. */
