@@ -32,8 +32,8 @@ import type {
   SandboxSummary,
   StartContainerOptions,
 } from './api';
-import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './hooks';
-import { PaddockError, SpecError, StateError, restoreError } from './errors';
+import { hasHooks } from './hooks';
+import { PaddockError, StateError, restoreError } from './errors';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { stillHeld } from './held-release';
@@ -65,6 +65,7 @@ import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type Sup
 import { removeFile, removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
 import { deferred } from './deferred';
+import { refuseHooks, runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
 import { awaitStarted, holdContainer, holdWithConsole, releaseHeld, startProcess } from './container-start';
 import { containerPlan, reattachedStdio } from './container-plan';
 import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
@@ -208,7 +209,7 @@ class PaddockEngine implements Engine {
         throw e;
       }
     }
-    await this.runCreateHooks(rt, snap.context.initHostPid as number);
+    await runCreateHooks(this.core, rt, snap.context.initHostPid as number, (sandboxId) => this.destroy(sandboxId));
     if (opts.prepare === true && opts.consoleSocket === undefined) {
       try {
         await holdContainer(this.core, rt, rootId);
@@ -245,7 +246,7 @@ class PaddockEngine implements Engine {
     if (c && root?.value === 'created' && root.can({ type: 'start' }) && releaseHeld(rt, c, root.context.prepared)) c.releasedEarly = true;
     rt.actor.send({ type: 'start' });
     const handle = await awaitStarted(this.core, rt, rootId);
-    await this.runPoststartHooks(rt);
+    await runPoststartHooks(this.core, rt);
     return handle;
   }
 
@@ -587,7 +588,7 @@ class PaddockEngine implements Engine {
       if (snap.status !== 'done') throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
       const hooks = this.core.hooks.get(sandboxId);
       await this.core.forget(rt, false);
-      await this.runPoststopHooks(rt, hooks);
+      await runPoststopHooks(this.core, rt, hooks);
       return;
     }
     await this.core.forget(rt, false);
@@ -1145,46 +1146,6 @@ class PaddockEngine implements Engine {
     }
   }
 
-  // ---------------------------------------------------------------- hooks (actors/hooks.ts, docs/decisions/0010)
-
-  private hookState(rt: Runtime, status: HookState['status'], pid: number): HookState {
-    const annotations = rt.bundle.config?.annotations;
-    return { ociVersion: '1.0.2', id: rt.id, status, pid, bundle: rt.bundle.dir, ...(annotations ? { annotations } : {}) };
-  }
-
-  /**
-   * prestart then createRuntime, once init is ready and before the container starts.
-   * A failure fails the create: the sandbox is destroyed (poststop hooks included, as
-   * the spec's lifecycle continues at delete) and nothing is left.
-   */
-  private async runCreateHooks(rt: Runtime, pid: number): Promise<void> {
-    const hooks = this.core.hooks.get(rt.id);
-    if (!hooks) return;
-    const state = this.hookState(rt, 'creating', pid);
-    try {
-      await runHooks('prestart', hooks, state, { sandboxId: rt.id });
-      await runHooks('createRuntime', hooks, state, { sandboxId: rt.id });
-    } catch (e) {
-      rt.log.warn({ err: e, step: (e as PaddockError).context?.step }, 'create hook failed; destroying the sandbox');
-      await this.destroy(rt.id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after a failed hook'));
-      throw e;
-    }
-  }
-
-  /** poststart: a failure is a warning (logged, and an `error` event); the container keeps running. */
-  private async runPoststartHooks(rt: Runtime): Promise<void> {
-    const hooks = this.core.hooks.get(rt.id);
-    if (!hooks?.poststart?.length) return;
-    const pid = rt.actor.getSnapshot().context.initHostPid ?? 0;
-    await runHooksWarn('poststart', hooks, this.hookState(rt, 'running', pid), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
-  }
-
-  /** poststop, after the sandbox is gone: failures are warnings, as for poststart. */
-  private async runPoststopHooks(rt: Runtime, hooks: Hooks | undefined): Promise<void> {
-    if (!hooks?.poststop?.length) return;
-    await runHooksWarn('poststop', hooks, this.hookState(rt, 'stopped', 0), { sandboxId: rt.id }, (err) => this.hookWarning(rt.id, err));
-  }
-
   /** Starts the liveness probe of a sandbox whose init is alive (createSandbox's `health`). */
   private startHealth(rt: Runtime): void {
     if (!rt.health || rt.healthActor || !rt.initAlive) return;
@@ -1212,24 +1173,6 @@ class PaddockEngine implements Engine {
     );
   }
 
-  private hookWarning(sandboxId: string, error: PaddockError): void {
-    this.core.log.warn({ sandboxId, err: error, step: error.context.step }, 'hook failed');
-    if (!this.core.closed) this.core.emit({ type: 'error', sandboxId, error });
-  }
-
-}
-
-/** Hooks are run for a sandbox's root container only; a second container's are refused, not skipped. */
-function refuseHooks(bundle: Bundle): void {
-  for (const [kind, list] of Object.entries(bundle.config.hooks ?? {})) {
-    // createContainer/startContainer travel in the container's own plan and run
-    // inside it (paddock-init), so every container can have them.
-    if (kind === 'createContainer' || kind === 'startContainer') continue;
-    if (Array.isArray(list) && list.length > 0) {
-      const field = `hooks.${kind}`;
-      throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: hooks are run for the root container of a sandbox only`, { field, path: bundle.dir });
-    }
-  }
 }
 
 /** What the freezer needs of a sandbox: its cgroup and its pod containers' own. */
