@@ -2,11 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
-import { createActor, fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
+import { fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
 import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
-import type { ExitStatus, LifecycleStatus } from '../machines/types';
+import type { ExitStatus } from '../machines/types';
 import type { MessageOf } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
@@ -39,7 +39,7 @@ import { checkLsmFields } from './lsm';
 import { stillHeld } from './held-release';
 import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
-import { freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, thawContainer, thawSandbox, type FreezerHost } from './freezer';
+import { freezeSandbox, killFrozen, killFrozenContainer, thawSandbox } from './freezer';
 import { findPodCgroups, makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
 import { resolveHealth, startHealthCheck } from './health';
 import { runCommands } from './command-stream';
@@ -63,8 +63,11 @@ import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { removeFile, removeTree } from './remove-tree';
-import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
+import { namesPidNamespace, podNamespaces } from './pod-namespaces';
 import { deferred } from './deferred';
+import { freezeOrThaw, freezeOrThawContainer, freezerHost, isRootOf } from './pause';
+import { sandboxSummary, podView } from './summary';
+import { startSandboxActor } from './sandbox-actor';
 import { refuseHooks, runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
 import { awaitStarted, holdContainer, holdWithConsole, releaseHeld, startProcess } from './container-start';
 import { containerPlan, reattachedStdio } from './container-plan';
@@ -191,7 +194,7 @@ class PaddockEngine implements Engine {
     };
     this.runtimes.set(id, rt);
     this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
-    const actor = this.startSandboxActor(rt, { input: { sandboxId: id, bundleDir: bundle.dir } });
+    const actor = startSandboxActor(this.core, rt, { input: { sandboxId: id, bundleDir: bundle.dir } });
     const snap = await waitFor(actor, (s) => s.value !== 'creating', { timeout: 60_000 });
     if (snap.value === 'failed') {
       const error = snap.context.error;
@@ -263,7 +266,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     const where = this.podCgroupPath(rt, containerId, bundle);
-    const { pidNsOf } = podNamespaces(bundle.config, this.podView(rt), containerId);
+    const { pidNsOf } = podNamespaces(bundle.config, podView(rt), containerId);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     checkLsmFields(bundle.config, rt.log.child({ containerId }), this.core.options.lsms);
     if (rt.containers.has(containerId)) {
@@ -308,7 +311,7 @@ class PaddockEngine implements Engine {
         throw e;
       }
     }
-    return this.summary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
+    return sandboxSummary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
   }
 
   async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
@@ -337,7 +340,7 @@ class PaddockEngine implements Engine {
     if (!cr.plan) {
       // Registered by another process and its bundle could not be planned again here
       // (or names namespaces by path, which need the running sandbox to resolve).
-      const { pidNsOf } = podNamespaces(cr.bundle.config, this.podView(rt), containerId);
+      const { pidNsOf } = podNamespaces(cr.bundle.config, podView(rt), containerId);
       if (pidNsOf) cr.pidNsOf = pidNsOf;
       cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
     }
@@ -600,7 +603,7 @@ class PaddockEngine implements Engine {
   }
 
   list(): SandboxSummary[] {
-    return [...this.runtimes.values()].map((rt) => this.summary(rt)).sort((a, b) => a.id.localeCompare(b.id));
+    return [...this.runtimes.values()].map((rt) => sandboxSummary(rt)).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   logs(sandboxId: string, containerId: string, opts: LogsOptions = {}): Readable {
@@ -633,52 +636,13 @@ class PaddockEngine implements Engine {
    * `containerId` a pod container alone, in its own cgroup (decision 0022).
    */
   async pause(sandboxId: string, containerId?: string): Promise<void> {
-    if (containerId !== undefined && !this.isRootOf(sandboxId, containerId)) return this.freezeOrThawContainer(sandboxId, containerId, 'pause');
-    await this.freezeOrThaw(sandboxId, 'pause', 'pausing', 'paused');
+    if (containerId !== undefined && !isRootOf(this.core, sandboxId, containerId)) return freezeOrThawContainer(this.core, sandboxId, containerId, 'pause');
+    await freezeOrThaw(this.core, sandboxId, 'pause', 'pausing', 'paused');
   }
 
   async resume(sandboxId: string, containerId?: string): Promise<void> {
-    if (containerId !== undefined && !this.isRootOf(sandboxId, containerId)) return this.freezeOrThawContainer(sandboxId, containerId, 'resume');
-    await this.freezeOrThaw(sandboxId, 'resume', 'resuming', 'running');
-  }
-
-  private isRootOf(sandboxId: string, containerId: string): boolean {
-    return this.core.get(sandboxId).actor.getSnapshot().context.rootContainerId === containerId;
-  }
-
-  /**
-   * One pod container: only while its sandbox runs (a paused sandbox is resumed as a
-   * whole), and only from running (pause) or paused (resume), as runc says it.
-   */
-  private async freezeOrThawContainer(sandboxId: string, containerId: string, verb: 'pause' | 'resume'): Promise<void> {
-    const rt = this.core.get(sandboxId);
-    const c = this.core.containerActor(rt, containerId);
-    const sandboxState = String(rt.actor.getSnapshot().value);
-    if (sandboxState !== 'running') {
-      throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: sandbox ${sandboxId} is ${sandboxState}`, { sandboxId, containerId, verb, state: sandboxState });
-    }
-    if (!c.getSnapshot().can({ type: verb })) {
-      throw new StateError('EINVALID_STATE', `cannot ${verb} container ${containerId}: it is ${String(c.getSnapshot().value)}`, { sandboxId, containerId, verb, state: String(c.getSnapshot().value) });
-    }
-    const cgroup = rt.containers.get(containerId)?.cgroup;
-    const host = { sandboxId, containerId, ...(cgroup ? { cgroup } : {}) };
-    if (verb === 'pause') await freezeContainer(host, { timeoutMs: this.core.requestTimeout });
-    else await thawContainer(host, { timeoutMs: this.core.requestTimeout });
-    c.send({ type: verb });
-    this.core.persistNow(rt);
-  }
-
-  private async freezeOrThaw(sandboxId: string, verb: 'pause' | 'resume', busy: string, want: string): Promise<void> {
-    const rt = this.core.get(sandboxId);
-    this.core.requireCan(rt, { type: verb }, verb);
-    rt.actor.send({ type: verb });
-    // The freezer bounds its own wait (requestTimeoutMs); this only guards a wedged actor.
-    const snap = await waitFor(rt.actor, (s) => s.value !== busy, { timeout: this.core.requestTimeout * 4 });
-    this.core.persistNow(rt);
-    if (snap.value !== want) {
-      if (snap.context.error) throw restoreError(snap.context.error, sandboxId, 'ECONTROL');
-      throw new StateError('EINVALID_STATE', `cannot ${verb} sandbox ${sandboxId}: it is ${String(snap.value)}`, { sandboxId, verb, state: String(snap.value) });
-    }
+    if (containerId !== undefined && !isRootOf(this.core, sandboxId, containerId)) return freezeOrThawContainer(this.core, sandboxId, containerId, 'resume');
+    await freezeOrThaw(this.core, sandboxId, 'resume', 'resuming', 'running');
   }
 
   async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
@@ -895,7 +859,7 @@ class PaddockEngine implements Engine {
     const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
     if (hooks !== undefined && hasHooks(hooks)) this.core.hooks.set(id, hooks);
     this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
-    const actor = this.startSandboxActor(rt, { snapshot: saved.snapshot });
+    const actor = startSandboxActor(this.core, rt, { snapshot: saved.snapshot });
     for (const [key, ref] of Object.entries(actor.getSnapshot().children)) {
       if (!key.startsWith('pid-')) continue;
       const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
@@ -1054,85 +1018,6 @@ class PaddockEngine implements Engine {
 
   // ---------------------------------------------------------------- helpers
 
-  private startSandboxActor(rt: Runtime, opts: { input: { sandboxId: string; bundleDir: string } } | { snapshot: unknown }): Actor<typeof sandboxMachine> {
-    const actor = createActor(this.core.machine, {
-      ...(opts as object),
-      ...(this.core.options.inspect ? { inspect: this.core.options.inspect } : {}),
-    } as Parameters<typeof createActor<typeof sandboxMachine>>[1]);
-    rt.actor = actor;
-    let last = '';
-    const lastChild = new Map<string, string>();
-    actor.subscribe({
-      next: (snap) => {
-        const value = String(snap.value);
-        if (value !== last) {
-          last = value;
-          rt.log.debug({ state: value }, 'sandbox state');
-          this.core.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status: toStatus(value) });
-          this.core.emit({ type: 'state', sandboxId: rt.id, status: value });
-        }
-        for (const [cid, ref] of Object.entries(snap.children)) {
-          // Invoked effect actors (launch, destroy) are children too; only machines we spawned have a status.
-          if (snap.context.containers[cid] === undefined && snap.context.processes[cid] === undefined) continue;
-          const child = (ref as AnyActorRef | undefined)?.getSnapshot();
-          if (!child) continue;
-          const v = String(child.value);
-          if (lastChild.get(cid) !== v) {
-            lastChild.set(cid, v);
-            const ctx = child.context as { containerId: string; pid?: number };
-            this.core.emit({
-              type: 'state',
-              sandboxId: rt.id,
-              containerId: ctx.containerId,
-              ...(cid.startsWith('pid-') && ctx.pid !== undefined ? { pid: ctx.pid } : {}),
-              status: v,
-            });
-          }
-        }
-        this.core.persist(rt);
-      },
-      error: (err) => rt.log.error({ err }, 'sandbox actor failed'),
-    });
-    actor.start();
-    return actor;
-  }
-
-  /** What podNamespaces needs to know of a sandbox: its init and its containers with a process, root first. */
-  private podView(rt: Runtime): PodSandboxView {
-    const s = this.summary(rt);
-    const rootId = rt.actor.getSnapshot().context.rootContainerId;
-    const live = s.containers.filter((c) => c.hostPid !== undefined && c.status !== 'stopped' && c.status !== 'failed');
-    const ordered = [...live.filter((c) => c.id === rootId), ...live.filter((c) => c.id !== rootId)];
-    return { sandboxId: rt.id, initPid: s.pid ?? 0, containers: ordered.map((c) => ({ id: c.id, hostPid: c.hostPid as number })) };
-  }
-
-  private summary(rt: Runtime): SandboxSummary {
-    const snap = rt.actor.getSnapshot();
-    const containers: ContainerSummary[] = [];
-    for (const cid of Object.keys(snap.context.containers)) {
-      const ref = snap.children[cid] as AnyActorRef | undefined;
-      const cs = ref?.getSnapshot() as { value: string; context: { pid?: number; hostPid?: number; exit?: ExitStatus } } | undefined;
-      containers.push({
-        id: cid,
-        status: toStatus(cs?.value ?? 'stopped'),
-        ...(cs?.context.pid !== undefined ? { pid: cs.context.pid } : {}),
-        ...(cs?.context.hostPid !== undefined ? { hostPid: cs.context.hostPid } : {}),
-        ...(cs?.context.exit ? { exit: cs.context.exit } : {}),
-        bundle: snap.context.containers[cid]?.bundleDir ?? '',
-      });
-    }
-    return {
-      id: rt.id,
-      status: toStatus(String(snap.value)),
-      ...(snap.context.initHostPid !== undefined ? { pid: snap.context.initHostPid } : {}),
-      bundle: snap.context.bundleDir,
-      createdAt: rt.createdAt,
-      ...(snap.context.rootContainerId ? { rootContainerId: snap.context.rootContainerId } : {}),
-      containers,
-      ...(snap.context.exit ? { exit: snap.context.exit } : {}),
-    };
-  }
-
   private async catchUpContainer(rt: Runtime, containerId: string): Promise<void> {
     if (!rt.initAlive) return;
     try {
@@ -1173,36 +1058,6 @@ class PaddockEngine implements Engine {
     );
   }
 
-}
-
-/** What the freezer needs of a sandbox: its cgroup and its pod containers' own. */
-function freezerHost(rt: Runtime): FreezerHost {
-  const podCgroups = [...rt.containers.values()].flatMap((c) => (c.cgroup ? [c.cgroup] : []));
-  return { id: rt.id, ...(rt.cgroup ? { cgroup: rt.cgroup } : {}), podCgroups };
-}
-
-function toStatus(value: string): LifecycleStatus {
-  switch (value) {
-    case 'creating':
-    case 'created':
-    case 'running':
-    case 'paused':
-    case 'stopped':
-    case 'failed':
-      return value;
-    case 'starting':
-      return 'created';
-    case 'pausing':
-      return 'running';
-    case 'resuming':
-      return 'paused';
-    case 'exited':
-    case 'destroying':
-    case 'destroyed':
-      return 'stopped';
-    default:
-      return 'failed';
-  }
 }
 
 
