@@ -2,10 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
-import { fromPromise, waitFor, type Actor, type AnyActorRef } from 'xstate';
+import { waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
-import { sandboxMachine, type LaunchedSandbox } from '../machines/sandbox.machine';
 import type { ExitStatus } from '../machines/types';
 import type { MessageOf } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
@@ -38,10 +37,10 @@ import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { stillHeld } from './held-release';
 import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
-import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
-import { freezeSandbox, killFrozen, killFrozenContainer, thawSandbox } from './freezer';
+import { connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
+import { killFrozenContainer } from './freezer';
 import { findPodCgroups, makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
-import { resolveHealth, startHealthCheck } from './health';
+import { resolveHealth } from './health';
 import { runCommands } from './command-stream';
 import { toExit } from './exit-reports';
 import { checkConsole, withConsole } from './console';
@@ -62,14 +61,16 @@ import {
 import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
-import { removeFile, removeTree } from './remove-tree';
+import { removeTree } from './remove-tree';
 import { namesPidNamespace, podNamespaces } from './pod-namespaces';
 import { deferred } from './deferred';
-import { freezeOrThaw, freezeOrThawContainer, freezerHost, isRootOf } from './pause';
+import { onEvent, onInitExit, startHealth } from './init-watch';
+import { provideSandboxMachine } from './sandbox-effects';
+import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { sandboxSummary, podView } from './summary';
 import { startSandboxActor } from './sandbox-actor';
 import { refuseHooks, runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
-import { awaitStarted, holdContainer, holdWithConsole, releaseHeld, startProcess } from './container-start';
+import { awaitStarted, holdContainer, holdWithConsole, releaseHeld } from './container-start';
 import { containerPlan, reattachedStdio } from './container-plan';
 import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
 import { EngineCore } from './engine-core';
@@ -107,23 +108,7 @@ class PaddockEngine implements Engine {
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(options.stateDir, 0o711);
-    this.core = new EngineCore(options, log, () =>
-      sandboxMachine.provide({
-        actors: {
-          launchSandbox: fromPromise<LaunchedSandbox, { sandboxId: string }>(({ input }) => this.launch(input.sandboxId)),
-          destroySandbox: fromPromise<void, { sandboxId: string }>(({ input }) => this.teardown(input.sandboxId)),
-          freezeSandbox: fromPromise<void, { sandboxId: string; initHostPid?: number }>(({ input }) =>
-            freezeSandbox(freezerHost(this.core.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: this.core.requestTimeout }),
-          ),
-          thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(this.core.mustRuntime(input.sandboxId)), { timeoutMs: this.core.requestTimeout })),
-          container: containerMachine.provide({
-            actors: {
-              startContainer: fromPromise(({ input }) => startProcess(this.core, input.sandboxId, input.containerId)),
-            },
-          }),
-        },
-      }),
-    );
+    this.core = new EngineCore(options, log, provideSandboxMachine);
     this.runtimes = this.core.runtimes;
     this.events$ = this.core.subject.asObservable();
     this.supervision = new Supervision(this, this.core.stateDir, log, (e) => this.core.emit(e));
@@ -221,7 +206,7 @@ class PaddockEngine implements Engine {
         throw e;
       }
     }
-    this.startHealth(rt);
+    startHealth(this.core, rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
     this.supervision.register(id, undefined, bundle.dir, opts, restart);
     return {
@@ -884,8 +869,8 @@ class PaddockEngine implements Engine {
       try {
         rt.pidfd = this.core.native.pidfdOpen(hostPid);
         rt.initAlive = true;
-        rt.watchToken = this.core.watcher.watch(rt.pidfd, () => this.onInitExit(rt));
-        if (this.core.options.attachChannels !== false) await connectChannels(rt, this.core.requestTimeout, (m) => this.onEvent(rt, m));
+        rt.watchToken = this.core.watcher.watch(rt.pidfd, () => onInitExit(this.core, rt));
+        if (this.core.options.attachChannels !== false) await connectChannels(rt, this.core.requestTimeout, (m) => onEvent(this.core, rt, m));
       } catch (e) {
         rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
       }
@@ -893,7 +878,7 @@ class PaddockEngine implements Engine {
     // Whatever else happened while no supervisor ran is in exits.log.
     this.core.exits.readLog(rt);
     if (rt.initAlive) this.reconcileReleased(rt, snapshot.context?.initHostPid as number);
-    if (this.core.options.attachChannels !== false) this.startHealth(rt);
+    if (this.core.options.attachChannels !== false) startHealth(this.core, rt);
     if (!rt.initAlive) {
       rt.initExited.resolve();
       this.core.exits.reportLost(rt);
@@ -958,64 +943,6 @@ class PaddockEngine implements Engine {
       .catch((err: Error) => this.core.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   }
 
-  // ---------------------------------------------------------------- effects (provided to machines)
-
-  private async launch(sandboxId: string): Promise<LaunchedSandbox> {
-    const rt = this.core.mustRuntime(sandboxId);
-    const root = rt.containers.get(sandboxId) as ContainerRuntime;
-    const launched = await launchSandbox(rt, {
-      native: this.core.native,
-      watcher: this.core.watcher,
-      initPath: this.core.options.initPath,
-      requestTimeoutMs: this.core.requestTimeout,
-      onEvent: (m) => this.onEvent(rt, m),
-      onInitExit: () => this.onInitExit(rt),
-      rootStdio: rt.rootStdio,
-      ...(this.core.options.initStderr ? { initStderr: this.core.options.initStderr } : {}),
-      cgroups: this.core.cgroupLayout,
-    });
-    prepareStdio(this.core, rt, root.id, root.id, root.stdio);
-    return launched;
-  }
-
-  private async teardown(sandboxId: string): Promise<void> {
-    const rt = this.core.mustRuntime(sandboxId);
-    // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
-    killFrozen(freezerHost(rt));
-    // Once init is gone with every process of its pid namespace, the pod containers'
-    // cgroups are empty; they go before the sandbox's (a parent they share goes with it).
-    await destroySandboxResources(rt, this.core.native, () => this.core.exits.readLog(rt), async () => {
-      for (const c of rt.containers.values()) if (c.cgroup) await removePodCgroup(c.cgroup, rt.paths, c.id, rt.log);
-    });
-    if (rt.watchToken !== undefined) this.core.watcher.unwatch(rt.watchToken);
-    rt.watchToken = undefined;
-    for (const c of rt.containers.values()) closeContainerStdio(c);
-    for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
-    // state.json first: a supervisor killed while the folder is being removed leaves a
-    // folder without it, which the next one removes as half-made (removeHalfCreated),
-    // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
-    removeFile(rt.paths.stateFile);
-    removeTree(rt.paths.dir);
-  }
-
-  // ---------------------------------------------------------------- facts
-
-  private onEvent(rt: Runtime, m: import('../protocols/messages').Message): void {
-    // init appends every exit to exits.log before it publishes it, so the log has it now.
-    if (m.type === 'EV_EXITED') this.core.exits.readLog(rt);
-  }
-
-  /** init's pidfd fired: every status is in exits.log by now (init writes before it exits). */
-  private onInitExit(rt: Runtime): void {
-    rt.initAlive = false;
-    rt.watchToken = undefined;
-    this.core.exits.readLog(rt);
-    this.core.detach(rt);
-    rt.initExited.resolve();
-    this.core.exits.reportLost(rt);
-    if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
-  }
-
   // ---------------------------------------------------------------- helpers
 
   private async catchUpContainer(rt: Runtime, containerId: string): Promise<void> {
@@ -1031,41 +958,6 @@ class PaddockEngine implements Engine {
     }
   }
 
-  /** Starts the liveness probe of a sandbox whose init is alive (createSandbox's `health`). */
-  private startHealth(rt: Runtime): void {
-    if (!rt.health || rt.healthActor || !rt.initAlive) return;
-    rt.healthActor = startHealthCheck(
-      rt.id,
-      rt.health,
-      async (timeoutMs) => {
-        await this.core.control(rt).request({ type: 'PING' }, timeoutMs);
-      },
-      (e) => {
-        rt.healthActor = undefined;
-        rt.log.warn({ failures: e.failures, reason: e.reason }, 'sandbox stopped answering; killing it');
-        if (!this.core.closed) this.core.emit({ type: 'unhealthy', sandboxId: rt.id, failures: e.failures, reason: e.reason });
-        // SIGKILL through the pidfd reaches init even when it is stopped or wedged; its exit
-        // then arrives through the watcher like any other.
-        if (rt.pidfd !== undefined && rt.initAlive) {
-          try {
-            this.core.native.pidfdSendSignal(rt.pidfd, 9);
-          } catch (err) {
-            rt.log.warn({ err }, 'could not kill the unresponsive sandbox');
-          }
-        }
-      },
-      this.core.options.inspect,
-    );
-  }
-
 }
 
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
 
