@@ -35,11 +35,10 @@ import { hasHooks } from './hooks';
 import { PaddockError, StateError, restoreError } from './errors';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
-import { stillHeld } from './held-release';
 import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
-import { connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
+import type { Runtime, ContainerRuntime } from './launcher';
 import { killFrozenContainer } from './freezer';
-import { findPodCgroups, makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
+import { makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
 import { resolveHealth } from './health';
 import { runCommands } from './command-stream';
 import { toExit } from './exit-reports';
@@ -48,23 +47,14 @@ import { initExitsWithin, stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
 import { PoolRegistry } from './pool';
-import {
-  SandboxPaths,
-  acquireLock,
-  acquireLockLocked,
-  listSandboxIds,
-  loadSandbox,
-  processParent,
-  processStartTime,
-  releaseLock,
-} from './state-store';
+import { SandboxPaths, listSandboxIds, releaseLock } from './state-store';
 import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
-import { removeTree } from './remove-tree';
-import { namesPidNamespace, podNamespaces } from './pod-namespaces';
+import { podNamespaces } from './pod-namespaces';
 import { deferred } from './deferred';
-import { onEvent, onInitExit, startHealth } from './init-watch';
+import { reattach } from './reattach';
+import { startHealth } from './init-watch';
 import { provideSandboxMachine } from './sandbox-effects';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { sandboxSummary, podView } from './summary';
@@ -739,10 +729,6 @@ class PaddockEngine implements Engine {
   // ---------------------------------------------------------------- reattach
 
   /**
-   * Reattaches one sandbox from the state dir (what a one-shot caller such as the
-   * CLI does instead of reattaching them all). ESANDBOX_NOT_FOUND if it has no state.
-   */
-  /**
    * Gives up ownership of a sandbox but keeps watching it: the lock is released and this
    * engine stops persisting its state, while its channels still deliver exits. For a
    * one-shot caller that only waits (`paddock exec`), so other calls on the sandbox
@@ -755,11 +741,15 @@ class PaddockEngine implements Engine {
     releaseLock(rt.paths);
   }
 
+  /**
+   * Reattaches one sandbox from the state dir (what a one-shot caller such as the
+   * CLI does instead of reattaching them all). ESANDBOX_NOT_FOUND if it has no state.
+   */
   async attach(sandboxId: string): Promise<void> {
     this.core.ensureOpen();
     if (this.runtimes.has(sandboxId)) return;
     if (!isValidId(sandboxId)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(sandboxId)}`, { sandboxId: String(sandboxId) });
-    await this.reattach(sandboxId);
+    await reattach(this.core, sandboxId);
     if (!this.runtimes.has(sandboxId)) throw new StateError('ESANDBOX_NOT_FOUND', `no sandbox ${sandboxId}`, { sandboxId });
   }
 
@@ -775,7 +765,7 @@ class PaddockEngine implements Engine {
     for (const id of listSandboxIds(this.core.stateDir)) {
       if (this.runtimes.has(id)) continue;
       try {
-        await this.reattach(id);
+        await reattach(this.core, id);
       } catch (e) {
         const err = e instanceof PaddockError ? e : new PaddockError('ESTATE_CORRUPT', (e as Error).message, { sandboxId: id });
         this.core.log.warn({ sandboxId: id, err }, 'could not reattach sandbox');
@@ -783,164 +773,6 @@ class PaddockEngine implements Engine {
       }
     }
     this.supervision.resume();
-  }
-
-  private async reattach(id: string): Promise<void> {
-    if (!isValidId(id)) return;
-    const paths = new SandboxPaths(this.core.stateDir, id);
-    const saved = loadSandbox(paths);
-    if (!saved) {
-      this.removeHalfCreated(paths);
-      return;
-    }
-    await acquireLock(paths, this.core.options.lockTimeoutMs ?? 0);
-    const snapshot = saved.snapshot as { context?: { bundleDir?: string; initHostPid?: number; initStartTime?: number } };
-    const bundleDir = snapshot.context?.bundleDir ?? '';
-    const containers = new Map<string, ContainerRuntime>();
-    let rootBundle: Bundle | undefined;
-    for (const [cid, c] of Object.entries(saved.containers)) {
-      let bundle: Bundle;
-      try {
-        bundle = await loadBundle(c.bundleDir);
-      } catch {
-        // The bundle may be gone; exec then fails, but statuses and logs still work.
-        bundle = { dir: c.bundleDir, config: { ociVersion: '1.0.2', process: { args: ['sh'], cwd: '/' } }, rootfs: '' } as unknown as Bundle;
-      }
-      if (!rootBundle) rootBundle = bundle;
-      const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
-      // A container created by another process and not started yet: plan it again.
-      // Its log files are reused; a stdin FIFO lost its writer with that process.
-      // One that shares a pod's pid namespace is planned when it is started (above).
-      if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
-        try {
-          cr.plan = containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
-        } catch {
-          // The bundle changed under us; starting it will fail with the planning error.
-        }
-      }
-      containers.set(cid, cr);
-    }
-    const rt: Runtime = {
-      id,
-      paths,
-      log: this.core.log.child({ sandboxId: id }),
-      bundle: rootBundle ?? ({ dir: bundleDir } as unknown as Bundle),
-      owner: { uid: saved.ownerUid, gid: saved.ownerGid },
-      containers,
-      execs: new Map(),
-      execCounter: saved.execCounter,
-      seenExits: new Set(),
-      exitsRead: 0,
-      containerExits: new Map(),
-      initExited: deferred<void>(),
-      initAlive: false,
-      rootStdio: 'ignore',
-      createdAt: saved.createdAt ?? saved.savedAt,
-      actor: undefined as unknown as Runtime['actor'],
-      persistQueued: false,
-      ...(saved.health ? { health: saved.health } : {}),
-    };
-    this.runtimes.set(id, rt);
-    const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
-    if (hooks !== undefined && hasHooks(hooks)) this.core.hooks.set(id, hooks);
-    this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
-    const actor = startSandboxActor(this.core, rt, { snapshot: saved.snapshot });
-    for (const [key, ref] of Object.entries(actor.getSnapshot().children)) {
-      if (!key.startsWith('pid-')) continue;
-      const ctx = (ref as AnyActorRef).getSnapshot().context as { pid: number; containerId: string };
-      rt.execs.set(ctx.pid, { name: `${ctx.containerId}.exec-?`, containerId: ctx.containerId, done: deferred<void>() });
-    }
-    const cgroup = findCgroup(paths, this.core.cgroupLayout);
-    if (cgroup) rt.cgroup = cgroup;
-    for (const [cid, cg] of findPodCgroups(paths, this.core.cgroupLayout)) {
-      const cr = containers.get(cid);
-      if (cr) cr.cgroup = cg;
-      // Made for a container whose add never finished (its supervisor died): nobody else has it (we hold the lock).
-      else void removePodCgroup(cg, paths, cid, rt.log);
-    }
-    // What an earlier supervisor reported only updates the machines. Replayed before
-    // init's pidfd is watched and its events are subscribed: either can read exits.log
-    // (an exit, init's end) while the channels connect, and must start at the cursor.
-    this.core.exits.readLog(rt, this.core.exits.loadCursor(rt), true);
-    const hostPid = snapshot.context?.initHostPid;
-    const alive =
-      hostPid !== undefined && snapshot.context?.initStartTime !== undefined && processStartTime(hostPid) === snapshot.context.initStartTime;
-    if (alive && hostPid !== undefined) {
-      try {
-        rt.pidfd = this.core.native.pidfdOpen(hostPid);
-        rt.initAlive = true;
-        rt.watchToken = this.core.watcher.watch(rt.pidfd, () => onInitExit(this.core, rt));
-        if (this.core.options.attachChannels !== false) await connectChannels(rt, this.core.requestTimeout, (m) => onEvent(this.core, rt, m));
-      } catch (e) {
-        rt.log.warn({ err: e }, 'sandbox init alive but unreachable');
-      }
-    }
-    // Whatever else happened while no supervisor ran is in exits.log.
-    this.core.exits.readLog(rt);
-    if (rt.initAlive) this.reconcileReleased(rt, snapshot.context?.initHostPid as number);
-    if (this.core.options.attachChannels !== false) startHealth(this.core, rt);
-    if (!rt.initAlive) {
-      rt.initExited.resolve();
-      this.core.exits.reportLost(rt);
-      actor.send({ type: 'init.exited' });
-    }
-    this.core.persistNow(rt);
-  }
-
-  /**
-   * A prepared container whose process no longer waits (neither paddock-hold nor
-   * init's copy) was released by a supervisor that died before it wrote `running`
-   * (decision 0020): it runs, so say so. Still a child of this sandbox's init, and
-   * alive: had it died, its exit would be in exits.log, read just before, and the
-   * container would be stopped already; so its pid cannot have been reused.
-   */
-  private reconcileReleased(rt: Runtime, initHostPid: number): void {
-    for (const [cid, ref] of Object.entries(rt.actor.getSnapshot().children)) {
-      if (cid.startsWith('pid-')) continue;
-      const c = (ref as unknown as Actor<typeof containerMachine>).getSnapshot();
-      const held = c.context.prepared;
-      if (c.value !== 'created' || !held) continue;
-      if (processParent(held.hostPid) !== initHostPid || stillHeld(held.hostPid) !== false) continue;
-      rt.log.info({ containerId: cid, hostPid: held.hostPid }, 'a prepared container was started before its supervisor died: running');
-      (ref as unknown as Actor<typeof containerMachine>).send({ type: 'released' });
-    }
-  }
-
-  /**
-   * A sandbox folder without state.json is a create that never finished (its
-   * supervisor died mid-launch): nobody can use it, so once its owner is gone its init
-   * is killed and the folder removed.
-   */
-  private removeHalfCreated(paths: SandboxPaths): void {
-    if (!fs.existsSync(paths.dir)) return;
-    try {
-      acquireLockLocked(paths);
-    } catch (e) {
-      // Still being created by a live engine (or not ours to judge).
-      if ((e as PaddockError).code === 'ELOCKED') return;
-    }
-    try {
-      const [pidText, startText] = fs.readFileSync(paths.pidFile, 'utf8').trim().split(' ');
-      const pid = Number(pidText);
-      if (pid > 0 && processStartTime(pid) === Number(startText)) {
-        const fd = this.core.native.pidfdOpen(pid);
-        try {
-          this.core.native.pidfdSendSignal(fd, 9);
-        } finally {
-          this.core.native.closeFd(fd);
-        }
-      }
-    } catch {
-      // No pid file: init never started.
-    }
-    this.core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
-    // Found before the folder goes: its cgroup.json says where the cgroup is.
-    const cgroup = findCgroup(paths, this.core.cgroupLayout);
-    removeTree(paths.dir);
-    // Its cgroup too, once the killed init has left it.
-    void cgroup
-      ?.remove()
-      .catch((err: Error) => this.core.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   }
 
   // ---------------------------------------------------------------- helpers

@@ -68,7 +68,7 @@ async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   for (const c of rt.containers.values()) closeContainerStdio(c);
   for (const e of rt.execs.values()) if (e.stdinFd !== undefined) closeQuietly(e.stdinFd);
   // state.json first: a supervisor killed while the folder is being removed leaves a
-  // folder without it, which the next one removes as half-made (removeHalfCreated),
+  // folder without it, which the next one removes as half-made (removeHalfCreated, actors/reattach.ts),
   // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
   removeFile(rt.paths.stateFile);
   removeTree(rt.paths.dir);
