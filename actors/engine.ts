@@ -8,7 +8,7 @@ import { isValidId, processActorId } from '../machines/ids';
 import type { ExitStatus } from '../machines/types';
 import type { MessageOf } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
-import { loadBundle, type Bundle } from '../specs/load';
+import { loadBundle } from '../specs/load';
 import { planExec } from '../specs/plan';
 import type {
   CommandOutput,
@@ -35,10 +35,9 @@ import { hasHooks } from './hooks';
 import { PaddockError, StateError, restoreError } from './errors';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
-import { podContainerCgroupPath, resolveCgroupsPath } from './cgroups-path';
+import { resolveCgroupsPath } from './cgroups-path';
 import type { Runtime, ContainerRuntime } from './launcher';
-import { killFrozenContainer } from './freezer';
-import { makePodCgroup, placeTreeInPodCgroup, removePodCgroup, signalCgroup } from './pod-cgroups';
+import { placeTreeInPodCgroup, signalCgroup } from './pod-cgroups';
 import { resolveHealth } from './health';
 import { runCommands } from './command-stream';
 import { toExit } from './exit-reports';
@@ -51,18 +50,17 @@ import { SandboxPaths, listSandboxIds, releaseLock } from './state-store';
 import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
-import { podNamespaces } from './pod-namespaces';
 import { deferred } from './deferred';
+import { addContainer, destroyContainer, startContainer } from './pod-containers';
 import { reattach } from './reattach';
 import { startHealth } from './init-watch';
 import { provideSandboxMachine } from './sandbox-effects';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
-import { sandboxSummary, podView } from './summary';
+import { sandboxSummary } from './summary';
 import { startSandboxActor } from './sandbox-actor';
-import { refuseHooks, runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
+import { runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
 import { awaitStarted, holdContainer, holdWithConsole, releaseHeld } from './container-start';
-import { containerPlan, reattachedStdio } from './container-plan';
-import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
+import { checkStdio, prepareStdio } from './stdio-setup';
 import { EngineCore } from './engine-core';
 
 export { deferred, type Deferred } from './deferred';
@@ -113,16 +111,6 @@ class PaddockEngine implements Engine {
       log,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
-  }
-
-  /**
-   * Where a pod container's own cgroup goes: its linux.cgroupsPath (containerd's
-   * sibling of the sandbox's), else nested in the sandbox's (decision 0022). Checked
-   * before anything is made.
-   */
-  private podCgroupPath(rt: Runtime, containerId: string, bundle: Bundle) {
-    const sandboxRel = rt.cgroup?.relPath ?? rt.cgroupsPath?.relPath ?? '';
-    return podContainerCgroupPath(bundle.config.linux?.cgroupsPath, sandboxRel, containerId, { ...this.core.cgroupsPathOptions(rt.id, bundle.dir), sandboxId: rt.id });
   }
 
   // ---------------------------------------------------------------- commands
@@ -228,116 +216,12 @@ class PaddockEngine implements Engine {
     return handle;
   }
 
-  async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
-    const rt = this.core.get(sandboxId);
-    if (!isValidId(containerId)) throw new PaddockError('EINVALID_ID', `invalid container id ${JSON.stringify(containerId)}`, { sandboxId });
-    const stdio = checkStdio(opts.stdio);
-    const restart = this.supervision.validate(opts.restart);
-    const snap = rt.actor.getSnapshot();
-    if (snap.context.containers[containerId] !== undefined || rt.containers.has(containerId)) {
-      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
-    }
-    this.core.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
-    const bundle = await loadBundle(bundleDir);
-    refuseHooks(bundle);
-    const where = this.podCgroupPath(rt, containerId, bundle);
-    const { pidNsOf } = podNamespaces(bundle.config, podView(rt), containerId);
-    checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
-    checkLsmFields(bundle.config, rt.log.child({ containerId }), this.core.options.lsms);
-    if (rt.containers.has(containerId)) {
-      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
-    }
-    // Its own cgroup, limits applied, before anything else is made (decision 0022).
-    const cgroup = makePodCgroup({
-      layout: this.core.cgroupLayout,
-      sandbox: rt.cgroup,
-      paths: rt.paths,
-      sandboxId,
-      containerId,
-      where,
-      resources: bundle.config.linux?.resources,
-      userns: [rt.bundle, bundle].some((b) => (b.config.linux?.namespaces ?? []).some((n) => n.type === 'user')),
-      native: this.core.native,
-      log: rt.log,
-    });
-    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
-    try {
-      prepareStdio(this.core, rt, containerId, containerId, stdio);
-    } catch (e) {
-      rt.containers.delete(containerId);
-      if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
-      throw e;
-    }
-    rt.actor.send({ type: 'container.add', containerId, bundleDir: bundle.dir });
-    this.core.persistNow(rt);
-    this.supervision.register(sandboxId, containerId, bundle.dir, opts, restart);
-    if (opts.consoleSocket !== undefined) {
-      try {
-        await holdWithConsole(this.core, rt, containerId, opts.consoleSocket);
-      } catch (e) {
-        await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed console hand-off'));
-        throw e;
-      }
-    } else if (opts.prepare === true) {
-      try {
-        await holdContainer(this.core, rt, containerId);
-      } catch (e) {
-        await this.destroyContainer(sandboxId, containerId).catch((d) => rt.log.warn({ err: d }, 'could not remove the container after a failed prepare'));
-        throw e;
-      }
-    }
-    return sandboxSummary(rt).containers.find((c) => c.id === containerId) as ContainerSummary;
+  addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
+    return addContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
-  async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
-    const rt = this.core.get(sandboxId);
-    const registered = rt.containers.has(containerId) && rt.actor.getSnapshot().context.containers[containerId] !== undefined;
-    if (!registered && bundleDir === undefined) {
-      throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
-    }
-    if (registered && bundleDir !== undefined) {
-      throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
-    }
-    if (!registered) await this.addContainer(sandboxId, containerId, bundleDir as string, opts);
-    if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
-      throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: use startRoot`, { sandboxId, containerId, verb: 'startContainer' });
-    }
-    const c = this.core.containerActor(rt, containerId);
-    if (!c.getSnapshot().can({ type: 'start' }) || !rt.actor.getSnapshot().can({ type: 'container.start', containerId })) {
-      throw new StateError('EINVALID_STATE', `cannot start container ${containerId}: it is ${String(c.getSnapshot().value)} in a ${String(rt.actor.getSnapshot().value)} sandbox`, {
-        sandboxId,
-        containerId,
-        verb: 'startContainer',
-        state: String(c.getSnapshot().value),
-      });
-    }
-    const cr = rt.containers.get(containerId) as ContainerRuntime;
-    if (!cr.plan) {
-      // Registered by another process and its bundle could not be planned again here
-      // (or names namespaces by path, which need the running sandbox to resolve).
-      const { pidNsOf } = podNamespaces(cr.bundle.config, podView(rt), containerId);
-      if (pidNsOf) cr.pidNsOf = pidNsOf;
-      cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
-    }
-    // A container with its own cgroup is moved into it while held before its execve
-    // (decision 0022): one not prepared yet is prepared now, one round trip more.
-    try {
-      if (cr.cgroup && c.getSnapshot().context.prepared === undefined) await holdContainer(this.core, rt, containerId);
-      rt.actor.send({ type: 'container.start', containerId });
-      return await awaitStarted(this.core, rt, containerId);
-    } catch (e) {
-      if (!registered) {
-        // A container added and started in one call that failed to start is not kept: the sandbox is as it was.
-        rt.actor.send({ type: 'container.remove', containerId });
-        closeContainerStdio(rt.containers.get(containerId));
-        rt.containers.get(containerId)?.held?.dispose();
-        rt.containers.delete(containerId);
-        this.supervision.drop(sandboxId, containerId);
-        if (cr.cgroup) await removePodCgroup(cr.cgroup, rt.paths, containerId, rt.log);
-      }
-      this.core.persistNow(rt);
-      throw e;
-    }
+  startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+    return startContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
   async execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
@@ -520,38 +404,8 @@ class PaddockEngine implements Engine {
     c.send({ type: 'signal' });
   }
 
-  async destroyContainer(sandboxId: string, containerId: string): Promise<void> {
-    const rt = this.core.get(sandboxId);
-    const c = this.core.containerActor(rt, containerId);
-    const sandboxState = String(rt.actor.getSnapshot().value);
-    if (sandboxState === 'paused' || sandboxState === 'pausing' || sandboxState === 'resuming') {
-      // Its processes are frozen: resume first, or destroy the whole sandbox.
-      throw new StateError('EINVALID_STATE', `cannot destroy container ${containerId}: sandbox ${sandboxId} is ${sandboxState}`, { sandboxId, containerId, verb: 'destroyContainer', state: sandboxState });
-    }
-    if (containerId === rt.actor.getSnapshot().context.rootContainerId) {
-      throw new StateError('EINVALID_STATE', `container ${containerId} is the root of sandbox ${sandboxId}: destroy the sandbox instead`, {
-        sandboxId,
-        containerId,
-        verb: 'destroyContainer',
-      });
-    }
-    this.supervision.userStop(sandboxId, containerId);
-    const cgroup = rt.containers.get(containerId)?.cgroup;
-    // Paused alone: its tasks must be able to die (v1 holds even SIGKILL while frozen).
-    killFrozenContainer(cgroup);
-    // A container that was only added (never started) has nothing in paddock-init.
-    if (rt.initAlive && c.getSnapshot().value !== 'created') {
-      await this.core.control(rt).request({ type: 'DESTROY_CONTAINER', cid: containerId });
-    }
-    if (cgroup) await removePodCgroup(cgroup, rt.paths, containerId, rt.log);
-    this.core.exits.readLog(rt);
-    rt.actor.send({ type: 'container.remove', containerId });
-    closeContainerStdio(rt.containers.get(containerId));
-    rt.containers.get(containerId)?.held?.dispose();
-    rt.containers.delete(containerId);
-    for (const [pid, e] of rt.execs) if (e.containerId === containerId) rt.execs.delete(pid);
-    removeContainerFiles(rt, containerId);
-    this.core.persistNow(rt);
+  destroyContainer(sandboxId: string, containerId: string): Promise<void> {
+    return destroyContainer(this.core, this.supervision, sandboxId, containerId);
   }
 
   async destroy(sandboxId: string): Promise<void> {
