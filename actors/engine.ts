@@ -6,10 +6,8 @@ import { waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
 import type { ExitStatus } from '../machines/types';
-import type { MessageOf } from '../protocols/messages';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle } from '../specs/load';
-import { planExec } from '../specs/plan';
 import type {
   CommandOutput,
   EngineCommand,
@@ -37,11 +35,11 @@ import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { resolveCgroupsPath } from './cgroups-path';
 import type { Runtime, ContainerRuntime } from './launcher';
-import { placeTreeInPodCgroup, signalCgroup } from './pod-cgroups';
+import { signalCgroup } from './pod-cgroups';
 import { resolveHealth } from './health';
 import { runCommands } from './command-stream';
 import { toExit } from './exit-reports';
-import { checkConsole, withConsole } from './console';
+import { checkConsole } from './console';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
 import { parseSignal } from './signals';
@@ -51,6 +49,7 @@ import { tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { deferred } from './deferred';
+import { execute } from './exec';
 import { addContainer, destroyContainer, startContainer } from './pod-containers';
 import { reattach } from './reattach';
 import { startHealth } from './init-watch';
@@ -60,7 +59,7 @@ import { sandboxSummary } from './summary';
 import { startSandboxActor } from './sandbox-actor';
 import { runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
 import { awaitStarted, holdContainer, holdWithConsole, releaseHeld } from './container-start';
-import { checkStdio, prepareStdio } from './stdio-setup';
+import { checkStdio } from './stdio-setup';
 import { EngineCore } from './engine-core';
 
 export { deferred, type Deferred } from './deferred';
@@ -224,70 +223,8 @@ class PaddockEngine implements Engine {
     return startContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
-  async execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
-    const rt = this.core.get(sandboxId);
-    const c = this.core.containerActor(rt, containerId);
-    if (!c.getSnapshot().can({ type: 'exec' })) {
-      throw new StateError('EINVALID_STATE', `cannot exec into container ${containerId}: it is ${c.getSnapshot().value as string}`, {
-        sandboxId,
-        containerId,
-        verb: 'exec',
-        state: String(c.getSnapshot().value),
-      });
-    }
-    const cont = rt.containers.get(containerId);
-    if (!cont) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
-    const stdio = checkStdio(opts.stdio);
-    const terminal = opts.terminal === true;
-    checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });
-    const name = `${containerId}.exec-${++rt.execCounter}`;
-    const plan = planExec(
-      {
-        args: opts.args as string[],
-        ...(opts.env ? { env: opts.env as string[] } : {}),
-        ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.user ? { user: opts.user as { uid: number; gid: number; additionalGids?: number[] } } : {}),
-        ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
-        ...(opts.rlimits !== undefined ? { rlimits: opts.rlimits } : {}),
-        ...(opts.noNewPrivileges !== undefined ? { noNewPrivileges: opts.noNewPrivileges } : {}),
-      },
-      cont.bundle.config,
-    );
-    // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
-    const io = prepareStdio(this.core, rt, name, undefined, terminal ? 'ignore' : stdio);
-    let reply: MessageOf<'OK'>;
-    try {
-      reply = terminal
-        ? await withConsole(this.core.native, this.core.requestTimeout, rt, opts.consoleSocket as string, (endpoint) =>
-            this.core.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, terminal: true, consoleSocket: endpoint } }),
-          (r) => this.core.control(rt).request({ type: 'SIGNAL', cid: containerId, signo: 9, pid: r.pid as number }).then(() => undefined),
-          )
-        : await this.core.control(rt).request({ type: 'EXEC', cid: containerId, plan: { ...plan, ...io.plan } });
-    } catch (e) {
-      io.close();
-      throw e;
-    }
-    const pid = reply.pid as number;
-    const hostPid = reply.hostPid as number;
-    if (cont.cgroup) {
-      // init forks and execs at once: moved with what it forked as soon as its pid is known (decision 0022).
-      try {
-        placeTreeInPodCgroup(cont.cgroup, hostPid, { sandboxId, containerId }, processTree);
-      } catch (e) {
-        rt.log.warn({ containerId, hostPid, err: (e as Error).message, step: 'cgroup' }, "exec'd process could not be moved into its container's cgroup");
-      }
-    }
-    const done = deferred<void>();
-    rt.execs.set(pid, { name, containerId, done, stdinFd: io.stdinFd });
-    c.send({ type: 'exec' });
-    rt.actor.send({ type: 'process.add', containerId, pid, hostPid });
-    // Its exit may have been delivered before it was registered (see pendingExits).
-    const child = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
-    if (child?.getSnapshot().value === 'exited') done.resolve();
-    this.core.persistNow(rt);
-    const streams = io.streams(done.promise);
-    rt.log.child({ containerId }).debug({ pid, hostPid, step: 'exec' }, 'exec started');
-    return { pid, hostPid, ...(streams ?? {}) };
+  execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
+    return execute(this.core, sandboxId, containerId, opts);
   }
 
   async processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]> {
