@@ -29,38 +29,38 @@ import type {
   SandboxSummary,
   StartContainerOptions,
 } from './api';
-import { hasHooks } from './hooks';
+import { resolveCgroupsPath } from './cgroups-path';
+import { runCommands } from './command-stream';
+import { checkConsole } from './console';
+import { awaitStarted, holdContainer, holdWithConsole, releaseHeld } from './container-start';
+import { deferred } from './deferred';
+import { EngineCore } from './engine-core';
+import { runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
 import { PaddockError, StateError, restoreError } from './errors';
+import { execute } from './exec';
+import { toExit } from './exit-reports';
+import { resolveHealth } from './health';
+import { hasHooks } from './hooks';
+import { startHealth } from './init-watch';
+import type { Runtime, ContainerRuntime } from './launcher';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
-import { resolveCgroupsPath } from './cgroups-path';
-import type { Runtime, ContainerRuntime } from './launcher';
+import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
-import { resolveHealth } from './health';
-import { runCommands } from './command-stream';
-import { toExit } from './exit-reports';
-import { checkConsole } from './console';
-import { initExitsWithin, stopSandbox } from './shutdown';
-import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
-import { parseSignal } from './signals';
+import { addContainer, destroyContainer, startContainer } from './pod-containers';
 import { PoolRegistry } from './pool';
+import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
+import { reattach } from './reattach';
+import { startSandboxActor } from './sandbox-actor';
+import { provideSandboxMachine } from './sandbox-effects';
+import { initExitsWithin, stopSandbox } from './shutdown';
+import { parseSignal } from './signals';
 import { SandboxPaths, listSandboxIds, releaseLock } from './state-store';
 import { tailFile } from './stdio';
+import { checkStdio } from './stdio-setup';
+import { sandboxSummary } from './summary';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
-import { deferred } from './deferred';
-import { execute } from './exec';
-import { addContainer, destroyContainer, startContainer } from './pod-containers';
-import { reattach } from './reattach';
-import { startHealth } from './init-watch';
-import { provideSandboxMachine } from './sandbox-effects';
-import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
-import { sandboxSummary } from './summary';
-import { startSandboxActor } from './sandbox-actor';
-import { runCreateHooks, runPoststartHooks, runPoststopHooks } from './engine-hooks';
-import { awaitStarted, holdContainer, holdWithConsole, releaseHeld } from './container-start';
-import { checkStdio } from './stdio-setup';
-import { EngineCore } from './engine-core';
 
 export { deferred, type Deferred } from './deferred';
 
@@ -580,7 +580,4 @@ class PaddockEngine implements Engine {
       // Not started yet, or init is going away: the event channel or pidfd will tell.
     }
   }
-
 }
-
-
