@@ -166,7 +166,7 @@ export class EngineCore {
   }
 
   persistNow(rt: Runtime): void {
-    // An observer (see release()) no longer owns the state file.
+    // An observer (see the engine's release()) no longer owns the state file.
     if (rt.observer) return;
     const snap = rt.actor?.getSnapshot();
     if (!snap || snap.status !== 'active' || !STABLE.has(String(snap.value))) return;

@@ -74,7 +74,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
   rt.execs.set(pid, { name, containerId, done, stdinFd: io.stdinFd });
   c.send({ type: 'exec' });
   rt.actor.send({ type: 'process.add', containerId, pid, hostPid });
-  // Its exit may have been delivered before it was registered (see pendingExits).
+  // Its exit may have been delivered before it was registered (see pendingExits, machines/sandbox.machine.ts).
   const child = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
   if (child?.getSnapshot().value === 'exited') done.resolve();
   core.persistNow(rt);

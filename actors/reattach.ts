@@ -48,7 +48,7 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
     // A container created by another process and not started yet: plan it again.
     // Its log files are reused; a stdin FIFO lost its writer with that process.
-    // One that shares a pod's pid namespace is planned when it is started (above).
+    // One that shares a pod's pid namespace is planned when it is started (actors/pod-containers.ts).
     if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
       try {
         cr.plan = containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
