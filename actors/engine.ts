@@ -115,6 +115,15 @@ class PaddockEngine implements Engine {
     }
     this.stateDir = options.stateDir;
     this.log = options.logger ?? createRootLogger();
+    if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
+      throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
+    }
+    this.exits = new ExitReports({
+      emit: (e) => this.subject.next(e),
+      persist: (rt) => this.persist(rt),
+      replaceFile: this.replaceFile,
+      delivery: options.exitReports ?? 'at-most-once',
+    });
     fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(this.stateDir, 0o711);
@@ -151,11 +160,7 @@ class PaddockEngine implements Engine {
   /** State writes go through the native exchange: no ext4 flush on each one (decision 0016). */
   private readonly replaceFile = (tmp: string, target: string): void => this.native.replaceFile(tmp, target);
   /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
-  private readonly exits = new ExitReports({
-    emit: (e) => this.subject.next(e),
-    persist: (rt) => this.persist(rt),
-    replaceFile: this.replaceFile,
-  });
+  private readonly exits: ExitReports;
 
   private get native(): NativeFacade {
     if (!this.nativeImpl) {
