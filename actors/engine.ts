@@ -113,11 +113,11 @@ class PaddockEngine implements Engine {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
-    this.stateDir = options.stateDir;
-    this.log = options.logger ?? createRootLogger();
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
+    this.stateDir = options.stateDir;
+    this.log = options.logger ?? createRootLogger();
     this.exits = new ExitReports({
       emit: (e) => this.subject.next(e),
       persist: (rt) => this.persist(rt),
