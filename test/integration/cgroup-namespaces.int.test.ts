@@ -13,8 +13,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
+import { ControlClient } from '../../actors/control-client';
+import { SandboxPaths } from '../../actors/state-store';
+import { CLONE } from '../../protocols/messages';
 import type { OciConfig } from '../../specs/oci';
-import { makeBundle, type TestBundle } from '../helpers/bundle';
+import { fixtureRootfs, makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll, testStateDir } from '../helpers/env';
@@ -187,6 +190,25 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroup namespaces (library)', () => 
     await expect(t.engine.startContainer(s.sid, 'orphan')).rejects.toMatchObject({ code: 'ELAUNCH_STEP', message: `cgroup_procs: ENOENT (${gone}/cgroup.procs)` });
     const after = await t.engine.execute(s.sid, s.sid, { args: ['true'] });
     expect(await t.engine.waitPid(s.sid, after.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+  });
+
+  test('paddock-init refuses a plan that both makes and joins a cgroup namespace, or joins an unknown container\'s', async () => {
+    const s = await sandbox(true, ownCgroupNs);
+    // Straight to init's control socket: the engine never sends either (pod-plan.ts).
+    const client = new ControlClient(s.sid, new SandboxPaths(t.stateDir, s.sid).controlSock, 5_000);
+    const plan = { args: ['true'], env: [], uid: 0, gid: 0, rootfs: fixtureRootfs(), nsFlags: CLONE.NEWNS | CLONE.NEWPID };
+    try {
+      await expect(client.request({ type: 'START_CONTAINER', cid: 'both', plan: { ...plan, nsFlags: plan.nsFlags | CLONE.NEWCGROUP, cgroupNsOf: s.sid } })).rejects.toMatchObject({
+        code: 'ELAUNCH_STEP',
+        message: 'cgroup_ns_of: EINVAL (NS_FLAGS also asks for a new cgroup namespace)',
+      });
+      await expect(client.request({ type: 'START_CONTAINER', cid: 'nobody', plan: { ...plan, cgroupNsOf: 'nobody' } })).rejects.toMatchObject({ code: 'ELAUNCH_STEP', message: 'cgroup_ns_of: ESRCH (nobody)' });
+    } finally {
+      client.close();
+    }
+    // Nothing was added: the next exec still works.
+    const ex = await t.engine.execute(s.sid, s.sid, { args: ['true'] });
+    expect(await t.engine.waitPid(s.sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
   });
 
   test("in a user namespace, a cgroupsPath outside the sandbox's cgroup2 directory is entered by the child in v1 and by the engine (held) in cgroup2", async () => {
