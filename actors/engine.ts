@@ -10,7 +10,7 @@ import { supervisorMachine } from '../machines/supervisor.machine';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { NativeFacade } from '../native/facade';
 import type { MessageOf, ProcessPlan } from '../protocols/messages';
-import { CLONE, Kind, ProcState } from '../protocols/messages';
+import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle, type Bundle } from '../specs/load';
 import { planContainer, planExec } from '../specs/plan';
 import type { OciHooks } from '../specs/oci';
@@ -74,7 +74,8 @@ import { closedWritable, openStdinFifo, tailFile } from './stdio';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 import { removeFile, removeTree } from './remove-tree';
-import { namesPidNamespace, podNamespaces, type PodSandboxView } from './pod-namespaces';
+import { podNamespaces, type PodSandboxView } from './pod-namespaces';
+import { podContainerPlan, podExecPlan } from './pod-plan';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -319,7 +320,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     refuseHooks(bundle);
     const where = this.podCgroupPath(rt, containerId, bundle);
-    const { pidNsOf } = podNamespaces(bundle.config, this.podView(rt), containerId);
+    const podNs = podNamespaces(bundle.config, this.podView(rt), containerId);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
     checkLsmFields(bundle.config, rt.log.child({ containerId }), this.options.lsms);
     if (rt.containers.has(containerId)) {
@@ -335,10 +336,11 @@ class PaddockEngine implements Engine {
       where,
       resources: bundle.config.linux?.resources,
       userns: [rt.bundle, bundle].some((b) => (b.config.linux?.namespaces ?? []).some((n) => n.type === 'user')),
+      owner: rt.owner,
       native: this.native,
       log: rt.log,
     });
-    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
+    rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...podNs });
     try {
       this.prepareStdio(rt, containerId, containerId, stdio);
     } catch (e) {
@@ -393,9 +395,8 @@ class PaddockEngine implements Engine {
     if (!cr.plan) {
       // Registered by another process and its bundle could not be planned again here
       // (or names namespaces by path, which need the running sandbox to resolve).
-      const { pidNsOf } = podNamespaces(cr.bundle.config, this.podView(rt), containerId);
-      if (pidNsOf) cr.pidNsOf = pidNsOf;
-      cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
+      Object.assign(cr, podNamespaces(cr.bundle.config, this.podView(rt), containerId));
+      cr.plan = this.containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio), rt);
     }
     // A container with its own cgroup is moved into it while held before its execve
     // (decision 0022): one not prepared yet is prepared now, one round trip more.
@@ -435,7 +436,7 @@ class PaddockEngine implements Engine {
     const terminal = opts.terminal === true;
     checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });
     const name = `${containerId}.exec-${++rt.execCounter}`;
-    const plan = planExec(
+    const plan = podExecPlan(planExec(
       {
         args: opts.args as string[],
         ...(opts.env ? { env: opts.env as string[] } : {}),
@@ -446,7 +447,7 @@ class PaddockEngine implements Engine {
         ...(opts.noNewPrivileges !== undefined ? { noNewPrivileges: opts.noNewPrivileges } : {}),
       },
       cont.bundle.config,
-    );
+    ), cont, rt);
     // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
     const io = this.prepareStdio(rt, name, undefined, terminal ? 'ignore' : stdio);
     let reply: MessageOf<'OK'>;
@@ -934,8 +935,9 @@ class PaddockEngine implements Engine {
       const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
       // A container created by another process and not started yet: plan it again.
       // Its log files are reused; a stdin FIFO lost its writer with that process.
-      // One that shares a pod's pid namespace is planned when it is started (above).
-      if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
+      // A pod container is planned when it is started (above): its namespace paths need
+      // the running sandbox to resolve, its cgroup files the sandbox's cgroups.
+      if (bundle.rootfs && bundle === rootBundle) {
         try {
           cr.plan = this.containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
         } catch {
@@ -1350,7 +1352,7 @@ class PaddockEngine implements Engine {
         : undefined;
     if (containerId !== undefined) {
       const c = rt.containers.get(containerId) as ContainerRuntime;
-      c.plan = this.containerPlan(c, plan);
+      c.plan = this.containerPlan(c, plan, rt);
       c.stdinFd = stdinFd;
       c.streams = streams(c.done.promise);
     }
@@ -1364,10 +1366,9 @@ class PaddockEngine implements Engine {
     };
   }
 
-  private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-    let plan = planContainer(c.bundle, stdio, { containerId: c.id });
-    // A pod's shared process namespace (0024): made in that container's, not a new one.
-    if (c.pidNsOf) plan = { ...plan, pidNsOf: c.pidNsOf, nsFlags: (plan.nsFlags ?? 0) & ~CLONE.NEWPID };
+  private containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1], rt?: Runtime): ProcessPlan {
+    // A pod container's shared namespaces and own cgroups (0024, 0025).
+    const plan = podContainerPlan(planContainer(c.bundle, stdio, { containerId: c.id }), c, rt);
     return c.noPivot ? { ...plan, noPivot: true } : plan;
   }
 

@@ -91,6 +91,8 @@ export interface ContainerRuntime {
   releasedEarly?: boolean;
   /** A pod container sharing this container's pid namespace (actors/pod-namespaces.ts). */
   pidNsOf?: string;
+  /** A pod container sharing this container's cgroup namespace (actors/pod-namespaces.ts). */
+  cgroupNsOf?: string;
   stdinFd?: number;
   streams?: StdioHandles;
   /** A pod container's own cgroup (actors/pod-cgroups.ts, decision 0022); never the root's. */
