@@ -41,7 +41,7 @@ import { hasHooks, runHooks, runHooksWarn, type HookState, type Hooks } from './
 import { ChannelError, PaddockError, SpecError, StateError } from './errors';
 import { createRootLogger, type Logger } from './logger';
 import { checkLsmFields } from './lsm';
-import { HeldRelease, stillHeld } from './held-release';
+import { heldProcessDead, HeldRelease, stillHeld } from './held-release';
 import { podContainerCgroupPath, resolveCgroupsPath, type CgroupsPathOptions } from './cgroups-path';
 import { launchSandbox, destroySandboxResources, connectChannels, findCgroup, type Runtime, type ContainerRuntime } from './launcher';
 import { detectLayout, type CgroupLayout, type SandboxCgroup } from './cgroups';
@@ -1105,6 +1105,12 @@ class PaddockEngine implements Engine {
     // died before it could place it.
     if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
     if (this.releaseHeld(rt, c, prepared) && prepared) return prepared;
+    // Killed while held: no start. Checked before the START, not inferred after it: a
+    // dying root takes init with it, and its exit record (reaped after this point) would
+    // pass the test below for a process that started and exited at once.
+    if (prepared && (c.heldGone || heldProcessDead(prepared.hostPid))) {
+      throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' });
+    }
     const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
     try {
       reply = await this.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
@@ -1131,7 +1137,9 @@ class PaddockEngine implements Engine {
   private releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
     const held = c.held;
     c.held = undefined;
-    if (held && prepared && held.go()) {
+    const released = held && prepared ? held.go() : 'none';
+    if (released === 'gone') c.heldGone = true;
+    if (held && prepared && released === 'released') {
       c.startRequest = undefined;
       c.releasing = held;
       rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
