@@ -46,6 +46,14 @@ export interface EngineOptions {
    */
   readonly attachChannels?: boolean;
   /**
+   * When an exit's report is recorded as made, relative to the `events$` emission
+   * (decision 0017). 'at-most-once' (default): recorded just before, so a supervisor
+   * SIGKILLed in between loses that one report. 'at-least-once': recorded just after, so
+   * it repeats that one report instead, with the same `id`: a consumer that dedupes by
+   * `id` sees every exit exactly once, across any number of supervisor deaths.
+   */
+  readonly exitReports?: 'at-most-once' | 'at-least-once';
+  /**
    * How long a call waits for another process that holds a sandbox's lock (default 0:
    * fail at once with ELOCKED). The CLI waits, so concurrent calls are serialised.
    */
@@ -225,6 +233,12 @@ export type EngineEvent =
       readonly pid: number;
       readonly kind: 'container' | 'exec';
       readonly exit: ExitStatus;
+      /**
+       * The same for every report of this exit, whichever supervisor makes it: the
+       * sandbox, container and pid with init's reap time (or, for a lost exit, the host
+       * pid of the init that died). A consumer dedupes by it (decision 0017).
+       */
+      readonly id: string;
       /** paddock-init died before it could record this exit (the kernel killed the process with it): the status is unknown. */
       readonly lost?: true;
     }

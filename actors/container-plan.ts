@@ -1,7 +1,7 @@
 import type { ProcessPlan } from '../protocols/messages';
-import { CLONE } from '../protocols/messages';
 import { planContainer } from '../specs/plan';
-import type { ContainerRuntime } from './launcher';
+import type { ContainerRuntime, Runtime } from './launcher';
+import { podContainerPlan } from './pod-plan';
 import type { SandboxPaths, StdioMode } from './state-store';
 
 /*
@@ -9,10 +9,9 @@ import type { SandboxPaths, StdioMode } from './state-store';
  * is sent to start it (actors/container-start.ts).
  */
 
-export function containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1]): ProcessPlan {
-  let plan = planContainer(c.bundle, stdio, { containerId: c.id });
-  // A pod's shared process namespace (0024): made in that container's, not a new one.
-  if (c.pidNsOf) plan = { ...plan, pidNsOf: c.pidNsOf, nsFlags: (plan.nsFlags ?? 0) & ~CLONE.NEWPID };
+export function containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1], rt?: Runtime): ProcessPlan {
+  // A pod container's shared namespaces and own cgroups (0024, 0025).
+  const plan = podContainerPlan(planContainer(c.bundle, stdio, { containerId: c.id }), c, rt);
   return c.noPivot ? { ...plan, noPivot: true } : plan;
 }
 

@@ -5,7 +5,7 @@ import { encodeRequest } from './control-client';
 import { withConsole } from './console';
 import type { EngineCore } from './engine-core';
 import { StateError, restoreError } from './errors';
-import { HeldRelease } from './held-release';
+import { heldProcessDead, HeldRelease } from './held-release';
 import type { ContainerRuntime, Runtime } from './launcher';
 import { placeInPodCgroup } from './pod-cgroups';
 
@@ -87,7 +87,9 @@ function encodeStart(c: ContainerRuntime): void {
 export function releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
   const held = c.held;
   c.held = undefined;
-  if (held && prepared && held.go()) {
+  const released = held && prepared ? held.go() : 'none';
+  if (released === 'gone') c.heldGone = true;
+  if (held && prepared && released === 'released') {
     c.startRequest = undefined;
     c.releasing = held;
     rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
@@ -117,6 +119,12 @@ export async function startProcess(core: EngineCore, sandboxId: string, containe
   // died before it could place it.
   if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
   if (releaseHeld(rt, c, prepared) && prepared) return prepared;
+  // Killed while held: no start. Checked before the START, not inferred after it: a
+  // dying root takes init with it, and its exit record (reaped after this point) would
+  // pass the test below for a process that started and exited at once.
+  if (prepared && (c.heldGone || heldProcessDead(prepared.hostPid))) {
+    throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' });
+  }
   const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
   try {
     reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);

@@ -38,6 +38,8 @@ export class EngineCore {
   closed = false;
   /** The sandbox machine with this engine's effects provided (actors/sandbox-effects.ts). */
   readonly machine: typeof sandboxMachine;
+  /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
+  readonly exits: ExitReports;
   private nativeImpl: NativeFacade | undefined;
   private watcherImpl: PidfdWatcher | undefined;
 
@@ -47,18 +49,18 @@ export class EngineCore {
     provideMachine: (core: EngineCore) => typeof sandboxMachine,
   ) {
     this.stateDir = options.stateDir;
+    this.exits = new ExitReports({
+      emit: (e) => this.subject.next(e),
+      persist: (rt) => this.persist(rt),
+      replaceFile: this.replaceFile,
+      delivery: options.exitReports ?? 'at-most-once',
+    });
     this.supervisor.start();
     this.machine = provideMachine(this);
   }
 
   /** State writes go through the native exchange: no ext4 flush on each one (decision 0016). */
   readonly replaceFile = (tmp: string, target: string): void => this.native.replaceFile(tmp, target);
-  /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
-  readonly exits = new ExitReports({
-    emit: (e) => this.subject.next(e),
-    persist: (rt) => this.persist(rt),
-    replaceFile: this.replaceFile,
-  });
 
   emit(e: EngineEvent): void {
     this.subject.next(e);

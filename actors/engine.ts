@@ -91,6 +91,9 @@ class PaddockEngine implements Engine {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
+    if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
+      throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
+    }
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.

@@ -8,6 +8,7 @@ import { deferred } from './deferred';
 import type { EngineCore } from './engine-core';
 import { StateError } from './errors';
 import { placeTreeInPodCgroup } from './pod-cgroups';
+import { podExecPlan } from './pod-plan';
 import { processTree } from './proc-stats';
 import { checkStdio, prepareStdio } from './stdio-setup';
 
@@ -34,7 +35,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
   const terminal = opts.terminal === true;
   checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });
   const name = `${containerId}.exec-${++rt.execCounter}`;
-  const plan = planExec(
+  const plan = podExecPlan(planExec(
     {
       args: opts.args as string[],
       ...(opts.env ? { env: opts.env as string[] } : {}),
@@ -45,7 +46,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
       ...(opts.noNewPrivileges !== undefined ? { noNewPrivileges: opts.noNewPrivileges } : {}),
     },
     cont.bundle.config,
-  );
+  ), cont, rt);
   // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
   const io = prepareStdio(core, rt, name, undefined, terminal ? 'ignore' : stdio);
   let reply: MessageOf<'OK'>;

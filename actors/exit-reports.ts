@@ -20,10 +20,24 @@ export interface ExitReportDeps {
   persist(rt: Runtime): void;
   /** Atomic file replacement (native RENAME_EXCHANGE, decision 0004). */
   replaceFile?: (tmp: string, target: string) => void;
+  /** The cursor is written before each report (default) or after it (EngineOptions.exitReports). */
+  readonly delivery?: 'at-most-once' | 'at-least-once';
+}
+
+/**
+ * An exit's identity across supervisors: what exits.log says about it (init's reap
+ * time is unique to one process's one exit), or for a lost exit the init that died.
+ */
+export function exitId(sandboxId: string, containerId: string, pid: number, at: bigint | `lost:${number}` | 'answer'): string {
+  return `${sandboxId}/${containerId}/${pid}@${String(at)}`;
 }
 
 export class ExitReports {
-  constructor(private readonly deps: ExitReportDeps) {}
+  private readonly afterEmit: boolean;
+
+  constructor(private readonly deps: ExitReportDeps) {
+    this.afterEmit = deps.delivery === 'at-least-once';
+  }
 
   /**
    * init is gone and exits.log has nothing for these processes: init was killed (or
@@ -38,19 +52,30 @@ export class ExitReports {
     const snap = rt.actor.getSnapshot();
     if (snap.status !== 'active' || rt.observer || rt.lostReported) return;
     const lost: EngineEvent[] = [];
+    const initHostPid = Number(snap.context.initHostPid ?? 0);
     for (const [key, ref] of Object.entries(snap.children)) {
       const child = (ref as AnyActorRef).getSnapshot() as { value: unknown; context: { pid?: number; containerId?: string; id?: string } };
       if (child.value !== 'running') continue;
       const exec = key.startsWith('pid-');
       const containerId = exec ? (child.context.containerId as string) : key;
       const pid = child.context.pid ?? 0;
-      lost.push({ type: 'exit', sandboxId: rt.id, containerId, pid, kind: exec ? 'exec' : 'container', exit: { exitCode: null, signal: null }, lost: true });
+      lost.push({
+        type: 'exit',
+        sandboxId: rt.id,
+        containerId,
+        pid,
+        kind: exec ? 'exec' : 'container',
+        exit: { exitCode: null, signal: null },
+        id: exitId(rt.id, containerId, pid, `lost:${initHostPid}`),
+        lost: true,
+      });
     }
     // init is dead: exits.log cannot grow, and these are the last reports of this sandbox.
     rt.lostReported = true;
     if (lost.length === 0) return;
-    this.saveCursor(rt);
+    if (!this.afterEmit) this.saveCursor(rt);
     for (const e of lost) this.deps.emit(e);
+    if (this.afterEmit) this.saveCursor(rt);
   }
 
   /**
@@ -143,9 +168,11 @@ export class ExitReports {
     if (rt.seenExits.has(key)) return;
     rt.seenExits.add(key);
     if (rt.actor.getSnapshot().status !== 'active') return;
-    if (timeNs !== undefined && !silent) this.saveCursor(rt);
+    const recorded = timeNs !== undefined && !silent;
+    if (recorded && !this.afterEmit) this.saveCursor(rt);
     // The exit is the fact; the state changes it causes are reported after it.
-    if (!silent) this.deps.emit({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit });
+    if (!silent) this.deps.emit({ type: 'exit', sandboxId: rt.id, containerId, pid, kind, exit, id: exitId(rt.id, containerId, pid, timeNs ?? 'answer') });
+    if (recorded && this.afterEmit) this.saveCursor(rt);
     rt.actor.send({ type: 'process.exited', containerId, pid, kind, exit });
     if (kind === 'exec') rt.execs.get(pid)?.done.resolve();
     else rt.containers.get(containerId)?.done.resolve();

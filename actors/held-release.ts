@@ -38,6 +38,20 @@ function argv0Of(pid: number): string | undefined {
   }
 }
 
+/**
+ * The held process has died (a zombie init has not reaped yet, or gone). Its death can
+ * be seen before init reaps it and writes its exit, whose reap time may then be later
+ * than a start sent meanwhile: the start must not take that record for "started and
+ * exited at once".
+ */
+export function heldProcessDead(hostPid: number): boolean {
+  try {
+    return /\) [ZX] /.test(fs.readFileSync(`/proc/${hostPid}/stat`, 'latin1'));
+  } catch {
+    return true;
+  }
+}
+
 /** A prepared container's process still waits (in paddock-hold or as init's copy); undefined: gone. */
 export function stillHeld(hostPid: number): boolean | undefined {
   const name = argv0Of(hostPid);
@@ -87,18 +101,21 @@ export class HeldRelease {
     this.notifyFd = notifyFd;
   }
 
-  /** Writes the release byte: false when nobody reads the release pipe (the held process is gone). */
-  go(): boolean {
+  /**
+   * Writes the release byte. 'gone': nobody reads the release pipe, so the held process
+   * died before this start (EPIPE is proof: only it holds the read end). 'none': no
+   * direct release (init's START releases it).
+   */
+  go(): 'released' | 'gone' | 'none' {
     const goFd = this.goFd;
     this.goFd = undefined;
-    if (goFd === undefined || this.notifyFd === undefined) return false;
+    if (goFd === undefined || this.notifyFd === undefined) return 'none';
     try {
       fs.writeSync(goFd, GO);
-      return true;
-    } catch {
-      // EPIPE: the held process died while it waited.
+      return 'released';
+    } catch (e) {
       this.dispose();
-      return false;
+      return (e as NodeJS.ErrnoException).code === 'EPIPE' ? 'gone' : 'none';
     } finally {
       fs.closeSync(goFd);
     }

@@ -89,8 +89,12 @@ export interface ContainerRuntime {
   releasing?: HeldRelease;
   /** Released by startRoot just before the machines' start, which then only records it. */
   releasedEarly?: boolean;
+  /** The release found nobody to read it: the held process died before its start. */
+  heldGone?: boolean;
   /** A pod container sharing this container's pid namespace (actors/pod-namespaces.ts). */
   pidNsOf?: string;
+  /** A pod container sharing this container's cgroup namespace (actors/pod-namespaces.ts). */
+  cgroupNsOf?: string;
   stdinFd?: number;
   streams?: StdioHandles;
   /** A pod container's own cgroup (actors/pod-cgroups.ts, decision 0022); never the root's. */

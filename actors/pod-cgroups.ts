@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { NativeFacade } from '../native/facade';
 import { effectiveDeviceRules } from '../specs/device-rules';
 import type { DeepReadonly } from '../specs/freeze';
@@ -12,9 +14,10 @@ import type { SandboxPaths } from './state-store';
 
 /**
  * The own cgroup of a container added to a sandbox (a pod container,
- * docs/decisions/0022): made and limited when the container is added, its process
- * moved in by the engine while it waits in paddock-hold before its execve, removed
- * when the container is destroyed. Recorded in the sandbox's `cgroup.json`.
+ * docs/decisions/0022): made and limited when the container is added, entered by its
+ * process itself in paddock-init's child before it makes its cgroup namespace
+ * (docs/decisions/0025; the engine writes the pid again while it is held, a backstop),
+ * removed when the container is destroyed. Recorded in the sandbox's `cgroup.json`.
  */
 
 export interface PodCgroupRequest {
@@ -28,6 +31,8 @@ export interface PodCgroupRequest {
   readonly resources: DeepReadonly<OciResources> | undefined;
   /** The sandbox runs in a user namespace: device rules are not applied (decision 0019). */
   readonly userns: boolean;
+  /** paddock-init's host uid and gid: what its child must be able to write as (0: root, anything). */
+  readonly owner: { readonly uid: number; readonly gid: number };
   readonly native: NativeFacade;
   readonly log: Logger;
 }
@@ -68,6 +73,13 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
     throw podCgroupError(req, e);
   }
   try {
+    grantChildPlacement(cg, req.sandbox, req.owner);
+  } catch (e) {
+    cg.removeSync();
+    const err = e as NodeJS.ErrnoException;
+    throw new LaunchError(`cgroup: ${err.code ?? 'EIO'} (chown ${err.path ?? 'cgroup.procs'})`, { ...ctx, ...(err.path ? { path: err.path } : {}) }, e);
+  }
+  try {
     recordPodCgroupLocked(req.paths, req.containerId, { relPath: cg.relPath, custom: where.custom, made: cg.made });
   } catch (e) {
     cg.removeSync();
@@ -75,6 +87,43 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
   }
   req.log.debug({ containerId: req.containerId, step: 'cgroup', relPath: cg.relPath, custom: where.custom }, 'pod container cgroup made');
   return cg;
+}
+
+/**
+ * The `cgroup.procs` files of a pod container's cgroup that its process writes "0" to
+ * itself, in paddock-init's child, before it makes or joins its cgroup namespace (and an
+ * exec'd process before it joins the container): the plan's CGROUP_PROCS. The paths are
+ * the host's, which is what init sees (its mount and cgroup namespaces are copies of the
+ * supervisor's). Root (no user namespace, or one mapping root to host root) writes any
+ * of them. Another uid writes those grantChildPlacement gave it: every v1 directory, and
+ * the cgroup2 one only when it is nested in the sandbox's cgroup2 directory, since a v2
+ * move also needs write access to the cgroup.procs of the common ancestor, and one
+ * outside the sandbox (containerd's sibling paths) is not the sandbox's to be given;
+ * that one is left to the engine's placement while the process is held.
+ */
+export function childCgroupProcs(cg: SandboxCgroup, sandbox: SandboxCgroup | undefined, initUid: number): string[] {
+  const unified = cg.dirOf('unified');
+  const sandboxUnified = sandbox?.dirOf('unified');
+  const nested = unified !== undefined && sandboxUnified !== undefined && unified.startsWith(`${sandboxUnified}/`);
+  return cg.paths.filter((dir) => initUid === 0 || dir !== unified || nested).map((dir) => path.join(dir, 'cgroup.procs'));
+}
+
+/**
+ * Lets a paddock-init that is not host root write the files childCgroupProcs lists: each
+ * is chowned to init's host uid, and for a nested cgroup2 directory so is the sandbox's
+ * own cgroup2 cgroup.procs (the common ancestor of init's cgroup and the container's).
+ * That last one also lets the sandbox's root user move its own processes between the
+ * sandbox's cgroup2 directory and the pod containers' below it, within the sandbox; see
+ * docs/decisions/0025 for why that is acceptable.
+ */
+function grantChildPlacement(cg: SandboxCgroup, sandbox: SandboxCgroup | undefined, owner: { readonly uid: number; readonly gid: number }): void {
+  if (owner.uid === 0) return;
+  const files = childCgroupProcs(cg, sandbox, owner.uid);
+  const sandboxUnified = sandbox?.dirOf('unified');
+  if (sandboxUnified !== undefined && cg.dirOf('unified') !== undefined && files.includes(path.join(cg.dirOf('unified') as string, 'cgroup.procs'))) {
+    files.push(path.join(sandboxUnified, 'cgroup.procs'));
+  }
+  for (const f of files) fs.chownSync(f, owner.uid, owner.gid);
 }
 
 /**

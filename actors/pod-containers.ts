@@ -37,7 +37,7 @@ export async function addContainer(core: EngineCore, supervision: Supervision, s
   const bundle = await loadBundle(bundleDir);
   refuseHooks(bundle);
   const where = podCgroupPath(core, rt, containerId, bundle);
-  const { pidNsOf } = podNamespaces(bundle.config, podView(rt), containerId);
+  const podNs = podNamespaces(bundle.config, podView(rt), containerId);
   checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
   checkLsmFields(bundle.config, rt.log.child({ containerId }), core.options.lsms);
   if (rt.containers.has(containerId)) {
@@ -53,10 +53,11 @@ export async function addContainer(core: EngineCore, supervision: Supervision, s
     where,
     resources: bundle.config.linux?.resources,
     userns: [rt.bundle, bundle].some((b) => (b.config.linux?.namespaces ?? []).some((n) => n.type === 'user')),
+    owner: rt.owner,
     native: core.native,
     log: rt.log,
   });
-  rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...(pidNsOf ? { pidNsOf } : {}) });
+  rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...podNs });
   try {
     prepareStdio(core, rt, containerId, containerId, stdio);
   } catch (e) {
@@ -111,9 +112,8 @@ export async function startContainer(core: EngineCore, supervision: Supervision,
   if (!cr.plan) {
     // Registered by another process and its bundle could not be planned again here
     // (or names namespaces by path, which need the running sandbox to resolve).
-    const { pidNsOf } = podNamespaces(cr.bundle.config, podView(rt), containerId);
-    if (pidNsOf) cr.pidNsOf = pidNsOf;
-    cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio));
+    Object.assign(cr, podNamespaces(cr.bundle.config, podView(rt), containerId));
+    cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio), rt);
   }
   // A container with its own cgroup is moved into it while held before its execve
   // (decision 0022): one not prepared yet is prepared now, one round trip more.

@@ -9,15 +9,19 @@ import { LaunchError, SpecError } from './errors';
  * CRI passes those as paths to the pod's own (the sandbox's netns file, /proc/<pid of
  * the sandbox>/ns/ipc ...), and a path to any other namespace cannot be honoured, so it
  * is refused rather than ignored. A pid namespace by path is how Kubernetes asks for a
- * shared process namespace (shareProcessNamespace): the path names the sandbox's
- * (paddock-init's, whose pid CRI knows) or a running container's namespace, and the
- * container is then made in that container's pid namespace, the sandbox's root
- * container for the sandbox's own: the pod's first container is pid 1 there, as the
- * pause container is under runc. See docs/decisions/0024.
+ * shared process namespace (shareProcessNamespace), and a cgroup one how podman shares
+ * a pod's cgroup namespace: the path names the sandbox's (paddock-init's, whose pid CRI
+ * and podman know) or a running container's namespace, and the container is then made
+ * in that container's namespace, the sandbox's root container for the sandbox's own:
+ * the root container plays the part of the pause (infra) container it stands for under
+ * runc. See docs/decisions/0024 and 0025.
  */
 
 /** /proc/<pid>/ns/<name> for each type a pod container may give by path. */
-const PROC_NS: Readonly<Record<string, string>> = { network: 'net', ipc: 'ipc', uts: 'uts', user: 'user', pid: 'pid' };
+const PROC_NS: Readonly<Record<string, string>> = { network: 'net', ipc: 'ipc', uts: 'uts', user: 'user', pid: 'pid', cgroup: 'cgroup' };
+
+/** Types whose path may name a running container's namespace, and the plan field that carries it. */
+const SHARED: Readonly<Record<string, keyof PodNamespaces>> = { pid: 'pidNsOf', cgroup: 'cgroupNsOf' };
 
 export interface PodSandboxView {
   readonly sandboxId: string;
@@ -29,19 +33,22 @@ export interface PodSandboxView {
 export interface PodNamespaces {
   /** The container whose pid namespace this one joins. */
   readonly pidNsOf?: string;
+  /** The container whose cgroup namespace this one joins. */
+  readonly cgroupNsOf?: string;
 }
 
 export function podNamespaces(config: DeepReadonly<OciConfig>, sandbox: PodSandboxView, containerId: string): PodNamespaces {
-  let pidNsOf: string | undefined;
+  const out: { -readonly [K in keyof PodNamespaces]: PodNamespaces[K] } = {};
   (config.linux?.namespaces ?? []).forEach((ns, i) => {
     if (ns.path === undefined || ns.path === '') return;
     const field = `linux.namespaces[${i}].path`;
     const procName = PROC_NS[ns.type];
-    // mount and cgroup paths are refused by the validator; plans may skip it.
+    // mount paths are refused by the validator; plans may skip it.
     if (procName === undefined) throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: joining an existing ${ns.type} namespace is not supported`, { field });
     const want = identity(ns.path, field, sandbox.sandboxId, containerId);
     const sandboxNs = identity(`/proc/${sandbox.initPid}/ns/${procName}`, field, sandbox.sandboxId, containerId);
-    if (ns.type !== 'pid') {
+    const key = SHARED[ns.type];
+    if (key === undefined) {
       if (!same(want, sandboxNs)) {
         throw new SpecError(
           'ECONFIG_UNSUPPORTED',
@@ -51,22 +58,17 @@ export function podNamespaces(config: DeepReadonly<OciConfig>, sandbox: PodSandb
       }
       return;
     }
-    const owner = same(want, sandboxNs) ? sandbox.containers[0] : sandbox.containers.find((c) => sameAsProcess(want, c.hostPid));
+    const owner = same(want, sandboxNs) ? sandbox.containers[0] : sandbox.containers.find((c) => sameAsProcess(want, c.hostPid, procName));
     if (owner === undefined) {
       throw new SpecError(
         'ECONFIG_UNSUPPORTED',
-        `${field}: ${ns.path} is not the pid namespace of sandbox ${sandbox.sandboxId} or of one of its running containers`,
+        `${field}: ${ns.path} is not the ${ns.type} namespace of sandbox ${sandbox.sandboxId} or of one of its running containers`,
         { field, path: ns.path },
       );
     }
-    pidNsOf = owner.id;
+    out[key] = owner.id;
   });
-  return pidNsOf === undefined ? {} : { pidNsOf };
-}
-
-/** Whether the config gives a pid namespace by path. */
-export function namesPidNamespace(config: DeepReadonly<OciConfig>): boolean {
-  return (config.linux?.namespaces ?? []).some((ns) => ns.type === 'pid' && ns.path !== undefined && ns.path !== '');
+  return out;
 }
 
 interface NsIdentity {
@@ -84,9 +86,9 @@ function identity(path: string, field: string, sandboxId: string, containerId: s
   }
 }
 
-function sameAsProcess(want: NsIdentity, hostPid: number): boolean {
+function sameAsProcess(want: NsIdentity, hostPid: number, procName: string): boolean {
   try {
-    return same(want, fs.statSync(`/proc/${hostPid}/ns/pid`));
+    return same(want, fs.statSync(`/proc/${hostPid}/ns/${procName}`));
   } catch {
     return false;
   }

@@ -11,7 +11,6 @@ import { hasHooks } from './hooks';
 import { stillHeld } from './held-release';
 import { onEvent, onInitExit, startHealth } from './init-watch';
 import { connectChannels, findCgroup, type ContainerRuntime, type Runtime } from './launcher';
-import { namesPidNamespace } from './pod-namespaces';
 import { findPodCgroups, removePodCgroup } from './pod-cgroups';
 import { removeTree } from './remove-tree';
 import { startSandboxActor } from './sandbox-actor';
@@ -48,8 +47,9 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
     // A container created by another process and not started yet: plan it again.
     // Its log files are reused; a stdin FIFO lost its writer with that process.
-    // One that shares a pod's pid namespace is planned when it is started (actors/pod-containers.ts).
-    if (bundle.rootfs && !(bundle !== rootBundle && namesPidNamespace(bundle.config))) {
+    // A pod container is planned when it is started (actors/pod-containers.ts): its namespace paths need
+    // the running sandbox to resolve, its cgroup files the sandbox's cgroups.
+    if (bundle.rootfs && bundle === rootBundle) {
       try {
         cr.plan = containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
       } catch {

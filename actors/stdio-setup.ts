@@ -52,7 +52,7 @@ export function prepareStdio(core: EngineCore, rt: Runtime, name: string, contai
       : undefined;
   if (containerId !== undefined) {
     const c = rt.containers.get(containerId) as ContainerRuntime;
-    c.plan = containerPlan(c, plan);
+    c.plan = containerPlan(c, plan, rt);
     c.stdinFd = stdinFd;
     c.streams = streams(c.done.promise);
   }

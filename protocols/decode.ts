@@ -201,6 +201,8 @@ function plan(v: View): ProcessPlan {
     hooks: list(v.all<Field[]>(T.HOOK).map((h) => hook(new View(h)))),
     hookState: v.str(T.HOOK_STATE),
     pidNsOf: v.str(T.PID_NS_OF),
+    cgroupProcs: list(v.all<string>(T.CGROUP_PROCS)),
+    cgroupNsOf: v.str(T.CGROUP_NS_OF),
   });
 }
 

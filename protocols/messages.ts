@@ -47,7 +47,7 @@ export const Tag = {
   OOM_SCORE_ADJ: 70, SYSCTL: 71, SECCOMP_BPF: 72, SECCOMP_FLAGS: 73,
   CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83, HELD_EXEC: 84,
   HOOK: 85, HOOK_KIND: 86, HOOK_PATH: 87, HOOK_TIMEOUT: 88, HOOK_STATE: 89,
-  PID_NS_OF: 90,
+  PID_NS_OF: 90, CGROUP_PROCS: 91, CGROUP_NS_OF: 92,
 } as const;
 
 /** HOOK_KIND values: when paddock-init runs the hook inside the container. */
@@ -196,6 +196,19 @@ export interface ProcessPlan {
    * process namespace). Its NS_FLAGS then carry no CLONE_NEWPID.
    */
   readonly pidNsOf?: string;
+  /**
+   * `cgroup.procs` files, as paddock-init sees them, that the new process writes "0" to
+   * first (joining those cgroups itself): a container before it makes or joins its
+   * cgroup namespace, so that namespace is rooted at its own cgroup; an exec'd process
+   * before it joins the container's namespaces, so none of it runs elsewhere.
+   */
+  readonly cgroupProcs?: readonly string[];
+  /**
+   * Container plans only: the id of a running container of the sandbox whose cgroup
+   * namespace this container joins (after its cgroupProcs) instead of making one. Its
+   * NS_FLAGS then carry no CLONE_NEWCGROUP.
+   */
+  readonly cgroupNsOf?: string;
 }
 
 export interface ProcRow {

@@ -3,8 +3,10 @@
  *
  * Split of namespaces: the sandbox (paddock-init) is cloned into the user, pid, ipc,
  * uts and net namespaces the root container's spec asks for, plus always a mount
- * namespace of its own; an ipc, uts or net namespace given by path is joined instead. Each container then gets a fresh mount and pid namespace
- * (and a cgroup namespace if asked) from init, which also does the rootfs work.
+ * namespace of its own; a user, ipc, uts, net or cgroup namespace given by path is
+ * joined instead. Each container then gets a fresh mount and pid namespace (and a
+ * cgroup namespace if asked, unless the sandbox joined one) from init, which also does
+ * the rootfs work.
  */
 
 import * as path from 'path';
@@ -54,7 +56,7 @@ export interface SandboxPlan {
 }
 
 export interface JoinNamespace {
-  readonly type: 'network' | 'ipc' | 'uts' | 'user';
+  readonly type: 'network' | 'ipc' | 'uts' | 'user' | 'cgroup';
   readonly flag: number;
   readonly path: string;
   readonly field: string;
@@ -92,6 +94,11 @@ function hasNamespace(config: Config, type: string): boolean {
   return (config.linux?.namespaces ?? []).some((ns) => ns.type === type);
 }
 
+/** A namespace of that type given by path (joined rather than made). */
+export function namesNamespacePath(config: Config, type: string): boolean {
+  return (config.linux?.namespaces ?? []).some((ns) => ns.type === type && ns.path !== undefined && ns.path !== '');
+}
+
 function mapText(maps: readonly DeepReadonly<OciIdMapping>[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
@@ -116,8 +123,14 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
           { field: `linux.namespaces[${i}].path` },
         );
       }
-      // mount, cgroup: the validator refuses a path for them; plans may be built from
-      // configs that skipped it.
+      // A cgroup namespace by path is joined by init at launch, so its containers,
+      // made without one of their own, live in it (docs/decisions/0025).
+      if (ns.type === 'cgroup' && ns.path !== undefined && ns.path !== '') {
+        joins.push({ type: 'cgroup', flag: CLONE.NEWCGROUP, path: ns.path, field: `linux.namespaces[${i}].path` });
+        return;
+      }
+      // mount: the validator refuses a path for it; plans may be built from configs
+      // that skipped it.
       if (ns.path !== undefined && ns.path !== '') {
         throw new SpecError('ECONFIG_UNSUPPORTED', `linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported`, {
           field: `linux.namespaces[${i}].path`,
@@ -281,8 +294,10 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   // namespace the container owns (EPERM otherwise), and without one it would show the
   // host's whole hierarchy: asking for a cgroup mount implies a private cgroup
   // namespace, as crun does on cgroup v2 (docs/decisions/0008).
+  // A cgroup namespace given by path is joined instead (by init for a sandbox's root
+  // container, by the container itself in a pod, docs/decisions/0025): never a new one.
   const wantsCgroupMount = (config.mounts ?? []).some((m) => m.type === 'cgroup' || m.type === 'cgroup2');
-  if (hasNamespace(config, 'cgroup') || wantsCgroupMount) nsFlags |= CLONE.NEWCGROUP;
+  if ((hasNamespace(config, 'cgroup') || wantsCgroupMount) && !namesNamespacePath(config, 'cgroup')) nsFlags |= CLONE.NEWCGROUP;
 
   const plan: MutablePlan = {
     args: [...proc.args],

@@ -218,15 +218,15 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
 }
 
 /**
- * Namespace types that cannot be given by path, and why. net, ipc, uts and user can:
- * the sandbox's paddock-init joins them at launch (native/c/lib/launch.c,
- * docs/decisions/0013 and 0021). pid can for a container added to a sandbox (a pod's
- * shared process namespace, actors/pod-namespaces.ts); a sandbox's own config with one
- * is refused when it is planned (specs/plan.ts), since only there is it known which.
+ * Namespace types that cannot be given by path, and why. net, ipc, uts, user and cgroup
+ * can: the sandbox's paddock-init joins them at launch (native/c/lib/launch.c,
+ * docs/decisions/0013, 0021 and 0025). pid and cgroup can for a container added to a
+ * sandbox (a pod's shared namespaces, actors/pod-namespaces.ts); a sandbox's own config
+ * with a pid one is refused when it is planned (specs/plan.ts), since only there is it
+ * known which.
  */
 const UNJOINABLE: Readonly<Record<string, string>> = {
-  mount: 'paddock-init gives each container a mount namespace of its own with its rootfs; joining one per container is not implemented',
-  cgroup: 'paddock-init gives each container a cgroup namespace of its own; joining one per container is not implemented',
+  mount: 'paddock-init makes each container a mount namespace of its own and pivots it into the bundle\'s rootfs; a namespace given by path would be set up over (runc) or would ignore the rootfs, neither of which is done (docs/decisions/0025)',
   time: 'time namespaces are not supported',
 };
 

@@ -44,16 +44,16 @@ struct scope {
    BIT(PD_T_CAP_INHERITABLE) | BIT(PD_T_CAP_AMBIENT) | BIT(PD_T_RLIMIT) |                    \
    BIT(PD_T_NO_NEW_PRIVS) | BIT(PD_T_OOM_SCORE_ADJ) | BIT(PD_T_SECCOMP_BPF) |                 \
    BIT(PD_T_SECCOMP_FLAGS) | BIT(PD_T_CONSOLE_SOCKET) | BIT(PD_T_CONSOLE_ROWS) |              \
-   BIT(PD_T_CONSOLE_COLS))
+   BIT(PD_T_CONSOLE_COLS) | BIT(PD_T_CGROUP_PROCS))
 #define PLAN_REP                                                                             \
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
-   BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT))
+   BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT) | BIT(PD_T_CGROUP_PROCS))
 
-/* ROOTFS, SYSCTL, HOLD, PID_NS_OF and the hooks only make sense when a new container is
- * built, so exec plans refuse them. */
+/* ROOTFS, SYSCTL, HOLD, PID_NS_OF, CGROUP_NS_OF and the hooks only make sense when a new
+ * container is built, so exec plans refuse them. */
 static const struct scope SC_PLAN = {
     "plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL) | BIT(PD_T_HOLD) | BIT(PD_T_HOOK) | BIT(PD_T_HOOK_STATE) |
-                BIT(PD_T_PID_NS_OF),
+                BIT(PD_T_PID_NS_OF) | BIT(PD_T_CGROUP_NS_OF),
     BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL) | BIT(PD_T_HOOK)};
 #define HOOK_REQ (BIT(PD_T_HOOK_KIND) | BIT(PD_T_HOOK_PATH) | BIT(PD_T_HOOK_TIMEOUT))
 static const struct scope SC_HOOK = {"hook", HOOK_REQ | BIT(PD_T_ARG) | BIT(PD_T_ENV), HOOK_REQ,
@@ -133,6 +133,7 @@ static uint32_t max_count(uint16_t tag) {
   case PD_T_PROC: return 65536;
   case PD_T_RLIMIT: return 64;
   case PD_T_HOOK: return 64;
+  case PD_T_CGROUP_PROCS: return 16;
   default: return 256; /* MOUNT, MASKED, READONLY, DEVICE, SYSCTL */
   }
 }
@@ -338,10 +339,10 @@ static int fill_hook(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_h
 static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_plan **out) {
   struct it it = {p, n, 0, 0, 0, 0};
   uint32_t nmount = 0, nmasked = 0, nro = 0, ndev = 0, ngid = 0, argc = 0, envc = 0;
-  uint32_t nrlim = 0, nsysctl = 0, nhook = 0;
+  uint32_t nrlim = 0, nsysctl = 0, nhook = 0, ncgp = 0;
   struct pd_hook *hooks;
   struct pd_rlimit *rlimits;
-  const char **sysctls;
+  const char **sysctls, **cgprocs;
   struct pd_plan *pl = arena_alloc(a, sizeof *pl);
   const char **argv, **envp, **masked, **ro, **dev;
   struct pd_mount *mounts;
@@ -360,6 +361,7 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_RLIMIT: nrlim++; break;
     case PD_T_SYSCTL: nsysctl++; break;
     case PD_T_HOOK: nhook++; break;
+    case PD_T_CGROUP_PROCS: ncgp++; break;
     }
   }
   /* Every list gets a trailing NULL (or a spare slot) so callers may iterate either way. */
@@ -373,10 +375,12 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
   rlimits = arena_alloc(a, sizeof(struct pd_rlimit) * (nrlim + 1));
   sysctls = arena_alloc(a, sizeof(char *) * (nsysctl + 1));
   hooks = arena_alloc(a, sizeof(struct pd_hook) * (nhook + 1));
+  cgprocs = arena_alloc(a, sizeof(char *) * (ncgp + 1));
   if (!argv || !envp || !masked || !ro || !dev || !gids || !mounts || !rlimits || !sysctls ||
-      !hooks)
+      !hooks || !cgprocs)
     return -ENOMEM;
   pl->hooks = hooks;
+  pl->cgroup_procs = cgprocs;
 
   pl->argv = argv; pl->envp = envp; pl->masked = masked; pl->readonly = ro;
   pl->devices = dev; pl->add_gids = gids; pl->mounts = mounts;
@@ -441,6 +445,8 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_CONSOLE_COLS: pl->console_cols = rd32(it.v); break;
     case PD_T_HOLD: pl->hold = rd32(it.v); break;
     case PD_T_PID_NS_OF: STR_OR_NOMEM(pl->pid_ns_of); break;
+    case PD_T_CGROUP_PROCS: STR_OR_NOMEM(cgprocs[pl->n_cgroup_procs]); pl->n_cgroup_procs++; break;
+    case PD_T_CGROUP_NS_OF: STR_OR_NOMEM(pl->cgroup_ns_of); break;
     case PD_T_HOOK:
       rc = fill_hook(a, it.v, it.len, &hooks[pl->n_hooks]);
       if (rc) return rc;

@@ -345,6 +345,17 @@ static void test_structs(void) {
   } else check(0, "start-container-hooks missing or rejected");
   if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err))
     check(m.plan->n_hooks == 0 && m.plan->hooks && !m.plan->hook_state, "minimal: no hooks");
+  if ((v = find("start-container-minimal")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.plan->n_cgroup_procs == 0 && m.plan->cgroup_procs && !m.plan->cgroup_procs[0] && !m.plan->cgroup_ns_of, "minimal: no cgroup placement");
+
+  if ((v = find("start-container-pod-cgroup")) && !decode(v->buf, v->len, &m, err, sizeof err)) {
+    const struct pd_plan *p = m.plan;
+    check(p->n_cgroup_procs == 2 && STREQ(p->cgroup_procs[1], "/sys/fs/cgroup/unified/paddock/s/ctr-app/cgroup.procs") && !p->cgroup_procs[2], "pod-cgroup: files in order");
+    check(p->cgroup_ns_of && STREQ(p->cgroup_ns_of, "pause") && p->ns_flags == 0x20000, "pod-cgroup: namespace of");
+  } else check(0, "start-container-pod-cgroup missing or rejected");
+  if ((v = find("exec-pod-cgroup")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(m.type == PD_EXEC && m.plan->n_cgroup_procs == 1 && !m.plan->cgroup_ns_of, "exec-pod-cgroup: plan");
+  else check(0, "exec-pod-cgroup missing or rejected");
 
   /* Length rules: the reason names the tag. */
   {

@@ -60,7 +60,7 @@ enum pd_tag {
   PD_T_CONSOLE_SOCKET = 80, PD_T_CONSOLE_ROWS = 81, PD_T_CONSOLE_COLS = 82, PD_T_HOLD = 83,
   PD_T_HELD_EXEC = 84,
   PD_T_HOOK = 85, PD_T_HOOK_KIND = 86, PD_T_HOOK_PATH = 87, PD_T_HOOK_TIMEOUT = 88,
-  PD_T_HOOK_STATE = 89, PD_T_PID_NS_OF = 90,
+  PD_T_HOOK_STATE = 89, PD_T_PID_NS_OF = 90, PD_T_CGROUP_PROCS = 91, PD_T_CGROUP_NS_OF = 92,
 };
 
 /* HOOK_KIND: when paddock-init runs a container hook. */
@@ -153,6 +153,13 @@ struct pd_plan {
   /* START_CONTAINER only: join the pid namespace of this running container of the
    * sandbox (a pod's shared process namespace) instead of making one; NULL: none. */
   const char *pid_ns_of;
+  /* cgroup.procs files (init's view) the child writes "0" to before it makes or joins
+   * its cgroup namespace (exec: before it joins the container's namespaces). */
+  const char **cgroup_procs;
+  uint32_t n_cgroup_procs;
+  /* START_CONTAINER only: join the cgroup namespace of this running container of the
+   * sandbox, after cgroup_procs, instead of making one; NULL: none. */
+  const char *cgroup_ns_of;
   /* Container hooks, in order, and the state JSON object they read on stdin (minus
    * "status" and "pid", which init adds before its closing brace). */
   struct pd_hook *hooks;

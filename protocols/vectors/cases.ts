@@ -66,6 +66,28 @@ export const GOOD: Readonly<Record<string, Message>> = {
     cid: 'app',
     plan: { args: ['/bin/true'], env: [], uid: 0, gid: 0, rootfs: '/r', nsFlags: 0x20000, pidNsOf: 'pause' },
   },
+  // A pod container that joins its own cgroups (two hierarchies) and then the cgroup
+  // namespace of container `pause` (NS_FLAGS without NEWCGROUP).
+  'start-container-pod-cgroup': {
+    type: 'START_CONTAINER',
+    cid: 'app',
+    plan: {
+      args: ['/bin/true'],
+      env: [],
+      uid: 0,
+      gid: 0,
+      rootfs: '/r',
+      nsFlags: 0x20000,
+      cgroupProcs: ['/sys/fs/cgroup/memory/paddock/s/ctr-app/cgroup.procs', '/sys/fs/cgroup/unified/paddock/s/ctr-app/cgroup.procs'],
+      cgroupNsOf: 'pause',
+    },
+  },
+  // An exec'd process that joins its container's cgroup before it joins the container.
+  'exec-pod-cgroup': {
+    type: 'EXEC',
+    cid: 'app',
+    plan: { args: ['/bin/cat', '/proc/self/cgroup'], env: [], uid: 0, gid: 0, cgroupProcs: ['/sys/fs/cgroup/unified/paddock/s/ctr-app/cgroup.procs'] },
+  },
   'exec': {
     type: 'EXEC',
     cid: 'web-1',
@@ -262,6 +284,8 @@ export const BAD: Readonly<Record<string, Buffer>> = {
   ]))),
   'bad-hold-in-exec': message(EXEC, cid, plan(field(T.HOLD, u32(1)))),
   'bad-pid-ns-of-in-exec': message(EXEC, cid, plan(field(T.PID_NS_OF, 'pause'))),
+  'bad-cgroup-ns-of-in-exec': message(EXEC, cid, plan(field(T.CGROUP_NS_OF, 'pause'))),
+  'bad-too-many-cgroup-procs': message(START, cid, plan(...Array.from({ length: 17 }, () => field(T.CGROUP_PROCS, '/c')))),
   'bad-hold-value': message(START, cid, plan(field(T.HOLD, u32(2)))),
   'bad-sysctl-in-exec': message(EXEC, cid, plan(field(T.SYSCTL, 'net.ipv4.ip_forward=1'))),
   'bad-rlimit-without-hard': message(START, cid, plan(field(T.RLIMIT, Buffer.concat([

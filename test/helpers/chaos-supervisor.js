@@ -2,7 +2,9 @@
  * The supervisor the chaos test runs in a child process and SIGKILLs at random:
  * it opens an engine on the state dir, subscribes to events before it reattaches, and
  * journals every event (with the sandbox's init pid, which tells one run of a sandbox
- * id from the next) to an append-only file with one synchronous write per line.
+ * id from the next) to an append-only file with one synchronous write per line: the
+ * write is done when the emission returns, so with `exitReports: 'at-least-once'` no
+ * exit can be missing from the journal, only repeated (same id) by the next supervisor.
  *
  *   node chaos-supervisor.js DIST STATE_DIR JOURNAL BUNDLE COUNT MODE [RESTART_JSON]
  *   MODE: init (create COUNT sandboxes, then supervise) | resume (reattach, supervise)
@@ -18,7 +20,8 @@ const journal = fs.openSync(journalPath, 'a');
 const write = (o) => fs.writeSync(journal, `${JSON.stringify({ t: Date.now(), sup: process.pid, ...o })}\n`);
 
 (async () => {
-  const engine = await createEngine({ stateDir, logger: pino({ level: 'silent' }), reattach: false });
+  // at-least-once: a report repeated by the next supervisor carries the same id (decision 0017).
+  const engine = await createEngine({ stateDir, logger: pino({ level: 'silent' }), reattach: false, exitReports: 'at-least-once' });
   const initPidOf = new Map();
   engine.events$.subscribe((e) => {
     const s = engine.list().find((x) => x.id === e.sandboxId);

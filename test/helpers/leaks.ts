@@ -30,6 +30,7 @@ export function parentPid(pid: number): number | undefined {
  */
 export function paddockInitPids(): number[] {
   const mine = process.env.PADDOCK_TEST_ROOT ?? `/paddock-test-${process.pid}`;
+  const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
   const out: number[] = [];
   const parents = new Map<number, number>();
   for (const d of fs.readdirSync('/proc')) {
@@ -39,6 +40,9 @@ export function paddockInitPids(): number[] {
       if (comm !== 'paddock-init') continue;
       const dir = initSandboxDir(Number(d));
       if (dir && /\/paddock-test-\d+\//.test(dir) && !dir.includes(`${mine}/`)) continue;
+      // Other runs on the machine (PADDOCK_TEST_CONCURRENT=1) drive podman and containerd
+      // too, whose inits serve roots outside any test root: only this run's are counted.
+      if (concurrent && !dir?.includes(`${mine}/`)) continue;
       const ppid = parentPid(Number(d));
       if (ppid === undefined) continue; // exited meanwhile
       parents.set(Number(d), ppid);

@@ -117,6 +117,13 @@ describeIf(['root', 'busybox'])('bad input', () => {
     nothingChanged('badmap', inits);
   });
 
+  test('engine options: a relative stateDir or an unknown exitReports is EINVALID_ARGUMENT, and no engine is made', async () => {
+    await expectCode(createEngine({ stateDir: 'relative/dir', logger: quietLogger(), reattach: false }), 'EINVALID_ARGUMENT');
+    expect(fs.existsSync('relative')).toBe(false);
+    const err = await expectCode(createEngine({ stateDir, logger: quietLogger(), reattach: false, exitReports: 'exactly-once' as never }), 'EINVALID_ARGUMENT');
+    expect(err.message).toMatch(/exitReports must be 'at-most-once' or 'at-least-once', not "exactly-once"/);
+  });
+
   test('a launch that fails midway names the step and leaves nothing behind', async () => {
     const inits = paddockInitPids();
     const dir = bundle({ args: ['true'] });

@@ -95,23 +95,29 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
     expect(fx.engine.list().find((s) => s.id === id)?.containers[0]).toMatchObject({ exit: { exitCode: 127 } });
   });
 
-  test('a held process killed before its start: the start fails, nothing runs', async () => {
-    const { id, hostPid } = await prepared(['sleep', '60']);
-    process.kill(hostPid, 'SIGKILL');
-    // Dead, not merely signalled: a kill that lands while the start is under way is a
-    // start followed by an exit (the release cannot tell them apart, as runc's cannot).
-    const dead = () => {
-      try {
-        return /\) [ZX] /.test(fs.readFileSync(`/proc/${hostPid}/stat`, 'utf8'));
-      } catch {
-        return true; // reaped already (ENOENT): one read, no window between a check and a read
-      }
-    };
-    await poll(() => (dead() ? true : undefined), 10_000, 'the held process dead');
-    const err = await fx.engine.startRoot(id).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: expect.stringMatching(/^(EINVALID_STATE|ELAUNCH_STEP)$/), message: expect.stringMatching(/stopped|exited before its start|exited while held/) });
-    await poll(() => (fx.engine.list().find((s) => s.id === id)?.containers[0]?.status === 'stopped' ? true : undefined), 10_000, 'the container stopped');
-    expect(fx.engine.isRunning(id)).toBe(false);
+  test('a held process killed before its start: the start fails, nothing runs (repeated: init reaps it after the start is sent)', async () => {
+    // The root's death takes init with it, and init may reap (and time-stamp) the killed
+    // process after the start went out: that record once passed for "started and exited
+    // at once" in about one try in five here. Each round must fail the start.
+    for (let round = 0; round < 12; round++) {
+      const { id, hostPid } = await prepared(['sleep', '60']);
+      process.kill(hostPid, 'SIGKILL');
+      // Dead, not merely signalled: a kill that lands while the start is under way is a
+      // start followed by an exit (the release cannot tell them apart, as runc's cannot).
+      const dead = () => {
+        try {
+          return /\) [ZX] /.test(fs.readFileSync(`/proc/${hostPid}/stat`, 'utf8'));
+        } catch {
+          return true; // reaped already (ENOENT): one read, no window between a check and a read
+        }
+      };
+      await poll(() => (dead() ? true : undefined), 10_000, 'the held process dead');
+      const err = await fx.engine.startRoot(id).catch((e: unknown) => e);
+      expect({ round, err }).toMatchObject({ round, err: { code: expect.stringMatching(/^(EINVALID_STATE|ELAUNCH_STEP)$/), message: expect.stringMatching(/stopped|exited before its start|exited while held/) } });
+      await poll(() => (fx.engine.list().find((s) => s.id === id)?.containers[0]?.status === 'stopped' ? true : undefined), 10_000, 'the container stopped');
+      expect(fx.engine.isRunning(id)).toBe(false);
+      await fx.engine.destroy(id);
+    }
   });
 });
 
@@ -133,7 +139,7 @@ describeIf(['root', 'busybox'])('a release no supervisor recorded (real sandboxe
     // before it died: the state on disk still says created.
     const native = loadNative();
     const release = HeldRelease.take(native, hostPid);
-    expect(release.go()).toBe(true);
+    expect(release.go()).toBe('released');
     await release.outcome('rel1', 'rel1', 5_000);
     await poll(() => (cmdlineOf(hostPid)[0] === 'sh' ? true : undefined), 5_000, 'the container running its program');
     await first.close();

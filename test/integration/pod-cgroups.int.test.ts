@@ -96,7 +96,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     const sbMem = sandboxCg(p.sid).dirOf(v2 ? 'unified' : 'memory') as string;
     expect(Number(fs.readFileSync(path.join(sbMem, v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8').replace('max', 'Infinity'))).toBeGreaterThan(limit);
     expect(fs.readFileSync(`/proc/${p.rootPid}/cgroup`, 'utf8')).not.toMatch(/ctr-side/);
-    // From inside (its cgroup namespace is rooted at the sandbox's cgroup): /ctr-side.
+    // From inside (no cgroup namespace here: the host's path; with one, `/`, cgroup-namespaces.int.test.ts).
     const log = new SandboxPaths(stateDir, p.sid).log('side', 'stdout');
     const inside = await poll(() => {
       const t = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';

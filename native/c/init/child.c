@@ -808,6 +808,26 @@ static int do_exec(const struct pi_launch *l, struct pi_error *e)
   return pi_fail(e, "execve", err, failed);
 }
 
+/* Into the plan's cgroups ("0": this process), then into the cgroup namespace: made now
+ * it is rooted at the container's own cgroup, so /proc/self/cgroup and a cgroup mount
+ * inside show "/" and the container's limits, not the sandbox's. For an exec, the same
+ * writes put the process in its container's cgroup before it runs anything. The paths
+ * are init's view (the host's), so this comes before any setns or pivot_root. */
+static int enter_cgroups(const struct pi_launch *l, struct pi_error *e)
+{
+  const struct pd_plan *p = l->plan;
+  int r;
+
+  for (uint32_t i = 0; i < p->n_cgroup_procs; i++)
+    if ((r = write_proc(p->cgroup_procs[i], "0", 1, "cgroup_procs", p->cgroup_procs[i], e)) < 0)
+      return r;
+  if (l->cgroupns_pidfd >= 0 && setns(l->cgroupns_pidfd, CLONE_NEWCGROUP) < 0)
+    return fail(e, "setns_cgroup", NULL);
+  if (l->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+    return fail(e, "unshare_cgroup", NULL);
+  return 0;
+}
+
 void pi_child_main(const struct pi_launch *l)
 {
   const struct pd_plan *p = l->plan;
@@ -821,6 +841,8 @@ void pi_child_main(const struct pi_launch *l)
     fail(&e, "prctl_dumpable", NULL);
     report(l, &e);
   }
+  if (enter_cgroups(l, &e) < 0)
+    report(l, &e);
   if (l->join_pidfd >= 0) {
     /* EXEC: enter the container's mount (and cgroup) namespace; the pid namespace
      * was already chosen by the parent before clone3. setns(CLONE_NEWNS) also moves

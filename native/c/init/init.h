@@ -112,6 +112,11 @@ struct pi_launch {
   int errfd;    /* write end of the error pipe, O_CLOEXEC */
   int join_pidfd; /* EXEC: the container root's pidfd, else -1 */
   uint32_t join_flags; /* EXEC: CLONE_NEWNS[|CLONE_NEWCGROUP] */
+  /* START_CONTAINER: the cgroup namespace is made or joined by the child itself, once it
+   * is in its own cgroups (plan->cgroup_procs), so that the namespace is rooted there:
+   * new_cgroupns unshares one, cgroupns_pidfd >= 0 joins that process's instead. */
+  int new_cgroupns;
+  int cgroupns_pidfd;
   const char *path;    /* PATH for the executable search */
   char *candidate;     /* buffer for "<dir>/<argv0>" */
   size_t candidate_cap;

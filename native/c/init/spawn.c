@@ -285,6 +285,7 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   memset(&l, 0, sizeof l);
   l.plan = plan;
   l.join_pidfd = -1;
+  l.cgroupns_pidfd = -1;
   l.console_fd = -1;
   l.hold_fd = -1;
   l.hold_w = -1;
@@ -341,7 +342,7 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   }
 
   if (exec_ct == NULL) {
-    struct pi_container *pid_owner = NULL;
+    struct pi_container *pid_owner = NULL, *cgroup_owner = NULL;
 
     if (plan->rootfs == NULL) {
       r = pi_fail(e, "rootfs", EINVAL, "START_CONTAINER plan without ROOTFS");
@@ -356,15 +357,37 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
         goto out;
       }
     }
+    if (plan->cgroup_ns_of != NULL) {
+      if (plan->ns_flags & CLONE_NEWCGROUP) {
+        r = pi_fail(e, "cgroup_ns_of", EINVAL, "NS_FLAGS also asks for a new cgroup namespace");
+        goto out;
+      }
+      cgroup_owner = pi_find_container(plan->cgroup_ns_of);
+      if (cgroup_owner == NULL || cgroup_owner->root == NULL ||
+          cgroup_owner->root->state != PD_STATE_RUNNING) {
+        r = pi_fail(e, "cgroup_ns_of", ESRCH, plan->cgroup_ns_of);
+        goto out;
+      }
+    }
     ct = pi_new_container(cid, plan->ns_flags);
     if (ct == NULL) {
       r = pi_fail(e, "malloc", ENOMEM, NULL);
       goto out;
     }
-    clone_flags = plan->ns_flags & (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP |
-                                    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET);
+    /* No CLONE_NEWCGROUP: a namespace made by clone3 would be rooted at init's cgroup,
+     * the sandbox's; the child makes it once it has entered its own (runc's order). */
+    clone_flags = plan->ns_flags & (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                                    CLONE_NEWNET);
     /* The rootfs setup needs its own mount namespace, whatever the plan says. */
     clone_flags |= CLONE_NEWNS;
+    l.new_cgroupns = (plan->ns_flags & CLONE_NEWCGROUP) != 0;
+    /* A container in init's cgroup namespace has nothing to join (and joining the
+     * host's from a user namespace would be EPERM). Otherwise its execs join the
+     * container's namespace, as for one it made itself. */
+    if (cgroup_owner != NULL && (cgroup_owner->ns_flags & CLONE_NEWCGROUP)) {
+      l.cgroupns_pidfd = cgroup_owner->root->pidfd;
+      ct->ns_flags |= CLONE_NEWCGROUP;
+    }
     if (pid_owner != NULL) {
       clone_flags &= ~(uint64_t)CLONE_NEWPID;
       ct->ns_flags &= ~(uint32_t)CLONE_NEWPID;

@@ -536,7 +536,7 @@ static int write_map(int pid, const char *file, const char *step, const char *ma
 }
 
 /* Namespaces given by path are joined by the calling thread just around clone3:
- * setns of a net, ipc or uts namespace changes that thread only (Node's other
+ * setns of a net, ipc, uts or cgroup namespace changes that thread only (Node's other
  * threads stay where they are), and clone3 copies the caller's namespaces into the
  * child before it applies any CLONE_NEW*. Joining before clone3 rather than in the
  * child is what makes a new user namespace work with a joined network one: inside
@@ -582,12 +582,18 @@ static void restore_namespaces(struct ns_join *j, int n) {
 
 static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
                          const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
-                         int join_net, int join_ipc, int join_uts, int join_user) {
-  struct ns_join joins[3] = {
+                         int join_net, int join_ipc, int join_uts, int join_user,
+                         int join_cgroup) {
+  /* cgroup: joined here too, so the sandbox's containers (made without a cgroup
+   * namespace of their own) live in it; it only changes how cgroup paths are shown
+   * and mounted, and this thread is blocked in clone3 meanwhile. */
+  struct ns_join joins[4] = {
       {join_net, -1, CLONE_NEWNET, "/proc/thread-self/ns/net"},
       {join_ipc, -1, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
       {join_uts, -1, CLONE_NEWUTS, "/proc/thread-self/ns/uts"},
+      {join_cgroup, -1, CLONE_NEWCGROUP, "/proc/thread-self/ns/cgroup"},
   };
+  const int njoins = (int)(sizeof joins / sizeof joins[0]);
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
   int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
   int newuser = (clone_flags & CLONE_NEWUSER) != 0 || join_user >= 0, need_sync, undump = 0;
@@ -607,7 +613,7 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     return pd_fail("sandbox_dir", EINVAL, "sandbox dir must be absolute");
   if ((unsigned)clone_flags & ~(unsigned)PD_ALLOWED_CLONE_FLAGS)
     return pd_fail("clone_flags", EINVAL, "0x%x", (unsigned)clone_flags);
-  for (i = 0; i < 3; i++)
+  for (i = 0; i < njoins; i++)
     if (joins[i].fd >= 0 && (clone_flags & joins[i].flag))
       return pd_fail("clone_flags", EINVAL, "0x%x both joined and created", (unsigned)joins[i].flag);
   if (uid_map != NULL && uid_map[0] == '\0')
@@ -701,15 +707,15 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   }
 
   /* No signal handler may run in the child before it has reset them. */
-  if ((ret = join_namespaces(joins, 3)) < 0) {
-    restore_namespaces(joins, 3);
+  if ((ret = join_namespaces(joins, njoins)) < 0) {
+    restore_namespaces(joins, njoins);
     goto out;
   }
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid = clone3_run(&args, child_main, &ctx);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  restore_namespaces(joins, 3);
+  restore_namespaces(joins, njoins);
   if (pid < 0) {
     ret = pd_fail("clone3", (int)-pid, "flags 0x%x", (unsigned)clone_flags);
     goto out;
@@ -816,7 +822,8 @@ out:
 
 int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                    const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
-                   int join_net, int join_ipc, int join_uts, int join_user) {
+                   int join_net, int join_ipc, int join_uts, int join_user,
+                   int join_cgroup) {
   int ret;
 
   pd_ok();
@@ -824,7 +831,7 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   last_ready_fd = -1;
   pthread_mutex_lock(&launch_lock);
   ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2,
-                      join_net, join_ipc, join_uts, join_user);
+                      join_net, join_ipc, join_uts, join_user, join_cgroup);
   pthread_mutex_unlock(&launch_lock);
   return ret;
 }

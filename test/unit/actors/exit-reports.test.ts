@@ -27,7 +27,7 @@ describe('exit reports', () => {
   function runtime(): { rt: Runtime; sent: unknown[] } {
     const sent: unknown[] = [];
     const container = { getSnapshot: () => ({ value: 'running', context: { pid: 15 } }) };
-    const actor = { getSnapshot: () => ({ status: 'active', children: { sb: container } }), send: (e: unknown) => sent.push(e) };
+    const actor = { getSnapshot: () => ({ status: 'active', context: { initHostPid: 777 }, children: { sb: container } }), send: (e: unknown) => sent.push(e) };
     const log = { warn: () => undefined, debug: () => undefined };
     const rt = {
       id: 'sb',
@@ -43,10 +43,15 @@ describe('exit reports', () => {
     return { rt, sent };
   }
 
-  function reporter(): { reports: ExitReports; events: EngineEvent[] } {
+  function reporter(delivery?: 'at-most-once' | 'at-least-once', onEmit?: (e: EngineEvent) => void): { reports: ExitReports; events: EngineEvent[] } {
     const events: EngineEvent[] = [];
-    return { reports: new ExitReports({ emit: (e) => events.push(e), persist: () => undefined }), events };
+    const emit = (e: EngineEvent) => {
+      events.push(e);
+      onEmit?.(e);
+    };
+    return { reports: new ExitReports({ emit, persist: () => undefined, ...(delivery ? { delivery } : {}) }), events };
   }
+  const cursorNow = () => (fs.existsSync(paths.exitsCursor) ? fs.readFileSync(paths.exitsCursor, 'utf8') : 'none');
 
   const exited = (code: number, timeNs: bigint) =>
     encode({ type: 'EV_EXITED', cid: 'sb', pid: 15, hostPid: 4242, kind: Kind.CONTAINER, exitCode: code, signal: 0, timeNs });
@@ -97,5 +102,63 @@ describe('exit reports', () => {
     // Reported from the log: with its reap time, and the cursor covers it.
     expect((events[0] as { exit: { at?: string } }).exit.at).toBeDefined();
     expect(Number(fs.readFileSync(paths.exitsCursor, 'utf8'))).toBe(fs.statSync(paths.exitsLog).size);
+  });
+
+  test('each exit carries an id made of what exits.log says (reap time) or, when lost, of the init that died', () => {
+    fs.writeFileSync(paths.exitsLog, exited(4, 5_000_123n));
+    const { reports, events } = reporter();
+    const { rt } = runtime();
+    reports.readLog(rt);
+    reports.reportLost(rt);
+    expect(events.map((e) => (e as { id: string }).id)).toEqual(['sb/sb/15@5000123', 'sb/sb/15@lost:777']);
+  });
+
+  test('at-most-once (default): the cursor covers an exit before it goes out, so a death at the emission loses it', () => {
+    const rec = exited(1, 7_000_000n);
+    fs.writeFileSync(paths.exitsLog, rec);
+    const seen: string[] = [];
+    const { reports } = reporter(undefined, () => seen.push(cursorNow()));
+    reports.readLog(runtime().rt);
+    expect(seen).toEqual([String(rec.length)]);
+  });
+
+  test('at-least-once: the cursor moves after the emission; a supervisor that dies in it has the next one repeat the exit, same id', () => {
+    const rec = exited(1, 7_000_000n);
+    fs.writeFileSync(paths.exitsLog, rec);
+    const seen: string[] = [];
+    // The consumer's handler runs, then the process dies before emit returns.
+    const first = reporter('at-least-once', () => {
+      seen.push(cursorNow());
+      throw new Error('SIGKILL');
+    });
+    expect(() => first.reports.readLog(runtime().rt)).toThrow('SIGKILL');
+    expect(seen).toEqual(['none']);
+    expect(cursorNow()).toBe('none');
+
+    const second = reporter('at-least-once');
+    const b = runtime();
+    b.rt.exitsRead = second.reports.loadCursor(b.rt);
+    second.reports.readLog(b.rt);
+    expect(second.events).toEqual([expect.objectContaining({ id: (first.events[0] as { id: string }).id, exit: expect.objectContaining({ exitCode: 1 }) })]);
+    expect(cursorNow()).toBe(String(rec.length));
+    // Reported and recorded: a third supervisor has nothing to say.
+    const third = reporter('at-least-once');
+    const c = runtime();
+    c.rt.exitsRead = third.reports.loadCursor(c.rt);
+    third.reports.readLog(c.rt);
+    expect(third.events).toEqual([]);
+  });
+
+  test('at-least-once: lost exits are recorded after they go out, and repeated with the same ids by a supervisor that reattaches in between', () => {
+    const first = reporter('at-least-once', () => {
+      throw new Error('SIGKILL');
+    });
+    expect(() => first.reports.reportLost(runtime().rt)).toThrow('SIGKILL');
+    const second = reporter('at-least-once');
+    const b = runtime();
+    b.rt.exitsRead = second.reports.loadCursor(b.rt);
+    second.reports.reportLost(b.rt);
+    expect(second.events).toEqual([expect.objectContaining({ id: 'sb/sb/15@lost:777', lost: true })]);
+    expect(cursorNow()).toBe('0 lost');
   });
 });

@@ -139,14 +139,19 @@ describe('calls and results', () => {
     const n = new FfiNative(spy as unknown as NativeBinding);
     const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
     expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1, -1);
   });
 
-  test('launchInit passes joined namespaces as net, ipc, uts fds', () => {
+  test('launchInit passes joined namespaces as net, ipc, uts, user, cgroup fds', () => {
     const spy = spyBinding({ pd_launch_init: () => 4321 });
     const n = new FfiNative(spy as unknown as NativeBinding);
-    n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }] });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1);
+    n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }, { type: 0x02000000, fd: 11 }] });
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1, 11);
+  });
+
+  test('launchInit refuses a cgroup namespace both joined and created', () => {
+    const n = new FfiNative(spyBinding({ pd_launch_init: () => 4321 }) as unknown as NativeBinding);
+    expect(() => n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x02000000, joinNamespaces: [{ type: 0x02000000, fd: 11 }] })).toThrow(/a type not also in cloneFlags/);
   });
 
   test('namespaceType returns the CLONE_NEW* type or throws with the step', () => {

@@ -12,6 +12,8 @@ const SAMPLES: Message[] = [
   { type: 'START_CONTAINER', cid: 'a', plan: { ...plan, rootfs: '/r', rootfsPropagation: 0n } },
   { type: 'START_CONTAINER', cid: 'b', plan: { ...plan, rootfs: '/r', nsFlags: 0x20000, pidNsOf: 'a' } },
   { type: 'EXEC', cid: 'a', plan: { ...plan, env: [], umask: 0, terminal: true } },
+  { type: 'START_CONTAINER', cid: 'c', plan: { ...plan, rootfs: '/r', nsFlags: 0x20000, cgroupProcs: ['/a/cgroup.procs', '/b/cgroup.procs'], cgroupNsOf: 'a' } },
+  { type: 'EXEC', cid: 'c', plan: { ...plan, cgroupProcs: ['/a/cgroup.procs'] } },
   { type: 'PROCESSES' },
   { type: 'PROCESSES', cid: '' },
   { type: 'SIGNAL', cid: 'a', signo: 64, pid: -5, all: false },

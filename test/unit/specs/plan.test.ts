@@ -157,6 +157,15 @@ describe('planSandbox', () => {
   it('cgroup namespaces are left to the container', () => {
     const p = planSandbox(bundle((c) => { c.linux.namespaces.push({ type: 'cgroup' }); }));
     expect(p.cloneFlags & CLONE.NEWCGROUP).toBe(0);
+    expect(p.joinNamespaces).toBeUndefined();
+  });
+
+  it('joins a cgroup namespace given by path, with the user namespace made as usual', () => {
+    const p = planSandbox(bundle((c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/77/ns/cgroup' }); }));
+    expect(p.cloneFlags & CLONE.NEWCGROUP).toBe(0);
+    expect(p.cloneFlags & CLONE.NEWUSER).toBe(CLONE.NEWUSER);
+    expect(p.joinNamespaces).toEqual([{ type: 'cgroup', flag: CLONE.NEWCGROUP, path: '/proc/77/ns/cgroup', field: 'linux.namespaces[6].path' }]);
+    expect(p.uidMap).toMatch(/^0 \d+ \d+\n$/);
   });
 
   it('carries the domainname and is deep-frozen', () => {
@@ -261,6 +270,15 @@ describe('planContainer', () => {
     }));
     expect(p.nsFlags).toBe(CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWCGROUP);
     expect(p.mounts?.[6]).toMatchObject({ type: 'cgroup2', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RELATIME | MS.RDONLY });
+  });
+
+  it('makes no cgroup namespace when the spec gives one by path, even with a cgroup mount (it is joined instead)', () => {
+    const p = planContainer(bundle((c) => {
+      c.linux.namespaces.push({ type: 'cgroup', path: '/proc/77/ns/cgroup' });
+      c.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid'] });
+    }));
+    expect(p.nsFlags).toBe(CLONE.NEWNS | CLONE.NEWPID);
+    expect(p.cgroupNsOf).toBeUndefined();
   });
 
   it('carries user details, umask, rootfs propagation and writable rootfs', () => {

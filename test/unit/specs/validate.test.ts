@@ -169,8 +169,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
     ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
-    ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
-    ['cgroup namespace path', (c) => { c.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }); }, 'linux.namespaces[6].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
     ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
     ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
@@ -216,14 +214,22 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     expect(problem((x) => { x.linux.mountLabel = 7; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.mountLabel' });
   });
 
-  it('accepts net, ipc and uts namespaces given by path; the path must be absolute', () => {
+  it('accepts net, ipc, uts and cgroup namespaces given by path; the path must be absolute', () => {
     const c = spec((x) => {
       x.linux.namespaces[1].path = '/run/netns/pod';
       x.linux.namespaces[2].path = '/proc/1/ns/ipc';
       x.linux.namespaces[3].path = '/proc/1/ns/uts';
+      x.linux.namespaces.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' });
     });
     expect(findConfigProblems(c)).toEqual([]);
     expect(problem((x) => { x.linux.namespaces[1].path = 'run/netns/pod'; })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[1].path' });
+    expect(problem((x) => { x.linux.namespaces.push({ type: 'cgroup', path: 'proc/1/ns/cgroup' }); })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[6].path' });
+  });
+
+  it('refuses a mount namespace by path and says why', () => {
+    const p = problem((x) => { x.linux.namespaces[4].path = '/proc/1/ns/mnt'; });
+    expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: 'linux.namespaces[4].path' });
+    expect(p.message).toMatch(/joining an existing mount namespace is not supported: .*rootfs.*docs\/decisions\/0025/);
   });
 
   it('accepts createContainer and startContainer hooks, at most 64 of them together', () => {
