@@ -28,7 +28,7 @@ export function parentPid(pid: number): number | undefined {
  * those serving another run's state root (`/paddock-test-<pid>/`, a concurrent run on
  * the same machine) are left out.
  */
-export function paddockInitPids(): number[] {
+export function paddockInitPids(alsoUnder: readonly string[] = []): number[] {
   const mine = process.env.PADDOCK_TEST_ROOT ?? `/paddock-test-${process.pid}`;
   const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
   const out: number[] = [];
@@ -40,9 +40,10 @@ export function paddockInitPids(): number[] {
       if (comm !== 'paddock-init') continue;
       const dir = initSandboxDir(Number(d));
       if (dir && /\/paddock-test-\d+\//.test(dir) && !dir.includes(`${mine}/`)) continue;
-      // Other runs on the machine (PADDOCK_TEST_CONCURRENT=1) drive podman and containerd
-      // too, whose inits serve roots outside any test root: only this run's are counted.
-      if (concurrent && !dir?.includes(`${mine}/`)) continue;
+      // Other runs on the machine (PADDOCK_TEST_CONCURRENT=1) drive podman too, whose
+      // inits serve roots outside any test root: only this run's are counted, those under
+      // its root and under the roots a test names (`alsoUnder`, e.g. podman's --root).
+      if (concurrent && !dir?.includes(`${mine}/`) && !alsoUnder.some((r) => dir?.startsWith(`${r}/`))) continue;
       const ppid = parentPid(Number(d));
       if (ppid === undefined) continue; // exited meanwhile
       parents.set(Number(d), ppid);

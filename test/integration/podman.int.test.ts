@@ -135,14 +135,14 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
   });
 
   test('run --rm IMAGE true exits 0; sh -c "exit 3" exits 3 with its output', () => {
-    const before = paddockInitPids();
+    const before = paddockInitPids([state]);
     const t = podman(['run', '--rm', ...RUN, IMAGE, 'true']);
     expect(t).toMatchObject({ code: 0, stderr: '' });
     const r = podman(['run', '--rm', ...RUN, IMAGE, 'sh', '-c', 'echo out-line; echo err-line >&2; exit 3']);
     expect(r).toMatchObject({ code: 3, stdout: 'out-line\n' });
     expect(r.stderr).toContain('err-line\n');
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
-    expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
+    expect(paddockInitPids([state]).filter((p) => !before.includes(p))).toEqual([]);
   });
 
   test('run -d, exec, logs, stop, rm', () => {
@@ -150,7 +150,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(d).toMatchObject({ code: 0, stdout: expect.stringMatching(/^[0-9a-f]{64}\n$/) });
     expect(podman(['inspect', '--format', '{{.State.Status}}', 'd1']).stdout).toBe('running\n');
     // The sandbox lives under the test's own state root (so the emptiness checks mean something).
-    expect(paddockInitPids().some((p) => (initSandboxDir(p) ?? '').startsWith(`${state}/`))).toBe(true);
+    expect(paddockInitPids([state]).some((p) => (initSandboxDir(p) ?? '').startsWith(`${state}/`))).toBe(true);
 
     const e = podman(['exec', 'd1', 'sh', '-c', 'echo in-exec; echo exec-err >&2; exit 5']);
     expect(e).toMatchObject({ code: 5, stdout: 'in-exec\n' });
@@ -219,7 +219,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(podman(['pause', 'p1'])).toMatchObject({ code: 0 });
     expect(podman(['rm', '--force', '--time', '0', 'p1'])).toMatchObject({ code: 0 });
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
-    const served = () => paddockInitPids().map((p) => initSandboxDir(p) ?? '');
+    const served = () => paddockInitPids([state]).map((p) => initSandboxDir(p) ?? '');
     const gone = Date.now() + 10_000;
     while (served().some((d) => d.endsWith(`/${id}`))) if (Date.now() > gone) throw new Error(`paddock-init of ${id} is still there`);
   });
