@@ -64,3 +64,28 @@ function consoleCall<T extends Fd | void>(rt: Runtime, consoleSocket: string, ca
     }, e);
   }
 }
+
+/**
+ * runc's rule: a terminal needs a console socket to send its master to, and a
+ * console socket without a terminal is a mistake. The socket must exist already (the
+ * caller listens on it), which is checked before anything is created.
+ */
+export function checkConsole(terminal: boolean, consoleSocket: string | undefined, context: { sandboxId: string; containerId?: string }): void {
+  if (terminal && consoleSocket === undefined) {
+    throw new PaddockError('ECONSOLE', 'process.terminal needs a console socket (--console-socket) to send the terminal to', context);
+  }
+  if (!terminal && consoleSocket !== undefined) {
+    throw new PaddockError('ECONSOLE', 'a console socket needs process.terminal: true', { ...context, path: String(consoleSocket) });
+  }
+  if (consoleSocket === undefined) return;
+  if (typeof consoleSocket !== 'string' || !path.isAbsolute(consoleSocket)) {
+    throw new PaddockError('ECONSOLE', `console socket must be an absolute path, got ${JSON.stringify(consoleSocket)}`, context);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(consoleSocket);
+  } catch (e) {
+    throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} does not exist`, { ...context, path: consoleSocket }, e);
+  }
+  if (!st.isSocket()) throw new PaddockError('ECONSOLE', `console socket ${consoleSocket} is not a unix socket`, { ...context, path: consoleSocket });
+}

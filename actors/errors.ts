@@ -113,3 +113,21 @@ export class PoolError extends PaddockError {
 export function isPaddockError(e: unknown, code?: ErrorCode): e is PaddockError {
   return e instanceof PaddockError && (code === undefined || e.code === code);
 }
+
+/** A machine keeps a failure as plain data (FailureInfo, machines/types.ts): a typed error again for the caller. */
+export function restoreError(
+  info: { code: string; message: string; step?: string; errno?: number; field?: string; path?: string } | undefined,
+  sandboxId: string,
+  fallback: 'ELAUNCH_STEP' | 'ECONTROL',
+  containerId?: string,
+): PaddockError {
+  const code = (info?.code ?? fallback) as ConstructorParameters<typeof PaddockError>[0];
+  return new PaddockError(code, info?.message ?? 'failed', {
+    sandboxId,
+    ...(containerId ? { containerId } : {}),
+    ...(info?.step ? { step: info.step } : {}),
+    ...(info?.errno !== undefined ? { errno: info.errno } : {}),
+    ...(info?.field !== undefined ? { field: info.field } : {}),
+    ...(info?.path !== undefined ? { path: info.path } : {}),
+  });
+}

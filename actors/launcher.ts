@@ -27,7 +27,7 @@ import type { PidfdWatcher } from './pidfd-watcher';
 import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
 import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
-import type { Deferred } from './engine';
+import type { Deferred } from './deferred';
 import { removeTree } from './remove-tree';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */

@@ -210,3 +210,26 @@ function podCgroupError(req: PodCgroupRequest, e: unknown): Error {
   }
   return new LaunchError(e.message, ctx, e);
 }
+
+/**
+ * kill --all on a container with its own cgroup: every process in it, also those
+ * init never saw (forked by the container's own processes). SIGKILL through
+ * cgroup.kill where there is one; best effort, as the processes may be exiting.
+ */
+export function signalCgroup(cg: SandboxCgroup, signo: number): void {
+  if (signo === 9) {
+    try {
+      cg.kill();
+      return;
+    } catch {
+      // no cgroup.kill: one by one below
+    }
+  }
+  for (const pid of cg.pids()) {
+    try {
+      process.kill(pid, signo);
+    } catch {
+      // gone
+    }
+  }
+}

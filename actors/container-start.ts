@@ -1,0 +1,173 @@
+import { waitFor } from 'xstate';
+import type { MessageOf } from '../protocols/messages';
+import type { ContainerHandle } from './api';
+import { encodeRequest } from './control-client';
+import { withConsole } from './console';
+import type { EngineCore } from './engine-core';
+import { StateError, restoreError } from './errors';
+import { heldProcessDead, HeldRelease } from './held-release';
+import type { ContainerRuntime, Runtime } from './launcher';
+import { placeInPodCgroup } from './pod-cgroups';
+
+/*
+ * Starting a container's process: prepared (made up to just before its execve and held
+ * in paddock-hold, docs/decisions/0017 and 0020), released directly or by init's START,
+ * and the start's outcome collected.
+ */
+
+/**
+ * `prepare`: the container's process is made now (mounts, pivot_root, identity,
+ * createContainer hooks) and waits just before execve; start only releases it, one
+ * round trip (docs/decisions/0017). What runc's create does, and what a warm pool's
+ * acquire relies on.
+ */
+export async function holdContainer(core: EngineCore, rt: Runtime, containerId: string): Promise<void> {
+  const c = rt.containers.get(containerId);
+  if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+  const reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+  core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+  placeHeld(rt, c, reply.hostPid as number);
+  encodeStart(c);
+  takeRelease(core, rt, c, reply);
+  rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
+}
+
+/**
+ * create/start with a terminal (docs/decisions/0012): init makes the container's
+ * process now, up to just before execve, with its pty; the master goes to the
+ * caller's console socket and the start that follows lets the process run.
+ */
+export async function holdWithConsole(core: EngineCore, rt: Runtime, containerId: string, consoleSocket: string): Promise<void> {
+  const c = rt.containers.get(containerId);
+  if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+  const plan = c.plan;
+  const reply = await withConsole(core.native, core.requestTimeout, rt, consoleSocket, (endpoint) =>
+    core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
+  );
+  core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+  placeHeld(rt, c, reply.hostPid as number);
+  encodeStart(c);
+  takeRelease(core, rt, c, reply);
+  rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
+}
+
+/**
+ * The moment a pod container enters its own cgroup (decision 0022): held in
+ * paddock-hold, it has run none of its program and forked nothing, so everything it
+ * will run is accounted, limited and frozen there.
+ */
+function placeHeld(rt: Runtime, c: ContainerRuntime, hostPid: number): void {
+  if (c.cgroup) placeInPodCgroup(c.cgroup, hostPid, { sandboxId: rt.id, containerId: c.id });
+}
+
+/**
+ * A container held in paddock-hold can be started by this process directly
+ * (docs/decisions/0020); if its fds cannot be had, init's START releases it as before.
+ */
+function takeRelease(core: EngineCore, rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
+  if (reply.heldExec !== 1 || !reply.hostPid) return;
+  try {
+    c.held = HeldRelease.take(core.native, reply.hostPid);
+  } catch (e) {
+    rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'no direct release; init will release the container');
+  }
+}
+
+/** The release is known from now on: encode it here, off the start's critical path. */
+function encodeStart(c: ContainerRuntime): void {
+  if (c.plan) c.startRequest = { plan: c.plan, bytes: encodeRequest({ type: 'START_CONTAINER', cid: c.id, plan: c.plan }) };
+}
+
+/**
+ * Releases a container held in paddock-hold by writing to its release pipe: the
+ * machines move on (and the state is written) while the kernel runs the execve, and
+ * awaitStarted collects its outcome (docs/decisions/0020). False when there is no
+ * direct release (init's START then releases it); the held fds are closed either way.
+ */
+export function releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
+  const held = c.held;
+  c.held = undefined;
+  const released = held && prepared ? held.go() : 'none';
+  if (released === 'gone') c.heldGone = true;
+  if (held && prepared && released === 'released') {
+    c.startRequest = undefined;
+    c.releasing = held;
+    rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
+    return true;
+  }
+  held?.dispose();
+  return false;
+}
+
+/**
+ * The container machine's start effect: a container prepared here and released early
+ * (startRoot) is only recorded, one held is released, any other is started by init.
+ */
+export async function startProcess(core: EngineCore, sandboxId: string, containerId: string): Promise<{ pid: number; hostPid: number }> {
+  const rt = core.mustRuntime(sandboxId);
+  const c = rt.containers.get(containerId);
+  if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+  let reply: MessageOf<'OK'>;
+  const prepared = core.containerActor(rt, containerId).getSnapshot().context.prepared;
+  if (c.releasedEarly) {
+    c.releasedEarly = false;
+    if (prepared) return prepared;
+  }
+  const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
+  c.startRequest = undefined;
+  // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
+  // died before it could place it.
+  if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
+  if (releaseHeld(rt, c, prepared) && prepared) return prepared;
+  // Killed while held: no start. Checked before the START, not inferred after it: a
+  // dying root takes init with it, and its exit record (reaped after this point) would
+  // pass the test below for a process that started and exited at once.
+  if (prepared && (c.heldGone || heldProcessDead(prepared.hostPid))) {
+    throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' });
+  }
+  const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
+  try {
+    reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
+  } catch (e) {
+    // A process that exits at once can take init down with it before the start reply
+    // leaves (nng does not flush on exit). Its record in exits.log proves it started,
+    // unless it is older than this start: a prepared process that died while held
+    // (init's realtime clock and ours are the host's).
+    const rec = rt.initAlive ? undefined : exitRecordOf(core, rt, containerId);
+    if (rec && rec.timeNs >= sentAtNs) return { pid: rec.pid, hostPid: rec.hostPid };
+    if (rec) throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' }, e);
+    throw e;
+  }
+  rt.log.debug({ containerId, pid: reply.pid, hostPid: reply.hostPid, step: 'start' }, 'container started');
+  return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+}
+
+/** Waits for the machines to leave `starting`, then for a direct release's execve (the start's outcome). */
+export async function awaitStarted(core: EngineCore, rt: Runtime, containerId: string): Promise<ContainerHandle> {
+  const c = core.containerActor(rt, containerId);
+  const snap = await waitFor(c, (s) => s.value !== 'starting', { timeout: 60_000 });
+  const cr = rt.containers.get(containerId);
+  const releasing = cr?.releasing;
+  if (cr) cr.releasing = undefined;
+  // stopped with an error: the start failed because its held process had died.
+  if ((snap.value !== 'running' && snap.value !== 'stopped') || (snap.value === 'stopped' && snap.context.error)) {
+    releasing?.dispose();
+    throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
+  }
+  core.persistNow(rt);
+  // A failed execve after a direct release: the holder exits 127 and its exit record
+  // stops the container, as any process that dies at once; the start reports the step.
+  if (releasing) await releasing.outcome(rt.id, containerId, core.requestTimeout);
+  return {
+    sandboxId: rt.id,
+    containerId,
+    pid: snap.context.pid as number,
+    hostPid: snap.context.hostPid as number,
+    ...(cr?.streams ? { stdio: cr.streams } : {}),
+  };
+}
+
+function exitRecordOf(core: EngineCore, rt: Runtime, containerId: string): MessageOf<'EV_EXITED'> | undefined {
+  core.exits.readLog(rt);
+  return rt.containerExits.get(containerId);
+}
