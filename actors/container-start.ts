@@ -25,10 +25,7 @@ export async function holdContainer(core: EngineCore, rt: Runtime, containerId: 
   const c = rt.containers.get(containerId);
   if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
   const reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
-  core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
-  placeHeld(rt, c, reply.hostPid as number);
-  encodeStart(c);
-  takeRelease(core, rt, c, reply);
+  recordHeld(core, rt, c, reply);
   rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
 }
 
@@ -44,11 +41,16 @@ export async function holdWithConsole(core: EngineCore, rt: Runtime, containerId
   const reply = await withConsole(core.native, core.requestTimeout, rt, consoleSocket, (endpoint) =>
     core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
   );
-  core.containerActor(rt, containerId).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
+  recordHeld(core, rt, c, reply);
+  rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
+}
+
+/** init made the process and holds it before its execve: the machine learns it, then the start is made ready. */
+function recordHeld(core: EngineCore, rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
+  core.containerActor(rt, c.id).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
   placeHeld(rt, c, reply.hostPid as number);
   encodeStart(c);
   takeRelease(core, rt, c, reply);
-  rt.log.child({ containerId }).debug({ step: 'console' }, 'container held with its terminal handed over');
 }
 
 /**

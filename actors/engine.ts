@@ -42,7 +42,7 @@ import { toExit } from './exit-reports';
 import { resolveHealth } from './health';
 import { hasHooks } from './hooks';
 import { startHealth } from './init-watch';
-import type { Runtime, ContainerRuntime } from './launcher';
+import { newRuntime, type Runtime, type ContainerRuntime } from './launcher';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
@@ -136,27 +136,19 @@ class PaddockEngine implements Engine {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
     const rootId = id;
-    const rt: Runtime = {
+    const rt = newRuntime({
       id,
       paths,
       log: this.core.log.child({ sandboxId: id }),
       bundle,
       owner: { uid: 0, gid: 0 },
       containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>(), ...(opts.noPivot ? { noPivot: true } : {}) }]]),
-      execs: new Map(),
       execCounter: 0,
-      seenExits: new Set(),
-      exitsRead: 0,
-      containerExits: new Map(),
-      initExited: deferred<void>(),
-      initAlive: false,
       rootStdio: stdio,
       createdAt: new Date().toISOString(),
-      actor: undefined as unknown as Runtime['actor'],
-      persistQueued: false,
       ...(health ? { health } : {}),
       cgroupsPath,
-    };
+    });
     this.runtimes.set(id, rt);
     this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
     const actor = startSandboxActor(this.core, rt, { input: { sandboxId: id, bundleDir: bundle.dir } });

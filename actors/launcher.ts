@@ -27,7 +27,7 @@ import type { PidfdWatcher } from './pidfd-watcher';
 import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
 import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
-import type { Deferred } from './deferred';
+import { deferred, type Deferred } from './deferred';
 import { removeTree } from './remove-tree';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
@@ -69,6 +69,25 @@ export interface Runtime {
   /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
   health?: ResolvedHealth;
   healthActor?: HealthActor;
+}
+
+/** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */
+export type RuntimeSeed = Pick<Runtime, 'id' | 'paths' | 'log' | 'bundle' | 'owner' | 'containers' | 'execCounter' | 'rootStdio' | 'createdAt'> &
+  Partial<Pick<Runtime, 'health' | 'cgroupsPath'>>;
+
+/** A Runtime for a sandbox being created or reattached; its actor is set once it is started. */
+export function newRuntime(seed: RuntimeSeed): Runtime {
+  return {
+    ...seed,
+    execs: new Map(),
+    seenExits: new Set(),
+    exitsRead: 0,
+    containerExits: new Map(),
+    initExited: deferred<void>(),
+    initAlive: false,
+    actor: undefined as unknown as Runtime['actor'],
+    persistQueued: false,
+  };
 }
 
 export interface ContainerRuntime {

@@ -10,7 +10,7 @@ import type { PaddockError } from './errors';
 import { hasHooks } from './hooks';
 import { stillHeld } from './held-release';
 import { onEvent, onInitExit, startHealth } from './init-watch';
-import { connectChannels, findCgroup, type ContainerRuntime, type Runtime } from './launcher';
+import { connectChannels, findCgroup, newRuntime, type ContainerRuntime, type Runtime } from './launcher';
 import { findPodCgroups, removePodCgroup } from './pod-cgroups';
 import { removeTree } from './remove-tree';
 import { startSandboxActor } from './sandbox-actor';
@@ -58,26 +58,18 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     }
     containers.set(cid, cr);
   }
-  const rt: Runtime = {
+  const rt = newRuntime({
     id,
     paths,
     log: core.log.child({ sandboxId: id }),
     bundle: rootBundle ?? ({ dir: bundleDir } as unknown as Bundle),
     owner: { uid: saved.ownerUid, gid: saved.ownerGid },
     containers,
-    execs: new Map(),
     execCounter: saved.execCounter,
-    seenExits: new Set(),
-    exitsRead: 0,
-    containerExits: new Map(),
-    initExited: deferred<void>(),
-    initAlive: false,
     rootStdio: 'ignore',
     createdAt: saved.createdAt ?? saved.savedAt,
-    actor: undefined as unknown as Runtime['actor'],
-    persistQueued: false,
     ...(saved.health ? { health: saved.health } : {}),
-  };
+  });
   core.runtimes.set(id, rt);
   const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;
   if (hooks !== undefined && hasHooks(hooks)) core.hooks.set(id, hooks);
