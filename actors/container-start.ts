@@ -156,7 +156,12 @@ export async function awaitStarted(core: EngineCore, rt: Runtime, containerId: s
     releasing?.dispose();
     throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
   }
-  core.persistNow(rt);
+  // Written before the caller hears of the start; after a direct release, in the next
+  // turn of the loop instead (the write took a quarter of an acquire). A supervisor that
+  // dies before it leaves `created` on disk for a running container, which a reattach
+  // tells from /proc and moves to running (decision 0020).
+  if (releasing) core.persist(rt);
+  else core.persistNow(rt);
   // A failed execve after a direct release: the holder exits 127 and its exit record
   // stops the container, as any process that dies at once; the start reports the step.
   if (releasing) await releasing.outcome(rt.id, containerId, core.requestTimeout);
