@@ -296,7 +296,8 @@ export class SandboxCgroup {
     const add = (hierarchy: Hierarchy, root: string | undefined) => {
       if (root === undefined || seen.has(root)) return;
       seen.add(root);
-      dirs.push({ hierarchy, root, dir: path.join(root, relPath) });
+      // Kept for the sandbox's life: one flat string, not path.join's tree of pieces (~1 KiB a sandbox over its hierarchies).
+      dirs.push({ hierarchy, root, dir: Buffer.from(path.join(root, relPath)).toString() });
     };
     if (layout.mode === 'v2') add('unified', layout.unified);
     if (layout.mode === 'v1' || layout.mode === 'hybrid') {

@@ -156,6 +156,12 @@ export async function awaitStarted(core: EngineCore, rt: Runtime, containerId: s
     releasing?.dispose();
     throw restoreError(snap.context.error, rt.id, 'ELAUNCH_STEP', containerId);
   }
+  // A started process is never started again (a restart makes a new sandbox, or plans a
+  // pod container anew): its plan would only be memory kept for each idle sandbox.
+  if (cr) {
+    cr.plan = undefined;
+    cr.startRequest = undefined;
+  }
   // Written before the caller hears of the start; after a direct release, in the next
   // turn of the loop instead (the write took a quarter of an acquire). A supervisor that
   // dies before it leaves `created` on disk for a running container, which a reattach

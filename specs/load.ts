@@ -25,6 +25,16 @@ function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * The last bundle loaded from each directory. Bundles are deep-frozen, so sandboxes made
+ * from an unchanged bundle (a pool's members, a restart) share one copy of its config:
+ * a few KiB of objects and strings each, and the parse and validation. Every load still
+ * reads config.json and checks the rootfs and bind sources: the copy is reused only
+ * when the text and the rootfs are the same. A handful of directories are kept.
+ */
+const lastLoaded = new Map<string, { text: string; bundle: Bundle }>();
+const LAST_LOADED_MAX = 32;
+
 // Synchronous fs calls on purpose: a handful of stats and one small read cost tens of
 // microseconds each, while each promise-based call is a thread-pool round trip (~0.2 ms)
 // on the path every sandbox start takes.
@@ -52,6 +62,14 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
     throw new SpecError('ECONFIG_MISSING', msg, { path: configPath }, e);
   }
 
+  const last = lastLoaded.get(dir);
+  if (last && last.text === text) {
+    // Same config: its rootfs and bind sources are checked again (they can change), the rest is reused.
+    const rootfs = resolveRootfs(dir, last.bundle.config as OciConfig);
+    await checkBindSources(dir, last.bundle.config as OciConfig);
+    if (rootfs === last.bundle.rootfs) return last.bundle;
+  }
+
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -63,6 +81,18 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
 
   const config = validateConfig(raw, { path: configPath });
 
+  const rootfs = resolveRootfs(dir, config);
+  await checkBindSources(dir, config);
+
+  const bundle = deepFreeze({ dir, config, rootfs }) as Bundle;
+  lastLoaded.delete(dir);
+  lastLoaded.set(dir, { text, bundle });
+  if (lastLoaded.size > LAST_LOADED_MAX) lastLoaded.delete(lastLoaded.keys().next().value as string);
+  return bundle;
+}
+
+/** root.path, resolved against the bundle and free of symlinks; EROOTFS_MISSING when it is not a directory. */
+function resolveRootfs(dir: string, config: DeepReadonly<OciConfig> | OciConfig): string {
   // validateConfig guarantees root.path is a non-empty string.
   const rootPath = path.resolve(dir, (config.root as { path: string }).path);
   let rootfs: string;
@@ -77,9 +107,7 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
     throw new SpecError('EROOTFS_MISSING', `root.path: does not exist: ${rootPath}`, { field: 'root.path', path: rootPath }, e);
   }
 
-  await checkBindSources(dir, config);
-
-  return deepFreeze({ dir, config, rootfs }) as Bundle;
+  return rootfs;
 }
 
 /** A missing bind source would otherwise surface as a bare ENOENT from a mount step. */

@@ -118,6 +118,29 @@ describe('loadBundle', () => {
     fs.mkdirSync(path.join(dir, 'data'));
     await expect(loadBundle(dir)).resolves.toBeDefined();
   });
+
+  it('an unchanged bundle is shared between loads; a changed config, rootfs or bind source is seen at once', async () => {
+    const dir = tmp.make();
+    writeBundle(dir, spec((c) => { c.mounts.push({ destination: '/data', source: 'data', options: ['rbind', 'ro'] }); }));
+    fs.mkdirSync(path.join(dir, 'data'));
+    const first = await loadBundle(dir);
+    expect(await loadBundle(dir)).toBe(first);
+    // The same text is not trusted for what is on disk: the bind source and the rootfs are checked each time.
+    fs.rmdirSync(path.join(dir, 'data'));
+    expect((await caughtAsync(loadBundle(dir))).code).toBe('ECONFIG_INVALID');
+    fs.mkdirSync(path.join(dir, 'data'));
+    fs.rmdirSync(path.join(dir, 'rootfs'));
+    expect((await caughtAsync(loadBundle(dir))).code).toBe('EROOTFS_MISSING');
+    fs.mkdirSync(path.join(dir, 'rootfs'));
+    expect(await loadBundle(dir)).toBe(first);
+    // Another config: another bundle, and a broken one is refused, not served from before.
+    writeBundle(dir, spec((c) => { c.process.args = ['true']; c.mounts.push({ destination: '/data', source: 'data', options: ['rbind', 'ro'] }); }));
+    const second = await loadBundle(dir);
+    expect(second).not.toBe(first);
+    expect(second.config.process?.args).toEqual(['true']);
+    writeBundle(dir, '{"ociVersion": ');
+    expect((await caughtAsync(loadBundle(dir))).code).toBe('ECONFIG_MALFORMED');
+  });
 });
 
 describe('locateJsonError', () => {
