@@ -89,16 +89,20 @@ function encodeStart(c: ContainerRuntime): void {
 export function releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: number; hostPid: number } | undefined): boolean {
   const held = c.held;
   c.held = undefined;
-  const released = held && prepared ? held.go() : 'none';
-  if (released === 'gone') c.heldGone = true;
-  if (held && prepared && released === 'released') {
-    c.startRequest = undefined;
-    c.releasing = held;
-    rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
-    return true;
+  if (!held || !prepared) {
+    held?.dispose();
+    return false;
   }
-  held?.dispose();
-  return false;
+  // go() closes what this side holds when there is no release.
+  const released = held.go();
+  if (released !== 'released') {
+    if (released === 'gone') c.heldGone = true;
+    return false;
+  }
+  c.startRequest = undefined;
+  c.releasing = held;
+  rt.log.debug({ containerId: c.id, ...prepared, step: 'start' }, 'container released');
+  return true;
 }
 
 /**

@@ -104,12 +104,16 @@ export class HeldRelease {
   /**
    * Writes the release byte. 'gone': nobody reads the release pipe, so the held process
    * died before this start (EPIPE is proof: only it holds the read end). 'none': no
-   * direct release (init's START releases it).
+   * direct release (init's START releases it). Unless released, this side's fds are closed.
    */
   go(): 'released' | 'gone' | 'none' {
     const goFd = this.goFd;
     this.goFd = undefined;
-    if (goFd === undefined || this.notifyFd === undefined) return 'none';
+    if (goFd === undefined || this.notifyFd === undefined) {
+      if (goFd !== undefined) fs.closeSync(goFd);
+      this.dispose();
+      return 'none';
+    }
     try {
       fs.writeSync(goFd, GO);
       return 'released';

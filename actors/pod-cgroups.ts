@@ -103,9 +103,15 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
  */
 export function childCgroupProcs(cg: SandboxCgroup, sandbox: SandboxCgroup | undefined, initUid: number): string[] {
   const unified = cg.dirOf('unified');
-  const sandboxUnified = sandbox?.dirOf('unified');
-  const nested = unified !== undefined && sandboxUnified !== undefined && unified.startsWith(`${sandboxUnified}/`);
+  const nested = nestedUnified(cg, sandbox) !== undefined;
   return cg.paths.filter((dir) => initUid === 0 || dir !== unified || nested).map((dir) => path.join(dir, 'cgroup.procs'));
+}
+
+/** The sandbox's cgroup2 directory when the container's is below it (their common ancestor), else undefined. */
+function nestedUnified(cg: SandboxCgroup, sandbox: SandboxCgroup | undefined): string | undefined {
+  const unified = cg.dirOf('unified');
+  const sandboxUnified = sandbox?.dirOf('unified');
+  return unified !== undefined && sandboxUnified !== undefined && unified.startsWith(`${sandboxUnified}/`) ? sandboxUnified : undefined;
 }
 
 /**
@@ -119,10 +125,8 @@ export function childCgroupProcs(cg: SandboxCgroup, sandbox: SandboxCgroup | und
 function grantChildPlacement(cg: SandboxCgroup, sandbox: SandboxCgroup | undefined, owner: { readonly uid: number; readonly gid: number }): void {
   if (owner.uid === 0) return;
   const files = childCgroupProcs(cg, sandbox, owner.uid);
-  const sandboxUnified = sandbox?.dirOf('unified');
-  if (sandboxUnified !== undefined && cg.dirOf('unified') !== undefined && files.includes(path.join(cg.dirOf('unified') as string, 'cgroup.procs'))) {
-    files.push(path.join(sandboxUnified, 'cgroup.procs'));
-  }
+  const ancestor = nestedUnified(cg, sandbox);
+  if (ancestor !== undefined) files.push(path.join(ancestor, 'cgroup.procs'));
   for (const f of files) fs.chownSync(f, owner.uid, owner.gid);
 }
 

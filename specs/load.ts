@@ -62,14 +62,24 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
     throw new SpecError('ECONFIG_MISSING', msg, { path: configPath }, e);
   }
 
+  // Same text: the validated config is reused; its rootfs and bind sources are checked
+  // again all the same (they can change).
   const last = lastLoaded.get(dir);
-  if (last && last.text === text) {
-    // Same config: its rootfs and bind sources are checked again (they can change), the rest is reused.
-    const rootfs = resolveRootfs(dir, last.bundle.config as OciConfig);
-    await checkBindSources(dir, last.bundle.config as OciConfig);
-    if (rootfs === last.bundle.rootfs) return last.bundle;
-  }
+  const config = last?.text === text ? last.bundle.config : parseConfig(text, configPath);
+  const rootfs = resolveRootfs(dir, config);
+  await checkBindSources(dir, config);
+  if (last?.bundle.config === config && last.bundle.rootfs === rootfs) return last.bundle;
 
+  // A reused config is frozen already: only the new wrapper needs it.
+  const bundle = (config === last?.bundle.config ? Object.freeze({ dir, config, rootfs }) : deepFreeze({ dir, config, rootfs })) as Bundle;
+  lastLoaded.delete(dir);
+  lastLoaded.set(dir, { text, bundle });
+  if (lastLoaded.size > LAST_LOADED_MAX) lastLoaded.delete(lastLoaded.keys().next().value as string);
+  return bundle;
+}
+
+/** config.json's text, parsed and validated (ECONFIG_MALFORMED, or the validator's errors). */
+function parseConfig(text: string, configPath: string): DeepReadonly<OciConfig> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -78,21 +88,11 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
     const where = pos ? `line ${pos.line} column ${pos.column}: ${pos.reason}` : String((e as Error).message).toLowerCase();
     throw new SpecError('ECONFIG_MALFORMED', `config.json: invalid json at ${where}`, { path: configPath }, e);
   }
-
-  const config = validateConfig(raw, { path: configPath });
-
-  const rootfs = resolveRootfs(dir, config);
-  await checkBindSources(dir, config);
-
-  const bundle = deepFreeze({ dir, config, rootfs }) as Bundle;
-  lastLoaded.delete(dir);
-  lastLoaded.set(dir, { text, bundle });
-  if (lastLoaded.size > LAST_LOADED_MAX) lastLoaded.delete(lastLoaded.keys().next().value as string);
-  return bundle;
+  return validateConfig(raw, { path: configPath });
 }
 
 /** root.path, resolved against the bundle and free of symlinks; EROOTFS_MISSING when it is not a directory. */
-function resolveRootfs(dir: string, config: DeepReadonly<OciConfig> | OciConfig): string {
+function resolveRootfs(dir: string, config: DeepReadonly<OciConfig>): string {
   // validateConfig guarantees root.path is a non-empty string.
   const rootPath = path.resolve(dir, (config.root as { path: string }).path);
   let rootfs: string;
@@ -111,7 +111,7 @@ function resolveRootfs(dir: string, config: DeepReadonly<OciConfig> | OciConfig)
 }
 
 /** A missing bind source would otherwise surface as a bare ENOENT from a mount step. */
-async function checkBindSources(dir: string, config: OciConfig): Promise<void> {
+async function checkBindSources(dir: string, config: DeepReadonly<OciConfig>): Promise<void> {
   for (const [i, m] of (config.mounts ?? []).entries()) {
     if (!parseMount(m.type, m.options ?? []).bind || m.source === undefined) continue;
     const src = path.resolve(dir, m.source);

@@ -9,14 +9,11 @@ import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, paddockInitPids, re
 export default async function globalTeardown(): Promise<void> {
   const before = new Set((process.env.PADDOCK_PREEXISTING_INITS ?? '').split(',').filter(Boolean).map(Number));
   // New since the setup, and not serving another run's state root (a concurrent run on
-  // the same machine); zombies have no cmdline and count as ours.
-  // With other runs on the machine (PADDOCK_TEST_CONCURRENT=1), only inits serving this
-  // run's own root are judged: zombies and other roots may be theirs.
-  const concurrentRun = process.env.PADDOCK_TEST_CONCURRENT === '1';
+  // the same machine); zombies have no cmdline and count as ours. With other runs on the
+  // machine (PADDOCK_TEST_CONCURRENT=1), paddockInitPids lists only this run's own.
   const ours = (p: number) => {
     if (before.has(p)) return false;
     const dir = initSandboxDir(p);
-    if (concurrentRun) return dir !== undefined && dir.startsWith(`${TEST_ROOT}/`);
     return dir === undefined || !/\/paddock-test-\d+\//.test(dir) || dir.startsWith(`${TEST_ROOT}/`);
   };
   const deadline = Date.now() + 3000;

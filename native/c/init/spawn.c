@@ -270,6 +270,18 @@ static int spawn_child(struct pi_launch *l, uint64_t clone_flags, int *pidfd,
   return 0;
 }
 
+/* The running container a plan names to share one of its namespaces with. */
+static int running_container(const char *cid, const char *step, struct pi_container **out,
+                             struct pi_error *e)
+{
+  struct pi_container *c = pi_find_container(cid);
+
+  if (c == NULL || c->root == NULL || c->root->state != PD_STATE_RUNNING)
+    return pi_fail(e, step, ESRCH, cid);
+  *out = c;
+  return 0;
+}
+
 int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *exec_ct,
              struct pd_arena *arena, struct pi_proc **out, struct pi_error *e)
 {
@@ -348,26 +360,17 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
       r = pi_fail(e, "rootfs", EINVAL, "START_CONTAINER plan without ROOTFS");
       goto out;
     }
-    if (plan->pid_ns_of != NULL) {
-      /* A pod's shared process namespace: the container is made in the namespace of
-       * a running container (the pod's first), as an exec is, but with its own rootfs. */
-      pid_owner = pi_find_container(plan->pid_ns_of);
-      if (pid_owner == NULL || pid_owner->root == NULL || pid_owner->root->state != PD_STATE_RUNNING) {
-        r = pi_fail(e, "pid_ns_of", ESRCH, plan->pid_ns_of);
-        goto out;
-      }
-    }
+    /* A pod's shared process namespace: the container is made in the namespace of
+     * a running container (the pod's first), as an exec is, but with its own rootfs. */
+    if (plan->pid_ns_of != NULL && (r = running_container(plan->pid_ns_of, "pid_ns_of", &pid_owner, e)) < 0)
+      goto out;
     if (plan->cgroup_ns_of != NULL) {
       if (plan->ns_flags & CLONE_NEWCGROUP) {
         r = pi_fail(e, "cgroup_ns_of", EINVAL, "NS_FLAGS also asks for a new cgroup namespace");
         goto out;
       }
-      cgroup_owner = pi_find_container(plan->cgroup_ns_of);
-      if (cgroup_owner == NULL || cgroup_owner->root == NULL ||
-          cgroup_owner->root->state != PD_STATE_RUNNING) {
-        r = pi_fail(e, "cgroup_ns_of", ESRCH, plan->cgroup_ns_of);
+      if ((r = running_container(plan->cgroup_ns_of, "cgroup_ns_of", &cgroup_owner, e)) < 0)
         goto out;
-      }
     }
     ct = pi_new_container(cid, plan->ns_flags);
     if (ct == NULL) {
