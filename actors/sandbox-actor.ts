@@ -16,6 +16,7 @@ export function startSandboxActor(core: EngineCore, rt: Runtime, opts: { input: 
   } as Parameters<typeof createActor<typeof sandboxMachine>>[1]);
   rt.actor = actor;
   let last = '';
+  let lastStatus: string | undefined;
   const lastChild = new Map<string, string>();
   actor.subscribe({
     next: (snap) => {
@@ -23,7 +24,12 @@ export function startSandboxActor(core: EngineCore, rt: Runtime, opts: { input: 
       if (value !== last) {
         last = value;
         rt.log.debug({ state: value }, 'sandbox state');
-        core.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status: toStatus(value) });
+        // The supervisor's registry keeps the OCI status only: `starting` is still `created`.
+        const status = toStatus(value);
+        if (status !== lastStatus) {
+          lastStatus = status;
+          core.supervisor.send({ type: 'sandbox.statusChanged', sandboxId: rt.id, status });
+        }
         core.emit({ type: 'state', sandboxId: rt.id, status: value });
       }
       for (const [cid, ref] of Object.entries(snap.children)) {
