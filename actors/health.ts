@@ -1,7 +1,6 @@
 import { createActor, fromPromise } from 'xstate';
 import type { Actor } from 'xstate';
-import { healthMachine } from '../machines/health.machine';
-import type { HealthEmitted } from '../machines/health.machine';
+import type { healthMachine, HealthEmitted } from '../machines/health.machine';
 import { PaddockError } from './errors';
 import type { HealthOptions } from './api';
 
@@ -45,7 +44,7 @@ export function startHealthCheck(
   onUnhealthy: (e: HealthEmitted) => void,
   inspect?: (event: unknown) => void,
 ): HealthActor {
-  const machine = healthMachine.provide({
+  const machine = healthMachineDef().provide({
     actors: { ping: fromPromise(() => ping(health.timeoutMs)) },
   });
   const actor = createActor(machine, {
@@ -56,4 +55,10 @@ export function startHealthCheck(
   actor.on('unhealthy', onUnhealthy);
   actor.start();
   return actor;
+}
+
+/** Built at its first use: a call whose sandboxes have no health check never builds it (docs/decisions/0007). */
+function healthMachineDef(): typeof healthMachine {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../machines/health.machine') as typeof import('../machines/health.machine')).healthMachine;
 }

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { isValidId } from '../machines/ids';
-import { poolMachine, type PoolBackoff, type PoolMember } from '../machines/pool.machine';
+import type { poolMachine, PoolBackoff, PoolMember } from '../machines/pool.machine';
 import type { FailureInfo } from '../machines/types';
 import { loadBundle } from '../specs/load';
 import type {
@@ -179,7 +179,7 @@ class WarmPool implements Pool {
   ) {
     this.log = host.log.child({ pool: name });
     this.drained = new Promise<void>((r) => (this.markDrained = r));
-    const machine = poolMachine.provide({
+    const machine = poolMachineDef().provide({
       actors: {
         createMember: fromPromise<PoolMember, { pool: string; memberId: string }>(({ input }) => this.createMember(input.memberId)),
         destroyMember: fromPromise<void, { pool: string; memberId: string }>(({ input }) => this.destroyMember(input.memberId)),
@@ -364,4 +364,10 @@ function toPaddockError(info: FailureInfo, sandboxId: string, pool: string): Pad
     ...(info.step !== undefined ? { step: info.step } : {}),
     ...(info.errno !== undefined ? { errno: info.errno } : {}),
   });
+}
+
+/** Built at its first use: a call that makes no warm pool never builds it (docs/decisions/0007). */
+function poolMachineDef(): typeof poolMachine {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../machines/pool.machine') as typeof import('../machines/pool.machine')).poolMachine;
 }

@@ -1,6 +1,6 @@
 import { Subject, type Observable } from 'rxjs';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
-import { groupMachine, type ChildRef, type GroupEmitted, type GroupStrategy } from '../machines/group.machine';
+import type { groupMachine, ChildRef, GroupEmitted, GroupStrategy } from '../machines/group.machine';
 import { isValidId } from '../machines/ids';
 import { resolveRestartPolicy, type RestartPolicyName } from '../machines/restart-policy';
 import type { ExitStatus } from '../machines/types';
@@ -141,7 +141,7 @@ class GroupNode implements SupervisorHandle {
         await this.driver.stop(ref.id);
       }
     };
-    const machine = groupMachine.provide({
+    const machine = groupMachineDef().provide({
       actors: {
         startChildren: fromPromise(async ({ input }) => {
           for (const r of input.start) await startOne(r);
@@ -245,4 +245,10 @@ export function engineLeafDriver(engine: Pick<import('./api').Engine, 'list' | '
       return () => sub.unsubscribe();
     },
   };
+}
+
+/** Built at its first use: a call that makes no supervision tree never builds it (docs/decisions/0007). */
+function groupMachineDef(): typeof groupMachine {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../machines/group.machine') as typeof import('../machines/group.machine')).groupMachine;
 }

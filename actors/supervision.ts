@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createActor, fromPromise, type Actor } from 'xstate';
-import { restartMachine, type RelaunchInput, type RestartEmitted } from '../machines/restart.machine';
+import type { restartMachine, RelaunchInput, RestartEmitted } from '../machines/restart.machine';
 import { resolveRestartPolicy, type RestartOptions, type RestartPolicy } from '../machines/restart-policy';
 import type { ExitStatus } from '../machines/types';
 import type { CreateSandboxOptions, Engine, EngineEvent, StartContainerOptions } from './api';
@@ -198,7 +198,7 @@ export class Supervision {
   // ------------------------------------------------------------------ internals
 
   private startActor(child: Child, snapshot: unknown): void {
-    const machine = restartMachine.provide({
+    const machine = restartMachineDef().provide({
       actors: {
         relaunch: fromPromise<void, RelaunchInput>(({ input }) => this.relaunch(child, input.since)),
       },
@@ -350,3 +350,9 @@ function keyOf(sandboxId: string, containerId?: string): string {
 }
 
 export type { RestartOptions };
+
+/** Built at its first use: a call whose sandboxes have no restart policy never builds it (docs/decisions/0007). */
+function restartMachineDef(): typeof restartMachine {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../machines/restart.machine') as typeof import('../machines/restart.machine')).restartMachine;
+}

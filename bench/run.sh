@@ -7,7 +7,7 @@
 # the machine state.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for t in crun runc; do
+for t in crun runc podman; do
   command -v "$t" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null; }
 done
 if [ -z "${PADDOCK_BENCH_NS:-}" ] && [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] \

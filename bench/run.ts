@@ -4,6 +4,9 @@
  *  1. create + start + wait of a sandbox running /bin/true (library, in process),
  *     against `crun run` and `runc run` of the same bundle; iterations interleave the
  *     contenders so they share machine state. Medians and ratios.
+ *  1b. the CLI: `paddock run` against `node -e 0` + `crun run`.
+ *  1c. `podman run --rm IMAGE true` with paddock, crun and runc as podman's runtime
+ *     (bench/podman.ts); alone with `npm run bench -- podman`.
  *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
  *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
  *     cleanly; throughput.
@@ -21,6 +24,7 @@ import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 import { benchRestart } from './restart';
+import { podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -98,6 +102,13 @@ async function main(): Promise<void> {
       fs.writeSync(3, JSON.stringify(r));
       return;
     }
+    if (process.argv[2] === 'podman') {
+      // The podman figure alone.
+      results.podman = podmanSection(work, ROOTFS, path.join(ROOT, 'dist', 'cli', 'paddock.js'), RUNS, median, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'podman-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
     if (process.argv[2] === 'pool') {
       // The pool figures alone (the 1,000-sandbox part takes a while).
       results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
@@ -164,6 +175,11 @@ async function main(): Promise<void> {
     results.cli = { paddockRunMs: cliMed, nodeStartMs: nodeMed, crunRunMs: crunMed, ratio: cliMed / (nodeMed + crunMed) };
     console.log(`\n1b. CLI: paddock run ${cliMed.toFixed(1)} ms, node -e 0 ${nodeMed.toFixed(1)} ms, crun run ${crunMed.toFixed(1)} ms (medians of ${RUNS})`);
     console.log(`    (paddock run) / (node -e 0 + crun run) = ${(cliMed / (nodeMed + crunMed)).toFixed(2)}`);
+
+    // ---- 1c. podman run --rm, by runtime ----------------------
+    // Fewer rounds: each is three podman runs of 0.3-1 s.
+    const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log);
+    if (podmanFigures) results.podman = podmanFigures;
 
     // ---- 2. memory ----------------------------------------------------------------------
     const idle = writeBundle(path.join(work, 'bundle-idle'), ['sleep', '600'], true);
