@@ -15,6 +15,16 @@ export function containerPlan(c: ContainerRuntime, stdio: Parameters<typeof plan
   return c.noPivot ? { ...plan, noPivot: true } : plan;
 }
 
+/** The container's plan; one left for later (`replan`, a reattached container) is made now. Throws its planning error. */
+export function planOf(c: ContainerRuntime): ProcessPlan | undefined {
+  if (c.plan === undefined && c.replan !== undefined) {
+    const make = c.replan;
+    c.replan = undefined;
+    c.plan = make();
+  }
+  return c.plan;
+}
+
 /**
  * The stdio fields of a plan for a container another engine (or process) registered:
  * its log files are reused; its stdin FIFO lost its writer with that one, so none is planned.

@@ -1,13 +1,16 @@
+import * as fs from 'node:fs';
 import { waitFor } from 'xstate';
-import type { MessageOf } from '../protocols/messages';
+import type { MessageOf, ProcessPlan } from '../protocols/messages';
 import type { ContainerHandle } from './api';
 import { encodeRequest } from './control-client';
 import { withConsole } from './console';
+import { planOf } from './container-plan';
 import type { EngineCore } from './engine-core';
 import { StateError, restoreError } from './errors';
 import { heldProcessDead, HeldRelease } from './held-release';
 import type { ContainerRuntime, Runtime } from './launcher';
 import { placeInPodCgroup } from './pod-cgroups';
+import { writeFileAtomic } from './state-store';
 
 /*
  * Starting a container's process: prepared (made up to just before its execve and held
@@ -23,8 +26,9 @@ import { placeInPodCgroup } from './pod-cgroups';
  */
 export async function holdContainer(core: EngineCore, rt: Runtime, containerId: string): Promise<void> {
   const c = rt.containers.get(containerId);
-  if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-  const reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...c.plan, hold: true } });
+  const plan = c && planOf(c);
+  if (!c || !plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
+  const reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, hold: true } });
   recordHeld(core, rt, c, reply);
   rt.log.child({ containerId }).debug({ step: 'prepare' }, 'container prepared, held before execve');
 }
@@ -36,8 +40,8 @@ export async function holdContainer(core: EngineCore, rt: Runtime, containerId: 
  */
 export async function holdWithConsole(core: EngineCore, rt: Runtime, containerId: string, consoleSocket: string): Promise<void> {
   const c = rt.containers.get(containerId);
-  if (!c?.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
-  const plan = c.plan;
+  const plan = c && planOf(c);
+  if (!c || !plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${rt.id}`, { sandboxId: rt.id, containerId });
   const reply = await withConsole(core.native, core.requestTimeout, rt, consoleSocket, (endpoint) =>
     core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: { ...plan, consoleSocket: endpoint, hold: true } }),
   );
@@ -49,7 +53,7 @@ export async function holdWithConsole(core: EngineCore, rt: Runtime, containerId
 function recordHeld(core: EngineCore, rt: Runtime, c: ContainerRuntime, reply: MessageOf<'OK'>): void {
   core.containerActor(rt, c.id).send({ type: 'prepared', pid: reply.pid as number, hostPid: reply.hostPid as number });
   placeHeld(rt, c, reply.hostPid as number);
-  encodeStart(c);
+  encodeStart(rt, c);
   takeRelease(core, rt, c, reply);
 }
 
@@ -75,9 +79,31 @@ function takeRelease(core: EngineCore, rt: Runtime, c: ContainerRuntime, reply: 
   }
 }
 
-/** The release is known from now on: encode it here, off the start's critical path. */
-function encodeStart(c: ContainerRuntime): void {
-  if (c.plan) c.startRequest = { plan: c.plan, bytes: encodeRequest({ type: 'START_CONTAINER', cid: c.id, plan: c.plan }) };
+/**
+ * The release is known from now on: encode it here, off the start's critical path.
+ * Also kept in the sandbox's folder: a start made by another process (the CLI's
+ * `start`, a reattached supervisor) sends these bytes instead of planning the
+ * container again, which would compile its seccomp profile once more for a START
+ * whose plan init does not read (the process was made from it at the prepare).
+ */
+function encodeStart(rt: Runtime, c: ContainerRuntime): void {
+  if (!c.plan) return;
+  c.startRequest = { plan: c.plan, bytes: encodeRequest({ type: 'START_CONTAINER', cid: c.id, plan: c.plan }) };
+  try {
+    writeFileAtomic(rt.paths.startRequest(c.id), c.startRequest.bytes);
+  } catch (e) {
+    // A later process plans the container again instead.
+    rt.log.debug({ containerId: c.id, err: (e as Error).message }, 'could not keep the encoded start');
+  }
+}
+
+/** The START a prepared container's create encoded and kept (encodeStart), if any. */
+function keptStart(rt: Runtime, containerId: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(rt.paths.startRequest(containerId));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -112,14 +138,15 @@ export function releaseHeld(rt: Runtime, c: ContainerRuntime, prepared: { pid: n
 export async function startProcess(core: EngineCore, sandboxId: string, containerId: string): Promise<{ pid: number; hostPid: number }> {
   const rt = core.mustRuntime(sandboxId);
   const c = rt.containers.get(containerId);
-  if (!c || !c.plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+  if (!c) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
   let reply: MessageOf<'OK'>;
   const prepared = core.containerActor(rt, containerId).getSnapshot().context.prepared;
   if (c.releasedEarly) {
     c.releasedEarly = false;
     if (prepared) return prepared;
   }
-  const pre = c.startRequest?.plan === c.plan ? c.startRequest?.bytes : undefined;
+  // The START encoded at the prepare: by this process, or kept by the one that prepared it.
+  const pre = c.startRequest ? (c.startRequest.plan === c.plan ? c.startRequest.bytes : undefined) : prepared && c.plan === undefined ? keptStart(rt, containerId) : undefined;
   c.startRequest = undefined;
   // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
   // died before it could place it.
@@ -131,9 +158,13 @@ export async function startProcess(core: EngineCore, sandboxId: string, containe
   if (prepared && (c.heldGone || heldProcessDead(prepared.hostPid))) {
     throw new StateError('EINVALID_STATE', `container ${containerId} exited before its start`, { sandboxId, containerId, verb: 'start' });
   }
+  // Only now, and only without encoded bytes: a container released above, or one
+  // whose START was kept when it was prepared, needs no plan here.
+  const plan = pre ? c.plan : planOf(c);
+  if (!pre && !plan) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
   const sentAtNs = BigInt(Date.now() - 1) * 1_000_000n;
   try {
-    reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: c.plan }, undefined, pre);
+    reply = await core.control(rt).request({ type: 'START_CONTAINER', cid: containerId, plan: plan as ProcessPlan }, undefined, pre);
   } catch (e) {
     // A process that exits at once can take init down with it before the start reply
     // leaves (nng does not flush on exit). Its record in exits.log proves it started,
@@ -164,6 +195,7 @@ export async function awaitStarted(core: EngineCore, rt: Runtime, containerId: s
   // pod container anew): its plan would only be memory kept for each idle sandbox.
   if (cr) {
     cr.plan = undefined;
+    cr.replan = undefined;
     cr.startRequest = undefined;
   }
   // Written before the caller hears of the start; after a direct release, in the next

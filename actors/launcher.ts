@@ -98,10 +98,17 @@ export interface ContainerRuntime {
   readonly noPivot?: boolean;
   plan?: ProcessPlan;
   /**
+   * Makes `plan` at its first use (container-plan.ts planOf), for a container a
+   * reattached engine found: most calls on it (state, kill, delete, a start by direct
+   * release) never send a plan, and planning compiles its seccomp profile (podman's
+   * default: ~400 rules through libseccomp, the largest part of a CLI `start`).
+   */
+  replan?: () => ProcessPlan;
+  /**
    * START_CONTAINER for `plan`, encoded while the container was prepared, so the start
    * that releases it sends these bytes at once. Used only while `plan` is still the one encoded.
    */
-  startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
+  startRequest?: { readonly plan: ProcessPlan | undefined; readonly bytes: Buffer };
   /** The prepared process waits in paddock-hold and this side holds its release (held-release.ts). */
   held?: HeldRelease;
   /** Released directly, its execve's outcome not collected yet (awaitStarted does). */

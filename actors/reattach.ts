@@ -45,17 +45,12 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     }
     if (!rootBundle) rootBundle = bundle;
     const cr: ContainerRuntime = { id: cid, bundle, stdio: c.stdio, done: deferred<void>(), ...(c.noPivot ? { noPivot: true } : {}) };
-    // A container created by another process and not started yet: plan it again.
+    // A container created by another process and not started yet is planned again,
+    // but only if a START needs the plan (planOf): a held one is released without it.
     // Its log files are reused; a stdin FIFO lost its writer with that process.
     // A pod container is planned when it is started (actors/pod-containers.ts): its namespace paths need
     // the running sandbox to resolve, its cgroup files the sandbox's cgroups.
-    if (bundle.rootfs && bundle === rootBundle) {
-      try {
-        cr.plan = containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
-      } catch {
-        // The bundle changed under us; starting it will fail with the planning error.
-      }
-    }
+    if (bundle.rootfs && bundle === rootBundle) cr.replan = () => containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
     containers.set(cid, cr);
   }
   const rt = newRuntime({

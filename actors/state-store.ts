@@ -17,6 +17,8 @@ import { removeFile } from './remove-tree';
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
  *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
  *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
+ *   <stateDir>/<sandboxId>/<cid>.start    START_CONTAINER of a prepared container, as encoded
+ *                                         when it was prepared (actors/container-start.ts)
  *   <stateDir>/.containers/<containerId>  the CLI's index: sandbox id of a container added
  *                                         to a sandbox (bin/container-index.ts); not a
  *                                         valid sandbox id, so never taken for a sandbox
@@ -92,6 +94,9 @@ export class SandboxPaths {
   }
   fifo(name: string): string {
     return path.join(this.stdinDir, `${name}.fifo`);
+  }
+  startRequest(containerId: string): string {
+    return path.join(this.dir, `${containerId}.start`);
   }
 }
 

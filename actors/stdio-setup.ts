@@ -74,6 +74,7 @@ export function closeContainerStdio(c: ContainerRuntime | undefined): void {
 
 /** The stdin FIFOs and log files of a destroyed container and its exec'd processes, so its id can be used again. */
 export function removeContainerFiles(rt: Runtime, containerId: string): void {
+  removeFile(rt.paths.startRequest(containerId));
   for (const dir of [rt.paths.stdinDir, rt.paths.logsDir]) {
     let names: string[];
     try {

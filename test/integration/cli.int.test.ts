@@ -67,6 +67,45 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(fs.existsSync(path.join(root, 'c1'))).toBe(false);
   });
 
+  test('start sends the START encoded at create: config.json is not read again (as runc), and without it the container is planned again', () => {
+    // A seccomp profile, so a plan made again would have to compile it.
+    const withSeccomp = (extra?: (c: Record<string, unknown>) => void) => {
+      const b = makeBundle({
+        args: ['sleep', '60'],
+        extra: (c) => {
+          (c.linux as Record<string, unknown>).seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mknod'], action: 'SCMP_ACT_ERRNO' }] };
+          extra?.(c as unknown as Record<string, unknown>);
+        },
+      });
+      bundles.push(b);
+      return b.dir;
+    };
+    const seccompMode = (id: string) => {
+      const [hostPid] = JSON.parse(cli('ps', '--format', 'json', id).stdout) as number[];
+      return /Seccomp:\s+(\d)/.exec(fs.readFileSync(`/proc/${hostPid}/status`, 'utf8'))?.[1];
+    };
+
+    const kept = withSeccomp();
+    expect(cli('create', '--bundle', kept, 'k1').code).toBe(0);
+    expect(fs.existsSync(path.join(root, 'k1', 'k1.start'))).toBe(true);
+    // A config that could not be planned now: start must not need it.
+    fs.writeFileSync(path.join(kept, 'config.json'), '{"ociVersion": "1.0.2", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_NONSENSE"}}}');
+    expect(cli('start', 'k1')).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(cli('state', 'k1').stdout)).toMatchObject({ status: 'running' });
+    expect(seccompMode('k1')).toBe('2');
+
+    // The kept START gone (a create by an older paddock): the container is planned again from its bundle.
+    const replanned = withSeccomp();
+    expect(cli('create', '--bundle', replanned, 'k2').code).toBe(0);
+    fs.rmSync(path.join(root, 'k2', 'k2.start'));
+    expect(cli('start', 'k2')).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(cli('state', 'k2').stdout)).toMatchObject({ status: 'running' });
+    expect(seccompMode('k2')).toBe('2');
+
+    for (const id of ['k1', 'k2']) expect(cli('delete', '--force', id).code).toBe(0);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
   test('kill of a created container (its process waits before execve, as with runc) stops it; delete cleans up', () => {
     expect(cli('create', '--bundle', bundle(['sleep', '60']), 'ck').code).toBe(0);
     expect(JSON.parse(cli('state', 'ck').stdout)).toMatchObject({ status: 'created' });
