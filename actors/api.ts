@@ -79,6 +79,13 @@ export interface EngineOptions {
    * default: detected from /sys. A field whose LSM is off is skipped with a warning.
    */
   readonly lsms?: HostLsms;
+  /**
+   * A directory where compiled seccomp filters are kept between processes
+   * (specs/seccomp-cache.ts), for callers that start a process per container: the CLI
+   * keeps them next to its bundle. An entry is used only for the identical profile on
+   * the same libseccomp. Process-wide from the engine's creation. Default: none.
+   */
+  readonly seccompCacheDir?: string;
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { errnoName as nameOfErrno } from '../native/errno';
 import type { DeepReadonly } from '../specs/freeze';
 import type { OciResources as MutableResources } from '../specs/oci';
+import { fnv1a32 } from './fnv';
 
 type OciResources = DeepReadonly<MutableResources>;
 
@@ -130,14 +131,9 @@ export function sandboxCgroupPath(stateDir: string, sandboxId: string): string {
   return `paddock/${stateDirKey(path.resolve(stateDir))}-${sandboxId}`;
 }
 
-/** FNV-1a (32 bits) of the path's UTF-16 code units, as 8 hex digits. */
+/** FNV-1a (32 bits) of the resolved path, as 8 hex digits. */
 export function stateDirKey(resolved: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < resolved.length; i++) {
-    h ^= resolved.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
+  return fnv1a32(resolved);
 }
 
 // ---------------------------------------------------------------- pure conversions

@@ -47,6 +47,7 @@ import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
+import { keepSeccompIn } from '../specs/seccomp-cache';
 import { addContainer, destroyContainer, startContainer } from './pod-containers';
 import { PoolRegistry } from './pool';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';
@@ -94,10 +95,14 @@ class PaddockEngine implements Engine {
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
+    if (options.seccompCacheDir !== undefined && (typeof options.seccompCacheDir !== 'string' || !path.isAbsolute(options.seccompCacheDir))) {
+      throw new PaddockError('EINVALID_ARGUMENT', 'seccompCacheDir must be an absolute path');
+    }
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
     fs.chmodSync(options.stateDir, 0o711);
+    if (options.seccompCacheDir !== undefined) keepSeccompIn(options.seccompCacheDir);
     this.core = new EngineCore(options, log, provideSandboxMachine);
     this.runtimes = this.core.runtimes;
     this.events$ = this.core.subject.asObservable();

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Engine } from '../actors/api';
 
 /** What every command gets: runc's global flags, resolved, and a lazily made engine. */
@@ -17,6 +18,14 @@ export interface CliContext {
 }
 
 export const DEFAULT_ROOT = '/run/paddock';
+
+/**
+ * Compiled seccomp filters are kept next to the built CLI (dist/cli/seccomp.cache), as
+ * its V8 code caches are, and for the same reason: every call is a new process. Not
+ * when the CLI runs from its sources (tests of bin/), which must not write there.
+ * scripts/bundle-cli.js empties it with each build.
+ */
+const SECCOMP_CACHE = __dirname.endsWith(`${path.sep}dist${path.sep}cli`) ? path.join(__dirname, 'seccomp.cache') : undefined;
 
 export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean; systemdCgroup?: boolean }): CliContext {
   let engine: Engine | undefined;
@@ -44,6 +53,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
           initStderr: 'ignore',
           ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
           ...(opts.readOnly ? { attachChannels: false } : {}),
+          ...(SECCOMP_CACHE ? { seccompCacheDir: SECCOMP_CACHE } : {}),
         });
       }
       return engine;

@@ -58,6 +58,8 @@ async function main() {
   const dir = path.join(root, 'dist', 'cli');
   // Caches made from the previous bundle are worthless (the launcher would refuse them anyway).
   for (const f of fs.readdirSync(dir)) if (/^paddock-cli\.js\..*cache/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+  // Filters compiled by the previous build's code (bin/context.ts): its compiler may have changed.
+  fs.rmSync(path.join(dir, 'seccomp.cache'), { recursive: true, force: true });
   fs.chmodSync(path.join(dir, 'paddock.js'), 0o755);
 }
 

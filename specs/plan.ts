@@ -17,7 +17,8 @@ import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
 import { OciCapabilities, OciConfig, OciHook, OciIdMapping, OciProcess, OciRlimit } from './oci';
 import { capsPlan, rlimitsPlan } from './process-security';
-import { CompiledSeccomp, compileSeccomp } from './seccomp';
+import type { CompiledSeccomp } from './seccomp';
+import { compileSeccompKept } from './seccomp-cache';
 import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
 export { CLONE } from '../protocols/messages';
@@ -237,7 +238,7 @@ function seccompPlan(plan: MutablePlan, seccomp: unknown): void {
   if (seccomp === undefined || seccomp === null) return;
   let compiled = typeof seccomp === 'object' ? compiledSeccomp.get(seccomp) : undefined;
   if (compiled === undefined) {
-    compiled = compileSeccomp(seccomp);
+    compiled = compileSeccompKept(seccomp);
     if (typeof seccomp === 'object') compiledSeccomp.set(seccomp, compiled);
   }
   plan.seccompBpf = compiled.bpf;

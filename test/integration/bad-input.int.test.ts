@@ -117,11 +117,14 @@ describeIf(['root', 'busybox'])('bad input', () => {
     nothingChanged('badmap', inits);
   });
 
-  test('engine options: a relative stateDir or an unknown exitReports is EINVALID_ARGUMENT, and no engine is made', async () => {
+  test('engine options: a relative stateDir or seccompCacheDir, or an unknown exitReports, is EINVALID_ARGUMENT, and no engine is made', async () => {
     await expectCode(createEngine({ stateDir: 'relative/dir', logger: quietLogger(), reattach: false }), 'EINVALID_ARGUMENT');
     expect(fs.existsSync('relative')).toBe(false);
     const err = await expectCode(createEngine({ stateDir, logger: quietLogger(), reattach: false, exitReports: 'exactly-once' as never }), 'EINVALID_ARGUMENT');
     expect(err.message).toMatch(/exitReports must be 'at-most-once' or 'at-least-once', not "exactly-once"/);
+    const err2 = await expectCode(createEngine({ stateDir: path.join(stateDir, 'never'), logger: quietLogger(), reattach: false, seccompCacheDir: 'kept' }), 'EINVALID_ARGUMENT');
+    expect(err2.message).toMatch(/seccompCacheDir must be an absolute path/);
+    expect(fs.existsSync(path.join(stateDir, 'never'))).toBe(false);
   });
 
   test('a launch that fails midway names the step and leaves nothing behind', async () => {
