@@ -14,6 +14,12 @@
  *    module: ~40 copies of fs/path/net, ~20 ms of each call. The sources only read
  *    properties of those namespaces, which the module object itself serves, so for
  *    Node's built-in modules the import is given the module object.
+ *  - The bundle is written already wrapped as the function the launcher compiles
+ *    (CommonJS's `(function (exports, require, module, __filename, __dirname) {...})`),
+ *    without bin/paddock.ts's #! line, and pure ASCII (esbuild's default charset), so
+ *    the launcher reads it as latin1 and compiles that string as it is: no copy for
+ *    the #!, no concatenation for V8 to flatten. Each copy of ~360 kB is ~90 fresh
+ *    pages, and a page fault costs ~20 us on the hosts measured (docs/decisions/0007).
  */
 'use strict';
 const esbuild = require('esbuild');
@@ -43,8 +49,9 @@ const builtinNamespaces = {
 async function main() {
   // PADDOCK_CLI_PLAIN=1: unminified, for reading CPU profiles of a call.
   const common = { bundle: true, platform: 'node', target: 'node20', minify: process.env.PADDOCK_CLI_PLAIN !== '1', logLevel: 'warning', absWorkingDir: root };
-  await esbuild.build({
+  const cli = await esbuild.build({
     ...common,
+    write: false,
     entryPoints: ['bin/paddock.ts'],
     mainFields: ['module', 'main'],
     alias: { rxjs: './node_modules/rxjs/dist/esm/index.js' },
@@ -54,6 +61,11 @@ async function main() {
     plugins: [builtinNamespaces],
     outfile: 'dist/cli/paddock-cli.js',
   });
+  const code = cli.outputFiles[0].text.replace(/^#![^\n]*\n/, '');
+  // latin1 in the launcher reads ASCII exactly; anything else would come out garbled.
+  if (/[^\x00-\x7f]/.test(code)) throw new Error('the CLI bundle is not ASCII: the launcher reads it as latin1');
+  fs.mkdirSync(path.join(root, 'dist', 'cli'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'dist', 'cli', 'paddock-cli.js'), `(function (exports, require, module, __filename, __dirname) {${code}\n})`);
   await esbuild.build({ ...common, entryPoints: ['bin/launcher.ts'], outfile: 'dist/cli/paddock.js' });
   const dir = path.join(root, 'dist', 'cli');
   // Caches made from the previous bundle are worthless (the launcher would refuse them anyway).
