@@ -97,10 +97,15 @@ function encodeStart(rt: Runtime, c: ContainerRuntime): void {
   }
 }
 
-/** The START a prepared container's create encoded and kept (encodeStart), if any. */
-function keptStart(rt: Runtime, containerId: string): Buffer | undefined {
+/**
+ * The START encoded at the prepare: by this process while its plan is still the one
+ * encoded, or kept (encodeStart) by the process that prepared it and left no plan here.
+ */
+function encodedStart(rt: Runtime, c: ContainerRuntime, prepared: unknown): Buffer | undefined {
+  if (c.startRequest) return c.startRequest.plan === c.plan ? c.startRequest.bytes : undefined;
+  if (!prepared || c.plan !== undefined) return undefined;
   try {
-    return fs.readFileSync(rt.paths.startRequest(containerId));
+    return fs.readFileSync(rt.paths.startRequest(c.id));
   } catch {
     return undefined;
   }
@@ -145,8 +150,7 @@ export async function startProcess(core: EngineCore, sandboxId: string, containe
     c.releasedEarly = false;
     if (prepared) return prepared;
   }
-  // The START encoded at the prepare: by this process, or kept by the one that prepared it.
-  const pre = c.startRequest ? (c.startRequest.plan === c.plan ? c.startRequest.bytes : undefined) : prepared && c.plan === undefined ? keptStart(rt, containerId) : undefined;
+  const pre = encodedStart(rt, c, prepared);
   c.startRequest = undefined;
   // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
   // died before it could place it.

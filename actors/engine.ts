@@ -8,6 +8,7 @@ import { isValidId, processActorId } from '../machines/ids';
 import type { ExitStatus } from '../machines/types';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle } from '../specs/load';
+import { keepSeccompIn } from '../specs/seccomp-cache';
 import type {
   CommandOutput,
   EngineCommand,
@@ -47,7 +48,6 @@ import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
-import { keepSeccompIn } from '../specs/seccomp-cache';
 import { addContainer, destroyContainer, startContainer } from './pod-containers';
 import { PoolRegistry } from './pool';
 import { readProcess, processTree, statsOf, type ContainerStats } from './proc-stats';

@@ -108,7 +108,7 @@ export interface ContainerRuntime {
    * START_CONTAINER for `plan`, encoded while the container was prepared, so the start
    * that releases it sends these bytes at once. Used only while `plan` is still the one encoded.
    */
-  startRequest?: { readonly plan: ProcessPlan | undefined; readonly bytes: Buffer };
+  startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
   /** The prepared process waits in paddock-hold and this side holds its release (held-release.ts). */
   held?: HeldRelease;
   /** Released directly, its execve's outcome not collected yet (awaitStarted does). */

@@ -153,13 +153,23 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
   try {
-    if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    try {
+      if (typeof data === 'string') fs.writeSync(fd, data);
+      else fs.writeSync(fd, data);
+      if (durable) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    // A full disk or a vanished folder: no half-written temp file stays behind.
+    try {
+      removeFile(tmp);
+    } catch {
+      // the error that matters is the write's
+    }
+    throw e;
   }
-  fs.renameSync(tmp, file);
 }
 
 /**

@@ -23,7 +23,8 @@ export interface PodmanFigures {
   ratioToCrun: Record<string, number>;
 }
 
-function have(cmd: string): boolean {
+/** Whether a command is on PATH (the peers and podman are optional here). */
+export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 

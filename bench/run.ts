@@ -24,7 +24,7 @@ import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 import { benchRestart } from './restart';
-import { podmanSection } from './podman';
+import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -60,10 +60,6 @@ function idleInChild(count: number, v8Flags: string[]): Record<string, unknown> 
   const out = r.output[3]?.toString() ?? '';
   if (r.status !== 0 || !out) return { error: `idle run with ${v8Flags.join(' ')} failed (status ${r.status}, ${r.signal ?? 'no signal'})` };
   return { v8Flags, ...(JSON.parse(out) as Record<string, unknown>) };
-}
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 function timeCli(argv: string[]): number {

@@ -16,6 +16,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fnv1a32 } from '../actors/fnv';
+import { removeFile } from '../actors/remove-tree';
+import { writeFileAtomic } from '../actors/state-store';
 import { libseccomp } from '../native/seccomp-ffi';
 import { compileSeccomp, type CompiledSeccomp } from './seccomp';
 
@@ -69,19 +71,12 @@ function read(file: string, key: string): CompiledSeccomp | undefined {
 }
 
 function write(dir: string, file: string, entry: Entry): void {
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(entry), 0o600);
     trim(dir);
   } catch {
     // A read-only install or a full disk: the next process compiles again.
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // never written
-    }
   }
 }
 
@@ -98,11 +93,6 @@ function trim(dir: string): void {
       }
     })
     .sort((a, b) => a.t - b.t);
-  for (const { n } of byAge.slice(0, names.length - MAX_ENTRIES)) {
-    try {
-      fs.unlinkSync(path.join(dir, n));
-    } catch {
-      // another process trimmed it first
-    }
-  }
+  // removeFile: another process may have trimmed it first.
+  for (const { n } of byAge.slice(0, names.length - MAX_ENTRIES)) removeFile(path.join(dir, n));
 }
