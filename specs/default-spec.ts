@@ -2,11 +2,12 @@
  * A starting config.json in the spirit of `runc spec`: runc's capabilities, masked
  * and read-only paths and a read-only /sys, plus noNewPrivileges and paddock's default
  * seccomp profile (specs/seccomp-default.ts), so that a container made from it holds
- * its code in (issue 12, docs/decisions/0027). No rlimits, resources or terminal, so
- * it loads unchanged with or without a user namespace.
+ * its code in (issue 12, docs/decisions/0027), and runc's deny-all device rule. No
+ * rlimits, other resources or terminal, so it loads unchanged with or without a user
+ * namespace.
  */
 
-import { OciCapabilities, OciConfig, OciLinux, OciNamespace } from './oci';
+import { OciCapabilities, OciConfig, OciDeviceCgroup, OciLinux, OciNamespace } from './oci';
 import { defaultSeccompProfile } from './seccomp-default';
 
 export interface DefaultSpecOptions {
@@ -31,6 +32,19 @@ export interface DefaultSpecOptions {
   /** A network namespace of its own. Default true; false shares the host's network. */
   network?: boolean;
 }
+
+/**
+ * linux.resources.devices: deny every device, then allow the standard ones paddock
+ * bind-mounts (and the container's own pts), in the form containerd writes. runc's
+ * spec denies all too; without a rule, a process given CAP_MKNOD could make and open
+ * a disk node. Under a user namespace the kernel already refuses such nodes and the
+ * list is tolerated as is (specs/UNSUPPORTED.md).
+ */
+export const DEFAULT_DEVICE_RULES: readonly OciDeviceCgroup[] = Object.freeze([
+  { allow: false, access: 'rwm' },
+  ...([[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2]] as const).map(([major, minor]) => ({ allow: true, type: 'c', major, minor, access: 'rwm' })),
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+]);
 
 /** What `runc spec` grants. */
 export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze(['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
@@ -73,6 +87,7 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
     namespaces,
     maskedPaths: [...DEFAULT_MASKED_PATHS],
     readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    resources: { devices: DEFAULT_DEVICE_RULES.map((r) => ({ ...r })) },
   };
   if (opts.seccomp !== false) linux.seccomp = defaultSeccompProfile({ capabilities: caps });
   if (opts.userns) {

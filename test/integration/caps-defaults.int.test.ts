@@ -53,6 +53,25 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
     expect(stdout).toContain('sysmnt=ro\n');
   });
 
+  test('defaultSpec()\'s device rule: with CAP_MKNOD added, a node of another device can be made but not opened; the standard devices work', async () => {
+    // One of the host's block devices: root opens its own node of it without any
+    // capability, so only the rule can refuse it.
+    const [major, minor] = fs.readdirSync('/sys/dev/block').sort()[0]!.split(':');
+    const script = `mknod /dev/paddock-disk b ${major} ${minor} && echo mknod=ok; (exec 3</dev/paddock-disk) 2>/dev/null && echo dev=open || echo dev=denied; head -c 4 /dev/zero | wc -c`;
+    const mknod = (c: OciConfig) => {
+      const p = c.process!.capabilities!;
+      for (const set of ['bounding', 'effective', 'permitted'] as const) p[set] = [...(p[set] ?? []), 'CAP_MKNOD'];
+    };
+    const ruled = await fx.run(['sh', '-c', script], { userns: false, extra: mknod });
+    expect(ruled.status.exitCode).toBe(0);
+    expect(ruled.stdout).toContain('mknod=ok\n');
+    expect(ruled.stdout).toContain('dev=denied\n');
+    expect(ruled.stdout).toMatch(/^4$/m);
+    // Control: without the rule the same node opens.
+    const open = await fx.run(['sh', '-c', script], { userns: false, extra: (c) => { mknod(c); delete c.linux!.resources; } });
+    expect(open.stdout).toContain('dev=open\n');
+  });
+
   test('no process.capabilities: every set empty (as runc), for the root process and an exec\'d one', async () => {
     const sid = fx.id();
     await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'], userns: false, extra: bare }));
