@@ -2,9 +2,9 @@
  * A starting config.json in the spirit of `runc spec`: runc's capabilities, masked
  * and read-only paths and a read-only /sys, plus noNewPrivileges and paddock's default
  * seccomp profile (specs/seccomp-default.ts), so that a container made from it holds
- * its code in (issue 12, docs/decisions/0027), and runc's deny-all device rule. No
- * rlimits, other resources or terminal, so it loads unchanged with or without a user
- * namespace.
+ * its code in (issue 12, docs/decisions/0027), runc's RLIMIT_NOFILE and deny-all
+ * device rule. No other resources or terminal, so it loads unchanged with or without
+ * a user namespace.
  */
 
 import { OciCapabilities, OciConfig, OciDeviceCgroup, OciLinux, OciNamespace } from './oci';
@@ -109,6 +109,9 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
       env: [DEFAULT_PATH, 'TERM=xterm'],
       cwd: '/',
       capabilities,
+      // runc's: and without it the process would inherit the supervisor's soft limit,
+      // which Node raises to the hard one at start (docs/decisions/0026).
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: opts.noNewPrivileges ?? true,
     },
     root: { path: opts.rootfs ?? 'rootfs', readonly: true },

@@ -40,6 +40,7 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
       'echo h > /proc/sysrq-trigger 2>/dev/null && echo sysrq=rw || echo sysrq=ro',
       'mkdir /sys/paddock-x 2>/dev/null && echo sys=rw || echo sys=ro',
       'grep -E " /sys sysfs " /proc/mounts | grep -q "[ ,]ro[ ,]" && echo sysmnt=ro',
+      'echo nofile=$(ulimit -n)/$(ulimit -H -n)',
     ].join('; ');
     const { stdout, status } = await fx.run(['sh', '-c', script], { userns: false });
     expect(status.exitCode).toBe(0);
@@ -51,6 +52,7 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
     expect(stdout).toContain('sysrq=ro\n');
     expect(stdout).toContain('sys=ro\n');
     expect(stdout).toContain('sysmnt=ro\n');
+    expect(stdout).toContain('nofile=1024/1024\n');
   });
 
   test('defaultSpec()\'s device rule: with CAP_MKNOD added, a node of another device can be made but not opened; the standard devices work', async () => {

@@ -314,7 +314,7 @@ describe('planExec', () => {
 
   it('defaults env, cwd, user and umask to the container process', () => {
     const p = planExec({ args: ['ps'] }, container());
-    const { capabilities, noNewPrivileges, seccompBpf, seccompFlags, ...rest } = p;
+    const { capabilities, noNewPrivileges, seccompBpf, seccompFlags, rlimits, ...rest } = p;
     expect(rest).toEqual({
       args: ['ps'],
       env: container().process?.env,
@@ -328,6 +328,7 @@ describe('planExec', () => {
     // no_new_privs and the default profile).
     expect(capabilities?.bounding).toBe((1n << 5n) | (1n << 10n) | (1n << 29n));
     expect(noNewPrivileges).toBe(true);
+    expect(rlimits).toEqual([{ type: 7, soft: 1024n, hard: 1024n }]);
     expect(seccompBpf?.length).toBeGreaterThan(0);
     expect(seccompFlags).toBe(0);
     expect(p.rootfs).toBeUndefined();
@@ -413,7 +414,7 @@ describe('process security fields in plans', () => {
   });
 
   it('without the fields: every capability set empty (as runc), nothing else asked for', () => {
-    const bare = (c: any) => { delete c.process.capabilities; delete c.process.noNewPrivileges; delete c.linux.seccomp; };
+    const bare = (c: any) => { delete c.process.capabilities; delete c.process.noNewPrivileges; delete c.process.rlimits; delete c.linux.seccomp; };
     const p = planContainer(bundle(bare));
     expect(p.capabilities).toEqual({ bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n });
     for (const k of ['rlimits', 'noNewPrivileges', 'oomScoreAdj', 'sysctls', 'seccompBpf']) expect(p).not.toHaveProperty(k);

@@ -84,6 +84,8 @@ describe('defaultSpec and toRootless', () => {
     const c = defaultSpec();
     expect(c.process!.capabilities).toEqual({ bounding: [...DEFAULT_CAPABILITIES], effective: [...DEFAULT_CAPABILITIES], permitted: [...DEFAULT_CAPABILITIES] });
     expect(c.process!.noNewPrivileges).toBe(true);
+    expect(c.process!.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]);
+    expect(c.linux!.resources!.devices![0]).toEqual({ allow: false, access: 'rwm' });
     expect(c.linux!.seccomp).toEqual(defaultSeccompProfile({ capabilities: DEFAULT_CAPABILITIES }));
     expect(c.linux!.maskedPaths).toEqual(expect.arrayContaining(['/proc/kcore', '/proc/keys', '/sys/firmware', '/proc/timer_list']));
     expect(c.linux!.readonlyPaths).toEqual(expect.arrayContaining(['/proc/sys', '/proc/sysrq-trigger', '/proc/bus', '/proc/irq', '/proc/fs']));
