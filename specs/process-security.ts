@@ -110,7 +110,11 @@ export function sysctlNamespace(key: string): { ns: 'ipc' | 'network' } | { inva
   return { unsupported: 'is not a namespaced sysctl; setting it would change the host' };
 }
 
-/** `caps` with `add` appended to bounding, effective and permitted (runc exec --cap). */
+/**
+ * `caps` with `add` appended to bounding, effective and permitted, as runc exec --cap
+ * does; and to ambient when the spec has an inheritable set, as runc too (capsPlan()
+ * then keeps only those also inheritable: the kernel refuses the others).
+ */
 export function withCapabilities(caps: DeepReadonly<OciCapabilities>, add: readonly string[]): OciCapabilities {
   const plus = (set: readonly string[] | undefined) => [...new Set([...(set ?? []), ...add])];
   return {
@@ -118,5 +122,6 @@ export function withCapabilities(caps: DeepReadonly<OciCapabilities>, add: reado
     bounding: plus(caps.bounding),
     effective: plus(caps.effective),
     permitted: plus(caps.permitted),
+    ...(caps.inheritable !== undefined ? { ambient: plus(caps.ambient) } : {}),
   };
 }
