@@ -254,6 +254,14 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
       const ok = runCli(root, ['exec', '--cap', 'CAP_SYS_ADMIN', 'cap1', 'grep', 'CapBnd:', '/proc/self/status']);
       expect(ok.code).toBe(0);
       expect(ok.stdout).toMatch(/CapBnd:\s+0000000020200420/);
+      // --process: the file is the whole process, so no capabilities there means none (runc).
+      const proc = path.join(root, '..', `proc-${path.basename(root)}.json`);
+      dirs.push(proc);
+      fs.writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'grep -E "^(CapBnd|NoNewPrivs):" /proc/self/status'], env: ['PATH=/bin:/usr/bin'], cwd: '/', user: { uid: 0, gid: 0 }, noNewPrivileges: false }));
+      const viaFile = runCli(root, ['exec', '--process', proc, 'cap1']);
+      expect(viaFile.code).toBe(0);
+      expect(viaFile.stdout).toMatch(/CapBnd:\s+0000000000000000/);
+      expect(viaFile.stdout).toMatch(/NoNewPrivs:\s+0/);
       const bad = runCli(root, ['exec', '--cap', 'CAP_NOPE', 'cap1', 'true']);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
