@@ -27,7 +27,6 @@
 import { SpecError } from '../actors/errors';
 import { errnoName } from '../native/errno';
 import type { OciSeccomp } from './oci';
-import { ALL_NAMESPACES } from '../protocols/messages';
 import { ArgCmp, FilterCtx, libseccomp, ScmpAct, ScmpAttr, ScmpCmp } from '../native/seccomp-ffi';
 
 // ---------------------------------------------------------------------------------
@@ -166,7 +165,6 @@ const FLAGS: Readonly<Record<string, number | false>> = {
 };
 
 const EPERM = 1;
-const ENOSYS = 38;
 const MAX_ERRNO = 4095;
 const U64_MAX = (1n << 64n) - 1n;
 const MAX_ARGS = 6;

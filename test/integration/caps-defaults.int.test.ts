@@ -103,6 +103,42 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
     expect((await fx.engine.processes(sid, sid)).map((p) => p.kind)).toEqual(['container']);
   });
 
+  test('the other absent fields, read as runc reads them: nothing masked or read-only, inherited rlimits and oom score, no extra groups, umask 0022, /sys as mounted', async () => {
+    const script = [
+      STATUS,
+      'grep "^Groups:" /proc/self/status',
+      'echo umask=$(umask)',
+      'echo oom=$(cat /proc/self/oom_score_adj)',
+      'echo nofile=$(ulimit -n)/$(ulimit -H -n)',
+      'echo timer_list=$(head -c 1 /proc/timer_list | wc -c)',
+      'grep -c " /proc/sys " /proc/mounts || true',
+      'grep -E " /sys sysfs " /proc/mounts | grep -q "[ ,]rw[ ,]" && echo sysmnt=rw',
+    ].join('; ');
+    const { stdout, status } = await fx.run(['sh', '-c', script], {
+      userns: false,
+      extra: (c) => {
+        bare(c);
+        delete c.process!.rlimits;
+        delete c.process!.oomScoreAdj;
+        delete c.linux!.maskedPaths;
+        delete c.linux!.readonlyPaths;
+        delete c.linux!.resources;
+        c.mounts = c.mounts!.map((m) => (m.destination === '/sys' ? { ...m, options: ['nosuid', 'noexec', 'nodev'] } : m));
+      },
+    });
+    expect(status.exitCode).toBe(0);
+    const limits = /Max open files\s+(\d+)\s+(\d+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))!;
+    expect(stdout).toMatch(/^Groups:\s*$/m);
+    expect(stdout).toContain('umask=0022\n');
+    expect(stdout).toContain(`oom=${fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim()}\n`);
+    expect(stdout).toContain(`nofile=${limits[1]}/${limits[2]}\n`);
+    expect(stdout).toContain('timer_list=1\n');
+    expect(stdout).toMatch(/^0$/m);
+    expect(stdout).toContain('sysmnt=rw\n');
+    expect(statusField(stdout, 'NoNewPrivs')).toBe('0');
+    expect(statusField(stdout, 'Seccomp')).toBe('0');
+  });
+
   test('an absent set inside process.capabilities is empty: a non-root user keeps nothing', async () => {
     const { stdout, status } = await fx.run(['sh', '-c', STATUS], {
       userns: false,
