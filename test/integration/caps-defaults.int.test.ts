@@ -298,6 +298,12 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
       expect(viaFile.code).toBe(0);
       expect(viaFile.stdout).toMatch(/CapBnd:\s+0000000000000000/);
       expect(viaFile.stdout).toMatch(/NoNewPrivs:\s+0/);
+      // create with an unknown capability: one line naming the field, nothing made.
+      const badCreate = runCli(root, ['create', '--bundle', specBundle(false, (c) => { c.process!.capabilities!.bounding!.push('CAP_NOPE'); }), 'bad1']);
+      expect(badCreate.code).not.toBe(0);
+      expect(badCreate.stderr.trim().split('\n')).toHaveLength(1);
+      expect(badCreate.stderr).toContain('process.capabilities.bounding[3]');
+      expect(fs.existsSync(path.join(root, 'bad1'))).toBe(false);
       const bad = runCli(root, ['exec', '--cap', 'CAP_NOPE', 'cap1', 'true']);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
