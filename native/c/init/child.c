@@ -9,9 +9,9 @@
  * itself, mounts and devices under it, pivot_root, sysctls, masked and read-only
  * paths, then oom score and rlimits (while still privileged), the seccomp filter when
  * no_new_privs is off, the bounding set, the process's identity, the remaining
- * capability sets, no_new_privs and then the filter when it is on, and execve. Mount destinations are resolved with
- * openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd/N so a symlink inside
- * the image can never point a mount at the host. */
+ * capability sets, no_new_privs and then the filter when it is on, and execve. Mount
+ * destinations are resolved with openat2(RESOLVE_IN_ROOT) and mounted through
+ * /proc/self/fd/N so a symlink inside the image can never point a mount at the host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -863,8 +863,8 @@ void pi_child_main(const struct pi_launch *l)
   if (p->terminal && setup_console(l, stdio, &e) < 0)
     report(l, &e);
   if (setup_stdio(stdio, &e) < 0 || setup_oom(p, &e) < 0 || setup_rlimits(p, &e) < 0 ||
-      (!p->no_new_privs && setup_seccomp(l, &e) < 0) || caps_before_identity(p, &e) < 0 || setup_identity(p, &e) < 0 ||
-      caps_after_identity(p, &e) < 0)
+      (!p->no_new_privs && setup_seccomp(l, &e) < 0) || caps_before_identity(p, &e) < 0 ||
+      setup_identity(p, &e) < 0 || caps_after_identity(p, &e) < 0)
     report(l, &e);
   if (chdir(p->cwd != NULL ? p->cwd : "/") < 0) {
     fail(&e, "chdir", p->cwd);
