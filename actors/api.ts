@@ -184,6 +184,11 @@ export interface ExecOptions {
   /** Override the container's process.noNewPrivileges. */
   readonly noNewPrivileges?: boolean;
   /**
+   * CAP_* names added to the bounding, effective and permitted sets of the process's
+   * capabilities (the container's, or `capabilities` when given), as `runc exec --cap`.
+   */
+  readonly addCapabilities?: readonly string[];
+  /**
    * Give the process a terminal made in the container; its master goes to
    * `consoleSocket` (required with it, refused without it). `stdio` is then unused.
    */

@@ -44,6 +44,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
       ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
       ...(opts.rlimits !== undefined ? { rlimits: opts.rlimits } : {}),
       ...(opts.noNewPrivileges !== undefined ? { noNewPrivileges: opts.noNewPrivileges } : {}),
+      ...(opts.addCapabilities !== undefined ? { addCapabilities: opts.addCapabilities } : {}),
     },
     cont.bundle.config,
   ), cont, rt);

@@ -61,8 +61,7 @@ function planFields(p: ProcessPlan): Field[] {
     .each(T.MOUNT, p.mounts?.map(mountFields))
     .each(T.MASKED, p.maskedPaths).each(T.READONLY, p.readonlyPaths).each(T.DEVICE, p.devices)
     .add(T.NS_FLAGS, p.nsFlags).add(T.NO_PIVOT, p.noPivot).add(T.TERMINAL, p.terminal)
-    // All five sets or none: an empty set (0) means "drop everything", which is not
-    // the same as "leave the capabilities alone".
+    // All five sets or none; init reads none as all empty (decision 0026).
     .add(T.CAP_BOUNDING, p.capabilities?.bounding).add(T.CAP_EFFECTIVE, p.capabilities?.effective)
     .add(T.CAP_PERMITTED, p.capabilities?.permitted).add(T.CAP_INHERITABLE, p.capabilities?.inheritable)
     .add(T.CAP_AMBIENT, p.capabilities?.ambient)

@@ -155,7 +155,7 @@ export interface ProcessPlan {
   readonly nsFlags?: number;
   readonly noPivot?: boolean;
   readonly terminal?: boolean;
-  /** Absent: the capabilities the uid change leaves. Present: all five sets, exactly. */
+  /** All five sets, exactly; absent is the same as all empty (paddock-init fails closed). */
   readonly capabilities?: CapsPlan;
   readonly rlimits?: readonly RlimitPlan[];
   readonly noNewPrivileges?: boolean;

@@ -1,19 +1,53 @@
 /**
- * A starting config.json in the spirit of `runc spec`, limited to what paddock
- * honours: no capabilities, rlimits, resources or terminal, so it loads unchanged
- * with or without a user namespace.
+ * A starting config.json in the spirit of `runc spec`: runc's capabilities, masked
+ * and read-only paths and a read-only /sys, plus noNewPrivileges and paddock's default
+ * seccomp profile (specs/seccomp-default.ts), so that a container made from it holds
+ * its code in (issue 12, docs/decisions/0027), runc's RLIMIT_NOFILE and deny-all
+ * device rule. No other resources or terminal, so it loads unchanged with or without
+ * a user namespace.
  */
 
-import { OciConfig, OciLinux, OciNamespace } from './oci';
+import { OciCapabilities, OciConfig, OciDeviceCgroup, OciLinux, OciNamespace } from './oci';
+import { defaultSeccompProfile } from './seccomp-default';
 
 export interface DefaultSpecOptions {
   args?: string[];
   /** root.path, relative to the bundle or absolute. Default `rootfs`. */
   rootfs?: string;
   hostname?: string;
-  /** Map container ids 0..size-1 to host ids hostId.. (uid and gid alike). Default: no user namespace. */
-  userns?: { hostId: number; size: number } | false;
+  /**
+   * Map container ids 0..size-1 to host ids hostId.. (gids to hostGid.., default
+   * hostId). Default: no user namespace.
+   */
+  userns?: { hostId: number; size: number; hostGid?: number } | false;
+  /** Bounding, effective and permitted capabilities. Default DEFAULT_CAPABILITIES (runc's). */
+  capabilities?: readonly string[];
+  /** Default true. */
+  noNewPrivileges?: boolean;
+  /**
+   * linux.seccomp: true (default) for paddock's default profile, opened for
+   * `capabilities` as container engines do; false for none.
+   */
+  seccomp?: boolean;
+  /** A network namespace of its own. Default true; false shares the host's network. */
+  network?: boolean;
 }
+
+/**
+ * linux.resources.devices: deny every device, then allow the standard ones paddock
+ * bind-mounts (and the container's own pts), in the form containerd writes. runc's
+ * spec denies all too; without a rule, a process given CAP_MKNOD could make and open
+ * a disk node. Under a user namespace the kernel already refuses such nodes and the
+ * list is tolerated as is (specs/UNSUPPORTED.md).
+ */
+export const DEFAULT_DEVICE_RULES: readonly OciDeviceCgroup[] = Object.freeze([
+  { allow: false, access: 'rwm' },
+  ...([[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2]] as const).map(([major, minor]) => ({ allow: true, type: 'c', major, minor, access: 'rwm' })),
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+]);
+
+/** What `runc spec` grants. */
+export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze(['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -43,22 +77,29 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
 export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
   const namespaces: OciNamespace[] = [
     { type: 'pid' },
-    { type: 'network' },
+    ...(opts.network === false ? [] : [{ type: 'network' as const }]),
     { type: 'ipc' },
     { type: 'uts' },
     { type: 'mount' },
   ];
+  const caps = [...(opts.capabilities ?? DEFAULT_CAPABILITIES)];
   const linux: OciLinux = {
     namespaces,
     maskedPaths: [...DEFAULT_MASKED_PATHS],
     readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    resources: { devices: DEFAULT_DEVICE_RULES.map((r) => ({ ...r })) },
   };
+  if (opts.seccomp !== false) linux.seccomp = defaultSeccompProfile({ capabilities: caps });
   if (opts.userns) {
-    const { hostId, size } = opts.userns;
+    const { hostId, size, hostGid } = opts.userns;
     namespaces.push({ type: 'user' });
     linux.uidMappings = [{ containerID: 0, hostID: hostId, size }];
-    linux.gidMappings = [{ containerID: 0, hostID: hostId, size }];
+    linux.gidMappings = [{ containerID: 0, hostID: hostGid ?? hostId, size }];
   }
+  // Inheritable and ambient stay empty: runc's config lists ambient without
+  // inheritable, which the kernel (and runc) skip, so this is what it yields in effect;
+  // a process of a non-root user gets no capability (docs/decisions/0027).
+  const capabilities: OciCapabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
   return {
     ociVersion: '1.0.2',
     process: {
@@ -67,6 +108,11 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
       args: [...(opts.args ?? ['sh'])],
       env: [DEFAULT_PATH, 'TERM=xterm'],
       cwd: '/',
+      capabilities,
+      // runc's: and without it the process would inherit the supervisor's soft limit,
+      // which Node raises to the hard one at start (docs/decisions/0026).
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: opts.noNewPrivileges ?? true,
     },
     root: { path: opts.rootfs ?? 'rootfs', readonly: true },
     hostname: opts.hostname ?? 'paddock',
@@ -97,4 +143,27 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
     ],
     linux,
   };
+}
+
+/**
+ * What `runc spec --rootless` changes, done to `config` in place: a user namespace
+ * mapping container root to the caller (one uid, one gid), no network namespace of
+ * its own (an unprivileged user could not give it any connectivity), /sys as a
+ * read-only recursive bind of the host's (sysfs needs the network namespace's owner),
+ * no uid=/gid= mount options (those ids are not mapped) and no resources.
+ */
+export function toRootless(config: OciConfig, ids: { uid: number; gid: number }): OciConfig {
+  const linux = (config.linux ??= {});
+  linux.namespaces = [...(linux.namespaces ?? []).filter((ns) => ns.type !== 'network' && ns.type !== 'user'), { type: 'user' }];
+  linux.uidMappings = [{ containerID: 0, hostID: ids.uid, size: 1 }];
+  linux.gidMappings = [{ containerID: 0, hostID: ids.gid, size: 1 }];
+  delete linux.resources;
+  config.mounts = (config.mounts ?? []).map((m) => {
+    if (m.destination.replace(/\/+$/, '') === '/sys') {
+      return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+    }
+    if (m.options === undefined) return m;
+    return { ...m, options: m.options.filter((o) => !o.startsWith('uid=') && !o.startsWith('gid=')) };
+  });
+  return config;
 }

@@ -16,10 +16,10 @@ import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
 import { OciCapabilities, OciConfig, OciHook, OciIdMapping, OciProcess, OciRlimit } from './oci';
-import { capsPlan, rlimitsPlan } from './process-security';
+import { capsPlan, rlimitsPlan, withCapabilities } from './process-security';
 import type { CompiledSeccomp } from './seccomp';
 import { compileSeccompKept } from './seccomp-cache';
-import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
+import { Checker, checkArgs, checkCapabilityNames, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
 export { CLONE } from '../protocols/messages';
 
@@ -80,6 +80,8 @@ export interface ExecOptions extends StdioPlan {
   readonly capabilities?: DeepReadonly<OciCapabilities>;
   readonly rlimits?: readonly DeepReadonly<OciRlimit>[];
   readonly noNewPrivileges?: boolean;
+  /** Added to bounding, effective and permitted, as `runc exec --cap` does. */
+  readonly addCapabilities?: readonly string[];
 }
 
 type Config = DeepReadonly<OciConfig>;
@@ -150,9 +152,9 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
     }
   });
 
-  // A joined network namespace belongs to whoever made it (a pod, `ip netns`), and
-  // from a new user namespace the sandbox could not change it anyway.
-  const loUp = !joins.some((j) => j.type === 'network');
+  // Without a network namespace of its own (host networking, or a joined one) the
+  // interfaces are someone else's: init touches none (docs/decisions/0026).
+  const loUp = (cloneFlags & CLONE.NEWNET) !== 0;
   const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp };
   if (joins.length > 0) plan.joinNamespaces = joins;
   if (hasNamespace(config, 'user')) {
@@ -221,8 +223,10 @@ type MutablePlan = { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] };
 
 /** capabilities, rlimits, no_new_privs, oom score: from a validated process section. */
 function securityPlan(plan: MutablePlan, proc: Pick<DeepReadonly<OciProcess>, 'capabilities' | 'rlimits' | 'noNewPrivileges' | 'oomScoreAdj'>): void {
-  // Absent keeps what the uid change leaves; present is applied exactly.
-  if (proc.capabilities !== undefined) plan.capabilities = capsPlan(proc.capabilities);
+  // Absent is empty, as in runc: a spec grants capabilities, never inherits root's
+  // (docs/decisions/0026). An ambient cap the kernel would refuse is skipped (warned
+  // about at create, specWarnings()).
+  plan.capabilities = capsPlan(proc.capabilities ?? {});
   if (proc.rlimits !== undefined && proc.rlimits.length > 0) plan.rlimits = rlimitsPlan(proc.rlimits);
   if (proc.noNewPrivileges === true) plan.noNewPrivileges = true;
   if (proc.oomScoreAdj !== undefined) plan.oomScoreAdj = proc.oomScoreAdj;
@@ -355,6 +359,7 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
     }
   }
   checkProcessSecurity(c, '', opts as unknown as Record<string, unknown>);
+  if (opts.addCapabilities !== undefined) checkCapabilityNames(c, 'addCapabilities', opts.addCapabilities);
   const first = c.problems[0];
   if (first) throw new SpecError('EINVALID_ARGUMENT', first.message, { field: first.field });
 
@@ -385,8 +390,9 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
   if (proc?.user.umask !== undefined) plan.umask = proc.user.umask;
   // The container's process-security settings apply to every process in it (runc
   // exec does the same), unless the exec options override them.
+  const caps = opts.capabilities ?? proc?.capabilities;
   securityPlan(plan, {
-    capabilities: opts.capabilities ?? proc?.capabilities,
+    capabilities: opts.addCapabilities !== undefined && opts.addCapabilities.length > 0 ? withCapabilities(caps ?? {}, opts.addCapabilities) : caps,
     rlimits: opts.rlimits ?? proc?.rlimits,
     noNewPrivileges: opts.noNewPrivileges ?? proc?.noNewPrivileges,
     oomScoreAdj: proc?.oomScoreAdj,

@@ -55,15 +55,32 @@ export function capMask(names: readonly string[] | undefined): bigint {
   return m;
 }
 
-/** Every set, a missing one empty: with a capabilities object, the spec is the whole truth. */
+/**
+ * Every set, a missing one empty: the spec is the whole truth. An ambient cap that is
+ * not also permitted and inheritable is left out: the kernel refuses to raise it, and
+ * runc skips it too (`runc spec` writes such a config); see skippedAmbient().
+ */
 export function capsPlan(caps: DeepReadonly<OciCapabilities>): CapsPlan {
+  const permitted = capMask(caps.permitted);
+  const inheritable = capMask(caps.inheritable);
   return {
     bounding: capMask(caps.bounding),
     effective: capMask(caps.effective),
-    permitted: capMask(caps.permitted),
-    inheritable: capMask(caps.inheritable),
-    ambient: capMask(caps.ambient),
+    permitted,
+    inheritable,
+    ambient: capMask(caps.ambient) & permitted & inheritable,
   };
+}
+
+/** The entries of `ambient` that capsPlan() leaves out, with their index. */
+export function skippedAmbient(caps: DeepReadonly<OciCapabilities> | undefined): Array<{ index: number; cap: string }> {
+  if (caps?.ambient === undefined) return [];
+  const keep = capMask(caps.permitted) & capMask(caps.inheritable);
+  const out: Array<{ index: number; cap: string }> = [];
+  caps.ambient.forEach((cap, index) => {
+    if ((capMask([cap]) & keep) === 0n) out.push({ index, cap });
+  });
+  return out;
 }
 
 export function rlimitsPlan(rl: readonly DeepReadonly<OciRlimit>[]): RlimitPlan[] {
@@ -91,4 +108,20 @@ export function sysctlNamespace(key: string): { ns: 'ipc' | 'network' } | { inva
   if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) return { ns: 'ipc' };
   if (key.startsWith('net.')) return { ns: 'network' };
   return { unsupported: 'is not a namespaced sysctl; setting it would change the host' };
+}
+
+/**
+ * `caps` with `add` appended to bounding, effective and permitted, as runc exec --cap
+ * does; and to ambient when the spec has an inheritable set, as runc too (capsPlan()
+ * then keeps only those also inheritable: the kernel refuses the others).
+ */
+export function withCapabilities(caps: DeepReadonly<OciCapabilities>, add: readonly string[]): OciCapabilities {
+  const plus = (set: readonly string[] | undefined) => [...new Set([...(set ?? []), ...add])];
+  return {
+    ...(caps as OciCapabilities),
+    bounding: plus(caps.bounding),
+    effective: plus(caps.effective),
+    permitted: plus(caps.permitted),
+    ...(caps.inheritable !== undefined ? { ambient: plus(caps.ambient) } : {}),
+  };
 }

@@ -5,6 +5,7 @@ import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../ar
 import { writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
 import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
+import type { OciProcess } from '../../specs/oci';
 
 const EXEC_FLAGS = [
   { name: 'process', alias: 'p', type: 'string' },
@@ -39,6 +40,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   let cwd = str(p, 'cwd');
   let user: { uid: number; gid: number; additionalGids?: number[] } | undefined;
   let tty = bool(p, 'tty');
+  // Absent: the container's own sets, rlimits and no_new_privs (planExec's defaults).
+  let security: Pick<OciProcess, 'capabilities' | 'rlimits' | 'noNewPrivileges'> = {};
   const processFile = str(p, 'process');
   if (processFile) {
     const spec = JSON.parse(fs.readFileSync(path.resolve(processFile), 'utf8')) as {
@@ -47,7 +50,12 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
       cwd?: string;
       terminal?: boolean;
       user?: { uid?: number; gid?: number; additionalGids?: number[] };
-    };
+    } & Pick<OciProcess, 'capabilities' | 'rlimits' | 'noNewPrivileges'>;
+    // As runc: the file is the whole process, so an absent capabilities object there
+    // means none (planExec reads an explicit {} as empty sets).
+    security = { capabilities: spec.capabilities ?? {} };
+    if (spec.rlimits !== undefined) security.rlimits = spec.rlimits;
+    if (spec.noNewPrivileges !== undefined) security.noNewPrivileges = spec.noNewPrivileges;
     if (spec.terminal) tty = true;
     args = spec.args ?? [];
     env = [...(spec.env ?? []), ...env];
@@ -61,6 +69,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
   }
   if (args.length === 0) throw new UsageError('exec needs a command (or --process)');
+  if (bool(p, 'no-new-privs')) security.noNewPrivileges = true;
+  const addCaps = list(p, 'cap');
   const detach = bool(p, 'detach');
   const pidFile = str(p, 'pid-file');
   const cs = str(p, 'console-socket');
@@ -78,6 +88,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   try {
     r = await engine.execute(ref.sandboxId, ref.containerId, {
       args,
+      ...security,
+      ...(addCaps.length > 0 ? { addCapabilities: addCaps } : {}),
       ...(env.length ? { env } : {}),
       ...(cwd ? { cwd } : {}),
       ...(user ? { user } : {}),

@@ -5,8 +5,9 @@ import type { CliContext } from '../context';
 
 /**
  * `spec [--rootless] [--bundle DIR]`: writes a starting config.json that paddock
- * accepts as it is (runc's layout, without the fields paddock cannot honour yet).
- * --rootless maps container root to the calling user (runc does the same).
+ * accepts as it is: runc's layout and capabilities, noNewPrivileges and paddock's
+ * default seccomp profile (specs/default-spec.ts). --rootless does what runc's does:
+ * container root is the calling user, no network namespace, /sys bound read-only.
  */
 export async function run(_ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -17,9 +18,10 @@ export async function run(_ctx: CliContext, argv: string[]): Promise<number> {
   const file = path.join(dir, 'config.json');
   if (fs.existsSync(file)) throw new Error('File config.json exists. Remove it first');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { defaultSpec } = require('../../specs/default-spec') as typeof import('../../specs/default-spec');
-  const uid = process.getuid?.() ?? 0;
-  const config = defaultSpec({ args: ['sh'], rootfs: 'rootfs', userns: bool(p, 'rootless') ? { hostId: uid, size: 1 } : false });
+  const { defaultSpec, toRootless } = require('../../specs/default-spec') as typeof import('../../specs/default-spec');
+  const config = defaultSpec({ args: ['sh'], rootfs: 'rootfs' });
+  // runc maps the effective ids.
+  if (bool(p, 'rootless')) toRootless(config, { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 });
   fs.writeFileSync(file, `${JSON.stringify(config, null, '\t')}\n`);
   return 0;
 }

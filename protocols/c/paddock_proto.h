@@ -128,7 +128,8 @@ struct pd_plan {
   uint32_t ns_flags;
   uint32_t no_pivot;
   uint32_t terminal;
-  /* Capabilities: applied only when has_caps; then every set is exact (0 = none). */
+  /* Capabilities: every set is exact (0 = none); paddock-init applies them even
+   * without has_caps, so a plan without them gets none (decision 0026). */
   int has_caps;
   uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
   struct pd_rlimit *rlimits;

@@ -35,7 +35,11 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
   }
 
   test('held: the holder from a memfd with only its own fds; started: the program, with only stdio', async () => {
-    const { id, handle, hostPid } = await prepared(['sh', '-c', 'ls /proc/self/fd; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status']);
+    // Neither no_new_privs nor a filter asked for (defaultSpec() asks for both).
+    const { id, handle, hostPid } = await prepared(['sh', '-c', 'ls /proc/self/fd; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status'], (c) => {
+      delete c.process!.noNewPrivileges;
+      delete c.linux!.seccomp;
+    });
     expect(exe(hostPid)).toMatch(/^\/memfd:paddock-hold/);
     expect(cmdline(hostPid).slice(0, 4)).toEqual(['paddock-hold', '0', '0', expect.stringContaining('/bin')]);
     expect(cmdline(hostPid).slice(4)).toEqual(['sh', '-c', expect.any(String)]);
@@ -54,12 +58,13 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
     expect(statusField(out, 'Seccomp')).toBe('0');
   });
 
-  test('a seccomp profile without noNewPrivileges: the holder loads it with no_new_privs forced, as runc', async () => {
+  test('a seccomp profile with noNewPrivileges: no_new_privs set first, the holder loads the filter', async () => {
     const { id, handle, hostPid } = await prepared(['sh', '-c', 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status; unshare -U true 2>/dev/null || echo unshare=refused'], (c) => {
-      c.process!.noNewPrivileges = false;
+      c.process!.noNewPrivileges = true;
       c.linux!.seccomp = defaultSeccompProfile();
       caps(c);
     });
+    expect(exe(hostPid)).toMatch(/^\/memfd:paddock-hold/);
     const filterLen = Number(cmdline(hostPid)[1]);
     expect(filterLen).toBeGreaterThan(10);
     // No_new_privs is set before the holder runs; the filter is not loaded yet.
@@ -73,13 +78,19 @@ describeIf(['root', 'busybox'])('prepared containers held in paddock-hold (real 
     expect(out).toContain('unshare=refused\n');
   });
 
-  test('CAP_SYS_ADMIN kept, seccomp and no noNewPrivileges: waits as init\'s copy, so the filter goes on without no_new_privs', async () => {
+  test.each([
+    ['CAP_SYS_ADMIN kept', ['CAP_SYS_ADMIN']],
+    ['without CAP_SYS_ADMIN', []],
+  ])('%s, seccomp and no noNewPrivileges: the filter went on before the capability drop, so it waits as init\'s copy and never gets no_new_privs (as runc)', async (_n, more) => {
     const { id, handle, hostPid } = await prepared(['sh', '-c', 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status'], (c) => {
       c.process!.noNewPrivileges = false;
       c.linux!.seccomp = defaultSeccompProfile();
-      caps(c, ['CAP_SYS_ADMIN']);
+      caps(c, more);
     });
     expect(exe(hostPid)).not.toMatch(/paddock-hold/);
+    // Already filtered while held, and no no_new_privs.
+    expect(statusField(fs.readFileSync(`/proc/${hostPid}/status`, 'utf8'), 'Seccomp')).toBe('2');
+    expect(statusField(fs.readFileSync(`/proc/${hostPid}/status`, 'utf8'), 'NoNewPrivs')).toBe('0');
     await fx.engine.startRoot(id);
     expect(await fx.engine.wait(id, id, { timeoutMs: 20_000 })).toMatchObject({ exitCode: 0 });
     const out = await readAll(handle.stdio!.stdout);

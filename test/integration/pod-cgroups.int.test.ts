@@ -227,7 +227,8 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
       bundles.push(b);
       return b.dir;
     };
-    await e.createSandbox(sid, plain(['sleep', '60']), { stdio: 'ignore' });
+    // A sandbox without device rules (defaultSpec() has runc's deny-all): no devices cgroup of its own.
+    await e.createSandbox(sid, plain(['sleep', '60'], (c) => { delete c.linux!.resources; }), { stdio: 'ignore' });
     await e.startRoot(sid);
     const rules = [
       { allow: false, access: 'rwm' },

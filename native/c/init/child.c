@@ -7,11 +7,11 @@
  *
  * Container setup follows the usual order: private propagation, bind the rootfs onto
  * itself, mounts and devices under it, pivot_root, sysctls, masked and read-only
- * paths, then oom score and rlimits (while still privileged), the bounding set, the
- * process's identity, the remaining capability sets, no_new_privs, the seccomp filter
- * and execve. Mount destinations are resolved with
- * openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd/N so a symlink inside
- * the image can never point a mount at the host. */
+ * paths, then oom score and rlimits (while still privileged), the seccomp filter when
+ * no_new_privs is off, the bounding set, the process's identity, the remaining
+ * capability sets, no_new_privs and then the filter when it is on, and execve. Mount
+ * destinations are resolved with openat2(RESOLVE_IN_ROOT) and mounted through
+ * /proc/self/fd/N so a symlink inside the image can never point a mount at the host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -462,11 +462,11 @@ static int setup_rlimits(const struct pd_plan *p, struct pi_error *e)
 
 /* Bounding set first, while the effective set still has CAP_SETPCAP; KEEPCAPS so
  * a change to a non-zero uid keeps the permitted set for capset() below (the
- * order runc and crun use). Caps past the kernel's last one give EINVAL: stop. */
+ * order runc and crun use). Caps past the kernel's last one give EINVAL: stop.
+ * A plan without capability fields gets every set empty (has_caps is not read):
+ * capabilities are granted by the spec, never inherited from init (decision 0026). */
 static int caps_before_identity(const struct pd_plan *p, struct pi_error *e)
 {
-  if (!p->has_caps)
-    return 0;
   for (unsigned long cap = 0; cap < 64; cap++) {
     if (p->cap_bounding & (UINT64_C(1) << cap))
       continue;
@@ -489,8 +489,6 @@ static int caps_after_identity(const struct pd_plan *p, struct pi_error *e)
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
 
-  if (!p->has_caps)
-    return 0;
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
     return fail(e, "keepcaps", NULL);
   for (int i = 0; i < 2; i++) {
@@ -655,9 +653,9 @@ static int has_cap_sys_admin(void);
 
 /* The holder (native/c/hold/holder.c) finishes a start with only no_new_privs set
  * beforehand, the filter loaded and execve. It cannot run startContainer hooks, and
- * it could not load a filter without no_new_privs: a process that keeps
- * CAP_SYS_ADMIN and did not ask for no_new_privs loses that capability across the
- * holder's execve when it is not root. Those few wait as init's copy, as before. */
+ * without no_new_privs it could not load a filter once the capabilities are gone: a
+ * process with a filter and without no_new_privs got its filter before the
+ * capabilities were dropped (setup_seccomp) and waits as init's copy. */
 static int holder_can_finish(const struct pi_launch *l)
 {
   const struct pd_plan *p = l->plan;
@@ -667,7 +665,7 @@ static int holder_can_finish(const struct pi_launch *l)
   for (uint32_t i = 0; i < p->n_hooks; i++)
     if (p->hooks[i].kind == PD_HOOK_START_CONTAINER)
       return 0;
-  return l->seccomp.len == 0 || p->no_new_privs || !has_cap_sys_admin();
+  return l->seccomp.len == 0 || p->no_new_privs;
 }
 
 /* HOLD, the fast way: the fds the holder expects go to 3-6 and everything else is
@@ -681,8 +679,8 @@ static void exec_holder(const struct pi_launch *l, struct pi_launch *after, stru
 
   *after = *l;
   signal(SIGPIPE, SIG_DFL);
-  /* The same rule as setup_seccomp(): a filter without CAP_SYS_ADMIN needs it. */
-  if ((p->no_new_privs || l->seccomp.len > 0) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+  /* Only when the spec asks: holder_can_finish() sends a filter here only with it. */
+  if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
     fail(e, "no_new_privs", NULL);
     return;
   }
@@ -769,20 +767,23 @@ static int has_cap_sys_admin(void)
   return (data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) != 0;
 }
 
-/* The very last step before execve. Installing a filter needs no_new_privs or
- * CAP_SYS_ADMIN; as runc does, a process that keeps CAP_SYS_ADMIN and did not ask
- * for no_new_privs gets the filter without it, anything else gets no_new_privs set
- * first. After the filter only execve (and, if it fails, the report's write and
- * _exit) run, all of which any usable profile allows. */
+/* Installing a filter needs no_new_privs or CAP_SYS_ADMIN. As runc does: with
+ * no_new_privs (set first) the filter is the very last step before execve, so it
+ * constrains as little of the setup as possible; without it, no_new_privs is never
+ * set behind the spec's back, and the filter is loaded before the capabilities are
+ * dropped, while the process still holds CAP_SYS_ADMIN. The setup calls after that
+ * point (setgroups, setres[ug]id, prctl, capset, chdir, umask, rt_sigprocmask,
+ * rt_sigaction, close_range, read/write, execve) then go through the filter, as they
+ * do under runc. A process without CAP_SYS_ADMIN there (never, as paddock launches:
+ * the child is root of its user namespace until the drop) gets runc's EACCES. */
 static int setup_seccomp(const struct pi_launch *l, struct pi_error *e)
 {
   long rc;
 
   if (l->seccomp.len == 0)
     return 0;
-  if (!l->plan->no_new_privs && !has_cap_sys_admin() &&
-      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return fail(e, "no_new_privs", NULL);
+  if (!l->plan->no_new_privs && !has_cap_sys_admin())
+    return pi_fail(e, "seccomp", EACCES, "a filter without noNewPrivileges needs CAP_SYS_ADMIN");
   rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, l->plan->seccomp_flags, &l->seccomp);
   if (rc < 0)
     return fail(e, "seccomp", NULL);
@@ -862,8 +863,8 @@ void pi_child_main(const struct pi_launch *l)
   if (p->terminal && setup_console(l, stdio, &e) < 0)
     report(l, &e);
   if (setup_stdio(stdio, &e) < 0 || setup_oom(p, &e) < 0 || setup_rlimits(p, &e) < 0 ||
-      caps_before_identity(p, &e) < 0 || setup_identity(p, &e) < 0 ||
-      caps_after_identity(p, &e) < 0)
+      (!p->no_new_privs && setup_seccomp(l, &e) < 0) || caps_before_identity(p, &e) < 0 ||
+      setup_identity(p, &e) < 0 || caps_after_identity(p, &e) < 0)
     report(l, &e);
   if (chdir(p->cwd != NULL ? p->cwd : "/") < 0) {
     fail(&e, "chdir", p->cwd);
@@ -902,7 +903,7 @@ void pi_child_main(const struct pi_launch *l)
     fail(&e, "no_new_privs", NULL);
     report(l, &e);
   }
-  if (setup_seccomp(l, &e) < 0)
+  if (p->no_new_privs && setup_seccomp(l, &e) < 0)
     report(l, &e);
 
   do_exec(l, &e);

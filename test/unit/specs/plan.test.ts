@@ -13,6 +13,8 @@ function bundle(edit?: (c: any) => unknown, userns = true): Bundle {
 
 function isDeepFrozen(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return true;
+  // A typed array (the compiled seccomp filter) cannot be frozen.
+  if (ArrayBuffer.isView(v)) return true;
   return Object.isFrozen(v) && Object.values(v).every(isDeepFrozen);
 }
 
@@ -127,6 +129,8 @@ describe('planSandbox', () => {
     // Someone else's network namespace is left as it is.
     expect(p.loUp).toBe(false);
     expect(planSandbox(bundle((c) => { c.linux.namespaces[2].path = '/proc/1/ns/ipc'; })).loUp).toBe(true);
+    // Host networking (no network namespace): the host's interfaces are not init's to touch.
+    expect(planSandbox(bundle((c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'network'); })).loUp).toBe(false);
   });
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
@@ -310,7 +314,8 @@ describe('planExec', () => {
 
   it('defaults env, cwd, user and umask to the container process', () => {
     const p = planExec({ args: ['ps'] }, container());
-    expect(p).toEqual({
+    const { capabilities, noNewPrivileges, seccompBpf, seccompFlags, rlimits, ...rest } = p;
+    expect(rest).toEqual({
       args: ['ps'],
       env: container().process?.env,
       cwd: '/root',
@@ -319,6 +324,13 @@ describe('planExec', () => {
       additionalGids: [7],
       umask: 0o027,
     });
+    // The container's process security comes along (defaultSpec: runc's three caps,
+    // no_new_privs and the default profile).
+    expect(capabilities?.bounding).toBe((1n << 5n) | (1n << 10n) | (1n << 29n));
+    expect(noNewPrivileges).toBe(true);
+    expect(rlimits).toEqual([{ type: 7, soft: 1024n, hard: 1024n }]);
+    expect(seccompBpf?.length).toBeGreaterThan(0);
+    expect(seccompFlags).toBe(0);
     expect(p.rootfs).toBeUndefined();
     expect(p.mounts).toBeUndefined();
     expect(p.nsFlags).toBeUndefined();
@@ -401,9 +413,32 @@ describe('process security fields in plans', () => {
     expect(isDeepFrozen(p)).toBe(true);
   });
 
-  it('leaves everything out when the spec does not ask (today\'s behaviour)', () => {
-    const p = planContainer(bundle());
-    for (const k of ['capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj', 'sysctls']) expect(p).not.toHaveProperty(k);
+  it('without the fields: every capability set empty (as runc), nothing else asked for', () => {
+    const bare = (c: any) => { delete c.process.capabilities; delete c.process.noNewPrivileges; delete c.process.rlimits; delete c.linux.seccomp; };
+    const p = planContainer(bundle(bare));
+    expect(p.capabilities).toEqual({ bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n });
+    for (const k of ['rlimits', 'noNewPrivileges', 'oomScoreAdj', 'sysctls', 'seccompBpf']) expect(p).not.toHaveProperty(k);
+    // An absent set inside a capabilities object is empty too.
+    expect(planContainer(bundle((c) => { c.process.capabilities = { bounding: ['CAP_KILL'] }; })).capabilities).toEqual({
+      bounding: 1n << 5n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n,
+    });
+    // An exec into such a container gets the same empty sets.
+    expect(planExec({ args: ['id'] }, bundle(bare).config).capabilities).toEqual(p.capabilities);
+  });
+
+  it('skips an ambient cap that is not permitted and inheritable, as runc does', () => {
+    const p = planContainer(bundle((c) => {
+      c.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN'], permitted: ['CAP_KILL', 'CAP_CHOWN'], inheritable: ['CAP_CHOWN'], ambient: ['CAP_KILL', 'CAP_CHOWN'] };
+    }));
+    expect(p.capabilities?.ambient).toBe(1n << 0n);
+  });
+
+  it('exec addCapabilities adds to bounding, effective and permitted (runc exec --cap)', () => {
+    const p = planExec({ args: ['id'], addCapabilities: ['CAP_SYS_ADMIN'] }, bundle().config);
+    const three = (1n << 5n) | (1n << 10n) | (1n << 29n);
+    expect(p.capabilities).toEqual({ bounding: three | (1n << 21n), effective: three | (1n << 21n), permitted: three | (1n << 21n), inheritable: 0n, ambient: 0n });
+    const e = caught(() => planExec({ args: ['id'], addCapabilities: ['CAP_NOPE'] }, bundle().config));
+    expect(e).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'addCapabilities[0]' } });
   });
 
   it('an empty capabilities object means every set empty, not "leave alone"', () => {
@@ -452,8 +487,9 @@ describe('process security fields in plans', () => {
     const x = planExec({ args: ['id'] }, b.config);
     expect(x.seccompBpf!.equals(p.seccompBpf!)).toBe(true);
     expect(x.seccompFlags).toBe(0);
-    expect(planContainer(bundle()).seccompBpf).toBeUndefined();
-    expect(planExec({ args: ['id'] }, bundle().config).seccompBpf).toBeUndefined();
+    const none = (c: any) => { delete c.linux.seccomp; };
+    expect(planContainer(bundle(none)).seccompBpf).toBeUndefined();
+    expect(planExec({ args: ['id'] }, bundle(none).config).seccompBpf).toBeUndefined();
     const { encode } = jest.requireActual('../../../protocols/encode');
     const { decode } = jest.requireActual('../../../protocols/decode');
     expect(decode(encode({ type: 'EXEC', cid: 'c', plan: x })).plan).toEqual(x);

@@ -72,7 +72,6 @@ describe('validateConfig: invalid fields name their JSON path', () => {
     ['capability unknown name', (c) => { c.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN', 'CAP_BOGUS'] }; }, 'process.capabilities.bounding[2]', /CAP_BOGUS/],
     ['capability set not array', (c) => { c.process.capabilities = { permitted: 'CAP_KILL' }; }, 'process.capabilities.permitted'],
     ['effective cap not permitted', (c) => { c.process.capabilities = { effective: ['CAP_KILL'], permitted: [] }; }, 'process.capabilities.effective[0]', /permitted/],
-    ['ambient cap not inheritable', (c) => { c.process.capabilities = { ambient: ['CAP_KILL'], permitted: ['CAP_KILL'] }; }, 'process.capabilities.ambient[0]', /inheritable/],
     ['rlimit unknown type', (c) => { c.process.rlimits = [{ type: 'RLIMIT_BOGUS', hard: 1, soft: 1 }]; }, 'process.rlimits[0].type'],
     ['rlimit duplicate type', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1, soft: 1 }, { type: 'RLIMIT_NOFILE', hard: 2, soft: 2 }]; }, 'process.rlimits[1].type', /already set/],
     ['rlimit hard missing', (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1 }]; }, 'process.rlimits[0].hard'],
