@@ -4,6 +4,8 @@ import { createActor, fromPromise, type Actor } from 'xstate';
 import { isValidId } from '../machines/ids';
 import type { poolMachine, PoolBackoff, PoolMember } from '../machines/pool.machine';
 import type { FailureInfo } from '../machines/types';
+import { checkOptionKeys } from './options';
+import { ACQUIRE_KEYS, POOL_BACKOFF_KEYS, POOL_KEYS } from './option-keys';
 import { loadBundle } from '../specs/load';
 import type {
   AcquireOptions,
@@ -94,6 +96,8 @@ function validate(name: string, opts: PoolOptions): Settings {
     throw new PaddockError('EINVALID_ARGUMENT', `pool ${name}: ${field} ${why}`, { pool: name, field });
   };
   if (!opts || typeof opts !== 'object') bad('options', 'must be an object');
+  checkOptionKeys(opts, POOL_KEYS, `pool ${name} options`);
+  checkOptionKeys(opts.backoff, POOL_BACKOFF_KEYS, `pool ${name} options.backoff`);
   if (typeof opts.bundle !== 'string' || opts.bundle === '') bad('bundle', 'must be a bundle directory');
   if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > MAX_SIZE) bad('size', `must be an integer from 1 to ${MAX_SIZE}, not ${String(opts.size)}`);
   let maxAgeMs: number | null = null;
@@ -119,6 +123,8 @@ function validate(name: string, opts: PoolOptions): Settings {
     prepare: true,
     ...(opts.stdio !== undefined ? { stdio: opts.stdio } : {}),
     ...(opts.noPivot !== undefined ? { noPivot: opts.noPivot } : {}),
+    ...(opts.userns !== undefined ? { userns: opts.userns } : {}),
+    ...(opts.idmapRootfs !== undefined ? { idmapRootfs: opts.idmapRootfs } : {}),
   };
   return { bundle: opts.bundle, size: opts.size, maxAgeMs, backoff, sandbox };
 }
@@ -217,6 +223,7 @@ class WarmPool implements Pool {
   }
 
   async acquire(opts: AcquireOptions = {}): Promise<PooledSandbox> {
+    checkOptionKeys(opts, ACQUIRE_KEYS, 'acquire options');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       throw new PaddockError('EINVALID_ARGUMENT', `pool ${this.name}: timeoutMs must be a non-negative number`, { pool: this.name, field: 'timeoutMs' });
