@@ -283,12 +283,12 @@ class PaddockEngine implements Engine {
     return handle;
   }
 
-  addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
+  async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
     checkOptionKeys(opts, START_CONTAINER_KEYS, 'addContainer options');
     return addContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
-  startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+  async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
     checkOptionKeys(opts, START_CONTAINER_KEYS, 'startContainer options');
     return startContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }

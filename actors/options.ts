@@ -37,8 +37,12 @@ export function checkOptionKeys(value: unknown, known: readonly string[], what: 
   }
 }
 
-/** The known key at edit distance ≤ 2 (≤ 1 for short ones) from `key`, if one is. */
+/** The known key at edit distance ≤ 2 (≤ 1 for short ones) from `key`, or that it begins (`memory` → `memoryBytes`), if one is. */
 function closest(key: string, known: readonly string[]): string | undefined {
+  if (key.length >= 3) {
+    const prefixed = known.find((k) => k.toLowerCase().startsWith(key.toLowerCase()));
+    if (prefixed !== undefined) return prefixed;
+  }
   let best: string | undefined;
   let bestD = Math.min(2, Math.max(1, Math.floor(key.length / 3)));
   for (const k of known) {
