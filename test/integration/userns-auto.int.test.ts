@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createEngine, buildSpec, type Engine, type SandboxTemplate } from '../../index';
 import { fixtureRootfs } from '../helpers/bundle';
+import { runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
@@ -274,5 +275,65 @@ describeIf(['root', 'busybox'])("userns: 'auto' across a supervisor SIGKILL", ()
     } finally {
       await engine.shutdown({ mode: 'stop', graceMs: 0 });
     }
+  });
+});
+
+describeIf(['root', 'busybox'])('the CLI: the "paddock.userns": "auto" annotation', () => {
+  useSubreaper();
+  let root: string;
+  const dirs: string[] = [];
+  beforeEach(() => {
+    root = testStateDir('ua-cli');
+  });
+  afterEach(() => {
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root).filter((n) => !n.startsWith('.')) : []) runCli(root, ['delete', '--force', id]);
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  function bundleWith(config: object): string {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-ua-cli-'));
+    dirs.push(d);
+    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(config));
+    return d;
+  }
+  const held = () => {
+    try {
+      return Object.values(JSON.parse(fs.readFileSync(path.join(root, '.userns.json'), 'utf8')).ranges).map((e) => (e as { sandboxId: string }).sandboxId);
+    } catch {
+      return [];
+    }
+  };
+
+  test('a config from buildSpec runs with a range of the pool and an idmapped rootfs; run deletes the container and frees the range', () => {
+    const cfg = buildSpec({ rootfs: fixtureRootfs(), args: ['sh', '-c', 'cat /proc/self/uid_map; stat -c %u /bin/busybox'] });
+    const b = bundleWith(cfg);
+    const r = runCli(root, ['run', '--bundle', b, 'c1']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [map, owner] = r.stdout.trim().split('\n');
+    const [inside, host, size] = (map ?? '').trim().split(/\s+/).map(Number);
+    expect([inside, size]).toEqual([0, RANGE]);
+    expect(host).toBeGreaterThanOrEqual(0x6000_0000);
+    expect(owner).toBe('0');
+    // As runc's, run deletes the container once it exits.
+    expect(fs.existsSync(path.join(root, 'c1'))).toBe(false);
+    expect(held()).toEqual([]);
+  });
+
+  test('create holds the range until delete; a bad annotation value is a one-line error and nothing is made', () => {
+    const cfg = buildSpec({ rootfs: fixtureRootfs(), args: ['sleep', '30'] });
+    expect(runCli(root, ['create', '--bundle', bundleWith(cfg), 'c2']).code).toBe(0);
+    expect(held()).toEqual(['c2']);
+    const state = JSON.parse(runCli(root, ['state', 'c2']).stdout);
+    expect(state.status).toBe('created');
+    expect(uidMapOf(state.pid)[1]).toBeGreaterThanOrEqual(0x6000_0000);
+    expect(runCli(root, ['delete', '--force', 'c2']).code).toBe(0);
+    expect(held()).toEqual([]);
+    const bad = runCli(root, ['create', '--bundle', bundleWith({ ...cfg, annotations: { 'paddock.userns': 'yes' } }), 'c3']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/annotations\.paddock\.userns: must be "auto", not "yes"/);
+    expect(fs.existsSync(path.join(root, 'c3'))).toBe(false);
+    expect(held()).toEqual([]);
   });
 });
