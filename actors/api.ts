@@ -372,8 +372,8 @@ export type PoolEvent =
 
 /** Options of {@link Engine.pool}: the bundle and size, plus createSandbox's options for every member. */
 export interface PoolOptions extends CreateSandboxOptions {
-  /** OCI bundle of every member; validated once when the pool is made. */
-  readonly bundle: string;
+  /** OCI bundle of every member, or a template (each member then gets `userns: 'auto'`); validated once when the pool is made. */
+  readonly bundle: string | SandboxTemplate;
   /** Members kept created and idle (1 to 10000). */
   readonly size: number;
   /** Idle members older than this are destroyed and replaced (default: kept until used). */

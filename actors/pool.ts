@@ -7,6 +7,7 @@ import type { FailureInfo } from '../machines/types';
 import { checkOptionKeys } from './options';
 import { ACQUIRE_KEYS, POOL_BACKOFF_KEYS, POOL_KEYS } from './option-keys';
 import { loadBundle } from '../specs/load';
+import { buildSpec, type SandboxTemplate } from '../specs/builder';
 import type {
   AcquireOptions,
   ContainerHandle,
@@ -32,7 +33,7 @@ import type { Logger } from './logger';
 
 /** What a pool needs of the engine (its public commands, so pools add no engine internals). */
 export interface PoolHost {
-  createSandbox(id: string, bundleDir: string, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
   destroy(sandboxId: string): Promise<void>;
   list(): SandboxSummary[];
@@ -60,7 +61,8 @@ export class PoolRegistry {
     // Reserved across the bundle check, so two concurrent calls with one name cannot both win.
     this.pools.set(name, 'reserved');
     try {
-      await loadBundle(opts.bundle);
+      // A template is checked whole by validate (buildSpec); a bundle is loaded once here.
+      if (typeof opts.bundle === 'string') await loadBundle(opts.bundle);
     } catch (e) {
       this.pools.delete(name);
       throw e;
@@ -79,7 +81,7 @@ export class PoolRegistry {
 }
 
 interface Settings {
-  readonly bundle: string;
+  readonly bundle: string | SandboxTemplate;
   readonly size: number;
   readonly maxAgeMs: number | null;
   readonly backoff: PoolBackoff;
@@ -98,7 +100,8 @@ function validate(name: string, opts: PoolOptions): Settings {
   if (!opts || typeof opts !== 'object') bad('options', 'must be an object');
   checkOptionKeys(opts, POOL_KEYS, `pool ${name} options`);
   checkOptionKeys(opts.backoff, POOL_BACKOFF_KEYS, `pool ${name} options.backoff`);
-  if (typeof opts.bundle !== 'string' || opts.bundle === '') bad('bundle', 'must be a bundle directory');
+  if (typeof opts.bundle === 'object' && opts.bundle !== null) buildSpec(opts.bundle);
+  else if (typeof opts.bundle !== 'string' || opts.bundle === '') bad('bundle', 'must be a bundle directory or a sandbox template');
   if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > MAX_SIZE) bad('size', `must be an integer from 1 to ${MAX_SIZE}, not ${String(opts.size)}`);
   let maxAgeMs: number | null = null;
   if (opts.maxAgeMs !== undefined) {
@@ -136,6 +139,8 @@ function validate(name: string, opts: PoolOptions): Settings {
  * crash does not strand warm sandboxes (docs/decisions/0016).
  */
 function leftovers(name: string, settings: Settings, sandboxes: SandboxSummary[]): string[] {
+  // A template's members each have a bundle of their own (in their folder): not told apart from others, so not taken.
+  if (typeof settings.bundle !== 'string') return [];
   const bundle = path.resolve(settings.bundle);
   return sandboxes
     .filter((s) => s.id.startsWith(`${name}-`) && /^\d+$/.test(s.id.slice(name.length + 1)))

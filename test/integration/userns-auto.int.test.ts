@@ -200,6 +200,27 @@ describeIf(['root', 'busybox'])("userns: 'auto'", () => {
     }
   });
 
+  test('a warm pool from a template: each member its own range; acquire runs it; drain frees every range', async () => {
+    const pool = await t.engine.pool('wp', { bundle: template(['sh', '-c', 'cat /proc/self/uid_map']), size: 2 });
+    try {
+      await poll(() => (pool.stats().status === 'full' ? true : undefined), 20_000, 'pool full');
+      const m = await pool.acquire();
+      expect(await t.engine.wait(m.id, m.id, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+      const host = Number((await readAll(m.stdio!.stdout)).trim().split(/\s+/)[1]);
+      const table = () => JSON.parse(fs.readFileSync(path.join(t.stateDir, '.userns.json'), 'utf8')).ranges as Record<string, { sandboxId: string }>;
+      expect(table()[String(host)]?.sandboxId).toBe(m.id);
+      // The member handed out and the idle ones hold distinct ranges.
+      await poll(() => (pool.stats().idle === 2 ? true : undefined), 20_000, 'refill');
+      expect(new Set(Object.values(table()).map((e) => e.sandboxId)).size).toBe(Object.keys(table()).length);
+      expect(Object.keys(table())).toHaveLength(3);
+      await pool.drain();
+      await t.engine.destroy(m.id);
+      expect(table()).toEqual({});
+    } finally {
+      await pool.drain();
+    }
+  });
+
   test('bad id pools are refused at createEngine with one line, and nothing is made', async () => {
     const stateDir = path.join(os.tmpdir(), `paddock-ua-bad-${process.pid}`);
     for (const [idPool, msg] of [
