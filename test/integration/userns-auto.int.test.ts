@@ -40,8 +40,8 @@ describeIf(['root', 'busybox'])("userns: 'auto'", () => {
   }
   const template = (args: string[], more: Partial<SandboxTemplate> = {}): SandboxTemplate => ({ rootfs: fixtureRootfs(), args, ...more });
 
-  async function runTemplate(engine: Engine, id: string, tpl: SandboxTemplate) {
-    const h = await engine.createSandbox(id, tpl);
+  async function runTemplate(engine: Engine, id: string, tpl: SandboxTemplate, opts: { idmapRootfs?: boolean } = {}) {
+    const h = await engine.createSandbox(id, tpl, opts);
     await engine.startRoot(id);
     const status = await engine.wait(id, id, { timeoutMs: 20_000 });
     return { h, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
@@ -218,6 +218,30 @@ describeIf(['root', 'busybox'])("userns: 'auto'", () => {
       expect(table()).toEqual({});
     } finally {
       await pool.drain();
+    }
+  });
+
+  test('a rootfs on a filesystem that cannot be idmapped (ramfs): create fails naming the step, nothing is left; idmapRootfs: false runs it unmapped', async () => {
+    const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-ua-ramfs-'));
+    fs.chmodSync(mnt, 0o755);
+    expect(spawnSync('mount', ['-t', 'ramfs', 'none', mnt]).status).toBe(0);
+    try {
+      fs.chmodSync(mnt, 0o755);
+      expect(spawnSync('cp', ['-a', `${fixtureRootfs()}/.`, mnt]).status).toBe(0);
+      const id = t.id();
+      const e = await t.engine.createSandbox(id, template(['true'], { rootfs: mnt })).catch((x) => x);
+      expect(e).toMatchObject({ code: 'ELAUNCH_STEP', context: { step: 'idmap_mount_setattr', path: mnt } });
+      expect(e.message).toBe(`idmap_mount_setattr: EINVAL (${mnt}; the filesystem cannot be idmapped: idmapRootfs: false shows it unmapped)`);
+      expect(fs.existsSync(path.join(t.stateDir, id))).toBe(false);
+      expect(JSON.parse(fs.readFileSync(path.join(t.stateDir, '.userns.json'), 'utf8')).ranges).toEqual({});
+      // Unmapped: host root's files are nobody's inside, and still readable.
+      const r = await runTemplate(t.engine, t.id(), template(['stat', '-c', '%u', '/bin/busybox'], { rootfs: mnt }), { idmapRootfs: false });
+      expect(r.status).toMatchObject({ exitCode: 0 });
+      expect(r.stdout.trim()).toBe('65534');
+    } finally {
+      for (const s of t.engine.list()) await t.engine.destroy(s.id).catch(() => undefined);
+      spawnSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
     }
   });
 
