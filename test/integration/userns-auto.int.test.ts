@@ -245,6 +245,29 @@ describeIf(['root', 'busybox'])("userns: 'auto'", () => {
     }
   });
 
+  test('a template sandbox with a restart policy is rebuilt from its template on each relaunch; only the live instance holds a range', async () => {
+    const id = t.id();
+    const gaveUp = new Promise<void>((resolve) => {
+      const sub = t.engine.events$.subscribe((e) => {
+        if (e.type === 'restart.gaveUp' && e.sandboxId === id) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await t.engine.createSandbox(id, template(['sh', '-c', 'exit 3']), {
+      stdio: 'ignore',
+      restart: { policy: 'on-failure', maxRestarts: 2, periodMs: 60_000, backoff: { initialMs: 10, maxMs: 10, factor: 1, jitter: 0 } },
+    });
+    await t.engine.startRoot(id);
+    await gaveUp;
+    const ranges = JSON.parse(fs.readFileSync(path.join(t.stateDir, '.userns.json'), 'utf8')).ranges as Record<string, { sandboxId: string }>;
+    expect(Object.values(ranges).map((e) => e.sandboxId)).toEqual([id]);
+    // Three launches (the first and two restarts), each with a range of its own: next-fit moved on.
+    expect(Number(Object.keys(ranges)[0])).toBe(0x6000_0000 + 2 * RANGE);
+    expect(fs.existsSync(path.join(t.stateDir, id, 'bundle', 'config.json'))).toBe(true);
+  });
+
   test('bad id pools are refused at createEngine with one line, and nothing is made', async () => {
     const stateDir = path.join(os.tmpdir(), `paddock-ua-bad-${process.pid}`);
     for (const [idPool, msg] of [
