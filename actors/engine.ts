@@ -11,7 +11,7 @@ import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
 import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
 import { parseMount } from '../specs/mount-options';
 import type { OciConfig } from '../specs/oci';
-import { checkIdPool, withIdRange } from './id-pool';
+import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
 import { checkOptionKeys } from './options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../specs/seccomp-cache';
@@ -133,7 +133,7 @@ class PaddockEngine implements Engine {
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
-    if (options.idPool !== undefined) checkIdPool(options.idPool);
+    if (options.idPool !== undefined) checkPoolAgainstHost(checkIdPool(options.idPool));
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }

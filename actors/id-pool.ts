@@ -81,11 +81,59 @@ export function checkIdPool(pool: unknown, field = 'idPool'): IdPool {
   return { start: s, size: n };
 }
 
+/** Where the host lists the ids it uses: its users and groups, and the ranges it delegates to users (newuidmap). */
+export interface HostIdFiles {
+  readonly passwd: string;
+  readonly group: string;
+  readonly subuid: string;
+  readonly subgid: string;
+}
+
+export const HOST_ID_FILES: HostIdFiles = Object.freeze({ passwd: '/etc/passwd', group: '/etc/group', subuid: '/etc/subuid', subgid: '/etc/subgid' });
+
+/**
+ * Refuses a pool that overlaps ids the host uses: a user or group of /etc/passwd or
+ * /etc/group (a sandbox's root would be that user on the host), or a range /etc/subuid
+ * or /etc/subgid delegates to a user (that user's rootless containers would share ids
+ * with a sandbox). One line naming the file and the entry. Missing files are skipped.
+ */
+export function checkPoolAgainstHost(pool: IdPool, files: HostIdFiles = HOST_ID_FILES, field = 'idPool'): void {
+  const end = pool.start + pool.size; // exclusive
+  const read = (f: string): string[] => {
+    try {
+      return fs.readFileSync(f, 'utf8').split('\n');
+    } catch {
+      return [];
+    }
+  };
+  const fail = (what: string): never => {
+    throw new PaddockError('EINVALID_ARGUMENT', `${field}: ${pool.start}..${end - 1} overlaps ${what}; choose another idPool`, { field });
+  };
+  for (const [file, kind] of [[files.passwd, 'user'], [files.group, 'group']] as const) {
+    for (const line of read(file)) {
+      const f = line.split(':');
+      const id = Number(f[2]);
+      if (f.length >= 3 && f[2] !== '' && Number.isInteger(id) && id >= pool.start && id < end) fail(`${kind} ${f[0]} (${id}) of ${file}`);
+    }
+  }
+  for (const file of [files.subuid, files.subgid]) {
+    for (const line of read(file)) {
+      const f = line.trim().split(':');
+      const s = Number(f[1]);
+      const n = Number(f[2]);
+      if (f.length !== 3 || !Number.isInteger(s) || !Number.isInteger(n) || n <= 0) continue;
+      if (s < end && pool.start < s + n) fail(`the ids ${s}..${s + n - 1} ${file} gives ${f[0]}`);
+    }
+  }
+}
+
 /** The pool's ranges as a JSON-able table, changed only under the lock. */
 export class IdPoolStore {
   private readonly file: string;
   private readonly lockFile: string;
-  constructor(readonly stateDir: string, readonly pool: IdPool) {
+  /** The host's ids were checked against the pool (once per store: at its first allocation). */
+  private hostChecked = false;
+  constructor(readonly stateDir: string, readonly pool: IdPool, private readonly hostFiles: HostIdFiles = HOST_ID_FILES) {
     this.file = path.join(stateDir, '.userns.json');
     this.lockFile = path.join(stateDir, '.userns.lock');
   }
@@ -96,6 +144,13 @@ export class IdPoolStore {
    * the process that allocated it is still alive (a create in progress).
    */
   allocate(sandboxId: string): IdRange {
+    if (!this.hostChecked) {
+      // Checked here for the default pool (a pool given to createEngine is checked there
+      // too): a host whose users sit in the pool gets a one-line error, not a sandbox
+      // whose root is one of them.
+      checkPoolAgainstHost(this.pool, this.hostFiles);
+      this.hostChecked = true;
+    }
     return this.withLock((t) => {
       this.collect(t);
       const count = this.pool.size / RANGE_SIZE;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { checkIdPool, DEFAULT_ID_POOL, IdPoolStore, RANGE_SIZE, withIdRange } from '../../../actors/id-pool';
+import { checkIdPool, checkPoolAgainstHost, DEFAULT_ID_POOL, IdPoolStore, RANGE_SIZE, withIdRange, type HostIdFiles } from '../../../actors/id-pool';
 
 const R = RANGE_SIZE;
 let dir: string;
@@ -35,6 +35,43 @@ describe('checkIdPool', () => {
     ['big', 'idPool: must be an object { start, size }'],
   ])('%j', (pool, message) => {
     expect(() => checkIdPool(pool)).toThrow(expect.objectContaining({ code: 'EINVALID_ARGUMENT', message, context: { field: 'idPool' } }));
+  });
+});
+
+describe('checkPoolAgainstHost', () => {
+  const files = (content: Partial<Record<keyof HostIdFiles, string>>): HostIdFiles => {
+    const out = {} as Record<keyof HostIdFiles, string>;
+    for (const k of ['passwd', 'group', 'subuid', 'subgid'] as const) {
+      out[k] = path.join(dir, k);
+      if (content[k] !== undefined) fs.writeFileSync(out[k], content[k] as string);
+    }
+    return out;
+  };
+  const pool = { start: 0x1000_0000, size: 2 * R };
+  test('a pool clear of every host id passes (missing files are skipped)', () => {
+    expect(() => checkPoolAgainstHost(pool, files({ passwd: 'root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/x\n', subuid: 'alice:100000:65536\n' }))).not.toThrow();
+    expect(() => checkPoolAgainstHost(pool, files({}))).not.toThrow();
+  });
+  test.each([
+    ['passwd', `svc:x:${0x1000_0000 + 5}:1::/:/x\n`, `user svc (${0x1000_0000 + 5})`],
+    ['group', `grp:x:${0x1000_0000 + 2 * R - 1}:\n`, `group grp (${0x1000_0000 + 2 * R - 1})`],
+    ['subuid', `bob:${0x1000_0000 - 10}:20\n`, `the ids ${0x1000_0000 - 10}..${0x1000_0000 + 9}`],
+    ['subgid', `bob:${0x1000_0000 + R}:65536\n`, `the ids ${0x1000_0000 + R}..${0x1000_0000 + 2 * R - 1}`],
+  ] as const)('overlapping %s is refused with one line naming the entry', (file, content, what) => {
+    expect(() => checkPoolAgainstHost(pool, files({ [file]: content }))).toThrow(expect.objectContaining({
+      code: 'EINVALID_ARGUMENT',
+      message: expect.stringMatching(new RegExp(`^idPool: ${pool.start}\\.\\.${pool.start + pool.size - 1} overlaps ${what.replace(/[().]/g, '\\$&')}.*; choose another idPool$`)),
+    }));
+  });
+  test('the store checks at its first allocation (the default pool is not checked by createEngine)', () => {
+    const state = path.join(dir, 'state');
+    fs.mkdirSync(state);
+    const s = new IdPoolStore(state, pool, files({ passwd: `svc:x:${pool.start}:1::/:/x\n` }));
+    expect(() => s.allocate('a')).toThrow(/overlaps user svc/);
+    expect(fs.existsSync(path.join(state, '.userns.json'))).toBe(false);
+  });
+  test('this host and the default pool do not overlap', () => {
+    expect(() => checkPoolAgainstHost(DEFAULT_ID_POOL)).not.toThrow();
   });
 });
 
