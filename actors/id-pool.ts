@@ -154,10 +154,14 @@ export class IdPoolStore {
     return this.withLock((t) => {
       this.collect(t);
       const count = this.pool.size / RANGE_SIZE;
+      // Held ranges, sorted: a candidate is free only if it meets none of them, not just
+      // if its own key is absent. Engines on one state dir may be given different pools
+      // (another start, a misaligned one); their ranges must still never overlap.
+      const held = Object.keys(t.ranges).map(Number).sort((x, y) => x - y);
       for (let i = 0; i < count; i++) {
         const index = (t.cursor + i) % count;
         const hostId = this.pool.start + index * RANGE_SIZE;
-        if (t.ranges[String(hostId)] !== undefined) continue;
+        if (overlapsHeld(held, hostId)) continue;
         t.ranges[String(hostId)] = { sandboxId, pid: process.pid, start: processStartTime(process.pid) ?? 0, at: new Date().toISOString() };
         t.cursor = (index + 1) % count;
         return { hostId, size: RANGE_SIZE };
@@ -275,6 +279,21 @@ export class IdPoolStore {
       wait = Math.min(wait * 2, 20);
     }
   }
+}
+
+/** Whether [hostId, hostId + RANGE_SIZE) meets a held range (`held`: sorted first ids, each RANGE_SIZE long). */
+function overlapsHeld(held: readonly number[], hostId: number): boolean {
+  // The first held range starting at or after hostId, and the one before it.
+  let lo = 0;
+  let hi = held.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((held[mid] as number) < hostId) lo = mid + 1;
+    else hi = mid;
+  }
+  const next = held[lo];
+  const prev = held[lo - 1];
+  return (next !== undefined && next < hostId + RANGE_SIZE) || (prev !== undefined && prev + RANGE_SIZE > hostId);
 }
 
 /**

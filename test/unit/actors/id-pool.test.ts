@@ -128,6 +128,20 @@ describe('IdPoolStore', () => {
     expect(s.held().map((h) => h.sandboxId)).toEqual(['alive', 'withdir', 'next']);
   });
 
+  test('engines given different pools on one state dir never hand out overlapping ranges', () => {
+    const a = new IdPoolStore(dir, { start: 0x1000_0000, size: 4 * R });
+    // Misaligned by half a range: each of its ranges meets two of a's.
+    const b = new IdPoolStore(dir, { start: 0x1000_0000 + R / 2, size: 4 * R });
+    const S = 0x1000_0000;
+    const got = [a.allocate('a1'), b.allocate('b1'), a.allocate('a2')].map((r) => r.hostId);
+    // a2 skips S+2R, which would meet b1's S+1.5R..S+2.5R.
+    expect(got).toEqual([S, S + R + R / 2, S + 3 * R]);
+    // Every range of b's pool now meets one held: refused, not overlapped.
+    expect(() => b.allocate('b2')).toThrow(expect.objectContaining({ code: 'EUSERNS_EXHAUSTED' }));
+    const sorted = [...got].sort((x, y) => x - y);
+    for (let i = 1; i < sorted.length; i++) expect((sorted[i] as number) - (sorted[i - 1] as number)).toBeGreaterThanOrEqual(R);
+  });
+
   test('a stale lock (its process gone) is taken over; a corrupt table is ESTATE_CORRUPT', () => {
     fs.writeFileSync(path.join(dir, '.userns.lock'), `${2 ** 22 + 7} 1\n`);
     const s = new IdPoolStore(dir, pool);
