@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createEngine, buildSpec, type Engine, type SandboxTemplate } from '../../index';
 import { fixtureRootfs } from '../helpers/bundle';
-import { runCli } from '../helpers/cli';
+import { CLI, runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
@@ -386,6 +386,25 @@ describeIf(['root', 'busybox'])('the CLI: the "paddock.userns": "auto" annotatio
     // As runc's, run deletes the container once it exits.
     expect(fs.existsSync(path.join(root, 'c1'))).toBe(false);
     expect(held()).toEqual([]);
+  });
+
+  test("PADDOCK_ID_POOL sets the CLI's pool; a bad one is a one-line error and nothing is made", () => {
+    const cfg = buildSpec({ rootfs: fixtureRootfs(), args: ['cat', '/proc/self/uid_map'] });
+    const b = bundleWith(cfg);
+    // Jest gives each test file its own process.env: the variable is passed explicitly.
+    const cli = (pool: string, args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { env: { ...process.env, PADDOCK_ID_POOL: pool }, encoding: 'utf8', timeout: 30_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const r = cli(`${POOL.start}:${POOL.size}`, ['run', '--bundle', b, 'c4']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split(/\s+/).map(Number)).toEqual([0, POOL.start, RANGE]);
+    const bad = cli('0:65536', ['run', '--bundle', b, 'c5']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/idPool: start 0 overlaps host ids 0\.\.65535/);
+    expect(fs.existsSync(path.join(root, 'c5'))).toBe(false);
   });
 
   test('create holds the range until delete; a bad annotation value is a one-line error and nothing is made', () => {
