@@ -183,6 +183,9 @@ class PaddockEngine implements Engine {
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
+    // What a relaunch is made from again: the template, or the caller's bundle (the copy
+    // written into the sandbox's folder goes with it at destroy).
+    const origin = template ?? bundle.dir;
     const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.core.cgroupsPathOptions(id, bundle.dir));
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -248,8 +251,7 @@ class PaddockEngine implements Engine {
     }
     startHealth(this.core, rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
-    // A template is kept as given: a relaunch builds it again (its bundle goes with the folder).
-    this.supervision.register(id, undefined, template ?? bundle.dir, opts, restart);
+    this.supervision.register(id, undefined, origin, opts, restart);
     return {
       id,
       pid: snap.context.initHostPid as number,

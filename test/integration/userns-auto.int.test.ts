@@ -268,6 +268,36 @@ describeIf(['root', 'busybox'])("userns: 'auto'", () => {
     expect(fs.existsSync(path.join(t.stateDir, id, 'bundle', 'config.json'))).toBe(true);
   });
 
+  test("a bundle sandbox with userns 'auto' and a restart policy is relaunched from the caller's bundle (its copy in the folder goes at each destroy)", async () => {
+    const id = t.id();
+    const bdir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-ua-b-'));
+    dirs.push(bdir);
+    fs.writeFileSync(path.join(bdir, 'config.json'), JSON.stringify(buildSpec(template(['sh', '-c', 'exit 3']), { hostId: 0x5000_0000, size: RANGE })));
+    const events: string[] = [];
+    const gaveUp = new Promise<void>((resolve) => {
+      const sub = t.engine.events$.subscribe((e) => {
+        if (e.type === 'restart.launched' && e.sandboxId === id) events.push(`launched ${e.attempt}`);
+        if ((e.type === 'restart.gaveUp' || e.type === 'error') && e.sandboxId === id) {
+          events.push(e.type);
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await t.engine.createSandbox(id, bdir, {
+      stdio: 'ignore',
+      userns: 'auto',
+      restart: { policy: 'on-failure', maxRestarts: 2, periodMs: 60_000, backoff: { initialMs: 10, maxMs: 10, factor: 1, jitter: 0 } },
+    });
+    await t.engine.startRoot(id);
+    await gaveUp;
+    expect(events).toEqual(['launched 1', 'launched 2', 'restart.gaveUp']);
+    // The spec's own mapping (0x50000000) was replaced by a range of the pool each time.
+    const held = JSON.parse(fs.readFileSync(path.join(t.stateDir, '.userns.json'), 'utf8')).ranges as Record<string, { sandboxId: string }>;
+    expect(Object.values(held).map((e) => e.sandboxId)).toEqual([id]);
+    expect(Number(Object.keys(held)[0])).toBeGreaterThanOrEqual(0x6000_0000);
+  });
+
   test('bad id pools are refused at createEngine with one line, and nothing is made', async () => {
     const stateDir = path.join(os.tmpdir(), `paddock-ua-bad-${process.pid}`);
     for (const [idPool, msg] of [
