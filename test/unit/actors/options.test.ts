@@ -85,6 +85,12 @@ describe('every public entry refuses a misspelt option and does nothing', () => 
     expect(() => engine.logs('a', 'a', { folow: true } as never)).toThrow(bad('logs options', 'folow'));
     await expect(engine.shutdown({ grace: 1 } as never)).rejects.toEqual(bad('shutdown options', 'grace'));
   });
+  test('supervise: a group and a leaf (and its restart)', () => {
+    const leaf = { id: 's1', bundle: '/x' };
+    expect(() => engine.supervise({ name: 'g', strategy: 'one_for_one', children: [leaf], maxRestart: 1 } as never)).toThrow(bad('supervisor', 'maxRestart'));
+    expect(() => engine.supervise({ name: 'g', strategy: 'one_for_one', children: [{ ...leaf, bundel: '/y' }] } as never)).toThrow(bad('supervisor.children[0]', 'bundel'));
+    expect(() => engine.supervise({ name: 'g', strategy: 'one_for_one', children: [{ ...leaf, restart: { polcy: 'always' } }] } as never)).toThrow(bad('supervisor.children[0].restart', 'polcy'));
+  });
   test('pool (and its backoff), acquire', async () => {
     await expect(engine.pool('p', { bundle: '/x', size: 1, maxAge: 5 } as never)).rejects.toEqual(bad('pool p options', 'maxAge'));
     await expect(engine.pool('p', { bundle: '/x', size: 1, backoff: { max: 5 } } as never)).rejects.toEqual(bad('pool p options.backoff', 'max'));
