@@ -6,6 +6,19 @@
  * commands are async methods, events an rxjs Observable.
  */
 export { createEngine } from './actors/engine';
+/**
+ * The secure builder: a complete OCI config (paddock's default spec, a user namespace,
+ * a network namespace with only loopback, a read-only rootfs, cgroup limits) from a
+ * {@link SandboxTemplate}. `engine.createSandbox(id, template)` uses it and gives the
+ * sandbox a host id range of its own (`userns: 'auto'`).
+ */
+export { buildSpec, USERNS_ANNOTATION } from './specs/builder';
+/** A template, its limits and a host id range, as {@link buildSpec} takes them. */
+export type { SandboxTemplate, SandboxLimits, HostIdRange } from './specs/builder';
+/** The default pool of host ids for `userns: 'auto'` (EngineOptions.idPool). */
+export { DEFAULT_ID_POOL } from './actors/id-pool';
+/** A pool of host ids, `{ start, size }` (EngineOptions.idPool). */
+export type { IdPool } from './actors/id-pool';
 export type {
   Engine,
   EngineOptions,

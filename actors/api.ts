@@ -10,8 +10,10 @@ import type { HostLsms } from './lsm';
 import type { StdioMode } from './state-store';
 import type { RestartOptions } from '../machines/restart-policy';
 import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
+import type { SandboxTemplate } from '../specs/builder';
+import type { IdPool } from './id-pool';
 
-export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions };
+export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -88,6 +90,16 @@ export interface EngineOptions {
   readonly seccompCacheDir?: string;
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
+  /**
+   * Host ids handed out to sandboxes with `userns: 'auto'` (templates, and bundles with
+   * the `paddock.userns: auto` annotation): one range of 65,536 ids per sandbox, from
+   * `start` (at least 65536: ids below are the host's own) for `size` ids (a multiple of
+   * 65536). Who holds which range is recorded in the state dir (`.userns.json`), so every
+   * engine and CLI call on one state dir shares the pool. Default: 4096 ranges from
+   * 0x60000000 (1,610,612,736), above any id a host gives its users and below 2^31
+   * (docs/decisions/0028). Bad values are an EINVALID_ARGUMENT at createEngine.
+   */
+  readonly idPool?: IdPool;
 }
 
 export interface CreateSandboxOptions {
@@ -124,6 +136,23 @@ export interface CreateSandboxOptions {
    * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
    */
   readonly restart?: RestartOptions;
+  /**
+   * 'auto': the sandbox gets a user namespace whose ids 0..65535 map to a range of host
+   * ids of its own, taken from the engine's `idPool` (replacing the spec's mappings, or
+   * adding a user namespace), recorded in the state dir and freed on destroy; its rootfs
+   * is shown through an idmapped mount (see `idmapRootfs`). An exhausted pool is
+   * EUSERNS_EXHAUSTED and nothing is made. The default for a template; for a bundle, also
+   * asked by the annotation `"paddock.userns": "auto"` in its config.json (the CLI's way).
+   */
+  readonly userns?: 'auto';
+  /**
+   * With `userns: 'auto'`: show the rootfs to the sandbox through an idmapped mount
+   * (default true), so files owned by host root look owned by the sandbox's root and
+   * nothing on disk is chowned. false: the rootfs is seen through the user namespace
+   * as it is (files of unmapped host ids show as nobody), for filesystems that cannot
+   * be idmapped.
+   */
+  readonly idmapRootfs?: boolean;
 }
 
 export interface HealthOptions {
@@ -276,7 +305,7 @@ export type EngineEvent =
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =
-  | { readonly id: string; readonly type: 'createSandbox'; readonly sandboxId: string; readonly bundle: string; readonly options?: CreateSandboxOptions }
+  | { readonly id: string; readonly type: 'createSandbox'; readonly sandboxId: string; readonly bundle: string | SandboxTemplate; readonly options?: CreateSandboxOptions }
   | { readonly id: string; readonly type: 'start'; readonly sandboxId: string }
   | {
       readonly id: string;
@@ -348,8 +377,8 @@ export type PoolEvent =
 
 /** Options of {@link Engine.pool}: the bundle and size, plus createSandbox's options for every member. */
 export interface PoolOptions extends CreateSandboxOptions {
-  /** OCI bundle of every member; validated once when the pool is made. */
-  readonly bundle: string;
+  /** OCI bundle of every member, or a template (each member then gets `userns: 'auto'`); validated once when the pool is made. */
+  readonly bundle: string | SandboxTemplate;
   /** Members kept created and idle (1 to 10000). */
   readonly size: number;
   /** Idle members older than this are destroyed and replaced (default: kept until used). */
@@ -410,7 +439,13 @@ export interface LogsOptions {
 /** The engine: commands are async methods, events are an rxjs Observable. */
 export interface Engine {
   readonly events$: Observable<EngineEvent>;
-  createSandbox(id: string, bundleDir: string, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  /**
+   * Creates a sandbox from an OCI bundle directory, or from a {@link SandboxTemplate}
+   * (specs/builder.ts): the engine then writes the generated bundle (`config.json`, its
+   * root.path the template's rootfs) into the sandbox's state folder (`<id>/bundle`),
+   * and the sandbox gets `userns: 'auto'`.
+   */
+  createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
   /**
    * Registers a container in a running sandbox without starting it (`created`, persisted:

@@ -1,3 +1,4 @@
+import type { SandboxTemplate } from '../specs/builder';
 import { Observable } from 'rxjs';
 import type { Subscription } from 'rxjs';
 import type { CommandOutput, Engine, EngineCommand } from './api';
@@ -85,7 +86,9 @@ async function execute(engine: Engine, cmd: EngineCommand): Promise<unknown> {
   const container = () => (typeof c.containerId === 'string' ? c.containerId : str(c, 'sandboxId'));
   switch (cmd.type) {
     case 'createSandbox': {
-      const h = await engine.createSandbox(str(c, 'sandboxId'), str(c, 'bundle'), { stdio: 'ignore', ...(cmd.options ?? {}) });
+      // A bundle directory, or a template (an object; createSandbox checks it field by field).
+      const bundle = typeof c.bundle === 'object' && c.bundle !== null ? (c.bundle as SandboxTemplate) : str(c, 'bundle');
+      const h = await engine.createSandbox(str(c, 'sandboxId'), bundle, { stdio: 'ignore', ...(cmd.options ?? {}) });
       return { id: h.id, pid: h.pid, rootContainerId: h.rootContainerId };
     }
     case 'start': {

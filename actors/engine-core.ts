@@ -18,6 +18,7 @@ import type { Logger } from './logger';
 import { PidfdWatcher } from './pidfd-watcher';
 import { STATE_VERSION, saveSandboxLocked, type PersistedSandbox } from './state-store';
 import { removeTree } from './remove-tree';
+import { DEFAULT_ID_POOL, IdPoolStore } from './id-pool';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -40,6 +41,8 @@ export class EngineCore {
   readonly machine: typeof sandboxMachine;
   /** Exit reports from exits.log, once each (actors/exit-reports.ts, decisions 0003/0017). */
   readonly exits: ExitReports;
+  /** Host id ranges of `userns: 'auto'` sandboxes (actors/id-pool.ts, decision 0028). */
+  readonly idPool: IdPoolStore;
   private nativeImpl: NativeFacade | undefined;
   private watcherImpl: PidfdWatcher | undefined;
 
@@ -49,6 +52,7 @@ export class EngineCore {
     provideMachine: (core: EngineCore) => typeof sandboxMachine,
   ) {
     this.stateDir = options.stateDir;
+    this.idPool = new IdPoolStore(options.stateDir, options.idPool ?? DEFAULT_ID_POOL);
     this.exits = new ExitReports({
       emit: (e) => this.subject.next(e),
       persist: (rt) => this.persist(rt),
@@ -104,6 +108,15 @@ export class EngineCore {
       sandboxId,
       bundleDir,
     };
+  }
+
+  /** Frees the sandbox's host id range, if it holds one; a failure only leaves it for the pool's next collection. */
+  releaseIds(sandboxId: string): void {
+    try {
+      this.idPool.release(sandboxId);
+    } catch (e) {
+      this.log.warn({ sandboxId, err: (e as Error).message }, 'could not free the id range of the sandbox now (its next allocation collects it)');
+    }
   }
 
   // ---------------------------------------------------------------- lookups
@@ -226,6 +239,7 @@ export class EngineCore {
   async forget(rt: Runtime, removeDir: boolean): Promise<void> {
     this.detach(rt);
     if (removeDir) removeTree(rt.paths.dir);
+    if (removeDir) this.releaseIds(rt.id);
     rt.actor.stop();
     this.runtimes.delete(rt.id);
     this.hooks.delete(rt.id);

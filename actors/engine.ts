@@ -7,7 +7,13 @@ import { containerMachine } from '../machines/container.machine';
 import { isValidId, processActorId } from '../machines/ids';
 import type { ExitStatus } from '../machines/types';
 import { Kind, ProcState } from '../protocols/messages';
-import { loadBundle } from '../specs/load';
+import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
+import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
+import { parseMount } from '../specs/mount-options';
+import type { OciConfig } from '../specs/oci';
+import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
+import { checkOptionKeys } from './options';
+import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../specs/seccomp-cache';
 import type {
   CommandOutput,
@@ -66,6 +72,40 @@ import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type Sup
 
 export { deferred, type Deferred } from './deferred';
 
+/** The bundle's `paddock.userns` annotation: 'auto' or absent; anything else is refused (a typo must not quietly drop the range). */
+function usernsAnnotation(config: Bundle['config']): 'auto' | undefined {
+  const v = config.annotations?.[USERNS_ANNOTATION];
+  if (v === undefined) return undefined;
+  if (v !== 'auto') {
+    throw new PaddockError('ECONFIG_INVALID', `annotations.${USERNS_ANNOTATION}: must be "auto", not ${JSON.stringify(v)}`, { field: `annotations.${USERNS_ANNOTATION}` });
+  }
+  return 'auto';
+}
+
+function checkUsernsOptions(opts: CreateSandboxOptions): void {
+  if (opts.userns !== undefined && opts.userns !== 'auto') {
+    throw new PaddockError('EINVALID_ARGUMENT', `userns must be 'auto', not ${JSON.stringify(opts.userns)}`, { field: 'userns' });
+  }
+  if (opts.idmapRootfs !== undefined && typeof opts.idmapRootfs !== 'boolean') {
+    throw new PaddockError('EINVALID_ARGUMENT', 'idmapRootfs must be a boolean', { field: 'idmapRootfs' });
+  }
+}
+
+/**
+ * A copy of a bundle's config that no longer depends on its folder: root.path and
+ * relative bind sources made absolute, for the copy the engine writes into the
+ * sandbox's own folder.
+ */
+function standalone(bundle: Bundle): OciConfig {
+  const config = JSON.parse(JSON.stringify(bundle.config)) as OciConfig;
+  config.root = { ...(config.root ?? { path: bundle.rootfs }), path: bundle.rootfs };
+  config.mounts = config.mounts?.map((m) =>
+    m.source !== undefined && parseMount(m.type, m.options ?? []).bind && !path.isAbsolute(m.source) ? { ...m, source: path.resolve(bundle.dir, m.source) } : m,
+  );
+  if (config.mounts === undefined) delete config.mounts;
+  return config;
+}
+
 /**
  * Creates an engine over a state directory. When the directory already holds
  * sandboxes (a supervisor restart), the engine reattaches to them before it
@@ -90,9 +130,11 @@ class PaddockEngine implements Engine {
   private readonly pools: PoolRegistry;
 
   constructor(options: EngineOptions) {
+    checkOptionKeys(options, ENGINE_KEYS, 'createEngine options');
     if (!options || typeof options.stateDir !== 'string' || !path.isAbsolute(options.stateDir)) {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
+    if (options.idPool !== undefined) checkPoolAgainstHost(checkIdPool(options.idPool));
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
@@ -123,24 +165,46 @@ class PaddockEngine implements Engine {
 
   // ---------------------------------------------------------------- commands
 
-  async createSandbox(id: string, bundleDir: string, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
+  async createSandbox(id: string, bundleOrTemplate: string | SandboxTemplate, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
     this.core.ensureOpen();
+    checkOptionKeys(opts, CREATE_SANDBOX_KEYS, 'createSandbox options');
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = checkStdio(opts.stdio);
+    if (typeof opts.health === 'object') checkOptionKeys(opts.health, HEALTH_KEYS, 'createSandbox options.health');
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
+    checkUsernsOptions(opts);
     const paths = new SandboxPaths(this.core.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
     }
     // Validation happens before anything is created, so bad input changes nothing.
-    const bundle = await loadBundle(bundleDir);
+    const template = typeof bundleOrTemplate === 'string' ? undefined : bundleOrTemplate;
+    let bundle = template ? await bundleFromConfig(path.join(paths.dir, 'bundle'), buildSpec(template)) : await loadBundle(bundleOrTemplate as string);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
     for (const w of specWarnings(bundle.config)) this.core.log.warn({ sandboxId: id, field: w.field, step: 'spec' }, w.message);
+    const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
+    // What a relaunch is made from again: the template, or the caller's bundle (the copy
+    // written into the sandbox's folder goes with it at destroy).
+    const origin = template ?? bundle.dir;
     const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.core.cgroupsPathOptions(id, bundle.dir));
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
+    }
+    // Last of all, so a refusal above leaves the pool untouched; from here on any
+    // failure frees the range again.
+    let generatedConfig: string | undefined;
+    if (auto) {
+      const range = this.core.idPool.allocate(id);
+      try {
+        const config = withIdRange(standalone(bundle), range);
+        bundle = await bundleFromConfig(path.join(paths.dir, 'bundle'), config);
+        generatedConfig = JSON.stringify(config, null, 2);
+      } catch (e) {
+        this.core.releaseIds(id);
+        throw e;
+      }
     }
     const rootId = id;
     const rt = newRuntime({
@@ -155,6 +219,8 @@ class PaddockEngine implements Engine {
       createdAt: new Date().toISOString(),
       ...(health ? { health } : {}),
       cgroupsPath,
+      ...(generatedConfig !== undefined ? { generatedConfig } : {}),
+      ...(auto && opts.idmapRootfs !== false ? { idmapRootfs: bundle.rootfs } : {}),
     });
     this.runtimes.set(id, rt);
     this.core.supervisor.send({ type: 'sandbox.register', sandboxId: id });
@@ -187,7 +253,7 @@ class PaddockEngine implements Engine {
     }
     startHealth(this.core, rt);
     const root = rt.containers.get(rootId) as ContainerRuntime;
-    this.supervision.register(id, undefined, bundle.dir, opts, restart);
+    this.supervision.register(id, undefined, origin, opts, restart);
     return {
       id,
       pid: snap.context.initHostPid as number,
@@ -221,11 +287,13 @@ class PaddockEngine implements Engine {
     return handle;
   }
 
-  addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
+  async addContainer(sandboxId: string, containerId: string, bundleDir: string, opts: StartContainerOptions = {}): Promise<ContainerSummary> {
+    checkOptionKeys(opts, START_CONTAINER_KEYS, 'addContainer options');
     return addContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
-  startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+  async startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+    checkOptionKeys(opts, START_CONTAINER_KEYS, 'startContainer options');
     return startContainer(this.core, this.supervision, sandboxId, containerId, bundleDir, opts);
   }
 
@@ -283,6 +351,7 @@ class PaddockEngine implements Engine {
   }
 
   async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
+    checkOptionKeys(opts, WAIT_KEYS, 'wait options');
     const rt = this.core.get(sandboxId);
     const c = this.core.containerActor(rt, containerId);
     const stopped = waitFor(c, (s) => s.value === 'stopped', { timeout: opts.timeoutMs ?? Infinity });
@@ -294,6 +363,7 @@ class PaddockEngine implements Engine {
   }
 
   async waitPid(sandboxId: string, pid: number, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {
+    checkOptionKeys(opts, WAIT_KEYS, 'waitPid options');
     const rt = this.core.get(sandboxId);
     if (!Number.isInteger(pid) || pid <= 0) throw new PaddockError('EINVALID_ARGUMENT', `invalid pid ${pid}`, { sandboxId });
     const ref = rt.actor.getSnapshot().children[processActorId(pid)] as AnyActorRef | undefined;
@@ -314,6 +384,7 @@ class PaddockEngine implements Engine {
   }
 
   async signal(sandboxId: string, containerId: string, signal: string | number, opts: { pid?: number; all?: boolean } = {}): Promise<void> {
+    checkOptionKeys(opts, SIGNAL_KEYS, 'signal options');
     const rt = this.core.get(sandboxId);
     const signo = parseSignal(signal);
     const c = this.core.containerActor(rt, containerId);
@@ -379,6 +450,7 @@ class PaddockEngine implements Engine {
   }
 
   logs(sandboxId: string, containerId: string, opts: LogsOptions = {}): Readable {
+    checkOptionKeys(opts, LOGS_KEYS, 'logs options');
     const rt = this.core.get(sandboxId);
     const c = this.core.containerActor(rt, containerId);
     const stream = opts.stream ?? 'stdout';
@@ -475,6 +547,7 @@ class PaddockEngine implements Engine {
   }
 
   async shutdown(opts: ShutdownOptions = {}): Promise<ShutdownReport> {
+    checkOptionKeys(opts, SHUTDOWN_KEYS, 'shutdown options');
     const mode = opts.mode ?? 'detach';
     const graceMs = opts.graceMs ?? 10_000;
     if (mode !== 'detach' && mode !== 'stop') {

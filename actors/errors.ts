@@ -38,6 +38,7 @@ export const ErrorCodes = {
   ECONSOLE: 'a terminal needs a console socket (and only a terminal takes one), or the console socket cannot be used',
   EPOOL_EXISTS: 'a pool with this name already exists',
   EPOOL_DRAINED: 'the pool is drained and hands out no more sandboxes',
+  EUSERNS_EXHAUSTED: 'every host id range of the id pool is held by a sandbox (userns: auto)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

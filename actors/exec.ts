@@ -7,6 +7,8 @@ import { checkConsole, withConsole } from './console';
 import { deferred } from './deferred';
 import type { EngineCore } from './engine-core';
 import { StateError } from './errors';
+import { checkOptionKeys } from './options';
+import { EXEC_CAPS_KEYS, EXEC_KEYS, EXEC_USER_KEYS } from './option-keys';
 import { placeTreeInPodCgroup } from './pod-cgroups';
 import { podExecPlan } from './pod-plan';
 import { processTree } from './proc-stats';
@@ -19,6 +21,11 @@ import { checkStdio, prepareStdio } from './stdio-setup';
  */
 
 export async function execute(core: EngineCore, sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult> {
+  checkOptionKeys(opts, EXEC_KEYS, 'exec options');
+  if (opts !== null && typeof opts === 'object') {
+    checkOptionKeys(opts.user, EXEC_USER_KEYS, 'exec options.user');
+    checkOptionKeys(opts.capabilities, EXEC_CAPS_KEYS, 'exec options.capabilities');
+  }
   const rt = core.get(sandboxId);
   const c = core.containerActor(rt, containerId);
   if (!c.getSnapshot().can({ type: 'exec' })) {

@@ -69,11 +69,18 @@ export interface Runtime {
   /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
   health?: ResolvedHealth;
   healthActor?: HealthActor;
+  /**
+   * config.json of a bundle the engine made (a template's, or a bundle given a range of
+   * the id pool), written to `bundle.dir` (`<state>/<id>/bundle`) once the folder exists.
+   */
+  generatedConfig?: string;
+  /** `userns: 'auto'` with an idmapped rootfs: this rootfs is idmapped for init's user namespace (decision 0028). */
+  idmapRootfs?: string;
 }
 
 /** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */
 export type RuntimeSeed = Pick<Runtime, 'id' | 'paths' | 'log' | 'bundle' | 'owner' | 'containers' | 'execCounter' | 'rootStdio' | 'createdAt'> &
-  Partial<Pick<Runtime, 'health' | 'cgroupsPath'>>;
+  Partial<Pick<Runtime, 'health' | 'cgroupsPath' | 'generatedConfig' | 'idmapRootfs'>>;
 
 /** A Runtime for a sandbox being created or reattached; its actor is set once it is started. */
 export function newRuntime(seed: RuntimeSeed): Runtime {
@@ -187,6 +194,11 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     fs.mkdirSync(rt.paths.logsDir, { mode: 0o700 });
     fs.mkdirSync(rt.paths.stdinDir, { mode: 0o700 });
     for (const d of [rt.paths.dir, rt.paths.logsDir, rt.paths.stdinDir]) fs.chownSync(d, owner.uid, owner.gid);
+    if (rt.generatedConfig !== undefined) {
+      // Root's only (0700 in a folder the sandbox's root owns): init never reads it.
+      fs.mkdirSync(rt.bundle.dir, { mode: 0o700 });
+      fs.writeFileSync(path.join(rt.bundle.dir, 'config.json'), rt.generatedConfig, { mode: 0o600 });
+    }
     fs.writeFileSync(
       rt.paths.planFile,
       encode({
@@ -260,6 +272,18 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
       });
     }
     if (ready.type !== 'OK') throw new ChannelError('EPROTOCOL', `unexpected ready report ${ready.type}`, { sandboxId: rt.id });
+    // After the readiness report: init has made its mount namespace a slave by then, so
+    // the mount cannot propagate back to the host; and before any container is forked
+    // (on START_CONTAINER, below us), so each one's copy of the namespace has it.
+    if (rt.idmapRootfs !== undefined) {
+      try {
+        deps.native.idmapRootfs(launched.pidfd, rt.idmapRootfs);
+      } catch (e) {
+        if (!(e instanceof NativeError)) throw e;
+        const hint = e.step === 'idmap_mount_setattr' && e.errnoName === 'EINVAL' ? '; the filesystem cannot be idmapped: idmapRootfs: false shows it unmapped' : '';
+        throw new LaunchError(`${e.step}: ${e.errnoName} (${rt.idmapRootfs}${hint})`, { sandboxId: rt.id, step: e.step, errno: e.errno, path: rt.idmapRootfs }, e);
+      }
+    }
     // init's own threads are all there now and no container has started: see limitPids.
     const pidsLimit = rt.bundle.config.linux?.resources?.pids?.limit;
     if (rt.cgroup && typeof pidsLimit === 'number' && pidsLimit > 0) {

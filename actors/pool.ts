@@ -4,7 +4,10 @@ import { createActor, fromPromise, type Actor } from 'xstate';
 import { isValidId } from '../machines/ids';
 import type { poolMachine, PoolBackoff, PoolMember } from '../machines/pool.machine';
 import type { FailureInfo } from '../machines/types';
+import { checkOptionKeys } from './options';
+import { ACQUIRE_KEYS, POOL_BACKOFF_KEYS, POOL_KEYS } from './option-keys';
 import { loadBundle } from '../specs/load';
+import { buildSpec, type SandboxTemplate } from '../specs/builder';
 import type {
   AcquireOptions,
   ContainerHandle,
@@ -30,7 +33,7 @@ import type { Logger } from './logger';
 
 /** What a pool needs of the engine (its public commands, so pools add no engine internals). */
 export interface PoolHost {
-  createSandbox(id: string, bundleDir: string, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
   destroy(sandboxId: string): Promise<void>;
   list(): SandboxSummary[];
@@ -58,7 +61,8 @@ export class PoolRegistry {
     // Reserved across the bundle check, so two concurrent calls with one name cannot both win.
     this.pools.set(name, 'reserved');
     try {
-      await loadBundle(opts.bundle);
+      // A template is checked whole by validate (buildSpec); a bundle is loaded once here.
+      if (typeof opts.bundle === 'string') await loadBundle(opts.bundle);
     } catch (e) {
       this.pools.delete(name);
       throw e;
@@ -77,7 +81,7 @@ export class PoolRegistry {
 }
 
 interface Settings {
-  readonly bundle: string;
+  readonly bundle: string | SandboxTemplate;
   readonly size: number;
   readonly maxAgeMs: number | null;
   readonly backoff: PoolBackoff;
@@ -94,7 +98,10 @@ function validate(name: string, opts: PoolOptions): Settings {
     throw new PaddockError('EINVALID_ARGUMENT', `pool ${name}: ${field} ${why}`, { pool: name, field });
   };
   if (!opts || typeof opts !== 'object') bad('options', 'must be an object');
-  if (typeof opts.bundle !== 'string' || opts.bundle === '') bad('bundle', 'must be a bundle directory');
+  checkOptionKeys(opts, POOL_KEYS, `pool ${name} options`);
+  checkOptionKeys(opts.backoff, POOL_BACKOFF_KEYS, `pool ${name} options.backoff`);
+  if (typeof opts.bundle === 'object' && opts.bundle !== null) buildSpec(opts.bundle);
+  else if (typeof opts.bundle !== 'string' || opts.bundle === '') bad('bundle', 'must be a bundle directory or a sandbox template');
   if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > MAX_SIZE) bad('size', `must be an integer from 1 to ${MAX_SIZE}, not ${String(opts.size)}`);
   let maxAgeMs: number | null = null;
   if (opts.maxAgeMs !== undefined) {
@@ -119,6 +126,8 @@ function validate(name: string, opts: PoolOptions): Settings {
     prepare: true,
     ...(opts.stdio !== undefined ? { stdio: opts.stdio } : {}),
     ...(opts.noPivot !== undefined ? { noPivot: opts.noPivot } : {}),
+    ...(opts.userns !== undefined ? { userns: opts.userns } : {}),
+    ...(opts.idmapRootfs !== undefined ? { idmapRootfs: opts.idmapRootfs } : {}),
   };
   return { bundle: opts.bundle, size: opts.size, maxAgeMs, backoff, sandbox };
 }
@@ -130,6 +139,8 @@ function validate(name: string, opts: PoolOptions): Settings {
  * crash does not strand warm sandboxes (docs/decisions/0016).
  */
 function leftovers(name: string, settings: Settings, sandboxes: SandboxSummary[]): string[] {
+  // A template's members each have a bundle of their own (in their folder): not told apart from others, so not taken.
+  if (typeof settings.bundle !== 'string') return [];
   const bundle = path.resolve(settings.bundle);
   return sandboxes
     .filter((s) => s.id.startsWith(`${name}-`) && /^\d+$/.test(s.id.slice(name.length + 1)))
@@ -217,6 +228,7 @@ class WarmPool implements Pool {
   }
 
   async acquire(opts: AcquireOptions = {}): Promise<PooledSandbox> {
+    checkOptionKeys(opts, ACQUIRE_KEYS, 'acquire options');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       throw new PaddockError('EINVALID_ARGUMENT', `pool ${this.name}: timeoutMs must be a non-negative number`, { pool: this.name, field: 'timeoutMs' });

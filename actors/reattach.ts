@@ -162,6 +162,8 @@ function removeHalfCreated(core: EngineCore, paths: SandboxPaths): void {
   // Found before the folder goes: its cgroup.json says where the cgroup is.
   const cgroup = findCgroup(paths, core.cgroupLayout);
   removeTree(paths.dir);
+  // The range its create took, if any (userns: 'auto').
+  core.releaseIds(paths.sandboxId);
   // Its cgroup too, once the killed init has left it.
   void cgroup
     ?.remove()

@@ -72,6 +72,8 @@ async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   // never a sandbox whose exits.cursor is gone but whose exits.log would be reported again.
   removeFile(rt.paths.stateFile);
   removeTree(rt.paths.dir);
+  // After the folder: while it exists the range counts as held (actors/id-pool.ts).
+  core.releaseIds(rt.id);
 }
 
 function closeQuietly(fd: number): void {

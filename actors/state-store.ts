@@ -19,6 +19,9 @@ import { removeFile } from './remove-tree';
  *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
  *   <stateDir>/<sandboxId>/<cid>.start    START_CONTAINER of a prepared container, as encoded
  *                                         when it was prepared (actors/container-start.ts)
+ *   <stateDir>/<sandboxId>/bundle/      config.json the engine made: a template's, or a bundle
+ *                                         given a host id range (userns: 'auto', decision 0028)
+ *   <stateDir>/.userns.json, .userns.lock  the id pool's ranges and their holders (actors/id-pool.ts)
  *   <stateDir>/.containers/<containerId>  the CLI's index: sandbox id of a container added
  *                                         to a sandbox (bin/container-index.ts); not a
  *                                         valid sandbox id, so never taken for a sandbox

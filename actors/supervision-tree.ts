@@ -1,3 +1,4 @@
+import { checkOptionKeys, knownKeys } from './options';
 import { Subject, type Observable } from 'rxjs';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import type { groupMachine, ChildRef, GroupEmitted, GroupStrategy } from '../machines/group.machine';
@@ -61,12 +62,16 @@ export interface LeafDriver {
 
 const isGroup = (c: LeafSpec | SupervisorSpec): c is SupervisorSpec => 'children' in c;
 
+const GROUP_KEYS = knownKeys<SupervisorSpec>()({ name: 1, strategy: 1, maxRestarts: 1, periodMs: 1, children: 1 });
+const LEAF_KEYS = knownKeys<LeafSpec>()({ id: 1, bundle: 1, restart: 1 });
+
 /** Checks a whole tree before anything starts; errors name the path of the bad field. */
 export function validateTree(spec: unknown, at = 'supervisor', ids = new Set<string>()): SupervisorSpec {
   const bad = (field: string, message: string): never => {
     throw new PaddockError('EINVALID_ARGUMENT', `${field}: ${message}`, { field });
   };
   if (!spec || typeof spec !== 'object') bad(at, 'must be an object');
+  checkOptionKeys(spec, GROUP_KEYS, at);
   const s = spec as Record<string, unknown>;
   if (typeof s.name !== 'string' || s.name.length === 0) bad(`${at}.name`, 'must be a non-empty string');
   if (!['one_for_one', 'one_for_all', 'rest_for_one'].includes(s.strategy as string)) {
@@ -85,7 +90,9 @@ export function validateTree(spec: unknown, at = 'supervisor', ids = new Set<str
       names.add(g.name);
       return;
     }
+    checkOptionKeys(c, LEAF_KEYS, f);
     const l = c as Record<string, unknown>;
+    if (l.restart !== undefined) checkOptionKeys(l.restart, ['policy'], `${f}.restart`);
     if (!isValidId(l.id)) bad(`${f}.id`, 'must be a valid sandbox id');
     if (ids.has(l.id as string)) bad(`${f}.id`, `sandbox ${String(l.id)} appears twice in the tree`);
     ids.add(l.id as string);

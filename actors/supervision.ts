@@ -6,6 +6,9 @@ import { resolveRestartPolicy, type RestartOptions, type RestartPolicy } from '.
 import type { ExitStatus } from '../machines/types';
 import type { CreateSandboxOptions, Engine, EngineEvent, StartContainerOptions } from './api';
 import { PaddockError } from './errors';
+import type { SandboxTemplate } from '../specs/builder';
+import { checkOptionKeys } from './options';
+import { RESTART_BACKOFF_KEYS, RESTART_KEYS } from './option-keys';
 import type { Logger } from './logger';
 import { processStartTime, writeFileAtomic } from './state-store';
 import { removeFile } from './remove-tree';
@@ -29,7 +32,8 @@ const STOP_SIGNALS = new Set([2, 9, 15]);
 interface ChildSpec {
   readonly sandboxId: string;
   readonly containerId?: string;
-  readonly bundleDir: string;
+  /** A bundle directory, or a sandbox's template (plain JSON: a relaunch builds it again). */
+  readonly bundleDir: string | SandboxTemplate;
   /** The options of the first launch, reused verbatim by every relaunch. */
   readonly options: CreateSandboxOptions | StartContainerOptions;
   readonly policy: RestartPolicy;
@@ -75,6 +79,8 @@ export class Supervision {
   /** Validates a `restart` option before anything is created; undefined when there is none. */
   validate(restart: unknown): RestartPolicy | undefined {
     if (restart === undefined) return undefined;
+    checkOptionKeys(restart, RESTART_KEYS, 'restart');
+    if (typeof restart === 'object' && restart !== null) checkOptionKeys((restart as { backoff?: unknown }).backoff, RESTART_BACKOFF_KEYS, 'restart.backoff');
     const r = resolveRestartPolicy(restart);
     if ('issue' in r) throw new PaddockError('EINVALID_ARGUMENT', `${r.issue.field}: ${r.issue.message}`, { field: r.issue.field });
     return r.policy;
@@ -84,7 +90,7 @@ export class Supervision {
    * A child was created with a restart policy. A relaunch re-creates its child through
    * the same public commands; the machine already exists then and is kept.
    */
-  register(sandboxId: string, containerId: string | undefined, bundleDir: string, options: CreateSandboxOptions | StartContainerOptions, policy: RestartPolicy | undefined): void {
+  register(sandboxId: string, containerId: string | undefined, bundleDir: string | SandboxTemplate, options: CreateSandboxOptions | StartContainerOptions, policy: RestartPolicy | undefined): void {
     if (!policy || this.closed) return;
     const key = keyOf(sandboxId, containerId);
     if (this.children.has(key)) return;
@@ -289,7 +295,8 @@ export class Supervision {
     }
     if (ct) await this.internally(c.key, () => this.engine.destroyContainer(sandboxId, containerId));
     this.throwIfEnded(c);
-    await this.engine.startContainer(sandboxId, containerId, bundleDir, options as StartContainerOptions);
+    // Containers added to a sandbox come from bundles only.
+    await this.engine.startContainer(sandboxId, containerId, bundleDir as string, options as StartContainerOptions);
   }
 
   /** The user stopped the child while its relaunch ran: do not bring it back (destroying what was just made). */

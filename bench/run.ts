@@ -7,6 +7,8 @@
  *  1b. the CLI: `paddock run` against `node -e 0` + `crun run`.
  *  1c. `podman run --rm IMAGE true` with paddock, crun and runc as podman's runtime
  *     (bench/podman.ts); alone with `npm run bench -- podman`.
+ *  1d. `userns: 'auto'` from the builder against `crun run` of the same config, and the
+ *     cost of the idmapped rootfs (bench/userns.ts); alone with `npm run bench -- userns`.
  *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
  *  3. 100 sandboxes started concurrently from one engine: all reach running, all exit
  *     cleanly; throughput.
@@ -26,6 +28,7 @@ import { defaultSpec } from '../specs/default-spec';
 import { benchRestart } from './restart';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
+import { usernsSection } from './userns';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -105,6 +108,13 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(ROOT, '.bench', 'podman-results.json'), JSON.stringify(results, null, 2));
       return;
     }
+    if (process.argv[2] === 'userns') {
+      // The userns figures alone.
+      results.userns = await usernsSection(work, ROOTFS, RUNS, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'userns-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
     if (process.argv[2] === 'pool') {
       // The pool figures alone (the 1,000-sandbox part takes a while).
       results.pool = await poolSection(engine, work, writeBundle, RUNS, console.log);
@@ -176,6 +186,9 @@ async function main(): Promise<void> {
     // Fewer rounds: each is three podman runs of 0.3-1 s.
     const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log);
     if (podmanFigures) results.podman = podmanFigures;
+
+    // ---- 1d. userns: 'auto' from the builder, and the idmapped rootfs --------------------
+    results.userns = await usernsSection(work, ROOTFS, RUNS, console.log);
 
     // ---- 2. memory ----------------------------------------------------------------------
     const idle = writeBundle(path.join(work, 'bundle-idle'), ['sleep', '600'], true);

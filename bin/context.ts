@@ -54,6 +54,9 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
           ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
           ...(opts.readOnly ? { attachChannels: false } : {}),
           ...(SECCOMP_CACHE ? { seccompCacheDir: SECCOMP_CACHE } : {}),
+          // The host id pool of `paddock.userns: auto` (decision 0028): PADDOCK_ID_POOL=START:SIZE,
+          // as podman or containerd can set it for the runtime; createEngine checks it.
+          ...(process.env.PADDOCK_ID_POOL ? { idPool: idPoolFromEnv(process.env.PADDOCK_ID_POOL) } : {}),
         });
       }
       return engine;
@@ -64,6 +67,12 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
     },
   };
   return ctx;
+}
+
+/** `START:SIZE` (decimal or 0x hex); anything else is left for createEngine's one-line refusal. */
+function idPoolFromEnv(text: string): { start: number; size: number } {
+  const [start, size, ...rest] = text.split(':').map((x) => (/^(0x[0-9a-f]+|\d+)$/i.test(x.trim()) ? Number(x.trim()) : NaN));
+  return { start: rest.length > 0 ? NaN : (start as number), size: size ?? NaN };
 }
 
 /** One error line: stderr always; also the --log file in runc's JSON shape, which containerd reads. */

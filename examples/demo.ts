@@ -6,11 +6,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { filter, firstValueFrom, tap, timeout } from 'rxjs';
-import { createEngine, isPaddockError } from '../index';
+import { createEngine, isPaddockError, type SandboxTemplate } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 
 const ROOTFS = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'rootfs');
 
+/**
+ * The secure builder's input: a rootfs and a command. The engine makes the rest (its
+ * default spec, a user namespace with a host id range of the sandbox's own, only
+ * loopback, a read-only rootfs shown through an idmapped mount).
+ */
+function template(args: string[], more: Partial<SandboxTemplate> = {}): SandboxTemplate {
+  return { rootfs: ROOTFS, args, limits: { memoryBytes: 64 << 20, pids: 64 }, ...more };
+}
+
+/** An OCI bundle written by hand, as podman or containerd would hand one over. */
 function bundle(dir: string, args: string[], hostname: string): string {
   const b = fs.mkdtempSync(path.join(dir, 'bundle-'));
   const config = defaultSpec({ args, rootfs: ROOTFS, hostname, userns: { hostId: 100000, size: 65536 } });
@@ -37,9 +47,12 @@ async function main(): Promise<void> {
     else if (e.type === 'state' && !e.containerId) console.log(`  event: ${e.sandboxId} -> ${e.status}`);
   });
   try {
-    console.log('1. a sandbox that says hello from inside its namespaces');
+    console.log('1. a sandbox from a template: says hello from inside its namespaces');
     let t = process.hrtime.bigint();
-    const hello = await engine.createSandbox('hello', bundle(work, ['sh', '-c', 'echo "hello from pid $$ on $(hostname) as uid $(id -u); nets: $(ls /sys/class/net)"'], 'demo-box'));
+    const hello = await engine.createSandbox(
+      'hello',
+      template(['sh', '-c', 'read _ h n < /proc/self/uid_map; echo "hello from pid $$ on $(hostname) as uid $(id -u) (host uid $h, $n ids of its own); /bin owned by uid $(stat -c %u /bin); nets: $(ls /sys/class/net)"'], { hostname: 'demo-box' }),
+    );
     await engine.startRoot('hello');
     console.log(`  status: ${JSON.stringify(await engine.wait('hello', 'hello'))}`);
     console.log(`  output: ${(await collect(hello.stdio!.stdout)).trim()}`);
@@ -69,22 +82,24 @@ async function main(): Promise<void> {
     console.log(`  list: ${engine.list().map((s) => `${s.id}=${s.status}[${s.containers.map((c) => `${c.id}:${c.status}`).join(',')}]`).join(' ')}`);
     await engine.destroy('pod');
 
-    console.log('4. ten sandboxes at once (events no longer printed)');
+    console.log('4. ten sandboxes at once from one template, each with host ids of its own (events no longer printed)');
     sub.unsubscribe();
     t = process.hrtime.bigint();
     const ids = Array.from({ length: 10 }, (_, i) => `par${i}`);
-    const b = bundle(work, ['true'], 'par');
+    const ranges = new Set<string>();
     await Promise.all(ids.map(async (id) => {
-      await engine.createSandbox(id, b);
+      const h = await engine.createSandbox(id, template(['true']));
+      ranges.add(fs.readFileSync(`/proc/${h.pid}/uid_map`, 'utf8').trim().split(/\s+/)[1] as string);
       await engine.startRoot(id);
       await engine.wait(id, id);
       await engine.destroy(id);
     }));
-    console.log(`  10 sandboxes created, run and destroyed in ${Number(process.hrtime.bigint() - t) / 1e6} ms`);
+    console.log(`  10 sandboxes created, run and destroyed in ${Number(process.hrtime.bigint() - t) / 1e6} ms; ${ranges.size} distinct host id ranges`);
 
     console.log('5. bad input is a typed error that changes nothing');
     for (const attempt of [
       () => engine.createSandbox('bad', '/nonexistent'),
+      () => engine.createSandbox('bad', template(['true']), { usrens: 'auto' } as never),
       () => engine.startRoot('nope'),
       () => engine.signal('nope', 'nope', 'SIGWHAT'),
     ]) {
@@ -115,7 +130,7 @@ async function main(): Promise<void> {
     await engine.startRoot('crashy');
     await gaveUp;
     await engine.destroy('crashy');
-    const pool = await engine.pool('warm', { bundle: bundle(work, ['sh', '-c', 'echo from a warm sandbox'], 'warm'), size: 2 });
+    const pool = await engine.pool('warm', { bundle: template(['sh', '-c', 'echo from a warm sandbox']), size: 2 });
     const filled = Date.now() + 30_000;
     while (pool.stats().idle < 2) {
       if (Date.now() > filled) throw new Error('the pool did not fill within 30 s');

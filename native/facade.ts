@@ -101,6 +101,13 @@ export interface NativeFacade {
    * caller's own user namespace, EPERM), uid_map or gid_map.
    */
   userNamespaceMaps(fd: Fd): UserNamespaceMaps;
+  /**
+   * Shows `rootfs` to the sandbox whose init is `pidfd` through an idmapped mount
+   * (docs/decisions/0028): a recursive clone idmapped to init's user namespace, mounted
+   * over the same path in init's mount namespace only. Throws NativeError (steps
+   * idmap_userns, idmap_open_tree, idmap_mount_setattr, idmap_setns, idmap_move_mount).
+   */
+  idmapRootfs(pidfd: Fd, rootfs: string): void;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
   /**

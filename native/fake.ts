@@ -358,6 +358,12 @@ export class FakeNative implements NativeFacade {
     return m;
   }
 
+  idmapRootfs(pidfd: Fd, rootfs: string): void {
+    this.record({ fn: 'idmapRootfs', args: [pidfd, rootfs] });
+    checkFd('pidfd', pidfd);
+    this.maybeFail('idmapRootfs');
+  }
+
   kvmProbe(): KvmInfo {
     this.record({ fn: 'kvmProbe', args: [] });
     try {

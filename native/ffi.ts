@@ -230,6 +230,7 @@ export interface NativeBinding {
   pd_userns_maps(fd: number): number;
   pd_last_uid_map(): string;
   pd_last_gid_map(): string;
+  pd_idmap_rootfs(pidfd: number, rootfs: string): number;
   pd_devbpf_attach(cgroupDir: string, insns: Buffer, insnCount: number): number;
   pd_devbpf_count(cgroupDir: string): number;
   pd_last_bpf_log(): string;
@@ -318,6 +319,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_userns_maps: fn(I32, [I32]),
     pd_last_uid_map: fn(Str, []),
     pd_last_gid_map: fn(Str, []),
+    pd_idmap_rootfs: fn(I32, [I32, Str]),
     pd_devbpf_attach: fn(I32, [Str, U8Array, U32]),
     pd_devbpf_count: fn(I32, [Str]),
     pd_last_bpf_log: fn(Str, []),
@@ -474,6 +476,12 @@ export class FfiNative implements NativeFacade {
     const r = this.b.pd_userns_maps(fd);
     if (r < 0) throw this.failure(r, 'userns_maps');
     return { uidMap: this.b.pd_last_uid_map(), gidMap: this.b.pd_last_gid_map() };
+  }
+
+  idmapRootfs(pidfd: Fd, rootfs: string): void {
+    checkFd('pidfd', pidfd);
+    const r = this.b.pd_idmap_rootfs(pidfd, checkPath('rootfs', rootfs));
+    if (r < 0) throw this.failure(r, 'idmap_rootfs');
   }
 
   kvmProbe(): KvmInfo {

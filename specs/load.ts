@@ -78,6 +78,19 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
   return bundle;
 }
 
+/**
+ * A bundle made in memory (a template's, or one given a range of the id pool): `raw`
+ * validated as if read from `<dir>/config.json`, which the engine writes when it makes
+ * the sandbox's folder. root.path and bind sources must be absolute (nothing resolves
+ * against a folder that does not exist yet).
+ */
+export async function bundleFromConfig(dir: string, raw: unknown): Promise<Bundle> {
+  const config = validateConfig(raw as Parameters<typeof validateConfig>[0], { path: path.join(dir, 'config.json') });
+  const rootfs = resolveRootfs(dir, config);
+  await checkBindSources(dir, config);
+  return deepFreeze({ dir, config, rootfs }) as Bundle;
+}
+
 /** config.json's text, parsed and validated (ECONFIG_MALFORMED, or the validator's errors). */
 function parseConfig(text: string, configPath: string): DeepReadonly<OciConfig> {
   let raw: unknown;

@@ -45,6 +45,14 @@ PD_EXPORT int pd_userns_maps(int fd);
 PD_EXPORT const char *pd_last_uid_map(void);
 PD_EXPORT const char *pd_last_gid_map(void);
 
+/* Shows the rootfs to the sandbox whose init is `pidfd` through an idmapped mount
+ * (decision 0028): a recursive clone of `rootfs` idmapped to init's user namespace,
+ * mounted over the same path in init's mount namespace (never the host's). Files on
+ * disk keep their owners. 0 or -errno; steps idmap_userns, idmap_open_tree,
+ * idmap_mount_setattr (EINVAL: a filesystem that cannot be idmapped), idmap_setns,
+ * idmap_move_mount. */
+PD_EXPORT int pd_idmap_rootfs(int pidfd, const char *rootfs);
+
 /* ---- pidfd watcher (watcher.c) ---- */
 /* One thread and one epoll set per process; exits are reported on channels. Records
  * are 16 bytes {u32 token, i32 reaped, i32 exit code, i32 signal}, little-endian. */

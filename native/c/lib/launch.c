@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -952,5 +953,173 @@ int pd_userns_maps(int fd) {
   last_gid_map[m.len[1]] = '\0';
 out:
   pthread_mutex_unlock(&launch_lock);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The idmapped rootfs of a sandbox with an id range of its own (decision 0028).    */
+/*                                                                                  */
+/* The kernel lets only a caller with CAP_SYS_ADMIN over the filesystem's           */
+/* superblock (host root, for a rootfs on the host's disk) idmap a mount, so the    */
+/* supervisor makes it: a detached clone of the rootfs (open_tree OPEN_TREE_CLONE), */
+/* idmapped to the sandbox's user namespace (mount_setattr MOUNT_ATTR_IDMAP), then  */
+/* attached over the rootfs path inside init's mount namespace by a throw-away      */
+/* child that joins it (setns(CLONE_NEWNS) needs an unshared fs_struct, which no    */
+/* thread of ours has). Each container's mount namespace is a copy of init's, so    */
+/* its bind of the rootfs (child.c, bind_rootfs) takes the idmapped mount, while    */
+/* the host's mount table and the files on disk are left as they were. The mount    */
+/* ends with init's namespace: nothing to undo, also after a supervisor crash.      */
+/* ------------------------------------------------------------------------------ */
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define PD_PIDFD_GET_USER_NAMESPACE 0xFF09 /* _IO(PIDFS_IOCTL_MAGIC, 9), Linux 6.11 */
+
+struct pd_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
+struct idmap_ctx {
+  int pidfd, tree;
+  const char *target;
+  long err; /* -errno of the step that failed, 0 */
+  int step; /* 0 setns, 1 move_mount */
+};
+
+static __attribute__((noreturn)) void idmap_child(void *arg) {
+  struct idmap_ctx *m = arg;
+  long r;
+
+  /* setns with a pidfd: the mount namespace of that very process, no pid reuse race. */
+  if ((r = RSYS2(SYS_setns, m->pidfd, CLONE_NEWNS)) < 0) {
+    m->err = r;
+    m->step = 0;
+  } else if ((r = RSYS5(SYS_move_mount, m->tree, "", AT_FDCWD, m->target,
+                        MOVE_MOUNT_F_EMPTY_PATH)) < 0) {
+    m->err = r;
+    m->step = 1;
+  }
+  for (;;)
+    (void)RSYS1(SYS_exit_group, 0);
+}
+
+static int userns_of(int pidfd) {
+  char path[64];
+  int fd = ioctl(pidfd, PD_PIDFD_GET_USER_NAMESPACE, 0), pid;
+  FILE *f;
+  char line[128];
+
+  if (fd >= 0 || errno != ENOTTY)
+    return fd >= 0 ? fd : -errno;
+  /* A kernel before 6.11: the pid from the pidfd's fdinfo, then /proc/PID/ns/user,
+   * checked afterwards against reuse by the pidfd still being alive. */
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+  f = fopen(path, "re");
+  if (f == NULL)
+    return -errno;
+  pid = -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Pid: %d", &pid) == 1)
+      break;
+  fclose(f);
+  if (pid <= 0)
+    return -ESRCH;
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+    close(fd);
+    return -ESRCH;
+  }
+  return fd;
+}
+
+int pd_idmap_rootfs(int pidfd, const char *rootfs) {
+  static const char *const steps[2] = {"idmap_setns", "idmap_move_mount"};
+  struct idmap_ctx m = {pidfd, -1, rootfs, 0, 0};
+  struct pd_mount_attr attr;
+  struct pd_clone_args args;
+  sigset_t all, old;
+  siginfo_t info;
+  int userns = -1, child_pidfd = -1, ret = 0;
+  long pid;
+
+  pd_ok();
+  if (rootfs == NULL || rootfs[0] != '/')
+    return pd_fail("idmap_rootfs", EINVAL, "rootfs must be absolute");
+  userns = userns_of(pidfd);
+  if (userns < 0)
+    return pd_fail("idmap_userns", -userns, "pidfd %d", pidfd);
+  /* AT_RECURSIVE: the rootfs with whatever is mounted below it, as bind_rootfs's
+   * MS_REC bind would take it; each of those filesystems must support idmapping. */
+  m.tree = (int)syscall(SYS_open_tree, AT_FDCWD, rootfs,
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (m.tree < 0) {
+    ret = pd_fail("idmap_open_tree", errno, "%s", rootfs);
+    goto out;
+  }
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall(SYS_mount_setattr, m.tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+    ret = pd_fail("idmap_mount_setattr", errno, "%s", rootfs);
+    goto out;
+  }
+  pthread_mutex_lock(&launch_lock);
+  if ((ret = child_stack_get()) < 0) {
+    pthread_mutex_unlock(&launch_lock);
+    goto out;
+  }
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | CLONE_VM | CLONE_VFORK;
+  args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
+  args.exit_signal = SIGCHLD;
+  args.stack = (uint64_t)(uintptr_t)child_stack;
+  args.stack_size = CHILD_STACK_SIZE;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = clone3_run(&args, idmap_child, &m);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    pthread_mutex_unlock(&launch_lock);
+    ret = pd_fail("clone3", (int)-pid, "idmap rootfs");
+    goto out;
+  }
+  while (waitid((idtype_t)P_PIDFD, (id_t)child_pidfd, &info, WEXITED) < 0 && errno == EINTR)
+    ;
+  pthread_mutex_unlock(&launch_lock);
+  close_fd(&child_pidfd);
+  if (m.err < 0)
+    ret = pd_fail(steps[m.step], (int)-m.err, "%s", rootfs);
+out:
+  if (m.tree >= 0)
+    close(m.tree);
+  close_fd(&userns);
   return ret;
 }

@@ -100,3 +100,25 @@ describe('engine.run(commands$)', () => {
     expect((await out).map((o) => o.type)).toEqual(['state', 'command.result']);
   });
 });
+
+describe('engine.run(commands$) with a template', () => {
+  it('hands a template (an object) to createSandbox as is; a bundle that is neither is an error output', async () => {
+    const got: unknown[] = [];
+    const engine = {
+      events$: new Subject<EngineEvent>().asObservable(),
+      async createSandbox(id: string, bundle: unknown, opts: unknown) {
+        got.push([id, bundle, opts]);
+        return { id, pid: 7, rootContainerId: id };
+      },
+    } as unknown as Engine;
+    const commands = new Subject<EngineCommand>();
+    const out = lastValueFrom(runCommands(engine, commands).pipe(toArray()));
+    const template = { rootfs: '/r', args: ['true'] };
+    commands.next({ id: 't', type: 'createSandbox', sandboxId: 'a', bundle: template, options: { userns: 'auto' } });
+    commands.next({ id: 'n', type: 'createSandbox', sandboxId: 'b', bundle: 5 } as unknown as EngineCommand);
+    commands.complete();
+    const outputs = await out;
+    expect(got).toEqual([['a', template, { stdio: 'ignore', userns: 'auto' }]]);
+    expect(outputs).toContainEqual(expect.objectContaining({ type: 'command.error', commandId: 'n', error: expect.objectContaining({ code: 'EINVALID_ARGUMENT' }) }));
+  });
+});
