@@ -46,8 +46,11 @@ describe('buildSpec', () => {
   });
   test('limits become cgroup resources (cpus as a quota per 100 ms period)', () => {
     const s = buildSpec({ ...T, limits: { memoryBytes: 256 << 20, pids: 64, cpus: 1.5 } });
-    expect(s.linux?.resources).toEqual({ memory: { limit: 256 << 20 }, pids: { limit: 64 }, cpu: { quota: 150000, period: 100000 } });
-    expect(buildSpec(T).linux?.resources).toBeUndefined();
+    // The default spec's device rules (deny all, then the standard nodes) stay as they are.
+    const devices = defaultSpec().linux?.resources?.devices;
+    expect(devices?.[0]).toEqual({ allow: false, access: 'rwm' });
+    expect(s.linux?.resources).toEqual({ devices, memory: { limit: 256 << 20 }, pids: { limit: 64 }, cpu: { quota: 150000, period: 100000 } });
+    expect(buildSpec(T).linux?.resources).toEqual({ devices });
   });
   test('the result passes the validator (what createSandbox and the CLI run on it)', () => {
     expect(() => validateConfig(buildSpec({ ...T, user: { uid: 1000, gid: 1000 }, limits: { pids: 5 } }) as never)).not.toThrow();
