@@ -58,7 +58,7 @@ import { initExitsWithin, stopSandbox } from './shutdown';
 import { parseSignal } from './signals';
 import { SandboxPaths, listSandboxIds, releaseLock } from './state-store';
 import { tailFile } from './stdio';
-import { checkStdio } from './stdio-setup';
+import { checkLogSizeMax, checkStdio } from './stdio-setup';
 import { sandboxSummary } from './summary';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
@@ -126,6 +126,7 @@ class PaddockEngine implements Engine {
     this.core.ensureOpen();
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = checkStdio(opts.stdio);
+    const logSizeMax = checkLogSizeMax(opts.logSizeMax, this.core.options.logSizeMax);
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
     const paths = new SandboxPaths(this.core.stateDir, id);
@@ -150,6 +151,7 @@ class PaddockEngine implements Engine {
       containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>(), ...(opts.noPivot ? { noPivot: true } : {}) }]]),
       execCounter: 0,
       rootStdio: stdio,
+      logSizeMax,
       createdAt: new Date().toISOString(),
       ...(health ? { health } : {}),
       cgroupsPath,

@@ -12,10 +12,12 @@ import { removeFile } from './remove-tree';
  *   <stateDir>/<sandboxId>/lock           owner pid + start time (O_EXCL)
  *   <stateDir>/<sandboxId>/sandbox.plan   SANDBOX_PLAN message read by paddock-init
  *   <stateDir>/<sandboxId>/init.pid       host pid and start time of paddock-init
- *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init
- *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init
+ *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init (0600, the supervisor's; decision 0030)
+ *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init (0600, the supervisor's)
+ *   <stateDir>/<sandboxId>/init.log       paddock-init's own diagnostics, capped (decision 0031)
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
  *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
+ *                                         and <file>.1, the part before the last rotation
  *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
  *   <stateDir>/<sandboxId>/<cid>.start    START_CONTAINER of a prepared container, as encoded
  *                                         when it was prepared (actors/container-start.ts)
@@ -40,6 +42,8 @@ export interface PersistedSandbox {
   readonly createdAt?: string;
   /** OCI hooks of the root container, so a later process (`paddock delete`) runs poststop even if the bundle is gone. */
   readonly hooks?: OciHooks;
+  /** Cap of container output files (decision 0031), so a restart by a later supervisor keeps it. */
+  readonly logSizeMax?: number;
   /** Liveness probe settings, so a reattaching supervisor keeps probing. */
   readonly health?: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   /** XState persisted snapshot of the sandbox machine (plain JSON). */

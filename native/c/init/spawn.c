@@ -151,6 +151,9 @@ static int open_stdio(int i, const char *path, uint32_t inherit, int *fd, int *o
       *fd = -1;
       return r;
     }
+  } else if (pi_log_size_max > 0) {
+    /* Capped: through a pipe init reads (logrelay.c). */
+    return pi_relay_open(path, fd, e) < 0 ? -e->err : (*owned = 1, 0);
   } else {
     *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   }
