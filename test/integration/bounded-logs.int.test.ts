@@ -53,6 +53,15 @@ describeIf(['root', 'busybox'])('bounded container logs (decision 0031)', () => 
     expect(text).toContain(cur.slice(0, 4096));
   });
 
+  test('the default cap (4 MiB) on a 20 MB burst: files bounded, the last line arrives', async () => {
+    const n = 2_600_000;
+    const { sid, stdout, status } = await fx.run(['seq', '1', String(n)]);
+    expect(status.exitCode).toBe(0);
+    expect(stdout.endsWith(`\n${n}\n`)).toBe(true);
+    const logs = path.join(fx.stateDir, sid, 'logs');
+    for (const f of [`${sid}.stdout`, `${sid}.stdout.1`]) expect(fs.statSync(path.join(logs, f)).size).toBeLessThanOrEqual((4 << 20) + SLACK);
+  });
+
   test('logSizeMax 0: no cap, the process writes its file itself; with a cap it writes to init\'s pipe', async () => {
     const fd1 = async (logSizeMax: number) => {
       const sid = fx.id();
