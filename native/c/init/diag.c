@@ -92,7 +92,9 @@ void pi_diag(const char *fmt, ...)
     write_all(diag_fd, line, (size_t)n);
     diag_size += n;
   }
-  if (mirror_stderr)
+  /* Before init.log is open (a usage error, an early startup failure), fd 2 is all
+   * there is; the launcher's report names the step anyway. */
+  if (mirror_stderr || diag_fd < 0)
     write_all(2, line + 25, (size_t)n - 25); /* without the timestamp, as before */
   pthread_mutex_unlock(&diag_lock);
   errno = saved;
