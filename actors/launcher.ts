@@ -402,6 +402,13 @@ function closeJoined(opened: OpenedNamespace[]): void {
 
 /** Connects REQ and SUB, then proves the subscription live (see proveSubscribed). */
 export async function connectChannels(rt: Runtime, timeoutMs: number, onEvent: (m: Message) => void): Promise<void> {
+  // A sandbox made before decision 0030 has init-owned 0755 sockets: take them over
+  // now. A failure here leaves them as they were (init checks its peers anyway).
+  try {
+    ownSockets(rt);
+  } catch (e) {
+    rt.log.warn({ err: e, step: 'own_sockets' }, 'could not take over the sandbox\'s sockets');
+  }
   openChannels(rt, timeoutMs, onEvent);
   await proveSubscribed(rt, timeoutMs);
 }

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { encode } from '../../protocols/encode';
 import type { OciConfig } from '../../specs/oci';
-import { useEngine } from '../helpers/engine-fixture';
+import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
+import { useSubreaper } from '../helpers/subreaper';
 import { describeIf, readAll } from '../helpers/env';
 import { TEST_USERNS } from '../helpers/bundle';
 
@@ -153,5 +154,28 @@ describeIf(['root', 'busybox'])('only the supervisor can drive a sandbox (decisi
     expect(probe(['-u', String(OTHER_UID), 'proc', held])).toBe('environ EACCES\nexe EACCES\nptrace EPERM\n');
     await fx.engine.startRoot(sid);
     expect(probe(['-u', String(OTHER_UID), 'proc', held])).toBe('environ ok\nexe ok\nptrace ok\n');
+  });
+});
+
+describeIf(['root', 'busybox'])('a reattaching supervisor takes over sockets left open (decision 0030)', () => {
+  const t = useSuccessiveEngines('chansec-re');
+  useSubreaper();
+
+  test('sockets of an older init (0755, the sandbox root\'s) are the supervisor\'s and 0600 after a reattach', async () => {
+    const e1 = await t.open();
+    await e1.createSandbox('old', t.bundle(['sleep', '60']));
+    await e1.startRoot('old');
+    await e1.shutdown({ mode: 'detach' });
+    const socks = ['control.sock', 'events.sock'].map((n) => path.join(t.stateDir, 'old', n));
+    for (const sock of socks) {
+      fs.lchownSync(sock, TEST_USERNS.hostId, TEST_USERNS.hostId);
+      fs.chmodSync(sock, 0o755);
+    }
+    const e2 = await t.open();
+    for (const sock of socks) {
+      const st = fs.statSync(sock);
+      expect([st.mode & 0o777, st.uid, st.gid]).toEqual([0o600, process.geteuid!(), process.getegid!()]);
+    }
+    expect(await e2.processes('old', 'old')).toHaveLength(1);
   });
 });
