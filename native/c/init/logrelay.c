@@ -58,7 +58,7 @@ int pi_relay_open(const char *path, int *child_w, struct pi_error *e)
   memcpy(r->path, path, len + 1);
   r->warned = 0;
   r->last = '\n';
-  r->ofd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  r->ofd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (r->ofd < 0) {
     int err = errno;
     free(r);
