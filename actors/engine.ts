@@ -98,6 +98,11 @@ class PaddockEngine implements Engine {
     if (options.seccompCacheDir !== undefined && (typeof options.seccompCacheDir !== 'string' || !path.isAbsolute(options.seccompCacheDir))) {
       throw new PaddockError('EINVALID_ARGUMENT', 'seccompCacheDir must be an absolute path');
     }
+    // Refused here, before anything is made, rather than at each createSandbox.
+    checkLogSizeMax(undefined, options.logSizeMax);
+    if (options.initStderr !== undefined && options.initStderr !== 'inherit' && options.initStderr !== 'ignore') {
+      throw new PaddockError('EINVALID_ARGUMENT', `initStderr must be 'inherit' or 'ignore', not ${JSON.stringify(options.initStderr)}`);
+    }
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createEngine } from '../../index';
 import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
@@ -78,6 +79,12 @@ describeIf(['root', 'busybox'])('bounded container logs (decision 0031)', () => 
     const sid = fx.id();
     await expect(fx.engine.createSandbox(sid, fx.bundle({ args: ['true'] }), { logSizeMax: bad as number })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT' });
     expect(fs.existsSync(path.join(fx.stateDir, sid))).toBe(false);
+  });
+
+  test.each([[{ logSizeMax: 5 }], [{ logSizeMax: '4M' }], [{ initStderr: 'stderr' }]])('createEngine(%p) is refused before it makes anything', async (bad) => {
+    const stateDir = path.join(fx.stateDir, 'never');
+    await expect(createEngine({ stateDir, ...(bad as object) })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT' });
+    expect(fs.existsSync(stateDir)).toBe(false);
   });
 
   test('an exec\'d process\'s output is capped too', async () => {
