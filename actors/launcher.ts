@@ -266,6 +266,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     }
     if (ready.type !== 'OK') throw new ChannelError('EPROTOCOL', `unexpected ready report ${ready.type}`, { sandboxId: rt.id });
     ownSockets(rt);
+    closeStateDir(rt);
     // init's own threads are all there now and no container has started: see limitPids.
     const pidsLimit = rt.bundle.config.linux?.resources?.pids?.limit;
     if (rt.cgroup && typeof pidsLimit === 'number' && pidsLimit > 0) {
@@ -604,6 +605,27 @@ function ownSockets(rt: Runtime): void {
       if (err.code === 'EPERM' && uid !== 0) continue;
       throw new LaunchError(`own_sockets: ${err.code ?? 'EIO'} (${sock})`, { sandboxId: rt.id, step: 'own_sockets', path: sock }, e);
     }
+  }
+}
+
+/**
+ * The sandbox's folder becomes the supervisor's, 0700, once init is ready (decision
+ * 0030): it was the sandbox root's so that init could make its sockets and logs there.
+ * From now on init reaches only what it owns below it, logs/ and stdin/, through fds it
+ * opened at startup (native/c/init/statedir.c); nobody else, a process of another
+ * sandbox that runs as the same host uid included, can walk in. A supervisor that is not
+ * root cannot chown: the folder keeps its owner.
+ */
+function closeStateDir(rt: Runtime): void {
+  const uid = process.geteuid?.() ?? 0;
+  const gid = process.getegid?.() ?? 0;
+  try {
+    fs.chownSync(rt.paths.dir, uid, gid);
+    fs.chmodSync(rt.paths.dir, 0o700);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EPERM' && uid !== 0) return;
+    throw new LaunchError(`close_state_dir: ${err.code ?? 'EIO'} (${rt.paths.dir})`, { sandboxId: rt.id, step: 'close_state_dir', path: rt.paths.dir }, e);
   }
 }
 

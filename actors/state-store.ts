@@ -6,7 +6,9 @@ import { removeFile } from './remove-tree';
 
 /**
  * The state directory: one folder per sandbox holding its persisted machine
- * snapshot, its lock, init's sockets, exits.log and the stdio log files.
+ * snapshot, its lock, init's sockets, exits.log and the stdio log files. The folder
+ * is the supervisor's (0700) once init is ready; logs/ and stdin/ stay the sandbox
+ * root's, and init reaches them through fds it opened at startup (decision 0030).
  *
  *   <stateDir>/<sandboxId>/state.json     persisted sandbox snapshot (atomic writes)
  *   <stateDir>/<sandboxId>/lock           owner pid + start time (O_EXCL)
@@ -18,7 +20,7 @@ import { removeFile } from './remove-tree';
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
  *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
  *                                         and <file>.1, the part before the last rotation
- *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
+ *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe', and pty-<suffix> console endpoints
  *   <stateDir>/<sandboxId>/<cid>.start    START_CONTAINER of a prepared container, as encoded
  *                                         when it was prepared (actors/container-start.ts)
  *   <stateDir>/.containers/<containerId>  the CLI's index: sandbox id of a container added

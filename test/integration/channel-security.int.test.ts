@@ -47,12 +47,14 @@ describeIf(['root', 'busybox'])('only the supervisor can drive a sandbox (decisi
   test.each([
     ['user-namespaced', true],
     ['without a user namespace', false],
-  ])('%s: state dir 0700, sockets 0600 and owned by the supervisor, init.log 0600', async (_n, userns) => {
+  ])('%s: state dir 0700 and the supervisor\'s, sockets 0600 and the supervisor\'s, init.log 0600', async (_n, userns) => {
     const sid = fx.id();
     await fx.engine.createSandbox(sid, fx.bundle({ args: ['sleep', '60'], userns }));
     const dir = path.join(fx.stateDir, sid);
     const mode = (p: string) => fs.statSync(p).mode & 0o7777;
     expect(mode(dir)).toBe(0o700);
+    expect([fs.statSync(dir).uid, fs.statSync(dir).gid]).toEqual([process.geteuid!(), process.getegid!()]);
+    // init's own folders inside it (it writes output files and takes FIFOs there).
     for (const d of ['logs', 'stdin']) expect(mode(path.join(dir, d))).toBe(0o700);
     for (const s of ['control.sock', 'events.sock']) {
       const st = fs.statSync(path.join(dir, s));
@@ -108,8 +110,11 @@ describeIf(['root', 'busybox'])('only the supervisor can drive a sandbox (decisi
       return out;
     };
 
-    // Both run as host uid TEST_USERNS.hostId, the owner of a's state dir: the socket's mode stops them.
-    expect(fs.statSync(path.join(fx.stateDir, a)).uid).toBe(TEST_USERNS.hostId);
+    // Both run as host uid TEST_USERNS.hostId, a's init's own: the state dir (the
+    // supervisor's, 0700) stops them, and past it the socket's mode.
+    expect(await fromInside(a)).toBe('connect EACCES\n');
+    expect(await fromInside(b)).toBe('connect EACCES\n');
+    fs.chmodSync(path.join(fx.stateDir, a), 0o711);
     expect(await fromInside(a)).toBe('connect EACCES\n');
     expect(await fromInside(b)).toBe('connect EACCES\n');
 

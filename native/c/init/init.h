@@ -100,6 +100,12 @@ void pi_arena_reset(struct pd_arena *a);
 void pi_diag_open(const char *dir);
 __attribute__((format(printf, 1, 2))) void pi_diag(const char *fmt, ...);
 
+/* statedir.c: logs/ and stdin/ opened at startup; pi_statedir_path gives a path below
+ * them as /proc/self/fd/<n>/<name> (in buf), any other path as it is, so init reaches
+ * them once the supervisor has closed <sandboxDir> to it (docs/decisions/0030). */
+void pi_statedir_open(const char *dir);
+const char *pi_statedir_path(const char *path, char *buf, size_t cap);
+
 /* logrelay.c: capped container output files (docs/decisions/0031). */
 struct pollfd;
 extern uint64_t pi_log_size_max; /* SANDBOX_PLAN LOG_SIZE_MAX; 0: no relay, no cap */

@@ -262,6 +262,7 @@ static int startup(const char *dir, sigset_t *mask, struct pi_error *e)
   if (close_range(READY_FD + 1, ~0U, 0) < 0)
     return pi_fail(e, "close_range", errno, NULL);
   pi_diag_open(dir);
+  pi_statedir_open(dir);
   /* One malloc arena: nng's threads would otherwise each get their own, and idle
    * RSS is a budget here. */
   mallopt(M_ARENA_MAX, 1);
