@@ -26,12 +26,19 @@ export interface EngineOptions {
   /** paddock-init binary; defaults to the one built in native/build. */
   readonly initPath?: string;
   /**
-   * paddock-init's own stderr (its diagnostics) for sandboxes whose root does not
-   * inherit the caller's stdio: the supervisor's stderr (`inherit`, the default) or
-   * /dev/null (`ignore`). The CLI says `ignore`: init outlives the call, and a caller
-   * such as containerd's shim reads the call's stderr until EOF.
+   * @deprecated paddock-init writes its diagnostics to `<stateDir>/<id>/init.log`
+   * (capped) and holds none of the supervisor's stdio, as conmon detaches
+   * (docs/decisions/0031): `ignore` is the default. `inherit` still hands init the
+   * supervisor's stderr and copies each diagnostic there too, for debugging; the
+   * supervisor's caller then reads that stderr until every such sandbox is gone. A
+   * sandbox created with `stdio: 'inherit'` gets the supervisor's fds 0–2 regardless.
    */
   readonly initStderr?: 'inherit' | 'ignore';
+  /**
+   * Default {@link CreateSandboxOptions.logSizeMax} for this engine's sandboxes
+   * (bytes; default 4 MiB).
+   */
+  readonly logSizeMax?: number;
   /** Timeout of one control request to paddock-init, ms (default 5000). */
   readonly requestTimeoutMs?: number;
   /**
@@ -117,6 +124,17 @@ export interface CreateSandboxOptions {
    * supervisor's own fds 0–2. 'ignore': /dev/null.
    */
   readonly stdio?: StdioMode;
+  /**
+   * Cap of each container output file of the sandbox (`stdio: 'pipe'`: the root's,
+   * pod containers' and exec'd processes' `.stdout`/`.stderr`), in bytes, like conmon's
+   * `log-size-max`. paddock-init relays the output and, when a file would grow past the
+   * cap, renames it to `<name>.1` (replacing the previous one) and begins a new file
+   * with a marker line, so a process holds at most about twice the cap per stream; the
+   * streams and `engine.logs({ follow })` go on in the new file. It holds while no
+   * supervisor runs. Default: `EngineOptions.logSizeMax`, else 4 MiB; at least 4096;
+   * 0: no cap (the process writes the file itself, no relay). docs/decisions/0031.
+   */
+  readonly logSizeMax?: number;
   /**
    * With `process.terminal: true` (and only then): a listening unix socket that gets
    * the pty master with SCM_RIGHTS, as runc's `--console-socket`. The root container's

@@ -14,7 +14,7 @@ import { removeFile } from './remove-tree';
  */
 
 /**
- * Listens on a fresh endpoint in the sandbox's folder (owned by the sandbox's root,
+ * Listens on a fresh endpoint in the sandbox's stdin/ folder (owned by the sandbox's root,
  * which init runs as), sends the request that makes init connect there with the pty
  * master, and passes the master on to `consoleSocket`. `undo` runs when the master
  * could not be passed on after the request succeeded.
@@ -27,7 +27,10 @@ export async function withConsole<T>(
   request: (endpoint: string) => Promise<T>,
   undo?: (r: T) => Promise<void>,
 ): Promise<T> {
-  const endpoint = path.join(rt.paths.dir, `console-${randomSuffix()}.sock`);
+  // In stdin/, which init owns and reaches even once the sandbox's folder is closed to
+  // it (decision 0030). The name is short so that the path is no longer than the old
+  // `<dir>/console-<suffix>.sock`: podman's 64-character ids leave little of sun_path.
+  const endpoint = path.join(rt.paths.stdinDir, `pty-${randomSuffix()}`);
   const initPid = rt.actor.getSnapshot().context.initHostPid as number;
   const listenFd = consoleCall(rt, consoleSocket, () => native.consoleListen(endpoint, rt.owner.uid, rt.owner.gid));
   try {

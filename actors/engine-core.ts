@@ -200,6 +200,7 @@ export class EngineCore {
         createdAt: rt.createdAt,
         ...(this.hooks.has(rt.id) ? { hooks: this.hooks.get(rt.id) as OciHooks } : {}),
         ...(rt.health ? { health: rt.health } : {}),
+        ...(rt.logSizeMax !== undefined ? { logSizeMax: rt.logSizeMax } : {}),
         snapshot: rt.actor.getPersistedSnapshot(),
       }, this.replaceFile);
     } catch (e) {

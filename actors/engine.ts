@@ -65,7 +65,7 @@ import { initExitsWithin, stopSandbox } from './shutdown';
 import { parseSignal } from './signals';
 import { SandboxPaths, listSandboxIds, releaseLock } from './state-store';
 import { tailFile } from './stdio';
-import { checkStdio } from './stdio-setup';
+import { checkLogSizeMax, checkStdio } from './stdio-setup';
 import { sandboxSummary } from './summary';
 import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
@@ -141,6 +141,11 @@ class PaddockEngine implements Engine {
     if (options.seccompCacheDir !== undefined && (typeof options.seccompCacheDir !== 'string' || !path.isAbsolute(options.seccompCacheDir))) {
       throw new PaddockError('EINVALID_ARGUMENT', 'seccompCacheDir must be an absolute path');
     }
+    // Refused here, before anything is made, rather than at each createSandbox.
+    checkLogSizeMax(undefined, options.logSizeMax);
+    if (options.initStderr !== undefined && options.initStderr !== 'inherit' && options.initStderr !== 'ignore') {
+      throw new PaddockError('EINVALID_ARGUMENT', `initStderr must be 'inherit' or 'ignore', not ${JSON.stringify(options.initStderr)}`);
+    }
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
@@ -171,6 +176,7 @@ class PaddockEngine implements Engine {
     if (!isValidId(id)) throw new PaddockError('EINVALID_ID', `invalid sandbox id ${JSON.stringify(id)}`, { sandboxId: String(id) });
     const stdio = checkStdio(opts.stdio);
     if (typeof opts.health === 'object') checkOptionKeys(opts.health, HEALTH_KEYS, 'createSandbox options.health');
+    const logSizeMax = checkLogSizeMax(opts.logSizeMax, this.core.options.logSizeMax);
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
     checkUsernsOptions(opts);
@@ -216,6 +222,7 @@ class PaddockEngine implements Engine {
       containers: new Map([[rootId, { id: rootId, bundle, stdio, done: deferred<void>(), ...(opts.noPivot ? { noPivot: true } : {}) }]]),
       execCounter: 0,
       rootStdio: stdio,
+      logSizeMax,
       createdAt: new Date().toISOString(),
       ...(health ? { health } : {}),
       cgroupsPath,

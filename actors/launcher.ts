@@ -50,6 +50,8 @@ export interface Runtime {
   readonly initExited: Deferred<void>;
   initAlive: boolean;
   rootStdio: StdioMode;
+  /** Cap of each container output file, bytes (0: none), sent to init in SANDBOX_PLAN (decision 0031). Only known at create. */
+  readonly logSizeMax?: number;
   readonly createdAt: string;
   actor: Actor<typeof sandboxMachine>;
   pidfd?: Fd;
@@ -80,7 +82,7 @@ export interface Runtime {
 
 /** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */
 export type RuntimeSeed = Pick<Runtime, 'id' | 'paths' | 'log' | 'bundle' | 'owner' | 'containers' | 'execCounter' | 'rootStdio' | 'createdAt'> &
-  Partial<Pick<Runtime, 'health' | 'cgroupsPath' | 'generatedConfig' | 'idmapRootfs'>>;
+  Partial<Pick<Runtime, 'health' | 'cgroupsPath' | 'generatedConfig' | 'idmapRootfs' | 'logSizeMax'>>;
 
 /** A Runtime for a sandbox being created or reattached; its actor is set once it is started. */
 export function newRuntime(seed: RuntimeSeed): Runtime {
@@ -149,7 +151,7 @@ export interface LaunchDeps {
   readonly onEvent: (m: Message) => void;
   readonly onInitExit: () => void;
   readonly rootStdio: StdioMode;
-  /** paddock-init's stderr when the root does not inherit the caller's stdio (EngineOptions.initStderr). */
+  /** paddock-init's stderr when the root does not inherit the caller's stdio (EngineOptions.initStderr, deprecated; default none). */
   readonly initStderr?: 'inherit' | 'ignore';
   /** Where cgroups are mounted; false: no cgroup at all (stats from /proc). */
   readonly cgroups: CgroupLayout | false;
@@ -207,6 +209,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         ...(plan.hostname ? { hostname: plan.hostname } : {}),
         ...(plan.domainname ? { domainname: plan.domainname } : {}),
         loUp: plan.loUp,
+        ...(rt.logSizeMax ? { logSizeMax: BigInt(rt.logSizeMax) } : {}),
       }),
       { mode: 0o644 },
     );
@@ -225,7 +228,9 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         cloneFlags: plan.cloneFlags,
         ...(plan.uidMap ? { uidMap: plan.uidMap } : {}),
         ...(plan.gidMap ? { gidMap: plan.gidMap } : {}),
-        stdio: inherit ? [0, 1, 2] : [undefined, undefined, deps.initStderr === 'ignore' ? undefined : 2],
+        // Detached (decision 0031): /dev/null unless the sandbox asked for our stdio, so
+        // nothing of ours stays open for as long as the sandbox lives.
+        stdio: inherit ? [0, 1, 2] : [undefined, undefined, deps.initStderr === 'inherit' ? 2 : undefined],
         ...(joins.length > 0 ? { joinNamespaces: joins.map((j) => ({ type: j.flag, fd: j.fd })) } : {}),
       });
     } catch (e) {
@@ -284,6 +289,8 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         throw new LaunchError(`${e.step}: ${e.errnoName} (${rt.idmapRootfs}${hint})`, { sandboxId: rt.id, step: e.step, errno: e.errno, path: rt.idmapRootfs }, e);
       }
     }
+    ownSockets(rt);
+    closeStateDir(rt);
     // init's own threads are all there now and no container has started: see limitPids.
     const pidsLimit = rt.bundle.config.linux?.resources?.pids?.limit;
     if (rt.cgroup && typeof pidsLimit === 'number' && pidsLimit > 0) {
@@ -420,6 +427,13 @@ function closeJoined(opened: OpenedNamespace[]): void {
 
 /** Connects REQ and SUB, then proves the subscription live (see proveSubscribed). */
 export async function connectChannels(rt: Runtime, timeoutMs: number, onEvent: (m: Message) => void): Promise<void> {
+  // A sandbox made before decision 0030 has init-owned 0755 sockets: take them over
+  // now. A failure here leaves them as they were (init checks its peers anyway).
+  try {
+    ownSockets(rt);
+  } catch (e) {
+    rt.log.warn({ err: e, step: 'own_sockets' }, 'could not take over the sandbox\'s sockets');
+  }
   openChannels(rt, timeoutMs, onEvent);
   await proveSubscribed(rt, timeoutMs);
 }
@@ -589,6 +603,53 @@ async function removeCgroup(rt: Runtime): Promise<void> {
     rt.cgroup = undefined;
   } catch (e) {
     rt.log.warn({ step: 'cgroup', err: (e as Error).message, paths: cg.paths }, 'could not remove the sandbox cgroup');
+  }
+}
+
+/**
+ * init made its sockets 0600 but owned by its own uid, which in a user namespace is
+ * the sandbox's root (host 100000): any process running as that host uid could
+ * connect, such as a container of another sandbox with the same id range that can see
+ * this path. Only the supervisor may (decision 0030): it takes the sockets over. init
+ * never opens them by path again. A supervisor that is not root (it cannot chown) keeps
+ * init's owner; init's peer check still refuses everyone but the supervisor's uid.
+ */
+function ownSockets(rt: Runtime): void {
+  const uid = process.geteuid?.() ?? 0;
+  const gid = process.getegid?.() ?? 0;
+  for (const sock of [rt.paths.controlSock, rt.paths.eventsSock]) {
+    try {
+      const st = fs.lstatSync(sock);
+      if (!st.isSocket()) throw new LaunchError(`state_dir: ${sock} is not a socket`, { sandboxId: rt.id, step: 'own_sockets', path: sock });
+      if (st.uid !== uid || st.gid !== gid) fs.lchownSync(sock, uid, gid);
+      if ((st.mode & 0o777) !== 0o600) fs.chmodSync(sock, 0o600);
+    } catch (e) {
+      if (e instanceof LaunchError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EPERM' && uid !== 0) continue;
+      throw new LaunchError(`own_sockets: ${err.code ?? 'EIO'} (${sock})`, { sandboxId: rt.id, step: 'own_sockets', path: sock }, e);
+    }
+  }
+}
+
+/**
+ * The sandbox's folder becomes the supervisor's, 0700, once init is ready (decision
+ * 0030): it was the sandbox root's so that init could make its sockets and logs there.
+ * From now on init reaches only what it owns below it, logs/ and stdin/, through fds it
+ * opened at startup (native/c/init/statedir.c); nobody else, a process of another
+ * sandbox that runs as the same host uid included, can walk in. A supervisor that is not
+ * root cannot chown: the folder keeps its owner.
+ */
+function closeStateDir(rt: Runtime): void {
+  const uid = process.geteuid?.() ?? 0;
+  const gid = process.getegid?.() ?? 0;
+  try {
+    fs.chownSync(rt.paths.dir, uid, gid);
+    fs.chmodSync(rt.paths.dir, 0o700);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EPERM' && uid !== 0) return;
+    throw new LaunchError(`close_state_dir: ${err.code ?? 'EIO'} (${rt.paths.dir})`, { sandboxId: rt.id, step: 'close_state_dir', path: rt.paths.dir }, e);
   }
 }
 

@@ -64,6 +64,7 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     rootStdio: 'ignore',
     createdAt: saved.createdAt ?? saved.savedAt,
     ...(saved.health ? { health: saved.health } : {}),
+    ...(typeof saved.logSizeMax === 'number' ? { logSizeMax: saved.logSizeMax } : {}),
   });
   core.runtimes.set(id, rt);
   const hooks = saved.hooks ?? containers.get(id)?.bundle.config.hooks;

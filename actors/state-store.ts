@@ -6,17 +6,21 @@ import { removeFile } from './remove-tree';
 
 /**
  * The state directory: one folder per sandbox holding its persisted machine
- * snapshot, its lock, init's sockets, exits.log and the stdio log files.
+ * snapshot, its lock, init's sockets, exits.log and the stdio log files. The folder
+ * is the supervisor's (0700) once init is ready; logs/ and stdin/ stay the sandbox
+ * root's, and init reaches them through fds it opened at startup (decision 0030).
  *
  *   <stateDir>/<sandboxId>/state.json     persisted sandbox snapshot (atomic writes)
  *   <stateDir>/<sandboxId>/lock           owner pid + start time (O_EXCL)
  *   <stateDir>/<sandboxId>/sandbox.plan   SANDBOX_PLAN message read by paddock-init
  *   <stateDir>/<sandboxId>/init.pid       host pid and start time of paddock-init
- *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init
- *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init
+ *   <stateDir>/<sandboxId>/control.sock   nanomsg REP of paddock-init (0600, the supervisor's; decision 0030)
+ *   <stateDir>/<sandboxId>/events.sock    nanomsg PUB of paddock-init (0600, the supervisor's)
+ *   <stateDir>/<sandboxId>/init.log       paddock-init's own diagnostics, capped (decision 0031)
  *   <stateDir>/<sandboxId>/exits.log      EV_EXITED records, written before they are published
  *   <stateDir>/<sandboxId>/logs/          <cid>.stdout, <cid>.stderr, <cid>.exec-<n>.stdout, ...
- *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe'
+ *                                         and <file>.1, the part before the last rotation
+ *   <stateDir>/<sandboxId>/stdin/         FIFOs for stdin: 'pipe', and pty-<suffix> console endpoints
  *   <stateDir>/<sandboxId>/<cid>.start    START_CONTAINER of a prepared container, as encoded
  *                                         when it was prepared (actors/container-start.ts)
  *   <stateDir>/<sandboxId>/bundle/      config.json the engine made: a template's, or a bundle
@@ -43,6 +47,8 @@ export interface PersistedSandbox {
   readonly createdAt?: string;
   /** OCI hooks of the root container, so a later process (`paddock delete`) runs poststop even if the bundle is gone. */
   readonly hooks?: OciHooks;
+  /** Cap of container output files (decision 0031), so a restart by a later supervisor keeps it. */
+  readonly logSizeMax?: number;
   /** Liveness probe settings, so a reattaching supervisor keeps probing. */
   readonly health?: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   /** XState persisted snapshot of the sandbox machine (plain JSON). */

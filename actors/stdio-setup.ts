@@ -14,6 +14,23 @@ import { closedWritable, openStdinFifo, tailFile } from './stdio';
  * for, the log files and stdin FIFO made for it, and their removal.
  */
 
+/** Default cap of a container output file (decision 0031): 4 MiB, twice per stream with its rotated part. */
+export const DEFAULT_LOG_SIZE_MAX = 4 << 20;
+/** Below this, the marker line would take a visible part of every file. */
+export const MIN_LOG_SIZE_MAX = 4096;
+
+/** CreateSandboxOptions.logSizeMax (else the engine's, else the default); 0: no cap. */
+export function checkLogSizeMax(value: unknown, engineDefault: unknown): number {
+  for (const [v, field] of [[value, 'logSizeMax'], [engineDefault, 'EngineOptions.logSizeMax']] as const) {
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || (v !== 0 && v < MIN_LOG_SIZE_MAX)) {
+      throw new PaddockError('EINVALID_ARGUMENT', `${field} must be 0 (no cap) or a whole number of bytes >= ${MIN_LOG_SIZE_MAX}, not ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+  return DEFAULT_LOG_SIZE_MAX;
+}
+
 export function checkStdio(mode: unknown): StdioMode {
   if (mode === undefined) return 'pipe';
   if (mode === 'pipe' || mode === 'inherit' || mode === 'ignore') return mode;
@@ -83,7 +100,7 @@ export function removeContainerFiles(rt: Runtime, containerId: string): void {
       continue;
     }
     for (const n of names) {
-      if (n.startsWith(`${containerId}.`) && /^(exec-\d+\.)?(stdout|stderr|fifo)$/.test(n.slice(containerId.length + 1))) {
+      if (n.startsWith(`${containerId}.`) && /^(exec-\d+\.)?(stdout|stderr|fifo)(\.1)?$/.test(n.slice(containerId.length + 1))) {
         removeFile(path.join(dir, n));
       }
     }

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { Fd, NativeFacade } from '../native/facade';
 
@@ -22,7 +23,10 @@ const CHUNK = 256 * 1024;
 /**
  * A Readable over a growing log file: reads from `start`, and with `follow` keeps
  * reading as the file grows (inotify through fs.watch, no timers) until `done`
- * resolves — the writer has exited — and the last bytes are read.
+ * resolves — the writer has exited — and the last bytes are read. When paddock-init
+ * rotates the file at its cap (renamed to `<file>.1`, a new one begun; decision
+ * 0031), the stream reads the old inode to its end and goes on at the start of the
+ * new file, so nothing written after the cap is missed.
  */
 export function tailFile(file: string, opts: { follow: boolean; done: Promise<unknown>; start?: number }): Readable {
   let pos = opts.start ?? 0;
@@ -31,6 +35,9 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
   let finished = !opts.follow;
   let wake: (() => void) | undefined;
   let reading = false;
+  /** The path names another file than fd: read fd to its end once more, then switch. */
+  let rotated = false;
+  let watchingDir = false;
   void opts.done.then(
     () => {
       finished = true;
@@ -59,15 +66,58 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
   // Growth seen by inotify while we were reading is remembered, so a write that
   // lands between a short read and the wait is never slept through.
   let dirty = false;
+  const changed = (): void => {
+    dirty = true;
+    wake?.();
+  };
   function ensureWatcher(): void {
-    if (watcher) return;
+    if (watcher && !watchingDir) return;
     try {
-      watcher = fs.watch(file, () => {
-        dirty = true;
-        wake?.();
-      });
+      const w = fs.watch(file, changed);
+      watcher?.close();
+      watcher = w;
+      watchingDir = false;
     } catch {
-      // The file does not exist yet; `done` still wakes us, and we retry.
+      // The file does not exist (yet, or for the instant of a rotation): watch its
+      // folder for it, and watch the file itself at the next try.
+      if (watcher) return;
+      try {
+        const base = path.basename(file);
+        watcher = fs.watch(path.dirname(file), (_ev, name) => {
+          if (name === null || name === base) changed();
+        });
+        watchingDir = true;
+      } catch {
+        // No folder either: `done` still wakes us.
+      }
+    }
+  }
+
+  function fstatOf(f: number): Promise<fs.Stats | undefined> {
+    return new Promise((res) => fs.fstat(f, (e, s) => res(e ? undefined : s)));
+  }
+
+  /** `<file>.1` opened, if it is not the part just read; else undefined (open `file`). */
+  async function nextPart(doneIno: number | undefined): Promise<number | undefined> {
+    let f: number;
+    try {
+      f = await new Promise<number>((res, rej) => fs.open(`${file}.1`, 'r', (e, x) => (e ? rej(e) : res(x))));
+    } catch {
+      return undefined;
+    }
+    const st = await fstatOf(f);
+    if (st !== undefined && st.ino !== doneIno) return f;
+    await new Promise<void>((resolve) => fs.close(f, () => resolve()));
+    return undefined;
+  }
+
+  /** Whether `file` now names another inode than the open fd (init rotated it). */
+  async function rotatedAway(f: number): Promise<boolean> {
+    try {
+      const [now, open] = await Promise.all([fs.promises.stat(file), new Promise<fs.Stats>((res, rej) => fs.fstat(f, (e, s) => (e ? rej(e) : res(s))))]);
+      return now.ino !== open.ino || now.dev !== open.dev;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT';
     }
   }
 
@@ -109,6 +159,25 @@ export function tailFile(file: string, opts: { follow: boolean; done: Promise<un
         if (n > 0) {
           pos += n;
           if (!stream.push(buf.subarray(0, n))) return;
+          continue;
+        }
+        if (opts.follow && rotated) {
+          // The old file is read to its end: go on from the start of the next part.
+          // Usually that is the new file; when init rotated more than once meanwhile,
+          // `<file>.1` is a part we have not read (an older one is gone for good).
+          rotated = false;
+          const old = fd;
+          const oldIno = (await fstatOf(old))?.ino;
+          fd = await nextPart(oldIno);
+          pos = 0;
+          watcher?.close();
+          watcher = undefined;
+          dirty = true;
+          await new Promise<void>((resolve) => fs.close(old, () => resolve()));
+          continue;
+        }
+        if (opts.follow && (await rotatedAway(fd))) {
+          rotated = true;
           continue;
         }
         if (wasFinished) {

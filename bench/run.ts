@@ -26,6 +26,7 @@ import pino from 'pino';
 import { createEngine, type Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
 import { benchRestart } from './restart';
+import { benchLogs, LOGS_ARGS } from './logs';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
@@ -113,6 +114,15 @@ async function main(): Promise<void> {
       results.userns = await usernsSection(work, ROOTFS, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'userns-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'logs') {
+      // The log-cap figures alone (decision 0031): `bash bench/run.sh logs`.
+      const bundle = writeBundle(path.join(work, 'bundle-logs'), LOGS_ARGS, true);
+      results.logs = await benchLogs(engine, path.join(work, 'state'), bundle, Number(process.env.RUNS ?? 5), median);
+      console.log(JSON.stringify(results.logs, null, 2));
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'logs-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'pool') {

@@ -238,7 +238,7 @@ function build(type: MsgTypeName, v: View): Message {
     case 'SANDBOX_PLAN':
       return defined({
         type, sandboxId: v.need<string>(T.SANDBOX_ID), hostname: v.str(T.HOSTNAME),
-        domainname: v.str(T.DOMAINNAME), loUp: v.bool(T.LO_UP),
+        domainname: v.str(T.DOMAINNAME), loUp: v.bool(T.LO_UP), logSizeMax: v.big(T.LOG_SIZE_MAX),
       });
     case 'EV_STARTED':
       return {

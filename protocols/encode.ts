@@ -103,7 +103,8 @@ export function messageFields(msg: Message): Field[] {
       break;
     case 'SANDBOX_PLAN':
       f.add(T.SANDBOX_ID, msg.sandboxId).add(T.HOSTNAME, msg.hostname)
-        .add(T.DOMAINNAME, msg.domainname).add(T.LO_UP, msg.loUp);
+        .add(T.DOMAINNAME, msg.domainname).add(T.LO_UP, msg.loUp)
+        .add(T.LOG_SIZE_MAX, msg.logSizeMax);
       break;
     case 'EV_STARTED':
       f.add(T.CID, msg.cid).add(T.PID, msg.pid).add(T.HOST_PID, msg.hostPid).add(T.KIND, msg.kind);

@@ -36,7 +36,7 @@ export type MsgTypeName = keyof typeof MsgType;
 export const Tag = {
   CID: 1, PID: 2, HOST_PID: 3, SIGNO: 4, ALL: 5, PLAN: 6, EXIT_CODE: 7, SIGNAL: 8,
   TIME_NS: 9, CODE: 10, ERRNO: 11, STEP: 12, MSG: 13, PROC: 14, STATE: 15, TEXT: 16,
-  SANDBOX_ID: 17, HOSTNAME: 18, DOMAINNAME: 19, LO_UP: 20, KIND: 21,
+  SANDBOX_ID: 17, HOSTNAME: 18, DOMAINNAME: 19, LO_UP: 20, KIND: 21, LOG_SIZE_MAX: 24,
   ARG: 32, ENV: 33, CWD: 34, UID: 35, GID: 36, ADD_GID: 37, UMASK: 38,
   STDIN_PATH: 40, STDOUT_PATH: 41, STDERR_PATH: 42, STDIO_INHERIT: 43, ROOTFS: 44,
   ROOTFS_RO: 45, ROOTFS_PROPAGATION: 46, MOUNT: 47, MOUNT_SOURCE: 48, MOUNT_DEST: 49,
@@ -239,6 +239,8 @@ export type Message =
       hostname?: string;
       domainname?: string;
       loUp?: boolean;
+      /** Bytes a container output file may reach before paddock-init rotates it; absent or 0: no cap. */
+      logSizeMax?: bigint;
     }
   | { type: 'EV_STARTED'; cid: string; pid: number; hostPid: number; kind: number }
   | {

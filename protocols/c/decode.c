@@ -83,7 +83,8 @@ static const struct scope SC_CID = {"message", BIT(PD_T_CID), BIT(PD_T_CID), 0};
 static const struct scope SC_WAIT_PID = {"message", BIT(PD_T_CID) | BIT(PD_T_PID),
                                          BIT(PD_T_CID) | BIT(PD_T_PID), 0};
 static const struct scope SC_SANDBOX_PLAN = {
-    "message", BIT(PD_T_SANDBOX_ID) | BIT(PD_T_HOSTNAME) | BIT(PD_T_DOMAINNAME) | BIT(PD_T_LO_UP),
+    "message", BIT(PD_T_SANDBOX_ID) | BIT(PD_T_HOSTNAME) | BIT(PD_T_DOMAINNAME) | BIT(PD_T_LO_UP) |
+        BIT(PD_T_LOG_SIZE_MAX),
     BIT(PD_T_SANDBOX_ID), 0};
 #define EV_REQ (BIT(PD_T_CID) | BIT(PD_T_PID) | BIT(PD_T_HOST_PID) | BIT(PD_T_KIND))
 static const struct scope SC_EV_STARTED = {"message", EV_REQ, EV_REQ, 0};
@@ -481,6 +482,7 @@ static int fill_msg(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_ms
     case PD_T_STATE: m->state = rd32(it.v); break;
     case PD_T_KIND: m->kind = rd32(it.v); break;
     case PD_T_LO_UP: m->lo_up = rd32(it.v); break;
+    case PD_T_LOG_SIZE_MAX: m->log_size_max = rd64(it.v); break;
     case PD_T_TIME_NS: m->time_ns = rd64(it.v); break;
     case PD_T_PLAN: {
       int rc = fill_plan(a, it.v, it.len, &m->plan);

@@ -383,8 +383,12 @@ static void test_structs(void) {
   else check(0, "signal missing or rejected");
 
   if ((v = find("sandbox-plan")) && !decode(v->buf, v->len, &m, err, sizeof err))
-    check(STREQ(m.sandbox_id, "sb-7f3a") && STREQ(m.hostname, "box") && STREQ(m.domainname, "paddock.local") && m.lo_up == 1, "sandbox-plan");
+    check(STREQ(m.sandbox_id, "sb-7f3a") && STREQ(m.hostname, "box") && STREQ(m.domainname, "paddock.local") && m.lo_up == 1 && m.log_size_max == 0, "sandbox-plan");
   else check(0, "sandbox-plan missing or rejected");
+
+  if ((v = find("sandbox-plan-log-cap")) && !decode(v->buf, v->len, &m, err, sizeof err))
+    check(STREQ(m.sandbox_id, "sb-cap") && m.log_size_max == 4194304u && m.lo_up == 0, "sandbox-plan-log-cap");
+  else check(0, "sandbox-plan-log-cap missing or rejected");
 
   /* Arena too small: -ENOMEM, and the arena is handed back untouched. */
   if ((v = find("start-container-full"))) {

@@ -44,7 +44,7 @@ enum pd_tag {
   PD_T_PLAN = 6, PD_T_EXIT_CODE = 7, PD_T_SIGNAL = 8, PD_T_TIME_NS = 9,
   PD_T_CODE = 10, PD_T_ERRNO = 11, PD_T_STEP = 12, PD_T_MSG = 13, PD_T_PROC = 14,
   PD_T_STATE = 15, PD_T_TEXT = 16, PD_T_SANDBOX_ID = 17, PD_T_HOSTNAME = 18,
-  PD_T_DOMAINNAME = 19, PD_T_LO_UP = 20, PD_T_KIND = 21,
+  PD_T_DOMAINNAME = 19, PD_T_LO_UP = 20, PD_T_KIND = 21, PD_T_LOG_SIZE_MAX = 24,
   PD_T_ARG = 32, PD_T_ENV = 33, PD_T_CWD = 34, PD_T_UID = 35, PD_T_GID = 36,
   PD_T_ADD_GID = 37, PD_T_UMASK = 38, PD_T_STDIN_PATH = 40, PD_T_STDOUT_PATH = 41,
   PD_T_STDERR_PATH = 42, PD_T_STDIO_INHERIT = 43, PD_T_ROOTFS = 44, PD_T_ROOTFS_RO = 45,
@@ -188,6 +188,7 @@ struct pd_msg {
   /* SANDBOX_PLAN */
   const char *sandbox_id, *hostname, *domainname;
   uint32_t lo_up;
+  uint64_t log_size_max; /* 0: container output files are not capped */
 };
 
 /* Bump allocator over caller memory. */

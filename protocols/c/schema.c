@@ -19,7 +19,7 @@ static const struct {
     T(PD_T_STATE, PD_K_U32, "state"), T(PD_T_TEXT, PD_K_STR, "text"),
     T(PD_T_SANDBOX_ID, PD_K_STR, "sandbox_id"), T(PD_T_HOSTNAME, PD_K_STR, "hostname"),
     T(PD_T_DOMAINNAME, PD_K_STR, "domainname"), T(PD_T_LO_UP, PD_K_U32, "lo_up"),
-    T(PD_T_KIND, PD_K_U32, "kind"),
+    T(PD_T_KIND, PD_K_U32, "kind"), T(PD_T_LOG_SIZE_MAX, PD_K_U64, "log_size_max"),
     T(PD_T_ARG, PD_K_STR, "arg"), T(PD_T_ENV, PD_K_STR, "env"), T(PD_T_CWD, PD_K_STR, "cwd"),
     T(PD_T_UID, PD_K_U32, "uid"), T(PD_T_GID, PD_K_U32, "gid"),
     T(PD_T_ADD_GID, PD_K_U32, "add_gid"), T(PD_T_UMASK, PD_K_U32, "umask"),

@@ -198,6 +198,7 @@ export const GOOD: Readonly<Record<string, Message>> = {
   'sandbox-plan': {
     type: 'SANDBOX_PLAN', sandboxId: 'sb-7f3a', hostname: 'box', domainname: 'paddock.local', loUp: true,
   },
+  'sandbox-plan-log-cap': { type: 'SANDBOX_PLAN', sandboxId: 'sb-cap', logSizeMax: 4194304n },
   'ev-started': { type: 'EV_STARTED', cid: 'web-1', pid: 1, hostPid: 31337, kind: 1 },
   'ev-exited': {
     type: 'EV_EXITED', cid: 'web-1', pid: 7, hostPid: 31340, kind: 2, exitCode: -1, signal: 9,

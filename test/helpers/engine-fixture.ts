@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { createEngine, type Engine, type EngineOptions } from '../../index';
+import { createEngine, type CreateSandboxOptions, type Engine, type EngineOptions } from '../../index';
 import { reapZombies } from './subreaper';
 import { makeBundle, type MakeBundleOptions, type TestBundle } from './bundle';
 import { quietLogger, readAll, testStateDir } from './env';
@@ -44,9 +44,9 @@ export function useEngine(name: string) {
       return `${name}${++seq}`;
     },
     /** Create + start a sandbox whose root runs `args`; wait for it and read its output. */
-    async run(args: string[], opts: Omit<MakeBundleOptions, 'args'> = {}) {
+    async run(args: string[], opts: Omit<MakeBundleOptions, 'args'> = {}, create: CreateSandboxOptions = {}) {
       const sid = this.id();
-      const h = await ctx.engine.createSandbox(sid, this.bundle({ ...opts, args }));
+      const h = await ctx.engine.createSandbox(sid, this.bundle({ ...opts, args }), create);
       await ctx.engine.startRoot(sid);
       const status = await ctx.engine.wait(sid, sid, { timeoutMs: 20_000 });
       return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };

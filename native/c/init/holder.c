@@ -64,8 +64,7 @@ int pi_holder_fd(void)
   if (fd == -2) {
     fd = make_holder();
     if (fd < 0)
-      fprintf(stderr, "paddock-init: no holder memfd (%s); held containers wait as init's copy\n",
-              strerror(errno));
+      pi_diag("no holder memfd (%s); held containers wait as init's copy", strerror(errno));
   }
   return fd;
 }

@@ -95,6 +95,30 @@ pid_t pi_host_pid(int pidfd);
 /* main.c */
 void pi_arena_reset(struct pd_arena *a);
 
+/* diag.c: init's diagnostics, to <sandboxDir>/init.log (capped), never to the
+ * supervisor's stdio unless fd 2 was handed over on purpose. */
+void pi_diag_open(const char *dir);
+__attribute__((format(printf, 1, 2))) void pi_diag(const char *fmt, ...);
+
+/* statedir.c: logs/ and stdin/ opened at startup; pi_statedir_path gives a path below
+ * them as /proc/self/fd/<n>/<name> (in buf), any other path as it is, so init reaches
+ * them once the supervisor has closed <sandboxDir> to it (docs/decisions/0030). */
+void pi_statedir_open(const char *dir);
+const char *pi_statedir_path(const char *path, char *buf, size_t cap);
+
+/* logrelay.c: capped container output files (docs/decisions/0031). */
+struct pollfd;
+extern uint64_t pi_log_size_max; /* SANDBOX_PLAN LOG_SIZE_MAX; 0: no relay, no cap */
+/* A pipe whose write end (*child_w, O_CLOEXEC) becomes the process's fd 1 or 2; init
+ * copies what arrives to path, rotating it at the cap. */
+int pi_relay_open(const char *path, int *child_w, struct pi_error *e);
+unsigned pi_relay_count(void);
+unsigned pi_relay_pollfds(struct pollfd *pfd, unsigned max);
+void pi_relay_ready(const struct pollfd *pfd, unsigned n);
+/* Copies whatever the pipes hold now, so an exit is never recorded before the output
+ * its process wrote. */
+void pi_relay_drain_all(void);
+
 /* requests.c: receives and answers every pending request, without blocking. */
 void pi_handle_requests(struct pd_arena *a);
 

@@ -104,9 +104,14 @@ static void ready_report(const struct pi_error *e)
   }
   len = pd_w_finish(&w);
   if (len > 0 && write(READY_FD, buf, (size_t)len) < 0 && errno != EBADF)
-    perror("paddock-init: ready report");
+    pi_diag("ready report: %s", strerror(errno));
   close(READY_FD);
 }
+
+/* The supervisor's uid as this process sees it (from the owner of sandbox.plan,
+ * which the supervisor writes): in a user namespace that does not map it, the
+ * overflow uid. Only a peer with this uid may drive the sandbox. */
+static uid_t supervisor_uid = (uid_t)-1;
 
 static int read_file(const char *path, uint8_t **out, size_t *len, struct pi_error *e)
 {
@@ -121,6 +126,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, struct pi_err
     return pi_fail(e, "open_plan", errno, path);
   if (st.st_size > (off_t)(PD_HEADER_SIZE + PD_MAX_BODY))
     return pi_fail(e, "read_plan", E2BIG, path);
+  supervisor_uid = st.st_uid;
   buf = malloc((size_t)st.st_size + 1);
   if (buf == NULL)
     return pi_fail(e, "read_plan", ENOMEM, path);
@@ -182,26 +188,60 @@ static int apply_sandbox_plan(const char *dir, struct pi_error *e)
     return pi_fail(e, "setdomainname", errno, m.domainname);
   if (m.lo_up && (r = loopback_up(e)) < 0)
     return r;
+  pi_log_size_max = m.log_size_max;
   pi_arena_reset(&arena);
   return 0;
 }
 
 static void on_subscriber(nng_pipe p, nng_pipe_ev ev, void *arg);
 
+/* On nng's thread, before a connection joins either socket: only the supervisor may
+ * drive the sandbox or read its events (docs/decisions/0030). The kernel's view of the
+ * peer (SO_PEERCRED) is translated into our namespaces: its uid must be the
+ * supervisor's as we see it, and as PID 1 of the sandbox's pid namespace we see the
+ * supervisor as pid 0 (outside), so a peer with a pid here is one of the sandbox's own
+ * processes. A refused pipe is closed before any message on it is read. */
+static void on_pipe_pre(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+  uint64_t uid = UINT64_MAX, pid = UINT64_MAX;
+  int rv;
+
+  (void)ev;
+  rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid);
+  if (rv == 0)
+    rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+  if (rv == 0 && uid == (uint64_t)supervisor_uid && (getpid() != 1 || pid == 0))
+    return;
+  pi_diag("%s: refused a peer (uid %lld, pid %lld; only uid %lld from outside the sandbox may connect)%s%s",
+          (const char *)arg, uid == UINT64_MAX ? -1LL : (long long)uid,
+          pid == UINT64_MAX ? -1LL : (long long)pid, (long long)supervisor_uid,
+          rv != 0 ? ": " : "", rv != 0 ? nng_strerror(rv) : "");
+  nng_pipe_close(p);
+}
+
 static int listen_on(nng_socket *s, int (*open_fn)(nng_socket *), const char *dir,
                      const char *name, const char *step, struct pi_error *e)
 {
   char url[4200];
+  nng_listener l;
   int rv;
 
   if ((size_t)snprintf(url, sizeof url, "ipc://%s/%s", dir, name) >= sizeof url)
     return pi_fail(e, step, ENAMETOOLONG, dir);
   if ((rv = open_fn(s)) != 0)
     return pi_fail(e, step, nng_errno(rv), nng_strerror(rv));
-  /* Before listening, so no subscriber can attach unnoticed. */
+  /* Before listening, so no peer can attach unchecked (nor a subscriber unnoticed). */
+  if ((rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_PRE, on_pipe_pre, (void *)name)) != 0)
+    return pi_fail(e, step, nng_errno(rv), nng_strerror(rv));
   if (open_fn == nng_pub0_open && (rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, on_subscriber, NULL)) != 0)
     return pi_fail(e, step, nng_errno(rv), nng_strerror(rv));
-  if ((rv = nng_listen(*s, url, NULL, 0)) != 0)
+  if ((rv = nng_listener_create(&l, *s, url)) != 0)
+    return pi_fail(e, step, nng_errno(rv), url);
+  /* Owner only from the moment it exists; the supervisor then makes itself the owner
+   * (actors/launcher.ts), which a user-namespaced init cannot do. */
+  if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0)
+    return pi_fail(e, step, nng_errno(rv), "ipc:permissions");
+  if ((rv = nng_listener_start(l, 0)) != 0)
     return pi_fail(e, step, nng_errno(rv), url);
   return 0;
 }
@@ -212,8 +252,17 @@ static int startup(const char *dir, sigset_t *mask, struct pi_error *e)
   int rv;
 
   prctl(PR_SET_NAME, "paddock-init", 0, 0, 0);
+  /* Nothing may ptrace us or open /proc/<pid>/{mem,exe,environ} of ours: not a
+   * container process running as our uid, not another sandbox's sharing it. The
+   * exec from the launcher's memfd usually leaves this cleared already, but only
+   * usually (it depends on who may read the memfd); children inherit it, and each
+   * container's own process keeps it until its execve (child.c). */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return pi_fail(e, "prctl_dumpable", errno, NULL);
   if (close_range(READY_FD + 1, ~0U, 0) < 0)
     return pi_fail(e, "close_range", errno, NULL);
+  pi_diag_open(dir);
+  pi_statedir_open(dir);
   /* One malloc arena: nng's threads would otherwise each get their own, and idle
    * RSS is a budget here. */
   mallopt(M_ARENA_MAX, 1);
@@ -335,19 +384,20 @@ static void adopted(const char *dir)
 int main(int argc, char **argv)
 {
   struct pi_error e;
-  struct pollfd pfd[3];
+  struct pollfd *pfd = NULL;
+  unsigned cap = 0;
   sigset_t mask;
   int rv, recvfd;
 
   memset(&e, 0, sizeof e);
   if (argc != 2) {
-    fprintf(stderr, "usage: paddock-init <sandboxDir>\n");
+    pi_diag("usage: paddock-init <sandboxDir>");
     pi_fail(&e, "usage", EINVAL, NULL);
     ready_report(&e);
     return 127;
   }
   if (startup(argv[1], &mask, &e) < 0) {
-    fprintf(stderr, "paddock-init: %s: %s (%s)\n", e.step, strerror(e.err), e.detail);
+    pi_diag("%s: %s (%s)", e.step, strerror(e.err), e.detail);
     ready_report(&e);
     _exit(127);
   }
@@ -359,19 +409,32 @@ int main(int argc, char **argv)
   adopted(argv[1]);
   ready_report(NULL);
 
-  pfd[0].fd = g.sigfd;
-  pfd[0].events = POLLIN;
-  pfd[1].fd = recvfd;
-  pfd[1].events = POLLIN;
-  pfd[2].fd = g.subfd;
-  pfd[2].events = POLLIN;
   for (;;) {
-    if (poll(pfd, 3, -1) < 0) {
+    unsigned n;
+
+    /* Three fixed fds, then one per output relay (logrelay.c). */
+    if (cap < 3 + pi_relay_count()) {
+      struct pollfd *grown = realloc(pfd, (3 + pi_relay_count() + 8) * sizeof *pfd);
+
+      if (grown == NULL) {
+        pi_diag("poll: out of memory for %u fds", 3 + pi_relay_count());
+        abort();
+      }
+      pfd = grown;
+      cap = 3 + pi_relay_count() + 8;
+    }
+    pfd[0] = (struct pollfd){.fd = g.sigfd, .events = POLLIN};
+    pfd[1] = (struct pollfd){.fd = recvfd, .events = POLLIN};
+    pfd[2] = (struct pollfd){.fd = g.subfd, .events = POLLIN};
+    n = pi_relay_pollfds(pfd + 3, cap - 3);
+    if (poll(pfd, 3 + n, -1) < 0) {
       if (errno == EINTR)
         continue;
-      perror("paddock-init: poll");
+      pi_diag("poll: %s", strerror(errno));
       abort();
     }
+    /* Output before exits: an exit found below drains the pipes itself anyway. */
+    pi_relay_ready(pfd + 3, n);
     if (pfd[0].revents)
       drain_signals();
     if (pfd[1].revents)

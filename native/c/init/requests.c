@@ -49,7 +49,7 @@ static void send_reply(void)
   }
   rv = nng_send(g.rep, reply_buf, (size_t)len, 0);
   if (rv != 0)
-    fprintf(stderr, "paddock-init: reply: %s\n", nng_strerror(rv));
+    pi_diag("reply: %s", nng_strerror(rv));
   if (len > (64 << 10))
     madvise(reply_buf, ((size_t)len + 4095) & ~(size_t)4095, MADV_DONTNEED);
 }

@@ -80,24 +80,27 @@ static int recv_master(int sock, struct pi_error *e)
 /* Hands the master to the supervisor's console endpoint (a unix socket it listens on
  * in the state dir; docs/decisions/0012). The payload names the device, as runc's
  * console protocol does. connect() on a listening unix socket completes at once. */
-static int send_master(const char *path, int master, struct pi_error *e)
+static int send_master(const char *named, int master, struct pi_error *e)
 {
   static const char name[] = "/dev/ptmx";
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  char buf[4200];
+  /* The endpoint is in stdin/, reached directly (statedir.c). */
+  const char *path = pi_statedir_path(named, buf, sizeof buf);
   int sock, r = 0;
 
   if (strlen(path) >= sizeof addr.sun_path)
-    return pi_fail(e, "console_connect", ENAMETOOLONG, path);
+    return pi_fail(e, "console_connect", ENAMETOOLONG, named);
   memcpy(addr.sun_path, path, strlen(path) + 1);
   sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
-    return pi_fail(e, "console_socket", errno, path);
+    return pi_fail(e, "console_socket", errno, named);
   if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    r = pi_fail(e, "console_connect", errno, path);
+    r = pi_fail(e, "console_connect", errno, named);
     goto out;
   }
   if (pd_sendfd(sock, master, name, sizeof name - 1) < 0)
-    r = pi_fail(e, "console_send", errno, path);
+    r = pi_fail(e, "console_send", errno, named);
 out:
   close(sock);
   return r;
@@ -133,8 +136,12 @@ static int open_stdio(int i, const char *path, uint32_t inherit, int *fd, int *o
                       struct pi_error *e)
 {
   static const char *const steps[3] = {"open_stdin", "open_stdout", "open_stderr"};
+  char buf[4200];
+  const char *named = path;
 
   *owned = 0;
+  /* The state dir may be closed to us by now: reach logs/ and stdin/ directly. */
+  path = pi_statedir_path(path, buf, sizeof buf);
   if (inherit & (1u << i)) {
     *fd = i;
     return 0;
@@ -151,11 +158,14 @@ static int open_stdio(int i, const char *path, uint32_t inherit, int *fd, int *o
       *fd = -1;
       return r;
     }
+  } else if (pi_log_size_max > 0) {
+    /* Capped: through a pipe init reads (logrelay.c). */
+    return pi_relay_open(path, fd, e) < 0 ? -e->err : (*owned = 1, 0);
   } else {
     *fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   }
   if (*fd < 0)
-    return pi_fail(e, steps[i], errno, path ? path : "/dev/null");
+    return pi_fail(e, steps[i], errno, named ? named : "/dev/null");
   *owned = 1;
   return 0;
 }

@@ -175,6 +175,9 @@ void pi_record_exit(struct pi_proc *p, int status)
   pd_w_u64(&w, PD_T_TIME_NS, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
   len = pd_w_finish(&w);
 
+  /* Its output first: a supervisor that sees the exit stops following the files. */
+  pi_relay_drain_all();
+
   /* The log first, then the event: a supervisor that missed the event (or
    * restarted) must still find the status in exits.log. One write() keeps each
    * record whole (O_APPEND). Once write() returns the record is in the page cache,
@@ -187,8 +190,7 @@ void pi_record_exit(struct pi_proc *p, int status)
       n = write(g.exits_fd, rec, (size_t)len);
     while (n < 0 && errno == EINTR);
     if (n != len)
-      fprintf(stderr, "paddock-init: exits.log write: %s\n",
-              n < 0 ? strerror(errno) : "short write");
+      pi_diag("exits.log write: %s", n < 0 ? strerror(errno) : "short write");
     pi_publish(rec, (size_t)len);
   }
 
@@ -248,6 +250,8 @@ void pi_shutdown(int status)
     if (p != NULL)
       pi_record_exit(p, st);
   }
+  /* Every writer is gone: what is left in the pipes is the last output. */
+  pi_relay_drain_all();
   nng_close(g.rep);
   nng_close(g.pub);
   _exit(code);
