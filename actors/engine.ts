@@ -46,6 +46,7 @@ import { startHealth } from './init-watch';
 import { newRuntime, type Runtime, type ContainerRuntime } from './launcher';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
+import { logConfigWarnings } from '../specs/config-warnings';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
 import { addContainer, destroyContainer, startContainer } from './pod-containers';
@@ -136,6 +137,7 @@ class PaddockEngine implements Engine {
     const bundle = await loadBundle(bundleDir);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
+    logConfigWarnings(bundle.config, this.core.log.child({ sandboxId: id }));
     const cgroupsPath = resolveCgroupsPath(bundle.config.linux?.cgroupsPath, this.core.cgroupsPathOptions(id, bundle.dir));
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });

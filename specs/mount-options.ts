@@ -78,6 +78,9 @@ export const PROPAGATION: Readonly<Record<string, bigint>> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Every option name paddock applies (flags and propagation), sorted: for `paddock features`. */
+export const MOUNT_OPTION_NAMES: readonly string[] = Object.freeze([...Object.keys(FLAG_OPTIONS), ...Object.keys(PROPAGATION)].sort());
+
 /**
  * Options runc understands but paddock-init has no way to apply. Passing them on as
  * fs data would be ignored by the kernel for bind mounts, silently dropping e.g. a
@@ -120,6 +123,13 @@ export interface ParsedMount {
   readonly propagation?: bigint;
   readonly data?: string;
   readonly problems: readonly OptionProblem[];
+  /** Data options of a bind mount: the kernel ignores them, so they are dropped with a warning. */
+  readonly ignored: readonly IgnoredOption[];
+}
+
+export interface IgnoredOption {
+  readonly index: number;
+  readonly option: string;
 }
 
 /**
@@ -131,6 +141,7 @@ export function parseMount(type: string | undefined, options: readonly string[])
   let propagation: bigint | undefined;
   const data: string[] = [];
   const problems: OptionProblem[] = [];
+  const ignored: IgnoredOption[] = [];
   const bind =
     type === 'bind' || options.includes('bind') || options.includes('rbind');
 
@@ -153,9 +164,10 @@ export function parseMount(type: string | undefined, options: readonly string[])
       return;
     }
     if (bind) {
-      // The kernel ignores the data string of a bind mount: an unknown option there
-      // would be dropped without a trace.
-      problems.push({ index, unsupported: true, reason: `mount option "${opt}" has no effect on a bind mount` });
+      // The kernel ignores the data string of a bind mount (`mode=755`, `size=1m`):
+      // runc passes it on and it has no effect. paddock drops it the same way, but says
+      // so (specs/config-warnings.ts logs each one at create).
+      ignored.push({ index, option: opt });
       return;
     }
     data.push(opt);
@@ -172,7 +184,7 @@ export function parseMount(type: string | undefined, options: readonly string[])
     flags |= MS.RDONLY;
   }
 
-  const out: ParsedMount = { type: outType, bind, flags, problems };
+  const out: ParsedMount = { type: outType, bind, flags, problems, ignored };
   if (propagation !== undefined) Object.assign(out, { propagation });
   if (data.length > 0) Object.assign(out, { data: data.join(',') });
   return out;

@@ -17,6 +17,7 @@ import { DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './devi
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
+import { IGNORED_MEMORY_KEYS } from './config-warnings';
 import { validateSeccomp } from './seccomp';
 
 export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
@@ -700,10 +701,12 @@ function checkMemory(c: Checker, v: Json): void {
   const f = 'linux.resources.memory';
   if (!c.obj(f, v)) return;
   for (const key of Object.keys(v)) {
-    if (key !== 'limit' && key !== 'reservation' && key !== 'swap') c.unsupported(`${f}.${key}`, 'is not supported');
+    // kernel and kernelTCP: accepted with a warning (specs/config-warnings.ts).
+    if (!['limit', 'reservation', 'swap', ...IGNORED_MEMORY_KEYS].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
   }
   const bytes = 'an integer number of bytes, or -1 (unlimited)';
   const ok = (k: string) => v[k] === undefined || resourceInt(c, `${f}.${k}`, v[k], -1, Number.MAX_SAFE_INTEGER, bytes);
+  for (const k of IGNORED_MEMORY_KEYS) ok(k);
   const limitOk = ok('limit');
   ok('reservation');
   if (ok('swap') && limitOk && typeof v.swap === 'number' && v.swap > 0) {

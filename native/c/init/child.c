@@ -100,14 +100,55 @@ static int open_in_root(int rootfd, const char *path, int flags)
   return fd < 0 ? -errno : (int)fd;
 }
 
-/* mkdir -p of path inside rootfd. Each prefix is resolved from the root (so
- * symlinks stay inside it) and a missing component is created in the directory its
- * parent resolved to. Returns an O_PATH fd of the directory. */
+/* Symlinks a mkdir -p may follow before it gives up (the kernel's own limit). */
+#define MKDIRP_MAX_LINKS 40
+
+/* The component buf[start..end) is a symlink that does not resolve inside the root
+ * (it dangles there, or would lead out of it): rewrite buf as the path it stands
+ * for, its target (absolute: from the root; relative: from the directory holding
+ * it) followed by the rest of buf, so the walk can restart from the root and make
+ * that target inside the root, as runc's securejoin + MkdirAll does. Returns 0, or a
+ * negative errno (EINVAL when the component is no symlink: a real ENOENT). */
+static int splice_symlink(int parent, char *buf, size_t bufsz, size_t start, size_t end)
+{
+  char link[4096], rest[4096];
+  size_t rest_len = strlen(buf + end), prefix = 0, n;
+  ssize_t ln;
+
+  if (rest_len >= sizeof rest)
+    return -ENAMETOOLONG;
+  memcpy(rest, buf + end, rest_len + 1);
+  buf[end] = '\0';
+  ln = readlinkat(parent, buf + start, link, sizeof link - 1);
+  if (ln < 0)
+    return errno == EINVAL ? -EINVAL : -errno;
+  link[ln] = '\0';
+  if (ln == 0)
+    return -ENOENT;
+  /* Relative: keep the directory part; absolute: RESOLVE_IN_ROOT reads it from the
+   * root, so the leading '/' is enough. */
+  if (link[0] != '/')
+    prefix = start;
+  n = prefix + (size_t)ln + 1 + rest_len;
+  if (n >= bufsz)
+    return -ENAMETOOLONG;
+  memmove(buf + prefix, link, (size_t)ln);
+  buf[prefix + (size_t)ln] = '/';
+  memcpy(buf + prefix + (size_t)ln + 1, rest, rest_len + 1);
+  return 0;
+}
+
+/* mkdir -p of path inside rootfd. Each prefix is resolved from the root
+ * (openat2 RESOLVE_IN_ROOT, so ".." and absolute symlinks stop at the root) and a
+ * missing component is created in the directory its parent resolved to: mkdirat on
+ * an fd, never a path the host could resolve. A symlink whose target is missing is
+ * followed inside the root (splice_symlink) and its target made there. Returns an
+ * O_PATH fd of the directory. */
 static int mkdirp_in_root(int rootfd, const char *path, struct pi_error *e)
 {
   char buf[4096];
   size_t len = strlen(path), i = 0;
-  int parent;
+  int parent, links = 0;
 
   if (len >= sizeof buf)
     return pi_fail(e, "mkdir", ENAMETOOLONG, path);
@@ -131,9 +172,26 @@ static int mkdirp_in_root(int rootfd, const char *path, struct pi_error *e)
     buf[i] = '\0';
     fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
     if (fd == -ENOENT) {
-      if (mkdirat(parent, buf + start, 0755) < 0 && errno != EEXIST) {
+      if (mkdirat(parent, buf + start, 0755) < 0) {
+        int r;
+
+        if (errno != EEXIST) {
+          close(parent);
+          return fail(e, "mkdir", path);
+        }
+        /* It exists and still does not resolve: a dangling symlink. */
+        buf[i] = save;
+        r = splice_symlink(parent, buf, sizeof buf, start, i);
         close(parent);
-        return fail(e, "mkdir", path);
+        if (r == 0 && ++links > MKDIRP_MAX_LINKS)
+          r = -ELOOP;
+        if (r < 0)
+          return pi_fail(e, "mkdir", r == -EINVAL ? ENOENT : -r, path);
+        parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        if (parent < 0)
+          return fail(e, "mkdir", path);
+        i = 0;
+        continue;
       }
       fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
     }

@@ -1,0 +1,49 @@
+/**
+ * Fields of a valid config that paddock accepts and does not apply, because the kernel
+ * would not apply them either (runc and crun accept them the same way). Each one is
+ * logged at create (level warn, `field`, `step: "config"`) by the engine, so the CLI's
+ * `--log` and the library's pino log both name it; nothing else changes.
+ *
+ * What is refused instead (it would weaken isolation or change behaviour in silence)
+ * is the validator's business (specs/validate.ts, specs/UNSUPPORTED.md).
+ */
+
+import type { DeepReadonly } from './freeze';
+import { parseMount } from './mount-options';
+import type { OciConfig } from './oci';
+
+export interface ConfigWarning {
+  readonly field: string;
+  /** `field: why`, one line. */
+  readonly message: string;
+}
+
+/**
+ * linux.resources.memory keys that are validated (same range as limit) and then
+ * ignored: the kernel dropped kernel-memory limits (v1 `memory.kmem.*` is gone since
+ * Linux 6.x and has no v2 form), and runc 1.1 ignores both.
+ */
+export const IGNORED_MEMORY_KEYS: readonly string[] = ['kernel', 'kernelTCP'];
+
+/** Every warning for a config that passed validateConfig, in document order. */
+export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[] {
+  const out: ConfigWarning[] = [];
+  (config.mounts ?? []).forEach((m, i) => {
+    for (const { index, option } of parseMount(m.type, m.options ?? []).ignored) {
+      const field = `mounts[${i}].options[${index}]`;
+      out.push({ field, message: `${field}: "${option}" ignored: the kernel does not apply data options to a bind mount` });
+    }
+  });
+  const memory = config.linux?.resources?.memory as Readonly<Record<string, unknown>> | undefined;
+  for (const key of IGNORED_MEMORY_KEYS) {
+    if (memory?.[key] === undefined) continue;
+    const field = `linux.resources.memory.${key}`;
+    out.push({ field, message: `${field} ignored: the kernel no longer supports kernel memory limits` });
+  }
+  return out;
+}
+
+/** Logs each warning of `config` (see configWarnings). */
+export function logConfigWarnings(config: DeepReadonly<OciConfig>, log: { warn(obj: object, msg: string): void }): void {
+  for (const w of configWarnings(config)) log.warn({ field: w.field, step: 'config' }, w.message);
+}

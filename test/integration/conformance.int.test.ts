@@ -1,0 +1,140 @@
+/**
+ * OCI conformance (issue 14): configs runc and crun run as written, run by paddock the
+ * same way, each effect read from inside the container. Warnings name their field in
+ * the engine's pino log (the CLI's --log is the same logger).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { createEngine, type Engine } from '../../index';
+import { BUNDLES_DIR, fixtureRootfs, makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
+import { describeIf, readAll, testStateDir } from '../helpers/env';
+
+describeIf(['root', 'busybox'])('OCI conformance (real sandboxes)', () => {
+  let engine: Engine;
+  let stateDir = '';
+  let seq = 0;
+  const cleanups: Array<() => void> = [];
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeEach(async () => {
+    lines.length = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    stateDir = testStateDir('conform');
+    engine = await createEngine({ stateDir, logger: pino({ level: 'warn' }, sink) });
+  });
+  afterEach(async () => {
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    for (const c of cleanups.splice(0).reverse()) c();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const bundle = (opts: MakeBundleOptions): string => {
+    const b: TestBundle = makeBundle(opts);
+    cleanups.push(() => b.cleanup());
+    return b.dir;
+  };
+  /** A directory removed after the test (mkdtemp below the bundles' folder). */
+  const tempDir = (prefix: string): string => {
+    fs.mkdirSync(BUNDLES_DIR, { recursive: true });
+    const d = fs.mkdtempSync(path.join(BUNDLES_DIR, prefix));
+    fs.chmodSync(d, 0o755);
+    cleanups.push(() => fs.rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  /** A copy of the fixture rootfs this test may change (runtimes make mount points in it). */
+  const privateRootfs = (): string => {
+    const d = tempDir('rootfs-');
+    execFileSync('cp', ['-a', `${fs.realpathSync(fixtureRootfs())}/.`, d]);
+    return d;
+  };
+  const run = async (dir: string) => {
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    const status = await engine.wait(sid, sid, { timeoutMs: 20_000 });
+    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
+  };
+  const warnings = () => lines.filter((l) => l.level === 40 && l.step === 'config').map((l) => l.field);
+
+  describe('linux.resources.memory.kernel / kernelTCP (item 5)', () => {
+    test('accepted with a warning naming each field; the memory limit still applies (a 64 MiB allocation is OOM-killed under 16 MiB)', async () => {
+      const dir = bundle({
+        userns: false,
+        // The shell holds the whole command substitution in memory.
+        args: ['sh', '-c', 'x=$(head -c 4000000 /dev/zero | tr "\\0" a); echo small ${#x}; x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo big ${#x}'],
+        extra: (c) => {
+          c.linux!.resources = { memory: { limit: 16 << 20, kernel: 8 << 20, kernelTCP: 4 << 20 } };
+        },
+      });
+      const r = await run(dir);
+      expect(r.stdout).toBe('small 4000000\n');
+      expect(r.status).toMatchObject({ signal: 9 });
+      expect(warnings()).toEqual(['linux.resources.memory.kernel', 'linux.resources.memory.kernelTCP']);
+    });
+
+    test('a kernel value that is not a number of bytes is a one-line error naming it, nothing made', async () => {
+      const dir = bundle({ userns: false, args: ['true'], extra: (c) => { c.linux!.resources = { memory: { kernel: '8M' } }; } });
+      const err = await engine.createSandbox('cfbad', dir).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'linux.resources.memory.kernel' } });
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect(engine.list()).toEqual([]);
+      expect(fs.readdirSync(stateDir)).toEqual([]);
+    });
+  });
+
+  describe('bind mounts (item 4)', () => {
+    test('data options are ignored with a warning; missing parents of the destination are made inside the rootfs', async () => {
+      const rootfs = privateRootfs();
+      const src = tempDir('src-');
+      fs.writeFileSync(path.join(src, 'file'), 'hello\n');
+      const dir = bundle({
+        userns: false,
+        rootfs,
+        args: ['cat', '/deep/er/mnt/file'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/deep/er/mnt', type: 'bind', source: src, options: ['rbind', 'mode=755', 'ro', 'size=1k'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r).toMatchObject({ stdout: 'hello\n', status: { exitCode: 0 } });
+      const i = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).mounts.length - 1;
+      expect(warnings()).toEqual([`mounts[${i}].options[1]`, `mounts[${i}].options[3]`]);
+      expect(fs.statSync(path.join(rootfs, 'deep/er/mnt')).isDirectory()).toBe(true);
+    });
+
+    test.each([
+      ['an absolute symlink', (outside: string) => outside],
+      ['a relative symlink climbing out', (outside: string) => `../../../../../../../..${outside}`],
+    ])('%s in the rootfs pointing outside cannot redirect the mkdir or the mount', async (_name, target) => {
+      const rootfs = privateRootfs();
+      const outside = tempDir('outside-');
+      const src = tempDir('src-');
+      fs.writeFileSync(path.join(src, 'file'), 'inside\n');
+      fs.symlinkSync(target(outside), path.join(rootfs, 'escape'));
+      const dir = bundle({
+        userns: false,
+        rootfs,
+        args: ['sh', '-c', 'cat /escape/sub/file && readlink /escape'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/escape/sub', type: 'bind', source: src, options: ['rbind'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r.status).toMatchObject({ exitCode: 0 });
+      expect(r.stdout).toBe(`inside\n${target(outside)}\n`);
+      // The host's directory got nothing; the symlink's target was made inside the rootfs.
+      expect(fs.readdirSync(outside)).toEqual([]);
+      expect(fs.statSync(path.join(rootfs, outside, 'sub')).isDirectory()).toBe(true);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(outside);
+    });
+  });
+});
