@@ -34,6 +34,17 @@ export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[]
       out.push({ field, message: `${field}: "${option}" ignored: the kernel does not apply data options to a bind mount` });
     }
   });
+  // In a user namespace a char or block node is the host's own, bound in (runc does
+  // the same): the spec's mode and owner cannot be given to it.
+  const userns = (config.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
+  (config.linux?.devices ?? []).forEach((d, i) => {
+    if (!userns || d.type === 'p') return;
+    for (const k of ['fileMode', 'uid', 'gid'] as const) {
+      if (d[k] === undefined) continue;
+      const field = `linux.devices[${i}].${k}`;
+      out.push({ field, message: `${field} ignored: inside a user namespace the host's ${d.path} is bound with its own mode and owner` });
+    }
+  });
   const memory = config.linux?.resources?.memory as Readonly<Record<string, unknown>> | undefined;
   for (const key of IGNORED_MEMORY_KEYS) {
     if (memory?.[key] === undefined) continue;

@@ -12,6 +12,7 @@
 import * as path from 'path';
 import { SpecError } from '../actors/errors';
 import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
+import { planDevices } from './device-nodes';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
@@ -23,15 +24,7 @@ import { Checker, checkArgs, checkEnv, checkProcessSecurity, isMapped, LIMITS } 
 
 export { CLONE } from '../protocols/messages';
 
-/** Host devices init bind-mounts into every container's /dev, as rootless runc does. */
-export const DEFAULT_DEVICES: readonly string[] = Object.freeze([
-  '/dev/null',
-  '/dev/zero',
-  '/dev/full',
-  '/dev/random',
-  '/dev/urandom',
-  '/dev/tty',
-]);
+export { DEFAULT_DEVICES } from './device-nodes';
 
 export interface SandboxPlan {
   readonly cloneFlags: number;
@@ -284,7 +277,7 @@ function hooksPlan(plan: MutablePlan, bundle: Bundle, containerId: string | unde
 }
 
 /** The plan for a container's root process, sent with START_CONTAINER. */
-export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string } = {}): ProcessPlan {
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string; deviceDir?: string } = {}): ProcessPlan {
   const { config } = bundle;
   const proc = config.process;
   if (proc === undefined) {
@@ -312,7 +305,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
     mounts: (config.mounts ?? []).map((m) => mountPlan(bundle.dir, m)),
     maskedPaths: [...(config.linux?.maskedPaths ?? [])],
     readonlyPaths: [...(config.linux?.readonlyPaths ?? [])],
-    devices: [...DEFAULT_DEVICES],
+    devices: planDevices(config, opts.deviceDir).devices,
     nsFlags,
   };
   if (proc.user.additionalGids !== undefined) plan.additionalGids = [...proc.user.additionalGids];

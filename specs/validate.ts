@@ -18,6 +18,7 @@ import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
 import { IGNORED_MEMORY_KEYS } from './config-warnings';
+import { DEFAULT_DEVICES, DEVICE_TYPES, devicePath } from './device-nodes';
 import { validateSeccomp } from './seccomp';
 
 export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
@@ -599,9 +600,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
   if (linux.resources !== undefined) checkResources(c, linux.resources, ctx.userns);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
-  if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
-    c.unsupported('linux.devices', 'only the default devices are available');
-  }
+  if (linux.devices !== undefined) checkDevices(c, linux.devices, ctx.userns ? maps : undefined);
   // Its meaning depends on --systemd-cgroup (an engine option), so the path itself is
   // checked at create by actors/cgroups-path.ts (docs/decisions/0018).
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
@@ -609,6 +608,44 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
     if (linux[k] !== undefined) c.unsupported(`linux.${k}`, 'is not supported');
   }
+}
+
+/**
+ * linux.devices (specs/device-nodes.ts makes them). As runc: a node's path must be
+ * under /dev, its type one of c, b, u, p, and a c/b/u node needs major and minor.
+ * fileMode may carry the type bits (Docker writes 8630); only 0o7777 of it is used.
+ * A FIFO in a user namespace is owned by ids that namespace must map.
+ */
+function checkDevices(c: Checker, devices: Json, maps: Partial<Record<'uidMappings' | 'gidMappings', OciIdMapping[]>> | undefined): void {
+  if (!c.arr('linux.devices', devices, LIMITS.paths - DEFAULT_DEVICES.length)) return;
+  const seen = new Map<string, number>();
+  devices.forEach((d, i) => {
+    const f = `linux.devices[${i}]`;
+    if (!c.obj(f, d)) return;
+    if (d.type === undefined) c.invalid(`${f}.type`, 'is required');
+    else if (c.str(`${f}.type`, d.type) && !DEVICE_TYPES.includes(d.type)) {
+      c.invalid(`${f}.type`, `must be one of ${DEVICE_TYPES.join(', ')} (char, block, unbuffered char, fifo), got "${d.type}"`);
+    }
+    if (d.path === undefined) c.invalid(`${f}.path`, 'is required');
+    else if (c.absPath(`${f}.path`, d.path)) {
+      const p = devicePath(d.path);
+      // A newline separates the fields of the wire string (docs/protocol.md).
+      if (!p.startsWith('/dev/') || d.path.includes('\n')) c.invalid(`${f}.path`, `must be a path under /dev, got "${d.path}"`);
+      else if (seen.has(p)) c.invalid(`${f}.path`, `${p} is already linux.devices[${seen.get(p)}]`);
+      else seen.set(p, i);
+    }
+    const node = d.type !== 'p';
+    for (const k of ['major', 'minor'] as const) {
+      if (d[k] === undefined) {
+        if (node && DEVICE_TYPES.includes(d.type as string)) c.invalid(`${f}.${k}`, `is required for a type "${String(d.type)}" device`);
+      } else c.u32(`${f}.${k}`, d[k]);
+    }
+    for (const k of ['fileMode', 'uid', 'gid'] as const) if (d[k] !== undefined) c.u32(`${f}.${k}`, d[k]);
+    if (maps && !node) {
+      if (isU32(d.uid) && maps.uidMappings && !isMapped(maps.uidMappings, d.uid)) c.invalid(`${f}.uid`, `${d.uid} is not mapped by linux.uidMappings`);
+      if (isU32(d.gid) && maps.gidMappings && !isMapped(maps.gidMappings, d.gid)) c.invalid(`${f}.gid`, `${d.gid} is not mapped by linux.gidMappings`);
+    }
+  });
 }
 
 /**

@@ -12,7 +12,7 @@ import { createEngine, type Engine } from '../../index';
 import { BUNDLES_DIR, fixtureRootfs, makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
 import { describeIf, readAll, testStateDir } from '../helpers/env';
 
-describeIf(['root', 'busybox'])('OCI conformance (real sandboxes)', () => {
+describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', () => {
   let engine: Engine;
   let stateDir = '';
   let seq = 0;
@@ -135,6 +135,91 @@ describeIf(['root', 'busybox'])('OCI conformance (real sandboxes)', () => {
       expect(fs.readdirSync(outside)).toEqual([]);
       expect(fs.statSync(path.join(rootfs, outside, 'sub')).isDirectory()).toBe(true);
       expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(outside);
+    });
+  });
+
+  describe('linux.devices (item 3)', () => {
+    const STANDARD = [
+      { allow: false, access: 'rwm' },
+      ...[3, 5, 7, 8, 9].map((minor) => ({ allow: true, type: 'c', major: 1, minor, access: 'rwm' })),
+      { allow: true, type: 'c', major: 136, access: 'rwm' },
+    ];
+    const stat = 'stat -c "%n %F %t:%T %a %u %g"';
+
+    test('without a user namespace: nodes made with their mode, uid and gid; the device cgroup alone decides what opens', async () => {
+      const devices = [
+        { path: '/dev/sub/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o640, uid: 1000, gid: 1001 },
+        // Docker writes the type bits into fileMode (S_IFCHR | 0666).
+        { path: '/dev/fuse2', type: 'u', major: 10, minor: 229, fileMode: 0o20666 },
+        { path: '/dev/loopx', type: 'b', major: 7, minor: 0, fileMode: 0o600 },
+        { path: '/dev/fifo', type: 'p', fileMode: 0o620, uid: 5, gid: 6 },
+        // Replaces paddock's own bind of the host's /dev/null.
+        { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600 },
+      ];
+      const args = (extra: string) => ['sh', '-c', `${stat} /dev/sub/fuse /dev/fuse2 /dev/loopx /dev/fifo /dev/null; ${extra}`];
+      const denied = bundle({
+        userns: false,
+        args: args('(: < /dev/fuse2) 2>&1 || echo denied'),
+        extra: (c) => {
+          c.linux!.devices = devices as never;
+          c.linux!.resources = { devices: STANDARD as never };
+        },
+      });
+      const r = await run(denied);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.split('\n').slice(0, 5)).toEqual([
+        '/dev/sub/fuse character special file a:e5 640 1000 1001',
+        '/dev/fuse2 character special file a:e5 666 0 0',
+        '/dev/loopx block special file 7:0 600 0 0',
+        '/dev/fifo fifo 0:0 620 5 6',
+        '/dev/null character special file 1:3 600 0 0',
+      ]);
+      expect(r.stdout).toMatch(/Operation not permitted\ndenied\n$/);
+
+      // The same node opens once the rules allow it.
+      const allowed = bundle({
+        userns: false,
+        args: args(': < /dev/fuse2 && echo opened'),
+        extra: (c) => {
+          c.linux!.devices = devices as never;
+          c.linux!.resources = { devices: [...STANDARD, { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }] as never };
+        },
+      });
+      expect((await run(allowed)).stdout).toMatch(/\nopened\n$/);
+      expect(warnings()).toEqual([]);
+    });
+
+    test("in a user namespace: the host's node is bound (its own mode and owner, the spec's are warned about); a FIFO is made", async () => {
+      const host = fs.statSync('/dev/fuse');
+      const dir = bundle({
+        args: ['sh', '-c', `${stat} /dev/fuse /dev/fifo`],
+        extra: (c) => {
+          c.linux!.devices = [
+            { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, uid: 1000 },
+            { path: '/dev/fifo', type: 'p', fileMode: 0o604, uid: 1000, gid: 1000 },
+          ] as never;
+        },
+      });
+      const r = await run(dir);
+      expect(r.stderr).toBe('');
+      // The host's root is not mapped: its node shows the overflow ids.
+      expect(r.stdout).toBe(`/dev/fuse character special file a:e5 ${(host.mode & 0o777).toString(8)} 65534 65534\n/dev/fifo fifo 0:0 604 1000 1000\n`);
+      expect(warnings()).toEqual(['linux.devices[0].fileMode', 'linux.devices[0].uid']);
+    });
+
+    test.each([
+      ['a path outside /dev', { path: '/tmp/fuse', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /must be a path under \/dev/],
+      ['a path climbing out of /dev', { path: '/dev/../etc/x', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /under \/dev/],
+      ['a node type that is not c/b/u/p', { path: '/dev/x', type: 'x', major: 1, minor: 3 }, 'linux.devices[0].type', /must be one of c, b, u, p/],
+      ['a char node without a major', { path: '/dev/x', type: 'c', minor: 3 }, 'linux.devices[0].major', /is required/],
+    ])('%s: a one-line error naming the field, nothing made', async (_name, device, field, message) => {
+      const dir = bundle({ userns: false, args: ['true'], extra: (c) => { c.linux!.devices = [device] as never; } });
+      const err = await engine.createSandbox('cfdev', dir).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ECONFIG_INVALID', context: { field } });
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect(engine.list()).toEqual([]);
+      expect(fs.readdirSync(stateDir)).toEqual([]);
     });
   });
 });

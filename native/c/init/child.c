@@ -371,6 +371,126 @@ static int bind_device(int rootfd, const char *path, struct pi_error *e)
   return 0;
 }
 
+/* linux.devices (specs/device-nodes.ts encodes each entry as a DEVICE string):
+ *   "/dev/x"                    the host's node, bound at the same path (above);
+ *   "@/dev/x\n/state/.../3"     a node the supervisor made (mknod, mode, owner) outside
+ *                               any device cgroup, bound at /dev/x: runc makes these
+ *                               before the cgroup's rules apply, and paddock's
+ *                               sandbox cgroup has them already (decision 0034);
+ *   "|/dev/x\nMODE\nUID\nGID"   a FIFO, made here (no device cgroup or capability
+ *                               is needed for one, in a user namespace too). */
+
+/* Decimal digits of s up to the next '\n' or the end; -1 when there are none or
+ * something else comes first. */
+static long parse_decimal(const char **s)
+{
+  long v = 0;
+  const char *p = *s;
+
+  if (*p < '0' || *p > '9')
+    return -1;
+  while (*p >= '0' && *p <= '9') {
+    v = v * 10 + (*p - '0');
+    if (v > 0xffffffffL)
+      return -1;
+    p++;
+  }
+  if (*p != '\0' && *p != '\n')
+    return -1;
+  *s = *p == '\n' ? p + 1 : p;
+  return v;
+}
+
+/* Copies the path up to '\n' into out; returns what follows it. */
+static const char *split_path(const char *s, char *out, size_t outsz)
+{
+  const char *nl = strchr(s, '\n');
+  size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+
+  if (n == 0 || n >= outsz)
+    return NULL;
+  memcpy(out, s, n);
+  out[n] = '\0';
+  return nl != NULL ? nl + 1 : s + n;
+}
+
+/* The supervisor's node bound at dest. The bind takes the flags of the mount the
+ * node lives on; a state directory on a nodev mount would leave the node unusable,
+ * so nodev is cleared (possible here: a staged node means no user namespace). */
+static int bind_staged_device(int rootfd, const char *spec, struct pi_error *e)
+{
+  char dest[4096], target[32];
+  const char *src = split_path(spec, dest, sizeof dest);
+  int fd, fd2, r = 0;
+
+  if (src == NULL || src[0] != '/')
+    return pi_fail(e, "device", EINVAL, spec);
+  fd = prepare_dest(rootfd, dest, 1, e);
+  if (fd < 0)
+    return fd;
+  fd_path(target, fd);
+  if (mount(src, target, NULL, MS_BIND, NULL) < 0) {
+    r = fail(e, "device", dest);
+    close(fd);
+    return r;
+  }
+  fd2 = reopen_target(rootfd, dest, target, e);
+  if (fd2 < 0) {
+    close(fd);
+    return fd2;
+  }
+  if (current_flags(target) & MS_NODEV) {
+    unsigned long keep = current_flags(target) & ~(unsigned long)MS_NODEV;
+
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | keep, NULL) < 0)
+      r = fail(e, "device_remount", dest);
+  }
+  close(fd2);
+  close(fd);
+  return r;
+}
+
+/* mkfifo at dest inside the root, with the exact mode (no umask) and owner. */
+static int make_fifo(int rootfd, const char *spec, struct pi_error *e)
+{
+  char dest[4096], dir[4096];
+  const char *rest = split_path(spec, dest, sizeof dest), *slash;
+  long mode, uid, gid;
+  int dirfd, r = 0;
+
+  if (rest == NULL || (mode = parse_decimal(&rest)) < 0 || mode > 07777 ||
+      (uid = parse_decimal(&rest)) < 0 || (gid = parse_decimal(&rest)) < 0)
+    return pi_fail(e, "device", EINVAL, spec);
+  slash = strrchr(dest, '/');
+  if (slash == NULL || slash[1] == '\0')
+    return pi_fail(e, "device", EINVAL, dest);
+  memcpy(dir, dest, (size_t)(slash - dest));
+  dir[slash - dest] = '\0';
+  dirfd = mkdirp_in_root(rootfd, dir[0] != '\0' ? dir : "/", e);
+  if (dirfd < 0)
+    return dirfd;
+  /* Something already there (an image's own /dev): replaced, as the spec's entry wins. */
+  if (mknodat(dirfd, slash + 1, S_IFIFO | (mode_t)mode, 0) < 0 &&
+      (errno != EEXIST || unlinkat(dirfd, slash + 1, 0) < 0 ||
+       mknodat(dirfd, slash + 1, S_IFIFO | (mode_t)mode, 0) < 0))
+    r = fail(e, "device", dest);
+  else if (fchownat(dirfd, slash + 1, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
+    r = fail(e, "device_chown", dest);
+  else if (fchmodat(dirfd, slash + 1, (mode_t)mode, 0) < 0)
+    r = fail(e, "device_chmod", dest);
+  close(dirfd);
+  return r;
+}
+
+static int setup_device(int rootfd, const char *spec, struct pi_error *e)
+{
+  if (spec[0] == '@')
+    return bind_staged_device(rootfd, spec + 1, e);
+  if (spec[0] == '|')
+    return make_fifo(rootfd, spec + 1, e);
+  return bind_device(rootfd, spec, e);
+}
+
 static int dev_symlinks(int rootfd, struct pi_error *e)
 {
   static const char *const links[][2] = {
@@ -591,7 +711,7 @@ static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
   for (uint32_t i = 0; i < p->n_mounts && r == 0; i++)
     r = do_mount(rootfd, &p->mounts[i], e);
   for (uint32_t i = 0; i < p->n_devices && r == 0; i++)
-    r = bind_device(rootfd, p->devices[i], e);
+    r = setup_device(rootfd, p->devices[i], e);
   if (r == 0)
     r = dev_symlinks(rootfd, e);
   /* OCI: in the container's mount namespace, after the mounts, before pivot_root. */

@@ -166,7 +166,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
-    ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
     ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
     ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
