@@ -9,6 +9,7 @@ import type { ExitStatus } from '../machines/types';
 import { Kind, ProcState } from '../protocols/messages';
 import { loadBundle } from '../specs/load';
 import { keepSeccompIn } from '../specs/seccomp-cache';
+import type { OciResources } from '../specs/oci';
 import type {
   CommandOutput,
   EngineCommand,
@@ -46,6 +47,7 @@ import { startHealth } from './init-watch';
 import { newRuntime, type Runtime, type ContainerRuntime } from './launcher';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
+import { updateResources } from './update';
 import { logConfigWarnings } from '../specs/config-warnings';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
@@ -280,6 +282,11 @@ class PaddockEngine implements Engine {
       };
     }
     return statsOf(roots);
+  }
+
+  async update(sandboxId: string, resources: OciResources, opts: { containerId?: string } = {}): Promise<OciResources> {
+    this.core.ensureOpen();
+    return updateResources(this.core, { sandboxId, ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}) }, resources);
   }
 
   async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {

@@ -725,6 +725,16 @@ function checkResources(c: Checker, res: Json, userns: boolean): void {
   }
 }
 
+/**
+ * The problems of a linux.resources object on its own, for `update` (actors/update.ts):
+ * the same checks as at create; fields are named `linux.resources.<key>...`.
+ */
+export function findResourceProblems(res: Json, userns: boolean): ConfigProblem[] {
+  const c = new Checker();
+  checkResources(c, res, userns);
+  return c.problems;
+}
+
 /** An integer in [min, max] (0 always allowed: unset). */
 function resourceInt(c: Checker, field: string, v: Json, min: number, max: number, what?: string): v is number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || (v !== 0 && (v < min || v > max))) {
