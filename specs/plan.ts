@@ -143,9 +143,11 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
     }
   });
 
-  // A joined network namespace belongs to whoever made it (a pod, `ip netns`), and
-  // from a new user namespace the sandbox could not change it anyway.
-  const loUp = !joins.some((j) => j.type === 'network');
+  // Only in a network namespace the sandbox made itself: a joined one belongs to whoever
+  // made it (a pod, `ip netns`), and without one the sandbox is in the host's (`runc spec
+  // --rootless` lists none), whose lo is not ours to touch and which a new user
+  // namespace could not change anyway (SIOCSIFFLAGS: EPERM).
+  const loUp = (cloneFlags & CLONE.NEWNET) !== 0;
   const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp };
   if (joins.length > 0) plan.joinNamespaces = joins;
   if (hasNamespace(config, 'user')) {

@@ -138,6 +138,18 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     });
   });
 
+  test("a user namespace without a network namespace (runc spec --rootless) runs in the host's, whose lo is left alone", async () => {
+    const dir = bundle({
+      args: ['readlink', '/proc/self/ns/net'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'network');
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    expect(r.stdout).toBe(`${fs.readlinkSync('/proc/self/ns/net')}\n`);
+  });
+
   describe('linux.devices (item 3)', () => {
     const STANDARD = [
       { allow: false, access: 'rwm' },

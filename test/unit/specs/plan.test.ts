@@ -127,6 +127,8 @@ describe('planSandbox', () => {
     // Someone else's network namespace is left as it is.
     expect(p.loUp).toBe(false);
     expect(planSandbox(bundle((c) => { c.linux.namespaces[2].path = '/proc/1/ns/ipc'; })).loUp).toBe(true);
+    // No network namespace at all (`runc spec --rootless`): the host's lo is not touched.
+    expect(planSandbox(bundle((c) => { c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network'); })).loUp).toBe(false);
   });
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
