@@ -29,9 +29,9 @@ export const IGNORED_MEMORY_KEYS: readonly string[] = ['kernel', 'kernelTCP'];
 export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[] {
   const out: ConfigWarning[] = [];
   (config.mounts ?? []).forEach((m, i) => {
-    for (const { index, option } of parseMount(m.type, m.options ?? []).ignored) {
+    for (const { index, option, reason } of parseMount(m.type, m.options ?? []).ignored) {
       const field = `mounts[${i}].options[${index}]`;
-      out.push({ field, message: `${field}: "${option}" ignored: the kernel does not apply data options to a bind mount` });
+      out.push({ field, message: `${field}: "${option}" ignored: ${reason}` });
     }
   });
   // In a user namespace a char or block node is the host's own, bound in (runc does

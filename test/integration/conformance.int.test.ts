@@ -138,6 +138,39 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     });
   });
 
+  describe('tmpcopyup (podman --tmpfs, --read-only)', () => {
+    test.each([[false], [true]])('user namespace %s: the tmpfs starts with what the directory held (files, modes, owners, links, fifos); writes stay in the tmpfs', async (userns) => {
+      const rootfs = privateRootfs();
+      const data = path.join(rootfs, 'data');
+      fs.mkdirSync(path.join(data, 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(data, 'file'), 'one\n', { mode: 0o640 });
+      fs.writeFileSync(path.join(data, 'sub', 'deep'), 'two\n');
+      fs.symlinkSync('/etc/passwd', path.join(data, 'link'));
+      execFileSync('mkfifo', ['-m', '600', path.join(data, 'fifo')]);
+      // Owned as the container sees root and uid 1000 (an image unpacked for its user namespace).
+      const base = userns ? 100000 : 0;
+      for (const f of ['', 'sub', 'sub/deep', 'fifo']) fs.chownSync(path.join(data, f), base, base);
+      fs.lchownSync(path.join(data, 'link'), base, base);
+      fs.chownSync(path.join(data, 'file'), base + 1000, base + 1000);
+      fs.chmodSync(path.join(data, 'sub'), 0o750);
+      const dir = bundle({
+        userns,
+        rootfs,
+        args: ['sh', '-c', 'cd /data && stat -c "%n %F %a %u" file sub sub/deep link fifo && cat file sub/deep && readlink link && echo new > made && grep tmpfs /proc/self/mountinfo | grep -c " /data "'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'tmpcopyup'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(
+        ['file regular file 640 1000', 'sub directory 750 0', 'sub/deep regular file 644 0', 'link symbolic link 777 0', 'fifo fifo 600 0', 'one', 'two', '/etc/passwd', '1', ''].join('\n'),
+      );
+      expect(fs.existsSync(path.join(data, 'made'))).toBe(false);
+      expect(warnings()).toEqual([]);
+    });
+  });
+
   test("a user namespace without a network namespace (runc spec --rootless) runs in the host's, whose lo is left alone", async () => {
     const dir = bundle({
       args: ['readlink', '/proc/self/ns/net'],

@@ -36,6 +36,12 @@
 #include "pd_fdpass.h"
 
 #define PROPAGATION_FLAGS (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+/* paddock's own bit in a mount plan's flags (specs/mount-options.ts PD_TMPCOPYUP), never
+ * passed to mount(2): fill a new tmpfs with what its destination held (runc's and
+ * crun's `tmpcopyup`). */
+#define PD_MS_TMPCOPYUP (1ULL << 40)
+/* Directory levels tmpcopyup follows (each holds a getdents buffer on this stack). */
+#define COPYUP_MAX_DEPTH 64
 /* Flags a bind mount can only get through a second, remounting mount(2) call. */
 #define BIND_REMOUNT_FLAGS                                                         \
   (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |     \
@@ -278,9 +284,170 @@ static int reopen_target(int rootfd, const char *dest, char target[32], struct p
   return fd;
 }
 
+static int copy_tree(int src, int dst, int depth, struct pi_error *e);
+
+/* The owner and mode of a copied entry; chown is best effort, as an id the user
+ * namespace does not map cannot be given (the file keeps the overflow id). */
+static int copy_attrs(int dst, const char *name, const struct stat *st, int is_link,
+                      struct pi_error *e)
+{
+  if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+      errno != EINVAL && errno != EPERM)
+    return fail(e, "tmpcopyup", name);
+  if (!is_link && fchmodat(dst, name, st->st_mode & 07777, 0) < 0)
+    return fail(e, "tmpcopyup", name);
+  return 0;
+}
+
+static int copy_file(int src, int dst, const char *name, const struct stat *st,
+                     struct pi_error *e)
+{
+  int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out, r = 0;
+
+  if (in < 0)
+    return fail(e, "tmpcopyup", name);
+  out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    r = fail(e, "tmpcopyup", name);
+    close(in);
+    return r;
+  }
+  for (;;) {
+    char buf[8192];
+    ssize_t n = read(in, buf, sizeof buf), off = 0;
+
+    if (n == 0)
+      break;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      r = fail(e, "tmpcopyup", name);
+      break;
+    }
+    while (off < n) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0) {
+        r = fail(e, "tmpcopyup", name);
+        break;
+      }
+      off += w;
+    }
+    if (r < 0)
+      break;
+  }
+  close(in);
+  close(out);
+  return r < 0 ? r : copy_attrs(dst, name, st, 0, e);
+}
+
+static int copy_link(int src, int dst, const char *name, const struct stat *st,
+                     struct pi_error *e)
+{
+  char target[4096];
+  ssize_t n = readlinkat(src, name, target, sizeof target - 1);
+
+  if (n < 0)
+    return fail(e, "tmpcopyup", name);
+  target[n] = '\0';
+  if (symlinkat(target, dst, name) < 0)
+    return fail(e, "tmpcopyup", name);
+  return copy_attrs(dst, name, st, 1, e);
+}
+
+static int copy_dir(int src, int dst, const char *name, const struct stat *st, int depth,
+                    struct pi_error *e)
+{
+  int in, out, r;
+
+  if (mkdirat(dst, name, 0700) < 0)
+    return fail(e, "tmpcopyup", name);
+  in = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0)
+    return fail(e, "tmpcopyup", name);
+  out = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (out < 0) {
+    r = fail(e, "tmpcopyup", name);
+    close(in);
+    return r;
+  }
+  r = copy_tree(in, out, depth + 1, e);
+  close(in);
+  close(out);
+  /* Its mode last: a read-only directory could not have been filled. */
+  return r < 0 ? r : copy_attrs(dst, name, st, 0, e);
+}
+
+/* Copies the entries of directory src into dst: directories, regular files, symlinks
+ * and FIFOs with their owner and mode (what runc's tmpcopyup copies); device nodes and
+ * sockets are skipped. Everything is fd-relative and O_NOFOLLOW, so a link in the image
+ * is copied as a link and never followed. */
+static int copy_tree(int src, int dst, int depth, struct pi_error *e)
+{
+  char buf[4096];
+
+  if (depth > COPYUP_MAX_DEPTH)
+    return pi_fail(e, "tmpcopyup", ELOOP, "too many directory levels");
+  for (;;) {
+    long n = syscall(SYS_getdents64, src, buf, sizeof buf);
+
+    if (n == 0)
+      return 0;
+    if (n < 0)
+      return fail(e, "tmpcopyup", "getdents");
+    for (long off = 0; off < n;) {
+      struct dirent64_raw {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *d = (struct dirent64_raw *)(void *)(buf + off);
+      struct stat st;
+      int r = 0;
+
+      off += d->reclen;
+      if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0)
+        continue;
+      if (fstatat(src, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return fail(e, "tmpcopyup", d->name);
+      if (S_ISDIR(st.st_mode))
+        r = copy_dir(src, dst, d->name, &st, depth, e);
+      else if (S_ISREG(st.st_mode))
+        r = copy_file(src, dst, d->name, &st, e);
+      else if (S_ISLNK(st.st_mode))
+        r = copy_link(src, dst, d->name, &st, e);
+      else if (S_ISFIFO(st.st_mode)) {
+        if (mknodat(dst, d->name, S_IFIFO | 0600, 0) < 0)
+          r = fail(e, "tmpcopyup", d->name);
+        else
+          r = copy_attrs(dst, d->name, &st, 0, e);
+      }
+      if (r < 0)
+        return r;
+    }
+  }
+}
+
+/* tmpcopyup: `under` is the destination as it was before the tmpfs went on it. */
+static int copy_up(int rootfd, int under, const char *dest, struct pi_error *e)
+{
+  int top = open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY);
+  int r;
+
+  if (top < 0)
+    return pi_fail(e, "tmpcopyup", -top, dest);
+  r = copy_tree(under, top, 0, e);
+  close(top);
+  return r;
+}
+
 static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
 {
-  unsigned long flags = (unsigned long)m->flags & ~(unsigned long)PROPAGATION_FLAGS;
+  unsigned long flags = (unsigned long)(m->flags & ~PD_MS_TMPCOPYUP) & ~(unsigned long)PROPAGATION_FLAGS;
+  int under = -1;
   int is_bind = (m->type != NULL && strcmp(m->type, "bind") == 0) || (flags & MS_BIND);
   int as_file = 0;
   char target[32];
@@ -317,6 +484,12 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
     const char *source = m->source != NULL ? m->source : type;
 
     flags &= ~(unsigned long)(MS_BIND | MS_REC);
+    /* Opened before the mount hides it (only tmpfs gets the flag, specs/mount-options.ts). */
+    if ((m->flags & PD_MS_TMPCOPYUP) &&
+        (under = open_in_root(rootfd, m->dest, O_RDONLY | O_DIRECTORY)) < 0) {
+      r = pi_fail(e, "tmpcopyup", -under, m->dest);
+      goto out;
+    }
     if (mount(source, target, type, flags, m->data) < 0) {
       /* sysfs needs the net namespace's owner; without it, show the host's /sys
        * read-only instead, like runc and crun do. */
@@ -337,6 +510,8 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
     }
   }
 
+  if (under >= 0 && (r = copy_up(rootfd, under, m->dest, e)) < 0)
+    goto out;
   if (m->propagation != 0) {
     close_quiet(fd2);
     fd2 = reopen_target(rootfd, m->dest, target, e);
@@ -348,6 +523,7 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
       r = fail(e, "mount_propagation", m->dest);
   }
 out:
+  close_quiet(under);
   close_quiet(fd2);
   close(fd);
   return r;

@@ -1,4 +1,5 @@
 import { configWarnings, logConfigWarnings } from '../../../specs/config-warnings';
+import { parseMount, PD_TMPCOPYUP } from '../../../specs/mount-options';
 import { findConfigProblems } from '../../../specs/validate';
 import { spec } from './helpers';
 
@@ -32,6 +33,14 @@ describe('configWarnings: accepted fields the kernel would not apply', () => {
   it('data options of a non-bind mount are passed on, not warned about', () => {
     const c = spec((x) => { x.mounts.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['mode=755'] }); });
     expect(configWarnings(c)).toEqual([]);
+  });
+
+  it('tmpcopyup: a tmpfs gets paddock\'s copy-up bit; anywhere else it is ignored with a warning', () => {
+    expect(parseMount('tmpfs', ['nosuid', 'tmpcopyup']).flags & PD_TMPCOPYUP).toBe(PD_TMPCOPYUP);
+    expect(parseMount('tmpfs', ['nosuid']).flags & PD_TMPCOPYUP).toBe(0n);
+    const c = spec((x) => { x.mounts.push({ destination: '/x', source: '/tmp', options: ['rbind', 'tmpcopyup'] }); });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(configWarnings(c)).toEqual([{ field: `mounts[${c.mounts.length - 1}].options[1]`, message: expect.stringMatching(/"tmpcopyup" ignored: applies to a tmpfs mount only/) }]);
   });
 
   it('logConfigWarnings logs each at warn with the field and step config', () => {

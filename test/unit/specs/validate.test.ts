@@ -180,7 +180,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['windows section', (c) => { c.windows = {}; }, 'windows'],
     ['id-mapped mount', (c) => { c.mounts[0].uidMappings = []; }, 'mounts[0].uidMappings'],
     ['recursive read-only option', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['rbind', 'rro'] }); }, 'mounts[6].options[1]'],
-    ['tmpcopyup option', (c) => { c.mounts[1].options.push('tmpcopyup'); }, 'mounts[1].options[4]'],
     ['two propagation options', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['bind', 'private', 'shared'] }); }, 'mounts[6].options[2]'],
   ];
 
