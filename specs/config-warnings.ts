@@ -45,6 +45,12 @@ export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[]
       out.push({ field, message: `${field} ignored: inside a user namespace the host's ${d.path} is bound with its own mode and owner` });
     }
   });
+  if (!(config.linux?.namespaces ?? []).some((ns) => ns.type === 'mount')) {
+    out.push({
+      field: 'linux.namespaces',
+      message: 'linux.namespaces: no mount namespace listed: the container gets one of its own all the same, so its mounts never reach the host\'s mount table',
+    });
+  }
   const memory = config.linux?.resources?.memory as Readonly<Record<string, unknown>> | undefined;
   for (const key of IGNORED_MEMORY_KEYS) {
     if (memory?.[key] === undefined) continue;

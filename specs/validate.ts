@@ -262,9 +262,10 @@ function checkNamespaces(c: Checker, linux: Json): Ctx {
     });
   }
   ctx.userns = ctx.namespaces.has('user');
-  // Every container gets its own mount namespace from paddock-init; a config that
-  // asks to share the host's cannot be honoured (and would not be isolated).
-  if (!ctx.namespaces.has('mount')) c.unsupported('linux.namespaces', 'a mount namespace is required');
+  // No mount namespace listed: runc then mounts into its own (the host's) table, leaves
+  // the mounts there and makes the host's "/" rprivate. Every paddock container gets a
+  // mount namespace of its own all the same, as it gets a pid namespace: it only adds
+  // isolation, and the host's table stays as it was (config-warnings.ts says so).
   return ctx;
 }
 

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createEngine, type Engine } from '../../index';
 import { BUNDLES_DIR, fixtureRootfs, makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
-import { describeIf, readAll, testStateDir } from '../helpers/env';
+import { describeIf, poll, readAll, testStateDir } from '../helpers/env';
 
 describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', () => {
   let engine: Engine;
@@ -181,6 +181,39 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     const r = await run(dir);
     expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
     expect(r.stdout).toBe(`${fs.readlinkSync('/proc/self/ns/net')}\n`);
+  });
+
+  test("no mount namespace listed: the container gets its own; the host's mount table never sees its mounts", async () => {
+    const rootfs = privateRootfs();
+    const hostRoot = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+    const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
+    const rootBefore = hostRoot();
+    const dir = bundle({
+      userns: false,
+      rootfs,
+      // Mounts inside (the spec's /proc, /dev, a tmpfs) and one more of its own.
+      args: ['sh', '-c', 'mkdir -p /tmp/m && mount -t tmpfs x /tmp/m && readlink /proc/self/ns/mnt && grep -c " /proc " /proc/self/mountinfo && sleep 30'],
+      readonlyRootfs: false,
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'mount');
+        c.process!.capabilities = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] };
+      },
+    });
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    let out = '';
+    h.stdio!.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await poll(() => (out.split('\n').length >= 3 ? true : undefined), 10_000, 'the container to report');
+    const [ns, procs] = out.split('\n');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/mnt'));
+    expect(procs).toBe('1');
+    // While it runs and after it is gone: nothing under its rootfs on the host, "/" as it was.
+    expect(under()).toEqual([]);
+    await engine.destroy(sid);
+    expect(under()).toEqual([]);
+    expect(hostRoot()).toBe(rootBefore);
+    expect(warnings()).toEqual(['linux.namespaces']);
   });
 
   describe('linux.devices (item 3)', () => {

@@ -43,6 +43,12 @@ describe('configWarnings: accepted fields the kernel would not apply', () => {
     expect(configWarnings(c)).toEqual([{ field: `mounts[${c.mounts.length - 1}].options[1]`, message: expect.stringMatching(/"tmpcopyup" ignored: applies to a tmpfs mount only/) }]);
   });
 
+  it('no mount namespace: valid, with a warning (the container gets one anyway)', () => {
+    const c = spec((x) => { x.linux.namespaces = x.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount'); });
+    expect(findConfigProblems(c)).toEqual([]);
+    expect(configWarnings(c)).toEqual([{ field: 'linux.namespaces', message: expect.stringMatching(/no mount namespace listed/) }]);
+  });
+
   it('logConfigWarnings logs each at warn with the field and step config', () => {
     const warn = jest.fn();
     logConfigWarnings(spec((x) => { x.linux.resources = { memory: { kernel: 1 << 20 } }; }, false), { warn });

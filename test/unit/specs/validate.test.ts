@@ -20,6 +20,10 @@ describe('validateConfig: a valid config', () => {
     expect(validateConfig(c)).toBe(c);
   });
 
+  it('accepts a config without a linux section (host namespaces, as runc; the container still gets mount and pid namespaces)', () => {
+    expect(findConfigProblems(spec((c) => { delete c.linux; delete c.hostname; }, false))).toEqual([]);
+  });
+
   it('ignores unknown properties, as the spec requires', () => {
     expect(findConfigProblems(spec((c) => { c.somethingNew = { x: 1 }; c.linux.futureThing = 1; }))).toEqual([]);
   });
@@ -168,8 +172,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
     ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
-    ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
-    ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
     ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
     ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
     ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
