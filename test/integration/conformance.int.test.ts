@@ -216,6 +216,22 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     expect(warnings()).toEqual(['linux.namespaces']);
   });
 
+  test.each([[false], [true]])('user namespace %s: a cgroup namespace listed without a path (and no cgroup mount) is created: the container sees its cgroup at /', async (userns) => {
+    const dir = bundle({
+      userns,
+      args: ['sh', '-c', 'readlink /proc/self/ns/cgroup; cut -d: -f3 /proc/self/cgroup | sort -u'],
+      extra: (c) => {
+        c.linux!.namespaces = [...c.linux!.namespaces!.filter((n) => n.type !== 'cgroup'), { type: 'cgroup' }];
+        c.mounts = c.mounts!.filter((m) => m.type !== 'cgroup' && m.type !== 'cgroup2');
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    const [ns, ...paths] = r.stdout.trim().split('\n');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    expect(paths).toEqual(['/']);
+  });
+
   describe('linux.devices (item 3)', () => {
     const STANDARD = [
       { allow: false, access: 'rwm' },
