@@ -3,7 +3,7 @@ import { loadBundle, type Bundle } from '../specs/load';
 import type { ContainerHandle, ContainerSummary, StartContainerOptions } from './api';
 import { podContainerCgroupPath } from './cgroups-path';
 import { checkConsole } from './console';
-import { containerPlan, stageDeviceNodes, reattachedStdio } from './container-plan';
+import { containerPlan, reattachedStdio } from './container-plan';
 import { awaitStarted, holdContainer, holdWithConsole } from './container-start';
 import { deferred } from './deferred';
 import type { EngineCore } from './engine-core';
@@ -115,7 +115,6 @@ export async function startContainer(core: EngineCore, supervision: Supervision,
     // Registered by another process and its bundle could not be planned again here
     // (or names namespaces by path, which need the running sandbox to resolve).
     Object.assign(cr, podNamespaces(cr.bundle.config, podView(rt), containerId));
-    stageDeviceNodes(core.native, cr, rt.paths);
     cr.plan = containerPlan(cr, reattachedStdio(rt.paths, containerId, cr.stdio), rt);
   }
   // A container with its own cgroup is moved into it while held before its execve

@@ -50,7 +50,7 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
     // Its log files are reused; a stdin FIFO lost its writer with that process.
     // A pod container is planned when it is started (actors/pod-containers.ts): its namespace paths need
     // the running sandbox to resolve, its cgroup files the sandbox's cgroups.
-    if (bundle.rootfs && bundle === rootBundle) cr.replan = () => containerPlan(cr, reattachedStdio(paths, cid, c.stdio), undefined, paths);
+    if (bundle.rootfs && bundle === rootBundle) cr.replan = () => containerPlan(cr, reattachedStdio(paths, cid, c.stdio));
     containers.set(cid, cr);
   }
   const rt = newRuntime({

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { StdioHandles } from './api';
-import { containerPlan, stageDeviceNodes } from './container-plan';
+import { containerPlan } from './container-plan';
 import type { EngineCore } from './engine-core';
 import { PaddockError } from './errors';
 import type { ContainerRuntime, Runtime } from './launcher';
@@ -52,7 +52,6 @@ export function prepareStdio(core: EngineCore, rt: Runtime, name: string, contai
       : undefined;
   if (containerId !== undefined) {
     const c = rt.containers.get(containerId) as ContainerRuntime;
-    stageDeviceNodes(core.native, c, rt.paths);
     c.plan = containerPlan(c, plan, rt);
     c.stdinFd = stdinFd;
     c.streams = streams(c.done.promise);

@@ -64,15 +64,6 @@ export interface KvmInfo {
   readonly reason?: string;
 }
 
-export interface DeviceNode {
-  readonly type: 'c' | 'b';
-  readonly major: number;
-  readonly minor: number;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-}
-
 export interface NativeFacade {
   /** clone3 + namespaces + id maps + execve(paddock-init). Throws NativeError. */
   launchInit(req: LaunchInitRequest): LaunchedInit;
@@ -87,8 +78,6 @@ export interface NativeFacade {
   closeFd(fd: Fd): void;
   /** mkfifo(3) with the given mode. Throws NativeError. */
   mkfifo(path: string, mode: number): void;
-  /** mknod(2) of a char ('c') or block ('b') device with that exact mode and owner; replaces what is there. Throws NativeError. */
-  mknod(path: string, node: DeviceNode): void;
   /**
    * Puts the file `tmp` in place of `target` (same directory) atomically, without the
    * flush ext4 does when rename(2) replaces a file. Afterwards `tmp` holds the old

@@ -31,7 +31,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { errnoName } from './errno';
 import {
-  DeviceNode,
   Fd,
   HostPid,
   KvmInfo,
@@ -287,17 +286,6 @@ export class FakeNative implements NativeFacade {
     this.maybeFail('mkfifo');
     if (this.fifos.has(path)) throw this.nativeError('mkfifo', 17 /* EEXIST */, path);
     this.fifos.set(path, mode);
-  }
-
-  /** Nodes given to mknod (the fake creates nothing on disk). */
-  readonly nodes = new Map<string, DeviceNode>();
-
-  mknod(path: string, node: DeviceNode): void {
-    this.record({ fn: 'mknod', args: [path, node] });
-    checkPath('path', path);
-    checkMode('mode', node.mode);
-    this.maybeFail('mknod');
-    this.nodes.set(path, node);
   }
 
   openWatchChannel(): Fd {

@@ -14,7 +14,6 @@ import * as fs from 'fs';
 import { PaddockError } from '../actors/errors';
 import { errnoName } from './errno';
 import {
-  DeviceNode,
   Fd,
   HostPid,
   KvmInfo,
@@ -222,7 +221,6 @@ export interface NativeBinding {
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
-  pd_mknod(path: string, type: number, major: number, minor: number, mode: number, uid: number, gid: number): number;
   pd_replace_file(tmp: string, target: string): number;
   pd_kvm_probe(): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
@@ -311,7 +309,6 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
-    pd_mknod: fn(I32, [Str, I32, U32, U32, I32, U32, U32]),
     pd_replace_file: fn(I32, [Str, Str]),
     pd_kvm_probe: fn(I32, []),
     pd_console_listen: fn(I32, [Str, I32, I32]),
@@ -424,13 +421,6 @@ export class FfiNative implements NativeFacade {
     checkMode('mode', mode);
     const r = this.b.pd_mkfifo(path, mode);
     if (r < 0) throw this.failure(r, 'mkfifo');
-  }
-
-  mknod(path: string, node: DeviceNode): void {
-    checkPath('path', path);
-    checkMode('mode', node.mode);
-    const r = this.b.pd_mknod(path, node.type.charCodeAt(0), node.major, node.minor, node.mode, node.uid, node.gid);
-    if (r < 0) throw this.failure(r, 'mknod');
   }
 
   replaceFile(tmp: string, target: string): void {

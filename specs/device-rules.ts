@@ -181,6 +181,13 @@ interface OciDeviceRule {
   readonly access: string;
 }
 
+/** Whether the reduced rules let a process make (mknod) that node: `m` for it, as the kernel checks. */
+export function allowsMknod(set: DeviceRuleSet, type: DeviceType, major: number, minor: number): boolean {
+  const covers = (e: DeviceException) =>
+    e.type === type && (e.major === -1 || e.major === major) && (e.minor === -1 || e.minor === minor) && (e.access & ACCESS.m) !== 0;
+  return set.defaultAllow ? !set.exceptions.some(covers) : set.exceptions.some(covers);
+}
+
 /**
  * The rules the device cgroup gets: the spec's, then the runtime's defaults, as runc.
  * None: none. Under a default that allows (no deny-all), an allow only counts where

@@ -279,7 +279,7 @@ function hooksPlan(plan: MutablePlan, bundle: Bundle, containerId: string | unde
 }
 
 /** The plan for a container's root process, sent with START_CONTAINER. */
-export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string; deviceDir?: string } = {}): ProcessPlan {
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string } = {}): ProcessPlan {
   const { config } = bundle;
   const proc = config.process;
   if (proc === undefined) {
@@ -307,7 +307,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
     mounts: (config.mounts ?? []).map((m) => mountPlan(bundle.dir, m)),
     maskedPaths: [...(config.linux?.maskedPaths ?? [])],
     readonlyPaths: [...(config.linux?.readonlyPaths ?? [])],
-    devices: planDevices(config, opts.deviceDir).devices,
+    devices: planDevices(config),
     nsFlags,
   };
   if (proc.user.additionalGids !== undefined) plan.additionalGids = [...proc.user.additionalGids];

@@ -13,7 +13,7 @@
 
 import { SpecError } from '../actors/errors';
 import { MAX_STR } from '../protocols/messages';
-import { DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
+import { allowsMknod, DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
@@ -602,6 +602,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   if (linux.resources !== undefined) checkResources(c, linux.resources, ctx.userns);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
   if (linux.devices !== undefined) checkDevices(c, linux.devices, ctx.userns ? maps : undefined);
+  if (!ctx.userns && Array.isArray(linux.devices) && isObj(linux.resources)) checkDevicesMknod(c, linux.devices, linux.resources.devices);
   // Its meaning depends on --systemd-cgroup (an engine option), so the path itself is
   // checked at create by actors/cgroups-path.ts (docs/decisions/0018).
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
@@ -645,6 +646,31 @@ function checkDevices(c: Checker, devices: Json, maps: Partial<Record<'uidMappin
     if (maps && !node) {
       if (isU32(d.uid) && maps.uidMappings && !isMapped(maps.uidMappings, d.uid)) c.invalid(`${f}.uid`, `${d.uid} is not mapped by linux.uidMappings`);
       if (isU32(d.gid) && maps.gidMappings && !isMapped(maps.gidMappings, d.gid)) c.invalid(`${f}.gid`, `${d.gid} is not mapped by linux.gidMappings`);
+    }
+  });
+}
+
+/**
+ * paddock-init makes the nodes while the sandbox's device cgroup already holds its
+ * rules, and the cgroup checks mknod too. The runtime's defaults appended to a list
+ * allow mknod of everything (specs/device-rules.ts), so only a list that keeps an
+ * allowing default and denies `m` for a listed node stops it; runc would make that
+ * node before applying the rules. Refused rather than failing at launch.
+ */
+function checkDevicesMknod(c: Checker, devices: Json[], rules: Json): void {
+  if (!Array.isArray(rules) || rules.length === 0) return;
+  let set;
+  try {
+    set = reduceDeviceRules(effectiveDeviceRules(rules));
+  } catch (e) {
+    if (e instanceof DeviceRuleError) return; // reported by checkResources
+    throw e;
+  }
+  devices.forEach((d, i) => {
+    if (!isObj(d) || !['c', 'b', 'u'].includes(d.type as string) || !isU32(d.major) || !isU32(d.minor)) return;
+    const type = d.type === 'b' ? 'b' : 'c';
+    if (!allowsMknod(set, type, d.major, d.minor)) {
+      c.unsupported(`linux.devices[${i}]`, `linux.resources.devices denies mknod (m) of ${type} ${d.major}:${d.minor}, and paddock makes the node under those rules`);
     }
   });
 }

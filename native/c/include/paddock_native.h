@@ -67,7 +67,6 @@ PD_EXPORT int pd_pidfd_open(int pid);
 PD_EXPORT int pd_pidfd_send_signal(int pidfd, int sig);
 PD_EXPORT int pd_close(int fd);
 PD_EXPORT int pd_mkfifo(const char *path, int mode);
-PD_EXPORT int pd_mknod(const char *path, int type, unsigned major, unsigned minor, int mode, unsigned uid, unsigned gid);
 /* Puts tmp in target's place atomically (both absolute, one directory): renameat2
  * RENAME_EXCHANGE, then unlink of what is now at tmp (the old file); plain rename when
  * target does not exist yet or the filesystem cannot exchange. */

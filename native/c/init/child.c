@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -548,13 +549,11 @@ static int bind_device(int rootfd, const char *path, struct pi_error *e)
 }
 
 /* linux.devices (specs/device-nodes.ts encodes each entry as a DEVICE string):
- *   "/dev/x"                    the host's node, bound at the same path (above);
- *   "@/dev/x\n/state/.../3"     a node the supervisor made (mknod, mode, owner) outside
- *                               any device cgroup, bound at /dev/x: runc makes these
- *                               before the cgroup's rules apply, and paddock's
- *                               sandbox cgroup has them already (decision 0034);
- *   "|/dev/x\nMODE\nUID\nGID"   a FIFO, made here (no device cgroup or capability
- *                               is needed for one, in a user namespace too). */
+ *   "/dev/x"                                 the host's node, bound at the same path
+ *                                            (above; in a user namespace);
+ *   "+/dev/x\nTYPE\nMAJOR\nMINOR\nMODE\nUID\nGID"   a node made here (TYPE c, b or p),
+ *                                            as runc makes them: before pivot_root,
+ *                                            with the exact mode (no umask) and owner. */
 
 /* Decimal digits of s up to the next '\n' or the end; -1 when there are none or
  * something else comes first. */
@@ -577,79 +576,41 @@ static long parse_decimal(const char **s)
   return v;
 }
 
-/* Copies the path up to '\n' into out; returns what follows it. */
-static const char *split_path(const char *s, char *out, size_t outsz)
-{
-  const char *nl = strchr(s, '\n');
-  size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
-
-  if (n == 0 || n >= outsz)
-    return NULL;
-  memcpy(out, s, n);
-  out[n] = '\0';
-  return nl != NULL ? nl + 1 : s + n;
-}
-
-/* The supervisor's node bound at dest. The bind takes the flags of the mount the
- * node lives on; a state directory on a nodev mount would leave the node unusable,
- * so nodev is cleared (possible here: a staged node means no user namespace). */
-static int bind_staged_device(int rootfd, const char *spec, struct pi_error *e)
-{
-  char dest[4096], target[32];
-  const char *src = split_path(spec, dest, sizeof dest);
-  int fd, fd2, r = 0;
-
-  if (src == NULL || src[0] != '/')
-    return pi_fail(e, "device", EINVAL, spec);
-  fd = prepare_dest(rootfd, dest, 1, e);
-  if (fd < 0)
-    return fd;
-  fd_path(target, fd);
-  if (mount(src, target, NULL, MS_BIND, NULL) < 0) {
-    r = fail(e, "device", dest);
-    close(fd);
-    return r;
-  }
-  fd2 = reopen_target(rootfd, dest, target, e);
-  if (fd2 < 0) {
-    close(fd);
-    return fd2;
-  }
-  if (current_flags(target) & MS_NODEV) {
-    unsigned long keep = current_flags(target) & ~(unsigned long)MS_NODEV;
-
-    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | keep, NULL) < 0)
-      r = fail(e, "device_remount", dest);
-  }
-  close(fd2);
-  close(fd);
-  return r;
-}
-
-/* mkfifo at dest inside the root, with the exact mode (no umask) and owner. */
-static int make_fifo(int rootfd, const char *spec, struct pi_error *e)
+static int make_node(int rootfd, const char *spec, struct pi_error *e)
 {
   char dest[4096], dir[4096];
-  const char *rest = split_path(spec, dest, sizeof dest), *slash;
-  long mode, uid, gid;
+  const char *nl = strchr(spec, '\n'), *rest, *slash;
+  long major, minor, mode, uid, gid;
+  mode_t fmt;
   int dirfd, r = 0;
 
-  if (rest == NULL || (mode = parse_decimal(&rest)) < 0 || mode > 07777 ||
-      (uid = parse_decimal(&rest)) < 0 || (gid = parse_decimal(&rest)) < 0)
+  if (nl == NULL || nl == spec || (size_t)(nl - spec) >= sizeof dest)
     return pi_fail(e, "device", EINVAL, spec);
+  memcpy(dest, spec, (size_t)(nl - spec));
+  dest[nl - spec] = '\0';
+  rest = nl + 1;
+  fmt = rest[0] == 'c' ? S_IFCHR : rest[0] == 'b' ? S_IFBLK : rest[0] == 'p' ? S_IFIFO : 0;
+  if (fmt == 0 || rest[1] != '\n')
+    return pi_fail(e, "device", EINVAL, dest);
+  rest += 2;
+  if ((major = parse_decimal(&rest)) < 0 || (minor = parse_decimal(&rest)) < 0 ||
+      (mode = parse_decimal(&rest)) < 0 || mode > 07777 || (uid = parse_decimal(&rest)) < 0 ||
+      (gid = parse_decimal(&rest)) < 0)
+    return pi_fail(e, "device", EINVAL, dest);
   slash = strrchr(dest, '/');
   if (slash == NULL || slash[1] == '\0')
     return pi_fail(e, "device", EINVAL, dest);
   memcpy(dir, dest, (size_t)(slash - dest));
   dir[slash - dest] = '\0';
+  /* Missing parents are made inside the root, as for mounts. */
   dirfd = mkdirp_in_root(rootfd, dir[0] != '\0' ? dir : "/", e);
   if (dirfd < 0)
     return dirfd;
   /* Something already there (an image's own /dev): replaced, as the spec's entry wins. */
-  if (mknodat(dirfd, slash + 1, S_IFIFO | (mode_t)mode, 0) < 0 &&
+  if (mknodat(dirfd, slash + 1, fmt | (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) < 0 &&
       (errno != EEXIST || unlinkat(dirfd, slash + 1, 0) < 0 ||
-       mknodat(dirfd, slash + 1, S_IFIFO | (mode_t)mode, 0) < 0))
-    r = fail(e, "device", dest);
+       mknodat(dirfd, slash + 1, fmt | (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) < 0))
+    r = fail(e, "mknod", dest);
   else if (fchownat(dirfd, slash + 1, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
     r = fail(e, "device_chown", dest);
   else if (fchmodat(dirfd, slash + 1, (mode_t)mode, 0) < 0)
@@ -660,11 +621,7 @@ static int make_fifo(int rootfd, const char *spec, struct pi_error *e)
 
 static int setup_device(int rootfd, const char *spec, struct pi_error *e)
 {
-  if (spec[0] == '@')
-    return bind_staged_device(rootfd, spec + 1, e);
-  if (spec[0] == '|')
-    return make_fifo(rootfd, spec + 1, e);
-  return bind_device(rootfd, spec, e);
+  return spec[0] == '+' ? make_node(rootfd, spec + 1, e) : bind_device(rootfd, spec, e);
 }
 
 static int dev_symlinks(int rootfd, struct pi_error *e)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -102,30 +101,6 @@ int pd_mkfifo(const char *path, int mode) {
     int err = errno;
     unlink(path);
     return pd_fail("chmod_fifo", err, "%s", path);
-  }
-  return 0;
-}
-
-/* A device node for linux.devices, made by the supervisor (outside any device
- * cgroup, which would refuse mknod of a device its rules deny) with the exact mode
- * (no umask) and owner; the container's init binds it in (decision 0034). type is
- * 'c' or 'b'. A node left by an earlier launch is replaced. */
-int pd_mknod(const char *path, int type, unsigned major, unsigned minor, int mode, unsigned uid, unsigned gid) {
-  mode_t fmt = type == 'b' ? S_IFBLK : S_IFCHR;
-
-  pd_ok();
-  if (path == NULL || path[0] != '/')
-    return pd_fail("mknod", EINVAL, "path must be absolute");
-  if ((type != 'b' && type != 'c') || mode < 0 || mode > 07777)
-    return pd_fail("mknod", EINVAL, "type %c mode %o", type, (unsigned)mode);
-  if (mknod(path, fmt | (mode_t)mode, makedev(major, minor)) < 0) {
-    if (errno != EEXIST || unlink(path) < 0 || mknod(path, fmt | (mode_t)mode, makedev(major, minor)) < 0)
-      return pd_fail("mknod", errno, "%s", path);
-  }
-  if (chown(path, uid, gid) < 0 || chmod(path, (mode_t)mode) < 0) {
-    int err = errno;
-    unlink(path);
-    return pd_fail("mknod", err, "%s", path);
   }
   return 0;
 }

@@ -42,36 +42,56 @@ describe('linux.devices: validation', () => {
   });
 });
 
+describe('linux.devices: mknod under the device cgroup', () => {
+  const fuse = { path: '/dev/fuse', type: 'c', major: 10, minor: 229 };
+  const withRules = (rules: unknown[]) => spec((c) => { c.linux.devices = [fuse]; c.linux.resources = { devices: rules }; }, false);
+
+  it('deny-all (the runtime defaults allow mknod of everything after it) is fine', () => {
+    expect(findConfigProblems(withRules([{ allow: false, access: 'rwm' }]))).toEqual([]);
+  });
+
+  it('an allowing default that denies m for the listed node is refused, naming the entry', () => {
+    expect(findConfigProblems(withRules([{ allow: false, type: 'c', major: 10, minor: 229, access: 'm' }]))[0]).toMatchObject({
+      code: 'ECONFIG_UNSUPPORTED',
+      field: 'linux.devices[0]',
+      message: expect.stringMatching(/denies mknod \(m\) of c 10:229/),
+    });
+    expect(findConfigProblems(withRules([{ allow: false, type: 'c', major: 10, minor: 229, access: 'rw' }]))).toEqual([]);
+  });
+
+  it('inside a user namespace the host node is bound: no mknod, no check', () => {
+    const c = spec((x) => { x.linux.devices = [fuse]; x.linux.resources = { devices: [{ allow: false, access: 'rwm' }] }; }, true);
+    expect(findConfigProblems(c)).toEqual([]);
+  });
+});
+
 describe('linux.devices: plan', () => {
-  it('without a user namespace, char and block nodes are staged and bound; FIFOs are made by init; a listed default replaces it', () => {
+  it('without a user namespace every node is made by init (u is a char node; fileMode loses its type bits); a listed default replaces it', () => {
     const c = withDevices([
       { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o20640, uid: 5, gid: 6 },
       { path: '/dev/fifo', type: 'p', fileMode: 0o600, uid: 7 },
       { path: '/dev/null', type: 'u', major: 1, minor: 3 },
-      { path: '/dev/loop0', type: 'b', major: 7, minor: 0 },
+      { path: '/dev/sub/loop0', type: 'b', major: 7, minor: 0 },
     ], false);
-    const p = planDevices(c, '/state/sb/devices/c1');
-    expect(p.devices).toEqual([
+    expect(planDevices(c)).toEqual([
       ...DEFAULT_DEVICES.filter((d) => d !== '/dev/null'),
-      '@/dev/fuse\n/state/sb/devices/c1/0',
-      `|/dev/fifo\n${0o600}\n7\n0`,
-      '@/dev/null\n/state/sb/devices/c1/2',
-      '@/dev/loop0\n/state/sb/devices/c1/3',
-    ]);
-    expect(p.staged).toEqual([
-      { hostPath: '/state/sb/devices/c1/0', node: { type: 'c', major: 10, minor: 229, mode: 0o640, uid: 5, gid: 6 } },
-      { hostPath: '/state/sb/devices/c1/2', node: { type: 'c', major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 } },
-      { hostPath: '/state/sb/devices/c1/3', node: { type: 'b', major: 7, minor: 0, mode: 0o666, uid: 0, gid: 0 } },
+      `+/dev/fuse\nc\n10\n229\n${0o640}\n5\n6`,
+      `+/dev/fifo\np\n0\n0\n${0o600}\n7\n0`,
+      `+/dev/null\nc\n1\n3\n${0o666}\n0\n0`,
+      `+/dev/sub/loop0\nb\n7\n0\n${0o666}\n0\n0`,
     ]);
   });
 
-  it("in a user namespace, char and block nodes are the host's, bound at the same path; their mode and owner are warned about", () => {
-    const c = withDevices([{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, gid: 0 }], true);
-    expect(planDevices(c, undefined)).toEqual({ devices: [...DEFAULT_DEVICES, '/dev/fuse'], staged: [] });
+  it("in a user namespace, char and block nodes are the host's, bound at the same path (mode and owner warned about); FIFOs are made", () => {
+    const c = withDevices([
+      { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, gid: 0 },
+      { path: '/dev/fifo', type: 'p', uid: 1000 },
+    ], true);
+    expect(planDevices(c)).toEqual([...DEFAULT_DEVICES, '/dev/fuse', `+/dev/fifo\np\n0\n0\n${0o666}\n1000\n0`]);
     expect(configWarnings(c).map((w) => w.field)).toEqual(['linux.devices[0].fileMode', 'linux.devices[0].gid']);
   });
 
   it('no linux.devices: the defaults alone', () => {
-    expect(planDevices(spec(), undefined)).toEqual({ devices: [...DEFAULT_DEVICES], staged: [] });
+    expect(planDevices(spec())).toEqual([...DEFAULT_DEVICES]);
   });
 });
