@@ -695,14 +695,11 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 /**
  * memory {limit, reservation, swap}, cpu {shares, quota, period, cpus, mems} and
  * pids {limit} are applied to the sandbox's cgroup (actors/cgroups.ts); 0 means unset,
- * as in runc. Everything else is refused. Device rules: without a user namespace any
- * list the device cgroup can express (specs/device-rules.ts) is applied, through the
- * v1 devices controller or a cgroup v2 device program (docs/decisions/0019); inside
- * one only the default rules (deny everything, optionally followed by allows for the
- * standard devices, as runc, podman and containerd write them) are accepted, and not
- * applied: the kernel already refuses device nodes on the container's own mounts.
+ * as in runc. Everything else is refused. Device rules: any list the device cgroup can
+ * express (specs/device-rules.ts) is applied, with or without a user namespace, through
+ * the v1 devices controller or a cgroup v2 device program (docs/decisions/0019, 0034).
  */
-function checkResources(c: Checker, res: Json, userns: boolean): void {
+function checkResources(c: Checker, res: Json, _userns: boolean): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
@@ -729,25 +726,11 @@ function checkResources(c: Checker, res: Json, userns: boolean): void {
     try {
       reduceDeviceRules(v, f);
       // What the cgroup gets: the spec's rules and then runc's standard allows.
-      if (!userns) reduceDeviceRules(effectiveDeviceRules(v), f);
+      reduceDeviceRules(effectiveDeviceRules(v), f);
     } catch (e) {
       if (!(e instanceof DeviceRuleError)) throw e;
       if (e.code === 'ECONFIG_INVALID') c.invalid(e.field, e.reason);
       else c.unsupported(e.field, e.reason);
-      continue;
-    }
-    // Without a user namespace they are applied at launch (actors/devices.ts).
-    if (!userns) continue;
-    const [first, ...rest] = v;
-    const denyAll =
-      isObj(first) &&
-      first.allow === false &&
-      first.access === 'rwm' &&
-      (first.type === undefined || first.type === 'a') &&
-      (first.major === undefined || first.major === -1) &&
-      (first.minor === undefined || first.minor === -1);
-    if (!denyAll || !rest.every(isDefaultDeviceAllow)) {
-      c.unsupported(f, 'inside a user namespace only the default rules (deny all, then allow the standard devices) are accepted; they are not applied there');
     }
   }
 }
@@ -806,20 +789,4 @@ function checkCpu(c: Checker, v: Json): void {
     if (v[k] === undefined) continue;
     if (c.str(`${f}.${k}`, v[k]) && v[k] !== '' && !CPU_LIST.test(v[k] as string)) c.invalid(`${f}.${k}`, 'must be a list such as "0-3,6"');
   }
-}
-
-/**
- * The allow rules runc and containerd add after deny-all for the standard devices:
- * null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1,
- * ptmx 5:2 and the pts 136:*. Inside a user namespace the container can use only
- * the devices paddock bind-mounts (a subset of these) and its own devpts, so not
- * applying the rules leaves it with no more access than they grant.
- */
-const DEFAULT_DEVICE_ALLOWS = new Set(['1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '5:1', '5:2', '136:*']);
-function isDefaultDeviceAllow(rule: Json): boolean {
-  if (!isObj(rule) || rule.allow !== true || rule.type !== 'c') return false;
-  if (typeof rule.access !== 'string' || !/^[rwm]{1,3}$/.test(rule.access)) return false;
-  const major = typeof rule.major === 'number' ? String(rule.major) : undefined;
-  const minor = rule.minor === undefined || rule.minor === -1 ? '*' : typeof rule.minor === 'number' ? String(rule.minor) : undefined;
-  return major !== undefined && minor !== undefined && DEFAULT_DEVICE_ALLOWS.has(`${major}:${minor}`);
 }

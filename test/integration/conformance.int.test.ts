@@ -302,6 +302,24 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
       expect(warnings()).toEqual(['linux.devices[0].fileMode', 'linux.devices[0].uid']);
     });
 
+    test("in a user namespace the device cgroup holds the spec's rules too (podman --uidmap --device): a bound node opens only once they allow it", async () => {
+      // A host node every user may open (fuse is usable from a user namespace), under /dev
+      // as linux.devices requires, removed after the test.
+      const node = `/dev/paddock-test-fuse-${process.pid}`;
+      execFileSync('mknod', ['-m', '666', node, 'c', '10', '229']);
+      cleanups.push(() => fs.rmSync(node, { force: true }));
+      const withRules = (rules: unknown[]) =>
+        bundle({
+          args: ['sh', '-c', `(: < ${node}) 2>&1 && echo opened`],
+          extra: (c) => {
+            c.linux!.devices = [{ path: node, type: 'c', major: 10, minor: 229 }] as never;
+            c.linux!.resources = { devices: rules as never };
+          },
+        });
+      expect((await run(withRules(STANDARD))).stdout).toMatch(/Operation not permitted/);
+      expect((await run(withRules([...STANDARD, { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }]))).stdout).toBe('opened\n');
+    });
+
     test.each([
       ['a path outside /dev', { path: '/tmp/fuse', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /must be a path under \/dev/],
       ['a path climbing out of /dev', { path: '/dev/../etc/x', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /under \/dev/],

@@ -166,7 +166,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['linux.resources.rdma', (c) => { c.linux.resources = { rdma: {} }; }, 'linux.resources.rdma'],
     ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
     ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
-    ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
@@ -341,15 +340,13 @@ describe("validateConfig: runc spec's defaults", () => {
     expect(findConfigProblems(spec(containerdDefaults))).toEqual([]);
   });
 
-  it("containerd's default device rules load with or without a user namespace; other allows are refused", () => {
+  it("containerd's default device rules load with or without a user namespace, and so do other allows (applied in both, decision 0034)", () => {
     expect(findConfigProblems(spec(containerdDefaults, false))).toEqual([]);
-    const other = findConfigProblems(spec((c) => {
+    expect(findConfigProblems(spec((c) => {
       containerdDefaults(c);
       c.linux.resources.devices.push({ allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' });
       c.linux.resources.cpu = { shares: 512 };
-    }));
-    // cpu shares are applied now (to the sandbox's cgroup); the block device allow is not.
-    expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.devices']);
+    }))).toEqual([]);
   });
 
   it('without a user namespace any rule list the device cgroup can express loads; malformed or inexpressible rules name the rule', () => {
