@@ -71,7 +71,7 @@ export function checkBytes(tag: number, len: number): string | undefined {
 
 export const MAX_COUNT: ReadonlyMap<number, number> = new Map([
   [T.ARG, 1024], [T.ENV, 4096], [T.MOUNT, 256], [T.MASKED, 256], [T.READONLY, 256],
-  [T.DEVICE, 256], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
+  [T.DEVICE, 1024], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
   [T.HOOK, 64], [T.CGROUP_PROCS, 16],
 ]);
 

@@ -36,6 +36,8 @@ export const LIMITS = {
   env: 4096,
   mounts: 256,
   paths: 256,
+  /** DEVICE strings of a plan: paddock's defaults plus linux.devices (podman --privileged lists the host's every node). */
+  devices: 1024,
   additionalGids: 64,
   /** Kernel limit on lines in uid_map/gid_map since Linux 4.15. */
   idMappings: 340,
@@ -619,7 +621,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
  * A FIFO in a user namespace is owned by ids that namespace must map.
  */
 function checkDevices(c: Checker, devices: Json, maps: Partial<Record<'uidMappings' | 'gidMappings', OciIdMapping[]>> | undefined): void {
-  if (!c.arr('linux.devices', devices, LIMITS.paths - DEFAULT_DEVICES.length)) return;
+  if (!c.arr('linux.devices', devices, LIMITS.devices - DEFAULT_DEVICES.length)) return;
   const seen = new Map<string, number>();
   devices.forEach((d, i) => {
     const f = `linux.devices[${i}]`;

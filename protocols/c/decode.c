@@ -134,7 +134,9 @@ static uint32_t max_count(uint16_t tag) {
   case PD_T_RLIMIT: return 64;
   case PD_T_HOOK: return 64;
   case PD_T_CGROUP_PROCS: return 16;
-  default: return 256; /* MOUNT, MASKED, READONLY, DEVICE, SYSCTL */
+  /* podman --privileged lists every node of the host (linux.devices, decision 0034). */
+  case PD_T_DEVICE: return 1024;
+  default: return 256; /* MOUNT, MASKED, READONLY, SYSCTL */
   }
 }
 

@@ -31,6 +31,12 @@ describe('linux.devices: validation', () => {
     expect(findConfigProblems(withDevices([device], false))[0]).toMatchObject({ code: 'ECONFIG_INVALID', field });
   });
 
+  it('takes as many nodes as podman --privileged lists on a big host (1018 with the defaults), not one more', () => {
+    const nodes = (n: number) => Array.from({ length: n }, (_, i) => ({ path: `/dev/n${i}`, type: 'c', major: 1, minor: i }));
+    expect(findConfigProblems(withDevices(nodes(1018), false))).toEqual([]);
+    expect(findConfigProblems(withDevices(nodes(1019), false))[0]).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.devices' });
+  });
+
   it('refuses the same path twice', () => {
     const problems = findConfigProblems(withDevices([{ path: '/dev/x', type: 'p' }, { path: '/dev//x/', type: 'p' }], false));
     expect(problems[0]).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.devices[1].path', message: expect.stringMatching(/linux\.devices\[0\]/) });
