@@ -46,8 +46,7 @@ export function updateResources(core: EngineCore, target: UpdateTarget, resource
     );
   }
   const res = withCurrent(cg, checkUpdate(resources));
-  const userns = (rt.bundle.config?.linux?.namespaces ?? []).some((n) => n.type === 'user');
-  const first = findResourceProblems(res, userns)[0];
+  const first = findResourceProblems(res)[0];
   if (first) throw argument(first.field, first.message.slice(first.field.length + 2));
   for (const key of ['kernel', 'kernelTCP']) {
     if (res.memory?.[key] !== undefined) rt.log.warn({ field: `memory.${key}`, step: 'update' }, `memory.${key} ignored: the kernel no longer supports kernel memory limits`);

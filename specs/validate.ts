@@ -8,7 +8,10 @@
  * the second kind and the few runc defaults that are tolerated.
  *
  * Unknown properties are ignored, as the spec requires of runtimes; properties the
- * spec defines but paddock does not implement are refused, never skipped.
+ * spec defines but paddock does not implement are refused, never silently skipped.
+ * The exceptions are fields no runtime could apply on this kernel (kernel memory
+ * limits, a bind mount's data options): accepted, and logged as warnings naming the
+ * field by specs/config-warnings.ts.
  */
 
 import { SpecError } from '../actors/errors';
@@ -601,7 +604,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   }
 
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
-  if (linux.resources !== undefined) checkResources(c, linux.resources, ctx.userns);
+  if (linux.resources !== undefined) checkResources(c, linux.resources);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
   if (linux.devices !== undefined) checkDevices(c, linux.devices, ctx.userns ? maps : undefined);
   if (!ctx.userns && Array.isArray(linux.devices) && isObj(linux.resources)) checkDevicesMknod(c, linux.devices, linux.resources.devices);
@@ -701,7 +704,7 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
  * express (specs/device-rules.ts) is applied, with or without a user namespace, through
  * the v1 devices controller or a cgroup v2 device program (docs/decisions/0019, 0034).
  */
-function checkResources(c: Checker, res: Json, _userns: boolean): void {
+function checkResources(c: Checker, res: Json): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
@@ -741,9 +744,9 @@ function checkResources(c: Checker, res: Json, _userns: boolean): void {
  * The problems of a linux.resources object on its own, for `update` (actors/update.ts):
  * the same checks as at create; fields are named `linux.resources.<key>...`.
  */
-export function findResourceProblems(res: Json, userns: boolean): ConfigProblem[] {
+export function findResourceProblems(res: Json): ConfigProblem[] {
   const c = new Checker();
-  checkResources(c, res, userns);
+  checkResources(c, res);
   return c.problems;
 }
 
