@@ -60,7 +60,18 @@ export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[]
   return out;
 }
 
+/**
+ * Warnings by config object: a loaded config is frozen and reused while its text is
+ * unchanged (specs/load.ts), so each sandbox made from it skips the walk (~5 µs).
+ */
+const byConfig = new WeakMap<object, readonly ConfigWarning[]>();
+
 /** Logs each warning of `config` (see configWarnings). */
 export function logConfigWarnings(config: DeepReadonly<OciConfig>, log: { warn(obj: object, msg: string): void }): void {
-  for (const w of configWarnings(config)) log.warn({ field: w.field, step: 'config' }, w.message);
+  let warnings = byConfig.get(config);
+  if (warnings === undefined) {
+    warnings = configWarnings(config);
+    if (Object.isFrozen(config)) byConfig.set(config, warnings);
+  }
+  for (const w of warnings) log.warn({ field: w.field, step: 'config' }, w.message);
 }
