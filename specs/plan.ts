@@ -117,6 +117,9 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
           { field: `linux.namespaces[${i}].path` },
         );
       }
+      // A mount namespace by path is joined by the container (planContainer); the
+      // sandbox's paddock-init keeps a mount namespace of its own.
+      if (ns.type === 'mount') return;
       // A cgroup namespace by path is joined by init at launch, so its containers,
       // made without one of their own, live in it (docs/decisions/0025).
       if (ns.type === 'cgroup' && ns.path !== undefined && ns.path !== '') {
@@ -285,7 +288,10 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   if (proc === undefined) {
     throw new SpecError('ECONFIG_INVALID', 'process: is required', { field: 'process' });
   }
-  let nsFlags = CLONE.NEWNS | CLONE.NEWPID;
+  // A mount namespace given by path is joined by the container's child and set up
+  // there, as runc does (docs/decisions/0034); otherwise the container gets a new one.
+  const mountNsPath = (config.linux?.namespaces ?? []).find((ns) => ns.type === 'mount' && ns.path !== undefined && ns.path !== '')?.path;
+  let nsFlags = mountNsPath === undefined ? CLONE.NEWNS | CLONE.NEWPID : CLONE.NEWPID;
   // A cgroup filesystem inside a user namespace can only be mounted from a cgroup
   // namespace the container owns (EPERM otherwise), and without one it would show the
   // host's whole hierarchy: asking for a cgroup mount implies a private cgroup
@@ -327,6 +333,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   if (sysctls.length > 0) plan.sysctls = sysctls;
   seccompPlan(plan, config.linux?.seccomp);
   hooksPlan(plan, bundle, opts.containerId);
+  if (mountNsPath !== undefined) plan.mountNsPath = mountNsPath;
   return deepFreeze(plan);
 }
 

@@ -233,7 +233,6 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
  * known which.
  */
 const UNJOINABLE: Readonly<Record<string, string>> = {
-  mount: 'paddock-init makes each container a mount namespace of its own and pivots it into the bundle\'s rootfs; a namespace given by path would be set up over (runc) or would ignore the rootfs, neither of which is done (docs/decisions/0025)',
   time: 'time namespaces are not supported',
 };
 
@@ -267,6 +266,18 @@ function checkNamespaces(c: Checker, linux: Json): Ctx {
     });
   }
   ctx.userns = ctx.namespaces.has('user');
+  // A mount namespace by path is joined and set up as runc does (decision 0034). From a
+  // new user namespace setns would need CAP_SYS_ADMIN over the host's: never possible.
+  // The container's child opens the file from paddock-init's mount namespace, a copy of
+  // the host's into which the kernel never copies a bind-mounted mount namespace file:
+  // only a /proc/<pid>/ns/mnt link reaches one from there.
+  const mountNs = isObj(linux) && Array.isArray(linux.namespaces) ? linux.namespaces.findIndex((n) => isObj(n) && n.type === 'mount') : -1;
+  const mountPath = mountNs >= 0 ? (linux as Obj & { namespaces: Obj[] }).namespaces[mountNs]?.path : undefined;
+  if (ctx.joined.has('mount') && ctx.userns && !ctx.joined.has('user')) {
+    c.unsupported(`linux.namespaces[${mountNs}].path`, 'a mount namespace given by path cannot be joined from a new user namespace (setns needs CAP_SYS_ADMIN over it); give the user namespace by path too, or drop one of them');
+  } else if (ctx.joined.has('mount') && typeof mountPath === 'string' && !/^\/proc\/\d+\/(task\/\d+\/)?ns\/mnt$/.test(mountPath)) {
+    c.unsupported(`linux.namespaces[${mountNs}].path`, `give /proc/<pid>/ns/mnt of a process in the namespace: a bind-mounted namespace file (${mountPath}) is not visible to paddock-init, as the kernel does not copy it into new mount namespaces`);
+  }
   // No mount namespace listed: runc then mounts into its own (the host's) table, leaves
   // the mounts there and makes the host's "/" rprivate. Every paddock container gets a
   // mount namespace of its own all the same, as it gets a pid namespace: it only adds

@@ -3,7 +3,7 @@
  * same way, each effect read from inside the container. Warnings name their field in
  * the engine's pino log (the CLI's --log is the same logger).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
@@ -214,6 +214,38 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     expect(under()).toEqual([]);
     expect(hostRoot()).toBe(rootBefore);
     expect(warnings()).toEqual(['linux.namespaces']);
+  });
+
+  test("a mount namespace given by path (/proc/<pid>/ns/mnt) is joined and set up there, as runc does; the host's table never sees the mounts", async () => {
+    const rootfs = privateRootfs();
+    fs.writeFileSync(path.join(rootfs, 'marker'), 'in the rootfs\n');
+    // A process holding a mount namespace of its own; killed after the test.
+    const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+    cleanups.push(() => void holder.kill('SIGKILL'));
+    const nsPath = await poll(() => {
+      const p = `/proc/${holder.pid}/ns/mnt`;
+      try {
+        return fs.readlinkSync(p) !== fs.readlinkSync('/proc/self/ns/mnt') && /sleep/.test(fs.readFileSync(`/proc/${holder.pid}/comm`, 'utf8')) ? p : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 5000, 'the holder to enter its namespace');
+    const nsLink = fs.readlinkSync(nsPath);
+    const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
+    const dir = bundle({
+      userns: false,
+      rootfs,
+      args: ['sh', '-c', 'readlink /proc/self/ns/mnt; cat /marker'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: nsPath } : n));
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    expect(r.stdout).toBe(`${nsLink}\nin the rootfs\n`);
+    expect(under()).toEqual([]);
+    // As with runc, the joined namespace now has the container's rootfs as its root.
+    expect(fs.readFileSync(`/proc/${holder.pid}/root/marker`, 'utf8')).toBe('in the rootfs\n');
   });
 
   test.each([[false], [true]])('user namespace %s: a cgroup namespace listed without a path (and no cgroup mount) is created: the container sees its cgroup at /', async (userns) => {

@@ -823,6 +823,25 @@ static int caps_after_identity(const struct pd_plan *p, struct pi_error *e)
   return 0;
 }
 
+/* linux.namespaces[{type: "mount", path}]: enter that namespace and build the rootfs
+ * there, as runc does (which pivots that namespace into the rootfs for good: decision
+ * 0034). The child was cloned without CLONE_NEWNS for it; setns also moves its root and
+ * cwd to the namespace's. */
+static int join_mount_ns(const struct pd_plan *p, struct pi_error *e)
+{
+  int fd, r = 0;
+
+  if (p->mount_ns_path == NULL)
+    return 0;
+  fd = open(p->mount_ns_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(e, "mount_ns_path", p->mount_ns_path);
+  if (setns(fd, CLONE_NEWNS) < 0)
+    r = fail(e, "setns_mount", p->mount_ns_path);
+  close(fd);
+  return r;
+}
+
 static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
 {
   /* runc's default when the spec names none: rslave (host mounts flow in, none out). */
@@ -1162,7 +1181,7 @@ void pi_child_main(const struct pi_launch *l)
       fail(&e, "setns", NULL);
       report(l, &e);
     }
-  } else if (setup_rootfs(p, &e) < 0) {
+  } else if (join_mount_ns(p, &e) < 0 || setup_rootfs(p, &e) < 0) {
     report(l, &e);
   }
   if (setsid() < 0) {

@@ -134,7 +134,15 @@ describe('planSandbox', () => {
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
     const config = spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; });
     expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace is not supported for a sandbox');
-    expect(() => planSandbox({ config: spec((c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }) } as Bundle)).toThrow('joining an existing mount namespace');
+  });
+
+  it('a mount namespace by path: the sandbox keeps its own; the container plan names the file to join (decision 0034)', () => {
+    const b = bundle((c) => { c.linux.namespaces[4].path = '/proc/77/ns/mnt'; }, false);
+    expect(planSandbox(b).cloneFlags & CLONE.NEWNS).toBe(CLONE.NEWNS);
+    const p = planContainer(b);
+    expect(p.mountNsPath).toBe('/proc/77/ns/mnt');
+    expect((p.nsFlags ?? 0) & CLONE.NEWNS).toBe(0);
+    expect(planContainer(bundle(undefined, false)).mountNsPath).toBeUndefined();
   });
 
   it('joins a user namespace by path: no maps to write, the spec\'s to match, the rest made inside it', () => {

@@ -223,10 +223,12 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     expect(problem((x) => { x.linux.namespaces.push({ type: 'cgroup', path: 'proc/1/ns/cgroup' }); })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[6].path' });
   });
 
-  it('refuses a mount namespace by path and says why', () => {
+  it('joins a mount namespace by path (decision 0034), but not from a new user namespace, and says why', () => {
+    expect(findConfigProblems(spec((x) => { x.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, false))).toEqual([]);
+    expect(findConfigProblems(spec((x) => { x.linux.namespaces[4].path = '/run/mntns/x'; }, false))[0]).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', message: expect.stringMatching(/give \/proc\/<pid>\/ns\/mnt/) });
     const p = problem((x) => { x.linux.namespaces[4].path = '/proc/1/ns/mnt'; });
     expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: 'linux.namespaces[4].path' });
-    expect(p.message).toMatch(/joining an existing mount namespace is not supported: .*rootfs.*docs\/decisions\/0025/);
+    expect(p.message).toMatch(/cannot be joined from a new user namespace/);
   });
 
   it('accepts createContainer and startContainer hooks, at most 64 of them together', () => {
