@@ -7,6 +7,7 @@ import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
 import type { CgroupLayout } from './cgroups';
 import type { HostLsms } from './lsm';
+import type { OciResources } from '../specs/oci';
 import type { StdioMode } from './state-store';
 import type { RestartOptions } from '../machines/restart-policy';
 import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
@@ -478,6 +479,12 @@ export interface Engine {
   execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
   processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
   event(sandboxId: string, containerId: string): Promise<ContainerStats>;
+  /**
+   * runc's `update`: writes new linux.resources limits (memory, cpu, pids; what is not
+   * given stays) into the running sandbox's cgroup, or a pod container's own. Returns
+   * what was applied. EINVALID_ARGUMENT names a bad key (`memory.limit`).
+   */
+  update(sandboxId: string, resources: OciResources, opts?: { containerId?: string }): Promise<OciResources>;
   wait(sandboxId: string, containerId: string, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
   waitPid(sandboxId: string, pid: number, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
   signal(sandboxId: string, containerId: string, signal: string | number, opts?: { pid?: number; all?: boolean }): Promise<void>;

@@ -439,6 +439,12 @@ export class SandboxCgroup {
     }
   }
 
+  /** One of the sandbox's files, trimmed; undefined when it does not exist or cannot be read (update). */
+  read(h: Hierarchy, file: string): string | undefined {
+    const dir = this.dirOf(h);
+    return dir === undefined ? undefined : readText(path.join(dir, file))?.trim();
+  }
+
   /**
    * pids.max = `limit` + the tasks in the cgroup now. Called once paddock-init (with
    * its nng worker threads) is in and ready and before any container starts, so the

@@ -11,8 +11,11 @@ import { CgroupError, type CgroupLayout } from './cgroups';
  * - `v1`: written to the sandbox's v1 `devices` cgroup (v1 and hybrid hosts);
  * - `bpf`: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to its cgroup2 directory
  *   (a cgroup-v2-only host, which has no devices controller);
- * - `none`: not enforced. Inside a user namespace only the default rules are accepted
- *   (specs/validate.ts), and they grant no more than the kernel already allows there.
+ * - `none`: no rules.
+ *
+ * With or without a user namespace (docs/decisions/0034): the supervisor, root on the
+ * host, writes the rules or attaches the program, and nothing in the container's user
+ * namespace can take them away.
  *
  * `PADDOCK_DEVICE_CGROUP=bpf` makes a hybrid host use the program on its unified tree
  * instead of the v1 controller. It exists for tests and diagnosis (the BPF path is
@@ -25,10 +28,9 @@ export const FORCE_BPF_ENV = 'PADDOCK_DEVICE_CGROUP';
 export function deviceEnforcement(
   layout: CgroupLayout,
   rules: readonly unknown[] | undefined,
-  userns: boolean,
   env: NodeJS.ProcessEnv = process.env,
 ): DeviceEnforcement {
-  if (!rules || rules.length === 0 || userns) return 'none';
+  if (!rules || rules.length === 0) return 'none';
   if (layout.mode === 'v2') return 'bpf';
   if (env[FORCE_BPF_ENV] === 'bpf' && layout.mode === 'hybrid') return 'bpf';
   return 'v1';

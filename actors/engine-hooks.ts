@@ -22,7 +22,9 @@ function hookState(rt: Runtime, status: HookState['status'], pid: number): HookS
 export async function runCreateHooks(core: EngineCore, rt: Runtime, pid: number, destroy: (sandboxId: string) => Promise<void>): Promise<void> {
   const hooks = core.hooks.get(rt.id);
   if (!hooks) return;
-  const state = hookState(rt, 'creating', pid);
+  // The container is created (init holds its namespaces, nothing of the user's runs
+  // yet): crun reports `created` here, and so do the conformance checks.
+  const state = hookState(rt, 'created', pid);
   try {
     await runHooks('prestart', hooks, state, { sandboxId: rt.id });
     await runHooks('createRuntime', hooks, state, { sandboxId: rt.id });

@@ -15,6 +15,7 @@ import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
 import { checkOptionKeys } from './options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../specs/seccomp-cache';
+import type { OciResources } from '../specs/oci';
 import type {
   CommandOutput,
   EngineCommand,
@@ -52,7 +53,8 @@ import { startHealth } from './init-watch';
 import { newRuntime, type Runtime, type ContainerRuntime } from './launcher';
 import { createRootLogger } from './logger';
 import { checkLsmFields } from './lsm';
-import { specWarnings } from '../specs/spec-warnings';
+import { updateResources } from './update';
+import { logConfigWarnings } from '../specs/config-warnings';
 import { freezeOrThaw, freezeOrThawContainer, isRootOf } from './pause';
 import { signalCgroup } from './pod-cgroups';
 import { addContainer, destroyContainer, startContainer } from './pod-containers';
@@ -189,7 +191,7 @@ class PaddockEngine implements Engine {
     let bundle = template ? await bundleFromConfig(path.join(paths.dir, 'bundle'), buildSpec(template)) : await loadBundle(bundleOrTemplate as string);
     checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId: id });
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
-    for (const w of specWarnings(bundle.config)) this.core.log.warn({ sandboxId: id, field: w.field, step: 'spec' }, w.message);
+    logConfigWarnings(bundle.config, this.core.log.child({ sandboxId: id }));
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
@@ -355,6 +357,11 @@ class PaddockEngine implements Engine {
       };
     }
     return statsOf(roots);
+  }
+
+  async update(sandboxId: string, resources: OciResources, opts: { containerId?: string } = {}): Promise<OciResources> {
+    this.core.ensureOpen();
+    return updateResources(this.core, { sandboxId, ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}) }, resources);
   }
 
   async wait(sandboxId: string, containerId: string, opts: { timeoutMs?: number } = {}): Promise<ExitStatus> {

@@ -9,8 +9,8 @@
  * when `timeout` seconds pass — 30 s when the config sets none, where runc waits
  * forever. Hooks of one kind run in order; the first failure stops that list.
  *
- * createContainer and startContainer run inside the container and need paddock-init
- * support: the validator refuses them (specs/UNSUPPORTED.md). See docs/decisions/0010.
+ * createContainer and startContainer run inside the container, by paddock-init
+ * (native/c/init/hooks.c, docs/decisions/0013). See docs/decisions/0010.
  */
 
 import type { ChildProcess } from 'node:child_process';
@@ -22,7 +22,7 @@ import { PaddockError } from './errors';
 export type HookKind = keyof OciHooks;
 export type Hooks = DeepReadonly<OciHooks>;
 
-/** The hook kinds paddock runs (on the host); the other two are refused at load. */
+/** The hook kinds paddock runs on the host; the other two run inside the container (paddock-init). */
 export const HOST_HOOKS: readonly HookKind[] = ['prestart', 'createRuntime', 'poststart', 'poststop'];
 
 export const DEFAULT_HOOK_TIMEOUT_S = 30;

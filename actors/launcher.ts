@@ -17,7 +17,7 @@ import { planSandbox, type JoinNamespace, type SandboxPlan } from '../specs/plan
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
-import { effectiveDeviceRules } from '../specs/device-rules';
+import { effectiveDeviceRules, isDefaultDeviceList } from '../specs/device-rules';
 import type { OciDeviceCgroup } from '../specs/oci';
 import { attachDevicePolicy, deviceEnforcement } from './devices';
 import { ChannelError, LaunchError, PaddockError } from './errors';
@@ -515,11 +515,14 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
  */
 function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFacade): SandboxCgroup | undefined {
   const resources = rt.bundle.config.linux?.resources;
-  // Device rules matter without a user namespace (inside one the kernel already keeps
-  // the container from opening device nodes it makes): then the v1 devices cgroup or a
-  // device program on the cgroup2 directory applies them (actors/devices.ts).
+  // Device rules go to the v1 devices cgroup or a device program on the cgroup2
+  // directory (actors/devices.ts), with or without a user namespace (decision 0034).
+  // Inside one the default list (deny all, standard allows) grants nothing the kernel
+  // does not already refuse there, so a sandbox that asks for no more may run without
+  // a cgroup where none can be made, as before.
   const userns = (rt.bundle.config.linux?.namespaces ?? []).some((n) => n.type === 'user');
-  const hasDevices = (resources?.devices?.length ?? 0) > 0 && !userns;
+  const rules = resources?.devices ?? [];
+  const hasDevices = rules.length > 0 && !(userns && isDefaultDeviceList(rules));
   // A cgroup asked for by path is asked for like a limit: never skipped (decision 0018).
   const custom = rt.cgroupsPath?.relPath;
   const wanted = requestsLimits(resources) || hasDevices || custom !== undefined;
@@ -528,7 +531,7 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
     const field = custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
     throw new LaunchError(`cgroup: ENOENT (no cgroup hierarchy is available; ${field} asks for a cgroup)`, { sandboxId: rt.id, step: 'cgroup', field });
   }
-  const via = deviceEnforcement(layout, resources?.devices, userns);
+  const via = deviceEnforcement(layout, resources?.devices);
   const devices = via === 'v1';
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
   const cg = new SandboxCgroup(layout, custom ?? sandboxCgroupPath(rt.paths.stateDir, rt.id), { cpuset, devices, ...(custom !== undefined ? { made: [] } : {}) });

@@ -52,7 +52,7 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
     const field = where.custom && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
     throw new LaunchError(`cgroup: ENOENT (sandbox ${req.sandboxId} has no cgroup, so its containers cannot have their own; ${field} asks for one)`, { ...ctx, field });
   }
-  const via = deviceEnforcement(layout, resources?.devices, req.userns);
+  const via = deviceEnforcement(layout, resources?.devices);
   const devices = via === 'v1';
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
   const cg = new SandboxCgroup(layout, where.relPath, { cpuset, devices, made: [] });

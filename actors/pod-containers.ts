@@ -12,7 +12,7 @@ import { PaddockError, StateError } from './errors';
 import { killFrozenContainer } from './freezer';
 import type { ContainerRuntime, Runtime } from './launcher';
 import { checkLsmFields } from './lsm';
-import { specWarnings } from '../specs/spec-warnings';
+import { logConfigWarnings } from '../specs/config-warnings';
 import { makePodCgroup, removePodCgroup } from './pod-cgroups';
 import { podNamespaces } from './pod-namespaces';
 import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from './stdio-setup';
@@ -41,7 +41,7 @@ export async function addContainer(core: EngineCore, supervision: Supervision, s
   const podNs = podNamespaces(bundle.config, podView(rt), containerId);
   checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });
   checkLsmFields(bundle.config, rt.log.child({ containerId }), core.options.lsms);
-  for (const w of specWarnings(bundle.config)) rt.log.warn({ containerId, field: w.field, step: 'spec' }, w.message);
+  logConfigWarnings(bundle.config, rt.log.child({ containerId }));
   if (rt.containers.has(containerId)) {
     throw new StateError('ECONTAINER_EXISTS', `container ${containerId} already exists in sandbox ${sandboxId}`, { sandboxId, containerId });
   }

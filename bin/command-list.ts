@@ -19,6 +19,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   restore: 'restore a container (not supported yet)',
   spec: 'write a starting config.json',
   features: 'print what this runtime supports (OCI features JSON)',
+  update: 'update the resource limits of a running container (-r FILE, --memory, --cpu-quota, --pids-limit, ...)',
 };
 
 /** Global flags that take a value in the next argument (`--root DIR`). */

@@ -33,6 +33,7 @@ const LOADERS: Record<string, () => { run: Command }> = {
   restore: () => require('./commands/restore'),
   spec: () => require('./commands/spec'),
   features: () => require('./commands/features'),
+  update: () => require('./commands/update'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -203,6 +203,7 @@ function plan(v: View): ProcessPlan {
     pidNsOf: v.str(T.PID_NS_OF),
     cgroupProcs: list(v.all<string>(T.CGROUP_PROCS)),
     cgroupNsOf: v.str(T.CGROUP_NS_OF),
+    mountNsPath: v.str(T.MOUNT_NS_PATH),
   });
 }
 

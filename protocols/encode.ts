@@ -72,7 +72,7 @@ function planFields(p: ProcessPlan): Field[] {
     .add(T.CONSOLE_SOCKET, p.consoleSocket).add(T.CONSOLE_ROWS, p.consoleRows)
     .add(T.CONSOLE_COLS, p.consoleCols).add(T.HOLD, p.hold)
     .each(T.HOOK, p.hooks?.map(hookFields)).add(T.HOOK_STATE, p.hookState).add(T.PID_NS_OF, p.pidNsOf)
-    .each(T.CGROUP_PROCS, p.cgroupProcs).add(T.CGROUP_NS_OF, p.cgroupNsOf)
+    .each(T.CGROUP_PROCS, p.cgroupProcs).add(T.CGROUP_NS_OF, p.cgroupNsOf).add(T.MOUNT_NS_PATH, p.mountNsPath)
     .done();
 }
 

@@ -48,6 +48,8 @@ export const Tag = {
   CONSOLE_SOCKET: 80, CONSOLE_ROWS: 81, CONSOLE_COLS: 82, HOLD: 83, HELD_EXEC: 84,
   HOOK: 85, HOOK_KIND: 86, HOOK_PATH: 87, HOOK_TIMEOUT: 88, HOOK_STATE: 89,
   PID_NS_OF: 90, CGROUP_PROCS: 91, CGROUP_NS_OF: 92,
+  // Far from the others' next numbers: several branches add tags at once (decision 0034).
+  MOUNT_NS_PATH: 120,
 } as const;
 
 /** HOOK_KIND values: when paddock-init runs the hook inside the container. */
@@ -209,6 +211,12 @@ export interface ProcessPlan {
    * NS_FLAGS then carry no CLONE_NEWCGROUP.
    */
   readonly cgroupNsOf?: string;
+  /**
+   * Container plans only: the mount namespace file (linux.namespaces[i].path, as init
+   * sees it) the container joins and sets its rootfs up in, as runc does, instead of
+   * making one. Its NS_FLAGS then carry no CLONE_NEWNS.
+   */
+  readonly mountNsPath?: string;
 }
 
 export interface ProcRow {

@@ -28,7 +28,7 @@ export const TAG_KIND: ReadonlyMap<number, ValueKind> = new Map<number, ValueKin
   [T.SYSCTL, 'str'], [T.SECCOMP_BPF, 'bytes'], [T.SECCOMP_FLAGS, 'u32'],
   [T.CONSOLE_SOCKET, 'str'], [T.CONSOLE_ROWS, 'u32'], [T.CONSOLE_COLS, 'u32'], [T.HOLD, 'u32'], [T.HELD_EXEC, 'u32'],
   [T.HOOK, 'nest'], [T.HOOK_KIND, 'u32'], [T.HOOK_PATH, 'str'], [T.HOOK_TIMEOUT, 'u32'],
-  [T.HOOK_STATE, 'str'], [T.PID_NS_OF, 'str'], [T.CGROUP_PROCS, 'str'], [T.CGROUP_NS_OF, 'str'],
+  [T.HOOK_STATE, 'str'], [T.PID_NS_OF, 'str'], [T.CGROUP_PROCS, 'str'], [T.CGROUP_NS_OF, 'str'], [T.MOUNT_NS_PATH, 'str'],
 ]);
 
 /** str tags allowed up to MAX_TEXT rather than MAX_STR. */
@@ -71,7 +71,7 @@ export function checkBytes(tag: number, len: number): string | undefined {
 
 export const MAX_COUNT: ReadonlyMap<number, number> = new Map([
   [T.ARG, 1024], [T.ENV, 4096], [T.MOUNT, 256], [T.MASKED, 256], [T.READONLY, 256],
-  [T.DEVICE, 256], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
+  [T.DEVICE, 1024], [T.ADD_GID, 64], [T.PROC, 65536], [T.RLIMIT, 64], [T.SYSCTL, 256],
   [T.HOOK, 64], [T.CGROUP_PROCS, 16],
 ]);
 
@@ -101,10 +101,10 @@ const PLAN_OPT = [
 ];
 // ARG is both required and repeatable: listed in `required` and `rep`.
 const PLAN_EXEC = scope('plan', [T.ARG], PLAN_OPT, PLAN_REP);
-// ROOTFS, SYSCTL, HOLD, PID_NS_OF and CGROUP_NS_OF only make sense when a new container
+// ROOTFS, SYSCTL, HOLD, PID_NS_OF, CGROUP_NS_OF and MOUNT_NS_PATH only make sense when a new container
 // is built (sysctls are written once into the container's namespaces), so exec plans
 // refuse them.
-const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS, T.HOLD, T.HOOK_STATE, T.PID_NS_OF, T.CGROUP_NS_OF], [...PLAN_REP, T.SYSCTL, T.HOOK]);
+const PLAN_CONTAINER = scope('plan', [T.ARG], [...PLAN_OPT, T.ROOTFS, T.HOLD, T.HOOK_STATE, T.PID_NS_OF, T.CGROUP_NS_OF, T.MOUNT_NS_PATH], [...PLAN_REP, T.SYSCTL, T.HOOK]);
 const HOOK = scope('hook', [T.HOOK_KIND, T.HOOK_PATH, T.HOOK_TIMEOUT], [], [T.ARG, T.ENV]);
 const MOUNT = scope('mount', [T.MOUNT_DEST, T.MOUNT_TYPE], [
   T.MOUNT_SOURCE, T.MOUNT_FLAGS, T.MOUNT_DATA, T.MOUNT_PROPAGATION,

@@ -182,6 +182,50 @@ interface OciDeviceRule {
 }
 
 /**
+ * The allow rules runc and containerd add after deny-all for the standard devices:
+ * null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1,
+ * ptmx 5:2 and the pts 136:*.
+ */
+const DEFAULT_DEVICE_ALLOWS = new Set(['1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '5:1', '5:2', '136:*']);
+
+function isDefaultDeviceAllow(rule: unknown): boolean {
+  if (typeof rule !== 'object' || rule === null) return false;
+  const r = rule as Record<string, unknown>;
+  if (r.allow !== true || r.type !== 'c') return false;
+  if (typeof r.access !== 'string' || !/^[rwm]{1,3}$/.test(r.access)) return false;
+  const major = typeof r.major === 'number' ? String(r.major) : undefined;
+  const minor = r.minor === undefined || r.minor === -1 ? '*' : typeof r.minor === 'number' ? String(r.minor) : undefined;
+  return major !== undefined && minor !== undefined && DEFAULT_DEVICE_ALLOWS.has(`${major}:${minor}`);
+}
+
+/**
+ * The list runc, podman and containerd write by default: deny everything, optionally
+ * followed by allows of the standard devices only. Inside a user namespace it grants
+ * nothing the kernel does not already keep the container from (it cannot use nodes
+ * it makes, and sees only the devices bound in), so a sandbox whose cgroup cannot be
+ * made may run without it there (actors/launcher.ts).
+ */
+export function isDefaultDeviceList(rules: readonly unknown[]): boolean {
+  const [first, ...rest] = rules;
+  if (typeof first !== 'object' || first === null) return false;
+  const f = first as Record<string, unknown>;
+  const denyAll =
+    f.allow === false &&
+    f.access === 'rwm' &&
+    (f.type === undefined || f.type === 'a') &&
+    (f.major === undefined || f.major === -1) &&
+    (f.minor === undefined || f.minor === -1);
+  return denyAll && rest.every(isDefaultDeviceAllow);
+}
+
+/** Whether the reduced rules let a process make (mknod) that node: `m` for it, as the kernel checks. */
+export function allowsMknod(set: DeviceRuleSet, type: DeviceType, major: number, minor: number): boolean {
+  const covers = (e: DeviceException) =>
+    e.type === type && (e.major === -1 || e.major === major) && (e.minor === -1 || e.minor === minor) && (e.access & ACCESS.m) !== 0;
+  return set.defaultAllow ? !set.exceptions.some(covers) : set.exceptions.some(covers);
+}
+
+/**
  * The rules the device cgroup gets: the spec's, then the runtime's defaults, as runc.
  * None: none. Under a default that allows (no deny-all), an allow only counts where
  * it names exactly the key of an earlier deny (the kernel ignores the rest), so only

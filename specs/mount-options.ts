@@ -30,6 +30,14 @@ export const MS = {
   LAZYTIME: 0x2000000n,
 } as const;
 
+/**
+ * paddock's own bit in a mount plan's flags, above every MS_* flag: paddock-init fills
+ * the new tmpfs with what its destination held, and never passes the bit to mount(2)
+ * (native/c/init/child.c). runc and crun call the option `tmpcopyup`; podman writes it
+ * for `--tmpfs` and the tmpfs mounts of `--read-only`.
+ */
+export const PD_TMPCOPYUP = 1n << 40n;
+
 /** [set, clear]: an option either sets its bits or clears them (`rw` clears MS_RDONLY). */
 const FLAG_OPTIONS: Readonly<Record<string, readonly [bigint, bigint]>> = {
   defaults: [0n, 0n],
@@ -78,13 +86,15 @@ export const PROPAGATION: Readonly<Record<string, bigint>> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Every option name paddock applies (flags and propagation), sorted: for `paddock features`. */
+export const MOUNT_OPTION_NAMES: readonly string[] = Object.freeze([...Object.keys(FLAG_OPTIONS), ...Object.keys(PROPAGATION), 'tmpcopyup'].sort());
+
 /**
  * Options runc understands but paddock-init has no way to apply. Passing them on as
  * fs data would be ignored by the kernel for bind mounts, silently dropping e.g. a
  * recursive read-only request, so they are refused instead.
  */
 const REFUSED_OPTIONS = new Set([
-  'tmpcopyup',
   'idmap',
   'ridmap',
   'rro',
@@ -120,6 +130,15 @@ export interface ParsedMount {
   readonly propagation?: bigint;
   readonly data?: string;
   readonly problems: readonly OptionProblem[];
+  /** Data options of a bind mount: the kernel ignores them, so they are dropped with a warning. */
+  readonly ignored: readonly IgnoredOption[];
+}
+
+export interface IgnoredOption {
+  readonly index: number;
+  readonly option: string;
+  /** Why it has no effect, for the warning. */
+  readonly reason: string;
 }
 
 /**
@@ -131,6 +150,7 @@ export function parseMount(type: string | undefined, options: readonly string[])
   let propagation: bigint | undefined;
   const data: string[] = [];
   const problems: OptionProblem[] = [];
+  const ignored: IgnoredOption[] = [];
   const bind =
     type === 'bind' || options.includes('bind') || options.includes('rbind');
 
@@ -148,14 +168,21 @@ export function parseMount(type: string | undefined, options: readonly string[])
       propagation = prop;
       return;
     }
+    if (opt === 'tmpcopyup') {
+      // Meaningful for a tmpfs only; runc ignores it elsewhere.
+      if (type === 'tmpfs' && !bind) flags |= PD_TMPCOPYUP;
+      else ignored.push({ index, option: opt, reason: 'applies to a tmpfs mount only' });
+      return;
+    }
     if (REFUSED_OPTIONS.has(opt)) {
       problems.push({ index, unsupported: true, reason: `mount option "${opt}" is not supported` });
       return;
     }
     if (bind) {
-      // The kernel ignores the data string of a bind mount: an unknown option there
-      // would be dropped without a trace.
-      problems.push({ index, unsupported: true, reason: `mount option "${opt}" has no effect on a bind mount` });
+      // The kernel ignores the data string of a bind mount (`mode=755`, `size=1m`):
+      // runc passes it on and it has no effect. paddock drops it the same way, but says
+      // so (specs/config-warnings.ts logs each one at create).
+      ignored.push({ index, option: opt, reason: 'the kernel does not apply data options to a bind mount' });
       return;
     }
     data.push(opt);
@@ -172,7 +199,7 @@ export function parseMount(type: string | undefined, options: readonly string[])
     flags |= MS.RDONLY;
   }
 
-  const out: ParsedMount = { type: outType, bind, flags, problems };
+  const out: ParsedMount = { type: outType, bind, flags, problems, ignored };
   if (propagation !== undefined) Object.assign(out, { propagation });
   if (data.length > 0) Object.assign(out, { data: data.join(',') });
   return out;

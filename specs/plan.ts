@@ -12,6 +12,7 @@
 import * as path from 'path';
 import { SpecError } from '../actors/errors';
 import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
+import { planDevices } from './device-nodes';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { Bundle } from './load';
 import { PROPAGATION, parseMount } from './mount-options';
@@ -23,15 +24,7 @@ import { Checker, checkArgs, checkCapabilityNames, checkEnv, checkProcessSecurit
 
 export { CLONE } from '../protocols/messages';
 
-/** Host devices init bind-mounts into every container's /dev, as rootless runc does. */
-export const DEFAULT_DEVICES: readonly string[] = Object.freeze([
-  '/dev/null',
-  '/dev/zero',
-  '/dev/full',
-  '/dev/random',
-  '/dev/urandom',
-  '/dev/tty',
-]);
+export { DEFAULT_DEVICES } from './device-nodes';
 
 export interface SandboxPlan {
   readonly cloneFlags: number;
@@ -126,6 +119,9 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
           { field: `linux.namespaces[${i}].path` },
         );
       }
+      // A mount namespace by path is joined by the container (planContainer); the
+      // sandbox's paddock-init keeps a mount namespace of its own.
+      if (ns.type === 'mount') return;
       // A cgroup namespace by path is joined by init at launch, so its containers,
       // made without one of their own, live in it (docs/decisions/0025).
       if (ns.type === 'cgroup' && ns.path !== undefined && ns.path !== '') {
@@ -152,8 +148,10 @@ export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
     }
   });
 
-  // Without a network namespace of its own (host networking, or a joined one) the
-  // interfaces are someone else's: init touches none (docs/decisions/0026).
+  // Only in a network namespace the sandbox made itself: a joined one belongs to whoever
+  // made it (a pod, `ip netns`), and without one the sandbox is in the host's (`runc spec
+  // --rootless` lists none), whose lo is not ours to touch and which a new user
+  // namespace could not change anyway (SIOCSIFFLAGS: EPERM).
   const loUp = (cloneFlags & CLONE.NEWNET) !== 0;
   const plan: { -readonly [K in keyof SandboxPlan]: SandboxPlan[K] } = { cloneFlags, hostUidForRoot: 0, loUp };
   if (joins.length > 0) plan.joinNamespaces = joins;
@@ -225,7 +223,7 @@ type MutablePlan = { -readonly [K in keyof ProcessPlan]: ProcessPlan[K] };
 function securityPlan(plan: MutablePlan, proc: Pick<DeepReadonly<OciProcess>, 'capabilities' | 'rlimits' | 'noNewPrivileges' | 'oomScoreAdj'>): void {
   // Absent is empty, as in runc: a spec grants capabilities, never inherits root's
   // (docs/decisions/0026). An ambient cap the kernel would refuse is skipped (warned
-  // about at create, specWarnings()).
+  // about at create, configWarnings()).
   plan.capabilities = capsPlan(proc.capabilities ?? {});
   if (proc.rlimits !== undefined && proc.rlimits.length > 0) plan.rlimits = rlimitsPlan(proc.rlimits);
   if (proc.noNewPrivileges === true) plan.noNewPrivileges = true;
@@ -294,7 +292,10 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   if (proc === undefined) {
     throw new SpecError('ECONFIG_INVALID', 'process: is required', { field: 'process' });
   }
-  let nsFlags = CLONE.NEWNS | CLONE.NEWPID;
+  // A mount namespace given by path is joined by the container's child and set up
+  // there, as runc does (docs/decisions/0034); otherwise the container gets a new one.
+  const mountNsPath = (config.linux?.namespaces ?? []).find((ns) => ns.type === 'mount' && ns.path !== undefined && ns.path !== '')?.path;
+  let nsFlags = mountNsPath === undefined ? CLONE.NEWNS | CLONE.NEWPID : CLONE.NEWPID;
   // A cgroup filesystem inside a user namespace can only be mounted from a cgroup
   // namespace the container owns (EPERM otherwise), and without one it would show the
   // host's whole hierarchy: asking for a cgroup mount implies a private cgroup
@@ -316,7 +317,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
     mounts: (config.mounts ?? []).map((m) => mountPlan(bundle.dir, m)),
     maskedPaths: [...(config.linux?.maskedPaths ?? [])],
     readonlyPaths: [...(config.linux?.readonlyPaths ?? [])],
-    devices: [...DEFAULT_DEVICES],
+    devices: planDevices(config),
     nsFlags,
   };
   if (proc.user.additionalGids !== undefined) plan.additionalGids = [...proc.user.additionalGids];
@@ -336,6 +337,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   if (sysctls.length > 0) plan.sysctls = sysctls;
   seccompPlan(plan, config.linux?.seccomp);
   hooksPlan(plan, bundle, opts.containerId);
+  if (mountNsPath !== undefined) plan.mountNsPath = mountNsPath;
   return deepFreeze(plan);
 }
 

@@ -8,15 +8,20 @@
  * the second kind and the few runc defaults that are tolerated.
  *
  * Unknown properties are ignored, as the spec requires of runtimes; properties the
- * spec defines but paddock does not implement are refused, never skipped.
+ * spec defines but paddock does not implement are refused, never silently skipped.
+ * The exceptions are fields no runtime could apply on this kernel (kernel memory
+ * limits, a bind mount's data options): accepted, and logged as warnings naming the
+ * field by specs/config-warnings.ts.
  */
 
 import { SpecError } from '../actors/errors';
 import { MAX_STR } from '../protocols/messages';
-import { DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
+import { allowsMknod, DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
 import { parseMount, PROPAGATION } from './mount-options';
 import { NAMESPACE_TYPES, OciConfig, OciIdMapping } from './oci';
 import { CAP_SETS, CAPABILITIES, isRlimitValue, RLIMITS, sysctlNamespace } from './process-security';
+import { IGNORED_MEMORY_KEYS } from './config-warnings';
+import { DEFAULT_DEVICES, DEVICE_TYPES, devicePath } from './device-nodes';
 import { validateSeccomp } from './seccomp';
 
 export type ProblemCode = 'ECONFIG_INVALID' | 'ECONFIG_UNSUPPORTED';
@@ -34,6 +39,8 @@ export const LIMITS = {
   env: 4096,
   mounts: 256,
   paths: 256,
+  /** DEVICE strings of a plan: paddock's defaults plus linux.devices (podman --privileged lists the host's every node). */
+  devices: 1024,
   additionalGids: 64,
   /** Kernel limit on lines in uid_map/gid_map since Linux 4.15. */
   idMappings: 340,
@@ -226,7 +233,6 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
  * known which.
  */
 const UNJOINABLE: Readonly<Record<string, string>> = {
-  mount: 'paddock-init makes each container a mount namespace of its own and pivots it into the bundle\'s rootfs; a namespace given by path would be set up over (runc) or would ignore the rootfs, neither of which is done (docs/decisions/0025)',
   time: 'time namespaces are not supported',
 };
 
@@ -260,9 +266,22 @@ function checkNamespaces(c: Checker, linux: Json): Ctx {
     });
   }
   ctx.userns = ctx.namespaces.has('user');
-  // Every container gets its own mount namespace from paddock-init; a config that
-  // asks to share the host's cannot be honoured (and would not be isolated).
-  if (!ctx.namespaces.has('mount')) c.unsupported('linux.namespaces', 'a mount namespace is required');
+  // A mount namespace by path is joined and set up as runc does (decision 0034). From a
+  // new user namespace setns would need CAP_SYS_ADMIN over the host's: never possible.
+  // The container's child opens the file from paddock-init's mount namespace, a copy of
+  // the host's into which the kernel never copies a bind-mounted mount namespace file:
+  // only a /proc/<pid>/ns/mnt link reaches one from there.
+  const mountNs = isObj(linux) && Array.isArray(linux.namespaces) ? linux.namespaces.findIndex((n) => isObj(n) && n.type === 'mount') : -1;
+  const mountPath = mountNs >= 0 ? (linux as Obj & { namespaces: Obj[] }).namespaces[mountNs]?.path : undefined;
+  if (ctx.joined.has('mount') && ctx.userns && !ctx.joined.has('user')) {
+    c.unsupported(`linux.namespaces[${mountNs}].path`, 'a mount namespace given by path cannot be joined from a new user namespace (setns needs CAP_SYS_ADMIN over it); give the user namespace by path too, or drop one of them');
+  } else if (ctx.joined.has('mount') && typeof mountPath === 'string' && !/^\/proc\/\d+\/(task\/\d+\/)?ns\/mnt$/.test(mountPath)) {
+    c.unsupported(`linux.namespaces[${mountNs}].path`, `give /proc/<pid>/ns/mnt of a process in the namespace: a bind-mounted namespace file (${mountPath}) is not visible to paddock-init, as the kernel does not copy it into new mount namespaces`);
+  }
+  // No mount namespace listed: runc then mounts into its own (the host's) table, leaves
+  // the mounts there and makes the host's "/" rprivate. Every paddock container gets a
+  // mount namespace of its own all the same, as it gets a pid namespace: it only adds
+  // isolation, and the host's table stays as it was (config-warnings.ts says so).
   return ctx;
 }
 
@@ -387,7 +406,7 @@ function checkCapabilities(c: Checker, field: string, caps: Json): void {
     if (!has('permitted', cap)) c.invalid(`${field}.effective[${i}]`, `${cap} must also be in permitted`);
   });
   // An ambient cap outside permitted or inheritable is accepted and skipped, as runc
-  // does (`runc spec` writes one): specWarnings() names it at create.
+  // does (`runc spec` writes one): configWarnings() names it at create.
 }
 
 function checkRlimits(c: Checker, field: string, rl: Json): void {
@@ -605,11 +624,10 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   }
 
   if (linux.sysctl !== undefined) checkSysctl(c, linux.sysctl, ctx);
-  if (linux.resources !== undefined) checkResources(c, linux.resources, ctx.userns);
+  if (linux.resources !== undefined) checkResources(c, linux.resources);
   if (linux.seccomp !== undefined) checkSeccomp(c, linux.seccomp);
-  if (linux.devices !== undefined && c.arr('linux.devices', linux.devices) && linux.devices.length > 0) {
-    c.unsupported('linux.devices', 'only the default devices are available');
-  }
+  if (linux.devices !== undefined) checkDevices(c, linux.devices, ctx.userns ? maps : undefined);
+  if (!ctx.userns && Array.isArray(linux.devices) && isObj(linux.resources)) checkDevicesMknod(c, linux.devices, linux.resources.devices);
   // Its meaning depends on --systemd-cgroup (an engine option), so the path itself is
   // checked at create by actors/cgroups-path.ts (docs/decisions/0018).
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
@@ -617,6 +635,69 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
     if (linux[k] !== undefined) c.unsupported(`linux.${k}`, 'is not supported');
   }
+}
+
+/**
+ * linux.devices (specs/device-nodes.ts makes them). As runc: a node's path must be
+ * under /dev, its type one of c, b, u, p, and a c/b/u node needs major and minor.
+ * fileMode may carry the type bits (Docker writes 8630); only 0o7777 of it is used.
+ * A FIFO in a user namespace is owned by ids that namespace must map.
+ */
+function checkDevices(c: Checker, devices: Json, maps: Partial<Record<'uidMappings' | 'gidMappings', OciIdMapping[]>> | undefined): void {
+  if (!c.arr('linux.devices', devices, LIMITS.devices - DEFAULT_DEVICES.length)) return;
+  const seen = new Map<string, number>();
+  devices.forEach((d, i) => {
+    const f = `linux.devices[${i}]`;
+    if (!c.obj(f, d)) return;
+    if (d.type === undefined) c.invalid(`${f}.type`, 'is required');
+    else if (c.str(`${f}.type`, d.type) && !DEVICE_TYPES.includes(d.type)) {
+      c.invalid(`${f}.type`, `must be one of ${DEVICE_TYPES.join(', ')} (char, block, unbuffered char, fifo), got "${d.type}"`);
+    }
+    if (d.path === undefined) c.invalid(`${f}.path`, 'is required');
+    else if (c.absPath(`${f}.path`, d.path)) {
+      const p = devicePath(d.path);
+      // A newline separates the fields of the wire string (docs/protocol.md).
+      if (!p.startsWith('/dev/') || d.path.includes('\n')) c.invalid(`${f}.path`, `must be a path under /dev, got "${d.path}"`);
+      else if (seen.has(p)) c.invalid(`${f}.path`, `${p} is already linux.devices[${seen.get(p)}]`);
+      else seen.set(p, i);
+    }
+    const node = d.type !== 'p';
+    for (const k of ['major', 'minor'] as const) {
+      if (d[k] === undefined) {
+        if (node && DEVICE_TYPES.includes(d.type as string)) c.invalid(`${f}.${k}`, `is required for a type "${String(d.type)}" device`);
+      } else c.u32(`${f}.${k}`, d[k]);
+    }
+    for (const k of ['fileMode', 'uid', 'gid'] as const) if (d[k] !== undefined) c.u32(`${f}.${k}`, d[k]);
+    if (maps && !node) {
+      if (isU32(d.uid) && maps.uidMappings && !isMapped(maps.uidMappings, d.uid)) c.invalid(`${f}.uid`, `${d.uid} is not mapped by linux.uidMappings`);
+      if (isU32(d.gid) && maps.gidMappings && !isMapped(maps.gidMappings, d.gid)) c.invalid(`${f}.gid`, `${d.gid} is not mapped by linux.gidMappings`);
+    }
+  });
+}
+
+/**
+ * paddock-init makes the nodes while the sandbox's device cgroup already holds its
+ * rules, and the cgroup checks mknod too. The runtime's defaults appended to a list
+ * allow mknod of everything (specs/device-rules.ts), so only a list that keeps an
+ * allowing default and denies `m` for a listed node stops it; runc would make that
+ * node before applying the rules. Refused rather than failing at launch.
+ */
+function checkDevicesMknod(c: Checker, devices: Json[], rules: Json): void {
+  if (!Array.isArray(rules) || rules.length === 0) return;
+  let set;
+  try {
+    set = reduceDeviceRules(effectiveDeviceRules(rules));
+  } catch (e) {
+    if (e instanceof DeviceRuleError) return; // reported by checkResources
+    throw e;
+  }
+  devices.forEach((d, i) => {
+    if (!isObj(d) || !['c', 'b', 'u'].includes(d.type as string) || !isU32(d.major) || !isU32(d.minor)) return;
+    const type = d.type === 'b' ? 'b' : 'c';
+    if (!allowsMknod(set, type, d.major, d.minor)) {
+      c.unsupported(`linux.devices[${i}]`, `linux.resources.devices denies mknod (m) of ${type} ${d.major}:${d.minor}, and paddock makes the node under those rules`);
+    }
+  });
 }
 
 /**
@@ -639,14 +720,11 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 /**
  * memory {limit, reservation, swap}, cpu {shares, quota, period, cpus, mems} and
  * pids {limit} are applied to the sandbox's cgroup (actors/cgroups.ts); 0 means unset,
- * as in runc. Everything else is refused. Device rules: without a user namespace any
- * list the device cgroup can express (specs/device-rules.ts) is applied, through the
- * v1 devices controller or a cgroup v2 device program (docs/decisions/0019); inside
- * one only the default rules (deny everything, optionally followed by allows for the
- * standard devices, as runc, podman and containerd write them) are accepted, and not
- * applied: the kernel already refuses device nodes on the container's own mounts.
+ * as in runc. Everything else is refused. Device rules: any list the device cgroup can
+ * express (specs/device-rules.ts) is applied, with or without a user namespace, through
+ * the v1 devices controller or a cgroup v2 device program (docs/decisions/0019, 0034).
  */
-function checkResources(c: Checker, res: Json, userns: boolean): void {
+function checkResources(c: Checker, res: Json): void {
   if (!c.obj('linux.resources', res)) return;
   for (const [k, v] of Object.entries(res)) {
     const f = `linux.resources.${k}`;
@@ -673,27 +751,23 @@ function checkResources(c: Checker, res: Json, userns: boolean): void {
     try {
       reduceDeviceRules(v, f);
       // What the cgroup gets: the spec's rules and then runc's standard allows.
-      if (!userns) reduceDeviceRules(effectiveDeviceRules(v), f);
+      reduceDeviceRules(effectiveDeviceRules(v), f);
     } catch (e) {
       if (!(e instanceof DeviceRuleError)) throw e;
       if (e.code === 'ECONFIG_INVALID') c.invalid(e.field, e.reason);
       else c.unsupported(e.field, e.reason);
-      continue;
-    }
-    // Without a user namespace they are applied at launch (actors/devices.ts).
-    if (!userns) continue;
-    const [first, ...rest] = v;
-    const denyAll =
-      isObj(first) &&
-      first.allow === false &&
-      first.access === 'rwm' &&
-      (first.type === undefined || first.type === 'a') &&
-      (first.major === undefined || first.major === -1) &&
-      (first.minor === undefined || first.minor === -1);
-    if (!denyAll || !rest.every(isDefaultDeviceAllow)) {
-      c.unsupported(f, 'inside a user namespace only the default rules (deny all, then allow the standard devices) are accepted; they are not applied there');
     }
   }
+}
+
+/**
+ * The problems of a linux.resources object on its own, for `update` (actors/update.ts):
+ * the same checks as at create; fields are named `linux.resources.<key>...`.
+ */
+export function findResourceProblems(res: Json): ConfigProblem[] {
+  const c = new Checker();
+  checkResources(c, res);
+  return c.problems;
 }
 
 /** An integer in [min, max] (0 always allowed: unset). */
@@ -709,10 +783,12 @@ function checkMemory(c: Checker, v: Json): void {
   const f = 'linux.resources.memory';
   if (!c.obj(f, v)) return;
   for (const key of Object.keys(v)) {
-    if (key !== 'limit' && key !== 'reservation' && key !== 'swap') c.unsupported(`${f}.${key}`, 'is not supported');
+    // kernel and kernelTCP: accepted with a warning (specs/config-warnings.ts).
+    if (!['limit', 'reservation', 'swap', ...IGNORED_MEMORY_KEYS].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
   }
   const bytes = 'an integer number of bytes, or -1 (unlimited)';
   const ok = (k: string) => v[k] === undefined || resourceInt(c, `${f}.${k}`, v[k], -1, Number.MAX_SAFE_INTEGER, bytes);
+  for (const k of IGNORED_MEMORY_KEYS) ok(k);
   const limitOk = ok('limit');
   ok('reservation');
   if (ok('swap') && limitOk && typeof v.swap === 'number' && v.swap > 0) {
@@ -738,20 +814,4 @@ function checkCpu(c: Checker, v: Json): void {
     if (v[k] === undefined) continue;
     if (c.str(`${f}.${k}`, v[k]) && v[k] !== '' && !CPU_LIST.test(v[k] as string)) c.invalid(`${f}.${k}`, 'must be a list such as "0-3,6"');
   }
-}
-
-/**
- * The allow rules runc and containerd add after deny-all for the standard devices:
- * null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, console 5:1,
- * ptmx 5:2 and the pts 136:*. Inside a user namespace the container can use only
- * the devices paddock bind-mounts (a subset of these) and its own devpts, so not
- * applying the rules leaves it with no more access than they grant.
- */
-const DEFAULT_DEVICE_ALLOWS = new Set(['1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '5:1', '5:2', '136:*']);
-function isDefaultDeviceAllow(rule: Json): boolean {
-  if (!isObj(rule) || rule.allow !== true || rule.type !== 'c') return false;
-  if (typeof rule.access !== 'string' || !/^[rwm]{1,3}$/.test(rule.access)) return false;
-  const major = typeof rule.major === 'number' ? String(rule.major) : undefined;
-  const minor = rule.minor === undefined || rule.minor === -1 ? '*' : typeof rule.minor === 'number' ? String(rule.minor) : undefined;
-  return major !== undefined && minor !== undefined && DEFAULT_DEVICE_ALLOWS.has(`${major}:${minor}`);
 }

@@ -3,18 +3,20 @@ import type { CliContext } from '../context';
 /** `features`: the OCI runtime features document, limited to what paddock honours today. */
 export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { MS, PROPAGATION } = require('../../specs/mount-options') as typeof import('../../specs/mount-options');
+  const { MOUNT_OPTION_NAMES } = require('../../specs/mount-options') as typeof import('../../specs/mount-options');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { CAPABILITIES } = require('../../specs/process-security') as typeof import('../../specs/process-security');
-  const mountOptions = [
-    ...Object.keys(MS).map((k) => k.toLowerCase()),
-    ...Object.keys(PROPAGATION),
-  ];
   const features = {
     ociVersionMin: '1.0.0',
-    ociVersionMax: '1.0.2',
-    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
-    mountOptions: [...new Set(mountOptions)].sort(),
+    // The features document is a 1.1.0 notion, and paddock reads 1.1.0 configs (domainname,
+    // seccomp flags, createRuntime/createContainer/startContainer hooks); what it refuses of
+    // them is in specs/UNSUPPORTED.md. 1.2.0's additions (scheduler, ioPriority,
+    // execCPUAffinity, memoryPolicy, netDevices) are all refused, so 1.2.0 is not claimed.
+    ociVersionMax: '1.1.0',
+    // All six run: the first four on the host (actors/hooks.ts), the last two inside the
+    // container by paddock-init (native/c/init/hooks.c).
+    hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
+    mountOptions: [...MOUNT_OPTION_NAMES],
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: Object.keys(CAPABILITIES).sort(),

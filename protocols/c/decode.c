@@ -49,11 +49,11 @@ struct scope {
   (BIT(PD_T_ARG) | BIT(PD_T_ENV) | BIT(PD_T_ADD_GID) | BIT(PD_T_MOUNT) | BIT(PD_T_MASKED) |  \
    BIT(PD_T_READONLY) | BIT(PD_T_DEVICE) | BIT(PD_T_RLIMIT) | BIT(PD_T_CGROUP_PROCS))
 
-/* ROOTFS, SYSCTL, HOLD, PID_NS_OF, CGROUP_NS_OF and the hooks only make sense when a new
+/* ROOTFS, SYSCTL, HOLD, PID_NS_OF, CGROUP_NS_OF, MOUNT_NS_PATH and the hooks only make sense when a new
  * container is built, so exec plans refuse them. */
 static const struct scope SC_PLAN = {
     "plan", PLAN_TAGS | BIT(PD_T_ROOTFS) | BIT(PD_T_SYSCTL) | BIT(PD_T_HOLD) | BIT(PD_T_HOOK) | BIT(PD_T_HOOK_STATE) |
-                BIT(PD_T_PID_NS_OF) | BIT(PD_T_CGROUP_NS_OF),
+                BIT(PD_T_PID_NS_OF) | BIT(PD_T_CGROUP_NS_OF) | BIT(PD_T_MOUNT_NS_PATH),
     BIT(PD_T_ARG), PLAN_REP | BIT(PD_T_SYSCTL) | BIT(PD_T_HOOK)};
 #define HOOK_REQ (BIT(PD_T_HOOK_KIND) | BIT(PD_T_HOOK_PATH) | BIT(PD_T_HOOK_TIMEOUT))
 static const struct scope SC_HOOK = {"hook", HOOK_REQ | BIT(PD_T_ARG) | BIT(PD_T_ENV), HOOK_REQ,
@@ -135,7 +135,9 @@ static uint32_t max_count(uint16_t tag) {
   case PD_T_RLIMIT: return 64;
   case PD_T_HOOK: return 64;
   case PD_T_CGROUP_PROCS: return 16;
-  default: return 256; /* MOUNT, MASKED, READONLY, DEVICE, SYSCTL */
+  /* podman --privileged lists every node of the host (linux.devices, decision 0034). */
+  case PD_T_DEVICE: return 1024;
+  default: return 256; /* MOUNT, MASKED, READONLY, SYSCTL */
   }
 }
 
@@ -448,6 +450,7 @@ static int fill_plan(struct pd_arena *a, const uint8_t *p, size_t n, struct pd_p
     case PD_T_PID_NS_OF: STR_OR_NOMEM(pl->pid_ns_of); break;
     case PD_T_CGROUP_PROCS: STR_OR_NOMEM(cgprocs[pl->n_cgroup_procs]); pl->n_cgroup_procs++; break;
     case PD_T_CGROUP_NS_OF: STR_OR_NOMEM(pl->cgroup_ns_of); break;
+    case PD_T_MOUNT_NS_PATH: STR_OR_NOMEM(pl->mount_ns_path); break;
     case PD_T_HOOK:
       rc = fill_hook(a, it.v, it.len, &hooks[pl->n_hooks]);
       if (rc) return rc;

@@ -61,6 +61,7 @@ enum pd_tag {
   PD_T_HELD_EXEC = 84,
   PD_T_HOOK = 85, PD_T_HOOK_KIND = 86, PD_T_HOOK_PATH = 87, PD_T_HOOK_TIMEOUT = 88,
   PD_T_HOOK_STATE = 89, PD_T_PID_NS_OF = 90, PD_T_CGROUP_PROCS = 91, PD_T_CGROUP_NS_OF = 92,
+  PD_T_MOUNT_NS_PATH = 120,
 };
 
 /* HOOK_KIND: when paddock-init runs a container hook. */
@@ -161,6 +162,9 @@ struct pd_plan {
   /* START_CONTAINER only: join the cgroup namespace of this running container of the
    * sandbox, after cgroup_procs, instead of making one; NULL: none. */
   const char *cgroup_ns_of;
+  /* START_CONTAINER only: the mount namespace file the container joins (setns) and
+   * builds its rootfs in, as runc does, instead of making one; NULL: none. */
+  const char *mount_ns_path;
   /* Container hooks, in order, and the state JSON object they read on stdin (minus
    * "status" and "pid", which init adds before its closing brace). */
   struct pd_hook *hooks;

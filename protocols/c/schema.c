@@ -50,6 +50,7 @@ static const struct {
     T(PD_T_HOOK_PATH, PD_K_STR, "hook_path"), T(PD_T_HOOK_TIMEOUT, PD_K_U32, "hook_timeout"),
     T(PD_T_HOOK_STATE, PD_K_STR, "hook_state"), T(PD_T_PID_NS_OF, PD_K_STR, "pid_ns_of"),
     T(PD_T_CGROUP_PROCS, PD_K_STR, "cgroup_procs"), T(PD_T_CGROUP_NS_OF, PD_K_STR, "cgroup_ns_of"),
+    T(PD_T_MOUNT_NS_PATH, PD_K_STR, "mount_ns_path"),
 };
 
 int pd_tag_kind(uint16_t tag) { return tag < PD_TAG_LIMIT ? tags[tag].kind : PD_K_NONE; }

@@ -261,7 +261,7 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroup namespaces (library)', () => 
     });
   });
 
-  test('a mount namespace by path is still refused, before anything is made', async () => {
+  test('a mount namespace by path from a new user namespace is refused, before anything is made', async () => {
     const sid = t.id();
     await expect(t.engine.createSandbox(sid, t.bundle({ args: ['true'], extra: setNamespacePath('mount', '/proc/self/ns/mnt') }))).rejects.toMatchObject({
       code: 'ECONFIG_UNSUPPORTED',

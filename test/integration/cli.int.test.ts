@@ -179,8 +179,35 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('config.json exists');
     fs.rmSync(dir, { recursive: true });
-    expect(JSON.parse(cli('features').stdout)).toMatchObject({ ociVersionMin: expect.any(String), linux: { namespaces: expect.arrayContaining(['pid', 'user']) } });
+    const features = JSON.parse(cli('features').stdout);
+    expect(features).toMatchObject({ ociVersionMin: '1.0.0', ociVersionMax: '1.1.0', linux: { namespaces: expect.arrayContaining(['pid', 'user']) } });
+    // Every hook kind paddock runs, and mount options by their OCI names.
+    expect([...features.hooks].sort()).toEqual(['createContainer', 'createRuntime', 'poststart', 'poststop', 'prestart', 'startContainer']);
+    expect(features.mountOptions).toEqual(expect.arrayContaining(['ro', 'nosuid', 'rbind', 'rslave']));
+    expect(features.mountOptions).not.toContain('rdonly');
     expect(cli('--version').stdout).toMatch(/^paddock version \d+\.\d+\.\d+\nspec: 1\.0\.2\n$/);
+  });
+
+  test('--log names each accepted-but-ignored field (memory.kernel, a bind mount data option) as a warning', () => {
+    const b = makeBundle({
+      args: ['true'],
+      userns: false,
+      extra: (c) => {
+        c.linux!.resources = { memory: { limit: 64 << 20, kernel: 8 << 20 } };
+        c.mounts!.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'mode=755'] });
+      },
+    });
+    bundles.push(b);
+    const log = path.join(root, '..', `log-${path.basename(root)}`);
+    try {
+      expect(cli('--log', log, '--log-format', 'json', 'create', '--bundle', b.dir, 'w1')).toMatchObject({ code: 0, stderr: '' });
+      const warned = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.step === 'config');
+      const i = JSON.parse(fs.readFileSync(path.join(b.dir, 'config.json'), 'utf8')).mounts.length - 1;
+      expect(warned.map((l) => [l.level, l.field])).toEqual([[40, `mounts[${i}].options[1]`], [40, 'linux.resources.memory.kernel']]);
+      expect(cli('delete', '--force', 'w1').code).toBe(0);
+    } finally {
+      fs.rmSync(log, { force: true });
+    }
   });
 
   test('bad input: one line on stderr, exit 1, nothing changed', () => {

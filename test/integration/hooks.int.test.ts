@@ -55,7 +55,7 @@ describeIf(['root', 'busybox'])('OCI hooks (engine)', () => {
   const bundleWith = (hooks: OciConfig['hooks'], args = ['sleep', '30']) =>
     t.bundle({ args, extra: (c) => { c.hooks = hooks; } });
 
-  test('prestart + createRuntime at create (creating, init pid), poststart after start (running), poststop after destroy (stopped)', async () => {
+  test('prestart + createRuntime at create (created, init pid, as crun), poststart after start (running), poststop after destroy (stopped)', async () => {
     const dir = bundleWith({
       prestart: [{ path: h.recorder('prestart') }],
       createRuntime: [{ path: h.recorder('createRuntime-0') }, { path: h.recorder('createRuntime-1') }],
@@ -63,7 +63,7 @@ describeIf(['root', 'busybox'])('OCI hooks (engine)', () => {
       poststop: [{ path: h.recorder('poststop') }],
     });
     const sb = await t.engine.createSandbox('hk1', dir, { stdio: 'ignore' });
-    expect(h.lines()).toEqual([`prestart creating ${sb.pid}`, `createRuntime-0 creating ${sb.pid}`, `createRuntime-1 creating ${sb.pid}`]);
+    expect(h.lines()).toEqual([`prestart created ${sb.pid}`, `createRuntime-0 created ${sb.pid}`, `createRuntime-1 created ${sb.pid}`]);
     // The container process has not started: the sandbox is still `created`.
     expect(t.engine.list()[0]).toMatchObject({ id: 'hk1', status: 'created' });
 
@@ -89,7 +89,7 @@ describeIf(['root', 'busybox'])('OCI hooks (engine)', () => {
     expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toEqual({
       ociVersion: '1.0.2',
       id: 'hk2',
-      status: 'creating',
+      status: 'created',
       pid: sb.pid,
       bundle: fs.realpathSync(dir),
       annotations: { 'org.example/k': 'v' },
@@ -107,7 +107,7 @@ describeIf(['root', 'busybox'])('OCI hooks (engine)', () => {
     const err = await t.engine.createSandbox('hk3', dir, { stdio: 'ignore' }).catch((e) => e);
     expect(err).toMatchObject({ code: 'EHOOK_FAILED', context: { sandboxId: 'hk3', step: 'hook createRuntime[0]' } });
     expect(err.message).toMatch(/exited with status 7: cannot set up the network/);
-    expect(h.lines()).toEqual([expect.stringMatching(/^prestart creating \d+$/), 'poststop stopped 0']);
+    expect(h.lines()).toEqual([expect.stringMatching(/^prestart created \d+$/), 'poststop stopped 0']);
     expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
     expect(fs.existsSync(path.join(t.stateDir, 'hk3'))).toBe(false);
     expect(t.engine.list()).toEqual([]);
@@ -202,15 +202,15 @@ describeIf(['root', 'busybox'])('OCI hooks (CLI: create, start, delete are separ
     const pidFile = path.join(h.dir, 'pid');
     expect(cli('create', '--bundle', b.dir, '--pid-file', pidFile, 'ch1')).toMatchObject({ code: 0, stderr: '' });
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    expect(h.lines()).toEqual([`prestart creating ${pid}`]);
+    expect(h.lines()).toEqual([`prestart created ${pid}`]);
 
     expect(cli('start', 'ch1')).toMatchObject({ code: 0, stderr: '' });
-    expect(h.lines()).toEqual([`prestart creating ${pid}`, `poststart running ${pid}`]);
+    expect(h.lines()).toEqual([`prestart created ${pid}`, `poststart running ${pid}`]);
 
     // As containerd does after the container exits: the bundle may already be gone.
     b.cleanup();
     expect(cli('delete', '--force', 'ch1')).toMatchObject({ code: 0 });
-    expect(h.lines()).toEqual([`prestart creating ${pid}`, `poststart running ${pid}`, 'poststop stopped 0']);
+    expect(h.lines()).toEqual([`prestart created ${pid}`, `poststart running ${pid}`, 'poststop stopped 0']);
     expect(fs.existsSync(path.join(root, 'ch1'))).toBe(false);
     reapZombies(); // we are the subreaper of the CLI's paddock-init
     expect(paddockInitPids()).not.toContain(pid);

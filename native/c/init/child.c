@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,6 +37,12 @@
 #include "pd_fdpass.h"
 
 #define PROPAGATION_FLAGS (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+/* paddock's own bit in a mount plan's flags (specs/mount-options.ts PD_TMPCOPYUP), never
+ * passed to mount(2): fill a new tmpfs with what its destination held (runc's and
+ * crun's `tmpcopyup`). */
+#define PD_MS_TMPCOPYUP (1ULL << 40)
+/* Directory levels tmpcopyup follows (each holds a getdents buffer on this stack). */
+#define COPYUP_MAX_DEPTH 64
 /* Flags a bind mount can only get through a second, remounting mount(2) call. */
 #define BIND_REMOUNT_FLAGS                                                         \
   (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |     \
@@ -100,14 +107,55 @@ static int open_in_root(int rootfd, const char *path, int flags)
   return fd < 0 ? -errno : (int)fd;
 }
 
-/* mkdir -p of path inside rootfd. Each prefix is resolved from the root (so
- * symlinks stay inside it) and a missing component is created in the directory its
- * parent resolved to. Returns an O_PATH fd of the directory. */
+/* Symlinks a mkdir -p may follow before it gives up (the kernel's own limit). */
+#define MKDIRP_MAX_LINKS 40
+
+/* The component buf[start..end) is a symlink that does not resolve inside the root
+ * (it dangles there, or would lead out of it): rewrite buf as the path it stands
+ * for, its target (absolute: from the root; relative: from the directory holding
+ * it) followed by the rest of buf, so the walk can restart from the root and make
+ * that target inside the root, as runc's securejoin + MkdirAll does. Returns 0, or a
+ * negative errno (EINVAL when the component is no symlink: a real ENOENT). */
+static int splice_symlink(int parent, char *buf, size_t bufsz, size_t start, size_t end)
+{
+  char link[4096], rest[4096];
+  size_t rest_len = strlen(buf + end), prefix = 0, n;
+  ssize_t ln;
+
+  if (rest_len >= sizeof rest)
+    return -ENAMETOOLONG;
+  memcpy(rest, buf + end, rest_len + 1);
+  buf[end] = '\0';
+  ln = readlinkat(parent, buf + start, link, sizeof link - 1);
+  if (ln < 0)
+    return errno == EINVAL ? -EINVAL : -errno;
+  link[ln] = '\0';
+  if (ln == 0)
+    return -ENOENT;
+  /* Relative: keep the directory part; absolute: RESOLVE_IN_ROOT reads it from the
+   * root, so the leading '/' is enough. */
+  if (link[0] != '/')
+    prefix = start;
+  n = prefix + (size_t)ln + 1 + rest_len;
+  if (n >= bufsz)
+    return -ENAMETOOLONG;
+  memmove(buf + prefix, link, (size_t)ln);
+  buf[prefix + (size_t)ln] = '/';
+  memcpy(buf + prefix + (size_t)ln + 1, rest, rest_len + 1);
+  return 0;
+}
+
+/* mkdir -p of path inside rootfd. Each prefix is resolved from the root
+ * (openat2 RESOLVE_IN_ROOT, so ".." and absolute symlinks stop at the root) and a
+ * missing component is created in the directory its parent resolved to: mkdirat on
+ * an fd, never a path the host could resolve. A symlink whose target is missing is
+ * followed inside the root (splice_symlink) and its target made there. Returns an
+ * O_PATH fd of the directory. */
 static int mkdirp_in_root(int rootfd, const char *path, struct pi_error *e)
 {
   char buf[4096];
   size_t len = strlen(path), i = 0;
-  int parent;
+  int parent, links = 0;
 
   if (len >= sizeof buf)
     return pi_fail(e, "mkdir", ENAMETOOLONG, path);
@@ -131,9 +179,26 @@ static int mkdirp_in_root(int rootfd, const char *path, struct pi_error *e)
     buf[i] = '\0';
     fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
     if (fd == -ENOENT) {
-      if (mkdirat(parent, buf + start, 0755) < 0 && errno != EEXIST) {
+      if (mkdirat(parent, buf + start, 0755) < 0) {
+        int r;
+
+        if (errno != EEXIST) {
+          close(parent);
+          return fail(e, "mkdir", path);
+        }
+        /* It exists and still does not resolve: a dangling symlink. */
+        buf[i] = save;
+        r = splice_symlink(parent, buf, sizeof buf, start, i);
         close(parent);
-        return fail(e, "mkdir", path);
+        if (r == 0 && ++links > MKDIRP_MAX_LINKS)
+          r = -ELOOP;
+        if (r < 0)
+          return pi_fail(e, "mkdir", r == -EINVAL ? ENOENT : -r, path);
+        parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        if (parent < 0)
+          return fail(e, "mkdir", path);
+        i = 0;
+        continue;
       }
       fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
     }
@@ -220,9 +285,170 @@ static int reopen_target(int rootfd, const char *dest, char target[32], struct p
   return fd;
 }
 
+static int copy_tree(int src, int dst, int depth, struct pi_error *e);
+
+/* The owner and mode of a copied entry; chown is best effort, as an id the user
+ * namespace does not map cannot be given (the file keeps the overflow id). */
+static int copy_attrs(int dst, const char *name, const struct stat *st, int is_link,
+                      struct pi_error *e)
+{
+  if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+      errno != EINVAL && errno != EPERM)
+    return fail(e, "tmpcopyup", name);
+  if (!is_link && fchmodat(dst, name, st->st_mode & 07777, 0) < 0)
+    return fail(e, "tmpcopyup", name);
+  return 0;
+}
+
+static int copy_file(int src, int dst, const char *name, const struct stat *st,
+                     struct pi_error *e)
+{
+  int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out, r = 0;
+
+  if (in < 0)
+    return fail(e, "tmpcopyup", name);
+  out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    r = fail(e, "tmpcopyup", name);
+    close(in);
+    return r;
+  }
+  for (;;) {
+    char buf[8192];
+    ssize_t n = read(in, buf, sizeof buf), off = 0;
+
+    if (n == 0)
+      break;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      r = fail(e, "tmpcopyup", name);
+      break;
+    }
+    while (off < n) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0) {
+        r = fail(e, "tmpcopyup", name);
+        break;
+      }
+      off += w;
+    }
+    if (r < 0)
+      break;
+  }
+  close(in);
+  close(out);
+  return r < 0 ? r : copy_attrs(dst, name, st, 0, e);
+}
+
+static int copy_link(int src, int dst, const char *name, const struct stat *st,
+                     struct pi_error *e)
+{
+  char target[4096];
+  ssize_t n = readlinkat(src, name, target, sizeof target - 1);
+
+  if (n < 0)
+    return fail(e, "tmpcopyup", name);
+  target[n] = '\0';
+  if (symlinkat(target, dst, name) < 0)
+    return fail(e, "tmpcopyup", name);
+  return copy_attrs(dst, name, st, 1, e);
+}
+
+static int copy_dir(int src, int dst, const char *name, const struct stat *st, int depth,
+                    struct pi_error *e)
+{
+  int in, out, r;
+
+  if (mkdirat(dst, name, 0700) < 0)
+    return fail(e, "tmpcopyup", name);
+  in = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0)
+    return fail(e, "tmpcopyup", name);
+  out = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (out < 0) {
+    r = fail(e, "tmpcopyup", name);
+    close(in);
+    return r;
+  }
+  r = copy_tree(in, out, depth + 1, e);
+  close(in);
+  close(out);
+  /* Its mode last: a read-only directory could not have been filled. */
+  return r < 0 ? r : copy_attrs(dst, name, st, 0, e);
+}
+
+/* Copies the entries of directory src into dst: directories, regular files, symlinks
+ * and FIFOs with their owner and mode (what runc's tmpcopyup copies); device nodes and
+ * sockets are skipped. Everything is fd-relative and O_NOFOLLOW, so a link in the image
+ * is copied as a link and never followed. */
+static int copy_tree(int src, int dst, int depth, struct pi_error *e)
+{
+  char buf[4096];
+
+  if (depth > COPYUP_MAX_DEPTH)
+    return pi_fail(e, "tmpcopyup", ELOOP, "too many directory levels");
+  for (;;) {
+    long n = syscall(SYS_getdents64, src, buf, sizeof buf);
+
+    if (n == 0)
+      return 0;
+    if (n < 0)
+      return fail(e, "tmpcopyup", "getdents");
+    for (long off = 0; off < n;) {
+      struct dirent64_raw {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *d = (struct dirent64_raw *)(void *)(buf + off);
+      struct stat st;
+      int r = 0;
+
+      off += d->reclen;
+      if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0)
+        continue;
+      if (fstatat(src, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return fail(e, "tmpcopyup", d->name);
+      if (S_ISDIR(st.st_mode))
+        r = copy_dir(src, dst, d->name, &st, depth, e);
+      else if (S_ISREG(st.st_mode))
+        r = copy_file(src, dst, d->name, &st, e);
+      else if (S_ISLNK(st.st_mode))
+        r = copy_link(src, dst, d->name, &st, e);
+      else if (S_ISFIFO(st.st_mode)) {
+        if (mknodat(dst, d->name, S_IFIFO | 0600, 0) < 0)
+          r = fail(e, "tmpcopyup", d->name);
+        else
+          r = copy_attrs(dst, d->name, &st, 0, e);
+      }
+      if (r < 0)
+        return r;
+    }
+  }
+}
+
+/* tmpcopyup: `under` is the destination as it was before the tmpfs went on it. */
+static int copy_up(int rootfd, int under, const char *dest, struct pi_error *e)
+{
+  int top = open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY);
+  int r;
+
+  if (top < 0)
+    return pi_fail(e, "tmpcopyup", -top, dest);
+  r = copy_tree(under, top, 0, e);
+  close(top);
+  return r;
+}
+
 static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
 {
-  unsigned long flags = (unsigned long)m->flags & ~(unsigned long)PROPAGATION_FLAGS;
+  unsigned long flags = (unsigned long)(m->flags & ~PD_MS_TMPCOPYUP) & ~(unsigned long)PROPAGATION_FLAGS;
+  int under = -1;
   int is_bind = (m->type != NULL && strcmp(m->type, "bind") == 0) || (flags & MS_BIND);
   int as_file = 0;
   char target[32];
@@ -259,6 +485,12 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
     const char *source = m->source != NULL ? m->source : type;
 
     flags &= ~(unsigned long)(MS_BIND | MS_REC);
+    /* Opened before the mount hides it (only tmpfs gets the flag, specs/mount-options.ts). */
+    if ((m->flags & PD_MS_TMPCOPYUP) &&
+        (under = open_in_root(rootfd, m->dest, O_RDONLY | O_DIRECTORY)) < 0) {
+      r = pi_fail(e, "tmpcopyup", -under, m->dest);
+      goto out;
+    }
     if (mount(source, target, type, flags, m->data) < 0) {
       /* sysfs needs the net namespace's owner; without it, show the host's /sys
        * read-only instead, like runc and crun do. */
@@ -279,6 +511,8 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
     }
   }
 
+  if (under >= 0 && (r = copy_up(rootfd, under, m->dest, e)) < 0)
+    goto out;
   if (m->propagation != 0) {
     close_quiet(fd2);
     fd2 = reopen_target(rootfd, m->dest, target, e);
@@ -290,6 +524,7 @@ static int do_mount(int rootfd, const struct pd_mount *m, struct pi_error *e)
       r = fail(e, "mount_propagation", m->dest);
   }
 out:
+  close_quiet(under);
   close_quiet(fd2);
   close(fd);
   return r;
@@ -311,6 +546,82 @@ static int bind_device(int rootfd, const char *path, struct pi_error *e)
   }
   close(fd);
   return 0;
+}
+
+/* linux.devices (specs/device-nodes.ts encodes each entry as a DEVICE string):
+ *   "/dev/x"                                 the host's node, bound at the same path
+ *                                            (above; in a user namespace);
+ *   "+/dev/x\nTYPE\nMAJOR\nMINOR\nMODE\nUID\nGID"   a node made here (TYPE c, b or p),
+ *                                            as runc makes them: before pivot_root,
+ *                                            with the exact mode (no umask) and owner. */
+
+/* Decimal digits of s up to the next '\n' or the end; -1 when there are none or
+ * something else comes first. */
+static long parse_decimal(const char **s)
+{
+  long v = 0;
+  const char *p = *s;
+
+  if (*p < '0' || *p > '9')
+    return -1;
+  while (*p >= '0' && *p <= '9') {
+    v = v * 10 + (*p - '0');
+    if (v > 0xffffffffL)
+      return -1;
+    p++;
+  }
+  if (*p != '\0' && *p != '\n')
+    return -1;
+  *s = *p == '\n' ? p + 1 : p;
+  return v;
+}
+
+static int make_node(int rootfd, const char *spec, struct pi_error *e)
+{
+  char dest[4096], dir[4096];
+  const char *nl = strchr(spec, '\n'), *rest, *slash;
+  long major, minor, mode, uid, gid;
+  mode_t fmt;
+  int dirfd, r = 0;
+
+  if (nl == NULL || nl == spec || (size_t)(nl - spec) >= sizeof dest)
+    return pi_fail(e, "device", EINVAL, spec);
+  memcpy(dest, spec, (size_t)(nl - spec));
+  dest[nl - spec] = '\0';
+  rest = nl + 1;
+  fmt = rest[0] == 'c' ? S_IFCHR : rest[0] == 'b' ? S_IFBLK : rest[0] == 'p' ? S_IFIFO : 0;
+  if (fmt == 0 || rest[1] != '\n')
+    return pi_fail(e, "device", EINVAL, dest);
+  rest += 2;
+  if ((major = parse_decimal(&rest)) < 0 || (minor = parse_decimal(&rest)) < 0 ||
+      (mode = parse_decimal(&rest)) < 0 || mode > 07777 || (uid = parse_decimal(&rest)) < 0 ||
+      (gid = parse_decimal(&rest)) < 0)
+    return pi_fail(e, "device", EINVAL, dest);
+  slash = strrchr(dest, '/');
+  if (slash == NULL || slash[1] == '\0')
+    return pi_fail(e, "device", EINVAL, dest);
+  memcpy(dir, dest, (size_t)(slash - dest));
+  dir[slash - dest] = '\0';
+  /* Missing parents are made inside the root, as for mounts. */
+  dirfd = mkdirp_in_root(rootfd, dir[0] != '\0' ? dir : "/", e);
+  if (dirfd < 0)
+    return dirfd;
+  /* Something already there (an image's own /dev): replaced, as the spec's entry wins. */
+  if (mknodat(dirfd, slash + 1, fmt | (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) < 0 &&
+      (errno != EEXIST || unlinkat(dirfd, slash + 1, 0) < 0 ||
+       mknodat(dirfd, slash + 1, fmt | (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) < 0))
+    r = fail(e, "mknod", dest);
+  else if (fchownat(dirfd, slash + 1, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
+    r = fail(e, "device_chown", dest);
+  else if (fchmodat(dirfd, slash + 1, (mode_t)mode, 0) < 0)
+    r = fail(e, "device_chmod", dest);
+  close(dirfd);
+  return r;
+}
+
+static int setup_device(int rootfd, const char *spec, struct pi_error *e)
+{
+  return spec[0] == '+' ? make_node(rootfd, spec + 1, e) : bind_device(rootfd, spec, e);
 }
 
 static int dev_symlinks(int rootfd, struct pi_error *e)
@@ -510,6 +821,25 @@ static int caps_after_identity(const struct pd_plan *p, struct pi_error *e)
   return 0;
 }
 
+/* linux.namespaces[{type: "mount", path}]: enter that namespace and build the rootfs
+ * there, as runc does (which pivots that namespace into the rootfs for good: decision
+ * 0034). The child was cloned without CLONE_NEWNS for it; setns also moves its root and
+ * cwd to the namespace's. */
+static int join_mount_ns(const struct pd_plan *p, struct pi_error *e)
+{
+  int fd, r = 0;
+
+  if (p->mount_ns_path == NULL)
+    return 0;
+  fd = open(p->mount_ns_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(e, "mount_ns_path", p->mount_ns_path);
+  if (setns(fd, CLONE_NEWNS) < 0)
+    r = fail(e, "setns_mount", p->mount_ns_path);
+  close(fd);
+  return r;
+}
+
 static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
 {
   /* runc's default when the spec names none: rslave (host mounts flow in, none out). */
@@ -531,7 +861,7 @@ static int setup_rootfs(const struct pd_plan *p, struct pi_error *e)
   for (uint32_t i = 0; i < p->n_mounts && r == 0; i++)
     r = do_mount(rootfd, &p->mounts[i], e);
   for (uint32_t i = 0; i < p->n_devices && r == 0; i++)
-    r = bind_device(rootfd, p->devices[i], e);
+    r = setup_device(rootfd, p->devices[i], e);
   if (r == 0)
     r = dev_symlinks(rootfd, e);
   /* OCI: in the container's mount namespace, after the mounts, before pivot_root. */
@@ -852,7 +1182,7 @@ void pi_child_main(const struct pi_launch *l)
       fail(&e, "setns", NULL);
       report(l, &e);
     }
-  } else if (setup_rootfs(p, &e) < 0) {
+  } else if (join_mount_ns(p, &e) < 0 || setup_rootfs(p, &e) < 0) {
     report(l, &e);
   }
   if (setsid() < 0) {

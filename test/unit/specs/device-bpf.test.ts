@@ -294,13 +294,12 @@ describe('deviceEnforcement', () => {
   const v2: CgroupLayout = { mode: 'v2', unified: '/sys/fs/cgroup', v1: {} };
   const hybrid: CgroupLayout = { mode: 'hybrid', unified: '/sys/fs/cgroup/unified', v1: { memory: '/m', devices: '/d' } };
   const rules = [{ allow: false, access: 'rwm' }];
-  it('v2: the program; hybrid: the v1 controller unless PADDOCK_DEVICE_CGROUP=bpf; a user namespace or no rules: nothing', () => {
-    expect(deviceEnforcement(v2, rules, false, {})).toBe('bpf');
-    expect(deviceEnforcement(hybrid, rules, false, {})).toBe('v1');
-    expect(deviceEnforcement(hybrid, rules, false, { PADDOCK_DEVICE_CGROUP: 'bpf' })).toBe('bpf');
-    expect(deviceEnforcement({ ...hybrid, mode: 'v1' }, rules, false, { PADDOCK_DEVICE_CGROUP: 'bpf' })).toBe('v1');
-    expect(deviceEnforcement(v2, rules, true, {})).toBe('none');
-    expect(deviceEnforcement(v2, [], false, {})).toBe('none');
+  it('v2: the program; hybrid: the v1 controller unless PADDOCK_DEVICE_CGROUP=bpf (with or without a user namespace, decision 0034); no rules: nothing', () => {
+    expect(deviceEnforcement(v2, rules, {})).toBe('bpf');
+    expect(deviceEnforcement(hybrid, rules, {})).toBe('v1');
+    expect(deviceEnforcement(hybrid, rules, { PADDOCK_DEVICE_CGROUP: 'bpf' })).toBe('bpf');
+    expect(deviceEnforcement({ ...hybrid, mode: 'v1' }, rules, { PADDOCK_DEVICE_CGROUP: 'bpf' })).toBe('v1');
+    expect(deviceEnforcement(v2, [], {})).toBe('none');
   });
 });
 

@@ -129,14 +129,22 @@ describe('planSandbox', () => {
     // Someone else's network namespace is left as it is.
     expect(p.loUp).toBe(false);
     expect(planSandbox(bundle((c) => { c.linux.namespaces[2].path = '/proc/1/ns/ipc'; })).loUp).toBe(true);
-    // Host networking (no network namespace): the host's interfaces are not init's to touch.
-    expect(planSandbox(bundle((c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'network'); })).loUp).toBe(false);
+    // No network namespace at all (`runc spec --rootless`): the host's lo is not touched.
+    expect(planSandbox(bundle((c) => { c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network'); })).loUp).toBe(false);
   });
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
     const config = spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; });
     expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace is not supported for a sandbox');
-    expect(() => planSandbox({ config: spec((c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }) } as Bundle)).toThrow('joining an existing mount namespace');
+  });
+
+  it('a mount namespace by path: the sandbox keeps its own; the container plan names the file to join (decision 0034)', () => {
+    const b = bundle((c) => { c.linux.namespaces[4].path = '/proc/77/ns/mnt'; }, false);
+    expect(planSandbox(b).cloneFlags & CLONE.NEWNS).toBe(CLONE.NEWNS);
+    const p = planContainer(b);
+    expect(p.mountNsPath).toBe('/proc/77/ns/mnt');
+    expect((p.nsFlags ?? 0) & CLONE.NEWNS).toBe(0);
+    expect(planContainer(bundle(undefined, false)).mountNsPath).toBeUndefined();
   });
 
   it('joins a user namespace by path: no maps to write, the spec\'s to match, the rest made inside it', () => {

@@ -3,7 +3,7 @@ import { compileSeccomp, validateSeccomp } from '../../../specs/seccomp';
 import { ALLOWED_PERSONAS, CAPABILITY_SYSCALLS, DEFAULT_SECCOMP_ALLOW, defaultSeccompProfile } from '../../../specs/seccomp-default';
 import { DEFAULT_CAPABILITIES, defaultSpec, toRootless } from '../../../specs/default-spec';
 import { validateConfig } from '../../../specs/validate';
-import { specWarnings } from '../../../specs/spec-warnings';
+import { configWarnings } from '../../../specs/config-warnings';
 import { libseccomp } from '../../../native/seccomp-ffi';
 
 let native = true;
@@ -114,16 +114,16 @@ describe('defaultSpec and toRootless', () => {
   });
 });
 
-describe('specWarnings', () => {
+describe('configWarnings', () => {
   it('names each ambient cap that is skipped (the config runc spec writes)', () => {
     const c = defaultSpec();
     c.process!.capabilities!.ambient = ['CAP_AUDIT_WRITE', 'CAP_KILL'];
     c.process!.capabilities!.inheritable = ['CAP_KILL'];
     expect(() => validateConfig(c)).not.toThrow();
-    const w = specWarnings(c);
+    const w = configWarnings(c);
     expect(w).toHaveLength(1);
     expect(w[0]!.field).toBe('process.capabilities.ambient[0]');
     expect(w[0]!.message).toMatch(/^process\.capabilities\.ambient\[0\]: CAP_AUDIT_WRITE is skipped/);
-    expect(specWarnings(defaultSpec())).toEqual([]);
+    expect(configWarnings(defaultSpec())).toEqual([]);
   });
 });

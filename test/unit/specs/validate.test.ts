@@ -20,6 +20,10 @@ describe('validateConfig: a valid config', () => {
     expect(validateConfig(c)).toBe(c);
   });
 
+  it('accepts a config without a linux section (host namespaces, as runc; the container still gets mount and pid namespaces)', () => {
+    expect(findConfigProblems(spec((c) => { delete c.linux; delete c.hostname; }, false))).toEqual([]);
+  });
+
   it('ignores unknown properties, as the spec requires', () => {
     expect(findConfigProblems(spec((c) => { c.somethingNew = { x: 1 }; c.linux.futureThing = 1; }))).toEqual([]);
   });
@@ -159,18 +163,13 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['linux.resources.unified', (c) => { c.linux.resources = { unified: { 'io.max': '8:0 rbps=1' } }; }, 'linux.resources.unified'],
     ['linux.resources.network', (c) => { c.linux.resources = { network: { classID: 1 } }; }, 'linux.resources.network'],
     ['linux.resources.rdma', (c) => { c.linux.resources = { rdma: {} }; }, 'linux.resources.rdma'],
-    ['linux.resources.memory.kernel', (c) => { c.linux.resources = { memory: { limit: 1 << 20, kernel: 1 << 20 } }; }, 'linux.resources.memory.kernel'],
     ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
     ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
-    ['device rule other than deny-all', (c) => { c.linux.resources = { devices: [{ allow: true, access: 'rwm' }] }; }, 'linux.resources.devices'],
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
     ['a vm sysctl', (c) => { c.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' }; }, 'linux.sysctl.vm.swappiness'],
-    ['linux.devices', (c) => { c.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229 }]; }, 'linux.devices'],
     ['mount namespace path', (c) => { c.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, 'linux.namespaces[4].path'],
     ['time namespace', (c) => { c.linux.namespaces.push({ type: 'time' }); }, 'linux.namespaces[6].type'],
-    ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== 'mount'); }, 'linux.namespaces'],
-    ['no linux section at all', (c) => { delete c.linux; delete c.hostname; }, 'linux.namespaces', false],
     ['container uid 0 unmapped', (c) => { c.linux.uidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.uid = 1; }, 'linux.uidMappings'],
     ['container gid 0 unmapped', (c) => { c.linux.gidMappings = [{ containerID: 1, hostID: 100000, size: 10 }]; c.process.user.gid = 1; }, 'linux.gidMappings'],
     ['process.scheduler', (c) => { c.process.scheduler = { policy: 'SCHED_OTHER' }; }, 'process.scheduler'],
@@ -181,8 +180,6 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['windows section', (c) => { c.windows = {}; }, 'windows'],
     ['id-mapped mount', (c) => { c.mounts[0].uidMappings = []; }, 'mounts[0].uidMappings'],
     ['recursive read-only option', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['rbind', 'rro'] }); }, 'mounts[6].options[1]'],
-    ['tmpcopyup option', (c) => { c.mounts[1].options.push('tmpcopyup'); }, 'mounts[1].options[4]'],
-    ['unknown option on a bind mount', (c) => { c.mounts.push({ destination: '/x', source: '/tmp', options: ['rbind', 'size=1k'] }); }, 'mounts[6].options[1]'],
     ['two propagation options', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/tmp', options: ['bind', 'private', 'shared'] }); }, 'mounts[6].options[2]'],
   ];
 
@@ -225,10 +222,12 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     expect(problem((x) => { x.linux.namespaces.push({ type: 'cgroup', path: 'proc/1/ns/cgroup' }); })).toMatchObject({ code: 'ECONFIG_INVALID', field: 'linux.namespaces[6].path' });
   });
 
-  it('refuses a mount namespace by path and says why', () => {
+  it('joins a mount namespace by path (decision 0034), but not from a new user namespace, and says why', () => {
+    expect(findConfigProblems(spec((x) => { x.linux.namespaces[4].path = '/proc/1/ns/mnt'; }, false))).toEqual([]);
+    expect(findConfigProblems(spec((x) => { x.linux.namespaces[4].path = '/run/mntns/x'; }, false))[0]).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', message: expect.stringMatching(/give \/proc\/<pid>\/ns\/mnt/) });
     const p = problem((x) => { x.linux.namespaces[4].path = '/proc/1/ns/mnt'; });
     expect(p).toMatchObject({ code: 'ECONFIG_UNSUPPORTED', field: 'linux.namespaces[4].path' });
-    expect(p.message).toMatch(/joining an existing mount namespace is not supported: .*rootfs.*docs\/decisions\/0025/);
+    expect(p.message).toMatch(/cannot be joined from a new user namespace/);
   });
 
   it('accepts createContainer and startContainer hooks, at most 64 of them together', () => {
@@ -342,15 +341,13 @@ describe("validateConfig: runc spec's defaults", () => {
     expect(findConfigProblems(spec(containerdDefaults))).toEqual([]);
   });
 
-  it("containerd's default device rules load with or without a user namespace; other allows are refused", () => {
+  it("containerd's default device rules load with or without a user namespace, and so do other allows (applied in both, decision 0034)", () => {
     expect(findConfigProblems(spec(containerdDefaults, false))).toEqual([]);
-    const other = findConfigProblems(spec((c) => {
+    expect(findConfigProblems(spec((c) => {
       containerdDefaults(c);
       c.linux.resources.devices.push({ allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' });
       c.linux.resources.cpu = { shares: 512 };
-    }));
-    // cpu shares are applied now (to the sandbox's cgroup); the block device allow is not.
-    expect(other.map((p) => p.field).sort()).toEqual(['linux.resources.devices']);
+    }))).toEqual([]);
   });
 
   it('without a user namespace any rule list the device cgroup can express loads; malformed or inexpressible rules name the rule', () => {

@@ -1,0 +1,370 @@
+/**
+ * OCI conformance (issue 14): configs runc and crun run as written, run by paddock the
+ * same way, each effect read from inside the container. Warnings name their field in
+ * the engine's pino log (the CLI's --log is the same logger).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { createEngine, type Engine } from '../../index';
+import { BUNDLES_DIR, fixtureRootfs, makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
+import { describeIf, poll, readAll, testStateDir } from '../helpers/env';
+
+describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', () => {
+  let engine: Engine;
+  let stateDir = '';
+  let seq = 0;
+  const cleanups: Array<() => void> = [];
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeEach(async () => {
+    lines.length = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    stateDir = testStateDir('conform');
+    engine = await createEngine({ stateDir, logger: pino({ level: 'warn' }, sink) });
+  });
+  afterEach(async () => {
+    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
+    await engine.close();
+    for (const c of cleanups.splice(0).reverse()) c();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const bundle = (opts: MakeBundleOptions): string => {
+    const b: TestBundle = makeBundle(opts);
+    cleanups.push(() => b.cleanup());
+    return b.dir;
+  };
+  /** A directory removed after the test (mkdtemp below the bundles' folder). */
+  const tempDir = (prefix: string): string => {
+    fs.mkdirSync(BUNDLES_DIR, { recursive: true });
+    const d = fs.mkdtempSync(path.join(BUNDLES_DIR, prefix));
+    fs.chmodSync(d, 0o755);
+    cleanups.push(() => fs.rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  /** A copy of the fixture rootfs this test may change (runtimes make mount points in it). */
+  const privateRootfs = (): string => {
+    const d = tempDir('rootfs-');
+    execFileSync('cp', ['-a', `${fs.realpathSync(fixtureRootfs())}/.`, d]);
+    return d;
+  };
+  const run = async (dir: string) => {
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    const status = await engine.wait(sid, sid, { timeoutMs: 20_000 });
+    return { sid, status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
+  };
+  const warnings = () => lines.filter((l) => l.level === 40 && l.step === 'config').map((l) => l.field);
+
+  describe('linux.resources.memory.kernel / kernelTCP (item 5)', () => {
+    test('accepted with a warning naming each field; the memory limit still applies (a 64 MiB allocation is OOM-killed under 16 MiB)', async () => {
+      const dir = bundle({
+        userns: false,
+        // The shell holds the whole command substitution in memory.
+        args: ['sh', '-c', 'x=$(head -c 4000000 /dev/zero | tr "\\0" a); echo small ${#x}; x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo big ${#x}'],
+        extra: (c) => {
+          c.linux!.resources = { memory: { limit: 16 << 20, kernel: 8 << 20, kernelTCP: 4 << 20 } };
+        },
+      });
+      const r = await run(dir);
+      expect(r.stdout).toBe('small 4000000\n');
+      expect(r.status).toMatchObject({ signal: 9 });
+      expect(warnings()).toEqual(['linux.resources.memory.kernel', 'linux.resources.memory.kernelTCP']);
+    });
+
+    test('a kernel value that is not a number of bytes is a one-line error naming it, nothing made', async () => {
+      const dir = bundle({ userns: false, args: ['true'], extra: (c) => { c.linux!.resources = { memory: { kernel: '8M' } }; } });
+      const err = await engine.createSandbox('cfbad', dir).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'linux.resources.memory.kernel' } });
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect(engine.list()).toEqual([]);
+      expect(fs.readdirSync(stateDir)).toEqual([]);
+    });
+  });
+
+  describe('bind mounts (item 4)', () => {
+    test('data options are ignored with a warning; missing parents of the destination are made inside the rootfs', async () => {
+      const rootfs = privateRootfs();
+      const src = tempDir('src-');
+      fs.writeFileSync(path.join(src, 'file'), 'hello\n');
+      const dir = bundle({
+        userns: false,
+        rootfs,
+        args: ['cat', '/deep/er/mnt/file'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/deep/er/mnt', type: 'bind', source: src, options: ['rbind', 'mode=755', 'ro', 'size=1k'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r).toMatchObject({ stdout: 'hello\n', status: { exitCode: 0 } });
+      const i = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).mounts.length - 1;
+      expect(warnings()).toEqual([`mounts[${i}].options[1]`, `mounts[${i}].options[3]`]);
+      expect(fs.statSync(path.join(rootfs, 'deep/er/mnt')).isDirectory()).toBe(true);
+    });
+
+    test.each([
+      ['an absolute symlink', (outside: string) => outside],
+      ['a relative symlink climbing out', (outside: string) => `../../../../../../../..${outside}`],
+    ])('%s in the rootfs pointing outside cannot redirect the mkdir or the mount', async (_name, target) => {
+      const rootfs = privateRootfs();
+      const outside = tempDir('outside-');
+      const src = tempDir('src-');
+      fs.writeFileSync(path.join(src, 'file'), 'inside\n');
+      fs.symlinkSync(target(outside), path.join(rootfs, 'escape'));
+      const dir = bundle({
+        userns: false,
+        rootfs,
+        args: ['sh', '-c', 'cat /escape/sub/file && readlink /escape'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/escape/sub', type: 'bind', source: src, options: ['rbind'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r.status).toMatchObject({ exitCode: 0 });
+      expect(r.stdout).toBe(`inside\n${target(outside)}\n`);
+      // The host's directory got nothing; the symlink's target was made inside the rootfs.
+      expect(fs.readdirSync(outside)).toEqual([]);
+      expect(fs.statSync(path.join(rootfs, outside, 'sub')).isDirectory()).toBe(true);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(outside);
+    });
+  });
+
+  describe('tmpcopyup (podman --tmpfs, --read-only)', () => {
+    test.each([[false], [true]])('user namespace %s: the tmpfs starts with what the directory held (files, modes, owners, links, fifos); writes stay in the tmpfs', async (userns) => {
+      const rootfs = privateRootfs();
+      const data = path.join(rootfs, 'data');
+      fs.mkdirSync(path.join(data, 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(data, 'file'), 'one\n', { mode: 0o640 });
+      fs.writeFileSync(path.join(data, 'sub', 'deep'), 'two\n');
+      fs.symlinkSync('/etc/passwd', path.join(data, 'link'));
+      execFileSync('mkfifo', ['-m', '600', path.join(data, 'fifo')]);
+      // Owned as the container sees root and uid 1000 (an image unpacked for its user namespace).
+      const base = userns ? 100000 : 0;
+      for (const f of ['', 'sub', 'sub/deep', 'fifo']) fs.chownSync(path.join(data, f), base, base);
+      fs.lchownSync(path.join(data, 'link'), base, base);
+      fs.chownSync(path.join(data, 'file'), base + 1000, base + 1000);
+      fs.chmodSync(path.join(data, 'sub'), 0o750);
+      const dir = bundle({
+        userns,
+        rootfs,
+        args: ['sh', '-c', 'cd /data && stat -c "%n %F %a %u" file sub sub/deep link fifo && cat file sub/deep && readlink link && echo new > made && grep tmpfs /proc/self/mountinfo | grep -c " /data "'],
+        extra: (c) => {
+          c.mounts!.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'tmpcopyup'] });
+        },
+      });
+      const r = await run(dir);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(
+        ['file regular file 640 1000', 'sub directory 750 0', 'sub/deep regular file 644 0', 'link symbolic link 777 0', 'fifo fifo 600 0', 'one', 'two', '/etc/passwd', '1', ''].join('\n'),
+      );
+      expect(fs.existsSync(path.join(data, 'made'))).toBe(false);
+      expect(warnings()).toEqual([]);
+    });
+  });
+
+  test("a user namespace without a network namespace (runc spec --rootless) runs in the host's, whose lo is left alone", async () => {
+    const dir = bundle({
+      args: ['readlink', '/proc/self/ns/net'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'network');
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    expect(r.stdout).toBe(`${fs.readlinkSync('/proc/self/ns/net')}\n`);
+  });
+
+  test("no mount namespace listed: the container gets its own; the host's mount table never sees its mounts", async () => {
+    const rootfs = privateRootfs();
+    const hostRoot = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+    const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
+    const rootBefore = hostRoot();
+    const dir = bundle({
+      userns: false,
+      rootfs,
+      // Mounts inside (the spec's /proc, /dev, a tmpfs) and one more of its own.
+      args: ['sh', '-c', 'mkdir -p /tmp/m && mount -t tmpfs x /tmp/m && readlink /proc/self/ns/mnt && grep -c " /proc " /proc/self/mountinfo && sleep 30'],
+      readonlyRootfs: false,
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'mount');
+        c.process!.capabilities = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] };
+      },
+    });
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    let out = '';
+    h.stdio!.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await poll(() => (out.split('\n').length >= 3 ? true : undefined), 10_000, 'the container to report');
+    const [ns, procs] = out.split('\n');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/mnt'));
+    expect(procs).toBe('1');
+    // While it runs and after it is gone: nothing under its rootfs on the host, "/" as it was.
+    expect(under()).toEqual([]);
+    await engine.destroy(sid);
+    expect(under()).toEqual([]);
+    expect(hostRoot()).toBe(rootBefore);
+    expect(warnings()).toEqual(['linux.namespaces']);
+  });
+
+  test("a mount namespace given by path (/proc/<pid>/ns/mnt) is joined and set up there, as runc does; the host's table never sees the mounts", async () => {
+    const rootfs = privateRootfs();
+    fs.writeFileSync(path.join(rootfs, 'marker'), 'in the rootfs\n');
+    // A process holding a mount namespace of its own; killed after the test.
+    const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+    cleanups.push(() => void holder.kill('SIGKILL'));
+    const nsPath = await poll(() => {
+      const p = `/proc/${holder.pid}/ns/mnt`;
+      try {
+        return fs.readlinkSync(p) !== fs.readlinkSync('/proc/self/ns/mnt') && /sleep/.test(fs.readFileSync(`/proc/${holder.pid}/comm`, 'utf8')) ? p : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 5000, 'the holder to enter its namespace');
+    const nsLink = fs.readlinkSync(nsPath);
+    const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
+    const dir = bundle({
+      userns: false,
+      rootfs,
+      args: ['sh', '-c', 'readlink /proc/self/ns/mnt; cat /marker'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: nsPath } : n));
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    expect(r.stdout).toBe(`${nsLink}\nin the rootfs\n`);
+    expect(under()).toEqual([]);
+    // As with runc, the joined namespace now has the container's rootfs as its root.
+    expect(fs.readFileSync(`/proc/${holder.pid}/root/marker`, 'utf8')).toBe('in the rootfs\n');
+  });
+
+  test.each([[false], [true]])('user namespace %s: a cgroup namespace listed without a path (and no cgroup mount) is created: the container sees its cgroup at /', async (userns) => {
+    const dir = bundle({
+      userns,
+      args: ['sh', '-c', 'readlink /proc/self/ns/cgroup; cut -d: -f3 /proc/self/cgroup | sort -u'],
+      extra: (c) => {
+        c.linux!.namespaces = [...c.linux!.namespaces!.filter((n) => n.type !== 'cgroup'), { type: 'cgroup' }];
+        c.mounts = c.mounts!.filter((m) => m.type !== 'cgroup' && m.type !== 'cgroup2');
+      },
+    });
+    const r = await run(dir);
+    expect(r).toMatchObject({ status: { exitCode: 0 }, stderr: '' });
+    const [ns, ...paths] = r.stdout.trim().split('\n');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    expect(paths).toEqual(['/']);
+  });
+
+  describe('linux.devices (item 3)', () => {
+    const STANDARD = [
+      { allow: false, access: 'rwm' },
+      ...[3, 5, 7, 8, 9].map((minor) => ({ allow: true, type: 'c', major: 1, minor, access: 'rwm' })),
+      { allow: true, type: 'c', major: 136, access: 'rwm' },
+    ];
+    const stat = 'stat -c "%n %F %t:%T %a %u %g"';
+
+    test('without a user namespace: nodes made with their mode, uid and gid; the device cgroup alone decides what opens', async () => {
+      const devices = [
+        { path: '/dev/sub/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o640, uid: 1000, gid: 1001 },
+        // Docker writes the type bits into fileMode (S_IFCHR | 0666).
+        { path: '/dev/fuse2', type: 'u', major: 10, minor: 229, fileMode: 0o20666 },
+        { path: '/dev/loopx', type: 'b', major: 7, minor: 0, fileMode: 0o600 },
+        { path: '/dev/fifo', type: 'p', fileMode: 0o620, uid: 5, gid: 6 },
+        // Replaces paddock's own bind of the host's /dev/null.
+        { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600 },
+      ];
+      const args = (extra: string) => ['sh', '-c', `${stat} /dev/sub/fuse /dev/fuse2 /dev/loopx /dev/fifo /dev/null; ${extra}`];
+      const denied = bundle({
+        userns: false,
+        args: args('(: < /dev/fuse2) 2>&1 || echo denied'),
+        extra: (c) => {
+          c.linux!.devices = devices as never;
+          c.linux!.resources = { devices: STANDARD as never };
+        },
+      });
+      const r = await run(denied);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.split('\n').slice(0, 5)).toEqual([
+        '/dev/sub/fuse character special file a:e5 640 1000 1001',
+        '/dev/fuse2 character special file a:e5 666 0 0',
+        '/dev/loopx block special file 7:0 600 0 0',
+        '/dev/fifo fifo 0:0 620 5 6',
+        '/dev/null character special file 1:3 600 0 0',
+      ]);
+      expect(r.stdout).toMatch(/Operation not permitted\ndenied\n$/);
+
+      // The same node opens once the rules allow it.
+      const allowed = bundle({
+        userns: false,
+        // A real node, as runc's (a bind mount could not be removed: EBUSY).
+        args: args(': < /dev/fuse2 && echo opened && rm /dev/fuse2 && echo removed'),
+        extra: (c) => {
+          c.linux!.devices = devices as never;
+          c.linux!.resources = { devices: [...STANDARD, { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }] as never };
+        },
+      });
+      expect((await run(allowed)).stdout).toMatch(/\nopened\nremoved\n$/);
+      expect(warnings()).toEqual([]);
+    });
+
+    test("in a user namespace: the host's node is bound (its own mode and owner, the spec's are warned about); a FIFO is made", async () => {
+      const host = fs.statSync('/dev/fuse');
+      const dir = bundle({
+        args: ['sh', '-c', `${stat} /dev/fuse /dev/fifo`],
+        extra: (c) => {
+          c.linux!.devices = [
+            { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o600, uid: 1000 },
+            { path: '/dev/fifo', type: 'p', fileMode: 0o604, uid: 1000, gid: 1000 },
+          ] as never;
+        },
+      });
+      const r = await run(dir);
+      expect(r.stderr).toBe('');
+      // The host's root is not mapped: its node shows the overflow ids.
+      expect(r.stdout).toBe(`/dev/fuse character special file a:e5 ${(host.mode & 0o777).toString(8)} 65534 65534\n/dev/fifo fifo 0:0 604 1000 1000\n`);
+      expect(warnings()).toEqual(['linux.devices[0].fileMode', 'linux.devices[0].uid']);
+    });
+
+    test("in a user namespace the device cgroup holds the spec's rules too (podman --uidmap --device): a bound node opens only once they allow it", async () => {
+      // A host node every user may open (fuse is usable from a user namespace), under /dev
+      // as linux.devices requires, removed after the test.
+      const node = `/dev/paddock-test-fuse-${process.pid}`;
+      execFileSync('mknod', ['-m', '666', node, 'c', '10', '229']);
+      cleanups.push(() => fs.rmSync(node, { force: true }));
+      const withRules = (rules: unknown[]) =>
+        bundle({
+          args: ['sh', '-c', `(: < ${node}) 2>&1 && echo opened`],
+          extra: (c) => {
+            c.linux!.devices = [{ path: node, type: 'c', major: 10, minor: 229 }] as never;
+            c.linux!.resources = { devices: rules as never };
+          },
+        });
+      expect((await run(withRules(STANDARD))).stdout).toMatch(/Operation not permitted/);
+      expect((await run(withRules([...STANDARD, { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }]))).stdout).toBe('opened\n');
+    });
+
+    test.each([
+      ['a path outside /dev', { path: '/tmp/fuse', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /must be a path under \/dev/],
+      ['a path climbing out of /dev', { path: '/dev/../etc/x', type: 'c', major: 10, minor: 229 }, 'linux.devices[0].path', /under \/dev/],
+      ['a node type that is not c/b/u/p', { path: '/dev/x', type: 'x', major: 1, minor: 3 }, 'linux.devices[0].type', /must be one of c, b, u, p/],
+      ['a char node without a major', { path: '/dev/x', type: 'c', minor: 3 }, 'linux.devices[0].major', /is required/],
+    ])('%s: a one-line error naming the field, nothing made', async (_name, device, field, message) => {
+      const dir = bundle({ userns: false, args: ['true'], extra: (c) => { c.linux!.devices = [device] as never; } });
+      const err = await engine.createSandbox('cfdev', dir).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ECONFIG_INVALID', context: { field } });
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect(engine.list()).toEqual([]);
+      expect(fs.readdirSync(stateDir)).toEqual([]);
+    });
+  });
+});
