@@ -242,6 +242,7 @@ describeIf(['root', 'busybox'])('escape suite: nothing made from paddock\'s defa
       'fsopen_tmpfs',
       'open_tree_clone',
       'mount_setattr_rw',
+      'proc_sys_remount_write',
       'mknod_block',
       'mknod_char_mem',
       'af_packet',
