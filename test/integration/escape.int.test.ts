@@ -23,7 +23,7 @@ import {
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 /**
- * paddock's own escape suite (issue 12 item 8, docs/escape-suite.md). A static probe
+ * paddock's own escape suite (issue 12 item 8, docs/decisions/0032-escape-suite.md). A static probe
  * (test/fixtures/escape/probe.c) runs inside containers made from paddock's defaults
  * (the library's defaultSpec(), its builder with userns 'auto', the CLI's `spec` and
  * `spec --rootless`) and tries every way out it knows; each probe is a test case
@@ -371,7 +371,7 @@ describeIf(['root', 'busybox'])('escape suite: nothing made from paddock\'s defa
 
   test('every probe is proven able to fail, except those this kernel cannot reach at all', () => {
     // A kernel without CONFIG_MODULES, KEXEC, MAGIC_SYSRQ, PROC_KCORE or
-    // X86_IOPL_IOPERM answers ENOSYS/ENOENT even unconfined (docs/escape-suite.md);
+    // X86_IOPL_IOPERM answers ENOSYS/ENOENT even unconfined (docs/decisions/0032-escape-suite.md);
     // proc_attr_write needs an LSM that confines the container.
     expect(unconfinedResults.run).toBeDefined();
     const unprovable = NAMES.filter(
