@@ -5,7 +5,7 @@ import { createEngine, type Engine } from '../../index';
 import { defaultSpec } from '../../specs/default-spec';
 import type { OciConfig } from '../../specs/oci';
 import { fixtureRootfs } from '../helpers/bundle';
-import { describeIf, quietLogger, readAll, testStateDir } from '../helpers/env';
+import { describeIf, poll, quietLogger, readAll, testStateDir } from '../helpers/env';
 import {
   allCapabilities,
   cli,
@@ -50,20 +50,29 @@ function finished(stdout: string, stderr: string, what: string): ProbeRun {
   return { results: parseProbeOutput(stdout), stdout, stderr };
 }
 
+/** What runs while the container does (the exec window's execs); it sees the output so far. */
+type During = (engine: Engine, id: string, stdoutSoFar: () => string) => Promise<void>;
+
 /** Creates, starts and waits for one sandbox in a fresh engine; everything goes, also on failure. */
 async function inEngine(
   name: string,
   create: (engine: Engine, id: string) => Promise<{ stdio?: { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } }>,
+  during?: During,
 ): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
   const stateDir = testStateDir(name);
   const engine = await createEngine({ stateDir, logger: quietLogger() });
   const id = name;
   try {
     const h = await create(engine, id);
+    let out = '';
+    h.stdio!.stdout.on('data', (d: Buffer | string) => (out += d.toString()));
+    const stdoutDone = new Promise<void>((resolve) => h.stdio!.stdout.once('end', () => resolve()));
+    const stderr = readAll(h.stdio!.stderr);
     await engine.startRoot(id);
+    await during?.(engine, id, () => out);
     const status = await engine.wait(id, id, { timeoutMs: RUN_MS });
-    const [stdout, stderr] = await Promise.all([readAll(h.stdio!.stdout), readAll(h.stdio!.stderr)]);
-    return { stdout, stderr, exitCode: status.exitCode };
+    await stdoutDone;
+    return { stdout: out, stderr: await stderr, exitCode: status.exitCode };
   } finally {
     for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
     await engine.close();
@@ -71,12 +80,31 @@ async function inEngine(
   }
 }
 
+/** The probe's `watch` mode scans for this long; the test execs during the first part of it. */
+const WATCH_MS = 4000;
+const EXEC_FOR_MS = 2000;
+
+/** Execs /bin/true into the container, one after another, while the probe watches. */
+const execWhileWatching: During = async (engine, id, stdoutSoFar) => {
+  await poll(() => (/^READY$/m.test(stdoutSoFar()) ? true : undefined), 20_000, 'the probe to start watching');
+  const until = Date.now() + EXEC_FOR_MS;
+  while (Date.now() < until) {
+    const p = await engine.execute(id, id, { args: ['/bin/true'] });
+    await engine.waitPid(id, p.pid, { timeoutMs: 10_000 });
+  }
+};
+
+/** `INFO exec_window saw N new process(es), K before their execve` -> K. */
+function caughtBeforeExecve(stdout: string): number {
+  return Number(/^INFO exec_window saw \d+ new process\(es\), (\d+) before/m.exec(stdout)?.[1] ?? 0);
+}
+
 /** Runs a config.json (its root.path absolute) through the library. */
-async function runConfigInLibrary(name: string, config: OciConfig): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+async function runConfigInLibrary(name: string, config: OciConfig, during?: During): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
   const bundle = testStateDir(`${name}-bundle`);
   try {
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
-    return await inEngine(name, (engine, id) => engine.createSandbox(id, bundle));
+    return await inEngine(name, (engine, id) => engine.createSandbox(id, bundle), during);
   } finally {
     fs.rmSync(bundle, { recursive: true, force: true });
   }
@@ -183,6 +211,34 @@ describeIf(['root', 'busybox'])('escape suite: nothing made from paddock\'s defa
     test.each(NAMES)('%s', (name) => expect(describeProbe(run?.results, name)).toMatch(BLOCKED(name)));
   });
 
+  /**
+   * CVE-2019-5736's window: an exec'd process is a clone of paddock-init inside the
+   * container's pid namespace until its execve. The probe watches /proc while the
+   * test execs into the container and tries each process it catches in that window.
+   * (The CLI's exec takes the same path through paddock-init.)
+   */
+  describe.each([
+    ['library: defaultSpec()', 'escape-win-lib', false],
+    ["library: the builder (userns 'auto')", 'escape-win-builder', true],
+  ])('the exec window, %s', (_label, name, builder) => {
+    let run: ProbeRun | undefined;
+    beforeAll(async () => {
+      const args = [PROBE_IN_ROOTFS, 'watch', String(WATCH_MS)];
+      const r = builder
+        ? await inEngine(
+            name,
+            (engine, id) => (engine.createSandbox as unknown as BuilderCreate).call(engine, id, { rootfs: fixtureRootfs(), args }, { userns: 'auto' }),
+            execWhileWatching,
+          )
+        : await runConfigInLibrary(name, defaultSpec({ rootfs: fixtureRootfs(), args }), execWhileWatching);
+      run = finished(r.stdout, r.stderr, `exec window ${name}`);
+    }, RUN_MS + 30_000);
+    test('the probe caught execs before their execve (the window is real)', () => {
+      expect(caughtBeforeExecve(run?.stdout ?? '')).toBeGreaterThan(0);
+    });
+    test.each(['exec_window_mem', 'exec_window_exe'])('%s', (probe) => expect(describeProbe(run?.results, probe)).toMatch(BLOCKED(probe)));
+  });
+
   describe('the config runc runs with no capabilities (no process.capabilities) has none inside', () => {
     const zeroCapConfig = (rootfs: string) => {
       const c = defaultSpec({ rootfs, args: CAPS_REPORT });
@@ -262,8 +318,8 @@ describeIf(['root', 'busybox'])('escape suite: nothing made from paddock\'s defa
     ];
     let unconfined: ProbeRun | undefined;
     for (const n of UNCONFINED_ESCAPES) proven.add(n);
-    beforeAll(async () => {
-      const config = defaultSpec({ rootfs: fixtureRootfs(), args: probeArgs() });
+    const unconfinedConfig = (args: string[]): OciConfig => {
+      const config = defaultSpec({ rootfs: fixtureRootfs(), args });
       const all = allCapabilities();
       config.process!.capabilities = { bounding: all, effective: all, permitted: all, inheritable: all, ambient: all };
       config.process!.noNewPrivileges = false;
@@ -276,13 +332,22 @@ describeIf(['root', 'busybox'])('escape suite: nothing made from paddock\'s defa
       linux.maskedPaths = [];
       // Every device allowed: the device cgroup is not what this case measures.
       linux.resources = { devices: [{ allow: true, access: 'rwm' }] };
-      const r = await runConfigInLibrary('escape-unconfined', config);
+      return config;
+    };
+    beforeAll(async () => {
+      const r = await runConfigInLibrary('escape-unconfined', unconfinedConfig(probeArgs()));
       unconfined = finished(r.stdout, r.stderr, 'unconfined');
       unconfinedResults.run = unconfined;
     }, RUN_MS + 30_000);
     test.each(UNCONFINED_ESCAPES)('unconfined: %s escapes', (name) => {
       expect(describeProbe(unconfined?.results, name)).toMatch(ESCAPED(name));
     });
+    test('unconfined: exec_window_mem escapes (an exec caught before its execve)', async () => {
+      const config = unconfinedConfig([PROBE_IN_ROOTFS, 'watch', String(WATCH_MS)]);
+      const r = await runConfigInLibrary('escape-win-unconfined', config, execWhileWatching);
+      expect(caughtBeforeExecve(r.stdout)).toBeGreaterThan(0);
+      expect(describeProbe(parseProbeOutput(r.stdout), 'exec_window_mem')).toMatch(ESCAPED('exec_window_mem'));
+    }, RUN_MS + 30_000);
     test('unconfined: what it read is the real thing (the canary and the loopback token)', () => {
       expect(describeProbe(unconfined?.results, 'open_by_handle_canary')).toContain(`canary-${host.token}`);
       expect(describeProbe(unconfined?.results, 'host_loopback_tcp')).toContain(`loopback-${host.token}`);
