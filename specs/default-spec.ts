@@ -146,20 +146,25 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): OciConfig {
 }
 
 /**
- * What `runc spec --rootless` changes, done to `config` in place: a user namespace
- * mapping container root to the caller (one uid, one gid), no network namespace of
- * its own (an unprivileged user could not give it any connectivity), /sys as a
- * read-only recursive bind of the host's (sysfs needs the network namespace's owner),
- * no uid=/gid= mount options (those ids are not mapped) and no resources.
+ * What `runc spec --rootless` changes, done to `config` in place, except one thing: a
+ * user namespace mapping container root to the caller (one uid, one gid), no uid=/gid=
+ * mount options (those ids are not mapped) and no resources, as runc; but the network
+ * namespace stays. runc drops it (an unprivileged user cannot give it connectivity),
+ * which puts the container on the host's network, loopback services included: looser
+ * than paddock's defaults may be (docs/decisions/0027). A new network namespace owned
+ * by the new user namespace needs no privilege, and lo comes up in it. Only a config
+ * that has no network namespace gets /sys as a read-only recursive bind of the host's
+ * (sysfs can only be mounted by the owner of the network namespace).
  */
 export function toRootless(config: OciConfig, ids: { uid: number; gid: number }): OciConfig {
   const linux = (config.linux ??= {});
-  linux.namespaces = [...(linux.namespaces ?? []).filter((ns) => ns.type !== 'network' && ns.type !== 'user'), { type: 'user' }];
+  linux.namespaces = [...(linux.namespaces ?? []).filter((ns) => ns.type !== 'user'), { type: 'user' }];
+  const ownNetwork = linux.namespaces.some((ns) => ns.type === 'network' && ns.path === undefined);
   linux.uidMappings = [{ containerID: 0, hostID: ids.uid, size: 1 }];
   linux.gidMappings = [{ containerID: 0, hostID: ids.gid, size: 1 }];
   delete linux.resources;
   config.mounts = (config.mounts ?? []).map((m) => {
-    if (m.destination.replace(/\/+$/, '') === '/sys') {
+    if (!ownNetwork && m.destination.replace(/\/+$/, '') === '/sys') {
       return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
     }
     if (m.options === undefined) return m;

@@ -208,11 +208,14 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
     }
   });
 
-  test('toRootless(defaultSpec()) runs with the host\'s network: init touches no interface', async () => {
+  test('toRootless(defaultSpec()) less the network namespace runs with the host\'s network: init touches no interface', async () => {
     const hostIfs = fs.readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
     const { stdout, stderr, status } = await fx.run(['sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort; ' + STATUS], {
       userns: false,
-      extra: (c) => { toRootless(c, { uid: process.geteuid!(), gid: process.getegid!() }); },
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'network');
+        toRootless(c, { uid: process.geteuid!(), gid: process.getegid!() });
+      },
     });
     expect(stderr).toBe('');
     expect(status.exitCode).toBe(0);
@@ -260,16 +263,35 @@ describeIf(['root', 'busybox'])('capabilities and defaults (real sandboxes)', ()
       return dir;
     };
 
-    test('paddock spec --rootless (no network namespace) runs, with the host\'s interfaces', () => {
-      const dir = specBundle(true, (c) => { c.process!.args = ['sh', '-c', 'cat /proc/net/dev; grep Seccomp: /proc/self/status']; });
+    const hostIfs = () => fs.readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean);
+
+    test('paddock spec --rootless keeps a network namespace of its own: only lo, up', () => {
+      const dir = specBundle(true, (c) => { c.process!.args = ['sh', '-c', 'cat /proc/net/dev; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags; grep Seccomp: /proc/self/status']; });
       const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as OciConfig;
-      expect(c.linux!.namespaces!.map((n) => n.type)).not.toContain('network');
+      expect(c.linux!.namespaces!.map((n) => n.type)).toContain('network');
       expect(c.linux!.uidMappings).toEqual([{ containerID: 0, hostID: process.geteuid!(), size: 1 }]);
       const r = runCli(root, ['run', '--bundle', dir, 'rl1']);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      const hostIfs = fs.readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean);
-      for (const i of hostIfs) expect(r.stdout).toContain(`${i}:`);
+      const ifs = r.stdout.split('\n').filter((l) => /^\s*[\w.-]+:/.test(l) && !l.startsWith('Seccomp')).map((l) => l.split(':')[0]!.trim());
+      expect(ifs).toEqual(['lo']);
+      expect(hostIfs().length).toBeGreaterThan(1);
+      // IFF_UP (0x1) on lo: init brought it up in the sandbox's own namespace.
+      expect(Number.parseInt(r.stdout.match(/^0x[0-9a-f]+$/m)![0], 16) & 1).toBe(1);
+      expect(r.stdout).toMatch(/Seccomp:\s+2/);
+    });
+
+    test("paddock spec --rootless less its network namespace (runc's layout) runs with the host's interfaces", () => {
+      const dir = specBundle(true, (c) => {
+        c.process!.args = ['sh', '-c', 'cat /proc/net/dev; grep Seccomp: /proc/self/status'];
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'network');
+        // sysfs needs the network namespace's owner: the host's /sys, bound read-only, as runc.
+        c.mounts = c.mounts!.map((m) => (m.destination === '/sys' ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] } : m));
+      });
+      const r = runCli(root, ['run', '--bundle', dir, 'rl2']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      for (const i of hostIfs()) expect(r.stdout).toContain(`${i}:`);
       expect(r.stdout).toMatch(/Seccomp:\s+2/);
     });
 

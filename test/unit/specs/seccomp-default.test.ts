@@ -101,14 +101,19 @@ describe('defaultSpec and toRootless', () => {
     expect(allowed(defaultSpec({ capabilities: ['CAP_SYS_ADMIN'] }).linux!.seccomp as never).has('mount')).toBe(true);
   });
 
-  it('toRootless does what runc spec --rootless does', () => {
+  it('toRootless does what runc spec --rootless does, but keeps the network namespace', () => {
     const c = toRootless(defaultSpec(), { uid: 1234, gid: 567 });
     const types = c.linux!.namespaces!.map((n) => n.type);
     expect(types).toContain('user');
-    expect(types).not.toContain('network');
+    expect(types).toContain('network');
+    expect(c.mounts!.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+    // Without a network namespace of its own, sysfs cannot be mounted: the host's is bound.
+    const h = defaultSpec();
+    h.linux!.namespaces = h.linux!.namespaces!.filter((n) => n.type !== 'network');
+    toRootless(h, { uid: 1234, gid: 567 });
     expect(c.linux!.uidMappings).toEqual([{ containerID: 0, hostID: 1234, size: 1 }]);
     expect(c.linux!.gidMappings).toEqual([{ containerID: 0, hostID: 567, size: 1 }]);
-    expect(c.mounts!.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+    expect(h.mounts!.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
     for (const m of c.mounts!) for (const o of m.options ?? []) expect(o).not.toMatch(/^[ug]id=/);
     expect(() => validateConfig(c)).not.toThrow();
   });
