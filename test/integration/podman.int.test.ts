@@ -161,13 +161,17 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(podman(['stop', '--time', '10', 'd1'])).toMatchObject({ code: 0 });
     // The TERM trap ends it with 0: a fallback to SIGKILL would leave 137.
     expect(podman(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'd1']).stdout).toBe('exited 0\n');
-    // conmon runs podman's exit command (`podman container cleanup ID`: paddock delete,
-    // then unmounting the container's shm) after the stop has returned. An rm that
-    // overlaps it finds userdata/shm still mounted and fails with EBUSY, whatever the
-    // runtime (seen with the pre-change build too); wait for that cleanup to end first.
-    const cid = d.stdout.trim();
-    await poll(() => (cleanupRunning(cid) ? undefined : true), 20_000, `podman's cleanup of ${cid} to end`);
-    expect(podman(['rm', 'd1'])).toMatchObject({ code: 0, stderr: '' });
+    // Now and then (one run in three or four on a loaded 2-core host, also with the
+    // build from before this session) the first rm fails with EBUSY on
+    // userdata/shm: podman's non-lazy umount of the container's shm finds a propagated
+    // copy still busy, and a moment later nothing holds it (checked: no process's
+    // mountinfo has it by then). Not understood yet (noted for the next session); an rm
+    // repeated within a bound is what a podman user does, and only that error is retried.
+    const rm = await poll(() => {
+      const r = podman(['rm', 'd1']);
+      return r.code !== 0 && /userdata\/shm: device or resource busy/.test(r.stderr) ? undefined : r;
+    }, 15_000, 'podman rm past a busy shm mount');
+    expect(rm).toMatchObject({ code: 0, stderr: '' });
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
     expect(fs.readdirSync(state)).toEqual([]);
   });
@@ -248,16 +252,3 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
   });
 });
 
-/** Whether a `podman ... container cleanup` of this container is still running (conmon's exit command). */
-function cleanupRunning(cid: string): boolean {
-  for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (argv.includes('cleanup') && argv.includes(cid)) return true;
-  }
-  return false;
-}
