@@ -1,6 +1,7 @@
 import type { AnyActorRef } from 'xstate';
 import { processActorId } from '../machines/ids';
 import type { MessageOf } from '../protocols/messages';
+import { raiseInitRlimits } from './rlimits';
 import { planExec } from '../specs/plan';
 import type { ExecOptions, ExecResult } from './api';
 import { checkConsole, withConsole } from './console';
@@ -55,6 +56,8 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
     },
     cont.bundle.config,
   ), cont, rt);
+  // init forks the process: a hard limit above init's cannot be raised inside (actors/rlimits.ts).
+  raiseInitRlimits(core.native, rt.actor.getSnapshot().context.initHostPid as number, rt.bundle.config, opts.rlimits ?? cont.bundle.config.process?.rlimits);
   // A terminal replaces fds 0-2 in the process, so it needs no files or FIFO.
   const io = prepareStdio(core, rt, name, undefined, terminal ? 'ignore' : stdio);
   let reply: MessageOf<'OK'>;

@@ -22,6 +22,7 @@ import type { OciDeviceCgroup } from '../specs/oci';
 import { attachDevicePolicy, deviceEnforcement } from './devices';
 import { ChannelError, LaunchError, PaddockError } from './errors';
 import { EventSubscriber } from './event-subscriber';
+import { raiseInitRlimits } from './rlimits';
 import type { Logger } from './logger';
 import type { PidfdWatcher } from './pidfd-watcher';
 import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
@@ -291,6 +292,13 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     }
     ownSockets(rt);
     closeStateDir(rt);
+    // Before init forks the root container (its START comes after this): see actors/rlimits.ts.
+    try {
+      raiseInitRlimits(deps.native, launched.pid, rt.bundle.config, rt.bundle.config.process?.rlimits);
+    } catch (e) {
+      if (!(e instanceof NativeError)) throw e;
+      throw new LaunchError(`prlimit: ${e.errnoName} (${e.message})`, { sandboxId: rt.id, step: 'prlimit', errno: e.errno }, e);
+    }
     // init's own threads are all there now and no container has started: see limitPids.
     const pidsLimit = rt.bundle.config.linux?.resources?.pids?.limit;
     if (rt.cgroup && typeof pidsLimit === 'number' && pidsLimit > 0) {

@@ -12,6 +12,7 @@ import { PaddockError, StateError } from './errors';
 import { killFrozenContainer } from './freezer';
 import type { ContainerRuntime, Runtime } from './launcher';
 import { checkLsmFields } from './lsm';
+import { raiseInitRlimits } from './rlimits';
 import { logConfigWarnings } from '../specs/config-warnings';
 import { makePodCgroup, removePodCgroup } from './pod-cgroups';
 import { podNamespaces } from './pod-namespaces';
@@ -61,6 +62,8 @@ export async function addContainer(core: EngineCore, supervision: Supervision, s
   });
   rt.containers.set(containerId, { id: containerId, bundle, stdio, done: deferred<void>(), ...(cgroup ? { cgroup } : {}), ...podNs });
   try {
+    // Before init forks it: a hard limit above init's cannot be raised inside (actors/rlimits.ts).
+    raiseInitRlimits(core.native, rt.actor.getSnapshot().context.initHostPid as number, rt.bundle.config, bundle.config.process?.rlimits);
     prepareStdio(core, rt, containerId, containerId, stdio);
   } catch (e) {
     rt.containers.delete(containerId);

@@ -108,6 +108,13 @@ export interface NativeFacade {
    * idmap_userns, idmap_open_tree, idmap_mount_setattr, idmap_setns, idmap_move_mount).
    */
   idmapRootfs(pidfd: Fd, rootfs: string): void;
+  /**
+   * Raises process `pid`'s hard limit `resource` (an RLIMIT_* number) to at least
+   * `hard`, its soft limit untouched; true when raised, false when already there. For
+   * paddock-init inside a user namespace, before it forks a container whose rlimits
+   * exceed what it inherited (actors/rlimits.ts). Throws NativeError (step prlimit).
+   */
+  raiseRlimit(pid: number, resource: number, hard: bigint): boolean;
   /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
   kvmProbe(): KvmInfo;
   /**

@@ -364,6 +364,12 @@ export class FakeNative implements NativeFacade {
     this.maybeFail('idmapRootfs');
   }
 
+  raiseRlimit(pid: number, resource: number, hard: bigint): boolean {
+    this.record({ fn: 'raiseRlimit', args: [pid, resource, hard] });
+    this.maybeFail('raiseRlimit');
+    return true;
+  }
+
   kvmProbe(): KvmInfo {
     this.record({ fn: 'kvmProbe', args: [] });
     try {

@@ -223,6 +223,7 @@ export interface NativeBinding {
   pd_mkfifo(path: string, mode: number): number;
   pd_replace_file(tmp: string, target: string): number;
   pd_kvm_probe(): number;
+  pd_raise_rlimit(pid: number, resource: number, hardHi: number, hardLo: number): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
   pd_send_fd(path: string, fd: number, name: string): number;
@@ -312,6 +313,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_mkfifo: fn(I32, [Str, I32]),
     pd_replace_file: fn(I32, [Str, Str]),
     pd_kvm_probe: fn(I32, []),
+    pd_raise_rlimit: fn(I32, [I32, I32, U32, U32]),
     pd_console_listen: fn(I32, [Str, I32, I32]),
     pd_console_accept: fn(I32, [I32, I32, I32]),
     pd_send_fd: fn(I32, [Str, I32, Str]),
@@ -482,6 +484,15 @@ export class FfiNative implements NativeFacade {
     checkFd('pidfd', pidfd);
     const r = this.b.pd_idmap_rootfs(pidfd, checkPath('rootfs', rootfs));
     if (r < 0) throw this.failure(r, 'idmap_rootfs');
+  }
+
+  raiseRlimit(pid: number, resource: number, hard: bigint): boolean {
+    checkPid('pid', pid);
+    if (!Number.isInteger(resource) || resource < 0 || resource > 15) throw new RangeError(`resource: ${resource} is not an RLIMIT_* number`);
+    if (hard < 0n || hard > 0xffffffffffffffffn) throw new RangeError(`hard: ${hard} is not a u64`);
+    const r = this.b.pd_raise_rlimit(pid, resource, Number(hard >> 32n), Number(hard & 0xffffffffn));
+    if (r < 0) throw this.failure(r, 'prlimit');
+    return r === 1;
   }
 
   kvmProbe(): KvmInfo {

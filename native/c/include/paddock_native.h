@@ -80,6 +80,9 @@ PD_EXPORT int pd_mkfifo(const char *path, int mode);
  * target does not exist yet or the filesystem cannot exchange. */
 PD_EXPORT int pd_replace_file(const char *tmp, const char *target);
 PD_EXPORT int pd_kvm_probe(void);
+/* Raises pid's hard limit `resource` to at least hard_hi:hard_lo, soft untouched: 1
+ * raised, 0 already there, -errno (step prlimit). */
+PD_EXPORT int pd_raise_rlimit(int pid, int resource, unsigned hard_hi, unsigned hard_lo);
 /* The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE); -ENOTTY when fd is
  * not a namespace. */
 PD_EXPORT int pd_ns_type(int fd);

@@ -164,3 +164,31 @@ out:
   close(fd);
   return ret;
 }
+
+/* Raises the hard limit `resource` of process `pid` to at least hard_hi:hard_lo (a u64
+ * in two halves: ffi has no exact 64-bit integer), leaving its soft limit alone. Only
+ * ever upward. Why: a container's setrlimit above the hard limit it inherited needs
+ * CAP_SYS_RESOURCE in the initial user namespace, which nothing inside a user namespace
+ * has; runc answers this by prlimit-ing its child from the runtime. paddock raises
+ * paddock-init (whose children inherit it) from the supervisor, before init forks the
+ * container that asked; the container then sets exactly what its spec says. Returns 1
+ * when raised, 0 when already high enough. */
+int pd_raise_rlimit(int pid, int resource, unsigned hard_hi, unsigned hard_lo) {
+  struct {
+    uint64_t cur, max;
+  } old, want;
+  uint64_t hard = ((uint64_t)hard_hi << 32) | hard_lo;
+
+  pd_ok();
+  if (pid <= 0 || resource < 0)
+    return pd_fail("prlimit", EINVAL, "pid %d resource %d", pid, resource);
+  if (syscall(SYS_prlimit64, pid, resource, NULL, &old) < 0)
+    return pd_fail("prlimit", errno, "read %d of pid %d", resource, pid);
+  if (old.max >= hard)
+    return 0;
+  want.cur = old.cur;
+  want.max = hard;
+  if (syscall(SYS_prlimit64, pid, resource, &want, NULL) < 0)
+    return pd_fail("prlimit", errno, "raise %d of pid %d", resource, pid);
+  return 1;
+}
