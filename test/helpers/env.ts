@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import pino from 'pino';
 
 /** Root of everything integration tests create; the global teardown checks it is empty. */
@@ -18,6 +19,17 @@ export function testStateDir(name: string): string {
 
 export function quietLogger() {
   return pino({ level: process.env.PADDOCK_TEST_LOG ?? 'silent' });
+}
+
+/** A pino logger at `level` whose records land, parsed, in `lines` (tests of warnings). */
+export function capturingLogger(lines: Array<Record<string, unknown>>, level = 'warn') {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return pino({ level }, sink);
 }
 
 export type Need = 'root' | 'kvm' | 'cgroup2' | 'cgroups' | 'busybox' | 'podman' | 'containerd';

@@ -6,11 +6,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { createEngine, type Engine } from '../../index';
 import { BUNDLES_DIR, fixtureRootfs, makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
-import { describeIf, poll, readAll, testStateDir } from '../helpers/env';
+import { capturingLogger, describeIf, poll, readAll, testStateDir } from '../helpers/env';
 
 describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', () => {
   let engine: Engine;
@@ -21,14 +19,8 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
 
   beforeEach(async () => {
     lines.length = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
     stateDir = testStateDir('conform');
-    engine = await createEngine({ stateDir, logger: pino({ level: 'warn' }, sink) });
+    engine = await createEngine({ stateDir, logger: capturingLogger(lines) });
   });
   afterEach(async () => {
     for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);

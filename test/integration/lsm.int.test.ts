@@ -3,13 +3,11 @@
  * warning and the sandbox runs; with it on, the create is refused (actors/lsm.ts).
  */
 import * as fs from 'node:fs';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { createEngine, type Engine } from '../../index';
 import { isPaddockError } from '../../actors/errors';
 import { detectLsms } from '../../actors/lsm';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { describeIf, readAll, testStateDir } from '../helpers/env';
+import { capturingLogger, describeIf, readAll, testStateDir } from '../helpers/env';
 
 describeIf(['root', 'busybox'])('AppArmor / SELinux fields', () => {
   let engine: Engine | undefined;
@@ -19,14 +17,8 @@ describeIf(['root', 'busybox'])('AppArmor / SELinux fields', () => {
 
   beforeEach(async () => {
     lines.length = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
     stateDir = testStateDir('lsm');
-    engine = await createEngine({ stateDir, logger: pino({ level: 'warn' }, sink) });
+    engine = await createEngine({ stateDir, logger: capturingLogger(lines) });
   });
   afterEach(async () => {
     for (const s of engine?.list() ?? []) await engine?.destroy(s.id).catch(() => undefined);
