@@ -106,7 +106,7 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
     case 'kvm':
       return fs.existsSync('/dev/kvm') ? undefined : 'kvm (/dev/kvm)';
     case 'cgroup2':
-      return fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? undefined : 'cgroup2 (a cgroup2 mount)';
+      return layout().unified !== undefined ? undefined : `cgroup2 (a cgroup2 mount; this host is ${layout().mode})`;
     case 'cgroups':
       return hasCgroups() ? undefined : 'cgroups (a cgroup v1 or v2 hierarchy with memory, cpu and pids)';
     case 'busybox':
@@ -141,7 +141,7 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
 
 /** The needs this host does not meet, each named with what is missing. */
 export function missingNeeds(needs: readonly Need[]): string[] {
-  return needs.map(whyMissing).filter((m): m is string => m !== undefined);
+  return needs.map((n) => whyMissing(n)).filter((m): m is string => m !== undefined);
 }
 
 /** The layout needs this host meets (what a CI stage here covers for another stage). */
