@@ -182,7 +182,9 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
     const ra = record(a);
     await a.createSandbox('rb', t.bundle(['sh', '-c', 'exit 1']), {
       stdio: 'ignore',
-      restart: { maxRestarts: 1, backoff: { initialMs: 1000, factor: 1 } },
+      // The first supervisor must close inside the backoff: 3 s is a bound a loaded
+      // machine meets, not a claim about how fast close is.
+      restart: { maxRestarts: 1, backoff: { initialMs: 3_000, factor: 1 } },
     });
     await a.startRoot('rb');
     await ra.until((e) => e.type === 'restart.scheduled', 'schedule');
