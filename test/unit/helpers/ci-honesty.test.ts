@@ -94,3 +94,12 @@ describe('verdict', () => {
     expect(verdict(['cgroup-hybrid'], { ...ci, PADDOCK_CI: '0' }).action).toBe('skip');
   });
 });
+
+describe('leak checks', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { newMounts } = require('../../helpers/leaks') as typeof import('../../helpers/leaks');
+  test('newMounts counts: a second mount on a point that was mounted once is new', () => {
+    expect(newMounts(['/', '/proc', '/tmp/x'], ['/', '/proc', '/tmp/x', '/tmp/x', '/srv/b'])).toEqual(['/tmp/x', '/srv/b']);
+    expect(newMounts(['/', '/proc'], ['/'])).toEqual([]);
+  });
+});
