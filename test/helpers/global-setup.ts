@@ -1,5 +1,7 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { metLayoutNeeds } from './env';
 import { cgroupDirs, mountPoints, paddockInitPids, tempEntries } from './leaks';
 
 /**
@@ -14,4 +16,7 @@ export default async function globalSetup(): Promise<void> {
   // the teardown compares against these when no other run shares the machine.
   process.env.PADDOCK_PREEXISTING_MOUNTS = mountPoints().join('\n');
   process.env.PADDOCK_PREEXISTING_TEMP = tempEntries().join('\n');
+  // scripts/test.sh: the layout needs this run covers, for the cgroup v2 guest's run to
+  // leave to it (decision 0033).
+  if (process.env.PADDOCK_CI_LAYOUT_OUT) fs.writeFileSync(process.env.PADDOCK_CI_LAYOUT_OUT, metLayoutNeeds().join(','));
 }
