@@ -39,6 +39,8 @@ if [ "${1:-}" = "--default-tests" ]; then printf '%s\n' "${DEFAULT_TESTS[@]}"; e
 
 # ------------------------------------------------------------------ inside the guest
 if [ "${1:-}" = "--guest" ]; then
+  # Only ever as the guest's init: on a host these mounts would cover the real ones.
+  [ $$ = 1 ] || { echo "test-cgroup2-vm: --guest is the guest's init, not for a host" >&2; exit 2; }
   export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   results=/paddock-vm-results
   mount -t proc proc /proc
