@@ -28,6 +28,9 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     await emit();
     return 0;
   }
+  // A stream only reads: give up the sandbox's lock (as a waiting `exec` does), so `kill`
+  // and `delete` are not held up for as long as it runs (runc's events does not block them).
+  engine.release(r.sandboxId);
   while (engine.isRunning(r.sandboxId) && (!r.sub || engine.list().find((s) => s.id === r.sandboxId)?.containers.find((c) => c.id === r.containerId)?.status === 'running')) {
     await emit();
     await new Promise((r) => setTimeout(r, ms));

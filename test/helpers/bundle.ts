@@ -13,7 +13,12 @@ import { OciConfig } from '../../specs/oci';
 /** Container ids 0..65535 map to host ids 100000..165535. */
 export const TEST_USERNS = { hostId: 100000, size: 65536 } as const;
 
-export const BUNDLES_DIR = path.join(os.tmpdir(), 'paddock-test-bundles');
+/**
+ * In a jest run with the integration project (PADDOCK_TEST_ROOT set by the global setup)
+ * bundles live under the run's root, so the teardown's leak check sees one a test left
+ * behind; elsewhere (a unit run alone) in one shared folder under the temp dir.
+ */
+export const BUNDLES_DIR = process.env.PADDOCK_TEST_ROOT ? path.join(process.env.PADDOCK_TEST_ROOT, 'bundles') : path.join(os.tmpdir(), 'paddock-test-bundles');
 
 const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { TEST_ROOT } from './env';
-import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, paddockInitPids, removeCgroupDirs } from './leaks';
+import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, newMounts, paddockInitPids, removeCgroupDirs, tempEntries } from './leaks';
 
 /**
  * The run fails if anything leaked: a paddock-init process, a mount, a file under the
@@ -22,8 +22,14 @@ export default async function globalTeardown(): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
     leakedInits = paddockInitPids().filter(ours);
   }
-  const mounts = mountsUnder(TEST_ROOT);
-  const files = leftovers(TEST_ROOT).filter((f) => !/\/[^/]+-[A-Za-z0-9]{6}$/.test(f));
+  // Alone on the machine, every mount and temp entry this run added is its own: bundles,
+  // bind sources and pinned namespaces live outside the state root too. With other runs
+  // (PADDOCK_TEST_CONCURRENT=1) only what is under this run's root can be blamed on it.
+  const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
+  const mounts = concurrent ? mountsUnder(TEST_ROOT) : newMounts((process.env.PADDOCK_PREEXISTING_MOUNTS ?? '').split('\n').filter(Boolean));
+  const tempBefore = new Set((process.env.PADDOCK_PREEXISTING_TEMP ?? '').split('\n').filter(Boolean));
+  const temps = concurrent ? [] : tempEntries().filter((t) => !tempBefore.has(t));
+  const files = leftovers(TEST_ROOT).filter((f) => !/\/[^/]+-[A-Za-z0-9]{6}$/.test(f) && f !== `${TEST_ROOT}/bundles`);
   for (const pid of leakedInits) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -34,14 +40,15 @@ export default async function globalTeardown(): Promise<void> {
   const cgroupsBefore = new Set((process.env.PADDOCK_PREEXISTING_CGROUPS ?? '').split('\n').filter(Boolean));
   // PADDOCK_TEST_CONCURRENT=1: other test runs share this machine (developers' parallel
   // worktrees), so new cgroups may be theirs; they are neither removed nor reported.
-  const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
   const cgroups = concurrent ? [] : cgroupDirs().filter((d) => !cgroupsBefore.has(d));
   removeCgroupDirs(cgroups);
   fs.rmSync(TEST_ROOT, { recursive: true, force: true });
+  for (const t of temps) if (!mounts.some((m) => m.startsWith(`${t}/`) || m === t)) fs.rmSync(t, { recursive: true, force: true });
   const problems = [
     ...leakedInits.map((p) => `leaked paddock-init pid ${p}`),
     ...mounts.map((m) => `leaked mount ${m}`),
     ...files.map((f) => `leaked file ${f}`),
+    ...temps.map((t) => `leaked temp entry ${t}`),
     ...cgroups.map((c) => `leaked cgroup ${c}`),
   ];
   if (problems.length) throw new Error(`resources leaked by the integration tests:\n${problems.join('\n')}`);

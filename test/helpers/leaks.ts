@@ -57,6 +57,40 @@ export function paddockInitPids(alsoUnder: readonly string[] = []): number[] {
   return out.filter((p) => !parents.has(parents.get(p) ?? -1));
 }
 
+/** Every mount point in the host's mount table (a point mounted twice, twice). */
+export function mountPoints(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
+    .filter(Boolean);
+}
+
+/** The mount points in `now` beyond those in `before` (counted, so a second mount on one point shows). */
+export function newMounts(before: readonly string[], now: readonly string[] = mountPoints()): string[] {
+  const left = new Map<string, number>();
+  for (const m of before) left.set(m, (left.get(m) ?? 0) + 1);
+  return now.filter((m) => {
+    const n = left.get(m) ?? 0;
+    if (n > 0) left.set(m, n - 1);
+    return n === 0;
+  });
+}
+
+/** What tests name in the temp dir (`paddock-*`, podman's `pdk-*`): full paths. */
+export function tempEntries(): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dir = (require('node:os') as typeof import('node:os')).tmpdir();
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((n) => /^(paddock|pdk)-/.test(n) && !/^paddock-test-\d+$/.test(n) && n !== 'paddock-test-bundles')
+      .map((n) => `${dir}/${n}`);
+  } catch {
+    return [];
+  }
+}
+
 /** Mount points in the host's mount table under `prefix`. */
 export function mountsUnder(prefix: string): string[] {
   return fs

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
 import { useEngine } from '../helpers/engine-fixture';
-import { describeIf, poll, readAll } from '../helpers/env';
+import { describeIf, poll, readAll, testIf } from '../helpers/env';
 
 /**
  * Each sandbox in its own cgroup (v2, hybrid or v1, whatever the host has): the root
@@ -76,7 +76,7 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
   });
 
   // The v1 devices controller applies device rules here (a v2-only host attaches a device program: devices.int.test.ts).
-  (layout.mode !== 'v2' && layout.v1.devices ? test : test.skip)(
+  testIf(['cgroup-v1-devices'])(
     "without a user namespace, containerd's default device rules go to the devices cgroup: a node outside them cannot be opened",
     async () => {
       const sid = id();

@@ -19,8 +19,8 @@ const SUPERVISOR = path.join(__dirname, '..', 'helpers', 'chaos-supervisor.js');
  * supervisor stops everything): every container run that started has exactly one exit
  * in the journal, and nothing is left (processes, mounts, cgroups, state files).
  *
- * The seed is printed and can be replayed with PADDOCK_CHAOS_SEED; PADDOCK_CHAOS_KEEP=<dir>
- * keeps each run's journal there.
+ * The seed is in every failure's message (and printed) and is replayed with
+ * PADDOCK_CHAOS_SEED=<seed>; PADDOCK_CHAOS_KEEP=<dir> keeps each run's journal there.
  */
 
 const SEED = Number(process.env.PADDOCK_CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
@@ -33,9 +33,11 @@ const SANDBOXES = 4;
  * is ever missing. A repeat is accepted only as that case: the same id, from the next
  * supervisor, and the first report made at most this long before its supervisor's kill.
  * (The test's kills land in that window more often than chance would: the last round's
- * kill of a container is followed within milliseconds by the supervisor's.)
+ * kill of a container is followed within milliseconds by the supervisor's.) The window
+ * is a sanity bound a loaded 2-core machine meets (a report and its cursor write are
+ * microseconds apart when idle), not a performance claim.
  */
-const REPORT_WINDOW_MS = 200;
+const REPORT_WINDOW_MS = 2_000;
 const RESTART = {
   policy: 'always',
   maxRestarts: 1_000,
@@ -178,7 +180,7 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
     return out;
   }
 
-  test(`${ROUNDS} rounds; every exit accounted for once, no id runs twice, nothing leaks`, async () => {
+  test(`${ROUNDS} rounds; every exit accounted for once, no id runs twice, nothing leaks`, () => withSeed(async () => {
     let sup = await supervisor('init');
     const actions: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -300,5 +302,19 @@ describeIf(['root', 'busybox'])('chaos: random SIGKILLs of containers, inits and
     };
     walk(stateDir);
     expect(left).toEqual([]);
-  });
+  }));
 });
+
+/** Runs a chaos test body; any failure's message starts with the seed that replays it. */
+async function withSeed(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    const replay = `chaos seed ${SEED}: replay with PADDOCK_CHAOS_SEED=${SEED}`;
+    if (e instanceof Error) {
+      e.message = `${replay}\n${e.message}`;
+      throw e;
+    }
+    throw new Error(`${replay}\n${String(e)}`);
+  }
+}

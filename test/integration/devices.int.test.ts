@@ -17,7 +17,7 @@ import { describeIf, readAll } from '../helpers/env';
  */
 const layout = detectLayout();
 const unifiedRoot = layout.unified;
-const needsUnified = layout.mode === 'v2' || layout.mode === 'hybrid' ? describeIf(['root', 'busybox', 'cgroups', 'cgroup2']) : describe.skip;
+const needsUnified = describeIf(['root', 'busybox', 'cgroups', 'cgroup2']);
 
 const STANDARD = [
   { allow: false, access: 'rwm' },

@@ -288,9 +288,16 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
       if (e.type === 'exit') seen.push(`exit:${e.containerId}:${e.exit.exitCode}`);
       if (e.type === 'state' && !e.containerId) seen.push(`state:${e.status}`);
     });
-    await run(['sh', '-c', 'exit 3']);
+    // The root waits for its stdin to close, so it cannot exit before `running` is
+    // reported (a bare `exit 3` can beat it: starting, then exit, then stopped).
+    const sid = id();
+    const h = await engine.createSandbox(sid, bundle(['sh', '-c', 'read x; exit 3']));
+    await engine.startRoot(sid);
+    await poll(() => (seen.includes('state:running') ? true : undefined), 10_000, 'state running');
+    h.stdio!.stdin!.end();
+    expect(await engine.wait(sid, sid, { timeoutMs: 20_000 })).toMatchObject({ exitCode: 3 });
     sub.unsubscribe();
-    expect(seen).toEqual(expect.arrayContaining(['state:created', 'state:running', 'state:stopped', expect.stringMatching(/^exit:engine\d+:3$/)]));
+    expect(seen).toEqual(['state:creating', 'state:created', 'state:starting', 'state:running', `exit:${sid}:3`, 'state:stopped']);
   });
 
   test('100 sandboxes started concurrently all run and all exit cleanly', async () => {

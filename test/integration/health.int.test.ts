@@ -56,8 +56,11 @@ describeIf(['root', 'busybox'])('health probe', () => {
     const sub = t.engine.events$.subscribe((e) => {
       if (e.type === 'unhealthy') seen.push(e.sandboxId);
     });
-    await t.engine.createSandbox(sid, t.bundle({ args: ['sh', '-c', 'sleep 0.6; exit 4'] }), {
-      health: { intervalMs: 20, timeoutMs: 1_000, failureThreshold: 1 },
+    // A ping may take its time on a loaded machine (2 s is a sanity bound, not a latency
+    // claim); the sandbox outlives that timeout, so an init that never answered would be
+    // reported before it exits and this test would fail.
+    await t.engine.createSandbox(sid, t.bundle({ args: ['sh', '-c', 'sleep 3; exit 4'] }), {
+      health: { intervalMs: 20, timeoutMs: 2_000, failureThreshold: 1 },
     });
     await t.engine.startRoot(sid);
     expect(await t.engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 4, signal: null });

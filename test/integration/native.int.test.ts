@@ -91,7 +91,26 @@ function waitExit(token: number, ms = 10000): Promise<WatchedExit> {
   return main.waitExit(token, ms);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A barrier on a channel: a fresh process exits and its record arrives. The watcher is
+ * one thread over one level-triggered epoll set and writes each channel's records in
+ * order, so any record still due for an earlier exit (a duplicate, a stray) has been
+ * written by then: "nothing else arrived" is checked after this, not after a sleep.
+ */
+async function barrier(reader: ChannelReader = main): Promise<number> {
+  const r = launch('exit:0');
+  const token = native.watch(reader.channel, r.pidfd);
+  await readAll(r.readyFd);
+  await reader.waitExit(token);
+  return token;
+}
+
+/** Polls until `get()` equals `want` (bounded), then asserts it: settling, not sleeping. */
+async function settlesTo<T>(get: () => T, want: T, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (JSON.stringify(get()) !== JSON.stringify(want) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect(get()).toEqual(want);
+}
 
 // ---- bookkeeping so that afterEach can clean up even after a failed test -----------
 
@@ -240,6 +259,9 @@ afterEach(async () => {
   strayPids = [];
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   dirs = [];
+  // Every test leaves no child behind, checked here rather than by a last test that
+  // would depend on the order (and on every earlier test having cleaned up).
+  await settlesTo(children, []);
 });
 
 afterAll(() => {
@@ -456,7 +478,7 @@ test('50 concurrent launches each get exactly one record with their own status',
   expect(reports.every((b) => decodeReport(b).type === 0x8000)).toBe(true);
   const exits = await Promise.all(runs.map((r) => waitExit(r.token)));
   exits.forEach((e, i) => expect(e).toEqual({ token: runs[i]!.token, reaped: true, exitCode: runs[i]!.code, signal: 0 }));
-  await sleep(200); // a duplicate would have arrived by now
+  await barrier(); // a duplicate would have been written before the barrier's record
   for (const r of runs) expect(seen.get(r.token)).toHaveLength(1);
   expect(new Set(runs.map((r) => r.pid)).size).toBe(50);
 });
@@ -470,7 +492,7 @@ test('watching one pidfd twice gives two tokens, each reported once', async () =
   const exits = await Promise.all([waitExit(a), waitExit(b)]);
   // One of the two reaps; the other finds the child gone (ECHILD): reaped false.
   expect(exits.filter((e) => e.reaped)).toEqual([{ token: expect.any(Number), reaped: true, exitCode: -1, signal: 9 }]);
-  await sleep(100);
+  await barrier();
   expect(seen.get(a)).toHaveLength(1);
   expect(seen.get(b)).toHaveLength(1);
 });
@@ -489,8 +511,11 @@ test('unwatch suppresses the record', async () => {
   const token = watch(r.pidfd);
   native.unwatch(token);
   native.unwatch(token); // idempotent
+  // A second watch on the same pidfd is handled by the same wakeup as the first: once
+  // its record is here, the unwatched token's would be too.
+  const witness = watch(r.pidfd);
   native.pidfdSendSignal(r.pidfd, 9);
-  await sleep(300);
+  expect(await waitExit(witness)).toMatchObject({ token: witness, signal: 9 });
   expect(seen.has(token)).toBe(false);
 });
 
@@ -516,7 +541,8 @@ test('a process that is not our child is reported with reaped: false', async () 
 test('an exit before watch() is still reported', async () => {
   const r = launch('exit:5');
   await readAll(r.readyFd);
-  await sleep(100); // it has exited and is a zombie now
+  // Watch only once it has exited and is a zombie (state Z in /proc/<pid>/stat).
+  await settlesTo(() => /\) Z /.test(fs.readFileSync(`/proc/${r.pid}/stat`, 'utf8')), true, 10_000);
   const token = watch(r.pidfd);
   expect(await waitExit(token)).toEqual({ token, reaped: true, exitCode: 5, signal: 0 });
 });
@@ -533,9 +559,10 @@ test('two channels open at once each get only their own exits', async () => {
     const t2 = native.watch(other.channel, r2.pidfd);
     expect(await waitExit(t1)).toEqual({ token: t1, reaped: true, exitCode: 21, signal: 0 });
     expect(await other.waitExit(t2)).toEqual({ token: t2, reaped: true, exitCode: 22, signal: 0 });
-    await sleep(200);
+    await barrier();
+    const late = await barrier(other);
     expect(seen.has(t2)).toBe(false);
-    expect([...other.seen.keys()]).toEqual([t2]);
+    expect([...other.seen.keys()]).toEqual([t2, late]);
   } finally {
     native.closeWatchChannel(other.channel);
     other.destroy();
@@ -572,14 +599,14 @@ test('closeWatchChannel stops records and closes the watcher end: the reader hit
   expectNativeError(() => native.watch(other.channel, r.pidfd), 'watch', 'ENOENT');
   native.pidfdSendSignal(r.pidfd, 9);
   expect(await other.eof).toBe(0); // EOF, and no record ever written
-  await sleep(200);
   expect(other.seen.size).toBe(0);
-  expect(seen.has(token)).toBe(false);
   other.destroy();
   // The token was unwatched with the channel: nothing left to unwatch, no error.
   native.unwatch(token);
-  // Still a zombie (nobody reaped it): the main channel's watch reaps it now.
+  // Still a zombie (nobody reaped it): the main channel's watch reaps it now, and is
+  // the barrier after which a stray record for the closed channel's token would show.
   expect(await waitExit(watch(r.pidfd))).toMatchObject({ reaped: true, signal: 9 });
+  expect(seen.has(token)).toBe(false);
 });
 
 test('many watches across four channels: every exit on its own channel, once', async () => {
@@ -594,7 +621,7 @@ test('many watches across four channels: every exit on its own channel, once', a
     await Promise.all(runs.map((r) => readAll(r.readyFd)));
     const exits = await Promise.all(runs.map((r) => r.reader.waitExit(r.token)));
     exits.forEach((e, i) => expect(e).toEqual({ token: runs[i]!.token, reaped: true, exitCode: runs[i]!.code, signal: 0 }));
-    await sleep(200);
+    for (const rd of readers) await barrier(rd);
     for (const rd of readers) {
       const mine = runs.filter((r) => r.reader === rd).map((r) => r.token).sort((a, b) => a - b);
       const got = runs.map((r) => r.token).filter((t) => rd.seen.has(t)).sort((a, b) => a - b);
@@ -610,6 +637,8 @@ test('many watches across four channels: every exit on its own channel, once', a
 });
 
 test('opening and closing channels leaks no fds', async () => {
+  // Warm up, so this test does not depend on which tests ran before it.
+  native.closeFd(((ch) => (native.closeWatchChannel(ch), ch))(native.openWatchChannel()));
   const before = fdCount();
   for (let i = 0; i < 20; i++) {
     const ch = native.openWatchChannel();
@@ -627,8 +656,7 @@ test('opening and closing channels leaks no fds', async () => {
   await waitExit(watch(r.pidfd));
   native.closeFd(r.pidfd);
   await readAll(r.readyFd);
-  await sleep(50);
-  expect(fdCount()).toBe(before);
+  await settlesTo(fdCount, before);
 });
 
 // ---- small syscalls -------------------------------------------------------------------
@@ -689,7 +717,6 @@ test('launches, failures and exits leak no fds', async () => {
   const wt = watch(w.pidfd);
   await readAll(w.readyFd);
   await waitExit(wt);
-  await sleep(50);
 
   const before = fdCount();
   for (let i = 0; i < 10; i++) {
@@ -712,11 +739,17 @@ test('launches, failures and exits leak no fds', async () => {
   } catch {
     // expected
   }
-  await sleep(50);
-  expect(fdCount()).toBe(before);
+  await settlesTo(fdCount, before);
 });
 
-test('no process is left behind', async () => {
-  await sleep(100);
-  expect(children()).toEqual([]);
+test('no process is left behind: exits, kills, failed launches', async () => {
+  // Its own work, not the earlier tests' (afterEach checks after every test as well).
+  const ok = launch('exit:0');
+  const killed = launch('sleep');
+  const tokens = [watch(ok.pidfd), watch(killed.pidfd)];
+  await Promise.all([readAll(ok.readyFd), readAll(killed.readyFd)]);
+  native.pidfdSendSignal(killed.pidfd, 9);
+  await Promise.all(tokens.map((t) => waitExit(t)));
+  expect(() => native.launchInit({ initPath: FAKE_INIT, sandboxDir: '/tmp', cloneFlags: ALL_NAMESPACES, uidMap: 'bad', gidMap: 'bad' })).toThrow(NativeError);
+  await settlesTo(children, []);
 });

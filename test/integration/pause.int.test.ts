@@ -4,7 +4,7 @@ import { firstValueFrom, filter } from 'rxjs';
 import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, TEST_USERNS, type TestBundle } from '../helpers/bundle';
-import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
+import { describeIf, poll, quietLogger, testIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 
 /**
@@ -157,7 +157,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pause / resume (real sandboxes)', ()
     expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
   });
 
-  (v1Layout ? test : test.skip)('cgroup v1 freezer: tasks frozen (freezer.state FROZEN, D state); resume; destroy while paused leaves nothing', async () => {
+  testIf(['cgroup-v1-freezer'])('cgroup v1 freezer: tasks frozen (freezer.state FROZEN, D state); resume; destroy while paused leaves nothing', async () => {
     const before = paddockInitPids();
     const v1 = await open(v1Layout);
     const c = await counting(v1);

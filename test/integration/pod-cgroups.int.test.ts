@@ -7,7 +7,7 @@ import type { OciConfig } from '../../specs/oci';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
-import { describeIf, poll, quietLogger, testStateDir } from '../helpers/env';
+import { describeIf, poll, quietLogger, testIf, testStateDir } from '../helpers/env';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 /**
@@ -169,7 +169,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     expect(statusOf(e, p.sid)).toBe('running');
   });
 
-  (v1Layout ? test : test.skip)('v1 freezer: the paused container is FROZEN (task state D) while the root runs; destroy while paused leaves nothing', async () => {
+  testIf(['cgroup-v1-freezer'])('v1 freezer: the paused container is FROZEN (task state D) while the root runs; destroy while paused leaves nothing', async () => {
     const e = await open(v1Layout);
     const p = await pod(e, bundle(['sleep', '60']));
     const cg = sideCg(p.sid, v1Layout);
@@ -188,7 +188,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     for (const d of [...cg.paths, ...sandboxCg(p.sid, v1Layout).paths]) expect(fs.existsSync(d)).toBe(false);
   });
 
-  (v2Layout ? test : test.skip)('v2-only layout: init moves to the sandbox\'s init leaf; the container is frozen alone and with its sandbox; nothing is left', async () => {
+  testIf(['cgroup2'])('v2-only layout: init moves to the sandbox\'s init leaf; the container is frozen alone and with its sandbox; nothing is left', async () => {
     const layout = v2Layout as CgroupLayout;
     const e = await open(layout);
     // No limits: this host's cgroup2 tree has no controllers to enable.
@@ -219,7 +219,7 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     expect(fs.existsSync(sb)).toBe(false);
   });
 
-  (host.mode !== 'v2' && host.v1.devices ? test : test.skip)('without a user namespace, the second container\'s device rules go to its own v1 devices cgroup', async () => {
+  testIf(['cgroup-v1-devices'])('without a user namespace, the second container\'s device rules go to its own v1 devices cgroup', async () => {
     const e = await open();
     const sid = `pc${++seq}`;
     const plain = (args: string[], extra?: MakeBundleOptions['extra']) => {

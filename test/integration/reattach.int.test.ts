@@ -103,12 +103,18 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     // waits; init's end (its pidfd) arrives during that wait.
     process.kill(initPid, 'SIGSTOP');
     const seenB: string[] = [];
-    const n = await t.open({ reattach: false, requestTimeoutMs: 1_500 });
+    // The request timeout only bounds the wait on the stopped init (the kill ends it); it
+    // is wide so a loaded machine still kills init inside that wait.
+    const n = await t.open({ reattach: false, requestTimeoutMs: 5_000 });
     n.events$.subscribe((e) => {
       if (e.type === 'exit') seenB.push(`${e.containerId}:${e.kind}:${e.exit.exitCode}${e.lost ? ':lost' : ''}`);
     });
+    const lock = path.join(t.stateDir, 'conn', 'lock');
+    expect(fs.existsSync(lock)).toBe(false);
     const attached = n.attach('conn');
-    await new Promise((r) => setTimeout(r, 300));
+    // The attach has begun (reattach takes the sandbox's lock first, then watches init
+    // and connects): kill init now, not after a guessed delay.
+    await poll(() => (fs.existsSync(lock) ? true : undefined), 10_000, 'attach to take the lock');
     process.kill(initPid, 'SIGKILL');
     await attached;
     await poll(() => (n.list().find((s) => s.id === 'conn')?.status === 'stopped' ? true : undefined), 10_000, 'sandbox stopped');

@@ -182,7 +182,9 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
     const ra = record(a);
     await a.createSandbox('rb', t.bundle(['sh', '-c', 'exit 1']), {
       stdio: 'ignore',
-      restart: { maxRestarts: 1, backoff: { initialMs: 1000, factor: 1 } },
+      // The first supervisor must close inside the backoff: 3 s is a bound a loaded
+      // machine meets, not a claim about how fast close is.
+      restart: { maxRestarts: 1, backoff: { initialMs: 3_000, factor: 1 } },
     });
     await a.startRoot('rb');
     await ra.until((e) => e.type === 'restart.scheduled', 'schedule');
@@ -212,11 +214,17 @@ describeIf(['root', 'busybox'])('restart policies across a supervisor restart', 
     // Not a user stop: the kill came from outside the API, so the policy restarts it.
     expect(rb.restarts('rx').map((s) => s.e.type)).toEqual(['restart.launched']);
     // A third engine finds the machine running with a running sandbox: nothing to do.
+    const pidBefore = b.list().find((s) => s.id === 'rx')?.pid;
+    expect(pidBefore).toEqual(expect.any(Number));
     await b.close();
     const c = await t.open();
     const rc = record(c);
-    await new Promise((r) => setTimeout(r, 100));
+    // Barrier: an exec answered through c means c has attached rx and serves it; a
+    // restart would have been decided during that attach, so it would be recorded now.
+    const ex = await c.execute('rx', 'rx', { args: ['true'] });
+    expect(await c.waitPid('rx', ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     expect(rc.restarts('rx')).toEqual([]);
-    expect(c.list().find((s) => s.id === 'rx')?.status).toBe('running');
+    // Also what events emitted during open (before rc subscribed) would miss: the same init.
+    expect(c.list().find((s) => s.id === 'rx')).toMatchObject({ status: 'running', pid: pidBefore });
   });
 });

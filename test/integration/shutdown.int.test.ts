@@ -27,7 +27,9 @@ describeIf(['root', 'busybox'])('engine.shutdown', () => {
     await e.pause('frozen');
     const initPids = e.list().map((s) => s.pid as number);
 
-    const report = await e.shutdown({ mode: 'stop', graceMs: 1_500 });
+    // The grace is what a loaded machine needs to thaw a sandbox and run a TERM trap, not a
+    // speed claim; 'stubborn' is killed when it ends.
+    const report = await e.shutdown({ mode: 'stop', graceMs: 5_000 });
     expect(report).toEqual({ stopped: ['frozen', 'idle', 'polite'], killed: ['stubborn'], detached: [] });
     const byId = Object.fromEntries(exits.map((x) => [x.sandboxId, x]));
     expect(byId.polite).toMatchObject({ containerId: 'polite', exit: { exitCode: 7, signal: null } });

@@ -472,12 +472,28 @@ describe('sandboxMachine: destroy', () => {
   });
 
   test('destroy while starting goes to destroying', async () => {
-    const actor = startSandbox({ start: () => never() });
+    // destroySandbox is held open so the machine has to sit in destroying, observably.
+    let release!: () => void;
+    const destroyed: { sandboxId: string }[] = [];
+    const actor = startSandbox({
+      start: () => never(),
+      destroy: (input) => {
+        destroyed.push(input);
+        return new Promise<void>((r) => (release = r));
+      },
+    });
+    const seen: unknown[] = [];
+    actor.subscribe((s) => seen.push(s.value));
     await waitState(actor, 'created');
     actor.send({ type: 'container.add', containerId: 'c1', bundleDir: '/b' });
     actor.send({ type: 'start' });
+    expect(actor.getSnapshot().value).toBe('starting');
     actor.send({ type: 'destroy' });
+    await waitState(actor, 'destroying');
+    expect(destroyed).toEqual([{ sandboxId: actor.getSnapshot().context.sandboxId }]);
+    release();
     await waitState(actor, 'destroyed');
+    expect(seen.filter((v, i) => v !== seen[i - 1]).slice(-3)).toEqual(['starting', 'destroying', 'destroyed']);
   });
 
   test('destroySandbox rejecting → failed with the error; destroy can be retried', async () => {

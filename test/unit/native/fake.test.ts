@@ -30,11 +30,15 @@ test('failNext scripts NativeErrors, `times` in a row, per function', () => {
   }
   expect(f.launchInit(req).pid).toBe(1000);
   f.failNext('launchInit', 'uid_map', 1);
+  let thrown: unknown;
   try {
     f.launchInit(req);
   } catch (e) {
-    expect(e).toMatchObject({ step: 'uid_map', errno: 1, errnoName: 'EPERM', message: 'uid_map: EPERM' });
+    thrown = e;
   }
+  // Outside the catch: a launchInit that did not throw fails here.
+  expect(thrown).toBeInstanceOf(NativeError);
+  expect(thrown).toMatchObject({ step: 'uid_map', errno: 1, errnoName: 'EPERM', message: 'uid_map: EPERM' });
   expect(f.calls.filter((c) => c.fn === 'launchInit')).toHaveLength(4);
   f.failNext('kvmProbe', 'open_kvm', 2);
   expect(f.kvmProbe()).toEqual({ available: false, reason: 'open_kvm: ENOENT' });

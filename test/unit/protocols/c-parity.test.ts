@@ -4,13 +4,14 @@
  * schema.ts; and the C decoder must pass its own vector/mutation run.
  */
 import { spawnSync } from 'child_process';
-import { existsSync, readFileSync } from 'fs';
+import { readFileSync } from 'fs';
 import { join } from 'path';
 
 import {
   Kind, MAX_STR, MAX_TEXT, MsgType, ProcState, Tag, WireCode,
 } from '../../../protocols/messages';
 import { TAG_KIND } from '../../../protocols/schema';
+import { testIf } from '../../helpers/env';
 
 const ROOT = join(__dirname, '../../..');
 const header = readFileSync(join(ROOT, 'protocols/c/paddock_proto.h'), 'utf8');
@@ -65,12 +66,7 @@ describe('tag kinds agree across schema.ts, schema.c and docs/protocol.md', () =
 });
 
 const protoTest = join(ROOT, 'native/build/proto-test');
-const built = existsSync(protoTest);
-if (!built) {
-  // eslint-disable-next-line no-console
-  console.warn(`skipping C decoder run: ${protoTest} not built (make -C native build/proto-test)`);
-}
-(built ? it : it.skip)('C decoder passes vectors, truncations and mutations (native/build/proto-test)', () => {
+testIf(['proto-test'])('C decoder passes vectors, truncations and mutations (native/build/proto-test)', () => {
   const r = spawnSync(protoTest, [join(ROOT, 'protocols/vectors')], { encoding: 'utf8', timeout: 120000 });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   expect(last).toMatch(/^\d+ passed, 0 failed$/);

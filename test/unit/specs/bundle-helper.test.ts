@@ -4,6 +4,7 @@ import { BUNDLES_DIR, fixtureRootfs, makeBundle } from '../../helpers/bundle';
 import { loadBundle } from '../../../specs/load';
 import { planContainer, planSandbox } from '../../../specs/plan';
 import { tempDirs } from './helpers';
+import { testIf } from '../../helpers/env';
 
 const tmp = tempDirs();
 afterEach(() => tmp.cleanup());
@@ -46,8 +47,7 @@ describe('makeBundle', () => {
     }
   });
 
-  const built = fs.existsSync(path.resolve(__dirname, '../../fixtures/rootfs/bin/busybox'));
-  (built ? it : it.skip)('uses the fixture rootfs when it is built', () => {
+  testIf(['fixture-rootfs'])('uses the fixture rootfs when it is built', () => {
     const b = makeBundle({ args: ['sh'] });
     try {
       const config = JSON.parse(fs.readFileSync(path.join(b.dir, 'config.json'), 'utf8'));

@@ -3,15 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as seccomp from '../../../specs/seccomp';
 import { compileSeccompKept, keepSeccompIn } from '../../../specs/seccomp-cache';
-import { libseccomp } from '../../../native/seccomp-ffi';
+import { describeIf } from '../../helpers/env';
 
-let available = true;
-try {
-  libseccomp();
-} catch {
-  available = false;
-}
-const describeNative = available ? describe : describe.skip;
+const describeNative = describeIf(['libseccomp']);
 
 const profile = (errno: number) => ({
   defaultAction: 'SCMP_ACT_ALLOW',

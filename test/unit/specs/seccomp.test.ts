@@ -10,18 +10,13 @@ import {
 } from '../../../specs/seccomp';
 import { ARG_CMP_SIZE, libseccomp, packArgCmps } from '../../../native/seccomp-ffi';
 import { caught } from './helpers';
+import { describeIf, testIf } from '../../helpers/env';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
-let available = true;
-try {
-  libseccomp();
-} catch {
-  available = false;
-}
 const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64';
-const describeNative = available ? describe : describe.skip;
-const itX64 = onLinuxX64 ? it : it.skip;
+const describeNative = describeIf(['libseccomp']);
+const itX64 = testIf(['linux-x64']);
 
 /**
  * The child loads the exported bytes itself, exactly as paddock-init will: it copies
