@@ -529,18 +529,34 @@ export class SandboxCgroup {
    * cgroups) without breaking the "no internal processes" rule. Repeated while init
    * forks meanwhile (a child forked before its parent moved lands in the parent), and
    * bounded. Idempotent; a no-op on v1/hybrid, whose unified tree has no controllers.
+   * Returns how to put things back when this call made the leaf (the first pod
+   * container of the sandbox), for a pod container whose cgroup then fails: see undoLeaf.
    */
-  moveProcessesToLeaf(): void {
-    if (this.layout.mode !== 'v2') return;
+  moveProcessesToLeaf(): (() => void) | undefined {
+    if (this.layout.mode !== 'v2') return undefined;
     const dir = this.dirOf('unified');
-    if (dir === undefined) return;
+    if (dir === undefined) return undefined;
     const leaf = path.join(dir, INIT_CHILD);
+    let undo: (() => void) | undefined;
     try {
       fs.mkdirSync(leaf);
+      const enabled = readText(path.join(dir, 'cgroup.subtree_control')) ?? '';
+      undo = () => undoLeaf(dir, leaf, enabled);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw new CgroupError(code ?? 'EIO', INIT_CHILD, leaf);
     }
+    try {
+      this.moveAll(dir, leaf);
+    } catch (e) {
+      undo?.();
+      throw e;
+    }
+    return undo;
+  }
+
+  /** Moves every process of `dir` into its `leaf`, repeated while they fork meanwhile (bounded). */
+  private moveAll(dir: string, leaf: string): void {
     for (let pass = 0; pass < 50; pass++) {
       const left = (readText(path.join(dir, 'cgroup.procs')) ?? '').split('\n').filter(Boolean);
       if (left.length === 0) return;
@@ -685,4 +701,40 @@ function readNumber(full: string): number | undefined {
   if (t === undefined || t === '' || t === 'max') return undefined;
   const n = Number(t);
   return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * Puts a sandbox's cgroup2 directory back as it was before moveProcessesToLeaf made its
+ * `init` leaf: the controllers enabled for children since then are switched off again
+ * (a directory with domain controllers for its children may hold no process), the
+ * processes move back up and the leaf goes. Best effort: what fails stays as it is, and
+ * the sandbox's destroy removes the leaf with the rest.
+ */
+function undoLeaf(dir: string, leaf: string, enabledBefore: string): void {
+  const before = new Set(enabledBefore.split(/\s+/).filter(Boolean));
+  const now = (readText(path.join(dir, 'cgroup.subtree_control')) ?? '').split(/\s+/).filter(Boolean);
+  for (const c of now.filter((c) => !before.has(c)).reverse()) {
+    try {
+      fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), `-${c}`);
+    } catch {
+      return; // still needed below (another child): leave the leaf as it is
+    }
+  }
+  for (let pass = 0; pass < 50; pass++) {
+    const left = (readText(path.join(leaf, 'cgroup.procs')) ?? '').split('\n').filter(Boolean);
+    if (left.length === 0) break;
+    for (const pid of left) {
+      try {
+        fs.writeFileSync(path.join(dir, 'cgroup.procs'), pid);
+      } catch {
+        // gone meanwhile, or refused: the rmdir below then fails and the leaf stays
+      }
+    }
+    if (!isCgroupFs(dir)) break;
+  }
+  try {
+    fs.rmdirSync(leaf);
+  } catch {
+    // processes left in it: it stays, and goes with the sandbox's cgroup
+  }
 }

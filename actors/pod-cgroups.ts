@@ -56,9 +56,13 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
   const devices = via === 'v1';
   const cpuset = typeof resources?.cpu?.cpus === 'string' || typeof resources?.cpu?.mems === 'string';
   const cg = new SandboxCgroup(layout, where.relPath, { cpuset, devices, made: [] });
+  // Set when this call moved init into its leaf: a failure below moves it back, so a
+  // refused add leaves the sandbox's cgroup as it found it.
+  let undoLeaf: (() => void) | undefined;
+  const sandbox = req.sandbox;
   try {
     // v2: a cgroup whose children have controllers holds no process; init moves to a leaf first.
-    if (where.nested) req.sandbox.moveProcessesToLeaf();
+    if (where.nested) undoLeaf = sandbox.moveProcessesToLeaf();
     const deviceRules = via === 'none' ? [] : (effectiveDeviceRules(resources?.devices) as OciDeviceCgroup[]);
     cg.create(devices ? { ...resources, devices: deviceRules } : resources, { devices });
     if (via === 'bpf') {
@@ -70,12 +74,15 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
       }
     }
   } catch (e) {
+    // cg.create removes what it made when it fails.
+    undoLeaf?.();
     throw podCgroupError(req, e);
   }
   try {
     grantChildPlacement(cg, req.sandbox, req.owner);
   } catch (e) {
     cg.removeSync();
+    undoLeaf?.();
     const err = e as NodeJS.ErrnoException;
     throw new LaunchError(`cgroup: ${err.code ?? 'EIO'} (chown ${err.path ?? 'cgroup.procs'})`, { ...ctx, ...(err.path ? { path: err.path } : {}) }, e);
   }
@@ -83,6 +90,7 @@ export function makePodCgroup(req: PodCgroupRequest): SandboxCgroup | undefined 
     recordPodCgroupLocked(req.paths, req.containerId, { relPath: cg.relPath, custom: where.custom, made: cg.made });
   } catch (e) {
     cg.removeSync();
+    undoLeaf?.();
     throw new LaunchError(`cgroup: ${(e as NodeJS.ErrnoException).code ?? 'EIO'} (writing ${req.paths.cgroupFile})`, { ...ctx, path: req.paths.cgroupFile }, e);
   }
   req.log.debug({ containerId: req.containerId, step: 'cgroup', relPath: cg.relPath, custom: where.custom }, 'pod container cgroup made');
