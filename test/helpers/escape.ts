@@ -155,7 +155,9 @@ export async function runWithFiles(cmd: string, args: readonly string[], timeout
   const out = fs.openSync(path.join(io, 'out'), 'w+');
   const err = fs.openSync(path.join(io, 'err'), 'w+');
   try {
-    const child = spawn(cmd, args, { stdio: ['ignore', out, err, ...extraFds] });
+    // cwd /: the chroot probe climbs from its cwd, which must lie outside every scratch
+    // folder; from a checkout under /tmp the host sanity run read ENOENT instead.
+    const child = spawn(cmd, args, { cwd: '/', stdio: ['ignore', out, err, ...extraFds] });
     const code = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.once('error', (e) => {
