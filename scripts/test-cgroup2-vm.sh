@@ -50,15 +50,20 @@ if [ "${1:-}" = "--guest" ]; then
   mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
   mount -t tmpfs -o mode=1777 tmpfs /dev/shm
   mount -t mqueue mqueue /dev/mqueue 2>/dev/null || true
+  # A checkout under /tmp or /run (CI clones anywhere) would vanish below the fresh
+  # tmpfs mounts: keep it reachable at its own path through a bind made first.
+  repo=$(cat "$results/repo")
+  mkdir -p /.paddock-repo
+  mount --bind "$repo" /.paddock-repo
   mount -t tmpfs -o mode=1777 tmpfs /tmp
   mount -t tmpfs -o mode=755 tmpfs /run
+  if [ ! -d "$repo/node_modules" ]; then mkdir -p "$repo" && mount --bind /.paddock-repo "$repo"; fi
   # cgroup2 alone, as systemd sets it up on a unified host, with the controllers on.
   mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
   for c in cpu cpuset io memory pids; do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control || echo "paddock-vm: cannot enable $c" >&2; done
   mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
   ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || true
   hostname paddock-cgroup2-vm
-  repo=$(cat "$results/repo")
   mapfile -t tests < "$results/tests"
   cd "$repo"
   echo "paddock-vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
