@@ -324,6 +324,7 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
   test('a pid namespace path that is not a pid namespace fails the create, naming the field, and leaves nothing', async () => {
     const dir = bundle({
       userns: false,
+      args: ['true'],
       extra: (c) => {
         c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/self/ns/net' } : n));
       },

@@ -144,11 +144,11 @@ describe('planSandbox', () => {
     const p = planSandbox(b);
     expect(p.cloneFlags & CLONE.NEWPID).toBe(0);
     expect(p.joinNamespaces).toEqual([{ type: 'pid', flag: CLONE.NEWPID, path: '/proc/77/ns/pid', field: 'linux.namespaces[0].path' }]);
-    expect(planContainer(b).nsFlags & CLONE.NEWPID).toBe(0);
+    expect(planContainer(b).nsFlags! & CLONE.NEWPID).toBe(0);
     // Without a path both get a new one, as before.
     const plain = bundle(() => undefined, false);
     expect(planSandbox(plain).cloneFlags & CLONE.NEWPID).toBe(CLONE.NEWPID);
-    expect(planContainer(plain).nsFlags & CLONE.NEWPID).toBe(CLONE.NEWPID);
+    expect(planContainer(plain).nsFlags! & CLONE.NEWPID).toBe(CLONE.NEWPID);
   });
 
   it('a mount namespace by path: the sandbox keeps its own; the container plan names the file to join (decision 0034)', () => {
