@@ -16,7 +16,7 @@ import { CLONE } from '../protocols/messages';
 import { namesNamespacePath, planSandbox, type JoinNamespace, type SandboxPlan } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
-import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
+import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, v1OnlyMemoryFields, type CgroupLayout } from './cgroups';
 import { effectiveDeviceRules, isDefaultDeviceList } from '../specs/device-rules';
 import type { OciDeviceCgroup } from '../specs/oci';
 import { attachDevicePolicy, deviceEnforcement } from './devices';
@@ -534,6 +534,11 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
     if (!wanted) return undefined;
     const field = joinsPid && !requestsLimits(resources) && !hasDevices ? 'linux.namespaces' : custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
     throw new LaunchError(`cgroup: ENOENT (no cgroup hierarchy is available; ${field} asks for a cgroup)`, { sandboxId: rt.id, step: 'cgroup', field });
+  }
+  // v2 has no per-cgroup swappiness nor an OOM-killer switch: nothing could apply them
+  // there (crun ignores them too), so they are warned about rather than refused.
+  if (layout.mode === 'v2') {
+    for (const field of v1OnlyMemoryFields(resources)) rt.log.warn({ field, step: 'config' }, `${field} ignored: cgroup v2 has no such setting`);
   }
   const via = deviceEnforcement(layout, resources?.devices);
   const devices = via === 'v1';

@@ -91,6 +91,36 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     });
   });
 
+  // runc writes v1's memory.swappiness and memory.oom_control (docker's --memory-swappiness
+  // and --oom-kill-disable); read from the cgroup the container's process is in.
+  const memoryV1 = fs.existsSync('/sys/fs/cgroup/memory/memory.swappiness');
+  (memoryV1 ? test : test.skip)('linux.resources.memory.swappiness and disableOOMKiller are written to the v1 memory cgroup the container runs in', async () => {
+    const dir = bundle({
+      userns: false,
+      args: ['sleep', '30'],
+      extra: (c) => {
+        c.linux!.resources = { memory: { limit: 64 << 20, swappiness: 7, disableOOMKiller: true } };
+      },
+    });
+    const sid = `cf${++seq}`;
+    await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    const hostPid = engine.list().find((x) => x.id === sid)?.containers.find((c) => c.id === sid)?.hostPid as number;
+    const rel = fs.readFileSync(`/proc/${hostPid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))?.split(':')[2];
+    expect(rel).toMatch(/^\/.+/);
+    const read = (f: string) => fs.readFileSync(path.join('/sys/fs/cgroup/memory', rel!, f), 'utf8');
+    expect(read('memory.swappiness').trim()).toBe('7');
+    expect(read('memory.oom_control')).toMatch(/^oom_kill_disable 1$/m);
+    expect(read('memory.limit_in_bytes').trim()).toBe(String(64 << 20));
+    expect(warnings()).toEqual([]);
+  });
+
+  test('swappiness above 100 is a one-line error naming it; nothing made', async () => {
+    const dir = bundle({ userns: false, args: ['true'], extra: (c) => void (c.linux!.resources = { memory: { swappiness: 101 } }) });
+    await expect(engine.createSandbox('cfswap', dir)).rejects.toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'linux.resources.memory.swappiness' } });
+    expect(fs.existsSync(path.join(stateDir, 'cfswap'))).toBe(false);
+  });
+
   describe('bind mounts (item 4)', () => {
     test('data options are ignored with a warning; missing parents of the destination are made inside the rootfs', async () => {
       const rootfs = privateRootfs();
