@@ -190,6 +190,9 @@ export function planWrites(mode: CgroupMode, res: OciResources | undefined): Cgr
       if (reservation !== undefined) out.push({ hierarchy: 'memory', file: 'memory.soft_limit_in_bytes', value: String(reservation < 0 ? -1 : reservation) });
       // memsw must stay >= limit: written after the limit (a fresh cgroup has both unlimited).
       if (swap !== undefined) out.push({ hierarchy: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(swap < 0 ? -1 : swap) });
+      // 0 is a value here (never swap), not "unset".
+      if (typeof mem.swappiness === 'number') out.push({ hierarchy: 'memory', file: 'memory.swappiness', value: String(mem.swappiness) });
+      if (mem.disableOOMKiller === true) out.push({ hierarchy: 'memory', file: 'memory.oom_control', value: '1' });
     }
   }
   const cpu = res.cpu;
@@ -235,7 +238,17 @@ export function deviceWrites(res: OciResources | undefined): CgroupWrite[] {
 
 /** True when the resources ask for a limit (containerd's default cpu.shares 1024 and device rules do not). */
 export function requestsLimits(res: OciResources | undefined): boolean {
+  // swappiness and disableOOMKiller have no v2 file, but ask for a cgroup all the same.
+  if (typeof res?.memory?.swappiness === 'number' || res?.memory?.disableOOMKiller === true) return true;
   return planWrites('v2', res).some((w) => !(w.file === 'cpu.weight' && res?.cpu?.shares === 1024));
+}
+
+/** Fields set that the cgroup v2 interface has no file for (warned about there, as crun does). */
+export function v1OnlyMemoryFields(res: OciResources | undefined): string[] {
+  const out: string[] = [];
+  if (typeof res?.memory?.swappiness === 'number') out.push('linux.resources.memory.swappiness');
+  if (res?.memory?.disableOOMKiller === true) out.push('linux.resources.memory.disableOOMKiller');
+  return out;
 }
 
 /** v2 controllers a set of writes needs, plus the ones stats read. */

@@ -13,10 +13,10 @@ import { encode } from '../protocols/encode';
 import type { Message, MessageOf, ProcessPlan } from '../protocols/messages';
 import type { Bundle } from '../specs/load';
 import { CLONE } from '../protocols/messages';
-import { planSandbox, type JoinNamespace, type SandboxPlan } from '../specs/plan';
+import { namesNamespacePath, planSandbox, type JoinNamespace, type SandboxPlan } from '../specs/plan';
 import type { StdioHandles } from './api';
 import { ControlClient } from './control-client';
-import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from './cgroups';
+import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, v1OnlyMemoryFields, type CgroupLayout } from './cgroups';
 import { effectiveDeviceRules, isDefaultDeviceList } from '../specs/device-rules';
 import type { OciDeviceCgroup } from '../specs/oci';
 import { attachDevicePolicy, deviceEnforcement } from './devices';
@@ -533,11 +533,20 @@ function makeCgroup(rt: Runtime, layout: CgroupLayout | false, native: NativeFac
   const hasDevices = rules.length > 0 && !(userns && isDefaultDeviceList(rules));
   // A cgroup asked for by path is asked for like a limit: never skipped (decision 0018).
   const custom = rt.cgroupsPath?.relPath;
-  const wanted = requestsLimits(resources) || hasDevices || custom !== undefined;
+  // In a pid namespace the spec names, init is not its pid 1: what the container leaves
+  // behind is reparented to that namespace's init, not killed with the sandbox, so the
+  // cgroup is what destroy kills it through (runc's way too; decision 0036).
+  const joinsPid = namesNamespacePath(rt.bundle.config, 'pid');
+  const wanted = requestsLimits(resources) || hasDevices || custom !== undefined || joinsPid;
   if (layout === false || layout.mode === 'none') {
     if (!wanted) return undefined;
-    const field = custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
+    const field = joinsPid && !requestsLimits(resources) && !hasDevices ? 'linux.namespaces' : custom !== undefined && !requestsLimits(resources) ? 'linux.cgroupsPath' : 'linux.resources';
     throw new LaunchError(`cgroup: ENOENT (no cgroup hierarchy is available; ${field} asks for a cgroup)`, { sandboxId: rt.id, step: 'cgroup', field });
+  }
+  // v2 has no per-cgroup swappiness nor an OOM-killer switch: nothing could apply them
+  // there (crun ignores them too), so they are warned about rather than refused.
+  if (layout.mode === 'v2') {
+    for (const field of v1OnlyMemoryFields(resources)) rt.log.warn({ field, step: 'config' }, `${field} ignored: cgroup v2 has no such setting`);
   }
   const via = deviceEnforcement(layout, resources?.devices);
   const devices = via === 'v1';

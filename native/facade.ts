@@ -23,7 +23,7 @@ export interface LaunchInitRequest {
   readonly stdio?: readonly [number | undefined, number | undefined, number | undefined];
   /**
    * Existing namespaces init joins instead of creating them (linux.namespaces[].path):
-   * CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER or CLONE_NEWCGROUP, each at most once and
+   * CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER, CLONE_NEWCGROUP or CLONE_NEWPID, each at most once and
    * not also in cloneFlags, with an open fd of the namespace file. The caller keeps the
    * fds. With a user namespace, uidMap and gidMap must be absent and the cloneFlags
    * namespaces are created from inside it (docs/decisions/0021).

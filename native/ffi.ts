@@ -130,7 +130,7 @@ function checkMap(field: string, v: unknown): string {
 }
 
 /** The namespace types a sandbox can join, in pd_launch_init's argument order. */
-const JOINABLE: readonly number[] = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS, CLONE.NEWUSER, CLONE.NEWCGROUP];
+const JOINABLE: readonly number[] = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS, CLONE.NEWUSER, CLONE.NEWCGROUP, CLONE.NEWPID];
 
 /** Validates a whole request; returns the exact values passed to C. */
 export function checkLaunchRequest(req: unknown): {
@@ -140,8 +140,8 @@ export function checkLaunchRequest(req: unknown): {
   uidMap: string;
   gidMap: string;
   stdio: [number, number, number];
-  /** fds to join, in pd_launch_init's order: net, ipc, uts, user, cgroup (-1: none). */
-  join: [number, number, number, number, number];
+  /** fds to join, in pd_launch_init's order: net, ipc, uts, user, cgroup, pid (-1: none). */
+  join: [number, number, number, number, number, number];
 } {
   if (typeof req !== 'object' || req === null) throw bad('request', 'an object', req);
   const r = req as Record<string, unknown>;
@@ -156,7 +156,7 @@ export function checkLaunchRequest(req: unknown): {
     }
   }
   const cloneFlags = checkCloneFlags('cloneFlags', r.cloneFlags);
-  const join: [number, number, number, number, number] = [-1, -1, -1, -1, -1];
+  const join: [number, number, number, number, number, number] = [-1, -1, -1, -1, -1, -1];
   if (r.joinNamespaces !== undefined) {
     if (!Array.isArray(r.joinNamespaces)) throw bad('joinNamespaces', 'an array', r.joinNamespaces);
     (r.joinNamespaces as unknown[]).forEach((j, i) => {
@@ -164,7 +164,7 @@ export function checkLaunchRequest(req: unknown): {
       if (typeof j !== 'object' || j === null) throw bad(f, 'an object', j);
       const { type, fd } = j as Record<string, unknown>;
       const slot = JOINABLE.indexOf(type as number);
-      if (slot < 0) throw bad(`${f}.type`, 'CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER or CLONE_NEWCGROUP', type);
+      if (slot < 0) throw bad(`${f}.type`, 'CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER, CLONE_NEWCGROUP or CLONE_NEWPID', type);
       if (join[slot] !== -1) throw bad(`${f}.type`, 'a namespace type given once', type);
       // A namespace is either joined or created, never both.
       if ((cloneFlags & (type as number)) !== 0) throw bad(`${f}.type`, 'a type not also in cloneFlags', type);
@@ -206,6 +206,7 @@ export interface NativeBinding {
     joinUts: number,
     joinUser: number,
     joinCgroup: number,
+    joinPid: number,
   ): number;
   pd_last_pidfd(): number;
   pd_last_ready_fd(): number;
@@ -296,7 +297,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   const { I32, I64, U32, String: Str, U8Array } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
-    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32, I32, I32]),
+    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32, I32, I32, I32]),
     pd_last_pidfd: fn(I32, []),
     pd_last_ready_fd: fn(I32, []),
     pd_last_step: fn(Str, []),
@@ -375,6 +376,7 @@ export class FfiNative implements NativeFacade {
       r.join[2],
       r.join[3],
       r.join[4],
+      r.join[5],
     );
     if (pid < 0) throw this.failure(pid, 'launch');
     return {

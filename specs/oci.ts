@@ -126,6 +126,10 @@ export interface OciMemoryResources {
   reservation?: number;
   /** memory + swap, as in cgroup v1 memsw. */
   swap?: number;
+  /** cgroup v1 memory.swappiness, 0..100. */
+  swappiness?: number;
+  /** cgroup v1 memory.oom_control. */
+  disableOOMKiller?: boolean;
   [key: string]: unknown;
 }
 

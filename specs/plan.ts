@@ -50,7 +50,7 @@ export interface SandboxPlan {
 }
 
 export interface JoinNamespace {
-  readonly type: 'network' | 'ipc' | 'uts' | 'user' | 'cgroup';
+  readonly type: 'network' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'pid';
   readonly flag: number;
   readonly path: string;
   readonly field: string;
@@ -106,18 +106,18 @@ function hostIdFor(maps: readonly DeepReadonly<OciIdMapping>[], id: number): num
 
 export function planSandbox(bundle: Pick<Bundle, 'config'>): SandboxPlan {
   const { config } = bundle;
-  // pid is always new: init must be pid 1 of the sandbox to reap what it starts.
-  let cloneFlags = CLONE.NEWNS | CLONE.NEWPID;
+  // pid is new unless the spec names one: init is then pid 1 of the sandbox and reaps
+  // what it starts. Given by path, init is born in that namespace (not its pid 1) and
+  // makes itself a subreaper there, and the root container joins it too, as runc's
+  // process does (docs/decisions/0036).
+  let cloneFlags = namesNamespacePath(config, 'pid') ? CLONE.NEWNS : CLONE.NEWNS | CLONE.NEWPID;
   const joins: JoinNamespace[] = [];
   (config.linux?.namespaces ?? []).forEach((ns, i) => {
     const flag = SANDBOX_NAMESPACES.find(([type]) => type === ns.type)?.[1];
     if (flag === undefined) {
       if (ns.type === 'pid' && ns.path !== undefined && ns.path !== '') {
-        throw new SpecError(
-          'ECONFIG_UNSUPPORTED',
-          `linux.namespaces[${i}].path: joining an existing pid namespace is not supported for a sandbox: paddock-init must be pid 1 of a pid namespace of its own to reap what the sandbox starts (a container added to a sandbox may share one of its containers')`,
-          { field: `linux.namespaces[${i}].path` },
-        );
+        joins.push({ type: 'pid', flag: CLONE.NEWPID, path: ns.path, field: `linux.namespaces[${i}].path` });
+        return;
       }
       // A mount namespace by path is joined by the container (planContainer); the
       // sandbox's paddock-init keeps a mount namespace of its own.
@@ -296,6 +296,9 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   // there, as runc does (docs/decisions/0034); otherwise the container gets a new one.
   const mountNsPath = (config.linux?.namespaces ?? []).find((ns) => ns.type === 'mount' && ns.path !== undefined && ns.path !== '')?.path;
   let nsFlags = mountNsPath === undefined ? CLONE.NEWNS | CLONE.NEWPID : CLONE.NEWPID;
+  // A pid namespace given by path: init was born in it, and the container is made in
+  // it (its children are), not in one nested below it.
+  if (namesNamespacePath(config, 'pid')) nsFlags &= ~CLONE.NEWPID;
   // A cgroup filesystem inside a user namespace can only be mounted from a cgroup
   // namespace the container owns (EPERM otherwise), and without one it would show the
   // host's whole hierarchy: asking for a cgroup mount implies a private cgroup

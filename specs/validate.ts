@@ -784,8 +784,14 @@ function checkMemory(c: Checker, v: Json): void {
   if (!c.obj(f, v)) return;
   for (const key of Object.keys(v)) {
     // kernel and kernelTCP: accepted with a warning (specs/config-warnings.ts).
-    if (!['limit', 'reservation', 'swap', ...IGNORED_MEMORY_KEYS].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
+    if (!['limit', 'reservation', 'swap', 'swappiness', 'disableOOMKiller', ...IGNORED_MEMORY_KEYS].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
   }
+  // v1's memory.swappiness and memory.oom_control, as runc writes them (a v2 host has
+  // neither: warned about there, actors/launcher.ts).
+  if (v.swappiness !== undefined && (typeof v.swappiness !== 'number' || !Number.isSafeInteger(v.swappiness) || v.swappiness < 0 || v.swappiness > 100)) {
+    c.invalid(`${f}.swappiness`, 'must be an integer from 0 to 100');
+  }
+  if (v.disableOOMKiller !== undefined) c.bool(`${f}.disableOOMKiller`, v.disableOOMKiller);
   const bytes = 'an integer number of bytes, or -1 (unlimited)';
   const ok = (k: string) => v[k] === undefined || resourceInt(c, `${f}.${k}`, v[k], -1, Number.MAX_SAFE_INTEGER, bytes);
   for (const k of IGNORED_MEMORY_KEYS) ok(k);

@@ -83,6 +83,36 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     });
   });
 
+  // runc writes v1's memory.swappiness and memory.oom_control (docker's --memory-swappiness
+  // and --oom-kill-disable); read from the cgroup the container's process is in.
+  const memoryV1 = fs.existsSync('/sys/fs/cgroup/memory/memory.swappiness');
+  (memoryV1 ? test : test.skip)('linux.resources.memory.swappiness and disableOOMKiller are written to the v1 memory cgroup the container runs in', async () => {
+    const dir = bundle({
+      userns: false,
+      args: ['sleep', '30'],
+      extra: (c) => {
+        c.linux!.resources = { memory: { limit: 64 << 20, swappiness: 7, disableOOMKiller: true } };
+      },
+    });
+    const sid = `cf${++seq}`;
+    await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    const hostPid = engine.list().find((x) => x.id === sid)?.containers.find((c) => c.id === sid)?.hostPid as number;
+    const rel = fs.readFileSync(`/proc/${hostPid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))?.split(':')[2];
+    expect(rel).toMatch(/^\/.+/);
+    const read = (f: string) => fs.readFileSync(path.join('/sys/fs/cgroup/memory', rel!, f), 'utf8');
+    expect(read('memory.swappiness').trim()).toBe('7');
+    expect(read('memory.oom_control')).toMatch(/^oom_kill_disable 1$/m);
+    expect(read('memory.limit_in_bytes').trim()).toBe(String(64 << 20));
+    expect(warnings()).toEqual([]);
+  });
+
+  test('swappiness above 100 is a one-line error naming it; nothing made', async () => {
+    const dir = bundle({ userns: false, args: ['true'], extra: (c) => void (c.linux!.resources = { memory: { swappiness: 101 } }) });
+    await expect(engine.createSandbox('cfswap', dir)).rejects.toMatchObject({ code: 'ECONFIG_INVALID', context: { field: 'linux.resources.memory.swappiness' } });
+    expect(fs.existsSync(path.join(stateDir, 'cfswap'))).toBe(false);
+  });
+
   describe('bind mounts (item 4)', () => {
     test('data options are ignored with a warning; missing parents of the destination are made inside the rootfs', async () => {
       const rootfs = privateRootfs();
@@ -242,6 +272,88 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     expect(under()).toEqual([]);
     // As with runc, the joined namespace now has the container's rootfs as its root.
     expect(fs.readFileSync(`/proc/${holder.pid}/root/marker`, 'utf8')).toBe('in the rootfs\n');
+  });
+
+  /** `unshare --pid --fork sleep 60`: its sleep is pid 1 of a pid namespace of its own. Killed after the test. */
+  const pidNamespaceHolder = async (): Promise<{ nsPath: string; nsLink: string; sleeper: number }> => {
+    const holder = spawn('unshare', ['--pid', '--fork', 'sleep', '60'], { stdio: 'ignore' });
+    cleanups.push(() => void holder.kill('SIGKILL'));
+    const sleeper = await poll(() => {
+      try {
+        const child = Number(fs.readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').trim().split(' ')[0]);
+        return child > 0 && /sleep/.test(fs.readFileSync(`/proc/${child}/comm`, 'utf8')) ? child : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 5000, 'the holder to fork its pid 1');
+    // The sleep dies with its parent's SIGKILL only if told: kill it too.
+    cleanups.push(() => {
+      try {
+        process.kill(sleeper, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    });
+    const nsPath = `/proc/${sleeper}/ns/pid`;
+    return { nsPath, nsLink: fs.readlinkSync(nsPath), sleeper };
+  };
+
+  test('a pid namespace given by path is joined, as runc does: the container sees its pid 1 and is not pid 1 itself; an exec joins it too; nothing is left in it after destroy', async () => {
+    const { nsPath, nsLink, sleeper } = await pidNamespaceHolder();
+    expect(nsLink).not.toBe(fs.readlinkSync('/proc/self/ns/pid'));
+    const dir = bundle({
+      userns: false,
+      // The background sleep outlives the container's process (nothing kills a pid
+      // namespace's members when a process that is not its pid 1 dies): destroy must.
+      args: ['sh', '-c', 'readlink /proc/self/ns/pid; cat /proc/1/comm; echo self $$; sleep 60 & exec sleep 60'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: nsPath } : n));
+      },
+    });
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, dir);
+    await engine.startRoot(sid);
+    const ex = await engine.execute(sid, sid, { args: ['sh', '-c', 'readlink /proc/self/ns/pid; cat /proc/1/comm'] });
+    expect(await engine.waitPid(sid, ex.pid, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    expect(await readAll(ex.stdout!)).toBe(`${nsLink}\nsleep\n`);
+    // Host processes whose pid namespace is the joined one, other than its pid 1.
+    const members = (): number => {
+      let n = 0;
+      for (const e of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          // Zombies do not count: the holder's sleep, that namespace's init, reaps nothing.
+          const zombie = /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${e}/stat`, 'utf8'));
+          if (Number(e) !== sleeper && !zombie && fs.readlinkSync(`/proc/${e}/ns/pid`) === nsLink) n++;
+        } catch {
+          // exited meanwhile
+        }
+      }
+      return n;
+    };
+    expect(members()).toBeGreaterThanOrEqual(1);
+    await engine.signal(sid, sid, 'SIGKILL');
+    expect(await engine.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+    expect(members()).toBeGreaterThanOrEqual(1);
+    const out = (await readAll(h.stdio!.stdout)).split('\n');
+    await engine.destroy(sid);
+    expect(out.slice(0, 2)).toEqual([nsLink, 'sleep']);
+    expect(out[2]).toMatch(/^self \d+$/);
+    expect(out[2]).not.toBe('self 1');
+    // paddock-init, the container and the exec are all gone from the joined namespace.
+    expect(await poll(() => (members() === 0 ? true : undefined), 5000, 'the joined namespace to hold only its own pid 1')).toBe(true);
+  });
+
+  test('a pid namespace path that is not a pid namespace fails the create, naming the field, and leaves nothing', async () => {
+    const dir = bundle({
+      userns: false,
+      args: ['true'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/self/ns/net' } : n));
+      },
+    });
+    await expect(engine.createSandbox('cfbadpid', dir)).rejects.toMatchObject({ code: 'ELAUNCH_STEP', context: { field: expect.stringMatching(/^linux\.namespaces\[\d+\]\.path$/) } });
+    expect(engine.list()).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir, 'cfbadpid'))).toBe(false);
   });
 
   test.each([[false], [true]])('user namespace %s: a cgroup namespace listed without a path (and no cgroup mount) is created: the container sees its cgroup at /', async (userns) => {

@@ -219,10 +219,24 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     expect(await engine.wait(sid, same.containerId, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
     await engine.destroyContainer(sid, 'podnet');
     expect(engine.list().find((x) => x.id === sid)?.containers.map((c) => c.id).sort()).toEqual(['next', 'own', sid, 'shared'].sort());
-    // A sandbox cannot be given one: its paddock-init must be pid 1 of its own.
+    // A sandbox given one joins it, as runc does (decision 0036): its root container is in
+    // that very namespace, where paddock-init's pid namespace is, and sees its pid 1 (the
+    // first sandbox's paddock-init).
     const sid2 = id();
-    await expect(engine.createSandbox(sid2, withPidPath(`/proc/${h.pid}/ns/pid`))).rejects.toMatchObject({ code: 'ECONFIG_UNSUPPORTED' });
-    expect(fs.existsSync(path.join(stateDir, sid2))).toBe(false);
+    // Without a user namespace of its own: one made beside the first sandbox's could not
+    // mount /proc for a pid namespace that one owns (EPERM, as with runc).
+    const joining = fx.bundle({
+      userns: false,
+      args: ['sh', '-c', 'echo "$(readlink /proc/self/ns/pid) $(tr "\\0" " " < /proc/1/cmdline)"'],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${h.pid}/ns/pid` } : n));
+      },
+    });
+    const h2 = await engine.createSandbox(sid2, joining);
+    await engine.startRoot(sid2);
+    expect(await engine.wait(sid2, sid2, { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    expect((await readAll(h2.stdio!.stdout)).trim()).toMatch(new RegExp(`^${nsOf(h.pid).replace(/[[\]]/g, '\\$&')} paddock-init `));
+    await engine.destroy(sid2);
   });
 
   test('addContainer registers a container (created) that startContainer starts later; its id is reusable after destroy', async () => {

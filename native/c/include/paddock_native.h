@@ -23,7 +23,7 @@ PD_EXPORT const char *pd_last_detail(void);
 
 /* ---- launcher (launch.c) ---- */
 /* clone3(CLONE_PIDFD | clone_flags) + id maps + execveat(sealed memfd of init_path).
- * uid_map/gid_map: "" for none. fdN: -1 for /dev/null. join_net/ipc/uts/cgroup: an
+ * uid_map/gid_map: "" for none. fdN: -1 for /dev/null. join_net/ipc/uts/cgroup/pid: an
  * open namespace file (/proc/PID/ns/net, /run/netns/X) the sandbox joins instead of
  * creating one, or -1; the matching CLONE_NEW* must not be in clone_flags. Returns
  * the host pid; the pidfd and the ready pipe's read end are then in
@@ -31,7 +31,7 @@ PD_EXPORT const char *pd_last_detail(void);
 PD_EXPORT int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                              const char *uid_map, const char *gid_map, int fd0, int fd1,
                              int fd2, int join_net, int join_ipc, int join_uts,
-                             int join_user, int join_cgroup);
+                             int join_user, int join_cgroup, int join_pid);
 PD_EXPORT int pd_last_pidfd(void);
 PD_EXPORT int pd_last_ready_fd(void);
 /* join_user (a user namespace file, or -1): the launch child joins it, then creates

@@ -64,6 +64,7 @@ struct pi_state {
   int sigfd;
   int exits_fd;
   int own_pidns_fd; /* restores pid_ns_for_children after an EXEC */
+  int any_peer_pid; /* in the host's pid namespace (tests): peers have pids there */
   int subfd;        /* eventfd: a subscriber connected to events.sock (nng callback thread) */
   struct pi_container *containers;
   struct pi_container *root_ct; /* the first container started */

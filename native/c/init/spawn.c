@@ -301,6 +301,7 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   struct pi_child_report rep;
   struct pi_container *ct = exec_ct;
   uint64_t clone_flags;
+  int pid_setns = 0;
   int pidfd = -1, r, n, pipefd[2], status, held = 0;
   pid_t pid;
 
@@ -401,17 +402,22 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
       l.cgroupns_pidfd = cgroup_owner->root->pidfd;
       ct->ns_flags |= CLONE_NEWCGROUP;
     }
+    /* An owner without a pid namespace of its own is in ours (a root container in
+     * the pid namespace the spec named, decision 0036): children land there anyway,
+     * and setns into it would need CAP_SYS_ADMIN over its owner, which a user-
+     * namespaced init lacks for a namespace the host's owns. */
+    pid_setns = pid_owner != NULL && (pid_owner->ns_flags & CLONE_NEWPID) != 0;
     if (pid_owner != NULL) {
       clone_flags &= ~(uint64_t)CLONE_NEWPID;
       ct->ns_flags &= ~(uint32_t)CLONE_NEWPID;
-      /* As for an exec: pid_ns_for_children of this thread only, undone after clone3. */
-      if (setns(pid_owner->root->pidfd, CLONE_NEWPID) < 0) {
-        r = pi_fail(e, "setns_pid", errno, pid_owner->cid);
-        goto out_ct;
-      }
+    }
+    /* As for an exec: pid_ns_for_children of this thread only, undone after clone3. */
+    if (pid_setns && setns(pid_owner->root->pidfd, CLONE_NEWPID) < 0) {
+      r = pi_fail(e, "setns_pid", errno, pid_owner->cid);
+      goto out_ct;
     }
     r = spawn_child(&l, clone_flags, &pidfd, &pid, e);
-    if (pid_owner != NULL && setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
+    if (pid_setns && setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
       /* Every later START would land in the other container: not survivable. */
       abort();
     }
@@ -419,13 +425,15 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
     l.join_pidfd = exec_ct->root->pidfd;
     l.join_flags = CLONE_NEWNS | (exec_ct->ns_flags & CLONE_NEWCGROUP);
     /* setns(CLONE_NEWPID) on this thread only changes the namespace of the
-     * children it creates next; it is undone right after clone3. */
-    if (setns(exec_ct->root->pidfd, CLONE_NEWPID) < 0) {
+     * children it creates next; it is undone right after clone3. A container without
+     * a pid namespace of its own is in ours (see above): nothing to join. */
+    pid_setns = (exec_ct->ns_flags & CLONE_NEWPID) != 0;
+    if (pid_setns && setns(exec_ct->root->pidfd, CLONE_NEWPID) < 0) {
       r = pi_fail(e, "setns_pid", errno, exec_ct->cid);
       goto out;
     }
     r = spawn_child(&l, 0, &pidfd, &pid, e);
-    if (setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
+    if (pid_setns && setns(g.own_pidns_fd, CLONE_NEWPID) < 0) {
       /* Every later START would land in the container: not survivable. */
       abort();
     }

@@ -584,15 +584,19 @@ static void restore_namespaces(struct ns_join *j, int n) {
 static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
                          const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
                          int join_net, int join_ipc, int join_uts, int join_user,
-                         int join_cgroup) {
+                         int join_cgroup, int join_pid) {
   /* cgroup: joined here too, so the sandbox's containers (made without a cgroup
    * namespace of their own) live in it; it only changes how cgroup paths are shown
    * and mounted, and this thread is blocked in clone3 meanwhile. */
-  struct ns_join joins[4] = {
+  struct ns_join joins[] = {
       {join_net, -1, CLONE_NEWNET, "/proc/thread-self/ns/net"},
       {join_ipc, -1, CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},
       {join_uts, -1, CLONE_NEWUTS, "/proc/thread-self/ns/uts"},
       {join_cgroup, -1, CLONE_NEWCGROUP, "/proc/thread-self/ns/cgroup"},
+      /* pid: setns only changes the namespace this thread's next children are born
+       * in, so init is born in it (not its pid 1: it becomes a subreaper there, as
+       * it finds itself not pid 1; docs/decisions/0036). */
+      {join_pid, -1, CLONE_NEWPID, "/proc/thread-self/ns/pid_for_children"},
   };
   const int njoins = (int)(sizeof joins / sizeof joins[0]);
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
@@ -824,7 +828,7 @@ out:
 int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                    const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
                    int join_net, int join_ipc, int join_uts, int join_user,
-                   int join_cgroup) {
+                   int join_cgroup, int join_pid) {
   int ret;
 
   pd_ok();
@@ -832,7 +836,7 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   last_ready_fd = -1;
   pthread_mutex_lock(&launch_lock);
   ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2,
-                      join_net, join_ipc, join_uts, join_user, join_cgroup);
+                      join_net, join_ipc, join_uts, join_user, join_cgroup, join_pid);
   pthread_mutex_unlock(&launch_lock);
   return ret;
 }

@@ -12,6 +12,7 @@ import {
   sharesToWeight,
   swapToV2,
   stateDirKey,
+  v1OnlyMemoryFields,
   type CgroupLayout,
 } from '../../../actors/cgroups';
 
@@ -100,6 +101,16 @@ describe('planWrites: file names per mode', () => {
       'pids.max=5',
     ]);
     expect(planWrites('v2', res).every((w) => w.hierarchy === 'unified')).toBe(true);
+  });
+
+  it('swappiness (0 included) and disableOOMKiller are v1 files only; they ask for a cgroup all the same', () => {
+    const mem = { memory: { swappiness: 0, disableOOMKiller: true } };
+    expect(planWrites('v1', mem).map((w) => `${w.hierarchy}:${w.file}=${w.value}`)).toEqual(['memory:memory.swappiness=0', 'memory:memory.oom_control=1']);
+    expect(planWrites('v2', mem)).toEqual([]);
+    expect(planWrites('v1', { memory: { disableOOMKiller: false } })).toEqual([]);
+    expect(requestsLimits(mem)).toBe(true);
+    expect(requestsLimits({ memory: { disableOOMKiller: false } })).toBe(false);
+    expect(v1OnlyMemoryFields(mem)).toEqual(['linux.resources.memory.swappiness', 'linux.resources.memory.disableOOMKiller']);
   });
 
   it('-1 is unlimited, 0 is unset; a period alone keeps the quota unlimited', () => {

@@ -71,7 +71,7 @@ describe('validation rejects bad input without calling C', () => {
     ['stdio[2]', { ...good, stdio: [0, 1, 2.5] }],
     ['stdio[0]', { ...good, stdio: ['0', 1, 2] }],
     ['joinNamespaces', { ...good, joinNamespaces: 'x' }],
-    ['joinNamespaces[0].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x20000000 /* NEWPID */, fd: 3 }] }],
+    ['joinNamespaces[0].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x00008000 /* NEWTIME */, fd: 3 }] }],
     ['joinNamespaces[0].type', { ...good, cloneFlags: ALL_NAMESPACES, joinNamespaces: [{ type: 0x40000000, fd: 3 }] }],
     ['joinNamespaces[1].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x40000000, fd: 3 }, { type: 0x40000000, fd: 4 }] }],
     ['joinNamespaces[0].fd', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x08000000, fd: -1 }] }],
@@ -139,14 +139,22 @@ describe('calls and results', () => {
     const n = new FfiNative(spy as unknown as NativeBinding);
     const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
     expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1, -1, -1);
   });
 
   test('launchInit passes joined namespaces as net, ipc, uts, user, cgroup fds', () => {
     const spy = spyBinding({ pd_launch_init: () => 4321 });
     const n = new FfiNative(spy as unknown as NativeBinding);
     n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }, { type: 0x02000000, fd: 11 }] });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1, 11);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1, 11, -1);
+  });
+
+  test('launchInit passes a joined pid namespace last, and refuses it with CLONE_NEWPID', () => {
+    const spy = spyBinding({ pd_launch_init: () => 4321 });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x00020000, joinNamespaces: [{ type: 0x20000000, fd: 13 }] });
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x00020000, '', '', -1, -1, -1, -1, -1, -1, -1, -1, 13);
+    expect(() => n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x20000000, fd: 13 }] })).toThrow(/a type not also in cloneFlags/);
   });
 
   test('launchInit refuses a cgroup namespace both joined and created', () => {

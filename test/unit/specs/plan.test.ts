@@ -134,8 +134,21 @@ describe('planSandbox', () => {
   });
 
   it('refuses a path for a namespace type it cannot join, even without the validator', () => {
-    const config = spec((c) => { c.linux.namespaces[0].path = '/proc/1/ns/pid'; });
-    expect(() => planSandbox({ config } as Bundle)).toThrow('linux.namespaces[0].path: joining an existing pid namespace is not supported for a sandbox');
+    const config = spec((c) => { c.linux.namespaces.push({ type: 'time', path: '/proc/1/ns/time' }); });
+    expect(() => planSandbox({ config } as Bundle)).toThrow(/linux\.namespaces\[\d+\]\.path: joining an existing time namespace is not supported/);
+  });
+
+  it('a pid namespace by path: init is launched into it (no CLONE_NEWPID) and the root container makes no pid namespace of its own (decision 0036)', () => {
+    const b = bundle((c) => { c.linux.namespaces[0].path = '/proc/77/ns/pid'; }, false);
+    expect(b.config.linux!.namespaces![0]!.type).toBe('pid');
+    const p = planSandbox(b);
+    expect(p.cloneFlags & CLONE.NEWPID).toBe(0);
+    expect(p.joinNamespaces).toEqual([{ type: 'pid', flag: CLONE.NEWPID, path: '/proc/77/ns/pid', field: 'linux.namespaces[0].path' }]);
+    expect(planContainer(b).nsFlags! & CLONE.NEWPID).toBe(0);
+    // Without a path both get a new one, as before.
+    const plain = bundle(() => undefined, false);
+    expect(planSandbox(plain).cloneFlags & CLONE.NEWPID).toBe(CLONE.NEWPID);
+    expect(planContainer(plain).nsFlags! & CLONE.NEWPID).toBe(CLONE.NEWPID);
   });
 
   it('a mount namespace by path: the sandbox keeps its own; the container plan names the file to join (decision 0034)', () => {

@@ -163,7 +163,7 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     ['linux.resources.unified', (c) => { c.linux.resources = { unified: { 'io.max': '8:0 rbps=1' } }; }, 'linux.resources.unified'],
     ['linux.resources.network', (c) => { c.linux.resources = { network: { classID: 1 } }; }, 'linux.resources.network'],
     ['linux.resources.rdma', (c) => { c.linux.resources = { rdma: {} }; }, 'linux.resources.rdma'],
-    ['linux.resources.memory.swappiness', (c) => { c.linux.resources = { memory: { swappiness: 0 } }; }, 'linux.resources.memory.swappiness'],
+    ['linux.resources.memory.useHierarchy', (c) => { c.linux.resources = { memory: { useHierarchy: true } }; }, 'linux.resources.memory.useHierarchy'],
     ['linux.resources.cpu.realtimeRuntime', (c) => { c.linux.resources = { cpu: { realtimeRuntime: 1000 } }; }, 'linux.resources.cpu.realtimeRuntime'],
     ['an unknown hook kind', (c) => { c.hooks = { preFlight: [{ path: '/bin/true' }] }; }, 'hooks.preFlight'],
     ['a host-wide sysctl', (c) => { c.linux.sysctl = { 'kernel.pid_max': '4096' }; }, 'linux.sysctl.kernel.pid_max'],
@@ -417,6 +417,9 @@ describe('validateConfig: linux.resources memory, cpu and pids are applied', () 
     })).toEqual([]);
     expect(res({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 }, pids: { limit: -1 } })).toEqual([]);
     expect(res({ pids: { limit: 0 }, memory: { limit: 0 } })).toEqual([]);
+    // runc's v1 memory.swappiness and memory.oom_control (decision 0037).
+    expect(res({ memory: { swappiness: 0, disableOOMKiller: true } })).toEqual([]);
+    expect(res({ memory: { swappiness: 100, disableOOMKiller: false } })).toEqual([]);
   });
 
   it.each<[string, unknown, string]>([
@@ -432,6 +435,9 @@ describe('validateConfig: linux.resources memory, cpu and pids are applied', () 
     ['a period above 1s', { cpu: { period: 1000001 } }, 'linux.resources.cpu.period'],
     ['a bad cpu list', { cpu: { cpus: '0-1;3' } }, 'linux.resources.cpu.cpus'],
     ['a bad mems list', { cpu: { mems: 'all' } }, 'linux.resources.cpu.mems'],
+    ['swappiness above 100', { memory: { swappiness: 101 } }, 'linux.resources.memory.swappiness'],
+    ['a fractional swappiness', { memory: { swappiness: 1.5 } }, 'linux.resources.memory.swappiness'],
+    ['disableOOMKiller not a boolean', { memory: { disableOOMKiller: 1 } }, 'linux.resources.memory.disableOOMKiller'],
     ['a negative pids limit', { pids: { limit: -5 } }, 'linux.resources.pids.limit'],
     ['pids not an object', { pids: 5 }, 'linux.resources.pids'],
   ])('refuses %s as ECONFIG_INVALID naming the field', (_, r, field) => {
