@@ -19,6 +19,7 @@ export type { SandboxTemplate, SandboxLimits, HostIdRange } from './specs/builde
 export { DEFAULT_ID_POOL } from './actors/id-pool';
 /** A pool of host ids, `{ start, size }` (EngineOptions.idPool). */
 export type { IdPool } from './actors/id-pool';
+export type { KvmInfo, KvmExtension } from './native/facade';
 export type {
   Engine,
   EngineOptions,

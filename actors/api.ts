@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { NativeFacade } from '../native/facade';
+import type { KvmInfo, NativeFacade } from '../native/facade';
 import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
@@ -172,6 +172,15 @@ export interface CreateSandboxOptions {
    * be idmapped.
    */
   readonly idmapRootfs?: boolean;
+  /**
+   * Give the container /dev/kvm (docs/decisions/0038): a linux.devices entry (0666,
+   * root's) and a device-cgroup allow for c 10:232 are added to the config, as
+   * podman's `--device /dev/kvm` writes them; in a user namespace the node is one the
+   * supervisor made for this sandbox, owned by its root. A host where /dev/kvm does not
+   * work is EKVM_UNAVAILABLE, and nothing is made (also for a bundle that lists
+   * /dev/kvm itself).
+   */
+  readonly kvm?: boolean;
 }
 
 export interface HealthOptions {
@@ -465,6 +474,12 @@ export interface Engine {
    * and the sandbox gets `userns: 'auto'`.
    */
   createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  /**
+   * Whether /dev/kvm works on this host, as the sandbox option `kvm` needs it: API
+   * version 12 and KVM_CAP_USER_MEMORY, with the extensions that matter (irqchip,
+   * hlt, vcpu counts...), or why not. Never throws but EENGINE_CLOSED.
+   */
+  kvm(): KvmInfo;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
   /**
    * Registers a container in a running sandbox without starting it (`created`, persisted:

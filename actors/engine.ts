@@ -9,6 +9,9 @@ import type { ExitStatus } from '../machines/types';
 import { Kind, ProcState } from '../protocols/messages';
 import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
 import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
+import { listsKvm, withKvm } from '../specs/kvm';
+import { checkKvmOption, requireKvm } from './kvm';
+import type { KvmInfo } from '../native/facade';
 import { parseMount } from '../specs/mount-options';
 import type { OciConfig } from '../specs/oci';
 import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
@@ -182,6 +185,7 @@ class PaddockEngine implements Engine {
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
     checkUsernsOptions(opts);
+    const kvm = checkKvmOption(opts.kvm);
     const paths = new SandboxPaths(this.core.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -193,6 +197,8 @@ class PaddockEngine implements Engine {
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
     logConfigWarnings(bundle.config, this.core.log.child({ sandboxId: id }));
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
+    // Before anything is made: a host without KVM fails the create with nothing to undo.
+    if (kvm || listsKvm(bundle.config)) requireKvm(this.core.native, id);
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
     const origin = template ?? bundle.dir;
@@ -203,14 +209,16 @@ class PaddockEngine implements Engine {
     // Last of all, so a refusal above leaves the pool untouched; from here on any
     // failure frees the range again.
     let generatedConfig: string | undefined;
-    if (auto) {
-      const range = this.core.idPool.allocate(id);
+    if (auto || kvm) {
+      const range = auto ? this.core.idPool.allocate(id) : undefined;
       try {
-        const config = withIdRange(standalone(bundle), range);
+        let config = standalone(bundle);
+        if (range !== undefined) config = withIdRange(config, range);
+        if (kvm) config = withKvm(config);
         bundle = await bundleFromConfig(path.join(paths.dir, 'bundle'), config);
         generatedConfig = JSON.stringify(config, null, 2);
       } catch (e) {
-        this.core.releaseIds(id);
+        if (range !== undefined) this.core.releaseIds(id);
         throw e;
       }
     }
@@ -269,6 +277,11 @@ class PaddockEngine implements Engine {
       rootContainerId: rootId,
       ...(root.streams ? { stdio: root.streams } : {}),
     };
+  }
+
+  kvm(): KvmInfo {
+    this.core.ensureOpen();
+    return this.core.native.kvmProbe();
   }
 
   async startRoot(sandboxId: string): Promise<ContainerHandle> {

@@ -29,6 +29,8 @@ import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
 import { deferred, type Deferred } from './deferred';
 import { removeTree } from './remove-tree';
+import { bindKvmNode } from './kvm';
+import { listsKvm } from '../specs/kvm';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
 export interface Runtime {
@@ -288,6 +290,10 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         const hint = e.step === 'idmap_mount_setattr' && e.errnoName === 'EINVAL' ? '; the filesystem cannot be idmapped: idmapRootfs: false shows it unmapped' : '';
         throw new LaunchError(`${e.step}: ${e.errnoName} (${rt.idmapRootfs}${hint})`, { sandboxId: rt.id, step: e.step, errno: e.errno, path: rt.idmapRootfs }, e);
       }
+    }
+    // Same moment as the idmapped rootfs, for the same reasons (decision 0038).
+    if ((plan.cloneFlags & CLONE.NEWUSER) !== 0 && listsKvm(rt.bundle.config)) {
+      bindKvmNode(rt.bundle.config, rt.paths.dir, launched.pidfd, deps.native, rt.id);
     }
     ownSockets(rt);
     closeStateDir(rt);

@@ -364,8 +364,19 @@ export class FakeNative implements NativeFacade {
     this.maybeFail('idmapRootfs');
   }
 
-  kvmProbe(): KvmInfo {
-    this.record({ fn: 'kvmProbe', args: [] });
+  mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void {
+    this.record({ fn: 'mknodChar', args: [path, major, minor, mode, uid, gid] });
+    this.maybeFail('mknodChar');
+  }
+
+  bindInto(pidfd: Fd, source: string, target: string): void {
+    this.record({ fn: 'bindInto', args: [pidfd, source, target] });
+    checkFd('pidfd', pidfd);
+    this.maybeFail('bindInto');
+  }
+
+  kvmProbe(path = '/dev/kvm'): KvmInfo {
+    this.record({ fn: 'kvmProbe', args: [path] });
     try {
       this.maybeFail('kvmProbe');
     } catch (e) {

@@ -17,12 +17,14 @@ import {
   Fd,
   HostPid,
   KvmInfo,
+  KvmExtension,
   LaunchedInit,
   LaunchInitRequest,
   NativeError,
   NativeFacade,
   UserNamespaceMaps,
   WatchedExit,
+  KVM_EXTENSIONS,
 } from './facade';
 import { libraryPath } from './paths';
 import { ALL_NAMESPACES, CLONE } from '../protocols/messages';
@@ -222,7 +224,10 @@ export interface NativeBinding {
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
   pd_replace_file(tmp: string, target: string): number;
-  pd_kvm_probe(): number;
+  pd_kvm_probe(path: string): number;
+  pd_kvm_extension(path: string, cap: number): number;
+  pd_mknod_char(path: string, major: number, minor: number, mode: number, uid: number, gid: number): number;
+  pd_bind_into(pidfd: number, source: string, target: string): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
   pd_send_fd(path: string, fd: number, name: string): number;
@@ -311,7 +316,10 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
     pd_replace_file: fn(I32, [Str, Str]),
-    pd_kvm_probe: fn(I32, []),
+    pd_kvm_probe: fn(I32, [Str]),
+    pd_kvm_extension: fn(I32, [Str, I32]),
+    pd_mknod_char: fn(I32, [Str, I32, I32, I32, I32, I32]),
+    pd_bind_into: fn(I32, [I32, Str, Str]),
     pd_console_listen: fn(I32, [Str, I32, I32]),
     pd_console_accept: fn(I32, [I32, I32, I32]),
     pd_send_fd: fn(I32, [Str, I32, Str]),
@@ -484,10 +492,33 @@ export class FfiNative implements NativeFacade {
     if (r < 0) throw this.failure(r, 'idmap_rootfs');
   }
 
-  kvmProbe(): KvmInfo {
-    const r = this.b.pd_kvm_probe();
-    if (r >= 0) return { available: true, apiVersion: r };
-    return { available: false, reason: this.failure(r, 'kvm').message };
+  kvmProbe(path = '/dev/kvm'): KvmInfo {
+    const p = checkPath('path', path);
+    const r = this.b.pd_kvm_probe(p);
+    if (r < 0) return { available: false, reason: this.failure(r, 'kvm').message };
+    const extensions = {} as Record<KvmExtension, number>;
+    for (const [name, cap] of Object.entries(KVM_EXTENSIONS) as Array<[KvmExtension, number]>) {
+      const v = this.b.pd_kvm_extension(p, cap);
+      // The device opened a moment ago: a failure now (it went away) reads as absent.
+      extensions[name] = v < 0 ? 0 : v;
+    }
+    return { available: true, apiVersion: r, extensions };
+  }
+
+  mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void {
+    checkId('uid', uid);
+    checkId('gid', gid);
+    for (const [k, v] of [['major', major], ['minor', minor], ['mode', mode]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > (k === 'mode' ? 0o7777 : 0xfffff)) throw new PaddockError('EINVALID_ARGUMENT', `${k} out of range: ${v}`, { field: k });
+    }
+    const r = this.b.pd_mknod_char(checkPath('path', path), major, minor, mode, uid, gid);
+    if (r < 0) throw this.failure(r, 'mknod');
+  }
+
+  bindInto(pidfd: Fd, source: string, target: string): void {
+    checkFd('pidfd', pidfd);
+    const r = this.b.pd_bind_into(pidfd, checkPath('source', source), checkPath('target', target));
+    if (r < 0) throw this.failure(r, 'bind_into');
   }
 
   consoleListen(path: string, uid: number, gid: number): Fd {

@@ -52,6 +52,11 @@ PD_EXPORT const char *pd_last_gid_map(void);
  * idmap_mount_setattr (EINVAL: a filesystem that cannot be idmapped), idmap_setns,
  * idmap_move_mount. */
 PD_EXPORT int pd_idmap_rootfs(int pidfd, const char *rootfs);
+/* Binds `source` (a file, e.g. a device node the supervisor made) over `target` inside
+ * the mount namespace of the init behind `pidfd`, never the host's; each container
+ * forked afterwards gets it in its copy (decision 0038, /dev/kvm in a user namespace).
+ * 0 or -errno; steps bind_open_tree, bind_setns, bind_move_mount. */
+PD_EXPORT int pd_bind_into(int pidfd, const char *source, const char *target);
 
 /* ---- pidfd watcher (watcher.c) ---- */
 /* One thread and one epoll set per process; exits are reported on channels. Records
@@ -79,7 +84,13 @@ PD_EXPORT int pd_mkfifo(const char *path, int mode);
  * RENAME_EXCHANGE, then unlink of what is now at tmp (the old file); plain rename when
  * target does not exist yet or the filesystem cannot exchange. */
 PD_EXPORT int pd_replace_file(const char *tmp, const char *target);
-PD_EXPORT int pd_kvm_probe(void);
+/* Opens `path` (/dev/kvm): the API version (12) with KVM_CAP_USER_MEMORY, or -errno
+ * (steps open_kvm, kvm_get_api_version, kvm_check_extension). */
+PD_EXPORT int pd_kvm_probe(const char *path);
+/* KVM_CHECK_EXTENSION(cap) on `path`: 0 absent, > 0 present, or -errno. */
+PD_EXPORT int pd_kvm_extension(const char *path, int cap);
+/* mknod of a char device at `path` with the exact mode and owner. 0 or -errno. */
+PD_EXPORT int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int gid);
 /* The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE); -ENOTTY when fd is
  * not a namespace. */
 PD_EXPORT int pd_ns_type(int fd);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,13 +131,17 @@ int pd_replace_file(const char *tmp, const char *target) {
   return 0;
 }
 
-int pd_kvm_probe(void) {
+/* path is /dev/kvm but for tests (a missing path is how "no KVM" is shown without a
+ * host that lacks it). Returns the API version (12) or -errno with the step. */
+int pd_kvm_probe(const char *path) {
   int fd, version, ret;
 
   pd_ok();
-  fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (path == NULL || path[0] != '/')
+    return pd_fail("open_kvm", EINVAL, "path must be absolute");
+  fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return pd_fail("open_kvm", errno, "/dev/kvm");
+    return pd_fail("open_kvm", errno, "%s", path);
   version = ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version < 0) {
     ret = pd_fail("kvm_get_api_version", errno, NULL);
@@ -163,4 +168,47 @@ int pd_kvm_probe(void) {
 out:
   close(fd);
   return ret;
+}
+
+/* KVM_CHECK_EXTENSION of one capability on the system fd: 0 absent, > 0 present (some
+ * answer a count, e.g. KVM_CAP_MAX_VCPUS), -errno when the device does not open. The
+ * list of capabilities worth reporting lives on the TS side (native/ffi.ts). */
+int pd_kvm_extension(const char *path, int cap) {
+  int fd, ret;
+
+  pd_ok();
+  if (path == NULL || path[0] != '/')
+    return pd_fail("open_kvm", EINVAL, "path must be absolute");
+  fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return pd_fail("open_kvm", errno, "%s", path);
+  ret = ioctl(fd, KVM_CHECK_EXTENSION, cap);
+  if (ret < 0)
+    ret = pd_fail("kvm_check_extension", errno, "cap %d", cap);
+  close(fd);
+  return ret;
+}
+
+/* A character device node at `path` (which must not exist), owned by uid:gid with the
+ * exact mode (no umask): the supervisor's own copy of a host node, for a sandbox whose
+ * mapped ids cannot open the host's (decision 0038). Node has no mknod(2). */
+int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int gid) {
+  pd_ok();
+  if (path == NULL || path[0] != '/' || major < 0 || minor < 0 || mode < 0 || mode > 07777)
+    return pd_fail("mknod", EINVAL, "%s", path == NULL ? "(null)" : path);
+  if (mknod(path, S_IFCHR | 0600, makedev((unsigned)major, (unsigned)minor)) < 0)
+    return pd_fail("mknod", errno, "%s", path);
+  /* Owner first, mode last: chown clears set-id bits, and the node is 0600 root's
+   * until both are right. */
+  if (lchown(path, (uid_t)uid, (gid_t)gid) < 0) {
+    int r = pd_fail("device_chown", errno, "%s", path);
+    unlink(path);
+    return r;
+  }
+  if (chmod(path, (mode_t)mode) < 0) {
+    int r = pd_fail("device_chmod", errno, "%s", path);
+    unlink(path);
+    return r;
+  }
+  return 0;
 }
