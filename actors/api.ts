@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { KvmInfo, NativeFacade } from '../native/facade';
+import type { SandboxStacks } from './stacks';
 import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
@@ -523,7 +524,14 @@ export interface Engine {
   resume(sandboxId: string, containerId?: string): Promise<void>;
   checkpoint(sandboxId: string, imageDir: string): Promise<void>;
   restore(sandboxId: string, imageDir: string): Promise<void>;
-  stacks(sandboxId: string): Promise<string>;
+  /**
+   * A dump for debugging a stuck sandbox (runsc's `debug --stacks`): paddock-init's
+   * threads and its own process table, and for every process of every running
+   * container each thread's state, wchan, syscall and kernel stack
+   * (`/proc/<pid>/task/<tid>/stack`), grouped by container, root first.
+   * `paddock debug stacks ID` prints it. ESANDBOX_NOT_FOUND for an unknown id.
+   */
+  stacks(sandboxId: string): Promise<SandboxStacks>;
   /**
    * Reattaches one sandbox of the state dir, for callers that created the engine with
    * `reattach: false` (one-shot tools such as the CLI). ESANDBOX_NOT_FOUND if unknown.

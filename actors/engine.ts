@@ -11,6 +11,7 @@ import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
 import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
 import { listsKvm, withKvm } from '../specs/kvm';
 import { checkKvmOption, requireKvm } from './kvm';
+import { readProcessStacks, type ContainerProcessStacks, type ContainerStacks, type SandboxStacks } from './stacks';
 import type { KvmInfo } from '../native/facade';
 import { parseMount } from '../specs/mount-options';
 import type { OciConfig } from '../specs/oci';
@@ -496,10 +497,27 @@ class PaddockEngine implements Engine {
     return tailFile(rt.paths.log(name, stream), { follow: opts.follow ?? false, done });
   }
 
-  async stacks(sandboxId: string): Promise<string> {
+  async stacks(sandboxId: string): Promise<SandboxStacks> {
     const rt = this.core.get(sandboxId);
+    // init's own table first: a sandbox whose init does not answer fails here, typed.
     const reply = await this.core.control(rt).request({ type: 'STACKS' });
-    return reply.text ?? '';
+    const initPid = rt.actor.getSnapshot().context.initHostPid;
+    const init = initPid !== undefined ? readProcessStacks(initPid) : undefined;
+    if (init === undefined) {
+      throw new StateError('EINVALID_STATE', `cannot read the stacks of sandbox ${sandboxId}: its init is gone`, { sandboxId, verb: 'stacks' });
+    }
+    const containers: ContainerStacks[] = [];
+    for (const c of sandboxSummary(rt).containers) {
+      if (c.hostPid === undefined || c.status === 'stopped' || c.status === 'failed') continue;
+      const procs = await this.processes(sandboxId, c.id).catch(() => [] as ProcessEntry[]);
+      const processes: ContainerProcessStacks[] = [];
+      for (const p of procs) {
+        const st = readProcessStacks(p.hostPid);
+        if (st) processes.push({ ...st, kind: p.kind, ...(p.pid !== undefined ? { pid: p.pid } : {}) });
+      }
+      containers.push({ containerId: c.id, processes });
+    }
+    return { sandboxId, init: { ...init, table: reply.text ?? '' }, containers };
   }
 
   /**
