@@ -313,6 +313,12 @@ export type EngineEvent =
       readonly lost?: true;
     }
   | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
+  /**
+   * The OOM killer acted in the sandbox's memory cgroup (its limit was hit): runc's
+   * `oom` event. `oomKills` is the cgroup's total so far. The killed process's exit
+   * (SIGKILL) is reported as an `exit` event of its own.
+   */
+  | { readonly type: 'oom'; readonly sandboxId: string; readonly containerId: string; readonly oomKills: number }
   /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
   | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string }
   /** A supervised child ended and will be relaunched after `delayMs` (attempt 1 after a healthy run). */

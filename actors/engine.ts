@@ -11,6 +11,7 @@ import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
 import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
 import { listsKvm, withKvm } from '../specs/kvm';
 import { checkKvmOption, requireKvm } from './kvm';
+import { startOomEvents } from './oom';
 import { readProcessStacks, type ContainerProcessStacks, type ContainerStacks, type SandboxStacks } from './stacks';
 import type { KvmInfo } from '../native/facade';
 import { parseMount } from '../specs/mount-options';
@@ -250,6 +251,7 @@ class PaddockEngine implements Engine {
       throw restoreError(error, id, 'ELAUNCH_STEP');
     }
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
+    startOomEvents(this.core, rt, rootId);
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.core.hooks.set(id, bundle.config.hooks);
     this.core.persistNow(rt);
     if (opts.consoleSocket !== undefined) {

@@ -30,6 +30,7 @@ import type { ResolvedCgroupsPath } from './cgroups-path';
 import { deferred, type Deferred } from './deferred';
 import { removeTree } from './remove-tree';
 import { bindKvmNode } from './kvm';
+import type { OomWatch } from './oom';
 import { listsKvm } from '../specs/kvm';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
@@ -68,6 +69,8 @@ export interface Runtime {
   observer?: boolean;
   /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
   cgroup?: SandboxCgroup;
+  /** OOM events of the cgroup (actors/oom.ts); stopped on detach and destroy. */
+  oom?: OomWatch;
   /** The root container's linux.cgroupsPath, resolved at create (actors/cgroups-path.ts); relPath absent: paddock's default. */
   cgroupsPath?: ResolvedCgroupsPath;
   /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
@@ -505,6 +508,9 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     }
   }
   readExits();
+  // Before the cgroup goes: its removal would wake the v1 eventfd for nothing.
+  rt.oom?.stop();
+  rt.oom = undefined;
   await removeContainerCgroups?.();
   await removeCgroup(rt);
   rt.eventsSub?.unsubscribe();

@@ -111,6 +111,12 @@ export interface NativeFacade {
   openWatchChannel(): Fd;
   /** Watch `pidfd` (the watcher keeps its own dup) on `channel`; returns a process-wide unique token. */
   watch(channel: Fd, pidfd: Fd): number;
+  /**
+   * Watch any fd (an OOM eventfd) on `channel`: one record (reaped false) the first
+   * time it is readable, then the watch ends, as a pidfd's does; the caller drains the
+   * fd and watches it again.
+   */
+  watchReadable(channel: Fd, fd: Fd): number;
   /** Stop watching `token` (no record will be written for it). Idempotent. */
   unwatch(token: number): void;
   /** Unwatch everything on the channel and close the watcher's end; the caller closes the read end. */
@@ -140,6 +146,12 @@ export interface NativeFacade {
    * behind `pidfd`, not the host's (decision 0038). Throws NativeError.
    */
   bindInto(pidfd: Fd, source: string, target: string): void;
+  /**
+   * cgroup v1: an eventfd (non-blocking, close-on-exec) whose counter goes up on each
+   * OOM of the memory cgroup at `memoryCgroupDir`, and once when it is removed.
+   * Throws NativeError.
+   */
+  oomEventfd(memoryCgroupDir: string): Fd;
   /** mknod of a char device with the exact mode and owner (Node has none). Throws NativeError. */
   mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void;
   /**

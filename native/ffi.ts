@@ -216,6 +216,7 @@ export interface NativeBinding {
   pd_watch_open(): number;
   pd_watch_close(channelFd: number): number;
   pd_watch(channelFd: number, pidfd: number): number;
+  pd_watch_readable(channelFd: number, fd: number): number;
   pd_unwatch(token: number): number;
   pd_pidfd_open(pid: number): number;
   pd_pidfd_getfd(pidfd: number, target: number): number;
@@ -226,6 +227,7 @@ export interface NativeBinding {
   pd_replace_file(tmp: string, target: string): number;
   pd_kvm_probe(path: string): number;
   pd_kvm_extension(path: string, cap: number): number;
+  pd_oom_eventfd(memdir: string): number;
   pd_mknod_char(path: string, major: number, minor: number, mode: number, uid: number, gid: number): number;
   pd_bind_into(pidfd: number, source: string, target: string): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
@@ -308,6 +310,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_watch_open: fn(I32, []),
     pd_watch_close: fn(I32, [I32]),
     pd_watch: fn(I64, [I32, I32]), // long: a u32 token or -errno
+    pd_watch_readable: fn(I64, [I32, I32]),
     pd_unwatch: fn(I32, [U32]),
     pd_pidfd_open: fn(I32, [I32]),
     pd_pidfd_getfd: fn(I32, [I32, I32]),
@@ -318,6 +321,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_replace_file: fn(I32, [Str, Str]),
     pd_kvm_probe: fn(I32, [Str]),
     pd_kvm_extension: fn(I32, [Str, I32]),
+    pd_oom_eventfd: fn(I32, [Str]),
     pd_mknod_char: fn(I32, [Str, I32, I32, I32, I32, I32]),
     pd_bind_into: fn(I32, [I32, Str, Str]),
     pd_console_listen: fn(I32, [Str, I32, I32]),
@@ -446,6 +450,14 @@ export class FfiNative implements NativeFacade {
     return fd as Fd;
   }
 
+  watchReadable(channel: Fd, fd: Fd): number {
+    checkFd('channel', channel);
+    checkFd('fd', fd);
+    const r = this.b.pd_watch_readable(channel, fd);
+    if (r < 0) throw this.failure(r, 'watch');
+    return r;
+  }
+
   watch(channel: Fd, pidfd: Fd): number {
     checkFd('channel', channel);
     checkFd('pidfd', pidfd);
@@ -513,6 +525,12 @@ export class FfiNative implements NativeFacade {
     }
     const r = this.b.pd_mknod_char(checkPath('path', path), major, minor, mode, uid, gid);
     if (r < 0) throw this.failure(r, 'mknod');
+  }
+
+  oomEventfd(memoryCgroupDir: string): Fd {
+    const r = this.b.pd_oom_eventfd(checkPath('memoryCgroupDir', memoryCgroupDir));
+    if (r < 0) throw this.failure(r, 'oom_eventfd');
+    return r as Fd;
   }
 
   bindInto(pidfd: Fd, source: string, target: string): void {

@@ -71,6 +71,8 @@ PD_EXPORT int pd_watch_close(int channel_fd);
 /* Watches a dup of `pidfd` on the channel; its exit is reported there. Returns a
  * process-wide unique token (u32, never 0) or -errno (-ENOENT: unknown channel). */
 PD_EXPORT long pd_watch(int channel_fd, int pidfd);
+/* The same for any fd (no pidfd check): one record when it is first readable. */
+PD_EXPORT long pd_watch_readable(int channel_fd, int fd);
 /* Stops watching `token`, withdrawing a record still queued for it. -ENOENT when
  * there was nothing to stop. */
 PD_EXPORT int pd_unwatch(uint32_t token);
@@ -89,6 +91,9 @@ PD_EXPORT int pd_replace_file(const char *tmp, const char *target);
 PD_EXPORT int pd_kvm_probe(const char *path);
 /* KVM_CHECK_EXTENSION(cap) on `path`: 0 absent, > 0 present, or -errno. */
 PD_EXPORT int pd_kvm_extension(const char *path, int cap);
+/* cgroup v1: an eventfd that counts OOMs of the memory cgroup `memdir` (and its
+ * removal), through cgroup.event_control. The fd or -errno. */
+PD_EXPORT int pd_oom_eventfd(const char *memdir);
 /* mknod of a char device at `path` with the exact mode and owner. 0 or -errno. */
 PD_EXPORT int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int gid);
 /* The CLONE_NEW* type of a namespace file (ioctl NS_GET_NSTYPE); -ENOTTY when fd is

@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -211,4 +212,52 @@ int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int
     return r;
   }
   return 0;
+}
+
+/* cgroup v1 OOM notification (Documentation/admin-guide/cgroup-v1/memory.rst, 9):
+ * an eventfd registered through cgroup.event_control against memory.oom_control of
+ * `memdir`. The counter goes up on each OOM in that cgroup, and once more when the
+ * cgroup is removed; the caller tells the two apart by oom_control's oom_kill. The
+ * registration holds the cgroup, not the oom_control fd, which is closed here.
+ * Returns the eventfd (non-blocking, close-on-exec) or -errno. */
+int pd_oom_eventfd(const char *memdir) {
+  char path[4096], line[64];
+  int ofd = -1, cfd = -1, efd = -1, n;
+  ssize_t w;
+
+  pd_ok();
+  if (memdir == NULL || memdir[0] != '/')
+    return pd_fail("oom_eventfd", EINVAL, "path must be absolute");
+  if (snprintf(path, sizeof path, "%s/memory.oom_control", memdir) >= (int)sizeof path)
+    return pd_fail("oom_eventfd", ENAMETOOLONG, "%s", memdir);
+  ofd = open(path, O_RDONLY | O_CLOEXEC);
+  if (ofd < 0)
+    return pd_fail("open_oom_control", errno, "%s", path);
+  efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) {
+    n = pd_fail("eventfd", errno, NULL);
+    close(ofd);
+    return n;
+  }
+  snprintf(path, sizeof path, "%s/cgroup.event_control", memdir);
+  cfd = open(path, O_WRONLY | O_CLOEXEC);
+  if (cfd < 0) {
+    n = pd_fail("open_event_control", errno, "%s", path);
+    goto fail;
+  }
+  n = snprintf(line, sizeof line, "%d %d", efd, ofd);
+  w = write(cfd, line, (size_t)n);
+  if (w != n) {
+    n = pd_fail("event_control", w < 0 ? errno : EIO, "%s", path);
+    goto fail;
+  }
+  close(cfd);
+  close(ofd);
+  return efd;
+fail:
+  if (cfd >= 0)
+    close(cfd);
+  close(ofd);
+  close(efd);
+  return n;
 }

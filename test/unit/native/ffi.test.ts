@@ -11,8 +11,8 @@ type Spy = { [K in keyof NativeBinding]: jest.Mock };
 function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[]) => unknown>> = {}): Spy {
   const names: Array<keyof NativeBinding> = [
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
-    'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
-    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_kvm_extension', 'pd_mknod_char', 'pd_bind_into', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
+    'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_watch_readable', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
+    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_kvm_extension', 'pd_oom_eventfd', 'pd_mknod_char', 'pd_bind_into', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
     'pd_userns_maps', 'pd_last_uid_map', 'pd_last_gid_map',
   ];
   const spy = {} as Spy;
