@@ -20,6 +20,7 @@ export { DEFAULT_ID_POOL } from './actors/id-pool';
 /** A pool of host ids, `{ start, size }` (EngineOptions.idPool). */
 export type { IdPool } from './actors/id-pool';
 export type { KvmInfo, KvmExtension } from './native/facade';
+export type { RuncStats, RuncCpuUsage, RuncMemoryEntry, RuncThrottling, RuncBlkioEntry } from './actors/runc-stats';
 export type { SandboxStacks, ContainerStacks, ProcessStacks, ContainerProcessStacks, ThreadStack } from './actors/stacks';
 export type {
   Engine,
@@ -40,6 +41,8 @@ export type {
   LifecycleStatus,
   StdioMode,
   ContainerStats,
+  StatsOptions,
+  StatsEvent,
   EngineCommand,
   CommandOutput,
   ShutdownOptions,

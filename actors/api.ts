@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { KvmInfo, NativeFacade } from '../native/facade';
 import type { SandboxStacks } from './stacks';
+import type { RuncStats } from './runc-stats';
 import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
@@ -362,7 +363,13 @@ export type EngineCommand =
   | { readonly id: string; readonly type: 'wait'; readonly sandboxId: string; readonly containerId?: string; readonly timeoutMs?: number }
   | { readonly id: string; readonly type: 'destroy' | 'pause' | 'resume'; readonly sandboxId: string }
   | { readonly id: string; readonly type: 'processes'; readonly sandboxId: string; readonly containerId?: string }
-  | { readonly id: string; readonly type: 'list' };
+  | { readonly id: string; readonly type: 'list' }
+  | { readonly id: string; readonly type: 'addContainer'; readonly sandboxId: string; readonly containerId: string; readonly bundle: string; readonly options?: StartContainerOptions }
+  /** What the log file holds now (not followed), as text. */
+  | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
+  /** One sample of {@link Engine.stats$} (its `data`). */
+  | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
 
 /** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
 export type CommandOutput =
@@ -471,6 +478,21 @@ export interface LogsOptions {
   readonly pid?: number;
 }
 
+export interface StatsOptions {
+  /** Time between two samples, ms (default 5000, runc's `--interval 5s`); a positive integer. */
+  readonly intervalMs?: number;
+  /** A pod container with a cgroup of its own (0022) instead of the sandbox's. */
+  readonly containerId?: string;
+}
+
+/** One sample of {@link Engine.stats$}: runc's `events --stats` line. */
+export interface StatsEvent {
+  readonly type: 'stats';
+  /** The container id (the sandbox's root container unless `containerId` was given). */
+  readonly id: string;
+  readonly data: RuncStats;
+}
+
 /** The engine: commands are async methods, events are an rxjs Observable. */
 export interface Engine {
   readonly events$: Observable<EngineEvent>;
@@ -501,6 +523,16 @@ export interface Engine {
   execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
   processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
   event(sandboxId: string, containerId: string): Promise<ContainerStats>;
+  /**
+   * Usage of the sandbox's cgroup (or a pod container's), one sample at once and then
+   * every `intervalMs`, in runc's `events --stats` shape (cpu total/per-cpu/throttling,
+   * memory usage/limit/cache/swap/failcnt, pids, blkio, hugetlb; v1 or v2, what the
+   * host has). Completes when the sandbox stops. Throws at once, changing nothing:
+   * EINVALID_ARGUMENT for an interval that is not a positive integer,
+   * ESANDBOX_NOT_FOUND / ECONTAINER_NOT_FOUND for an unknown id, ENOT_SUPPORTED for a
+   * sandbox without a cgroup.
+   */
+  stats$(sandboxId: string, opts?: StatsOptions): Observable<StatsEvent>;
   /**
    * runc's `update`: writes new linux.resources limits (memory, cpu, pids; what is not
    * given stays) into the running sandbox's cgroup, or a pod container's own. Returns

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Observable } from 'rxjs';
+import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
 import { waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
@@ -12,13 +12,15 @@ import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/bui
 import { listsKvm, withKvm } from '../specs/kvm';
 import { checkKvmOption, requireKvm } from './kvm';
 import { startOomEvents } from './oom';
+import { readRuncStats, type RuncStats, type StatsDirs } from './runc-stats';
+import type { SandboxCgroup } from './cgroups';
 import { readProcessStacks, type ContainerProcessStacks, type ContainerStacks, type SandboxStacks } from './stacks';
 import type { KvmInfo } from '../native/facade';
 import { parseMount } from '../specs/mount-options';
 import type { OciConfig } from '../specs/oci';
 import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
 import { checkOptionKeys } from './options';
-import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
+import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../specs/seccomp-cache';
 import type { OciResources } from '../specs/oci';
 import type {
@@ -38,6 +40,8 @@ import type {
   Pool,
   PoolOptions,
   ProcessEntry,
+  StatsEvent,
+  StatsOptions,
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
@@ -78,6 +82,30 @@ import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 
 export { deferred, type Deferred } from './deferred';
+
+/** The directories runc-stats reads for a cgroup of paddock's. */
+function statsDirs(cg: SandboxCgroup): StatsDirs {
+  if (cg.layout.mode === 'v2') return { v2: true, ...(cg.dirOf('unified') ? { unified: cg.dirOf('unified') } : {}) };
+  const d: { -readonly [K in keyof StatsDirs]: StatsDirs[K] } = { v2: false };
+  for (const h of ['memory', 'cpu', 'cpuacct', 'pids'] as const) {
+    const dir = cg.dirOf(h);
+    if (dir !== undefined) d[h] = dir;
+  }
+  return d;
+}
+
+function withoutInit(s: RuncStats, initPid: number | undefined): RuncStats {
+  if (initPid === undefined) return s;
+  let n: number;
+  try {
+    n = fs.readdirSync(`/proc/${initPid}/task`).length;
+  } catch {
+    return s; // init is gone
+  }
+  const current = Math.max(0, (s.pids.current ?? 0) - n);
+  const limit = s.pids.limit ? Math.max(0, s.pids.limit - n) : s.pids.limit;
+  return { ...s, pids: { current, ...(limit !== undefined ? { limit } : {}) } };
+}
 
 /** The bundle's `paddock.userns` annotation: 'auto' or absent; anything else is refused (a typo must not quietly drop the range). */
 function usernsAnnotation(config: Bundle['config']): 'auto' | undefined {
@@ -351,6 +379,31 @@ class PaddockEngine implements Engine {
       }
     }
     return out;
+  }
+
+  stats$(sandboxId: string, opts: StatsOptions = {}): Observable<StatsEvent> {
+    checkOptionKeys(opts, STATS_KEYS, 'stats options');
+    const intervalMs = opts.intervalMs ?? 5000;
+    if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs <= 0) {
+      throw new PaddockError('EINVALID_ARGUMENT', `intervalMs must be a positive integer, not ${String(intervalMs)}`, { sandboxId, field: 'intervalMs' });
+    }
+    const rt = this.core.get(sandboxId);
+    const root = rt.actor.getSnapshot().context.rootContainerId ?? sandboxId;
+    const id = opts.containerId ?? root;
+    this.core.containerActor(rt, id);
+    // A pod container's own cgroup (0022); the root container's is the sandbox's.
+    const cgroup = id === root ? rt.cgroup : rt.containers.get(id)?.cgroup;
+    if (cgroup === undefined) {
+      throw new PaddockError('ENOT_SUPPORTED', `container ${id} of sandbox ${sandboxId} has no cgroup to read usage from`, { sandboxId, containerId: id });
+    }
+    const dirs = statsDirs(cgroup);
+    // paddock-init's own threads sit in the sandbox's cgroup and its pids.max was raised
+    // by as many (limitPids): both leave them out, so pids reads as the spec's limit.
+    const initPid = id === root ? rt.actor.getSnapshot().context.initHostPid : undefined;
+    return timer(0, intervalMs).pipe(
+      takeWhile(() => this.isRunning(sandboxId)),
+      map((): StatsEvent => ({ type: 'stats', id, data: withoutInit(readRuncStats(dirs), initPid) })),
+    );
   }
 
   async event(sandboxId: string, containerId: string): Promise<ContainerStats> {

@@ -9,6 +9,7 @@ import type {
   PoolOptions,
   ShutdownOptions,
   StartContainerOptions,
+  StatsOptions,
 } from './api';
 import { knownKeys } from './options';
 
@@ -81,6 +82,7 @@ export const POOL_BACKOFF_KEYS = knownKeys<NonNullable<PoolOptions['backoff']>>(
 export const ACQUIRE_KEYS = knownKeys<AcquireOptions>()({ timeoutMs: 1 });
 export const SHUTDOWN_KEYS = knownKeys<ShutdownOptions>()({ mode: 1, graceMs: 1 });
 export const LOGS_KEYS = knownKeys<LogsOptions>()({ stream: 1, follow: 1, pid: 1 });
+export const STATS_KEYS = knownKeys<StatsOptions>()({ intervalMs: 1, containerId: 1 });
 export const HEALTH_KEYS = knownKeys<HealthOptions>()({ intervalMs: 1, timeoutMs: 1, failureThreshold: 1 });
 export const RESTART_KEYS = knownKeys<RestartOptions>()({ policy: 1, maxRestarts: 1, periodMs: 1, backoff: 1, resetAfterMs: 1 });
 export const RESTART_BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
