@@ -19,6 +19,9 @@ export type { SandboxTemplate, SandboxLimits, HostIdRange } from './specs/builde
 export { DEFAULT_ID_POOL } from './actors/id-pool';
 /** A pool of host ids, `{ start, size }` (EngineOptions.idPool). */
 export type { IdPool } from './actors/id-pool';
+export type { KvmInfo, KvmExtension } from './native/facade';
+export type { RuncStats, RuncCpuUsage, RuncMemoryEntry, RuncThrottling, RuncBlkioEntry } from './actors/runc-stats';
+export type { SandboxStacks, ContainerStacks, ProcessStacks, ContainerProcessStacks, ThreadStack } from './actors/stacks';
 export type {
   Engine,
   EngineOptions,
@@ -38,6 +41,8 @@ export type {
   LifecycleStatus,
   StdioMode,
   ContainerStats,
+  StatsOptions,
+  StatsEvent,
   EngineCommand,
   CommandOutput,
   ShutdownOptions,

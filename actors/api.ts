@@ -1,7 +1,9 @@
 import type { Observable } from 'rxjs';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
-import type { NativeFacade } from '../native/facade';
+import type { KvmInfo, NativeFacade } from '../native/facade';
+import type { SandboxStacks } from './stacks';
+import type { RuncStats } from './runc-stats';
 import type { PaddockError } from './errors';
 import type { Logger } from './logger';
 import type { ContainerStats } from './proc-stats';
@@ -172,6 +174,15 @@ export interface CreateSandboxOptions {
    * be idmapped.
    */
   readonly idmapRootfs?: boolean;
+  /**
+   * Give the container /dev/kvm (docs/decisions/0038): a linux.devices entry (0666,
+   * root's) and a device-cgroup allow for c 10:232 are added to the config, as
+   * podman's `--device /dev/kvm` writes them; in a user namespace the node is one the
+   * supervisor made for this sandbox, owned by its root. A host where /dev/kvm does not
+   * work is EKVM_UNAVAILABLE, and nothing is made (also for a bundle that lists
+   * /dev/kvm itself).
+   */
+  readonly kvm?: boolean;
 }
 
 export interface HealthOptions {
@@ -303,6 +314,12 @@ export type EngineEvent =
       readonly lost?: true;
     }
   | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
+  /**
+   * The OOM killer acted in the sandbox's memory cgroup (its limit was hit): runc's
+   * `oom` event. `oomKills` is the cgroup's total so far. The killed process's exit
+   * (SIGKILL) is reported as an `exit` event of its own.
+   */
+  | { readonly type: 'oom'; readonly sandboxId: string; readonly containerId: string; readonly oomKills: number }
   /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
   | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string }
   /** A supervised child ended and will be relaunched after `delayMs` (attempt 1 after a healthy run). */
@@ -346,7 +363,13 @@ export type EngineCommand =
   | { readonly id: string; readonly type: 'wait'; readonly sandboxId: string; readonly containerId?: string; readonly timeoutMs?: number }
   | { readonly id: string; readonly type: 'destroy' | 'pause' | 'resume'; readonly sandboxId: string }
   | { readonly id: string; readonly type: 'processes'; readonly sandboxId: string; readonly containerId?: string }
-  | { readonly id: string; readonly type: 'list' };
+  | { readonly id: string; readonly type: 'list' }
+  | { readonly id: string; readonly type: 'addContainer'; readonly sandboxId: string; readonly containerId: string; readonly bundle: string; readonly options?: StartContainerOptions }
+  /** What the log file holds now (not followed), as text. */
+  | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
+  /** One sample of {@link Engine.stats$} (its `data`). */
+  | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
 
 /** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
 export type CommandOutput =
@@ -455,6 +478,21 @@ export interface LogsOptions {
   readonly pid?: number;
 }
 
+export interface StatsOptions {
+  /** Time between two samples, ms (default 5000, runc's `--interval 5s`); a positive integer. */
+  readonly intervalMs?: number;
+  /** A pod container with a cgroup of its own (0022) instead of the sandbox's. */
+  readonly containerId?: string;
+}
+
+/** One sample of {@link Engine.stats$}: runc's `events --stats` line. */
+export interface StatsEvent {
+  readonly type: 'stats';
+  /** The container id (the sandbox's root container unless `containerId` was given). */
+  readonly id: string;
+  readonly data: RuncStats;
+}
+
 /** The engine: commands are async methods, events are an rxjs Observable. */
 export interface Engine {
   readonly events$: Observable<EngineEvent>;
@@ -465,6 +503,12 @@ export interface Engine {
    * and the sandbox gets `userns: 'auto'`.
    */
   createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  /**
+   * Whether /dev/kvm works on this host, as the sandbox option `kvm` needs it: API
+   * version 12 and KVM_CAP_USER_MEMORY, with the extensions that matter (irqchip,
+   * hlt, vcpu counts...), or why not. Never throws but EENGINE_CLOSED.
+   */
+  kvm(): KvmInfo;
   startRoot(sandboxId: string): Promise<ContainerHandle>;
   /**
    * Registers a container in a running sandbox without starting it (`created`, persisted:
@@ -479,6 +523,16 @@ export interface Engine {
   execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
   processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
   event(sandboxId: string, containerId: string): Promise<ContainerStats>;
+  /**
+   * Usage of the sandbox's cgroup (or a pod container's), one sample at once and then
+   * every `intervalMs`, in runc's `events --stats` shape (cpu total/per-cpu/throttling,
+   * memory usage/limit/cache/swap/failcnt, pids, blkio, hugetlb; v1 or v2, what the
+   * host has). Completes when the sandbox stops. Throws at once, changing nothing:
+   * EINVALID_ARGUMENT for an interval that is not a positive integer,
+   * ESANDBOX_NOT_FOUND / ECONTAINER_NOT_FOUND for an unknown id, ENOT_SUPPORTED for a
+   * sandbox without a cgroup.
+   */
+  stats$(sandboxId: string, opts?: StatsOptions): Observable<StatsEvent>;
   /**
    * runc's `update`: writes new linux.resources limits (memory, cpu, pids; what is not
    * given stays) into the running sandbox's cgroup, or a pod container's own. Returns
@@ -508,7 +562,14 @@ export interface Engine {
   resume(sandboxId: string, containerId?: string): Promise<void>;
   checkpoint(sandboxId: string, imageDir: string): Promise<void>;
   restore(sandboxId: string, imageDir: string): Promise<void>;
-  stacks(sandboxId: string): Promise<string>;
+  /**
+   * A dump for debugging a stuck sandbox (runsc's `debug --stacks`): paddock-init's
+   * threads and its own process table, and for every process of every running
+   * container each thread's state, wchan, syscall and kernel stack
+   * (`/proc/<pid>/task/<tid>/stack`), grouped by container, root first.
+   * `paddock debug stacks ID` prints it. ESANDBOX_NOT_FOUND for an unknown id.
+   */
+  stacks(sandboxId: string): Promise<SandboxStacks>;
   /**
    * Reattaches one sandbox of the state dir, for callers that created the engine with
    * `reattach: false` (one-shot tools such as the CLI). ESANDBOX_NOT_FOUND if unknown.

@@ -1,5 +1,5 @@
 import type { SandboxTemplate } from '../specs/builder';
-import { Observable } from 'rxjs';
+import { firstValueFrom, Observable } from 'rxjs';
 import type { Subscription } from 'rxjs';
 import type { CommandOutput, Engine, EngineCommand } from './api';
 import { PaddockError, isPaddockError } from './errors';
@@ -121,6 +121,21 @@ async function execute(engine: Engine, cmd: EngineCommand): Promise<unknown> {
       return engine.processes(str(c, 'sandboxId'), container());
     case 'list':
       return engine.list();
+    case 'addContainer':
+      return engine.addContainer(str(c, 'sandboxId'), str(c, 'containerId'), str(c, 'bundle'), { stdio: 'ignore', ...(cmd.options ?? {}) });
+    case 'logs': {
+      if ((cmd.options as { follow?: unknown } | undefined)?.follow !== undefined) throw bad('logs: follow is not for a command (its result is what the log holds now)', 'options.follow');
+      const chunks: Buffer[] = [];
+      for await (const chunk of engine.logs(str(c, 'sandboxId'), container(), cmd.options ?? {})) chunks.push(Buffer.from(chunk as Buffer));
+      return Buffer.concat(chunks).toString('utf8');
+    }
+    case 'stats': {
+      const sandboxId = str(c, 'sandboxId');
+      const sample = await firstValueFrom(engine.stats$(sandboxId, typeof c.containerId === 'string' ? { containerId: c.containerId } : {}));
+      return sample.data;
+    }
+    case 'stacks':
+      return engine.stacks(str(c, 'sandboxId'));
     default:
       throw bad(`unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`, 'type');
   }

@@ -218,6 +218,8 @@ export class EngineCore {
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;
+    rt.oom?.stop();
+    rt.oom = undefined;
     rt.eventsSub?.unsubscribe();
     rt.events?.close();
     rt.control?.close();

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Observable } from 'rxjs';
+import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
 import { waitFor, type Actor, type AnyActorRef } from 'xstate';
 import { containerMachine } from '../machines/container.machine';
@@ -9,11 +9,18 @@ import type { ExitStatus } from '../machines/types';
 import { Kind, ProcState } from '../protocols/messages';
 import { bundleFromConfig, loadBundle, type Bundle } from '../specs/load';
 import { buildSpec, USERNS_ANNOTATION, type SandboxTemplate } from '../specs/builder';
+import { listsKvm, withKvm } from '../specs/kvm';
+import { checkKvmOption, requireKvm } from './kvm';
+import { startOomEvents } from './oom';
+import { readRuncStats, type RuncStats, type StatsDirs } from './runc-stats';
+import type { SandboxCgroup } from './cgroups';
+import { readProcessStacks, type ContainerProcessStacks, type ContainerStacks, type SandboxStacks } from './stacks';
+import type { KvmInfo } from '../native/facade';
 import { parseMount } from '../specs/mount-options';
 import type { OciConfig } from '../specs/oci';
 import { checkIdPool, checkPoolAgainstHost, withIdRange } from './id-pool';
 import { checkOptionKeys } from './options';
-import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
+import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../specs/seccomp-cache';
 import type { OciResources } from '../specs/oci';
 import type {
@@ -33,6 +40,8 @@ import type {
   Pool,
   PoolOptions,
   ProcessEntry,
+  StatsEvent,
+  StatsOptions,
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
@@ -73,6 +82,30 @@ import { Supervision } from './supervision';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from './supervision-tree';
 
 export { deferred, type Deferred } from './deferred';
+
+/** The directories runc-stats reads for a cgroup of paddock's. */
+function statsDirs(cg: SandboxCgroup): StatsDirs {
+  if (cg.layout.mode === 'v2') return { v2: true, ...(cg.dirOf('unified') ? { unified: cg.dirOf('unified') } : {}) };
+  const d: { -readonly [K in keyof StatsDirs]: StatsDirs[K] } = { v2: false };
+  for (const h of ['memory', 'cpu', 'cpuacct', 'pids'] as const) {
+    const dir = cg.dirOf(h);
+    if (dir !== undefined) d[h] = dir;
+  }
+  return d;
+}
+
+function withoutInit(s: RuncStats, initPid: number | undefined): RuncStats {
+  if (initPid === undefined) return s;
+  let n: number;
+  try {
+    n = fs.readdirSync(`/proc/${initPid}/task`).length;
+  } catch {
+    return s; // init is gone
+  }
+  const current = Math.max(0, (s.pids.current ?? 0) - n);
+  const limit = s.pids.limit ? Math.max(0, s.pids.limit - n) : s.pids.limit;
+  return { ...s, pids: { current, ...(limit !== undefined ? { limit } : {}) } };
+}
 
 /** The bundle's `paddock.userns` annotation: 'auto' or absent; anything else is refused (a typo must not quietly drop the range). */
 function usernsAnnotation(config: Bundle['config']): 'auto' | undefined {
@@ -182,6 +215,7 @@ class PaddockEngine implements Engine {
     const health = resolveHealth(opts.health);
     const restart = this.supervision.validate(opts.restart);
     checkUsernsOptions(opts);
+    const kvm = checkKvmOption(opts.kvm);
     const paths = new SandboxPaths(this.core.stateDir, id);
     if (this.runtimes.has(id) || fs.existsSync(paths.dir)) {
       throw new StateError('ESANDBOX_EXISTS', `sandbox ${id} already exists`, { sandboxId: id });
@@ -193,6 +227,8 @@ class PaddockEngine implements Engine {
     checkLsmFields(bundle.config, this.core.log.child({ sandboxId: id }), this.core.options.lsms);
     logConfigWarnings(bundle.config, this.core.log.child({ sandboxId: id }));
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
+    // Before anything is made: a host without KVM fails the create with nothing to undo.
+    if (kvm || listsKvm(bundle.config)) requireKvm(this.core.native, id);
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
     const origin = template ?? bundle.dir;
@@ -203,14 +239,16 @@ class PaddockEngine implements Engine {
     // Last of all, so a refusal above leaves the pool untouched; from here on any
     // failure frees the range again.
     let generatedConfig: string | undefined;
-    if (auto) {
-      const range = this.core.idPool.allocate(id);
+    if (auto || kvm) {
+      const range = auto ? this.core.idPool.allocate(id) : undefined;
       try {
-        const config = withIdRange(standalone(bundle), range);
+        let config = standalone(bundle);
+        if (range !== undefined) config = withIdRange(config, range);
+        if (kvm) config = withKvm(config);
         bundle = await bundleFromConfig(path.join(paths.dir, 'bundle'), config);
         generatedConfig = JSON.stringify(config, null, 2);
       } catch (e) {
-        this.core.releaseIds(id);
+        if (range !== undefined) this.core.releaseIds(id);
         throw e;
       }
     }
@@ -241,6 +279,7 @@ class PaddockEngine implements Engine {
       throw restoreError(error, id, 'ELAUNCH_STEP');
     }
     actor.send({ type: 'container.add', containerId: rootId, bundleDir: bundle.dir });
+    startOomEvents(this.core, rt, rootId);
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.core.hooks.set(id, bundle.config.hooks);
     this.core.persistNow(rt);
     if (opts.consoleSocket !== undefined) {
@@ -269,6 +308,11 @@ class PaddockEngine implements Engine {
       rootContainerId: rootId,
       ...(root.streams ? { stdio: root.streams } : {}),
     };
+  }
+
+  kvm(): KvmInfo {
+    this.core.ensureOpen();
+    return this.core.native.kvmProbe();
   }
 
   async startRoot(sandboxId: string): Promise<ContainerHandle> {
@@ -335,6 +379,31 @@ class PaddockEngine implements Engine {
       }
     }
     return out;
+  }
+
+  stats$(sandboxId: string, opts: StatsOptions = {}): Observable<StatsEvent> {
+    checkOptionKeys(opts, STATS_KEYS, 'stats options');
+    const intervalMs = opts.intervalMs ?? 5000;
+    if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs <= 0) {
+      throw new PaddockError('EINVALID_ARGUMENT', `intervalMs must be a positive integer, not ${String(intervalMs)}`, { sandboxId, field: 'intervalMs' });
+    }
+    const rt = this.core.get(sandboxId);
+    const root = rt.actor.getSnapshot().context.rootContainerId ?? sandboxId;
+    const id = opts.containerId ?? root;
+    this.core.containerActor(rt, id);
+    // A pod container's own cgroup (0022); the root container's is the sandbox's.
+    const cgroup = id === root ? rt.cgroup : rt.containers.get(id)?.cgroup;
+    if (cgroup === undefined) {
+      throw new PaddockError('ENOT_SUPPORTED', `container ${id} of sandbox ${sandboxId} has no cgroup to read usage from`, { sandboxId, containerId: id });
+    }
+    const dirs = statsDirs(cgroup);
+    // paddock-init's own threads sit in the sandbox's cgroup and its pids.max was raised
+    // by as many (limitPids): both leave them out, so pids reads as the spec's limit.
+    const initPid = id === root ? rt.actor.getSnapshot().context.initHostPid : undefined;
+    return timer(0, intervalMs).pipe(
+      takeWhile(() => this.isRunning(sandboxId)),
+      map((): StatsEvent => ({ type: 'stats', id, data: withoutInit(readRuncStats(dirs), initPid) })),
+    );
   }
 
   async event(sandboxId: string, containerId: string): Promise<ContainerStats> {
@@ -483,10 +552,27 @@ class PaddockEngine implements Engine {
     return tailFile(rt.paths.log(name, stream), { follow: opts.follow ?? false, done });
   }
 
-  async stacks(sandboxId: string): Promise<string> {
+  async stacks(sandboxId: string): Promise<SandboxStacks> {
     const rt = this.core.get(sandboxId);
+    // init's own table first: a sandbox whose init does not answer fails here, typed.
     const reply = await this.core.control(rt).request({ type: 'STACKS' });
-    return reply.text ?? '';
+    const initPid = rt.actor.getSnapshot().context.initHostPid;
+    const init = initPid !== undefined ? readProcessStacks(initPid) : undefined;
+    if (init === undefined) {
+      throw new StateError('EINVALID_STATE', `cannot read the stacks of sandbox ${sandboxId}: its init is gone`, { sandboxId, verb: 'stacks' });
+    }
+    const containers: ContainerStacks[] = [];
+    for (const c of sandboxSummary(rt).containers) {
+      if (c.hostPid === undefined || c.status === 'stopped' || c.status === 'failed') continue;
+      const procs = await this.processes(sandboxId, c.id).catch(() => [] as ProcessEntry[]);
+      const processes: ContainerProcessStacks[] = [];
+      for (const p of procs) {
+        const st = readProcessStacks(p.hostPid);
+        if (st) processes.push({ ...st, kind: p.kind, ...(p.pid !== undefined ? { pid: p.pid } : {}) });
+      }
+      containers.push({ containerId: c.id, processes });
+    }
+    return { sandboxId, init: { ...init, table: reply.text ?? '' }, containers };
   }
 
   /**

@@ -30,6 +30,9 @@ import { readCgroupRecord, writeCgroupRecord } from './cgroup-record';
 import type { ResolvedCgroupsPath } from './cgroups-path';
 import { deferred, type Deferred } from './deferred';
 import { removeTree } from './remove-tree';
+import { bindKvmNode } from './kvm';
+import type { OomWatch } from './oom';
+import { listsKvm } from '../specs/kvm';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
 export interface Runtime {
@@ -67,6 +70,8 @@ export interface Runtime {
   observer?: boolean;
   /** The sandbox's cgroup (actors/cgroups.ts); absent when none could be made and no limit was asked. */
   cgroup?: SandboxCgroup;
+  /** OOM events of the cgroup (actors/oom.ts); stopped on detach and destroy. */
+  oom?: OomWatch;
   /** The root container's linux.cgroupsPath, resolved at create (actors/cgroups-path.ts); relPath absent: paddock's default. */
   cgroupsPath?: ResolvedCgroupsPath;
   /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
@@ -290,6 +295,10 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         throw new LaunchError(`${e.step}: ${e.errnoName} (${rt.idmapRootfs}${hint})`, { sandboxId: rt.id, step: e.step, errno: e.errno, path: rt.idmapRootfs }, e);
       }
     }
+    // Same moment as the idmapped rootfs, for the same reasons (decision 0038).
+    if ((plan.cloneFlags & CLONE.NEWUSER) !== 0 && listsKvm(rt.bundle.config)) {
+      bindKvmNode(rt.bundle.config, rt.paths.dir, launched.pidfd, deps.native, rt.id);
+    }
     ownSockets(rt);
     closeStateDir(rt);
     // Before init forks the root container (its START comes after this): see actors/rlimits.ts.
@@ -507,6 +516,9 @@ export async function destroySandboxResources(rt: Runtime, native: NativeFacade,
     }
   }
   readExits();
+  // Before the cgroup goes: its removal would wake the v1 eventfd for nothing.
+  rt.oom?.stop();
+  rt.oom = undefined;
   await removeContainerCgroups?.();
   await removeCgroup(rt);
   rt.eventsSub?.unsubscribe();

@@ -9,6 +9,7 @@ import type {
   PoolOptions,
   ShutdownOptions,
   StartContainerOptions,
+  StatsOptions,
 } from './api';
 import { knownKeys } from './options';
 
@@ -49,6 +50,7 @@ export const CREATE_SANDBOX_KEYS = knownKeys<CreateSandboxOptions>()({
   userns: 1,
   idmapRootfs: 1,
   logSizeMax: 1,
+  kvm: 1,
 });
 
 export const START_CONTAINER_KEYS = knownKeys<StartContainerOptions>()({ stdio: 1, restart: 1, consoleSocket: 1, prepare: 1 });
@@ -70,7 +72,7 @@ export const EXEC_USER_KEYS = knownKeys<NonNullable<ExecOptions['user']>>()({ ui
 export const EXEC_CAPS_KEYS = knownKeys<NonNullable<ExecOptions['capabilities']>>()({ bounding: 1, effective: 1, permitted: 1, inheritable: 1, ambient: 1 });
 
 export const POOL_KEYS = knownKeys<PoolOptions>()({
-  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1 },
+  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1, kvm: 1 },
   bundle: 1,
   size: 1,
   maxAgeMs: 1,
@@ -80,6 +82,7 @@ export const POOL_BACKOFF_KEYS = knownKeys<NonNullable<PoolOptions['backoff']>>(
 export const ACQUIRE_KEYS = knownKeys<AcquireOptions>()({ timeoutMs: 1 });
 export const SHUTDOWN_KEYS = knownKeys<ShutdownOptions>()({ mode: 1, graceMs: 1 });
 export const LOGS_KEYS = knownKeys<LogsOptions>()({ stream: 1, follow: 1, pid: 1 });
+export const STATS_KEYS = knownKeys<StatsOptions>()({ intervalMs: 1, containerId: 1 });
 export const HEALTH_KEYS = knownKeys<HealthOptions>()({ intervalMs: 1, timeoutMs: 1, failureThreshold: 1 });
 export const RESTART_KEYS = knownKeys<RestartOptions>()({ policy: 1, maxRestarts: 1, periodMs: 1, backoff: 1, resetAfterMs: 1 });
 export const RESTART_BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;

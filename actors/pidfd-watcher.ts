@@ -29,6 +29,15 @@ export class PidfdWatcher {
     return token;
   }
 
+  /** Watch any fd (an OOM eventfd): `onReadable` runs once, when it first is. */
+  watchReadable(fd: Fd, onReadable: () => void): number {
+    const channel = this.ensureChannel();
+    const token = this.native.watchReadable(channel, fd);
+    this.listeners.set(token, () => onReadable());
+    this.updateRef();
+    return token;
+  }
+
   unwatch(token: number): void {
     if (!this.listeners.delete(token)) return;
     try {

@@ -1,3 +1,4 @@
+import { startOomEvents } from './oom';
 import * as fs from 'node:fs';
 import type { Actor, AnyActorRef } from 'xstate';
 import type { containerMachine } from '../machines/container.machine';
@@ -78,6 +79,9 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
   }
   const cgroup = findCgroup(paths, core.cgroupLayout);
   if (cgroup) rt.cgroup = cgroup;
+  // OOM events go on for a live sandbox found again (`paddock events` is such a reattach).
+  const found = actor.getSnapshot();
+  if (found.context.rootContainerId !== undefined && found.hasTag('alive')) startOomEvents(core, rt, found.context.rootContainerId);
   for (const [cid, cg] of findPodCgroups(paths, core.cgroupLayout)) {
     const cr = containers.get(cid);
     if (cr) cr.cgroup = cg;

@@ -15,6 +15,8 @@
  *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
  *  5. warm pool: acquire() against cold create + start (bench/pool.ts).
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
+ *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
+ *     exit, against the same guest on the host (bench/kvm.ts).
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -30,6 +32,7 @@ import { benchLogs, LOGS_ARGS } from './logs';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
+import { kvmSection } from './kvm';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -114,6 +117,12 @@ async function main(): Promise<void> {
       results.userns = await usernsSection(work, ROOTFS, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'userns-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'kvm') {
+      results.kvm = await kvmSection(engine, work, ROOTFS, ROOT, RUNS, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'kvm-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'logs') {

@@ -19,6 +19,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   restore: 'restore a container (not supported yet)',
   spec: 'write a starting config.json',
   features: 'print what this runtime supports (OCI features JSON)',
+  debug: 'debug stacks ID: each thread\'s state, wchan, syscall and kernel stack (init and every container process)',
   update: 'update the resource limits of a running container (-r FILE, --memory, --cpu-quota, --pids-limit, ...)',
 };
 

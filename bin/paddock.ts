@@ -34,6 +34,7 @@ const LOADERS: Record<string, () => { run: Command }> = {
   spec: () => require('./commands/spec'),
   features: () => require('./commands/features'),
   update: () => require('./commands/update'),
+  debug: () => require('./commands/debug'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

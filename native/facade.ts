@@ -58,9 +58,31 @@ export interface WatchedExit {
   readonly signal: number;
 }
 
+/** The KVM capabilities paddock reports (KVM_CHECK_EXTENSION numbers, linux/kvm.h). */
+export const KVM_EXTENSIONS = Object.freeze({
+  irqchip: 0,
+  hlt: 1,
+  userMemory: 3,
+  setTssAddr: 4,
+  extCpuid: 7,
+  nrVcpus: 9,
+  nrMemslots: 10,
+  maxVcpus: 66,
+  immediateExit: 136,
+} as const);
+
+export type KvmExtension = keyof typeof KVM_EXTENSIONS;
+
 export interface KvmInfo {
   readonly available: boolean;
+  /** 12 when available: the only stable KVM API. */
   readonly apiVersion?: number;
+  /**
+   * KVM_CHECK_EXTENSION of each of {@link KVM_EXTENSIONS} when available: 0 absent,
+   * 1 present, or a count (nrVcpus, maxVcpus, nrMemslots).
+   */
+  readonly extensions?: Readonly<Record<KvmExtension, number>>;
+  /** Why not, when unavailable (`open_kvm: ENOENT (/dev/kvm)`). */
   readonly reason?: string;
 }
 
@@ -89,6 +111,12 @@ export interface NativeFacade {
   openWatchChannel(): Fd;
   /** Watch `pidfd` (the watcher keeps its own dup) on `channel`; returns a process-wide unique token. */
   watch(channel: Fd, pidfd: Fd): number;
+  /**
+   * Watch any fd (an OOM eventfd) on `channel`: one record (reaped false) the first
+   * time it is readable, then the watch ends, as a pidfd's does; the caller drains the
+   * fd and watches it again.
+   */
+  watchReadable(channel: Fd, fd: Fd): number;
   /** Stop watching `token` (no record will be written for it). Idempotent. */
   unwatch(token: number): void;
   /** Unwatch everything on the channel and close the watcher's end; the caller closes the read end. */
@@ -115,8 +143,24 @@ export interface NativeFacade {
    * exceed what it inherited (actors/rlimits.ts). Throws NativeError (step prlimit).
    */
   raiseRlimit(pid: number, resource: number, hard: bigint): boolean;
-  /** Probe /dev/kvm: KVM_GET_API_VERSION == 12 and the extensions we need. */
-  kvmProbe(): KvmInfo;
+  /**
+   * Probe `path` (default /dev/kvm): KVM_GET_API_VERSION == 12 with
+   * KVM_CAP_USER_MEMORY, and the extensions of {@link KVM_EXTENSIONS}. Never throws.
+   */
+  kvmProbe(path?: string): KvmInfo;
+  /**
+   * Binds `source` (a file) over `target` inside the mount namespace of the init
+   * behind `pidfd`, not the host's (decision 0038). Throws NativeError.
+   */
+  bindInto(pidfd: Fd, source: string, target: string): void;
+  /**
+   * cgroup v1: an eventfd (non-blocking, close-on-exec) whose counter goes up on each
+   * OOM of the memory cgroup at `memoryCgroupDir`, and once when it is removed.
+   * Throws NativeError.
+   */
+  oomEventfd(memoryCgroupDir: string): Fd;
+  /** mknod of a char device with the exact mode and owner (Node has none). Throws NativeError. */
+  mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void;
   /**
    * A listening unix socket at `path` (mode 0600, owned by uid:gid) on which
    * paddock-init sends a pty master (docs/decisions/0012). Throws NativeError.

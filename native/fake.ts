@@ -296,6 +296,18 @@ export class FakeNative implements NativeFacade {
     return pipe.rd as Fd;
   }
 
+  /** Records the call; the fd never becomes readable here (no OOM in a fake). */
+  watchReadable(channel: Fd, fd: Fd): number {
+    this.record({ fn: 'watchReadable', args: [channel, fd] });
+    checkFd('channel', channel);
+    checkFd('fd', fd);
+    this.maybeFail('watchReadable');
+    let token = this.nextToken;
+    while (token === 0 || this.watches.has(token)) token = (token + 1) >>> 0;
+    this.nextToken = (token + 1) >>> 0 || 1;
+    return token;
+  }
+
   watch(channel: Fd, pidfd: Fd): number {
     this.record({ fn: 'watch', args: [channel, pidfd] });
     checkFd('channel', channel);
@@ -370,8 +382,26 @@ export class FakeNative implements NativeFacade {
     return true;
   }
 
-  kvmProbe(): KvmInfo {
-    this.record({ fn: 'kvmProbe', args: [] });
+  oomEventfd(memoryCgroupDir: string): Fd {
+    this.record({ fn: 'oomEventfd', args: [memoryCgroupDir] });
+    this.maybeFail('oomEventfd');
+    // A real fd that never becomes readable, so watching and closing it work as with the real one.
+    return fs.openSync('/dev/null', 'r') as Fd;
+  }
+
+  mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void {
+    this.record({ fn: 'mknodChar', args: [path, major, minor, mode, uid, gid] });
+    this.maybeFail('mknodChar');
+  }
+
+  bindInto(pidfd: Fd, source: string, target: string): void {
+    this.record({ fn: 'bindInto', args: [pidfd, source, target] });
+    checkFd('pidfd', pidfd);
+    this.maybeFail('bindInto');
+  }
+
+  kvmProbe(path = '/dev/kvm'): KvmInfo {
+    this.record({ fn: 'kvmProbe', args: [path] });
     try {
       this.maybeFail('kvmProbe');
     } catch (e) {

@@ -17,12 +17,14 @@ import {
   Fd,
   HostPid,
   KvmInfo,
+  KvmExtension,
   LaunchedInit,
   LaunchInitRequest,
   NativeError,
   NativeFacade,
   UserNamespaceMaps,
   WatchedExit,
+  KVM_EXTENSIONS,
 } from './facade';
 import { libraryPath } from './paths';
 import { ALL_NAMESPACES, CLONE } from '../protocols/messages';
@@ -215,6 +217,7 @@ export interface NativeBinding {
   pd_watch_open(): number;
   pd_watch_close(channelFd: number): number;
   pd_watch(channelFd: number, pidfd: number): number;
+  pd_watch_readable(channelFd: number, fd: number): number;
   pd_unwatch(token: number): number;
   pd_pidfd_open(pid: number): number;
   pd_pidfd_getfd(pidfd: number, target: number): number;
@@ -223,7 +226,11 @@ export interface NativeBinding {
   pd_close(fd: number): number;
   pd_mkfifo(path: string, mode: number): number;
   pd_replace_file(tmp: string, target: string): number;
-  pd_kvm_probe(): number;
+  pd_kvm_probe(path: string): number;
+  pd_kvm_extension(path: string, cap: number): number;
+  pd_oom_eventfd(memdir: string): number;
+  pd_mknod_char(path: string, major: number, minor: number, mode: number, uid: number, gid: number): number;
+  pd_bind_into(pidfd: number, source: string, target: string): number;
   pd_raise_rlimit(pid: number, resource: number, hardHi: number, hardLo: number): number;
   pd_console_listen(path: string, uid: number, gid: number): number;
   pd_console_accept(listenFd: number, expectPid: number, timeoutMs: number): number;
@@ -305,6 +312,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_watch_open: fn(I32, []),
     pd_watch_close: fn(I32, [I32]),
     pd_watch: fn(I64, [I32, I32]), // long: a u32 token or -errno
+    pd_watch_readable: fn(I64, [I32, I32]),
     pd_unwatch: fn(I32, [U32]),
     pd_pidfd_open: fn(I32, [I32]),
     pd_pidfd_getfd: fn(I32, [I32, I32]),
@@ -313,7 +321,11 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_close: fn(I32, [I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
     pd_replace_file: fn(I32, [Str, Str]),
-    pd_kvm_probe: fn(I32, []),
+    pd_kvm_probe: fn(I32, [Str]),
+    pd_kvm_extension: fn(I32, [Str, I32]),
+    pd_oom_eventfd: fn(I32, [Str]),
+    pd_mknod_char: fn(I32, [Str, I32, I32, I32, I32, I32]),
+    pd_bind_into: fn(I32, [I32, Str, Str]),
     pd_raise_rlimit: fn(I32, [I32, I32, U32, U32]),
     pd_console_listen: fn(I32, [Str, I32, I32]),
     pd_console_accept: fn(I32, [I32, I32, I32]),
@@ -442,6 +454,14 @@ export class FfiNative implements NativeFacade {
     return fd as Fd;
   }
 
+  watchReadable(channel: Fd, fd: Fd): number {
+    checkFd('channel', channel);
+    checkFd('fd', fd);
+    const r = this.b.pd_watch_readable(channel, fd);
+    if (r < 0) throw this.failure(r, 'watch');
+    return r;
+  }
+
   watch(channel: Fd, pidfd: Fd): number {
     checkFd('channel', channel);
     checkFd('pidfd', pidfd);
@@ -497,10 +517,39 @@ export class FfiNative implements NativeFacade {
     return r === 1;
   }
 
-  kvmProbe(): KvmInfo {
-    const r = this.b.pd_kvm_probe();
-    if (r >= 0) return { available: true, apiVersion: r };
-    return { available: false, reason: this.failure(r, 'kvm').message };
+  kvmProbe(path = '/dev/kvm'): KvmInfo {
+    const p = checkPath('path', path);
+    const r = this.b.pd_kvm_probe(p);
+    if (r < 0) return { available: false, reason: this.failure(r, 'kvm').message };
+    const extensions = {} as Record<KvmExtension, number>;
+    for (const [name, cap] of Object.entries(KVM_EXTENSIONS) as Array<[KvmExtension, number]>) {
+      const v = this.b.pd_kvm_extension(p, cap);
+      // The device opened a moment ago: a failure now (it went away) reads as absent.
+      extensions[name] = v < 0 ? 0 : v;
+    }
+    return { available: true, apiVersion: r, extensions };
+  }
+
+  mknodChar(path: string, major: number, minor: number, mode: number, uid: number, gid: number): void {
+    checkId('uid', uid);
+    checkId('gid', gid);
+    for (const [k, v] of [['major', major], ['minor', minor], ['mode', mode]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > (k === 'mode' ? 0o7777 : 0xfffff)) throw new PaddockError('EINVALID_ARGUMENT', `${k} out of range: ${v}`, { field: k });
+    }
+    const r = this.b.pd_mknod_char(checkPath('path', path), major, minor, mode, uid, gid);
+    if (r < 0) throw this.failure(r, 'mknod');
+  }
+
+  oomEventfd(memoryCgroupDir: string): Fd {
+    const r = this.b.pd_oom_eventfd(checkPath('memoryCgroupDir', memoryCgroupDir));
+    if (r < 0) throw this.failure(r, 'oom_eventfd');
+    return r as Fd;
+  }
+
+  bindInto(pidfd: Fd, source: string, target: string): void {
+    checkFd('pidfd', pidfd);
+    const r = this.b.pd_bind_into(pidfd, checkPath('source', source), checkPath('target', target));
+    if (r < 0) throw this.failure(r, 'bind_into');
   }
 
   consoleListen(path: string, uid: number, gid: number): Fd {

@@ -8,6 +8,8 @@
  * is the validator's business (specs/validate.ts, specs/UNSUPPORTED.md).
  */
 
+import { devicePath } from './device-nodes';
+import { KVM_DEVICE } from './kvm';
 import type { DeepReadonly } from './freeze';
 import { parseMount } from './mount-options';
 import type { OciConfig } from './oci';
@@ -45,7 +47,8 @@ export function configWarnings(config: DeepReadonly<OciConfig>): ConfigWarning[]
   // the same): the spec's mode and owner cannot be given to it.
   const userns = (config.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
   (config.linux?.devices ?? []).forEach((d, i) => {
-    if (!userns || d.type === 'p') return;
+    // /dev/kvm is a node of the sandbox's own there, with the spec's mode and owner (specs/kvm.ts).
+    if (!userns || d.type === 'p' || devicePath(d.path) === KVM_DEVICE.path) return;
     for (const k of ['fileMode', 'uid', 'gid'] as const) {
       if (d[k] === undefined) continue;
       const field = `linux.devices[${i}].${k}`;

@@ -99,7 +99,7 @@ function mapText(maps: readonly DeepReadonly<OciIdMapping>[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
 
-function hostIdFor(maps: readonly DeepReadonly<OciIdMapping>[], id: number): number | undefined {
+export function hostIdFor(maps: readonly DeepReadonly<OciIdMapping>[], id: number): number | undefined {
   const m = maps.find((x) => id >= x.containerID && id < x.containerID + x.size);
   return m === undefined ? undefined : m.hostID + (id - m.containerID);
 }

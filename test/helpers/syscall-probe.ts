@@ -12,15 +12,21 @@ const SOURCE = path.resolve(__dirname, '..', 'fixtures', 'syscall-probe.c');
  * returns the binary's path. Throws when gcc fails: the tests need it.
  */
 export function buildSyscallProbe(): string {
-  const stamp = fs.statSync(SOURCE).mtimeMs.toFixed(0);
+  return buildStaticFixture(SOURCE);
+}
+
+/** The same for any one-file C program of test/fixtures (`kvm-guest.c`...). */
+export function buildStaticFixture(source: string): string {
+  const name = path.basename(source, '.c');
+  const stamp = fs.statSync(source).mtimeMs.toFixed(0);
   const dir = path.join(os.tmpdir(), 'paddock-syscall-probe');
-  const bin = path.join(dir, `syscall-probe-${stamp}`);
+  const bin = path.join(dir, `${name}-${stamp}`);
   if (fs.existsSync(bin)) return bin;
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   const tmp = `${bin}.${process.pid}`;
-  const r = spawnSync('gcc', ['-static', '-O2', '-o', tmp, SOURCE], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`gcc -static syscall-probe.c failed: ${r.error?.message ?? r.stderr}`);
+  const r = spawnSync('gcc', ['-static', '-O2', '-o', tmp, source], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gcc -static ${name}.c failed: ${r.error?.message ?? r.stderr}`);
   fs.chmodSync(tmp, 0o755);
   fs.renameSync(tmp, bin);
   return bin;

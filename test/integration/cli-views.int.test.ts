@@ -83,7 +83,7 @@ describeIf(['root', 'busybox'])('paddock CLI: kill --all, events, ps table', () 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await poll(() => (arrivals.length >= 3 ? true : undefined), 20_000, 'three stats lines');
-      for (const a of arrivals) expect(JSON.parse(a.line)).toMatchObject({ type: 'stats', id: 'ev', data: { pids: expect.any(Number) } });
+      for (const a of arrivals) expect(JSON.parse(a.line)).toMatchObject({ type: 'stats', id: 'ev', data: { pids: { current: expect.any(Number) } } });
       // Line k comes after k-1 waits of the interval since the process started (a lower
       // bound: a slow machine only makes it later).
       arrivals.slice(0, 3).forEach((a, k) => expect(a.at).toBeGreaterThanOrEqual(k * interval));

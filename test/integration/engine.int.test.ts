@@ -108,7 +108,7 @@ describeIf(['root', 'busybox'])('engine (real sandboxes)', () => {
     const stats = await engine.event(sid, sid);
     expect(stats.pids).toBeGreaterThanOrEqual(1);
     expect(stats.memory.rssBytes).toBeGreaterThan(0);
-    expect(await engine.stacks(sid)).toContain(sid);
+    expect((await engine.stacks(sid)).init.table).toContain(sid);
   });
 
   test('an idle sandbox keeps no control connection, and the next request reconnects to its init', async () => {

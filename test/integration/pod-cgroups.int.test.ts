@@ -342,9 +342,10 @@ describeIf(['root', 'busybox', 'cgroups'])('paddock CLI: a pod container in its 
     expect(Number(fs.readFileSync(path.join(memDir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8'))).toBe(limit);
     expect(fs.readFileSync(path.join(memDir, 'cgroup.procs'), 'utf8').trim().split('\n')).toHaveLength(1);
 
-    const stats = (id: string) => (JSON.parse(cli('events', '--stats', id).stdout) as { data: { pids: number; memory: { limitBytes?: number }; source?: string } }).data;
-    expect(stats('app')).toMatchObject({ source: 'cgroup', pids: 1, memory: { limitBytes: limit } });
-    expect(stats('pod').memory.limitBytes).toBeUndefined();
+    // runc's events --stats shape (issue 16): the pod container's own cgroup, and the sandbox's.
+    const stats = (id: string) => JSON.parse(cli('events', '--stats', id).stdout) as { type: string; id: string; data: { pids: { current: number }; memory: { usage: { limit: number } } } };
+    expect(stats('app')).toMatchObject({ type: 'stats', id: 'app', data: { pids: { current: 1 }, memory: { usage: { limit } } } });
+    expect(stats('pod').data.memory.usage.limit).not.toBe(limit);
 
     expect(cli('pause', 'app')).toMatchObject({ code: 0, stderr: '' });
     expect(state('app').status).toBe('paused');

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, poll, testStateDir } from '../helpers/env';
 import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
+import { buildStaticFixture } from '../helpers/syscall-probe';
 
 // The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
@@ -143,6 +144,15 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(r.stderr).toContain('err-line\n');
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
     expect(paddockInitPids([state]).filter((p) => !before.includes(p))).toEqual([]);
+  });
+
+  // docs/decisions/0038: podman writes the linux.devices entry and the allow rule; in
+  // its user namespace paddock gives the container a node of the sandbox's own.
+  (fs.existsSync('/dev/kvm') ? test : test.skip)('run --device /dev/kvm: the kvm guest runs (skipped without /dev/kvm)', () => {
+    const guest = buildStaticFixture(path.resolve(__dirname, '..', 'fixtures', 'kvm-guest.c'));
+    const r = podman(['run', '--rm', ...RUN, '--device', '/dev/kvm', '-v', `${guest}:/kvm-guest:ro`, IMAGE, '/kvm-guest']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^out port=0x10 value=42\nexit=hlt$/m);
   });
 
   test('run -d, exec, logs, stop, rm', async () => {

@@ -52,6 +52,11 @@ PD_EXPORT const char *pd_last_gid_map(void);
  * idmap_mount_setattr (EINVAL: a filesystem that cannot be idmapped), idmap_setns,
  * idmap_move_mount. */
 PD_EXPORT int pd_idmap_rootfs(int pidfd, const char *rootfs);
+/* Binds `source` (a file, e.g. a device node the supervisor made) over `target` inside
+ * the mount namespace of the init behind `pidfd`, never the host's; each container
+ * forked afterwards gets it in its copy (decision 0038, /dev/kvm in a user namespace).
+ * 0 or -errno; steps bind_open_tree, bind_setns, bind_move_mount. */
+PD_EXPORT int pd_bind_into(int pidfd, const char *source, const char *target);
 
 /* ---- pidfd watcher (watcher.c) ---- */
 /* One thread and one epoll set per process; exits are reported on channels. Records
@@ -66,6 +71,8 @@ PD_EXPORT int pd_watch_close(int channel_fd);
 /* Watches a dup of `pidfd` on the channel; its exit is reported there. Returns a
  * process-wide unique token (u32, never 0) or -errno (-ENOENT: unknown channel). */
 PD_EXPORT long pd_watch(int channel_fd, int pidfd);
+/* The same for any fd (no pidfd check): one record when it is first readable. */
+PD_EXPORT long pd_watch_readable(int channel_fd, int fd);
 /* Stops watching `token`, withdrawing a record still queued for it. -ENOENT when
  * there was nothing to stop. */
 PD_EXPORT int pd_unwatch(uint32_t token);
@@ -79,7 +86,16 @@ PD_EXPORT int pd_mkfifo(const char *path, int mode);
  * RENAME_EXCHANGE, then unlink of what is now at tmp (the old file); plain rename when
  * target does not exist yet or the filesystem cannot exchange. */
 PD_EXPORT int pd_replace_file(const char *tmp, const char *target);
-PD_EXPORT int pd_kvm_probe(void);
+/* Opens `path` (/dev/kvm): the API version (12) with KVM_CAP_USER_MEMORY, or -errno
+ * (steps open_kvm, kvm_get_api_version, kvm_check_extension). */
+PD_EXPORT int pd_kvm_probe(const char *path);
+/* KVM_CHECK_EXTENSION(cap) on `path`: 0 absent, > 0 present, or -errno. */
+PD_EXPORT int pd_kvm_extension(const char *path, int cap);
+/* cgroup v1: an eventfd that counts OOMs of the memory cgroup `memdir` (and its
+ * removal), through cgroup.event_control. The fd or -errno. */
+PD_EXPORT int pd_oom_eventfd(const char *memdir);
+/* mknod of a char device at `path` with the exact mode and owner. 0 or -errno. */
+PD_EXPORT int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int gid);
 /* Raises pid's hard limit `resource` to at least hard_hi:hard_lo, soft untouched: 1
  * raised, 0 already there, -errno (step prlimit). */
 PD_EXPORT int pd_raise_rlimit(int pid, int resource, unsigned hard_hi, unsigned hard_lo);

@@ -1064,15 +1064,48 @@ static int userns_of(int pidfd) {
   return fd;
 }
 
+/* Runs idmap_child (setns into init's mount namespace, move_mount of m->tree onto
+ * m->target) in a throw-away CLONE_VM child and names the step that failed. */
+static int attach_in_init(struct idmap_ctx *m, const char *const steps[2], const char *what) {
+  struct pd_clone_args args;
+  sigset_t all, old;
+  siginfo_t info;
+  int child_pidfd = -1, r;
+  long pid;
+
+  pthread_mutex_lock(&launch_lock);
+  if ((r = child_stack_get()) < 0) {
+    pthread_mutex_unlock(&launch_lock);
+    return r;
+  }
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | CLONE_VM | CLONE_VFORK;
+  args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
+  args.exit_signal = SIGCHLD;
+  args.stack = (uint64_t)(uintptr_t)child_stack;
+  args.stack_size = CHILD_STACK_SIZE;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = clone3_run(&args, idmap_child, m);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    pthread_mutex_unlock(&launch_lock);
+    return pd_fail("clone3", (int)-pid, "attach %s", what);
+  }
+  while (waitid((idtype_t)P_PIDFD, (id_t)child_pidfd, &info, WEXITED) < 0 && errno == EINTR)
+    ;
+  pthread_mutex_unlock(&launch_lock);
+  close_fd(&child_pidfd);
+  if (m->err < 0)
+    return pd_fail(steps[m->step], (int)-m->err, "%s", what);
+  return 0;
+}
+
 int pd_idmap_rootfs(int pidfd, const char *rootfs) {
   static const char *const steps[2] = {"idmap_setns", "idmap_move_mount"};
   struct idmap_ctx m = {pidfd, -1, rootfs, 0, 0};
   struct pd_mount_attr attr;
-  struct pd_clone_args args;
-  sigset_t all, old;
-  siginfo_t info;
-  int userns = -1, child_pidfd = -1, ret = 0;
-  long pid;
+  int userns = -1, ret = 0;
 
   pd_ok();
   if (rootfs == NULL || rootfs[0] != '/')
@@ -1095,35 +1128,30 @@ int pd_idmap_rootfs(int pidfd, const char *rootfs) {
     ret = pd_fail("idmap_mount_setattr", errno, "%s", rootfs);
     goto out;
   }
-  pthread_mutex_lock(&launch_lock);
-  if ((ret = child_stack_get()) < 0) {
-    pthread_mutex_unlock(&launch_lock);
-    goto out;
-  }
-  memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD | CLONE_VM | CLONE_VFORK;
-  args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
-  args.exit_signal = SIGCHLD;
-  args.stack = (uint64_t)(uintptr_t)child_stack;
-  args.stack_size = CHILD_STACK_SIZE;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid = clone3_run(&args, idmap_child, &m);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0) {
-    pthread_mutex_unlock(&launch_lock);
-    ret = pd_fail("clone3", (int)-pid, "idmap rootfs");
-    goto out;
-  }
-  while (waitid((idtype_t)P_PIDFD, (id_t)child_pidfd, &info, WEXITED) < 0 && errno == EINTR)
-    ;
-  pthread_mutex_unlock(&launch_lock);
-  close_fd(&child_pidfd);
-  if (m.err < 0)
-    ret = pd_fail(steps[m.step], (int)-m.err, "%s", rootfs);
+  ret = attach_in_init(&m, steps, rootfs);
 out:
   if (m.tree >= 0)
     close(m.tree);
   close_fd(&userns);
+  return ret;
+}
+
+/* A file bound over a path of init's mount namespace (decision 0038): /dev/kvm for a
+ * user-namespaced sandbox is a node the supervisor made, owned by the sandbox's own
+ * root, since a mapped id cannot open the host's root-only node. The clone is made
+ * here, in the host's namespace, so `source` may sit where init cannot walk. */
+int pd_bind_into(int pidfd, const char *source, const char *target) {
+  static const char *const steps[2] = {"bind_setns", "bind_move_mount"};
+  struct idmap_ctx m = {pidfd, -1, target, 0, 0};
+  int ret;
+
+  pd_ok();
+  if (source == NULL || source[0] != '/' || target == NULL || target[0] != '/')
+    return pd_fail("bind_into", EINVAL, "paths must be absolute");
+  m.tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (m.tree < 0)
+    return pd_fail("bind_open_tree", errno, "%s", source);
+  ret = attach_in_init(&m, steps, target);
+  close(m.tree);
   return ret;
 }

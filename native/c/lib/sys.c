@@ -6,8 +6,10 @@
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,13 +132,17 @@ int pd_replace_file(const char *tmp, const char *target) {
   return 0;
 }
 
-int pd_kvm_probe(void) {
+/* path is /dev/kvm but for tests (a missing path is how "no KVM" is shown without a
+ * host that lacks it). Returns the API version (12) or -errno with the step. */
+int pd_kvm_probe(const char *path) {
   int fd, version, ret;
 
   pd_ok();
-  fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (path == NULL || path[0] != '/')
+    return pd_fail("open_kvm", EINVAL, "path must be absolute");
+  fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return pd_fail("open_kvm", errno, "/dev/kvm");
+    return pd_fail("open_kvm", errno, "%s", path);
   version = ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version < 0) {
     ret = pd_fail("kvm_get_api_version", errno, NULL);
@@ -191,4 +197,95 @@ int pd_raise_rlimit(int pid, int resource, unsigned hard_hi, unsigned hard_lo) {
   if (syscall(SYS_prlimit64, pid, resource, &want, NULL) < 0)
     return pd_fail("prlimit", errno, "raise %d of pid %d", resource, pid);
   return 1;
+}
+
+/* KVM_CHECK_EXTENSION of one capability on the system fd: 0 absent, > 0 present (some
+ * answer a count, e.g. KVM_CAP_MAX_VCPUS), -errno when the device does not open. The
+ * list of capabilities worth reporting lives on the TS side (native/ffi.ts). */
+int pd_kvm_extension(const char *path, int cap) {
+  int fd, ret;
+
+  pd_ok();
+  if (path == NULL || path[0] != '/')
+    return pd_fail("open_kvm", EINVAL, "path must be absolute");
+  fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return pd_fail("open_kvm", errno, "%s", path);
+  ret = ioctl(fd, KVM_CHECK_EXTENSION, cap);
+  if (ret < 0)
+    ret = pd_fail("kvm_check_extension", errno, "cap %d", cap);
+  close(fd);
+  return ret;
+}
+
+/* A character device node at `path` (which must not exist), owned by uid:gid with the
+ * exact mode (no umask): the supervisor's own copy of a host node, for a sandbox whose
+ * mapped ids cannot open the host's (decision 0038). Node has no mknod(2). */
+int pd_mknod_char(const char *path, int major, int minor, int mode, int uid, int gid) {
+  pd_ok();
+  if (path == NULL || path[0] != '/' || major < 0 || minor < 0 || mode < 0 || mode > 07777)
+    return pd_fail("mknod", EINVAL, "%s", path == NULL ? "(null)" : path);
+  if (mknod(path, S_IFCHR | 0600, makedev((unsigned)major, (unsigned)minor)) < 0)
+    return pd_fail("mknod", errno, "%s", path);
+  /* Owner first, mode last: chown clears set-id bits, and the node is 0600 root's
+   * until both are right. */
+  if (lchown(path, (uid_t)uid, (gid_t)gid) < 0) {
+    int r = pd_fail("device_chown", errno, "%s", path);
+    unlink(path);
+    return r;
+  }
+  if (chmod(path, (mode_t)mode) < 0) {
+    int r = pd_fail("device_chmod", errno, "%s", path);
+    unlink(path);
+    return r;
+  }
+  return 0;
+}
+
+/* cgroup v1 OOM notification (Documentation/admin-guide/cgroup-v1/memory.rst, 9):
+ * an eventfd registered through cgroup.event_control against memory.oom_control of
+ * `memdir`. The counter goes up on each OOM in that cgroup, and once more when the
+ * cgroup is removed; the caller tells the two apart by oom_control's oom_kill. The
+ * registration holds the cgroup, not the oom_control fd, which is closed here.
+ * Returns the eventfd (non-blocking, close-on-exec) or -errno. */
+int pd_oom_eventfd(const char *memdir) {
+  char path[4096], line[64];
+  int ofd = -1, cfd = -1, efd = -1, n;
+  ssize_t w;
+
+  pd_ok();
+  if (memdir == NULL || memdir[0] != '/')
+    return pd_fail("oom_eventfd", EINVAL, "path must be absolute");
+  if (snprintf(path, sizeof path, "%s/memory.oom_control", memdir) >= (int)sizeof path)
+    return pd_fail("oom_eventfd", ENAMETOOLONG, "%s", memdir);
+  ofd = open(path, O_RDONLY | O_CLOEXEC);
+  if (ofd < 0)
+    return pd_fail("open_oom_control", errno, "%s", path);
+  efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) {
+    n = pd_fail("eventfd", errno, NULL);
+    close(ofd);
+    return n;
+  }
+  snprintf(path, sizeof path, "%s/cgroup.event_control", memdir);
+  cfd = open(path, O_WRONLY | O_CLOEXEC);
+  if (cfd < 0) {
+    n = pd_fail("open_event_control", errno, "%s", path);
+    goto fail;
+  }
+  n = snprintf(line, sizeof line, "%d %d", efd, ofd);
+  w = write(cfd, line, (size_t)n);
+  if (w != n) {
+    n = pd_fail("event_control", w < 0 ? errno : EIO, "%s", path);
+    goto fail;
+  }
+  close(cfd);
+  close(ofd);
+  return efd;
+fail:
+  if (cfd >= 0)
+    close(cfd);
+  close(ofd);
+  close(efd);
+  return n;
 }

@@ -393,7 +393,7 @@ static uint32_t new_token(void) {
   return t;
 }
 
-long pd_watch(int channel_fd, int pidfd) {
+static long watch_fd(int channel_fd, int pidfd, int any_fd) {
   struct epoll_event ev;
   siginfo_t info;
   struct channel *ch;
@@ -412,7 +412,7 @@ long pd_watch(int channel_fd, int pidfd) {
   /* Refuse anything that is not a pidfd (a pipe would "exit" on its first byte).
    * WNOWAIT: only look, an exited child stays for the thread to reap. */
   memset(&info, 0, sizeof info);
-  if (waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+  if (!any_fd && waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | WNOHANG | WNOWAIT) < 0 &&
       errno != ECHILD) {
     ret = pd_fail("watch", errno, "fd %d is not a pidfd", pidfd);
     close(fd);
@@ -454,6 +454,17 @@ out:
   if (fd >= 0)
     close(fd);
   return ret;
+}
+
+long pd_watch(int channel_fd, int pidfd) {
+  return watch_fd(channel_fd, pidfd, 0);
+}
+
+/* Any fd (an OOM eventfd, actors/oom.ts): one record (reaped 0, code -1) the first
+ * time it is readable, then the watch is gone as a pidfd's is; the caller reads the
+ * fd and watches it again. */
+long pd_watch_readable(int channel_fd, int fd) {
+  return watch_fd(channel_fd, fd, 1);
 }
 
 int pd_unwatch(uint32_t token) {

@@ -11,8 +11,8 @@ type Spy = { [K in keyof NativeBinding]: jest.Mock };
 function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[]) => unknown>> = {}): Spy {
   const names: Array<keyof NativeBinding> = [
     'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
-    'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
-    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
+    'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_watch_readable', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
+    'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_kvm_extension', 'pd_oom_eventfd', 'pd_mknod_char', 'pd_bind_into', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
     'pd_userns_maps', 'pd_last_uid_map', 'pd_last_gid_map',
   ];
   const spy = {} as Spy;
@@ -231,7 +231,12 @@ describe('calls and results', () => {
     let ret = 12;
     const spy = spyBinding({ pd_kvm_probe: () => ret, pd_last_step: () => 'open_kvm', pd_last_detail: () => '/dev/kvm' });
     const n = new FfiNative(spy as unknown as NativeBinding);
-    expect(n.kvmProbe()).toEqual({ available: true, apiVersion: 12 });
+    expect(n.kvmProbe()).toEqual({
+      available: true,
+      apiVersion: 12,
+      extensions: { irqchip: 0, hlt: 0, userMemory: 0, setTssAddr: 0, extCpuid: 0, nrVcpus: 0, nrMemslots: 0, maxVcpus: 0, immediateExit: 0 },
+    });
+    expect(spy.pd_kvm_probe.mock.calls[0]).toEqual(['/dev/kvm']);
     ret = -2;
     expect(n.kvmProbe()).toEqual({ available: false, reason: 'open_kvm: ENOENT (/dev/kvm)' });
   });
