@@ -30,6 +30,8 @@ let cacheDir: string | undefined;
 /** Where filters are kept from now on in this process; undefined: nowhere (the default). */
 export function keepSeccompIn(dir: string | undefined): void {
   cacheDir = dir;
+  // What this process compiled is forgotten too, so a new place starts from what it holds.
+  memory.clear();
 }
 
 interface Entry {
@@ -39,13 +41,37 @@ interface Entry {
   bpf: string;
 }
 
+/**
+ * Compiled filters of this process by the profile's text, most recent last (at most
+ * MEMORY_ENTRIES). plan.ts also keeps one per frozen config object, but a template
+ * sandbox gets a fresh config each time, with paddock's default profile in it: without
+ * this every such create compiled the same ~400-syscall profile again (~15 ms).
+ */
+const memory = new Map<string, CompiledSeccomp>();
+const MEMORY_ENTRIES = 32;
+
 /** compileSeccomp, or what an earlier compile of the same profile kept. Throws what compileSeccomp throws. */
 export function compileSeccompKept(seccomp: unknown): CompiledSeccomp {
+  if (seccomp === null || typeof seccomp !== 'object') return compileSeccomp(seccomp);
+  const text = JSON.stringify(seccomp);
+  const hit = memory.get(text);
+  if (hit) {
+    memory.delete(text);
+    memory.set(text, hit);
+    return hit;
+  }
+  const compiled = compileSeccompOrDisk(seccomp, text);
+  memory.set(text, compiled);
+  if (memory.size > MEMORY_ENTRIES) memory.delete(memory.keys().next().value as string);
+  return compiled;
+}
+
+function compileSeccompOrDisk(seccomp: object, text: string): CompiledSeccomp {
   const dir = cacheDir;
-  if (dir === undefined || seccomp === null || typeof seccomp !== 'object') return compileSeccomp(seccomp);
+  if (dir === undefined) return compileSeccomp(seccomp);
   let key: string;
   try {
-    key = `${FORMAT}\n${process.arch}\n${libseccomp().version()}\n${JSON.stringify(seccomp)}`;
+    key = `${FORMAT}\n${process.arch}\n${libseccomp().version()}\n${text}`;
   } catch {
     return compileSeccomp(seccomp); // no libseccomp: compileSeccomp says so
   }

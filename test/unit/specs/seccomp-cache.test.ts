@@ -26,11 +26,24 @@ describeNative('compiled seccomp filters kept between processes (specs/seccomp-c
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const entries = () => fs.readdirSync(path.join(dir, 'kept'));
+  /** What a later process sees: the same folder, nothing compiled in memory yet. */
+  const laterProcess = () => keepSeccompIn(path.join(dir, 'kept'));
+
+  it('within one process, an equal profile in a fresh object (a template sandbox) is not compiled again, with or without a folder', () => {
+    keepSeccompIn(undefined);
+    const first = compileSeccompKept(profile(1));
+    const again = compileSeccompKept(JSON.parse(JSON.stringify(profile(1))) as object);
+    expect(compile).toHaveBeenCalledTimes(1);
+    expect(again).toBe(first);
+    compileSeccompKept(profile(2));
+    expect(compile).toHaveBeenCalledTimes(2);
+  });
 
   it('compiles a profile once, then gives back the same program', () => {
     const first = compileSeccompKept(profile(1));
     expect(compile).toHaveBeenCalledTimes(1);
     expect(entries()).toHaveLength(1);
+    laterProcess();
     const again = compileSeccompKept(profile(1));
     expect(compile).toHaveBeenCalledTimes(1);
     expect(again.bpf.equals(first.bpf)).toBe(true);
@@ -51,6 +64,7 @@ describeNative('compiled seccomp filters kept between processes (specs/seccomp-c
     const file = path.join(dir, 'kept', entries()[0] as string);
     const other = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string };
     fs.writeFileSync(file, JSON.stringify({ ...other, key: other.key.replace('"errnoRet":1', '"errnoRet":2') }));
+    laterProcess();
     const got = compileSeccompKept(profile(1));
     expect(compile).toHaveBeenCalledTimes(2);
     expect(got).toEqual(seccomp.compileSeccomp(profile(1)));
@@ -62,6 +76,7 @@ describeNative('compiled seccomp filters kept between processes (specs/seccomp-c
     const whole = fs.readFileSync(file, 'utf8');
     for (const bad of [whole.slice(0, whole.length / 2), '', JSON.stringify({ ...JSON.parse(whole), bpf: 'AAAA' })]) {
       fs.writeFileSync(file, bad);
+      laterProcess();
       expect(compileSeccompKept(profile(1))).toEqual(seccomp.compileSeccomp(profile(1)));
     }
     expect(compile).toHaveBeenCalledTimes(1 + 3 + 3);
@@ -78,6 +93,7 @@ describeNative('compiled seccomp filters kept between processes (specs/seccomp-c
     for (let i = 1; i <= 70; i++) compileSeccompKept(profile(i));
     expect(entries()).toHaveLength(64);
     compile.mockClear();
+    laterProcess();
     compileSeccompKept(profile(70));
     expect(compile).not.toHaveBeenCalled();
   });
@@ -89,9 +105,10 @@ describeNative('compiled seccomp filters kept between processes (specs/seccomp-c
     expect(fs.readdirSync(dir)).toEqual(['kept']);
   });
 
-  it('keeps nothing unless told where', () => {
+  it('keeps nothing on disk unless told where', () => {
     keepSeccompIn(undefined);
     compileSeccompKept(profile(1));
+    keepSeccompIn(undefined); // a later process
     compileSeccompKept(profile(1));
     expect(compile).toHaveBeenCalledTimes(2);
     expect(fs.existsSync(path.join(dir, 'kept'))).toBe(false);
