@@ -1,6 +1,7 @@
 import type { OciConfig } from '../../specs/oci';
 import * as seccomp from '../../specs/seccomp';
 import { defaultSeccompProfile, type SeccompProfile } from '../../specs/seccomp';
+import { keepSeccompIn } from '../../specs/seccomp-cache';
 import { statusField, useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';
 
@@ -123,7 +124,10 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
   });
 
   test('a program the kernel refuses is a launch error at step seccomp; nothing runs', async () => {
-    // libseccomp never emits one, so hand init a program without a final RET.
+    // libseccomp never emits one, so hand init a program without a final RET. The
+    // process keeps what it compiled (specs/seccomp-cache.ts): forget it first, so this
+    // profile, used by earlier tests, is compiled (by the stub) again.
+    keepSeccompIn(undefined);
     const spy = jest.spyOn(seccomp, 'compileSeccomp').mockReturnValue({
       bpf: Buffer.from([0x20, 0, 0, 0, 0, 0, 0, 0]), // ld [0]
       flags: 0,
@@ -139,6 +143,7 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
       expect(fx.engine.list().find((s) => s.id === sid)?.status).toBe('created');
     } finally {
       spy.mockRestore();
+      keepSeccompIn(undefined); // nothing the stub made stays kept
     }
   });
 
