@@ -132,17 +132,26 @@ int pd_replace_file(const char *tmp, const char *target) {
   return 0;
 }
 
+/* The KVM system fd of `path` (absolute), or -errno with step open_kvm. */
+static int open_kvm(const char *path) {
+  int fd;
+
+  if (path == NULL || path[0] != '/')
+    return pd_fail("open_kvm", EINVAL, "path must be absolute");
+  fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return pd_fail("open_kvm", errno, "%s", path);
+  return fd;
+}
+
 /* path is /dev/kvm but for tests (a missing path is how "no KVM" is shown without a
  * host that lacks it). Returns the API version (12) or -errno with the step. */
 int pd_kvm_probe(const char *path) {
   int fd, version, ret;
 
   pd_ok();
-  if (path == NULL || path[0] != '/')
-    return pd_fail("open_kvm", EINVAL, "path must be absolute");
-  fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    return pd_fail("open_kvm", errno, "%s", path);
+  if ((fd = open_kvm(path)) < 0)
+    return fd;
   version = ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version < 0) {
     ret = pd_fail("kvm_get_api_version", errno, NULL);
@@ -206,11 +215,8 @@ int pd_kvm_extension(const char *path, int cap) {
   int fd, ret;
 
   pd_ok();
-  if (path == NULL || path[0] != '/')
-    return pd_fail("open_kvm", EINVAL, "path must be absolute");
-  fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    return pd_fail("open_kvm", errno, "%s", path);
+  if ((fd = open_kvm(path)) < 0)
+    return fd;
   ret = ioctl(fd, KVM_CHECK_EXTENSION, cap);
   if (ret < 0)
     ret = pd_fail("kvm_check_extension", errno, "cap %d", cap);
