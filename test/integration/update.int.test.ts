@@ -15,7 +15,10 @@ const layout = detectLayout();
 const v2 = layout.mode === 'v2';
 const MiB = 1024 * 1024;
 /** Holds ~50 MB in the shell (a command substitution is kept whole in memory). */
-const ALLOC = ['sh', '-c', 'x=$(head -c 50000000 /dev/zero | tr "\\0" a); echo ${#x}'];
+// The allocator offers itself to the OOM killer first (raising oom_score_adj needs no
+// privilege): without it the killer sometimes also took the container's own process,
+// and the next exec found no container to join (setns_pid: ESRCH).
+const ALLOC = ['sh', '-c', 'echo 1000 > /proc/self/oom_score_adj; x=$(head -c 50000000 /dev/zero | tr "\\0" a); echo ${#x}'];
 
 function fileOf(stateDir: string, sid: string, v1: 'memory' | 'pids' | 'cpu', v1File: string, v2File: string): string {
   const cg = new SandboxCgroup(layout, sandboxCgroupPath(stateDir, sid));
