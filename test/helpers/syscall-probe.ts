@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,12 +19,15 @@ export function buildSyscallProbe(): string {
 /** The same for any one-file C program of test/fixtures (`kvm-guest.c`...). */
 export function buildStaticFixture(source: string): string {
   const name = path.basename(source, '.c');
-  const stamp = fs.statSync(source).mtimeMs.toFixed(0);
+  // By content, not mtime: every fresh clone has new mtimes, and each run left one more
+  // binary behind. One build per fixture is kept; an older one of the same name goes.
+  const stamp = createHash('sha256').update(fs.readFileSync(source)).digest('hex').slice(0, 16);
   const dir = path.join(os.tmpdir(), 'paddock-syscall-probe');
   const bin = path.join(dir, `${name}-${stamp}`);
   if (fs.existsSync(bin)) return bin;
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
+  for (const old of fs.readdirSync(dir).filter((f) => f.startsWith(`${name}-`) && !f.includes('.'))) fs.rmSync(path.join(dir, old), { force: true });
   const tmp = `${bin}.${process.pid}`;
   const r = spawnSync('gcc', ['-static', '-O2', '-o', tmp, source], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`gcc -static ${name}.c failed: ${r.error?.message ?? r.stderr}`);
