@@ -5,7 +5,7 @@ import { encode } from '../../protocols/encode';
 import type { OciConfig } from '../../specs/oci';
 import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
 import { useSubreaper } from '../helpers/subreaper';
-import { describeIf, readAll } from '../helpers/env';
+import { describeIf, readAll, testStateDir } from '../helpers/env';
 import { TEST_USERNS } from '../helpers/bundle';
 
 /**
@@ -26,13 +26,19 @@ function probe(args: string[]): string {
   return r.stdout;
 }
 
+/**
+ * A copy of the probe that user-namespaced sandboxes can reach: they run as unprivileged
+ * host ids, and a checkout below a closed folder (a mktemp -d clone) is out of their reach.
+ */
+let probeDir = '';
+
 /** Mounts the state dir at /root and the probe's folder at /tmp (both exist in the read-only fixture rootfs). */
 function withProbe(stateDir: string) {
   return (c: OciConfig): void => {
     c.mounts = [
       ...(c.mounts ?? []),
       { destination: '/root', type: 'bind', source: stateDir, options: ['rbind', 'ro'] },
-      { destination: '/tmp', type: 'bind', source: TESTBIN, options: ['rbind', 'ro'] },
+      { destination: '/tmp', type: 'bind', source: probeDir, options: ['rbind', 'ro'] },
     ];
   };
 }
@@ -42,6 +48,13 @@ describeIf(['root', 'busybox'])('only the supervisor can drive a sandbox (decisi
 
   beforeAll(() => {
     if (!fs.existsSync(PROBE)) throw new Error(`${PROBE} is not built: make -C native`);
+    probeDir = testStateDir('peer-probe');
+    fs.chmodSync(probeDir, 0o755);
+    fs.copyFileSync(PROBE, path.join(probeDir, 'peer-probe'));
+    fs.chmodSync(path.join(probeDir, 'peer-probe'), 0o755);
+  });
+  afterAll(() => {
+    if (probeDir) fs.rmSync(probeDir, { recursive: true, force: true });
   });
 
   test.each([
