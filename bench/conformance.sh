@@ -34,13 +34,8 @@ PADDOCK_CLI=${PADDOCK_CLI:-$REPO/dist/cli/paddock.js}
 # crun 1.8 refuses a hybrid-cgroup host whose cgroup2 mount offers controllers: run the
 # whole measurement in a private mount namespace where an empty file hides them (as
 # bench/run.sh does), so every runtime sees the same host.
-if [ -z "${PADDOCK_CONFORMANCE_NS:-}" ] && [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] \
-   && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
-  empty=$(mktemp)
-  export PADDOCK_CONFORMANCE_NS=1
-  exec unshare -m --propagation private sh -c 'mount --bind "$1" /sys/fs/cgroup/unified/cgroup.controllers && shift && exec "$@"' \
-    sh "$empty" bash "$0" "$@"
-fi
+. "$REPO/bench/crun-hybrid-ns.sh"
+in_private_cgroup_ns PADDOCK_CONFORMANCE_NS "$0" "$@"
 
 WORK=${CONFORMANCE_WORK:-$(mktemp -d /tmp/paddock-conformance.XXXXXX)}
 TIMEOUT=${TIMEOUT:-120}

@@ -10,11 +10,6 @@ cd "$(dirname "$0")/.."
 for t in crun runc podman; do
   command -v "$t" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null; }
 done
-if [ -z "${PADDOCK_BENCH_NS:-}" ] && [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] \
-   && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
-  empty=$(mktemp)
-  export PADDOCK_BENCH_NS=1
-  exec unshare -m --propagation private sh -c 'mount --bind "$1" /sys/fs/cgroup/unified/cgroup.controllers && shift && exec "$@"' \
-    sh "$empty" bash "$0" "$@"
-fi
+. bench/crun-hybrid-ns.sh
+in_private_cgroup_ns PADDOCK_BENCH_NS "$0" "$@"
 exec node --expose-gc dist/bench/run.js "$@"
