@@ -95,7 +95,7 @@ async function daemonMain(argv: string[]): Promise<number> {
   );
   const { createEngine } = require('../actors/engine/engine') as typeof import('../actors/engine/engine');
   const { loadNative } = require('../native/ffi') as typeof import('../native/ffi');
-  const { Daemon, residentFacade } = require('./resident/server') as typeof import('./resident/server');
+  const { Daemon, launchInCaller } = require('./resident/server') as typeof import('./resident/server');
   const { engineOptionsFromEnv } = require('./context') as typeof import('./context');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const native = loadNative();
@@ -109,7 +109,8 @@ async function daemonMain(argv: string[]): Promise<number> {
       lockTimeoutMs: 10_000,
       logger,
       initStderr: 'ignore',
-      native: residentFacade(native),
+      native,
+      launchInit: launchInCaller,
       ...(bool(p, 'systemd-cgroup') ? { systemdCgroup: true } : {}),
       ...(__dirname.endsWith(`${path.sep}dist${path.sep}cli`) ? { seccompCacheDir: path.join(__dirname, 'seccomp.cache') } : {}),
       ...engineOptionsFromEnv(env),

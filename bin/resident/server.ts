@@ -4,7 +4,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Engine, EngineOptions } from '../../actors/engine/api';
 import type { Logger } from '../../base/logger';
-import type { LaunchedInit, LaunchInitRequest, NativeFacade } from '../../native/facade';
+import { NativeError, type Fd, type HostPid, type LaunchedInit, type LaunchInitRequest, type NativeFacade } from '../../native/facade';
+import { errnoName } from '../../native/errno';
+import { CLONE } from '../../protocols/messages';
 import { VALUE_FLAGS } from '../command-list';
 import { engineOptionsFromEnv, type CliContext, type CliIo, type ResidentCall } from '../context';
 import { main, type ContextMaker } from '../paddock';
@@ -12,10 +14,9 @@ import { residentIo } from './io';
 import { FrameReader, KEEPALIVE_MS, frame, parseRequest, ProtocolError, type CallRequest } from './protocol';
 import { daemonVersion } from './version';
 
-/** The call a piece of engine work runs for (the launch of paddock-init needs its client). */
+/** The call a piece of engine work runs for: paddock-init's launch goes to its client. */
 interface CallScope {
-  readonly fds: readonly [number, number, number];
-  readonly launch?: (req: LaunchInitRequest) => LaunchedInit | Promise<LaunchedInit>;
+  readonly launch: (req: LaunchInitRequest) => Promise<LaunchedInit>;
 }
 
 const callScope = new AsyncLocalStorage<CallScope>();
@@ -29,42 +30,61 @@ export interface DaemonConfig {
   /** Engine options fixed for this daemon's life (from the call that started it). */
   readonly systemdCgroup: boolean;
   readonly env: Record<string, string>;
-  readonly seccompCacheDir?: string;
   /** Called once the daemon has stopped serving (idle, drained for a newer version, SIGTERM). */
   readonly onStop: () => void;
 }
 
 /** How long a connected client has to send its request: a peer that says nothing is dropped. */
 const REQUEST_TIMEOUT_MS = 5000;
-/** How long the client has to answer a spawn request (a fork and an exec). */
-const SPAWN_TIMEOUT_MS = 5000;
+/** How long the client has to answer a spawn or launch request (a fork and an exec). */
+const CLIENT_ANSWER_MS = 10_000;
 
 /**
- * The native facade paddockd's engine uses: the real one, except that paddock-init's
- * launch takes the stdio of the call it runs for (a sandbox created with `stdio:
- * 'inherit'` gets the caller's fds, as with the in-process CLI), and, when the client
- * launches it, is the client's own child (step 3 of issue 18, launch-plan.ts).
+ * EngineOptions.launchInit of paddockd's engine: a launch made for a call is the
+ * client's (step 3 of issue 18), so paddock-init is the child of the `paddock create`
+ * process as with runc; a launch of no call (a restart policy's) stays in the daemon.
  */
-export function residentFacade(real: NativeFacade): NativeFacade {
-  return new Proxy(real, {
-    get(target, key, receiver) {
-      if (key === 'launchInit') {
-        return (req: LaunchInitRequest) => {
-          const call = callScope.getStore();
-          if (!call) return target.launchInit(req);
-          const stdio = (req.stdio ?? [undefined, undefined, undefined]).map((fd) => (fd === 0 || fd === 1 || fd === 2 ? call.fds[fd] : fd)) as [
-            number | undefined,
-            number | undefined,
-            number | undefined,
-          ];
-          if (call.launch) return call.launch({ ...req, stdio });
-          return target.launchInit({ ...req, stdio });
-        };
-      }
-      const v = Reflect.get(target, key, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
+export function launchInCaller(req: LaunchInitRequest): Promise<LaunchedInit> | undefined {
+  return callScope.getStore()?.launch(req);
+}
+
+/** The order of the launcher's join arguments (native/c/client/launch_request.c). */
+const JOIN_ORDER = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS, CLONE.NEWUSER, CLONE.NEWCGROUP, CLONE.NEWPID] as const;
+
+/** The "L" frame: the launcher's arguments as the client's launch_request.c reads them. */
+export function launchFrame(req: LaunchInitRequest, daemonPid: number = process.pid): Buffer {
+  const stdio = [0, 1, 2].map((i) => {
+    const fd = req.stdio?.[i];
+    if (fd === undefined) return '-';
+    // The engine hands init "our" 0-2 for stdio: 'inherit', which here means the client's own.
+    if (fd === 0 || fd === 1 || fd === 2) return String(fd);
+    throw new Error(`launch in the client: stdio fd ${fd} is not one of the caller's`);
   });
+  const joins = JOIN_ORDER.map((flag) => {
+    const j = req.joinNamespaces?.find((x) => x.type === flag);
+    // The client opens the same namespace file through our fd (root may: it can ptrace us).
+    return j ? `/proc/${daemonPid}/fd/${j.fd}` : '';
+  });
+  const fields = [req.initPath, req.sandboxDir, String(req.cloneFlags), req.uidMap ?? '', req.gidMap ?? '', ...stdio, ...joins];
+  return frame('L', Buffer.from(fields.map((f) => `${f}\0`).join(''), 'utf8'));
+}
+
+/** The client's "R": its launch, whose fds are copied out of it, or the launcher's error. */
+export function launchedFrom(reply: string, native: NativeFacade, clientPidfd: Fd): LaunchedInit {
+  const bad = () => new ProtocolError(`bad launch reply ${JSON.stringify(reply.slice(0, 60))}`);
+  const m = /^(-?\d+) (\S+) ?(.*)$/s.exec(reply);
+  if (!m) throw bad();
+  const first = Number(m[1]);
+  if (first < 0) throw new NativeError(m[2] as string, -first, errnoName(-first), m[3] || undefined);
+  const [pidfdNo, readyNo] = [Number(m[2]), Number(m[3])];
+  if (first === 0 || !Number.isInteger(pidfdNo) || !Number.isInteger(readyNo) || pidfdNo < 0 || readyNo < 0) throw bad();
+  const pidfd = native.pidfdGetfd(clientPidfd, pidfdNo);
+  try {
+    return { pid: first as HostPid, pidfd, readyFd: native.pidfdGetfd(clientPidfd, readyNo) };
+  } catch (e) {
+    native.closeFd(pidfd);
+    throw e;
+  }
 }
 
 /** The verb of a command line, found as bin/paddock.ts finds it. */
@@ -187,22 +207,26 @@ export class Daemon {
       sock.end(frame('F', 'engine options differ from this supervisor\'s'));
       return;
     }
-    const fds = takeStdio(this.native, peer.pid, sock);
+    const client = takeStdio(this.native, peer.pid, sock);
+    const fds = client.fds;
     const replies = new Replies(sock, reader);
     const resident: ResidentCall = {
       spawnSelf: async (argv) => {
-        const reply = await replies.ask(frame('S', Buffer.from(argv.map((a) => `${a}\0`).join(''), 'utf8')), 'P', SPAWN_TIMEOUT_MS);
+        const reply = await replies.ask(frame('S', Buffer.from(argv.map((a) => `${a}\0`).join(''), 'utf8')), 'P', CLIENT_ANSWER_MS);
         const pid = Number(reply.toString('latin1'));
         if (!Number.isInteger(pid) || pid <= 0) throw Object.assign(new Error(`the client could not start the relay (${reply.toString('latin1')})`), { code: 'ELAUNCH' });
         return pid;
       },
+    };
+    const scope: CallScope = {
+      launch: async (req) => launchedFrom((await replies.ask(launchFrame(req), 'R', CLIENT_ANSWER_MS)).toString('utf8'), this.native, client.pidfd),
     };
     const io = residentIo(fds, request.cwd, env);
     sock.write(frame('H'));
     const keepalive = setInterval(() => sock.writable && sock.write(frame('K')), KEEPALIVE_MS);
     let code: number;
     try {
-      code = await callScope.run({ fds }, () => main(request.argv, io, this.contextMaker(resident)));
+      code = await callScope.run(scope, () => main(request.argv, io, this.contextMaker(resident)));
     } catch (e) {
       if (!(e as { inProcessOnly?: boolean }).inProcessOnly) throw e;
       clearInterval(keepalive);
@@ -211,6 +235,8 @@ export class Daemon {
       return;
     } finally {
       clearInterval(keepalive);
+      // After the call: a launch copied init's pidfd and ready pipe out of the client through it.
+      this.native.closeFd(client.pidfd);
     }
     await io.finish();
     if (sock.writable) sock.end(frame('X', String(code)));
@@ -250,24 +276,26 @@ function sameEngineOptions(argv: readonly string[], env: Record<string, string>,
 }
 
 /**
- * Copies of the client's fds 0-2 (pidfd_getfd: Node's sockets cannot receive
- * SCM_RIGHTS). The pid is the one SO_PEERCRED recorded at connect; it is still the
+ * A pidfd of the client and copies of its fds 0-2 (pidfd_getfd: Node's sockets
+ * cannot receive SCM_RIGHTS). The pid is the one SO_PEERCRED recorded at connect; it is still the
  * client's as long as the connection is open, which is checked after the pidfd exists.
  * A closed fd of the client's becomes /dev/null, as the kernel would give a child.
  */
-function takeStdio(native: NativeFacade, pid: number, sock: net.Socket): [number, number, number] {
+function takeStdio(native: NativeFacade, pid: number, sock: net.Socket): { pidfd: Fd; fds: [number, number, number] } {
   const pidfd = native.pidfdOpen(pid);
   try {
     if (sock.destroyed || !sock.readable) throw new ProtocolError('the client went away before its fds were taken');
-    return [0, 1, 2].map((n) => {
+    const fds = [0, 1, 2].map((n) => {
       try {
         return native.pidfdGetfd(pidfd, n);
       } catch {
         return fs.openSync('/dev/null', n === 0 ? 'r' : 'w');
       }
     }) as [number, number, number];
-  } finally {
+    return { pidfd, fds };
+  } catch (e) {
     native.closeFd(pidfd);
+    throw e;
   }
 }
 
