@@ -72,6 +72,17 @@ function answers(socketPath: string): Promise<boolean> {
   });
 }
 
+/**
+ * Supervises what the root holds from the start (a killed paddockd's sandboxes, those of
+ * in-process calls): every sandbox with a state is attached, as a call would attach it.
+ */
+async function attachExisting(engine: import('../actors/engine/api').Engine, root: string, logger: import('../base/logger').Logger): Promise<void> {
+  for (const d of fs.readdirSync(root, { withFileTypes: true })) {
+    if (!d.isDirectory() || !fs.existsSync(path.join(root, d.name, 'state.json'))) continue;
+    await engine.attach(d.name).catch((e: unknown) => logger.warn({ sandboxId: d.name, err: e }, 'could not attach at start'));
+  }
+}
+
 async function daemonMain(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
     { name: 'root', type: 'string' },
@@ -89,13 +100,26 @@ async function daemonMain(argv: string[]): Promise<number> {
   if (!unlock) return 0;
   /* eslint-disable @typescript-eslint/no-require-imports */
   const pino = require('pino') as typeof import('pino');
-  const logger = pino.default(
-    { level: process.env.PADDOCK_DAEMON_DEBUG === '1' ? 'debug' : 'info', name: 'paddockd' },
-    pino.default.destination({ dest: str(p, 'log') ?? path.join(root, LOG_NAME), append: true, sync: true, mkdir: true }),
-  );
+  const { Daemon, launchInCaller, currentCallLog } = require('./resident/server') as typeof import('./resident/server');
+  const own = pino.default.destination({ dest: str(p, 'log') ?? path.join(root, LOG_NAME), append: true, sync: true, mkdir: true });
+  // Each line also goes to the --log of the call it was logged for, as the in-process CLI
+  // would have written it there (containerd reads warnings and errors from that file).
+  const dest = {
+    write(line: string): boolean {
+      const callLog = currentCallLog();
+      if (callLog) {
+        try {
+          fs.appendFileSync(callLog, line);
+        } catch {
+          // The call's log is best effort, as in-process.
+        }
+      }
+      return own.write(line);
+    },
+  };
+  const logger = pino.default({ level: process.env.PADDOCK_DAEMON_DEBUG === '1' ? 'debug' : 'info', name: 'paddockd' }, dest);
   const { createEngine } = require('../actors/engine/engine') as typeof import('../actors/engine/engine');
   const { loadNative } = require('../native/ffi') as typeof import('../native/ffi');
-  const { Daemon, launchInCaller } = require('./resident/server') as typeof import('./resident/server');
   const { engineOptionsFromEnv } = require('./context') as typeof import('./context');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const native = loadNative();
@@ -105,7 +129,10 @@ async function daemonMain(argv: string[]): Promise<number> {
   try {
     const engine = await createEngine({
       stateDir: root,
-      reattach: true,
+      // Not the engine's reattach of every folder: it removes one without state.json as
+      // an unfinished create, and a root may hold other things (a test's bundle) or a
+      // create in flight in another process. Sandboxes with a state are attached below.
+      reattach: false,
       lockTimeoutMs: 10_000,
       logger,
       initStderr: 'ignore',
@@ -115,8 +142,9 @@ async function daemonMain(argv: string[]): Promise<number> {
       ...(__dirname.endsWith(`${path.sep}dist${path.sep}cli`) ? { seccompCacheDir: path.join(__dirname, 'seccomp.cache') } : {}),
       ...engineOptionsFromEnv(env),
     });
+    const ready = attachExisting(engine, root, logger);
     const done = new Promise<void>((resolve) => {
-      daemon = new Daemon(engine, native, { root, socketPath, idleMs, logger, systemdCgroup: bool(p, 'systemd-cgroup'), env, onStop: resolve });
+      daemon = new Daemon(engine, native, { root, socketPath, idleMs, logger, systemdCgroup: bool(p, 'systemd-cgroup'), env, ready, onStop: resolve });
     });
     await daemon!.listen();
     logger.info({ root, pid: process.pid, sandboxes: engine.list().length }, 'paddockd serving');

@@ -17,9 +17,16 @@ import { daemonVersion } from './version';
 /** The call a piece of engine work runs for: paddock-init's launch goes to its client. */
 interface CallScope {
   readonly launch: (req: LaunchInitRequest) => Promise<LaunchedInit>;
+  /** The call's --log: what the engine logs while working for this call goes there too. */
+  logFile?: string;
 }
 
 const callScope = new AsyncLocalStorage<CallScope>();
+
+/** The --log of the call the current piece of work is for (paddockd's log destination reads it). */
+export function currentCallLog(): string | undefined {
+  return callScope.getStore()?.logFile;
+}
 
 export interface DaemonConfig {
   readonly root: string;
@@ -30,6 +37,8 @@ export interface DaemonConfig {
   /** Engine options fixed for this daemon's life (from the call that started it). */
   readonly systemdCgroup: boolean;
   readonly env: Record<string, string>;
+  /** Settles once the sandboxes found at start are attached; calls wait for it before using the engine. */
+  readonly ready: Promise<void>;
   /** Called once the daemon has stopped serving (idle, drained for a newer version, SIGTERM). */
   readonly onStop: () => void;
 }
@@ -226,7 +235,7 @@ export class Daemon {
     const keepalive = setInterval(() => sock.writable && sock.write(frame('K')), KEEPALIVE_MS);
     let code: number;
     try {
-      code = await callScope.run(scope, () => main(request.argv, io, this.contextMaker(resident)));
+      code = await callScope.run(scope, () => main(request.argv, io, this.contextMaker(resident, scope)));
     } catch (e) {
       if (!(e as { inProcessOnly?: boolean }).inProcessOnly) throw e;
       clearInterval(keepalive);
@@ -242,8 +251,9 @@ export class Daemon {
     if (sock.writable) sock.end(frame('X', String(code)));
   }
 
-  private contextMaker(resident: ResidentCall): ContextMaker {
+  private contextMaker(resident: ResidentCall, scope: CallScope): ContextMaker {
     const engine = this.engine;
+    const ready = this.config.ready;
     // The daemon owns every sandbox it attached for as long as it runs: a command's
     // release() (how a one-shot exec stops blocking other processes) has nothing to do here.
     const shared = new Proxy(engine, {
@@ -254,16 +264,23 @@ export class Daemon {
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    return (globals, io: CliIo): CliContext => ({
-      root: this.config.root,
-      ...(globals.log ? { logFile: path.resolve(io.cwd, globals.log) } : {}),
-      logFormat: globals.logFormat === 'json' ? 'json' : 'text',
-      debug: globals.debug ?? false,
-      io,
-      resident,
-      engine: async () => shared,
-      close: async () => undefined,
-    });
+    return (globals, io: CliIo): CliContext => {
+      const logFile = globals.log ? path.resolve(io.cwd, globals.log) : undefined;
+      scope.logFile = logFile;
+      return {
+        root: this.config.root,
+        ...(logFile ? { logFile } : {}),
+        logFormat: globals.logFormat === 'json' ? 'json' : 'text',
+        debug: globals.debug ?? false,
+        io,
+        resident,
+        engine: async () => {
+          await ready;
+          return shared;
+        },
+        close: async () => undefined,
+      };
+    };
   }
 }
 
