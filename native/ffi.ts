@@ -12,7 +12,7 @@
  */
 import * as fs from 'fs';
 import { PaddockError } from '../base/errors';
-import { errnoName } from './errno';
+import { errnoName } from '../base/errno';
 import {
   Fd,
   HostPid,

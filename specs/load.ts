@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'path';
+import { errnoOf } from '../base/errno';
 import { SpecError } from '../base/errors';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { locateJsonError } from './json-position';
@@ -21,9 +22,6 @@ export interface Bundle {
   readonly rootfs: string;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /**
  * The last bundle loaded from each directory. Bundles are deep-frozen, so sandboxes made

@@ -21,7 +21,7 @@ import type { OciConfig } from '../../specs/oci';
 import { checkIdPool, checkPoolAgainstHost, withIdRange } from '../sandbox/id-pool';
 import { checkOptionKeys } from '../../base/options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
-import { keepSeccompIn } from '../../specs/seccomp-cache';
+import { keepSeccompIn } from '../containers/seccomp-cache';
 import type { OciResources } from '../../specs/oci';
 import type {
   CommandOutput,

@@ -5,7 +5,7 @@ import { splitMessages } from '../../protocols/decode';
 import { Kind } from '../../protocols/messages';
 import type { EngineEvent } from '../engine/api';
 import type { Runtime } from './launcher';
-import { writeFileAtomic } from './state-store';
+import { writeFileAtomic } from '../../base/files';
 
 /**
  * Exit reports for the engine: exits.log is their one source (init appends a record

@@ -745,7 +745,7 @@ function hostIdForRoot(map: string | undefined): number | undefined {
 function errnoName(errno: number | undefined): string {
   if (errno === undefined) return 'failed';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { errnoName: name } = require('../../native/errno') as { errnoName: (n: number) => string };
+  const { errnoName: name } = require('../../base/errno') as { errnoName: (n: number) => string };
   return name(errno);
 }
 
