@@ -1,9 +1,9 @@
 import type { ProcessPlan } from '../../protocols/messages';
 import { planContainer } from '../../specs/plan';
-import type { ContainerRuntime, Runtime } from '../sandbox/launcher';
 import { podContainerPlan } from '../pod/plan';
 import { seccompOf } from './seccomp-cache';
 import type { SandboxPaths, StdioMode } from '../sandbox/state-store';
+import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
 
 /*
  * The process plan of a container, from its bundle and its stdio: what paddock-init

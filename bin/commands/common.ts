@@ -79,14 +79,6 @@ export async function resolveAttached(engine: Engine, root: string, id: string):
   return { ...ref, summary };
 }
 
-/** Attach the one sandbox this call is about and return its summary. */
-export async function summaryOf(engine: Engine, id: string): Promise<SandboxSummary> {
-  await engine.attach(id);
-  const s = engine.list().find((x) => x.id === id);
-  if (!s) throw Object.assign(new Error(`container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
-  return s;
-}
-
 /** runc's convention for a container killed by a signal: 128 + signal. */
 export function exitCodeOf(exit: { exitCode: number | null; signal: number | null }): number {
   if (exit.signal !== null) return 128 + exit.signal;
