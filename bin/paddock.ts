@@ -8,15 +8,15 @@
  * engine only by commands that touch sandboxes.
  */
 import { UsageError, parseArgs, str, bool } from './args';
-import { COMMANDS } from './command-list';
+import { COMMANDS, isVerb, type Verb } from './command-list';
 import { makeContext, processIo, reportError, type CliContext, type CliIo } from './context';
 
 export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-// Literal requires, one per command, so the bundler sees them and each command's code
-// is initialised only when that command runs.
-const LOADERS: Record<string, () => { run: Command }> = {
+// Literal requires, one per verb of COMMANDS, so the bundler sees them and each
+// command's code is initialised only when that command runs.
+const LOADERS: { readonly [V in Verb]: () => { run: Command } } = {
   create: () => require('./commands/create'),
   start: () => require('./commands/start'),
   run: () => require('./commands/run'),
@@ -76,9 +76,8 @@ export async function main(argv: string[], io: CliIo = processIo(), makeCtx: Con
     const fmt = str(g, 'log-format');
     if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`invalid --log-format ${fmt}: text or json`);
     ctx = makeCtx({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') }, io);
-    const load = LOADERS[cmd];
-    if (!load) throw new UsageError(`no such command: ${cmd}`);
-    return await load().run(ctx, rest);
+    if (!isVerb(cmd)) throw new UsageError(`no such command: ${cmd}`);
+    return await LOADERS[cmd]().run(ctx, rest);
   } catch (e) {
     if (isInProcessOnly(e)) throw e;
     reportError(ctx, messageOf(e), io.stderr);

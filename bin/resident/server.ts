@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Engine, EngineOptions } from '../../actors/engine/api';
 import type { Logger } from '../../base/logger';
 import { NativeError, type Fd, type HostPid, type LaunchedInit, type LaunchInitRequest, type NativeFacade } from '../../native/facade';
-import { errnoName } from '../../native/errno';
+import { errnoName } from '../../base/errno';
 import { CLONE } from '../../protocols/messages';
 import { VALUE_FLAGS } from '../command-list';
 import { engineOptionsFromEnv, type CliContext, type CliIo, type ResidentCall } from '../context';
