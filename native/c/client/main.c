@@ -35,6 +35,7 @@
 #define PROTOCOL 1
 #define MAX_FRAME (1u << 20)
 #define START_WAIT_MS 15000   /* a cold paddockd: Node, the engine, reattach of the root */
+#define ACCEPT_WAIT_MS 5000   /* a listening paddockd answers H at once */
 #define ANSWER_WAIT_MS 10000  /* paddockd sends K every second while a call runs */
 #define MAX_ATTEMPTS 4        /* connects after a dead or draining daemon */
 
@@ -363,11 +364,11 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
     unsigned char head[5];
     uint32_t len;
     char *payload = NULL;
-    int r = read_exact(sock, head, 5, accepted ? ANSWER_WAIT_MS : START_WAIT_MS);
+    int r = read_exact(sock, head, 5, accepted ? ANSWER_WAIT_MS : ACCEPT_WAIT_MS);
 
     if (r == -2)
       die("ETIMEDOUT", "paddockd at %s did not answer within %d s", sock_path,
-          (accepted ? ANSWER_WAIT_MS : START_WAIT_MS) / 1000);
+          (accepted ? ANSWER_WAIT_MS : ACCEPT_WAIT_MS) / 1000);
     if (r <= 0) {
       /* Gone before taking the call: a daemon that was stopping; connect again.
        * Gone during the call: whether it took effect is unknown, except for calls
