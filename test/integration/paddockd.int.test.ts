@@ -206,7 +206,7 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     const t0 = Date.now();
     const silent = await callAsync(['state', 'x']).done;
     expect(silent.code).toBe(1);
-    expect(silent.stderr).toMatch(/^paddock: [^\n]+did not answer within 5 s \(ETIMEDOUT\)\n$/);
+    expect(silent.stderr).toMatch(/^paddock: [^\n]+did not answer within 5 s \(ETIMEOUT\)\n$/);
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 

@@ -367,7 +367,7 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
     int r = read_exact(sock, head, 5, accepted ? ANSWER_WAIT_MS : ACCEPT_WAIT_MS);
 
     if (r == -2)
-      die("ETIMEDOUT", "paddockd at %s did not answer within %d s", sock_path,
+      die("ETIMEOUT", "paddockd at %s did not answer within %d s", sock_path,
           (accepted ? ANSWER_WAIT_MS : ACCEPT_WAIT_MS) / 1000);
     if (r <= 0) {
       /* Gone before taking the call: a daemon that was stopping; connect again.
@@ -484,7 +484,7 @@ int main(int argc, char **argv) {
         started = 1;
       }
       if (now_ms() > give_up)
-        die("ETIMEDOUT", "paddockd for %s did not start within %d s (see %s/paddockd.log)", root,
+        die("ETIMEOUT", "paddockd for %s did not start within %d s (see %s/paddockd.log)", root,
             START_WAIT_MS / 1000, root);
       usleep(3000);
     }
