@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     }
     if (process.argv[2] === 'podman') {
       // The podman figure alone.
-      results.podman = podmanSection(work, ROOTFS, path.join(ROOT, 'dist', 'cli', 'paddock.js'), RUNS, median, console.log);
+      results.podman = podmanSection(work, ROOTFS, path.join(ROOT, 'dist', 'cli', 'paddock.js'), RUNS, median, console.log, path.join(ROOT, 'native', 'build', 'paddock'));
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'podman-results.json'), JSON.stringify(results, null, 2));
       return;
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
 
     // ---- 1c. podman run --rm, by runtime ----------------------
     // Fewer rounds: each is three podman runs of 0.3-1 s.
-    const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log);
+    const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log, path.join(ROOT, 'native', 'build', 'paddock'));
     if (podmanFigures) results.podman = podmanFigures;
 
     // ---- 1d. userns: 'auto' from the builder, and the idmapped rootfs --------------------

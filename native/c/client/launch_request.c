@@ -27,7 +27,7 @@ static int send_reply(int sock, const char *text) {
   return write(sock, text, n) == (ssize_t)n ? 0 : -1;
 }
 
-long launch_from_request(int sock, const char *payload, uint32_t len) {
+void launch_from_request(int sock, const char *payload, uint32_t len) {
   const char *f[FIELDS];
   int joins[6] = {-1, -1, -1, -1, -1, -1}, stdio[3];
   char reply[600];
@@ -41,7 +41,7 @@ long launch_from_request(int sock, const char *payload, uint32_t len) {
   if (n != FIELDS) {
     snprintf(reply, sizeof reply, "-%d launch_request %d fields, not %d", EPROTO, n, FIELDS);
     send_reply(sock, reply);
-    return 0;
+    return;
   }
   for (int i = 0; i < 3; i++)
     stdio[i] = strcmp(f[5 + i], "-") == 0 ? -1 : atoi(f[5 + i]);
@@ -65,5 +65,4 @@ out:
     if (joins[i] >= 0)
       close(joins[i]);
   send_reply(sock, reply);
-  return 0;
 }

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-/* Serves one "L" frame from paddockd on `sock` and answers "R". Returns 0. */
-long launch_from_request(int sock, const char *payload, uint32_t len);
+/* Serves one "L" frame from paddockd on `sock` and answers "R". */
+void launch_from_request(int sock, const char *payload, uint32_t len);
 
 #endif

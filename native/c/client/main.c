@@ -356,7 +356,6 @@ enum outcome { DONE, RETRY, IN_PROCESS };
 static enum outcome converse(int sock, const struct buf *req, const char *sock_path, int *code,
                              int idempotent) {
   int accepted = 0;
-  long deadline;
 
   if (send_all(sock, req->p, req->len) < 0)
     return RETRY;
@@ -412,8 +411,7 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
       spawn_self(sock, payload ? payload : "", len);
       break;
     case 'L':
-      deadline = launch_from_request(sock, payload ? payload : "", len);
-      (void)deadline;
+      launch_from_request(sock, payload ? payload : "", len);
       break;
     }
     free(payload);
