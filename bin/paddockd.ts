@@ -94,7 +94,8 @@ async function daemonMain(argv: string[]): Promise<number> {
   const idleText = str(p, 'idle-ms') ?? process.env.PADDOCK_DAEMON_IDLE_MS;
   const idleMs = idleText === undefined ? DEFAULT_IDLE_MS : Number(idleText);
   if (!Number.isInteger(idleMs) || idleMs < 0) throw new Error(`invalid --idle-ms ${idleText}`);
-  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  // As the engine makes a state dir: a user-namespaced sandbox's uid must pass through it.
+  fs.mkdirSync(root, { recursive: true, mode: 0o711 });
   const socketPath = path.join(root, SOCKET_NAME);
   const unlock = await takeLock(root, socketPath);
   if (!unlock) return 0;
