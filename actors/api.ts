@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { InspectOption } from './inspect/inspect-option';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../machines/types';
 import type { KvmInfo, NativeFacade } from '../native/facade';
@@ -98,8 +99,17 @@ export interface EngineOptions {
    * the same libseccomp. Process-wide from the engine's creation. Default: none.
    */
   readonly seccompCacheDir?: string;
-  /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
-  readonly inspect?: (event: unknown) => void;
+  /**
+   * Where every machine actor of the engine reports (sandbox, container, process,
+   * supervisor, restart, pool, health, group), with ids that read as the sandbox and
+   * container names: an inspection function or observer, an inspector from
+   * @statelyai/inspect (`createWebSocketInspector({ url })`, `createBrowserInspector()`,
+   * `createSkyInspector()`), or `{ url: 'ws://…' }` for a WebSocket inspector paddock
+   * connects to itself (events are dropped, never queued without bound, while it is
+   * slow or away). Snapshots and events are sanitised: no env values, no fds.
+   * See also {@link Engine.serveInspector}.
+   */
+  readonly inspect?: InspectOption;
   /**
    * Host ids handed out to sandboxes with `userns: 'auto'` (templates, and bundles with
    * the `paddock.userns: auto` annotation): one range of 65,536 ids per sandbox, from

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { checkInspectOption } from './inspect/inspect-option';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
@@ -181,6 +182,7 @@ class PaddockEngine implements Engine {
     if (options.initStderr !== undefined && options.initStderr !== 'inherit' && options.initStderr !== 'ignore') {
       throw new PaddockError('EINVALID_ARGUMENT', `initStderr must be 'inherit' or 'ignore', not ${JSON.stringify(options.initStderr)}`);
     }
+    checkInspectOption(options.inspect);
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
@@ -190,7 +192,7 @@ class PaddockEngine implements Engine {
     this.runtimes = this.core.runtimes;
     this.events$ = this.core.subject.asObservable();
     this.supervision = new Supervision(this, this.core.stateDir, log, (e) => this.core.emit(e));
-    this.supervision.inspect = options.inspect;
+    this.supervision.inspect = this.core.inspect;
     this.pools = new PoolRegistry({
       createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
       startRoot: (id) => this.startRoot(id),
@@ -199,7 +201,7 @@ class PaddockEngine implements Engine {
       events$: this.events$,
       publish: (e) => this.core.emit(e),
       log,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      inspect: this.core.inspect,
     });
   }
 
@@ -601,7 +603,7 @@ class PaddockEngine implements Engine {
   supervise(spec: SupervisorSpec): SupervisorHandle {
     this.core.ensureOpen();
     const driver = engineLeafDriver(this);
-    const tree = createSupervisorTree(spec, this.core.options.inspect ? { ...driver, inspect: this.core.options.inspect } : driver);
+    const tree = createSupervisorTree(spec, { ...driver, inspect: this.core.inspect });
     // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
     // so after 'detach' their sandboxes run on unsupervised.
     this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));
@@ -630,6 +632,7 @@ class PaddockEngine implements Engine {
     this.core.closeWatcher();
     this.core.supervisor.send({ type: 'close' });
     this.core.subject.complete();
+    this.core.inspection.close();
   }
 
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {

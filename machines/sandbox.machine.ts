@@ -98,6 +98,8 @@ export const sandboxMachine = setup({
       const root = context.rootContainerId === undefined;
       enqueue.spawnChild('container', {
         id: event.containerId,
+        // Read in inspectors as `sandbox/container`; unique in the sandbox's own actor system.
+        systemId: `${context.sandboxId}/${event.containerId}`,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, root },
       });
       enqueue.assign({
@@ -128,6 +130,7 @@ export const sandboxMachine = setup({
       const id = processActorId(event.pid);
       enqueue.spawnChild('process', {
         id,
+        systemId: `${context.sandboxId}/${id}`,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
       });
       const early = context.pendingExits[id];

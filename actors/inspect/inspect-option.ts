@@ -1,0 +1,141 @@
+import type { ActorRefLike, InspectionEvent, Observer } from 'xstate';
+import { PaddockError } from '../errors';
+import type { Logger } from '../logger';
+import { checkOptionKeys } from '../options';
+import { sanitize, viewOfSnapshot } from './sanitize';
+import { BoundedWebSocketAdapter } from './ws-adapter';
+
+/**
+ * What `EngineOptions.inspect` takes:
+ * - an inspection function or observer, as XState's `createActor(…, { inspect })` does;
+ * - an inspector made by @statelyai/inspect (`createWebSocketInspector`,
+ *   `createBrowserInspector`, `createSkyInspector`): anything with an `inspect` observer;
+ * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
+ *   (the Stately inspector's wire format, sent without ever blocking the engine).
+ */
+export type InspectOption =
+  | ((event: InspectionEvent) => void)
+  | Partial<Observer<InspectionEvent>>
+  | { readonly inspect: ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>>; readonly stop?: () => void }
+  | InspectUrl;
+
+/** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
+export interface InspectUrl {
+  readonly url: string;
+}
+
+/** The caller's inspector as one function, and how to let go of what paddock made for it. */
+export interface UserInspector {
+  readonly next: (event: InspectionEvent) => void;
+  /** Stops what paddock made itself (the `{ url }` socket); a caller's own inspector is the caller's. */
+  readonly close: () => void;
+}
+
+/** Refuses a bad `inspect` option (EINVALID_ARGUMENT naming what is wrong) before createEngine makes anything. */
+export function checkInspectOption(option: unknown): void {
+  if (option === undefined || typeof option === 'function') return;
+  if (option === null || typeof option !== 'object') throw badOption(option);
+  if ('url' in option) {
+    checkOptionKeys(option, ['url'], 'createEngine options.inspect');
+    inspectUrl(option as InspectUrl);
+    return;
+  }
+  if ('inspect' in option) {
+    const inner = (option as { inspect: unknown }).inspect;
+    if (typeof inner !== 'function' && typeof (inner as { next?: unknown } | null)?.next !== 'function') throw badOption(option);
+    return;
+  }
+  if (typeof (option as { next?: unknown }).next !== 'function') throw badOption(option);
+}
+
+/** Makes the sink of a checked option. */
+export function userInspector(option: unknown, log: Logger): UserInspector | undefined {
+  checkInspectOption(option);
+  if (option === undefined) return undefined;
+  const none = () => undefined;
+  if (typeof option === 'function') return { next: guardSanitized(option as (e: InspectionEvent) => void), close: none };
+  if ('url' in (option as object)) return urlInspector(inspectUrl(option as InspectUrl), log);
+  const target = 'inspect' in (option as object) ? (option as { inspect: unknown }).inspect : option;
+  if (typeof target === 'function') return { next: guardSanitized(target as (e: InspectionEvent) => void), close: none };
+  const obs = target as Observer<InspectionEvent>;
+  return { next: guardSanitized((e) => obs.next?.(e)), close: none };
+}
+
+function badOption(option: unknown): PaddockError {
+  const what = option === null ? 'null' : Array.isArray(option) ? 'an array' : typeof option;
+  return new PaddockError(
+    'EINVALID_ARGUMENT',
+    `inspect must be a function, an observer, an inspector from @statelyai/inspect or { url: 'ws://…' }, not ${what === 'object' ? 'an object without next, inspect or url' : what}`,
+    { field: 'inspect' },
+  );
+}
+
+function inspectUrl(option: InspectUrl): string {
+  const url = option.url;
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
+    throw new PaddockError('EINVALID_ARGUMENT', `inspect.url must be a ws:// or wss:// address, not ${JSON.stringify(url)}`, { field: 'inspect.url' });
+  }
+  return parsed.toString();
+}
+
+function urlInspector(url: string, log: Logger): UserInspector {
+  // Loaded only here: an engine without `{ url }` never pays for it (it is ES modules only;
+  // Node >= 20.19 requires it as it is).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createInspector } = require('@statelyai/inspect') as typeof import('@statelyai/inspect');
+  const adapter = new BoundedWebSocketAdapter(url, log);
+  const inspector = createInspector(adapter as never, { autoStart: false });
+  adapter.start();
+  return {
+    next: guardSanitized((e) => inspector.inspect.next?.(e)),
+    close: () => adapter.stop(),
+  };
+}
+
+/**
+ * Hands `next` the event with what a viewer may see: snapshots and events sanitised
+ * (no env values, no fds), and an actor's own getSnapshot() answering the same. The
+ * machines hold none of those today; this keeps a later field from leaking.
+ */
+function guardSanitized(next: (e: InspectionEvent) => void): (e: InspectionEvent) => void {
+  return (e) => next(sanitizedEvent(e));
+}
+
+export function sanitizedEvent(e: InspectionEvent): InspectionEvent {
+  switch (e.type) {
+    case '@xstate.snapshot':
+      return { ...e, actorRef: viewRef(e.actorRef), snapshot: viewOfSnapshot(e.snapshot) as never, event: sanitize(e.event) as never };
+    case '@xstate.event':
+      return { ...e, actorRef: viewRef(e.actorRef), event: sanitize(e.event) as never };
+    case '@xstate.actor':
+      return { ...e, actorRef: viewRef(e.actorRef) };
+    case '@xstate.action':
+      return { ...e, actorRef: viewRef(e.actorRef), action: { type: e.action.type, params: sanitize(e.action.params) } };
+    default:
+      return { ...e, actorRef: viewRef(e.actorRef), event: sanitize((e as { event?: unknown }).event) as never } as InspectionEvent;
+  }
+}
+
+const views = new WeakMap<ActorRefLike, ActorRefLike>();
+
+/** The actor as an inspector sees it: the same actor, whose getSnapshot() is sanitised. */
+function viewRef(ref: ActorRefLike): ActorRefLike {
+  let v = views.get(ref);
+  if (!v) {
+    v = new Proxy(ref, {
+      get(target, key) {
+        if (key === 'getSnapshot') return () => viewOfSnapshot(target.getSnapshot());
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    views.set(ref, v);
+  }
+  return v;
+}
