@@ -9,7 +9,7 @@ import { toFailureInfo } from './types';
  * off, when a member is too old — and hands members out by emitting `member.handedOut`;
  * creating and destroying members are the injected actors `createMember` and
  * `destroyMember`. Starting a handed-out member is the acquirer's business
- * (actors/pool.ts), because from then on the sandbox is theirs.
+ * (actors/supervision/pool.ts), because from then on the sandbox is theirs.
  *
  * Refills are serial: one launch in flight at a time, so a pool never competes with
  * itself for the host's cores and a broken bundle costs one failed launch per backoff
@@ -35,7 +35,7 @@ export interface PoolInput {
   readonly firstSeq?: number;
 }
 
-/** What the pool knows of an idle member (plain JSON; streams stay in actors/pool.ts). */
+/** What the pool knows of an idle member (plain JSON; streams stay in actors/supervision/pool.ts). */
 export interface PoolMember {
   readonly id: string;
   /** Host pid of the member's paddock-init. */

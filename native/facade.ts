@@ -140,7 +140,7 @@ export interface NativeFacade {
    * Raises process `pid`'s hard limit `resource` (an RLIMIT_* number) to at least
    * `hard`, its soft limit untouched; true when raised, false when already there. For
    * paddock-init inside a user namespace, before it forks a container whose rlimits
-   * exceed what it inherited (actors/rlimits.ts). Throws NativeError (step prlimit).
+   * exceed what it inherited (actors/containers/rlimits.ts). Throws NativeError (step prlimit).
    */
   raiseRlimit(pid: number, resource: number, hard: bigint): boolean;
   /**

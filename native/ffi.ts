@@ -11,7 +11,7 @@
  * NativeError(step, errno, errnoName).
  */
 import * as fs from 'fs';
-import { PaddockError } from '../actors/errors';
+import { PaddockError } from '../base/errors';
 import { errnoName } from './errno';
 import {
   Fd,

@@ -6,7 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'path';
-import { SpecError } from '../actors/errors';
+import { SpecError } from '../base/errors';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { locateJsonError } from './json-position';
 import { parseMount } from './mount-options';

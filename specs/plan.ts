@@ -10,7 +10,7 @@
  */
 
 import * as path from 'path';
-import { SpecError } from '../actors/errors';
+import { SpecError } from '../base/errors';
 import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
 import { planDevices } from './device-nodes';
 import { DeepReadonly, deepFreeze } from './freeze';

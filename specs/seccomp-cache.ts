@@ -15,9 +15,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fnv1a32 } from '../actors/fnv';
-import { removeFile } from '../actors/remove-tree';
-import { writeFileAtomic } from '../actors/state-store';
+import { fnv1a32 } from '../base/fnv';
+import { removeFile } from '../base/remove-tree';
+import { writeFileAtomic } from '../actors/sandbox/state-store';
 import { libseccomp } from '../native/seccomp-ffi';
 import { compileSeccomp, type CompiledSeccomp } from './seccomp';
 

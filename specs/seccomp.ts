@@ -24,7 +24,7 @@
  *  - SCMP_ACT_NOTIFY, listenerPath and SECCOMP_FILTER_FLAG_NEW_LISTENER need a seccomp
  *    agent paddock does not have: ECONFIG_UNSUPPORTED.
  */
-import { SpecError } from '../actors/errors';
+import { SpecError } from '../base/errors';
 import { errnoName } from '../native/errno';
 import type { OciSeccomp } from './oci';
 import { ArgCmp, FilterCtx, libseccomp, ScmpAct, ScmpAttr, ScmpCmp } from '../native/seccomp-ffi';

@@ -1,5 +1,5 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import type { Logger } from '../logger';
+import type { Logger } from '../../base/logger';
 import { userInspector, type UserInspector } from './inspect-option';
 
 export type InspectionSink = (event: InspectionEvent) => void;

@@ -1,7 +1,7 @@
 import type { ActorRefLike, InspectionEvent, Observer } from 'xstate';
-import { PaddockError } from '../errors';
-import type { Logger } from '../logger';
-import { checkOptionKeys } from '../options';
+import { PaddockError } from '../../base/errors';
+import type { Logger } from '../../base/logger';
+import { checkOptionKeys } from '../../base/options';
 import { sanitize, viewOfSnapshot } from './sanitize';
 import { BoundedWebSocketAdapter } from './ws-adapter';
 

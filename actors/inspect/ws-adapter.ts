@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import type { Logger } from '../logger';
+import type { Logger } from '../../base/logger';
 
 /** A viewer that is this far behind (bytes queued in the socket) misses events until it catches up. */
 export const MAX_BUFFERED_BYTES = 1 << 20;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Engine, SandboxSummary } from '../../actors/api';
+import type { Engine, SandboxSummary } from '../../actors/engine/api';
 import { resolveContainer, type ContainerRef } from '../container-index';
 
 /** The OCI state document (runtime-spec "State"), as `runc state` prints it. */

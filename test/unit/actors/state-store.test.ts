@@ -12,7 +12,7 @@ import {
   releaseLock,
   saveSandboxLocked,
   writeFileAtomic,
-} from '../../../actors/state-store';
+} from '../../../actors/sandbox/state-store';
 
 describe('state store', () => {
   let root: string;
