@@ -129,8 +129,9 @@ export const sandboxMachine = setup({
       if (event.type !== 'process.add') return;
       const id = processActorId(event.pid);
       enqueue.spawnChild('process', {
+        // No systemId: a pid init reuses replaces its exited child in the same transition,
+        // before the old one is unregistered.
         id,
-        systemId: `${context.sandboxId}/${id}`,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
       });
       const early = context.pendingExits[id];
