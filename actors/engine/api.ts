@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { InspectOption } from '../inspect/inspect-option';
+import type { InspectorServer, ServeInspectorOptions } from '../inspect/server';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
 import type { KvmInfo, NativeFacade } from '../../native/facade';
@@ -625,4 +626,14 @@ export interface Engine {
    * their order; errors are outputs, the stream goes on.
    */
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
+  /**
+   * Serves paddock's live view of this engine: one page (no CDN, its files ship in the
+   * package) with the actor tree, each machine's statechart with its state lit, a live
+   * timeline (states, exits, restarts counting down, errors) and usage sparklines.
+   * Loopback and a random port by default; the returned `url` carries the token that
+   * guards it. Read-only unless `actions: true` (kill, pause, resume; each carries the
+   * token). EINSPECTOR_LISTEN when the port is taken or the host is not this one's.
+   * engine.close() closes it too.
+   */
+  serveInspector(opts?: ServeInspectorOptions): Promise<InspectorServer>;
 }

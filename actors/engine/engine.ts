@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { checkInspectOption } from '../inspect/inspect-option';
+import { serveInspector, type InspectorServer, type ServeInspectorOptions } from '../inspect/server';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
@@ -164,6 +165,8 @@ class PaddockEngine implements Engine {
   private readonly supervision: Supervision;
   /** Warm pools (actors/supervision/pool.ts); built on this engine's own commands. */
   private readonly pools: PoolRegistry;
+  /** Live views (serveInspector) that close() closes. */
+  private readonly inspectorServers = new Set<InspectorServer>();
 
   constructor(options: EngineOptions) {
     checkOptionKeys(options, ENGINE_KEYS, 'createEngine options');
@@ -632,7 +635,34 @@ class PaddockEngine implements Engine {
     this.core.closeWatcher();
     this.core.supervisor.send({ type: 'close' });
     this.core.subject.complete();
+    await Promise.all([...this.inspectorServers].map((s) => s.close()));
     this.core.inspection.close();
+  }
+
+  async serveInspector(opts: ServeInspectorOptions = {}): Promise<InspectorServer> {
+    this.core.ensureOpen();
+    const server = await serveInspector(
+      {
+        hub: this.core.inspection,
+        events$: this.events$,
+        log: this.core.log,
+        stats$: (id, o) => this.stats$(id, o),
+        signal: (id, cid, sig) => this.signal(id, cid, sig),
+        pause: (id) => this.pause(id),
+        resume: (id) => this.resume(id),
+      },
+      opts,
+    );
+    const close = server.close;
+    const tracked: InspectorServer = {
+      ...server,
+      close: async () => {
+        this.inspectorServers.delete(tracked);
+        await close();
+      },
+    };
+    this.inspectorServers.add(tracked);
+    return tracked;
   }
 
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {
