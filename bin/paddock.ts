@@ -35,6 +35,7 @@ const LOADERS: Record<string, () => { run: Command }> = {
   features: () => require('./commands/features'),
   update: () => require('./commands/update'),
   debug: () => require('./commands/debug'),
+  inspect: () => require('./commands/inspect'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

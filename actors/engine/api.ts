@@ -598,6 +598,14 @@ export interface Engine {
    */
   release(sandboxId: string): void;
   /**
+   * For a sandbox given up with {@link release}: takes its machine again from the state
+   * file when another process (a CLI call) has moved it on, e.g. started or paused it,
+   * which its channels do not tell. A machine that has stopped is kept (a sandbox does
+   * not come back from stopped; an older file must not bring it back). Returns whether
+   * the machine was replaced. `paddock inspect` calls it when a state file changes.
+   */
+  refresh(sandboxId: string): boolean;
+  /**
    * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
    * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
    * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().

@@ -76,7 +76,7 @@ import { startSandboxActor } from '../sandbox/actor';
 import { provideSandboxMachine } from '../sandbox/effects';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { parseSignal } from '../containers/signals';
-import { SandboxPaths, listSandboxIds, releaseLock } from '../sandbox/state-store';
+import { SandboxPaths, listSandboxIds, loadSandbox, releaseLock } from '../sandbox/state-store';
 import { tailFile } from '../containers/stdio-files';
 import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
@@ -742,6 +742,19 @@ class PaddockEngine implements Engine {
     this.core.persistNow(rt);
     rt.observer = true;
     releaseLock(rt.paths);
+  }
+
+  refresh(sandboxId: string): boolean {
+    const rt = this.core.get(sandboxId);
+    if (!rt.observer) return false;
+    if (['stopped', 'failed', 'destroyed'].includes(String(rt.actor.getSnapshot().value))) return false;
+    const saved = loadSandbox(rt.paths);
+    if (!saved || JSON.stringify(saved.snapshot) === JSON.stringify(rt.actor.getPersistedSnapshot())) return false;
+    rt.actor.stop();
+    startSandboxActor(this.core, rt, { snapshot: saved.snapshot });
+    // Exits recorded meanwhile (init writes them before it publishes them).
+    this.core.exits.readLog(rt);
+    return true;
   }
 
   /**

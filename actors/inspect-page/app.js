@@ -363,7 +363,7 @@
     // Scaled to the pane: the whole machine at a glance, however many columns it takes.
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
     svg.setAttribute('width', '100%');
-    svg.setAttribute('style', 'max-height: ' + Math.max(height, 120) + 'px');
+    svg.style.maxHeight = Math.max(height, 120) + 'px';
     const defs = document.createElementNS(SVG, 'defs');
     defs.innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#b4bccb"/></marker>';
     svg.append(defs);
