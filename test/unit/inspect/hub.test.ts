@@ -44,7 +44,7 @@ describe('the inspection hub', () => {
     a.send({ type: 'sandbox.register', sandboxId: 'x', env: ['K=v'], pidfd: 3 } as never);
     const ev = got.find((e) => e.type === '@xstate.event' && (e.event as { type: string }).type === 'sandbox.register') as { event: object };
     expect(ev.event).toEqual({ type: 'sandbox.register', sandboxId: 'x' });
-    const actorEv = got.find((e) => e.type === '@xstate.actor') as { actorRef: { getSnapshot(): unknown; id: string } };
+    const actorEv = got.find((e) => e.type === '@xstate.actor') as unknown as { actorRef: { getSnapshot(): unknown; id: string } };
     expect(actorEv.actorRef.getSnapshot()).toEqual({ status: 'active', value: 'supervising', context: { sandboxes: { x: { status: 'creating' } } } });
     a.stop();
     hub.close();
