@@ -1,6 +1,7 @@
 import { assign, cancel, emit, enqueueActions, fromPromise, setup, spawnChild } from 'xstate';
 import type { FailureInfo } from './types';
 import { toFailureInfo } from './types';
+import { backoffDelay } from './restart-policy';
 
 /**
  * A warm pool: keeps `size` sandboxes created (paddock-init up, root container planned
@@ -80,12 +81,6 @@ export type PoolEmitted =
   | { type: 'acquire.rejected'; requestId: string }
   | { type: 'refill.failed'; memberId: string; attempt: number; retryInMs: number; error: FailureInfo }
   | { type: 'drained' };
-
-/** The backoff after `failures` consecutive failed launches (1 → initialMs). */
-export function backoffDelay(backoff: PoolBackoff, failures: number): number {
-  const n = Math.max(1, failures);
-  return Math.min(backoff.maxMs, Math.round(backoff.initialMs * backoff.factor ** (n - 1)));
-}
 
 const expiryId = (memberId: string) => `expire.${memberId}`;
 const retireId = (memberId: string) => `retire.${memberId}`;

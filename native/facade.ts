@@ -1,7 +1,8 @@
 /**
- * The one typed interface over paddock's native C layer. Everything outside native/
- * imports this interface, never ffi-rs: the real implementation is `native/ffi.ts`,
- * the fake used by machine tests is `native/fake.ts`.
+ * The typed interface over libpaddock, paddock's C layer (namespace launch, pidfds,
+ * file exchange, device programs, KVM): the real implementation is `native/ffi.ts`, the
+ * fake used by machine tests is `native/fake.ts`. libseccomp is the other native door
+ * (seccomp-ffi.ts, seccomp-compile.ts). Nothing outside native/ imports ffi-rs.
  */
 
 /** A file descriptor owned by the supervisor process. */

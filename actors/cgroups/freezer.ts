@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoName as nameOfErrno } from '../../native/errno';
-import { CONTAINERS_CHILD, INIT_CHILD, type SandboxCgroup } from './sandbox-cgroup';
+import { errnoOf } from '../../base/errno';
+import { CONTAINERS_CHILD, INIT_CHILD, isCgroupFs, type SandboxCgroup } from './sandbox-cgroup';
 import { PaddockError } from '../../base/errors';
+import { readText } from '../../base/files';
 
 /**
  * Pause and resume with the cgroup freezer (docs/decisions/0014).
@@ -135,7 +136,7 @@ export class SandboxFreezer {
         // the child is gone: nothing is frozen
       }
       if (e instanceof FreezerError) throw new FreezerError(e.message, { ...ctx, ...e.context }, e.code as 'EFREEZER' | 'ETIMEOUT');
-      throw new FreezerError(`freeze: ${errnoOf(e)} (${this.dir})`, ctx);
+      throw new FreezerError(`freeze: ${errnoOf(e) ?? String((e as Error)?.message ?? e)} (${this.dir})`, ctx);
     }
   }
 
@@ -149,7 +150,7 @@ export class SandboxFreezer {
       await this.waitFor('thawed', deadline);
     } catch (e) {
       if (e instanceof FreezerError) throw new FreezerError(e.message, { ...ctx, ...e.context }, e.code as 'EFREEZER' | 'ETIMEOUT');
-      throw new FreezerError(`thaw: ${errnoOf(e)} (${this.dir})`, ctx);
+      throw new FreezerError(`thaw: ${errnoOf(e) ?? String((e as Error)?.message ?? e)} (${this.dir})`, ctx);
     }
   }
 
@@ -241,13 +242,6 @@ export class SandboxFreezer {
   }
 }
 
-function readText(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 function readPids(dir: string): number[] {
   return (readText(path.join(dir, 'cgroup.procs')) ?? '')
@@ -265,19 +259,7 @@ function tryWrite(file: string, value: string): void {
   }
 }
 
-function isCgroupFs(dir: string): boolean {
-  try {
-    const t = fs.statfsSync(dir).type;
-    return t === 0x27e0eb || t === 0x63677270;
-  } catch {
-    return true;
-  }
-}
 
-function errnoOf(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err?.code ?? (typeof err?.errno === 'number' ? nameOfErrno(-err.errno) : String((e as Error)?.message ?? e));
-}
 
 /** What the engine passes for a sandbox (its Runtime, narrowed). */
 export interface FreezerHost {

@@ -2,7 +2,7 @@ import { waitFor } from 'xstate';
 import type { EngineCore } from '../engine/core';
 import { StateError, restoreError } from '../../base/errors';
 import { freezeContainer, thawContainer, type FreezerHost } from './freezer';
-import type { Runtime } from '../sandbox/launcher';
+import type { Runtime } from '../sandbox/runtime';
 
 /*
  * pause and resume on top of the cgroup freezer (actors/cgroups/freezer.ts,

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { writeFileAtomic, type SandboxPaths } from '../sandbox/state-store';
+import { type SandboxPaths } from '../sandbox/state-store';
+import { writeFileAtomic } from '../../base/files';
 
 /**
  * `cgroup.json` in a sandbox's folder: the cgroups paddock made for it, so that a

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoName as nameOfErrno } from '../../native/errno';
+import { errnoName as nameOfErrno } from '../../base/errno';
 import type { DeepReadonly } from '../../specs/freeze';
 import type { OciResources as MutableResources } from '../../specs/oci';
 import { fnv1a32 } from '../../base/fnv';
+import { readText } from '../../base/files';
 
 type OciResources = DeepReadonly<MutableResources>;
 
@@ -672,7 +673,8 @@ function removeChildren(dir: string): void {
   }
 }
 
-function isCgroupFs(dir: string): boolean {
+/** Whether `dir` is on a cgroup filesystem, v1 or v2 (true when it cannot be told: never rm -rf what might be one). */
+export function isCgroupFs(dir: string): boolean {
   try {
     const st = fs.statfsSync(dir);
     // CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC
@@ -701,13 +703,6 @@ function writeFile(full: string, file: string, value: string): void {
   }
 }
 
-function readText(full: string): string | undefined {
-  try {
-    return fs.readFileSync(full, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 function readNumber(full: string): number | undefined {
   const t = readText(full)?.trim();

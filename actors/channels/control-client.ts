@@ -210,7 +210,7 @@ function errnoText(errno: number | undefined): string {
   try {
     // Lazy: errno names come from the native package's table, which has no native dependency.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { errnoName } = require('../../native/errno') as { errnoName: (n: number) => string };
+    const { errnoName } = require('../../base/errno') as { errnoName: (n: number) => string };
     return errnoName(errno);
   } catch {
     return `errno ${errno}`;

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import type { Fd, NativeFacade } from '../../native/facade';
 import { PaddockError } from '../../base/errors';
 import { randomSuffix } from '../../base/random-suffix';
-import type { Runtime } from '../sandbox/launcher';
 import { removeFile } from '../../base/remove-tree';
+import type { Runtime } from '../sandbox/runtime';
 
 /*
  * Terminals (docs/decisions/0012): init cannot reach the caller's --console-socket (it

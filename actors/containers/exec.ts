@@ -14,6 +14,7 @@ import { placeTreeInPodCgroup } from '../pod/cgroups';
 import { podExecPlan } from '../pod/plan';
 import { processTree } from '../observe/proc-stats';
 import { checkStdio, prepareStdio } from './stdio';
+import { seccompOf } from './seccomp-cache';
 
 /*
  * A process exec'd into a running container: planned from the container's bundle,
@@ -55,6 +56,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
       ...(opts.addCapabilities !== undefined ? { addCapabilities: opts.addCapabilities } : {}),
     },
     cont.bundle.config,
+    seccompOf(cont.bundle.config),
   ), cont, rt);
   // init forks the process: a hard limit above init's cannot be raised inside (actors/containers/rlimits.ts).
   raiseInitRlimits(core.native, rt.actor.getSnapshot().context.initHostPid as number, rt.bundle.config, opts.rlimits ?? cont.bundle.config.process?.rlimits);

@@ -14,19 +14,13 @@ import { SpecError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import type { DeepReadonly } from '../../specs/freeze';
 import type { OciConfig } from '../../specs/oci';
+import { readText } from '../../base/files';
 
 export interface HostLsms {
   readonly apparmor: boolean;
   readonly selinux: boolean;
 }
 
-function readText(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Which of the two LSMs the kernel runs. /sys/kernel/security/lsm lists the active

@@ -22,9 +22,6 @@ import { PaddockError } from '../../base/errors';
 export type HookKind = keyof OciHooks;
 export type Hooks = DeepReadonly<OciHooks>;
 
-/** The hook kinds paddock runs on the host; the other two run inside the container (paddock-init). */
-export const HOST_HOOKS: readonly HookKind[] = ['prestart', 'createRuntime', 'poststart', 'poststop'];
-
 export const DEFAULT_HOOK_TIMEOUT_S = 30;
 
 /** runtime-spec "State", as a hook reads it on stdin. */

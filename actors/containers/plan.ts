@@ -1,8 +1,9 @@
 import type { ProcessPlan } from '../../protocols/messages';
 import { planContainer } from '../../specs/plan';
-import type { ContainerRuntime, Runtime } from '../sandbox/launcher';
 import { podContainerPlan } from '../pod/plan';
+import { seccompOf } from './seccomp-cache';
 import type { SandboxPaths, StdioMode } from '../sandbox/state-store';
+import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
 
 /*
  * The process plan of a container, from its bundle and its stdio: what paddock-init
@@ -11,7 +12,7 @@ import type { SandboxPaths, StdioMode } from '../sandbox/state-store';
 
 export function containerPlan(c: ContainerRuntime, stdio: Parameters<typeof planContainer>[1], rt?: Runtime): ProcessPlan {
   // A pod container's shared namespaces and own cgroups (0024, 0025).
-  const plan = podContainerPlan(planContainer(c.bundle, stdio, { containerId: c.id }), c, rt);
+  const plan = podContainerPlan(planContainer(c.bundle, stdio, { containerId: c.id, seccomp: seccompOf(c.bundle.config) }), c, rt);
   return c.noPivot ? { ...plan, noPivot: true } : plan;
 }
 

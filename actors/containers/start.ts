@@ -8,9 +8,9 @@ import { planOf } from './plan';
 import type { EngineCore } from '../engine/core';
 import { StateError, restoreError } from '../../base/errors';
 import { heldProcessDead, HeldRelease } from './held-release';
-import type { ContainerRuntime, Runtime } from '../sandbox/launcher';
 import { placeInPodCgroup } from '../pod/cgroups';
-import { writeFileAtomic } from '../sandbox/state-store';
+import { writeFileAtomic } from '../../base/files';
+import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
 
 /*
  * Starting a container's process: prepared (made up to just before its execve and held

@@ -12,12 +12,6 @@ import type { Fd, NativeFacade } from '../../native/facade';
  * supervisor holds open for writing before the process starts.
  */
 
-export interface StdioStreams {
-  readonly stdin: Writable;
-  readonly stdout: Readable;
-  readonly stderr: Readable;
-}
-
 const CHUNK = 256 * 1024;
 
 /**

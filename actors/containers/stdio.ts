@@ -4,10 +4,10 @@ import type { StdioHandles } from '../engine/api';
 import { containerPlan } from './plan';
 import type { EngineCore } from '../engine/core';
 import { PaddockError } from '../../base/errors';
-import type { ContainerRuntime, Runtime } from '../sandbox/launcher';
 import { removeFile } from '../../base/remove-tree';
 import type { StdioMode } from '../sandbox/state-store';
 import { closedWritable, openStdinFifo, tailFile } from './stdio-files';
+import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
 
 /*
  * The stdio of containers and exec'd processes (docs/decisions/0002): the mode asked

@@ -95,7 +95,7 @@ export interface EngineOptions {
   readonly lsms?: HostLsms;
   /**
    * A directory where compiled seccomp filters are kept between processes
-   * (specs/seccomp-cache.ts), for callers that start a process per container: the CLI
+   * (actors/containers/seccomp-cache.ts), for callers that start a process per container: the CLI
    * keeps them next to its bundle. An entry is used only for the identical profile on
    * the same libseccomp. Process-wide from the engine's creation. Default: none.
    */

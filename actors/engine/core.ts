@@ -13,13 +13,13 @@ import type { ControlClient } from '../channels/control-client';
 import { ChannelError, PaddockError, StateError } from '../../base/errors';
 import { ExitReports } from '../sandbox/exit-reports';
 import type { Hooks } from '../containers/oci-hooks';
-import type { Runtime } from '../sandbox/launcher';
 import type { Logger } from '../../base/logger';
 import { PidfdWatcher } from '../channels/pidfd-watcher';
 import { STATE_VERSION, saveSandboxLocked, type PersistedSandbox } from '../sandbox/state-store';
 import { removeTree } from '../../base/remove-tree';
 import { DEFAULT_ID_POOL, IdPoolStore } from '../sandbox/id-pool';
 import { InspectionHub } from '../inspect/hub';
+import type { Runtime } from '../sandbox/runtime';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);

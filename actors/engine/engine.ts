@@ -23,7 +23,7 @@ import type { OciConfig } from '../../specs/oci';
 import { checkIdPool, checkPoolAgainstHost, withIdRange } from '../sandbox/id-pool';
 import { checkOptionKeys } from '../../base/options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
-import { keepSeccompIn } from '../../specs/seccomp-cache';
+import { keepSeccompIn } from '../containers/seccomp-cache';
 import type { OciResources } from '../../specs/oci';
 import type {
   CommandOutput,
@@ -61,7 +61,6 @@ import { toExit } from '../sandbox/exit-reports';
 import { resolveHealth } from '../sandbox/health';
 import { hasHooks } from '../containers/oci-hooks';
 import { startHealth } from '../sandbox/init-watch';
-import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/launcher';
 import { createRootLogger } from '../../base/logger';
 import { checkLsmFields } from '../containers/lsm';
 import { updateResources } from '../cgroups/update';
@@ -82,6 +81,7 @@ import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
 import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from '../supervision/tree';
+import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
 
 export { deferred, type Deferred } from '../../base/deferred';
 

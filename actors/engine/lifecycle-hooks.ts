@@ -2,7 +2,7 @@ import type { Bundle } from '../../specs/load';
 import type { EngineCore } from './core';
 import { SpecError, type PaddockError } from '../../base/errors';
 import { runHooks, runHooksWarn, type HookState, type Hooks } from '../containers/oci-hooks';
-import type { Runtime } from '../sandbox/launcher';
+import type { Runtime } from '../sandbox/runtime';
 
 /*
  * When the engine runs a sandbox's OCI lifecycle hooks, and what a failure does

@@ -1,5 +1,5 @@
 import type { AnyActorRef } from 'xstate';
-import type { Runtime } from '../sandbox/launcher';
+import type { Runtime } from '../sandbox/runtime';
 
 /** What stopping one sandbox needs from the engine. */
 export interface StopOps {

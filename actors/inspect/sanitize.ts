@@ -1,12 +1,3 @@
-/*
- * actors/inspect/: what paddock shows of its machines. The engine's one inspection
- * observer (hub.ts) hands XState's inspection events to the caller's inspector
- * (EngineOptions.inspect: a function, an observer, an inspector from
- * @statelyai/inspect, or `{ url }`), and to the live view (server.ts) whose page
- * lives beside this folder in actors/inspect-page/. It imports from actors/ and
- * machines/ only; nothing below imports it but the engine, index.ts and bin/.
- */
-
 /**
  * Keys whose values never leave the engine through an inspector: environment values
  * and file descriptors (a viewer is another process, maybe another machine; an fd

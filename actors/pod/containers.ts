@@ -10,7 +10,6 @@ import type { EngineCore } from '../engine/core';
 import { refuseHooks } from '../engine/lifecycle-hooks';
 import { PaddockError, StateError } from '../../base/errors';
 import { killFrozenContainer } from '../cgroups/freezer';
-import type { ContainerRuntime, Runtime } from '../sandbox/launcher';
 import { checkLsmFields } from '../containers/lsm';
 import { raiseInitRlimits } from '../containers/rlimits';
 import { logConfigWarnings } from '../../specs/config-warnings';
@@ -19,6 +18,7 @@ import { podNamespaces } from './namespaces';
 import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } from '../containers/stdio';
 import { podView, sandboxSummary } from '../sandbox/summary';
 import type { Supervision } from '../supervision/restart';
+import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
 
 /*
  * The containers a sandbox runs besides its root (a pod's): added with a cgroup of

@@ -43,7 +43,8 @@ export function podNamespaces(config: DeepReadonly<OciConfig>, sandbox: PodSandb
     if (ns.path === undefined || ns.path === '') return;
     const field = `linux.namespaces[${i}].path`;
     const procName = PROC_NS[ns.type];
-    // mount paths are refused by the validator; plans may skip it.
+    // A pod container cannot join a mount namespace (nor a time one) by path: refused here
+    // (specs/UNSUPPORTED.md, decision 0034), since the validator accepts it for a sandbox's root.
     if (procName === undefined) throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: joining an existing ${ns.type} namespace is not supported`, { field });
     const want = identity(ns.path, field, sandbox.sandboxId, containerId);
     const sandboxNs = identity(`/proc/${sandbox.initPid}/ns/${procName}`, field, sandbox.sandboxId, containerId);

@@ -1,8 +1,8 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import type { sandboxMachine } from '../../machines/sandbox.machine';
 import type { EngineCore } from '../engine/core';
-import type { Runtime } from './launcher';
 import { toStatus } from './summary';
+import type { Runtime } from './runtime';
 
 /**
  * Starts a sandbox's actor (new, or restored from its persisted snapshot) and turns

@@ -6,11 +6,12 @@ import { startProcess } from '../containers/start';
 import type { EngineCore } from '../engine/core';
 import { freezeSandbox, killFrozen, thawSandbox } from '../cgroups/freezer';
 import { onEvent, onInitExit } from './init-watch';
-import { destroySandboxResources, launchSandbox, type ContainerRuntime } from './launcher';
+import { destroySandboxResources, launchSandbox } from './launcher';
 import { freezerHost } from '../cgroups/pause';
 import { removePodCgroup } from '../pod/cgroups';
 import { removeFile, removeTree } from '../../base/remove-tree';
 import { closeContainerStdio, prepareStdio } from '../containers/stdio';
+import type { ContainerRuntime } from './runtime';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,

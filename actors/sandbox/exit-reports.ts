@@ -4,8 +4,8 @@ import type { ExitStatus } from '../../machines/types';
 import { splitMessages } from '../../protocols/decode';
 import { Kind } from '../../protocols/messages';
 import type { EngineEvent } from '../engine/api';
-import type { Runtime } from './launcher';
-import { writeFileAtomic } from './state-store';
+import { writeFileAtomic } from '../../base/files';
+import type { Runtime } from './runtime';
 
 /**
  * Exit reports for the engine: exits.log is their one source (init appends a record

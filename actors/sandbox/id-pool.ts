@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PaddockError } from '../../base/errors';
-import { processStartTime, writeFileAtomic } from './state-store';
+import { processStartTime } from './state-store';
 import { removeFile } from '../../base/remove-tree';
+import { writeFileAtomic } from '../../base/files';
 
 /*
  * Per-sandbox host id ranges (`userns: 'auto'`, docs/decisions/0028). Each sandbox

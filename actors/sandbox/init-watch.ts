@@ -1,7 +1,7 @@
 import type { Message } from '../../protocols/messages';
 import type { EngineCore } from '../engine/core';
 import { startHealthCheck } from './health';
-import type { Runtime } from './launcher';
+import type { Runtime } from './runtime';
 
 /*
  * What the engine hears from a sandbox's paddock-init: its events, its exit (its

@@ -1,20 +1,14 @@
-import type { HeldRelease } from '../containers/held-release';
 import * as fs from 'node:fs';
-import type { HealthActor, ResolvedHealth } from './health';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Subscription } from 'rxjs';
-import type { Actor } from 'xstate';
-import type { LaunchedSandbox, sandboxMachine } from '../../machines/sandbox.machine';
+import type { LaunchedSandbox } from '../../machines/sandbox.machine';
 import type { Fd, NativeFacade } from '../../native/facade';
 import { NativeError } from '../../native/facade';
 import { decode } from '../../protocols/decode';
 import { encode } from '../../protocols/encode';
-import type { Message, MessageOf, ProcessPlan } from '../../protocols/messages';
-import type { Bundle } from '../../specs/load';
+import type { Message } from '../../protocols/messages';
 import { CLONE } from '../../protocols/messages';
 import { namesNamespacePath, planSandbox, type JoinNamespace, type SandboxPlan } from '../../specs/plan';
-import type { StdioHandles } from '../engine/api';
 import { ControlClient } from '../channels/control-client';
 import { CgroupError, requestsLimits, SandboxCgroup, sandboxCgroupPath, v1OnlyMemoryFields, type CgroupLayout } from '../cgroups/sandbox-cgroup';
 import { effectiveDeviceRules, isDefaultDeviceList } from '../../specs/device-rules';
@@ -23,131 +17,13 @@ import { attachDevicePolicy, deviceEnforcement } from '../cgroups/devices';
 import { ChannelError, LaunchError, PaddockError } from '../../base/errors';
 import { EventSubscriber } from '../channels/event-subscriber';
 import { raiseInitRlimits } from '../containers/rlimits';
-import type { Logger } from '../../base/logger';
 import type { PidfdWatcher } from '../channels/pidfd-watcher';
 import { acquireLockLocked, processStartTime, type SandboxPaths, type StdioMode } from './state-store';
 import { readCgroupRecord, writeCgroupRecord } from '../cgroups/record';
-import type { ResolvedCgroupsPath } from '../cgroups/path';
-import { deferred, type Deferred } from '../../base/deferred';
 import { removeTree } from '../../base/remove-tree';
 import { bindKvmNode } from './kvm';
-import type { OomWatch } from '../observe/oom';
 import { listsKvm } from '../../specs/kvm';
-
-/** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
-export interface Runtime {
-  readonly id: string;
-  readonly paths: SandboxPaths;
-  readonly log: Logger;
-  bundle: Bundle;
-  owner: { uid: number; gid: number };
-  readonly containers: Map<string, ContainerRuntime>;
-  readonly execs: Map<number, ExecRuntime>;
-  execCounter: number;
-  readonly seenExits: Set<string>;
-  /** Bytes of exits.log already delivered (the log only grows). */
-  exitsRead: number;
-  /** The processes that died with init were reported as lost (by this engine or, per exits.cursor, an earlier one). */
-  lostReported?: boolean;
-  /** Root-process exit records by container, as read from exits.log. */
-  readonly containerExits: Map<string, MessageOf<'EV_EXITED'>>;
-  readonly initExited: Deferred<void>;
-  initAlive: boolean;
-  rootStdio: StdioMode;
-  /** Cap of each container output file, bytes (0: none), sent to init in SANDBOX_PLAN (decision 0031). Only known at create. */
-  readonly logSizeMax?: number;
-  readonly createdAt: string;
-  actor: Actor<typeof sandboxMachine>;
-  pidfd?: Fd;
-  watchToken?: number;
-  control?: ControlClient;
-  events?: EventSubscriber;
-  eventsSub?: Subscription;
-  /** Resolves when the event subscription has seen EV_PROBE. */
-  probed?: Promise<void>;
-  persistQueued: boolean;
-  /** Set by engine.release(): watching only, no lock, no persistence. */
-  observer?: boolean;
-  /** The sandbox's cgroup (actors/cgroups/sandbox-cgroup.ts); absent when none could be made and no limit was asked. */
-  cgroup?: SandboxCgroup;
-  /** OOM events of the cgroup (actors/observe/oom.ts); stopped on detach and destroy. */
-  oom?: OomWatch;
-  /** The root container's linux.cgroupsPath, resolved at create (actors/cgroups/path.ts); relPath absent: paddock's default. */
-  cgroupsPath?: ResolvedCgroupsPath;
-  /** Liveness probe settings (createSandbox's `health`), persisted so a reattach keeps probing. */
-  health?: ResolvedHealth;
-  healthActor?: HealthActor;
-  /**
-   * config.json of a bundle the engine made (a template's, or a bundle given a range of
-   * the id pool), written to `bundle.dir` (`<state>/<id>/bundle`) once the folder exists.
-   */
-  generatedConfig?: string;
-  /** `userns: 'auto'` with an idmapped rootfs: this rootfs is idmapped for init's user namespace (decision 0028). */
-  idmapRootfs?: string;
-}
-
-/** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */
-export type RuntimeSeed = Pick<Runtime, 'id' | 'paths' | 'log' | 'bundle' | 'owner' | 'containers' | 'execCounter' | 'rootStdio' | 'createdAt'> &
-  Partial<Pick<Runtime, 'health' | 'cgroupsPath' | 'generatedConfig' | 'idmapRootfs' | 'logSizeMax'>>;
-
-/** A Runtime for a sandbox being created or reattached; its actor is set once it is started. */
-export function newRuntime(seed: RuntimeSeed): Runtime {
-  return {
-    ...seed,
-    execs: new Map(),
-    seenExits: new Set(),
-    exitsRead: 0,
-    containerExits: new Map(),
-    initExited: deferred<void>(),
-    initAlive: false,
-    actor: undefined as unknown as Runtime['actor'],
-    persistQueued: false,
-  };
-}
-
-export interface ContainerRuntime {
-  readonly id: string;
-  readonly bundle: Bundle;
-  readonly stdio: StdioMode;
-  readonly done: Deferred<void>;
-  readonly noPivot?: boolean;
-  plan?: ProcessPlan;
-  /**
-   * Makes `plan` at its first use (container-plan.ts planOf), for a container a
-   * reattached engine found: most calls on it (state, kill, delete, a start by direct
-   * release) never send a plan, and planning compiles its seccomp profile (podman's
-   * default: ~400 rules through libseccomp, the largest part of a CLI `start`).
-   */
-  replan?: () => ProcessPlan;
-  /**
-   * START_CONTAINER for `plan`, encoded while the container was prepared, so the start
-   * that releases it sends these bytes at once. Used only while `plan` is still the one encoded.
-   */
-  startRequest?: { readonly plan: ProcessPlan; readonly bytes: Buffer };
-  /** The prepared process waits in paddock-hold and this side holds its release (held-release.ts). */
-  held?: HeldRelease;
-  /** Released directly, its execve's outcome not collected yet (awaitStarted does). */
-  releasing?: HeldRelease;
-  /** Released by startRoot just before the machines' start, which then only records it. */
-  releasedEarly?: boolean;
-  /** The release found nobody to read it: the held process died before its start. */
-  heldGone?: boolean;
-  /** A pod container sharing this container's pid namespace (actors/pod/namespaces.ts). */
-  pidNsOf?: string;
-  /** A pod container sharing this container's cgroup namespace (actors/pod/namespaces.ts). */
-  cgroupNsOf?: string;
-  stdinFd?: number;
-  streams?: StdioHandles;
-  /** A pod container's own cgroup (actors/pod/cgroups.ts, decision 0022); never the root's. */
-  cgroup?: SandboxCgroup;
-}
-
-export interface ExecRuntime {
-  readonly name: string;
-  readonly containerId: string;
-  readonly done: Deferred<void>;
-  readonly stdinFd?: number;
-}
+import type { Runtime } from './runtime';
 
 export interface LaunchDeps {
   readonly native: NativeFacade;
@@ -745,7 +621,7 @@ function hostIdForRoot(map: string | undefined): number | undefined {
 function errnoName(errno: number | undefined): string {
   if (errno === undefined) return 'failed';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { errnoName: name } = require('../../native/errno') as { errnoName: (n: number) => string };
+  const { errnoName: name } = require('../../base/errno') as { errnoName: (n: number) => string };
   return name(errno);
 }
 

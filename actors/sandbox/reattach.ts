@@ -11,11 +11,12 @@ import type { PaddockError } from '../../base/errors';
 import { hasHooks } from '../containers/oci-hooks';
 import { stillHeld } from '../containers/held-release';
 import { onEvent, onInitExit, startHealth } from './init-watch';
-import { connectChannels, findCgroup, newRuntime, type ContainerRuntime, type Runtime } from './launcher';
+import { connectChannels, findCgroup } from './launcher';
 import { findPodCgroups, removePodCgroup } from '../pod/cgroups';
 import { removeTree } from '../../base/remove-tree';
 import { startSandboxActor } from './actor';
 import { SandboxPaths, acquireLock, acquireLockLocked, loadSandbox, processParent, processStartTime } from './state-store';
+import { newRuntime, type ContainerRuntime, type Runtime } from './runtime';
 
 /*
  * A supervisor restart (or a one-shot caller such as the CLI): a sandbox is taken

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { OciHooks } from '../../specs/oci';
 import { PaddockError } from '../../base/errors';
 import { removeFile } from '../../base/remove-tree';
+import { readText, writeFileAtomic, type ReplaceFile } from '../../base/files';
 
 /**
  * The state directory: one folder per sandbox holding its persisted machine
@@ -137,66 +138,6 @@ export function processParent(pid: number): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/**
- * Write temp + rename, so a reader (or a supervisor restarted after a crash) sees
- * either the old or the new file, never a torn one. No fsync: a process crash keeps
- * the page cache, and a host crash ends the sandboxes the file describes, so the cost
- * (1-2 ms per write on ext4, several writes per sandbox) buys nothing
- * (docs/decisions/0004). `durable` forces it for files that must outlive the host.
- */
-/** Puts a written temp file in place of the target (the native layer's exchange, decision 0016). */
-export type ReplaceFile = (tmp: string, target: string) => void;
-
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, durable = false, replace?: ReplaceFile): void {
-  if (replace && !durable) {
-    const next = `${file}.next`;
-    try {
-      writeNext(next, data, mode);
-      replace(next, file);
-      return;
-    } catch {
-      // Below: a fresh temp file and a plain rename, as atomic, only slower on ext4.
-      removeFile(next);
-    }
-  }
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, mode);
-  try {
-    try {
-      if (typeof data === 'string') fs.writeSync(fd, data);
-      else fs.writeSync(fd, data);
-      if (durable) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    // A full disk or a vanished folder: no half-written temp file stays behind.
-    try {
-      removeFile(tmp);
-    } catch {
-      // the error that matters is the write's
-    }
-    throw e;
-  }
-}
-
-/**
- * `<file>.next` is the previous content after an exchange (pd_replace_file): it is
- * overwritten in place, which costs no inode allocation and free, unlike a new temp
- * file per write. Whoever owns the file's lock is its only writer (a crash between
- * this write and the exchange leaves only `.next` incomplete).
- */
-function writeNext(next: string, data: string | Buffer, mode: number): void {
-  const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  const fd = fs.openSync(next, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, mode);
-  try {
-    fs.writeSync(fd, buf, 0, buf.length, 0);
-    fs.ftruncateSync(fd, buf.length);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /**
  * Ownership of a sandbox by one engine process. The lock file holds the owner's pid
@@ -215,7 +156,7 @@ export function acquireLockLocked(paths: SandboxPaths): void {
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const [pidText, startText] = readText(paths.lockFile).trim().split(' ');
+      const [pidText, startText] = (readText(paths.lockFile) ?? '').trim().split(' ');
       const pid = Number(pidText);
       if (pid === process.pid) return;
       const alive = Number.isInteger(pid) && pid > 0 && processStartTime(pid) === Number(startText);
@@ -252,20 +193,13 @@ export async function acquireLock(paths: SandboxPaths, timeoutMs: number): Promi
 
 export function releaseLock(paths: SandboxPaths): void {
   try {
-    const [pidText] = readText(paths.lockFile).trim().split(' ');
+    const [pidText] = (readText(paths.lockFile) ?? '').trim().split(' ');
     if (Number(pidText) === process.pid) removeFile(paths.lockFile);
   } catch {
     // Already gone with the sandbox dir.
   }
 }
 
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 export function saveSandboxLocked(paths: SandboxPaths, state: PersistedSandbox, replace?: ReplaceFile): void {
   writeFileAtomic(paths.stateFile, JSON.stringify(state), 0o600, false, replace);

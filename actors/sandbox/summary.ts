@@ -1,8 +1,8 @@
 import type { AnyActorRef } from 'xstate';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
 import type { ContainerSummary, SandboxSummary } from '../engine/api';
-import type { Runtime } from './launcher';
 import type { PodSandboxView } from '../pod/namespaces';
+import type { Runtime } from './runtime';
 
 /* What a sandbox's machines say about it, as the engine reports it (list, addContainer, pod namespaces). */
 

@@ -10,8 +10,9 @@ import type { SandboxTemplate } from '../../specs/builder';
 import { checkOptionKeys } from '../../base/options';
 import { RESTART_BACKOFF_KEYS, RESTART_KEYS } from '../engine/option-keys';
 import type { Logger } from '../../base/logger';
-import { processStartTime, writeFileAtomic } from '../sandbox/state-store';
+import { processStartTime } from '../sandbox/state-store';
 import { removeFile } from '../../base/remove-tree';
+import { writeFileAtomic } from '../../base/files';
 
 /**
  * Restart policies wired to the engine: one restart machine per supervised child (a

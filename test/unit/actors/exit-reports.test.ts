@@ -3,10 +3,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineEvent } from '../../../actors/engine/api';
 import { ExitReports } from '../../../actors/sandbox/exit-reports';
-import type { Runtime } from '../../../actors/sandbox/launcher';
 import { SandboxPaths } from '../../../actors/sandbox/state-store';
 import { encode } from '../../../protocols/encode';
 import { Kind } from '../../../protocols/messages';
+import type { Runtime } from '../../../actors/sandbox/runtime';
 
 /**
  * Each exit reported once (decision 0017), checked on ExitReports alone: a Runtime

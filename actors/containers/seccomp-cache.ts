@@ -15,11 +15,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fnv1a32 } from '../base/fnv';
-import { removeFile } from '../base/remove-tree';
-import { writeFileAtomic } from '../actors/sandbox/state-store';
-import { libseccomp } from '../native/seccomp-ffi';
-import { compileSeccomp, type CompiledSeccomp } from './seccomp';
+import { fnv1a32 } from '../../base/fnv';
+import { removeFile } from '../../base/remove-tree';
+import { libseccomp } from '../../native/seccomp-ffi';
+import type { CompiledSeccomp } from '../../native/seccomp-compile';
+import { compileSeccomp } from './seccomp';
+import { writeFileAtomic } from '../../base/files';
 
 /** Changes whenever what compileSeccomp makes of a profile changes. */
 const FORMAT = 'paddock-seccomp 1';
@@ -53,6 +54,20 @@ const MEMORY_ENTRIES = 32;
 /** compileSeccomp, or what an earlier compile of the same profile kept. Throws what compileSeccomp throws. */
 export function compileSeccompKept(seccomp: unknown): CompiledSeccomp {
   if (seccomp === null || typeof seccomp !== 'object') return compileSeccomp(seccomp);
+  const same = byObject.get(seccomp);
+  if (same) return same;
+  const compiled = compileSeccompByText(seccomp);
+  byObject.set(seccomp, compiled);
+  return compiled;
+}
+
+/**
+ * Compiled filters by linux.seccomp object: a container's config is frozen, so every
+ * exec into it reuses the bytes its root process got without even serialising it.
+ */
+const byObject = new WeakMap<object, CompiledSeccomp>();
+
+function compileSeccompByText(seccomp: object): CompiledSeccomp {
   const text = JSON.stringify(seccomp);
   const hit = memory.get(text);
   if (hit) {
@@ -121,4 +136,10 @@ function trim(dir: string): void {
     .sort((a, b) => a.t - b.t);
   // removeFile: another process may have trimmed it first.
   for (const { n } of byAge.slice(0, names.length - MAX_ENTRIES)) removeFile(path.join(dir, n));
+}
+
+/** The compiled filter a config asks for (linux.seccomp), kept as above; undefined when it asks for none. */
+export function seccompOf(config: { readonly linux?: { readonly seccomp?: unknown } }): CompiledSeccomp | undefined {
+  const seccomp = config.linux?.seccomp;
+  return seccomp === undefined || seccomp === null ? undefined : compileSeccompKept(seccomp);
 }

@@ -1,5 +1,5 @@
 import * as os from 'os';
-import { errnoName, errnoNumber, errnoTable } from '../../../native/errno';
+import { errnoName, errnoNumber, errnoTable } from '../../../base/errno';
 
 test('every errno Node knows has the same number here', () => {
   for (const [name, n] of Object.entries(os.constants.errno)) {

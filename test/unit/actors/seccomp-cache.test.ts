@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as seccomp from '../../../specs/seccomp';
-import { compileSeccompKept, keepSeccompIn } from '../../../specs/seccomp-cache';
+import * as seccomp from '../../../actors/containers/seccomp';
+import { compileSeccompKept, keepSeccompIn } from '../../../actors/containers/seccomp-cache';
 import { describeIf } from '../../helpers/env';
 
 const describeNative = describeIf(['libseccomp']);
@@ -12,7 +12,7 @@ const profile = (errno: number) => ({
   syscalls: [{ names: ['mknod', 'mknodat'], action: 'SCMP_ACT_ERRNO', errnoRet: errno }],
 });
 
-describeNative('compiled seccomp filters kept between processes (specs/seccomp-cache.ts)', () => {
+describeNative('compiled seccomp filters kept between processes (actors/containers/seccomp-cache.ts)', () => {
   let dir: string;
   let compile: jest.SpyInstance;
   beforeEach(() => {

@@ -62,3 +62,14 @@ export function errnoNumber(name: string): number | undefined {
 export function errnoTable(): ReadonlyArray<readonly [number, string]> {
   return NAMES;
 }
+
+/**
+ * The errno name a failed system call left on an error (`ENOENT`), from Node's `code` or
+ * from a numeric errno (ffi-rs and some fs calls give only the number); undefined for
+ * an error that carries neither. Callers choose their own fallback text.
+ */
+export function errnoOf(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (typeof err?.code === 'string') return err.code;
+  return typeof err?.errno === 'number' ? errnoName(Math.abs(err.errno)) : undefined;
+}
