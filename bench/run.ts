@@ -15,6 +15,8 @@
  *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
  *  5. warm pool: acquire() against cold create + start (bench/pool.ts).
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
+ *  7. only with `bash bench/run.sh inspect [N]`: the inspector's overhead, exit → page
+ *     latency in chromium, N (1000) sandboxes on one page (bench/inspect.ts).
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
  *
@@ -32,6 +34,7 @@ import { benchLogs, LOGS_ARGS } from './logs';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
+import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -132,6 +135,13 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(results.logs, null, 2));
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'logs-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'inspect') {
+      // The inspector's figures alone (decision 0042): `bash bench/run.sh inspect [N]`.
+      results.inspect = await inspectSection(work, writeBundle, Number(process.env.RUNS ?? RUNS), Number(process.argv[3] ?? 1000), console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'inspect-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'pool') {

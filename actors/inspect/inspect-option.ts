@@ -1,8 +1,10 @@
+import type { createInspector } from '@statelyai/inspect';
 import type { ActorRefLike, InspectionEvent, Observer } from 'xstate';
 import { PaddockError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import { checkOptionKeys } from '../../base/options';
 import { sanitize, viewOfSnapshot } from './sanitize';
+import { StatelyWire } from './stately-wire';
 import { BoundedWebSocketAdapter } from './ws-adapter';
 
 /**
@@ -13,11 +15,10 @@ import { BoundedWebSocketAdapter } from './ws-adapter';
  * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
  *   (the Stately inspector's wire format, sent without ever blocking the engine).
  */
-export type InspectOption =
-  | ((event: InspectionEvent) => void)
-  | Partial<Observer<InspectionEvent>>
-  | { readonly inspect: ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>>; readonly stop?: () => void }
-  | InspectUrl;
+export type InspectOption = ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>> | StatelyInspector | InspectUrl;
+
+/** What @statelyai/inspect's create*Inspector functions return (the library exports no name for it). */
+export type StatelyInspector = Pick<ReturnType<typeof createInspector>, 'inspect'> & { readonly stop?: () => void };
 
 /** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
 export interface InspectUrl {
@@ -85,17 +86,10 @@ function inspectUrl(option: InspectUrl): string {
 }
 
 function urlInspector(url: string, log: Logger): UserInspector {
-  // Loaded only here: an engine without `{ url }` never pays for it (it is ES modules only;
-  // Node >= 20.19 requires it as it is).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createInspector } = require('@statelyai/inspect') as typeof import('@statelyai/inspect');
   const adapter = new BoundedWebSocketAdapter(url, log);
-  const inspector = createInspector(adapter as never, { autoStart: false });
+  const wire = new StatelyWire((messages) => adapter.sendAll(messages));
   adapter.start();
-  return {
-    next: guardSanitized((e) => inspector.inspect.next?.(e)),
-    close: () => adapter.stop(),
-  };
+  return { next: wire.next, close: () => adapter.stop() };
 }
 
 /**

@@ -9,9 +9,8 @@ const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
 /**
- * The transport of `inspect: { url }`: an @statelyai/inspect adapter that sends each
- * inspection event as one JSON text frame, as its own WebSocket adapter does, but
- * bounded. Events are dropped (and counted) while the socket has more than
+ * The transport of `inspect: { url }`: each inspection message one JSON text frame, as
+ * @statelyai/inspect's WebSocket adapter sends them, but bounded. Events are dropped (and counted) while the socket has more than
  * MAX_BUFFERED_BYTES queued or is closed, so a slow or absent inspector costs the
  * engine nothing but the drop; reconnects back off and never keep the process alive;
  * stop() ends it for good (the library's own adapter reconnects even after stop).
@@ -35,7 +34,8 @@ export class BoundedWebSocketAdapter {
     if (this.stopped || this.ws) return;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { WebSocket: Ws } = require('ws') as typeof import('ws');
-    const ws = new Ws(this.url, { handshakeTimeout: 5_000 });
+    // No permessage-deflate: zlib on every event would cost the engine more than the bytes saved on loopback.
+    const ws = new Ws(this.url, { handshakeTimeout: 5_000, perMessageDeflate: false });
     this.ws = ws;
     ws.on('open', () => {
       this.open = true;
@@ -85,6 +85,17 @@ export class BoundedWebSocketAdapter {
       return;
     }
     this.write(event);
+  }
+
+  /** A tick's messages: their frames leave in one write (the socket is corked meanwhile). */
+  sendAll(events: readonly unknown[]): void {
+    const sock = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } } | undefined)?._socket;
+    if (this.open && sock) sock.cork();
+    try {
+      for (const e of events) this.send(e);
+    } finally {
+      if (this.open && sock) sock.uncork();
+    }
   }
 
   private write(event: unknown): void {
