@@ -163,6 +163,23 @@ describeIf(['root', 'busybox'])('the XState inspector over a WebSocket', () => {
     for (const r of srv.raw) expect(r).not.toContain(SECRET);
   });
 
+  test('pool, health and group machines report too, each under a name that says what it watches', async () => {
+    server = await endpoint();
+    stateDir = testStateDir('insp');
+    engine = await createEngine({ stateDir, logger: quietLogger(), inspect: { url: server.url } });
+    const srv = server;
+    await poll(() => (srv.wss.clients.size === 1 ? true : undefined), 5_000, 'the engine connects');
+    await engine.createSandbox('hl1', bundle(['sleep', '60']), { stdio: 'ignore', health: { intervalMs: 100, timeoutMs: 1_000, failureThreshold: 3 } });
+    await engine.startRoot('hl1');
+    const pool = await engine.pool('warm', { bundle: bundle(['sleep', '60']), size: 1, stdio: 'ignore' });
+    const tree = engine.supervise({ name: 'svc', strategy: 'one_for_one', children: [{ id: 'leaf1', bundle: bundle(['sleep', '60']) }] });
+    await tree.start();
+    await poll(() => (['health:hl1', 'pool:warm', 'group:svc'].every((n) => srv.sessions(n).length === 1) ? true : undefined), 10_000, 'health, pool and group actors');
+    await poll(() => (srv.values(srv.sessions('group:svc')[0] as string).includes('running') ? true : undefined), 5_000, 'the group running');
+    await tree.stop();
+    await pool.drain();
+  });
+
   test('a bad inspect option is refused by name before anything is made', async () => {
     stateDir = testStateDir('insp');
     fs.rmSync(stateDir, { recursive: true, force: true });
