@@ -13,9 +13,12 @@
   const model = { actors: new Map(), defs: new Map(), stats: new Map(), events: [], actions: false, selected: null };
   const views = new Map(); // actor id -> { node, row, children, parts }
   const dirty = new Set();
-  let structureDirty = true;
-  let timelineDirty = true;
+  // Actors to (re)place in the tree: new ones, and those whose place appeared since.
+  const unplaced = new Set();
+  let timelineReset = true;
+  let timelineNew = [];
   let chartDirty = true;
+  let countsDirty = true;
   let frame = 0;
   // Exposed for tests and the bench: render times (ms) and the last applied message time.
   const probe = (window.__paddock = { renders: [], lastMessageAt: 0, model });
@@ -62,7 +65,7 @@
       case 'reset':
         model.actors.clear(); model.stats.clear(); model.events.length = 0;
         for (const v of views.values()) v.node.remove();
-        views.clear(); structureDirty = true; timelineDirty = true; chartDirty = true;
+        views.clear(); unplaced.clear(); sandboxByName.clear(); timelineReset = true; timelineNew = []; chartDirty = true;
         break;
       case 'def':
         model.defs.set(m.def.machine, m.def);
@@ -70,7 +73,12 @@
       case 'actor': {
         const a = { id: m.id, parent: m.parent, name: m.name, machine: m.machine, value: m.value, status: m.status, ctx: m.ctx };
         model.actors.set(a.id, a);
-        structureDirty = true;
+        unplaced.add(a.id);
+        if (a.machine === 'sandbox' && !a.parent) {
+          sandboxByName.set(a.name, a.id);
+          // Its restart and health machines may have come first; they hang under it.
+          for (const b of model.actors.values()) if ((b.machine === 'restart' || b.machine === 'health') && b.name.replace(/^(restart|health):/, '').split('/')[0] === a.name) unplaced.add(b.id);
+        }
         if (a.status !== 'active') drop(a.id);
         break;
       }
@@ -78,41 +86,50 @@
         const a = model.actors.get(m.id);
         if (!a) break;
         a.value = m.value; a.status = m.status; a.ctx = m.ctx;
+        if (a.machine === 'sandbox') countsDirty = true;
         if (a.status !== 'active') drop(a.id); else dirty.add(a.id);
         if (model.selected === a.id) chartDirty = true;
         break;
       }
       case 'event':
-        model.events.push({ at: m.at, e: m.e });
-        if (model.events.length > MAX_TIMELINE) model.events.shift();
-        timelineDirty = true;
+        addEvent({ at: m.at, e: m.e });
         break;
       case 'stats': {
         let h = model.stats.get(m.sandboxId);
         if (!h) model.stats.set(m.sandboxId, (h = []));
         h.push(m);
         if (h.length > 60) h.shift();
-        for (const a of model.actors.values()) if (a.machine === 'sandbox' && a.name === m.sandboxId) dirty.add(a.id);
+        const sid = sandboxByName.get(m.sandboxId);
+        if (sid !== undefined) dirty.add(sid);
         break;
       }
       case 'result':
-        if (!m.ok) model.events.push({ at: Date.now(), e: { type: 'error', error: { code: m.code, message: m.message } } }), (timelineDirty = true);
+        if (!m.ok) addEvent({ at: Date.now(), e: { type: 'error', error: { code: m.code, message: m.message } } });
         break;
       case 'error':
-        model.events.push({ at: Date.now(), e: { type: 'error', error: { code: 'EINSPECTOR', message: m.message } } });
-        timelineDirty = true;
+        addEvent({ at: Date.now(), e: { type: 'error', error: { code: 'EINSPECTOR', message: m.message } } });
         break;
     }
+  }
+
+  const sandboxByName = new Map(); // a root sandbox's name -> its newest actor id
+
+  function addEvent(entry) {
+    model.events.push(entry);
+    timelineNew.push(entry);
+    if (model.events.length > MAX_TIMELINE) model.events.shift();
   }
 
   // A finished actor (a destroyed sandbox, a removed container) leaves the tree with its children.
   function drop(id) {
     for (const a of model.actors.values()) if (a.parent === id) drop(a.id);
+    const gone = model.actors.get(id);
     model.actors.delete(id);
+    unplaced.delete(id);
+    if (gone && sandboxByName.get(gone.name) === id) sandboxByName.delete(gone.name);
     const v = views.get(id);
     if (v) { v.node.remove(); views.delete(id); }
     if (model.selected === id) { model.selected = null; chartDirty = true; }
-    structureDirty = true;
   }
 
   // ------------------------------------------------------------------ rendering
@@ -121,12 +138,12 @@
   function render() {
     frame = 0;
     const t0 = performance.now();
-    if (structureDirty) layoutTree();
+    if (unplaced.size) layoutTree();
     for (const id of dirty) updateRow(id);
     dirty.clear();
-    if (timelineDirty) renderTimeline();
+    if (timelineReset || timelineNew.length) renderTimeline();
     if (chartDirty) renderChart();
-    renderCounts();
+    if (countsDirty) renderCounts();
     probe.renders.push(performance.now() - t0);
     if (probe.renders.length > 200) probe.renders.shift();
   }
@@ -161,9 +178,8 @@
     }
     if (a.parent && model.actors.has(a.parent)) return { parent: a.parent };
     if (a.machine === 'restart' || a.machine === 'health') {
-      const target = a.name.replace(/^(restart|health):/, '').split('/')[0];
-      for (const b of model.actors.values()) if (b.machine === 'sandbox' && !b.parent && b.name === target) return { parent: b.id };
-      return { section: 'supervision' };
+      const target = sandboxByName.get(a.name.replace(/^(restart|health):/, '').split('/')[0]);
+      return target !== undefined && model.actors.has(target) ? { parent: target } : { section: 'supervision' };
     }
     if (a.machine === 'sandbox') return { section: 'sandboxes' };
     if (a.machine === 'pool') return { section: 'pools' };
@@ -222,21 +238,23 @@
   }
 
   function layoutTree() {
-    structureDirty = false;
-    for (const s of Object.values(sections)) if (!s.parentNode) tree.append(s);
+    for (const sec of Object.values(sections)) if (!sec.parentNode) tree.append(sec);
+    // Parents first (the model keeps creation order), so a child finds its parent's view.
     for (const a of model.actors.values()) {
+      if (!unplaced.has(a.id)) continue;
       const v = viewOf(a);
       const place = placeOf(a);
       const host = place.parent ? viewOf(model.actors.get(place.parent)).children : sections[place.section].lastChild;
       if (v.node.parentNode !== host) host.append(v.node);
       updateRow(a.id);
     }
-    for (const s of Object.values(sections)) s.style.display = s.lastChild.childElementCount ? '' : 'none';
+    unplaced.clear();
+    for (const sec of Object.values(sections)) sec.style.display = sec.lastChild.childElementCount ? '' : 'none';
     if (!model.selected) {
-      const first = [...model.actors.values()].find((a) => a.machine === 'sandbox');
-      if (first) { model.selected = first.id; chartDirty = true; }
+      const first = sandboxByName.values().next();
+      if (!first.done) { model.selected = first.value; chartDirty = true; views.get(first.value)?.row.classList.add('selected'); }
     }
-    for (const [id, v] of views) v.row.classList.toggle('selected', id === model.selected);
+    countsDirty = true;
   }
 
   function updateRow(id) {
@@ -312,20 +330,30 @@
       default: return [e.type.split('.')[0], e.type + ' ' + (e.pool || who || '')];
     }
   }
+  function timelineItem(entry) {
+    const { at, e } = entry;
+    const [kind, text] = describe(e);
+    const li = el('li', 'k-' + kind);
+    li.dataset.kind = e.type;
+    const d = new Date(at);
+    li.append(el('time', '', d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0')), el('span', 'tag', kind), el('span', 'text', text));
+    if (e.type === 'restart.scheduled') { li.dataset.until = String(at + e.delayMs); li.append(el('span', 'left countdown')); }
+    return li;
+  }
+
+  // Newest first; only what arrived since the last frame is drawn.
   function renderTimeline() {
-    timelineDirty = false;
-    const frag = document.createDocumentFragment();
-    const shown = model.events.slice(-MAX_TIMELINE).reverse();
-    for (const { at, e } of shown) {
-      const [kind, text] = describe(e);
-      const li = el('li', 'k-' + kind);
-      li.dataset.kind = e.type;
-      const d = new Date(at);
-      li.append(el('time', '', d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0')), el('span', 'tag', kind), el('span', 'text', text));
-      if (e.type === 'restart.scheduled') { li.dataset.until = String(at + e.delayMs); li.append(el('span', 'left countdown')); }
-      frag.append(li);
+    if (timelineReset) {
+      timelineReset = false;
+      timelineNew = [];
+      timelineEl.replaceChildren(...model.events.slice().reverse().map(timelineItem));
+    } else {
+      const frag = document.createDocumentFragment();
+      for (const entry of timelineNew.slice(-MAX_TIMELINE).reverse()) frag.append(timelineItem(entry));
+      timelineNew = [];
+      timelineEl.prepend(frag);
+      while (timelineEl.childElementCount > MAX_TIMELINE) timelineEl.lastChild.remove();
     }
-    timelineEl.replaceChildren(frag);
     tickCountdowns();
   }
 
@@ -433,6 +461,7 @@
   }
 
   function renderCounts() {
+    countsDirty = false;
     const n = { sandboxes: 0, running: 0, paused: 0, stopped: 0, failed: 0 };
     for (const a of model.actors.values()) {
       if (a.machine !== 'sandbox') continue;
