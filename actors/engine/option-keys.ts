@@ -12,6 +12,8 @@ import type {
   StatsOptions,
 } from './api';
 import { knownKeys } from '../../base/options';
+import type { ServeInspectorOptions } from '../inspect/server';
+import type { InspectUrl } from '../inspect/inspect-option';
 
 /*
  * The keys of every public options type, for checkOptionKeys (base/options.ts).
@@ -88,3 +90,5 @@ export const RESTART_KEYS = knownKeys<RestartOptions>()({ policy: 1, maxRestarts
 export const RESTART_BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 export const WAIT_KEYS = ['timeoutMs'] as const;
 export const SIGNAL_KEYS = ['pid', 'all'] as const;
+export const SERVE_INSPECTOR_KEYS = knownKeys<ServeInspectorOptions>()({ port: 1, host: 1, token: 1, actions: 1 });
+export const INSPECT_URL_KEYS = knownKeys<InspectUrl>()({ url: 1 });

@@ -3,6 +3,7 @@ import type { ActorRefLike, InspectionEvent, Observer } from 'xstate';
 import { PaddockError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import { checkOptionKeys } from '../../base/options';
+import { INSPECT_URL_KEYS } from '../engine/option-keys';
 import { sanitize, viewOfSnapshot } from './sanitize';
 import { StatelyWire } from './stately-wire';
 import { BoundedWebSocketAdapter } from './ws-adapter';
@@ -37,7 +38,7 @@ export function checkInspectOption(option: unknown): void {
   if (option === undefined || typeof option === 'function') return;
   if (option === null || typeof option !== 'object') throw badOption(option);
   if ('url' in option) {
-    checkOptionKeys(option, ['url'], 'createEngine options.inspect');
+    checkOptionKeys(option, INSPECT_URL_KEYS, 'createEngine options.inspect');
     inspectUrl(option as InspectUrl);
     return;
   }

@@ -9,6 +9,7 @@ import { PaddockError, isPaddockError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import { checkOptionKeys } from '../../base/options';
 import type { EngineEvent, StatsEvent, StatsOptions } from '../engine/api';
+import { SERVE_INSPECTOR_KEYS } from '../engine/option-keys';
 import { LiveFeed, type PageMessage } from './feed';
 import type { InspectionHub } from './hub';
 
@@ -46,7 +47,6 @@ export interface LiveViewHost {
   resume(sandboxId: string): Promise<void>;
 }
 
-const SERVE_KEYS = ['port', 'host', 'token', 'actions'];
 /** A viewer this far behind (bytes queued) misses frames until it drains, then gets the present again. */
 const MAX_BUFFERED_BYTES = 1 << 20;
 const MAX_VIEWERS = 32;
@@ -300,7 +300,7 @@ function tokenMatches(given: unknown, token: string): boolean {
 }
 
 function checkServeOptions(opts: ServeInspectorOptions): Required<ServeInspectorOptions> {
-  checkOptionKeys(opts, SERVE_KEYS, 'serveInspector options');
+  checkOptionKeys(opts, SERVE_INSPECTOR_KEYS, 'serveInspector options');
   const bad = (field: string, why: string) => new PaddockError('EINVALID_ARGUMENT', `serveInspector options.${field}: ${why}`, { field: `serveInspector options.${field}` });
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw bad('port', `must be an integer from 0 to 65535, not ${JSON.stringify(opts.port)}`);
