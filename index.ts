@@ -56,9 +56,8 @@ export type {
   PooledSandbox,
   AcquireOptions,
 } from './actors/engine/api';
-export type { InspectorServer, ServeInspectorOptions } from './actors/inspect/server';
-export type { InspectOption, InspectUrl } from './actors/inspect/inspect-option';
-export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision/tree';
+export type { InspectorServer, ServeInspectorOptions, InspectOption, InspectUrl, StatelyInspector } from './actors/engine/api';
+export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
 export type { ErrorCode, ErrorContext } from './base/errors';
 export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine, poolMachine } from './machines';

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
-import type { InspectOption } from '../inspect/inspect-option';
-import type { InspectorServer, ServeInspectorOptions } from '../inspect/server';
+import type { createInspector } from '@statelyai/inspect';
+import type { InspectionEvent, Observer } from 'xstate';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
 import type { KvmInfo, NativeFacade } from '../../native/facade';
@@ -14,7 +14,8 @@ import type { HostLsms } from '../containers/lsm';
 import type { OciResources } from '../../specs/oci';
 import type { StdioMode } from '../sandbox/state-store';
 import type { RestartOptions } from '../../machines/restart-policy';
-import type { SupervisorHandle, SupervisorSpec } from '../supervision/tree';
+import type { GroupEmitted, GroupStrategy } from '../../machines/group.machine';
+import type { RestartPolicyName } from '../../machines/restart-policy';
 import type { SandboxTemplate } from '../../specs/builder';
 import type { IdPool } from '../sandbox/id-pool';
 
@@ -644,4 +645,84 @@ export interface Engine {
    * engine.close() closes it too.
    */
   serveInspector(opts?: ServeInspectorOptions): Promise<InspectorServer>;
+}
+
+// ---- supervision trees (engine.supervise; actors/supervision/tree.ts runs them) ----
+
+/** A sandbox in a tree: started with createSandbox + startRoot, stopped with destroy. */
+export interface LeafSpec {
+  readonly id: string;
+  readonly bundle: string;
+  /** Only `policy` is read (OTP restart type); restarts follow the group's intensity, at once, as OTP does. */
+  readonly restart?: { readonly policy?: RestartPolicyName };
+}
+
+export interface SupervisorSpec {
+  readonly name: string;
+  readonly strategy: GroupStrategy;
+  /** OTP defaults: 1 restart within 5000 ms. */
+  readonly maxRestarts?: number;
+  readonly periodMs?: number;
+  readonly children: ReadonlyArray<LeafSpec | SupervisorSpec>;
+}
+
+export type SupervisorEvent = GroupEmitted;
+
+export interface SupervisorStatus {
+  readonly name: string;
+  /** starting | running | restarting | escalating | escalated | stopping | stopped */
+  readonly state: string;
+  readonly reason?: string;
+  readonly children: ReadonlyArray<{ readonly id: string; readonly generation: number } | SupervisorStatus>;
+}
+
+export interface SupervisorHandle {
+  readonly name: string;
+  readonly events$: Observable<SupervisorEvent>;
+  /** Resolves once every child runs (in order); rejects with the reason if the tree escalated instead. */
+  start(): Promise<void>;
+  /** Stops every child, newest first. */
+  stop(): Promise<void>;
+  status(): SupervisorStatus;
+}
+
+/**
+ * What `EngineOptions.inspect` takes:
+ * - an inspection function or observer, as XState's `createActor(…, { inspect })` does;
+ * - an inspector made by @statelyai/inspect (`createWebSocketInspector`,
+ *   `createBrowserInspector`, `createSkyInspector`): anything with an `inspect` observer;
+ * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
+ *   (the Stately inspector's wire format, sent without ever blocking the engine).
+ */
+export type InspectOption = ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>> | StatelyInspector | InspectUrl;
+
+/** What @statelyai/inspect's create*Inspector functions return (the library exports no name for it). */
+export type StatelyInspector = Pick<ReturnType<typeof createInspector>, 'inspect'> & { readonly stop?: () => void };
+
+/** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
+export interface InspectUrl {
+  readonly url: string;
+}
+
+/** Options of {@link serveInspector} (engine.serveInspector, `paddock inspect`). */
+export interface ServeInspectorOptions {
+  /** TCP port; 0 (the default) takes a free one (read it from `url`). */
+  readonly port?: number;
+  /** Address to bind; loopback (127.0.0.1) by default. Anything else lets other hosts in (with the token). */
+  readonly host?: string;
+  /** The token the URL carries (16 to 128 of [A-Za-z0-9_-]); a random one by default. */
+  readonly token?: string;
+  /** Let the page kill, pause and resume sandboxes (each action carries the token too). Default false: read-only. */
+  readonly actions?: boolean;
+}
+
+/** A running live view. */
+export interface InspectorServer {
+  /** The page's address with its token, as Jupyter prints it: open this. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  /** Stops serving: viewers are disconnected, the port is freed. */
+  close(): Promise<void>;
 }

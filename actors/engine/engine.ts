@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { checkInspectOption } from '../inspect/inspect-option';
-import { serveInspector, type InspectorServer, type ServeInspectorOptions } from '../inspect/server';
+import { serveInspector } from '../inspect/server';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
@@ -38,6 +38,8 @@ import type {
   EngineOptions,
   ExecOptions,
   ExecResult,
+  InspectorServer,
+  ServeInspectorOptions,
   LogsOptions,
   Pool,
   PoolOptions,
@@ -47,6 +49,8 @@ import type {
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
+  SupervisorHandle,
+  SupervisorSpec,
 } from './api';
 import { resolveCgroupsPath } from '../cgroups/path';
 import { runCommands } from './command-stream';
@@ -80,7 +84,7 @@ import { tailFile } from '../containers/stdio-files';
 import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
-import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from '../supervision/tree';
+import { createSupervisorTree, engineLeafDriver } from '../supervision/tree';
 import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
 
 export { deferred, type Deferred } from '../../base/deferred';

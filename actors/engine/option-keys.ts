@@ -5,6 +5,8 @@ import type {
   EngineOptions,
   ExecOptions,
   HealthOptions,
+  InspectUrl,
+  ServeInspectorOptions,
   LogsOptions,
   PoolOptions,
   ShutdownOptions,
@@ -12,8 +14,6 @@ import type {
   StatsOptions,
 } from './api';
 import { knownKeys } from '../../base/options';
-import type { ServeInspectorOptions } from '../inspect/server';
-import type { InspectUrl } from '../inspect/inspect-option';
 
 /*
  * The keys of every public options type, for checkOptionKeys (base/options.ts).

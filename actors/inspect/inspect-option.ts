@@ -1,5 +1,5 @@
-import type { createInspector } from '@statelyai/inspect';
 import type { ActorRefLike, InspectionEvent, Observer } from 'xstate';
+import type { InspectUrl } from '../engine/api';
 import { PaddockError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import { checkOptionKeys } from '../../base/options';
@@ -7,24 +7,6 @@ import { INSPECT_URL_KEYS } from '../engine/option-keys';
 import { sanitize, viewOfSnapshot } from './sanitize';
 import { StatelyWire } from './stately-wire';
 import { BoundedWebSocketAdapter } from './ws-adapter';
-
-/**
- * What `EngineOptions.inspect` takes:
- * - an inspection function or observer, as XState's `createActor(…, { inspect })` does;
- * - an inspector made by @statelyai/inspect (`createWebSocketInspector`,
- *   `createBrowserInspector`, `createSkyInspector`): anything with an `inspect` observer;
- * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
- *   (the Stately inspector's wire format, sent without ever blocking the engine).
- */
-export type InspectOption = ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>> | StatelyInspector | InspectUrl;
-
-/** What @statelyai/inspect's create*Inspector functions return (the library exports no name for it). */
-export type StatelyInspector = Pick<ReturnType<typeof createInspector>, 'inspect'> & { readonly stop?: () => void };
-
-/** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
-export interface InspectUrl {
-  readonly url: string;
-}
 
 /** The caller's inspector as one function, and how to let go of what paddock made for it. */
 export interface UserInspector {

@@ -8,33 +8,10 @@ import type WebSocket from 'ws';
 import { PaddockError, isPaddockError } from '../../base/errors';
 import type { Logger } from '../../base/logger';
 import { checkOptionKeys } from '../../base/options';
-import type { EngineEvent, StatsEvent, StatsOptions } from '../engine/api';
+import type { EngineEvent, InspectorServer, ServeInspectorOptions, StatsEvent, StatsOptions } from '../engine/api';
 import { SERVE_INSPECTOR_KEYS } from '../engine/option-keys';
 import { LiveFeed, type PageMessage } from './feed';
 import type { InspectionHub } from './hub';
-
-/** Options of {@link serveInspector} (engine.serveInspector, `paddock inspect`). */
-export interface ServeInspectorOptions {
-  /** TCP port; 0 (the default) takes a free one (read it from `url`). */
-  readonly port?: number;
-  /** Address to bind; loopback (127.0.0.1) by default. Anything else lets other hosts in (with the token). */
-  readonly host?: string;
-  /** The token the URL carries (16 to 128 of [A-Za-z0-9_-]); a random one by default. */
-  readonly token?: string;
-  /** Let the page kill, pause and resume sandboxes (each action carries the token too). Default false: read-only. */
-  readonly actions?: boolean;
-}
-
-/** A running live view. */
-export interface InspectorServer {
-  /** The page's address with its token, as Jupyter prints it: open this. */
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  readonly token: string;
-  /** Stops serving: viewers are disconnected, the port is freed. */
-  close(): Promise<void>;
-}
 
 /** What the live view watches and, with actions on, acts on: the engine, seen narrowly. */
 export interface LiveViewHost {
