@@ -14,8 +14,9 @@ const DEFINITION_DEPTH = 10;
  * `inspect: { url }`'s messages: XState's inspection events in the Stately inspector's
  * WebSocket format (the one @statelyai/inspect's createWebSocketInspector sends), made
  * once per tick instead of once per event on a timer each, with each machine's
- * definition written once and kept, and snapshots and events sanitised. Only actor,
- * event and snapshot events travel (the inspector ignores the others).
+ * definition written once and kept, an actor's context-only snapshots within a tick
+ * folded into its next one, and snapshots and events sanitised. Only actor, event and snapshot events
+ * travel (the inspector ignores the others).
  */
 export class StatelyWire {
   private queue: InspectionEvent[] = [];
@@ -36,11 +37,25 @@ export class StatelyWire {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
+    // Within one tick, a snapshot followed by another of the same actor in the same state
+    // (only its context moved on) is left out: every state an actor passes through is
+    // sent, but a burst (a thousand sandboxes registering with the supervisor) does not
+    // send the supervisor's whole registry once per sandbox.
+    const skip = new Set<number>();
+    const later = new Map<string, string>();
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const e = batch[i] as InspectionEvent;
+      if (e.type !== '@xstate.snapshot') continue;
+      const value = JSON.stringify((e.snapshot as { value?: unknown }).value ?? null);
+      if (later.get(e.actorRef.sessionId) === value) skip.add(i);
+      later.set(e.actorRef.sessionId, value);
+    }
     const out: object[] = [];
-    for (const e of batch) {
+    batch.forEach((e, i) => {
+      if (skip.has(i)) return;
       const m = this.convert(e);
       if (m) out.push(m);
-    }
+    });
     if (out.length > 0) this.send(out);
   }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { createActor, type InspectionEvent } from 'xstate';
 import { STATELY_INSPECT_VERSION, StatelyWire } from '../../../actors/inspect/stately-wire';
 import { restartMachine } from '../../../machines/restart.machine';
+import { supervisorMachine } from '../../../machines/supervisor.machine';
 
 /** @statelyai/inspect's own package.json (its exports map hides it from require). */
 function installedVersion(): string {
@@ -30,6 +31,8 @@ describe("inspect: { url }'s wire format", () => {
     };
     const a = createActor(restartMachine, { id: 'restart:web1', input: { childId: 'web1', policy: { policy: 'on-failure', maxRestarts: 1, periodMs: 1000, resetAfterMs: 1000, backoff: { initialMs: 10, maxMs: 10, factor: 2, jitter: 0 } } } as never, inspect: both });
     a.start();
+    // Another tick: within one, paddock folds context-only snapshots (below).
+    await new Promise((r) => setTimeout(r, 20));
     a.send({ type: 'stop' });
     await new Promise((r) => setTimeout(r, 50));
     const shape = (m: Record<string, unknown>) => ({
@@ -46,5 +49,26 @@ describe("inspect: { url }'s wire format", () => {
     expect(def(ours).id).toBe('restart');
     // (The library writes keys sorted; JSON readers do not care.)
     expect(Object.keys(def(ours).states).sort()).toEqual(Object.keys(def(theirs).states).sort());
+  });
+
+  test("within one tick, snapshots that only move an actor's context on are folded into the next; every state and every event goes", async () => {
+    const ours: Array<Record<string, unknown>> = [];
+    const wire = new StatelyWire((ms) => ours.push(...(JSON.parse(JSON.stringify(ms)) as Array<Record<string, unknown>>)));
+    const a = createActor(supervisorMachine, { id: 'supervisor', inspect: wire.next }).start();
+    for (let i = 0; i < 100; i++) a.send({ type: 'sandbox.register', sandboxId: `s${i}` });
+    await new Promise((r) => setImmediate(r));
+    expect(ours.filter((m) => m.type === '@xstate.snapshot')).toHaveLength(1);
+    expect(ours.filter((m) => m.type === '@xstate.event' && (m.event as { type: string }).type === 'sandbox.register')).toHaveLength(100);
+    const snap = ours.find((m) => m.type === '@xstate.snapshot') as { snapshot: { context: { sandboxes: object } } };
+    expect(Object.keys(snap.snapshot.context.sandboxes)).toHaveLength(100);
+    // The snapshot comes after the events it sums up.
+    expect(ours.indexOf(snap)).toBe(ours.length - 1);
+    // A change of state in the same tick is sent: the snapshot before it and the one after.
+    ours.length = 0;
+    a.send({ type: 'sandbox.register', sandboxId: 'last' });
+    a.send({ type: 'close' });
+    await new Promise((r) => setImmediate(r));
+    expect(ours.filter((m) => m.type === '@xstate.snapshot').map((m) => (m.snapshot as { value: string }).value)).toEqual(['supervising', 'closed']);
+    a.stop();
   });
 });
