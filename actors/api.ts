@@ -15,8 +15,10 @@ import type { RestartOptions } from '../machines/restart-policy';
 import type { SupervisorHandle, SupervisorSpec } from './supervision-tree';
 import type { SandboxTemplate } from '../specs/builder';
 import type { IdPool } from './id-pool';
+import type { NetworkOption, ResolvedForward } from '../specs/network';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
+export type { NetworkMode, NetworkOption, NetworkOptions, PortForward } from '../specs/network';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -183,6 +185,18 @@ export interface CreateSandboxOptions {
    * /dev/kvm itself).
    */
   readonly kvm?: boolean;
+  /**
+   * The sandbox's network (docs/decisions/0041): `'none'` (loopback only in a network
+   * namespace of its own), `'host'` (the host's network namespace, no interface
+   * touched), or `{ mode: 'user', forwards, egress, dns }`: pasta (Debian's `passt`)
+   * gives it an interface and forwards host ports into it (on 127.0.0.1 unless
+   * `hostIp` says otherwise); the helper is supervised, restarted per `restart` or the
+   * sandbox killed, with `network` events. Absent: what the config says (a template:
+   * its own `network`, else `'none'`). Bad values, a port in use or a missing `pasta`
+   * are typed errors at create, and nothing is made. `'bridge'` is not built yet
+   * (ENOT_SUPPORTED).
+   */
+  readonly network?: NetworkOption;
 }
 
 export interface HealthOptions {
@@ -337,7 +351,19 @@ export type EngineEvent =
   | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
   /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
   | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string }
+  | NetworkEvent
   | PoolEvent;
+
+/**
+ * A sandbox's network changed (docs/decisions/0041): its helper is `up` (the sandbox
+ * can reach out, and `hostAddress` is the address at which it reaches the host's
+ * loopback) or `down` (with `restartInMs` when it will be started again, `final` when
+ * the sandbox is killed for it); `forwards` are bound or unbound on the host.
+ */
+export type NetworkEvent =
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'up'; readonly mode: 'user'; readonly helperPid: number; readonly hostAddress?: string; readonly egress: boolean }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'down'; readonly mode: 'user'; readonly reason: string; readonly restartInMs?: number; readonly final?: true }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'forwards'; readonly mode: 'user'; readonly forwards: readonly ResolvedForward[]; readonly bound: boolean };
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =

@@ -1,3 +1,4 @@
+import { detachNetwork } from './network';
 import * as fs from 'node:fs';
 import { Subject } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
@@ -218,6 +219,7 @@ export class EngineCore {
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;
+    detachNetwork(rt);
     rt.oom?.stop();
     rt.oom = undefined;
     rt.eventsSub?.unsubscribe();

@@ -1,3 +1,4 @@
+import { stopNetwork } from './network';
 import type { Message } from '../protocols/messages';
 import type { EngineCore } from './engine-core';
 import { startHealthCheck } from './health';
@@ -22,6 +23,8 @@ export function onInitExit(core: EngineCore, rt: Runtime): void {
   rt.initExited.resolve();
   core.exits.reportLost(rt);
   if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
+  // The sandbox's network ends with it: its forwards must not hold the host's ports.
+  void stopNetwork(core, rt).catch((e: Error) => rt.log.warn({ err: e.message, step: 'network' }, 'could not stop the network helper'));
 }
 
 /** Starts the liveness probe of a sandbox whose init is alive (createSandbox's `health`). */

@@ -1,3 +1,4 @@
+import type { SandboxNetwork } from './network';
 import type { HeldRelease } from './held-release';
 import * as fs from 'node:fs';
 import type { HealthActor, ResolvedHealth } from './health';
@@ -84,6 +85,8 @@ export interface Runtime {
   generatedConfig?: string;
   /** `userns: 'auto'` with an idmapped rootfs: this rootfs is idmapped for init's user namespace (decision 0028). */
   idmapRootfs?: string;
+  /** The network helper's supervisor (`network: 'user'`; actors/network/). */
+  network?: SandboxNetwork;
 }
 
 /** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */

@@ -1,3 +1,4 @@
+import { reattachNetwork, stopOrphanHelper } from './network';
 import { startOomEvents } from './oom';
 import * as fs from 'node:fs';
 import type { Actor, AnyActorRef } from 'xstate';
@@ -109,6 +110,8 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
   core.exits.readLog(rt);
   if (rt.initAlive) reconcileReleased(rt, snapshot.context?.initHostPid as number);
   if (core.options.attachChannels !== false) startHealth(core, rt);
+  // Only the owner supervises the helper; a read-only attach leaves it be.
+  if (core.options.attachChannels !== false || !rt.initAlive) reattachNetwork(core, rt);
   if (!rt.initAlive) {
     rt.initExited.resolve();
     core.exits.reportLost(rt);
@@ -163,6 +166,7 @@ function removeHalfCreated(core: EngineCore, paths: SandboxPaths): void {
   } catch {
     // No pid file: init never started.
   }
+  stopOrphanHelper(core, paths);
   core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
   // Found before the folder goes: its cgroup.json says where the cgroup is.
   const cgroup = findCgroup(paths, core.cgroupLayout);

@@ -1,0 +1,166 @@
+/**
+ * The `network` option of a sandbox (issue 17, docs/decisions/0041), checked and
+ * turned into a plan. Pure: nothing is read from the host here; what depends on it (a
+ * port in use, a missing binary) is checked in actors/network/ before anything is made.
+ *
+ * - `none` (the default): a network namespace of the sandbox's own with loopback only.
+ * - `host`: no network namespace; the host's interfaces, untouched (decision 0026).
+ * - `user`: user-mode networking by pasta (Debian's `passt`), no privilege on the host;
+ *   port forwards bind on the host's loopback unless told otherwise; `egress: false`
+ *   leaves the sandbox with no route out.
+ * - `bridge`: not built yet; refused with ENOT_SUPPORTED rather than run as something else.
+ */
+
+import * as net from 'node:net';
+import { PaddockError } from '../actors/errors';
+import { checkOptionKeys, knownKeys } from '../actors/options';
+import type { DeepReadonly } from './freeze';
+import type { OciConfig, OciNamespace } from './oci';
+
+export type NetworkMode = 'none' | 'host' | 'user' | 'bridge';
+
+/** One port of the host forwarded into the sandbox. */
+export interface PortForward {
+  /** Port the host listens on (1 to 65535). */
+  readonly hostPort: number;
+  /** Port inside the sandbox that connections are forwarded to (1 to 65535). */
+  readonly containerPort: number;
+  /** `tcp` (default) or `udp`. */
+  readonly protocol?: 'tcp' | 'udp';
+  /** Host address to listen on, an IPv4 or IPv6 literal; default `127.0.0.1`, so a forward is never public unasked. */
+  readonly hostIp?: string;
+}
+
+/** The object form of the `network` option; a bare mode string is the same with no other field. */
+export interface NetworkOptions {
+  readonly mode: NetworkMode;
+  /** `user` mode: ports of the host forwarded into the sandbox. */
+  readonly forwards?: readonly PortForward[];
+  /**
+   * `user` mode: false leaves the sandbox without an address or a route on its
+   * interface, so nothing it sends leaves it; forwards from the host's loopback still
+   * reach it. Default true.
+   */
+  readonly egress?: boolean;
+  /**
+   * `user` mode: write `/etc/resolv.conf` in the container, naming pasta's DNS forwarder
+   * (which asks the host's resolvers). Only when the config does not mount its own
+   * `/etc/resolv.conf` and the rootfs has the file to mount over. Default false.
+   */
+  readonly dns?: boolean;
+}
+
+export type NetworkOption = NetworkMode | NetworkOptions;
+
+export interface ResolvedForward {
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostIp: string;
+}
+
+/** What the option comes to; `user` is the only mode with a helper process. */
+export type NetworkPlan =
+  | { readonly mode: 'none' }
+  | { readonly mode: 'host' }
+  | { readonly mode: 'user'; readonly forwards: readonly ResolvedForward[]; readonly egress: boolean; readonly dns: boolean };
+
+export const NETWORK_KEYS = knownKeys<NetworkOptions>()({ mode: 1, forwards: 1, egress: 1, dns: 1 });
+const FORWARD_KEYS = knownKeys<PortForward>()({ hostPort: 1, containerPort: 1, protocol: 1, hostIp: 1 });
+const MODES: readonly string[] = ['none', 'host', 'user', 'bridge'];
+/** The address pasta answers DNS on inside the sandbox (link-local: never a real server's). */
+export const DNS_FORWARD_ADDRESS = '169.254.1.53';
+
+function bad(field: string, what: string): never {
+  throw new PaddockError('EINVALID_ARGUMENT', `${field}: ${what}`, { field });
+}
+
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65_535;
+
+/**
+ * Checks the option by name and value and returns its plan; undefined when it is
+ * absent (the config decides, as before). `field` names it in errors
+ * (`network.forwards[0].protocol: ...`).
+ */
+export function planNetwork(option: unknown, field = 'network'): NetworkPlan | undefined {
+  if (option === undefined) return undefined;
+  const opts: NetworkOptions =
+    typeof option === 'string' ? { mode: option as NetworkMode } : typeof option === 'object' && option !== null && !Array.isArray(option) ? (option as NetworkOptions) : bad(field, 'must be a mode name or an object');
+  checkOptionKeys(opts, NETWORK_KEYS, field);
+  if (typeof opts.mode !== 'string' || !MODES.includes(opts.mode)) bad(`${field}.mode`, `must be one of ${MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`);
+  if (opts.mode === 'bridge') {
+    throw new PaddockError('ENOT_SUPPORTED', `${field}.mode: bridge networking is not built yet (issue 17); use user`, { field: `${field}.mode` });
+  }
+  const userOnly = (['forwards', 'egress', 'dns'] as const).filter((k) => opts[k] !== undefined);
+  if (opts.mode !== 'user') {
+    if (userOnly.length > 0) bad(`${field}.${userOnly[0] as string}`, `only applies to mode user, not ${opts.mode}`);
+    return { mode: opts.mode };
+  }
+  if (opts.egress !== undefined && typeof opts.egress !== 'boolean') bad(`${field}.egress`, 'must be a boolean');
+  if (opts.dns !== undefined && typeof opts.dns !== 'boolean') bad(`${field}.dns`, 'must be a boolean');
+  const egress = opts.egress ?? true;
+  if (opts.dns === true && !egress) bad(`${field}.dns`, 'needs egress: a sandbox without egress cannot reach a resolver');
+  if (opts.forwards !== undefined && !Array.isArray(opts.forwards)) bad(`${field}.forwards`, 'must be an array');
+  const forwards = (opts.forwards ?? []).map((f, i) => resolveForward(f, `${field}.forwards[${i}]`));
+  const seen = new Map<string, number>();
+  forwards.forEach((f, i) => {
+    const key = `${f.protocol} ${f.hostIp} ${f.hostPort}`;
+    const first = seen.get(key);
+    if (first !== undefined) bad(`${field}.forwards[${i}]`, `host port ${f.protocol} ${f.hostIp}:${f.hostPort} is already forwarded by forwards[${first}]`);
+    seen.set(key, i);
+  });
+  return { mode: 'user', forwards, egress, dns: opts.dns ?? false };
+}
+
+function resolveForward(f: unknown, field: string): ResolvedForward {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) bad(field, 'must be an object');
+  checkOptionKeys(f, FORWARD_KEYS, field);
+  const p = f as PortForward;
+  if (!isPort(p.hostPort)) bad(`${field}.hostPort`, 'must be an integer from 1 to 65535');
+  if (!isPort(p.containerPort)) bad(`${field}.containerPort`, 'must be an integer from 1 to 65535');
+  if (p.protocol !== undefined && p.protocol !== 'tcp' && p.protocol !== 'udp') bad(`${field}.protocol`, `must be tcp or udp, not ${JSON.stringify(p.protocol)}`);
+  if (p.hostIp !== undefined && (typeof p.hostIp !== 'string' || net.isIP(p.hostIp) === 0)) bad(`${field}.hostIp`, `must be an IPv4 or IPv6 address, not ${JSON.stringify(p.hostIp)}`);
+  return { hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol ?? 'tcp', hostIp: p.hostIp ?? '127.0.0.1' };
+}
+
+/**
+ * The config the plan needs, as a new object (the input is not changed): `host` drops
+ * the network namespace and shows /sys as a read-only bind of the host's (sysfs can
+ * only be mounted by the owner of the network namespace); every other mode makes sure
+ * of a namespace of the sandbox's own. A config that joins a network namespace by
+ * path belongs to whoever made it: the option cannot apply there (ECONFIG_UNSUPPORTED).
+ */
+export function applyNetworkPlan(config: OciConfig, plan: NetworkPlan): OciConfig {
+  checkNetworkNamespace(config, plan);
+  const namespaces: OciNamespace[] = [...(config.linux?.namespaces ?? [])];
+  const others = namespaces.filter((ns) => ns.type !== 'network');
+  const out: OciConfig = { ...config, linux: { ...(config.linux ?? {}), namespaces: plan.mode === 'host' ? others : [...others, { type: 'network' }] } };
+  if (plan.mode === 'host' && config.mounts !== undefined) {
+    out.mounts = config.mounts.map((m) =>
+      m.destination.replace(/\/+$/, '') === '/sys' && m.type === 'sysfs' ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] } : m,
+    );
+  }
+  return out;
+}
+
+/** ECONFIG_UNSUPPORTED when the config joins a network namespace by path: the option cannot apply there. */
+export function checkNetworkNamespace(config: DeepReadonly<OciConfig>, plan: NetworkPlan): void {
+  const joined = (config.linux?.namespaces ?? []).find((ns) => ns.type === 'network' && ns.path !== undefined);
+  if (joined) {
+    throw new PaddockError('ECONFIG_UNSUPPORTED', `linux.namespaces: the config joins the network namespace ${joined.path as string}; the network option (${plan.mode}) cannot apply to it`, {
+      field: 'linux.namespaces',
+    });
+  }
+}
+
+/** Whether the config grants CAP_NET_ADMIN to its process (in any set): such a process can configure its own interface. */
+export function grantsNetAdmin(config: DeepReadonly<OciConfig>): boolean {
+  const caps = config.process?.capabilities;
+  if (!caps) return false;
+  return Object.values(caps).some((set) => Array.isArray(set) && set.includes('CAP_NET_ADMIN'));
+}
+
+/** The /etc/resolv.conf written for `dns: true`. */
+export function resolvConf(): string {
+  return `# written by paddock: pasta forwards queries to the host's resolvers\nnameserver ${DNS_FORWARD_ADDRESS}\n`;
+}
