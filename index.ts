@@ -55,7 +55,13 @@ export type {
   PoolEvent,
   PooledSandbox,
   AcquireOptions,
+  NetworkEvent,
+  NetworkMode,
+  NetworkOption,
+  NetworkOptions,
+  PortForward,
 } from './actors/api';
+export type { NetworkInterfaceStats } from './actors/network';
 export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision-tree';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './actors/errors';
 export type { ErrorCode, ErrorContext } from './actors/errors';

@@ -15,12 +15,16 @@ import { PaddockError } from '../errors';
 /** Where a binary is looked for besides PATH: a supervisor started by systemd or cron may have a short one. */
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
+/** PATH's absolute entries, then the usual system directories. */
+export function searchDirs(envPath = process.env['PATH'] ?? ''): string[] {
+  return [...envPath.split(':').filter((d) => path.isAbsolute(d)), ...EXTRA_DIRS];
+}
+
 /** Which Debian package brings each helper. */
 const PACKAGES: Readonly<Record<string, string>> = { pasta: 'passt', slirp4netns: 'slirp4netns', nft: 'nftables' };
 
 /** The absolute path of `name`, or ENETWORK_UNAVAILABLE naming the package to install. */
-export function findHelper(name: string, envPath = process.env['PATH'] ?? ''): string {
-  const dirs = [...envPath.split(':').filter((d) => path.isAbsolute(d)), ...EXTRA_DIRS];
+export function findHelper(name: string, dirs: readonly string[] = searchDirs()): string {
   for (const dir of dirs) {
     const file = path.join(dir, name);
     try {

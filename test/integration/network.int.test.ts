@@ -1,0 +1,368 @@
+/**
+ * The `network` option (issue 17, docs/decisions/0041) against real sandboxes: `none`
+ * and `host` read from inside a container; `user` through a real pasta, with a server
+ * in the sandbox reached from the host's loopback through a forward, and a server on
+ * the host's loopback reached from the sandbox through pasta's mapping of the host
+ * (and not with `egress: false`). Only loopback and the sandboxes' own namespaces are
+ * used. After each test nothing is left: no helper process, no bound port.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { firstValueFrom, take } from 'rxjs';
+import type { EngineEvent, SandboxTemplate } from '../../index';
+import { fixtureRootfs } from '../helpers/bundle';
+import { useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
+import { describeIf, poll, readAll } from '../helpers/env';
+import { useSubreaper } from '../helpers/subreaper';
+
+type NetEvent = Extract<EngineEvent, { type: 'network' }>;
+
+/** A TCP port of the host's loopback that nothing listens on now. */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** GET `url` with a bounded wait; the body, or undefined when it cannot be had. */
+function httpGet(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const s = net.createServer();
+  const ok = await new Promise<boolean>((r) => {
+    s.once('error', () => r(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => r(true));
+  });
+  if (ok) await new Promise<void>((r) => s.close(() => r()));
+  return ok;
+}
+
+/** Every pasta process on the host that serves a sandbox of `stateDir` (its pid file is there). */
+function pastasUnder(stateDir: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.startsWith(stateDir + path.sep)) && cmd.includes('--ns-ifname')) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+const template = (args: string[], more: Partial<SandboxTemplate> = {}): SandboxTemplate => ({ rootfs: fixtureRootfs(), args, ...more });
+
+describeIf(['root', 'busybox', 'fixture-rootfs'])('network: none and host', () => {
+  const t = useEngine('nn');
+
+  async function run(tpl: SandboxTemplate, opts: Parameters<typeof t.engine.createSandbox>[2] = {}) {
+    const id = t.id();
+    const h = await t.engine.createSandbox(id, tpl, opts);
+    await t.engine.startRoot(id);
+    const status = await t.engine.wait(id, id, { timeoutMs: 20_000 });
+    return { status, stdout: await readAll(h.stdio!.stdout), stderr: await readAll(h.stdio!.stderr) };
+  }
+
+  test("none (the default, and named): only loopback, up; the stats stream counts it", async () => {
+    const dflt = await run(template(['sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags']));
+    expect(dflt.status.exitCode).toBe(0);
+    const named = await run(template(['sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags']), { network: 'none' });
+    expect(named.stdout).toBe(dflt.stdout);
+    const [ifaces, , flags] = named.stdout.trim().split('\n');
+    expect(ifaces).toBe('lo');
+    // IFF_UP (0x1) set on the sandbox's own lo.
+    expect(Number(flags) & 1).toBe(1);
+
+    const id = t.id();
+    await t.engine.createSandbox(id, template(['sh', '-c', 'nc -l -p 9000 >/dev/null & sleep 0.2; echo hello | nc -w 1 127.0.0.1 9000; sleep 30']), { network: { mode: 'none' } });
+    await t.engine.startRoot(id);
+    const sample = await poll(
+      async () => {
+        const s = await firstValueFrom(t.engine.stats$(id, { intervalMs: 100 }).pipe(take(1)));
+        const lo = s.data.network_interfaces?.find((i) => i.name === 'lo');
+        return lo && lo.rx_packets >= 3 ? s : undefined;
+      },
+      10_000,
+      'lo counters',
+    );
+    expect(sample.data.network_interfaces?.map((i) => i.name)).toEqual(['lo']);
+  });
+
+  test("a bundle given network 'none' gets a namespace of its own", async () => {
+    const bundle = t.bundle({
+      args: ['sh', '-c', "sed -n 's/^ *\\([a-z0-9]*\\):.*/\\1/p' /proc/net/dev"],
+      extra: (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((ns) => ns.type !== 'network');
+        // sysfs needs the owner of the network namespace: a bind of the host's until the option gives one.
+        c.mounts = c.mounts!.map((m) => (m.destination === '/sys' ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'ro'] } : m));
+      },
+    });
+    const id = t.id();
+    const h = await t.engine.createSandbox(id, bundle, { network: 'none' });
+    await t.engine.startRoot(id);
+    await t.engine.wait(id, id, { timeoutMs: 20_000 });
+    expect((await readAll(h.stdio!.stdout)).trim()).toBe('lo');
+  });
+
+  test("host: the host's interfaces, none of them touched; no interface counters in stats", async () => {
+    const hostIfaces = fs.readdirSync('/sys/class/net').sort();
+    const flagsBefore = hostIfaces.map((i) => fs.readFileSync(`/sys/class/net/${i}/flags`, 'utf8'));
+    const r = await run(template(['sh', '-c', 'ls /sys/class/net']), { network: 'host' });
+    expect(r.status.exitCode).toBe(0);
+    expect(r.stdout.trim().split(/\s+/).sort()).toEqual(hostIfaces);
+    expect(hostIfaces.map((i) => fs.readFileSync(`/sys/class/net/${i}/flags`, 'utf8'))).toEqual(flagsBefore);
+    // The template's own field says the same.
+    const r2 = await run(template(['sh', '-c', 'ls /sys/class/net'], { network: 'host' }));
+    expect(r2.stdout.trim().split(/\s+/).sort()).toEqual(hostIfaces);
+
+    const id = t.id();
+    await t.engine.createSandbox(id, template(['sleep', '30']), { network: 'host' });
+    await t.engine.startRoot(id);
+    const s = await firstValueFrom(t.engine.stats$(id, { intervalMs: 100 }).pipe(take(1)));
+    expect(s.data.network_interfaces).toBeUndefined();
+  });
+});
+
+describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta)', () => {
+  const t = useEngine('nu');
+  useSubreaper();
+  const servers: http.Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
+    // Nothing of any test is left: the fixture destroyed every sandbox.
+    expect(pastasUnder(t.stateDir)).toEqual([]);
+  });
+
+  /** An HTTP server on the host's loopback answering `text`. */
+  async function hostServer(text: string): Promise<number> {
+    const s = http.createServer((_req, res) => res.end(text));
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    return (s.address() as net.AddressInfo).port;
+  }
+
+  function networkEvents(id: string): NetEvent[] {
+    const seen: NetEvent[] = [];
+    const sub = t.engine.events$.subscribe((e) => {
+      if (e.type === 'network' && e.sandboxId === id) seen.push(e);
+    });
+    afterEachUnsub.push(() => sub.unsubscribe());
+    return seen;
+  }
+  const afterEachUnsub: Array<() => void> = [];
+  afterEach(() => {
+    for (const u of afterEachUnsub.splice(0)) u();
+  });
+
+  test('a server in the sandbox is reached from the host\'s loopback through a forward; events, stats; nothing left after destroy', async () => {
+    const id = t.id();
+    const port = await freePort();
+    const events = networkEvents(id);
+    await t.engine.createSandbox(id, template(['httpd', '-f', '-p', '8080', '-h', '/etc']), {
+      network: { mode: 'user', forwards: [{ hostPort: port, containerPort: 8080 }] },
+    });
+    const up = events.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
+    expect(up).toMatchObject({ mode: 'user', egress: true });
+    expect(alive(up.helperPid)).toBe(true);
+    expect(events.find((e) => e.event === 'forwards')).toMatchObject({ bound: true, forwards: [{ hostPort: port, containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1' }] });
+    // Bound on loopback only, as the default says.
+    const listening = fs.readFileSync('/proc/net/tcp', 'utf8');
+    expect(listening).toContain(`0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`);
+    await t.engine.startRoot(id);
+    const body = await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward');
+    expect(body.trim()).toBe('paddock');
+
+    const s = await firstValueFrom(t.engine.stats$(id, { intervalMs: 100 }).pipe(take(1)));
+    const names = s.data.network_interfaces?.map((i) => i.name).sort();
+    expect(names).toEqual(['eth0', 'lo']);
+    // The forwarded connection from the host's loopback is spliced to the sandbox's lo.
+    const lo = s.data.network_interfaces?.find((i) => i.name === 'lo');
+    expect(lo?.rx_bytes).toBeGreaterThan(0);
+    expect(lo?.tx_packets).toBeGreaterThan(0);
+
+    await t.engine.destroy(id);
+    expect(alive(up.helperPid)).toBe(false);
+    expect(await portFree(port)).toBe(true);
+    expect(fs.existsSync(path.join(t.stateDir, id))).toBe(false);
+    expect(events.filter((e) => e.event === 'down' || (e.event === 'forwards' && !e.bound)).map((e) => e.event)).toEqual(['forwards', 'down']);
+  });
+
+  test("the sandbox reaches a server on the host's loopback through pasta's mapping of the host; with egress: false it cannot, and a forward still works", async () => {
+    const hostPort = await hostServer('from the host');
+    // nc, not wget: the static busybox's wget crashes in a rootfs without NSS files.
+    // busybox's nc may go on once the peer closed (printing what it read, or waiting):
+    // the first match is enough, and `timeout` ends it.
+    const get = (addr: string, port: number) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc -w 2 ${addr} ${port} 2>/dev/null | grep -m1 -c 'from the host'`;
+    const probe = `GW=$(ip route | awk '/^default/ {print $3}'); echo "gw=$GW"; ${get('"$GW"', hostPort)}`;
+    const id = t.id();
+    const events = networkEvents(id);
+    const h = await t.engine.createSandbox(id, template(['sh', '-c', probe]), { network: { mode: 'user' } });
+    await t.engine.startRoot(id);
+    await t.engine.wait(id, id, { timeoutMs: 20_000 });
+    const out = await readAll(h.stdio!.stdout);
+    const up = events.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
+    expect(up.hostAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(out).toContain(`gw=${up.hostAddress}`);
+    expect(out.trim().split('\n')[1]).toBe('1');
+
+    // egress: false: no route, no address; the host is not reached, whatever address is tried.
+    const hostAddrs = Object.values(os.networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal).map((a) => a!.address);
+    const tries = [up.hostAddress as string, ...hostAddrs].map((a) => get(a, hostPort)).join('; ');
+    const fwd = await freePort();
+    const id2 = t.id();
+    const ev2 = networkEvents(id2);
+    const h2 = await t.engine.createSandbox(id2, template(['sh', '-c', `ip -4 addr show dev eth0 | grep -c inet; ip route | wc -l; ${tries}; httpd -f -p 8080 -h /etc`]), {
+      network: { mode: 'user', egress: false, forwards: [{ hostPort: fwd, containerPort: 8080 }] },
+    });
+    expect(ev2.find((e) => e.event === 'up')).toMatchObject({ egress: false });
+    await t.engine.startRoot(id2);
+    const body = await poll(() => httpGet(`http://127.0.0.1:${fwd}/hostname`), 20_000, 'the forward without egress');
+    expect(body.trim()).toBe('paddock');
+    await t.engine.signal(id2, id2, 'SIGKILL');
+    await t.engine.wait(id2, id2, { timeoutMs: 10_000 });
+    const lines = (await readAll(h2.stdio!.stdout)).trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['0', '0']);
+    expect(lines.slice(2)).toEqual(Array(1 + hostAddrs.length).fill('0'));
+  });
+
+  test('a pasta killed with SIGKILL: without a restart policy the sandbox is failed (killed), with an event; with one, pasta is started again and the forward works', async () => {
+    const id = t.id();
+    const events = networkEvents(id);
+    await t.engine.createSandbox(id, template(['sleep', '60']), { network: { mode: 'user' } });
+    await t.engine.startRoot(id);
+    const up = events.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
+    process.kill(up.helperPid, 'SIGKILL');
+    // init is SIGKILLed: its container's status is lost with it.
+    const status = await t.engine.wait(id, id, { timeoutMs: 10_000 });
+    expect(status).toMatchObject({ exitCode: null, signal: null });
+    expect(t.engine.isRunning(id)).toBe(false);
+    expect(events.find((e) => e.event === 'down')).toMatchObject({ final: true, reason: expect.stringMatching(/pasta .* (killed by signal 9|exited)/) });
+    await t.engine.destroy(id);
+
+    const id2 = t.id();
+    const port = await freePort();
+    const ev2 = networkEvents(id2);
+    await t.engine.createSandbox(id2, template(['httpd', '-f', '-p', '8080', '-h', '/etc']), {
+      network: { mode: 'user', forwards: [{ hostPort: port, containerPort: 8080 }] },
+      restart: { policy: 'on-failure', backoff: { initialMs: 50, maxMs: 50 } },
+    });
+    await t.engine.startRoot(id2);
+    await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward');
+    const first = ev2.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
+    process.kill(first.helperPid, 'SIGKILL');
+    const second = await poll(() => ev2.filter((e) => e.event === 'up')[1] as Extract<NetEvent, { event: 'up' }> | undefined, 10_000, 'pasta started again');
+    expect(second.helperPid).not.toBe(first.helperPid);
+    expect(ev2.find((e) => e.event === 'down')).toMatchObject({ restartInMs: 50 });
+    expect((await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward again')).trim()).toBe('paddock');
+    expect(t.engine.isRunning(id2)).toBe(true);
+  });
+});
+
+describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user across supervisors', () => {
+  const s = useSuccessiveEngines('nr');
+  useSubreaper();
+
+  test('a supervisor gone: the next one watches the same pasta; a sandbox that died meanwhile has its pasta stopped; nothing left after destroy', async () => {
+    const port = await freePort();
+    const e1 = await s.open();
+    const seen: NetEvent[] = [];
+    e1.events$.subscribe((e) => e.type === 'network' && seen.push(e));
+    await e1.createSandbox('a', template(['httpd', '-f', '-p', '8080', '-h', '/etc']), { network: { mode: 'user', forwards: [{ hostPort: port, containerPort: 8080 }] } });
+    await e1.startRoot('a');
+    const h2 = await e1.createSandbox('b', template(['sleep', '60']), { network: { mode: 'user' } });
+    await e1.startRoot('b');
+    const [pa, pb] = seen.filter((e) => e.event === 'up').map((e) => (e as Extract<NetEvent, { event: 'up' }>).helperPid);
+    await e1.close();
+    // While no supervisor runs: b's sandbox dies; a's pasta keeps serving.
+    process.kill(h2.pid, 'SIGKILL');
+    await poll(() => (alive(h2.pid) ? undefined : true), 5_000, 'b gone');
+    expect((await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward, no supervisor')).trim()).toBe('paddock');
+
+    const e2 = await s.open();
+    expect(alive(pa as number)).toBe(true);
+    await poll(() => (alive(pb as number) ? undefined : true), 5_000, "b's pasta stopped");
+    // The next one supervises a's pasta: killing it now fails the sandbox (no restart policy).
+    process.kill(pa as number, 'SIGKILL');
+    await e2.wait('a', 'a', { timeoutMs: 10_000 });
+    expect(e2.isRunning('a')).toBe(false);
+    await e2.destroy('a');
+    await e2.destroy('b');
+    expect(await portFree(port)).toBe(true);
+    expect(pastasUnder(s.stateDir)).toEqual([]);
+  });
+});
+
+describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: bad input', () => {
+  const t = useEngine('nb');
+
+  async function refused(opts: Parameters<typeof t.engine.createSandbox>[2], tpl: SandboxTemplate = template(['true'])) {
+    const id = t.id();
+    const err = await t.engine.createSandbox(id, tpl, opts).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; context: { field?: string } },
+    );
+    expect(fs.existsSync(path.join(t.stateDir, id))).toBe(false);
+    expect(t.engine.list()).toEqual([]);
+    return err;
+  }
+
+  test('each is a typed error naming the field, and nothing is made', async () => {
+    expect(await refused({ network: { mode: 'user', forwards: [{ hostPort: 8080, containerPort: 80, protocol: 'sctp' as 'tcp' }] } })).toMatchObject({
+      code: 'EINVALID_ARGUMENT',
+      context: { field: 'network.forwards[0].protocol' },
+    });
+    expect(await refused({ network: { mode: 'user', fowards: [] } as never })).toMatchObject({ code: 'EINVALID_ARGUMENT', message: expect.stringMatching(/fowards.*did you mean "forwards"/) });
+    expect(await refused({ network: 'bridge' })).toMatchObject({ code: 'ENOT_SUPPORTED' });
+    expect(await refused({ network: 'wifi' as never })).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.mode' } });
+    expect(await refused({ network: { mode: 'host', egress: false } })).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.egress' } });
+    expect(await refused({ network: 'host' }, template(['true'], { network: 'none' }))).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network' } });
+
+    // A host port in use.
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      expect(await refused({ network: { mode: 'user', forwards: [{ hostPort: port, containerPort: 80 }] } })).toMatchObject({
+        code: 'EPORT_IN_USE',
+        context: { field: 'network.forwards[0]' },
+      });
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+    // user mode on a bundle without a user namespace (pasta could not enter it unprivileged).
+    const bundle = t.bundle({ args: ['true'], userns: false });
+    const id = t.id();
+    await expect(t.engine.createSandbox(id, bundle, { network: { mode: 'user' } })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.mode' } });
+    expect(fs.existsSync(path.join(t.stateDir, id))).toBe(false);
+    // dns: true on a rootfs without /etc/resolv.conf to mount over.
+    expect(await refused({ network: { mode: 'user', dns: true } })).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.dns' } });
+  });
+});
