@@ -6,7 +6,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'path';
-import { SpecError } from '../actors/errors';
+import { errnoOf } from '../base/errno';
+import { SpecError } from '../base/errors';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { locateJsonError } from './json-position';
 import { parseMount } from './mount-options';
@@ -21,9 +22,6 @@ export interface Bundle {
   readonly rootfs: string;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /**
  * The last bundle loaded from each directory. Bundles are deep-frozen, so sandboxes made
@@ -135,4 +133,24 @@ async function checkBindSources(dir: string, config: DeepReadonly<OciConfig>): P
       throw new SpecError('ECONFIG_INVALID', `${field}: bind source does not exist: ${src}`, { field, path: src }, e);
     }
   }
+}
+
+/**
+ * What `state` reports of a bundle after create: its annotations and its rootfs path,
+ * read as they are, without validation. The bundle may be gone or changed since, and
+ * the state stays reportable: {} when config.json cannot be read or parsed.
+ */
+export function bundleLabels(bundleDir: string): { rootfs?: string; annotations?: Record<string, string> } {
+  let cfg: { annotations?: unknown; root?: { path?: unknown } } | null;
+  try {
+    cfg = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as typeof cfg;
+  } catch {
+    return {};
+  }
+  const annotations = cfg?.annotations;
+  const root = cfg?.root?.path;
+  return {
+    ...(typeof root === 'string' && root !== '' ? { rootfs: path.resolve(bundleDir, root) } : {}),
+    ...(annotations !== null && typeof annotations === 'object' ? { annotations: annotations as Record<string, string> } : {}),
+  };
 }

@@ -11,9 +11,8 @@
  * - `bridge`: not built yet; refused with ENOT_SUPPORTED rather than run as something else.
  */
 
-import * as net from 'node:net';
-import { PaddockError } from '../actors/errors';
-import { checkOptionKeys, knownKeys } from '../actors/options';
+import { PaddockError } from '../base/errors';
+import { checkOptionKeys, knownKeys } from '../base/options';
 import type { DeepReadonly } from './freeze';
 import type { OciConfig, OciNamespace } from './oci';
 
@@ -75,6 +74,36 @@ function bad(field: string, what: string): never {
   throw new PaddockError('EINVALID_ARGUMENT', `${field}: ${what}`, { field });
 }
 
+/** An IPv4 dotted quad or an IPv6 literal (RFC 4291 text forms, no zone); written here because specs/ takes nothing from node:net. */
+export function isIpLiteral(s: string): boolean {
+  return isIpv4(s) || isIpv6(s);
+}
+
+function isIpv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+function isIpv6(s: string): boolean {
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const groups = (h: string): string[] | undefined => (h === '' ? [] : h.split(':'));
+  const head = groups(halves[0] as string);
+  const tail = halves.length === 2 ? groups(halves[1] as string) : [];
+  if (!head || !tail) return false;
+  const all = [...head, ...tail];
+  // A trailing dotted quad counts as two groups (::ffff:127.0.0.1).
+  let count = all.length;
+  const last = all[all.length - 1];
+  if (last !== undefined && last.includes('.')) {
+    if (!isIpv4(last)) return false;
+    all.pop();
+    count += 1;
+  }
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65_535;
 
 /**
@@ -119,7 +148,7 @@ function resolveForward(f: unknown, field: string): ResolvedForward {
   if (!isPort(p.hostPort)) bad(`${field}.hostPort`, 'must be an integer from 1 to 65535');
   if (!isPort(p.containerPort)) bad(`${field}.containerPort`, 'must be an integer from 1 to 65535');
   if (p.protocol !== undefined && p.protocol !== 'tcp' && p.protocol !== 'udp') bad(`${field}.protocol`, `must be tcp or udp, not ${JSON.stringify(p.protocol)}`);
-  if (p.hostIp !== undefined && (typeof p.hostIp !== 'string' || net.isIP(p.hostIp) === 0)) bad(`${field}.hostIp`, `must be an IPv4 or IPv6 address, not ${JSON.stringify(p.hostIp)}`);
+  if (p.hostIp !== undefined && (typeof p.hostIp !== 'string' || !isIpLiteral(p.hostIp))) bad(`${field}.hostIp`, `must be an IPv4 or IPv6 address, not ${JSON.stringify(p.hostIp)}`);
   return { hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol ?? 'tcp', hostIp: p.hostIp ?? '127.0.0.1' };
 }
 

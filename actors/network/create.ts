@@ -2,9 +2,9 @@ import type { DeepReadonly } from '../../specs/freeze';
 import { applyNetworkPlan, checkNetworkNamespace, planNetwork, type NetworkOption, type NetworkPlan } from '../../specs/network';
 import type { OciConfig } from '../../specs/oci';
 import type { RestartPolicy } from '../../machines/restart-policy';
-import type { EngineCore } from '../engine-core';
-import { PaddockError } from '../errors';
-import type { Runtime } from '../launcher';
+import type { EngineCore } from '../engine/core';
+import { PaddockError } from '../../base/errors';
+import type { Runtime } from '../sandbox/runtime';
 import { checkUserNetwork, startNetwork, withResolvConf } from './supervisor';
 
 /** A create's network, once checked: its plan and, for `user`, the helper binary found. */

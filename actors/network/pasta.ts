@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import { DNS_FORWARD_ADDRESS, type NetworkPlan, type ResolvedForward } from '../../specs/network';
 import type { HelperProcess } from '../../machines/network.machine';
 import type { NativeFacade } from '../../native/facade';
-import { PaddockError } from '../errors';
-import { removeFile } from '../remove-tree';
-import { processStartTime } from '../state-store';
+import { PaddockError } from '../../base/errors';
+import { removeFile } from '../../base/remove-tree';
+import { processStartTime } from '../sandbox/state-store';
 
 type UserPlan = Extract<NetworkPlan, { mode: 'user' }>;
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ResolvedForward } from '../../specs/network';
-import { PaddockError } from '../errors';
+import { PaddockError } from '../../base/errors';
 
 /*
  * What a network plan needs from the host, checked at create before anything is made:

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NetworkPlan } from '../../specs/network';
 import type { RestartPolicy } from '../../machines/restart-policy';
-import { writeFileAtomic, type SandboxPaths } from '../state-store';
+import { writeFileAtomic } from '../../base/files';
+import type { SandboxPaths } from '../sandbox/state-store';
 import type { HelperProcess } from '../../machines/network.machine';
 
 /**

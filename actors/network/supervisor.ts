@@ -7,11 +7,12 @@ import { grantsNetAdmin, resolvConf, type NetworkPlan } from '../../specs/networ
 import type { DeepReadonly } from '../../specs/freeze';
 import type { OciConfig } from '../../specs/oci';
 import type { Fd } from '../../native/facade';
-import type { EngineCore } from '../engine-core';
-import { PaddockError } from '../errors';
-import type { Runtime } from '../launcher';
-import type { SandboxPaths } from '../state-store';
-import { processStartTime, writeFileAtomic } from '../state-store';
+import type { EngineCore } from '../engine/core';
+import { PaddockError } from '../../base/errors';
+import type { Runtime } from '../sandbox/runtime';
+import type { SandboxPaths } from '../sandbox/state-store';
+import { processStartTime } from '../sandbox/state-store';
+import { writeFileAtomic } from '../../base/files';
 import { readGateway } from './interfaces';
 import { pastaArgs, startPasta, stopHelper, stopHelperAndWait } from './pasta';
 import { checkPortsFree, findHelper } from './preflight';
