@@ -6,6 +6,7 @@
  * (and not with `egress: false`). Only loopback and the sandboxes' own namespaces are
  * used. After each test nothing is left: no helper process, no bound port.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -19,6 +20,8 @@ import { describeIf, poll, readAll } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
 
 type NetEvent = Extract<EngineEvent, { type: 'network' }>;
+
+const ROOT = path.resolve(__dirname, '..', '..');
 
 /** A TCP port of the host's loopback that nothing listens on now. */
 async function freePort(): Promise<number> {
@@ -253,6 +256,28 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     expect(lines.slice(2)).toEqual(Array(1 + hostAddrs.length).fill('0'));
   });
 
+  test("dns: the container's /etc/resolv.conf names pasta's forwarder, read-only, when its rootfs has one to mount over", async () => {
+    // A copy of the fixture rootfs with an /etc/resolv.conf (the shared one has none).
+    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-dns-rootfs-'));
+    try {
+      fs.cpSync(fixtureRootfs(), rootfs, { recursive: true, verbatimSymlinks: true });
+      fs.writeFileSync(path.join(rootfs, 'etc/resolv.conf'), 'nameserver 203.0.113.1\n');
+      const id = t.id();
+      const h = await t.engine.createSandbox(id, { rootfs, args: ['sh', '-c', 'cat /etc/resolv.conf; echo x >> /etc/resolv.conf 2>/dev/null || echo read-only'] }, { network: { mode: 'user', dns: true } });
+      await t.engine.startRoot(id);
+      await t.engine.wait(id, id, { timeoutMs: 20_000 });
+      const out = await readAll(h.stdio!.stdout);
+      expect(out).toMatch(/^nameserver 169\.254\.1\.53$/m);
+      expect(out).not.toContain('203.0.113.1');
+      expect(out.trim().split('\n').at(-1)).toBe('read-only');
+      // The rootfs's own file is untouched.
+      expect(fs.readFileSync(path.join(rootfs, 'etc/resolv.conf'), 'utf8')).toBe('nameserver 203.0.113.1\n');
+      await t.engine.destroy(id);
+    } finally {
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
   test('a pasta killed with SIGKILL: without a restart policy the sandbox is failed (killed), with an event; with one, pasta is started again and the forward works', async () => {
     const id = t.id();
     const events = networkEvents(id);
@@ -316,6 +341,57 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user across
     await e2.destroy('a');
     await e2.destroy('b');
     expect(await portFree(port)).toBe(true);
+    expect(pastasUnder(s.stateDir)).toEqual([]);
+  });
+});
+
+describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user, supervisor SIGKILLed', () => {
+  const s = useSuccessiveEngines('nk');
+  useSubreaper();
+
+  test('a supervisor process SIGKILLed: its pasta keeps serving; the sandbox then dies alone; the next supervisor stops the pasta; nothing left after destroy', async () => {
+    const port = await freePort();
+    const script = `
+      const { createEngine } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      const pino = require('pino');
+      (async () => {
+        const e = await createEngine({ stateDir: ${JSON.stringify(s.stateDir)}, logger: pino({ level: 'silent' }) });
+        let helper;
+        e.events$.subscribe((ev) => { if (ev.type === 'network' && ev.event === 'up') helper = ev.helperPid; });
+        const h = await e.createSandbox('k', { rootfs: ${JSON.stringify(fixtureRootfs())}, args: ['httpd', '-f', '-p', '8080', '-h', '/etc'] },
+          { network: { mode: 'user', forwards: [{ hostPort: ${port}, containerPort: 8080 }] } });
+        await e.startRoot('k');
+        process.stdout.write('up ' + h.pid + ' ' + helper + '\\n');
+        setInterval(() => {}, 1000);
+      })().catch((err) => { process.stdout.write('error ' + err.message + '\\n'); process.exit(1); });
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`supervisor child did not start: ${buf}`)), 20_000);
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('\n')) {
+          clearTimeout(timer);
+          resolve(buf.trim());
+        }
+      });
+    });
+    expect(line).toMatch(/^up \d+ \d+$/);
+    const [initPid, helperPid] = line.split(' ').slice(1).map(Number) as [number, number];
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect((await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward with no supervisor')).trim()).toBe('paddock');
+    process.kill(initPid, 'SIGKILL');
+    await poll(() => (alive(initPid) ? undefined : true), 5_000, 'the sandbox gone');
+    expect(alive(helperPid)).toBe(true);
+
+    const n = await s.open();
+    await poll(() => (alive(helperPid) ? undefined : true), 5_000, 'its pasta stopped by the next supervisor');
+    expect(await portFree(port)).toBe(true);
+    expect(n.isRunning('k')).toBe(false);
+    await n.destroy('k');
+    expect(fs.existsSync(path.join(s.stateDir, 'k'))).toBe(false);
     expect(pastasUnder(s.stateDir)).toEqual([]);
   });
 });
