@@ -8,7 +8,9 @@
  * - `user`: user-mode networking by pasta (Debian's `passt`), no privilege on the host;
  *   port forwards bind on the host's loopback unless told otherwise; `egress: false`
  *   leaves the sandbox with no route out.
- * - `bridge`: not built yet; refused with ENOT_SUPPORTED rather than run as something else.
+ * - `bridge` (root): a veth pair into paddock's bridge, an address of the engine's subnet,
+ *   forwards and outbound NAT by nftables; isolated from the other sandboxes on the
+ *   bridge unless `isolated: false` (on both).
  */
 
 import { PaddockError } from '../base/errors';
@@ -33,8 +35,12 @@ export interface PortForward {
 /** The object form of the `network` option; a bare mode string is the same with no other field. */
 export interface NetworkOptions {
   readonly mode: NetworkMode;
-  /** `user` mode: ports of the host forwarded into the sandbox. */
+  /** `user` and `bridge` modes: ports of the host forwarded into the sandbox. */
   readonly forwards?: readonly PortForward[];
+  /** `bridge` mode: masquerade what the sandbox sends out of the host (default true); false: it reaches only the bridge and the host. */
+  readonly nat?: boolean;
+  /** `bridge` mode: no traffic with the other sandboxes on the bridge (default true); two sandboxes both `isolated: false` reach each other. */
+  readonly isolated?: boolean;
   /**
    * `user` mode: false leaves the sandbox without an address or a route on its
    * interface, so nothing it sends leaves it; forwards from the host's loopback still
@@ -62,9 +68,10 @@ export interface ResolvedForward {
 export type NetworkPlan =
   | { readonly mode: 'none' }
   | { readonly mode: 'host' }
-  | { readonly mode: 'user'; readonly forwards: readonly ResolvedForward[]; readonly egress: boolean; readonly dns: boolean };
+  | { readonly mode: 'user'; readonly forwards: readonly ResolvedForward[]; readonly egress: boolean; readonly dns: boolean }
+  | { readonly mode: 'bridge'; readonly forwards: readonly ResolvedForward[]; readonly nat: boolean; readonly isolated: boolean };
 
-export const NETWORK_KEYS = knownKeys<NetworkOptions>()({ mode: 1, forwards: 1, egress: 1, dns: 1 });
+export const NETWORK_KEYS = knownKeys<NetworkOptions>()({ mode: 1, forwards: 1, egress: 1, dns: 1, nat: 1, isolated: 1 });
 const FORWARD_KEYS = knownKeys<PortForward>()({ hostPort: 1, containerPort: 1, protocol: 1, hostIp: 1 });
 const MODES: readonly string[] = ['none', 'host', 'user', 'bridge'];
 /** The address pasta answers DNS on inside the sandbox (link-local: never a real server's). */
@@ -117,20 +124,28 @@ export function planNetwork(option: unknown, field = 'network'): NetworkPlan | u
     typeof option === 'string' ? { mode: option as NetworkMode } : typeof option === 'object' && option !== null && !Array.isArray(option) ? (option as NetworkOptions) : bad(field, 'must be a mode name or an object');
   checkOptionKeys(opts, NETWORK_KEYS, field);
   if (typeof opts.mode !== 'string' || !MODES.includes(opts.mode)) bad(`${field}.mode`, `must be one of ${MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`);
-  if (opts.mode === 'bridge') {
-    throw new PaddockError('ENOT_SUPPORTED', `${field}.mode: bridge networking is not built yet (issue 17); use user`, { field: `${field}.mode` });
+  const applies: Record<NetworkMode, readonly string[]> = { none: [], host: [], user: ['forwards', 'egress', 'dns'], bridge: ['forwards', 'nat', 'isolated'] };
+  const stray = (['forwards', 'egress', 'dns', 'nat', 'isolated'] as const).find((k) => opts[k] !== undefined && !applies[opts.mode].includes(k));
+  if (stray !== undefined) {
+    const modes = (Object.keys(applies) as NetworkMode[]).filter((m) => applies[m].includes(stray));
+    bad(`${field}.${stray}`, `only applies to mode ${modes.join(' and ')}, not ${opts.mode}`);
   }
-  const userOnly = (['forwards', 'egress', 'dns'] as const).filter((k) => opts[k] !== undefined);
-  if (opts.mode !== 'user') {
-    if (userOnly.length > 0) bad(`${field}.${userOnly[0] as string}`, `only applies to mode user, not ${opts.mode}`);
-    return { mode: opts.mode };
+  if (opts.mode === 'none' || opts.mode === 'host') return { mode: opts.mode };
+  if (opts.forwards !== undefined && !Array.isArray(opts.forwards)) bad(`${field}.forwards`, 'must be an array');
+  const forwards = resolveForwards(opts.forwards ?? [], field);
+  if (opts.mode === 'bridge') {
+    for (const k of ['nat', 'isolated'] as const) if (opts[k] !== undefined && typeof opts[k] !== 'boolean') bad(`${field}.${k}`, 'must be a boolean');
+    return { mode: 'bridge', forwards, nat: opts.nat ?? true, isolated: opts.isolated ?? true };
   }
   if (opts.egress !== undefined && typeof opts.egress !== 'boolean') bad(`${field}.egress`, 'must be a boolean');
   if (opts.dns !== undefined && typeof opts.dns !== 'boolean') bad(`${field}.dns`, 'must be a boolean');
   const egress = opts.egress ?? true;
   if (opts.dns === true && !egress) bad(`${field}.dns`, 'needs egress: a sandbox without egress cannot reach a resolver');
-  if (opts.forwards !== undefined && !Array.isArray(opts.forwards)) bad(`${field}.forwards`, 'must be an array');
-  const forwards = (opts.forwards ?? []).map((f, i) => resolveForward(f, `${field}.forwards[${i}]`));
+  return { mode: 'user', forwards, egress, dns: opts.dns ?? false };
+}
+
+function resolveForwards(list: readonly unknown[], field: string): ResolvedForward[] {
+  const forwards = list.map((f, i) => resolveForward(f, `${field}.forwards[${i}]`));
   const seen = new Map<string, number>();
   forwards.forEach((f, i) => {
     const key = `${f.protocol} ${f.hostIp} ${f.hostPort}`;
@@ -138,7 +153,7 @@ export function planNetwork(option: unknown, field = 'network'): NetworkPlan | u
     if (first !== undefined) bad(`${field}.forwards[${i}]`, `host port ${f.protocol} ${f.hostIp}:${f.hostPort} is already forwarded by forwards[${first}]`);
     seen.set(key, i);
   });
-  return { mode: 'user', forwards, egress, dns: opts.dns ?? false };
+  return forwards;
 }
 
 function resolveForward(f: unknown, field: string): ResolvedForward {
@@ -192,4 +207,45 @@ export function grantsNetAdmin(config: DeepReadonly<OciConfig>): boolean {
 /** The /etc/resolv.conf written for `dns: true`. */
 export function resolvConf(): string {
   return `# written by paddock: pasta forwards queries to the host's resolvers\nnameserver ${DNS_FORWARD_ADDRESS}\n`;
+}
+
+/** An IPv4 subnet: its first address as a 32-bit number and its prefix length. */
+export interface Subnet {
+  readonly base: number;
+  readonly prefix: number;
+}
+
+export function ipv4ToNumber(s: string): number {
+  return s.split('.').reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+export function numberToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+}
+
+/**
+ * `a.b.c.d/len` with len 16 to 29 (room for a gateway and at least five sandboxes, and
+ * no more than 65,534), its host bits zero; EINVALID_ARGUMENT naming `field` otherwise.
+ */
+export function parseSubnet(cidr: unknown, field: string): Subnet {
+  const m = typeof cidr === 'string' ? /^([0-9.]+)\/(\d{1,2})$/.exec(cidr) : null;
+  if (!m || !isIpv4(m[1] as string)) bad(field, `must be an IPv4 subnet such as 10.213.0.0/24, not ${JSON.stringify(cidr)}`);
+  const prefix = Number(m[2]);
+  if (prefix < 16 || prefix > 29) bad(field, `prefix length must be 16 to 29, not ${prefix}`);
+  const base = ipv4ToNumber(m[1] as string);
+  if (base % 2 ** (32 - prefix) !== 0) bad(field, `${cidr as string} has host bits set (the subnet is ${numberToIpv4(base - (base % 2 ** (32 - prefix)))}/${prefix})`);
+  return { base, prefix };
+}
+
+export function subnetSize(s: Subnet): number {
+  return 2 ** (32 - s.prefix);
+}
+
+/** Whether two subnets share an address. */
+export function subnetsOverlap(a: Subnet, b: Subnet): boolean {
+  return a.base < b.base + subnetSize(b) && b.base < a.base + subnetSize(a);
+}
+
+export function formatSubnet(s: Subnet): string {
+  return `${numberToIpv4(s.base)}/${s.prefix}`;
 }

@@ -100,6 +100,13 @@ export interface EngineOptions {
    * the same libseccomp. Process-wide from the engine's creation. Default: none.
    */
   readonly seccompCacheDir?: string;
+  /**
+   * The bridge of `network: { mode: 'bridge' }` sandboxes: its name (default `paddock0`)
+   * and the IPv4 subnet their addresses come from (default `10.213.0.0/24`; the bridge
+   * has its first address). Addresses are recorded in `<stateDir>/.bridge.json`. A subnet
+   * that overlaps a route of the host's is refused at the first bridge create.
+   */
+  readonly bridge?: { readonly name?: string; readonly subnet?: string };
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
   /**
@@ -361,9 +368,21 @@ export type EngineEvent =
  * the sandbox is killed for it); `forwards` are bound or unbound on the host.
  */
 export type NetworkEvent =
-  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'up'; readonly mode: 'user'; readonly helperPid: number; readonly hostAddress?: string; readonly egress: boolean }
-  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'down'; readonly mode: 'user'; readonly reason: string; readonly restartInMs?: number; readonly final?: true }
-  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'forwards'; readonly mode: 'user'; readonly forwards: readonly ResolvedForward[]; readonly bound: boolean };
+  | {
+      readonly type: 'network';
+      readonly sandboxId: string;
+      readonly event: 'up';
+      readonly mode: 'user' | 'bridge';
+      /** `user`: pasta's host pid. */
+      readonly helperPid?: number;
+      /** `bridge`: the sandbox's address on the bridge. */
+      readonly address?: string;
+      readonly hostAddress?: string;
+      /** Whether it reaches out (`user`: egress; `bridge`: nat). */
+      readonly egress: boolean;
+    }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'down'; readonly mode: 'user' | 'bridge'; readonly reason: string; readonly restartInMs?: number; readonly final?: true }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'forwards'; readonly mode: 'user' | 'bridge'; readonly forwards: readonly ResolvedForward[]; readonly bound: boolean };
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =

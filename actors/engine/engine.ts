@@ -1,4 +1,4 @@
-import { checkCreateNetwork, networkConfig, readInterfaces, startCreateNetwork } from '../network';
+import { checkCreateNetwork, networkConfig, readInterfaces, resolveBridgeConfig, startCreateNetwork } from '../network';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
@@ -182,6 +182,7 @@ class PaddockEngine implements Engine {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
     if (options.idPool !== undefined) checkPoolAgainstHost(checkIdPool(options.idPool));
+    if (options.bridge !== undefined) resolveBridgeConfig(options.bridge);
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
@@ -242,7 +243,7 @@ class PaddockEngine implements Engine {
     // Before anything is made: a host without KVM fails the create with nothing to undo.
     if (kvm || listsKvm(bundle.config)) requireKvm(this.core.native, id);
     const hasUserns = auto || (bundle.config.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
-    const network = await checkCreateNetwork(opts.network, template?.network, bundle.config, bundle.rootfs, hasUserns);
+    const network = await checkCreateNetwork(this.core, opts.network, template?.network, bundle.config, bundle.rootfs, hasUserns);
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
     const origin = template ?? bundle.dir;

@@ -36,6 +36,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   lsms: 1,
   seccompCacheDir: 1,
   inspect: 1,
+  bridge: 1,
   idPool: 1,
   logSizeMax: 1,
 });

@@ -6,11 +6,15 @@ import type { EngineCore } from '../engine/core';
 import { PaddockError } from '../../base/errors';
 import type { Runtime } from '../sandbox/runtime';
 import { checkUserNetwork, startNetwork, withResolvConf } from './supervisor';
+import type { BridgeConfig } from './bridge';
+import { checkBridgeNetwork, startBridge } from './bridged';
 
 /** A create's network, once checked: its plan and, for `user`, the helper binary found. */
 export interface CreateNetwork {
   readonly plan: NetworkPlan;
   readonly binary?: string;
+  /** `bridge`: the engine's bridge. */
+  readonly bridge?: BridgeConfig;
 }
 
 /**
@@ -18,7 +22,7 @@ export interface CreateNetwork {
  * host and the config before anything is made. Undefined when neither says anything:
  * the config decides, as before the option existed.
  */
-export async function checkCreateNetwork(option: NetworkOption | undefined, templateOption: NetworkOption | undefined, config: DeepReadonly<OciConfig>, rootfs: string, hasUserns: boolean): Promise<CreateNetwork | undefined> {
+export async function checkCreateNetwork(core: EngineCore, option: NetworkOption | undefined, templateOption: NetworkOption | undefined, config: DeepReadonly<OciConfig>, rootfs: string, hasUserns: boolean): Promise<CreateNetwork | undefined> {
   if (option !== undefined && templateOption !== undefined) {
     throw new PaddockError('EINVALID_ARGUMENT', 'network: given both as a createSandbox option and in the template; give it in one place', { field: 'network' });
   }
@@ -26,6 +30,7 @@ export async function checkCreateNetwork(option: NetworkOption | undefined, temp
   if (plan === undefined) return undefined;
   // Refused here rather than when the copy is written: a config joining a namespace by path.
   checkNetworkNamespace(config, plan);
+  if (plan.mode === 'bridge') return { plan, bridge: await checkBridgeNetwork(core, plan) };
   if (plan.mode !== 'user') return { plan };
   return { plan, binary: await checkUserNetwork(plan, config, rootfs, hasUserns) };
 }
@@ -38,6 +43,7 @@ export function networkConfig(config: OciConfig, net: CreateNetwork, stateDir: s
 
 /** Starts the helper of a created sandbox, when its plan has one. */
 export async function startCreateNetwork(core: EngineCore, rt: Runtime, net: CreateNetwork | undefined, restart: RestartPolicy | undefined): Promise<void> {
+  if (net?.plan.mode === 'bridge' && net.bridge) startBridge(core, rt, net.plan, net.bridge);
   if (net?.plan.mode !== 'user' || net.binary === undefined) return;
   await startNetwork(core, rt, net.plan, net.binary, restart);
 }

@@ -3,3 +3,4 @@ export { checkUserNetwork, detachNetwork, reattachNetwork, startNetwork, stopNet
 export { readInterfaces, type NetworkInterfaceStats } from './interfaces';
 export { checkCreateNetwork, networkConfig, startCreateNetwork, type CreateNetwork } from './create';
 export { loadNetworkRecord, type NetworkRecord } from './record';
+export { resolveBridgeConfig } from './bridge';

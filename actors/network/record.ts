@@ -5,6 +5,7 @@ import type { RestartPolicy } from '../../machines/restart-policy';
 import { writeFileAtomic } from '../../base/files';
 import type { SandboxPaths } from '../sandbox/state-store';
 import type { HelperProcess } from '../../machines/network.machine';
+import type { BridgeAttachment } from './bridge';
 
 /**
  * `<state>/<id>/network.json`: what a sandbox's network is and which helper process
@@ -19,6 +20,12 @@ export interface NetworkRecord {
   readonly helper?: HelperProcess;
   /** The address of the host as the sandbox sees it (pasta maps it to the host's loopback). */
   readonly hostAddress?: string;
+  /** `bridge`: what the sandbox has on the host (its lease is in `<stateDir>/.bridge.json`). */
+  readonly bridge?: BridgeAttachment;
+  /** `bridge`: the subnet its lease is of. */
+  readonly subnet?: string;
+  /** `bridge`: its tables and veth were removed (the sandbox ended); its lease stays until destroy. */
+  readonly detached?: boolean;
 }
 
 export function networkFile(paths: SandboxPaths): string {

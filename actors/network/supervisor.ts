@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../../base/files';
 import { readGateway } from './interfaces';
 import { pastaArgs, startPasta, stopHelper, stopHelperAndWait } from './pasta';
 import { checkPortsFree, findHelper } from './preflight';
+import { stopBridge } from './bridged';
 import { helperPidFile, loadNetworkRecord, networkLog, resolvConfFile, saveNetworkRecord, type NetworkRecord } from './record';
 
 type UserPlan = Extract<NetworkPlan, { mode: 'user' }>;
@@ -116,6 +117,8 @@ export async function startNetwork(core: EngineCore, rt: Runtime, plan: UserPlan
  */
 export function reattachNetwork(core: EngineCore, rt: Runtime): void {
   const record = loadNetworkRecord(rt.paths);
+  // A bridge sandbox found dead: its rules go now, its address at destroy.
+  if (record?.plan.mode === 'bridge' && !rt.initAlive) stopBridge(rt.paths, record, false);
   if (!record || record.plan.mode !== 'user') return;
   if (!rt.initAlive) {
     if (record.helper) stopHelper(core.native, record.helper);
@@ -147,10 +150,17 @@ export function detachNetwork(rt: Runtime): void {
  * The sandbox ended (init exited) or is destroyed: its network goes with it. The
  * machine is stopped first, so the helper's death is not taken for a crash.
  */
-export async function stopNetwork(core: EngineCore, rt: Runtime): Promise<void> {
+export async function stopNetwork(core: EngineCore, rt: Runtime, release = false): Promise<void> {
   detachNetwork(rt);
   const record = rt.network?.record ?? loadNetworkRecord(rt.paths);
   rt.network = undefined;
+  if (record?.plan.mode === 'bridge') {
+    if (stopBridge(rt.paths, record, release) && !core.closed) {
+      core.emit({ type: 'network', sandboxId: rt.id, event: 'forwards', mode: 'bridge', forwards: record.plan.forwards, bound: false });
+      core.emit({ type: 'network', sandboxId: rt.id, event: 'down', mode: 'bridge', reason: 'the sandbox ended' });
+    }
+    return;
+  }
   if (!record?.helper) return;
   if (await stopHelperAndWait(core.native, record.helper)) {
     if (!core.closed) {
@@ -165,6 +175,7 @@ export async function stopNetwork(core: EngineCore, rt: Runtime): Promise<void> 
 export function stopOrphanHelper(core: EngineCore, paths: SandboxPaths): void {
   const record = loadNetworkRecord(paths);
   if (record?.helper) stopHelper(core.native, record.helper);
+  if (record?.plan.mode === 'bridge') stopBridge(paths, record, true);
 }
 
 function runNetworkActor(core: EngineCore, rt: Runtime, net: SandboxNetwork, running?: HelperProcess): Actor<typeof networkMachine> {

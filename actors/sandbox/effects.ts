@@ -59,7 +59,7 @@ async function launch(core: EngineCore, sandboxId: string): Promise<LaunchedSand
 async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   const rt = core.mustRuntime(sandboxId);
   // First, so the helper's death is not taken for a crash; its ports are free when this returns.
-  await stopNetwork(core, rt);
+  await stopNetwork(core, rt, true);
   // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
   killFrozen(freezerHost(rt));
   // Once init is gone with every process of its pid namespace, the pod containers'

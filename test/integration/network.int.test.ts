@@ -6,7 +6,7 @@
  * (and not with `egress: false`). Only loopback and the sandboxes' own namespaces are
  * used. After each test nothing is left: no helper process, no bound port.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -194,7 +194,7 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     });
     const up = events.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
     expect(up).toMatchObject({ mode: 'user', egress: true });
-    expect(alive(up.helperPid)).toBe(true);
+    expect(alive(up.helperPid as number)).toBe(true);
     expect(events.find((e) => e.event === 'forwards')).toMatchObject({ bound: true, forwards: [{ hostPort: port, containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1' }] });
     // Bound on loopback only, as the default says.
     const listening = fs.readFileSync('/proc/net/tcp', 'utf8');
@@ -212,7 +212,7 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     expect(lo?.tx_packets).toBeGreaterThan(0);
 
     await t.engine.destroy(id);
-    expect(alive(up.helperPid)).toBe(false);
+    expect(alive(up.helperPid as number)).toBe(false);
     expect(await portFree(port)).toBe(true);
     expect(fs.existsSync(path.join(t.stateDir, id))).toBe(false);
     expect(events.filter((e) => e.event === 'down' || (e.event === 'forwards' && !e.bound)).map((e) => e.event)).toEqual(['forwards', 'down']);
@@ -284,7 +284,7 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     await t.engine.createSandbox(id, template(['sleep', '60']), { network: { mode: 'user' } });
     await t.engine.startRoot(id);
     const up = events.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
-    process.kill(up.helperPid, 'SIGKILL');
+    process.kill(up.helperPid as number, 'SIGKILL');
     // init is SIGKILLed: its container's status is lost with it.
     const status = await t.engine.wait(id, id, { timeoutMs: 10_000 });
     expect(status).toMatchObject({ exitCode: null, signal: null });
@@ -302,7 +302,7 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     await t.engine.startRoot(id2);
     await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward');
     const first = ev2.find((e) => e.event === 'up') as Extract<NetEvent, { event: 'up' }>;
-    process.kill(first.helperPid, 'SIGKILL');
+    process.kill(first.helperPid as number, 'SIGKILL');
     const second = await poll(() => ev2.filter((e) => e.event === 'up')[1] as Extract<NetEvent, { event: 'up' }> | undefined, 10_000, 'pasta started again');
     expect(second.helperPid).not.toBe(first.helperPid);
     expect(ev2.find((e) => e.event === 'down')).toMatchObject({ restartInMs: 50 });
@@ -396,6 +396,129 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user, super
   });
 });
 
+/** The host's nftables tables and interfaces named after paddock's bridge sandboxes. */
+function bridgeLeftovers(): string[] {
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter((l) => / paddock_[0-9a-f]{8}$/.test(l));
+  const links = fs.readdirSync('/sys/class/net').filter((n) => /^pk[0-9a-f]{8}$/.test(n) || n === BRIDGE);
+  return [...tables, ...links];
+}
+/** A bridge and subnet of the tests' own, so a paddock0 of anyone else's is never touched. */
+const BRIDGE = 'pdktest0';
+const SUBNET = '10.214.7.0/24';
+
+describeIf(['root', 'busybox', 'fixture-rootfs', 'nftables'])('network: bridge', () => {
+  const s = useSuccessiveEngines('ng');
+  useSubreaper();
+  afterEach(() => {
+    expect(bridgeLeftovers()).toEqual([]);
+  });
+  const open = () => s.open({ bridge: { name: BRIDGE, subnet: SUBNET } });
+
+  /** `nc` from inside a sandbox to `addr:port`: 1 when the page came back, 0 when not. */
+  const probe = (addr: string, port: number) => `printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc -w 2 ${addr} ${port} 2>/dev/null | grep -m1 -c paddock`;
+
+  test('a server in the sandbox is reached from the host\'s loopback through a forward; its address is recorded; nothing left after destroy', async () => {
+    const e = await open();
+    const seen: NetEvent[] = [];
+    e.events$.subscribe((ev) => ev.type === 'network' && seen.push(ev));
+    const port = await freePort();
+    await e.createSandbox('web', template(['httpd', '-f', '-p', '8080', '-h', '/etc']), { network: { mode: 'bridge', forwards: [{ hostPort: port, containerPort: 8080 }] } });
+    await e.startRoot('web');
+    const up = seen.find((x) => x.event === 'up') as Extract<NetEvent, { event: 'up' }>;
+    expect(up).toMatchObject({ mode: 'bridge', address: '10.214.7.2', hostAddress: '10.214.7.1' });
+    expect(JSON.parse(fs.readFileSync(path.join(s.stateDir, '.bridge.json'), 'utf8')).leases['10.214.7.2']).toMatchObject({ sandboxId: 'web' });
+    expect((await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward')).trim()).toBe('paddock');
+    // Also straight at its address, from the host.
+    expect((await httpGet('http://10.214.7.2:8080/hostname'))?.trim()).toBe('paddock');
+    const st = await firstValueFrom(e.stats$('web', { intervalMs: 100 }).pipe(take(1)));
+    expect(st.data.network_interfaces?.find((i) => i.name === 'eth0')?.rx_packets).toBeGreaterThan(0);
+    await e.destroy('web');
+    expect(JSON.parse(fs.readFileSync(path.join(s.stateDir, '.bridge.json'), 'utf8')).leases).toEqual({});
+    expect(seen.map((x) => x.event)).toEqual(['up', 'forwards', 'forwards', 'down']);
+  });
+
+  test('two sandboxes reach each other only when both say isolated: false', async () => {
+    const e = await open();
+    const addrs = new Map<string, string>();
+    e.events$.subscribe((ev) => ev.type === 'network' && ev.event === 'up' && addrs.set(ev.sandboxId, ev.address as string));
+    for (const [server, isolated] of [['s1', true], ['s2', false]] as const) {
+      await e.createSandbox(server, template(['httpd', '-f', '-p', '8080', '-h', '/etc']), { network: { mode: 'bridge', isolated } });
+      await e.startRoot(server);
+    }
+    const run = async (id: string, target: string, isolated: boolean) => {
+      const h = await e.createSandbox(id, template(['sh', '-c', probe(addrs.get(target) as string, 8080)]), { network: { mode: 'bridge', isolated } });
+      await e.startRoot(id);
+      await e.wait(id, id, { timeoutMs: 20_000 });
+      const out = (await readAll(h.stdio!.stdout)).trim();
+      await e.destroy(id);
+      return out;
+    };
+    // Isolated by default: neither an isolated server nor an open one is reached from an isolated sandbox.
+    expect(await run('c1', 's1', true)).toBe('0');
+    expect(await run('c2', 's2', true)).toBe('0');
+    // An open sandbox reaches an open one, and still not an isolated one.
+    expect(await run('c3', 's2', false)).toBe('1');
+    expect(await run('c4', 's1', false)).toBe('0');
+    // The host reaches both (the bridge is the host's).
+    expect((await httpGet(`http://${addrs.get('s1') as string}:8080/hostname`))?.trim()).toBe('paddock');
+    await e.destroy('s1');
+    await e.destroy('s2');
+  });
+
+  test('nat: false has no masquerade and drops what leaves the bridge; nat: true masquerades', async () => {
+    const e = await open();
+    for (const [id, nat] of [['n1', true], ['n2', false]] as const) {
+      await e.createSandbox(id, template(['sleep', '30']), { network: { mode: 'bridge', nat } });
+    }
+    const rules = execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8' });
+    expect(rules).toMatch(/ip saddr 10\.214\.7\.2 oifname != "pdktest0" masquerade/);
+    expect(rules).not.toMatch(/ip saddr 10\.214\.7\.3 oifname != "pdktest0" masquerade/);
+    expect(rules).toMatch(/iifname "pdktest0" ip saddr 10\.214\.7\.3 oifname != "pdktest0" drop/);
+    await e.destroy('n1');
+    await e.destroy('n2');
+  });
+
+  test('a sandbox that died while no supervisor ran: the next one removes its rules at reattach and its address at destroy', async () => {
+    const e1 = await open();
+    const port = await freePort();
+    const h = await e1.createSandbox('gone', template(['sleep', '60']), { network: { mode: 'bridge', forwards: [{ hostPort: port, containerPort: 80 }] } });
+    await e1.startRoot('gone');
+    const { table } = { table: execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('table ip paddock_')) };
+    expect(table).toBeDefined();
+    await e1.close();
+    process.kill(h.pid, 'SIGKILL');
+    await poll(() => (alive(h.pid) ? undefined : true), 5_000, 'the sandbox gone');
+    const e2 = await open();
+    expect(e2.isRunning('gone')).toBe(false);
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(table?.slice('table ip '.length) as string);
+    // Its address is kept until destroy, and its forward's port with it.
+    expect(JSON.parse(fs.readFileSync(path.join(s.stateDir, '.bridge.json'), 'utf8')).leases['10.214.7.2']).toMatchObject({ sandboxId: 'gone' });
+    await expect(e2.createSandbox('other', template(['true']), { network: { mode: 'bridge', forwards: [{ hostPort: port, containerPort: 80 }] } })).rejects.toMatchObject({ code: 'EPORT_IN_USE' });
+    expect(fs.existsSync(path.join(s.stateDir, 'other'))).toBe(false);
+    await e2.destroy('gone');
+    expect(JSON.parse(fs.readFileSync(path.join(s.stateDir, '.bridge.json'), 'utf8')).leases).toEqual({});
+  });
+
+  test('bad input: a subnet over a host route, a malformed one, an IPv6 forward; nothing made', async () => {
+    // A route of the host's own (the first that is not the default one).
+    const route = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f.length > 7 && f[7] !== '00000000');
+    const le = (h: string) => { const n = parseInt(h, 16); return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.'); };
+    expect(route).toBeDefined();
+    const over = `${le((route as string[])[1] as string)}/24`;
+    const e = await s.open({ bridge: { name: BRIDGE, subnet: over } });
+    await expect(e.createSandbox('b1', template(['true']), { network: 'bridge' })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'bridge.subnet' }, message: expect.stringMatching(/overlaps the host's route/) });
+    expect(fs.existsSync(path.join(s.stateDir, 'b1'))).toBe(false);
+    await expect(s.open({ bridge: { name: BRIDGE, subnet: '10.214.7.5/24' } })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'bridge.subnet' } });
+    await expect(s.open({ bridge: { name: BRIDGE, sbunet: SUBNET } as never })).rejects.toMatchObject({ code: 'EINVALID_ARGUMENT', message: expect.stringMatching(/did you mean "subnet"/) });
+    const ok = await open();
+    await expect(ok.createSandbox('b2', template(['true']), { network: { mode: 'bridge', forwards: [{ hostPort: 8080, containerPort: 80, hostIp: '::1' }] } })).rejects.toMatchObject({
+      code: 'EINVALID_ARGUMENT',
+      context: { field: 'network.forwards[0].hostIp' },
+    });
+    expect(fs.existsSync(path.join(s.stateDir, 'b2'))).toBe(false);
+  });
+});
+
 describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: bad input', () => {
   const t = useEngine('nb');
 
@@ -416,7 +539,6 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: bad input',
       context: { field: 'network.forwards[0].protocol' },
     });
     expect(await refused({ network: { mode: 'user', fowards: [] } as never })).toMatchObject({ code: 'EINVALID_ARGUMENT', message: expect.stringMatching(/fowards.*did you mean "forwards"/) });
-    expect(await refused({ network: 'bridge' })).toMatchObject({ code: 'ENOT_SUPPORTED' });
     expect(await refused({ network: 'wifi' as never })).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.mode' } });
     expect(await refused({ network: { mode: 'host', egress: false } })).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network.egress' } });
     expect(await refused({ network: 'host' }, template(['true'], { network: 'none' }))).toMatchObject({ code: 'EINVALID_ARGUMENT', context: { field: 'network' } });

@@ -6,6 +6,9 @@ import * as path from 'node:path';
 import { parseNetDev } from '../../../actors/network/interfaces';
 import { pastaArgs } from '../../../actors/network/pasta';
 import { checkPortsFree, findHelper } from '../../../actors/network/preflight';
+import { bridgeNames, checkSubnetAgainstRoutes, nftScript, resolveBridgeConfig } from '../../../actors/network/bridge';
+import { BridgeIpam } from '../../../actors/network/ipam';
+import { parseSubnet } from '../../../specs/network';
 
 describe('findHelper', () => {
   let dir: string;
@@ -83,5 +86,92 @@ describe('parseNetDev', () => {
       { name: 'lo', rx_bytes: 120, rx_packets: 2, rx_errors: 0, rx_dropped: 0, tx_bytes: 120, tx_packets: 2, tx_errors: 0, tx_dropped: 0 },
       { name: 'eth0', rx_bytes: 1722, rx_packets: 6, rx_errors: 1, rx_dropped: 2, tx_bytes: 521, tx_packets: 7, tx_errors: 3, tx_dropped: 4 },
     ]);
+  });
+});
+
+describe('bridge pieces', () => {
+  const config = { name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f') };
+  const routes = (lines: string[]) => ['Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT', ...lines].join('\n');
+
+  test('a subnet over a host route is refused naming it; the default route and the bridge\'s own are not routes to avoid', () => {
+    // 192.0.2.0/24 dev eth0, and a default route.
+    const host = ['eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0', 'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0'];
+    expect(() => checkSubnetAgainstRoutes(config, routes(host))).not.toThrow();
+    expect(() => checkSubnetAgainstRoutes({ ...config, subnet: parseSubnet('192.0.2.0/25', 'f') }, routes(host))).toThrow(
+      expect.objectContaining({ code: 'EINVALID_ARGUMENT', message: expect.stringMatching(/overlaps the host's route 192\.0\.2\.0\/24 \(dev eth0\)/) }),
+    );
+    // 10.213.0.0/24 on paddock0 itself.
+    expect(() => checkSubnetAgainstRoutes(config, routes(['paddock0\t0000D50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0']))).not.toThrow();
+    expect(() => checkSubnetAgainstRoutes(config, routes(['other0\t0000D50A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0']))).toThrow(expect.objectContaining({ code: 'EINVALID_ARGUMENT' }));
+  });
+
+  test('the nft script: forwards on loopback only in output, on an address in prerouting too, NAT and isolation as asked', () => {
+    const a = { bridge: 'paddock0', address: '10.213.0.2', gateway: '10.213.0.1', veth: 'pk0011aabb', table: 'paddock_0011aabb' };
+    const forwards = [
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp' as const, hostIp: '127.0.0.1' },
+      { hostPort: 5353, containerPort: 53, protocol: 'udp' as const, hostIp: '0.0.0.0' },
+    ];
+    const open = nftScript({ mode: 'bridge', forwards, nat: true, isolated: false }, a);
+    expect(open).toContain('ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.213.0.2:80');
+    expect(open).toContain('fib daddr type local udp dport 5353 dnat to 10.213.0.2:53');
+    expect(open.split('chain output')[0]).not.toContain('127.0.0.1 tcp dport 8080');
+    expect(open).toContain('ip saddr 10.213.0.2 oifname != "paddock0" masquerade');
+    expect(open).not.toContain('drop');
+    const shut = nftScript({ mode: 'bridge', forwards: [], nat: false, isolated: true }, a);
+    expect(shut).not.toContain('oifname != "paddock0" masquerade');
+    expect(shut).toContain('iifname "paddock0" ip saddr 10.213.0.2 oifname != "paddock0" drop');
+    expect(shut).toContain('iifname "pk0011aabb" drop');
+    expect(shut).toContain('oifname "pk0011aabb" drop');
+  });
+
+  test('names fit an interface (15 bytes) and differ by state dir', () => {
+    const a = bridgeNames('/var/lib/paddock/a');
+    expect(a.veth.length).toBeLessThanOrEqual(15);
+    expect(bridgeNames('/tmp/other/a').veth).not.toBe(a.veth);
+  });
+
+  test('the engine option: defaults, a misspelt key, a bad name', () => {
+    expect(resolveBridgeConfig(undefined)).toEqual({ name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f') });
+    expect(() => resolveBridgeConfig({ sbunet: '10.0.0.0/24' })).toThrow(expect.objectContaining({ message: expect.stringMatching(/did you mean "subnet"/) }));
+    expect(() => resolveBridgeConfig({ name: 'a-name-far-too-long' })).toThrow(expect.objectContaining({ context: { field: 'bridge.name' } }));
+  });
+});
+
+describe('BridgeIpam', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-ipam-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('addresses from .2 up, the same again for the same sandbox, freed on release; claimed ports are refused to another', () => {
+    const ipam = new BridgeIpam(dir, parseSubnet('10.1.2.0/29', 'f'));
+    for (const id of ['a', 'b']) fs.mkdirSync(path.join(dir, id));
+    expect(ipam.allocate('a', ['tcp 127.0.0.1:8080'])).toBe('10.1.2.2');
+    expect(ipam.allocate('a')).toBe('10.1.2.2');
+    expect(() => ipam.allocate('b', ['tcp 127.0.0.1:8080'])).toThrow(expect.objectContaining({ code: 'EPORT_IN_USE' }));
+    expect(ipam.allocate('b')).toBe('10.1.2.3');
+    // A second store on the same dir (another engine) sees the same table.
+    expect(new BridgeIpam(dir, parseSubnet('10.1.2.0/29', 'f')).leases()).toEqual({ '10.1.2.2': 'a', '10.1.2.3': 'b' });
+    expect(ipam.release('a')).toBe(1);
+    expect(ipam.allocate('b')).toBe('10.1.2.3');
+  });
+
+  test('a /29 holds five sandboxes; the sixth is refused; leases of vanished sandboxes are collected', () => {
+    const ipam = new BridgeIpam(dir, parseSubnet('10.1.2.0/29', 'f'));
+    for (const id of ['s1', 's2', 's3', 's4', 's5']) {
+      fs.mkdirSync(path.join(dir, id));
+      ipam.allocate(id);
+    }
+    fs.mkdirSync(path.join(dir, 's6'));
+    expect(() => ipam.allocate('s6')).toThrow(expect.objectContaining({ code: 'ENETWORK_UNAVAILABLE' }));
+    // s1's folder gone and its allocating process (this one) alive: still held while alive...
+    fs.rmSync(path.join(dir, 's1'), { recursive: true });
+    expect(() => ipam.allocate('s6')).toThrow(expect.objectContaining({ code: 'ENETWORK_UNAVAILABLE' }));
+    // ...and free once it was taken by a process that is gone.
+    const t = JSON.parse(fs.readFileSync(path.join(dir, '.bridge.json'), 'utf8'));
+    t.leases['10.1.2.2'].pid = 0x3fffffff;
+    fs.writeFileSync(path.join(dir, '.bridge.json'), JSON.stringify(t));
+    expect(ipam.allocate('s6')).toBe('10.1.2.2');
   });
 });

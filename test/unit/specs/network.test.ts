@@ -1,6 +1,6 @@
 /** The network option's plan (specs/network.ts) and the builder's `network` field: pure, every bad value names its field. */
 import { buildSpec } from '../../../specs/builder';
-import { applyNetworkPlan, grantsNetAdmin, isIpLiteral, planNetwork, type NetworkPlan } from '../../../specs/network';
+import { applyNetworkPlan, formatSubnet, grantsNetAdmin, ipv4ToNumber, isIpLiteral, parseSubnet, planNetwork, subnetsOverlap, type NetworkPlan } from '../../../specs/network';
 import { defaultSpec } from '../../../specs/default-spec';
 import { validateConfig } from '../../../specs/validate';
 
@@ -20,6 +20,13 @@ describe('planNetwork', () => {
     expect(planNetwork('none')).toEqual({ mode: 'none' });
     expect(planNetwork({ mode: 'host' })).toEqual({ mode: 'host' });
     expect(planNetwork('user')).toEqual({ mode: 'user', forwards: [], egress: true, dns: false });
+    expect(planNetwork('bridge')).toEqual({ mode: 'bridge', forwards: [], nat: true, isolated: true });
+    expect(planNetwork({ mode: 'bridge', nat: false, isolated: false, forwards: [{ hostPort: 1, containerPort: 2 }] })).toEqual({
+      mode: 'bridge',
+      nat: false,
+      isolated: false,
+      forwards: [{ hostPort: 1, containerPort: 2, protocol: 'tcp', hostIp: '127.0.0.1' }],
+    });
   });
 
   test('forwards default to tcp on 127.0.0.1; hostIp may be any IPv4 or IPv6 literal', () => {
@@ -49,7 +56,9 @@ describe('planNetwork', () => {
     [{ mode: 'user', egress: false, dns: true }, 'EINVALID_ARGUMENT', 'network.dns'],
     [{ mode: 'none', forwards: [] }, 'EINVALID_ARGUMENT', 'network.forwards'],
     [{ mode: 'host', dns: true }, 'EINVALID_ARGUMENT', 'network.dns'],
-    [{ mode: 'bridge' }, 'ENOT_SUPPORTED', 'network.mode'],
+    [{ mode: 'user', nat: false }, 'EINVALID_ARGUMENT', 'network.nat'],
+    [{ mode: 'bridge', egress: false }, 'EINVALID_ARGUMENT', 'network.egress'],
+    [{ mode: 'bridge', isolated: 'yes' }, 'EINVALID_ARGUMENT', 'network.isolated'],
   ])('%j is %s naming %s', (option, code, field) => {
     expect(refusal(() => planNetwork(option))).toMatchObject({ code, field });
   });
@@ -125,5 +134,21 @@ describe('buildSpec with network', () => {
     expect(refusal(() => buildSpec({ ...T, network: { mode: 'user', forwards: [{ hostPort: 1, containerPort: 1, protocol: 'icmp' as 'tcp' }] } }))).toMatchObject({
       field: 'template.network.forwards[0].protocol',
     });
+  });
+});
+
+describe('parseSubnet', () => {
+  test('a /16 to /29 with its host bits zero; overlap is any shared address', () => {
+    const s = parseSubnet('10.213.0.0/24', 'f');
+    expect(s).toEqual({ base: ipv4ToNumber('10.213.0.0'), prefix: 24 });
+    expect(formatSubnet(s)).toBe('10.213.0.0/24');
+    expect(subnetsOverlap(s, parseSubnet('10.213.0.128/25', 'f'))).toBe(true);
+    expect(subnetsOverlap(s, parseSubnet('10.0.0.0/16', 'f'))).toBe(false);
+    expect(subnetsOverlap(s, parseSubnet('10.212.0.0/16', 'f'))).toBe(false);
+    expect(subnetsOverlap(parseSubnet('10.0.0.0/16', 'f'), s)).toBe(false);
+    expect(subnetsOverlap({ base: ipv4ToNumber('10.0.0.0'), prefix: 8 }, s)).toBe(true);
+  });
+  test.each(['10.213.0.1/24', '10.213.0.0/8', '10.213.0.0/30', '10.213.0.0', 'fd00::/64', 7])('%j is refused naming the field', (v) => {
+    expect(refusal(() => parseSubnet(v, 'bridge.subnet'))).toMatchObject({ code: 'EINVALID_ARGUMENT', field: 'bridge.subnet' });
   });
 });
