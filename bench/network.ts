@@ -1,8 +1,8 @@
 /**
  * 1e. The `network` option (docs/decisions/0041): create + start + wait of /bin/true
  * from a template in each mode, as a ratio to `none` (interleaved rounds, medians); and
- * the throughput of a 1 GiB transfer through a `user` forward (pasta) against the
- * host's loopback, the same sender (busybox `dd | nc -l`) on both sides, the receiver
+ * the throughput of a 1 GiB transfer through a `user` forward (pasta) and a `bridge`
+ * forward (nftables DNAT from the host's loopback) against the host's loopback, the same sender (busybox `dd | nc -l`) on both sides, the receiver
  * this process.
  *
  * Alone with `bash bench/run.sh network` (after building dist/).
@@ -23,8 +23,8 @@ export interface NetworkFigures {
   readonly ratioToNone: Record<string, number>;
   /** MiB/s of 1 GiB, median of the transfer runs. */
   readonly throughputMiBs: Record<string, number>;
-  /** user forward ÷ host loopback. */
-  readonly throughputRatio: number;
+  /** Each forward ÷ host loopback. */
+  readonly throughputRatio: Record<string, number>;
 }
 
 function median(xs: number[]): number {
@@ -91,9 +91,10 @@ export async function networkSection(work: string, rootfs: string, runs: number,
     ['host', { network: 'host' }],
     ['user', { network: { mode: 'user' } }],
     ['user, egress false', { network: { mode: 'user', egress: false } }],
+    ['bridge', { network: 'bridge' }],
   ];
   const t: Record<string, number[]> = Object.fromEntries(modes.map(([n]) => [n, []]));
-  const mib: Record<string, number[]> = { 'host loopback': [], 'user forward (pasta)': [] };
+  const mib: Record<string, number[]> = { 'host loopback': [], 'user forward (pasta)': [], 'bridge forward (nft)': [] };
   let n = 0;
   try {
     for (let i = 0; i < 3 + runs; i++) {
@@ -112,14 +113,16 @@ export async function networkSection(work: string, rootfs: string, runs: number,
       } finally {
         sender.kill('SIGKILL');
       }
-      const fwd = await freePort();
-      const id = `x${n++}`;
-      await engine.createSandbox(id, { rootfs, args: ['sh', '-c', SENDER(9000)] }, { stdio: 'ignore', network: { mode: 'user', forwards: [{ hostPort: fwd, containerPort: 9000 }] } });
-      await engine.startRoot(id);
-      try {
-        mib['user forward (pasta)']?.push(await receive(fwd, GIB));
-      } finally {
-        await engine.destroy(id);
+      for (const [name, mode] of [['user forward (pasta)', 'user'], ['bridge forward (nft)', 'bridge']] as const) {
+        const fwd = await freePort();
+        const id = `x${n++}`;
+        await engine.createSandbox(id, { rootfs, args: ['sh', '-c', SENDER(9000)] }, { stdio: 'ignore', network: { mode, forwards: [{ hostPort: fwd, containerPort: 9000 }] } });
+        await engine.startRoot(id);
+        try {
+          mib[name]?.push(await receive(fwd, GIB));
+        } finally {
+          await engine.destroy(id);
+        }
       }
     }
   } finally {
@@ -141,7 +144,7 @@ export async function networkSection(work: string, rootfs: string, runs: number,
     minMs,
     ratioToNone,
     throughputMiBs,
-    throughputRatio: (throughputMiBs['user forward (pasta)'] as number) / (throughputMiBs['host loopback'] as number),
+    throughputRatio: Object.fromEntries(Object.entries(throughputMiBs).map(([k, v]) => [k, v / (throughputMiBs['host loopback'] as number)])),
   };
   log(`\n1e. network modes: create + start + wait of /bin/true from a template (medians of ${runs}, interleaved)`);
   log(`${'mode'.padEnd(24)} ${'median ms'.padStart(10)} ${'min ms'.padStart(8)} ${'÷ none'.padStart(8)}`);
@@ -149,7 +152,6 @@ export async function networkSection(work: string, rootfs: string, runs: number,
     log(`${name.padEnd(24)} ${(medianMs[name] as number).toFixed(2).padStart(10)} ${(minMs[name] as number).toFixed(2).padStart(8)} ${(ratioToNone[name] as number).toFixed(2).padStart(8)}`);
   }
   log(`1 GiB to this process (busybox dd | nc -l as the sender), MiB/s, median of ${mib['host loopback']?.length}:`);
-  for (const [k, v] of Object.entries(throughputMiBs)) log(`  ${k.padEnd(24)} ${v.toFixed(0).padStart(8)}`);
-  log(`  user forward ÷ host loopback: ${figures.throughputRatio.toFixed(2)}`);
+  for (const [k, v] of Object.entries(throughputMiBs)) log(`  ${k.padEnd(24)} ${v.toFixed(0).padStart(8)}  ÷ host loopback ${(figures.throughputRatio[k] as number).toFixed(2)}`);
   return figures;
 }

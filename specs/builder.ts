@@ -36,8 +36,8 @@ export interface SandboxTemplate {
   readonly limits?: SandboxLimits;
   /**
    * The sandbox's network (default `'none'`: loopback only); `'host'` leaves the
-   * network namespace out. `user` is served by the engine (createSandbox's `network`;
-   * give it in one place only): the config then has a namespace of its own.
+   * network namespace out. `user` and `bridge` are served by the engine (createSandbox
+   * reads this field; give it in one place only): the config has a namespace of its own.
    */
   readonly network?: NetworkOption;
 }

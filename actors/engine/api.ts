@@ -198,10 +198,12 @@ export interface CreateSandboxOptions {
    * touched), or `{ mode: 'user', forwards, egress, dns }`: pasta (Debian's `passt`)
    * gives it an interface and forwards host ports into it (on 127.0.0.1 unless
    * `hostIp` says otherwise); the helper is supervised, restarted per `restart` or the
-   * sandbox killed, with `network` events. Absent: what the config says (a template:
-   * its own `network`, else `'none'`). Bad values, a port in use or a missing `pasta`
-   * are typed errors at create, and nothing is made. `'bridge'` is not built yet
-   * (ENOT_SUPPORTED).
+   * sandbox killed, with `network` events. `{ mode: 'bridge', forwards, nat,
+   * isolated }` (root): a veth into the engine's bridge (EngineOptions.bridge), forwards
+   * and NAT by nftables, isolated from other sandboxes unless both say `isolated:
+   * false`. Absent: what the config says (a template: its own `network`, else
+   * `'none'`). Bad values, a port in use or a missing `pasta`/`nft` are typed errors at
+   * create, and nothing is made.
    */
   readonly network?: NetworkOption;
 }
