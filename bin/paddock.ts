@@ -9,9 +9,8 @@
  */
 import { UsageError, parseArgs, str, bool } from './args';
 import { COMMANDS, isVerb, type Verb } from './command-list';
-import { makeContext, reportError, type CliContext } from './context';
+import { makeContext, reportError, type CliContext, type Command } from './context';
 
-export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 // Literal requires, one per verb of COMMANDS, so the bundler sees them and each

@@ -1,6 +1,5 @@
 import { expectPositionals, parseArgs } from '../args';
-import type { CliContext } from '../context';
-import type { Command } from '../paddock';
+import type { CliContext, Command } from '../context';
 
 /**
  * Verbs that exist so callers get a clear answer (the engine rejects them with
