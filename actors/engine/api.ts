@@ -1,4 +1,3 @@
-import type { NetworkOption, ResolvedForward } from '../../specs/network';
 import type { Observable } from 'rxjs';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
@@ -17,6 +16,7 @@ import type { GroupEmitted, GroupStrategy } from '../../machines/group.machine';
 import type { RestartPolicyName } from '../../machines/restart-policy';
 import type { SandboxTemplate } from '../../specs/builder';
 import type { IdPool } from '../sandbox/id-pool';
+import type { NetworkOption, ResolvedForward } from '../../specs/network';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
 export type { NetworkMode, NetworkOption, NetworkOptions, PortForward } from '../../specs/network';

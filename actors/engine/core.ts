@@ -1,4 +1,3 @@
-import { detachNetwork } from '../network';
 import * as fs from 'node:fs';
 import { Subject } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
@@ -20,6 +19,7 @@ import { STATE_VERSION, saveSandboxLocked, type PersistedSandbox } from '../sand
 import { removeTree } from '../../base/remove-tree';
 import { DEFAULT_ID_POOL, IdPoolStore } from '../sandbox/id-pool';
 import type { Runtime } from '../sandbox/runtime';
+import { detachNetwork } from '../network';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);

@@ -1,4 +1,3 @@
-import { checkCreateNetwork, networkConfig, readInterfaces, resolveBridgeConfig, startCreateNetwork } from '../network';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
@@ -83,6 +82,7 @@ import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
 import { createSupervisorTree, engineLeafDriver } from '../supervision/tree';
 import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
+import { checkCreateNetwork, networkConfig, readInterfaces, resolveBridgeConfig, startCreateNetwork } from '../network';
 
 export { deferred, type Deferred } from '../../base/deferred';
 

@@ -6,9 +6,9 @@
  * runc's empty value: "where the host has it".
  */
 
-import type { NetworkInterfaceStats } from '../network/interfaces';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { NetworkInterfaceStats } from '../network/interfaces';
 
 export interface RuncCpuUsage {
   /** ns */

@@ -1,4 +1,3 @@
-import { stopNetwork } from '../network';
 import * as fs from 'node:fs';
 import { fromPromise } from 'xstate';
 import { containerMachine } from '../../machines/container.machine';
@@ -13,6 +12,7 @@ import { removePodCgroup } from '../pod/cgroups';
 import { removeFile, removeTree } from '../../base/remove-tree';
 import { closeContainerStdio, prepareStdio } from '../containers/stdio';
 import type { ContainerRuntime } from './runtime';
+import { stopNetwork } from '../network';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,

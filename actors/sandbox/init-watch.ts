@@ -1,8 +1,8 @@
-import { stopNetwork } from '../network';
 import type { Message } from '../../protocols/messages';
 import type { EngineCore } from '../engine/core';
 import { startHealthCheck } from './health';
 import type { Runtime } from './runtime';
+import { stopNetwork } from '../network';
 
 /*
  * What the engine hears from a sandbox's paddock-init: its events, its exit (its

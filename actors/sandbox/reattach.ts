@@ -1,4 +1,3 @@
-import { reattachNetwork, stopOrphanHelper } from '../network';
 import { startOomEvents } from '../observe/oom';
 import * as fs from 'node:fs';
 import type { Actor, AnyActorRef } from 'xstate';
@@ -18,6 +17,7 @@ import { removeTree } from '../../base/remove-tree';
 import { startSandboxActor } from './actor';
 import { SandboxPaths, acquireLock, acquireLockLocked, loadSandbox, processParent, processStartTime } from './state-store';
 import { newRuntime, type ContainerRuntime, type Runtime } from './runtime';
+import { reattachNetwork, stopOrphanHelper } from '../network';
 
 /*
  * A supervisor restart (or a one-shot caller such as the CLI): a sandbox is taken

@@ -4,7 +4,6 @@
  * constructor only, so the many modules that pass a Runtime around import nothing
  * that launches.
  */
-import type { SandboxNetwork } from '../network';
 import type { Subscription } from 'rxjs';
 import type { Actor } from 'xstate';
 import type { sandboxMachine } from '../../machines/sandbox.machine';
@@ -22,6 +21,7 @@ import type { HeldRelease } from '../containers/held-release';
 import type { OomWatch } from '../observe/oom';
 import type { HealthActor, ResolvedHealth } from './health';
 import type { SandboxPaths, StdioMode } from './state-store';
+import type { SandboxNetwork } from '../network';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
 export interface Runtime {
