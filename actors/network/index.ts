@@ -4,3 +4,4 @@ export { readInterfaces, type NetworkInterfaceStats } from './interfaces';
 export { checkCreateNetwork, networkConfig, startCreateNetwork, type CreateNetwork } from './create';
 export { loadNetworkRecord, type NetworkRecord } from './record';
 export { resolveBridgeConfig } from './bridge';
+export { checkExecEgress, checkPodEgress } from './egress-guard';

@@ -249,6 +249,12 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     await t.engine.startRoot(id2);
     const body = await poll(() => httpGet(`http://127.0.0.1:${fwd}/hostname`), 20_000, 'the forward without egress');
     expect(body.trim()).toBe('paddock');
+    // Nothing joining later may configure the interface either.
+    await expect(t.engine.execute(id2, id2, { args: ['ip', 'addr', 'add', '10.9.9.9/24', 'dev', 'eth0'], addCapabilities: ['CAP_NET_ADMIN'] })).rejects.toMatchObject({
+      code: 'EINVALID_ARGUMENT',
+      context: { field: 'addCapabilities' },
+    });
+    await expect(t.engine.execute(id2, id2, { args: ['true'], capabilities: { bounding: ['CAP_NET_ADMIN'] } })).rejects.toMatchObject({ context: { field: 'capabilities' } });
     await t.engine.signal(id2, id2, 'SIGKILL');
     await t.engine.wait(id2, id2, { timeoutMs: 10_000 });
     const lines = (await readAll(h2.stdio!.stdout)).trim().split('\n');
