@@ -85,6 +85,8 @@ const SENDER = (port: number) => `dd if=/dev/zero bs=1M count=1100 2>/dev/null |
 
 export async function networkSection(work: string, rootfs: string, runs: number, log: (s: string) => void): Promise<NetworkFigures> {
   const engine = await createEngine({ stateDir: path.join(work, 'state-network'), logger: pino({ level: 'warn' }) });
+  // The same forward over a bridge of MTU 65520, loopback's: what the MTU alone costs.
+  const jumbo = await createEngine({ stateDir: path.join(work, 'state-network-jumbo'), logger: pino({ level: 'warn' }), bridge: { name: 'paddock9', subnet: '10.213.9.0/24', mtu: 65520 } });
   const tpl: SandboxTemplate = { rootfs, args: ['/bin/true'], hostname: 'bench' };
   const modes: Array<[string, CreateSandboxOptions]> = [
     ['none', { network: 'none' }],
@@ -94,7 +96,7 @@ export async function networkSection(work: string, rootfs: string, runs: number,
     ['bridge', { network: 'bridge' }],
   ];
   const t: Record<string, number[]> = Object.fromEntries(modes.map(([n]) => [n, []]));
-  const mib: Record<string, number[]> = { 'host loopback': [], 'user forward (pasta)': [], 'bridge forward (nft)': [] };
+  const mib: Record<string, number[]> = { 'host loopback': [], 'user forward (pasta)': [], 'bridge forward (nft)': [], 'bridge forward, mtu 65520': [] };
   let n = 0;
   try {
     for (let i = 0; i < 3 + runs; i++) {
@@ -113,21 +115,28 @@ export async function networkSection(work: string, rootfs: string, runs: number,
       } finally {
         sender.kill('SIGKILL');
       }
-      for (const [name, mode] of [['user forward (pasta)', 'user'], ['bridge forward (nft)', 'bridge']] as const) {
+      const forwards = [
+        ['user forward (pasta)', 'user', engine],
+        ['bridge forward (nft)', 'bridge', engine],
+        ['bridge forward, mtu 65520', 'bridge', jumbo],
+      ] as const;
+      for (const [name, mode, e] of forwards) {
         const fwd = await freePort();
         const id = `x${n++}`;
-        await engine.createSandbox(id, { rootfs, args: ['sh', '-c', SENDER(9000)] }, { stdio: 'ignore', network: { mode, forwards: [{ hostPort: fwd, containerPort: 9000 }] } });
-        await engine.startRoot(id);
+        await e.createSandbox(id, { rootfs, args: ['sh', '-c', SENDER(9000)] }, { stdio: 'ignore', network: { mode, forwards: [{ hostPort: fwd, containerPort: 9000 }] } });
+        await e.startRoot(id);
         try {
           mib[name]?.push(await receive(fwd, GIB));
         } finally {
-          await engine.destroy(id);
+          await e.destroy(id);
         }
       }
     }
   } finally {
-    for (const s of engine.list()) await engine.destroy(s.id).catch(() => undefined);
-    await engine.close();
+    for (const e of [engine, jumbo]) {
+      for (const s of e.list()) await e.destroy(s.id).catch(() => undefined);
+      await e.close();
+    }
   }
   const medianMs: Record<string, number> = {};
   const minMs: Record<string, number> = {};

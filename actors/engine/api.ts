@@ -104,10 +104,19 @@ export interface EngineOptions {
   /**
    * The bridge of `network: { mode: 'bridge' }` sandboxes: its name (default `paddock0`)
    * and the IPv4 subnet their addresses come from (default `10.213.0.0/24`; the bridge
-   * has its first address). Addresses are recorded in `<stateDir>/.bridge.json`. A subnet
+   * has its first address), and its MTU. Addresses are recorded in `<stateDir>/.bridge.json`. A subnet
    * that overlaps a route of the host's is refused at the first bridge create.
    */
-  readonly bridge?: { readonly name?: string; readonly subnet?: string };
+  readonly bridge?: {
+    readonly name?: string;
+    readonly subnet?: string;
+    /**
+     * Of the bridge and every sandbox's veth (default 1500). A forward from the host's
+     * loopback runs about five times faster at 65520 (docs/decisions/0041); what leaves
+     * the host still leaves at its own interface's MTU.
+     */
+    readonly mtu?: number;
+  };
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
   /**

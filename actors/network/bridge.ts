@@ -12,6 +12,8 @@ type BridgePlan = Extract<NetworkPlan, { mode: 'bridge' }>;
 export interface BridgeConfig {
   readonly name: string;
   readonly subnet: Subnet;
+  /** Of the bridge and every veth end (default 1500, what leaves the host; decision 0041 measures a larger one). */
+  readonly mtu: number;
 }
 
 /** What one sandbox has on the host: removed, all of it, when it ends. */
@@ -93,7 +95,7 @@ export function ensureBridge(config: BridgeConfig): void {
   const addr = `${gatewayOf(config.subnet)}/${config.subnet.prefix}`;
   const a = run('ip', ['addr', 'add', addr, 'dev', config.name]);
   if (!a.ok && !/exists|already assigned/i.test(a.err)) throw new PaddockError('ENETWORK_UNAVAILABLE', `network: bridge: ip addr add ${addr}: ${a.err}`, { step: 'bridge' });
-  must('bridge', 'ip', ['link', 'set', config.name, 'up']);
+  must('bridge', 'ip', ['link', 'set', config.name, 'mtu', String(config.mtu), 'up']);
   fs.writeFileSync(`/proc/sys/net/ipv4/conf/${config.name}/route_localnet`, '1');
 }
 
@@ -153,7 +155,8 @@ export function attachSandbox(config: BridgeConfig, plan: BridgePlan, sandboxDir
   const a: BridgeAttachment = { bridge: config.name, address, gateway: gatewayOf(config.subnet), veth, table };
   try {
     ensureBridge(config);
-    must('veth', 'ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(initPid)]);
+    const mtu = String(config.mtu);
+    must('veth', 'ip', ['link', 'add', veth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', String(initPid)]);
     must('veth', 'ip', ['link', 'set', veth, 'master', config.name, 'up']);
     const inside = [`addr add ${address}/${config.subnet.prefix} dev eth0`, 'link set eth0 up', `route add default via ${a.gateway}`].join('\n') + '\n';
     must('address', 'nsenter', [`--net=/proc/${initPid}/ns/net`, 'ip', '-batch', '-'], inside);
@@ -178,14 +181,16 @@ export function inSubnet(address: string, subnet: Subnet): boolean {
   return n >= subnet.base && n < subnet.base + 2 ** (32 - subnet.prefix);
 }
 
-export const DEFAULT_BRIDGE = { name: 'paddock0', subnet: '10.213.0.0/24' } as const;
+export const DEFAULT_BRIDGE = { name: 'paddock0', subnet: '10.213.0.0/24', mtu: 1500 } as const;
 
 /** EngineOptions.bridge, checked (EINVALID_ARGUMENT naming `bridge.name` / `bridge.subnet`) and resolved with the defaults. */
 export function resolveBridgeConfig(opt: unknown): BridgeConfig {
   if (opt !== undefined && (typeof opt !== 'object' || opt === null || Array.isArray(opt))) throw new PaddockError('EINVALID_ARGUMENT', 'bridge: must be an object', { field: 'bridge' });
-  const o = (opt ?? {}) as { name?: unknown; subnet?: unknown };
-  checkOptionKeys(o, ['name', 'subnet'], 'createEngine options.bridge');
+  const o = (opt ?? {}) as { name?: unknown; subnet?: unknown; mtu?: unknown };
+  checkOptionKeys(o, ['name', 'subnet', 'mtu'], 'createEngine options.bridge');
+  const mtu = o.mtu ?? DEFAULT_BRIDGE.mtu;
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 1280 || mtu > 65_535) throw new PaddockError('EINVALID_ARGUMENT', `bridge.mtu: must be an integer from 1280 to 65535, not ${JSON.stringify(mtu)}`, { field: 'bridge.mtu' });
   const name = o.name ?? DEFAULT_BRIDGE.name;
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new PaddockError('EINVALID_ARGUMENT', `bridge.name: must be 1 to 15 characters of [A-Za-z0-9_.-], not ${JSON.stringify(name)}`, { field: 'bridge.name' });
-  return { name, subnet: parseSubnet(o.subnet ?? DEFAULT_BRIDGE.subnet, 'bridge.subnet') };
+  return { name, subnet: parseSubnet(o.subnet ?? DEFAULT_BRIDGE.subnet, 'bridge.subnet'), mtu };
 }

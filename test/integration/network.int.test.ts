@@ -436,6 +436,8 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'nftables'])('network: bridge',
     expect((await poll(() => httpGet(`http://127.0.0.1:${port}/hostname`), 10_000, 'the forward')).trim()).toBe('paddock');
     // Also straight at its address, from the host.
     expect((await httpGet('http://10.214.7.2:8080/hostname'))?.trim()).toBe('paddock');
+    // MTU 1500 by default, both ends.
+    expect(fs.readFileSync(`/sys/class/net/${BRIDGE}/mtu`, 'utf8').trim()).toBe('1500');
     const st = await firstValueFrom(e.stats$('web', { intervalMs: 100 }).pipe(take(1)));
     expect(st.data.network_interfaces?.find((i) => i.name === 'eth0')?.rx_packets).toBeGreaterThan(0);
     await e.destroy('web');

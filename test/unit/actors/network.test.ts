@@ -90,7 +90,7 @@ describe('parseNetDev', () => {
 });
 
 describe('bridge pieces', () => {
-  const config = { name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f') };
+  const config = { name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f'), mtu: 1500 };
   const routes = (lines: string[]) => ['Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT', ...lines].join('\n');
 
   test('a subnet over a host route is refused naming it; the default route and the bridge\'s own are not routes to avoid', () => {
@@ -131,7 +131,9 @@ describe('bridge pieces', () => {
   });
 
   test('the engine option: defaults, a misspelt key, a bad name', () => {
-    expect(resolveBridgeConfig(undefined)).toEqual({ name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f') });
+    expect(resolveBridgeConfig(undefined)).toEqual({ name: 'paddock0', subnet: parseSubnet('10.213.0.0/24', 'f'), mtu: 1500 });
+    expect(resolveBridgeConfig({ mtu: 65520 }).mtu).toBe(65520);
+    expect(() => resolveBridgeConfig({ mtu: 100 })).toThrow(expect.objectContaining({ context: { field: 'bridge.mtu' } }));
     expect(() => resolveBridgeConfig({ sbunet: '10.0.0.0/24' })).toThrow(expect.objectContaining({ message: expect.stringMatching(/did you mean "subnet"/) }));
     expect(() => resolveBridgeConfig({ name: 'a-name-far-too-long' })).toThrow(expect.objectContaining({ context: { field: 'bridge.name' } }));
   });
