@@ -59,7 +59,11 @@ export type Need =
   /** v1 hierarchies beside a cgroup2 mount. */
   | 'cgroup-hybrid'
   /** cgroup2 alone at /sys/fs/cgroup, with memory, cpu and pids enabled in it. */
-  | 'cgroup-v2-only';
+  | 'cgroup-v2-only'
+  /** pasta (Debian's passt), the helper of `network: { mode: 'user' }`. */
+  | 'passt'
+  /** nft (Debian's nftables), the rules of `network: { mode: 'bridge' }`. */
+  | 'nftables';
 
 /** Needs that depend only on the host's cgroup layout; another CI stage may cover them. */
 export const LAYOUT_NEEDS: readonly Need[] = ['cgroup2', 'cgroup-v1-freezer', 'cgroup-v1-devices', 'cgroup-hybrid', 'cgroup-v2-only'];
@@ -141,6 +145,10 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
       return layout().mode !== 'v2' && layout().v1.devices !== undefined ? undefined : 'cgroup-v1-devices (a v1 devices hierarchy)';
     case 'cgroup-hybrid':
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
+    case 'nftables':
+      return onPath('nft') ? undefined : 'nftables (nft on PATH: apt-get install nftables)';
+    case 'passt':
+      return onPath('pasta') ? undefined : 'passt (pasta on PATH: apt-get install passt)';
     case 'cgroup-v2-only': {
       const l = layout();
       const c = unifiedControllers(l);
