@@ -55,7 +55,13 @@ export type {
   PoolEvent,
   PooledSandbox,
   AcquireOptions,
+  NetworkEvent,
+  NetworkMode,
+  NetworkOption,
+  NetworkOptions,
+  PortForward,
 } from './actors/engine/api';
+export type { NetworkInterfaceStats } from './actors/network';
 export type { InspectorServer, ServeInspectorOptions, InspectOption, InspectUrl, StatelyInspector } from './actors/engine/api';
 export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';

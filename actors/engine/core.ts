@@ -20,6 +20,7 @@ import { removeTree } from '../../base/remove-tree';
 import { DEFAULT_ID_POOL, IdPoolStore } from '../sandbox/id-pool';
 import { InspectionHub } from '../inspect/hub';
 import type { Runtime } from '../sandbox/runtime';
+import { detachNetwork } from '../network';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -226,6 +227,7 @@ export class EngineCore {
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;
+    detachNetwork(rt);
     rt.oom?.stop();
     rt.oom = undefined;
     rt.eventsSub?.unsubscribe();

@@ -12,6 +12,7 @@ import { removePodCgroup } from '../pod/cgroups';
 import { removeFile, removeTree } from '../../base/remove-tree';
 import { closeContainerStdio, prepareStdio } from '../containers/stdio';
 import type { ContainerRuntime } from './runtime';
+import { stopNetwork } from '../network';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,
@@ -57,6 +58,8 @@ async function launch(core: EngineCore, sandboxId: string): Promise<LaunchedSand
 
 async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   const rt = core.mustRuntime(sandboxId);
+  // First, so the helper's death is not taken for a crash; its ports are free when this returns.
+  await stopNetwork(core, rt, true);
   // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
   killFrozen(freezerHost(rt));
   // Once init is gone with every process of its pid namespace, the pod containers'
