@@ -7,7 +7,10 @@
   const token = new URLSearchParams(location.search).get('token') || '';
   const SVG = 'http://www.w3.org/2000/svg';
   const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM' };
-  const KIND = { sandbox: 'sandbox', container: 'container', process: 'exec', restart: 'restart', health: 'health', pool: 'pool', group: 'group', supervisor: 'supervisor' };
+  const KIND = { sandbox: 'sandbox', container: 'container', process: 'exec', restart: 'restart', health: 'health', network: 'network', pool: 'pool', group: 'group', supervisor: 'supervisor' };
+  // Machines that watch one sandbox and hang beside it, named `<kind>:<sandbox>[/<container>]`.
+  const BESIDE = /^(restart|health|network):/;
+  const besides = (a) => a.machine === 'restart' || a.machine === 'health' || a.machine === 'network';
   const MAX_TIMELINE = 300;
 
   const model = { actors: new Map(), defs: new Map(), stats: new Map(), events: [], actions: false, selected: null };
@@ -77,7 +80,7 @@
         if (a.machine === 'sandbox' && !a.parent) {
           sandboxByName.set(a.name, a.id);
           // Its restart and health machines may have come first; they hang under it.
-          for (const b of model.actors.values()) if ((b.machine === 'restart' || b.machine === 'health') && b.name.replace(/^(restart|health):/, '').split('/')[0] === a.name) unplaced.add(b.id);
+          for (const b of model.actors.values()) if (besides(b) && b.name.replace(BESIDE, '').split('/')[0] === a.name) unplaced.add(b.id);
         }
         if (a.status !== 'active') drop(a.id);
         break;
@@ -177,8 +180,8 @@
       for (const b of model.actors.values()) if (b.parent === a.parent && b.machine === 'container' && b.name === a.ctx.containerId) return { parent: b.id };
     }
     if (a.parent && model.actors.has(a.parent)) return { parent: a.parent };
-    if (a.machine === 'restart' || a.machine === 'health') {
-      const target = sandboxByName.get(a.name.replace(/^(restart|health):/, '').split('/')[0]);
+    if (besides(a)) {
+      const target = sandboxByName.get(a.name.replace(BESIDE, '').split('/')[0]);
       return target !== undefined && model.actors.has(target) ? { parent: target } : { section: 'supervision' };
     }
     if (a.machine === 'sandbox') return { section: 'sandboxes' };
@@ -204,7 +207,7 @@
     row.setAttribute('role', 'treeitem');
     const parts = {
       kind: el('span', 'kind', KIND[a.machine] || a.machine),
-      name: el('span', 'name', a.machine === 'restart' || a.machine === 'health' ? a.machine : a.name),
+      name: el('span', 'name', besides(a) ? a.machine : a.name),
       state: el('span', 'state'),
       detail: el('span', 'detail'),
       countdown: el('span', 'countdown'),
