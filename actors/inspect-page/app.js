@@ -279,7 +279,11 @@
     else if (a.machine === 'restart' && ctx.reason) detail = ctx.reason;
     p.detail.textContent = detail;
     v.row.dataset.exit = ctx.exit ? exitText(ctx.exit) : '';
-    if (p.spark) drawSpark(a, p);
+    // Usage is shown while the sandbox's processes exist; a stopped one has none.
+    if (p.spark) {
+      if (st === 'running' || st === 'paused') drawSpark(a, p);
+      else { p.spark.replaceChildren(); p.usage.textContent = ''; }
+    }
   }
 
   function drawSpark(a, p) {
