@@ -658,8 +658,9 @@ export interface Engine {
    * For a sandbox given up with {@link release}: takes its machine again from the state
    * file when another process (a CLI call) has moved it on, e.g. started or paused it,
    * which its channels do not tell. A machine that has stopped is kept (a sandbox does
-   * not come back from stopped; an older file must not bring it back). Returns whether
-   * the machine was replaced. `paddock inspect` calls it when a state file changes.
+   * not come back from stopped; an older file must not bring it back). One whose folder
+   * is gone (its owner deleted it) is let go of. Returns whether the machine was replaced
+   * or let go of. `paddock inspect` calls it when a state file changes or goes.
    */
   refresh(sandboxId: string): boolean;
   /**

@@ -773,6 +773,11 @@ class PaddockEngine implements Engine {
   refresh(sandboxId: string): boolean {
     const rt = this.core.get(sandboxId);
     if (!rt.observer) return false;
+    if (!fs.existsSync(rt.paths.dir)) {
+      // Deleted by its owner: nothing is left to watch.
+      void this.core.forget(rt, false);
+      return true;
+    }
     if (['stopped', 'failed', 'destroyed'].includes(String(rt.actor.getSnapshot().value))) return false;
     const saved = loadSandbox(rt.paths);
     if (!saved || JSON.stringify(saved.snapshot) === JSON.stringify(rt.actor.getPersistedSnapshot())) return false;

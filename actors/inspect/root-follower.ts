@@ -39,7 +39,18 @@ export function followRoot(engine: FollowedEngine, root: string, log: Logger, op
   let timer: NodeJS.Timeout | undefined;
 
   const scan = async (): Promise<void> => {
-    for (const id of listSandboxIds(root)) {
+    const present = new Set(listSandboxIds(root));
+    // Deleted by another call: the engine lets go of it (its machine stops, the view drops it).
+    for (const id of [...followed.keys()]) {
+      if (present.has(id)) continue;
+      followed.delete(id);
+      try {
+        engine.refresh(id);
+      } catch (e) {
+        log.debug({ sandboxId: id, err: (e as Error).message }, 'inspect: could not let go');
+      }
+    }
+    for (const id of present) {
       if (stopped) return;
       if (opts.skip?.(id)) continue;
       const seen = followed.get(id);

@@ -89,6 +89,9 @@ describeIf(['root', 'busybox'])('paddock inspect --root', () => {
     expect(cli('kill', 'new1', 'KILL').code).toBe(0);
     await poll(() => (valueOf(sandbox('new1')!.id) === 'stopped' ? true : undefined), 10_000, 'new1 stopped in the view');
     expect(cli('delete', 'new1').code).toBe(0);
+    // Deleted: the view lets go of it (its machine shows stopped once, then leaves the page).
+    const gone = sandbox('new1')!.id;
+    await poll(() => msgs.find((m) => m.t === 'state' && m.id === gone && m.status === 'stopped'), 10_000, 'new1 let go of');
 
     // SIGTERM ends the view cleanly; the containers it watched are untouched by it.
     const exited = new Promise<number | null>((resolve) => view!.once('exit', (code) => resolve(code)));
