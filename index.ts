@@ -5,7 +5,7 @@
  * OCI bundles as containers inside them and tracks everything as XState machines;
  * commands are async methods, events an rxjs Observable.
  */
-export { createEngine } from './actors/engine';
+export { createEngine } from './actors/engine/engine';
 /**
  * The secure builder: a complete OCI config (paddock's default spec, a user namespace,
  * a network namespace with only loopback, a read-only rootfs, cgroup limits) from a
@@ -16,12 +16,12 @@ export { buildSpec, USERNS_ANNOTATION } from './specs/builder';
 /** A template, its limits and a host id range, as {@link buildSpec} takes them. */
 export type { SandboxTemplate, SandboxLimits, HostIdRange } from './specs/builder';
 /** The default pool of host ids for `userns: 'auto'` (EngineOptions.idPool). */
-export { DEFAULT_ID_POOL } from './actors/id-pool';
+export { DEFAULT_ID_POOL } from './actors/sandbox/id-pool';
 /** A pool of host ids, `{ start, size }` (EngineOptions.idPool). */
-export type { IdPool } from './actors/id-pool';
+export type { IdPool } from './actors/sandbox/id-pool';
 export type { KvmInfo, KvmExtension } from './native/facade';
-export type { RuncStats, RuncCpuUsage, RuncMemoryEntry, RuncThrottling, RuncBlkioEntry } from './actors/runc-stats';
-export type { SandboxStacks, ContainerStacks, ProcessStacks, ContainerProcessStacks, ThreadStack } from './actors/stacks';
+export type { RuncStats, RuncCpuUsage, RuncMemoryEntry, RuncThrottling, RuncBlkioEntry } from './actors/observe/runc-stats';
+export type { SandboxStacks, ContainerStacks, ProcessStacks, ContainerProcessStacks, ThreadStack } from './actors/observe/stacks';
 export type {
   Engine,
   EngineOptions,
@@ -55,8 +55,8 @@ export type {
   PoolEvent,
   PooledSandbox,
   AcquireOptions,
-} from './actors/api';
-export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision-tree';
-export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './actors/errors';
-export type { ErrorCode, ErrorContext } from './actors/errors';
+} from './actors/engine/api';
+export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision/tree';
+export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
+export type { ErrorCode, ErrorContext } from './base/errors';
 export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine, poolMachine } from './machines';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removeFile } from '../actors/remove-tree';
+import { removeFile } from '../base/remove-tree';
 
 /**
  * Which sandbox a CLI container id lives in. A sandbox's own (root) container has the

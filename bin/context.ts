@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Engine } from '../actors/api';
+import type { Engine } from '../actors/engine/api';
 
 /** What every command gets: runc's global flags, resolved, and a lazily made engine. */
 export interface CliContext {
@@ -42,7 +42,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
         // Loaded only by commands that need it: the engine pulls in xstate, rxjs,
         // nanomsg and ffi-rs, which `spec`, `features` and `--version` never pay for.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { createEngine } = require('../actors/engine') as typeof import('../actors/engine');
+        const { createEngine } = require('../actors/engine/engine') as typeof import('../actors/engine/engine');
         // --systemd-cgroup reads linux.cgroupsPath as runc's slice:prefix:name (decision 0018);
         // only create/run look at it, every later call finds the cgroup in the sandbox's state.
         engine = await createEngine({
@@ -102,7 +102,7 @@ export function writePidFile(file: string, pid: number): void {
 function cliLogger(globals: { log?: string; debug?: boolean }) {
   /* eslint-disable @typescript-eslint/no-require-imports */
   if (!globals.log && !globals.debug) {
-    return (require('../actors/logger') as typeof import('../actors/logger')).createSilentLogger();
+    return (require('../base/logger') as typeof import('../base/logger')).createSilentLogger();
   }
   const pino = require('pino') as typeof import('pino');
   /* eslint-enable @typescript-eslint/no-require-imports */

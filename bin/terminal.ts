@@ -1,9 +1,8 @@
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomSuffix } from '../actors/random-suffix';
+import { randomSuffix } from '../base/random-suffix';
 import type { Fd, NativeFacade } from '../native/facade';
-import { removeFile } from '../actors/remove-tree';
+import { removeFile } from '../base/remove-tree';
 
 /**
  * `run` in the foreground with `process.terminal` and no --console-socket, as runc

@@ -62,6 +62,23 @@ export type ContainerEvent =
   /** The sandbox is gone (init exited or was killed) and this container's exit was never recorded. */
   | { type: 'sandbox.lost' };
 
+/**
+ * How a live container ends, running or paused alike: its root process exits, its
+ * sandbox is lost (no status can be known), or it is destroyed.
+ */
+const endsAlive = {
+  'process.exited': {
+    guard: 'isOwnRootProcess',
+    target: 'stopped',
+    actions: { type: 'recordExit', params: ({ event }: { event: Extract<ContainerEvent, { type: 'process.exited' }> }) => event.exit },
+  },
+  'sandbox.lost': {
+    target: 'stopped',
+    actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
+  },
+  destroy: 'stopped',
+} as const;
+
 export const containerMachine = setup({
   types: {
     context: {} as ContainerContext,
@@ -203,16 +220,7 @@ export const containerMachine = setup({
       on: {
         signal: { actions: 'countSignal' },
         exec: { actions: 'countExec' },
-        'process.exited': {
-          guard: 'isOwnRootProcess',
-          target: 'stopped',
-          actions: { type: 'recordExit', params: ({ event }) => event.exit },
-        },
-        'sandbox.lost': {
-          target: 'stopped',
-          actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
-        },
-        destroy: 'stopped',
+        ...endsAlive,
         pause: 'paused',
       },
     },
@@ -222,16 +230,7 @@ export const containerMachine = setup({
       on: {
         resume: 'running',
         signal: { actions: 'countSignal' },
-        'process.exited': {
-          guard: 'isOwnRootProcess',
-          target: 'stopped',
-          actions: { type: 'recordExit', params: ({ event }) => event.exit },
-        },
-        'sandbox.lost': {
-          target: 'stopped',
-          actions: { type: 'recordExit', params: { exitCode: null, signal: null } },
-        },
-        destroy: 'stopped',
+        ...endsAlive,
       },
     },
     stopped: {

@@ -1,7 +1,3 @@
-/** Branded ids, so a container id cannot be passed where a sandbox id is expected. */
-export type SandboxId = string & { readonly __brand: 'SandboxId' };
-export type ContainerId = string & { readonly __brand: 'ContainerId' };
-
 /**
  * Ids become file names in the state dir and socket paths, so they are restricted
  * the way runc restricts container ids (no '/', no leading '.', bounded length).

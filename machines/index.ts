@@ -13,5 +13,5 @@ export type { RestartContext, RestartEvent, RestartInput, RestartEmitted, Relaun
 export { groupMachine, childrenToRestart } from './group.machine';
 export type { GroupContext, GroupEvent, GroupInput, GroupEmitted, GroupStrategy, ChildRef } from './group.machine';
 export * from './restart-policy';
-export { poolMachine, backoffDelay } from './pool.machine';
+export { poolMachine } from './pool.machine';
 export type { PoolContext, PoolEvent, PoolEmitted, PoolInput, PoolMember, PoolBackoff } from './pool.machine';

@@ -1,6 +1,7 @@
 import { assign, cancel, emit, enqueueActions, fromPromise, setup, spawnChild } from 'xstate';
 import type { FailureInfo } from './types';
 import { toFailureInfo } from './types';
+import { backoffDelay } from './restart-policy';
 
 /**
  * A warm pool: keeps `size` sandboxes created (paddock-init up, root container planned
@@ -9,7 +10,7 @@ import { toFailureInfo } from './types';
  * off, when a member is too old — and hands members out by emitting `member.handedOut`;
  * creating and destroying members are the injected actors `createMember` and
  * `destroyMember`. Starting a handed-out member is the acquirer's business
- * (actors/pool.ts), because from then on the sandbox is theirs.
+ * (actors/supervision/pool.ts), because from then on the sandbox is theirs.
  *
  * Refills are serial: one launch in flight at a time, so a pool never competes with
  * itself for the host's cores and a broken bundle costs one failed launch per backoff
@@ -35,7 +36,7 @@ export interface PoolInput {
   readonly firstSeq?: number;
 }
 
-/** What the pool knows of an idle member (plain JSON; streams stay in actors/pool.ts). */
+/** What the pool knows of an idle member (plain JSON; streams stay in actors/supervision/pool.ts). */
 export interface PoolMember {
   readonly id: string;
   /** Host pid of the member's paddock-init. */
@@ -80,12 +81,6 @@ export type PoolEmitted =
   | { type: 'acquire.rejected'; requestId: string }
   | { type: 'refill.failed'; memberId: string; attempt: number; retryInMs: number; error: FailureInfo }
   | { type: 'drained' };
-
-/** The backoff after `failures` consecutive failed launches (1 → initialMs). */
-export function backoffDelay(backoff: PoolBackoff, failures: number): number {
-  const n = Math.max(1, failures);
-  return Math.min(backoff.maxMs, Math.round(backoff.initialMs * backoff.factor ** (n - 1)));
-}
 
 const expiryId = (memberId: string) => `expire.${memberId}`;
 const retireId = (memberId: string) => `retire.${memberId}`;

@@ -137,14 +137,15 @@ function delay(v: unknown, dflt: number, field: string): { value: number } | { i
  * The delay before restart number `attempt` (1 for the first restart after a healthy
  * run): initialMs × factor^(attempt-1), capped at maxMs, then lengthened by up to
  * `jitter` × itself using `random` in [0, 1). Never shorter than the schedule, so a
- * caller can rely on "at least initialMs"; rounded to whole ms for timers.
+ * caller can rely on "at least initialMs"; rounded to whole ms for timers. Warm pools'
+ * refill backoff is the same schedule without jitter.
  */
-export function backoffDelay(b: BackoffOptions, attempt: number, random = 0): number {
+export function backoffDelay(b: Omit<BackoffOptions, 'jitter'> & { readonly jitter?: number }, attempt: number, random = 0): number {
   const n = Math.max(1, Math.floor(attempt));
   // factor^(n-1) overflows to Infinity for long crash loops; the cap absorbs it.
   const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, n - 1));
   const r = Math.min(Math.max(random, 0), 1);
-  return Math.min(MAX_DELAY_MS, Math.round(base * (1 + b.jitter * r)));
+  return Math.min(MAX_DELAY_MS, Math.round(base * (1 + (b.jitter ?? 0) * r)));
 }
 
 /** Restart times still inside the intensity window ending at `now` (OTP keeps the same list). */

@@ -1,7 +1,8 @@
 /**
- * The one typed interface over paddock's native C layer. Everything outside native/
- * imports this interface, never ffi-rs: the real implementation is `native/ffi.ts`,
- * the fake used by machine tests is `native/fake.ts`.
+ * The typed interface over libpaddock, paddock's C layer (namespace launch, pidfds,
+ * file exchange, device programs, KVM): the real implementation is `native/ffi.ts`, the
+ * fake used by machine tests is `native/fake.ts`. libseccomp is the other native door
+ * (seccomp-ffi.ts, seccomp-compile.ts). Nothing outside native/ imports ffi-rs.
  */
 
 /** A file descriptor owned by the supervisor process. */
@@ -140,7 +141,7 @@ export interface NativeFacade {
    * Raises process `pid`'s hard limit `resource` (an RLIMIT_* number) to at least
    * `hard`, its soft limit untouched; true when raised, false when already there. For
    * paddock-init inside a user namespace, before it forks a container whose rlimits
-   * exceed what it inherited (actors/rlimits.ts). Throws NativeError (step prlimit).
+   * exceed what it inherited (actors/containers/rlimits.ts). Throws NativeError (step prlimit).
    */
   raiseRlimit(pid: number, resource: number, hard: bigint): boolean;
   /**

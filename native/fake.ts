@@ -29,7 +29,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { errnoName } from './errno';
+import { errnoName } from '../base/errno';
 import {
   Fd,
   HostPid,

@@ -1,8 +1,8 @@
 /**
- * The real NativeFacade: libpaddock.so called through ffi-rs. This is the only file
- * that touches ffi-rs, and it loads it lazily, so importing this module (for the
- * validators, or for FfiNative over an injected binding in unit tests) needs neither
- * the addon nor a native build.
+ * The real NativeFacade: libpaddock.so called through ffi-rs (libseccomp has a binding
+ * of its own, seccomp-ffi.ts). ffi-rs is loaded lazily, so importing this module (for
+ * the validators, or for FfiNative over an injected binding in unit tests) needs
+ * neither the addon nor a native build.
  *
  * Every argument is checked here before it crosses into C: ffi-rs converts whatever
  * it is given, and a string where an int was expected, a negative fd or a NUL inside a
@@ -11,8 +11,8 @@
  * NativeError(step, errno, errnoName).
  */
 import * as fs from 'fs';
-import { PaddockError } from '../actors/errors';
-import { errnoName } from './errno';
+import { PaddockError } from '../base/errors';
+import { errnoName } from '../base/errno';
 import {
   Fd,
   HostPid,

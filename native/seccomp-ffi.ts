@@ -20,7 +20,7 @@
  *   void seccomp_release(ctx);
  */
 import * as fs from 'fs';
-import { PaddockError } from '../actors/errors';
+import { PaddockError } from '../base/errors';
 
 /** The soname of Debian's libseccomp2; dlopen finds it on the default search path. */
 export const LIBSECCOMP = 'libseccomp.so.2';

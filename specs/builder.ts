@@ -9,8 +9,8 @@
  */
 
 import * as path from 'node:path';
-import { PaddockError } from '../actors/errors';
-import { checkOptionKeys, knownKeys } from '../actors/options';
+import { PaddockError } from '../base/errors';
+import { checkOptionKeys, knownKeys } from '../base/options';
 import { defaultSpec, DEFAULT_PATH } from './default-spec';
 import { OciConfig } from './oci';
 

@@ -203,7 +203,7 @@ function isDefaultDeviceAllow(rule: unknown): boolean {
  * followed by allows of the standard devices only. Inside a user namespace it grants
  * nothing the kernel does not already keep the container from (it cannot use nodes
  * it makes, and sees only the devices bound in), so a sandbox whose cgroup cannot be
- * made may run without it there (actors/launcher.ts).
+ * made may run without it there (actors/sandbox/launcher.ts).
  */
 export function isDefaultDeviceList(rules: readonly unknown[]): boolean {
   const [first, ...rest] = rules;

@@ -6,7 +6,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'path';
-import { SpecError } from '../actors/errors';
+import { errnoOf } from '../base/errno';
+import { SpecError } from '../base/errors';
 import { DeepReadonly, deepFreeze } from './freeze';
 import { locateJsonError } from './json-position';
 import { parseMount } from './mount-options';
@@ -21,9 +22,6 @@ export interface Bundle {
   readonly rootfs: string;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /**
  * The last bundle loaded from each directory. Bundles are deep-frozen, so sandboxes made

@@ -142,7 +142,7 @@ export interface OciCpuResources {
   [key: string]: unknown;
 }
 
-/** What paddock applies to the sandbox's cgroup (actors/cgroups.ts); the rest is refused. */
+/** What paddock applies to the sandbox's cgroup (actors/cgroups/sandbox-cgroup.ts); the rest is refused. */
 export interface OciResources {
   devices?: OciDeviceCgroup[];
   memory?: OciMemoryResources;

@@ -10,7 +10,7 @@
  */
 
 import * as path from 'path';
-import { SpecError } from '../actors/errors';
+import { SpecError } from '../base/errors';
 import { CLONE, HookKind, HookPlan, MountPlan, ProcessPlan } from '../protocols/messages';
 import { planDevices } from './device-nodes';
 import { DeepReadonly, deepFreeze } from './freeze';
@@ -19,7 +19,6 @@ import { PROPAGATION, parseMount } from './mount-options';
 import { OciCapabilities, OciConfig, OciHook, OciIdMapping, OciProcess, OciRlimit } from './oci';
 import { capsPlan, rlimitsPlan, withCapabilities } from './process-security';
 import type { CompiledSeccomp } from './seccomp';
-import { compileSeccompKept } from './seccomp-cache';
 import { Checker, checkArgs, checkCapabilityNames, checkEnv, checkProcessSecurity, isMapped, LIMITS } from './validate';
 
 export { CLONE } from '../protocols/messages';
@@ -231,18 +230,13 @@ function securityPlan(plan: MutablePlan, proc: Pick<DeepReadonly<OciProcess>, 'c
 }
 
 /**
- * Compiled filters by linux.seccomp object: a container's config is frozen, so every
- * exec into it reuses the bytes its root process got instead of compiling again.
+ * The filter is compiled by the caller (actors/containers/seccomp-cache.ts: an effect,
+ * through libseccomp) and handed in. A config that asks for seccomp and comes without
+ * its filter is a bug in the caller, never a reason to run the process unfiltered.
  */
-const compiledSeccomp = new WeakMap<object, CompiledSeccomp>();
-
-function seccompPlan(plan: MutablePlan, seccomp: unknown): void {
+function seccompPlan(plan: MutablePlan, seccomp: unknown, compiled: CompiledSeccomp | undefined): void {
   if (seccomp === undefined || seccomp === null) return;
-  let compiled = typeof seccomp === 'object' ? compiledSeccomp.get(seccomp) : undefined;
-  if (compiled === undefined) {
-    compiled = compileSeccompKept(seccomp);
-    if (typeof seccomp === 'object') compiledSeccomp.set(seccomp, compiled);
-  }
+  if (compiled === undefined) throw new Error('linux.seccomp is set but its compiled filter was not passed to the plan');
   plan.seccompBpf = compiled.bpf;
   plan.seccompFlags = compiled.flags;
 }
@@ -286,7 +280,13 @@ function hooksPlan(plan: MutablePlan, bundle: Bundle, containerId: string | unde
 }
 
 /** The plan for a container's root process, sent with START_CONTAINER. */
-export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { containerId?: string } = {}): ProcessPlan {
+/** What a container's plan needs besides its bundle: `seccomp` is linux.seccomp compiled (required when the config has one). */
+export interface ContainerPlanInputs {
+  containerId?: string;
+  seccomp?: CompiledSeccomp;
+}
+
+export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: ContainerPlanInputs = {}): ProcessPlan {
   const { config } = bundle;
   const proc = config.process;
   if (proc === undefined) {
@@ -338,7 +338,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
   securityPlan(plan, proc);
   const sysctls = Object.entries(config.linux?.sysctl ?? {}).map(([k, v]) => `${k}=${v}`);
   if (sysctls.length > 0) plan.sysctls = sysctls;
-  seccompPlan(plan, config.linux?.seccomp);
+  seccompPlan(plan, config.linux?.seccomp, opts.seccomp);
   hooksPlan(plan, bundle, opts.containerId);
   if (mountNsPath !== undefined) plan.mountNsPath = mountNsPath;
   return deepFreeze(plan);
@@ -349,7 +349,7 @@ export function planContainer(bundle: Bundle, stdio: StdioPlan = {}, opts: { con
  * container's namespaces. Defaults (env, cwd, user, umask) come from the container's
  * own process section, as `runc exec` does.
  */
-export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan {
+export function planExec(opts: ExecOptions, containerSpec: Config, seccomp?: CompiledSeccomp): ProcessPlan {
   if (typeof opts !== 'object' || opts === null) argError('options', 'must be an object');
   const c = new Checker();
   checkArgs(c, 'args', opts.args);
@@ -403,6 +403,6 @@ export function planExec(opts: ExecOptions, containerSpec: Config): ProcessPlan 
     oomScoreAdj: proc?.oomScoreAdj,
   });
   // As runc exec: the exec'd process gets the container's seccomp filter.
-  seccompPlan(plan, containerSpec.linux?.seccomp);
+  seccompPlan(plan, containerSpec.linux?.seccomp, seccomp);
   return deepFreeze(plan);
 }

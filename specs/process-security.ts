@@ -22,7 +22,6 @@ export const CAPABILITIES: Readonly<Record<string, number>> = Object.freeze({
 });
 
 export const CAP_SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const;
-export type CapSet = (typeof CAP_SETS)[number];
 
 /** asm-generic/resource.h (x86, arm64 and most others share it). */
 export const RLIMITS: Readonly<Record<string, number>> = Object.freeze({

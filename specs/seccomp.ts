@@ -1,15 +1,9 @@
 /**
- * OCI `linux.seccomp` → classic BPF, compiled by the system's libseccomp (through
- * native/seccomp-ffi.ts), never by hand. The bytes are an array of struct sock_filter
- * (8 bytes each) that paddock-init hands to seccomp(SECCOMP_SET_MODE_FILTER, flags,
- * &(struct sock_fprog){ len: bpf.length / 8, filter: bpf }) as its last step before
- * execve; `flags` is the SECCOMP_FILTER_FLAG_* word for that call.
- *
- * Two halves:
- *  - validateSeccomp(): pure JS, no native code. Checks the whole object and names the
- *    JSON path of the first bad field (`linux.seccomp.syscalls[3].action: unknown action
- *    SCMP_ACT_FOO`). specs/validate.ts can call it without libseccomp.
- *  - compileSeccomp(): validate, then build a libseccomp filter and export it.
+ * OCI `linux.seccomp`: the profile's types and its validation, pure (no native code).
+ * validateSeccomp() checks the whole object, names the JSON path of the first bad field
+ * (`linux.seccomp.syscalls[3].action: unknown action SCMP_ACT_FOO`) and returns the
+ * normalised filter description that native/seccomp-compile.ts turns into classic BPF
+ * with libseccomp; actors/containers/seccomp.ts joins the two and keeps the results.
  *
  * Semantics follow runc (libcontainer/seccomp/patchbpf aside):
  *  - The native architecture is always in the filter; `architectures` adds more.
@@ -24,34 +18,20 @@
  *  - SCMP_ACT_NOTIFY, listenerPath and SECCOMP_FILTER_FLAG_NEW_LISTENER need a seccomp
  *    agent paddock does not have: ECONFIG_UNSUPPORTED.
  */
-import { SpecError } from '../actors/errors';
-import { errnoName } from '../native/errno';
+import { SpecError } from '../base/errors';
 import type { OciSeccomp } from './oci';
-import { ArgCmp, FilterCtx, libseccomp, ScmpAct, ScmpAttr, ScmpCmp } from '../native/seccomp-ffi';
+import { SECCOMP_ARCHES, type SeccompAction, type SeccompFilter, type SeccompOperator } from '../native/seccomp-compile';
+
+export { SECCOMP_ARCHES } from '../native/seccomp-compile';
+export type { CompiledSeccomp, SeccompAction, SeccompOperator } from '../native/seccomp-compile';
+/** The validated, normalised form of a profile: what native/seccomp-compile.ts builds the filter from. */
+export type ValidSeccomp = SeccompFilter;
 
 // ---------------------------------------------------------------------------------
 // Types (specs/oci.ts only has { defaultAction; [key]: unknown })
 // ---------------------------------------------------------------------------------
 
-export type SeccompAction =
-  | 'SCMP_ACT_KILL'
-  | 'SCMP_ACT_KILL_THREAD'
-  | 'SCMP_ACT_KILL_PROCESS'
-  | 'SCMP_ACT_TRAP'
-  | 'SCMP_ACT_ERRNO'
-  | 'SCMP_ACT_TRACE'
-  | 'SCMP_ACT_ALLOW'
-  | 'SCMP_ACT_LOG'
-  | 'SCMP_ACT_NOTIFY';
 
-export type SeccompOperator =
-  | 'SCMP_CMP_NE'
-  | 'SCMP_CMP_LT'
-  | 'SCMP_CMP_LE'
-  | 'SCMP_CMP_EQ'
-  | 'SCMP_CMP_GE'
-  | 'SCMP_CMP_GT'
-  | 'SCMP_CMP_MASKED_EQ';
 
 export interface SeccompArg {
   index: number;
@@ -79,24 +59,7 @@ export interface SeccompProfile extends OciSeccomp {
   syscalls?: SeccompSyscall[];
 }
 
-export interface CompileSeccompOptions {
-  /** Field prefix for error paths; default `linux.seccomp`. */
-  field?: string;
-  /**
-   * Ask libseccomp for a binary-tree dispatch (SCMP_FLTATR_CTL_OPTIMIZE = 2) instead of
-   * a linear one: fewer instructions run per syscall on long allow lists. Default true.
-   */
-  binaryTree?: boolean;
-}
 
-export interface CompiledSeccomp {
-  /** struct sock_filter[]; length is a multiple of 8. */
-  bpf: Buffer;
-  /** SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog). */
-  flags: number;
-  /** Syscall names no architecture of the filter knows, in first-seen order. */
-  skipped: string[];
-}
 
 // ---------------------------------------------------------------------------------
 // Tables
@@ -114,39 +77,16 @@ const ACTIONS: ReadonlySet<string> = new Set<SeccompAction>([
   'SCMP_ACT_NOTIFY',
 ]);
 
-const OPERATORS: Readonly<Record<SeccompOperator, number>> = {
-  SCMP_CMP_NE: ScmpCmp.NE,
-  SCMP_CMP_LT: ScmpCmp.LT,
-  SCMP_CMP_LE: ScmpCmp.LE,
-  SCMP_CMP_EQ: ScmpCmp.EQ,
-  SCMP_CMP_GE: ScmpCmp.GE,
-  SCMP_CMP_GT: ScmpCmp.GT,
-  SCMP_CMP_MASKED_EQ: ScmpCmp.MASKED_EQ,
-};
+const OPERATORS: ReadonlySet<string> = new Set<SeccompOperator>([
+  'SCMP_CMP_NE',
+  'SCMP_CMP_LT',
+  'SCMP_CMP_LE',
+  'SCMP_CMP_EQ',
+  'SCMP_CMP_GE',
+  'SCMP_CMP_GT',
+  'SCMP_CMP_MASKED_EQ',
+]);
 
-/** OCI architecture → libseccomp's name for seccomp_arch_resolve_name(). */
-export const SECCOMP_ARCHES: Readonly<Record<string, string>> = {
-  SCMP_ARCH_X86: 'x86',
-  SCMP_ARCH_X86_64: 'x86_64',
-  SCMP_ARCH_X32: 'x32',
-  SCMP_ARCH_ARM: 'arm',
-  SCMP_ARCH_AARCH64: 'aarch64',
-  SCMP_ARCH_MIPS: 'mips',
-  SCMP_ARCH_MIPS64: 'mips64',
-  SCMP_ARCH_MIPS64N32: 'mips64n32',
-  SCMP_ARCH_MIPSEL: 'mipsel',
-  SCMP_ARCH_MIPSEL64: 'mipsel64',
-  SCMP_ARCH_MIPSEL64N32: 'mipsel64n32',
-  SCMP_ARCH_PPC: 'ppc',
-  SCMP_ARCH_PPC64: 'ppc64',
-  SCMP_ARCH_PPC64LE: 'ppc64le',
-  SCMP_ARCH_S390: 's390',
-  SCMP_ARCH_S390X: 's390x',
-  SCMP_ARCH_PARISC: 'parisc',
-  SCMP_ARCH_PARISC64: 'parisc64',
-  SCMP_ARCH_RISCV64: 'riscv64',
-  SCMP_ARCH_LOONGARCH64: 'loongarch64',
-};
 
 /** SECCOMP_FILTER_FLAG_* from <linux/seccomp.h>; `false` = known but unsupported. */
 export const SeccompFilterFlag = {
@@ -164,7 +104,6 @@ const FLAGS: Readonly<Record<string, number | false>> = {
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: false,
 };
 
-const EPERM = 1;
 const MAX_ERRNO = 4095;
 const U64_MAX = (1n << 64n) - 1n;
 const MAX_ARGS = 6;
@@ -175,19 +114,6 @@ const MAX_NAME = 64;
 // Validation
 // ---------------------------------------------------------------------------------
 
-/** The validated, normalised form compileSeccomp works from. */
-export interface ValidSeccomp {
-  defaultAction: SeccompAction;
-  defaultErrnoRet?: number;
-  architectures: string[];
-  flags: number;
-  syscalls: Array<{
-    names: string[];
-    action: SeccompAction;
-    errnoRet?: number;
-    args: Array<{ index: number; value: bigint; valueTwo: bigint; op: SeccompOperator }>;
-  }>;
-}
 
 function invalid(field: string, what: string): SpecError {
   return new SpecError('ECONFIG_INVALID', `${field}: ${what}`, { field });
@@ -325,7 +251,7 @@ export function validateSeccomp(seccomp: unknown, field = 'linux.seccomp'): Vali
           const value = checkU64(`${af}.value`, a.value);
           const valueTwo = a.valueTwo === undefined ? 0n : checkU64(`${af}.valueTwo`, a.valueTwo);
           if (typeof a.op !== 'string') throw invalid(`${af}.op`, `must be a string, got ${show(a.op)}`);
-          if (!(a.op in OPERATORS)) throw invalid(`${af}.op`, `unknown operator ${a.op}`);
+          if (!OPERATORS.has(a.op as string)) throw invalid(`${af}.op`, `unknown operator ${a.op}`);
           args.push({ index: a.index, value, valueTwo, op: a.op as SeccompOperator });
         });
       }
@@ -338,111 +264,6 @@ export function validateSeccomp(seccomp: unknown, field = 'linux.seccomp'): Vali
 // ---------------------------------------------------------------------------------
 // Compilation
 // ---------------------------------------------------------------------------------
-
-/** The libseccomp action word for an OCI action. */
-export function actionValue(action: SeccompAction, errnoRet: number | undefined): number {
-  switch (action) {
-    case 'SCMP_ACT_KILL':
-    case 'SCMP_ACT_KILL_THREAD':
-      return ScmpAct.KILL_THREAD;
-    case 'SCMP_ACT_KILL_PROCESS':
-      return ScmpAct.KILL_PROCESS;
-    case 'SCMP_ACT_TRAP':
-      return ScmpAct.TRAP;
-    case 'SCMP_ACT_ERRNO':
-      return ScmpAct.ERRNO(errnoRet ?? EPERM);
-    case 'SCMP_ACT_TRACE':
-      return ScmpAct.TRACE(errnoRet ?? EPERM);
-    case 'SCMP_ACT_ALLOW':
-      return ScmpAct.ALLOW;
-    case 'SCMP_ACT_LOG':
-      return ScmpAct.LOG;
-    case 'SCMP_ACT_NOTIFY':
-      return ScmpAct.NOTIFY;
-  }
-}
-
-function failed(field: string, what: string, rc: number): SpecError {
-  return new SpecError('ECONFIG_INVALID', `${field}: ${what} (${errnoName(-rc)})`, { field, errno: -rc });
-}
-
-/**
- * Compiles an OCI linux.seccomp object into classic BPF with libseccomp.
- * Throws SpecError ECONFIG_INVALID / ECONFIG_UNSUPPORTED, or PaddockError
- * ENATIVE_UNAVAILABLE when libseccomp.so.2 or ffi-rs cannot load.
- */
-export function compileSeccomp(seccomp: unknown, opts: CompileSeccompOptions = {}): CompiledSeccomp {
-  const field = opts.field ?? 'linux.seccomp';
-  const v = validateSeccomp(seccomp, field);
-  const lib = libseccomp();
-  const defAct = actionValue(v.defaultAction, v.defaultErrnoRet);
-  const ctx: FilterCtx = lib.init(defAct);
-  try {
-    // paddock-init sets no_new_privs itself; the exported program must not assume it.
-    let rc = lib.attrSet(ctx, ScmpAttr.CTL_NNP, 0);
-    if (rc < 0) throw failed(field, 'cannot clear SCMP_FLTATR_CTL_NNP', rc);
-    if (opts.binaryTree !== false) {
-      rc = lib.attrSet(ctx, ScmpAttr.CTL_OPTIMIZE, 2);
-      if (rc < 0) throw failed(field, 'cannot set SCMP_FLTATR_CTL_OPTIMIZE', rc);
-    }
-
-    const arches = [lib.archNative()];
-    v.architectures.forEach((a, i) => {
-      const f = `${field}.architectures[${i}]`;
-      const token = lib.archResolveName(SECCOMP_ARCHES[a]!);
-      if (token === 0) throw unsupported(f, `this libseccomp (${lib.version()}) does not know ${a}`);
-      if (arches.includes(token)) return;
-      const r = lib.archAdd(ctx, token);
-      if (r < 0 && r !== -17 /* EEXIST */) throw failed(f, `libseccomp cannot add ${a}`, r);
-      arches.push(token);
-    });
-
-    const skipped: string[] = [];
-    const known = new Map<string, number | undefined>();
-    const resolve = (name: string): number | undefined => {
-      if (known.has(name)) return known.get(name);
-      // Known on at least one arch of the filter? Then seccomp_syscall_resolve_name's
-      // native or pseudo number lets libseccomp place the rule on every arch that has it.
-      const nr = arches.some((a) => lib.resolveNameArch(a, name) >= 0) ? lib.resolveName(name) : undefined;
-      const usable = nr !== undefined && nr !== -1 ? nr : undefined;
-      known.set(name, usable);
-      if (usable === undefined && !skipped.includes(name)) skipped.push(name);
-      return usable;
-    };
-
-    v.syscalls.forEach((sc, i) => {
-      const f = `${field}.syscalls[${i}]`;
-      const act = actionValue(sc.action, sc.errnoRet);
-      const conds: ArgCmp[] = sc.args.map((a) => ({
-        arg: a.index,
-        op: OPERATORS[a.op],
-        datumA: a.value,
-        datumB: a.valueTwo,
-      }));
-      const repeated = new Set(conds.map((c) => c.arg)).size !== conds.length;
-      const ruleSets = repeated ? conds.map((c) => [c]) : [conds];
-      sc.names.forEach((name, j) => {
-        const nr = resolve(name);
-        if (nr === undefined) return;
-        if (act === defAct) return; // a no-op rule; libseccomp would answer EACCES
-        for (const set of ruleSets) {
-          const r = lib.ruleAdd(ctx, act, nr, set);
-          if (r < 0) throw failed(`${f}.names[${j}]`, `libseccomp rejected the rule for ${name}`, r);
-        }
-      });
-    });
-
-    const bpf = lib.exportBpf(ctx);
-    if (bpf.length === 0 || bpf.length % 8 !== 0) {
-      throw new SpecError('ECONFIG_INVALID', `${field}: libseccomp exported ${bpf.length} bytes, not a bpf program`, {
-        field,
-      });
-    }
-    return { bpf, flags: v.flags, skipped };
-  } finally {
-    lib.release(ctx);
-  }
-}
 
 // The default profile lives in its own data module (specs/seccomp-default.ts); kept
 // exported from here for existing callers.

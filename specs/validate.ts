@@ -14,7 +14,7 @@
  * field by specs/config-warnings.ts.
  */
 
-import { SpecError } from '../actors/errors';
+import { SpecError } from '../base/errors';
 import { MAX_STR } from '../protocols/messages';
 import { allowsMknod, DeviceRuleError, effectiveDeviceRules, reduceDeviceRules } from './device-rules';
 import { parseMount, PROPAGATION } from './mount-options';
@@ -228,7 +228,7 @@ export function validateConfig(raw: Json, context: { path?: string } = {}): OciC
  * Namespace types that cannot be given by path, and why. net, ipc, uts, user and cgroup
  * can: the sandbox's paddock-init joins them at launch (native/c/lib/launch.c,
  * docs/decisions/0013, 0021 and 0025). pid and cgroup can for a container added to a
- * sandbox (a pod's shared namespaces, actors/pod-namespaces.ts); a sandbox's own config
+ * sandbox (a pod's shared namespaces, actors/pod/namespaces.ts); a sandbox's own config
  * with a pid one is refused when it is planned (specs/plan.ts), since only there is it
  * known which.
  */
@@ -322,7 +322,7 @@ function checkProcess(c: Checker, p: Json, ctx: Ctx): void {
   else c.absPath('process.cwd', p.cwd);
 
   checkProcessSecurity(c, 'process.', p);
-  // Applied or refused by the host's LSMs at create (actors/lsm.ts), not here: a
+  // Applied or refused by the host's LSMs at create (actors/containers/lsm.ts), not here: a
   // config is valid or not whatever host it lands on.
   for (const key of ['apparmorProfile', 'selinuxLabel'] as const) {
     if (p[key] !== undefined) c.str(`process.${key}`, p[key]);
@@ -486,7 +486,7 @@ function checkMounts(c: Checker, mounts: Json): void {
 }
 
 /**
- * Hooks paddock runs on the host (actors/hooks.ts) and those paddock-init runs in the
+ * Hooks paddock runs on the host (actors/containers/oci-hooks.ts) and those paddock-init runs in the
  * container's namespaces (native/c/init/hooks.c).
  */
 const KNOWN_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop', 'createContainer', 'startContainer']);
@@ -629,7 +629,7 @@ function checkLinux(c: Checker, linux: Json, process: Json, ctx: Ctx): void {
   if (linux.devices !== undefined) checkDevices(c, linux.devices, ctx.userns ? maps : undefined);
   if (!ctx.userns && Array.isArray(linux.devices) && isObj(linux.resources)) checkDevicesMknod(c, linux.devices, linux.resources.devices);
   // Its meaning depends on --systemd-cgroup (an engine option), so the path itself is
-  // checked at create by actors/cgroups-path.ts (docs/decisions/0018).
+  // checked at create by actors/cgroups/path.ts (docs/decisions/0018).
   if (linux.cgroupsPath !== undefined) c.str('linux.cgroupsPath', linux.cgroupsPath);
   if (linux.mountLabel !== undefined) c.str('linux.mountLabel', linux.mountLabel);
   for (const k of ['intelRdt', 'personality', 'timeOffsets', 'memoryPolicy', 'netDevices']) {
@@ -719,7 +719,7 @@ function checkSeccomp(c: Checker, seccomp: Json): void {
 
 /**
  * memory {limit, reservation, swap}, cpu {shares, quota, period, cpus, mems} and
- * pids {limit} are applied to the sandbox's cgroup (actors/cgroups.ts); 0 means unset,
+ * pids {limit} are applied to the sandbox's cgroup (actors/cgroups/sandbox-cgroup.ts); 0 means unset,
  * as in runc. Everything else is refused. Device rules: any list the device cgroup can
  * express (specs/device-rules.ts) is applied, with or without a user namespace, through
  * the v1 devices controller or a cgroup v2 device program (docs/decisions/0019, 0034).
@@ -761,7 +761,7 @@ function checkResources(c: Checker, res: Json): void {
 }
 
 /**
- * The problems of a linux.resources object on its own, for `update` (actors/update.ts):
+ * The problems of a linux.resources object on its own, for `update` (actors/cgroups/update.ts):
  * the same checks as at create; fields are named `linux.resources.<key>...`.
  */
 export function findResourceProblems(res: Json): ConfigProblem[] {
@@ -787,7 +787,7 @@ function checkMemory(c: Checker, v: Json): void {
     if (!['limit', 'reservation', 'swap', 'swappiness', 'disableOOMKiller', ...IGNORED_MEMORY_KEYS].includes(key)) c.unsupported(`${f}.${key}`, 'is not supported');
   }
   // v1's memory.swappiness and memory.oom_control, as runc writes them (a v2 host has
-  // neither: warned about there, actors/launcher.ts).
+  // neither: warned about there, actors/sandbox/launcher.ts).
   if (v.swappiness !== undefined && (typeof v.swappiness !== 'number' || !Number.isSafeInteger(v.swappiness) || v.swappiness < 0 || v.swappiness > 100)) {
     c.invalid(`${f}.swappiness`, 'must be an integer from 0 to 100');
   }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Engine, SandboxSummary } from '../../actors/api';
+import type { Engine, SandboxSummary } from '../../actors/engine/api';
 import { resolveContainer, type ContainerRef } from '../container-index';
 
 /** The OCI state document (runtime-spec "State"), as `runc state` prints it. */
@@ -77,14 +77,6 @@ export async function resolveAttached(engine: Engine, root: string, id: string):
   const summary = engine.list().find((x) => x.id === ref.sandboxId);
   if (!summary || (ref.sub && !summary.containers.some((c) => c.id === ref.containerId))) throw notFound(id);
   return { ...ref, summary };
-}
-
-/** Attach the one sandbox this call is about and return its summary. */
-export async function summaryOf(engine: Engine, id: string): Promise<SandboxSummary> {
-  await engine.attach(id);
-  const s = engine.list().find((x) => x.id === id);
-  if (!s) throw Object.assign(new Error(`container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
-  return s;
 }
 
 /** runc's convention for a container killed by a signal: 128 + signal. */

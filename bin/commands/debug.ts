@@ -1,6 +1,6 @@
 import { expectPositionals, parseArgs, str, UsageError } from '../args';
 import type { CliContext } from '../context';
-import { formatStacks } from '../../actors/stacks';
+import { formatStacks } from '../../actors/observe/stacks';
 import { resolveAttached } from './common';
 
 /**

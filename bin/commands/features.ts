@@ -13,7 +13,7 @@ export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
     // them is in specs/UNSUPPORTED.md. 1.2.0's additions (scheduler, ioPriority,
     // execCPUAffinity, memoryPolicy, netDevices) are all refused, so 1.2.0 is not claimed.
     ociVersionMax: '1.1.0',
-    // All six run: the first four on the host (actors/hooks.ts), the last two inside the
+    // All six run: the first four on the host (actors/containers/oci-hooks.ts), the last two inside the
     // container by paddock-init (native/c/init/hooks.c).
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: [...MOUNT_OPTION_NAMES],

@@ -80,14 +80,14 @@ export function onPath(bin: string): string | undefined {
   return undefined;
 }
 
-function layout(): import('../../actors/cgroups').CgroupLayout {
+function layout(): import('../../actors/cgroups/sandbox-cgroup').CgroupLayout {
   // Required lazily: unit tests that only need 'linux-x64' must not read mountinfo.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { detectLayout } = require('../../actors/cgroups') as typeof import('../../actors/cgroups');
+  const { detectLayout } = require('../../actors/cgroups/sandbox-cgroup') as typeof import('../../actors/cgroups/sandbox-cgroup');
   return detectLayout();
 }
 
-function unifiedControllers(l: import('../../actors/cgroups').CgroupLayout): string[] {
+function unifiedControllers(l: import('../../actors/cgroups/sandbox-cgroup').CgroupLayout): string[] {
   try {
     return fs.readFileSync(`${l.unified}/cgroup.controllers`, 'utf8').trim().split(/\s+/).filter(Boolean);
   } catch {

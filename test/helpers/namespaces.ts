@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../index';
-import { isPaddockError, type PaddockError } from '../../actors/errors';
+import { isPaddockError, type PaddockError } from '../../base/errors';
 import type { OciConfig } from '../../specs/oci';
 import { poll } from './env';
 

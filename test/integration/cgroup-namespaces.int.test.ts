@@ -12,9 +12,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
-import { ControlClient } from '../../actors/control-client';
-import { SandboxPaths } from '../../actors/state-store';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
+import { ControlClient } from '../../actors/channels/control-client';
+import { SandboxPaths } from '../../actors/sandbox/state-store';
 import { CLONE } from '../../protocols/messages';
 import type { OciConfig } from '../../specs/oci';
 import { fixtureRootfs, makeBundle, type TestBundle } from '../helpers/bundle';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, missingNeeds } from '../helpers/env';
 
@@ -10,7 +10,7 @@ import { describeIf, missingNeeds } from '../helpers/env';
  * (scripts/test-cgroup2-vm.sh).
  */
 
-/** The layout read straight from the mount table, independently of the helper and of actors/cgroups. */
+/** The layout read straight from the mount table, independently of the helper and of actors/cgroups/sandbox-cgroup. */
 function mountTable(): { v2At?: string; v1Count: number } {
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
     const [pre, post] = l.split(' - ');

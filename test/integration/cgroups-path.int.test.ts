@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, type CgroupLayout } from '../../actors/cgroups';
+import { detectLayout, SandboxCgroup, type CgroupLayout } from '../../actors/cgroups/sandbox-cgroup';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll, testIf } from '../helpers/env';
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sandboxCgroupPath } from '../../actors/cgroups';
+import { sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { describeIf, testStateDir } from '../helpers/env';
 import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, parentPid, removeCgroupDirs } from '../helpers/leaks';

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { PaddockError } from '../../actors/errors';
+import type { PaddockError } from '../../base/errors';
 import type { OciConfig, OciHooks } from '../../specs/oci';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
-import { FORCE_BPF_ENV } from '../../actors/devices';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
+import { FORCE_BPF_ENV } from '../../actors/cgroups/devices';
 import { NativeError } from '../../native/facade';
 import { loadNative } from '../../native/ffi';
 import { deviceProgram } from '../../specs/device-bpf';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { OciConfig } from '../../specs/oci';
 import { defaultSeccompProfile } from '../../specs/seccomp';
-import { HeldRelease } from '../../actors/held-release';
+import { HeldRelease } from '../../actors/containers/held-release';
 import { loadNative } from '../../native/ffi';
 import { statusField, useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';
 import { useSubreaper } from '../helpers/subreaper';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EngineEvent } from '../../actors/api';
+import type { EngineEvent } from '../../actors/engine/api';
 import type { OciConfig } from '../../specs/oci';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { useEngine } from '../helpers/engine-fixture';

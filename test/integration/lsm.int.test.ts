@@ -1,11 +1,11 @@
 /**
  * AppArmor/SELinux fields on this host: with the LSM off they are skipped with a
- * warning and the sandbox runs; with it on, the create is refused (actors/lsm.ts).
+ * warning and the sandbox runs; with it on, the create is refused (actors/containers/lsm.ts).
  */
 import * as fs from 'node:fs';
 import { createEngine, type Engine } from '../../index';
-import { isPaddockError } from '../../actors/errors';
-import { detectLsms } from '../../actors/lsm';
+import { isPaddockError } from '../../base/errors';
+import { detectLsms } from '../../actors/containers/lsm';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { capturingLogger, describeIf, readAll, testStateDir } from '../helpers/env';
 

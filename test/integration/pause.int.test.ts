@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups/sandbox-cgroup';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, TEST_USERNS, type TestBundle } from '../helpers/bundle';
 import { describeIf, poll, quietLogger, testIf, testStateDir } from '../helpers/env';

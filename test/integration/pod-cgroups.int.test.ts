@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readCgroupRecord } from '../../actors/cgroup-record';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups';
-import { SandboxPaths } from '../../actors/state-store';
+import { readCgroupRecord } from '../../actors/cgroups/record';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups/sandbox-cgroup';
+import { SandboxPaths } from '../../actors/sandbox/state-store';
 import type { OciConfig } from '../../specs/oci';
 import { createEngine, type Engine } from '../../index';
 import { makeBundle, type MakeBundleOptions, type TestBundle } from '../helpers/bundle';

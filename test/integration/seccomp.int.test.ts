@@ -1,7 +1,7 @@
 import type { OciConfig } from '../../specs/oci';
-import * as seccomp from '../../specs/seccomp';
+import * as seccomp from '../../actors/containers/seccomp';
 import { defaultSeccompProfile, type SeccompProfile } from '../../specs/seccomp';
-import { keepSeccompIn } from '../../specs/seccomp-cache';
+import { keepSeccompIn } from '../../actors/containers/seccomp-cache';
 import { statusField, useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';
 
@@ -125,7 +125,7 @@ describeIf(['root', 'busybox'])('linux.seccomp (real sandboxes)', () => {
 
   test('a program the kernel refuses is a launch error at step seccomp; nothing runs', async () => {
     // libseccomp never emits one, so hand init a program without a final RET. The
-    // process keeps what it compiled (specs/seccomp-cache.ts): forget it first, so this
+    // process keeps what it compiled (actors/containers/seccomp-cache.ts): forget it first, so this
     // profile, used by earlier tests, is compiled (by the stub) again.
     keepSeccompIn(undefined);
     const spy = jest.spyOn(seccomp, 'compileSeccomp').mockReturnValue({

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Subject, filter, firstValueFrom, lastValueFrom, take, toArray, timeout } from 'rxjs';
 import type { CommandOutput, EngineCommand, RuncStats } from '../../index';
-import { detectLayout } from '../../actors/cgroups';
+import { detectLayout } from '../../actors/cgroups/sandbox-cgroup';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CLI, runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';

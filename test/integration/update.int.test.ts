@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups';
+import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { runCli } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';

@@ -104,7 +104,7 @@ static void relay_write(struct pi_relay *r, const char *buf, size_t len)
 }
 
 /* Renames the full file to "<path>.1" and starts a new one with the marker. The tail
- * that follows the file (actors/stdio.ts) reads the old inode to its end, sees the path
+ * that follows the file (actors/containers/stdio-files.ts) reads the old inode to its end, sees the path
  * name another inode, and goes on in the new file. */
 static void rotate(struct pi_relay *r)
 {

@@ -238,7 +238,7 @@ static int listen_on(nng_socket *s, int (*open_fn)(nng_socket *), const char *di
   if ((rv = nng_listener_create(&l, *s, url)) != 0)
     return pi_fail(e, step, nng_errno(rv), url);
   /* Owner only from the moment it exists; the supervisor then makes itself the owner
-   * (actors/launcher.ts), which a user-namespaced init cannot do. */
+   * (actors/sandbox/launcher.ts), which a user-namespaced init cannot do. */
   if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0)
     return pi_fail(e, step, nng_errno(rv), "ipc:permissions");
   if ((rv = nng_listener_start(l, 0)) != 0)

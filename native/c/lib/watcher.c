@@ -460,7 +460,7 @@ long pd_watch(int channel_fd, int pidfd) {
   return watch_fd(channel_fd, pidfd, 0);
 }
 
-/* Any fd (an OOM eventfd, actors/oom.ts): one record (reaped 0, code -1) the first
+/* Any fd (an OOM eventfd, actors/observe/oom.ts): one record (reaped 0, code -1) the first
  * time it is readable, then the watch is gone as a pidfd's is; the caller reads the
  * fd and watches it again. */
 long pd_watch_readable(int channel_fd, int fd) {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readCgroupRecord, recordPodCgroupLocked, writeCgroupRecord } from '../../../actors/cgroup-record';
-import { SandboxCgroup } from '../../../actors/cgroups';
-import { SandboxPaths } from '../../../actors/state-store';
+import { readCgroupRecord, recordPodCgroupLocked, writeCgroupRecord } from '../../../actors/cgroups/record';
+import { SandboxCgroup } from '../../../actors/cgroups/sandbox-cgroup';
+import { SandboxPaths } from '../../../actors/sandbox/state-store';
 
 /** cgroup.json: the sandbox's cgroup and its pod containers' own (decisions 0018, 0022). */
 describe('cgroup.json', () => {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { expandSlice, podContainerCgroupPath, resolveCgroupsPath, systemdToCgroupfs } from '../../../actors/cgroups-path';
-import { PaddockError, SpecError } from '../../../actors/errors';
+import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups/sandbox-cgroup';
+import { expandSlice, podContainerCgroupPath, resolveCgroupsPath, systemdToCgroupfs } from '../../../actors/cgroups/path';
+import { PaddockError, SpecError } from '../../../base/errors';
 
 const fail = (why: string): never => {
   throw new Error(why);

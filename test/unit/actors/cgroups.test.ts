@@ -14,7 +14,7 @@ import {
   stateDirKey,
   v1OnlyMemoryFields,
   type CgroupLayout,
-} from '../../../actors/cgroups';
+} from '../../../actors/cgroups/sandbox-cgroup';
 
 const mi = (mountPoint: string, fstype: string, superOpts: string) => `30 25 0:26 / ${mountPoint} rw,nosuid - ${fstype} cgroup ${superOpts}`;
 

@@ -1,7 +1,7 @@
 import { Subject, lastValueFrom, toArray } from 'rxjs';
-import { runCommands } from '../../../actors/command-stream';
-import type { CommandOutput, Engine, EngineCommand, EngineEvent } from '../../../actors/api';
-import { PaddockError } from '../../../actors/errors';
+import { runCommands } from '../../../actors/engine/command-stream';
+import type { CommandOutput, Engine, EngineCommand, EngineEvent } from '../../../actors/engine/api';
+import { PaddockError } from '../../../base/errors';
 
 /** Just enough of an engine: each call is logged and settles when the test says so. */
 function fakeEngine() {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as nano from 'nanomsg';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ControlClient } from '../../../actors/control-client';
+import { ControlClient } from '../../../actors/channels/control-client';
 import { decode } from '../../../protocols/decode';
 import { encode } from '../../../protocols/encode';
 import type { Message } from '../../../protocols/messages';

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EngineEvent } from '../../../actors/api';
-import { ExitReports } from '../../../actors/exit-reports';
-import type { Runtime } from '../../../actors/launcher';
-import { SandboxPaths } from '../../../actors/state-store';
+import type { EngineEvent } from '../../../actors/engine/api';
+import { ExitReports } from '../../../actors/sandbox/exit-reports';
+import { SandboxPaths } from '../../../actors/sandbox/state-store';
 import { encode } from '../../../protocols/encode';
 import { Kind } from '../../../protocols/messages';
+import type { Runtime } from '../../../actors/sandbox/runtime';
 
 /**
  * Each exit reported once (decision 0017), checked on ExitReports alone: a Runtime

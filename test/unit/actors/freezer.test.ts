@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { containerFreezer, freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, sandboxFreezer, thawContainer, thawSandbox } from '../../../actors/freezer';
+import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups/sandbox-cgroup';
+import { containerFreezer, freezeContainer, freezeSandbox, killFrozen, killFrozenContainer, sandboxFreezer, thawContainer, thawSandbox } from '../../../actors/cgroups/freezer';
 
 /**
  * The freezer against a fake cgroup tree of plain files (no root): which freezer is

@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hasHooks, runHook, runHooks, runHooksWarn, type HookState } from '../../../actors/hooks';
-import { PaddockError } from '../../../actors/errors';
+import { hasHooks, runHook, runHooks, runHooksWarn, type HookState } from '../../../actors/containers/oci-hooks';
+import { PaddockError } from '../../../base/errors';
 
 const state: HookState = { ociVersion: '1.0.2', id: 'sb', status: 'creating', pid: 1234, bundle: '/', annotations: { a: 'b' } };
 const ctx = { sandboxId: 'sb' };
 
-describe('actors/hooks', () => {
+describe('actors/containers/oci-hooks', () => {
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-hooks-unit-'));

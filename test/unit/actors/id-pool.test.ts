@@ -1,5 +1,5 @@
 /**
- * The pool of host id ranges (actors/id-pool.ts): settings checked with one line each,
+ * The pool of host id ranges (actors/sandbox/id-pool.ts): settings checked with one line each,
  * next-fit allocation recorded in the state dir, EUSERNS_EXHAUSTED, release, the
  * collection of ranges nobody holds, and many processes allocating at once from one
  * state dir never getting the same range.
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { checkIdPool, checkPoolAgainstHost, DEFAULT_ID_POOL, IdPoolStore, RANGE_SIZE, withIdRange, type HostIdFiles } from '../../../actors/id-pool';
+import { checkIdPool, checkPoolAgainstHost, DEFAULT_ID_POOL, IdPoolStore, RANGE_SIZE, withIdRange, type HostIdFiles } from '../../../actors/sandbox/id-pool';
 
 const R = RANGE_SIZE;
 let dir: string;
@@ -159,7 +159,7 @@ describe('IdPoolStore', () => {
   test('8 processes allocating at once from one state dir never get the same range', async () => {
     // The store bundled to plain JS, so child processes can load it without ts-jest.
     const js = path.join(dir, 'id-pool.js');
-    buildSync({ entryPoints: [path.join(__dirname, '..', '..', '..', 'actors', 'id-pool.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: js, logLevel: 'silent' });
+    buildSync({ entryPoints: [path.join(__dirname, '..', '..', '..', 'actors', 'sandbox', 'id-pool.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: js, logLevel: 'silent' });
     const state = path.join(dir, 'state');
     fs.mkdirSync(state);
     const big = { start: 0x1000_0000, size: 64 * R };

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { checkLsmFields, detectLsms, lsmFields } from '../../../actors/lsm';
-import { isPaddockError } from '../../../actors/errors';
+import { checkLsmFields, detectLsms, lsmFields } from '../../../actors/containers/lsm';
+import { isPaddockError } from '../../../base/errors';
 import { defaultSpec } from '../../../specs/default-spec';
 import type { OciConfig } from '../../../specs/oci';
 

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { watchOom } from '../../../actors/oom';
-import { PidfdWatcher } from '../../../actors/pidfd-watcher';
+import { watchOom } from '../../../actors/observe/oom';
+import { PidfdWatcher } from '../../../actors/channels/pidfd-watcher';
 import { FakeNative } from '../../../native/fake';
 
 /**

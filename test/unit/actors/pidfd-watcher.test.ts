@@ -3,7 +3,7 @@
  * in the fake), so several watchers in one process never see each other's exits.
  */
 import * as fs from 'fs';
-import { PidfdWatcher } from '../../../actors/pidfd-watcher';
+import { PidfdWatcher } from '../../../actors/channels/pidfd-watcher';
 import { WatchedExit } from '../../../native/facade';
 import { FakeNative } from '../../../native/fake';
 

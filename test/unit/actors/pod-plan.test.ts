@@ -1,6 +1,6 @@
-import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { childCgroupProcs } from '../../../actors/pod-cgroups';
-import { podContainerPlan, podExecPlan } from '../../../actors/pod-plan';
+import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups/sandbox-cgroup';
+import { childCgroupProcs } from '../../../actors/pod/cgroups';
+import { podContainerPlan, podExecPlan } from '../../../actors/pod/plan';
 import { CLONE, type ProcessPlan } from '../../../protocols/messages';
 
 /** Pure: which files a pod container's process writes itself, and what its plans carry (docs/decisions/0025). */

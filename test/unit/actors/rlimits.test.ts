@@ -1,5 +1,5 @@
-/** raiseInitRlimits (actors/rlimits.ts): which hard limits the supervisor raises on init. */
-import { raiseInitRlimits } from '../../../actors/rlimits';
+/** raiseInitRlimits (actors/containers/rlimits.ts): which hard limits the supervisor raises on init. */
+import { raiseInitRlimits } from '../../../actors/containers/rlimits';
 import type { OciConfig } from '../../../specs/oci';
 
 const withUserns: OciConfig = { ociVersion: '1.0.2', linux: { namespaces: [{ type: 'pid' }, { type: 'user' }] } };

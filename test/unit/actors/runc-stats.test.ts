@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { keyValues, readRuncStats } from '../../../actors/runc-stats';
-import { readOomKills } from '../../../actors/oom';
+import { keyValues, readRuncStats } from '../../../actors/observe/runc-stats';
+import { readOomKills } from '../../../actors/observe/oom';
 
 /** runc-shaped stats from cgroup files, v1 and v2, on temp trees (the v2 path is not this host's). */
 describe('readRuncStats', () => {

@@ -1,4 +1,4 @@
-import { parseSignal, signalName } from '../../../actors/signals';
+import { parseSignal, signalName } from '../../../actors/containers/signals';
 
 describe('parseSignal', () => {
   test.each([

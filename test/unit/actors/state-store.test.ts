@@ -2,17 +2,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  SandboxPaths,
-  STATE_VERSION,
-  acquireLockLocked,
-  listSandboxIds,
-  loadSandbox,
-  processStartTime,
-  releaseLock,
-  saveSandboxLocked,
-  writeFileAtomic,
-} from '../../../actors/state-store';
+import { SandboxPaths, STATE_VERSION, acquireLockLocked, listSandboxIds, loadSandbox, processStartTime, releaseLock, saveSandboxLocked } from '../../../actors/sandbox/state-store';
+import { writeFileAtomic } from '../../../base/files';
 
 describe('state store', () => {
   let root: string;

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { deferred } from '../../../actors/deferred';
-import { checkLogSizeMax, DEFAULT_LOG_SIZE_MAX } from '../../../actors/stdio-setup';
-import { tailFile } from '../../../actors/stdio';
+import { deferred } from '../../../base/deferred';
+import { checkLogSizeMax, DEFAULT_LOG_SIZE_MAX } from '../../../actors/containers/stdio';
+import { tailFile } from '../../../actors/containers/stdio-files';
 
 /** Everything a stream gives until `got` holds `want`, or its end. */
 function collect(s: Readable): { text: () => string; until: (want: string) => Promise<void>; ended: Promise<void> } {

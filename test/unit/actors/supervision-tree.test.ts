@@ -1,5 +1,5 @@
-import { createSupervisorTree, validateTree, type LeafDriver, type LeafSpec, type SupervisorEvent } from '../../../actors/supervision-tree';
-import { isPaddockError } from '../../../actors/errors';
+import { createSupervisorTree, validateTree, type LeafDriver, type LeafSpec, type SupervisorEvent } from '../../../actors/supervision/tree';
+import { isPaddockError } from '../../../base/errors';
 import type { ExitStatus } from '../../../machines/types';
 
 /** Leaves as records: what was started and stopped, in order; the test makes them exit. */

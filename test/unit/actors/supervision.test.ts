@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { Subject } from 'rxjs';
-import type { EngineEvent } from '../../../actors/api';
-import { Supervision, type SupervisedEngine } from '../../../actors/supervision';
+import type { EngineEvent } from '../../../actors/engine/api';
+import { Supervision, type SupervisedEngine } from '../../../actors/supervision/restart';
 
 describe('supervision state on disk', () => {
   let stateDir: string;

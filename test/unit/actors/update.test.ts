@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups';
-import { updateWrites } from '../../../actors/update';
+import { SandboxCgroup, type CgroupLayout } from '../../../actors/cgroups/sandbox-cgroup';
+import { updateWrites } from '../../../actors/cgroups/update';
 import { parseBytes, resourcesFromArgs } from '../../../bin/commands/update';
 
 describe('updateWrites', () => {

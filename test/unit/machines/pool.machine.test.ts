@@ -1,5 +1,6 @@
 import { createActor, fromPromise, initialTransition } from 'xstate';
-import { backoffDelay, poolMachine, type PoolEmitted, type PoolInput, type PoolMember } from '../../../machines/pool.machine';
+import { poolMachine, type PoolEmitted, type PoolInput, type PoolMember } from '../../../machines/pool.machine';
+import { backoffDelay } from '../../../machines/restart-policy';
 import { deferred, flush, type Deferred } from './helpers';
 
 const BACKOFF = { initialMs: 100, maxMs: 400, factor: 2 };

@@ -1,5 +1,5 @@
 import * as net from 'net';
-import { isPaddockError } from '../../../actors/errors';
+import { isPaddockError } from '../../../base/errors';
 import { Fd, NativeError, WatchedExit } from '../../../native/facade';
 import { encodeWatchRecord, FakeNative } from '../../../native/fake';
 import { parseWatchRecords } from '../../../native/ffi';

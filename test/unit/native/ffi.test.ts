@@ -2,7 +2,7 @@
  * FfiNative over a spy binding: argument validation happens before any native call,
  * native failures become NativeError with C's step. No native build needed.
  */
-import { isPaddockError, PaddockError } from '../../../actors/errors';
+import { isPaddockError, PaddockError } from '../../../base/errors';
 import { Fd, NativeError } from '../../../native/facade';
 import { ALL_NAMESPACES, FfiNative, NativeBinding, openBinding, parseWatchRecords } from '../../../native/ffi';
 

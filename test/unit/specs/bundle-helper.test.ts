@@ -3,6 +3,7 @@ import * as path from 'path';
 import { BUNDLES_DIR, fixtureRootfs, makeBundle } from '../../helpers/bundle';
 import { loadBundle } from '../../../specs/load';
 import { planContainer, planSandbox } from '../../../specs/plan';
+import { seccompOf } from '../../../actors/containers/seccomp-cache';
 import { tempDirs } from './helpers';
 import { testIf } from '../../helpers/env';
 
@@ -21,7 +22,7 @@ describe('makeBundle', () => {
       expect(loaded.config.process?.env).toEqual([expect.stringMatching(/^PATH=/), 'TERM=dumb', 'A=1']);
       const sb = planSandbox(loaded);
       expect(sb).toMatchObject({ uidMap: '0 100000 65536\n', hostUidForRoot: 100000, hostname: 'h1' });
-      expect(planContainer(loaded).args).toEqual(['echo', 'hi']);
+      expect(planContainer(loaded, {}, { seccomp: seccompOf(loaded.config) }).args).toEqual(['echo', 'hi']);
     } finally {
       b.cleanup();
     }

@@ -1,7 +1,7 @@
 import { deviceProgram, deviceProgramInsns } from '../../../specs/device-bpf';
 import { DeviceRuleError, reduceDeviceRules } from '../../../specs/device-rules';
-import { deviceEnforcement } from '../../../actors/devices';
-import type { CgroupLayout } from '../../../actors/cgroups';
+import { deviceEnforcement } from '../../../actors/cgroups/devices';
+import type { CgroupLayout } from '../../../actors/cgroups/sandbox-cgroup';
 import { seededRandom } from '../../helpers/prng';
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { isPaddockError } from '../../../actors/errors';
+import { isPaddockError } from '../../../base/errors';
 import { defaultSpec } from '../../../specs/default-spec';
 
 /** A valid config with a user namespace, edited by `edit` (which may return a replacement). */

@@ -1,10 +1,17 @@
 import * as path from 'path';
 import { Bundle } from '../../../specs/load';
 import { MS, parseMount } from '../../../specs/mount-options';
-import { CLONE, DEFAULT_DEVICES, planContainer, planExec, planSandbox } from '../../../specs/plan';
+import * as plans from '../../../specs/plan';
+import { CLONE, DEFAULT_DEVICES, planSandbox } from '../../../specs/plan';
+import { seccompOf } from '../../../actors/containers/seccomp-cache';
 import { validateConfig } from '../../../specs/validate';
 import { deepFreeze } from '../../../specs/freeze';
 import { caught, spec } from './helpers';
+
+// The plans receive linux.seccomp compiled (an effect, done by the actors as here).
+const planContainer = (b: Bundle, stdio?: plans.StdioPlan, opts: plans.ContainerPlanInputs = {}) =>
+  plans.planContainer(b, stdio, { ...opts, seccomp: seccompOf(b.config) });
+const planExec = (opts: plans.ExecOptions, config: Parameters<typeof plans.planExec>[1]) => plans.planExec(opts, config, seccompOf(config));
 
 function bundle(edit?: (c: any) => unknown, userns = true): Bundle {
   const config = validateConfig(spec(edit, userns));
@@ -514,6 +521,14 @@ describe('process security fields in plans', () => {
     const { encode } = jest.requireActual('../../../protocols/encode');
     const { decode } = jest.requireActual('../../../protocols/decode');
     expect(decode(encode({ type: 'EXEC', cid: 'c', plan: x })).plan).toEqual(x);
+  });
+
+  it('a config with linux.seccomp and no compiled filter is refused, never planned unfiltered', () => {
+    const b = bundle((c) => {
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
+    });
+    expect(() => plans.planContainer(b)).toThrow('compiled filter was not passed');
+    expect(() => plans.planExec({ args: ['id'] }, b.config)).toThrow('compiled filter was not passed');
   });
 
   it('the plan survives the wire unchanged', () => {

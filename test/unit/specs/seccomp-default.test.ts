@@ -1,5 +1,6 @@
 import { CAPABILITIES } from '../../../specs/process-security';
-import { compileSeccomp, validateSeccomp } from '../../../specs/seccomp';
+import { compileSeccomp } from '../../../actors/containers/seccomp';
+import { validateSeccomp } from '../../../specs/seccomp';
 import { ALLOWED_PERSONAS, CAPABILITY_SYSCALLS, DEFAULT_SECCOMP_ALLOW, defaultSeccompProfile } from '../../../specs/seccomp-default';
 import { DEFAULT_CAPABILITIES, defaultSpec, toRootless } from '../../../specs/default-spec';
 import { validateConfig } from '../../../specs/validate';

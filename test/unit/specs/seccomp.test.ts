@@ -2,8 +2,8 @@ import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { compileSeccomp } from '../../../actors/containers/seccomp';
 import {
-  compileSeccomp,
   defaultSeccompProfile,
   SeccompFilterFlag,
   validateSeccomp,

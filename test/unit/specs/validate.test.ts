@@ -200,7 +200,7 @@ describe('validateConfig: unsupported features are refused, not ignored', () => 
     expect(findConfigProblems(c)).toEqual([]);
   });
 
-  it('leaves AppArmor/SELinux labels to the create (actors/lsm.ts): valid whatever the host', () => {
+  it('leaves AppArmor/SELinux labels to the create (actors/containers/lsm.ts): valid whatever the host', () => {
     const c = spec((x) => {
       x.process.apparmorProfile = 'docker-default';
       x.process.selinuxLabel = 'system_u:system_r:container_t:s0';

@@ -1,0 +1,618 @@
+import type { Observable } from 'rxjs';
+import type { Readable, Writable } from 'node:stream';
+import type { ExitStatus, LifecycleStatus } from '../../machines/types';
+import type { KvmInfo, NativeFacade } from '../../native/facade';
+import type { SandboxStacks } from '../observe/stacks';
+import type { RuncStats } from '../observe/runc-stats';
+import type { PaddockError } from '../../base/errors';
+import type { Logger } from '../../base/logger';
+import type { ContainerStats } from '../observe/proc-stats';
+import type { CgroupLayout } from '../cgroups/sandbox-cgroup';
+import type { HostLsms } from '../containers/lsm';
+import type { OciResources } from '../../specs/oci';
+import type { StdioMode } from '../sandbox/state-store';
+import type { RestartOptions } from '../../machines/restart-policy';
+import type { SupervisorHandle, SupervisorSpec } from '../supervision/tree';
+import type { SandboxTemplate } from '../../specs/builder';
+import type { IdPool } from '../sandbox/id-pool';
+
+export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** Root of the state directory (runc's --root); one folder per sandbox below it. */
+  readonly stateDir: string;
+  /** Root pino logger; the engine derives one child per sandbox and container. */
+  readonly logger?: Logger;
+  /** Native layer; tests pass a fake. Defaults to the ffi-rs facade over libpaddock. */
+  readonly native?: NativeFacade;
+  /** paddock-init binary; defaults to the one built in native/build. */
+  readonly initPath?: string;
+  /**
+   * @deprecated paddock-init writes its diagnostics to `<stateDir>/<id>/init.log`
+   * (capped) and holds none of the supervisor's stdio, as conmon detaches
+   * (docs/decisions/0031): `ignore` is the default. `inherit` still hands init the
+   * supervisor's stderr and copies each diagnostic there too, for debugging; the
+   * supervisor's caller then reads that stderr until every such sandbox is gone. A
+   * sandbox created with `stdio: 'inherit'` gets the supervisor's fds 0–2 regardless.
+   */
+  readonly initStderr?: 'inherit' | 'ignore';
+  /**
+   * Default {@link CreateSandboxOptions.logSizeMax} for this engine's sandboxes
+   * (bytes; default 4 MiB).
+   */
+  readonly logSizeMax?: number;
+  /** Timeout of one control request to paddock-init, ms (default 5000). */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Reattach to the sandboxes already in `stateDir` (default true): restore each
+   * machine from its snapshot, reopen pidfds, reconnect channels, and read every exit
+   * status recorded while no supervisor ran.
+   */
+  readonly reattach?: boolean;
+  /**
+   * false: sandboxes are attached without connecting their control and event channels,
+   * for callers that only read what they find (`paddock state`, `paddock list`): a
+   * sandbox's status then comes from its machines, exits.log and init's pidfd, and any
+   * command that needs init fails with ECONTROL ("attached read-only"). Default true.
+   */
+  readonly attachChannels?: boolean;
+  /**
+   * When an exit's report is recorded as made, relative to the `events$` emission
+   * (decision 0017). 'at-most-once' (default): recorded just before, so a supervisor
+   * SIGKILLed in between loses that one report. 'at-least-once': recorded just after, so
+   * it repeats that one report instead, with the same `id`: a consumer that dedupes by
+   * `id` sees every exit exactly once, across any number of supervisor deaths.
+   */
+  readonly exitReports?: 'at-most-once' | 'at-least-once';
+  /**
+   * How long a call waits for another process that holds a sandbox's lock (default 0:
+   * fail at once with ELOCKED). The CLI waits, so concurrent calls are serialised.
+   */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Where cgroups are mounted (default: detected from /proc/self/mountinfo); false runs
+   * sandboxes without cgroups (a spec with limits then fails). Tests pass a temp tree.
+   */
+  readonly cgroups?: CgroupLayout | false;
+  /**
+   * runc's `--systemd-cgroup`: a root container's `linux.cgroupsPath` is
+   * `slice:prefix:name` (default `system.slice:paddock:<id>`) and the sandbox's cgroup
+   * is the directory systemd would give that scope (`system.slice/prefix-name.scope`).
+   * Only on a host where systemd does not run: paddock cannot ask systemd for a scope,
+   * so with systemd running a create fails with ECONFIG_UNSUPPORTED
+   * (docs/decisions/0018). Default false: cgroupfs paths.
+   */
+  readonly systemdCgroup?: boolean;
+  /** Whether systemd runs this host (default: `/run/systemd/system` exists). Tests override it. */
+  readonly systemdRunning?: boolean;
+  /**
+   * Which LSMs the host runs, for the AppArmor/SELinux fields of a spec (actors/containers/lsm.ts);
+   * default: detected from /sys. A field whose LSM is off is skipped with a warning.
+   */
+  readonly lsms?: HostLsms;
+  /**
+   * A directory where compiled seccomp filters are kept between processes
+   * (actors/containers/seccomp-cache.ts), for callers that start a process per container: the CLI
+   * keeps them next to its bundle. An entry is used only for the identical profile on
+   * the same libseccomp. Process-wide from the engine's creation. Default: none.
+   */
+  readonly seccompCacheDir?: string;
+  /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
+  readonly inspect?: (event: unknown) => void;
+  /**
+   * Host ids handed out to sandboxes with `userns: 'auto'` (templates, and bundles with
+   * the `paddock.userns: auto` annotation): one range of 65,536 ids per sandbox, from
+   * `start` (at least 65536: ids below are the host's own) for `size` ids (a multiple of
+   * 65536). Who holds which range is recorded in the state dir (`.userns.json`), so every
+   * engine and CLI call on one state dir shares the pool. Default: 4096 ranges from
+   * 0x60000000 (1,610,612,736), above any id a host gives its users and below 2^31
+   * (docs/decisions/0028). Bad values are an EINVALID_ARGUMENT at createEngine.
+   */
+  readonly idPool?: IdPool;
+}
+
+export interface CreateSandboxOptions {
+  /** Use MS_MOVE + chroot instead of pivot_root (runc's --no-pivot, for ramfs roots). */
+  readonly noPivot?: boolean;
+  /**
+   * Liveness probe: paddock-init is pinged over the control channel; a sandbox that stops
+   * answering is killed (SIGKILL through its pidfd), so its restart policy restarts it or
+   * it stays stopped. `true` uses the defaults (10 s interval, 2 s timeout, 3 misses).
+   */
+  readonly health?: HealthOptions | boolean;
+  /**
+   * stdio of the root container. 'pipe' (default): output goes to log files in the
+   * state dir and is returned as streams; stdin is a FIFO. 'inherit': the
+   * supervisor's own fds 0–2. 'ignore': /dev/null.
+   */
+  readonly stdio?: StdioMode;
+  /**
+   * Cap of each container output file of the sandbox (`stdio: 'pipe'`: the root's,
+   * pod containers' and exec'd processes' `.stdout`/`.stderr`), in bytes, like conmon's
+   * `log-size-max`. paddock-init relays the output and, when a file would grow past the
+   * cap, renames it to `<name>.1` (replacing the previous one) and begins a new file
+   * with a marker line, so a process holds at most about twice the cap per stream; the
+   * streams and `engine.logs({ follow })` go on in the new file. It holds while no
+   * supervisor runs. Default: `EngineOptions.logSizeMax`, else 4 MiB; at least 4096;
+   * 0: no cap (the process writes the file itself, no relay). docs/decisions/0031.
+   */
+  readonly logSizeMax?: number;
+  /**
+   * With `process.terminal: true` (and only then): a listening unix socket that gets
+   * the pty master with SCM_RIGHTS, as runc's `--console-socket`. The root container's
+   * process is then made at create, its terminal handed over, and it waits before
+   * execve for startRoot (docs/decisions/0012). Must already exist.
+   */
+  readonly consoleSocket?: string;
+  /**
+   * Build the root container now (mounts, pivot_root, identity, createContainer hooks)
+   * and hold it just before execve, so startRoot is one round trip to paddock-init — as
+   * runc's create does. Warm pools and the CLI's `create` use it. Default false.
+   */
+  readonly prepare?: boolean;
+  /**
+   * Restart policy of the sandbox (its root container's exit ends it): 'never',
+   * 'on-failure' or 'always', with backoff and an OTP restart intensity. Without it the
+   * sandbox is not supervised. Defaults and semantics: docs/decisions/0015.
+   */
+  readonly restart?: RestartOptions;
+  /**
+   * 'auto': the sandbox gets a user namespace whose ids 0..65535 map to a range of host
+   * ids of its own, taken from the engine's `idPool` (replacing the spec's mappings, or
+   * adding a user namespace), recorded in the state dir and freed on destroy; its rootfs
+   * is shown through an idmapped mount (see `idmapRootfs`). An exhausted pool is
+   * EUSERNS_EXHAUSTED and nothing is made. The default for a template; for a bundle, also
+   * asked by the annotation `"paddock.userns": "auto"` in its config.json (the CLI's way).
+   */
+  readonly userns?: 'auto';
+  /**
+   * With `userns: 'auto'`: show the rootfs to the sandbox through an idmapped mount
+   * (default true), so files owned by host root look owned by the sandbox's root and
+   * nothing on disk is chowned. false: the rootfs is seen through the user namespace
+   * as it is (files of unmapped host ids show as nobody), for filesystems that cannot
+   * be idmapped.
+   */
+  readonly idmapRootfs?: boolean;
+  /**
+   * Give the container /dev/kvm (docs/decisions/0038): a linux.devices entry (0666,
+   * root's) and a device-cgroup allow for c 10:232 are added to the config, as
+   * podman's `--device /dev/kvm` writes them; in a user namespace the node is one the
+   * supervisor made for this sandbox, owned by its root. A host where /dev/kvm does not
+   * work is EKVM_UNAVAILABLE, and nothing is made (also for a bundle that lists
+   * /dev/kvm itself).
+   */
+  readonly kvm?: boolean;
+}
+
+export interface HealthOptions {
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly failureThreshold?: number;
+}
+
+export interface StdioHandles {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+}
+
+export interface SandboxHandle {
+  readonly id: string;
+  /** Host pid of paddock-init (what runc's --pid-file would hold). */
+  readonly pid: number;
+  readonly rootContainerId: string;
+  /** Streams of the root container when stdio is 'pipe'. */
+  readonly stdio?: StdioHandles;
+}
+
+export interface StartContainerOptions {
+  readonly stdio?: StdioMode;
+  /** Restart policy of this container inside its sandbox (see CreateSandboxOptions.restart). */
+  readonly restart?: RestartOptions;
+  /** As CreateSandboxOptions.consoleSocket, for a container added to a sandbox. */
+  readonly consoleSocket?: string;
+  /** As CreateSandboxOptions.prepare, for addContainer. */
+  readonly prepare?: boolean;
+}
+
+export interface ContainerHandle {
+  readonly sandboxId: string;
+  readonly containerId: string;
+  readonly pid: number;
+  readonly hostPid: number;
+  readonly stdio?: StdioHandles;
+}
+
+export interface ExecOptions {
+  readonly args: readonly string[];
+  readonly env?: readonly string[];
+  readonly cwd?: string;
+  readonly user?: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
+  readonly stdio?: StdioMode;
+  /** Override the container's process.capabilities (OCI form: lists of CAP_* names per set). */
+  readonly capabilities?: {
+    readonly bounding?: readonly string[];
+    readonly effective?: readonly string[];
+    readonly permitted?: readonly string[];
+    readonly inheritable?: readonly string[];
+    readonly ambient?: readonly string[];
+  };
+  /** Override the container's process.rlimits. */
+  readonly rlimits?: readonly { readonly type: string; readonly soft: number; readonly hard: number }[];
+  /** Override the container's process.noNewPrivileges. */
+  readonly noNewPrivileges?: boolean;
+  /**
+   * CAP_* names added to the bounding, effective and permitted sets of the process's
+   * capabilities (the container's, or `capabilities` when given), as `runc exec --cap`.
+   */
+  readonly addCapabilities?: readonly string[];
+  /**
+   * Give the process a terminal made in the container; its master goes to
+   * `consoleSocket` (required with it, refused without it). `stdio` is then unused.
+   */
+  readonly terminal?: boolean;
+  readonly consoleSocket?: string;
+}
+
+export interface ExecResult {
+  /** Pid as paddock-init sees it (use it with waitPid and signal). */
+  readonly pid: number;
+  readonly hostPid: number;
+  readonly stdin?: Writable;
+  readonly stdout?: Readable;
+  readonly stderr?: Readable;
+}
+
+export interface ProcessEntry {
+  readonly containerId: string;
+  /** Pid in paddock-init's view, when init started it; undefined for descendants. */
+  readonly pid?: number;
+  readonly hostPid: number;
+  readonly ppid: number;
+  readonly command: string;
+  readonly kind: 'container' | 'exec' | 'descendant';
+}
+
+export interface ContainerSummary {
+  readonly id: string;
+  readonly status: LifecycleStatus;
+  readonly pid?: number;
+  readonly hostPid?: number;
+  readonly exit?: ExitStatus;
+  readonly bundle: string;
+}
+
+export interface SandboxSummary {
+  readonly id: string;
+  readonly status: LifecycleStatus;
+  readonly pid?: number;
+  readonly bundle: string;
+  /** ISO time of createSandbox. */
+  readonly createdAt: string;
+  readonly rootContainerId?: string;
+  readonly containers: readonly ContainerSummary[];
+  readonly exit?: ExitStatus;
+}
+
+export type EngineEvent =
+  | { readonly type: 'state'; readonly sandboxId: string; readonly containerId?: string; readonly pid?: number; readonly status: string }
+  | {
+      readonly type: 'exit';
+      readonly sandboxId: string;
+      readonly containerId: string;
+      readonly pid: number;
+      readonly kind: 'container' | 'exec';
+      readonly exit: ExitStatus;
+      /**
+       * The same for every report of this exit, whichever supervisor makes it: the
+       * sandbox, container and pid with init's reap time (or, for a lost exit, the host
+       * pid of the init that died). A consumer dedupes by it (decision 0017).
+       */
+      readonly id: string;
+      /** paddock-init died before it could record this exit (the kernel killed the process with it): the status is unknown. */
+      readonly lost?: true;
+    }
+  | { readonly type: 'error'; readonly sandboxId?: string; readonly error: PaddockError }
+  /**
+   * The OOM killer acted in the sandbox's memory cgroup (its limit was hit): runc's
+   * `oom` event. `oomKills` is the cgroup's total so far. The killed process's exit
+   * (SIGKILL) is reported as an `exit` event of its own.
+   */
+  | { readonly type: 'oom'; readonly sandboxId: string; readonly containerId: string; readonly oomKills: number }
+  /** The health probe gave up on the sandbox; the engine kills it (its exit follows). */
+  | { readonly type: 'unhealthy'; readonly sandboxId: string; readonly failures: number; readonly reason: string }
+  /** A supervised child ended and will be relaunched after `delayMs` (attempt 1 after a healthy run). */
+  | {
+      readonly type: 'restart.scheduled';
+      readonly sandboxId: string;
+      readonly containerId?: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly exit: ExitStatus;
+    }
+  /** The backoff is over: the exited instance is being replaced. */
+  | { readonly type: 'restart.launched'; readonly sandboxId: string; readonly containerId?: string; readonly attempt: number }
+  /** More than maxRestarts restarts within periodMs: the child is left stopped. */
+  | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
+  /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
+  | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string }
+  | PoolEvent;
+
+/** A command for {@link Engine.run}; `id` correlates it with its result. */
+export type EngineCommand =
+  | { readonly id: string; readonly type: 'createSandbox'; readonly sandboxId: string; readonly bundle: string | SandboxTemplate; readonly options?: CreateSandboxOptions }
+  | { readonly id: string; readonly type: 'start'; readonly sandboxId: string }
+  | {
+      readonly id: string;
+      readonly type: 'startContainer';
+      readonly sandboxId: string;
+      readonly containerId: string;
+      readonly bundle?: string;
+      readonly options?: StartContainerOptions;
+    }
+  | { readonly id: string; readonly type: 'exec'; readonly sandboxId: string; readonly containerId?: string; readonly options: ExecOptions }
+  | {
+      readonly id: string;
+      readonly type: 'signal';
+      readonly sandboxId: string;
+      readonly containerId?: string;
+      readonly signal: string | number;
+      readonly options?: { readonly pid?: number; readonly all?: boolean };
+    }
+  | { readonly id: string; readonly type: 'wait'; readonly sandboxId: string; readonly containerId?: string; readonly timeoutMs?: number }
+  | { readonly id: string; readonly type: 'destroy' | 'pause' | 'resume'; readonly sandboxId: string }
+  | { readonly id: string; readonly type: 'processes'; readonly sandboxId: string; readonly containerId?: string }
+  | { readonly id: string; readonly type: 'list' }
+  | { readonly id: string; readonly type: 'addContainer'; readonly sandboxId: string; readonly containerId: string; readonly bundle: string; readonly options?: StartContainerOptions }
+  /** What the log file holds now (not followed), as text. */
+  | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
+  /** One sample of {@link Engine.stats$} (its `data`). */
+  | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
+
+/** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
+export type CommandOutput =
+  | EngineEvent
+  | { readonly type: 'command.result'; readonly commandId: string; readonly command: string; readonly sandboxId?: string; readonly value: unknown }
+  | { readonly type: 'command.error'; readonly commandId: string; readonly command: string; readonly sandboxId?: string; readonly error: PaddockError };
+
+export interface ShutdownOptions {
+  /**
+   * 'detach' (default) leaves every sandbox running for a later createEngine on the same
+   * state dir; 'stop' sends SIGTERM to every process, SIGKILL after `graceMs`, waits on
+   * the pidfds, then destroys the sandboxes.
+   */
+  readonly mode?: 'detach' | 'stop';
+  /** Grace between SIGTERM and SIGKILL in 'stop' mode, ms (default 10000). */
+  readonly graceMs?: number;
+}
+
+export interface ShutdownReport {
+  /** Sandboxes whose processes exited within the grace period. */
+  readonly stopped: readonly string[];
+  /** Sandboxes that were still running after it and were killed. */
+  readonly killed: readonly string[];
+  /** Sandboxes left running ('detach'). */
+  readonly detached: readonly string[];
+}
+
+/**
+ * What a warm pool reports on `events$`: a launch that failed (and when the next
+ * one will be tried), and the end of a drain. Its members' own state changes are
+ * ordinary `state` events.
+ */
+export type PoolEvent =
+  | {
+      readonly type: 'pool';
+      readonly pool: string;
+      readonly event: 'refillFailed';
+      /** The member id whose launch failed. */
+      readonly sandboxId: string;
+      /** Consecutive failed launches so far. */
+      readonly attempt: number;
+      /** The backoff before the next launch. */
+      readonly retryInMs: number;
+      readonly error: PaddockError;
+    }
+  | { readonly type: 'pool'; readonly pool: string; readonly event: 'drained' };
+
+/** Options of {@link Engine.pool}: the bundle and size, plus createSandbox's options for every member. */
+export interface PoolOptions extends CreateSandboxOptions {
+  /** OCI bundle of every member, or a template (each member then gets `userns: 'auto'`); validated once when the pool is made. */
+  readonly bundle: string | SandboxTemplate;
+  /** Members kept created and idle (1 to 10000). */
+  readonly size: number;
+  /** Idle members older than this are destroyed and replaced (default: kept until used). */
+  readonly maxAgeMs?: number;
+  /** Delay between failed launches: initialMs × factor^(n-1), capped at maxMs (default 200 ms × 2 up to 30 s). */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly factor?: number };
+}
+
+export interface AcquireOptions {
+  /** How long to wait for a member when none is idle (default 30000); ETIMEOUT after. */
+  readonly timeoutMs?: number;
+}
+
+/** A sandbox handed out by a pool: created, its root container started. It is the caller's now. */
+export interface PooledSandbox extends SandboxHandle {
+  readonly container: ContainerHandle;
+}
+
+export interface PoolStats {
+  readonly name: string;
+  /** `filling` (a launch in flight), `full`, `backingOff`, `draining`, `drained`. */
+  readonly status: 'filling' | 'full' | 'backingOff' | 'draining' | 'drained';
+  readonly size: number;
+  readonly idle: number;
+  /** Acquirers waiting for a member. */
+  readonly waiting: number;
+  /** Launches begun since the pool was made (failed ones included). */
+  readonly launches: number;
+  /** Consecutive failed launches (0 after a success). */
+  readonly failures: number;
+  readonly handedOut: number;
+  /** Idle members destroyed for age. */
+  readonly recycled: number;
+}
+
+/** A warm pool (engine.pool): members are created ahead; acquire() only starts one. */
+export interface Pool {
+  readonly name: string;
+  /**
+   * Takes the oldest idle member, starts its root container and hands it over (the
+   * caller waits on and destroys it like any sandbox). Waits in line when none is
+   * idle. EPOOL_DRAINED after drain().
+   */
+  acquire(opts?: AcquireOptions): Promise<PooledSandbox>;
+  /** Rejects waiting acquirers, destroys idle members (and one still launching); later acquires fail. */
+  drain(): Promise<void>;
+  stats(): PoolStats;
+}
+
+export interface LogsOptions {
+  readonly stream?: 'stdout' | 'stderr';
+  /** Keep streaming until the process exits (default false: what is there now). */
+  readonly follow?: boolean;
+  /** An exec'd process's pid instead of the container's root process. */
+  readonly pid?: number;
+}
+
+export interface StatsOptions {
+  /** Time between two samples, ms (default 5000, runc's `--interval 5s`); a positive integer. */
+  readonly intervalMs?: number;
+  /** A pod container with a cgroup of its own (0022) instead of the sandbox's. */
+  readonly containerId?: string;
+}
+
+/** One sample of {@link Engine.stats$}: runc's `events --stats` line. */
+export interface StatsEvent {
+  readonly type: 'stats';
+  /** The container id (the sandbox's root container unless `containerId` was given). */
+  readonly id: string;
+  readonly data: RuncStats;
+}
+
+/** The engine: commands are async methods, events are an rxjs Observable. */
+export interface Engine {
+  readonly events$: Observable<EngineEvent>;
+  /**
+   * Creates a sandbox from an OCI bundle directory, or from a {@link SandboxTemplate}
+   * (specs/builder.ts): the engine then writes the generated bundle (`config.json`, its
+   * root.path the template's rootfs) into the sandbox's state folder (`<id>/bundle`),
+   * and the sandbox gets `userns: 'auto'`.
+   */
+  createSandbox(id: string, bundle: string | SandboxTemplate, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  /**
+   * Whether /dev/kvm works on this host, as the sandbox option `kvm` needs it: API
+   * version 12 and KVM_CAP_USER_MEMORY, with the extensions that matter (irqchip,
+   * hlt, vcpu counts...), or why not. Never throws but EENGINE_CLOSED.
+   */
+  kvm(): KvmInfo;
+  startRoot(sandboxId: string): Promise<ContainerHandle>;
+  /**
+   * Registers a container in a running sandbox without starting it (`created`, persisted:
+   * a later process may start it). The bundle is loaded and planned now.
+   */
+  addContainer(sandboxId: string, containerId: string, bundleDir: string, opts?: StartContainerOptions): Promise<ContainerSummary>;
+  /**
+   * Starts a container registered by addContainer; with a bundleDir, adds it first (and
+   * on a failed start removes it again, leaving the sandbox as it was).
+   */
+  startContainer(sandboxId: string, containerId: string, bundleDir?: string, opts?: StartContainerOptions): Promise<ContainerHandle>;
+  execute(sandboxId: string, containerId: string, opts: ExecOptions): Promise<ExecResult>;
+  processes(sandboxId: string, containerId: string): Promise<ProcessEntry[]>;
+  event(sandboxId: string, containerId: string): Promise<ContainerStats>;
+  /**
+   * Usage of the sandbox's cgroup (or a pod container's), one sample at once and then
+   * every `intervalMs`, in runc's `events --stats` shape (cpu total/per-cpu/throttling,
+   * memory usage/limit/cache/swap/failcnt, pids, blkio, hugetlb; v1 or v2, what the
+   * host has). Completes when the sandbox stops. Throws at once, changing nothing:
+   * EINVALID_ARGUMENT for an interval that is not a positive integer,
+   * ESANDBOX_NOT_FOUND / ECONTAINER_NOT_FOUND for an unknown id, ENOT_SUPPORTED for a
+   * sandbox without a cgroup.
+   */
+  stats$(sandboxId: string, opts?: StatsOptions): Observable<StatsEvent>;
+  /**
+   * runc's `update`: writes new linux.resources limits (memory, cpu, pids; what is not
+   * given stays) into the running sandbox's cgroup, or a pod container's own. Returns
+   * what was applied. EINVALID_ARGUMENT names a bad key (`memory.limit`).
+   */
+  update(sandboxId: string, resources: OciResources, opts?: { containerId?: string }): Promise<OciResources>;
+  wait(sandboxId: string, containerId: string, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
+  waitPid(sandboxId: string, pid: number, opts?: { timeoutMs?: number }): Promise<ExitStatus>;
+  signal(sandboxId: string, containerId: string, signal: string | number, opts?: { pid?: number; all?: boolean }): Promise<void>;
+  destroyContainer(sandboxId: string, containerId: string): Promise<void>;
+  destroy(sandboxId: string): Promise<void>;
+  isRunning(sandboxId: string): boolean;
+  list(): SandboxSummary[];
+  logs(sandboxId: string, containerId: string, opts?: LogsOptions): Readable;
+  /**
+   * Freezes the sandbox's containers with the cgroup freezer (paddock-init stays awake):
+   * running → paused. EINVALID_STATE unless running; ETIMEOUT/EFREEZER when the freeze
+   * fails (thawed back, still running); ENOT_SUPPORTED without a cgroup.
+   *
+   * With `containerId` naming a container added to the sandbox (not its root), only
+   * that container's own cgroup is frozen and only its machine goes to paused; the
+   * sandbox must be running (EINVALID_STATE otherwise). Naming the root is the same as
+   * pausing the sandbox.
+   */
+  pause(sandboxId: string, containerId?: string): Promise<void>;
+  /** Thaws a paused sandbox (or, with `containerId`, one pod container paused alone): paused → running. EINVALID_STATE unless paused. */
+  resume(sandboxId: string, containerId?: string): Promise<void>;
+  checkpoint(sandboxId: string, imageDir: string): Promise<void>;
+  restore(sandboxId: string, imageDir: string): Promise<void>;
+  /**
+   * A dump for debugging a stuck sandbox (runsc's `debug --stacks`): paddock-init's
+   * threads and its own process table, and for every process of every running
+   * container each thread's state, wchan, syscall and kernel stack
+   * (`/proc/<pid>/task/<tid>/stack`), grouped by container, root first.
+   * `paddock debug stacks ID` prints it. ESANDBOX_NOT_FOUND for an unknown id.
+   */
+  stacks(sandboxId: string): Promise<SandboxStacks>;
+  /**
+   * Reattaches one sandbox of the state dir, for callers that created the engine with
+   * `reattach: false` (one-shot tools such as the CLI). ESANDBOX_NOT_FOUND if unknown.
+   */
+  attach(sandboxId: string): Promise<void>;
+  /**
+   * Reattaches every sandbox of the state dir not attached yet and returns the ids
+   * attached. With `createEngine({ reattach: false })`, a caller subscribes to events$
+   * first and then calls this, so it also sees the exits reported by the reattach.
+   */
+  attachAll(): Promise<string[]>;
+  /**
+   * Keeps watching a sandbox without owning it: releases its lock and stops persisting
+   * its state (for callers that only wait, such as `paddock exec`).
+   */
+  release(sandboxId: string): void;
+  /**
+   * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
+   * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
+   * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().
+   */
+  supervise(spec: SupervisorSpec): SupervisorHandle;
+  /**
+   * Makes a warm pool of `size` members (ids `<name>-<n>`) from one bundle. Bad input
+   * (size < 1, negative maxAgeMs, a used name, a bad bundle) is refused before anything
+   * is created. close() drains every pool.
+   */
+  pool(name: string, opts: PoolOptions): Promise<Pool>;
+  /**
+   * Releases sockets, watchers and locks so the host process can exit; sandboxes keep
+   * running, except warm pools' idle members, which are destroyed (drain).
+   */
+  close(): Promise<void>;
+  /**
+   * Ends the engine: stops supervision (restarts, health probes), then either detaches
+   * from the sandboxes or stops them (SIGTERM, SIGKILL after the grace period, waiting
+   * on pidfds) and destroys them; finally closes.
+   */
+  shutdown(opts?: ShutdownOptions): Promise<ShutdownReport>;
+  /**
+   * Drives the engine with a stream of commands; results and errors come back by
+   * command id, interleaved with the engine's events. Commands on one sandbox keep
+   * their order; errors are outputs, the stream goes on.
+   */
+  run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
+}
