@@ -1,0 +1,101 @@
+/**
+ * The `restoreSandbox` effect: CRIU restores a checkpoint as the root container of a
+ * sandbox whose paddock-init is up and whose root container was planned, not started.
+ *
+ * criu runs in init's pid namespace (actors/checkpoint/criu.ts) and inside the
+ * sandbox's cgroups, joins init's net, ipc and uts namespaces (and its user namespace
+ * when the checkpoint had one), makes the container's pid and mount namespaces again on
+ * the bundle's rootfs, and detaches: the restored tree's root is then init's child, and
+ * ADOPT makes it the root container's process, reaped and recorded like any other.
+ * Its stdin is the new sandbox's FIFO and its stdout/stderr the new sandbox's log files,
+ * given to criu as the fds the dumped tree had outside the container.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PaddockError } from '../../base/errors';
+import type { StartedProcess } from '../../machines/container.machine';
+import type { RestoreOptions } from '../engine/api';
+import type { EngineCore } from '../engine/core';
+import type { Runtime } from '../sandbox/runtime';
+import { findCriu, runCriu } from './criu';
+import { CRIU_TIMEOUT_MS } from './dump';
+import { readRecord } from './image';
+
+/** The options of restores in flight: the machine's input carries only the image path. */
+const pending = new WeakMap<Runtime, RestoreOptions>();
+
+export function setRestoreOptions(rt: Runtime, opts: RestoreOptions): void {
+  pending.set(rt, opts);
+}
+
+/** Opens what fd `fd` of the restored root process gets: the sandbox's FIFO or log file, else /dev/null. */
+function openStdio(rt: Runtime, containerId: string, fd: number): number {
+  const file = fd === 0 ? rt.paths.fifo(containerId) : rt.paths.log(containerId, fd === 1 ? 'stdout' : 'stderr');
+  if (fs.existsSync(file)) {
+    // O_RDWR: a FIFO opened for reading alone would wait for a writer.
+    return fd === 0 ? fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK) : fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+  }
+  return fs.openSync('/dev/null', fd === 0 ? 'r' : 'w');
+}
+
+export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, containerId: string, imagePath: string): Promise<StartedProcess> {
+  const rt = core.mustRuntime(sandboxId);
+  const opts = pending.get(rt) ?? { imagePath };
+  pending.delete(rt);
+  const record = readRecord(imagePath);
+  const criu = findCriu(core.options.criuPath);
+  const initHostPid = rt.actor.getSnapshot().context.initHostPid as number;
+  const work = opts.workPath ?? imagePath;
+  const pidFile = path.join(work, `restore-${process.pid}.pid`);
+  fs.rmSync(pidFile, { force: true });
+
+  // criu gets them as fds 3, 4, ...: its --inherit-fd names each by the key the dump gave it.
+  const fds: number[] = [];
+  const inherit: string[] = [];
+  try {
+    for (const s of record.stdio.filter((x) => x.fd <= 2)) {
+      const fd = openStdio(rt, containerId, s.fd);
+      fds.push(fd);
+      inherit.push('--inherit-fd', `fd[${fds.length + 2}]:${s.key}`);
+    }
+    const ns = ['net', 'ipc', 'uts', ...(record.userns ? ['user'] : [])];
+    const args = [
+      'restore',
+      '--images-dir', imagePath,
+      '--work-dir', work,
+      '--log-file', 'restore.log',
+      '--restore-detached',
+      '--pidfile', pidFile,
+      '--root', rt.bundle.rootfs,
+      `--manage-cgroups=${opts.manageCgroupsMode ?? 'ignore'}`,
+      ...(opts.tcpEstablished ? ['--tcp-established'] : []),
+      ...(opts.extUnixSk ? ['--ext-unix-sk'] : []),
+      ...(opts.shellJob ? ['--shell-job'] : []),
+      ...(opts.fileLocks ? ['--file-locks'] : []),
+      ...ns.flatMap((n) => ['--join-ns', `${n}:/proc/1/ns/${n}`]),
+      ...record.mounts.flatMap((m) => ['--external', `mnt[${m.key}]:${m.hostPath}`]),
+      ...inherit,
+    ];
+    rt.log.debug({ step: 'restore', args }, 'criu restore');
+    await runCriu({
+      criu,
+      args,
+      initHostPid,
+      logFile: path.join(work, 'restore.log'),
+      fds,
+      ...(rt.cgroup ? { cgroupProcs: rt.cgroup.procsFiles() } : {}),
+      timeoutMs: CRIU_TIMEOUT_MS,
+      step: 'restore',
+      sandboxId,
+    });
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  fs.rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1) {
+    throw new PaddockError('ECRIU_FAILED', `criu restore wrote no pid to ${pidFile}`, { sandboxId, containerId, step: 'restore' });
+  }
+  const reply = await core.control(rt).request({ type: 'ADOPT', cid: containerId, pid });
+  return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+}
