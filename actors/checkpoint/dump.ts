@@ -32,6 +32,9 @@ export async function dumpSandbox(core: EngineCore, sandboxId: string, req: Chec
   if (sameNamespace(hostPid, initHostPid, 'pid') || sameNamespace(hostPid, initHostPid, 'mnt')) {
     throw new PaddockError('ENOT_SUPPORTED', `container ${rootId} shares paddock-init's pid or mount namespace: only a container with its own can be checkpointed`, { sandboxId, containerId: rootId, verb: 'checkpoint' });
   }
+  // See docs/decisions/0040: the restore could not make the tree's user namespace
+  // below init's pid namespace, so a dump that kills the workload would be for nothing.
+  if (!sameNamespace(initHostPid, process.pid, 'user')) throw userNamespaceRefusal(sandboxId);
   const nsPid = pidInInit(hostPid, initHostPid);
   if (nsPid === undefined) throw fail(`cannot find container ${rootId}'s pid in paddock-init's pid namespace`);
   const criu = findCriu(core.options.criuPath);
@@ -92,6 +95,14 @@ export async function dumpSandbox(core: EngineCore, sandboxId: string, req: Chec
   // been reused; init reaps it and ends the sandbox (closing the control channel, so
   // not a SIGNAL request, whose reply might never come).
   if (!req.leaveRunning) process.kill(hostPid, 'SIGKILL');
+}
+
+export function userNamespaceRefusal(sandboxId: string): PaddockError {
+  return new PaddockError(
+    'ENOT_SUPPORTED',
+    `sandbox ${sandboxId} has a user namespace: criu would have to make it again below paddock-init's pid namespace, which the kernel refuses (EINVAL), so it cannot be checkpointed and restored`,
+    { sandboxId, verb: 'checkpoint' },
+  );
 }
 
 function resumeTree(hostPid: number): void {

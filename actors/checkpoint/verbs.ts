@@ -13,8 +13,9 @@ import type { CheckpointOptions, CheckpointResult, RestoreOptions, SandboxHandle
 import type { EngineCore } from '../engine/core';
 import { CHECKPOINT_KEYS, RESTORE_KEYS } from '../engine/option-keys';
 import { findCriu, hasDirtyTracking } from './criu';
-import { CRIU_TIMEOUT_MS } from './dump';
+import { CRIU_TIMEOUT_MS, userNamespaceRefusal } from './dump';
 import { readRecord } from './image';
+import { sameNamespace } from './proc-view';
 import { setRestoreOptions } from './restore';
 
 const CGROUP_MODES = ['soft', 'full', 'strict', 'ignore'] as const;
@@ -66,6 +67,13 @@ export async function checkpoint(core: EngineCore, sandboxId: string, opts: Chec
     ...(opts.manageCgroupsMode !== undefined ? { manageCgroupsMode: opts.manageCgroupsMode } : {}),
   };
   core.requireCan(rt, { type: 'checkpoint', request }, 'checkpoint');
+  // Only the root container's tree is dumped: a pod's other containers would be lost.
+  const others = Object.keys(rt.actor.getSnapshot().context.containers).filter((c) => c !== rt.actor.getSnapshot().context.rootContainerId);
+  if (others.length > 0) {
+    throw new PaddockError('ENOT_SUPPORTED', `checkpoint: sandbox ${sandboxId} holds containers besides its root (${others.join(', ')}); only a sandbox of one container can be checkpointed`, { sandboxId, verb: 'checkpoint' });
+  }
+  const initHostPid = rt.actor.getSnapshot().context.initHostPid;
+  if (initHostPid !== undefined && !sameNamespace(initHostPid, process.pid, 'user')) throw userNamespaceRefusal(sandboxId);
   const criu = findCriu(core.options.criuPath);
   if (opts.preDump === true && !hasDirtyTracking(criu)) {
     throw new PaddockError('ENOT_SUPPORTED', 'checkpoint: preDump needs dirty-page tracking, which this kernel lacks (criu check --feature mem_dirty_track)', { sandboxId, verb: 'checkpoint', field: 'preDump' });
@@ -97,7 +105,8 @@ export function checkRestore(core: EngineCore, opts: RestoreOptions): void {
   checkOptionKeys(opts, RESTORE_KEYS, 'restore options');
   if (opts === null || typeof opts !== 'object') throw bad('restore: options with an imagePath are required', 'imagePath');
   checkCommon(opts, 'restore');
-  readRecord(opts.imagePath);
+  const record = readRecord(opts.imagePath);
+  if (record.userns) throw userNamespaceRefusal(record.sandboxId);
   findCriu(core.options.criuPath);
 }
 

@@ -128,7 +128,23 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'criu'])('checkpoint / restore 
     // A restore from a folder that holds no checkpoint, and over an id in use.
     await expect(fx.engine.restore(fx.id(), bundle, { imagePath: img })).rejects.toMatchObject({ code: 'ECHECKPOINT_INVALID' });
     await expect(fx.engine.restore(sid, bundle, { imagePath: img })).rejects.toMatchObject({ code: 'ESANDBOX_EXISTS' });
+    // A checkpoint of a sandbox with a user namespace (as a record says) is refused before anything is made.
+    const usern = imageDir();
+    fs.mkdirSync(usern);
+    fs.writeFileSync(path.join(usern, 'inventory.img'), '');
+    fs.writeFileSync(path.join(usern, 'paddock-checkpoint.json'), JSON.stringify({ version: 1, sandboxId: 'x', containerId: 'x', createdAt: '', rootfs: '/', mounts: [], stdio: [], otherFiles: [], userns: true }));
+    await expect(fx.engine.restore(fx.id(), bundle, { imagePath: usern })).rejects.toMatchObject({ code: 'ENOT_SUPPORTED' });
     expect(fx.engine.list().map((s) => s.id)).toEqual([sid]);
+
+    // A sandbox with a user namespace: refused before anything is dumped (decision 0040).
+    const u = fx.id();
+    await fx.engine.createSandbox(u, fx.bundle({ args: COUNTER }));
+    await fx.engine.startRoot(u);
+    const uimg = imageDir();
+    await expect(fx.engine.checkpoint(u, { imagePath: uimg })).rejects.toMatchObject({ code: 'ENOT_SUPPORTED', message: expect.stringContaining('user namespace') });
+    expect(fs.existsSync(uimg)).toBe(false);
+    expect(fx.engine.list().find((s) => s.id === u)?.status).toBe('running');
+    await fx.engine.destroy(u);
 
     // A second checkpoint while one runs is refused; the first goes through.
     const img2 = imageDir();
