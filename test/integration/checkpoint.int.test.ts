@@ -107,6 +107,80 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'criu'])('checkpoint / restore 
     await poll(() => (last(a) > now ? true : undefined), 10_000, 'the original to keep counting');
   }, 60_000);
 
+  test('a pipe between two processes and an open file are carried across', async () => {
+    const sid = fx.id();
+    // The producer writes each number to a file it holds open (fd 3) and into a pipe the
+    // consumer reads; the consumer's lines are the container's output.
+    const bundle = fx.bundle({
+      args: ['sh', '-c', 'exec 3>>/dev/shm/log; i=0; while :; do i=$((i+1)); echo $i >&3; echo $i; sleep 0.05; done | while read l; do echo "got $l"; done'],
+      userns: false,
+    });
+    await fx.engine.createSandbox(sid, bundle);
+    await fx.engine.startRoot(sid);
+    const got = () => fs.readFileSync(path.join(fx.stateDir, sid, 'logs', `${sid}.stdout`), 'utf8').split('\n').filter(Boolean);
+    await poll(() => (got().length >= 5 ? true : undefined), 10_000, 'the consumer to print');
+    const img = imageDir();
+    await fx.engine.checkpoint(sid, { imagePath: img });
+    await fx.engine.wait(sid, sid, { timeoutMs: 10_000 });
+    const before = Number(got().at(-1)?.replace('got ', ''));
+    await fx.engine.destroy(sid);
+
+    await fx.engine.restore(sid, bundle, { imagePath: img });
+    await poll(() => (got().length >= 3 ? true : undefined), 10_000, 'the restored consumer to print');
+    const after = got().map((l) => Number(l.replace('got ', '')));
+    // Through the same pipe: the consumer goes on with the producer's next numbers.
+    expect(after[0]).toBeGreaterThan(before);
+    expect(after[1]).toBe((after[0] as number) + 1);
+    // And the file the producer held open goes on growing from where it was.
+    const r = await fx.engine.execute(sid, sid, { args: ['sh', '-c', 'tail -n 1 /dev/shm/log; wc -l < /dev/shm/log'] });
+    const [lastLine, lines] = (await readAll(r.stdout!)).trim().split('\n').map(Number);
+    await fx.engine.waitPid(sid, r.pid, { timeoutMs: 10_000 });
+    expect(lastLine).toBeGreaterThan(before);
+    expect(lines).toBe(lastLine);
+    await fx.engine.signal(sid, sid, 'KILL');
+    await fx.engine.wait(sid, sid, { timeoutMs: 10_000 });
+  }, 60_000);
+
+  test('a restore by a fresh engine, and the restored sandbox reattached by the next one', async () => {
+    const { createEngine } = await import('../../index');
+    const { quietLogger, testStateDir } = await import('../helpers/env');
+    const sid = fx.id();
+    const bundle = fx.bundle({ args: COUNTER, userns: false });
+    await counting(sid, bundle);
+    const img = imageDir();
+    await fx.engine.checkpoint(sid, { imagePath: img });
+    const before = last(sid);
+    await fx.engine.destroy(sid);
+    await fx.engine.close();
+
+    const dir = testStateDir('ckpt-next');
+    const log = () => fs.readFileSync(path.join(dir, sid, 'logs', `${sid}.stdout`), 'utf8').split('\n').filter(Boolean).map(Number);
+    const e2 = await createEngine({ stateDir: dir, logger: quietLogger() });
+    let e3: Awaited<ReturnType<typeof createEngine>> | undefined;
+    try {
+      await e2.restore(sid, bundle, { imagePath: img });
+      await poll(() => (log().length >= 1 ? true : undefined), 10_000, 'the restored counter to print');
+      expect(log()[0]).toBeGreaterThan(before);
+      // This supervisor goes; the sandbox lives on and the next one takes it over.
+      await e2.close();
+      e3 = await createEngine({ stateDir: dir, logger: quietLogger() });
+      expect(e3.list().find((s) => s.id === sid)?.status).toBe('running');
+      const r = await e3.execute(sid, sid, { args: ['cat', '/dev/shm/n'] });
+      expect(Number((await readAll(r.stdout!)).trim())).toBeGreaterThan(before);
+      await e3.waitPid(sid, r.pid, { timeoutMs: 10_000 });
+      await e3.signal(sid, sid, 'KILL');
+      expect(await e3.wait(sid, sid, { timeoutMs: 10_000 })).toMatchObject({ signal: 9 });
+      await e3.destroy(sid);
+    } finally {
+      await e2.close().catch(() => undefined);
+      if (e3) {
+        for (const s of e3.list()) await e3.destroy(s.id).catch(() => undefined);
+        await e3.close();
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test('bad input gets a typed error and changes nothing', async () => {
     const sid = fx.id();
     const bundle = fx.bundle({ args: COUNTER, userns: false });
