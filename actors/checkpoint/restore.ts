@@ -20,6 +20,7 @@ import type { Runtime } from '../sandbox/runtime';
 import { findCriu, runCriu } from './criu';
 import { CRIU_TIMEOUT_MS } from './dump';
 import { readRecord } from './image';
+import type { OutsideFile } from './proc-view';
 
 /** The options of restores in flight: the machine's input carries only the image path. */
 const pending = new WeakMap<Runtime, RestoreOptions>();
@@ -28,14 +29,33 @@ export function setRestoreOptions(rt: Runtime, opts: RestoreOptions): void {
   pending.set(rt, opts);
 }
 
-/** Opens what fd `fd` of the restored root process gets: the sandbox's FIFO or log file, else /dev/null. */
-function openStdio(rt: Runtime, containerId: string, fd: number): number {
-  const file = fd === 0 ? rt.paths.fifo(containerId) : rt.paths.log(containerId, fd === 1 ? 'stdout' : 'stderr');
-  if (fs.existsSync(file)) {
+/**
+ * Opens what fd `s.fd` (0–2) of the restored root process gets, of the kind criu restores
+ * it as: paddock's stdin FIFO or output pipe becomes the new sandbox's FIFO or log file;
+ * any other file (a CLI caller's /dev/null or output file) is opened again by its path
+ * when it is still there, else /dev/null. criu restores a file's offset, which a FIFO
+ * refuses (ESPIPE): a file must not become a FIFO.
+ */
+function openStdio(rt: Runtime, containerId: string, s: OutsideFile): { fd: number; own: boolean } {
+  // As runc's restore: the caller's own stdio (the CLI's, which conmon and shims hand it).
+  if (rt.rootStdio === 'inherit') return { fd: s.fd, own: false };
+  return { fd: openFor(rt, containerId, s), own: true };
+}
+
+function openFor(rt: Runtime, containerId: string, s: OutsideFile): number {
+  const { O_RDWR, O_WRONLY, O_APPEND, O_NONBLOCK } = fs.constants;
+  const paddocks = s.kind === 'pipe' || (s.path !== undefined && /\/(stdin\/[^/]+\.fifo|logs\/[^/]+\.std(out|err))$/.test(s.path));
+  if (paddocks) {
+    const file = s.fd === 0 ? rt.paths.fifo(containerId) : rt.paths.log(containerId, s.fd === 1 ? 'stdout' : 'stderr');
     // O_RDWR: a FIFO opened for reading alone would wait for a writer.
-    return fd === 0 ? fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK) : fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    if (fs.existsSync(file)) return fs.openSync(file, s.fd === 0 ? O_RDWR | O_NONBLOCK : O_WRONLY | O_APPEND);
+  } else if (s.path !== undefined && fs.existsSync(s.path)) {
+    return fs.openSync(s.path, s.fd === 0 ? 'r' : O_WRONLY | O_APPEND);
+  } else if (s.fd > 0 && fs.existsSync(rt.paths.log(containerId, s.fd === 1 ? 'stdout' : 'stderr'))) {
+    // A file that is gone (criu wants a regular file again): the new sandbox's log.
+    return fs.openSync(rt.paths.log(containerId, s.fd === 1 ? 'stdout' : 'stderr'), O_WRONLY | O_APPEND);
   }
-  return fs.openSync('/dev/null', fd === 0 ? 'r' : 'w');
+  return fs.openSync('/dev/null', s.fd === 0 ? 'r' : 'w');
 }
 
 export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, containerId: string, imagePath: string): Promise<StartedProcess> {
@@ -51,11 +71,13 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
 
   // criu gets them as fds 3, 4, ...: its --inherit-fd names each by the key the dump gave it.
   const fds: number[] = [];
+  const opened: number[] = [];
   const inherit: string[] = [];
   try {
     for (const s of record.stdio.filter((x) => x.fd <= 2)) {
-      const fd = openStdio(rt, containerId, s.fd);
+      const { fd, own } = openStdio(rt, containerId, s);
       fds.push(fd);
+      if (own) opened.push(fd);
       inherit.push('--inherit-fd', `fd[${fds.length + 2}]:${s.key}`);
     }
     const ns = ['net', 'ipc', 'uts', ...(record.userns ? ['user'] : [])];
@@ -65,6 +87,9 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
       '--work-dir', work,
       '--log-file', 'restore.log',
       '--restore-detached',
+      // The file a stdio fd gets now (a log file is 0640) need not have the mode bits
+      // the dumped one had; its type criu still checks.
+      '--skip-file-rwx-check',
       '--pidfile', pidFile,
       '--root', rt.bundle.rootfs,
       `--manage-cgroups=${opts.manageCgroupsMode ?? 'ignore'}`,
@@ -89,7 +114,7 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
       sandboxId,
     });
   } finally {
-    for (const fd of fds) fs.closeSync(fd);
+    for (const fd of opened) fs.closeSync(fd);
   }
   const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
   fs.rmSync(pidFile, { force: true });

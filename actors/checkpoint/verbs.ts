@@ -105,6 +105,7 @@ export function checkRestore(core: EngineCore, opts: RestoreOptions): void {
   checkOptionKeys(opts, RESTORE_KEYS, 'restore options');
   if (opts === null || typeof opts !== 'object') throw bad('restore: options with an imagePath are required', 'imagePath');
   checkCommon(opts, 'restore');
+  if (opts.stdio !== undefined && opts.stdio !== 'pipe' && opts.stdio !== 'inherit') throw bad(`restore: stdio must be 'pipe' or 'inherit', not ${JSON.stringify(opts.stdio)}`, 'stdio');
   const record = readRecord(opts.imagePath);
   if (record.userns) throw userNamespaceRefusal(record.sandboxId);
   findCriu(core.options.criuPath);

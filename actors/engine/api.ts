@@ -67,6 +67,12 @@ export interface RestoreOptions {
   readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
   /** As createSandbox's. */
   readonly logSizeMax?: number;
+  /**
+   * Where the restored process's stdio goes: 'pipe' (default) the new sandbox's stdin
+   * FIFO and log files; 'inherit' this process's own fds 0–2, as runc's restore gives
+   * the restored container its caller's stdio (the CLI).
+   */
+  readonly stdio?: 'pipe' | 'inherit';
 }
 
 export interface EngineOptions {

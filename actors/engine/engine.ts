@@ -602,7 +602,7 @@ class PaddockEngine implements Engine {
     if (this.runtimes.has(sandboxId)) throw new StateError('ESANDBOX_EXISTS', `sandbox ${sandboxId} already exists`, { sandboxId });
     checkRestore(this.core, opts);
     // The root container is planned and not started: the restore takes the place of its start.
-    const handle = await this.createSandbox(sandboxId, bundle, { stdio: 'pipe', ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}) });
+    const handle = await this.createSandbox(sandboxId, bundle, { stdio: opts.stdio ?? 'pipe', ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}) });
     return restoreInto(this.core, handle, opts, (id) => this.destroy(id));
   }
 

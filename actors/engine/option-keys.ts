@@ -109,6 +109,7 @@ export const RESTORE_KEYS = knownKeys<RestoreOptions>()({
   workPath: 1,
   manageCgroupsMode: 1,
   logSizeMax: 1,
+  stdio: 1,
 });
 export const WAIT_KEYS = ['timeoutMs'] as const;
 export const SIGNAL_KEYS = ['pid', 'all'] as const;

@@ -9,7 +9,7 @@ import { cgroupsMode } from './checkpoint';
  * makes sandbox ID from the bundle and restores the checkpoint in DIR as its root
  * container. As with paddock's create, the sandbox outlives this call: -d is accepted,
  * and the pid file gets paddock-init's pid, which exits with the container's status.
- * The restored container's output goes to the sandbox's log files.
+ * The restored container's stdio is this call's own, as with runc.
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -43,6 +43,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     shellJob: bool(p, 'shell-job'),
     fileLocks: bool(p, 'file-locks'),
     ...(mode !== undefined ? { manageCgroupsMode: mode } : {}),
+    // As runc (and as paddock's create): the container's stdio is the caller's.
+    stdio: 'inherit',
   });
   const pidFile = str(p, 'pid-file');
   if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
