@@ -13,21 +13,32 @@ import { PaddockError } from '../../base/errors';
 export const SETUP_SCRIPT = 'scripts/setup-criu.sh';
 const DEFAULT_PREFIX = '/var/lib/paddock/criu';
 
-/** A criu checked once per path: `criu check` takes ~50 ms, and the answer does not change while the engine runs. */
-const checked = new Map<string, boolean>();
+/** criu binaries that passed `criu check` (~50 ms): a pass does not change while the engine runs. */
+const passed = new Set<string>();
 
-function passesCheck(bin: string): boolean {
-  const known = checked.get(bin);
-  if (known !== undefined) return known;
-  let ok = false;
+/**
+ * Whether `bin` passes `criu check`; else why not (its last line). A failure is tried
+ * again twice and never remembered: `criu check` was seen failing now and then on this
+ * host, and a passing criu must not be refused for the engine's whole life.
+ */
+function checkCriu(bin: string): string | undefined {
+  if (passed.has(bin)) return undefined;
   try {
     fs.accessSync(bin, fs.constants.X_OK);
-    ok = spawnSync(bin, ['check'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
   } catch {
-    ok = false;
+    return `${bin}: not an executable`;
   }
-  checked.set(bin, ok);
-  return ok;
+  let why = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = spawnSync(bin, ['check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    if (r.status === 0) {
+      passed.add(bin);
+      return undefined;
+    }
+    const lines = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /Error/.test(l));
+    why = `${bin}: ${lines.at(-1) ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`)}`;
+  }
+  return why;
 }
 
 function onPath(name: string): string | undefined {
@@ -57,10 +68,15 @@ export function findCriu(explicit?: string): string {
       : env
         ? [env]
         : [path.join(process.env.PADDOCK_CRIU_PREFIX ?? DEFAULT_PREFIX, 'sbin', 'criu'), onPath('criu')].filter((c): c is string => c !== undefined);
-  for (const c of candidates) if (passesCheck(c)) return c;
+  const why: string[] = [];
+  for (const c of candidates) {
+    const no = checkCriu(c);
+    if (no === undefined) return c;
+    why.push(no);
+  }
   throw new PaddockError(
     'ECRIU_UNAVAILABLE',
-    `no working criu (tried ${candidates.join(', ') || 'nothing'}: none passes 'criu check'); run ${SETUP_SCRIPT}`,
+    `no criu passes 'criu check' (${why.join('; ') || 'none found'}); run ${SETUP_SCRIPT}`,
     { step: 'criu check', ...(candidates[0] !== undefined ? { path: candidates[0] } : {}) },
   );
 }

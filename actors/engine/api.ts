@@ -431,7 +431,11 @@ export type EngineCommand =
   | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
   /** One sample of {@link Engine.stats$} (its `data`). */
   | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
-  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string }
+  /** engine.checkpoint; its result is the CheckpointResult. */
+  | { readonly id: string; readonly type: 'checkpoint'; readonly sandboxId: string; readonly options: CheckpointOptions }
+  /** engine.restore; its result is the new sandbox's id, init pid and root container. */
+  | { readonly id: string; readonly type: 'restore'; readonly sandboxId: string; readonly bundle: string; readonly options: RestoreOptions };
 
 /** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
 export type CommandOutput =

@@ -97,13 +97,13 @@ function unifiedControllers(l: import('../../actors/cgroups/sandbox-cgroup').Cgr
   }
 }
 
-function criuWorks(): boolean {
+function criuMissing(): string | undefined {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('../../actors/checkpoint/criu') as typeof import('../../actors/checkpoint/criu')).findCriu();
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (e) {
+    return `criu (${(e as Error).message})`;
   }
 }
 
@@ -154,7 +154,7 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
     case 'cgroup-hybrid':
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
     case 'criu':
-      return criuWorks() ? undefined : 'criu (a criu that passes `criu check`: bash scripts/setup-criu.sh)';
+      return criuMissing();
     case 'cgroup-v2-only': {
       const l = layout();
       const c = unifiedControllers(l);

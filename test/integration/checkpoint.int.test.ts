@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll, TEST_ROOT } from '../helpers/env';
-import type { EngineEvent } from '../../index';
+import { filter, firstValueFrom, of } from 'rxjs';
+import type { CommandOutput, EngineCommand, EngineEvent } from '../../index';
 
 /**
  * Checkpoint and restore with CRIU on real sandboxes (docs/decisions/0040). The counter
@@ -103,6 +104,20 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'criu'])('checkpoint / restore 
     expect(await insideCount(b)).toBeGreaterThan(1);
     // Two sandboxes, each its own: destroying the copy leaves the original running.
     await fx.engine.destroy(b);
+
+    // The same through engine.run's commands: a checkpoint, then (once it is done; commands
+    // on different sandboxes run side by side) a restore as a third sandbox.
+    const c = fx.id();
+    const img2 = imageDir();
+    const runOne = (cmd: EngineCommand) =>
+      firstValueFrom(fx.engine.run(of(cmd)).pipe(filter((o): o is Extract<CommandOutput, { commandId: string }> => o.type === 'command.result' || o.type === 'command.error')));
+    const k = await runOne({ id: 'k1', type: 'checkpoint', sandboxId: a, options: { imagePath: img2, leaveRunning: true } });
+    expect(k).toMatchObject({ type: 'command.result', commandId: 'k1', value: { imagePath: img2, state: 'running' } });
+    const r = await runOne({ id: 'r1', type: 'restore', sandboxId: c, bundle, options: { imagePath: img2 } });
+    expect(r).toMatchObject({ type: 'command.result', commandId: 'r1', value: { id: c, rootContainerId: c } });
+    await poll(() => (printed(c).length >= 1 ? true : undefined), 10_000, 'the third sandbox to print');
+    expect(printed(c)[0]).toBeGreaterThan(1);
+    await fx.engine.destroy(c);
     const now = last(a);
     await poll(() => (last(a) > now ? true : undefined), 10_000, 'the original to keep counting');
   }, 60_000);
