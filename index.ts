@@ -56,7 +56,7 @@ export type {
   PooledSandbox,
   AcquireOptions,
 } from './actors/engine/api';
-export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision/tree';
+export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
 export type { ErrorCode, ErrorContext } from './base/errors';
 export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine, poolMachine } from './machines';

@@ -17,6 +17,9 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
+/** A verb's implementation (bin/commands/*.ts `run`): its exit status. */
+export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
+
 export const DEFAULT_ROOT = '/run/paddock';
 
 /**

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { COMMANDS, VALUE_FLAGS } from './command-list';
+import { isVerb, VALUE_FLAGS } from './command-list';
 
 const BUNDLE = path.join(__dirname, 'paddock-cli.js');
 const HEADER_BYTES = 64;
@@ -30,7 +30,7 @@ function verbOf(argv: readonly string[]): string {
       if (VALUE_FLAGS.has(a)) i++;
       continue;
     }
-    return Object.prototype.hasOwnProperty.call(COMMANDS, a) ? a : 'other';
+    return isVerb(a) ? a : 'other';
   }
   return 'other';
 }

@@ -8,15 +8,14 @@
  * engine only by commands that touch sandboxes.
  */
 import { UsageError, parseArgs, str, bool } from './args';
-import { COMMANDS } from './command-list';
-import { makeContext, reportError, type CliContext } from './context';
+import { COMMANDS, isVerb, type Verb } from './command-list';
+import { makeContext, reportError, type CliContext, type Command } from './context';
 
-export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-// Literal requires, one per command, so the bundler sees them and each command's code
-// is initialised only when that command runs.
-const LOADERS: Record<string, () => { run: Command }> = {
+// Literal requires, one per verb of COMMANDS, so the bundler sees them and each
+// command's code is initialised only when that command runs.
+const LOADERS: { readonly [V in Verb]: () => { run: Command } } = {
   create: () => require('./commands/create'),
   start: () => require('./commands/start'),
   run: () => require('./commands/run'),
@@ -73,9 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     const fmt = str(g, 'log-format');
     if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`invalid --log-format ${fmt}: text or json`);
     ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
-    const load = LOADERS[cmd];
-    if (!load) throw new UsageError(`no such command: ${cmd}`);
-    return await load().run(ctx, rest);
+    if (!isVerb(cmd)) throw new UsageError(`no such command: ${cmd}`);
+    return await LOADERS[cmd]().run(ctx, rest);
   } catch (e) {
     reportError(ctx, messageOf(e));
     return 1;

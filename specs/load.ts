@@ -134,3 +134,23 @@ async function checkBindSources(dir: string, config: DeepReadonly<OciConfig>): P
     }
   }
 }
+
+/**
+ * What `state` reports of a bundle after create: its annotations and its rootfs path,
+ * read as they are, without validation. The bundle may be gone or changed since, and
+ * the state stays reportable: {} when config.json cannot be read or parsed.
+ */
+export function bundleLabels(bundleDir: string): { rootfs?: string; annotations?: Record<string, string> } {
+  let cfg: { annotations?: unknown; root?: { path?: unknown } } | null;
+  try {
+    cfg = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as typeof cfg;
+  } catch {
+    return {};
+  }
+  const annotations = cfg?.annotations;
+  const root = cfg?.root?.path;
+  return {
+    ...(typeof root === 'string' && root !== '' ? { rootfs: path.resolve(bundleDir, root) } : {}),
+    ...(annotations !== null && typeof annotations === 'object' ? { annotations: annotations as Record<string, string> } : {}),
+  };
+}

@@ -20,9 +20,10 @@
  */
 import { SpecError } from '../base/errors';
 import type { OciSeccomp } from './oci';
-import { SECCOMP_ARCHES, type SeccompAction, type SeccompFilter, type SeccompOperator } from '../native/seccomp-compile';
+import { SECCOMP_ARCHES } from '../native/seccomp-arches';
+import type { SeccompAction, SeccompFilter, SeccompOperator } from '../native/seccomp-compile';
 
-export { SECCOMP_ARCHES } from '../native/seccomp-compile';
+export { SECCOMP_ARCHES } from '../native/seccomp-arches';
 export type { CompiledSeccomp, SeccompAction, SeccompOperator } from '../native/seccomp-compile';
 /** The validated, normalised form of a profile: what native/seccomp-compile.ts builds the filter from. */
 export type ValidSeccomp = SeccompFilter;
@@ -265,6 +266,3 @@ export function validateSeccomp(seccomp: unknown, field = 'linux.seccomp'): Vali
 // Compilation
 // ---------------------------------------------------------------------------------
 
-// The default profile lives in its own data module (specs/seccomp-default.ts); kept
-// exported from here for existing callers.
-export { defaultSeccompProfile } from './seccomp-default';

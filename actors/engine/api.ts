@@ -12,7 +12,8 @@ import type { HostLsms } from '../containers/lsm';
 import type { OciResources } from '../../specs/oci';
 import type { StdioMode } from '../sandbox/state-store';
 import type { RestartOptions } from '../../machines/restart-policy';
-import type { SupervisorHandle, SupervisorSpec } from '../supervision/tree';
+import type { GroupEmitted, GroupStrategy } from '../../machines/group.machine';
+import type { RestartPolicyName } from '../../machines/restart-policy';
 import type { SandboxTemplate } from '../../specs/builder';
 import type { IdPool } from '../sandbox/id-pool';
 
@@ -701,4 +702,43 @@ export interface Engine {
    * their order; errors are outputs, the stream goes on.
    */
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
+}
+
+// ---- supervision trees (engine.supervise; actors/supervision/tree.ts runs them) ----
+
+/** A sandbox in a tree: started with createSandbox + startRoot, stopped with destroy. */
+export interface LeafSpec {
+  readonly id: string;
+  readonly bundle: string;
+  /** Only `policy` is read (OTP restart type); restarts follow the group's intensity, at once, as OTP does. */
+  readonly restart?: { readonly policy?: RestartPolicyName };
+}
+
+export interface SupervisorSpec {
+  readonly name: string;
+  readonly strategy: GroupStrategy;
+  /** OTP defaults: 1 restart within 5000 ms. */
+  readonly maxRestarts?: number;
+  readonly periodMs?: number;
+  readonly children: ReadonlyArray<LeafSpec | SupervisorSpec>;
+}
+
+export type SupervisorEvent = GroupEmitted;
+
+export interface SupervisorStatus {
+  readonly name: string;
+  /** starting | running | restarting | escalating | escalated | stopping | stopped */
+  readonly state: string;
+  readonly reason?: string;
+  readonly children: ReadonlyArray<{ readonly id: string; readonly generation: number } | SupervisorStatus>;
+}
+
+export interface SupervisorHandle {
+  readonly name: string;
+  readonly events$: Observable<SupervisorEvent>;
+  /** Resolves once every child runs (in order); rejects with the reason if the tree escalated instead. */
+  start(): Promise<void>;
+  /** Stops every child, newest first. */
+  stop(): Promise<void>;
+  status(): SupervisorStatus;
 }

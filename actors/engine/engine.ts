@@ -49,6 +49,8 @@ import type {
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
+  SupervisorHandle,
+  SupervisorSpec,
 } from './api';
 import { resolveCgroupsPath } from '../cgroups/path';
 import { runCommands } from './command-stream';
@@ -82,7 +84,7 @@ import { tailFile } from '../containers/stdio-files';
 import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
-import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from '../supervision/tree';
+import { createSupervisorTree, engineLeafDriver } from '../supervision/tree';
 import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
 
 export { deferred, type Deferred } from '../../base/deferred';

@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Engine, SandboxSummary } from '../../actors/engine/api';
 import { resolveContainer, type ContainerRef } from '../container-index';
+import { bundleLabels } from '../../specs/load';
+import { StateError } from '../../base/errors';
 
 /** The OCI state document (runtime-spec "State"), as `runc state` prints it. */
 export interface OciState {
@@ -26,7 +26,7 @@ export function ociState(s: SandboxSummary, containerId?: string): OciState {
     const c = s.containers.find((x) => x.id === containerId);
     if (!c) throw notFound(containerId);
     const cs = c.status === 'failed' ? 'stopped' : c.status;
-    return { ociVersion: '1.0.2', id: c.id, status: cs, pid: cs === 'stopped' ? 0 : (s.pid ?? 0), bundle: c.bundle, ...fromBundle(c.bundle), created: s.createdAt, owner: '' };
+    return { ociVersion: '1.0.2', id: c.id, status: cs, pid: cs === 'stopped' ? 0 : (s.pid ?? 0), bundle: c.bundle, ...bundleLabels(c.bundle), created: s.createdAt, owner: '' };
   }
   const status = s.status === 'failed' ? 'stopped' : s.status;
   return {
@@ -36,30 +36,14 @@ export function ociState(s: SandboxSummary, containerId?: string): OciState {
     // The pid conmon/containerd wait on: paddock-init, which exits with the container's status.
     pid: status === 'stopped' ? 0 : (s.pid ?? 0),
     bundle: s.bundle,
-    ...fromBundle(s.bundle),
+    ...bundleLabels(s.bundle),
     created: s.createdAt,
     owner: '',
   };
 }
 
-function fromBundle(bundle: string): { rootfs?: string; annotations?: Record<string, string> } {
-  let annotations: Record<string, string> | undefined;
-  let rootfs: string | undefined;
-  try {
-    const cfg = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
-      annotations?: Record<string, string>;
-      root?: { path?: string };
-    };
-    annotations = cfg.annotations;
-    if (cfg.root?.path) rootfs = path.resolve(bundle, cfg.root.path);
-  } catch {
-    // The bundle may be gone after create; the state is still reportable.
-  }
-  return { ...(rootfs ? { rootfs } : {}), ...(annotations ? { annotations } : {}) };
-}
-
 function notFound(id: string): Error {
-  return Object.assign(new Error(`container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
+  return new StateError('ESANDBOX_NOT_FOUND', `container ${id} does not exist`);
 }
 
 /**

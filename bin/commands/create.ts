@@ -4,6 +4,8 @@ import { bool, expectPositionals, parseArgs, str, UsageError, type FlagSpec } fr
 import { isIndexed, recordContainer, resolveContainer } from '../container-index';
 import { writePidFile, type CliContext } from '../context';
 import { ownConsole, type OwnConsole } from '../terminal';
+import { loadBundle, type Bundle } from '../../specs/load';
+import { PaddockError, StateError } from '../../base/errors';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', alias: 'b', type: 'string' },
@@ -21,29 +23,15 @@ export const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
 /**
  * Where the bundle's container goes: a new sandbox (no annotation, or container-type
  * `sandbox`), or the existing sandbox named by `sandbox-id` (container-type `container`).
- * An unreadable config.json is left for the engine to report.
  */
-function targetSandbox(bundle: string): string | undefined {
-  let annotations: Record<string, unknown> | undefined;
-  try {
-    annotations = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, unknown> }).annotations;
-  } catch {
-    return undefined;
-  }
+function targetSandbox(config: Bundle['config']): string | undefined {
+  const annotations = config.annotations as Readonly<Record<string, unknown>> | undefined;
   const type = annotations?.[CONTAINER_TYPE];
   if (type === undefined || type === 'sandbox') return undefined;
   if (type !== 'container') throw new UsageError(`annotation ${CONTAINER_TYPE}: ${JSON.stringify(type)} is neither sandbox nor container`);
   const sid = annotations?.[SANDBOX_ID];
   if (typeof sid !== 'string' || sid === '') throw new UsageError(`annotation ${CONTAINER_TYPE}=container needs ${SANDBOX_ID}`);
   return sid;
-}
-
-function wantsTerminal(bundle: string): boolean {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process?: { terminal?: unknown } }).process?.terminal === true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -63,23 +51,25 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
   const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
   // runc's rule: only a detached container hands its terminal to a console socket.
   if (consoleSocket !== undefined && cmd === 'run' && !bool(p, 'detach')) {
-    throw Object.assign(new Error('--console-socket needs --detach: a container in the foreground keeps its terminal'), { code: 'ECONSOLE' });
+    throw new PaddockError('ECONSOLE', '--console-socket needs --detach: a container in the foreground keeps its terminal');
   }
   const bundle = path.resolve(str(p, 'bundle') ?? '.');
-  const target = targetSandbox(bundle);
+  // Read and checked once here; the engine's own load of the same text reuses this parse.
+  const { config } = await loadBundle(bundle);
+  const target = targetSandbox(config);
   if (isIndexed(ctx.root, id)) {
-    throw Object.assign(new Error(`container ${id} already exists in sandbox ${resolveContainer(ctx.root, id).sandboxId}`), { code: 'ECONTAINER_EXISTS' });
+    throw new StateError('ECONTAINER_EXISTS', `container ${id} already exists in sandbox ${resolveContainer(ctx.root, id).sandboxId}`);
   }
   const engine = await ctx.engine();
   const pidFile = str(p, 'pid-file');
   if (target !== undefined) {
-    if (fs.existsSync(path.join(ctx.root, id))) throw Object.assign(new Error(`container ${id} already exists (a sandbox)`), { code: 'ESANDBOX_EXISTS' });
+    if (fs.existsSync(path.join(ctx.root, id))) throw new StateError('ESANDBOX_EXISTS', `container ${id} already exists (a sandbox)`);
     const sandboxId = resolveContainer(ctx.root, target).sandboxId;
     try {
       await engine.attach(sandboxId);
     } catch (e) {
       if ((e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') {
-        throw Object.assign(new Error(`sandbox ${target} of container ${id} does not exist`), { code: 'ESANDBOX_NOT_FOUND' });
+        throw new StateError('ESANDBOX_NOT_FOUND', `sandbox ${target} of container ${id} does not exist`);
       }
       throw e;
     }
@@ -98,7 +88,7 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
   }
   // `run` in the foreground relays a terminal itself, as runc does.
   const own: OwnConsole | undefined =
-    cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && wantsTerminal(bundle) ? ownConsole() : undefined;
+    cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && config.process?.terminal === true ? ownConsole() : undefined;
   let h;
   try {
     h = await engine.createSandbox(id, bundle, {

@@ -2,6 +2,7 @@ import { bool, expectPositionals, parseArgs } from '../args';
 import type { CliContext } from '../context';
 import { forgetContainer, forgetSandbox, resolveContainer } from '../container-index';
 import { ociState, resolveAttached } from './common';
+import { StateError } from '../../base/errors';
 
 /**
  * `delete [--force] ID`: a running container needs --force (then it is killed). A
@@ -28,7 +29,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   }
   const st = ociState(r.summary, r.containerId);
   if ((st.status === 'running' || st.status === 'paused') && !bool(p, 'force')) {
-    throw Object.assign(new Error(`cannot delete container ${id} that is not stopped: ${st.status}`), { code: 'EINVALID_STATE' });
+    throw new StateError('EINVALID_STATE', `cannot delete container ${id} that is not stopped: ${st.status}`);
   }
   if (!r.sub) {
     await engine.destroy(id);

@@ -6,6 +6,7 @@ import { writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
 import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
 import type { OciProcess } from '../../specs/oci';
+import { PaddockError } from '../../base/errors';
 
 const EXEC_FLAGS = [
   { name: 'process', alias: 'p', type: 'string' },
@@ -78,7 +79,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   // runc's rules: a terminal goes to a console socket only from a detached exec; in
   // the foreground this process relays it.
   if (consoleSocket !== undefined && (!tty || !detach)) {
-    throw Object.assign(new Error('--console-socket needs --tty (or process.terminal) and --detach'), { code: 'ECONSOLE' });
+    throw new PaddockError('ECONSOLE', '--console-socket needs --tty (or process.terminal) and --detach');
   }
   if (detach && pidFile && !tty) return relay(ctx, argv, path.resolve(pidFile));
   const engine = await ctx.engine();

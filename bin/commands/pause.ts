@@ -1,6 +1,7 @@
 import { expectPositionals, parseArgs } from '../args';
 import type { CliContext } from '../context';
 import { resolveAttached } from './common';
+import { StateError } from '../../base/errors';
 
 /**
  * `pause ID`: freezes the container's sandbox (docs/decisions/0014), or a container
@@ -19,12 +20,10 @@ export async function freezeVerb(ctx: CliContext, id: string, verb: 'pause' | 'r
   const status = r.sub ? r.summary.containers.find((c) => c.id === r.containerId)?.status : r.summary.status;
   if (status !== want) {
     // runc's words, which callers (podman, containerd's shim) show as they are.
-    throw Object.assign(new Error(`container not ${want}`), { code: 'EINVALID_STATE' });
+    throw new StateError('EINVALID_STATE', `container not ${want}`);
   }
   if (r.sub && r.summary.status !== 'running') {
-    throw Object.assign(new Error(`cannot ${verb} container ${id} alone: its sandbox ${r.sandboxId} is ${r.summary.status}; ${verb === 'pause' ? 'it is paused with it' : 'resume the sandbox'}`), {
-      code: 'EINVALID_STATE',
-    });
+    throw new StateError('EINVALID_STATE', `cannot ${verb} container ${id} alone: its sandbox ${r.sandboxId} is ${r.summary.status}; ${verb === 'pause' ? 'it is paused with it' : 'resume the sandbox'}`);
   }
   if (r.sub) await engine[verb](r.sandboxId, r.containerId);
   else await engine[verb](r.sandboxId);

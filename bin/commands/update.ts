@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { expectPositionals, parseArgs, str, type FlagSpec } from '../args';
 import type { CliContext } from '../context';
 import { resolveAttached } from './common';
+import { PaddockError } from '../../base/errors';
 
 /**
  * `update [flags] ID`: runc's update. New limits for the running container's cgroup
@@ -36,7 +37,7 @@ const SPECS: FlagSpec[] = [{ name: 'resources', alias: 'r', type: 'string' }, ..
 const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 function badFlag(flag: string, reason: string): Error {
-  return Object.assign(new Error(`--${flag}: ${reason}`), { code: 'EINVALID_ARGUMENT' });
+  return new PaddockError('EINVALID_ARGUMENT', `--${flag}: ${reason}`);
 }
 
 /** `-1`, a plain integer, or a size with a binary unit (`512m`, `1G`, `64KiB`), as runc's RAMInBytes. */

@@ -201,7 +201,7 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroup namespaces (library)', () => 
 
   test('paddock-init refuses a plan that both makes and joins a cgroup namespace, or joins an unknown container\'s', async () => {
     const s = await sandbox(true, ownCgroupNs);
-    // Straight to init's control socket: the engine never sends either (pod-plan.ts).
+    // Straight to init's control socket: the engine never sends either (actors/pod/plan.ts).
     const client = new ControlClient(s.sid, new SandboxPaths(t.stateDir, s.sid).controlSock, 5_000);
     const plan = { args: ['true'], env: [], uid: 0, gid: 0, rootfs: fixtureRootfs(), nsFlags: CLONE.NEWNS | CLONE.NEWPID };
     try {

@@ -31,7 +31,7 @@ int pd_pidfd_getfd(int pidfd, int target) {
 
 /* Blocks the caller up to timeout_ms for fd to be readable (data, EOF or hang-up):
  * 1 when it is, 0 on timeout. For waits known to end within a millisecond or so,
- * where a trip through the event loop costs more than the wait (held-release.ts). */
+ * where a trip through the event loop costs more than the wait (actors/containers/held-release.ts). */
 int pd_wait_readable(int fd, int timeout_ms) {
   struct pollfd pfd = {.fd = fd, .events = POLLIN};
   int r;
