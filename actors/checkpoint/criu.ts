@@ -13,6 +13,15 @@ import { PaddockError } from '../../base/errors';
 export const SETUP_SCRIPT = 'scripts/setup-criu.sh';
 const DEFAULT_PREFIX = '/var/lib/paddock/criu';
 
+/**
+ * criu and its helpers get PATH and nothing else of the supervisor's environment: it
+ * needs nothing more, and a host's large environment (seen: a test run's 300 KB
+ * variable) would fail every spawn with E2BIG.
+ */
+function criuEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+}
+
 /** criu binaries that passed `criu check` (~50 ms): a pass does not change while the engine runs. */
 const passed = new Set<string>();
 
@@ -30,13 +39,13 @@ function checkCriu(bin: string): string | undefined {
   }
   let why = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const r = spawnSync(bin, ['check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    const r = spawnSync(bin, ['check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, env: criuEnv() });
     if (r.status === 0) {
       passed.add(bin);
       return undefined;
     }
     const lines = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /Error/.test(l));
-    why = `${bin}: ${lines.at(-1) ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`)}`;
+    why = `${bin}: ${lines.at(-1) ?? (r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`)}`;
   }
   return why;
 }
@@ -83,7 +92,7 @@ export function findCriu(explicit?: string): string {
 
 /** Whether the kernel tracks dirty pages (`criu check --feature mem_dirty_track`): pre-dump needs it. */
 export function hasDirtyTracking(criu: string): boolean {
-  return spawnSync(criu, ['check', '--feature', 'mem_dirty_track'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+  return spawnSync(criu, ['check', '--feature', 'mem_dirty_track'], { stdio: 'ignore', timeout: 30_000, env: criuEnv() }).status === 0;
 }
 
 export interface CriuRun {
@@ -117,7 +126,7 @@ export async function runCriu(run: CriuRun): Promise<void> {
   // $0 is the name; the cgroup files come before '--', the command after it.
   const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'pipe', ...(run.fds ?? [])];
-  const child = spawn('/bin/sh', ['-c', script, 'paddock-criu', ...procs, '--', ...inner], { stdio, detached: true });
+  const child = spawn('/bin/sh', ['-c', script, 'paddock-criu', ...procs, '--', ...inner], { stdio, detached: true, env: criuEnv() });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
     if (stderr.length < 8192) stderr += b.toString();
