@@ -105,6 +105,12 @@ export interface CriuRun {
   readonly logFile: string;
   /** Fds criu inherits: index = fd number in criu (3 and up). */
   readonly fds?: readonly number[];
+  /**
+   * A directory made read-only in criu's own mount namespace before it starts (bound
+   * onto itself, then remounted): a restore's `--root`, when the container's root was
+   * read-only. criu's root mount is a bind of it, and a bind keeps the read-only flag.
+   */
+  readonly readonlyDir?: string;
   /** cgroup.procs files the runner writes its own pid to before criu starts (a restore into the sandbox's cgroup). */
   readonly cgroupProcs?: readonly string[];
   readonly timeoutMs: number;
@@ -121,7 +127,8 @@ export interface CriuRun {
  * cgroups when asked, so everything after it is born there.
  */
 export async function runCriu(run: CriuRun): Promise<void> {
-  const inner = ['nsenter', `--pid=/proc/${run.initHostPid}/ns/pid`, '--', 'unshare', '--mount', '--propagation', 'private', '--mount-proc', '--', run.criu, ...run.args];
+  const ro = run.readonlyDir !== undefined ? ['/bin/sh', '-c', 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && shift && exec "$@"', run.readonlyDir, '--'] : [];
+  const inner = ['nsenter', `--pid=/proc/${run.initHostPid}/ns/pid`, '--', 'unshare', '--mount', '--propagation', 'private', '--mount-proc', '--', ...ro, run.criu, ...run.args];
   const procs = run.cgroupProcs ?? [];
   // $0 is the name; the cgroup files come before '--', the command after it.
   const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';

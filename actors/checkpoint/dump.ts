@@ -90,6 +90,7 @@ export async function dumpSandbox(core: EngineCore, sandboxId: string, req: Chec
     stdio,
     otherFiles: [...others.values()],
     userns,
+    rootReadonly: mounts.find((m) => m.mountpoint === '/')?.options.split(',').includes('ro') === true,
   });
   // The images are whole: now the tree goes. Its root is stopped, so its pid cannot have
   // been reused; init reaps it and ends the sandbox (closing the control channel, so

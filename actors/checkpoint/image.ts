@@ -25,6 +25,8 @@ export interface CheckpointRecord {
   /** Files of the tree outside the container other than its stdio (named, never given back). */
   readonly otherFiles: readonly OutsideFile[];
   readonly userns: boolean;
+  /** The container's root mount was read-only (restored so again). */
+  readonly rootReadonly?: boolean;
 }
 
 export function writeRecord(imagePath: string, record: CheckpointRecord): void {

@@ -14,6 +14,8 @@ export interface MountEntry {
   /** The part of the filesystem mounted (a bind mount's source within it). */
   readonly root: string;
   readonly mountpoint: string;
+  /** The mount's own options (`ro,nosuid,...`), not the filesystem's. */
+  readonly options: string;
   readonly fstype: string;
 }
 
@@ -30,7 +32,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const f = (left ?? '').split(' ');
     const fstype = (right ?? '').split(' ')[0];
     if (f.length < 5 || !fstype) continue;
-    out.push({ id: Number(f[0]), dev: f[2] as string, root: unescape(f[3] as string), mountpoint: unescape(f[4] as string), fstype });
+    out.push({ id: Number(f[0]), dev: f[2] as string, root: unescape(f[3] as string), mountpoint: unescape(f[4] as string), options: f[5] ?? '', fstype });
   }
   return out;
 }

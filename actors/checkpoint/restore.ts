@@ -108,6 +108,7 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
       initHostPid,
       logFile: path.join(work, 'restore.log'),
       fds,
+      ...(record.rootReadonly ? { readonlyDir: rt.bundle.rootfs } : {}),
       ...(rt.cgroup ? { cgroupProcs: rt.cgroup.procsFiles() } : {}),
       timeoutMs: CRIU_TIMEOUT_MS,
       step: 'restore',

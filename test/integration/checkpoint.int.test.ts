@@ -74,6 +74,12 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'criu'])('checkpoint / restore 
     expect(printed(sid)[0]).toBeLessThanOrEqual(before + 2);
     const inside = await insideCount(sid);
     expect(inside).toBeGreaterThan(before);
+    // Its rootfs is read-only again, as the bundle asks (the default spec's root.readonly).
+    const w = await fx.engine.execute(sid, sid, { args: ['sh', '-c', 'touch /restored-was-here 2>&1; awk \'$5 == "/" { print "root " $6 }\' /proc/self/mountinfo'] });
+    const wOut = await readAll(w.stdout!);
+    await fx.engine.waitPid(sid, w.pid, { timeoutMs: 10_000 });
+    expect(wOut).toMatch(/Read-only file system/);
+    expect(wOut).toMatch(/^root ro[,\n]/m);
     // Its process is init's child and the sandbox's root: signal, wait and the exit status work.
     const states = seen.flatMap((e) => (e.type === 'state' && e.sandboxId === sid && e.containerId === undefined ? [e.status] : []));
     expect(states).toEqual(expect.arrayContaining(['checkpointing', 'stopped', 'restoring', 'running']));

@@ -28,7 +28,7 @@ const HOST = `22 1 254:0 / / rw,relatime - ext4 /dev/vda rw
 describe('parseMountinfo', () => {
   test('reads id, device, root, mountpoint and type, unescaping octal', () => {
     const m = parseMountinfo(CONTAINER);
-    expect(m[0]).toEqual({ id: 93, dev: '254:0', root: '/work/paddock/test/fixtures/rootfs', mountpoint: '/', fstype: 'ext4' });
+    expect(m[0]).toEqual({ id: 93, dev: '254:0', root: '/work/paddock/test/fixtures/rootfs', mountpoint: '/', options: 'ro,relatime', fstype: 'ext4' });
     expect(m.find((x) => x.id === 110)).toMatchObject({ root: '/tmp/out dir', mountpoint: '/tmp' });
     expect(parseMountinfo('\nnonsense\n')).toEqual([]);
   });
