@@ -78,7 +78,7 @@ read -r dir tarball sha < <(awk '
   { insha = 0 }
   /^$/ && pkg == "criu" && tar != "" { print dir, tar, sha; exit }
   END { if (pkg == "criu" && tar != "") print dir, tar, sha }
-' < <(/usr/lib/apt/apt-helper cat-file "$index") | head -n1)
+' < <(/usr/lib/apt/apt-helper cat-file "$index") | head -n1) || true
 if [ -z "${tarball:-}" ]; then
   say "criu's orig tarball is not in $index"
   exit 1
