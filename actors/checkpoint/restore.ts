@@ -21,6 +21,7 @@ import { findCriu, runCriu } from './criu';
 import { CRIU_TIMEOUT_MS } from './dump';
 import { readRecord } from './image';
 import type { OutsideFile } from './proc-view';
+import type { Fd } from '../../native/facade';
 
 /** The options of restores in flight: the machine's input carries only the image path. */
 const pending = new WeakMap<Runtime, RestoreOptions>();
@@ -72,12 +73,14 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
   // criu gets them as fds 3, 4, ...: its --inherit-fd names each by the key the dump gave it.
   const fds: number[] = [];
   const opened: number[] = [];
+  const outputs: number[] = [];
   const inherit: string[] = [];
   try {
     for (const s of record.stdio.filter((x) => x.fd <= 2)) {
       const { fd, own } = openStdio(rt, containerId, s);
       fds.push(fd);
       if (own) opened.push(fd);
+      if (own && s.fd > 0) outputs.push(fd);
       inherit.push('--inherit-fd', `fd[${fds.length + 2}]:${s.key}`);
     }
     const ns = ['net', 'ipc', 'uts', ...(record.userns ? ['user'] : [])];
@@ -123,5 +126,32 @@ export async function restoreIntoSandbox(core: EngineCore, sandboxId: string, co
     throw new PaddockError('ECRIU_FAILED', `criu restore wrote no pid to ${pidFile}`, { sandboxId, containerId, step: 'restore' });
   }
   const reply = await core.control(rt).request({ type: 'ADOPT', cid: containerId, pid });
-  return { pid: reply.pid as number, hostPid: reply.hostPid as number };
+  const hostPid = reply.hostPid as number;
+  if (outputs.length > 0) appendAgain(core, rt, hostPid, record.stdio.filter((s) => s.fd > 0 && s.fd <= 2).map((s) => s.fd));
+  return { pid: reply.pid as number, hostPid };
+}
+
+/**
+ * criu opens a file handed in for a dumped pipe again, with the pipe's flags: the
+ * restored process writes its log file from offset 0, and its next dump records the
+ * file's size, which a restore must then match. O_APPEND on the description it holds
+ * (reached through pidfd_getfd) makes it append again, and dump as a log file.
+ */
+function appendAgain(core: EngineCore, rt: Runtime, hostPid: number, fds: readonly number[]): void {
+  let pidfd: Fd | undefined;
+  try {
+    pidfd = core.native.pidfdOpen(hostPid);
+    for (const n of fds) {
+      const dup = core.native.pidfdGetfd(pidfd, n);
+      try {
+        core.native.fdSetAppend(dup);
+      } finally {
+        core.native.closeFd(dup);
+      }
+    }
+  } catch (e) {
+    rt.log.warn({ err: e, step: 'restore' }, 'could not set O_APPEND on the restored output');
+  } finally {
+    if (pidfd !== undefined) core.native.closeFd(pidfd);
+  }
 }

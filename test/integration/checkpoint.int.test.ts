@@ -80,6 +80,17 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'criu'])('checkpoint / restore 
     await fx.engine.waitPid(sid, w.pid, { timeoutMs: 10_000 });
     expect(wOut).toMatch(/Read-only file system/);
     expect(wOut).toMatch(/^root ro[,\n]/m);
+    // A restored sandbox can be checkpointed again, and restored from that.
+    // Its output file is appended to (criu reopened it with the dumped pipe's flags).
+    const hp = fx.engine.list().find((x) => x.id === sid)?.containers[0]?.hostPid;
+    expect(Number(/^flags:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${hp}/fdinfo/1`, 'utf8'))?.[1]) & 0o2000).toBe(0o2000);
+    const again = imageDir();
+    await fx.engine.checkpoint(sid, { imagePath: again, leaveRunning: true });
+    const copy = fx.id();
+    await fx.engine.restore(copy, bundle, { imagePath: again });
+    await poll(() => (printed(copy).length >= 1 ? true : undefined), 10_000, 'the second-generation copy to print');
+    expect(printed(copy)[0]).toBeGreaterThan(inside);
+    await fx.engine.destroy(copy);
     // Its process is init's child and the sandbox's root: signal, wait and the exit status work.
     const states = seen.flatMap((e) => (e.type === 'state' && e.sandboxId === sid && e.containerId === undefined ? [e.status] : []));
     expect(states).toEqual(expect.arrayContaining(['checkpointing', 'stopped', 'restoring', 'running']));
