@@ -58,7 +58,13 @@ export type {
   PoolEvent,
   PooledSandbox,
   AcquireOptions,
+  NetworkEvent,
+  NetworkMode,
+  NetworkOption,
+  NetworkOptions,
+  PortForward,
 } from './actors/engine/api';
+export type { NetworkInterfaceStats } from './actors/network';
 export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
 export type { ErrorCode, ErrorContext } from './base/errors';

@@ -42,6 +42,8 @@ export const ErrorCodes = {
   EPOOL_EXISTS: 'a pool with this name already exists',
   EPOOL_DRAINED: 'the pool is drained and hands out no more sandboxes',
   EUSERNS_EXHAUSTED: 'every host id range of the id pool is held by a sandbox (userns: auto)',
+  ENETWORK_UNAVAILABLE: 'the network helper a mode needs is not installed, or it could not set up the sandbox\'s network',
+  EPORT_IN_USE: 'a host port of a port forward is already in use',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

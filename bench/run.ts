@@ -14,6 +14,9 @@
  *     cleanly; throughput.
  *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
  *  5. warm pool: acquire() against cold create + start (bench/pool.ts).
+ *  1e. only with `npm run bench -- network`: create + start + wait per network mode as a
+ *     ratio to `none`, and 1 GiB through a `user` forward against the host's loopback
+ *     (bench/network.ts).
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
@@ -34,6 +37,7 @@ import { benchLogs, LOGS_ARGS } from './logs';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
+import { networkSection } from './network';
 import { kvmSection } from './kvm';
 import { checkpointSection } from './checkpoint';
 
@@ -120,6 +124,13 @@ async function main(): Promise<void> {
       results.userns = await usernsSection(work, ROOTFS, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'userns-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'network') {
+      // The network figures alone (docs/decisions/0041): `bash bench/run.sh network`.
+      results.network = await networkSection(work, ROOTFS, RUNS, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'network-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'kvm') {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make podman containerd; do
+for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make podman containerd passt nftables; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

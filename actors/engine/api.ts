@@ -16,8 +16,10 @@ import type { GroupEmitted, GroupStrategy } from '../../machines/group.machine';
 import type { RestartPolicyName } from '../../machines/restart-policy';
 import type { SandboxTemplate } from '../../specs/builder';
 import type { IdPool } from '../sandbox/id-pool';
+import type { NetworkOption, ResolvedForward } from '../../specs/network';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
+export type { NetworkMode, NetworkOption, NetworkOptions, PortForward } from '../../specs/network';
 
 /** Options of {@link createEngine}. */
 /** engine.checkpoint's options (runc's `checkpoint` flags). */
@@ -161,6 +163,22 @@ export interface EngineOptions {
    * the same libseccomp. Process-wide from the engine's creation. Default: none.
    */
   readonly seccompCacheDir?: string;
+  /**
+   * The bridge of `network: { mode: 'bridge' }` sandboxes: its name (default `paddock0`)
+   * and the IPv4 subnet their addresses come from (default `10.213.0.0/24`; the bridge
+   * has its first address), and its MTU. Addresses are recorded in `<stateDir>/.bridge.json`. A subnet
+   * that overlaps a route of the host's is refused at the first bridge create.
+   */
+  readonly bridge?: {
+    readonly name?: string;
+    readonly subnet?: string;
+    /**
+     * Of the bridge and every sandbox's veth (default 1500). A forward from the host's
+     * loopback runs about five times faster at 65520 (docs/decisions/0041); what leaves
+     * the host still leaves at its own interface's MTU.
+     */
+    readonly mtu?: number;
+  };
   /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
   readonly inspect?: (event: unknown) => void;
   /**
@@ -246,6 +264,20 @@ export interface CreateSandboxOptions {
    * /dev/kvm itself).
    */
   readonly kvm?: boolean;
+  /**
+   * The sandbox's network (docs/decisions/0041): `'none'` (loopback only in a network
+   * namespace of its own), `'host'` (the host's network namespace, no interface
+   * touched), or `{ mode: 'user', forwards, egress, dns }`: pasta (Debian's `passt`)
+   * gives it an interface and forwards host ports into it (on 127.0.0.1 unless
+   * `hostIp` says otherwise); the helper is supervised, restarted per `restart` or the
+   * sandbox killed, with `network` events. `{ mode: 'bridge', forwards, nat,
+   * isolated }` (root): a veth into the engine's bridge (EngineOptions.bridge), forwards
+   * and NAT by nftables, isolated from other sandboxes unless both say `isolated:
+   * false`. Absent: what the config says (a template: its own `network`, else
+   * `'none'`). Bad values, a port in use or a missing `pasta`/`nft` are typed errors at
+   * create, and nothing is made.
+   */
+  readonly network?: NetworkOption;
 }
 
 export interface HealthOptions {
@@ -400,7 +432,31 @@ export type EngineEvent =
   | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
   /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
   | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string }
+  | NetworkEvent
   | PoolEvent;
+
+/**
+ * A sandbox's network changed (docs/decisions/0041): its helper is `up` (the sandbox
+ * can reach out, and `hostAddress` is the address at which it reaches the host's
+ * loopback) or `down` (with `restartInMs` when it will be started again, `final` when
+ * the sandbox is killed for it); `forwards` are bound or unbound on the host.
+ */
+export type NetworkEvent =
+  | {
+      readonly type: 'network';
+      readonly sandboxId: string;
+      readonly event: 'up';
+      readonly mode: 'user' | 'bridge';
+      /** `user`: pasta's host pid. */
+      readonly helperPid?: number;
+      /** `bridge`: the sandbox's address on the bridge. */
+      readonly address?: string;
+      readonly hostAddress?: string;
+      /** Whether it reaches out (`user`: egress; `bridge`: nat). */
+      readonly egress: boolean;
+    }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'down'; readonly mode: 'user' | 'bridge'; readonly reason: string; readonly restartInMs?: number; readonly final?: true }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'forwards'; readonly mode: 'user' | 'bridge'; readonly forwards: readonly ResolvedForward[]; readonly bound: boolean };
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =

@@ -19,6 +19,7 @@ import { STATE_VERSION, saveSandboxLocked, type PersistedSandbox } from '../sand
 import { removeTree } from '../../base/remove-tree';
 import { DEFAULT_ID_POOL, IdPoolStore } from '../sandbox/id-pool';
 import type { Runtime } from '../sandbox/runtime';
+import { detachNetwork } from '../network';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -218,6 +219,7 @@ export class EngineCore {
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;
+    detachNetwork(rt);
     rt.oom?.stop();
     rt.oom = undefined;
     rt.eventsSub?.unsubscribe();

@@ -86,6 +86,7 @@ import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
 import { createSupervisorTree, engineLeafDriver } from '../supervision/tree';
 import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
+import { checkCreateNetwork, networkConfig, readInterfaces, resolveBridgeConfig, startCreateNetwork } from '../network';
 
 export { deferred, type Deferred } from '../../base/deferred';
 
@@ -111,6 +112,17 @@ function withoutInit(s: RuncStats, initPid: number | undefined): RuncStats {
   const current = Math.max(0, (s.pids.current ?? 0) - n);
   const limit = s.pids.limit ? Math.max(0, s.pids.limit - n) : s.pids.limit;
   return { ...s, pids: { current, ...(limit !== undefined ? { limit } : {}) } };
+}
+
+/**
+ * runc's `network_interfaces`: the counters of the sandbox's own network namespace,
+ * read through init's /proc entry. None for a sandbox on the host's network (those
+ * would be the host's) or one that joins a namespace by path (someone else's).
+ */
+function withInterfaces(s: RuncStats, initPid: number | undefined, config: Bundle['config']): RuncStats {
+  const own = (config.linux?.namespaces ?? []).some((ns) => ns.type === 'network' && ns.path === undefined);
+  const interfaces = own && initPid !== undefined ? readInterfaces(initPid) : undefined;
+  return interfaces ? { ...s, network_interfaces: interfaces } : s;
 }
 
 /** The bundle's `paddock.userns` annotation: 'auto' or absent; anything else is refused (a typo must not quietly drop the range). */
@@ -176,6 +188,7 @@ class PaddockEngine implements Engine {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
     if (options.idPool !== undefined) checkPoolAgainstHost(checkIdPool(options.idPool));
+    if (options.bridge !== undefined) resolveBridgeConfig(options.bridge);
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
@@ -235,6 +248,8 @@ class PaddockEngine implements Engine {
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
     // Before anything is made: a host without KVM fails the create with nothing to undo.
     if (kvm || listsKvm(bundle.config)) requireKvm(this.core.native, id);
+    const hasUserns = auto || (bundle.config.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
+    const network = await checkCreateNetwork(this.core, opts.network, template?.network, bundle.config, bundle.rootfs, hasUserns);
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
     const origin = template ?? bundle.dir;
@@ -245,12 +260,13 @@ class PaddockEngine implements Engine {
     // Last of all, so a refusal above leaves the pool untouched; from here on any
     // failure frees the range again.
     let generatedConfig: string | undefined;
-    if (auto || kvm) {
+    if (auto || kvm || network !== undefined) {
       const range = auto ? this.core.idPool.allocate(id) : undefined;
       try {
         let config = standalone(bundle);
         if (range !== undefined) config = withIdRange(config, range);
         if (kvm) config = withKvm(config);
+        if (network !== undefined) config = networkConfig(config, network, this.core.stateDir);
         bundle = await bundleFromConfig(path.join(paths.dir, 'bundle'), config);
         generatedConfig = JSON.stringify(config, null, 2);
       } catch (e) {
@@ -288,6 +304,12 @@ class PaddockEngine implements Engine {
     startOomEvents(this.core, rt, rootId);
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.core.hooks.set(id, bundle.config.hooks);
     this.core.persistNow(rt);
+    try {
+      await startCreateNetwork(this.core, rt, network, restart);
+    } catch (e) {
+      await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after its network failed to start'));
+      throw e;
+    }
     if (opts.consoleSocket !== undefined) {
       try {
         await holdWithConsole(this.core, rt, rootId, opts.consoleSocket);
@@ -408,7 +430,7 @@ class PaddockEngine implements Engine {
     const initPid = id === root ? rt.actor.getSnapshot().context.initHostPid : undefined;
     return timer(0, intervalMs).pipe(
       takeWhile(() => this.isRunning(sandboxId)),
-      map((): StatsEvent => ({ type: 'stats', id, data: withoutInit(readRuncStats(dirs), initPid) })),
+      map((): StatsEvent => ({ type: 'stats', id, data: withInterfaces(withoutInit(readRuncStats(dirs), initPid), initPid, rt.bundle.config) })),
     );
   }
 

@@ -39,6 +39,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   lsms: 1,
   seccompCacheDir: 1,
   inspect: 1,
+  bridge: 1,
   idPool: 1,
   logSizeMax: 1,
 });
@@ -54,6 +55,7 @@ export const CREATE_SANDBOX_KEYS = knownKeys<CreateSandboxOptions>()({
   idmapRootfs: 1,
   logSizeMax: 1,
   kvm: 1,
+  network: 1,
 });
 
 export const START_CONTAINER_KEYS = knownKeys<StartContainerOptions>()({ stdio: 1, restart: 1, consoleSocket: 1, prepare: 1 });
@@ -75,7 +77,7 @@ export const EXEC_USER_KEYS = knownKeys<NonNullable<ExecOptions['user']>>()({ ui
 export const EXEC_CAPS_KEYS = knownKeys<NonNullable<ExecOptions['capabilities']>>()({ bounding: 1, effective: 1, permitted: 1, inheritable: 1, ambient: 1 });
 
 export const POOL_KEYS = knownKeys<PoolOptions>()({
-  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1, kvm: 1 },
+  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1, kvm: 1, network: 1 },
   bundle: 1,
   size: 1,
   maxAgeMs: 1,

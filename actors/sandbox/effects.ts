@@ -16,6 +16,7 @@ import type { CheckpointRequest } from '../../machines/types';
 import type { StartedProcess } from '../../machines/container.machine';
 import { dumpSandbox } from '../checkpoint/dump';
 import { restoreIntoSandbox } from '../checkpoint/restore';
+import { stopNetwork } from '../network';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,
@@ -66,6 +67,8 @@ async function launch(core: EngineCore, sandboxId: string): Promise<LaunchedSand
 
 async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   const rt = core.mustRuntime(sandboxId);
+  // First, so the helper's death is not taken for a crash; its ports are free when this returns.
+  await stopNetwork(core, rt, true);
   // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
   killFrozen(freezerHost(rt));
   // Once init is gone with every process of its pid namespace, the pod containers'

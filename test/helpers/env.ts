@@ -60,6 +60,10 @@ export type Need =
   | 'cgroup-hybrid'
   /** cgroup2 alone at /sys/fs/cgroup, with memory, cpu and pids enabled in it. */
   | 'cgroup-v2-only'
+  /** pasta (Debian's passt), the helper of `network: { mode: 'user' }`. */
+  | 'passt'
+  /** nft (Debian's nftables), the rules of `network: { mode: 'bridge' }`. */
+  | 'nftables'
   /** A criu that passes `criu check` (scripts/setup-criu.sh; .ci/run runs it). */
   | 'criu';
 
@@ -155,6 +159,10 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
     case 'criu':
       return criuMissing();
+    case 'nftables':
+      return onPath('nft') ? undefined : 'nftables (nft on PATH: apt-get install nftables)';
+    case 'passt':
+      return onPath('pasta') ? undefined : 'passt (pasta on PATH: apt-get install passt)';
     case 'cgroup-v2-only': {
       const l = layout();
       const c = unifiedControllers(l);
