@@ -45,8 +45,8 @@ function openStdio(rt: Runtime, containerId: string, s: OutsideFile): { fd: numb
 
 function openFor(rt: Runtime, containerId: string, s: OutsideFile): number {
   const { O_RDWR, O_WRONLY, O_APPEND, O_NONBLOCK } = fs.constants;
-  const paddocks = s.kind === 'pipe' || (s.path !== undefined && /\/(stdin\/[^/]+\.fifo|logs\/[^/]+\.std(out|err))$/.test(s.path));
-  if (paddocks) {
+  const ours = s.kind === 'pipe' || (s.path !== undefined && /\/(stdin\/[^/]+\.fifo|logs\/[^/]+\.std(out|err))$/.test(s.path));
+  if (ours) {
     const file = s.fd === 0 ? rt.paths.fifo(containerId) : rt.paths.log(containerId, s.fd === 1 ? 'stdout' : 'stderr');
     // O_RDWR: a FIFO opened for reading alone would wait for a writer.
     if (fs.existsSync(file)) return fs.openSync(file, s.fd === 0 ? O_RDWR | O_NONBLOCK : O_WRONLY | O_APPEND);
