@@ -20,6 +20,8 @@
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
+ *  8. only with `npm run bench -- checkpoint`: checkpoint and restore of a counter,
+ *     against runc's with the same criu (bench/checkpoint.ts).
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -37,6 +39,7 @@ import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
 import { networkSection } from './network';
 import { kvmSection } from './kvm';
+import { checkpointSection } from './checkpoint';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -134,6 +137,12 @@ async function main(): Promise<void> {
       results.kvm = await kvmSection(engine, work, ROOTFS, ROOT, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'kvm-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'checkpoint') {
+      results.checkpoint = await checkpointSection(engine, work, ROOTFS, Number(process.env.RUNS ?? 10), median, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'checkpoint-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'logs') {
