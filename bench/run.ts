@@ -22,6 +22,8 @@
  *     latency in chromium, N (1000) sandboxes on one page (bench/inspect.ts).
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
+ *  8. only with `npm run bench -- checkpoint`: checkpoint and restore of a counter,
+ *     against runc's with the same criu (bench/checkpoint.ts).
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -40,6 +42,7 @@ import { usernsSection } from './userns';
 import { networkSection } from './network';
 import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
+import { checkpointSection } from './checkpoint';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -137,6 +140,12 @@ async function main(): Promise<void> {
       results.kvm = await kvmSection(engine, work, ROOTFS, ROOT, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'kvm-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'checkpoint') {
+      results.checkpoint = await checkpointSection(engine, work, ROOTFS, Number(process.env.RUNS ?? 10), median, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'checkpoint-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'logs') {

@@ -41,3 +41,7 @@ node scripts/bundle-cli.js
 # `npx paddock` in this checkout (an installed package gets the bin link from npm).
 ln -sf ../../dist/cli/paddock.js node_modules/.bin/paddock
 bash test/fixtures/make-rootfs.sh >/dev/null
+# CRIU for checkpoint/restore: a `criu check` once it is there, a ~1 min download and
+# build the first time on a kernel Debian 12's criu cannot handle. Not fatal here: without
+# it only the checkpoint tests cannot run (a skip by hand; .ci/run requires it).
+bash scripts/setup-criu.sh >/dev/null || echo "paddock setup: no working CRIU; checkpoint/restore tests will not run (scripts/setup-criu.sh)" >&2

@@ -24,11 +24,73 @@ export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOpt
 export type { NetworkMode, NetworkOption, NetworkOptions, PortForward } from '../../specs/network';
 
 /** Options of {@link createEngine}. */
+/** engine.checkpoint's options (runc's `checkpoint` flags). */
+export interface CheckpointOptions {
+  /** Absolute directory for the images: made when missing, refused when not empty. */
+  readonly imagePath: string;
+  /** Keep the container running after the dump (default false: it is killed, the sandbox stops). */
+  readonly leaveRunning?: boolean;
+  /** Dump established TCP connections (CRIU's --tcp-established). */
+  readonly tcpEstablished?: boolean;
+  /** Allow unix sockets whose peer is outside the tree (--ext-unix-sk). */
+  readonly extUnixSk?: boolean;
+  /** The tree is a shell job: its session or process group leader is outside it (--shell-job). */
+  readonly shellJob?: boolean;
+  /** Dump file locks (--file-locks). */
+  readonly fileLocks?: boolean;
+  /** Absolute directory for CRIU's log and work files (default imagePath). */
+  readonly workPath?: string;
+  /** CRIU's --manage-cgroups mode (default soft). */
+  readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
+  /**
+   * A pre-dump (runc --pre-dump): needs the kernel's dirty-page tracking; ENOT_SUPPORTED
+   * where it is missing (as here).
+   */
+  readonly preDump?: boolean;
+}
+
+export interface CheckpointResult {
+  readonly imagePath: string;
+  /** What the sandbox is after the dump: running (leaveRunning) or stopped. */
+  readonly state: 'running' | 'stopped';
+}
+
+/** engine.restore's options (runc's `restore` flags). */
+export interface RestoreOptions {
+  /** Absolute directory of a checkpoint made by engine.checkpoint. */
+  readonly imagePath: string;
+  readonly tcpEstablished?: boolean;
+  readonly extUnixSk?: boolean;
+  readonly shellJob?: boolean;
+  readonly fileLocks?: boolean;
+  /** Absolute directory for CRIU's restore log (default imagePath). */
+  readonly workPath?: string;
+  /**
+   * CRIU's --manage-cgroups mode. Default 'ignore': CRIU runs inside the new sandbox's
+   * cgroup, so the restored tree is in it without CRIU making the old paths again.
+   */
+  readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
+  /** As createSandbox's. */
+  readonly logSizeMax?: number;
+  /**
+   * Where the restored process's stdio goes: 'pipe' (default) the new sandbox's stdin
+   * FIFO and log files; 'inherit' this process's own fds 0–2, as runc's restore gives
+   * the restored container its caller's stdio (the CLI).
+   */
+  readonly stdio?: 'pipe' | 'inherit';
+}
+
 export interface EngineOptions {
   /** Root of the state directory (runc's --root); one folder per sandbox below it. */
   readonly stateDir: string;
   /** Root pino logger; the engine derives one child per sandbox and container. */
   readonly logger?: Logger;
+  /**
+   * The criu binary for checkpoint/restore (docs/decisions/0040). Default: $PADDOCK_CRIU,
+   * else paddock's own build (/var/lib/paddock/criu/sbin/criu, $PADDOCK_CRIU_PREFIX),
+   * else `criu` on PATH; the first that passes `criu check`.
+   */
+  readonly criuPath?: string;
   /** Native layer; tests pass a fake. Defaults to the ffi-rs facade over libpaddock. */
   readonly native?: NativeFacade;
   /** paddock-init binary; defaults to the one built in native/build. */
@@ -437,7 +499,11 @@ export type EngineCommand =
   | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
   /** One sample of {@link Engine.stats$} (its `data`). */
   | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
-  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string }
+  /** engine.checkpoint; its result is the CheckpointResult. */
+  | { readonly id: string; readonly type: 'checkpoint'; readonly sandboxId: string; readonly options: CheckpointOptions }
+  /** engine.restore; its result is the new sandbox's id, init pid and root container. */
+  | { readonly id: string; readonly type: 'restore'; readonly sandboxId: string; readonly bundle: string; readonly options: RestoreOptions };
 
 /** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
 export type CommandOutput =
@@ -628,8 +694,28 @@ export interface Engine {
   pause(sandboxId: string, containerId?: string): Promise<void>;
   /** Thaws a paused sandbox (or, with `containerId`, one pod container paused alone): paused → running. EINVALID_STATE unless paused. */
   resume(sandboxId: string, containerId?: string): Promise<void>;
-  checkpoint(sandboxId: string, imageDir: string): Promise<void>;
-  restore(sandboxId: string, imageDir: string): Promise<void>;
+  /**
+   * Checkpoints the sandbox's root container with CRIU (docs/decisions/0040): its process
+   * tree is dumped into `imagePath`. running → checkpointing → stopped (the dump kills
+   * the tree, and paddock-init exits with it), or back to running with `leaveRunning`
+   * (or when the dump fails: CRIU resumes the tree). ECRIU_UNAVAILABLE without a working
+   * criu (scripts/setup-criu.sh builds one), ESANDBOX_NOT_FOUND, EINVALID_STATE unless
+   * running (a stopped sandbox, a second checkpoint in flight), EINVALID_ARGUMENT for a
+   * bad or misspelt option or an image path that is not an empty directory,
+   * ECRIU_FAILED with CRIU's own error lines.
+   */
+  checkpoint(sandboxId: string, opts: CheckpointOptions): Promise<CheckpointResult>;
+  /**
+   * Makes sandbox `sandboxId` from `bundle` (the checkpointed container's bundle, or one
+   * with the same rootfs and mounts) and restores the checkpoint in `imagePath` as its
+   * root container: creating → created → restoring → running. The restored tree is
+   * paddock-init's child, and a sandbox like any other: exec, signal, wait, exits
+   * reported, destroy. Its stdout and stderr go on into the new sandbox's log files.
+   * ESANDBOX_EXISTS for an id in use, ECHECKPOINT_INVALID for an image path that holds
+   * no paddock checkpoint, ECRIU_UNAVAILABLE, ECRIU_FAILED (the sandbox made for it is
+   * destroyed again: nothing is left).
+   */
+  restore(sandboxId: string, bundle: string, opts: RestoreOptions): Promise<SandboxHandle>;
   /**
    * A dump for debugging a stuck sandbox (runsc's `debug --stacks`): paddock-init's
    * threads and its own process table, and for every process of every running

@@ -25,7 +25,11 @@ import { checkOptionKeys } from '../../base/options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../containers/seccomp-cache';
 import type { OciResources } from '../../specs/oci';
+import { checkpoint as checkpointSandbox, checkRestore, restoreInto } from '../checkpoint/verbs';
 import type {
+  CheckpointOptions,
+  CheckpointResult,
+  RestoreOptions,
   CommandOutput,
   EngineCommand,
   ShutdownOptions,
@@ -620,13 +624,17 @@ class PaddockEngine implements Engine {
     await freezeOrThaw(this.core, sandboxId, 'resume', 'resuming', 'running');
   }
 
-  async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
-    this.core.get(sandboxId);
-    throw new PaddockError('ENOT_SUPPORTED', 'checkpoint is not supported yet', { sandboxId, verb: 'checkpoint' });
+  async checkpoint(sandboxId: string, opts: CheckpointOptions): Promise<CheckpointResult> {
+    return checkpointSandbox(this.core, sandboxId, opts);
   }
 
-  async restore(sandboxId: string, _imageDir: string): Promise<void> {
-    throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
+  async restore(sandboxId: string, bundle: string, opts: RestoreOptions): Promise<SandboxHandle> {
+    this.core.ensureOpen();
+    if (this.runtimes.has(sandboxId)) throw new StateError('ESANDBOX_EXISTS', `sandbox ${sandboxId} already exists`, { sandboxId });
+    checkRestore(this.core, opts);
+    // The root container is planned and not started: the restore takes the place of its start.
+    const handle = await this.createSandbox(sandboxId, bundle, { stdio: opts.stdio ?? 'pipe', ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}) });
+    return restoreInto(this.core, handle, opts, (id) => this.destroy(id));
   }
 
   supervise(spec: SupervisorSpec): SupervisorHandle {

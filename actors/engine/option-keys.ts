@@ -1,6 +1,8 @@
 import type { RestartOptions } from '../../machines/restart-policy';
 import type {
   AcquireOptions,
+  CheckpointOptions,
+  RestoreOptions,
   CreateSandboxOptions,
   EngineOptions,
   ExecOptions,
@@ -26,6 +28,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   logger: 1,
   native: 1,
   initPath: 1,
+  criuPath: 1,
   initStderr: 1,
   requestTimeoutMs: 1,
   reattach: 1,
@@ -90,6 +93,28 @@ export const STATS_KEYS = knownKeys<StatsOptions>()({ intervalMs: 1, containerId
 export const HEALTH_KEYS = knownKeys<HealthOptions>()({ intervalMs: 1, timeoutMs: 1, failureThreshold: 1 });
 export const RESTART_KEYS = knownKeys<RestartOptions>()({ policy: 1, maxRestarts: 1, periodMs: 1, backoff: 1, resetAfterMs: 1 });
 export const RESTART_BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
+export const CHECKPOINT_KEYS = knownKeys<CheckpointOptions>()({
+  imagePath: 1,
+  leaveRunning: 1,
+  tcpEstablished: 1,
+  extUnixSk: 1,
+  shellJob: 1,
+  fileLocks: 1,
+  workPath: 1,
+  manageCgroupsMode: 1,
+  preDump: 1,
+});
+export const RESTORE_KEYS = knownKeys<RestoreOptions>()({
+  imagePath: 1,
+  tcpEstablished: 1,
+  extUnixSk: 1,
+  shellJob: 1,
+  fileLocks: 1,
+  workPath: 1,
+  manageCgroupsMode: 1,
+  logSizeMax: 1,
+  stdio: 1,
+});
 export const WAIT_KEYS = ['timeoutMs'] as const;
 export const SIGNAL_KEYS = ['pid', 'all'] as const;
 export const SERVE_INSPECTOR_KEYS = knownKeys<ServeInspectorOptions>()({ port: 1, host: 1, token: 1, actions: 1 });

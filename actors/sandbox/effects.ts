@@ -12,11 +12,16 @@ import { removePodCgroup } from '../pod/cgroups';
 import { removeFile, removeTree } from '../../base/remove-tree';
 import { closeContainerStdio, prepareStdio } from '../containers/stdio';
 import type { ContainerRuntime } from './runtime';
+import type { CheckpointRequest } from '../../machines/types';
+import type { StartedProcess } from '../../machines/container.machine';
+import { dumpSandbox } from '../checkpoint/dump';
+import { restoreIntoSandbox } from '../checkpoint/restore';
 import { stopNetwork } from '../network';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,
- * tearing it down, freezing and thawing it, and starting a container's process.
+ * tearing it down, freezing and thawing it, starting a container's process, and
+ * checkpointing and restoring it with CRIU (docs/decisions/0040).
  */
 
 /** The sandbox machine with this engine's effects provided; machines never do I/O themselves. */
@@ -29,6 +34,10 @@ export function provideSandboxMachine(core: EngineCore): typeof sandboxMachine {
         freezeSandbox(freezerHost(core.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: core.requestTimeout }),
       ),
       thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(core.mustRuntime(input.sandboxId)), { timeoutMs: core.requestTimeout })),
+      checkpointSandbox: fromPromise<void, { sandboxId: string; request: CheckpointRequest }>(({ input }) => dumpSandbox(core, input.sandboxId, input.request)),
+      restoreSandbox: fromPromise<StartedProcess, { sandboxId: string; containerId: string; imagePath: string }>(({ input }) =>
+        restoreIntoSandbox(core, input.sandboxId, input.containerId, input.imagePath),
+      ),
       container: containerMachine.provide({
         actors: {
           startContainer: fromPromise(({ input }) => startProcess(core, input.sandboxId, input.containerId)),

@@ -65,7 +65,9 @@ export type Need =
   /** nft (Debian's nftables), the rules of `network: { mode: 'bridge' }`. */
   | 'nftables'
   /** Debian's chromium, which puppeteer-core drives for the live view's browser test. */
-  | 'chromium';
+  | 'chromium'
+  /** A criu that passes `criu check` (scripts/setup-criu.sh; .ci/run runs it). */
+  | 'criu';
 
 /** Needs that depend only on the host's cgroup layout; another CI stage may cover them. */
 export const LAYOUT_NEEDS: readonly Need[] = ['cgroup2', 'cgroup-v1-freezer', 'cgroup-v1-devices', 'cgroup-hybrid', 'cgroup-v2-only'];
@@ -98,6 +100,16 @@ function unifiedControllers(l: import('../../actors/cgroups/sandbox-cgroup').Cgr
     return fs.readFileSync(`${l.unified}/cgroup.controllers`, 'utf8').trim().split(/\s+/).filter(Boolean);
   } catch {
     return [];
+  }
+}
+
+function criuMissing(): string | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../../actors/checkpoint/criu') as typeof import('../../actors/checkpoint/criu')).findCriu();
+    return undefined;
+  } catch (e) {
+    return `criu (${(e as Error).message})`;
   }
 }
 
@@ -149,6 +161,8 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
     case 'chromium':
       return onPath('chromium') ? undefined : 'chromium (the system browser: apt-get install --no-install-recommends chromium)';
+    case 'criu':
+      return criuMissing();
     case 'nftables':
       return onPath('nft') ? undefined : 'nftables (nft on PATH: apt-get install nftables)';
     case 'passt':
