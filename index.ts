@@ -65,6 +65,7 @@ export type {
   PortForward,
 } from './actors/engine/api';
 export type { NetworkInterfaceStats } from './actors/network';
+export type { InspectorServer, ServeInspectorOptions, InspectOption, InspectUrl, StatelyInspector } from './actors/engine/api';
 export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
 export type { ErrorCode, ErrorContext } from './base/errors';

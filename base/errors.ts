@@ -44,6 +44,8 @@ export const ErrorCodes = {
   EUSERNS_EXHAUSTED: 'every host id range of the id pool is held by a sandbox (userns: auto)',
   ENETWORK_UNAVAILABLE: 'the network helper a mode needs is not installed, or it could not set up the sandbox\'s network',
   EPORT_IN_USE: 'a host port of a port forward is already in use',
+  EINSPECTOR_LISTEN: 'the live view cannot listen on the host and port asked for (taken, or not an address of this host)',
+  EINSPECTOR_DENIED: 'the live view refused an action: it is read-only, or the token is wrong',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

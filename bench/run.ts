@@ -18,6 +18,8 @@
  *     ratio to `none`, and 1 GiB through a `user` forward against the host's loopback
  *     (bench/network.ts).
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
+ *  7. only with `bash bench/run.sh inspect [N]`: the inspector's overhead, exit → page
+ *     latency in chromium, N (1000) sandboxes on one page (bench/inspect.ts).
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
  *  8. only with `npm run bench -- checkpoint`: checkpoint and restore of a counter,
@@ -38,6 +40,7 @@ import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
 import { networkSection } from './network';
+import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
 import { checkpointSection } from './checkpoint';
 
@@ -152,6 +155,13 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(results.logs, null, 2));
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'logs-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'inspect') {
+      // The inspector's figures alone (decision 0042): `bash bench/run.sh inspect [N]`.
+      results.inspect = await inspectSection(work, writeBundle, Number(process.env.RUNS ?? RUNS), Number(process.argv[3] ?? 1000), console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'inspect-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'pool') {

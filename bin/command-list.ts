@@ -22,6 +22,7 @@ export const COMMANDS = {
   spec: 'write a starting config.json',
   features: 'print what this runtime supports (OCI features JSON)',
   debug: 'debug stacks ID: each thread\'s state, wchan, syscall and kernel stack (init and every container process)',
+  inspect: 'serve a live view of the containers of --root in a browser (--port P, --host H, --actions; loopback, with a token)',
   update: 'update the resource limits of a running container (-r FILE, --memory, --cpu-quota, --pids-limit, ...)',
 } as const satisfies Readonly<Record<string, string>>;
 

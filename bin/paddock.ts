@@ -34,6 +34,7 @@ const LOADERS: { readonly [V in Verb]: () => { run: Command } } = {
   features: () => require('./commands/features'),
   update: () => require('./commands/update'),
   debug: () => require('./commands/debug'),
+  inspect: () => require('./commands/inspect'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -116,6 +116,8 @@ export const sandboxMachine = setup({
       const root = context.rootContainerId === undefined;
       enqueue.spawnChild('container', {
         id: event.containerId,
+        // Read in inspectors as `sandbox/container`; unique in the sandbox's own actor system.
+        systemId: `${context.sandboxId}/${event.containerId}`,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, root },
       });
       enqueue.assign({
@@ -145,6 +147,8 @@ export const sandboxMachine = setup({
       if (event.type !== 'process.add') return;
       const id = processActorId(event.pid);
       enqueue.spawnChild('process', {
+        // No systemId: a pid init reuses replaces its exited child in the same transition,
+        // before the old one is unregistered.
         id,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
       });

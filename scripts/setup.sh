@@ -8,13 +8,18 @@ need_pkgs=()
 for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make podman containerd passt nftables; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
+# chromium: the live view's browser test (puppeteer-core drives the system browser);
+# without its recommends, which are a desktop's worth of packages.
+lean_pkgs=()
+dpkg -s chromium >/dev/null 2>&1 || lean_pkgs+=(chromium)
+if [ "${#need_pkgs[@]}" -gt 0 ] || [ "${#lean_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "paddock setup: missing packages ${need_pkgs[*]}; run as root or apt-get install them" >&2
+    echo "paddock setup: missing packages ${need_pkgs[*]} ${lean_pkgs[*]}; run as root or apt-get install them" >&2
     exit 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  [ "${#need_pkgs[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  [ "${#lean_pkgs[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean_pkgs[@]}" >/dev/null
 fi
 
 if [ ! -d node_modules/xstate ] || [ package.json -nt node_modules/.package-lock.json ]; then

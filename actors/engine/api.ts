@@ -1,4 +1,6 @@
 import type { Observable } from 'rxjs';
+import type { createInspector } from '@statelyai/inspect';
+import type { InspectionEvent, Observer } from 'xstate';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
 import type { KvmInfo, NativeFacade } from '../../native/facade';
@@ -179,8 +181,17 @@ export interface EngineOptions {
      */
     readonly mtu?: number;
   };
-  /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
-  readonly inspect?: (event: unknown) => void;
+  /**
+   * Where every machine actor of the engine reports (sandbox, container, process,
+   * supervisor, restart, pool, health, group), with ids that read as the sandbox and
+   * container names: an inspection function or observer, an inspector from
+   * @statelyai/inspect (`createWebSocketInspector({ url })`, `createBrowserInspector()`,
+   * `createSkyInspector()`), or `{ url: 'ws://…' }` for a WebSocket inspector paddock
+   * connects to itself (events are dropped, never queued without bound, while it is
+   * slow or away). Snapshots and events are sanitised: no env values, no fds.
+   * See also {@link Engine.serveInspector}.
+   */
+  readonly inspect?: InspectOption;
   /**
    * Host ids handed out to sandboxes with `userns: 'auto'` (templates, and bundles with
    * the `paddock.userns: auto` annotation): one range of 65,536 ids per sandbox, from
@@ -730,6 +741,15 @@ export interface Engine {
    */
   release(sandboxId: string): void;
   /**
+   * For a sandbox given up with {@link release}: takes its machine again from the state
+   * file when another process (a CLI call) has moved it on, e.g. started or paused it,
+   * which its channels do not tell. A machine that has stopped is kept (a sandbox does
+   * not come back from stopped; an older file must not bring it back). One whose folder
+   * is gone (its owner deleted it) is let go of. Returns whether the machine was replaced
+   * or let go of. `paddock inspect` calls it when a state file changes or goes.
+   */
+  refresh(sandboxId: string): boolean;
+  /**
    * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
    * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
    * Validated at once (EINVALID_ARGUMENT naming the field); nothing runs until start().
@@ -758,6 +778,16 @@ export interface Engine {
    * their order; errors are outputs, the stream goes on.
    */
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
+  /**
+   * Serves paddock's live view of this engine: one page (no CDN, its files ship in the
+   * package) with the actor tree, each machine's statechart with its state lit, a live
+   * timeline (states, exits, restarts counting down, errors) and usage sparklines.
+   * Loopback and a random port by default; the returned `url` carries the token that
+   * guards it. Read-only unless `actions: true` (kill, pause, resume; each carries the
+   * token). EINSPECTOR_LISTEN when the port is taken or the host is not this one's.
+   * engine.close() closes it too.
+   */
+  serveInspector(opts?: ServeInspectorOptions): Promise<InspectorServer>;
 }
 
 // ---- supervision trees (engine.supervise; actors/supervision/tree.ts runs them) ----
@@ -797,4 +827,45 @@ export interface SupervisorHandle {
   /** Stops every child, newest first. */
   stop(): Promise<void>;
   status(): SupervisorStatus;
+}
+
+/**
+ * What `EngineOptions.inspect` takes:
+ * - an inspection function or observer, as XState's `createActor(…, { inspect })` does;
+ * - an inspector made by @statelyai/inspect (`createWebSocketInspector`,
+ *   `createBrowserInspector`, `createSkyInspector`): anything with an `inspect` observer;
+ * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
+ *   (the Stately inspector's wire format, sent without ever blocking the engine).
+ */
+export type InspectOption = ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>> | StatelyInspector | InspectUrl;
+
+/** What @statelyai/inspect's create*Inspector functions return (the library exports no name for it). */
+export type StatelyInspector = Pick<ReturnType<typeof createInspector>, 'inspect'> & { readonly stop?: () => void };
+
+/** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
+export interface InspectUrl {
+  readonly url: string;
+}
+
+/** Options of {@link serveInspector} (engine.serveInspector, `paddock inspect`). */
+export interface ServeInspectorOptions {
+  /** TCP port; 0 (the default) takes a free one (read it from `url`). */
+  readonly port?: number;
+  /** Address to bind; loopback (127.0.0.1) by default. Anything else lets other hosts in (with the token). */
+  readonly host?: string;
+  /** The token the URL carries (16 to 128 of [A-Za-z0-9_-]); a random one by default. */
+  readonly token?: string;
+  /** Let the page kill, pause and resume sandboxes (each action carries the token too). Default false: read-only. */
+  readonly actions?: boolean;
+}
+
+/** A running live view. */
+export interface InspectorServer {
+  /** The page's address with its token, as Jupyter prints it: open this. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  /** Stops serving: viewers are disconnected, the port is freed. */
+  close(): Promise<void>;
 }

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import { checkInspectOption } from '../inspect/inspect-option';
+import { serveInspector } from '../inspect/server';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
@@ -40,6 +42,8 @@ import type {
   EngineOptions,
   ExecOptions,
   ExecResult,
+  InspectorServer,
+  ServeInspectorOptions,
   LogsOptions,
   Pool,
   PoolOptions,
@@ -79,7 +83,7 @@ import { startSandboxActor } from '../sandbox/actor';
 import { provideSandboxMachine } from '../sandbox/effects';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { parseSignal } from '../containers/signals';
-import { SandboxPaths, listSandboxIds, releaseLock } from '../sandbox/state-store';
+import { SandboxPaths, listSandboxIds, loadSandbox, releaseLock } from '../sandbox/state-store';
 import { tailFile } from '../containers/stdio-files';
 import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
@@ -181,6 +185,8 @@ class PaddockEngine implements Engine {
   private readonly supervision: Supervision;
   /** Warm pools (actors/supervision/pool.ts); built on this engine's own commands. */
   private readonly pools: PoolRegistry;
+  /** Live views (serveInspector) that close() closes. */
+  private readonly inspectorServers = new Set<InspectorServer>();
 
   constructor(options: EngineOptions) {
     checkOptionKeys(options, ENGINE_KEYS, 'createEngine options');
@@ -200,6 +206,7 @@ class PaddockEngine implements Engine {
     if (options.initStderr !== undefined && options.initStderr !== 'inherit' && options.initStderr !== 'ignore') {
       throw new PaddockError('EINVALID_ARGUMENT', `initStderr must be 'inherit' or 'ignore', not ${JSON.stringify(options.initStderr)}`);
     }
+    checkInspectOption(options.inspect);
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
@@ -209,7 +216,7 @@ class PaddockEngine implements Engine {
     this.runtimes = this.core.runtimes;
     this.events$ = this.core.subject.asObservable();
     this.supervision = new Supervision(this, this.core.stateDir, log, (e) => this.core.emit(e));
-    this.supervision.inspect = options.inspect;
+    this.supervision.inspect = this.core.inspect;
     this.pools = new PoolRegistry({
       createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
       startRoot: (id) => this.startRoot(id),
@@ -218,7 +225,7 @@ class PaddockEngine implements Engine {
       events$: this.events$,
       publish: (e) => this.core.emit(e),
       log,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      inspect: this.core.inspect,
     });
   }
 
@@ -633,7 +640,7 @@ class PaddockEngine implements Engine {
   supervise(spec: SupervisorSpec): SupervisorHandle {
     this.core.ensureOpen();
     const driver = engineLeafDriver(this);
-    const tree = createSupervisorTree(spec, this.core.options.inspect ? { ...driver, inspect: this.core.options.inspect } : driver);
+    const tree = createSupervisorTree(spec, { ...driver, inspect: this.core.inspect });
     // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
     // so after 'detach' their sandboxes run on unsupervised.
     this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));
@@ -662,6 +669,34 @@ class PaddockEngine implements Engine {
     this.core.closeWatcher();
     this.core.supervisor.send({ type: 'close' });
     this.core.subject.complete();
+    await Promise.all([...this.inspectorServers].map((s) => s.close()));
+    this.core.inspection.close();
+  }
+
+  async serveInspector(opts: ServeInspectorOptions = {}): Promise<InspectorServer> {
+    this.core.ensureOpen();
+    const server = await serveInspector(
+      {
+        hub: this.core.inspection,
+        events$: this.events$,
+        log: this.core.log,
+        stats$: (id, o) => this.stats$(id, o),
+        signal: (id, cid, sig) => this.signal(id, cid, sig),
+        pause: (id) => this.pause(id),
+        resume: (id) => this.resume(id),
+      },
+      opts,
+    );
+    const close = server.close;
+    const tracked: InspectorServer = {
+      ...server,
+      close: async () => {
+        this.inspectorServers.delete(tracked);
+        await close();
+      },
+    };
+    this.inspectorServers.add(tracked);
+    return tracked;
   }
 
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {
@@ -741,6 +776,24 @@ class PaddockEngine implements Engine {
     this.core.persistNow(rt);
     rt.observer = true;
     releaseLock(rt.paths);
+  }
+
+  refresh(sandboxId: string): boolean {
+    const rt = this.core.get(sandboxId);
+    if (!rt.observer) return false;
+    if (!fs.existsSync(rt.paths.dir)) {
+      // Deleted by its owner: nothing is left to watch.
+      void this.core.forget(rt, false);
+      return true;
+    }
+    if (['stopped', 'failed', 'destroyed'].includes(String(rt.actor.getSnapshot().value))) return false;
+    const saved = loadSandbox(rt.paths);
+    if (!saved || JSON.stringify(saved.snapshot) === JSON.stringify(rt.actor.getPersistedSnapshot())) return false;
+    rt.actor.stop();
+    startSandboxActor(this.core, rt, { snapshot: saved.snapshot });
+    // Exits recorded meanwhile (init writes them before it publishes them).
+    this.core.exits.readLog(rt);
+    return true;
   }
 
   /**

@@ -7,6 +7,8 @@ import type {
   EngineOptions,
   ExecOptions,
   HealthOptions,
+  InspectUrl,
+  ServeInspectorOptions,
   LogsOptions,
   PoolOptions,
   ShutdownOptions,
@@ -115,3 +117,5 @@ export const RESTORE_KEYS = knownKeys<RestoreOptions>()({
 });
 export const WAIT_KEYS = ['timeoutMs'] as const;
 export const SIGNAL_KEYS = ['pid', 'all'] as const;
+export const SERVE_INSPECTOR_KEYS = knownKeys<ServeInspectorOptions>()({ port: 1, host: 1, token: 1, actions: 1 });
+export const INSPECT_URL_KEYS = knownKeys<InspectUrl>()({ url: 1 });

@@ -193,8 +193,9 @@ function runNetworkActor(core: EngineCore, rt: Runtime, net: SandboxNetwork, run
   });
   const actor = createActor(machine, {
     input: { sandboxId: rt.id, ...(net.record.restart ? { restart: net.record.restart } : {}), ...(running ? { running } : {}) },
+    id: `network:${rt.id}`,
     systemId: `network:${rt.id}`,
-    ...(core.options.inspect ? { inspect: core.options.inspect as never } : {}),
+    inspect: core.inspection.observe,
   });
   net.actor = actor;
   actor.on('up', (e) => onUp(core, rt, net, e));

@@ -50,6 +50,6 @@ export function startHealth(core: EngineCore, rt: Runtime): void {
         }
       }
     },
-    core.options.inspect,
+    core.inspect,
   );
 }

@@ -140,6 +140,7 @@ class GroupNode implements SupervisorHandle {
         periodMs: this.spec.periodMs ?? 5000,
         children: this.spec.children.map((c) => (isGroup(c) ? { id: c.name, policy: 'always' as const } : { id: c.id, policy: c.restart?.policy ?? 'always' })),
       },
+      id: `group:${this.spec.name}`,
       ...(this.driver.inspect ? { inspect: this.driver.inspect as never } : {}),
     });
     this.actor = actor;

@@ -64,6 +64,8 @@ export type Need =
   | 'passt'
   /** nft (Debian's nftables), the rules of `network: { mode: 'bridge' }`. */
   | 'nftables'
+  /** Debian's chromium, which puppeteer-core drives for the live view's browser test. */
+  | 'chromium'
   /** A criu that passes `criu check` (scripts/setup-criu.sh; .ci/run runs it). */
   | 'criu';
 
@@ -157,6 +159,8 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
       return layout().mode !== 'v2' && layout().v1.devices !== undefined ? undefined : 'cgroup-v1-devices (a v1 devices hierarchy)';
     case 'cgroup-hybrid':
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
+    case 'chromium':
+      return onPath('chromium') ? undefined : 'chromium (the system browser: apt-get install --no-install-recommends chromium)';
     case 'criu':
       return criuMissing();
     case 'nftables':
