@@ -42,6 +42,9 @@ export type {
   StdioMode,
   ContainerStats,
   StatsOptions,
+  CheckpointOptions,
+  CheckpointResult,
+  RestoreOptions,
   StatsEvent,
   EngineCommand,
   CommandOutput,
@@ -55,8 +58,15 @@ export type {
   PoolEvent,
   PooledSandbox,
   AcquireOptions,
+  NetworkEvent,
+  NetworkMode,
+  NetworkOption,
+  NetworkOptions,
+  PortForward,
 } from './actors/engine/api';
-export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/supervision/tree';
+export type { NetworkInterfaceStats } from './actors/network';
+export type { InspectorServer, ServeInspectorOptions, InspectOption, InspectUrl, StatelyInspector } from './actors/engine/api';
+export type { SupervisorSpec, SupervisorHandle, SupervisorStatus, SupervisorEvent, LeafSpec } from './actors/engine/api';
 export { PaddockError, SpecError, LaunchError, StateError, ChannelError, PoolError, ErrorCodes, isPaddockError } from './base/errors';
 export type { ErrorCode, ErrorContext } from './base/errors';
 export { sandboxMachine, containerMachine, processMachine, supervisorMachine, restartMachine, groupMachine, poolMachine } from './machines';

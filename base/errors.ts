@@ -32,6 +32,9 @@ export const ErrorCodes = {
   ENATIVE_UNAVAILABLE: 'the native layer is not built or cannot load',
   EKVM_UNAVAILABLE: 'kvm is not available on this host',
   ENOT_SUPPORTED: 'not supported yet',
+  ECRIU_UNAVAILABLE: 'no criu that passes `criu check`: scripts/setup-criu.sh builds one',
+  ECRIU_FAILED: 'criu could not checkpoint or restore; the message has its error lines and names its log',
+  ECHECKPOINT_INVALID: 'the image path holds no paddock checkpoint',
   EENGINE_CLOSED: 'the engine is closed',
   ESTATE_CORRUPT: 'a persisted state file cannot be read',
   ELOCKED: 'the sandbox state is locked by another process',
@@ -39,6 +42,10 @@ export const ErrorCodes = {
   EPOOL_EXISTS: 'a pool with this name already exists',
   EPOOL_DRAINED: 'the pool is drained and hands out no more sandboxes',
   EUSERNS_EXHAUSTED: 'every host id range of the id pool is held by a sandbox (userns: auto)',
+  ENETWORK_UNAVAILABLE: 'the network helper a mode needs is not installed, or it could not set up the sandbox\'s network',
+  EPORT_IN_USE: 'a host port of a port forward is already in use',
+  EINSPECTOR_LISTEN: 'the live view cannot listen on the host and port asked for (taken, or not an address of this host)',
+  EINSPECTOR_DENIED: 'the live view refused an action: it is read-only, or the token is wrong',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

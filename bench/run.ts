@@ -17,9 +17,16 @@
  *     cleanly; throughput.
  *  4. exit → restart launched, beyond the configured backoff (bench/restart.ts).
  *  5. warm pool: acquire() against cold create + start (bench/pool.ts).
+ *  1e. only with `npm run bench -- network`: create + start + wait per network mode as a
+ *     ratio to `none`, and 1 GiB through a `user` forward against the host's loopback
+ *     (bench/network.ts).
  *  6. only with `npm run bench -- pool [N]`: N (1000) idle supervised sandboxes.
+ *  7. only with `bash bench/run.sh inspect [N]`: the inspector's overhead, exit → page
+ *     latency in chromium, N (1000) sandboxes on one page (bench/inspect.ts).
  *  7. only with `npm run bench -- kvm`: createSandbox({ kvm: true }) to a guest's first
  *     exit, against the same guest on the host (bench/kvm.ts).
+ *  8. only with `npm run bench -- checkpoint`: checkpoint and restore of a counter,
+ *     against runc's with the same criu (bench/checkpoint.ts).
  *
  * Run with `npm run bench` (root). Results also go to .bench/results.json.
  */
@@ -35,8 +42,11 @@ import { benchLogs, LOGS_ARGS } from './logs';
 import { have, podmanSection } from './podman';
 import { idleSection, poolSection, settledMemory } from './pool';
 import { usernsSection } from './userns';
+import { networkSection } from './network';
+import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
 import { residentSection } from './resident';
+import { checkpointSection } from './checkpoint';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
@@ -133,10 +143,23 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(ROOT, '.bench', 'userns-results.json'), JSON.stringify(results, null, 2));
       return;
     }
+    if (process.argv[2] === 'network') {
+      // The network figures alone (docs/decisions/0041): `bash bench/run.sh network`.
+      results.network = await networkSection(work, ROOTFS, RUNS, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'network-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
     if (process.argv[2] === 'kvm') {
       results.kvm = await kvmSection(engine, work, ROOTFS, ROOT, RUNS, console.log);
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'kvm-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'checkpoint') {
+      results.checkpoint = await checkpointSection(engine, work, ROOTFS, Number(process.env.RUNS ?? 10), median, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'checkpoint-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'logs') {
@@ -146,6 +169,13 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(results.logs, null, 2));
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'logs-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'inspect') {
+      // The inspector's figures alone (decision 0042): `bash bench/run.sh inspect [N]`.
+      results.inspect = await inspectSection(work, writeBundle, Number(process.env.RUNS ?? RUNS), Number(process.argv[3] ?? 1000), console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'inspect-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'pool') {

@@ -17,11 +17,12 @@ export const COMMANDS = {
   events: 'print container stats',
   pause: 'suspend all processes of the container (cgroup freezer)',
   resume: 'resume the processes of a paused container',
-  checkpoint: 'checkpoint a container (not supported yet)',
-  restore: 'restore a container (not supported yet)',
+  checkpoint: 'checkpoint a running container with CRIU',
+  restore: 'restore a container from a checkpoint',
   spec: 'write a starting config.json',
   features: 'print what this runtime supports (OCI features JSON)',
   debug: 'debug stacks ID: each thread\'s state, wchan, syscall and kernel stack (init and every container process)',
+  inspect: 'serve a live view of the containers of --root in a browser (--port P, --host H, --actions; loopback, with a token)',
   update: 'update the resource limits of a running container (-r FILE, --memory, --cpu-quota, --pids-limit, ...)',
 } as const satisfies Readonly<Record<string, string>>;
 

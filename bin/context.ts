@@ -43,6 +43,8 @@ export interface ResidentCall {
    * relay of `exec --detach --pid-file`, which conmon waits for) and returns its pid.
    */
   spawnSelf(argv: readonly string[]): Promise<number>;
+  /** Settles when the client has gone (its connection closed): the end of a call that serves until its caller stops. */
+  readonly gone: Promise<void>;
 }
 
 /** Thrown in paddockd by a call only the caller's own process can serve (it relays its terminal): the client runs it in-process. */
@@ -58,6 +60,9 @@ export function processIo(): CliIo {
 export function resolvePath(ctx: { io: Pick<CliIo, 'cwd'> }, p: string): string {
   return path.resolve(ctx.io.cwd, p);
 }
+
+/** A verb's implementation (bin/commands/*.ts `run`): its exit status. */
+export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
 
 export const DEFAULT_ROOT = '/run/paddock';
 

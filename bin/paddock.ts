@@ -9,9 +9,8 @@
  */
 import { UsageError, parseArgs, str, bool } from './args';
 import { COMMANDS, isVerb, type Verb } from './command-list';
-import { makeContext, processIo, reportError, type CliContext, type CliIo } from './context';
+import { makeContext, processIo, reportError, type CliContext, type CliIo, type Command } from './context';
 
-export type Command = (ctx: CliContext, argv: string[]) => Promise<number>;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 // Literal requires, one per verb of COMMANDS, so the bundler sees them and each
@@ -35,6 +34,7 @@ const LOADERS: { readonly [V in Verb]: () => { run: Command } } = {
   features: () => require('./commands/features'),
   update: () => require('./commands/update'),
   debug: () => require('./commands/debug'),
+  inspect: () => require('./commands/inspect'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

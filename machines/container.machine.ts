@@ -47,6 +47,8 @@ export type ContainerEvent =
   | { type: 'prepared'; pid: number; hostPid: number }
   /** Reattach found the prepared process running its program: it was started while no supervisor recorded it. */
   | { type: 'released' }
+  /** CRIU restored this container's process tree into the sandbox (docs/decisions/0040). */
+  | { type: 'restored'; pid: number; hostPid: number }
   | { type: 'signal' }
   | { type: 'exec' }
   | { type: 'destroy' }
@@ -146,6 +148,10 @@ export const containerMachine = setup({
         },
         // A prepared process killed before start (runc allows kill on a created container),
         // or a start that happened while no supervisor could record it.
+        restored: {
+          target: 'running',
+          actions: [{ type: 'recordStart', params: ({ event }) => ({ pid: event.pid, hostPid: event.hostPid }) }, 'notifyStarted'],
+        },
         'process.exited': {
           guard: 'isExitWhileCreated',
           target: 'stopped',

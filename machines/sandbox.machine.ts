@@ -2,7 +2,8 @@ import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate';
 import { containerMachine } from './container.machine';
 import { processActorId } from './ids';
 import { processMachine } from './process.machine';
-import type { ExitStatus, FailureInfo } from './types';
+import type { StartedProcess } from './container.machine';
+import type { CheckpointRequest, ExitStatus, FailureInfo } from './types';
 import { toFailureInfo } from './types';
 
 /**
@@ -41,6 +42,12 @@ export interface SandboxContext extends SandboxInput {
    * and the exit event travel on different sockets); applied when the process is added.
    */
   pendingExits: Record<string, ExitStatus>;
+  /** The checkpoint being taken (state `checkpointing` only). */
+  checkpoint?: CheckpointRequest;
+  /** The checkpoint a `restoring` sandbox is made from (its image directory). */
+  restoreFrom?: string;
+  /** paddock-init exited while a checkpoint ran (the dump killed the root container). */
+  initGone?: boolean;
   /** Status of the root container, which is the sandbox's own exit status. */
   exit?: ExitStatus;
   error?: FailureInfo;
@@ -57,6 +64,9 @@ export type SandboxEvent =
   | { type: 'destroy' }
   | { type: 'pause' }
   | { type: 'resume' }
+  | { type: 'checkpoint'; request: CheckpointRequest }
+  /** Instead of `start`: the root container's process tree comes from a checkpoint. */
+  | { type: 'restore'; imagePath: string }
   | { type: 'container.add'; containerId: string; bundleDir: string }
   | { type: 'container.start'; containerId: string }
   | { type: 'container.remove'; containerId: string }
@@ -89,6 +99,14 @@ export const sandboxMachine = setup({
     thawSandbox: fromPromise<void, { sandboxId: string }>(async () => {
       throw new Error('thawSandbox not provided');
     }),
+    /** Dumps the root container's process tree with CRIU; it resumes the tree itself when the dump fails. */
+    checkpointSandbox: fromPromise<void, { sandboxId: string; request: CheckpointRequest }>(async () => {
+      throw new Error('checkpointSandbox not provided');
+    }),
+    /** Restores a checkpoint as the root container's process tree, in this sandbox's namespaces. */
+    restoreSandbox: fromPromise<StartedProcess, { sandboxId: string; containerId: string; imagePath: string }>(async () => {
+      throw new Error('restoreSandbox not provided');
+    }),
   },
   actions: {
     recordLaunch: assign((_, launched: LaunchedSandbox) => ({ ...launched })),
@@ -98,6 +116,8 @@ export const sandboxMachine = setup({
       const root = context.rootContainerId === undefined;
       enqueue.spawnChild('container', {
         id: event.containerId,
+        // Read in inspectors as `sandbox/container`; unique in the sandbox's own actor system.
+        systemId: `${context.sandboxId}/${event.containerId}`,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, root },
       });
       enqueue.assign({
@@ -127,6 +147,8 @@ export const sandboxMachine = setup({
       if (event.type !== 'process.add') return;
       const id = processActorId(event.pid);
       enqueue.spawnChild('process', {
+        // No systemId: a pid init reuses replaces its exited child in the same transition,
+        // before the old one is unregistered.
         id,
         input: { sandboxId: context.sandboxId, containerId: event.containerId, pid: event.pid, hostPid: event.hostPid },
       });
@@ -162,6 +184,12 @@ export const sandboxMachine = setup({
     resumeContainers: enqueueActions(({ enqueue, context }) => {
       for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'resume' });
     }),
+    recordCheckpoint: assign((_, request: CheckpointRequest) => ({ checkpoint: request, initGone: undefined, error: undefined })),
+    clearCheckpoint: assign({ checkpoint: undefined, initGone: undefined }),
+    markInitGone: assign({ initGone: true }),
+    adoptRestoredRoot: enqueueActions(({ enqueue, context }, started: StartedProcess) => {
+      if (context.rootContainerId !== undefined) enqueue.sendTo(context.rootContainerId, { type: 'restored', pid: started.pid, hostPid: started.hostPid });
+    }),
     loseChildren: enqueueActions(({ enqueue, context }) => {
       for (const id of Object.keys(context.containers)) enqueue.sendTo(id, { type: 'sandbox.lost' });
       for (const id of Object.keys(context.processes)) enqueue.sendTo(id, { type: 'sandbox.lost' });
@@ -171,6 +199,9 @@ export const sandboxMachine = setup({
     /** A launch that neither succeeds nor fails in time is a failure, never a hang. */
     launchTimeout: 10_000,
     destroyTimeout: 10_000,
+    /** The CRIU run is bounded by its actor too; this is the machine's own bound. */
+    checkpointTimeout: 120_000,
+    restoreTimeout: 120_000,
   },
   guards: {
     hasNoRoot: ({ context }) => context.rootContainerId === undefined,
@@ -186,6 +217,9 @@ export const sandboxMachine = setup({
       event.containerId !== context.rootContainerId,
     isRootEvent: ({ context, event }) =>
       'containerId' in event && event.containerId === context.rootContainerId,
+    /** The root's exit, or init's, arrived while the dump ran: the sandbox has ended. */
+    endedDuringCheckpoint: ({ context }) => context.exit !== undefined || context.initGone === true,
+    leavesRunning: ({ context }) => context.checkpoint?.leaveRunning === true,
   },
 }).createMachine({
   id: 'sandbox',
@@ -218,6 +252,7 @@ export const sandboxMachine = setup({
       on: {
         'container.add': { guard: 'hasNoRoot', actions: 'addContainer' },
         start: { guard: 'hasRoot', target: 'starting' },
+        restore: { guard: 'hasRoot', target: 'restoring', actions: assign({ restoreFrom: ({ event }) => event.imagePath }) },
         destroy: 'destroying',
         // A prepared root process killed before start: the sandbox ends with it.
         'container.stopped': { guard: 'isRootEvent', target: 'stopped', actions: 'recordRootExit' },
@@ -248,6 +283,66 @@ export const sandboxMachine = setup({
         'init.exited': { target: 'stopped', actions: 'loseChildren' },
         destroy: 'destroying',
         pause: 'pausing',
+        checkpoint: { target: 'checkpointing', actions: { type: 'recordCheckpoint', params: ({ event }) => event.request } },
+      },
+    },
+    checkpointing: {
+      tags: ['alive'],
+      description:
+        'CRIU dumps the root container\'s process tree. Then the sandbox runs on (leaveRunning) or has stopped: the dump kills the tree, and init exits with it.',
+      invoke: {
+        id: 'checkpointSandbox',
+        src: 'checkpointSandbox',
+        input: ({ context }) => ({ sandboxId: context.sandboxId, request: context.checkpoint as CheckpointRequest }),
+        onDone: [
+          { guard: 'endedDuringCheckpoint', target: 'stopped', actions: 'clearCheckpoint' },
+          { guard: 'leavesRunning', target: 'running', actions: 'clearCheckpoint' },
+          { target: 'stopped', actions: 'clearCheckpoint' },
+        ],
+        // CRIU resumes the tree when a dump fails: it runs on, unless it ended meanwhile.
+        onError: [
+          { guard: 'endedDuringCheckpoint', target: 'stopped', actions: ['clearCheckpoint', assign({ error: ({ event }) => toFailureInfo(event.error) })] },
+          { target: 'running', actions: ['clearCheckpoint', assign({ error: ({ event }) => toFailureInfo(event.error) })] },
+        ],
+      },
+      after: {
+        checkpointTimeout: {
+          target: 'running',
+          actions: ['clearCheckpoint', assign({ error: { code: 'ETIMEOUT', message: 'checkpoint timed out', step: 'checkpoint' } })],
+        },
+      },
+      on: {
+        // The dump's own kill: recorded, and the sandbox stops once the dump is done.
+        'container.stopped': { guard: 'isRootEvent', actions: 'recordRootExit' },
+        'init.exited': { actions: ['markInitGone', 'loseChildren'] },
+        'process.add': { guard: 'isKnownContainer', actions: 'addProcess' },
+        destroy: 'destroying',
+      },
+    },
+    restoring: {
+      tags: ['alive'],
+      description: 'paddock-init is up; CRIU restores the root container\'s process tree from a checkpoint into this sandbox.',
+      entry: 'clearFailure',
+      invoke: {
+        id: 'restoreSandbox',
+        src: 'restoreSandbox',
+        input: ({ context }) => ({
+          sandboxId: context.sandboxId,
+          containerId: context.rootContainerId as string,
+          imagePath: context.restoreFrom as string,
+        }),
+        onDone: { target: 'running', actions: { type: 'adoptRestoredRoot', params: ({ event }) => event.output } },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => toFailureInfo(event.error) }) },
+      },
+      after: {
+        restoreTimeout: {
+          target: 'failed',
+          actions: assign({ error: { code: 'ETIMEOUT', message: 'restore timed out', step: 'restore' } }),
+        },
+      },
+      on: {
+        'init.exited': { target: 'stopped', actions: 'loseChildren' },
+        destroy: 'destroying',
       },
     },
     pausing: {

@@ -24,6 +24,24 @@ export interface FailureInfo {
   readonly path?: string;
 }
 
+/**
+ * What a checkpoint is asked to do (docs/decisions/0040). Plain data: it rides in the
+ * `checkpoint` event and the sandbox's context while the dump runs.
+ */
+export interface CheckpointRequest {
+  /** Absolute directory the CRIU images are written to. */
+  readonly imagePath: string;
+  /** Keep the container running after the dump (else CRIU kills it and the sandbox stops). */
+  readonly leaveRunning: boolean;
+  readonly tcpEstablished: boolean;
+  readonly extUnixSk: boolean;
+  readonly shellJob: boolean;
+  readonly fileLocks: boolean;
+  /** Where CRIU's log goes (default imagePath). */
+  readonly workPath?: string;
+  readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
+}
+
 /** The one-line lifecycle word the OCI state and the engine report. */
 export type LifecycleStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'failed';
 

@@ -101,6 +101,8 @@ export interface NativeFacade {
   pidfdOpen(pid: number): Fd;
   /** pidfd_getfd(2): a close-on-exec copy of fd `target` of that process. Throws NativeError. */
   pidfdGetfd(pidfd: Fd, target: number): Fd;
+  /** fcntl(F_SETFL) adding O_APPEND to fd's open file description (shared with every dup of it). Throws NativeError. */
+  fdSetAppend(fd: Fd): void;
   /** poll(2) on one fd, blocking the caller up to timeoutMs: true once readable (or at EOF). */
   waitReadable(fd: Fd, timeoutMs: number): boolean;
   /** pidfd_send_signal(2). Throws NativeError (ESRCH once the process is gone). */

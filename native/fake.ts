@@ -241,6 +241,13 @@ export class FakeNative implements NativeFacade {
     throw this.nativeError('pidfd_getfd', 38 /* ENOSYS */);
   }
 
+  /** The fake's fds are numbers only: recorded, nothing to change. */
+  fdSetAppend(fd: Fd): void {
+    this.record({ fn: 'fdSetAppend', args: [fd] });
+    checkFd('fd', fd);
+    this.maybeFail('fdSetAppend');
+  }
+
   /** No fd of the fake is ever readable: the wait times out at once. */
   waitReadable(fd: Fd, timeoutMs: number): boolean {
     this.record({ fn: 'waitReadable', args: [fd, timeoutMs] });

@@ -223,6 +223,7 @@ export interface NativeBinding {
   pd_pidfd_open(pid: number): number;
   pd_pidfd_getfd(pidfd: number, target: number): number;
   pd_wait_readable(fd: number, timeoutMs: number): number;
+  pd_fd_set_append(fd: number): number;
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
   pd_close(fd: number): number;
   pd_peer_cred(fd: number, which: number): number;
@@ -319,6 +320,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_pidfd_open: fn(I32, [I32]),
     pd_pidfd_getfd: fn(I32, [I32, I32]),
     pd_wait_readable: fn(I32, [I32, I32]),
+    pd_fd_set_append: fn(I32, [I32]),
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
     pd_close: fn(I32, [I32]),
     pd_peer_cred: fn(I64, [I32, I32]),
@@ -414,6 +416,12 @@ export class FfiNative implements NativeFacade {
     const fd = this.b.pd_pidfd_getfd(pidfd, target);
     if (fd < 0) throw this.failure(fd, 'pidfd_getfd');
     return fd as Fd;
+  }
+
+  fdSetAppend(fd: Fd): void {
+    checkFd('fd', fd);
+    const r = this.b.pd_fd_set_append(fd);
+    if (r < 0) throw this.failure(r, 'fcntl');
   }
 
   waitReadable(fd: Fd, timeoutMs: number): boolean {

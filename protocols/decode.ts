@@ -234,7 +234,7 @@ function build(type: MsgTypeName, v: View): Message {
         type, cid: v.need<string>(T.CID), signo: v.need<number>(T.SIGNO), pid: v.num(T.PID),
         all: v.bool(T.ALL),
       });
-    case 'WAIT_PID':
+    case 'WAIT_PID': case 'ADOPT':
       return { type, cid: v.need<string>(T.CID), pid: v.need<number>(T.PID) };
     case 'SANDBOX_PLAN':
       return defined({

@@ -98,7 +98,7 @@ export function messageFields(msg: Message): Field[] {
     case 'SIGNAL':
       f.add(T.CID, msg.cid).add(T.PID, msg.pid).add(T.SIGNO, msg.signo).add(T.ALL, msg.all);
       break;
-    case 'WAIT_PID':
+    case 'WAIT_PID': case 'ADOPT':
       f.add(T.CID, msg.cid).add(T.PID, msg.pid);
       break;
     case 'SANDBOX_PLAN':

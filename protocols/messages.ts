@@ -24,6 +24,8 @@ export const MsgType = {
   STACKS: 0x0009,
   DESTROY_CONTAINER: 0x000a,
   PROBE_EVENTS: 0x000b,
+  /** A process CRIU restored, now init's child, becomes a container's root (decision 0040). */
+  ADOPT: 0x000c,
   SANDBOX_PLAN: 0x0100,
   EV_STARTED: 0x4001,
   EV_EXITED: 0x4002,
@@ -241,6 +243,7 @@ export type Message =
   | { type: 'STACKS' }
   | { type: 'DESTROY_CONTAINER'; cid: string }
   | { type: 'PROBE_EVENTS' }
+  | { type: 'ADOPT'; cid: string; pid: number }
   | {
       type: 'SANDBOX_PLAN';
       sandboxId: string;

@@ -125,6 +125,7 @@ export const MESSAGE_SCOPES: Readonly<Record<MsgTypeName, Scope>> = {
   STACKS: scope(M, []),
   DESTROY_CONTAINER: scope(M, [T.CID]),
   PROBE_EVENTS: scope(M, []),
+  ADOPT: scope(M, [T.CID, T.PID]),
   SANDBOX_PLAN: scope(M, [T.SANDBOX_ID], [T.HOSTNAME, T.DOMAINNAME, T.LO_UP, T.LOG_SIZE_MAX]),
   EV_STARTED: scope(M, EV),
   EV_EXITED: scope(M, [...EV, T.EXIT_CODE, T.SIGNAL, T.TIME_NS]),

@@ -58,7 +58,9 @@ async function main() {
     alias: { rxjs: './node_modules/rxjs/dist/esm/index.js' },
     // Not nanomsg's JavaScript either: it is sloppy-mode code (it assigns to a
     // getter-only stream property), which the bundle's strict mode would break.
-    external: ['nanomsg', 'ffi-rs'],
+    // ws and @statelyai/inspect: only `inspect` and `createEngine({ inspect: { url } })` load
+    // them; every other call would pay for their parse in its code cache.
+    external: ['nanomsg', 'ffi-rs', 'ws', '@statelyai/inspect'],
     plugins: [builtinNamespaces],
     outfile: 'dist/cli/paddock-cli.js',
   });
@@ -85,6 +87,21 @@ async function main() {
   // Filters compiled by the previous build's code (bin/context.ts): its compiler may have changed.
   fs.rmSync(path.join(dir, 'seccomp.cache'), { recursive: true, force: true });
   fs.chmodSync(path.join(dir, 'paddock.js'), 0o755);
+  copyInspectPage();
+}
+
+/**
+ * The live view's page (actors/inspect-page) goes where actors/inspect/server.ts looks
+ * for it: beside the compiled actors/inspect/ and beside the CLI bundle. No CDN: users
+ * run it offline.
+ */
+function copyInspectPage() {
+  const from = path.join(root, 'actors', 'inspect-page');
+  for (const to of [path.join(root, 'dist', 'actors', 'inspect-page'), path.join(root, 'dist', 'cli', 'inspect-page')]) {
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.mkdirSync(to, { recursive: true });
+    for (const f of fs.readdirSync(from)) fs.copyFileSync(path.join(from, f), path.join(to, f));
+  }
 }
 
 main().catch((e) => {

@@ -5,16 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make podman containerd; do
+for p in busybox-static libnng-dev libmbedtls-dev libseccomp-dev gcc make podman containerd passt nftables; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
+# chromium: the live view's browser test (puppeteer-core drives the system browser);
+# without its recommends, which are a desktop's worth of packages.
+lean_pkgs=()
+dpkg -s chromium >/dev/null 2>&1 || lean_pkgs+=(chromium)
+if [ "${#need_pkgs[@]}" -gt 0 ] || [ "${#lean_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "paddock setup: missing packages ${need_pkgs[*]}; run as root or apt-get install them" >&2
+    echo "paddock setup: missing packages ${need_pkgs[*]} ${lean_pkgs[*]}; run as root or apt-get install them" >&2
     exit 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  [ "${#need_pkgs[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  [ "${#lean_pkgs[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean_pkgs[@]}" >/dev/null
 fi
 
 if [ ! -d node_modules/xstate ] || [ package.json -nt node_modules/.package-lock.json ]; then
@@ -37,3 +42,7 @@ node scripts/bundle-cli.js
 # native client, which hands each call to the root's paddockd (decision 0044).
 ln -sf ../../native/build/paddock node_modules/.bin/paddock
 bash test/fixtures/make-rootfs.sh >/dev/null
+# CRIU for checkpoint/restore: a `criu check` once it is there, a ~1 min download and
+# build the first time on a kernel Debian 12's criu cannot handle. Not fatal here: without
+# it only the checkpoint tests cannot run (a skip by hand; .ci/run requires it).
+bash scripts/setup-criu.sh >/dev/null || echo "paddock setup: no working CRIU; checkpoint/restore tests will not run (scripts/setup-criu.sh)" >&2

@@ -4,14 +4,16 @@
  *
  * It starts from {@link defaultSpec} (paddock's defaults: capabilities, no new
  * privileges, seccomp, masked and read-only paths) and always adds a user namespace and
- * a network namespace of the sandbox's own (only loopback). The rootfs is read-only
- * unless the template says otherwise.
+ * a network namespace of the sandbox's own (only loopback) unless its `network` says
+ * otherwise (specs/network.ts). The rootfs is read-only unless the template says
+ * otherwise.
  */
 
 import * as path from 'node:path';
 import { PaddockError } from '../base/errors';
 import { checkOptionKeys, knownKeys } from '../base/options';
 import { defaultSpec, DEFAULT_PATH } from './default-spec';
+import { applyNetworkPlan, planNetwork, type NetworkOption } from './network';
 import { OciConfig } from './oci';
 
 /** What a sandbox is made from when no OCI bundle is given (engine.createSandbox accepts one in place of a bundle path). */
@@ -32,6 +34,12 @@ export interface SandboxTemplate {
   readonly readonlyRootfs?: boolean;
   /** cgroup limits of the sandbox. */
   readonly limits?: SandboxLimits;
+  /**
+   * The sandbox's network (default `'none'`: loopback only); `'host'` leaves the
+   * network namespace out. `user` and `bridge` are served by the engine (createSandbox
+   * reads this field; give it in one place only): the config has a namespace of its own.
+   */
+  readonly network?: NetworkOption;
 }
 
 /** Limits of a {@link SandboxTemplate}; each absent one is no limit. */
@@ -61,7 +69,7 @@ export const USERNS_ANNOTATION = 'paddock.userns';
  */
 export const PLACEHOLDER_IDS: HostIdRange = Object.freeze({ hostId: 0x6000_0000 - 65_536, size: 65_536 });
 
-export const TEMPLATE_KEYS = knownKeys<SandboxTemplate>()({ rootfs: 1, args: 1, env: 1, cwd: 1, user: 1, hostname: 1, readonlyRootfs: 1, limits: 1 });
+export const TEMPLATE_KEYS = knownKeys<SandboxTemplate>()({ rootfs: 1, args: 1, env: 1, cwd: 1, user: 1, hostname: 1, readonlyRootfs: 1, limits: 1, network: 1 });
 const LIMIT_KEYS = knownKeys<SandboxLimits>()({ memoryBytes: 1, pids: 1, cpus: 1 });
 const USER_KEYS = ['uid', 'gid'];
 
@@ -99,8 +107,10 @@ export function buildSpec(template: SandboxTemplate, ids?: HostIdRange): OciConf
       ...(limits.cpus !== undefined ? { cpu: { quota: Math.round(limits.cpus * CPU_PERIOD_US), period: CPU_PERIOD_US } } : {}),
     };
   }
-  if (ids === undefined) spec.annotations = { ...(spec.annotations ?? {}), [USERNS_ANNOTATION]: 'auto' };
-  return spec;
+  const network = planNetwork(template.network, 'template.network');
+  const out = network ? applyNetworkPlan(spec, network) : spec;
+  if (ids === undefined) out.annotations = { ...(out.annotations ?? {}), [USERNS_ANNOTATION]: 'auto' };
+  return out;
 }
 
 function bad(field: string, what: string): never {
@@ -142,6 +152,7 @@ export function checkTemplate(t: SandboxTemplate): void {
     if (l.pids !== undefined && !isInt(l.pids, 1)) bad('limits.pids', 'must be a positive integer');
     if (l.cpus !== undefined && !(typeof l.cpus === 'number' && Number.isFinite(l.cpus) && l.cpus >= 0.01)) bad('limits.cpus', 'must be a number of at least 0.01');
   }
+  planNetwork(t.network, 'template.network');
 }
 
 function checkIds(ids: HostIdRange): void {

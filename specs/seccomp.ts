@@ -266,6 +266,3 @@ export function validateSeccomp(seccomp: unknown, field = 'linux.seccomp'): Vali
 // Compilation
 // ---------------------------------------------------------------------------------
 
-// The default profile lives in its own data module (specs/seccomp-default.ts); kept
-// exported from here for existing callers.
-export { defaultSeccompProfile } from './seccomp-default';

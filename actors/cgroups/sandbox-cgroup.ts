@@ -474,6 +474,11 @@ export class SandboxCgroup {
     return value;
   }
 
+  /** The cgroup.procs file of every hierarchy, for a process that moves itself in (criu restore, docs/decisions/0040). */
+  procsFiles(): string[] {
+    return this.dirs.map((d) => path.join(d.dir, 'cgroup.procs'));
+  }
+
   /** Moves a process (all its threads) into the sandbox's cgroup in every hierarchy. */
   addProcess(pid: number): void {
     for (const d of this.dirs) writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));

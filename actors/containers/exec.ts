@@ -15,6 +15,7 @@ import { podExecPlan } from '../pod/plan';
 import { processTree } from '../observe/proc-stats';
 import { checkStdio, prepareStdio } from './stdio';
 import { seccompOf } from './seccomp-cache';
+import { checkExecEgress } from '../network';
 
 /*
  * A process exec'd into a running container: planned from the container's bundle,
@@ -40,6 +41,7 @@ export async function execute(core: EngineCore, sandboxId: string, containerId: 
   }
   const cont = rt.containers.get(containerId);
   if (!cont) throw new StateError('ECONTAINER_NOT_FOUND', `no container ${containerId} in sandbox ${sandboxId}`, { sandboxId, containerId });
+  checkExecEgress(rt, opts);
   const stdio = checkStdio(opts.stdio);
   const terminal = opts.terminal === true;
   checkConsole(terminal, opts.consoleSocket, { sandboxId, containerId });

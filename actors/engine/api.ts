@@ -1,4 +1,6 @@
 import type { Observable } from 'rxjs';
+import type { createInspector } from '@statelyai/inspect';
+import type { InspectionEvent, Observer } from 'xstate';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
 import type { KvmInfo, LaunchedInit, LaunchInitRequest, NativeFacade } from '../../native/facade';
@@ -12,18 +14,83 @@ import type { HostLsms } from '../containers/lsm';
 import type { OciResources } from '../../specs/oci';
 import type { StdioMode } from '../sandbox/state-store';
 import type { RestartOptions } from '../../machines/restart-policy';
-import type { SupervisorHandle, SupervisorSpec } from '../supervision/tree';
+import type { GroupEmitted, GroupStrategy } from '../../machines/group.machine';
+import type { RestartPolicyName } from '../../machines/restart-policy';
 import type { SandboxTemplate } from '../../specs/builder';
 import type { IdPool } from '../sandbox/id-pool';
+import type { NetworkOption, ResolvedForward } from '../../specs/network';
 
 export type { ExitStatus, LifecycleStatus, StdioMode, ContainerStats, RestartOptions, SandboxTemplate, IdPool };
+export type { NetworkMode, NetworkOption, NetworkOptions, PortForward } from '../../specs/network';
 
 /** Options of {@link createEngine}. */
+/** engine.checkpoint's options (runc's `checkpoint` flags). */
+export interface CheckpointOptions {
+  /** Absolute directory for the images: made when missing, refused when not empty. */
+  readonly imagePath: string;
+  /** Keep the container running after the dump (default false: it is killed, the sandbox stops). */
+  readonly leaveRunning?: boolean;
+  /** Dump established TCP connections (CRIU's --tcp-established). */
+  readonly tcpEstablished?: boolean;
+  /** Allow unix sockets whose peer is outside the tree (--ext-unix-sk). */
+  readonly extUnixSk?: boolean;
+  /** The tree is a shell job: its session or process group leader is outside it (--shell-job). */
+  readonly shellJob?: boolean;
+  /** Dump file locks (--file-locks). */
+  readonly fileLocks?: boolean;
+  /** Absolute directory for CRIU's log and work files (default imagePath). */
+  readonly workPath?: string;
+  /** CRIU's --manage-cgroups mode (default soft). */
+  readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
+  /**
+   * A pre-dump (runc --pre-dump): needs the kernel's dirty-page tracking; ENOT_SUPPORTED
+   * where it is missing (as here).
+   */
+  readonly preDump?: boolean;
+}
+
+export interface CheckpointResult {
+  readonly imagePath: string;
+  /** What the sandbox is after the dump: running (leaveRunning) or stopped. */
+  readonly state: 'running' | 'stopped';
+}
+
+/** engine.restore's options (runc's `restore` flags). */
+export interface RestoreOptions {
+  /** Absolute directory of a checkpoint made by engine.checkpoint. */
+  readonly imagePath: string;
+  readonly tcpEstablished?: boolean;
+  readonly extUnixSk?: boolean;
+  readonly shellJob?: boolean;
+  readonly fileLocks?: boolean;
+  /** Absolute directory for CRIU's restore log (default imagePath). */
+  readonly workPath?: string;
+  /**
+   * CRIU's --manage-cgroups mode. Default 'ignore': CRIU runs inside the new sandbox's
+   * cgroup, so the restored tree is in it without CRIU making the old paths again.
+   */
+  readonly manageCgroupsMode?: 'soft' | 'full' | 'strict' | 'ignore';
+  /** As createSandbox's. */
+  readonly logSizeMax?: number;
+  /**
+   * Where the restored process's stdio goes: 'pipe' (default) the new sandbox's stdin
+   * FIFO and log files; 'inherit' this process's own fds 0–2, as runc's restore gives
+   * the restored container its caller's stdio (the CLI).
+   */
+  readonly stdio?: 'pipe' | 'inherit';
+}
+
 export interface EngineOptions {
   /** Root of the state directory (runc's --root); one folder per sandbox below it. */
   readonly stateDir: string;
   /** Root pino logger; the engine derives one child per sandbox and container. */
   readonly logger?: Logger;
+  /**
+   * The criu binary for checkpoint/restore (docs/decisions/0040). Default: $PADDOCK_CRIU,
+   * else paddock's own build (/var/lib/paddock/criu/sbin/criu, $PADDOCK_CRIU_PREFIX),
+   * else `criu` on PATH; the first that passes `criu check`.
+   */
+  readonly criuPath?: string;
   /** Native layer; tests pass a fake. Defaults to the ffi-rs facade over libpaddock. */
   readonly native?: NativeFacade;
   /** paddock-init binary; defaults to the one built in native/build. */
@@ -105,8 +172,33 @@ export interface EngineOptions {
    * (docs/decisions/0044). It may return undefined to leave that launch to `native`.
    */
   readonly launchInit?: (req: LaunchInitRequest) => Promise<LaunchedInit> | undefined;
-  /** XState inspection observer (e.g. `createBrowserInspector().inspect` or @statelyai/inspect's WebSocket one). */
-  readonly inspect?: (event: unknown) => void;
+  /**
+   * The bridge of `network: { mode: 'bridge' }` sandboxes: its name (default `paddock0`)
+   * and the IPv4 subnet their addresses come from (default `10.213.0.0/24`; the bridge
+   * has its first address), and its MTU. Addresses are recorded in `<stateDir>/.bridge.json`. A subnet
+   * that overlaps a route of the host's is refused at the first bridge create.
+   */
+  readonly bridge?: {
+    readonly name?: string;
+    readonly subnet?: string;
+    /**
+     * Of the bridge and every sandbox's veth (default 1500). A forward from the host's
+     * loopback runs about five times faster at 65520 (docs/decisions/0041); what leaves
+     * the host still leaves at its own interface's MTU.
+     */
+    readonly mtu?: number;
+  };
+  /**
+   * Where every machine actor of the engine reports (sandbox, container, process,
+   * supervisor, restart, pool, health, group), with ids that read as the sandbox and
+   * container names: an inspection function or observer, an inspector from
+   * @statelyai/inspect (`createWebSocketInspector({ url })`, `createBrowserInspector()`,
+   * `createSkyInspector()`), or `{ url: 'ws://…' }` for a WebSocket inspector paddock
+   * connects to itself (events are dropped, never queued without bound, while it is
+   * slow or away). Snapshots and events are sanitised: no env values, no fds.
+   * See also {@link Engine.serveInspector}.
+   */
+  readonly inspect?: InspectOption;
   /**
    * Host ids handed out to sandboxes with `userns: 'auto'` (templates, and bundles with
    * the `paddock.userns: auto` annotation): one range of 65,536 ids per sandbox, from
@@ -190,6 +282,20 @@ export interface CreateSandboxOptions {
    * /dev/kvm itself).
    */
   readonly kvm?: boolean;
+  /**
+   * The sandbox's network (docs/decisions/0041): `'none'` (loopback only in a network
+   * namespace of its own), `'host'` (the host's network namespace, no interface
+   * touched), or `{ mode: 'user', forwards, egress, dns }`: pasta (Debian's `passt`)
+   * gives it an interface and forwards host ports into it (on 127.0.0.1 unless
+   * `hostIp` says otherwise); the helper is supervised, restarted per `restart` or the
+   * sandbox killed, with `network` events. `{ mode: 'bridge', forwards, nat,
+   * isolated }` (root): a veth into the engine's bridge (EngineOptions.bridge), forwards
+   * and NAT by nftables, isolated from other sandboxes unless both say `isolated:
+   * false`. Absent: what the config says (a template: its own `network`, else
+   * `'none'`). Bad values, a port in use or a missing `pasta`/`nft` are typed errors at
+   * create, and nothing is made.
+   */
+  readonly network?: NetworkOption;
 }
 
 export interface HealthOptions {
@@ -344,7 +450,31 @@ export type EngineEvent =
   | { readonly type: 'restart.gaveUp'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string; readonly restarts: number }
   /** Supervision of the child ended without giving up: its policy does not restart this exit, or the user stopped it. */
   | { readonly type: 'restart.stopped'; readonly sandboxId: string; readonly containerId?: string; readonly reason: string }
+  | NetworkEvent
   | PoolEvent;
+
+/**
+ * A sandbox's network changed (docs/decisions/0041): its helper is `up` (the sandbox
+ * can reach out, and `hostAddress` is the address at which it reaches the host's
+ * loopback) or `down` (with `restartInMs` when it will be started again, `final` when
+ * the sandbox is killed for it); `forwards` are bound or unbound on the host.
+ */
+export type NetworkEvent =
+  | {
+      readonly type: 'network';
+      readonly sandboxId: string;
+      readonly event: 'up';
+      readonly mode: 'user' | 'bridge';
+      /** `user`: pasta's host pid. */
+      readonly helperPid?: number;
+      /** `bridge`: the sandbox's address on the bridge. */
+      readonly address?: string;
+      readonly hostAddress?: string;
+      /** Whether it reaches out (`user`: egress; `bridge`: nat). */
+      readonly egress: boolean;
+    }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'down'; readonly mode: 'user' | 'bridge'; readonly reason: string; readonly restartInMs?: number; readonly final?: true }
+  | { readonly type: 'network'; readonly sandboxId: string; readonly event: 'forwards'; readonly mode: 'user' | 'bridge'; readonly forwards: readonly ResolvedForward[]; readonly bound: boolean };
 
 /** A command for {@link Engine.run}; `id` correlates it with its result. */
 export type EngineCommand =
@@ -376,7 +506,11 @@ export type EngineCommand =
   | { readonly id: string; readonly type: 'logs'; readonly sandboxId: string; readonly containerId?: string; readonly options?: Omit<LogsOptions, 'follow'> }
   /** One sample of {@link Engine.stats$} (its `data`). */
   | { readonly id: string; readonly type: 'stats'; readonly sandboxId: string; readonly containerId?: string }
-  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string };
+  | { readonly id: string; readonly type: 'stacks'; readonly sandboxId: string }
+  /** engine.checkpoint; its result is the CheckpointResult. */
+  | { readonly id: string; readonly type: 'checkpoint'; readonly sandboxId: string; readonly options: CheckpointOptions }
+  /** engine.restore; its result is the new sandbox's id, init pid and root container. */
+  | { readonly id: string; readonly type: 'restore'; readonly sandboxId: string; readonly bundle: string; readonly options: RestoreOptions };
 
 /** What {@link Engine.run} emits: results and errors by command id, and the engine's events. */
 export type CommandOutput =
@@ -567,8 +701,28 @@ export interface Engine {
   pause(sandboxId: string, containerId?: string): Promise<void>;
   /** Thaws a paused sandbox (or, with `containerId`, one pod container paused alone): paused → running. EINVALID_STATE unless paused. */
   resume(sandboxId: string, containerId?: string): Promise<void>;
-  checkpoint(sandboxId: string, imageDir: string): Promise<void>;
-  restore(sandboxId: string, imageDir: string): Promise<void>;
+  /**
+   * Checkpoints the sandbox's root container with CRIU (docs/decisions/0040): its process
+   * tree is dumped into `imagePath`. running → checkpointing → stopped (the dump kills
+   * the tree, and paddock-init exits with it), or back to running with `leaveRunning`
+   * (or when the dump fails: CRIU resumes the tree). ECRIU_UNAVAILABLE without a working
+   * criu (scripts/setup-criu.sh builds one), ESANDBOX_NOT_FOUND, EINVALID_STATE unless
+   * running (a stopped sandbox, a second checkpoint in flight), EINVALID_ARGUMENT for a
+   * bad or misspelt option or an image path that is not an empty directory,
+   * ECRIU_FAILED with CRIU's own error lines.
+   */
+  checkpoint(sandboxId: string, opts: CheckpointOptions): Promise<CheckpointResult>;
+  /**
+   * Makes sandbox `sandboxId` from `bundle` (the checkpointed container's bundle, or one
+   * with the same rootfs and mounts) and restores the checkpoint in `imagePath` as its
+   * root container: creating → created → restoring → running. The restored tree is
+   * paddock-init's child, and a sandbox like any other: exec, signal, wait, exits
+   * reported, destroy. Its stdout and stderr go on into the new sandbox's log files.
+   * ESANDBOX_EXISTS for an id in use, ECHECKPOINT_INVALID for an image path that holds
+   * no paddock checkpoint, ECRIU_UNAVAILABLE, ECRIU_FAILED (the sandbox made for it is
+   * destroyed again: nothing is left).
+   */
+  restore(sandboxId: string, bundle: string, opts: RestoreOptions): Promise<SandboxHandle>;
   /**
    * A dump for debugging a stuck sandbox (runsc's `debug --stacks`): paddock-init's
    * threads and its own process table, and for every process of every running
@@ -593,6 +747,15 @@ export interface Engine {
    * its state (for callers that only wait, such as `paddock exec`).
    */
   release(sandboxId: string): void;
+  /**
+   * For a sandbox given up with {@link release}: takes its machine again from the state
+   * file when another process (a CLI call) has moved it on, e.g. started or paused it,
+   * which its channels do not tell. A machine that has stopped is kept (a sandbox does
+   * not come back from stopped; an older file must not bring it back). One whose folder
+   * is gone (its owner deleted it) is let go of. Returns whether the machine was replaced
+   * or let go of. `paddock inspect` calls it when a state file changes or goes.
+   */
+  refresh(sandboxId: string): boolean;
   /**
    * An OTP supervisor tree over sandboxes, as plain config (strategies one_for_one,
    * one_for_all, rest_for_one; intensity; nested groups escalate to their parent).
@@ -622,4 +785,94 @@ export interface Engine {
    * their order; errors are outputs, the stream goes on.
    */
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput>;
+  /**
+   * Serves paddock's live view of this engine: one page (no CDN, its files ship in the
+   * package) with the actor tree, each machine's statechart with its state lit, a live
+   * timeline (states, exits, restarts counting down, errors) and usage sparklines.
+   * Loopback and a random port by default; the returned `url` carries the token that
+   * guards it. Read-only unless `actions: true` (kill, pause, resume; each carries the
+   * token). EINSPECTOR_LISTEN when the port is taken or the host is not this one's.
+   * engine.close() closes it too.
+   */
+  serveInspector(opts?: ServeInspectorOptions): Promise<InspectorServer>;
+}
+
+// ---- supervision trees (engine.supervise; actors/supervision/tree.ts runs them) ----
+
+/** A sandbox in a tree: started with createSandbox + startRoot, stopped with destroy. */
+export interface LeafSpec {
+  readonly id: string;
+  readonly bundle: string;
+  /** Only `policy` is read (OTP restart type); restarts follow the group's intensity, at once, as OTP does. */
+  readonly restart?: { readonly policy?: RestartPolicyName };
+}
+
+export interface SupervisorSpec {
+  readonly name: string;
+  readonly strategy: GroupStrategy;
+  /** OTP defaults: 1 restart within 5000 ms. */
+  readonly maxRestarts?: number;
+  readonly periodMs?: number;
+  readonly children: ReadonlyArray<LeafSpec | SupervisorSpec>;
+}
+
+export type SupervisorEvent = GroupEmitted;
+
+export interface SupervisorStatus {
+  readonly name: string;
+  /** starting | running | restarting | escalating | escalated | stopping | stopped */
+  readonly state: string;
+  readonly reason?: string;
+  readonly children: ReadonlyArray<{ readonly id: string; readonly generation: number } | SupervisorStatus>;
+}
+
+export interface SupervisorHandle {
+  readonly name: string;
+  readonly events$: Observable<SupervisorEvent>;
+  /** Resolves once every child runs (in order); rejects with the reason if the tree escalated instead. */
+  start(): Promise<void>;
+  /** Stops every child, newest first. */
+  stop(): Promise<void>;
+  status(): SupervisorStatus;
+}
+
+/**
+ * What `EngineOptions.inspect` takes:
+ * - an inspection function or observer, as XState's `createActor(…, { inspect })` does;
+ * - an inspector made by @statelyai/inspect (`createWebSocketInspector`,
+ *   `createBrowserInspector`, `createSkyInspector`): anything with an `inspect` observer;
+ * - `{ url }`: paddock makes a WebSocket inspector to that `ws://` or `wss://` address
+ *   (the Stately inspector's wire format, sent without ever blocking the engine).
+ */
+export type InspectOption = ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>> | StatelyInspector | InspectUrl;
+
+/** What @statelyai/inspect's create*Inspector functions return (the library exports no name for it). */
+export type StatelyInspector = Pick<ReturnType<typeof createInspector>, 'inspect'> & { readonly stop?: () => void };
+
+/** A WebSocket inspector endpoint, e.g. `{ url: 'ws://127.0.0.1:8080' }`. */
+export interface InspectUrl {
+  readonly url: string;
+}
+
+/** Options of {@link serveInspector} (engine.serveInspector, `paddock inspect`). */
+export interface ServeInspectorOptions {
+  /** TCP port; 0 (the default) takes a free one (read it from `url`). */
+  readonly port?: number;
+  /** Address to bind; loopback (127.0.0.1) by default. Anything else lets other hosts in (with the token). */
+  readonly host?: string;
+  /** The token the URL carries (16 to 128 of [A-Za-z0-9_-]); a random one by default. */
+  readonly token?: string;
+  /** Let the page kill, pause and resume sandboxes (each action carries the token too). Default false: read-only. */
+  readonly actions?: boolean;
+}
+
+/** A running live view. */
+export interface InspectorServer {
+  /** The page's address with its token, as Jupyter prints it: open this. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  /** Stops serving: viewers are disconnected, the port is freed. */
+  close(): Promise<void>;
 }

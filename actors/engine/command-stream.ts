@@ -136,6 +136,12 @@ async function execute(engine: Engine, cmd: EngineCommand): Promise<unknown> {
     }
     case 'stacks':
       return engine.stacks(str(c, 'sandboxId'));
+    case 'checkpoint':
+      return engine.checkpoint(str(c, 'sandboxId'), cmd.options);
+    case 'restore': {
+      const h = await engine.restore(str(c, 'sandboxId'), str(c, 'bundle'), cmd.options);
+      return { id: h.id, pid: h.pid, rootContainerId: h.rootContainerId };
+    }
     default:
       throw bad(`unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`, 'type');
   }

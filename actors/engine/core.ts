@@ -18,7 +18,9 @@ import { PidfdWatcher } from '../channels/pidfd-watcher';
 import { STATE_VERSION, saveSandboxLocked, type PersistedSandbox } from '../sandbox/state-store';
 import { removeTree } from '../../base/remove-tree';
 import { DEFAULT_ID_POOL, IdPoolStore } from '../sandbox/id-pool';
+import { InspectionHub } from '../inspect/hub';
 import type { Runtime } from '../sandbox/runtime';
+import { detachNetwork } from '../network';
 
 /** Sandbox states worth persisting; transient ones would replay an in-flight effect on restore. */
 const STABLE = new Set(['created', 'running', 'paused', 'stopped', 'failed']);
@@ -34,7 +36,11 @@ export class EngineCore {
   readonly runtimes = new Map<string, Runtime>();
   /** OCI hooks of each sandbox's root container (persisted in state.json; actors/containers/oci-hooks.ts). */
   readonly hooks = new Map<string, Hooks>();
-  readonly supervisor = createActor(supervisorMachine);
+  readonly supervisor: Actor<typeof supervisorMachine>;
+  /** The one inspection observer of every actor of this engine (actors/inspect/hub.ts). */
+  readonly inspection: InspectionHub;
+  /** The hub's observer, typed as the actor modules take it. */
+  readonly inspect: (event: unknown) => void;
   readonly subject = new Subject<EngineEvent>();
   closed = false;
   /** The sandbox machine with this engine's effects provided (actors/sandbox/effects.ts). */
@@ -59,6 +65,9 @@ export class EngineCore {
       replaceFile: this.replaceFile,
       delivery: options.exitReports ?? 'at-most-once',
     });
+    this.inspection = new InspectionHub(options.inspect, log);
+    this.inspect = this.inspection.observe as (event: unknown) => void;
+    this.supervisor = createActor(supervisorMachine, { id: 'supervisor', systemId: 'supervisor', inspect: this.inspection.observe });
     this.supervisor.start();
     this.machine = provideMachine(this);
   }
@@ -218,6 +227,7 @@ export class EngineCore {
     rt.healthActor?.send({ type: 'stop' });
     rt.healthActor?.stop();
     rt.healthActor = undefined;
+    detachNetwork(rt);
     rt.oom?.stop();
     rt.oom = undefined;
     rt.eventsSub?.unsubscribe();

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import { checkInspectOption } from '../inspect/inspect-option';
+import { serveInspector } from '../inspect/server';
 import * as path from 'node:path';
 import { map, takeWhile, timer, type Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
@@ -23,7 +25,11 @@ import { checkOptionKeys } from '../../base/options';
 import { CREATE_SANDBOX_KEYS, ENGINE_KEYS, HEALTH_KEYS, LOGS_KEYS, SHUTDOWN_KEYS, STATS_KEYS, SIGNAL_KEYS, START_CONTAINER_KEYS, WAIT_KEYS } from './option-keys';
 import { keepSeccompIn } from '../containers/seccomp-cache';
 import type { OciResources } from '../../specs/oci';
+import { checkpoint as checkpointSandbox, checkRestore, restoreInto } from '../checkpoint/verbs';
 import type {
+  CheckpointOptions,
+  CheckpointResult,
+  RestoreOptions,
   CommandOutput,
   EngineCommand,
   ShutdownOptions,
@@ -36,6 +42,8 @@ import type {
   EngineOptions,
   ExecOptions,
   ExecResult,
+  InspectorServer,
+  ServeInspectorOptions,
   LogsOptions,
   Pool,
   PoolOptions,
@@ -45,6 +53,8 @@ import type {
   SandboxHandle,
   SandboxSummary,
   StartContainerOptions,
+  SupervisorHandle,
+  SupervisorSpec,
 } from './api';
 import { resolveCgroupsPath } from '../cgroups/path';
 import { runCommands } from './command-stream';
@@ -73,13 +83,14 @@ import { startSandboxActor } from '../sandbox/actor';
 import { provideSandboxMachine } from '../sandbox/effects';
 import { initExitsWithin, stopSandbox } from './shutdown';
 import { parseSignal } from '../containers/signals';
-import { SandboxPaths, listSandboxIds, releaseLock } from '../sandbox/state-store';
+import { SandboxPaths, listSandboxIds, loadSandbox, releaseLock } from '../sandbox/state-store';
 import { tailFile } from '../containers/stdio-files';
 import { checkLogSizeMax, checkStdio } from '../containers/stdio';
 import { sandboxSummary } from '../sandbox/summary';
 import { Supervision } from '../supervision/restart';
-import { createSupervisorTree, engineLeafDriver, type SupervisorHandle, type SupervisorSpec } from '../supervision/tree';
+import { createSupervisorTree, engineLeafDriver } from '../supervision/tree';
 import { newRuntime, type Runtime, type ContainerRuntime } from '../sandbox/runtime';
+import { checkCreateNetwork, networkConfig, readInterfaces, resolveBridgeConfig, startCreateNetwork } from '../network';
 
 export { deferred, type Deferred } from '../../base/deferred';
 
@@ -105,6 +116,17 @@ function withoutInit(s: RuncStats, initPid: number | undefined): RuncStats {
   const current = Math.max(0, (s.pids.current ?? 0) - n);
   const limit = s.pids.limit ? Math.max(0, s.pids.limit - n) : s.pids.limit;
   return { ...s, pids: { current, ...(limit !== undefined ? { limit } : {}) } };
+}
+
+/**
+ * runc's `network_interfaces`: the counters of the sandbox's own network namespace,
+ * read through init's /proc entry. None for a sandbox on the host's network (those
+ * would be the host's) or one that joins a namespace by path (someone else's).
+ */
+function withInterfaces(s: RuncStats, initPid: number | undefined, config: Bundle['config']): RuncStats {
+  const own = (config.linux?.namespaces ?? []).some((ns) => ns.type === 'network' && ns.path === undefined);
+  const interfaces = own && initPid !== undefined ? readInterfaces(initPid) : undefined;
+  return interfaces ? { ...s, network_interfaces: interfaces } : s;
 }
 
 /** The bundle's `paddock.userns` annotation: 'auto' or absent; anything else is refused (a typo must not quietly drop the range). */
@@ -163,6 +185,8 @@ class PaddockEngine implements Engine {
   private readonly supervision: Supervision;
   /** Warm pools (actors/supervision/pool.ts); built on this engine's own commands. */
   private readonly pools: PoolRegistry;
+  /** Live views (serveInspector) that close() closes. */
+  private readonly inspectorServers = new Set<InspectorServer>();
 
   constructor(options: EngineOptions) {
     checkOptionKeys(options, ENGINE_KEYS, 'createEngine options');
@@ -170,6 +194,7 @@ class PaddockEngine implements Engine {
       throw new PaddockError('EINVALID_ARGUMENT', 'stateDir must be an absolute path');
     }
     if (options.idPool !== undefined) checkPoolAgainstHost(checkIdPool(options.idPool));
+    if (options.bridge !== undefined) resolveBridgeConfig(options.bridge);
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
@@ -184,6 +209,7 @@ class PaddockEngine implements Engine {
     if (options.initStderr !== undefined && options.initStderr !== 'inherit' && options.initStderr !== 'ignore') {
       throw new PaddockError('EINVALID_ARGUMENT', `initStderr must be 'inherit' or 'ignore', not ${JSON.stringify(options.initStderr)}`);
     }
+    checkInspectOption(options.inspect);
     const log = options.logger ?? createRootLogger();
     fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
     // Sandboxes run as unprivileged host ids and must traverse the root to reach their folder.
@@ -193,7 +219,7 @@ class PaddockEngine implements Engine {
     this.runtimes = this.core.runtimes;
     this.events$ = this.core.subject.asObservable();
     this.supervision = new Supervision(this, this.core.stateDir, log, (e) => this.core.emit(e));
-    this.supervision.inspect = options.inspect;
+    this.supervision.inspect = this.core.inspect;
     this.pools = new PoolRegistry({
       createSandbox: (id, bundle, opts) => this.createSandbox(id, bundle, opts),
       startRoot: (id) => this.startRoot(id),
@@ -202,7 +228,7 @@ class PaddockEngine implements Engine {
       events$: this.events$,
       publish: (e) => this.core.emit(e),
       log,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      inspect: this.core.inspect,
     });
   }
 
@@ -232,6 +258,8 @@ class PaddockEngine implements Engine {
     const auto = template !== undefined || opts.userns === 'auto' || usernsAnnotation(bundle.config) === 'auto';
     // Before anything is made: a host without KVM fails the create with nothing to undo.
     if (kvm || listsKvm(bundle.config)) requireKvm(this.core.native, id);
+    const hasUserns = auto || (bundle.config.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
+    const network = await checkCreateNetwork(this.core, opts.network, template?.network, bundle.config, bundle.rootfs, hasUserns);
     // What a relaunch is made from again: the template, or the caller's bundle (the copy
     // written into the sandbox's folder goes with it at destroy).
     const origin = template ?? bundle.dir;
@@ -242,12 +270,13 @@ class PaddockEngine implements Engine {
     // Last of all, so a refusal above leaves the pool untouched; from here on any
     // failure frees the range again.
     let generatedConfig: string | undefined;
-    if (auto || kvm) {
+    if (auto || kvm || network !== undefined) {
       const range = auto ? this.core.idPool.allocate(id) : undefined;
       try {
         let config = standalone(bundle);
         if (range !== undefined) config = withIdRange(config, range);
         if (kvm) config = withKvm(config);
+        if (network !== undefined) config = networkConfig(config, network, this.core.stateDir);
         bundle = await bundleFromConfig(path.join(paths.dir, 'bundle'), config);
         generatedConfig = JSON.stringify(config, null, 2);
       } catch (e) {
@@ -285,6 +314,12 @@ class PaddockEngine implements Engine {
     startOomEvents(this.core, rt, rootId);
     if (bundle.config.hooks !== undefined && hasHooks(bundle.config.hooks)) this.core.hooks.set(id, bundle.config.hooks);
     this.core.persistNow(rt);
+    try {
+      await startCreateNetwork(this.core, rt, network, restart);
+    } catch (e) {
+      await this.destroy(id).catch((d) => rt.log.warn({ err: d }, 'could not destroy the sandbox after its network failed to start'));
+      throw e;
+    }
     if (opts.consoleSocket !== undefined) {
       try {
         await holdWithConsole(this.core, rt, rootId, opts.consoleSocket);
@@ -405,7 +440,7 @@ class PaddockEngine implements Engine {
     const initPid = id === root ? rt.actor.getSnapshot().context.initHostPid : undefined;
     return timer(0, intervalMs).pipe(
       takeWhile(() => this.isRunning(sandboxId)),
-      map((): StatsEvent => ({ type: 'stats', id, data: withoutInit(readRuncStats(dirs), initPid) })),
+      map((): StatsEvent => ({ type: 'stats', id, data: withInterfaces(withoutInit(readRuncStats(dirs), initPid), initPid, rt.bundle.config) })),
     );
   }
 
@@ -592,19 +627,23 @@ class PaddockEngine implements Engine {
     await freezeOrThaw(this.core, sandboxId, 'resume', 'resuming', 'running');
   }
 
-  async checkpoint(sandboxId: string, _imageDir: string): Promise<void> {
-    this.core.get(sandboxId);
-    throw new PaddockError('ENOT_SUPPORTED', 'checkpoint is not supported yet', { sandboxId, verb: 'checkpoint' });
+  async checkpoint(sandboxId: string, opts: CheckpointOptions): Promise<CheckpointResult> {
+    return checkpointSandbox(this.core, sandboxId, opts);
   }
 
-  async restore(sandboxId: string, _imageDir: string): Promise<void> {
-    throw new PaddockError('ENOT_SUPPORTED', 'restore is not supported yet', { sandboxId, verb: 'restore' });
+  async restore(sandboxId: string, bundle: string, opts: RestoreOptions): Promise<SandboxHandle> {
+    this.core.ensureOpen();
+    if (this.runtimes.has(sandboxId)) throw new StateError('ESANDBOX_EXISTS', `sandbox ${sandboxId} already exists`, { sandboxId });
+    checkRestore(this.core, opts);
+    // The root container is planned and not started: the restore takes the place of its start.
+    const handle = await this.createSandbox(sandboxId, bundle, { stdio: opts.stdio ?? 'pipe', ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}) });
+    return restoreInto(this.core, handle, opts, (id) => this.destroy(id));
   }
 
   supervise(spec: SupervisorSpec): SupervisorHandle {
     this.core.ensureOpen();
     const driver = engineLeafDriver(this);
-    const tree = createSupervisorTree(spec, this.core.options.inspect ? { ...driver, inspect: this.core.options.inspect } : driver);
+    const tree = createSupervisorTree(spec, { ...driver, inspect: this.core.inspect });
     // 'stop' ends the tree as OTP does (children newest first); trees are not persisted,
     // so after 'detach' their sandboxes run on unsupervised.
     this.onShutdown((mode) => (mode === 'stop' ? tree.stop() : undefined));
@@ -633,6 +672,34 @@ class PaddockEngine implements Engine {
     this.core.closeWatcher();
     this.core.supervisor.send({ type: 'close' });
     this.core.subject.complete();
+    await Promise.all([...this.inspectorServers].map((s) => s.close()));
+    this.core.inspection.close();
+  }
+
+  async serveInspector(opts: ServeInspectorOptions = {}): Promise<InspectorServer> {
+    this.core.ensureOpen();
+    const server = await serveInspector(
+      {
+        hub: this.core.inspection,
+        events$: this.events$,
+        log: this.core.log,
+        stats$: (id, o) => this.stats$(id, o),
+        signal: (id, cid, sig) => this.signal(id, cid, sig),
+        pause: (id) => this.pause(id),
+        resume: (id) => this.resume(id),
+      },
+      opts,
+    );
+    const close = server.close;
+    const tracked: InspectorServer = {
+      ...server,
+      close: async () => {
+        this.inspectorServers.delete(tracked);
+        await close();
+      },
+    };
+    this.inspectorServers.add(tracked);
+    return tracked;
   }
 
   run(commands$: Observable<EngineCommand>): Observable<CommandOutput> {
@@ -712,6 +779,24 @@ class PaddockEngine implements Engine {
     this.core.persistNow(rt);
     rt.observer = true;
     releaseLock(rt.paths);
+  }
+
+  refresh(sandboxId: string): boolean {
+    const rt = this.core.get(sandboxId);
+    if (!rt.observer) return false;
+    if (!fs.existsSync(rt.paths.dir)) {
+      // Deleted by its owner: nothing is left to watch.
+      void this.core.forget(rt, false);
+      return true;
+    }
+    if (['stopped', 'failed', 'destroyed'].includes(String(rt.actor.getSnapshot().value))) return false;
+    const saved = loadSandbox(rt.paths);
+    if (!saved || JSON.stringify(saved.snapshot) === JSON.stringify(rt.actor.getPersistedSnapshot())) return false;
+    rt.actor.stop();
+    startSandboxActor(this.core, rt, { snapshot: saved.snapshot });
+    // Exits recorded meanwhile (init writes them before it publishes them).
+    this.core.exits.readLog(rt);
+    return true;
   }
 
   /**

@@ -1,10 +1,14 @@
 import type { RestartOptions } from '../../machines/restart-policy';
 import type {
   AcquireOptions,
+  CheckpointOptions,
+  RestoreOptions,
   CreateSandboxOptions,
   EngineOptions,
   ExecOptions,
   HealthOptions,
+  InspectUrl,
+  ServeInspectorOptions,
   LogsOptions,
   PoolOptions,
   ShutdownOptions,
@@ -24,6 +28,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   logger: 1,
   native: 1,
   initPath: 1,
+  criuPath: 1,
   initStderr: 1,
   requestTimeoutMs: 1,
   reattach: 1,
@@ -37,6 +42,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   seccompCacheDir: 1,
   launchInit: 1,
   inspect: 1,
+  bridge: 1,
   idPool: 1,
   logSizeMax: 1,
 });
@@ -52,6 +58,7 @@ export const CREATE_SANDBOX_KEYS = knownKeys<CreateSandboxOptions>()({
   idmapRootfs: 1,
   logSizeMax: 1,
   kvm: 1,
+  network: 1,
 });
 
 export const START_CONTAINER_KEYS = knownKeys<StartContainerOptions>()({ stdio: 1, restart: 1, consoleSocket: 1, prepare: 1 });
@@ -73,7 +80,7 @@ export const EXEC_USER_KEYS = knownKeys<NonNullable<ExecOptions['user']>>()({ ui
 export const EXEC_CAPS_KEYS = knownKeys<NonNullable<ExecOptions['capabilities']>>()({ bounding: 1, effective: 1, permitted: 1, inheritable: 1, ambient: 1 });
 
 export const POOL_KEYS = knownKeys<PoolOptions>()({
-  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1, kvm: 1 },
+  ...{ noPivot: 1, health: 1, stdio: 1, consoleSocket: 1, prepare: 1, restart: 1, userns: 1, idmapRootfs: 1, logSizeMax: 1, kvm: 1, network: 1 },
   bundle: 1,
   size: 1,
   maxAgeMs: 1,
@@ -87,5 +94,29 @@ export const STATS_KEYS = knownKeys<StatsOptions>()({ intervalMs: 1, containerId
 export const HEALTH_KEYS = knownKeys<HealthOptions>()({ intervalMs: 1, timeoutMs: 1, failureThreshold: 1 });
 export const RESTART_KEYS = knownKeys<RestartOptions>()({ policy: 1, maxRestarts: 1, periodMs: 1, backoff: 1, resetAfterMs: 1 });
 export const RESTART_BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
+export const CHECKPOINT_KEYS = knownKeys<CheckpointOptions>()({
+  imagePath: 1,
+  leaveRunning: 1,
+  tcpEstablished: 1,
+  extUnixSk: 1,
+  shellJob: 1,
+  fileLocks: 1,
+  workPath: 1,
+  manageCgroupsMode: 1,
+  preDump: 1,
+});
+export const RESTORE_KEYS = knownKeys<RestoreOptions>()({
+  imagePath: 1,
+  tcpEstablished: 1,
+  extUnixSk: 1,
+  shellJob: 1,
+  fileLocks: 1,
+  workPath: 1,
+  manageCgroupsMode: 1,
+  logSizeMax: 1,
+  stdio: 1,
+});
 export const WAIT_KEYS = ['timeoutMs'] as const;
 export const SIGNAL_KEYS = ['pid', 'all'] as const;
+export const SERVE_INSPECTOR_KEYS = knownKeys<ServeInspectorOptions>()({ port: 1, host: 1, token: 1, actions: 1 });
+export const INSPECT_URL_KEYS = knownKeys<InspectUrl>()({ url: 1 });

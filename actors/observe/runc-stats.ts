@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { NetworkInterfaceStats } from '../network/interfaces';
 
 export interface RuncCpuUsage {
   /** ns */
@@ -46,6 +47,8 @@ export interface RuncStats {
   cpu: { usage: RuncCpuUsage; throttling: RuncThrottling };
   memory: { cache?: number; usage: RuncMemoryEntry; swap: RuncMemoryEntry; kernel: RuncMemoryEntry; kernelTCP: RuncMemoryEntry; raw?: Record<string, number> };
   pids: { current?: number; limit?: number };
+  /** Counters of each interface of the sandbox's own network namespace (runc's `network_interfaces`). */
+  network_interfaces?: NetworkInterfaceStats[];
   blkio: { ioServiceBytesRecursive?: RuncBlkioEntry[]; ioServicedRecursive?: RuncBlkioEntry[] };
   hugetlb: Record<string, { usage?: number; max?: number; failcnt: number }>;
 }

@@ -19,6 +19,7 @@ import { checkStdio, closeContainerStdio, prepareStdio, removeContainerFiles } f
 import { podView, sandboxSummary } from '../sandbox/summary';
 import type { Supervision } from '../supervision/restart';
 import type { ContainerRuntime, Runtime } from '../sandbox/runtime';
+import { checkPodEgress } from '../network';
 
 /*
  * The containers a sandbox runs besides its root (a pod's): added with a cgroup of
@@ -38,6 +39,7 @@ export async function addContainer(core: EngineCore, supervision: Supervision, s
   core.requireCan(rt, { type: 'container.add', containerId, bundleDir: '/' }, 'addContainer');
   const bundle = await loadBundle(bundleDir);
   refuseHooks(bundle);
+  checkPodEgress(rt, containerId, bundle.config);
   const where = podCgroupPath(core, rt, containerId, bundle);
   const podNs = podNamespaces(bundle.config, podView(rt), containerId);
   checkConsole(bundle.config.process?.terminal === true, opts.consoleSocket, { sandboxId, containerId });

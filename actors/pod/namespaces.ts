@@ -42,9 +42,12 @@ export function podNamespaces(config: DeepReadonly<OciConfig>, sandbox: PodSandb
   (config.linux?.namespaces ?? []).forEach((ns, i) => {
     if (ns.path === undefined || ns.path === '') return;
     const field = `linux.namespaces[${i}].path`;
+    if (ns.type === 'mount') {
+      checkMountNamespace(ns.path, field, sandbox, containerId);
+      return;
+    }
     const procName = PROC_NS[ns.type];
-    // A pod container cannot join a mount namespace (nor a time one) by path: refused here
-    // (specs/UNSUPPORTED.md, decision 0034), since the validator accepts it for a sandbox's root.
+    // A pod container cannot join a time namespace by path: refused here (specs/UNSUPPORTED.md).
     if (procName === undefined) throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: joining an existing ${ns.type} namespace is not supported`, { field });
     const want = identity(ns.path, field, sandbox.sandboxId, containerId);
     const sandboxNs = identity(`/proc/${sandbox.initPid}/ns/${procName}`, field, sandbox.sandboxId, containerId);
@@ -70,6 +73,32 @@ export function podNamespaces(config: DeepReadonly<OciConfig>, sandbox: PodSandb
     out[key] = owner.id;
   });
   return out;
+}
+
+/*
+ * A mount namespace by path is joined by the container's child and set up there, as
+ * for a sandbox's root container and as runc does: its rootfs is pivoted into that
+ * namespace for good (decision 0034). pivot_root moves every process whose root is the
+ * namespace's old root, so naming paddock-init's namespace would re-root init into the
+ * new container's rootfs, and naming one of the sandbox's containers' would re-root that
+ * container (and find none of the host's paths there): both are refused. So is any path
+ * from a sandbox with a user namespace of its own, where setns needs CAP_SYS_ADMIN over
+ * the namespace's owner, as for a root container (specs/validate.ts). What is left is a
+ * namespace held outside the sandbox, as runc joins it (decision 0045).
+ */
+function checkMountNamespace(nsPath: string, field: string, sandbox: PodSandboxView, containerId: string): void {
+  const refuse = (why: string): never => {
+    throw new SpecError('ECONFIG_UNSUPPORTED', `${field}: ${why}`, { field, path: nsPath });
+  };
+  const want = identity(nsPath, field, sandbox.sandboxId, containerId);
+  if (!same(identity(`/proc/${sandbox.initPid}/ns/user`, field, sandbox.sandboxId, containerId), identity('/proc/self/ns/user', field, sandbox.sandboxId, containerId))) {
+    refuse(`sandbox ${sandbox.sandboxId} has a user namespace of its own, from which a mount namespace given by path cannot be joined (setns needs CAP_SYS_ADMIN over it)`);
+  }
+  if (same(want, identity(`/proc/${sandbox.initPid}/ns/mnt`, field, sandbox.sandboxId, containerId))) {
+    refuse(`${nsPath} is sandbox ${sandbox.sandboxId}'s own mount namespace, which the container's rootfs would replace`);
+  }
+  const owner = sandbox.containers.find((c) => sameAsProcess(want, c.hostPid, 'mnt'));
+  if (owner !== undefined) refuse(`${nsPath} is the mount namespace of container ${owner.id} of sandbox ${sandbox.sandboxId}, whose rootfs it is`);
 }
 
 interface NsIdentity {

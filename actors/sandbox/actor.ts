@@ -12,7 +12,10 @@ import type { Runtime } from './runtime';
 export function startSandboxActor(core: EngineCore, rt: Runtime, opts: { input: { sandboxId: string; bundleDir: string } } | { snapshot: unknown }): Actor<typeof sandboxMachine> {
   const actor = createActor(core.machine, {
     ...(opts as object),
-    ...(core.options.inspect ? { inspect: core.options.inspect } : {}),
+    // Named after the sandbox, so inspectors show `web1`, not `x:3`.
+    id: rt.id,
+    systemId: rt.id,
+    inspect: core.inspection.observe,
   } as Parameters<typeof createActor<typeof sandboxMachine>>[1]);
   rt.actor = actor;
   let last = '';

@@ -12,10 +12,16 @@ import { removePodCgroup } from '../pod/cgroups';
 import { removeFile, removeTree } from '../../base/remove-tree';
 import { closeContainerStdio, prepareStdio } from '../containers/stdio';
 import type { ContainerRuntime } from './runtime';
+import type { CheckpointRequest } from '../../machines/types';
+import type { StartedProcess } from '../../machines/container.machine';
+import { dumpSandbox } from '../checkpoint/dump';
+import { restoreIntoSandbox } from '../checkpoint/restore';
+import { stopNetwork } from '../network';
 
 /*
  * The effects the sandbox machine runs (docs/decisions/0004): bringing a sandbox up,
- * tearing it down, freezing and thawing it, and starting a container's process.
+ * tearing it down, freezing and thawing it, starting a container's process, and
+ * checkpointing and restoring it with CRIU (docs/decisions/0040).
  */
 
 /** The sandbox machine with this engine's effects provided; machines never do I/O themselves. */
@@ -28,6 +34,10 @@ export function provideSandboxMachine(core: EngineCore): typeof sandboxMachine {
         freezeSandbox(freezerHost(core.mustRuntime(input.sandboxId)), { keep: input.initHostPid !== undefined ? [input.initHostPid] : [], timeoutMs: core.requestTimeout }),
       ),
       thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => thawSandbox(freezerHost(core.mustRuntime(input.sandboxId)), { timeoutMs: core.requestTimeout })),
+      checkpointSandbox: fromPromise<void, { sandboxId: string; request: CheckpointRequest }>(({ input }) => dumpSandbox(core, input.sandboxId, input.request)),
+      restoreSandbox: fromPromise<StartedProcess, { sandboxId: string; containerId: string; imagePath: string }>(({ input }) =>
+        restoreIntoSandbox(core, input.sandboxId, input.containerId, input.imagePath),
+      ),
       container: containerMachine.provide({
         actors: {
           startContainer: fromPromise(({ input }) => startProcess(core, input.sandboxId, input.containerId)),
@@ -58,6 +68,8 @@ async function launch(core: EngineCore, sandboxId: string): Promise<LaunchedSand
 
 async function teardown(core: EngineCore, sandboxId: string): Promise<void> {
   const rt = core.mustRuntime(sandboxId);
+  // First, so the helper's death is not taken for a crash; its ports are free when this returns.
+  await stopNetwork(core, rt, true);
   // A paused sandbox's processes must be able to die before init can (v1 holds SIGKILL).
   killFrozen(freezerHost(rt));
   // Once init is gone with every process of its pid namespace, the pod containers'

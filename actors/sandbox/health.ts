@@ -49,6 +49,7 @@ export function startHealthCheck(
   });
   const actor = createActor(machine, {
     input: { sandboxId, ...health },
+    id: `health:${sandboxId}`,
     systemId: `health:${sandboxId}`,
     ...(inspect ? { inspect: inspect as never } : {}),
   });

@@ -2,6 +2,7 @@ import type { Message } from '../../protocols/messages';
 import type { EngineCore } from '../engine/core';
 import { startHealthCheck } from './health';
 import type { Runtime } from './runtime';
+import { stopNetwork } from '../network';
 
 /*
  * What the engine hears from a sandbox's paddock-init: its events, its exit (its
@@ -22,6 +23,8 @@ export function onInitExit(core: EngineCore, rt: Runtime): void {
   rt.initExited.resolve();
   core.exits.reportLost(rt);
   if (rt.actor.getSnapshot().status === 'active') rt.actor.send({ type: 'init.exited' });
+  // The sandbox's network ends with it: its forwards must not hold the host's ports.
+  void stopNetwork(core, rt).catch((e: Error) => rt.log.warn({ err: e.message, step: 'network' }, 'could not stop the network helper'));
 }
 
 /** Starts the liveness probe of a sandbox whose init is alive (createSandbox's `health`). */
@@ -47,6 +50,6 @@ export function startHealth(core: EngineCore, rt: Runtime): void {
         }
       }
     },
-    core.options.inspect,
+    core.inspect,
   );
 }

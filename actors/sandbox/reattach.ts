@@ -17,6 +17,7 @@ import { removeTree } from '../../base/remove-tree';
 import { startSandboxActor } from './actor';
 import { SandboxPaths, acquireLock, acquireLockLocked, loadSandbox, processParent, processStartTime } from './state-store';
 import { newRuntime, type ContainerRuntime, type Runtime } from './runtime';
+import { reattachNetwork, stopOrphanHelper } from '../network';
 
 /*
  * A supervisor restart (or a one-shot caller such as the CLI): a sandbox is taken
@@ -110,6 +111,8 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
   core.exits.readLog(rt);
   if (rt.initAlive) reconcileReleased(rt, snapshot.context?.initHostPid as number);
   if (core.options.attachChannels !== false) startHealth(core, rt);
+  // Only the owner supervises the helper; a read-only attach leaves it be.
+  if (core.options.attachChannels !== false || !rt.initAlive) reattachNetwork(core, rt);
   if (!rt.initAlive) {
     rt.initExited.resolve();
     core.exits.reportLost(rt);
@@ -164,6 +167,7 @@ function removeHalfCreated(core: EngineCore, paths: SandboxPaths): void {
   } catch {
     // No pid file: init never started.
   }
+  stopOrphanHelper(core, paths);
   core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
   // Found before the folder goes: its cgroup.json says where the cgroup is.
   const cgroup = findCgroup(paths, core.cgroupLayout);

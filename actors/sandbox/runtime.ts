@@ -21,6 +21,7 @@ import type { HeldRelease } from '../containers/held-release';
 import type { OomWatch } from '../observe/oom';
 import type { HealthActor, ResolvedHealth } from './health';
 import type { SandboxPaths, StdioMode } from './state-store';
+import type { SandboxNetwork } from '../network';
 
 /** What the engine keeps per sandbox besides its machine: fds, channels, plans. Never persisted. */
 export interface Runtime {
@@ -72,6 +73,8 @@ export interface Runtime {
   generatedConfig?: string;
   /** `userns: 'auto'` with an idmapped rootfs: this rootfs is idmapped for init's user namespace (decision 0028). */
   idmapRootfs?: string;
+  /** The network helper's supervisor (`network: 'user'`; actors/network/). */
+  network?: SandboxNetwork;
 }
 
 /** What a new Runtime is made of; the rest starts empty (nothing read, seen or connected yet). */

@@ -55,7 +55,10 @@ export function toStatus(value: string): LifecycleStatus {
     case 'starting':
       return 'created';
     case 'pausing':
+    case 'checkpointing':
       return 'running';
+    case 'restoring':
+      return 'created';
     case 'resuming':
       return 'paused';
     case 'exited':

@@ -198,6 +198,7 @@ class WarmPool implements Pool {
     });
     this.actor = createActor(machine, {
       input: { name, size: settings.size, maxAgeMs: settings.maxAgeMs, backoff: settings.backoff, firstSeq },
+      id: `pool:${name}`,
       ...(host.inspect ? { inspect: host.inspect } : {}),
     });
     this.actor.on('member.handedOut', (e) => this.handOut(e.requestId, e.member.id));

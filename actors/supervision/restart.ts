@@ -210,7 +210,7 @@ export class Supervision {
         relaunch: fromPromise<void, RelaunchInput>(({ input }) => this.relaunch(child, input.since)),
       },
     });
-    const inspect = this.inspect ? { inspect: this.inspect as never } : {};
+    const inspect = { id: `restart:${child.key}`, ...(this.inspect ? { inspect: this.inspect as never } : {}) };
     const actor = snapshot
       ? createActor(machine, { snapshot: snapshot as never, input: undefined as never, ...inspect })
       : createActor(machine, { input: { childId: child.key, policy: child.spec.policy }, ...inspect });

@@ -1,11 +1,12 @@
 import { checkOptionKeys, knownKeys } from '../../base/options';
-import { Subject, type Observable } from 'rxjs';
+import { Subject } from 'rxjs';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
-import type { groupMachine, ChildRef, GroupEmitted, GroupStrategy } from '../../machines/group.machine';
+import type { groupMachine, ChildRef } from '../../machines/group.machine';
 import { isValidId } from '../../machines/ids';
-import { resolveRestartPolicy, type RestartPolicyName } from '../../machines/restart-policy';
+import { resolveRestartPolicy } from '../../machines/restart-policy';
 import type { ExitStatus } from '../../machines/types';
 import { PaddockError } from '../../base/errors';
+import type { Engine, LeafSpec, SupervisorEvent, SupervisorHandle, SupervisorSpec, SupervisorStatus } from '../engine/api';
 
 /**
  * OTP supervisor trees as plain config: each group is a group machine, each leaf a
@@ -13,43 +14,6 @@ import { PaddockError } from '../../base/errors';
  * unit tests). A nested group is one child of its parent: started when the parent
  * starts it, and reported to the parent as failed when it escalates.
  */
-
-/** A sandbox in a tree: started with createSandbox + startRoot, stopped with destroy. */
-export interface LeafSpec {
-  readonly id: string;
-  readonly bundle: string;
-  /** Only `policy` is read (OTP restart type); restarts follow the group's intensity, at once, as OTP does. */
-  readonly restart?: { readonly policy?: RestartPolicyName };
-}
-
-export interface SupervisorSpec {
-  readonly name: string;
-  readonly strategy: GroupStrategy;
-  /** OTP defaults: 1 restart within 5000 ms. */
-  readonly maxRestarts?: number;
-  readonly periodMs?: number;
-  readonly children: ReadonlyArray<LeafSpec | SupervisorSpec>;
-}
-
-export type SupervisorEvent = GroupEmitted;
-
-export interface SupervisorStatus {
-  readonly name: string;
-  /** starting | running | restarting | escalating | escalated | stopping | stopped */
-  readonly state: string;
-  readonly reason?: string;
-  readonly children: ReadonlyArray<{ readonly id: string; readonly generation: number } | SupervisorStatus>;
-}
-
-export interface SupervisorHandle {
-  readonly name: string;
-  readonly events$: Observable<SupervisorEvent>;
-  /** Resolves once every child runs (in order); rejects with the reason if the tree escalated instead. */
-  start(): Promise<void>;
-  /** Stops every child, newest first. */
-  stop(): Promise<void>;
-  status(): SupervisorStatus;
-}
 
 /** What a tree needs from the engine. `onExit` is called for a leaf's sandbox that stopped. */
 export interface LeafDriver {
@@ -176,6 +140,7 @@ class GroupNode implements SupervisorHandle {
         periodMs: this.spec.periodMs ?? 5000,
         children: this.spec.children.map((c) => (isGroup(c) ? { id: c.name, policy: 'always' as const } : { id: c.id, policy: c.restart?.policy ?? 'always' })),
       },
+      id: `group:${this.spec.name}`,
       ...(this.driver.inspect ? { inspect: this.driver.inspect as never } : {}),
     });
     this.actor = actor;
@@ -228,7 +193,7 @@ export function createSupervisorTree(spec: unknown, driver: LeafDriver): Supervi
  * (a crashed sandbox stays `stopped` until destroyed), a stop destroys it, and an exit is
  * the sandbox reaching `stopped` with its root container's status.
  */
-export function engineLeafDriver(engine: Pick<import('../engine/api').Engine, 'list' | 'createSandbox' | 'startRoot' | 'destroy' | 'events$'>): LeafDriver {
+export function engineLeafDriver(engine: Pick<Engine, 'list' | 'createSandbox' | 'startRoot' | 'destroy' | 'events$'>): LeafDriver {
   const exists = (id: string) => engine.list().some((s) => s.id === id);
   return {
     async start(leaf) {

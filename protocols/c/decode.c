@@ -106,7 +106,7 @@ static const struct scope *scope_of_type(uint16_t type) {
   case PD_PROCESSES: return &SC_PROCESSES;
   case PD_SIGNAL: return &SC_SIGNAL;
   case PD_WAIT: case PD_DESTROY_CONTAINER: return &SC_CID;
-  case PD_WAIT_PID: return &SC_WAIT_PID;
+  case PD_WAIT_PID: case PD_ADOPT: return &SC_WAIT_PID;
   case PD_SANDBOX_PLAN: return &SC_SANDBOX_PLAN;
   case PD_EV_STARTED: return &SC_EV_STARTED;
   case PD_EV_EXITED: return &SC_EV_EXITED;

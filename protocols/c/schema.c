@@ -71,6 +71,7 @@ const char *pd_type_name(uint16_t type) {
   case PD_STACKS: return "stacks";
   case PD_DESTROY_CONTAINER: return "destroy_container";
   case PD_PROBE_EVENTS: return "probe_events";
+  case PD_ADOPT: return "adopt";
   case PD_SANDBOX_PLAN: return "sandbox_plan";
   case PD_EV_STARTED: return "ev_started";
   case PD_EV_EXITED: return "ev_exited";

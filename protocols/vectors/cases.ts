@@ -179,6 +179,7 @@ export const GOOD: Readonly<Record<string, Message>> = {
   'stacks': { type: 'STACKS' },
   'destroy-container': { type: 'DESTROY_CONTAINER', cid: 'web-1' },
   'probe-events': { type: 'PROBE_EVENTS' },
+  'adopt': { type: 'ADOPT', cid: 'web-1', pid: 93 },
   'start-container-hooks': {
     type: 'START_CONTAINER',
     cid: 'hk',

@@ -59,7 +59,15 @@ export type Need =
   /** v1 hierarchies beside a cgroup2 mount. */
   | 'cgroup-hybrid'
   /** cgroup2 alone at /sys/fs/cgroup, with memory, cpu and pids enabled in it. */
-  | 'cgroup-v2-only';
+  | 'cgroup-v2-only'
+  /** pasta (Debian's passt), the helper of `network: { mode: 'user' }`. */
+  | 'passt'
+  /** nft (Debian's nftables), the rules of `network: { mode: 'bridge' }`. */
+  | 'nftables'
+  /** Debian's chromium, which puppeteer-core drives for the live view's browser test. */
+  | 'chromium'
+  /** A criu that passes `criu check` (scripts/setup-criu.sh; .ci/run runs it). */
+  | 'criu';
 
 /** Needs that depend only on the host's cgroup layout; another CI stage may cover them. */
 export const LAYOUT_NEEDS: readonly Need[] = ['cgroup2', 'cgroup-v1-freezer', 'cgroup-v1-devices', 'cgroup-hybrid', 'cgroup-v2-only'];
@@ -92,6 +100,16 @@ function unifiedControllers(l: import('../../actors/cgroups/sandbox-cgroup').Cgr
     return fs.readFileSync(`${l.unified}/cgroup.controllers`, 'utf8').trim().split(/\s+/).filter(Boolean);
   } catch {
     return [];
+  }
+}
+
+function criuMissing(): string | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../../actors/checkpoint/criu') as typeof import('../../actors/checkpoint/criu')).findCriu();
+    return undefined;
+  } catch (e) {
+    return `criu (${(e as Error).message})`;
   }
 }
 
@@ -141,6 +159,14 @@ function whyMissing(n: Need, env: NodeJS.ProcessEnv = process.env): string | und
       return layout().mode !== 'v2' && layout().v1.devices !== undefined ? undefined : 'cgroup-v1-devices (a v1 devices hierarchy)';
     case 'cgroup-hybrid':
       return layout().mode === 'hybrid' ? undefined : `cgroup-hybrid (v1 hierarchies beside cgroup2; this host is ${layout().mode})`;
+    case 'chromium':
+      return onPath('chromium') ? undefined : 'chromium (the system browser: apt-get install --no-install-recommends chromium)';
+    case 'criu':
+      return criuMissing();
+    case 'nftables':
+      return onPath('nft') ? undefined : 'nftables (nft on PATH: apt-get install nftables)';
+    case 'passt':
+      return onPath('pasta') ? undefined : 'passt (pasta on PATH: apt-get install passt)';
     case 'cgroup-v2-only': {
       const l = layout();
       const c = unifiedControllers(l);

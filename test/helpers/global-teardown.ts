@@ -1,13 +1,16 @@
 import * as fs from 'node:fs';
 import { TEST_ROOT } from './env';
-import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, newMounts, paddockInitPids, removeCgroupDirs, tempEntries } from './leaks';
+import { cgroupDirs, initSandboxDir, leftovers, mountsUnder, newMounts, paddockInitPids, preexistingFile, removeCgroupDirs, tempEntries, type Preexisting } from './leaks';
 
 /**
  * The run fails if anything leaked: a paddock-init process, a mount, a file under the
  * test state root, or a cgroup (paddock's, or podman's when it drove paddock). Leftovers are cleaned after the check so the next run starts clean.
  */
 export default async function globalTeardown(): Promise<void> {
-  const before = new Set((process.env.PADDOCK_PREEXISTING_INITS ?? '').split(',').filter(Boolean).map(Number));
+  const file = preexistingFile(TEST_ROOT);
+  const pre = JSON.parse(fs.readFileSync(file, 'utf8')) as Preexisting;
+  fs.rmSync(file, { force: true });
+  const before = new Set(pre.inits);
   // New since the setup, and not serving another run's state root (a concurrent run on
   // the same machine); zombies have no cmdline and count as ours. With other runs on the
   // machine (PADDOCK_TEST_CONCURRENT=1), paddockInitPids lists only this run's own.
@@ -26,8 +29,8 @@ export default async function globalTeardown(): Promise<void> {
   // bind sources and pinned namespaces live outside the state root too. With other runs
   // (PADDOCK_TEST_CONCURRENT=1) only what is under this run's root can be blamed on it.
   const concurrent = process.env.PADDOCK_TEST_CONCURRENT === '1';
-  const mounts = concurrent ? mountsUnder(TEST_ROOT) : newMounts((process.env.PADDOCK_PREEXISTING_MOUNTS ?? '').split('\n').filter(Boolean));
-  const tempBefore = new Set((process.env.PADDOCK_PREEXISTING_TEMP ?? '').split('\n').filter(Boolean));
+  const mounts = concurrent ? mountsUnder(TEST_ROOT) : newMounts(pre.mounts);
+  const tempBefore = new Set(pre.temp);
   const temps = concurrent ? [] : tempEntries().filter((t) => !tempBefore.has(t));
   const files = leftovers(TEST_ROOT).filter((f) => !/\/[^/]+-[A-Za-z0-9]{6}$/.test(f) && f !== `${TEST_ROOT}/bundles`);
   for (const pid of leakedInits) {
@@ -37,7 +40,7 @@ export default async function globalTeardown(): Promise<void> {
       // gone
     }
   }
-  const cgroupsBefore = new Set((process.env.PADDOCK_PREEXISTING_CGROUPS ?? '').split('\n').filter(Boolean));
+  const cgroupsBefore = new Set(pre.cgroups);
   // PADDOCK_TEST_CONCURRENT=1: other test runs share this machine (developers' parallel
   // worktrees), so new cgroups may be theirs; they are neither removed nor reported.
   const cgroups = concurrent ? [] : cgroupDirs().filter((d) => !cgroupsBefore.has(d));

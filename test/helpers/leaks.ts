@@ -155,3 +155,16 @@ export function removeCgroupDirs(dirs: readonly string[]): string[] {
   }
   return left;
 }
+
+/** What the global setup found before the run, for the teardown to blame only this run. */
+export interface Preexisting {
+  readonly inits: number[];
+  readonly cgroups: string[];
+  readonly mounts: string[];
+  readonly temp: string[];
+}
+
+/** Beside the run's state root (which the teardown removes whole), not inside it. */
+export function preexistingFile(testRoot: string): string {
+  return `${testRoot}.before.json`;
+}

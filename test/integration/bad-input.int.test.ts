@@ -158,13 +158,14 @@ describeIf(['root', 'busybox'])('bad input', () => {
     nothingChanged(id, inits);
   });
 
-  test('pause/resume of a created sandbox are refused; not-yet-supported verbs reject clearly', async () => {
+  test('pause/resume/checkpoint of a created sandbox are refused; a restore over its id too', async () => {
     const dir = bundle({ args: ['sleep', '30'] });
     await engine.createSandbox('ns', dir);
     await expectCode(engine.pause('ns'), 'EINVALID_STATE');
     await expectCode(engine.resume('ns'), 'EINVALID_STATE');
     expect(engine.list().find((s) => s.id === 'ns')?.status).toBe('created');
-    await expectCode(engine.checkpoint('ns', '/tmp/x'), 'ENOT_SUPPORTED');
-    await expectCode(engine.restore('ns', '/tmp/x'), 'ENOT_SUPPORTED');
+    await expectCode(engine.checkpoint('ns', { imagePath: '/tmp/x' }), 'EINVALID_STATE');
+    await expectCode(engine.restore('ns', dir, { imagePath: '/tmp/x' }), 'ESANDBOX_EXISTS');
+    expect(engine.list().find((s) => s.id === 'ns')?.status).toBe('created');
   });
 });

@@ -311,7 +311,8 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroup namespaces (CLI)', () => {
     const initPid = state('infra').pid;
     const [infraPid] = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
     const infraNs = nsOf(infraPid as number);
-    expect(infraNs).not.toBe(nsOf(initPid));
+    // The pid `state` reports (paddock-init's) shows the infra's namespace too (decision 0045).
+    expect(nsOf(initPid)).toBe(infraNs);
     // Shares it: exit 0 only in the infra (root) container's namespace.
     const check = `[ "$(readlink /proc/self/ns/cgroup)" = "${infraNs}" ] || exit 3`;
     expect(cli('run', '--bundle', bundle(['sh', '-c', check], both(pod('infra'), cgroupNsAt(`/proc/${initPid}/ns/cgroup`))), 'app')).toMatchObject({ code: 0, stderr: '' });
@@ -324,6 +325,26 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroup namespaces (CLI)', () => {
     const lines = cgroupLines(ex.stdout);
     expect(lines.size).toBe(hostHierarchies());
     for (const [h, p] of lines) expect(`${h}:${p}`).toBe(`${h}:/`);
+  });
+
+  test("create then start: `state`'s pid is in the container's own cgroup namespace from create on, as runtime-tools' linux_ns_nopath reads it", () => {
+    expect(cli('create', '--bundle', bundle(['sleep', '60'], ownCgroupNs), 'made')).toMatchObject({ code: 0, stderr: '' });
+    const initPid = state('made').pid;
+    const [held] = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(nsOf(held as number)).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    expect(nsOf(initPid)).toBe(nsOf(held as number));
+    expect(cli('start', 'made').code).toBe(0);
+    expect(nsOf(initPid)).toBe(nsOf(held as number));
+    // Still driven as before: an exec runs in the container's namespace, kill and delete end it.
+    expect(cli('exec', 'made', 'readlink', '/proc/self/ns/cgroup')).toMatchObject({ code: 0, stdout: `${nsOf(held as number)}\n` });
+    expect(cli('kill', 'made', 'KILL').code).toBe(0);
+    expect(cli('delete', '--force', 'made').code).toBe(0);
+  });
+
+  test("without a cgroup namespace in the spec, `state`'s pid stays in the host's, as runtime-tools' linux_ns_itype reads it", () => {
+    expect(cli('create', '--bundle', bundle(['sleep', '60'], () => undefined), 'plain')).toMatchObject({ code: 0, stderr: '' });
+    expect(nsOf(state('plain').pid)).toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    expect(cli('delete', '--force', 'plain').code).toBe(0);
   });
 
   test('a pod container naming a foreign or missing cgroup namespace gets one line and nothing is added', async () => {

@@ -242,10 +242,8 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     expect(warnings()).toEqual(['linux.namespaces']);
   });
 
-  test("a mount namespace given by path (/proc/<pid>/ns/mnt) is joined and set up there, as runc does; the host's table never sees the mounts", async () => {
-    const rootfs = privateRootfs();
-    fs.writeFileSync(path.join(rootfs, 'marker'), 'in the rootfs\n');
-    // A process holding a mount namespace of its own; killed after the test.
+  /** `unshare --mount sleep 60`: a process holding a mount namespace of its own. Killed after the test. */
+  const mountNamespaceHolder = async (): Promise<{ nsPath: string; nsLink: string; pid: number }> => {
     const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
     cleanups.push(() => void holder.kill('SIGKILL'));
     const nsPath = await poll(() => {
@@ -256,7 +254,17 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
         return undefined;
       }
     }, 5000, 'the holder to enter its namespace');
-    const nsLink = fs.readlinkSync(nsPath);
+    return { nsPath, nsLink: fs.readlinkSync(nsPath), pid: holder.pid as number };
+  };
+  const mountNsAt = (nsPath: string) => (c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => {
+    c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: nsPath } : n));
+  };
+
+  test("a mount namespace given by path (/proc/<pid>/ns/mnt) is joined and set up there, as runc does; the host's table never sees the mounts", async () => {
+    const rootfs = privateRootfs();
+    fs.writeFileSync(path.join(rootfs, 'marker'), 'in the rootfs\n');
+    const holder = await mountNamespaceHolder();
+    const { nsPath, nsLink } = holder;
     const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
     const dir = bundle({
       userns: false,
@@ -272,6 +280,64 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     expect(under()).toEqual([]);
     // As with runc, the joined namespace now has the container's rootfs as its root.
     expect(fs.readFileSync(`/proc/${holder.pid}/root/marker`, 'utf8')).toBe('in the rootfs\n');
+  });
+
+  const podOf = (sid: string) => (c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => {
+    c.annotations = { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': sid };
+  };
+
+  test("a pod container joins a mount namespace held outside the sandbox and is set up there, as runc does; the sandbox's own and its containers' are refused, naming the field", async () => {
+    const sid = `cf${++seq}`;
+    await engine.createSandbox(sid, bundle({ userns: false, args: ['sleep', '60'] }), { stdio: 'ignore' });
+    const root = await engine.startRoot(sid);
+    const initPid = engine.list().find((s) => s.id === sid)!.pid;
+    const rootfs = privateRootfs();
+    fs.writeFileSync(path.join(rootfs, 'marker'), 'in the pod rootfs\n');
+    const holder = await mountNamespaceHolder();
+    const under = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootfs));
+    const both = (...fs2: Array<(c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => void>) => (c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => fs2.forEach((f) => f(c));
+    const joined = await engine.startContainer(sid, 'joined', bundle({ userns: false, rootfs, args: ['sh', '-c', 'readlink /proc/self/ns/mnt; cat /marker'], extra: both(podOf(sid), mountNsAt(holder.nsPath)) }), { stdio: 'pipe' });
+    expect(await readAll(joined.stdio!.stdout)).toBe(`${holder.nsLink}\nin the pod rootfs\n`);
+    expect(await engine.wait(sid, 'joined', { timeoutMs: 10_000 })).toMatchObject({ exitCode: 0 });
+    expect(fs.readFileSync(`/proc/${holder.pid}/root/marker`, 'utf8')).toBe('in the pod rootfs\n');
+    expect(under()).toEqual([]);
+
+    for (const [name, nsPath, why] of [
+      ['ofinit', `/proc/${initPid}/ns/mnt`, `is sandbox ${sid}'s own mount namespace`],
+      ['ofroot', `/proc/${root.hostPid}/ns/mnt`, `is the mount namespace of container ${sid} of sandbox ${sid}`],
+    ] as const) {
+      await expect(engine.startContainer(sid, name, bundle({ userns: false, args: ['true'], extra: both(podOf(sid), mountNsAt(nsPath)) }))).rejects.toMatchObject({
+        code: 'ECONFIG_UNSUPPORTED',
+        context: { field: 'linux.namespaces[4].path' },
+        message: expect.stringContaining(why),
+      });
+    }
+    expect(engine.list().find((s) => s.id === sid)!.containers.map((c) => c.id).sort()).toEqual(['joined', sid].sort());
+    // Neither init nor the root container was touched: both still see their own roots.
+    const ex = await engine.execute(sid, sid, { args: ['cat', '/proc/1/comm'], stdio: 'pipe' });
+    expect((await readAll(ex.stdout!)).trim()).toBe('sleep');
+    expect(fs.readlinkSync(`/proc/${initPid}/ns/mnt`)).not.toBe(holder.nsLink);
+  });
+
+  test('a pod container of a user-namespaced sandbox naming a mount namespace by path is refused before anything is made', async () => {
+    const sid = `cf${++seq}`;
+    const h = await engine.createSandbox(sid, bundle({ userns: true, args: ['sleep', '60'] }), { stdio: 'ignore' });
+    await engine.startRoot(sid);
+    const holder = await mountNamespaceHolder();
+    // As CRI writes a pod container's spec: the sandbox's user namespace by path.
+    const podSpec = (c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => {
+      podOf(sid)(c);
+      mountNsAt(holder.nsPath)(c);
+      c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'user' ? { type: 'user', path: `/proc/${h.pid}/ns/user` } : n));
+    };
+    await expect(engine.startContainer(sid, 'joined', bundle({ userns: true, args: ['true'], extra: podSpec }))).rejects.toMatchObject({
+      code: 'ECONFIG_UNSUPPORTED',
+      context: { field: 'linux.namespaces[4].path' },
+      message: expect.stringContaining('has a user namespace of its own'),
+    });
+    expect(engine.list().find((s) => s.id === sid)!.containers.map((c) => c.id)).toEqual([sid]);
+    // The holder's namespace is as it was: its root is still the host's.
+    expect(fs.existsSync(`/proc/${holder.pid}/root/etc/os-release`)).toBe(true);
   });
 
   /** `unshare --pid --fork sleep 60`: its sleep is pid 1 of a pid namespace of its own. Killed after the test. */
@@ -370,6 +436,32 @@ describeIf(['root', 'busybox', 'cgroups'])('OCI conformance (real sandboxes)', (
     const [ns, ...paths] = r.stdout.trim().split('\n');
     expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
     expect(paths).toEqual(['/']);
+  });
+
+  test.each([[false], [true]])("user namespace %s: with a cgroup namespace listed without a path, paddock-init (the pid `state` reports) joins the root container's; a pod container without one is made in it, one with its own nests below", async (userns) => {
+    const sid = `cf${++seq}`;
+    const ownNs = (c: Parameters<NonNullable<MakeBundleOptions['extra']>>[0]) => {
+      c.linux!.namespaces = [...c.linux!.namespaces!.filter((n) => n.type !== 'cgroup'), { type: 'cgroup' }];
+    };
+    const h = await engine.createSandbox(sid, bundle({ userns, args: ['sleep', '60'], extra: ownNs }), { stdio: 'ignore' });
+    const root = await engine.startRoot(sid);
+    const nsOf = (pid: number) => fs.readlinkSync(`/proc/${pid}/ns/cgroup`);
+    expect(nsOf(root.hostPid)).not.toBe(nsOf(process.pid));
+    expect(nsOf(h.pid)).toBe(nsOf(root.hostPid));
+    // What runtime-tools' linux_ns_nopath compares: the state pid's namespace against the host's.
+    const pod = { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': sid };
+    const shared = await engine.startContainer(sid, 'shared', bundle({ userns, args: ['sleep', '60'], extra: (c) => void (c.annotations = pod) }), { stdio: 'ignore' });
+    expect(nsOf(shared.hostPid)).toBe(nsOf(root.hostPid));
+    const own = await engine.startContainer(sid, 'own', bundle({ userns, args: ['sh', '-c', 'readlink /proc/self/ns/cgroup; cut -d: -f3 /proc/self/cgroup | sort -u'], extra: (c) => { ownNs(c); c.annotations = pod; } }), { stdio: 'pipe' });
+    const [ownNsLink, ...ownPaths] = (await readAll(own.stdio!.stdout)).trim().split('\n');
+    expect(ownNsLink).not.toBe(nsOf(root.hostPid));
+    // Its own namespace is still rooted at its own cgroup.
+    expect(ownPaths).toEqual(['/']);
+    // init still answers and ends the sandbox as before.
+    const ex = await engine.execute(sid, sid, { args: ['readlink', '/proc/self/ns/cgroup'], stdio: 'pipe' });
+    expect((await readAll(ex.stdout!)).trim()).toBe(nsOf(root.hostPid));
+    await engine.destroy(sid);
+    expect(engine.list()).toEqual([]);
   });
 
   describe('linux.devices (item 3)', () => {

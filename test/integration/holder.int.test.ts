@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { OciConfig } from '../../specs/oci';
-import { defaultSeccompProfile } from '../../specs/seccomp';
+import { defaultSeccompProfile } from '../../specs/seccomp-default';
 import { HeldRelease } from '../../actors/containers/held-release';
 import { loadNative } from '../../native/ffi';
 import { statusField, useEngine, useSuccessiveEngines } from '../helpers/engine-fixture';

@@ -187,8 +187,18 @@ function hostNs(name: string): string {
   return String(fs.statSync(`/proc/self/ns/${name}`).ino);
 }
 
-function fdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+function openFds(): Set<string> {
+  return new Set(fs.readdirSync('/proc/self/fd'));
+}
+
+/**
+ * The fds open now that were not open at `before`: what a test leaked. Compared as sets,
+ * not counts: the whole suite runs in one jest process, and an fd an earlier file left
+ * to close in the background (a child's pipe, a socket being torn down) may close
+ * during the test, which a count would take for a leak hidden or a leak found.
+ */
+function fdsOpenedSince(before: Set<string>): string[] {
+  return [...openFds()].filter((fd) => !before.has(fd));
 }
 
 /** Our children, zombies included. */
@@ -639,7 +649,7 @@ test('many watches across four channels: every exit on its own channel, once', a
 test('opening and closing channels leaks no fds', async () => {
   // Warm up, so this test does not depend on which tests ran before it.
   native.closeFd(((ch) => (native.closeWatchChannel(ch), ch))(native.openWatchChannel()));
-  const before = fdCount();
+  const before = openFds();
   for (let i = 0; i < 20; i++) {
     const ch = native.openWatchChannel();
     native.closeWatchChannel(ch);
@@ -656,7 +666,7 @@ test('opening and closing channels leaks no fds', async () => {
   await waitExit(watch(r.pidfd));
   native.closeFd(r.pidfd);
   await readAll(r.readyFd);
-  await settlesTo(fdCount, before);
+  await settlesTo(() => fdsOpenedSince(before), []);
 });
 
 // ---- small syscalls -------------------------------------------------------------------
@@ -718,7 +728,7 @@ test('launches, failures and exits leak no fds', async () => {
   await readAll(w.readyFd);
   await waitExit(wt);
 
-  const before = fdCount();
+  const before = openFds();
   for (let i = 0; i < 10; i++) {
     const r = launch('exit:0');
     const token = watch(r.pidfd);
@@ -739,7 +749,7 @@ test('launches, failures and exits leak no fds', async () => {
   } catch {
     // expected
   }
-  await settlesTo(fdCount, before);
+  await settlesTo(() => fdsOpenedSince(before), []);
 });
 
 test('no process is left behind: exits, kills, failed launches', async () => {

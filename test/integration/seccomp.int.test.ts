@@ -1,6 +1,7 @@
 import type { OciConfig } from '../../specs/oci';
 import * as seccomp from '../../actors/containers/seccomp';
-import { defaultSeccompProfile, type SeccompProfile } from '../../specs/seccomp';
+import type { SeccompProfile } from '../../specs/seccomp';
+import { defaultSeccompProfile } from '../../specs/seccomp-default';
 import { keepSeccompIn } from '../../actors/containers/seccomp-cache';
 import { statusField, useEngine } from '../helpers/engine-fixture';
 import { describeIf, readAll } from '../helpers/env';

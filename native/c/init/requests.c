@@ -2,6 +2,7 @@
  * anything but a launching child's execve (or, for DESTROY, processes it SIGKILLed);
  * waiting for an exit is the supervisor's job, through events and WAIT polling. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -263,6 +264,50 @@ static void do_destroy(const struct pd_msg *m)
   reply_begin(PD_OK);
 }
 
+/* A process tree CRIU restored into this sandbox (docs/decisions/0040): criu ran in
+ * init's pid namespace and detached, so its restored root is now init's child, and
+ * becomes the root process of container CID, reaped and recorded like any other.
+ * Not a child (yet, or any more: it exited before this request and was reaped as an
+ * orphan) is an error: no status could be promised for it. */
+static void do_adopt(const struct pd_msg *m)
+{
+  struct pi_container *ct;
+  struct pi_proc *p;
+  siginfo_t si;
+  pid_t host_pid;
+  int pidfd;
+
+  if (m->pid <= 1)
+    return reply_error(PD_E_BAD_MESSAGE, EINVAL, NULL, "PID must be a child of init");
+  if (pi_find_container(m->cid) != NULL)
+    return reply_error(PD_E_EXISTS, EEXIST, NULL, m->cid);
+  memset(&si, 0, sizeof si);
+  if (waitid(P_PID, (id_t)m->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+    return reply_error(PD_E_NOT_FOUND, errno, "waitid", "not a child of init");
+  pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0);
+  if (pidfd < 0)
+    return reply_error(PD_E_NOT_FOUND, errno, "pidfd_open", NULL);
+  host_pid = pi_host_pid(pidfd);
+  /* paddock checkpoints only root containers with a pid and a mount namespace of their
+   * own, and CRIU makes both again: exec joins them through the pidfd. */
+  ct = pi_new_container(m->cid, CLONE_NEWNS | CLONE_NEWPID);
+  if (ct == NULL || (p = pi_add_proc(ct, m->pid, host_pid, pidfd, PD_KIND_CONTAINER)) == NULL) {
+    if (ct != NULL)
+      pi_free_container(ct);
+    close(pidfd);
+    return reply_error(PD_E_INTERNAL, ENOMEM, "adopt", NULL);
+  }
+  pi_link_container(ct);
+  if (g.root_ct == NULL)
+    g.root_ct = ct;
+  started_after_reply = p;
+  reply_begin(PD_OK);
+  pd_w_i32(&w, PD_T_PID, p->pid);
+  pd_w_i32(&w, PD_T_HOST_PID, p->host_pid);
+  /* Exited already but not reaped (WNOWAIT): the SIGCHLD still waits in the main
+   * loop, whose reap now finds it known. */
+}
+
 static void handle(const struct pd_msg *m, struct pd_arena *a)
 {
   int needs_cid = m->type != PD_PING && m->type != PD_PROCESSES &&
@@ -297,6 +342,8 @@ static void handle(const struct pd_msg *m, struct pd_arena *a)
   case PD_PROBE_EVENTS:
     pi_publish_probe();
     return reply_begin(PD_OK);
+  case PD_ADOPT:
+    return do_adopt(m);
   default:
     return reply_error(PD_E_BAD_MESSAGE, EINVAL, NULL, "not a request type");
   }

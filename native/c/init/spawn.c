@@ -292,6 +292,22 @@ static int running_container(const char *cid, const char *step, struct pi_contai
   return 0;
 }
 
+/* The pid `state` and the pid file report is ours, not the container's (conmon and
+ * containerd-shim wait on it), so whoever reads /proc/<that pid>/ns/cgroup to check a
+ * new cgroup namespace would see the host's. When the root container made one of its
+ * own, our main thread (whose namespace /proc/<pid>/ns shows) joins it: it only
+ * changes how cgroup paths read from here, and the child has made it by now (it
+ * reports held, or exec'd, only after enter_cgroups). Pod containers that neither make
+ * nor name one are then made in it too: the sandbox's cgroup namespace is its root
+ * container's, as a path to ours already means (docs/decisions/0045). */
+static void follow_root_cgroupns(const struct pi_container *ct, const struct pi_launch *l, int pidfd)
+{
+  if (!l->new_cgroupns || l->cgroupns_pidfd >= 0)
+    return;
+  if (setns(pidfd, CLONE_NEWCGROUP) < 0)
+    pi_diag("setns_cgroup: %s (container %s): init stays in its cgroup namespace", strerror(errno), ct->cid);
+}
+
 int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *exec_ct,
              struct pd_arena *arena, struct pi_proc **out, struct pi_error *e)
 {
@@ -470,8 +486,10 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
 
   if (exec_ct == NULL) {
     pi_link_container(ct);
-    if (g.root_ct == NULL)
+    if (g.root_ct == NULL) {
       g.root_ct = ct;
+      follow_root_cgroupns(ct, &l, pidfd);
+    }
   }
   *out = pi_add_proc(ct, pid, pi_host_pid(pidfd), pidfd,
                      exec_ct == NULL ? PD_KIND_CONTAINER : PD_KIND_EXEC);

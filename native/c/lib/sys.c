@@ -45,6 +45,21 @@ long pd_peer_cred(int fd, int which) {
   return which == 0 ? (long)cred.pid : which == 1 ? (long)cred.uid : (long)cred.gid;
 }
 
+/* Sets O_APPEND on fd's open file description, which a process criu restored shares:
+ * criu gives an inherited fd the dumped fd's flags (a pipe's: no O_APPEND), so a log
+ * file handed in for a pipe would be written from offset 0, and dumped next time as a
+ * file whose size must match (docs/decisions/0040). */
+int pd_fd_set_append(int fd) {
+  int fl;
+
+  pd_ok();
+  if (fd < 0)
+    return pd_fail("fcntl", EINVAL, "fd %d", fd);
+  if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_APPEND) < 0)
+    return pd_fail("fcntl", errno, "fd %d", fd);
+  return 0;
+}
+
 /* Blocks the caller up to timeout_ms for fd to be readable (data, EOF or hang-up):
  * 1 when it is, 0 on timeout. For waits known to end within a millisecond or so,
  * where a trip through the event loop costs more than the wait (actors/containers/held-release.ts). */

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { checkIdPool, checkPoolAgainstHost, DEFAULT_ID_POOL, IdPoolStore, RANGE_SIZE, withIdRange, type HostIdFiles } from '../../../actors/sandbox/id-pool';
 
 const R = RANGE_SIZE;
@@ -159,6 +158,13 @@ describe('IdPoolStore', () => {
   test('8 processes allocating at once from one state dir never get the same range', async () => {
     // The store bundled to plain JS, so child processes can load it without ts-jest.
     const js = path.join(dir, 'id-pool.js');
+    // Without this, esbuild's sync API keeps a worker thread whose service child outlives
+    // the file (and, killed, stays a zombie nobody reaps): in the one jest process of
+    // `npm test`, native.int.test.ts's "no child left behind" check found it. With it,
+    // buildSync runs esbuild as a plain child that is waited for.
+    process.env.ESBUILD_WORKER_THREADS = '0';
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { buildSync } = require('esbuild') as typeof import('esbuild');
     buildSync({ entryPoints: [path.join(__dirname, '..', '..', '..', 'actors', 'sandbox', 'id-pool.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: js, logLevel: 'silent' });
     const state = path.join(dir, 'state');
     fs.mkdirSync(state);

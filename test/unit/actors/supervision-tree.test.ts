@@ -1,4 +1,5 @@
-import { createSupervisorTree, validateTree, type LeafDriver, type LeafSpec, type SupervisorEvent } from '../../../actors/supervision/tree';
+import { createSupervisorTree, validateTree, type LeafDriver } from '../../../actors/supervision/tree';
+import type { LeafSpec, SupervisorEvent } from '../../../actors/engine/api';
 import { isPaddockError } from '../../../base/errors';
 import type { ExitStatus } from '../../../machines/types';
 

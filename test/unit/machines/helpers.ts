@@ -4,6 +4,7 @@ import { containerMachine } from '../../../machines/container.machine';
 import type { StartedProcess } from '../../../machines/container.machine';
 import { sandboxMachine } from '../../../machines/sandbox.machine';
 import type { LaunchedSandbox } from '../../../machines/sandbox.machine';
+import type { CheckpointRequest } from '../../../machines/types';
 
 /** A promise whose settlement the test controls. */
 export interface Deferred<T> {
@@ -33,6 +34,8 @@ export interface Effects {
   destroy?: (input: { sandboxId: string }) => Promise<void>;
   freeze?: (input: { sandboxId: string; initHostPid?: number }) => Promise<void>;
   thaw?: (input: { sandboxId: string }) => Promise<void>;
+  checkpoint?: (input: { sandboxId: string; request: CheckpointRequest }) => Promise<void>;
+  restore?: (input: { sandboxId: string; containerId: string; imagePath: string }) => Promise<StartedProcess>;
 }
 
 /** The sandbox machine with its effects replaced; defaults succeed. */
@@ -51,6 +54,12 @@ export function provideSandbox(effects: Effects = {}) {
         (effects.freeze ?? (async () => undefined))(input),
       ),
       thawSandbox: fromPromise<void, { sandboxId: string }>(({ input }) => (effects.thaw ?? (async () => undefined))(input)),
+      checkpointSandbox: fromPromise<void, { sandboxId: string; request: CheckpointRequest }>(({ input }) =>
+        (effects.checkpoint ?? (async () => undefined))(input),
+      ),
+      restoreSandbox: fromPromise<StartedProcess, { sandboxId: string; containerId: string; imagePath: string }>(({ input }) =>
+        (effects.restore ?? (async () => ({ pid: 7, hostPid: 50007 })))(input),
+      ),
       container: containerMachine.provide({
         actors: {
           startContainer: fromPromise<StartedProcess, { sandboxId: string; containerId: string }>(({ input }) =>

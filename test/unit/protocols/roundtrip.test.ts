@@ -22,6 +22,7 @@ const SAMPLES: Message[] = [
   { type: 'STACKS' },
   { type: 'DESTROY_CONTAINER', cid: 'x'.repeat(4096) },
   { type: 'PROBE_EVENTS' },
+  { type: 'ADOPT', cid: 'restored', pid: 93 },
   { type: 'SANDBOX_PLAN', sandboxId: 's', loUp: false },
   { type: 'EV_STARTED', cid: 'a', pid: 1, hostPid: 2, kind: 2 },
   { type: 'EV_EXITED', cid: 'a', pid: 1, hostPid: 2, kind: 1, exitCode: 255, signal: 0, timeNs: 2n ** 64n - 1n },

@@ -70,7 +70,7 @@ describe('bad templates: EINVALID_ARGUMENT naming the field', () => {
   const fails = (t: unknown, message: string) =>
     expect(() => buildSpec(t as SandboxTemplate)).toThrow(expect.objectContaining({ code: 'EINVALID_ARGUMENT', message }));
   test.each([
-    [{ ...T, netwrok: 'none' }, 'template: unknown option "netwrok"'],
+    [{ ...T, netwrok: 'none' }, 'template: unknown option "netwrok" (did you mean "network"?)'],
     [{ ...T, rootfs: 'rootfs' }, 'template.rootfs: must be an absolute path'],
     [{ rootfs: '/r' }, 'template.args: must be a non-empty array of strings'],
     [{ ...T, args: [] }, 'template.args: must be a non-empty array of strings'],

@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { compileSeccomp } from '../../../actors/containers/seccomp';
+import { defaultSeccompProfile } from '../../../specs/seccomp-default';
 import {
-  defaultSeccompProfile,
   SeccompFilterFlag,
   validateSeccomp,
 } from '../../../specs/seccomp';
