@@ -38,7 +38,29 @@ function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
-export function podmanSection(work: string, rootfs: string, cli: string, runs: number, median: (xs: number[]) => number, log: (s: string) => void): PodmanFigures | undefined {
+/** SIGTERM to the paddockd of `root` (its lock names it), and a bounded wait for it to go. */
+function stopResident(root: string): void {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(root, 'paddockd.lock'), 'utf8').split(' ')[0]);
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && fs.existsSync(path.join(root, 'paddockd.lock'))) spawnSync('sleep', ['0.02']);
+}
+
+export function podmanSection(
+  work: string,
+  rootfs: string,
+  cli: string,
+  runs: number,
+  median: (xs: number[]) => number,
+  log: (s: string) => void,
+  /** The native client (decision 0044): also measured, as `paddock (client)`, through its paddockd. */
+  client?: string,
+): PodmanFigures | undefined {
   if (!have('podman')) {
     log('\n1c. podman: not installed, skipped');
     return undefined;
@@ -57,10 +79,15 @@ export function podmanSection(work: string, rootfs: string, cli: string, runs: n
   // podman's cleanup process forwards no runtime flags and no environment: the state root goes in through a wrapper.
   const paddock = path.join(dir, 'paddock-runtime');
   fs.writeFileSync(paddock, `#!/bin/sh\nPADDOCK_ROOT=${state} exec ${process.execPath} ${cli} "$@"\n`, { mode: 0o755 });
+  // The same through the native client and a paddockd of its own root (kept warm between runs).
+  const clientState = fs.mkdtempSync('/tmp/pdkc-');
+  fs.chmodSync(clientState, 0o711);
+  const viaClient = path.join(dir, 'paddock-client-runtime');
+  if (client) fs.writeFileSync(viaClient, `#!/bin/sh\nPADDOCK_ROOT=${clientState} PADDOCK_DAEMON_IDLE_MS=600000 exec ${client} "$@"\n`, { mode: 0o755 });
   const env = { ...process.env, CONTAINERS_CONF: path.join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf') };
   const base = ['--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--tmpdir', path.join(dir, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs'];
   const podman = (args: string[]) => spawnSync('podman', [...base, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
-  const runtimes: Array<[string, string]> = [['paddock', paddock], ...['crun', 'runc'].filter(have).map((r): [string, string] => [r, r])];
+  const runtimes: Array<[string, string]> = [['paddock', paddock], ...(client ? [['paddock (client)', viaClient] as [string, string]] : []), ...['crun', 'runc'].filter(have).map((r): [string, string] => [r, r])];
   const times: Record<string, number[]> = Object.fromEntries(runtimes.map(([n]) => [n, []]));
   try {
     const tar = spawnSync('tar', ['-C', rootfs, '-cf', path.join(dir, 'rootfs.tar'), '.'], { timeout: 30_000 });
@@ -83,6 +110,8 @@ export function podmanSection(work: string, rootfs: string, cli: string, runs: n
     for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m], { timeout: 10_000 });
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(state, { recursive: true, force: true });
+    stopResident(clientState);
+    fs.rmSync(clientState, { recursive: true, force: true });
   }
   const crun = times.crun ? median(times.crun) : NaN;
   const out: PodmanFigures = { runs, medianMs: {}, minMs: {}, ratioToCrun: {} };

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 for t in crun runc podman; do
   command -v "$t" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null; }
 done
+# GNU time: peak RSS of one CLI call (bench/resident.ts); `time` alone is the shell's keyword.
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 . bench/crun-hybrid-ns.sh
 in_private_cgroup_ns PADDOCK_BENCH_NS "$0" "$@"
 exec node --expose-gc dist/bench/run.js "$@"

@@ -7,6 +7,9 @@
  *  1b. the CLI: `paddock run` against `node -e 0` + `crun run`.
  *  1c. `podman run --rm IMAGE true` with paddock, crun and runc as podman's runtime
  *     (bench/podman.ts); alone with `npm run bench -- podman`.
+ *  1e. the native client with a warm paddockd against `crun run`, the first call apart,
+ *     RSS of a call and of an idle paddockd (bench/resident.ts); alone with
+ *     `npm run bench -- resident`.
  *  1d. `userns: 'auto'` from the builder against `crun run` of the same config, and the
  *     cost of the idmapped rootfs (bench/userns.ts); alone with `npm run bench -- userns`.
  *  2. paddock-init resident memory with an idle container; supervisor heap per idle sandbox.
@@ -42,6 +45,7 @@ import { usernsSection } from './userns';
 import { networkSection } from './network';
 import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
+import { residentSection } from './resident';
 import { checkpointSection } from './checkpoint';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -117,9 +121,19 @@ async function main(): Promise<void> {
     }
     if (process.argv[2] === 'podman') {
       // The podman figure alone.
-      results.podman = podmanSection(work, ROOTFS, path.join(ROOT, 'dist', 'cli', 'paddock.js'), RUNS, median, console.log);
+      results.podman = podmanSection(work, ROOTFS, path.join(ROOT, 'dist', 'cli', 'paddock.js'), RUNS, median, console.log, path.join(ROOT, 'native', 'build', 'paddock'));
       fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, '.bench', 'podman-results.json'), JSON.stringify(results, null, 2));
+      return;
+    }
+    if (process.argv[2] === 'resident') {
+      // The resident figures alone (decision 0044).
+      const peers = ['crun', 'runc'].filter(have);
+      const t = writeBundle(path.join(work, 'bundle'), ['/bin/true'], false);
+      const s = writeBundle(path.join(work, 'bundle-sleep'), ['sleep', '600'], false);
+      results.resident = await residentSection(work, ROOT, t, s, peers, RUNS, median, console.log);
+      fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, '.bench', 'resident-results.json'), JSON.stringify(results, null, 2));
       return;
     }
     if (process.argv[2] === 'userns') {
@@ -231,9 +245,12 @@ async function main(): Promise<void> {
     console.log(`\n1b. CLI: paddock run ${cliMed.toFixed(1)} ms, node -e 0 ${nodeMed.toFixed(1)} ms, crun run ${crunMed.toFixed(1)} ms (medians of ${RUNS})`);
     console.log(`    (paddock run) / (node -e 0 + crun run) = ${(cliMed / (nodeMed + crunMed)).toFixed(2)}`);
 
+    // ---- 1e. the native client and a warm paddockd ---------------------------------------
+    results.resident = await residentSection(work, ROOT, plain, writeBundle(path.join(work, 'bundle-sleep'), ['sleep', '600'], false), peers, RUNS, median, console.log);
+
     // ---- 1c. podman run --rm, by runtime ----------------------
     // Fewer rounds: each is three podman runs of 0.3-1 s.
-    const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log);
+    const podmanFigures = podmanSection(work, ROOTFS, cliPath, Math.min(RUNS, 15), median, console.log, path.join(ROOT, 'native', 'build', 'paddock'));
     if (podmanFigures) results.podman = podmanFigures;
 
     // ---- 1d. userns: 'auto' from the builder, and the idmapped rootfs --------------------

@@ -8,13 +8,57 @@ export interface CliContext {
   readonly logFile?: string;
   readonly logFormat: 'text' | 'json';
   readonly debug: boolean;
+  /** The caller's stdio, directory and environment: this process's, or a forwarded call's in paddockd. */
+  readonly io: CliIo;
   /**
    * The engine, made on first use. `readOnly`: sandboxes are attached without their
    * control and event channels (EngineOptions.attachChannels), for commands that only
    * report what they find; the first call decides for the whole process.
    */
   engine(opts?: { readOnly?: boolean }): Promise<Engine>;
+  /** Set when the call runs in paddockd for a client (bin/resident/), not in the caller's process. */
+  readonly resident?: ResidentCall;
   close(): Promise<void>;
+}
+
+/**
+ * What a command may use of its caller. In-process it is this process's own; in
+ * paddockd (bin/resident/) it is the client's fds, cwd and environment, since one
+ * process serves many callers at once.
+ */
+export interface CliIo {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean; unpipe(): unknown; destroy(): unknown };
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** stdin as an fd, for a whole read (`update -r -`). */
+  readonly stdinFd: number;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** What paddockd's client does for a call that needs a process of the caller's own. */
+export interface ResidentCall {
+  /**
+   * Starts the client program again as the caller's child with these arguments (the
+   * relay of `exec --detach --pid-file`, which conmon waits for) and returns its pid.
+   */
+  spawnSelf(argv: readonly string[]): Promise<number>;
+  /** Settles when the client has gone (its connection closed): the end of a call that serves until its caller stops. */
+  readonly gone: Promise<void>;
+}
+
+/** Thrown in paddockd by a call only the caller's own process can serve (it relays its terminal): the client runs it in-process. */
+export class InProcessOnly extends Error {
+  readonly inProcessOnly = true;
+}
+
+export function processIo(): CliIo {
+  return { stdin: process.stdin, stdinFd: 0, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
+}
+
+/** A path argument, against the caller's directory. */
+export function resolvePath(ctx: { io: Pick<CliIo, 'cwd'> }, p: string): string {
+  return path.resolve(ctx.io.cwd, p);
 }
 
 /** A verb's implementation (bin/commands/*.ts `run`): its exit status. */
@@ -30,16 +74,20 @@ export const DEFAULT_ROOT = '/run/paddock';
  */
 const SECCOMP_CACHE = __dirname.endsWith(`${path.sep}dist${path.sep}cli`) ? path.join(__dirname, 'seccomp.cache') : undefined;
 
-export function makeContext(globals: { root?: string; log?: string; logFormat?: string; debug?: boolean; systemdCgroup?: boolean }): CliContext {
+export function makeContext(
+  globals: { root?: string; log?: string; logFormat?: string; debug?: boolean; systemdCgroup?: boolean },
+  io: CliIo = processIo(),
+): CliContext {
   let engine: Engine | undefined;
   // PADDOCK_ROOT: for callers that cannot pass --root on every call (podman's cleanup
   // process, started by conmon, does not forward --runtime-flag).
-  const root = globals.root ?? (process.env.PADDOCK_ROOT || DEFAULT_ROOT);
+  const root = rootOf(globals, io);
   const ctx: CliContext = {
     root,
     ...(globals.log ? { logFile: globals.log } : {}),
     logFormat: globals.logFormat === 'json' ? 'json' : 'text',
     debug: globals.debug ?? false,
+    io,
     async engine(opts = {}) {
       if (!engine) {
         // Loaded only by commands that need it: the engine pulls in xstate, rxjs,
@@ -57,9 +105,7 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
           ...(globals.systemdCgroup ? { systemdCgroup: true } : {}),
           ...(opts.readOnly ? { attachChannels: false } : {}),
           ...(SECCOMP_CACHE ? { seccompCacheDir: SECCOMP_CACHE } : {}),
-          // The host id pool of `paddock.userns: auto` (decision 0028): PADDOCK_ID_POOL=START:SIZE,
-          // as podman or containerd can set it for the runtime; createEngine checks it.
-          ...(process.env.PADDOCK_ID_POOL ? { idPool: idPoolFromEnv(process.env.PADDOCK_ID_POOL) } : {}),
+          ...engineOptionsFromEnv(io.env),
         });
       }
       return engine;
@@ -72,6 +118,18 @@ export function makeContext(globals: { root?: string; log?: string; logFormat?: 
   return ctx;
 }
 
+/** The --root a call means (also what the client and paddockd agree on). */
+export function rootOf(globals: { root?: string }, io: Pick<CliIo, 'env' | 'cwd'>): string {
+  return path.resolve(io.cwd, globals.root ?? (io.env.PADDOCK_ROOT || DEFAULT_ROOT));
+}
+
+/** Engine options a caller sets by environment (the only ones paddockd's client forwards). */
+export function engineOptionsFromEnv(env: NodeJS.ProcessEnv): { idPool?: { start: number; size: number } } {
+  // The host id pool of `paddock.userns: auto` (decision 0028): PADDOCK_ID_POOL=START:SIZE,
+  // as podman or containerd can set it for the runtime; createEngine checks it.
+  return env.PADDOCK_ID_POOL ? { idPool: idPoolFromEnv(env.PADDOCK_ID_POOL) } : {};
+}
+
 /** `START:SIZE` (decimal or 0x hex); anything else is left for createEngine's one-line refusal. */
 function idPoolFromEnv(text: string): { start: number; size: number } {
   const [start, size, ...rest] = text.split(':').map((x) => (/^(0x[0-9a-f]+|\d+)$/i.test(x.trim()) ? Number(x.trim()) : NaN));
@@ -79,8 +137,8 @@ function idPoolFromEnv(text: string): { start: number; size: number } {
 }
 
 /** One error line: stderr always; also the --log file in runc's JSON shape, which containerd reads. */
-export function reportError(ctx: Pick<CliContext, 'logFile' | 'logFormat'> | undefined, message: string): void {
-  process.stderr.write(`paddock: ${message}\n`);
+export function reportError(ctx: Pick<CliContext, 'logFile' | 'logFormat'> & { io?: CliIo } | undefined, message: string, stderr: NodeJS.WritableStream = ctx?.io?.stderr ?? process.stderr): void {
+  stderr.write(`paddock: ${message}\n`);
   if (ctx?.logFile) {
     const line =
       ctx.logFormat === 'json'

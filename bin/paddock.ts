@@ -9,7 +9,7 @@
  */
 import { UsageError, parseArgs, str, bool } from './args';
 import { COMMANDS, isVerb, type Verb } from './command-list';
-import { makeContext, reportError, type CliContext, type Command } from './context';
+import { makeContext, processIo, reportError, type CliContext, type CliIo, type Command } from './context';
 
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -55,32 +55,40 @@ function usage(): string {
   return `usage: paddock [global options] command [command options] [arguments...]\n\ncommands:\n${lines.join('\n')}\n\nglobal options: --root DIR (default $PADDOCK_ROOT or /run/paddock) --log FILE --log-format text|json --debug --systemd-cgroup\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** How a call gets its context: in-process, makeContext; in paddockd, one over its warm engine. */
+export type ContextMaker = (globals: Parameters<typeof makeContext>[0], io: CliIo) => CliContext;
+
+export async function main(argv: string[], io: CliIo = processIo(), makeCtx: ContextMaker = makeContext): Promise<number> {
   let ctx: CliContext | undefined;
   try {
     const g = parseArgs(argv, GLOBAL_FLAGS, { stopAtFirstPositional: true });
     if (bool(g, 'version')) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { version } = require('./version') as typeof import('./version');
-      process.stdout.write(version());
+      io.stdout.write(version());
       return 0;
     }
     const [cmd, ...rest] = g.positionals;
     if (!cmd || bool(g, 'help') || cmd === 'help') {
-      process.stdout.write(usage());
+      io.stdout.write(usage());
       return cmd || bool(g, 'help') ? 0 : 1;
     }
     const fmt = str(g, 'log-format');
     if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`invalid --log-format ${fmt}: text or json`);
-    ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
+    ctx = makeCtx({ root: str(g, 'root'), log: str(g, 'log'), logFormat: fmt, debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') }, io);
     if (!isVerb(cmd)) throw new UsageError(`no such command: ${cmd}`);
     return await LOADERS[cmd]().run(ctx, rest);
   } catch (e) {
-    reportError(ctx, messageOf(e));
+    if (isInProcessOnly(e)) throw e;
+    reportError(ctx, messageOf(e), io.stderr);
     return 1;
   } finally {
     await ctx?.close().catch(() => undefined);
   }
+}
+
+function isInProcessOnly(e: unknown): boolean {
+  return (e as { inProcessOnly?: boolean } | undefined)?.inProcessOnly === true;
 }
 
 function messageOf(e: unknown): string {
@@ -93,7 +101,8 @@ function messageOf(e: unknown): string {
   return err?.message ?? String(e);
 }
 
-if (require.main === module) {
+// Not in paddockd's bundle, where this module is part of the main module too.
+if (require.main === module && !/paddockd\.[jt]s$/.test(module.filename)) {
   main(process.argv.slice(2)).then(
     (code) => {
       // Every command has awaited its work and closed the engine by now; what is left

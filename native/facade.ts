@@ -32,6 +32,13 @@ export interface LaunchInitRequest {
   readonly joinNamespaces?: readonly { readonly type: number; readonly fd: number }[];
 }
 
+/** A unix socket peer's pid, uid and gid, as the kernel recorded them at connect(2). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface UserNamespaceMaps {
   /** "0 100000 65536\n" lines, as /proc/PID/uid_map shows them. */
   readonly uidMap: string;
@@ -101,6 +108,8 @@ export interface NativeFacade {
   /** pidfd_send_signal(2). Throws NativeError (ESRCH once the process is gone). */
   pidfdSendSignal(pidfd: Fd, signal: number): void;
   closeFd(fd: Fd): void;
+  /** SO_PEERCRED of a connected unix socket (as at connect time): who called paddockd. Throws NativeError (step peercred). */
+  peerCredentials(fd: number): PeerCredentials;
   /** mkfifo(3) with the given mode. Throws NativeError. */
   mkfifo(path: string, mode: number): void;
   /**

@@ -38,6 +38,7 @@ import {
   LaunchInitRequest,
   NativeError,
   NativeFacade,
+  PeerCredentials,
   UserNamespaceMaps,
   WatchedExit,
 } from './facade';
@@ -267,6 +268,13 @@ export class FakeNative implements NativeFacade {
         if (proc.alive) this.exit(proc.pid, { signal: 9 });
       });
     }
+  }
+
+  /** No sockets in the fake: paddockd is exercised against the real layer only. */
+  peerCredentials(fd: number): PeerCredentials {
+    this.record({ fn: 'peerCredentials', args: [fd] });
+    this.maybeFail('peerCredentials');
+    throw this.nativeError('peercred', 88 /* ENOTSOCK */, `fd ${fd}`);
   }
 
   closeFd(fd: Fd): void {

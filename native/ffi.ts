@@ -22,6 +22,7 @@ import {
   LaunchInitRequest,
   NativeError,
   NativeFacade,
+  PeerCredentials,
   UserNamespaceMaps,
   WatchedExit,
   KVM_EXTENSIONS,
@@ -225,6 +226,7 @@ export interface NativeBinding {
   pd_fd_set_append(fd: number): number;
   pd_pidfd_send_signal(pidfd: number, sig: number): number;
   pd_close(fd: number): number;
+  pd_peer_cred(fd: number, which: number): number;
   pd_mkfifo(path: string, mode: number): number;
   pd_replace_file(tmp: string, target: string): number;
   pd_kvm_probe(path: string): number;
@@ -321,6 +323,7 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
     pd_fd_set_append: fn(I32, [I32]),
     pd_pidfd_send_signal: fn(I32, [I32, I32]),
     pd_close: fn(I32, [I32]),
+    pd_peer_cred: fn(I64, [I32, I32]),
     pd_mkfifo: fn(I32, [Str, I32]),
     pd_replace_file: fn(I32, [Str, Str]),
     pd_kvm_probe: fn(I32, [Str]),
@@ -440,6 +443,16 @@ export class FfiNative implements NativeFacade {
     checkFd('fd', fd);
     const r = this.b.pd_close(fd);
     if (r < 0) throw this.failure(r, 'close');
+  }
+
+  peerCredentials(fd: number): PeerCredentials {
+    checkFd('fd', fd);
+    const [pid, uid, gid] = [0, 1, 2].map((which) => {
+      const r = this.b.pd_peer_cred(fd, which);
+      if (r < 0) throw this.failure(r, 'peercred');
+      return r;
+    }) as [number, number, number];
+    return { pid, uid, gid };
   }
 
   mkfifo(path: string, mode: number): void {

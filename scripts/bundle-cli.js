@@ -3,6 +3,7 @@
  * Builds the CLI (setup.sh runs it after tsc; docs/decisions/0007):
  *   dist/cli/paddock-cli.js  the whole CLI as one file (native addons stay external)
  *   dist/cli/paddock.js      the small launcher that runs it from a V8 code cache
+ *   dist/cli/paddockd.js     the resident supervisor the native client talks to (0044)
  *
  * One file, because each call is a new process: loading hundreds of modules cost
  * 0.41 s -> 0.26 s per `paddock run`. Adjustments to what esbuild does by itself:
@@ -69,6 +70,17 @@ async function main() {
   fs.mkdirSync(path.join(root, 'dist', 'cli'), { recursive: true });
   fs.writeFileSync(path.join(root, 'dist', 'cli', 'paddock-cli.js'), `(function (exports, require, module, __filename, __dirname) {${code}\n})`);
   await esbuild.build({ ...common, entryPoints: ['bin/launcher.ts'], outfile: 'dist/cli/paddock.js' });
+  // The resident supervisor (docs/decisions/0044): one bundle, started once per root
+  // and then warm, so it needs no code cache.
+  await esbuild.build({
+    ...common,
+    entryPoints: ['bin/paddockd.ts'],
+    mainFields: ['module', 'main'],
+    alias: { rxjs: './node_modules/rxjs/dist/esm/index.js' },
+    external: ['nanomsg', 'ffi-rs'],
+    plugins: [builtinNamespaces],
+    outfile: 'dist/cli/paddockd.js',
+  });
   const dir = path.join(root, 'dist', 'cli');
   // Caches made from the previous bundle are worthless (the launcher would refuse them anyway).
   for (const f of fs.readdirSync(dir)) if (/^paddock-cli\.js\..*cache/.test(f)) fs.rmSync(path.join(dir, f), { force: true });

@@ -38,8 +38,9 @@ fi
 make -C native -j2 >/dev/null
 npx tsc -p tsconfig.build.json
 node scripts/bundle-cli.js
-# `npx paddock` in this checkout (an installed package gets the bin link from npm).
-ln -sf ../../dist/cli/paddock.js node_modules/.bin/paddock
+# `npx paddock` in this checkout (an installed package gets the bin link from npm): the
+# native client, which hands each call to the root's paddockd (decision 0044).
+ln -sf ../../native/build/paddock node_modules/.bin/paddock
 bash test/fixtures/make-rootfs.sh >/dev/null
 # CRIU for checkpoint/restore: a `criu check` once it is there, a ~1 min download and
 # build the first time on a kernel Debian 12's criu cannot handle. Not fatal here: without

@@ -2,6 +2,9 @@
 # The whole suite: C tests (decoder vectors, truncation, noise), then jest's unit and
 # integration projects. Integration tests need root (namespaces, pidfds, mounts).
 #
+# Under PADDOCK_CI=1 the CLI, podman and containerd tests run twice: in-process, and
+# through the native client and paddockd (PADDOCK_TEST_CLI=daemon, decision 0044).
+#
 # Under PADDOCK_CI=1 (or with PADDOCK_TEST_CGROUP2_VM=1), and when no jest arguments
 # narrow the run, the cgroup tests run a second time in a cgroup v2-only KVM/qemu guest
 # (scripts/test-cgroup2-vm.sh, decision 0033). Tests that need the layout the other run
@@ -23,6 +26,12 @@ trap 'rm -rf "$ci"' EXIT
 status=0
 PADDOCK_CI_ELSEWHERE=cgroup-v2-only PADDOCK_CI_DEFERRED_LOG="$ci/deferred" PADDOCK_CI_LAYOUT_OUT="$ci/host-layout" \
   npx jest --ci --runInBand || status=$?
+# The CLI, podman and containerd tests a second time through the native client and
+# paddockd (decision 0044): the first run drove the Node CLI in-process. (cli-launcher
+# tests the Node launcher's code caches, which only the in-process path has; terminal
+# mixes a library engine and the CLI on one root, which paddockd's ownership excludes.)
+PADDOCK_TEST_CLI=daemon PADDOCK_CI_ELSEWHERE=cgroup-v2-only PADDOCK_CI_DEFERRED_LOG="$ci/deferred" \
+  npx jest --ci --runInBand --testPathPattern 'test/integration/(cli|cli-pause|cli-pod|cli-views|podman|containerd)\.int' || status=1
 
 # The guest runs the cgroup files and every file this run deferred a test from.
 mapfile -t files < <( { bash scripts/test-cgroup2-vm.sh --default-tests; cut -f1 "$ci/deferred"; } | sort -u)

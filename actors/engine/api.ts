@@ -3,7 +3,7 @@ import type { createInspector } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitStatus, LifecycleStatus } from '../../machines/types';
-import type { KvmInfo, NativeFacade } from '../../native/facade';
+import type { KvmInfo, LaunchedInit, LaunchInitRequest, NativeFacade } from '../../native/facade';
 import type { SandboxStacks } from '../observe/stacks';
 import type { RuncStats } from '../observe/runc-stats';
 import type { PaddockError } from '../../base/errors';
@@ -165,6 +165,13 @@ export interface EngineOptions {
    * the same libseccomp. Process-wide from the engine's creation. Default: none.
    */
   readonly seccompCacheDir?: string;
+  /**
+   * Starts paddock-init for a new sandbox instead of `native.launchInit` in this
+   * process. paddockd passes one that has the calling client start it, so that init is
+   * the child of the runtime call as conmon and containerd's shim expect
+   * (docs/decisions/0044). It may return undefined to leave that launch to `native`.
+   */
+  readonly launchInit?: (req: LaunchInitRequest) => Promise<LaunchedInit> | undefined;
   /**
    * The bridge of `network: { mode: 'bridge' }` sandboxes: its name (default `paddock0`)
    * and the IPv4 subnet their addresses come from (default `10.213.0.0/24`; the bridge

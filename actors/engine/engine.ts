@@ -198,6 +198,9 @@ class PaddockEngine implements Engine {
     if (options.exitReports !== undefined && options.exitReports !== 'at-most-once' && options.exitReports !== 'at-least-once') {
       throw new PaddockError('EINVALID_ARGUMENT', `exitReports must be 'at-most-once' or 'at-least-once', not ${JSON.stringify(options.exitReports)}`);
     }
+    if (options.launchInit !== undefined && typeof options.launchInit !== 'function') {
+      throw new PaddockError('EINVALID_ARGUMENT', 'launchInit must be a function');
+    }
     if (options.seccompCacheDir !== undefined && (typeof options.seccompCacheDir !== 'string' || !path.isAbsolute(options.seccompCacheDir))) {
       throw new PaddockError('EINVALID_ARGUMENT', 'seccompCacheDir must be an absolute path');
     }

@@ -40,6 +40,7 @@ export const ENGINE_KEYS = knownKeys<EngineOptions>()({
   systemdRunning: 1,
   lsms: 1,
   seccompCacheDir: 1,
+  launchInit: 1,
   inspect: 1,
   bridge: 1,
   idPool: 1,

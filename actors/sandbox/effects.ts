@@ -59,6 +59,7 @@ async function launch(core: EngineCore, sandboxId: string): Promise<LaunchedSand
     onInitExit: () => onInitExit(core, rt),
     rootStdio: rt.rootStdio,
     ...(core.options.initStderr ? { initStderr: core.options.initStderr } : {}),
+    ...(core.options.launchInit ? { launchInit: core.options.launchInit } : {}),
     cgroups: core.cgroupLayout,
   });
   prepareStdio(core, rt, root.id, root.id, root.stdio);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { LaunchedSandbox } from '../../machines/sandbox.machine';
-import type { Fd, NativeFacade } from '../../native/facade';
+import type { Fd, LaunchedInit, LaunchInitRequest, NativeFacade } from '../../native/facade';
 import { NativeError } from '../../native/facade';
 import { decode } from '../../protocols/decode';
 import { encode } from '../../protocols/encode';
@@ -37,6 +37,8 @@ export interface LaunchDeps {
   readonly initStderr?: 'inherit' | 'ignore';
   /** Where cgroups are mounted; false: no cgroup at all (stats from /proc). */
   readonly cgroups: CgroupLayout | false;
+  /** EngineOptions.launchInit: paddock-init started elsewhere (paddockd's client). */
+  readonly launchInit?: (req: LaunchInitRequest) => Promise<LaunchedInit> | undefined;
 }
 
 /**
@@ -104,7 +106,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     const inherit = deps.rootStdio === 'inherit';
     let launched;
     try {
-      launched = deps.native.launchInit({
+      const req: LaunchInitRequest = {
         initPath,
         sandboxDir: rt.paths.dir,
         cloneFlags: plan.cloneFlags,
@@ -114,7 +116,8 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         // nothing of ours stays open for as long as the sandbox lives.
         stdio: inherit ? [0, 1, 2] : [undefined, undefined, deps.initStderr === 'inherit' ? 2 : undefined],
         ...(joins.length > 0 ? { joinNamespaces: joins.map((j) => ({ type: j.flag, fd: j.fd })) } : {}),
-      });
+      };
+      launched = (await deps.launchInit?.(req)) ?? deps.native.launchInit(req);
     } catch (e) {
       if (e instanceof NativeError) {
         throw new LaunchError(`${e.step}: ${e.errnoName}${e.step === 'setns' && joins.length > 0 ? ` (joining ${joins.map((j) => j.path).join(', ')})` : ''}`, { sandboxId: rt.id, step: e.step, errno: e.errno }, e);

@@ -1,6 +1,5 @@
-import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str, UsageError } from '../args';
-import type { CliContext } from '../context';
+import { resolvePath, type CliContext } from '../context';
 import { resolveAttached } from './common';
 
 /** runc's `checkpoint` flags that paddock honours; the rest of runc's (page server, parent path) are refused by name. */
@@ -40,8 +39,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const work = str(p, 'work-path');
   const mode = cgroupsMode(str(p, 'manage-cgroups-mode'));
   await engine.checkpoint(r.sandboxId, {
-    imagePath: path.resolve(str(p, 'image-path') ?? 'checkpoint'),
-    ...(work !== undefined ? { workPath: path.resolve(work) } : {}),
+    imagePath: resolvePath(ctx, str(p, 'image-path') ?? 'checkpoint'),
+    ...(work !== undefined ? { workPath: resolvePath(ctx, work) } : {}),
     leaveRunning: bool(p, 'leave-running'),
     tcpEstablished: bool(p, 'tcp-established'),
     extUnixSk: bool(p, 'ext-unix-sk'),

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str, UsageError, type FlagSpec } from '../args';
 import { isIndexed, recordContainer, resolveContainer } from '../container-index';
-import { writePidFile, type CliContext } from '../context';
+import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
 import { ownConsole, type OwnConsole } from '../terminal';
 import { loadBundle, type Bundle } from '../../specs/load';
 import { PaddockError, StateError } from '../../base/errors';
@@ -48,12 +48,12 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
   const p = parseArgs(argv, [...CREATE_FLAGS, ...extra]);
   const [id] = expectPositionals(p, cmd, ['container-id']) as [string];
   const cs = str(p, 'console-socket');
-  const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
+  const consoleSocket = cs === undefined ? undefined : resolvePath(ctx, cs);
   // runc's rule: only a detached container hands its terminal to a console socket.
   if (consoleSocket !== undefined && cmd === 'run' && !bool(p, 'detach')) {
     throw new PaddockError('ECONSOLE', '--console-socket needs --detach: a container in the foreground keeps its terminal');
   }
-  const bundle = path.resolve(str(p, 'bundle') ?? '.');
+  const bundle = resolvePath(ctx, str(p, 'bundle') ?? '.');
   // Read and checked once here; the engine's own load of the same text reuses this parse.
   const { config } = await loadBundle(bundle);
   const target = targetSandbox(config);
@@ -83,12 +83,13 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
       throw e;
     }
     const pid = engine.list().find((s) => s.id === sandboxId)?.pid ?? 0;
-    if (pidFile) writePidFile(path.resolve(pidFile), pid);
+    if (pidFile) writePidFile(resolvePath(ctx, pidFile), pid);
     return { engine, id, sandboxId, sub: true, parsed: p };
   }
   // `run` in the foreground relays a terminal itself, as runc does.
-  const own: OwnConsole | undefined =
-    cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && config.process?.terminal === true ? ownConsole() : undefined;
+  const ownsTerminal = cmd === 'run' && !bool(p, 'detach') && consoleSocket === undefined && config.process?.terminal === true;
+  if (ownsTerminal && ctx.resident) throw new InProcessOnly('run relays a terminal');
+  const own: OwnConsole | undefined = ownsTerminal ? ownConsole() : undefined;
   let h;
   try {
     h = await engine.createSandbox(id, bundle, {
@@ -105,7 +106,7 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
     own?.close();
     throw e;
   }
-  if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
+  if (pidFile) writePidFile(resolvePath(ctx, pidFile), h.pid);
   const master = own?.take();
   return { engine, id, sandboxId: id, sub: false, parsed: p, ...(master !== undefined ? { master } : {}) };
 }

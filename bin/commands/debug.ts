@@ -17,6 +17,6 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const engine = await ctx.engine();
   const r = await resolveAttached(engine, ctx.root, id);
   const stacks = await engine.stacks(r.sandboxId);
-  process.stdout.write(format === 'json' ? `${JSON.stringify(stacks, null, 2)}\n` : formatStacks(stacks));
+  ctx.io.stdout.write(format === 'json' ? `${JSON.stringify(stacks, null, 2)}\n` : formatStacks(stacks));
   return 0;
 }

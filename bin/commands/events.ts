@@ -23,7 +23,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const engine = await ctx.engine();
   const r = await resolveAttached(engine, ctx.root, id);
   const opts = { intervalMs: ms, ...(r.sub ? { containerId: r.containerId } : {}) };
-  const line = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  const line = (o: unknown) => ctx.io.stdout.write(`${JSON.stringify(o)}\n`);
   if (bool(p, 'stats')) {
     const s = await firstValueFrom(engine.stats$(r.sandboxId, opts));
     line({ type: 'stats', id, data: s.data });

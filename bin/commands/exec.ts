@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
-import { writePidFile, type CliContext } from '../context';
+import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
 import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
 import type { OciProcess } from '../../specs/oci';
@@ -45,7 +45,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   let security: Pick<OciProcess, 'capabilities' | 'rlimits' | 'noNewPrivileges'> = {};
   const processFile = str(p, 'process');
   if (processFile) {
-    const spec = JSON.parse(fs.readFileSync(path.resolve(processFile), 'utf8')) as {
+    const spec = JSON.parse(fs.readFileSync(resolvePath(ctx, processFile), 'utf8')) as {
       args?: string[];
       env?: string[];
       cwd?: string;
@@ -75,13 +75,14 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const detach = bool(p, 'detach');
   const pidFile = str(p, 'pid-file');
   const cs = str(p, 'console-socket');
-  const consoleSocket = cs === undefined ? undefined : path.resolve(cs);
+  const consoleSocket = cs === undefined ? undefined : resolvePath(ctx, cs);
   // runc's rules: a terminal goes to a console socket only from a detached exec; in
   // the foreground this process relays it.
   if (consoleSocket !== undefined && (!tty || !detach)) {
     throw new PaddockError('ECONSOLE', '--console-socket needs --tty (or process.terminal) and --detach');
   }
-  if (detach && pidFile && !tty) return relay(ctx, argv, path.resolve(pidFile));
+  if (detach && pidFile && !tty) return relay(ctx, argv, resolvePath(ctx, pidFile));
+  if (tty && !detach && ctx.resident) throw new InProcessOnly('exec relays a terminal');
   const engine = await ctx.engine();
   const ref = await resolveAttached(engine, ctx.root, id as string);
   const own: OwnConsole | undefined = tty && !detach ? ownConsole() : undefined;
@@ -111,23 +112,24 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   if (detach && pidFile && tty) {
     // The terminal is handed over by now (conmon waits for it before we exit); the
     // pid file names a waiter that exits with the process's status.
-    return waiter(ctx, id as string, r.pid, path.resolve(pidFile));
+    return waiter(ctx, id as string, r.pid, resolvePath(ctx, pidFile));
   }
-  if (pidFile) writePidFile(path.resolve(pidFile), r.hostPid);
+  if (pidFile) writePidFile(resolvePath(ctx, pidFile), r.hostPid);
   if (detach) {
     r.stdin?.destroy();
     return 0;
   }
   // From here on we only wait: let `kill`/`stop` on this sandbox go ahead meanwhile.
   engine.release(ref.sandboxId);
-  if (r.stdin && !process.stdin.isTTY) process.stdin.pipe(r.stdin);
+  const io = ctx.io;
+  if (r.stdin && !io.stdin.isTTY) io.stdin.pipe(r.stdin);
   else r.stdin?.end();
-  const out = r.stdout ? new Promise((res) => r.stdout!.pipe(process.stdout, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
-  const err = r.stderr ? new Promise((res) => r.stderr!.pipe(process.stderr, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
+  const out = r.stdout ? new Promise((res) => r.stdout!.pipe(io.stdout, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
+  const err = r.stderr ? new Promise((res) => r.stderr!.pipe(io.stderr, { end: false }).on('unpipe', res).on('finish', res)) : undefined;
   const exit = await engine.waitPid(ref.sandboxId, r.pid);
   await Promise.all([out, err]);
-  process.stdin.unpipe();
-  process.stdin.destroy();
+  io.stdin.unpipe();
+  io.stdin.destroy();
   return exitCodeOf(exit);
 }
 
@@ -139,8 +141,12 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
  * pipes, copies the process's output to them and exits with its status. It is our
  * child, so it is reparented to conmon when we exit.
  */
-function relay(ctx: CliContext, argv: string[], pidFile: string): number {
-  const globals = ['--root', ctx.root, ...(ctx.logFile ? ['--log', ctx.logFile, '--log-format', ctx.logFormat] : []), ...(ctx.debug ? ['--debug'] : [])];
+async function relay(ctx: CliContext, argv: string[], pidFile: string): Promise<number> {
+  const globals = globalArgs(ctx);
+  if (ctx.resident) {
+    writePidFile(pidFile, await ctx.resident.spawnSelf([...globals, 'exec', ...withoutDetach(argv)]));
+    return 0;
+  }
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...globals, 'exec', ...withoutDetach(argv)], {
     stdio: 'inherit',
   });
@@ -155,7 +161,11 @@ function globalArgs(ctx: CliContext): string[] {
 }
 
 /** As relay(), for a process already started with a terminal: the child only waits. */
-function waiter(ctx: CliContext, id: string, pid: number, pidFile: string): number {
+async function waiter(ctx: CliContext, id: string, pid: number, pidFile: string): Promise<number> {
+  if (ctx.resident) {
+    writePidFile(pidFile, await ctx.resident.spawnSelf([...globalArgs(ctx), 'exec', '--wait-pid', String(pid), id]));
+    return 0;
+  }
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...globalArgs(ctx), 'exec', '--wait-pid', String(pid), id], {
     stdio: 'inherit',
   });

@@ -1,7 +1,7 @@
 import type { CliContext } from '../context';
 
 /** `features`: the OCI runtime features document, limited to what paddock honours today. */
-export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
+export async function run(ctx: CliContext, _argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { MOUNT_OPTION_NAMES } = require('../../specs/mount-options') as typeof import('../../specs/mount-options');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -32,6 +32,6 @@ export async function run(_ctx: CliContext, _argv: string[]): Promise<number> {
         'root container only (pod containers run in the sandbox cgroup); --systemd-cgroup slice:prefix:name is mapped to cgroupfs when systemd does not run, refused when it does',
     },
   };
-  process.stdout.write(`${JSON.stringify(features, null, 2)}\n`);
+  ctx.io.stdout.write(`${JSON.stringify(features, null, 2)}\n`);
   return 0;
 }

@@ -1,6 +1,6 @@
 import { bool, expectPositionals, parseArgs, str, UsageError } from '../args';
 import { INDEX_DIR } from '../container-index';
-import { makeContext, type CliContext } from '../context';
+import { InProcessOnly, makeContext, resolvePath, type CliContext } from '../context';
 
 /**
  * `inspect [--root R] [--port P] [--host H] [--token T] [--actions]`: serves the live
@@ -21,6 +21,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`invalid --port ${portText}: a number from 0 to 65535`);
   // `--root` after the verb too, as the usage in the docs puts it.
   const root = str(p, 'root');
+  // paddockd serves its own root only; another is the caller's own engine to open.
+  if (root !== undefined && ctx.resident && resolvePath(ctx, root) !== ctx.root) throw new InProcessOnly('inspect of another root');
   const c = root !== undefined && root !== ctx.root ? makeContext({ root, ...(ctx.logFile ? { log: ctx.logFile } : {}), logFormat: ctx.logFormat, debug: ctx.debug }) : ctx;
   try {
     const engine = await c.engine();
@@ -36,8 +38,10 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
       ...(token !== undefined ? { token } : {}),
       actions: bool(p, 'actions'),
     });
-    process.stdout.write(`paddock inspect: ${server.url}\n`);
+    ctx.io.stdout.write(`paddock inspect: ${server.url}\n`);
     await new Promise<void>((resolve) => {
+      // In paddockd the view lives as long as its caller: the client ends on SIGINT and its connection with it.
+      if (ctx.resident) return void ctx.resident.gone.then(resolve);
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });

@@ -27,13 +27,13 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     for (const c of s.containers) if (c.id !== s.id) states.push(ociState(s, c.id));
   }
   if (p.flags.quiet === true) {
-    process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
+    ctx.io.stdout.write(states.map((s) => `${s.id}\n`).join(''));
   } else if (format === 'json') {
-    process.stdout.write(`${JSON.stringify(states)}\n`);
+    ctx.io.stdout.write(`${JSON.stringify(states)}\n`);
   } else {
     const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created ?? '', 'root'])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]! + 3)).join('').trimEnd() + '\n').join(''));
+    ctx.io.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]! + 3)).join('').trimEnd() + '\n').join(''));
   }
   return 0;
 }

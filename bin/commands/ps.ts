@@ -11,10 +11,10 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const engine = await ctx.engine();
   const r = await resolveAttached(engine, ctx.root, id);
   const procs = await engine.processes(r.sandboxId, r.containerId);
-  if (format === 'json') process.stdout.write(`${JSON.stringify(procs.map((x) => x.hostPid))}\n`);
+  if (format === 'json') ctx.io.stdout.write(`${JSON.stringify(procs.map((x) => x.hostPid))}\n`);
   else {
     const rows = [['PID', 'PPID', 'KIND', 'CMD'], ...procs.map((x) => [String(x.hostPid), String(x.ppid), x.kind, x.command])];
-    process.stdout.write(rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(12) : c)).join('') + '\n').join(''));
+    ctx.io.stdout.write(rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(12) : c)).join('') + '\n').join(''));
   }
   return 0;
 }

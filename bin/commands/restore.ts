@@ -1,7 +1,6 @@
-import * as path from 'node:path';
 import { bool, expectPositionals, parseArgs, str } from '../args';
 import { isIndexed } from '../container-index';
-import { writePidFile, type CliContext } from '../context';
+import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
 import { cgroupsMode } from './checkpoint';
 
 /**
@@ -32,12 +31,14 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     throw Object.assign(new Error('--console-socket: restoring a container with a terminal is not supported'), { code: 'ENOT_SUPPORTED' });
   }
   if (isIndexed(ctx.root, id)) throw Object.assign(new Error(`container ${id} already exists`), { code: 'ECONTAINER_EXISTS' });
+  // The restored tree must be the caller's (as a create's init is): CRIU runs in the caller's process.
+  if (ctx.resident) throw new InProcessOnly('restore runs CRIU as the caller\'s child');
   const engine = await ctx.engine();
   const work = str(p, 'work-path');
   const mode = cgroupsMode(str(p, 'manage-cgroups-mode'));
-  const h = await engine.restore(id, path.resolve(str(p, 'bundle') ?? '.'), {
-    imagePath: path.resolve(str(p, 'image-path') ?? 'checkpoint'),
-    ...(work !== undefined ? { workPath: path.resolve(work) } : {}),
+  const h = await engine.restore(id, resolvePath(ctx, str(p, 'bundle') ?? '.'), {
+    imagePath: resolvePath(ctx, str(p, 'image-path') ?? 'checkpoint'),
+    ...(work !== undefined ? { workPath: resolvePath(ctx, work) } : {}),
     tcpEstablished: bool(p, 'tcp-established'),
     extUnixSk: bool(p, 'ext-unix-sk'),
     shellJob: bool(p, 'shell-job'),
@@ -47,6 +48,6 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     stdio: 'inherit',
   });
   const pidFile = str(p, 'pid-file');
-  if (pidFile) writePidFile(path.resolve(pidFile), h.pid);
+  if (pidFile) writePidFile(resolvePath(ctx, pidFile), h.pid);
   return 0;
 }

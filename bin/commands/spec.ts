@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bool, parseArgs, str } from '../args';
-import type { CliContext } from '../context';
+import { resolvePath, type CliContext } from '../context';
 
 /**
  * `spec [--rootless] [--bundle DIR]`: writes a starting config.json that paddock
@@ -9,12 +9,12 @@ import type { CliContext } from '../context';
  * default seccomp profile (specs/default-spec.ts). --rootless does what runc's does:
  * container root is the calling user, no network namespace, /sys bound read-only.
  */
-export async function run(_ctx: CliContext, argv: string[]): Promise<number> {
+export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
     { name: 'rootless', type: 'bool' },
     { name: 'bundle', alias: 'b', type: 'string' },
   ]);
-  const dir = path.resolve(str(p, 'bundle') ?? '.');
+  const dir = resolvePath(ctx, str(p, 'bundle') ?? '.');
   const file = path.join(dir, 'config.json');
   if (fs.existsSync(file)) throw new Error('File config.json exists. Remove it first');
   // eslint-disable-next-line @typescript-eslint/no-require-imports

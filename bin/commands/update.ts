@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expectPositionals, parseArgs, str, type FlagSpec } from '../args';
-import type { CliContext } from '../context';
+import { resolvePath, type CliContext, type CliIo } from '../context';
 import { resolveAttached } from './common';
 import { PaddockError } from '../../base/errors';
 
@@ -54,10 +54,10 @@ function parseInt10(flag: string, v: string): number {
   return Number(v);
 }
 
-function readResources(file: string): Record<string, unknown> {
+function readResources(io: Pick<CliIo, 'cwd' | 'stdinFd'>, file: string): Record<string, unknown> {
   let text: string;
   try {
-    text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(path.resolve(file), 'utf8');
+    text = file === '-' ? fs.readFileSync(io.stdinFd, 'utf8') : fs.readFileSync(resolvePath({ io }, file), 'utf8');
   } catch (e) {
     throw badFlag('resources', `cannot read ${file === '-' ? 'stdin' : file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
@@ -72,11 +72,11 @@ function readResources(file: string): Record<string, unknown> {
 }
 
 /** The resources a command line asks for: the file's, then each flag over it. */
-export function resourcesFromArgs(argv: string[]): { id: string; resources: Record<string, Record<string, unknown>>; flagOf: Map<string, string> } {
+export function resourcesFromArgs(argv: string[], io: Pick<CliIo, 'cwd' | 'stdinFd'> = { cwd: process.cwd(), stdinFd: 0 }): { id: string; resources: Record<string, Record<string, unknown>>; flagOf: Map<string, string> } {
   const p = parseArgs(argv, SPECS);
   const [id] = expectPositionals(p, 'update', ['container-id']) as [string];
   const file = str(p, 'resources');
-  const resources = (file !== undefined ? readResources(file) : {}) as Record<string, Record<string, unknown>>;
+  const resources = (file !== undefined ? readResources(io, file) : {}) as Record<string, Record<string, unknown>>;
   const flagOf = new Map<string, string>();
   for (const [flag, [section, key, kind]] of Object.entries(FLAGS)) {
     const v = str(p, flag);
@@ -91,7 +91,7 @@ export function resourcesFromArgs(argv: string[]): { id: string; resources: Reco
 }
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
-  const { id, resources, flagOf } = resourcesFromArgs(argv);
+  const { id, resources, flagOf } = resourcesFromArgs(argv, ctx.io);
   const engine = await ctx.engine();
   const r = await resolveAttached(engine, ctx.root, id);
   try {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeBundle, TEST_USERNS, type TestBundle } from '../helpers/bundle';
-import { runCli } from '../helpers/cli';
+import { runCli, sandboxEntries } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
@@ -48,7 +48,7 @@ describeIf(['root', 'busybox', 'cgroups'])('paddock CLI: pause / resume', () => 
     fs.chownSync(out, TEST_USERNS.hostId, TEST_USERNS.hostId);
   });
   afterEach(() => {
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) if (!id.startsWith('.')) cli('delete', '--force', id);
+    for (const id of sandboxEntries(root)) if (!id.startsWith('.')) cli('delete', '--force', id);
     for (const b of bundles.splice(0)) b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(out, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { runCli } from '../helpers/cli';
+import { runCli, sandboxEntries } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
@@ -44,7 +44,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     root = testStateDir('cli-pod');
   });
   afterEach(() => {
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) if (!id.startsWith('.')) cli('delete', '--force', id);
+    for (const id of sandboxEntries(root)) if (!id.startsWith('.')) cli('delete', '--force', id);
     for (const b of bundles.splice(0)) b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     reapZombies();
@@ -110,7 +110,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     oneLine(cli('state', 'app'));
     expect(cli('state', 'app').stderr).toContain('app');
     expect(state('pod').status).toBe('running');
-    expect(fs.readdirSync(root).sort()).toEqual(['pod']);
+    expect(sandboxEntries(root).sort()).toEqual(['pod']);
     // As runc: delete --force of a container that is gone succeeds.
     expect(cli('delete', '--force', 'app').code).toBe(0);
 
@@ -125,7 +125,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     expect(r.stderr).toMatch(/nope/);
     oneLine(cli('create', '--bundle', bundle(['true'], { [TYPE]: 'container' }), 'lost'));
     oneLine(cli('create', '--bundle', bundle(['true'], { [TYPE]: 'pod' }), 'lost'));
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
     oneLine(cli('state', 'lost'));
   });
 
@@ -142,7 +142,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
 
     const initPid = state('pod2').pid;
     expect(cli('delete', '--force', 'pod2')).toMatchObject({ code: 0, stderr: '' });
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
     reapZombies();
     expect(paddockInitPids()).not.toContain(initPid);
     oneLine(cli('state', 'a1'));
@@ -156,7 +156,7 @@ describeIf(['root', 'busybox'])('paddock CLI: containers in an existing sandbox 
     expect(r.code).toBe(7);
     oneLine(cli('state', 'once'));
     expect(state('pod3').status).toBe('running');
-    expect(fs.readdirSync(root)).toEqual(['pod3']);
+    expect(sandboxEntries(root)).toEqual(['pod3']);
   });
 
   test("shareProcessNamespace: CRI's pid path (/proc/<sandbox pid>/ns/pid) puts the container in the pod's first container's pid namespace", () => {

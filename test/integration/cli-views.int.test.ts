@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CLI, runCli } from '../helpers/cli';
+import { cliCommand, runCli, sandboxEntries } from '../helpers/cli';
 import { describeIf, poll, testStateDir } from '../helpers/env';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
@@ -25,7 +25,7 @@ describeIf(['root', 'busybox'])('paddock CLI: kill --all, events, ps table', () 
     root = testStateDir('cliv');
   });
   afterEach(() => {
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) cli('delete', '--force', id);
+    for (const id of sandboxEntries(root)) cli('delete', '--force', id);
     for (const b of bundles.splice(0)) b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     reapZombies();
@@ -68,7 +68,8 @@ describeIf(['root', 'busybox'])('paddock CLI: kill --all, events, ps table', () 
     expect(cli('run', '-d', '--bundle', bundle(['sleep', '600']), 'ev').code).toBe(0);
     const interval = 300;
     const started = Date.now();
-    const child = spawn(process.execPath, [CLI, '--root', root, 'events', '--interval', `${interval}ms`, 'ev'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ec = cliCommand(['--root', root, 'events', '--interval', `${interval}ms`, 'ev']);
+    const child = spawn(ec.file, ec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: ec.env });
     const arrivals: { at: number; line: string }[] = [];
     let buf = '';
     child.stdout.on('data', (c: Buffer) => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { CLI, runCli } from '../helpers/cli';
+import { cliCommand, runCli, sandboxEntries } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
@@ -31,7 +31,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     root = testStateDir('cli');
   });
   afterEach(() => {
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) cli('delete', '--force', id);
+    for (const id of sandboxEntries(root)) cli('delete', '--force', id);
     for (const b of bundles.splice(0)) b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     reapZombies();
@@ -103,7 +103,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(seccompMode('k2')).toBe('2');
 
     for (const id of ['k1', 'k2']) expect(cli('delete', '--force', id).code).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
   });
 
   test('kill of a created container (its process waits before execve, as with runc) stops it; delete cleans up', () => {
@@ -144,7 +144,8 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(cli('run', '-d', '--bundle', bundle(['sleep', '60']), 'e2').code).toBe(0);
     const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-exec-'));
     const out = fs.openSync(path.join(io, 'out'), 'w');
-    const waiter = spawn(process.execPath, [CLI, '--root', root, 'exec', 'e2', 'sleep', '50'], { stdio: ['ignore', out, out] });
+    const ec = cliCommand(['--root', root, 'exec', 'e2', 'sleep', '50']);
+    const waiter = spawn(ec.file, ec.args, { stdio: ['ignore', out, out], env: ec.env });
     try {
       // The exec'd process is up once ps lists two processes.
       const deadline = Date.now() + 10_000;
@@ -225,7 +226,7 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     fs.rmSync(bad, { recursive: true });
     oneLine(cli('state', 'nope'));
     oneLine(cli('kill', 'nope', 'KILL'));
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
 
     expect(cli('run', '-d', '--bundle', bundle(['sleep', '30']), 'busy').code).toBe(0);
     oneLine(cli('start', 'busy'));
@@ -234,6 +235,6 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     oneLine(cli('resume', 'busy'));
     expect(JSON.parse(cli('state', 'busy').stdout).status).toBe('running');
     expect(cli('delete', '--force', 'busy').code).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
   });
 });

@@ -4,9 +4,11 @@ import * as path from 'node:path';
 import { describeIf, poll, testStateDir } from '../helpers/env';
 import { mountsUnder, paddockInitPids } from '../helpers/leaks';
 import { writeOciArchive } from '../helpers/oci-image';
+import { CLI as NODE_CLI, CLI_MODE, CLIENT, sandboxEntries, stopDaemon } from '../helpers/cli';
 
-// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
-const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
+// The CLI of this run's mode (test/helpers/cli.ts): the in-process Node CLI, or the
+// native client with its paddockd (PADDOCK_TEST_CLI=daemon, decision 0044).
+const CLI = CLI_MODE === 'daemon' ? CLIENT : NODE_CLI;
 const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
 
 /**
@@ -40,7 +42,7 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
   /** A user-namespaced spec over the busybox rootfs, as `paddock spec` writes it. */
   const spec = (name: string, args: string[], terminal = false) => {
     const d = fs.mkdtempSync(path.join(dir, 'spec-'));
-    expect(spawnSync(process.execPath, [CLI, 'spec', '--bundle', d], { timeout: 30_000 }).status).toBe(0);
+    expect(spawnSync(process.execPath, [NODE_CLI, 'spec', '--bundle', d], { timeout: 30_000 }).status).toBe(0);
     const cfg = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
     fs.rmSync(d, { recursive: true });
     cfg.process.args = args;
@@ -111,6 +113,7 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     expect(shims).toBe('');
     for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
     expect(mountsUnder(dir)).toEqual([]);
+    stopDaemon(path.join(dir, 'runc', 'paddock-test'));
     fs.rmSync(dir, { recursive: true, force: true });
     // The shim's socket dir is containerd's fixed /run/containerd/s; remove what we made.
     if (!hadRunContainerd) {
@@ -130,7 +133,7 @@ describeIf(['root', 'busybox', 'containerd'])('containerd with paddock as its ru
     expect(run('c3', ['sh', '-c', 'echo out-line; exit 3'])).toMatchObject({ code: 3, stdout: 'out-line\n' });
     expect(ctr(['containers', 'list', '--quiet']).stdout).toBe('');
     expect(paddockInitPids().filter((p) => !before.includes(p))).toEqual([]);
-    expect(fs.readdirSync(path.join(dir, 'runc', 'paddock-test'))).toEqual([]);
+    expect(sandboxEntries(path.join(dir, 'runc', 'paddock-test'))).toEqual([]);
   });
 
   test('run -t: the container gets a terminal of its own (the shim\'s console socket); its status is ctr\'s', async () => {

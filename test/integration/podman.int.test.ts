@@ -4,9 +4,11 @@ import * as path from 'node:path';
 import { describeIf, poll, testStateDir } from '../helpers/env';
 import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
 import { buildStaticFixture } from '../helpers/syscall-probe';
+import { CLI as NODE_CLI, CLI_MODE, CLIENT, sandboxEntries, stopDaemon } from '../helpers/cli';
 
-// The bundled CLI, exactly what `npx paddock` runs (built by scripts/setup.sh).
-const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'paddock.js');
+// The CLI of this run's mode (test/helpers/cli.ts): the in-process Node CLI, or the
+// native client with its paddockd (PADDOCK_TEST_CLI=daemon, decision 0044).
+const CLI = CLI_MODE === 'daemon' ? CLIENT : NODE_CLI;
 const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
 const IMAGE = 'localhost/paddock-busybox';
 
@@ -129,6 +131,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     // podman's shm tmpfs and anything else it may have left mounted under the dir.
     for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
     expect(mountsUnder(dir)).toEqual([]);
+    stopDaemon(state);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(state, { recursive: true, force: true });
     // podman's cgroupfs manager leaves libpod_parent/conmon behind once conmon exits.
@@ -190,7 +193,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
       expect(rm).toMatchObject({ code: 0, stderr: '' });
     }
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
-    expect(fs.readdirSync(state)).toEqual([]);
+    expect(sandboxEntries(state)).toEqual([]);
   });
 
   test("a podman pod: its containers join the infra container's namespaces by path; pod rm --force removes every sandbox", () => {
@@ -210,11 +213,11 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     const r = podman(['run', '--rm', '--pod', 'pp1', IMAGE, 'sh', '-c', 'readlink /proc/self/ns/net; hostname; exit 4']);
     expect(r).toMatchObject({ code: 4, stdout: `${netOf('pa')}\npp1\n` });
     // One sandbox per podman container (infra, pa), joined by path: not one paddock pod.
-    expect(fs.readdirSync(state)).toHaveLength(2);
+    expect(sandboxEntries(state)).toHaveLength(2);
     // --time 0: a sleep that is pid 1 of its namespace ignores the SIGTERM podman sends first.
     expect(podman(['pod', 'rm', '--force', '--time', '0', 'pp1'])).toMatchObject({ code: 0 });
     expect(podman(['ps', '--all', '--quiet']).stdout).toBe('');
-    expect(fs.readdirSync(state)).toEqual([]);
+    expect(sandboxEntries(state)).toEqual([]);
   });
 
   test('pause / unpause (paddock pause / resume), and rm --force of a paused container', () => {
@@ -265,7 +268,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     expect(r.output).toMatch(/\/dev\/pts\/\d+\r\n/);
     expect(r.code).toBe(4);
     expect(podman(['rm', '--force', '--time', '0', 'x1'])).toMatchObject({ code: 0 });
-    expect(fs.readdirSync(state)).toEqual([]);
+    expect(sandboxEntries(state)).toEqual([]);
   });
 });
 

@@ -81,6 +81,8 @@ PD_EXPORT int pd_unwatch(uint32_t token);
 PD_EXPORT int pd_pidfd_open(int pid);
 PD_EXPORT int pd_pidfd_send_signal(int pidfd, int sig);
 PD_EXPORT int pd_close(int fd);
+/* SO_PEERCRED of a connected unix socket: which 0 pid, 1 uid, 2 gid; or -errno. */
+PD_EXPORT long pd_peer_cred(int fd, int which);
 PD_EXPORT int pd_mkfifo(const char *path, int mode);
 /* Puts tmp in target's place atomically (both absolute, one directory): renameat2
  * RENAME_EXCHANGE, then unlink of what is now at tmp (the old file); plain rename when

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -27,6 +28,21 @@ int pd_pidfd_getfd(int pidfd, int target) {
   if (fd < 0)
     return pd_fail("pidfd_getfd", errno, "fd %d", target);
   return (int)fd;
+}
+
+/* The credentials of a unix socket's peer as they were at connect(2) (SO_PEERCRED):
+ * `which` 0 the pid, 1 the uid, 2 the gid. How paddockd checks who calls it (Node
+ * has no way to ask). >= 0 or -errno (step peercred). */
+long pd_peer_cred(int fd, int which) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  pd_ok();
+  if (fd < 0 || which < 0 || which > 2)
+    return pd_fail("peercred", EINVAL, "fd %d, field %d", fd, which);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return pd_fail("peercred", errno, "fd %d", fd);
+  return which == 0 ? (long)cred.pid : which == 1 ? (long)cred.uid : (long)cred.gid;
 }
 
 /* Sets O_APPEND on fd's open file description, which a process criu restored shares:
