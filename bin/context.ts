@@ -47,9 +47,16 @@ export interface ResidentCall {
   readonly gone: Promise<void>;
 }
 
-/** Thrown in paddockd by a call only the caller's own process can serve (it relays its terminal): the client runs it in-process. */
+/**
+ * Thrown in paddockd by a call only the caller's own process can serve (it relays its
+ * terminal): the client runs it in-process. `sandboxId`: a sandbox paddockd holds that
+ * the call works on, which paddockd lets go of first, so the call can take its lock.
+ */
 export class InProcessOnly extends Error {
   readonly inProcessOnly = true;
+  constructor(message: string, readonly sandboxId?: string) {
+    super(message);
+  }
 }
 
 export function processIo(): CliIo {

@@ -748,6 +748,14 @@ export interface Engine {
    */
   release(sandboxId: string): void;
   /**
+   * Lets go of a sandbox entirely, without touching it: its state persisted, its lock
+   * released, its channels and watchers closed and its machine forgotten; the sandbox
+   * runs on, and a later attach() takes it up again from the state dir. Returns false,
+   * and keeps it, while a container of it waits prepared (its release pipe lives here).
+   * For a resident supervisor handing a sandbox to a call that runs in another process.
+   */
+  detach(sandboxId: string): Promise<boolean>;
+  /**
    * For a sandbox given up with {@link release}: takes its machine again from the state
    * file when another process (a CLI call) has moved it on, e.g. started or paused it,
    * which its channels do not tell. A machine that has stopped is kept (a sandbox does

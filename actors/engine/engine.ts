@@ -781,6 +781,18 @@ class PaddockEngine implements Engine {
     releaseLock(rt.paths);
   }
 
+  async detach(sandboxId: string): Promise<boolean> {
+    const rt = this.runtimes.get(sandboxId);
+    if (rt === undefined) return true;
+    if ([...rt.containers.values()].some((c) => c.held !== undefined || c.releasing !== undefined)) return false;
+    if (!rt.observer) {
+      this.core.persistNow(rt);
+      releaseLock(rt.paths);
+    }
+    await this.core.forget(rt, false);
+    return true;
+  }
+
   refresh(sandboxId: string): boolean {
     const rt = this.core.get(sandboxId);
     if (!rt.observer) return false;

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';
+import { resolveContainer } from '../container-index';
 import { ownConsole, relayTerminal, type OwnConsole } from '../terminal';
 import type { OciProcess } from '../../specs/oci';
 import { PaddockError } from '../../base/errors';
@@ -82,7 +83,7 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
     throw new PaddockError('ECONSOLE', '--console-socket needs --tty (or process.terminal) and --detach');
   }
   if (detach && pidFile && !tty) return relay(ctx, argv, resolvePath(ctx, pidFile));
-  if (tty && !detach && ctx.resident) throw new InProcessOnly('exec relays a terminal');
+  if (tty && !detach && ctx.resident) throw new InProcessOnly('exec relays a terminal', resolveContainer(ctx.root, id as string).sandboxId);
   const engine = await ctx.engine();
   const ref = await resolveAttached(engine, ctx.root, id as string);
   const own: OwnConsole | undefined = tty && !detach ? ownConsole() : undefined;

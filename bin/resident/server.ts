@@ -240,6 +240,10 @@ export class Daemon {
     } catch (e) {
       if (!(e as { inProcessOnly?: boolean }).inProcessOnly) throw e;
       clearInterval(keepalive);
+      // The call will attach this sandbox in the client's process: it needs the lock
+      // this daemon holds (a prepared container keeps it here, and the call waits).
+      const handOver = (e as { sandboxId?: string }).sandboxId;
+      if (handOver !== undefined) await this.engine.detach(handOver).catch((err: unknown) => this.config.logger.warn({ err, sandboxId: handOver }, 'could not hand the sandbox over'));
       await io.finish();
       sock.end(frame('F', (e as Error).message));
       return;

@@ -148,6 +148,21 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     oneLine(call(['state', 'c1']), /does not exist/);
   });
 
+  test('exec --tty in the foreground of a container paddockd holds: paddockd lets the sandbox go, the client relays the terminal, and paddockd takes it up again', () => {
+    expect(call(['run', '--detach', '--bundle', bundle(['sleep', '60']), 'e1'])).toMatchObject({ code: 0, stderr: '' });
+    const held = daemonPid(root);
+    expect(held).toBeDefined();
+    // Runs in the client's own process (it relays its terminal): it needs the sandbox's
+    // lock, which paddockd held since the run (an ELOCKED after 10 s before the hand-over).
+    const fg = call(['exec', '--tty', 'e1', 'sh', '-c', 'tty; exit 6']);
+    expect(fg).toMatchObject({ code: 6, stderr: '' });
+    expect(fg.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    // The same paddockd serves the next calls on it, from the state dir.
+    expect(JSON.parse(call(['state', 'e1']).stdout)).toMatchObject({ id: 'e1', status: 'running' });
+    expect(call(['kill', 'e1', 'KILL']).code).toBe(0);
+    expect(daemonPid(root)).toBe(held);
+  });
+
   test('--no-daemon and PADDOCK_NO_DAEMON=1 run the call in-process: no paddockd', () => {
     const b = bundle(['true']);
     expect(call(['--no-daemon', 'run', '--bundle', b, 'n1'])).toMatchObject({ code: 0, stderr: '' });
