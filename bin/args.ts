@@ -22,6 +22,18 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * `--help` (or `-h` where the verb gives `-h` no meaning of its own) among a verb's
+ * flags: runc prints the verb's usage and exits 0, and callers rely on it (podman asks
+ * `checkpoint --help` to learn whether a runtime can checkpoint at all).
+ */
+export class HelpRequested extends Error {
+  constructor(readonly flags: readonly FlagSpec[]) {
+    super('help');
+    this.name = 'HelpRequested';
+  }
+}
+
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], opts: { stopAtFirstPositional?: boolean } = {}): Parsed {
   const byName = new Map<string, FlagSpec>();
   for (const s of specs) {
@@ -48,6 +60,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], o
     const key = eq > 0 ? arg.slice(0, eq) : arg;
     // runc (urfave/cli) accepts -flag as well as --flag for long names.
     const spec = byName.get(key) ?? (key.startsWith('-') && !key.startsWith('--') ? byName.get(`-${key}`) : undefined);
+    if (!spec && (key === '--help' || key === '-h' || key === '-help')) throw new HelpRequested(specs);
     if (!spec) throw new UsageError(`flag provided but not defined: ${key}`);
     if (spec.type === 'bool') {
       flags[spec.name] = eq > 0 ? arg.slice(eq + 1) !== 'false' : true;

@@ -7,7 +7,7 @@
  * Kept lean on purpose: a command module is required only when it runs, and the
  * engine only by commands that touch sandboxes.
  */
-import { UsageError, parseArgs, str, bool } from './args';
+import { HelpRequested, UsageError, parseArgs, str, bool, type FlagSpec } from './args';
 import { COMMANDS, isVerb, type Verb } from './command-list';
 import { makeContext, processIo, reportError, type CliContext, type CliIo, type Command } from './context';
 
@@ -80,11 +80,23 @@ export async function main(argv: string[], io: CliIo = processIo(), makeCtx: Con
     return await LOADERS[cmd]().run(ctx, rest);
   } catch (e) {
     if (isInProcessOnly(e)) throw e;
+    if (e instanceof HelpRequested) {
+      io.stdout.write(verbUsage(argv, e.flags));
+      return 0;
+    }
     reportError(ctx, messageOf(e), io.stderr);
     return 1;
   } finally {
     await ctx?.close().catch(() => undefined);
   }
+}
+
+/** `paddock VERB --help`: the verb's line of COMMANDS and its flags, as runc prints a verb's usage. */
+function verbUsage(argv: readonly string[], flags: readonly FlagSpec[]): string {
+  const verb = parseArgs(argv, GLOBAL_FLAGS, { stopAtFirstPositional: true }).positionals[0] ?? '';
+  const about = isVerb(verb) ? COMMANDS[verb] : '';
+  const lines = flags.map((f) => `   --${f.name}${f.alias ? `, -${f.alias}` : ''}${f.type === 'bool' ? '' : ' value'}`);
+  return `usage: paddock [global options] ${verb} [command options] [arguments...]\n\n${about}\n${lines.length ? `\noptions:\n${lines.join('\n')}\n` : ''}`;
 }
 
 function isInProcessOnly(e: unknown): boolean {

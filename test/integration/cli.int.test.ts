@@ -122,6 +122,18 @@ describeIf(['root', 'busybox'])('paddock CLI', () => {
     expect(fs.existsSync(path.join(root, 'ck'))).toBe(false);
   });
 
+  test('VERB --help prints the verb\'s usage and exits 0, as runc (podman asks `checkpoint --help` before it checkpoints); an unknown flag is still an error', () => {
+    for (const verb of ['checkpoint', 'restore', 'exec', 'state']) {
+      const h = cli(verb, '--help');
+      expect(h).toMatchObject({ code: 0, stderr: '' });
+      expect(h.stdout).toMatch(new RegExp(`^usage: paddock \\[global options\\] ${verb} `));
+    }
+    expect(cli('checkpoint', '--help').stdout).toContain('--image-path value');
+    // After the command of an exec, -h is the process's: `ls -h` is not a request for help.
+    expect(cli('exec', 'nope', 'ls', '-h')).toMatchObject({ code: 1, stderr: expect.stringMatching(/does not exist/) });
+    expect(cli('state', '--hlep')).toMatchObject({ code: 1, stderr: expect.stringMatching(/flag provided but not defined: --hlep/) });
+  });
+
   test('run exits with the container status; list shows containers', () => {
     expect(cli('run', '--bundle', bundle(['true']), 'r0').code).toBe(0);
     expect(cli('run', '--bundle', bundle(['sh', '-c', 'exit 3']), 'r3').code).toBe(3);

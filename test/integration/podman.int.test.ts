@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeIf, poll, testStateDir } from '../helpers/env';
+import { describeIf, poll, testIf, testStateDir } from '../helpers/env';
 import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
 import { buildStaticFixture } from '../helpers/syscall-probe';
 import { CLI as NODE_CLI, CLI_MODE, CLIENT, sandboxEntries, stopDaemon } from '../helpers/cli';
@@ -19,12 +19,15 @@ const IMAGE = 'localhost/paddock-busybox';
  * busybox test rootfs imported as a tarball, so no registry is needed.
  *
  * What each run needs, and why:
- * - `--uidmap/--gidmap`: podman writes runc's deny-all device rule, which paddock
- *   tolerates only inside a user namespace (specs/UNSUPPORTED.md);
+ * - `--uidmap/--gidmap`: not needed (podman's device rules are applied as given,
+ *   decision 0034), but what paddock is for: the containers run in a user namespace.
+ *   The checkpoint test runs without one, as CRIU cannot restore into a user-namespaced
+ *   sandbox (decision 0040);
  * - nothing for podman's cgroup mount (it implies a private cgroup namespace,
- *   docs/decisions/0008) nor for its default seccomp profile (compiled and loaded);
+ *   docs/decisions/0008), its default seccomp profile (compiled and loaded) or its
+ *   default pids limit (2048, written to the sandbox's cgroup);
  * - containers.conf `default_ulimits`: podman's defaults raise hard limits, which
- *   needs CAP_SYS_RESOURCE; `pids_limit = 0`: no cgroup limits yet.
+ *   needs CAP_SYS_RESOURCE (this host's root lacks it).
  */
 describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', () => {
   let dir: string;
@@ -91,7 +94,6 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
       [
         '[containers]',
         'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        'pids_limit = 0',
         '[engine]',
         'cgroup_manager = "cgroupfs"',
         'events_logger = "file"',
@@ -156,6 +158,24 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
     const r = podman(['run', '--rm', ...RUN, '--device', '/dev/kvm', '-v', `${guest}:/kvm-guest:ro`, IMAGE, '/kvm-guest']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^out port=0x10 value=42\nexit=hlt$/m);
+  });
+
+  testIf(['criu'])('container checkpoint and restore: the counter goes on from where it was (no user namespace, decision 0040)', async () => {
+    const d = podman(['run', '-d', '--name', 'ck', '--network', 'none', IMAGE, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done']);
+    expect(d).toMatchObject({ code: 0 });
+    const read = () => Number(podman(['exec', 'ck', 'cat', '/tmp/n']).stdout);
+    const before = await poll(() => (read() >= 5 ? read() : undefined), 15_000, 'the counter to count');
+    // podman asks the runtime `checkpoint --help` first: a runtime that fails it "does not support checkpoint/restore".
+    expect(podman(['container', 'checkpoint', 'ck'], { timeoutMs: 120_000 })).toMatchObject({ code: 0, stdout: 'ck\n' });
+    expect(podman(['inspect', '--format', '{{.State.Status}}', 'ck']).stdout).toBe('exited\n');
+    expect(podman(['container', 'restore', 'ck'], { timeoutMs: 120_000 })).toMatchObject({ code: 0, stdout: 'ck\n' });
+    expect(podman(['inspect', '--format', '{{.State.Status}}', 'ck']).stdout).toBe('running\n');
+    // Restored, not restarted: it goes on from the number it had (a fresh start counts from 1).
+    const after = read();
+    expect(after).toBeGreaterThanOrEqual(before);
+    await poll(() => (read() > after ? true : undefined), 15_000, 'the restored counter to count on');
+    expect(podman(['rm', '--force', '--time', '0', 'ck'])).toMatchObject({ code: 0 });
+    expect(sandboxEntries(state)).toEqual([]);
   });
 
   test('run -d, exec, logs, stop, rm', async () => {
