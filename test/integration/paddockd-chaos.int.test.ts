@@ -120,7 +120,13 @@ describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/k
       const fs = require('fs'); let s = ${seed};
       const next = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648; };
       const tick = () => {
-        try { process.kill(Number(fs.readFileSync(${JSON.stringify(path.join(root, 'paddockd.lock'))}, 'utf8').split(' ')[0]), 'SIGKILL'); } catch {}
+        try {
+          const [pid, start] = fs.readFileSync(${JSON.stringify(path.join(root, 'paddockd.lock'))}, 'utf8').trim().split(' ').map(Number);
+          // A lock paddockd has made but not written yet reads as pid 0, and kill(0) is this
+          // whole process group (jest with it); a dead paddockd's pid may be someone else's now.
+          const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
+          if (pid > 0 && Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19]) === start) process.kill(pid, 'SIGKILL');
+        } catch {}
         setTimeout(tick, ${minMs} + next() * ${maxMs - minMs});
       };
       setTimeout(tick, ${minMs});`;
