@@ -253,6 +253,10 @@ export class Daemon {
       this.native.closeFd(client.pidfd);
     }
     await io.finish();
+    // The engine writes a burst of state changes once, on the next turn (setImmediate):
+    // one more turn first, so the caller hears of a change only once it is on disk, and a
+    // paddockd killed right after its answer does not come back to an older state.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (sock.writable) sock.end(frame('X', String(code)));
   }
 
