@@ -30,7 +30,7 @@ export async function reattach(core: EngineCore, id: string): Promise<void> {
   const paths = new SandboxPaths(core.stateDir, id);
   const saved = loadSandbox(paths);
   if (!saved) {
-    removeHalfCreated(core, paths);
+    await removeHalfCreated(core, paths);
     return;
   }
   await acquireLock(paths, core.options.lockTimeoutMs ?? 0);
@@ -145,7 +145,7 @@ function reconcileReleased(rt: Runtime, initHostPid: number): void {
  * supervisor died mid-launch): nobody can use it, so once its owner is gone its init
  * is killed and the folder removed.
  */
-function removeHalfCreated(core: EngineCore, paths: SandboxPaths): void {
+async function removeHalfCreated(core: EngineCore, paths: SandboxPaths): Promise<void> {
   if (!fs.existsSync(paths.dir)) return;
   try {
     acquireLockLocked(paths);
@@ -169,13 +169,15 @@ function removeHalfCreated(core: EngineCore, paths: SandboxPaths): void {
   }
   stopOrphanHelper(core, paths);
   core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
-  // Found before the folder goes: its cgroup.json says where the cgroup is.
+  // Found before the folder goes: its cgroup.json says where the cgroup is. Removed (once
+  // the killed init has left it) before the folder: a supervisor killed in between finds
+  // the folder again next time, and the cgroup with it; the other way round the cgroup
+  // was left with nothing that named it (seen under paddockd's chaos test).
   const cgroup = findCgroup(paths, core.cgroupLayout);
+  await cgroup
+    ?.remove()
+    .catch((err: Error) => core.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
   removeTree(paths.dir);
   // The range its create took, if any (userns: 'auto').
   core.releaseIds(paths.sandboxId);
-  // Its cgroup too, once the killed init has left it.
-  void cgroup
-    ?.remove()
-    .catch((err: Error) => core.log.warn({ sandboxId: paths.sandboxId, err: err.message }, 'could not remove the cgroup of a half-created sandbox'));
 }

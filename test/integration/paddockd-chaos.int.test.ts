@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CLIENT, daemonPid, sandboxEntries, stopDaemon } from '../helpers/cli';
 import { describeIf, testStateDir } from '../helpers/env';
-import { mountPoints, newMounts, paddockInitPids } from '../helpers/leaks';
+import { cgroupDirs, mountPoints, newMounts, paddockInitPids } from '../helpers/leaks';
+import { sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { seededRandom } from '../helpers/prng';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
@@ -142,6 +143,8 @@ describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/k
       // A create whose answer was lost wrote no pid file (as runc's, cut short): its caller asks state.
       const initPid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : (stateOf(id)?.pid ?? 0);
       trail.push(`init ${initPid} (${fs.existsSync(pidFile) ? 'pid file' : 'state'})`);
+      // The cgroup check at the end looks for these names: they are the sandboxes' real ones.
+      if (i === 0) expect(cgroupDirs().some((d) => d.endsWith(`/${sandboxCgroupPath(root, id)}`))).toBe(true);
       fs.rmSync(pidFile, { force: true });
       // A paddockd killed between writing the pid file's temp and renaming it leaves the
       // temp (as runc's own temp + rename does): the caller's folder, the caller's to clear.
@@ -170,6 +173,9 @@ describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/k
     expect(sandboxEntries(root)).toEqual([]);
     expect(paddockInitPids().filter((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(root))).toEqual([]);
     expect(newMounts(mountsBefore).filter((m) => m.startsWith(root))).toEqual([]);
+    // No cgroup of this root's sandboxes in any hierarchy (a create cut short once left one behind).
+    const ours = Array.from({ length: rounds }, (_, i) => `/${sandboxCgroupPath(root, `x${i}`)}`);
+    expect(cgroupDirs().filter((d) => ours.some((c) => d.endsWith(c) || d.includes(`${c}/`)))).toEqual([]);
     // The loop really ran against dying supervisors (each new pid is one that replaced a killed one).
     // eslint-disable-next-line no-console
     console.log(`paddockd chaos: ${rounds} rounds, ${kills} paddockd replaced`);
