@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../base/files';
 import { PaddockError } from '../../base/errors';
-import { removeFile } from '../../base/remove-tree';
 import { numberToIpv4, subnetSize, type Subnet } from '../../specs/network';
 import { processStartTime } from '../sandbox/state-store';
+import { withTableLock } from '../sandbox/table-lock';
 
 /*
  * Addresses of the bridge's subnet (docs/decisions/0041), recorded like the id pool's
@@ -99,43 +99,12 @@ export class BridgeIpam {
   }
 
   private withLock<T>(fn: (t: Table) => T): T {
-    this.lock();
-    try {
+    return withTableLock(this.lockFile, `the bridge's address table of ${this.stateDir}`, 2_000, () => {
       const t = this.read();
       const out = fn(t);
       writeFileAtomic(this.file, JSON.stringify(t), 0o600);
       return out;
-    } finally {
-      removeFile(this.lockFile);
-    }
+    });
   }
 
-  /** "pid starttime" in an O_EXCL file; one whose process is gone is taken over. Bounded: 2 s. */
-  private lock(): void {
-    const me = `${process.pid} ${processStartTime(process.pid) ?? 0}`;
-    const deadline = Date.now() + 2_000;
-    for (;;) {
-      try {
-        const fd = fs.openSync(this.lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-        fs.writeSync(fd, me);
-        fs.closeSync(fd);
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      let owner = '';
-      try {
-        owner = fs.readFileSync(this.lockFile, 'utf8');
-      } catch {
-        continue;
-      }
-      const [pid, start] = owner.split(' ').map(Number);
-      if (owner !== '' && processStartTime(pid as number) !== start) {
-        removeFile(this.lockFile);
-        continue;
-      }
-      if (Date.now() > deadline) throw new PaddockError('ELOCKED', `the bridge's address table of ${this.stateDir} is locked by process ${pid}`, { path: this.lockFile });
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    }
-  }
 }

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PaddockError } from '../../base/errors';
 import { processStartTime } from './state-store';
-import { removeFile } from '../../base/remove-tree';
 import { writeFileAtomic } from '../../base/files';
+import { withTableLock } from './table-lock';
 
 /*
  * Per-sandbox host id ranges (`userns: 'auto'`, docs/decisions/0028). Each sandbox
@@ -224,9 +224,9 @@ export class IdPoolStore {
     }
   }
 
+  /** Held for a read and a small write, so waiting is short: up to 10 s. */
   private withLock<T>(fn: (t: Table) => T): T {
-    this.lock();
-    try {
+    return withTableLock(this.lockFile, `the id pool of ${this.stateDir}`, 10_000, () => {
       const t = this.read();
       const out = fn(t);
       // Atomic (temp + rename), without fsync as every state file (decision 0004): a host
@@ -234,52 +234,9 @@ export class IdPoolStore {
       // count as holders (collect).
       writeFileAtomic(this.file, JSON.stringify(t), 0o600);
       return out;
-    } finally {
-      removeFile(this.lockFile);
-    }
+    });
   }
 
-  /**
-   * O_EXCL lock file holding "pid starttime"; a lock whose process is gone is taken
-   * over. Held for a read and a small write, so waiting is short: polled for up to 10 s.
-   */
-  private lock(): void {
-    const me = `${process.pid} ${processStartTime(process.pid) ?? 0}\n`;
-    const deadline = Date.now() + 10_000;
-    let wait = 1;
-    for (;;) {
-      try {
-        const fd = fs.openSync(this.lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-        try {
-          fs.writeSync(fd, me);
-        } finally {
-          fs.closeSync(fd);
-        }
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      let owner = '';
-      try {
-        owner = fs.readFileSync(this.lockFile, 'utf8');
-      } catch {
-        continue; // let go meanwhile
-      }
-      const [pidText, startText] = owner.trim().split(' ');
-      const pid = Number(pidText);
-      // An empty file is a lock being written this instant: not stale.
-      if (owner !== '' && !(Number.isInteger(pid) && pid > 0 && processStartTime(pid) === Number(startText))) {
-        removeFile(this.lockFile);
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new PaddockError('ELOCKED', `the id pool of ${this.stateDir} is locked by process ${pid}`, { path: this.lockFile });
-      }
-      // A synchronous wait keeps allocation one uninterrupted step in this process.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
-      wait = Math.min(wait * 2, 20);
-    }
-  }
 }
 
 /** Whether [hostId, hostId + RANGE_SIZE) meets a held range (`held`: sorted first ids, each RANGE_SIZE long). */

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { bool, expectPositionals, list, parseArgs, str, UsageError } from '../args';
 import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
 import { exitCodeOf, resolveAttached } from './common';

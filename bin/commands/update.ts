@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { expectPositionals, parseArgs, str, type FlagSpec } from '../args';
 import { resolvePath, type CliContext, type CliIo } from '../context';
 import { resolveAttached } from './common';
