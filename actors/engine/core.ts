@@ -221,9 +221,9 @@ export class EngineCore {
     // This engine stops following the sandbox: the output streams it handed out end
     // (their log tails hold fs.watch handles, which would keep the caller's process
     // alive after engine.close() for as long as the container runs).
-    for (const c of rt.containers.values()) c.done.resolve();
     for (const x of rt.execs.values()) x.done.resolve();
     for (const c of rt.containers.values()) {
+      c.done.resolve();
       c.held?.dispose();
       c.releasing?.dispose();
       c.held = undefined;

@@ -62,7 +62,7 @@ const PACKAGES: Readonly<Record<string, (spec: string, file: string) => boolean>
   machines: (s) => s === 'xstate',
   native: (s) => isNode(s) || s === 'ffi-rs',
   // Reading a bundle is specs' one touch of the file system; nothing else does I/O.
-  specs: (s, f) => (s === 'node:fs' || s === 'fs' || s === 'node:path' || s === 'path') && (f === path.join('specs', 'load.ts') || s.endsWith('path')),
+  specs: (s, f) => s === 'node:path' || s === 'path' || ((s === 'node:fs' || s === 'fs') && f === path.join('specs', 'load.ts')),
 };
 const isNode = (s: string) => s.startsWith('node:') || ['fs', 'path', 'os', 'buffer', 'child_process', 'net', 'util', 'crypto', 'events', 'stream'].includes(s);
 
