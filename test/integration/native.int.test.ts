@@ -201,7 +201,11 @@ function fdsOpenedSince(before: Set<string>): string[] {
   return [...openFds()].filter((fd) => !before.has(fd));
 }
 
-/** Our children, zombies included. */
+/**
+ * Our children, zombies included, that were not there when this file began: one
+ * jest process runs every file, and a child an earlier file left is that file's
+ * failure (test/helpers/child-guard-environment.js), not this one's.
+ */
 function children(): number[] {
   const me = process.pid;
   const kids: number[] = [];
@@ -210,7 +214,7 @@ function children(): number[] {
     try {
       const stat = fs.readFileSync(`/proc/${ent}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === me) kids.push(Number(ent));
+      if (ppid === me && !childrenBefore.has(Number(ent))) kids.push(Number(ent));
     } catch {
       // raced with an exit
     }
@@ -230,7 +234,9 @@ function expectNativeError(fn: () => unknown, step: string, errnoName: string): 
   throw new Error(`expected NativeError ${step}: ${errnoName}`);
 }
 
+let childrenBefore = new Set<number>();
 beforeAll(() => {
+  childrenBefore = new Set(children());
   if (!fs.existsSync(FAKE_INIT)) {
     throw new Error(`${FAKE_INIT} missing: make -C native build/libpaddock.so build/testbin/fake-init`);
   }
