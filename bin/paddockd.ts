@@ -1,5 +1,5 @@
 /**
- * `paddockd --root DIR [--log FILE] [--idle-ms N] [--systemd-cgroup]`: the resident
+ * `paddockd --root DIR [--log FILE] [--idle-ms N] [--systemd-cgroup] [--leave-caller-cgroup]`: the resident
  * supervisor of one --root (docs/decisions/0044). The native `paddock` client starts
  * it on demand (detached, setsid) and forwards each call to it over
  * `<root>/paddockd.sock`; it runs today's commands (bin/commands/) against one warm
@@ -89,6 +89,8 @@ async function daemonMain(argv: string[]): Promise<number> {
     { name: 'log', type: 'string' },
     { name: 'idle-ms', type: 'string' },
     { name: 'systemd-cgroup', type: 'bool' },
+    // The native client's on-demand start: leave the starting call's cgroups.
+    { name: 'leave-caller-cgroup', type: 'bool' },
   ]);
   const root = path.resolve(str(p, 'root') ?? (process.env.PADDOCK_ROOT || '/run/paddock'));
   const idleText = str(p, 'idle-ms') ?? process.env.PADDOCK_DAEMON_IDLE_MS;
@@ -119,6 +121,12 @@ async function daemonMain(argv: string[]): Promise<number> {
     },
   };
   const logger = pino.default({ level: process.env.PADDOCK_DAEMON_DEBUG === '1' ? 'debug' : 'info', name: 'paddockd' }, dest);
+  if (bool(p, 'leave-caller-cgroup')) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { moveSelfToRootCgroups } = require('../actors/cgroups/leave-caller') as typeof import('../actors/cgroups/leave-caller');
+    const left = moveSelfToRootCgroups();
+    if (left.failed.length > 0) logger.warn({ failed: left.failed }, 'paddockd stays in its starter\'s cgroup of these hierarchies');
+  }
   const { createEngine } = require('../actors/engine/engine') as typeof import('../actors/engine/engine');
   const { loadNative } = require('../native/ffi') as typeof import('../native/ffi');
   const { engineOptionsFromEnv } = require('./context') as typeof import('./context');

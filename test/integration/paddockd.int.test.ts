@@ -129,6 +129,52 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     expect(sandboxEntries(root)).toEqual([]);
   });
 
+  test('a paddockd a call starts leaves that call\'s cgroups: the caller\'s cgroup (conmon\'s scope) can go while paddockd serves', () => {
+    // The caller's own cgroup in every hierarchy, as podman gives conmon a scope.
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => / - cgroup2? /.test(l) && l.split(' ')[3] === '/')
+      .map((l) => l.split(' ')[4]);
+    const name = `paddock-caller-${process.pid}`;
+    const made: string[] = [];
+    try {
+      for (const m of mounts) {
+        const dir = path.join(m, name);
+        try {
+          fs.mkdirSync(dir);
+        } catch (e) {
+          // One hierarchy mounted twice: made through its other mount already.
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw e;
+        }
+        made.push(dir);
+        // A v1 cpuset cgroup takes no task until it has cpus and mems.
+        for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+          if (fs.existsSync(path.join(m, f))) fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(m, f), 'utf8').trim() || '0');
+        }
+      }
+      expect(made.length).toBeGreaterThan(0);
+      const enter = made.map((d) => `echo $$ > ${d}/cgroup.procs`).join('; ');
+      const r = spawnSync('sh', ['-c', `${enter}; exec "$0" --root "$1" list`, CLIENT, root], { encoding: 'utf8', timeout: 40_000, env: { ...process.env, PADDOCK_DAEMON_IDLE_MS: '60000' } });
+      expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const pid = daemonPid(root);
+      expect(pid).toBeDefined();
+      daemons.add(pid!);
+      // Every hierarchy: paddockd is at its root, not in the caller's cgroup.
+      const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+      expect(lines.filter((l) => !l.endsWith(':/'))).toEqual([]);
+      // So the caller's cgroup is empty once the call is gone, and can be removed.
+      for (const d of made.splice(0)) fs.rmdirSync(d);
+      expect(call(['list']).code).toBe(0);
+      expect(daemonPid(root)).toBe(pid);
+    } finally {
+      // Failed above: paddockd may still be inside; it goes first, then the cgroups.
+      if (made.length > 0) stopDaemon(root);
+      for (const d of made) fs.rmdirSync(d);
+    }
+  });
+
   test('create / start / state / kill / delete through paddockd; the pid file names init, which exits with the container', async () => {
     const pidFile = path.join(root, '..', `pid-${path.basename(root)}`);
     expect(call(['create', '--bundle', bundle(['sleep', '60']), '--pid-file', pidFile, 'c1'])).toMatchObject({ code: 0, stderr: '' });

@@ -288,6 +288,8 @@ static void start_daemon(const char *root, const char *daemon_js, int systemd_cg
     args[n++] = (char *)root;
     if (systemd_cgroup)
       args[n++] = "--systemd-cgroup";
+    /* It outlives this call: it must not stay in the caller's cgroups (conmon's scope). */
+    args[n++] = "--leave-caller-cgroup";
     args[n] = NULL;
     execv(node, args);
     execvp(node, args);
