@@ -359,8 +359,10 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
                              int idempotent) {
   int accepted = 0;
 
-  if (send_all(sock, req->p, req->len) < 0)
-    return RETRY;
+  /* A failed send is not the end: paddockd refuses a peer (E) before it reads the
+   * request, and closes; a request sent after that close fails with EPIPE while the
+   * refusal waits unread. Read first: no frame at all is a RETRY below. */
+  (void)send_all(sock, req->p, req->len);
   for (;;) {
     unsigned char head[5];
     uint32_t len;
