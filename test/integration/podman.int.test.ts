@@ -1,54 +1,33 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeIf, poll, testIf, testStateDir } from '../helpers/env';
-import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from '../helpers/leaks';
+import { describeIf, poll, testIf } from '../helpers/env';
+import { initSandboxDir, mountsUnder, paddockInitPids } from '../helpers/leaks';
 import { buildStaticFixture } from '../helpers/syscall-probe';
-import { CLI as NODE_CLI, CLI_MODE, CLIENT, sandboxEntries, stopDaemon } from '../helpers/cli';
+import { CLI as NODE_CLI, CLI_MODE, CLIENT, sandboxEntries } from '../helpers/cli';
+import { IMAGE, PodmanFixture, ROOTFS } from '../helpers/podman';
 
 // The CLI of this run's mode (test/helpers/cli.ts): the in-process Node CLI, or the
 // native client with its paddockd (PADDOCK_TEST_CLI=daemon, decision 0044).
 const CLI = CLI_MODE === 'daemon' ? CLIENT : NODE_CLI;
-const ROOTFS = path.resolve(__dirname, '..', 'fixtures', 'rootfs');
-const IMAGE = 'localhost/paddock-busybox';
 
 /**
- * podman driving paddock as its OCI runtime (`--runtime dist/cli/paddock.js`), with
- * everything private to a temp dir: storage (vfs), runroot, tmpdir, containers.conf,
- * events file and paddock's own state root (PADDOCK_ROOT). The image is the
- * busybox test rootfs imported as a tarball, so no registry is needed.
- *
- * What each run needs, and why:
+ * podman driving paddock as its OCI runtime (`--runtime dist/cli/paddock.js`), in the
+ * private set-up of test/helpers/podman.ts. What each run needs, and why:
  * - `--uidmap/--gidmap`: not needed (podman's device rules are applied as given,
  *   decision 0034), but what paddock is for: the containers run in a user namespace.
  *   The checkpoint test runs without one, as CRIU cannot restore into a user-namespaced
  *   sandbox (decision 0040);
  * - nothing for podman's cgroup mount (it implies a private cgroup namespace,
  *   docs/decisions/0008), its default seccomp profile (compiled and loaded) or its
- *   default pids limit (2048, written to the sandbox's cgroup);
- * - containers.conf `default_ulimits`: podman's defaults raise hard limits, which
- *   needs CAP_SYS_RESOURCE (this host's root lacks it).
+ *   default pids limit (2048, written to the sandbox's cgroup).
  */
 describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', () => {
+  const fx = new PodmanFixture(CLI);
+  const RUN = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', '--network', 'none'];
+  const podman = (args: string[], opts: { timeoutMs?: number } = {}) => fx.run(args, opts);
   let dir: string;
   let state: string;
-  let env: NodeJS.ProcessEnv;
-  let base: string[];
-  const RUN = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', '--network', 'none'];
-
-  // Output through files: conmon daemonises, and a pipe could stay open behind it.
-  const podman = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => {
-    const out = path.join(dir, 'out');
-    const err = path.join(dir, 'err');
-    const fds = [fs.openSync(out, 'w+'), fs.openSync(err, 'w+')] as const;
-    try {
-      const r = spawnSync('podman', [...base, ...args], { env, stdio: ['ignore', fds[0], fds[1]], timeout: opts.timeoutMs ?? 60_000 });
-      return { code: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
-    } finally {
-      fs.closeSync(fds[0]);
-      fs.closeSync(fds[1]);
-    }
-  };
 
   /**
    * podman on a terminal of its own: `script` runs it on a fresh pty, as a user's shell
@@ -59,8 +38,8 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
   const podmanOnTerminal = (args: string[], opts: { when?: RegExp; type?: string; timeoutMs?: number } = {}) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {
       const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-      const cmd = ['podman', ...base, ...args].map(quote).join(' ');
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const cmd = ['podman', ...fx.base, ...args].map(quote).join(' ');
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: fx.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let output = '';
       let typed = false;
       const onData = (d: Buffer) => {
@@ -79,65 +58,13 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
       });
     });
 
-  let podmanCgroupsBefore: Set<string>;
   beforeAll(() => {
-    podmanCgroupsBefore = new Set(cgroupDirs(['libpod_parent']));
-    dir = testStateDir('podman');
-    // paddock-init in a user namespace must traverse every directory above its state.
-    fs.chmodSync(dir, 0o711);
-    // paddock's --root: short, because podman's ids are 64 characters and a unix
-    // socket path (<root>/<id>/control.sock) has at most 107.
-    state = fs.mkdtempSync('/tmp/pdk-');
-    fs.chmodSync(state, 0o711);
-    fs.writeFileSync(
-      path.join(dir, 'containers.conf'),
-      [
-        '[containers]',
-        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        '[engine]',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        '',
-      ].join('\n'),
-    );
-    fs.writeFileSync(
-      path.join(dir, 'storage.conf'),
-      `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/storage"\nrunroot = "${dir}/run"\n`,
-    );
-    fs.mkdirSync(path.join(dir, 'tmp'));
-    // The state root goes in through a wrapper: conmon's cleanup process (`podman
-    // container cleanup`, which deletes a --rm container) forwards no runtime flags, and
-    // podman does not pass its environment (PADDOCK_ROOT) on to the runtime either.
-    const runtime = path.join(dir, 'paddock-runtime');
-    fs.writeFileSync(runtime, `#!/bin/sh\nPADDOCK_ROOT=${state} exec ${CLI} "$@"\n`, { mode: 0o755 });
-    env = { ...process.env, CONTAINERS_CONF: path.join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf') };
-    base = [
-      '--root', path.join(dir, 'storage'),
-      '--runroot', path.join(dir, 'run'),
-      '--tmpdir', path.join(dir, 'tmp'),
-      '--storage-driver', 'vfs',
-      '--events-backend', 'file',
-      '--cgroup-manager', 'cgroupfs',
-      '--runtime', runtime,
-    ];
-    const tar = spawnSync('tar', ['-C', ROOTFS, '-cf', path.join(dir, 'rootfs.tar'), '.'], { timeout: 30_000 });
-    expect(tar.status).toBe(0);
-    const imp = podman(['import', path.join(dir, 'rootfs.tar'), IMAGE]);
-    expect(imp).toMatchObject({ code: 0 });
+    fx.setup();
+    ({ dir, state } = fx);
   });
 
   afterAll(() => {
-    if (!dir || !state) return;
-    podman(['rm', '--all', '--force', '--time', '0']);
-    podman(['rmi', '--all', '--force']);
-    // podman's shm tmpfs and anything else it may have left mounted under the dir.
-    for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
-    expect(mountsUnder(dir)).toEqual([]);
-    stopDaemon(state);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(state, { recursive: true, force: true });
-    // podman's cgroupfs manager leaves libpod_parent/conmon behind once conmon exits.
-    expect(removeCgroupDirs(cgroupDirs(['libpod_parent']).filter((d) => !podmanCgroupsBefore.has(d)))).toEqual([]);
+    expect(fx.teardown()).toEqual({ mounts: [], cgroups: [] });
   });
 
   test('run --rm IMAGE true exits 0; sh -c "exit 3" exits 3 with its output', () => {
