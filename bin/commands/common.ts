@@ -63,6 +63,16 @@ export async function resolveAttached(engine: Engine, root: string, id: string):
   return { ...ref, summary };
 }
 
+/**
+ * The native client asks a call again when the paddockd that took it died before
+ * answering (PADDOCK_LOST_CALL=1, decision 0044): the first paddockd may have done it.
+ * Only verbs whose effect the state shows take this: start, kill, delete, which then
+ * count "already done" as done instead of an error.
+ */
+export function retriesLostCall(ctx: { io: { env: NodeJS.ProcessEnv } }): boolean {
+  return ctx.io.env.PADDOCK_LOST_CALL === '1';
+}
+
 /** runc's convention for a container killed by a signal: 128 + signal. */
 export function exitCodeOf(exit: { exitCode: number | null; signal: number | null }): number {
   if (exit.signal !== null) return 128 + exit.signal;

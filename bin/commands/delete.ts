@@ -1,7 +1,7 @@
 import { bool, expectPositionals, parseArgs } from '../args';
 import type { CliContext } from '../context';
 import { forgetContainer, forgetSandbox, resolveContainer } from '../container-index';
-import { ociState, resolveAttached } from './common';
+import { ociState, resolveAttached, retriesLostCall } from './common';
 import { StateError } from '../../base/errors';
 
 /**
@@ -19,7 +19,8 @@ export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   } catch (e) {
     // As runc: `delete --force` of a container that is already gone succeeds
     // (containerd's shim and conmon both call it after a plain delete).
-    if (bool(p, 'force') && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') {
+    // Asked again after a paddockd died during it, a delete that finds nothing was done by that one.
+    if ((bool(p, 'force') || retriesLostCall(ctx)) && (e as { code?: string }).code === 'ESANDBOX_NOT_FOUND') {
       const ref = resolveContainer(ctx.root, id);
       if (ref.sub) forgetContainer(ctx.root, id);
       else forgetSandbox(ctx.root, id);

@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
 import { CLIENT, daemonPid, sandboxEntries, stopDaemon } from '../helpers/cli';
-import { describeIf, testStateDir } from '../helpers/env';
+import { describeIf, quietLogger, testStateDir } from '../helpers/env';
+import { createEngine } from '../../index';
 import { paddockInitPids, parentPid } from '../helpers/leaks';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
@@ -135,7 +136,7 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .filter((l) => / - cgroup2? /.test(l) && l.split(' ')[3] === '/')
-      .map((l) => l.split(' ')[4]);
+      .map((l) => l.split(' ')[4] ?? '');
     const name = `paddock-caller-${process.pid}`;
     const made: string[] = [];
     try {
@@ -217,6 +218,23 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     expect(daemonPid(root)).toBeUndefined();
   });
 
+  test('a sandbox paddockd holds: --no-daemon and a library engine get ELOCKED naming paddockd, and change nothing', async () => {
+    expect(call(['run', '-d', '--bundle', bundle(['sleep', '60']), 'h1'])).toMatchObject({ code: 0, stderr: '' });
+    const pid = daemonPid(root);
+    const owned = new RegExp(`sandbox h1 is owned by process ${pid}, the paddockd serving ${root}: drive it with the paddock CLI, or stop that paddockd \\(SIGTERM\\) first`);
+    const engine = await createEngine({ stateDir: root, reattach: false, lockTimeoutMs: 100, logger: quietLogger() });
+    try {
+      await expect(engine.attach('h1')).rejects.toMatchObject({ code: 'ELOCKED', message: expect.stringMatching(owned) });
+    } finally {
+      await engine.close();
+    }
+    // The in-process CLI waits its 10 s for the lock, as for any other owner.
+    expect(call(['--no-daemon', 'kill', 'h1', 'KILL']).stderr).toMatch(owned);
+    // Nothing changed: paddockd still holds it, running.
+    expect(JSON.parse(call(['state', 'h1']).stdout)).toMatchObject({ status: 'running' });
+    expect(daemonPid(root)).toBe(pid);
+  });
+
   test('a stale socket file (nobody listens) and a stale lock: a new paddockd replaces them', async () => {
     // What a SIGKILLed daemon leaves: a socket file nobody listens on (a clean close would unlink it).
     fs.mkdirSync(root, { recursive: true });
@@ -250,6 +268,48 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     } finally {
       fs.rmSync(pkg, { recursive: true, force: true });
     }
+  });
+
+  test('a paddockd that dies after taking start / kill / delete: the client asks again, and "already done" is done; other verbs say the outcome is unknown', async () => {
+    expect(call(['run', '-d', '--bundle', bundle(['sleep', '60']), 'l1'])).toMatchObject({ code: 0, stderr: '' });
+    const status = () => (JSON.parse(call(['state', 'l1']).stdout || '{}') as { status?: string }).status;
+    /** `args` through a stand-in that takes the call (H) and dies; the real paddockd, started again, answers the retry. */
+    const lost = async (args: string[]) => {
+      stopDaemon(root);
+      const srv = await fakeDaemon((c) => {
+        c.on('error', () => undefined);
+        c.once('data', () => {
+          c.end(Buffer.from([0x48, 0, 0, 0, 0]));
+          // Node unlinks a unix socket's path on close: the client finds no paddockd, and starts one.
+          srv.close();
+        });
+      });
+      const r = await callAsync(args).done;
+      const pid = daemonPid(root);
+      if (pid !== undefined) daemons.add(pid);
+      return r;
+    };
+    // start of a running container: the dead one started it.
+    expect(await lost(['start', 'l1'])).toMatchObject({ code: 0, stderr: '' });
+    expect(status()).toBe('running');
+    // Not asked again, a second start is still refused.
+    oneLine(call(['start', 'l1']), /EINVALID_STATE/);
+    // pause changes state that the next paddockd cannot tell was asked for: not asked again.
+    const paused = await lost(['pause', 'l1']);
+    expect(paused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^paddock: paddockd for \S+ ended during the call; its outcome is unknown \(paddock state tells\) \(EDAEMON\)\n$/) });
+    expect(status()).toBe('running');
+    // kill of a running container is sent again; of a stopped one, it is done.
+    expect(await lost(['kill', 'l1', 'KILL'])).toMatchObject({ code: 0, stderr: '' });
+    const deadline = Date.now() + 10_000;
+    while (status() !== 'stopped' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(status()).toBe('stopped');
+    expect(await lost(['kill', 'l1', 'KILL'])).toMatchObject({ code: 0, stderr: '' });
+    oneLine(call(['kill', 'l1', 'KILL']), /not running|stopped/);
+    // delete: done by the retry, or found done.
+    expect(await lost(['delete', 'l1'])).toMatchObject({ code: 0, stderr: '' });
+    expect(sandboxEntries(root)).toEqual([]);
+    expect(await lost(['delete', 'l1'])).toMatchObject({ code: 0, stderr: '' });
+    oneLine(call(['delete', 'l1']), /ESANDBOX_NOT_FOUND|does not exist|no sandbox/);
   });
 
   test('a paddockd that answers garbage, or nothing: one line, bounded, never a hang', async () => {

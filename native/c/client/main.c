@@ -35,6 +35,7 @@
 #define PROTOCOL 1
 #define MAX_FRAME (1u << 20)
 #define START_WAIT_MS 15000   /* a cold paddockd: Node, the engine, reattach of the root */
+#define RESTART_MS 3000      /* started, still not listening: start another */
 #define ACCEPT_WAIT_MS 5000   /* a listening paddockd answers H at once */
 #define ANSWER_WAIT_MS 10000  /* paddockd sends K every second while a call runs */
 #define MAX_ATTEMPTS 4        /* connects after a dead or draining daemon */
@@ -231,9 +232,11 @@ static int daemon_version(char *out, size_t cap, const char *daemon_js) {
   return 0;
 }
 
-static void build_request(struct buf *b, const char *version, int argc, char **argv) {
+/* `lost`: this call was taken by a paddockd that died before answering; the request
+ * says so (PADDOCK_LOST_CALL=1), and the verb counts "already done" as done. */
+static void build_request(struct buf *b, const char *version, int argc, char **argv, int lost) {
   char cwd[PATH_MAX];
-  size_t envc = 0;
+  size_t envc = lost ? 1 : 0;
   uint32_t len;
 
   if (!getcwd(cwd, sizeof cwd))
@@ -245,12 +248,14 @@ static void build_request(struct buf *b, const char *version, int argc, char **a
   for (int i = 1; i < argc; i++)
     put_str(b, argv[i]);
   for (char **e = environ; *e; e++)
-    if (!strncmp(*e, "PADDOCK_", 8) && strchr(*e, '=') != *e + 8)
+    if (!strncmp(*e, "PADDOCK_", 8) && strchr(*e, '=') != *e + 8 && strncmp(*e, "PADDOCK_LOST_CALL=", 18))
       envc++;
   put_num(b, (long)envc);
   for (char **e = environ; *e; e++)
-    if (!strncmp(*e, "PADDOCK_", 8) && strchr(*e, '=') != *e + 8)
+    if (!strncmp(*e, "PADDOCK_", 8) && strchr(*e, '=') != *e + 8 && strncmp(*e, "PADDOCK_LOST_CALL=", 18))
       put_str(b, *e);
+  if (lost)
+    put_str(b, "PADDOCK_LOST_CALL=1");
   len = (uint32_t)(b->len - 8);
   b->p[4] = (char)(len & 0xff);
   b->p[5] = (char)((len >> 8) & 0xff);
@@ -352,11 +357,11 @@ static void spawn_self(int sock, const char *payload, uint32_t len) {
   send_frame(sock, 'P', reply, (uint32_t)strlen(reply));
 }
 
-enum outcome { DONE, RETRY, IN_PROCESS };
+enum outcome { DONE, RETRY, RETRY_LOST, IN_PROCESS };
 
 /* Sends the call and serves paddockd's frames until its exit code. */
 static enum outcome converse(int sock, const struct buf *req, const char *sock_path, int *code,
-                             int idempotent) {
+                             int idempotent, int retry_lost) {
   int accepted = 0;
 
   /* A failed send is not the end: paddockd refuses a peer (E) before it reads the
@@ -378,6 +383,8 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
        * that change nothing, which are simply asked again. */
       if (!accepted || idempotent)
         return RETRY;
+      if (retry_lost)
+        return RETRY_LOST;
       die("EDAEMON", "paddockd for %s ended during the call; its outcome is unknown (paddock state tells)",
           sock_path);
     }
@@ -422,6 +429,17 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
   }
 }
 
+/* Verbs whose effect a second paddockd can tell from the state it attaches: asked again
+ * after a paddockd died during the call, "already done" answers 0 (start of a container
+ * that runs or ran, kill of one that stopped, delete of one that is gone). */
+static int retries_lost(const char *verb) {
+  static const char *const v[] = {"start", "kill", "delete", NULL};
+  for (int i = 0; verb && v[i]; i++)
+    if (!strcmp(verb, v[i]))
+      return 1;
+  return 0;
+}
+
 static int is_idempotent(const char *verb) {
   static const char *const ro[] = {"state", "list", "ps", "features", "spec", NULL};
   for (int i = 0; verb && ro[i]; i++)
@@ -437,6 +455,7 @@ int main(int argc, char **argv) {
   const char *root_arg;
   struct buf req = {0};
   int started = 0;
+  long started_at = 0;
   ssize_t n;
 
   n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
@@ -467,7 +486,7 @@ int main(int argc, char **argv) {
   }
   if (snprintf(sock_path, sizeof sock_path, "%s/paddockd.sock", root) >= (int)sizeof(((struct sockaddr_un *)0)->sun_path))
     run_in_process(argc, argv);
-  build_request(&req, version, argc, argv);
+  build_request(&req, version, argc, argv, 0);
   signal(SIGPIPE, SIG_IGN);
 
   for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -480,23 +499,31 @@ int main(int argc, char **argv) {
         break;
       if (sock != -ENOENT && sock != -ECONNREFUSED)
         die("ECONNREFUSED", "cannot connect to %s: %s", sock_path, strerror(-sock));
-      if (!started) {
-        /* The root may not exist yet (the first create): paddockd makes it. */
+      /* The root may not exist yet (the first create): paddockd makes it. One started
+       * but not listening after RESTART_MS may have died before binding (killed, out of
+       * memory): start another. Extra ones are harmless: paddockd's lock keeps one, and
+       * the others leave once its socket answers. */
+      if (!started || now_ms() - started_at > RESTART_MS) {
         start_daemon(root, daemon_js, c.systemd_cgroup);
         started = 1;
+        started_at = now_ms();
       }
       if (now_ms() > give_up)
         die("ETIMEOUT", "paddockd for %s did not start within %d s (see %s/paddockd.log)", root,
             START_WAIT_MS / 1000, root);
       usleep(3000);
     }
-    switch (converse(sock, &req, sock_path, &code, is_idempotent(c.verb))) {
+    switch (converse(sock, &req, sock_path, &code, is_idempotent(c.verb), retries_lost(c.verb))) {
     case DONE:
       return code;
     case IN_PROCESS:
       close(sock);
       run_in_process(argc, argv);
       break;
+    case RETRY_LOST:
+      req.len = 0;
+      build_request(&req, version, argc, argv, 1);
+      /* fall through */
     case RETRY:
       close(sock);
       /* Whatever stopped that daemon, the next one is ours to start. */
