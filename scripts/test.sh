@@ -28,10 +28,9 @@ PADDOCK_CI_ELSEWHERE=cgroup-v2-only PADDOCK_CI_DEFERRED_LOG="$ci/deferred" PADDO
   npx jest --ci --runInBand || status=$?
 # The CLI, podman and containerd tests a second time through the native client and
 # paddockd (decision 0044): the first run drove the Node CLI in-process. (cli-launcher
-# tests the Node launcher's code caches, which only the in-process path has; terminal
-# mixes a library engine and the CLI on one root, which paddockd's ownership excludes.)
+# tests the Node launcher's code caches, which only the in-process path has.)
 PADDOCK_TEST_CLI=daemon PADDOCK_CI_ELSEWHERE=cgroup-v2-only PADDOCK_CI_DEFERRED_LOG="$ci/deferred" \
-  npx jest --ci --runInBand --testPathPattern 'test/integration/(cli|cli-pause|cli-pod|cli-views|podman|containerd)\.int' || status=1
+  npx jest --ci --runInBand --testPathPattern 'test/integration/(cli|cli-pause|cli-pod|cli-views|podman|containerd|terminal)\.int' || status=1
 
 # The guest runs the cgroup files and every file this run deferred a test from.
 mapfile -t files < <( { bash scripts/test-cgroup2-vm.sh --default-tests; cut -f1 "$ci/deferred"; } | sort -u)

@@ -58,6 +58,13 @@ export interface PersistedSandbox {
 
 export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 
+/**
+ * The lock of a root's resident supervisor (`<root>/paddockd.lock`, decision 0044):
+ * "pid starttime" of the paddockd serving the root. Named here so that an engine that
+ * meets a sandbox paddockd owns can say so.
+ */
+export const RESIDENT_LOCK_NAME = 'paddockd.lock';
+
 export class SandboxPaths {
   constructor(readonly stateDir: string, readonly sandboxId: string) {}
   get dir(): string {
@@ -161,7 +168,9 @@ export function acquireLockLocked(paths: SandboxPaths): void {
       if (pid === process.pid) return;
       const alive = Number.isInteger(pid) && pid > 0 && processStartTime(pid) === Number(startText);
       if (alive) {
-        throw new PaddockError('ELOCKED', `sandbox ${paths.sandboxId} is owned by process ${pid}`, {
+        const resident = (readText(path.join(paths.stateDir, RESIDENT_LOCK_NAME)) ?? '').split(' ')[0] === pidText;
+        const owner = resident ? `process ${pid}, the paddockd serving ${paths.stateDir}: drive it with the paddock CLI, or stop that paddockd (SIGTERM) first` : `process ${pid}`;
+        throw new PaddockError('ELOCKED', `sandbox ${paths.sandboxId} is owned by ${owner}`, {
           sandboxId: paths.sandboxId,
           path: paths.lockFile,
         });

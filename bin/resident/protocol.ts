@@ -19,7 +19,7 @@ export const PROTOCOL = 1;
 export const MAX_REQUEST_BYTES = 1 << 20;
 export const KEEPALIVE_MS = 1000;
 export const SOCKET_NAME = 'paddockd.sock';
-export const LOCK_NAME = 'paddockd.lock';
+export { RESIDENT_LOCK_NAME as LOCK_NAME } from '../../actors/sandbox/state-store';
 export const LOG_NAME = 'paddockd.log';
 
 export interface CallRequest {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createEngine } from '../../index';
 import { makeBundle, type TestBundle } from '../helpers/bundle';
-import { runCli } from '../helpers/cli';
+import { CLI_MODE, runCli, sandboxEntries, stopDaemon } from '../helpers/cli';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, quietLogger, testStateDir } from '../helpers/env';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
@@ -142,7 +142,7 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
   });
   afterEach(() => {
     for (const r of receivers.splice(0)) r.kill();
-    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) cli('delete', '--force', id);
+    for (const id of sandboxEntries(root)) cli('delete', '--force', id);
     for (const b of bundles.splice(0)) b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
     reapZombies();
@@ -156,7 +156,9 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
     const got = await r.done;
     expect(got.out).toMatch(/\r\nhi\r\n/);
     expect(got.out).toMatch(/\/dev\/pts\/\d+\r\n/);
-    // The status, as a supervisor restarted on this root reads it.
+    // The status, as a supervisor restarted on this root reads it. Through paddockd
+    // (PADDOCK_TEST_CLI=daemon), that supervisor is the one to restart: it owns the root.
+    if (CLI_MODE === 'daemon') stopDaemon(root);
     const engine = await createEngine({ stateDir: root, logger: quietLogger() });
     try {
       expect(await engine.wait('t1', 't1', { timeoutMs: 20_000 })).toMatchObject({ exitCode: 3 });
@@ -169,7 +171,7 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
     const r = cli('run', '--bundle', bundle(['sh', '-c', 'tty; echo fg; exit 5'], true), 'f1');
     expect(r.code).toBe(5);
     expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\nfg\r\n$/);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
   });
 
   test('exec --detach --tty --console-socket', async () => {
@@ -193,7 +195,7 @@ describeIf(['root', 'busybox'])('terminals through the CLI', () => {
     expect(missing.stderr).toMatch(/^paddock: console socket .*nope\.sock does not exist \(ECONSOLE\)\n$/);
     const notDetached = cli('exec', '--tty', '--console-socket', path.join(root, 'x.sock'), 'bad2', 'sh');
     expect(notDetached).toMatchObject({ code: 1, stderr: expect.stringMatching(/needs --tty .* and --detach \(ECONSOLE\)/) });
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(sandboxEntries(root)).toEqual([]);
   });
 });
 
