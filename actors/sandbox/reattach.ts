@@ -140,6 +140,38 @@ function reconcileReleased(rt: Runtime, initHostPid: number): void {
   }
 }
 
+/** SIGKILL through a pidfd; with `servingDir`, only if the pidfd's process still serves it (the pid was not reused meanwhile). */
+function killPid(core: EngineCore, pid: number, servingDir?: string): void {
+  let fd;
+  try {
+    fd = core.native.pidfdOpen(pid);
+  } catch {
+    return; // gone
+  }
+  try {
+    if (servingDir === undefined || initsServing(servingDir, [pid]).length > 0) core.native.pidfdSendSignal(fd, 9);
+  } catch {
+    // exited meanwhile
+  } finally {
+    core.native.closeFd(fd);
+  }
+}
+
+/** Host pids of paddock-init processes whose command line names `dir` (argv[1]); `among` narrows the scan. */
+function initsServing(dir: string, among?: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const ent of among?.map(String) ?? fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${ent}/cmdline`, 'utf8').split('\0');
+      if (argv[1] === dir && fs.readFileSync(`/proc/${ent}/comm`, 'utf8').trim() === 'paddock-init') out.push(Number(ent));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 /**
  * A sandbox folder without state.json is a create that never finished (its
  * supervisor died mid-launch): nobody can use it, so once its owner is gone its init
@@ -156,17 +188,14 @@ async function removeHalfCreated(core: EngineCore, paths: SandboxPaths): Promise
   try {
     const [pidText, startText] = fs.readFileSync(paths.pidFile, 'utf8').trim().split(' ');
     const pid = Number(pidText);
-    if (pid > 0 && processStartTime(pid) === Number(startText)) {
-      const fd = core.native.pidfdOpen(pid);
-      try {
-        core.native.pidfdSendSignal(fd, 9);
-      } finally {
-        core.native.closeFd(fd);
-      }
-    }
+    if (pid > 0 && processStartTime(pid) === Number(startText)) killPid(core, pid);
   } catch {
-    // No pid file: init never started.
+    // No pid file: init never started, or its launcher died before writing it.
   }
+  // paddockd's client launches init and answers with its pid: a paddockd killed
+  // between that answer and the pid file left an init that nothing names but its own
+  // command line (paddock-init SANDBOX_DIR), seen under podman's chaos test.
+  for (const pid of initsServing(paths.dir)) killPid(core, pid, paths.dir);
   stopOrphanHelper(core, paths);
   core.log.warn({ sandboxId: paths.sandboxId }, 'removed a sandbox whose create never finished');
   // Found before the folder goes: its cgroup.json says where the cgroup is. Removed (once

@@ -5,6 +5,7 @@ import { useSuccessiveEngines } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll } from '../helpers/env';
 import { useSubreaper } from '../helpers/subreaper';
 import { initSandboxDir, paddockInitPids } from '../helpers/leaks';
+import { buildStaticFixture } from '../helpers/syscall-probe';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -208,5 +209,31 @@ describeIf(['root', 'busybox'])('reattach after the supervisor goes away', () =>
     expect(fs.existsSync(sandboxDir)).toBe(false);
     await n.createSandbox('orphan', dir);
     await n.destroy('orphan');
+  });
+
+  test('a create cut short after another process launched init and before the pid file: the next engine kills the init that serves the folder', async () => {
+    // paddockd's client launches init and outlives paddockd: init, past its 500 ms of
+    // PR_SET_PDEATHSIG, stays, named only by its command line (paddock-init FOLDER).
+    const bin = buildStaticFixture(path.join(__dirname, '..', 'fixtures', 'named-init.c'));
+    const dir = path.join(t.stateDir, 'cut');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The lock of a supervisor that is gone (pid 999999 with another start time).
+    fs.writeFileSync(path.join(dir, 'lock'), '999999 1\n');
+    const init = spawn(bin, [dir], { stdio: 'ignore' });
+    const exited = new Promise((r) => init.once('exit', (_code, sig) => r(sig)));
+    try {
+      await poll(() => (paddockInitPids().includes(init.pid ?? -1) ? true : undefined), 5_000, 'the stand-in init to be named');
+      const n = await t.open();
+      expect(n.list()).toEqual([]);
+      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))])).toBe('SIGKILL');
+      expect(fs.existsSync(dir)).toBe(false);
+    } finally {
+      // Killed and waited for here: the subreaper's reaping after the block would take
+      // its status from Node, whose handle (and jest) would then wait for good.
+      if (init.exitCode === null && init.signalCode === null) {
+        init.kill('SIGKILL');
+        await exited;
+      }
+    }
   });
 });
