@@ -18,6 +18,7 @@ const fs = require('node:fs');
 const { TestEnvironment } = require('jest-environment-node');
 
 const SETTLE_MS = 10_000;
+const ZOMBIE_GRACE_MS = 250;
 
 /** This process's children: pid -> "pid state (comm) cmdline". */
 function children() {
@@ -89,17 +90,33 @@ class ChildGuardEnvironment extends TestEnvironment {
     await super.teardown();
   }
 
-  /** Waits (bounded) for the file's new children to go, reaping zombies; returns those still alive. */
+  /**
+   * Waits (bounded) for the file's new children to go, reaping zombies; returns those
+   * still alive. A zombie is reaped only once it has stayed one for ZOMBIE_GRACE_MS: one
+   * that Node spawned is Node's to reap (libuv does on its next turn), and taking its
+   * status would leave Node's handle open for good, and jest with it.
+   */
   async settle(ms = SETTLE_MS) {
     const deadline = Date.now() + ms;
+    const zombieSince = new Map();
     for (;;) {
       const left = [];
       for (const [pid, c] of children()) {
         if (this.before.has(pid)) continue;
-        if (c.state === 'Z') reap(pid);
-        else left.push({ pid, text: c.text });
+        if (c.state !== 'Z') {
+          left.push({ pid, text: c.text });
+          continue;
+        }
+        if (!zombieSince.has(pid)) zombieSince.set(pid, Date.now());
+        if (Date.now() - zombieSince.get(pid) >= ZOMBIE_GRACE_MS) reap(pid);
+        else left.push({ pid, text: c.text, zombie: true });
       }
-      if (left.length === 0 || Date.now() >= deadline) return left;
+      // Zombies in their grace time are no leak: wait them out (250 ms at most).
+      if (left.length > 0 && left.every((c) => c.zombie)) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      if (left.length === 0 || Date.now() >= deadline) return left.filter((c) => !c.zombie);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

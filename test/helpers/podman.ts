@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { testStateDir } from './env';
-import { cgroupDirs, mountsUnder, removeCgroupDirs } from './leaks';
+import { cgroupDirs, initSandboxDir, mountsUnder, paddockInitPids, removeCgroupDirs } from './leaks';
 import { stopDaemon } from './cli';
 
 export const IMAGE = 'localhost/paddock-busybox';
@@ -84,11 +84,27 @@ export class PodmanFixture {
     if (imp.code !== 0) throw new Error(`podman import failed: ${imp.stderr}`);
   }
 
-  /** Removes every container and image, podman's mounts, paddockd, the dirs and podman's cgroups; returns what could not be removed. */
-  teardown(): { mounts: string[]; cgroups: string[] } {
-    if (!this.dir || !this.state) return { mounts: [], cgroups: [] };
+  /**
+   * Removes every container and image, podman's mounts, paddockd, the dirs and podman's
+   * cgroups. Returns what could not be removed, and the paddock-init processes of this
+   * state root that were still alive after podman's `rm --all` (killed here, so a failed
+   * run leaves no process behind).
+   */
+  teardown(): { mounts: string[]; cgroups: string[]; inits: string[] } {
+    if (!this.dir || !this.state) return { mounts: [], cgroups: [], inits: [] };
     this.run(['rm', '--all', '--force', '--time', '0']);
     this.run(['rmi', '--all', '--force']);
+    const inits: string[] = [];
+    for (const pid of paddockInitPids([this.state])) {
+      const dir = initSandboxDir(pid);
+      if (!dir?.startsWith(`${this.state}/`)) continue;
+      inits.push(`${pid} ${dir}`);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     // podman's shm tmpfs and anything else it may have left mounted under the dir.
     for (const m of mountsUnder(this.dir).reverse()) spawnSync('umount', ['-l', m], { timeout: 10_000 });
     const mounts = mountsUnder(this.dir);
@@ -97,6 +113,6 @@ export class PodmanFixture {
     fs.rmSync(this.state, { recursive: true, force: true });
     // podman's cgroupfs manager leaves libpod_parent/conmon behind once conmon exits.
     const cgroups = removeCgroupDirs(cgroupDirs(['libpod_parent']).filter((d) => !this.cgroupsBefore.has(d)));
-    return { mounts, cgroups };
+    return { mounts, cgroups, inits };
   }
 }

@@ -64,7 +64,7 @@ describeIf(['root', 'busybox', 'podman'])('podman with paddock as its runtime', 
   });
 
   afterAll(() => {
-    expect(fx.teardown()).toEqual({ mounts: [], cgroups: [] });
+    expect(fx.teardown()).toEqual({ mounts: [], cgroups: [], inits: [] });
   });
 
   test('run --rm IMAGE true exits 0; sh -c "exit 3" exits 3 with its output', () => {
