@@ -45,6 +45,8 @@ export interface ResidentCall {
   spawnSelf(argv: readonly string[]): Promise<number>;
   /** Settles when the client has gone (its connection closed): the end of a call that serves until its caller stops. */
   readonly gone: Promise<void>;
+  /** The client's pid (SO_PEERCRED): the parent of a paddock-init it launched for this call. */
+  readonly callerPid: number;
 }
 
 /**

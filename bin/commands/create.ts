@@ -6,6 +6,8 @@ import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../co
 import { ownConsole, type OwnConsole } from '../terminal';
 import { loadBundle, type Bundle } from '../../specs/load';
 import { PaddockError, StateError } from '../../base/errors';
+import { processParent } from '../../actors/sandbox/state-store';
+import { ociState, retriesLostCall } from './common';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', alias: 'b', type: 'string' },
@@ -112,6 +114,33 @@ export async function createFromArgs(ctx: CliContext, argv: string[], cmd: strin
 }
 
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
+  if (await lostCreateDone(ctx, argv)) return 0;
   await createFromArgs(ctx, argv, 'create');
   return 0;
+}
+
+/**
+ * A create asked again after the paddockd that took it died (PADDOCK_LOST_CALL=1,
+ * decision 0044): it is done if that paddockd persisted the sandbox as created with an
+ * init that this very client launched (its child, so no other caller's create). Only
+ * the pid file may be missing. A create cut short before that is removed when the
+ * sandbox is attached, and made again by the call as usual.
+ */
+async function lostCreateDone(ctx: CliContext, argv: string[]): Promise<boolean> {
+  if (!retriesLostCall(ctx) || !ctx.resident) return false;
+  const p = parseArgs(argv, CREATE_FLAGS);
+  const [id] = expectPositionals(p, 'create', ['container-id']) as [string];
+  if (isIndexed(ctx.root, id)) return false;
+  const engine = await ctx.engine();
+  try {
+    await engine.attach(id);
+  } catch {
+    return false;
+  }
+  const summary = engine.list().find((s) => s.id === id);
+  const pid = summary?.pid;
+  if (!summary || pid === undefined || ociState(summary, id).status !== 'created' || processParent(pid) !== ctx.resident.callerPid) return false;
+  const pidFile = str(p, 'pid-file');
+  if (pidFile) writePidFile(resolvePath(ctx, pidFile), pid);
+  return true;
 }

@@ -220,6 +220,7 @@ export class Daemon {
     const fds = client.fds;
     const replies = new Replies(sock, reader);
     const resident: ResidentCall = {
+      callerPid: peer.pid,
       gone: new Promise<void>((resolve) => sock.once('close', () => resolve())),
       spawnSelf: async (argv) => {
         const reply = await replies.ask(frame('S', Buffer.from(argv.map((a) => `${a}\0`).join(''), 'utf8')), 'P', CLIENT_ANSWER_MS);

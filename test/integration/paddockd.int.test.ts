@@ -61,7 +61,7 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
       fs.rmSync(io, { recursive: true, force: true });
     }
   };
-  const oneLine = (r: Result, code: RegExp) => {
+  const oneLine = (r: Pick<Result, 'code' | 'stderr'>, code: RegExp) => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^paddock: [^\n]+\n$/);
     expect(r.stderr).toMatch(code);
@@ -271,8 +271,7 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
   });
 
   test('a paddockd that dies after taking start / kill / delete: the client asks again, and "already done" is done; other verbs say the outcome is unknown', async () => {
-    expect(call(['run', '-d', '--bundle', bundle(['sleep', '60']), 'l1'])).toMatchObject({ code: 0, stderr: '' });
-    const status = () => (JSON.parse(call(['state', 'l1']).stdout || '{}') as { status?: string }).status;
+    const status = (id = 'l1') => (JSON.parse(call(['state', id]).stdout || '{}') as { status?: string }).status;
     /** `args` through a stand-in that takes the call (H) and dies; the real paddockd, started again, answers the retry. */
     const lost = async (args: string[]) => {
       stopDaemon(root);
@@ -289,6 +288,15 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
       if (pid !== undefined) daemons.add(pid);
       return r;
     };
+    // create that the dead one did nothing of: made by the retry, pid file and all.
+    const pidFile = path.join(root, '..', `pid-${path.basename(root)}-l1`);
+    expect(await lost(['create', '--bundle', bundle(['sleep', '60']), '--pid-file', pidFile, 'l1'])).toMatchObject({ code: 0, stderr: '' });
+    expect(status()).toBe('created');
+    expect(Number(fs.readFileSync(pidFile, 'utf8'))).toBeGreaterThan(0);
+    fs.rmSync(pidFile);
+    // A sandbox of that name whose init is not the caller's child is another caller's: still refused.
+    oneLine(await lost(['create', '--bundle', bundle(['sleep', '60']), 'l1']), /already exists/);
+    expect(call(['start', 'l1']).code).toBe(0);
     // start of a running container: the dead one started it.
     expect(await lost(['start', 'l1'])).toMatchObject({ code: 0, stderr: '' });
     expect(status()).toBe('running');

@@ -430,10 +430,11 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
 }
 
 /* Verbs whose effect a second paddockd can tell from the state it attaches: asked again
- * after a paddockd died during the call, "already done" answers 0 (start of a container
- * that runs or ran, kill of one that stopped, delete of one that is gone). */
+ * after a paddockd died during the call, "already done" answers 0 (create of a sandbox
+ * whose init is our child, start of a container that runs or ran, kill of one that
+ * stopped, delete of one that is gone). */
 static int retries_lost(const char *verb) {
-  static const char *const v[] = {"start", "kill", "delete", NULL};
+  static const char *const v[] = {"create", "start", "kill", "delete", NULL};
   for (int i = 0; verb && v[i]; i++)
     if (!strcmp(verb, v[i]))
       return 1;
