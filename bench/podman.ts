@@ -23,6 +23,23 @@ export interface PodmanFigures {
   ratioToCrun: Record<string, number>;
 }
 
+/** Every directory below libpod_parent in each cgroup hierarchy (podman's cgroupfs manager). */
+function podmanCgroups(): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      out.push(path.join(d, e.name));
+      walk(path.join(d, e.name));
+    }
+  };
+  for (const h of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
+    const top = path.join('/sys/fs/cgroup', h, 'libpod_parent');
+    if (fs.existsSync(top)) walk(top);
+  }
+  return out;
+}
+
 /** Whether a command is on PATH (the peers and podman are optional here). */
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -65,6 +82,7 @@ export function podmanSection(
     log('\n1c. podman: not installed, skipped');
     return undefined;
   }
+  const cgroupsBefore = new Set(podmanCgroups());
   const dir = path.join(work, 'podman');
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: 0o711 });
   fs.chmodSync(dir, 0o711);
@@ -112,6 +130,21 @@ export function podmanSection(
     fs.rmSync(state, { recursive: true, force: true });
     stopResident(clientState);
     fs.rmSync(clientState, { recursive: true, force: true });
+    // podman's cgroupfs manager leaves conmon's cgroup (libpod_parent/conmon) once conmon
+    // exits. The conmon of the call that started paddockd stays until paddockd has gone:
+    // a subreaper, it adopted paddockd (decision 0044, "Limits").
+    const deadline = Date.now() + 5000;
+    for (const d of podmanCgroups().filter((c) => !cgroupsBefore.has(c)).sort((a, b) => b.length - a.length)) {
+      for (;;) {
+        try {
+          fs.rmdirSync(d);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) break;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        }
+      }
+    }
   }
   const crun = times.crun ? median(times.crun) : NaN;
   const out: PodmanFigures = { runs, medianMs: {}, minMs: {}, ratioToCrun: {} };
