@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Engine } from '../index';
 import { defaultSpec } from '../specs/default-spec';
+import { median } from './stats';
 
 export interface KvmFigures {
   readonly runs: number;
@@ -20,12 +21,6 @@ export interface KvmFigures {
   readonly minMs: Record<string, number>;
   /** Each sandbox median ÷ the host's. */
   readonly ratioToHost: Record<string, number>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 function firstExitUs(out: string): number {

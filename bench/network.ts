@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import pino from 'pino';
 import { createEngine, type CreateSandboxOptions, type Engine, type SandboxTemplate } from '../index';
+import { median } from './stats';
 
 const GIB = 1024 * 1024 * 1024;
 
@@ -25,12 +26,6 @@ export interface NetworkFigures {
   readonly throughputMiBs: Record<string, number>;
   /** Each forward ÷ host loopback. */
   readonly throughputRatio: Record<string, number>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 async function freePort(): Promise<number> {

@@ -10,12 +10,7 @@
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import type { Engine, Pool } from '../index';
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
+import { median } from './stats';
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 

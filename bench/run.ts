@@ -47,17 +47,12 @@ import { inspectSection } from './inspect';
 import { kvmSection } from './kvm';
 import { residentSection } from './resident';
 import { checkpointSection } from './checkpoint';
+import { median } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ROOTFS = path.join(ROOT, 'test', 'fixtures', 'rootfs');
 const RUNS = Number(process.env.RUNS ?? 40);
 const WARMUP = 3;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 function writeBundle(dir: string, args: string[], userns: boolean): string {
   fs.mkdirSync(dir, { recursive: true });

@@ -15,6 +15,7 @@ import pino from 'pino';
 import { createEngine, buildSpec, type Engine, type SandboxTemplate } from '../index';
 import type { NativeFacade } from '../native/facade';
 import { have } from './podman';
+import { median } from './stats';
 
 export interface UsernsFigures {
   readonly runs: number;
@@ -26,12 +27,6 @@ export interface UsernsFigures {
   readonly idmapCostMs: number;
   /** The native idmap call alone (open_tree + mount_setattr + the throw-away child's setns + move_mount). */
   readonly idmapCallMedianMs: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /** The real facade, with idmapRootfs timed. */
