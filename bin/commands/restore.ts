@@ -1,7 +1,8 @@
-import { bool, expectPositionals, parseArgs, str } from '../args';
+import { expectPositionals, parseArgs, str } from '../args';
 import { isIndexed } from '../container-index';
 import { InProcessOnly, resolvePath, writePidFile, type CliContext } from '../context';
-import { cgroupsMode } from './checkpoint';
+import { CRIU_FLAGS, criuOptions } from './checkpoint';
+import { PaddockError, StateError } from '../../base/errors';
 
 /**
  * `restore [--image-path DIR] [--bundle B] [-d] [--pid-file F] ID` (docs/decisions/0040):
@@ -12,38 +13,24 @@ import { cgroupsMode } from './checkpoint';
  */
 export async function run(ctx: CliContext, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
-    { name: 'image-path', type: 'string' },
-    { name: 'work-path', type: 'string' },
+    ...CRIU_FLAGS,
     { name: 'bundle', alias: 'b', type: 'string' },
     { name: 'detach', alias: 'd', type: 'bool' },
     { name: 'pid-file', type: 'string' },
     { name: 'console-socket', type: 'string' },
-    { name: 'tcp-established', type: 'bool' },
-    { name: 'ext-unix-sk', type: 'bool' },
-    { name: 'shell-job', type: 'bool' },
-    { name: 'file-locks', type: 'bool' },
-    { name: 'manage-cgroups-mode', type: 'string' },
     { name: 'no-pivot', type: 'bool' },
     { name: 'no-subreaper', type: 'bool' },
   ]);
   const [id] = expectPositionals(p, 'restore', ['container-id']) as [string];
   if (str(p, 'console-socket') !== undefined) {
-    throw Object.assign(new Error('--console-socket: restoring a container with a terminal is not supported'), { code: 'ENOT_SUPPORTED' });
+    throw new PaddockError('ENOT_SUPPORTED', '--console-socket: restoring a container with a terminal is not supported');
   }
-  if (isIndexed(ctx.root, id)) throw Object.assign(new Error(`container ${id} already exists`), { code: 'ECONTAINER_EXISTS' });
+  if (isIndexed(ctx.root, id)) throw new StateError('ECONTAINER_EXISTS', `container ${id} already exists`);
   // The restored tree must be the caller's (as a create's init is): CRIU runs in the caller's process.
   if (ctx.resident) throw new InProcessOnly('restore runs CRIU as the caller\'s child');
   const engine = await ctx.engine();
-  const work = str(p, 'work-path');
-  const mode = cgroupsMode(str(p, 'manage-cgroups-mode'));
   const h = await engine.restore(id, resolvePath(ctx, str(p, 'bundle') ?? '.'), {
-    imagePath: resolvePath(ctx, str(p, 'image-path') ?? 'checkpoint'),
-    ...(work !== undefined ? { workPath: resolvePath(ctx, work) } : {}),
-    tcpEstablished: bool(p, 'tcp-established'),
-    extUnixSk: bool(p, 'ext-unix-sk'),
-    shellJob: bool(p, 'shell-job'),
-    fileLocks: bool(p, 'file-locks'),
-    ...(mode !== undefined ? { manageCgroupsMode: mode } : {}),
+    ...criuOptions(ctx, p),
     // As runc (and as paddock's create): the container's stdio is the caller's.
     stdio: 'inherit',
   });
