@@ -149,7 +149,7 @@ function killPid(core: EngineCore, pid: number, servingDir?: string): void {
     return; // gone
   }
   try {
-    if (servingDir === undefined || initsServing(servingDir, [pid]).length > 0) core.native.pidfdSendSignal(fd, 9);
+    if (servingDir === undefined || servesDir(pid, servingDir)) core.native.pidfdSendSignal(fd, 9);
   } catch {
     // exited meanwhile
   } finally {
@@ -157,19 +157,22 @@ function killPid(core: EngineCore, pid: number, servingDir?: string): void {
   }
 }
 
-/** Host pids of paddock-init processes whose command line names `dir` (argv[1]); `among` narrows the scan. */
-function initsServing(dir: string, among?: readonly number[]): number[] {
-  const out: number[] = [];
-  for (const ent of among?.map(String) ?? fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${ent}/cmdline`, 'utf8').split('\0');
-      if (argv[1] === dir && fs.readFileSync(`/proc/${ent}/comm`, 'utf8').trim() === 'paddock-init') out.push(Number(ent));
-    } catch {
-      // exited meanwhile
-    }
+/** Whether `pid` is a paddock-init whose command line names `dir` (its argv[1]). */
+function servesDir(pid: number, dir: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === dir && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'paddock-init';
+  } catch {
+    return false; // exited meanwhile
   }
-  return out;
+}
+
+/** Host pids of the paddock-init processes that serve `dir`. */
+function initsServing(dir: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => servesDir(pid, dir));
 }
 
 /**
