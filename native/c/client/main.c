@@ -429,24 +429,25 @@ static enum outcome converse(int sock, const struct buf *req, const char *sock_p
   }
 }
 
+static int verb_in(const char *verb, const char *const *list) {
+  for (int i = 0; verb && list[i]; i++)
+    if (!strcmp(verb, list[i]))
+      return 1;
+  return 0;
+}
+
 /* Verbs whose effect a second paddockd can tell from the state it attaches: asked again
  * after a paddockd died during the call, "already done" answers 0 (create of a sandbox
  * whose init is our child, start of a container that runs or ran, kill of one that
  * stopped, delete of one that is gone). */
 static int retries_lost(const char *verb) {
   static const char *const v[] = {"create", "start", "kill", "delete", NULL};
-  for (int i = 0; verb && v[i]; i++)
-    if (!strcmp(verb, v[i]))
-      return 1;
-  return 0;
+  return verb_in(verb, v);
 }
 
 static int is_idempotent(const char *verb) {
   static const char *const ro[] = {"state", "list", "ps", "features", "spec", NULL};
-  for (int i = 0; verb && ro[i]; i++)
-    if (!strcmp(verb, ro[i]))
-      return 1;
-  return 0;
+  return verb_in(verb, ro);
 }
 
 int main(int argc, char **argv) {
