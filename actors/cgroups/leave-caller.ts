@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { errnoOf } from '../../base/errno';
+import { unescapeMount } from './sandbox-cgroup';
 
 /**
  * A paddockd that a call starts on demand begins life in that call's cgroups: under
@@ -27,7 +28,7 @@ export function hierarchyMounts(mountinfo: string): string[] {
     const key = fstype === 'cgroup2' ? 'cgroup2' : superOpts.split(',').filter((o) => o !== 'rw' && o !== 'ro').sort().join(',');
     if (seen.has(key) || fields[3] !== '/') continue;
     seen.add(key);
-    out.push((fields[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    out.push(unescapeMount(fields[4] ?? ''));
   }
   return out;
 }

@@ -64,7 +64,8 @@ export class CgroupError extends Error {
 
 // ---------------------------------------------------------------- detection
 
-function unescapeMount(s: string): string {
+/** A mountinfo field with its octal escapes (\040 for a space) decoded. */
+export function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
