@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +8,7 @@ import { describeIf, testStateDir } from '../helpers/env';
 import { cgroupDirs, mountPoints, newMounts, paddockInitPids } from '../helpers/leaks';
 import { sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { seededRandom } from '../helpers/prng';
+import { startDaemonKiller, type DaemonKiller } from '../helpers/daemon-killer';
 import { reapZombies, useSubreaper } from '../helpers/subreaper';
 
 interface Result {
@@ -26,7 +27,7 @@ interface Result {
 describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/kill/delete loops', () => {
   let root: string;
   let bundle: TestBundle;
-  let killer: ChildProcess | undefined;
+  let killer: DaemonKiller | undefined;
   const daemons = new Set<number>();
   const call = (args: readonly string[]): Result => {
     const io = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-cli-io-'));
@@ -88,14 +89,10 @@ describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/k
     root = testStateDir('pddchaos');
     bundle = makeBundle({ args: ['sleep', '60'] });
   });
-  /** Stopped and waited for: the subreaper's reaping must not take its exit from Node, which would then wait for it forever. */
   const stopKiller = async () => {
     const k = killer;
     killer = undefined;
-    if (!k || k.exitCode !== null || k.signalCode !== null) return;
-    const gone = new Promise((r) => k.once('exit', r));
-    k.kill('SIGKILL');
-    await gone;
+    await k?.stop();
   };
   afterEach(async () => {
     await stopKiller();
@@ -117,21 +114,7 @@ describeIf(['root', 'busybox'])('paddockd chaos: SIGKILLed during create/start/k
     // The killer runs beside the calls (spawnSync blocks this process): every 60-600 ms
     // (PADDOCK_CHAOS_KILL_MS=MIN-MAX), SIGKILL whichever paddockd holds the root's lock then.
     const [minMs, maxMs] = (process.env.PADDOCK_CHAOS_KILL_MS ?? '60-600').split('-').map(Number) as [number, number];
-    const script = `
-      const fs = require('fs'); let s = ${seed};
-      const next = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648; };
-      const tick = () => {
-        try {
-          const [pid, start] = fs.readFileSync(${JSON.stringify(path.join(root, 'paddockd.lock'))}, 'utf8').trim().split(' ').map(Number);
-          // A lock paddockd has made but not written yet reads as pid 0, and kill(0) is this
-          // whole process group (jest with it); a dead paddockd's pid may be someone else's now.
-          const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
-          if (pid > 0 && Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19]) === start) process.kill(pid, 'SIGKILL');
-        } catch {}
-        setTimeout(tick, ${minMs} + next() * ${maxMs - minMs});
-      };
-      setTimeout(tick, ${minMs});`;
-    killer = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    killer = startDaemonKiller(path.join(root, 'paddockd.lock'), seed, minMs, maxMs);
     const rounds = 10;
     let kills = 0;
     for (let i = 0; i < rounds; i++) {

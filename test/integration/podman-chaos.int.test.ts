@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLIENT, sandboxEntries } from '../helpers/cli';
@@ -6,6 +5,7 @@ import { describeIf } from '../helpers/env';
 import { paddockInitPids } from '../helpers/leaks';
 import { IMAGE, PodmanFixture, type PodmanResult } from '../helpers/podman';
 import { seededRandom } from '../helpers/prng';
+import { startDaemonKiller, type DaemonKiller } from '../helpers/daemon-killer';
 
 /**
  * Issue 18's chaos loop under podman itself: podman drives the native client, whose
@@ -20,20 +20,13 @@ import { seededRandom } from '../helpers/prng';
 describeIf(['root', 'busybox', 'podman'])('podman chaos: paddockd SIGKILLed under podman run --rm / run -d / stop / rm', () => {
   const fx = new PodmanFixture(CLIENT, 'podchaos', { PADDOCK_DAEMON_IDLE_MS: '1000' });
   const RUN = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', '--network', 'none'];
-  let killer: ChildProcess | undefined;
+  let killer: DaemonKiller | undefined;
   let marks = '';
 
   const stopKiller = async (): Promise<number> => {
     const k = killer;
     killer = undefined;
-    if (!k) return 0;
-    if (k.exitCode === null && k.signalCode === null) {
-      const gone = new Promise((r) => k.once('exit', r));
-      k.kill('SIGTERM');
-      await gone;
-    }
-    const file = path.join(fx.dir, 'kills');
-    return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : 0;
+    return (await k?.stop()) ?? 0;
   };
 
   beforeAll(() => {
@@ -53,24 +46,8 @@ describeIf(['root', 'busybox', 'podman'])('podman chaos: paddockd SIGKILLed unde
     // eslint-disable-next-line no-console
     console.log(`podman chaos seed ${seed} (PADDOCK_CHAOS_SEED replays it)`);
     const rnd = seededRandom(seed);
-    // Beside podman (spawnSync blocks this process): every 150-1500 ms, SIGKILL the
-    // paddockd that holds the root's lock then, if its start time still matches; counts
-    // its kills into a file when told to stop.
-    const lock = path.join(fx.state, 'paddockd.lock');
-    const script = `
-      const fs = require('fs'); let s = ${seed}, kills = 0;
-      const next = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648; };
-      process.on('SIGTERM', () => { fs.writeFileSync(${JSON.stringify(path.join(fx.dir, 'kills'))}, String(kills)); process.exit(0); });
-      const tick = () => {
-        try {
-          const [pid, start] = fs.readFileSync(${JSON.stringify(lock)}, 'utf8').trim().split(' ').map(Number);
-          const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
-          if (pid > 0 && Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19]) === start) { process.kill(pid, 'SIGKILL'); kills++; }
-        } catch {}
-        setTimeout(tick, 150 + next() * 1350);
-      };
-      setTimeout(tick, 150);`;
-    killer = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    // Beside podman: every 150-1500 ms, SIGKILL the paddockd that holds the root's lock then.
+    killer = startDaemonKiller(path.join(fx.state, 'paddockd.lock'), seed, 150, 1500);
 
     const failures: string[] = [];
     /** A podman call that failed: paddock's one-line error must be what podman shows. */
