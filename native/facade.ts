@@ -30,6 +30,14 @@ export interface LaunchInitRequest {
    * namespaces are created from inside it (docs/decisions/0021).
    */
   readonly joinNamespaces?: readonly { readonly type: number; readonly fd: number }[];
+  /**
+   * Where init is born: the v1 `tasks` files of its cgroup, which the launch child
+   * writes "0" to before it runs anything (a thread moving itself is the one move that
+   * skips the kernel's global lock and its RCU grace period), and its cgroup2
+   * directory, which clone3 places it in (CLONE_INTO_CGROUP). Best effort: the caller
+   * still checks /proc/PID/cgroup and moves init wherever it is not (SandboxCgroup.place).
+   */
+  readonly cgroup?: { readonly tasks: readonly string[]; readonly dir?: string };
 }
 
 /** A unix socket peer's pid, uid and gid, as the kernel recorded them at connect(2). */
@@ -97,6 +105,12 @@ export interface KvmInfo {
 export interface NativeFacade {
   /** clone3 + namespaces + id maps + execve(paddock-init). Throws NativeError. */
   launchInit(req: LaunchInitRequest): LaunchedInit;
+  /**
+   * The sealed memfd copy of paddock-init that launches execute: made once per version
+   * of the file, then shared by every sandbox. Owned by the native layer: never closed
+   * by the caller. Throws NativeError.
+   */
+  initImage(initPath: string): Fd;
   /** pidfd_open(2) for a process we did not start (reattach). Throws NativeError. */
   pidfdOpen(pid: number): Fd;
   /** pidfd_getfd(2): a close-on-exec copy of fd `target` of that process. Throws NativeError. */

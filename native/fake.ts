@@ -131,6 +131,7 @@ export class FakeNative implements NativeFacade {
   private readonly failures: ScriptedFailure[] = [];
   private readonly listeners = new Set<(e: WatchedExit) => void>();
   private readonly channels = new Map<number, { rd: number; wr: number }>(); // by read end
+  private readonly images = new Map<string, Fd>(); // initImage: one per path, as the real cache
   private readonly killExits: boolean;
   private readonly kvm: KvmInfo;
 
@@ -217,6 +218,17 @@ export class FakeNative implements NativeFacade {
     const pidfd = this.newFd(pid);
     const readyFd = this.newFd();
     return { pid: pid as HostPid, pidfd, readyFd };
+  }
+
+  initImage(initPath: string): Fd {
+    this.record({ fn: 'initImage', args: [initPath] });
+    this.maybeFail('initImage');
+    let fd = this.images.get(initPath);
+    if (fd === undefined) {
+      fd = this.newFd();
+      this.images.set(initPath, fd);
+    }
+    return fd;
   }
 
   pidfdOpen(pid: number): Fd {

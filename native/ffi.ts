@@ -145,6 +145,9 @@ export function checkLaunchRequest(req: unknown): {
   stdio: [number, number, number];
   /** fds to join, in pd_launch_init's order: net, ipc, uts, user, cgroup, pid (-1: none). */
   join: [number, number, number, number, number, number];
+  /** The v1 `tasks` files, '\n'-separated, and the cgroup2 directory ("" for none). */
+  cgroupTasks: string;
+  cgroupDir: string;
 } {
   if (typeof req !== 'object' || req === null) throw bad('request', 'an object', req);
   const r = req as Record<string, unknown>;
@@ -178,6 +181,18 @@ export function checkLaunchRequest(req: unknown): {
   const gidMap = checkMap('gidMap', r.gidMap);
   // A joined user namespace has its maps already (the C launcher refuses this too).
   if (join[3] !== -1 && (uidMap !== '' || gidMap !== '')) throw bad('uidMap', 'empty with a joined user namespace', r.uidMap ?? r.gidMap);
+  let cgroupTasks = '';
+  let cgroupDir = '';
+  if (r.cgroup !== undefined) {
+    const cg = r.cgroup as Record<string, unknown>;
+    if (typeof cg !== 'object' || cg === null || !Array.isArray(cg.tasks)) throw bad('cgroup', 'an object with a tasks array', r.cgroup);
+    if (cg.tasks.length > MAX_TASKS_FILES) throw bad('cgroup.tasks', `at most ${MAX_TASKS_FILES} files`, cg.tasks.length);
+    const tasks = (cg.tasks as unknown[]).map((t, i) => checkPath(`cgroup.tasks[${i}]`, t));
+    // One string for C, a file a line: a path with a newline of its own cannot be in it.
+    if (tasks.some((t) => t.includes('\n'))) throw bad('cgroup.tasks', 'paths without a newline', tasks);
+    cgroupTasks = tasks.join('\n');
+    if (cg.dir !== undefined) cgroupDir = checkPath('cgroup.dir', cg.dir);
+  }
   return {
     initPath: checkPath('initPath', r.initPath),
     sandboxDir: checkPath('sandboxDir', r.sandboxDir),
@@ -186,8 +201,13 @@ export function checkLaunchRequest(req: unknown): {
     gidMap,
     stdio,
     join,
+    cgroupTasks,
+    cgroupDir,
   };
 }
+
+/** PD_MAX_TASKS in native/c/lib/launch.c. */
+const MAX_TASKS_FILES = 12;
 
 // ---------------------------------------------------------------------------------
 // The raw binding
@@ -210,9 +230,12 @@ export interface NativeBinding {
     joinUser: number,
     joinCgroup: number,
     joinPid: number,
+    cgroupTasks: string,
+    cgroupDir: string,
   ): number;
   pd_last_pidfd(): number;
   pd_last_ready_fd(): number;
+  pd_init_image(initPath: string): number;
   pd_last_step(): string;
   pd_last_detail(): string;
   pd_watch_open(): number;
@@ -307,9 +330,10 @@ export function openBinding(path: string = libraryPath()): NativeBinding {
   const { I32, I64, U32, String: Str, U8Array } = ffi.DataType;
   const fn = (retType: number, paramsType: number[]) => ({ library, retType, paramsType });
   const f = ffi.define({
-    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32, I32, I32, I32]),
+    pd_launch_init: fn(I32, [Str, Str, I32, Str, Str, I32, I32, I32, I32, I32, I32, I32, I32, I32, Str, Str]),
     pd_last_pidfd: fn(I32, []),
     pd_last_ready_fd: fn(I32, []),
+    pd_init_image: fn(I32, [Str]),
     pd_last_step: fn(Str, []),
     pd_last_detail: fn(Str, []),
     pd_watch_open: fn(I32, []),
@@ -394,6 +418,8 @@ export class FfiNative implements NativeFacade {
       r.join[3],
       r.join[4],
       r.join[5],
+      r.cgroupTasks,
+      r.cgroupDir,
     );
     if (pid < 0) throw this.failure(pid, 'launch');
     return {
@@ -401,6 +427,13 @@ export class FfiNative implements NativeFacade {
       pidfd: this.b.pd_last_pidfd() as Fd,
       readyFd: this.b.pd_last_ready_fd() as Fd,
     };
+  }
+
+  initImage(initPath: string): Fd {
+    if (typeof initPath !== 'string' || initPath === '') throw bad('initPath', 'a non-empty string', initPath);
+    const fd = this.b.pd_init_image(initPath);
+    if (fd < 0) throw this.failure(fd, 'open_init');
+    return fd as Fd;
   }
 
   pidfdOpen(pid: number): Fd {

@@ -480,6 +480,33 @@ export class SandboxCgroup {
     return this.dirs.map((d) => path.join(d.dir, 'cgroup.procs'));
   }
 
+  /**
+   * Where a launch can place init as it is born (LaunchInitRequest.cgroup): the v1
+   * `tasks` files, and the cgroup2 directory. See place() for what follows.
+   */
+  birthplace(): { tasks: string[]; dir?: string } {
+    const tasks: string[] = [];
+    let dir: string | undefined;
+    for (const d of this.dirs) {
+      if (d.hierarchy === 'unified') dir = d.dir;
+      else tasks.push(path.join(d.dir, 'tasks'));
+    }
+    return { tasks, ...(dir !== undefined ? { dir } : {}) };
+  }
+
+  /**
+   * Moves a process into every hierarchy's cgroup it is not in yet, as /proc/PID/cgroup
+   * shows it: after a launch that placed init as it was born (birthplace) nothing is
+   * written, and a write of cgroup.procs, which waits for an RCU grace period, is saved.
+   */
+  place(pid: number, text: string | undefined = procCgroup(pid)): void {
+    const expected = `/${this.relPath}`;
+    for (const d of this.dirs) {
+      if (text !== undefined && cgroupOf(text, d.hierarchy) === expected) continue;
+      writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
+    }
+  }
+
   /** Moves a process (all its threads) into the sandbox's cgroup in every hierarchy. */
   addProcess(pid: number): void {
     for (const d of this.dirs) writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
@@ -709,6 +736,28 @@ function writeFile(full: string, file: string, value: string): void {
   }
 }
 
+
+/** /proc/PID/cgroup; undefined when the process is gone or there is no procfs (the writes then tell which). */
+function procCgroup(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A hierarchy's cgroup in /proc/PID/cgroup text ("4:memory:/a/b", "0::/a/b"). */
+export function cgroupOf(text: string, h: Hierarchy): string | undefined {
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const mine = h === 'unified' ? controllers === '' : controllers.split(',').includes(h);
+    if (mine) return line.slice(second + 1);
+  }
+  return undefined;
+}
 
 function readNumber(full: string): number | undefined {
   const t = readText(full)?.trim();

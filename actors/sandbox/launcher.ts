@@ -116,6 +116,7 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
         // nothing of ours stays open for as long as the sandbox lives.
         stdio: inherit ? [0, 1, 2] : [undefined, undefined, deps.initStderr === 'inherit' ? 2 : undefined],
         ...(joins.length > 0 ? { joinNamespaces: joins.map((j) => ({ type: j.flag, fd: j.fd })) } : {}),
+        ...(rt.cgroup ? { cgroup: rt.cgroup.birthplace() } : {}),
       };
       launched = (await deps.launchInit?.(req)) ?? deps.native.launchInit(req);
     } catch (e) {
@@ -141,10 +142,11 @@ export async function launchSandbox(rt: Runtime, deps: LaunchDeps): Promise<Laun
     rt.watchToken = deps.watcher.watch(launched.pidfd, () => deps.onInitExit());
     // init forks containers only on START_CONTAINER, long after this: every container
     // process inherits the cgroup. (Without a user namespace init is already running
-    // here, but it starts nothing before that request.)
+    // here, but it starts nothing before that request.) The launch placed it as it was
+    // born (birthplace, docs/decisions/0046): place() writes only where it could not.
     if (rt.cgroup) {
       try {
-        rt.cgroup.addProcess(launched.pid);
+        rt.cgroup.place(launched.pid);
       } catch (e) {
         // An init that died at once cannot be placed (ESRCH): its readiness report, read
         // next, names the step that really failed.

@@ -15,7 +15,7 @@
  */
 export const MAGIC = 'PDK1';
 /** Wire version: the client and the daemon must carry the same (a build of one package). */
-export const PROTOCOL = 1;
+export const PROTOCOL = 2;
 export const MAX_REQUEST_BYTES = 1 << 20;
 export const KEEPALIVE_MS = 1000;
 export const SOCKET_NAME = 'paddockd.sock';

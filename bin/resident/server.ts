@@ -60,8 +60,12 @@ export function launchInCaller(req: LaunchInitRequest): Promise<LaunchedInit> | 
 /** The order of the launcher's join arguments (native/c/client/launch_request.c). */
 const JOIN_ORDER = [CLONE.NEWNET, CLONE.NEWIPC, CLONE.NEWUTS, CLONE.NEWUSER, CLONE.NEWCGROUP, CLONE.NEWPID] as const;
 
-/** The "L" frame: the launcher's arguments as the client's launch_request.c reads them. */
-export function launchFrame(req: LaunchInitRequest, daemonPid: number = process.pid): Buffer {
+/**
+ * The "L" frame: the launcher's arguments as the client's launch_request.c reads them.
+ * `imageFd` is our sealed copy of paddock-init (NativeFacade.initImage): the client
+ * launches from it rather than copying the binary again on every call.
+ */
+export function launchFrame(req: LaunchInitRequest, daemonPid: number = process.pid, imageFd?: number): Buffer {
   const stdio = [0, 1, 2].map((i) => {
     const fd = req.stdio?.[i];
     if (fd === undefined) return '-';
@@ -74,7 +78,10 @@ export function launchFrame(req: LaunchInitRequest, daemonPid: number = process.
     // The client opens the same namespace file through our fd (root may: it can ptrace us).
     return j ? `/proc/${daemonPid}/fd/${j.fd}` : '';
   });
-  const fields = [req.initPath, req.sandboxDir, String(req.cloneFlags), req.uidMap ?? '', req.gidMap ?? '', ...stdio, ...joins];
+  const image = imageFd === undefined ? '' : `/proc/${daemonPid}/fd/${imageFd}`;
+  // A path with a newline cannot be in the client's list; init is then moved by us (place()).
+  const tasks = req.cgroup?.tasks.some((t) => t.includes('\n')) ? '' : (req.cgroup?.tasks.join('\n') ?? '');
+  const fields = [req.initPath, req.sandboxDir, String(req.cloneFlags), req.uidMap ?? '', req.gidMap ?? '', ...stdio, ...joins, image, tasks, req.cgroup?.dir ?? ''];
   return frame('L', Buffer.from(fields.map((f) => `${f}\0`).join(''), 'utf8'));
 }
 
@@ -123,6 +130,19 @@ export class Daemon {
     private readonly config: DaemonConfig,
   ) {
     this.server = net.createServer((sock) => this.onConnection(sock));
+  }
+
+  /**
+   * Our sealed copy of paddock-init for the client to launch from; undefined when it
+   * cannot be made, and the client then copies the file itself as before.
+   */
+  private initImage(initPath: string): Fd | undefined {
+    try {
+      return this.native.initImage(initPath);
+    } catch (e) {
+      this.config.logger.warn({ err: e, initPath }, 'no shared paddock-init image: the client copies the binary itself');
+      return undefined;
+    }
   }
 
   /** Listens on the socket (mode 0600 from its first moment); the caller holds the daemon lock, so any socket file there is stale. */
@@ -230,7 +250,7 @@ export class Daemon {
       },
     };
     const scope: CallScope = {
-      launch: async (req) => launchedFrom((await replies.ask(launchFrame(req), 'R', CLIENT_ANSWER_MS)).toString('utf8'), this.native, client.pidfd),
+      launch: async (req) => launchedFrom((await replies.ask(launchFrame(req, process.pid, this.initImage(req.initPath)), 'R', CLIENT_ANSWER_MS)).toString('utf8'), this.native, client.pidfd),
     };
     const io = residentIo(fds, request.cwd, env);
     sock.write(frame('H'));

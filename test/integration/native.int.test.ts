@@ -13,6 +13,7 @@ import * as path from 'path';
 import { Fd, NativeError, NativeFacade, WatchedExit } from '../../native/facade';
 import { ALL_NAMESPACES, loadNative, parseWatchRecords } from '../../native/ffi';
 import { testBinaryPath } from '../../native/paths';
+import { cgroupOf, detectLayout, SandboxCgroup } from '../../actors/cgroups/sandbox-cgroup';
 
 const FAKE_INIT = testBinaryPath('fake-init');
 const MAP = '0 100000 65536\n';
@@ -355,6 +356,61 @@ test('an ERROR ready report comes through and the exit is reaped', async () => {
   expect(report.fields.get(10)?.readUInt32LE(0)).toBe(3); // CODE=LAUNCH
   expect(report.fields.get(12)?.toString()).toBe('fake_step');
   expect(await waitExit(token)).toMatchObject({ reaped: true, exitCode: 1, signal: 0 });
+});
+
+describe('init born in its cgroup (LaunchInitRequest.cgroup)', () => {
+  const layout = detectLayout();
+  const made: SandboxCgroup[] = [];
+  afterEach(async () => {
+    // Inner hooks run first: kill the inits here (the outer afterEach reaps them), then
+    // remove the cgroups once the kernel has taken the dead out of them.
+    for (const t of tracked) {
+      try {
+        native.pidfdSendSignal(t.pidfd, 9);
+      } catch {
+        // already gone
+      }
+    }
+    for (const cg of made.splice(0)) await cg.remove(5000);
+  });
+
+  function cgroup(): SandboxCgroup {
+    const cg = new SandboxCgroup(layout, `paddock-native-test/${process.pid}-${made.length}`);
+    made.push(cg);
+    cg.create(undefined);
+    return cg;
+  }
+
+  test('the child enters the v1 tasks files and is cloned into the cgroup2 directory: nothing left to move, no fd of them inside', async () => {
+    const cg = cgroup();
+    const dir = sandboxDir('sleep');
+    const r = native.launchInit({ initPath: FAKE_INIT, sandboxDir: dir, cloneFlags: ALL_NAMESPACES, uidMap: MAP, gidMap: MAP, cgroup: cg.birthplace() });
+    tracked.push({ pid: r.pid, pidfd: r.pidfd, readyFd: r.readyFd });
+    await readAll(r.readyFd);
+    const text = fs.readFileSync(`/proc/${r.pid}/cgroup`, 'utf8');
+    const where = cg.paths.map((p) => [p, cgroupOf(text, p.startsWith(layout.unified ?? '\0') ? 'unified' : (Object.entries(layout.v1).find(([, m]) => p.startsWith(`${m}/`))?.[0] as never))]);
+    expect(where).toEqual(cg.paths.map((p) => [p, `/${cg.relPath}`]));
+    expect(cg.paths.length).toBeGreaterThan(0);
+    // Written by nobody: a thread that moves itself leaves no trace but the move.
+    const links = fs.readdirSync(`/proc/${r.pid}/fd`).map((f) => fs.readlinkSync(`/proc/${r.pid}/fd/${f}`));
+    expect(links.filter((l) => l.includes('cgroup'))).toEqual([]);
+  });
+
+  test('a tasks file that does not open is skipped: the launch succeeds and place() moves init there', async () => {
+    const cg = cgroup();
+    const born = cg.birthplace();
+    const dir = sandboxDir('sleep');
+    const r = native.launchInit({ initPath: FAKE_INIT, sandboxDir: dir, cloneFlags: ALL_NAMESPACES, uidMap: MAP, gidMap: MAP, cgroup: { tasks: ['/nonexistent/tasks', ...born.tasks.slice(1)] } });
+    tracked.push({ pid: r.pid, pidfd: r.pidfd, readyFd: r.readyFd });
+    await readAll(r.readyFd);
+    const missed = born.tasks[0] as string;
+    const missedHierarchy = (Object.entries(layout.v1).find(([, m]) => missed.startsWith(`${m}/`))?.[0] ?? 'memory') as never;
+    expect(cgroupOf(fs.readFileSync(`/proc/${r.pid}/cgroup`, 'utf8'), missedHierarchy)).not.toBe(`/${cg.relPath}`);
+    cg.place(r.pid);
+    const text = fs.readFileSync(`/proc/${r.pid}/cgroup`, 'utf8');
+    expect(cgroupOf(text, missedHierarchy)).toBe(`/${cg.relPath}`);
+    if (layout.unified) expect(cgroupOf(text, 'unified')).toBe(`/${cg.relPath}`);
+  });
 });
 
 test('stdio fds become init 0..2, /dev/null where not given', async () => {

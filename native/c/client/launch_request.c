@@ -3,7 +3,11 @@
  * The payload is the launcher's arguments, NUL-terminated: init path, sandbox dir,
  * clone flags, uid map, gid map, then fds 0-2 ("0"/"1"/"2": ours, "-": /dev/null),
  * then the namespace files to join (net, ipc, uts, user, cgroup, pid; "" for none),
- * as paths we open ourselves (paddockd names its own open fds, /proc/<pid>/fd/<n>).
+ * as paths we open ourselves (paddockd names its own open fds, /proc/<pid>/fd/<n>),
+ * then paddockd's sealed copy of paddock-init ("" for none): launched from as it is
+ * when it opens and is sealed against every change, else the init path is copied;
+ * then the sandbox's v1 `tasks` files ('\n'-separated) and its cgroup2 directory, where
+ * the launch places init as it is born ("" for none; pd_launch_init).
  * The answer "R" is "pid pidfd readyfd" with our fd numbers, which paddockd copies
  * with pidfd_getfd while this call is open; or "-errno step detail". We keep both fds
  * until we exit (a copy of the ready pipe's read end changes nothing for init). */
@@ -17,7 +21,7 @@
 #include "launch_request.h"
 #include "paddock_native.h"
 
-#define FIELDS 14
+#define FIELDS 17
 
 static int send_reply(int sock, const char *text) {
   size_t n = strlen(text);
@@ -25,6 +29,20 @@ static int send_reply(int sock, const char *text) {
   if (write(sock, head, 5) != 5)
     return -1;
   return write(sock, text, n) == (ssize_t)n ? 0 : -1;
+}
+
+/* paddockd's image can be used when it is there and can never change (a root client may
+ * open it; one that may not launches from the file, as it did before the image). */
+static int shared_image(const char *path) {
+  int fd, ok;
+  if (path[0] == '\0')
+    return 0;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ok = pd_image_is_sealed(fd);
+  close(fd);
+  return ok;
 }
 
 void launch_from_request(int sock, const char *payload, uint32_t len) {
@@ -54,8 +72,8 @@ void launch_from_request(int sock, const char *payload, uint32_t len) {
       goto out;
     }
   }
-  pid = pd_launch_init(f[0], f[1], atoi(f[2]), f[3], f[4], stdio[0], stdio[1], stdio[2], joins[0],
-                       joins[1], joins[2], joins[3], joins[4], joins[5]);
+  pid = pd_launch_init(shared_image(f[14]) ? f[14] : f[0], f[1], atoi(f[2]), f[3], f[4], stdio[0], stdio[1], stdio[2], joins[0],
+                       joins[1], joins[2], joins[3], joins[4], joins[5], f[15], f[16]);
   if (pid < 0)
     snprintf(reply, sizeof reply, "%d %s %s", pid, pd_last_step(), pd_last_detail());
   else

@@ -32,7 +32,7 @@
 
 #include "launch_request.h"
 
-#define PROTOCOL 1
+#define PROTOCOL 2
 #define MAX_FRAME (1u << 20)
 #define START_WAIT_MS 15000   /* a cold paddockd: Node, the engine, reattach of the root */
 #define RESTART_MS 3000      /* started, still not listening: start another */

@@ -27,13 +27,25 @@ PD_EXPORT const char *pd_last_detail(void);
  * open namespace file (/proc/PID/ns/net, /run/netns/X) the sandbox joins instead of
  * creating one, or -1; the matching CLONE_NEW* must not be in clone_flags. Returns
  * the host pid; the pidfd and the ready pipe's read end are then in
- * pd_last_pidfd()/pd_last_ready_fd() and belong to the caller. */
+ * pd_last_pidfd()/pd_last_ready_fd() and belong to the caller.
+ * cgroup_tasks: the v1 `tasks` files of the sandbox's cgroup ('\n'-separated, "" for
+ * none), which the child writes "0" to before anything else; cgroup_dir: its cgroup2
+ * directory, which clone3 places the child in (CLONE_INTO_CGROUP), "" for none. Both
+ * are best effort: the caller checks /proc/PID/cgroup and moves init where it is not. */
 PD_EXPORT int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                              const char *uid_map, const char *gid_map, int fd0, int fd1,
                              int fd2, int join_net, int join_ipc, int join_uts,
-                             int join_user, int join_cgroup, int join_pid);
+                             int join_user, int join_cgroup, int join_pid,
+                             const char *cgroup_tasks, const char *cgroup_dir);
 PD_EXPORT int pd_last_pidfd(void);
 PD_EXPORT int pd_last_ready_fd(void);
+/* The sealed memfd copy of init_path that launches execute (made once per version of
+ * the file, then cached; the cache owns the fd: never close it), or -errno. A path
+ * that already names a memfd sealed against every change is used as it is, uncopied:
+ * so paddockd's client launches from paddockd's copy, /proc/PID/fd/N. */
+PD_EXPORT int pd_init_image(const char *init_path);
+/* 1 when fd is a memfd sealed against every change (seal, shrink, grow, write). */
+PD_EXPORT int pd_image_is_sealed(int fd);
 /* join_user (a user namespace file, or -1): the launch child joins it, then creates
  * the clone_flags namespaces itself (owned by it) and clones init into them; clone_flags
  * must not hold CLONE_NEWUSER and uid_map/gid_map must be "". */

@@ -35,6 +35,9 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -47,9 +50,10 @@
 #define F_SEAL_GROW 0x0004
 #define F_SEAL_WRITE 0x0008
 #endif
+#define PD_IMAGE_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
-/* struct clone_args up to CLONE_ARGS_SIZE_VER0; declared here so we do not depend on
- * the installed <linux/sched.h>, whose CLONE_* macros clash with <sched.h>. */
+/* struct clone_args up to CLONE_ARGS_SIZE_VER2 (cgroup, Linux 5.7); declared here so we
+ * do not depend on the installed <linux/sched.h>, whose CLONE_* macros clash with <sched.h>. */
 struct pd_clone_args {
   uint64_t flags;
   uint64_t pidfd;
@@ -59,6 +63,9 @@ struct pd_clone_args {
   uint64_t stack;
   uint64_t stack_size;
   uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
 };
 
 static int last_pidfd = -1;
@@ -135,7 +142,7 @@ static int make_sealed_copy(const char *path, int src, off_t size, int *out) {
     return pd_fail("copy_init", EIO, "%s: short copy", path);
   }
 
-  if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+  if (fcntl(memfd, F_ADD_SEALS, PD_IMAGE_SEALS) < 0) {
     int err = errno;
     close(memfd);
     return pd_fail("seal_init", err, "%s", path);
@@ -143,6 +150,14 @@ static int make_sealed_copy(const char *path, int src, off_t size, int *out) {
   *out = memfd;
   return 0;
 }
+
+/* A memfd sealed against every change: its content is fixed for as long as it exists. */
+static int fully_sealed(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  return seals >= 0 && (seals & PD_IMAGE_SEALS) == PD_IMAGE_SEALS;
+}
+
+int pd_image_is_sealed(int fd) { return fully_sealed(fd); }
 
 /* Returns the cached sealed memfd for path (owned by the cache) or -errno. */
 static int init_image_fd(const char *path) {
@@ -177,10 +192,16 @@ static int init_image_fd(const char *path) {
     close(src);
     return pd_fail("open_init", EACCES, "%s: not a regular file", path);
   }
-  ret = make_sealed_copy(path, src, st.st_size, &memfd);
-  close(src);
-  if (ret < 0)
-    return ret;
+  if (fully_sealed(src)) {
+    /* Already an image nothing can change (paddockd's, reached as /proc/PID/fd/N by its
+     * client): a second copy would cost the launch ~1 ms and each sandbox 2 MB. */
+    memfd = src;
+  } else {
+    ret = make_sealed_copy(path, src, st.st_size, &memfd);
+    close(src);
+    if (ret < 0)
+      return ret;
+  }
 
   /* Replace an older version of the same path, else take a free or the next slot. */
   im = NULL;
@@ -201,6 +222,8 @@ static int init_image_fd(const char *path) {
   im->fd = memfd;
   return memfd;
 }
+
+int pd_init_image(const char *path) { return init_image_fd(path); }
 
 /* ------------------------------------------------------------------------------ */
 /* The child, between clone3 and execveat.                                          */
@@ -295,8 +318,13 @@ struct child_report {
   int32_t step;
 };
 
+#define PD_MAX_TASKS 12 /* v1 hierarchies a sandbox is placed in (paddock uses up to 7) */
+
 struct child_ctx {
   int sync_rd, sync_wr; /* -1 when the parent has nothing to do before exec */
+  /* v1 `tasks` files of the sandbox's cgroup, opened by the parent (-1: none): the child
+   * writes "0" to each, moving itself (see place_self). */
+  int tasks[PD_MAX_TASKS];
   int err_wr;
   int memfd;
   int src[4]; /* become 0, 1, 2 (stdio) and 3 (ready pipe) */
@@ -340,6 +368,23 @@ static __attribute__((noreturn)) void child_fail(int errfd, enum child_step step
 
 static __attribute__((noreturn)) void child_exec(void *arg);
 
+/* The child enters the sandbox's v1 cgroups itself, before it runs anything, by writing
+ * "0" to each `tasks` file. A thread that moves itself is the one move the kernel makes
+ * without the global threadgroup lock, whose write side waits for an RCU grace period
+ * (4-15 ms here, and as long again for every launch, runc's and crun's included): with
+ * one thread, moving the thread is moving the process. The parent opened the files (v1
+ * checks the opener's rights at open and, at the write, that the mover is its own
+ * target). A failed write is left to the supervisor, which checks /proc/PID/cgroup and
+ * writes cgroup.procs where init is not yet. */
+static void place_self(const struct child_ctx *c) {
+  for (int i = 0; i < PD_MAX_TASKS; i++) {
+    if (c->tasks[i] < 0)
+      continue;
+    (void)RSYS3(SYS_write, c->tasks[i], "0", 1);
+    (void)RSYS1(SYS_close, c->tasks[i]); /* never into the sandbox */
+  }
+}
+
 static __attribute__((noreturn)) void child_main(void *arg) {
   const struct child_ctx *c = arg;
   int errfd = c->err_wr, memfd = c->memfd, i;
@@ -347,6 +392,7 @@ static __attribute__((noreturn)) void child_main(void *arg) {
   long r;
   uint64_t empty_mask = 0;
 
+  place_self(c);
   if (c->sync_wr >= 0)
     (void)RSYS1(SYS_close, c->sync_wr); /* our copy of the table, not the parent's */
 
@@ -581,10 +627,40 @@ static void restore_namespaces(struct ns_join *j, int n) {
   }
 }
 
+/* Opens the `tasks` files named in `list` ('\n'-separated) for the child; one that does
+ * not open is skipped (the supervisor places init there itself). */
+static void open_tasks(const char *list, int *fds) {
+  int n = 0;
+
+  for (int i = 0; i < PD_MAX_TASKS; i++)
+    fds[i] = -1;
+  while (list != NULL && *list != '\0' && n < PD_MAX_TASKS) {
+    char path[PATH_MAX];
+    const char *end = strchr(list, '\n');
+    size_t len = end ? (size_t)(end - list) : strlen(list);
+    if (len > 0 && len < sizeof path) {
+      memcpy(path, list, len);
+      path[len] = '\0';
+      fds[n] = open(path, O_WRONLY | O_CLOEXEC);
+      if (fds[n] >= 0)
+        n++;
+    }
+    if (end == NULL)
+      break;
+    list = end + 1;
+  }
+}
+
+static void close_tasks(int *fds) {
+  for (int i = 0; i < PD_MAX_TASKS; i++)
+    close_fd(&fds[i]);
+}
+
 static int launch_locked(const char *init_path, const char *sandbox_dir, int clone_flags,
                          const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
                          int join_net, int join_ipc, int join_uts, int join_user,
-                         int join_cgroup, int join_pid) {
+                         int join_cgroup, int join_pid, const char *cgroup_tasks,
+                         const char *cgroup_dir) {
   /* cgroup: joined here too, so the sandbox's containers (made without a cgroup
    * namespace of their own) live in it; it only changes how cgroup paths are shown
    * and mounted, and this thread is blocked in clone3 meanwhile. */
@@ -602,7 +678,7 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ready_p[2] = {-1, -1};
   int devnull = -1, pidfd = -1, memfd, stdio[3] = {fd0, fd1, fd2}, ret, i;
   int newuser = (clone_flags & CLONE_NEWUSER) != 0 || join_user >= 0, need_sync, undump = 0;
-  int init_pidfd = -1;
+  int init_pidfd = -1, tasks[PD_MAX_TASKS], cgroup_fd = -1;
   long pid;
   sigset_t all, old;
   struct pd_clone_args args;
@@ -639,6 +715,12 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   memfd = init_image_fd(init_path);
   if (memfd < 0)
     return memfd;
+  open_tasks(cgroup_tasks, tasks);
+  /* cgroup2 has no self-move without the global lock: clone3 places the child there at
+   * birth instead (CLONE_INTO_CGROUP). Not with a joined cgroup namespace, whose root
+   * need not hold the sandbox's cgroup; the supervisor moves init then, as before. */
+  if (cgroup_dir != NULL && cgroup_dir[0] != '\0' && join_cgroup < 0)
+    cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   for (i = 0; i < 3; i++) {
     if (stdio[i] >= 0) {
@@ -673,6 +755,7 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   ctx = (struct child_ctx){
       .sync_rd = sync_p[0],
       .sync_wr = sync_p[1],
+      .tasks = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
       .err_wr = err_p[1],
       .memfd = memfd,
       .src = {stdio[0], stdio[1], stdio[2], ready_p[1]},
@@ -716,9 +799,21 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     restore_namespaces(joins, njoins);
     goto out;
   }
+  memcpy(ctx.tasks, tasks, sizeof tasks);
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_fd;
+  }
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid = clone3_run(&args, child_main, &ctx);
+  if (pid < 0 && cgroup_fd >= 0) {
+    /* Refused there (a kernel before 5.7, a cgroup with controllers for its children,
+     * a namespace it is not in): born where we are, and moved by the supervisor. */
+    args.flags &= ~CLONE_INTO_CGROUP;
+    args.cgroup = 0;
+    pid = clone3_run(&args, child_main, &ctx);
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   restore_namespaces(joins, njoins);
   if (pid < 0) {
@@ -815,6 +910,8 @@ fail_child:
 out:
   if (undump)
     (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  close_tasks(tasks);
+  close_fd(&cgroup_fd);
   close_fd(&pidfd);
   close_fd(&devnull);
   for (i = 0; i < 2; i++) {
@@ -828,7 +925,8 @@ out:
 int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_flags,
                    const char *uid_map, const char *gid_map, int fd0, int fd1, int fd2,
                    int join_net, int join_ipc, int join_uts, int join_user,
-                   int join_cgroup, int join_pid) {
+                   int join_cgroup, int join_pid, const char *cgroup_tasks,
+                   const char *cgroup_dir) {
   int ret;
 
   pd_ok();
@@ -836,7 +934,8 @@ int pd_launch_init(const char *init_path, const char *sandbox_dir, int clone_fla
   last_ready_fd = -1;
   pthread_mutex_lock(&launch_lock);
   ret = launch_locked(init_path, sandbox_dir, clone_flags, uid_map, gid_map, fd0, fd1, fd2,
-                      join_net, join_ipc, join_uts, join_user, join_cgroup, join_pid);
+                      join_net, join_ipc, join_uts, join_user, join_cgroup, join_pid,
+                      cgroup_tasks, cgroup_dir);
   pthread_mutex_unlock(&launch_lock);
   return ret;
 }

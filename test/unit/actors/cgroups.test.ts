@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CgroupError,
+  cgroupOf,
   deviceWrites,
   parseLayout,
   planWrites,
@@ -153,6 +154,34 @@ describe('SandboxCgroup against a fake tree', () => {
     if (withUnified) fs.mkdirSync(path.join(root, 'unified'));
     return { mode: withUnified ? 'hybrid' : 'v1', ...(withUnified ? { unified: path.join(root, 'unified') } : {}), v1 };
   }
+
+  it('birthplace names the v1 tasks files and the cgroup2 directory; place writes only where the process is not', () => {
+    const cg = new SandboxCgroup(v1Layout(true), 'paddock/k-sb');
+    cg.create(undefined);
+    const born = cg.birthplace();
+    expect(born.tasks.map((p) => path.relative(root, p)).sort()).toEqual(['cpu', 'cpuacct', 'freezer', 'memory', 'pids'].map((c) => `${c}/paddock/k-sb/tasks`));
+    expect(born.dir && path.relative(root, born.dir)).toBe('unified/paddock/k-sb');
+    // As /proc/PID/cgroup shows an init the launch placed everywhere but in pids.
+    const now = ['7:pids:/', '6:freezer:/paddock/k-sb', '4:memory:/paddock/k-sb', '2:cpuacct:/paddock/k-sb', '1:cpu:/paddock/k-sb', '0::/paddock/k-sb', ''].join('\n');
+    cg.place(4242, now);
+    for (const p of cg.paths) {
+      const procs = path.join(p, 'cgroup.procs');
+      expect([p, fs.existsSync(procs) ? fs.readFileSync(procs, 'utf8') : 'not written']).toEqual([p, p.includes('/pids/') ? '4242' : 'not written']);
+    }
+    // Nothing known (the process is gone, or no procfs): every hierarchy is written, as before.
+    cg.place(4243, undefined);
+    for (const p of cg.paths) expect(read(path.relative(root, path.join(p, 'cgroup.procs')))).toBe('4243');
+  });
+
+  it('cgroupOf finds a hierarchy in /proc/PID/cgroup, co-mounted controllers and cgroup2 included', () => {
+    const text = '9:name=systemd:/\n8:cpu,cpuacct:/a/b\n4:memory:/m\n0::/u\n';
+    expect(cgroupOf(text, 'cpu')).toBe('/a/b');
+    expect(cgroupOf(text, 'cpuacct')).toBe('/a/b');
+    expect(cgroupOf(text, 'memory')).toBe('/m');
+    expect(cgroupOf(text, 'unified')).toBe('/u');
+    expect(cgroupOf(text, 'pids')).toBeUndefined();
+    expect(cgroupOf('garbage', 'memory')).toBeUndefined();
+  });
 
   it('hybrid: a directory per v1 controller and in the unified tree; limits, procs, stats, kill, remove', async () => {
     const cg = new SandboxCgroup(v1Layout(true), 'paddock/k-sb');

@@ -10,7 +10,7 @@ type Spy = { [K in keyof NativeBinding]: jest.Mock };
 
 function spyBinding(overrides: Partial<Record<keyof NativeBinding, (...a: never[]) => unknown>> = {}): Spy {
   const names: Array<keyof NativeBinding> = [
-    'pd_launch_init', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
+    'pd_launch_init', 'pd_init_image', 'pd_last_pidfd', 'pd_last_ready_fd', 'pd_last_step', 'pd_last_detail',
     'pd_watch_open', 'pd_watch_close', 'pd_watch', 'pd_watch_readable', 'pd_unwatch', 'pd_pidfd_open', 'pd_pidfd_send_signal',
     'pd_close', 'pd_mkfifo', 'pd_kvm_probe', 'pd_kvm_extension', 'pd_oom_eventfd', 'pd_mknod_char', 'pd_bind_into', 'pd_console_listen', 'pd_console_accept', 'pd_send_fd', 'pd_ns_type',
     'pd_userns_maps', 'pd_last_uid_map', 'pd_last_gid_map',
@@ -75,6 +75,12 @@ describe('validation rejects bad input without calling C', () => {
     ['joinNamespaces[0].type', { ...good, cloneFlags: ALL_NAMESPACES, joinNamespaces: [{ type: 0x40000000, fd: 3 }] }],
     ['joinNamespaces[1].type', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x40000000, fd: 3 }, { type: 0x40000000, fd: 4 }] }],
     ['joinNamespaces[0].fd', { ...good, cloneFlags: 0, joinNamespaces: [{ type: 0x08000000, fd: -1 }] }],
+    ['cgroup', { ...good, cgroup: 'x' }],
+    ['cgroup', { ...good, cgroup: { dir: '/sys/fs/cgroup/a' } }],
+    ['cgroup.tasks[1]', { ...good, cgroup: { tasks: ['/sys/fs/cgroup/memory/a/tasks', 'tasks'] } }],
+    ['cgroup.tasks', { ...good, cgroup: { tasks: ['/sys/fs/cgroup/memory/a\nb/tasks'] } }],
+    ['cgroup.tasks', { ...good, cgroup: { tasks: Array.from({ length: 13 }, (_, i) => `/c${i}/tasks`) } }],
+    ['cgroup.dir', { ...good, cgroup: { tasks: [], dir: 'relative' } }],
   ])('launchInit %s', (field, req) => {
     expectInvalid(() => n.launchInit(req as never), field);
   });
@@ -139,21 +145,37 @@ describe('calls and results', () => {
     const n = new FfiNative(spy as unknown as NativeBinding);
     const r = n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, stdio: [undefined, 5, undefined] });
     expect(r).toEqual({ pid: 4321, pidfd: 30, readyFd: 31 });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1, -1, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, 5, -1, -1, -1, -1, -1, -1, -1, '', '');
+  });
+
+  test('launchInit passes the birthplace: v1 tasks files one a line, and the cgroup2 directory', () => {
+    const spy = spyBinding({ pd_launch_init: () => 4321 });
+    const n = new FfiNative(spy as unknown as NativeBinding);
+    n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0, cgroup: { tasks: ['/m/a/tasks', '/p/a/tasks'], dir: '/u/a' } });
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0, '', '', -1, -1, -1, -1, -1, -1, -1, -1, -1, '/m/a/tasks\n/p/a/tasks', '/u/a');
+  });
+
+  test('initImage returns the cached image fd, or throws with the step', () => {
+    const spy = spyBinding({ pd_init_image: () => 27 });
+    expect(new FfiNative(spy as unknown as NativeBinding).initImage('/i')).toBe(27);
+    expect(spy.pd_init_image).toHaveBeenCalledWith('/i');
+    const bad = new FfiNative(spyBinding({ pd_init_image: () => -2, pd_last_step: () => 'open_init' }) as unknown as NativeBinding);
+    expect(() => bad.initImage('/nope')).toThrow('open_init: ENOENT');
+    expectInvalid(() => bad.initImage(''), 'initPath');
   });
 
   test('launchInit passes joined namespaces as net, ipc, uts, user, cgroup fds', () => {
     const spy = spyBinding({ pd_launch_init: () => 4321 });
     const n = new FfiNative(spy as unknown as NativeBinding);
     n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x04000000, fd: 7 }, { type: 0x40000000, fd: 9 }, { type: 0x02000000, fd: 11 }] });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1, 11, -1);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x20020000, '', '', -1, -1, -1, 9, -1, 7, -1, 11, -1, '', '');
   });
 
   test('launchInit passes a joined pid namespace last, and refuses it with CLONE_NEWPID', () => {
     const spy = spyBinding({ pd_launch_init: () => 4321 });
     const n = new FfiNative(spy as unknown as NativeBinding);
     n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x00020000, joinNamespaces: [{ type: 0x20000000, fd: 13 }] });
-    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x00020000, '', '', -1, -1, -1, -1, -1, -1, -1, -1, 13);
+    expect(spy.pd_launch_init).toHaveBeenCalledWith('/i', '/s', 0x00020000, '', '', -1, -1, -1, -1, -1, -1, -1, -1, 13, '', '');
     expect(() => n.launchInit({ initPath: '/i', sandboxDir: '/s', cloneFlags: 0x20020000, joinNamespaces: [{ type: 0x20000000, fd: 13 }] })).toThrow(/a type not also in cloneFlags/);
   });
 
