@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
+import { cgroupOf, detectLayout, SandboxCgroup, sandboxCgroupPath } from '../../actors/cgroups/sandbox-cgroup';
 import { useEngine } from '../helpers/engine-fixture';
 import { describeIf, poll, readAll, testIf } from '../helpers/env';
 
@@ -19,6 +19,35 @@ describeIf(['root', 'busybox', 'cgroups'])('cgroups (real sandboxes)', () => {
     const cg = new SandboxCgroup(layout, sandboxCgroupPath(fx.stateDir, sid));
     return layout.mode === 'v2' ? path.join(cg.dirOf('unified') as string, v2File) : path.join(cg.dirOf(v1) as string, v1File);
   };
+
+  test('init is born in its cgroup: when the supervisor comes to place it, it is in every hierarchy already (decision 0046)', async () => {
+    const sid = id();
+    const dir = fx.bundle({ args: ['true'], extra: (c) => void (c.linux!.resources = { pids: { limit: 50 } }) });
+    // What /proc/PID/cgroup said at the moment the engine came to move init: the v1
+    // self-moves (tasks) and CLONE_INTO_CGROUP leave it nothing to do. A regression
+    // would still place init (place() falls back to cgroup.procs), only slower, so it
+    // is caught here rather than by any other test.
+    const seen: string[] = [];
+    const real = SandboxCgroup.prototype.place;
+    const place = jest.spyOn(SandboxCgroup.prototype, 'place').mockImplementation(function (this: SandboxCgroup, pid: number, text?: string) {
+      seen.push(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+      return real.call(this, pid, text);
+    });
+    try {
+      await fx.engine.createSandbox(sid, dir);
+    } finally {
+      place.mockRestore();
+    }
+    expect(seen).toHaveLength(1);
+    const rel = `/${sandboxCgroupPath(fx.stateDir, sid)}`;
+    const where = dirsOf(sid).filter((d) => fs.existsSync(d)).map((d) => {
+      const h = d.startsWith(`${layout.unified ?? '\0'}/`) ? 'unified' : (Object.entries(layout.v1).find(([, m]) => d.startsWith(`${m}/`))?.[0] as 'memory');
+      return [d, cgroupOf(seen[0] as string, h)];
+    });
+    expect(where.length).toBeGreaterThan(0);
+    expect(where).toEqual(where.map(([d]) => [d, rel]));
+    await fx.engine.destroy(sid);
+  });
 
   test('a pids limit of 5 makes the sixth fork fail', async () => {
     const sid = id();
