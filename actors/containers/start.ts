@@ -63,7 +63,7 @@ function recordHeld(core: EngineCore, rt: Runtime, c: ContainerRuntime, reply: M
  * will run is accounted, limited and frozen there.
  */
 function placeHeld(rt: Runtime, c: ContainerRuntime, hostPid: number): void {
-  if (c.cgroup) placeInPodCgroup(c.cgroup, hostPid, { sandboxId: rt.id, containerId: c.id });
+  if (c.cgroup) placeInPodCgroup(c.cgroup, hostPid, { sandboxId: rt.id, containerId: c.id }, true);
 }
 
 /**
@@ -154,7 +154,7 @@ export async function startProcess(core: EngineCore, sandboxId: string, containe
   c.startRequest = undefined;
   // Placed when it was prepared; again here (idempotent) for a prepare whose supervisor
   // died before it could place it.
-  if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId });
+  if (c.cgroup && prepared) placeInPodCgroup(c.cgroup, prepared.hostPid, { sandboxId, containerId }, true);
   if (releaseHeld(rt, c, prepared) && prepared) return prepared;
   // Killed while held: no start. Checked before the START, not inferred after it: a
   // dying root takes init with it, and its exit record (reaped after this point) would

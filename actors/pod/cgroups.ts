@@ -135,16 +135,25 @@ function grantChildPlacement(cg: SandboxCgroup, sandbox: SandboxCgroup | undefin
   const files = childCgroupProcs(cg, sandbox, owner.uid);
   const ancestor = nestedUnified(cg, sandbox);
   if (ancestor !== undefined) files.push(path.join(ancestor, 'cgroup.procs'));
+  // v1's `tasks` beside each cgroup.procs, which init's child writes first (a thread
+  // moving itself, without the kernel's global lock: docs/decisions/0046). It lets init
+  // move no more than cgroup.procs already does: its own processes, within the sandbox.
+  const unified = cg.dirOf('unified');
+  for (const dir of cg.paths) if (dir !== unified && fs.existsSync(path.join(dir, 'tasks'))) files.push(path.join(dir, 'tasks'));
   for (const f of files) fs.chownSync(f, owner.uid, owner.gid);
 }
 
 /**
  * Moves a container's process (all its threads) into its cgroup, in every hierarchy.
  * Idempotent. A process that is gone (ESRCH) is not an error: its exit is reported as usual.
+ * `held`: a process held in paddock-hold, one thread that entered its cgroups itself
+ * (CGROUP_PROCS): written only where /proc/PID/cgroup shows it is not (SandboxCgroup.place),
+ * which spares the kernel's global lock and its grace period (docs/decisions/0046).
  */
-export function placeInPodCgroup(cg: SandboxCgroup, hostPid: number, ctx: { sandboxId: string; containerId: string }): void {
+export function placeInPodCgroup(cg: SandboxCgroup, hostPid: number, ctx: { sandboxId: string; containerId: string }, held = false): void {
   try {
-    cg.addProcess(hostPid);
+    if (held) cg.place(hostPid);
+    else cg.addProcess(hostPid);
   } catch (e) {
     if (e instanceof CgroupError && e.errnoName === 'ESRCH') return;
     if (e instanceof CgroupError) throw new LaunchError(e.message, { ...ctx, step: 'cgroup', ...(e.fullPath ? { path: e.fullPath } : {}) }, e);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCgroupRecord } from '../../actors/cgroups/record';
-import { detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups/sandbox-cgroup';
+import { cgroupOf, detectLayout, SandboxCgroup, sandboxCgroupPath, type CgroupLayout } from '../../actors/cgroups/sandbox-cgroup';
 import { SandboxPaths } from '../../actors/sandbox/state-store';
 import type { OciConfig } from '../../specs/oci';
 import { createEngine, type Engine } from '../../index';
@@ -118,6 +118,38 @@ describeIf(['root', 'busybox', 'cgroups'])('pod containers in their own cgroups 
     expect(statusOf(e, p.sid)).toBe('running');
     await e.destroy(p.sid);
     for (const d of sandboxCg(p.sid).paths) expect(fs.existsSync(d)).toBe(false);
+  });
+
+  test('a held container enters its cgroups itself: when the engine comes to place it, it is in every hierarchy already (decision 0046)', async () => {
+    const e = await open();
+    // /proc/PID/cgroup of the held process at the moment the engine places it: the child
+    // wrote "0" to each v1 `tasks` file (no global lock) and cgroup2's cgroup.procs, so
+    // place() has nothing to write. A regression would still place it, only slower.
+    const seen: Array<{ relPath: string; text: string }> = [];
+    const real = SandboxCgroup.prototype.place;
+    const spy = jest.spyOn(SandboxCgroup.prototype, 'place').mockImplementation(function (this: SandboxCgroup, pid: number, text?: string) {
+      seen.push({ relPath: this.relPath, text: fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8') });
+      return real.call(this, pid, text);
+    });
+    let p;
+    try {
+      p = await pod(e, limited(['sleep', '60'], { pids: { limit: 20 } }));
+    } finally {
+      spy.mockRestore();
+    }
+    const cg = sideCg(p.sid);
+    const side = seen.filter((x) => x.relPath === cg.relPath);
+    expect(side.length).toBeGreaterThanOrEqual(1);
+    const made = cg.paths.filter((d) => fs.existsSync(d));
+    expect(made.length).toBeGreaterThanOrEqual(host.mode === 'v2' ? 1 : 5);
+    for (const { text } of side) {
+      const where = made.map((d) => {
+        const h = d.startsWith(`${host.unified ?? '\0'}/`) ? 'unified' : (Object.entries(host.v1).find(([, m]) => d.startsWith(`${m}/`))?.[0] as 'memory');
+        return [d, cgroupOf(text, h)];
+      });
+      expect(where).toEqual(made.map((d) => [d, `/${cg.relPath}`]));
+    }
+    await e.destroy(p.sid);
   });
 
   test('a pids limit on the second container makes its sixth fork fail; the root container forks freely', async () => {

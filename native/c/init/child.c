@@ -1144,13 +1144,41 @@ static int do_exec(const struct pi_launch *l, struct pi_error *e)
  * inside show "/" and the container's limits, not the sandbox's. For an exec, the same
  * writes put the process in its container's cgroup before it runs anything. The paths
  * are init's view (the host's), so this comes before any setns or pivot_root. */
+/* On v1, "0" in the sibling `tasks` file moves this thread, which is the whole process
+ * (the child has one thread), without the kernel's global threadgroup lock and the RCU
+ * grace period its write side waits for (docs/decisions/0046). cgroup2 has no `tasks`
+ * file, and one this process may not write falls back to cgroup.procs as before. */
+static int enter_cgroup(const char *procs, struct pi_error *e)
+{
+  static const char suffix[] = "cgroup.procs";
+  char tasks[4096];
+  size_t n = strlen(procs), stem;
+
+  if (n >= sizeof suffix - 1 && strcmp(procs + n - (sizeof suffix - 1), suffix) == 0 &&
+      (stem = n - (sizeof suffix - 1)) + sizeof "tasks" <= sizeof tasks) {
+    int fd;
+
+    memcpy(tasks, procs, stem);
+    memcpy(tasks + stem, "tasks", sizeof "tasks");
+    fd = open(tasks, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t w = write(fd, "0", 1);
+
+      close(fd);
+      if (w == 1)
+        return 0;
+    }
+  }
+  return write_proc(procs, "0", 1, "cgroup_procs", procs, e);
+}
+
 static int enter_cgroups(const struct pi_launch *l, struct pi_error *e)
 {
   const struct pd_plan *p = l->plan;
   int r;
 
   for (uint32_t i = 0; i < p->n_cgroup_procs; i++)
-    if ((r = write_proc(p->cgroup_procs[i], "0", 1, "cgroup_procs", p->cgroup_procs[i], e)) < 0)
+    if ((int)i != l->born_in && (r = enter_cgroup(p->cgroup_procs[i], e)) < 0)
       return r;
   if (l->cgroupns_pidfd >= 0 && setns(l->cgroupns_pidfd, CLONE_NEWCGROUP) < 0)
     return fail(e, "setns_cgroup", NULL);

@@ -142,6 +142,9 @@ struct pi_launch {
    * new_cgroupns unshares one, cgroupns_pidfd >= 0 joins that process's instead. */
   int new_cgroupns;
   int cgroupns_pidfd;
+  /* The plan->cgroup_procs entry (a cgroup2 one) clone3 placed the child in
+   * (CLONE_INTO_CGROUP), which enter_cgroups then skips; -1: none. */
+  int born_in;
   const char *path;    /* PATH for the executable search */
   char *candidate;     /* buffer for "<dir>/<argv0>" */
   size_t candidate_cap;

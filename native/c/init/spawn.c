@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -238,7 +239,7 @@ static char *const *holder_argv(const struct pd_plan *p, const struct pi_launch 
   return v;
 }
 
-static pid_t do_clone(uint64_t flags, int *pidfd)
+static pid_t do_clone(uint64_t flags, int *pidfd, int cgroup_fd)
 {
   struct clone_args args;
 
@@ -246,7 +247,45 @@ static pid_t do_clone(uint64_t flags, int *pidfd)
   args.flags = flags | CLONE_PIDFD;
   args.pidfd = (uint64_t)(uintptr_t)pidfd;
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_fd;
+  }
   return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+/* The directory of the plan's cgroup2 `cgroup.procs` entry, opened for clone3: on
+ * cgroup2 the child's own "0" would take the kernel's global threadgroup lock, whose
+ * write side waits for an RCU grace period; being born there does not (decision 0046).
+ * Sets l->born_in to the entry; -1 (and no fd) when there is none or it does not open. */
+static int cgroup2_dir(struct pi_launch *l)
+{
+  const struct pd_plan *p = l->plan;
+
+  for (uint32_t i = 0; i < p->n_cgroup_procs; i++) {
+    const char *procs = p->cgroup_procs[i], *slash = strrchr(procs, '/');
+    char dir[4096];
+    struct statfs st;
+    int fd;
+
+    if (slash == NULL || strcmp(slash, "/cgroup.procs") != 0 || (size_t)(slash - procs) >= sizeof dir)
+      continue;
+    memcpy(dir, procs, (size_t)(slash - procs));
+    dir[slash - procs] = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    if (fstatfs(fd, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) {
+      l->born_in = (int)i;
+      return fd;
+    }
+    close(fd);
+  }
+  return -1;
 }
 
 /* Waits for EOF (execve happened) or a report. Only as long as the child's setup
@@ -272,9 +311,21 @@ static int read_report(int fd, struct pi_child_report *r)
 static int spawn_child(struct pi_launch *l, uint64_t clone_flags, int *pidfd,
                        pid_t *pid, struct pi_error *e)
 {
-  *pid = do_clone(clone_flags, pidfd);
+  int cgroup_fd = cgroup2_dir(l), err;
+
+  *pid = do_clone(clone_flags, pidfd, cgroup_fd);
+  if (*pid < 0 && cgroup_fd >= 0) {
+    /* Refused there (a kernel before 5.7, a namespace that does not hold the cgroup, a
+     * cgroup with controllers for its children): born here, and the child moves itself
+     * with "0" as before. The child reads born_in from its copy of memory, made now. */
+    l->born_in = -1;
+    *pid = do_clone(clone_flags, pidfd, -1);
+  }
+  err = errno;
+  if (cgroup_fd >= 0)
+    close(cgroup_fd); /* in the child too: nothing of the host's cgroup tree goes in */
   if (*pid < 0)
-    return pi_fail(e, "clone3", errno, NULL);
+    return pi_fail(e, "clone3", err, NULL);
   if (*pid == 0)
     pi_child_main(l);
   return 0;
@@ -325,6 +376,7 @@ int pi_spawn(const char *cid, const struct pd_plan *plan, struct pi_container *e
   l.plan = plan;
   l.join_pidfd = -1;
   l.cgroupns_pidfd = -1;
+  l.born_in = -1;
   l.console_fd = -1;
   l.hold_fd = -1;
   l.hold_w = -1;
