@@ -500,16 +500,18 @@ export class SandboxCgroup {
    * written, and a write of cgroup.procs, which waits for an RCU grace period, is saved.
    */
   place(pid: number, text: string | undefined = procCgroup(pid)): void {
+    for (const dir of this.missing(text)) writeFile(path.join(dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
+  }
+
+  /** The directories a process is not in, as its /proc/PID/cgroup `text` shows; every one when unknown. */
+  missing(text: string | undefined): string[] {
     const expected = `/${this.relPath}`;
-    for (const d of this.dirs) {
-      if (text !== undefined && cgroupOf(text, d.hierarchy) === expected) continue;
-      writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
-    }
+    return this.dirs.filter((d) => text === undefined || cgroupOf(text, d.hierarchy) !== expected).map((d) => d.dir);
   }
 
   /** Moves a process (all its threads) into the sandbox's cgroup in every hierarchy. */
   addProcess(pid: number): void {
-    for (const d of this.dirs) writeFile(path.join(d.dir, 'cgroup.procs'), 'cgroup.procs', String(pid));
+    this.place(pid, undefined);
   }
 
   /**
@@ -735,7 +737,6 @@ function writeFile(full: string, file: string, value: string): void {
     throw new CgroupError(err.code ?? (typeof err.errno === 'number' ? nameOfErrno(-err.errno) : 'EIO'), file, full);
   }
 }
-
 
 /** /proc/PID/cgroup; undefined when the process is gone or there is no procfs (the writes then tell which). */
 function procCgroup(pid: number): string | undefined {

@@ -755,7 +755,6 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
   ctx = (struct child_ctx){
       .sync_rd = sync_p[0],
       .sync_wr = sync_p[1],
-      .tasks = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
       .err_wr = err_p[1],
       .memfd = memfd,
       .src = {stdio[0], stdio[1], stdio[2], ready_p[1]},
@@ -768,6 +767,7 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
       .argv = argv,
       .envp = envp,
   };
+  memcpy(ctx.tasks, tasks, sizeof tasks);
   memset(&args, 0, sizeof args);
   /* CLONE_VM: share, do not copy, Node's address space. With CLONE_VFORK the kernel
    * resumes us once the child has execed or died; without it (id maps to write) we
@@ -799,7 +799,6 @@ static int launch_locked(const char *init_path, const char *sandbox_dir, int clo
     restore_namespaces(joins, njoins);
     goto out;
   }
-  memcpy(ctx.tasks, tasks, sizeof tasks);
   if (cgroup_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_fd;
