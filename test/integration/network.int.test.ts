@@ -266,7 +266,8 @@ describeIf(['root', 'busybox', 'fixture-rootfs', 'passt'])('network: user (pasta
     // A copy of the fixture rootfs with an /etc/resolv.conf (the shared one has none).
     const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-dns-rootfs-'));
     try {
-      fs.cpSync(fixtureRootfs(), rootfs, { recursive: true, verbatimSymlinks: true });
+      // realpath: in a checkout of a closed folder the fixture is a link to a copy others can reach.
+      fs.cpSync(fs.realpathSync(fixtureRootfs()), rootfs, { recursive: true, verbatimSymlinks: true });
       fs.writeFileSync(path.join(rootfs, 'etc/resolv.conf'), 'nameserver 203.0.113.1\n');
       const id = t.id();
       const h = await t.engine.createSandbox(id, { rootfs, args: ['sh', '-c', 'cat /etc/resolv.conf; echo x >> /etc/resolv.conf 2>/dev/null || echo read-only'] }, { network: { mode: 'user', dns: true } });

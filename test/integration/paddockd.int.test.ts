@@ -261,9 +261,15 @@ describeIf(['root', 'busybox'])('paddockd and the native client', () => {
     const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-pkg-'));
     try {
       fs.mkdirSync(path.join(pkg, 'native', 'build'), { recursive: true });
-      fs.symlinkSync(path.join(REPO, 'dist'), path.join(pkg, 'dist'));
+      fs.mkdirSync(path.join(pkg, 'dist', 'cli'), { recursive: true });
+      // A copy, not a link to ours: a checkout in a closed folder (mktemp -d) is out of
+      // that user's reach. Same size and mtime, so the client's version is the daemon's.
+      const daemonJs = path.join(REPO, 'dist', 'cli', 'paddockd.js');
+      const copy = path.join(pkg, 'dist', 'cli', 'paddockd.js');
+      fs.copyFileSync(daemonJs, copy);
+      fs.utimesSync(copy, fs.statSync(daemonJs).atime, fs.statSync(daemonJs).mtime);
       fs.copyFileSync(CLIENT, path.join(pkg, 'native', 'build', 'paddock'));
-      for (const d of [pkg, path.join(pkg, 'native'), path.join(pkg, 'native', 'build')]) fs.chmodSync(d, 0o755);
+      for (const d of [pkg, path.join(pkg, 'native'), path.join(pkg, 'native', 'build'), path.join(pkg, 'dist'), path.join(pkg, 'dist', 'cli')]) fs.chmodSync(d, 0o755);
       oneLine(call(['list', '-q'], { uid: 1000, client: path.join(pkg, 'native', 'build', 'paddock') }), /serves uid 0, not 1000 \(EPERM\)$/m);
     } finally {
       fs.rmSync(pkg, { recursive: true, force: true });
