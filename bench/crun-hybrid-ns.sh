@@ -12,7 +12,8 @@ in_private_cgroup_ns() {
     local empty
     empty=$(mktemp)
     export "$mark=1"
-    exec unshare -m --propagation private sh -c 'mount --bind "$1" /sys/fs/cgroup/unified/cgroup.controllers && shift && exec "$@"' \
+    # The file is needed only until it is mounted: unlinked then, so no run leaves one in /tmp.
+    exec unshare -m --propagation private sh -c 'mount --bind "$1" /sys/fs/cgroup/unified/cgroup.controllers && rm -f "$1" && shift && exec "$@"' \
       sh "$empty" bash "$@"
   fi
 }
